@@ -1,0 +1,3 @@
+//! Subcommands of the `paxoskv` binary.
+
+pub mod sim;

@@ -1,0 +1,377 @@
+//! `paxoskv sim`: run seeds through the simulator and report.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::ops::RangeInclusive;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use clap::{Args, ValueEnum};
+
+use paxoskv::paxos::InjectedBug;
+use paxoskv::sim::{run_seed, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer};
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    paxoskv sim --replicas 5 --seeds 1..200 --loss 0.2 --partitions --crashes\n  \
+    paxoskv sim --seed 7 --crashes --trace run.jsonl\n\n\
+    Each run has a safety phase (--duration-ms) with the chosen faults, then a liveness phase \
+    with every fault healed that must finish all client operations and converge. The last line \
+    is `violations: N`; the exit code is 1 if N > 0.")]
+pub struct SimArgs {
+    /// Replicas in the group (3, 5, 7, ...).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    replicas: u32,
+    /// Run one seed (prints a detailed summary).
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// Run a range of seeds: `A..B` is A to B-1, `A..=B` includes B.
+    #[arg(long, value_parser = parse_seed_range)]
+    seeds: Option<RangeInclusive<u64>>,
+    /// Length of the safety (fault) phase, in simulated milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Bound on the liveness phase: after healing, clients must finish and
+    /// replicas converge within this many simulated milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    liveness_ms: u64,
+    /// Concurrent simulated clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Distinct keys the clients use (fewer keys, more contention).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    keys: u32,
+    /// Probability that a message between replicas is lost.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    loss: f64,
+    /// Probability that a message between replicas is delivered twice.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    duplicate: f64,
+    /// Minimum one-way message delay, microseconds.
+    #[arg(long, default_value_t = 100)]
+    delay_min_us: u64,
+    /// Mean of the exponential delay added to the minimum, microseconds.
+    #[arg(long, default_value_t = 400)]
+    delay_mean_us: u64,
+    /// Probability that a message is 20x slower (reordering, stragglers).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_probability)]
+    slow: f64,
+    /// Inject network partitions (two-way and one-way) during the safety phase.
+    #[arg(long)]
+    partitions: bool,
+    /// Crash and restart replicas during the safety phase (a crash loses
+    /// everything not yet fsynced).
+    #[arg(long)]
+    crashes: bool,
+    /// Mean time between injected partitions/crashes, milliseconds.
+    #[arg(long, default_value_t = 400)]
+    fault_interval_ms: u64,
+    /// Bound on clock drift, parts per thousand (each replica's clock gets a
+    /// rate within it; the core's lease is shortened by it).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..500))]
+    drift_permille: u64,
+    /// Time for an fsync to complete, microseconds.
+    #[arg(long, default_value_t = 200)]
+    fsync_us: u64,
+    /// How reads are served.
+    #[arg(long, value_enum, default_value_t = ReadModeArg::Lease)]
+    read_mode: ReadModeArg,
+    /// Pipelining window: slots in flight at the leader.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    window: u64,
+    /// Commands per slot at most (batching).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: u64,
+    /// Election timeout range in ticks (1 tick = 1 simulated ms), e.g.
+    /// `150..300`; must stay above the 100-tick lease. Equal bounds make
+    /// replicas time out together (dueling proposers).
+    #[arg(long, value_parser = parse_tick_range)]
+    election_timeout_ms: Option<(u64, u64)>,
+    /// Write a JSON-lines trace of every event (needs --seed).
+    #[arg(long, requires = "seed")]
+    trace: Option<String>,
+    /// Break one protocol rule on purpose, to check that the checkers catch it.
+    #[arg(long, value_enum, default_value_t = BugArg::None)]
+    inject_bug: BugArg,
+    /// Worker threads for a seed range (default: available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print a line per seed.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReadModeArg {
+    /// Local reads at a leader holding a lease; read-index otherwise.
+    Lease,
+    /// Every read confirms leadership with a heartbeat round.
+    ReadIndex,
+    /// Reads go through the log like writes.
+    Log,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BugArg {
+    None,
+    /// A new leader ignores values reported in promises (breaks agreement).
+    IgnorePromisedValues,
+    /// The leader lease ignores clock drift (breaks lease-read safety).
+    LeaseIgnoresDrift,
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not a probability in [0, 1]"))
+    }
+}
+
+fn parse_tick_range(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("`{s}` is not a range like 150..300");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let min: u64 = a.trim().parse().map_err(|_| bad())?;
+    let max: u64 = b.trim_start_matches('=').trim().parse().map_err(|_| bad())?;
+    if min > max {
+        return Err(format!("`{s}`: the minimum exceeds the maximum"));
+    }
+    Ok((min, max))
+}
+
+fn parse_seed_range(s: &str) -> Result<RangeInclusive<u64>, String> {
+    let bad = || format!("`{s}` is not a seed range like 1..200 or 1..=200");
+    let (start, end, inclusive) = if let Some((a, b)) = s.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = s.split_once("..") {
+        (a, b, false)
+    } else {
+        let one: u64 = s.parse().map_err(|_| bad())?;
+        return Ok(one..=one);
+    };
+    let start: u64 = start.trim().parse().map_err(|_| bad())?;
+    let end: u64 = end.trim().parse().map_err(|_| bad())?;
+    let last = if inclusive { end } else { end.checked_sub(1).ok_or_else(bad)? };
+    if last < start {
+        return Err(format!("seed range `{s}` is empty"));
+    }
+    Ok(start..=last)
+}
+
+impl SimArgs {
+    fn options(&self) -> RunOptions {
+        let sim = SimConfig {
+            replicas: self.replicas,
+            clients: self.clients,
+            keys: self.keys,
+            network: NetworkConfig {
+                delay_min_us: self.delay_min_us,
+                delay_mean_us: self.delay_mean_us,
+                slow_probability: self.slow,
+                slow_factor: 20,
+                loss: self.loss,
+                duplicate: self.duplicate,
+            },
+            fsync_us: self.fsync_us,
+            drift_permille: self.drift_permille,
+            read_mode: match self.read_mode {
+                ReadModeArg::Lease => ReadMode::Lease,
+                ReadModeArg::ReadIndex => ReadMode::ReadIndex,
+                ReadModeArg::Log => ReadMode::Log,
+            },
+            election_timeout_ticks: self.election_timeout_ms,
+            window_slots: self.window as usize,
+            batch_count_max: self.batch as usize,
+            injected_bug: match self.inject_bug {
+                BugArg::None => InjectedBug::None,
+                BugArg::IgnorePromisedValues => InjectedBug::IgnorePromisedValues,
+                BugArg::LeaseIgnoresDrift => InjectedBug::LeaseIgnoresDrift,
+            },
+            ..SimConfig::default()
+        };
+        let faults = FaultPlan {
+            duration_ms: self.duration_ms,
+            partitions: self.partitions,
+            crashes: self.crashes,
+            fault_interval_ms: self.fault_interval_ms.max(1),
+            liveness_ms: self.liveness_ms,
+        };
+        RunOptions { sim, faults }
+    }
+}
+
+/// The command line that replays `seed` alone: this one with the seed options replaced.
+fn reproduce_command(seed: u64) -> String {
+    let mut out = vec!["paxoskv".to_string(), "sim".to_string(), "--seed".to_string(), seed.to_string()];
+    let mut args = std::env::args().skip(2);
+    while let Some(arg) = args.next() {
+        if arg == "--seeds" || arg == "--seed" || arg == "--threads" || arg == "--trace" {
+            args.next();
+        } else if !(arg.starts_with("--seeds=") || arg.starts_with("--seed=") || arg.starts_with("--threads=")) {
+            out.push(arg);
+        }
+    }
+    out.join(" ")
+}
+
+pub fn run(args: SimArgs) -> ExitCode {
+    let options = args.options();
+    if let Err(e) = options.sim.paxos_config().validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let seeds = match (&args.seed, &args.seeds) {
+        (Some(seed), _) => *seed..=*seed,
+        (None, Some(range)) => range.clone(),
+        (None, None) => 1..=1,
+    };
+    let single = seeds.start() == seeds.end();
+    let reports = if let Some(path) = &args.trace {
+        let file = match File::create(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: cannot create trace file {path}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let tracer = Tracer::to_writer(Box::new(BufWriter::new(file)));
+        vec![run_seed(&options, *seeds.start(), tracer)]
+    } else {
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        run_seeds(&options, seeds, threads)
+    };
+    let violations = print_reports(&args, &options, &reports, single);
+    if let Some(path) = &args.trace {
+        println!("trace: {path}");
+    }
+    println!("violations: {violations}");
+    if violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Run every seed on `threads` workers; reports come back in seed order.
+fn run_seeds(options: &RunOptions, seeds: RangeInclusive<u64>, threads: usize) -> Vec<RunReport> {
+    let next = AtomicU64::new(*seeds.start());
+    let last = *seeds.end();
+    let reports = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed > last {
+                    break;
+                }
+                let report = run_seed(options, seed, Tracer::default());
+                reports.lock().expect("no worker panics while holding the lock").push(report);
+            });
+        }
+    });
+    let mut reports = reports.into_inner().expect("workers finished");
+    reports.sort_by_key(|r| r.seed);
+    reports
+}
+
+fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], single: bool) -> usize {
+    let mut violations = 0;
+    for r in reports {
+        if single || args.verbose {
+            print_run(r, single);
+        }
+        if !r.violations.is_empty() {
+            violations += r.violations.len();
+            println!("seed {}: {} violation(s)", r.seed, r.violations.len());
+            for v in &r.violations {
+                println!("  {v}");
+            }
+            println!("  reproduce with: {}", reproduce_command(r.seed));
+        }
+    }
+    let sum = |f: fn(&RunReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let s = &options.sim;
+    println!(
+        "runs: {}  replicas: {}  clients: {}  read mode: {}  loss: {}  duplicate: {}  partitions: {}  crashes: {}",
+        reports.len(),
+        s.replicas,
+        s.clients,
+        s.read_mode.as_str(),
+        s.network.loss,
+        s.network.duplicate,
+        options.faults.partitions,
+        options.faults.crashes
+    );
+    println!(
+        "faults injected: {} crashes, {} restarts, {} partitions ({} one-way), {} messages lost, {} cut by partitions, {} duplicated",
+        sum(|r| r.faults.crashes),
+        sum(|r| r.faults.restarts),
+        sum(|r| r.faults.partitions + r.faults.one_way_partitions),
+        sum(|r| r.faults.one_way_partitions),
+        sum(|r| r.faults.messages_lost),
+        sum(|r| r.faults.messages_cut),
+        sum(|r| r.faults.messages_duplicated)
+    );
+    println!(
+        "committed: {} commands in {} slots; client operations: {} completed of {} invoked; leader changes: {}",
+        sum(|r| r.committed_commands as u64),
+        sum(|r| r.committed_slots),
+        sum(|r| r.ops_completed as u64),
+        sum(|r| r.ops_invoked as u64),
+        sum(|r| r.leader_changes.len() as u64)
+    );
+    let unknown = sum(|r| r.unknown_keys as u64);
+    let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();
+    println!(
+        "checkers: agreement, read freshness, linearizability ({} keys beyond the search budget), liveness; {} of {} runs failed",
+        unknown,
+        failed_runs,
+        reports.len()
+    );
+    violations
+}
+
+fn print_run(r: &RunReport, detailed: bool) {
+    println!(
+        "seed {}: {} commands in {} slots, {}/{} ops completed, {} leader changes, {} crashes, {} partitions, {} messages, {:.1} s simulated",
+        r.seed,
+        r.committed_commands,
+        r.committed_slots,
+        r.ops_completed,
+        r.ops_invoked,
+        r.leader_changes.len(),
+        r.faults.crashes,
+        r.faults.partitions + r.faults.one_way_partitions,
+        r.messages_delivered,
+        r.sim_time_us as f64 / 1e6
+    );
+    if detailed {
+        for change in &r.leader_changes {
+            println!(
+                "  {:>9.1} ms  node {} leads with ballot {}",
+                change.t_us as f64 / 1000.0,
+                change.node,
+                change.ballot
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_parse_like_rust_ranges() {
+        assert_eq!(parse_seed_range("1..200").unwrap(), 1..=199);
+        assert_eq!(parse_seed_range("1..=200").unwrap(), 1..=200);
+        assert_eq!(parse_seed_range("7").unwrap(), 7..=7);
+        assert!(parse_seed_range("5..5").is_err());
+        assert!(parse_seed_range("a..b").is_err());
+    }
+}

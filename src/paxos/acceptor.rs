@@ -1,0 +1,111 @@
+//! The acceptor role ("Paxos Made Simple" section 2.2; "Paxos Made
+//! Moderately Complex" section 3). Pure decisions over `promised` and the
+//! accepted values; the replica turns each decision into a persist op and a
+//! reply that leaves only after that op is durable.
+
+use std::collections::BTreeMap;
+
+use super::ballot::{Ballot, NodeId, Slot};
+use super::lease::LeaseGrant;
+use super::message::{Accept, AcceptedEntry, Prepare, Promise, RejectReason, Value};
+
+#[derive(Clone, Debug)]
+pub struct Acceptor {
+    /// The highest ballot promised. Invariant: every ballot in `accepted` is <= `promised`.
+    promised: Ballot,
+    /// The highest-ballot value accepted per slot, for slots not yet known
+    /// chosen locally (slots below the learner's commit index are pruned).
+    accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// Lease granted to the leader last heard from.
+    grant: LeaseGrant,
+}
+
+/// The acceptor's answer to a Prepare.
+pub enum PrepareDecision {
+    /// Promise; `newly_promised` says whether `promised` changed (and must be persisted).
+    Promise { promise: Promise, newly_promised: bool },
+    Reject { promised: Ballot, reason: RejectReason },
+}
+
+/// The acceptor's answer to an Accept.
+pub enum AcceptDecision {
+    Accepted,
+    Reject { promised: Ballot },
+}
+
+impl Acceptor {
+    pub fn new(promised: Ballot, accepted: BTreeMap<Slot, (Ballot, Value)>, grant: LeaseGrant) -> Acceptor {
+        debug_assert!(accepted.values().all(|(b, _)| *b <= promised));
+        Acceptor { promised, accepted, grant }
+    }
+
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    pub fn accepted(&self, slot: Slot) -> Option<&(Ballot, Value)> {
+        self.accepted.get(&slot)
+    }
+
+    pub fn grant(&self) -> &LeaseGrant {
+        &self.grant
+    }
+
+    /// Would this acceptor promise `ballot` now? (PreVote: no state changes.)
+    pub fn would_promise(&self, now: u64, ballot: Ballot) -> bool {
+        ballot > self.promised && !self.grant.blocks(now, ballot.node)
+    }
+
+    /// Phase 1b. `commit` is the local commit index: values below it are
+    /// chosen and the candidate learns them by catch-up, so they are not sent.
+    pub fn on_prepare(&mut self, now: u64, prepare: &Prepare, commit: Slot) -> PrepareDecision {
+        if prepare.ballot < self.promised {
+            return PrepareDecision::Reject { promised: self.promised, reason: RejectReason::HigherBallot };
+        }
+        // A repeated Prepare for the ballot already promised is answered
+        // again (the first Promise may have been lost).
+        let newly_promised = prepare.ballot > self.promised;
+        if newly_promised && self.grant.blocks(now, prepare.ballot.node) {
+            return PrepareDecision::Reject { promised: self.promised, reason: RejectReason::LeaseHeld };
+        }
+        self.promised = prepare.ballot;
+        let from = prepare.first_unchosen.max(commit);
+        let accepted = self
+            .accepted
+            .range(from..)
+            .map(|(&slot, (ballot, value))| AcceptedEntry { slot, ballot: *ballot, value: value.clone() })
+            .collect();
+        PrepareDecision::Promise { promise: Promise { ballot: prepare.ballot, commit, accepted }, newly_promised }
+    }
+
+    /// Phase 2b. Accepts iff `accept.ballot >= promised` (which also promises
+    /// it). Slots below `commit` are already chosen here: acknowledged, not stored.
+    pub fn on_accept(&mut self, accept: &Accept, commit: Slot) -> AcceptDecision {
+        if accept.ballot < self.promised {
+            return AcceptDecision::Reject { promised: self.promised };
+        }
+        self.promised = accept.ballot;
+        for (slot, value) in (accept.first_slot..).zip(&accept.values) {
+            if slot >= commit {
+                self.accepted.insert(slot, (accept.ballot, value.clone()));
+            }
+        }
+        AcceptDecision::Accepted
+    }
+
+    /// Record a lease grant to `leader` (on a valid Accept or Heartbeat).
+    pub fn grant_lease(&mut self, now: u64, leader: NodeId, lease_ticks: u64) {
+        self.grant.grant(now, leader, lease_ticks);
+    }
+
+    /// Forget accepted values below `commit` (the learner holds the chosen ones).
+    pub fn prune_below(&mut self, commit: Slot) {
+        if self.accepted.first_key_value().is_some_and(|(&s, _)| s < commit) {
+            self.accepted = self.accepted.split_off(&commit);
+        }
+    }
+
+    pub fn accepted_len(&self) -> usize {
+        self.accepted.len()
+    }
+}

@@ -1,0 +1,145 @@
+//! Every bound and timeout of the core, in one place. Times are in ticks:
+//! the shell calls `Replica::tick` at a fixed interval (1 ms in the server
+//! and the simulator), so `*_ticks` fields read as milliseconds there.
+
+use std::fmt;
+
+use super::ballot::NodeId;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The group's members (at most 64, no duplicates). Quorums are majorities of these.
+    pub members: Vec<NodeId>,
+    /// Phase 2 pipelining: at most this many slots in flight at the leader.
+    pub window_slots: usize,
+    /// A slot's batch holds at most this many commands...
+    pub batch_count_max: usize,
+    /// ...and at most this many payload bytes (a single larger command still goes alone).
+    pub batch_bytes_max: usize,
+    /// Commands waiting for a slot at the leader; `propose` fails with `QueueFull` beyond it.
+    pub proposal_queue_max: usize,
+    /// Reads waiting for confirmation or commit at the leader; `read` fails beyond it.
+    pub read_queue_max: usize,
+    /// The leader sends a heartbeat (commit index, lease renewal) this often.
+    pub heartbeat_ticks: u64,
+    /// A follower that hears no leader for a random time in
+    /// `[election_timeout_min_ticks, election_timeout_max_ticks]` starts an election.
+    /// A leader that hears from no majority for `election_timeout_min_ticks` steps down.
+    pub election_timeout_min_ticks: u64,
+    pub election_timeout_max_ticks: u64,
+    /// How long an acceptor, after hearing from a leader, refuses to promise anyone else.
+    /// Must be below `election_timeout_min_ticks`.
+    pub lease_ticks: u64,
+    /// Bound on the rate difference between any replica's tick clock and real time,
+    /// in parts per thousand. The leader shortens its lease by it (see `lease.rs`).
+    pub clock_drift_permille: u64,
+    /// Serve reads locally at a leader holding a lease; otherwise every read
+    /// takes a read-index round.
+    pub lease_reads: bool,
+    /// Re-send an unacknowledged Accept after this long.
+    pub accept_retry_ticks: u64,
+    /// Catch-up transfers at most this many chosen slots per reply...
+    pub catchup_chunk_slots: u64,
+    /// ...and asks again after this long without an answer.
+    pub catchup_retry_ticks: u64,
+    /// Test-only: break one protocol rule on purpose, to show the checkers can fail.
+    #[doc(hidden)]
+    pub injected_bug: InjectedBug,
+}
+
+/// Deliberate protocol bugs, for proving the simulator's checkers are not vacuous.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InjectedBug {
+    #[default]
+    None,
+    /// A new leader ignores the accepted values reported in promises and
+    /// fills every unchosen slot with a no-op (breaks Paxos P2c).
+    IgnorePromisedValues,
+    /// The leader's lease ignores the clock-drift bound and the acceptors'
+    /// receive delay: it runs for the full `lease_ticks` (breaks lease safety).
+    LeaseIgnoresDrift,
+}
+
+impl Config {
+    /// Defaults for a group of `members`, tuned for 1 ms ticks.
+    pub fn new(members: Vec<NodeId>) -> Config {
+        Config {
+            members,
+            window_slots: 64,
+            batch_count_max: 1024,
+            batch_bytes_max: 1 << 20,
+            proposal_queue_max: 1 << 16,
+            read_queue_max: 1 << 16,
+            heartbeat_ticks: 10,
+            election_timeout_min_ticks: 150,
+            election_timeout_max_ticks: 300,
+            lease_ticks: 100,
+            clock_drift_permille: 50,
+            lease_reads: true,
+            accept_retry_ticks: 30,
+            catchup_chunk_slots: 256,
+            catchup_retry_ticks: 30,
+            injected_bug: InjectedBug::None,
+        }
+    }
+
+    pub fn majority(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    pub fn index_of(&self, node: NodeId) -> Option<usize> {
+        self.members.iter().position(|&m| m == node)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |what: String| Err(ConfigError(what));
+        if self.members.is_empty() || self.members.len() > 64 {
+            return fail(format!("members: need 1..=64, got {}", self.members.len()));
+        }
+        let mut sorted = self.members.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.members.len() {
+            return fail("members: duplicate node id".into());
+        }
+        if self.window_slots == 0 || self.batch_count_max == 0 || self.batch_bytes_max == 0 {
+            return fail("window_slots, batch_count_max and batch_bytes_max must be >= 1".into());
+        }
+        if self.proposal_queue_max == 0 || self.read_queue_max == 0 {
+            return fail("proposal_queue_max and read_queue_max must be >= 1".into());
+        }
+        if self.catchup_chunk_slots == 0 || self.catchup_retry_ticks == 0 || self.accept_retry_ticks == 0 {
+            return fail("catch-up and retry bounds must be >= 1".into());
+        }
+        if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.lease_ticks {
+            return fail(format!(
+                "heartbeat_ticks ({}) must be >= 1 and below lease_ticks ({})",
+                self.heartbeat_ticks, self.lease_ticks
+            ));
+        }
+        if self.lease_ticks >= self.election_timeout_min_ticks {
+            return fail(format!(
+                "lease_ticks ({}) must be below election_timeout_min_ticks ({})",
+                self.lease_ticks, self.election_timeout_min_ticks
+            ));
+        }
+        if self.election_timeout_min_ticks > self.election_timeout_max_ticks {
+            return fail("election_timeout_min_ticks exceeds election_timeout_max_ticks".into());
+        }
+        if self.clock_drift_permille >= 1000 {
+            return fail("clock_drift_permille must be below 1000".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid paxos config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,237 @@
+//! The leader's side of the replica: taking office after Phase 1, Phase 2
+//! with batching and a pipelined window, heartbeats, the lease, read-index
+//! reads, and stepping down.
+
+use super::ballot::{NodeSet, Slot};
+use super::message::{Accept, Accepted, Heartbeat, HeartbeatReply, Message, Value};
+use super::proposer::{InFlight, Leader, Role};
+use super::replica::{Event, ReadOutcome, Replica, StepDownReason};
+use super::InjectedBug;
+
+impl Replica {
+    /// Phase 1 succeeded. Re-propose, in our ballot, every slot a promiser
+    /// reported (the highest-ballot value per slot: "Paxos Made Simple" P2c),
+    /// fill the holes between with no-ops, and only then serve new commands.
+    /// Slots below the highest reported commit index are already chosen: we
+    /// learn them by catch-up and never propose them.
+    pub(super) fn become_leader(&mut self) {
+        let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
+            return;
+        };
+        let commit = self.learner.commit();
+        let start = candidate.max_commit.max(candidate.first_unchosen).max(commit);
+        let end = candidate
+            .accepted
+            .last_key_value()
+            .map_or(start, |(&slot, _)| slot + 1)
+            .max(start);
+        let values: Vec<Value> = (start..end)
+            .map(|slot| {
+                if let Some(chosen) = self.learner.value(slot) {
+                    return chosen.clone();
+                }
+                if self.config.injected_bug == InjectedBug::IgnorePromisedValues {
+                    return Value::Noop;
+                }
+                candidate.accepted.get(&slot).map_or(Value::Noop, |(_, v)| v.clone())
+            })
+            .collect();
+        let ballot = candidate.ballot;
+        let leader = Leader::new(ballot, end, self.now, self.config.members.len());
+        self.role = Role::Leader(Box::new(leader));
+        self.leader_hint = Some(self.id);
+        self.election_timeout.stop();
+        self.out.events.push(Event::BecameLeader { ballot, recovered_slots: end - start });
+        if !values.is_empty() {
+            self.propose_values(start, values);
+        }
+        if self.is_leader() {
+            self.send_heartbeat_round();
+        }
+        self.maybe_catch_up();
+    }
+
+    /// Send one Accept for consecutive slots from `first_slot`, and accept it ourselves.
+    fn propose_values(&mut self, first_slot: Slot, values: Vec<Value>) {
+        let commit = self.learner.commit();
+        let now = self.now;
+        let Role::Leader(leader) = &mut self.role else { return };
+        for (slot, value) in (first_slot..).zip(&values) {
+            let in_flight = InFlight { value: value.clone(), acks: NodeSet::default(), sent_at_tick: now };
+            leader.in_flight.insert(slot, in_flight);
+        }
+        leader.next_slot = leader.next_slot.max(first_slot + values.len() as u64);
+        let accept = Accept { ballot: leader.ballot, first_slot, values, commit };
+        self.broadcast(Message::Accept(accept.clone()));
+        self.on_accept_from_self(accept);
+    }
+
+    fn on_accept_from_self(&mut self, accept: Accept) {
+        let index = self.index;
+        self.handle_accept(index, accept);
+    }
+
+    /// Cut batches from the queue while the window has room (natural batching).
+    pub(super) fn flush_proposals(&mut self) {
+        let Role::Leader(leader) = &mut self.role else { return };
+        let first_slot = leader.next_slot;
+        let room = self.config.window_slots.saturating_sub(leader.in_flight.len());
+        let mut values = Vec::new();
+        while values.len() < room {
+            match leader.next_batch(&self.config) {
+                Some(value) => values.push(value),
+                None => break,
+            }
+        }
+        if !values.is_empty() {
+            self.propose_values(first_slot, values);
+        }
+    }
+
+    pub(super) fn on_accepted(&mut self, from: usize, m: Accepted) {
+        let majority = self.config.majority();
+        let now = self.now;
+        let Role::Leader(leader) = &mut self.role else { return };
+        if leader.ballot != m.ballot {
+            return;
+        }
+        leader.last_heard_tick[from] = now;
+        let mut chosen = Vec::new();
+        for slot in m.first_slot..m.first_slot.saturating_add(m.count) {
+            if let Some(in_flight) = leader.in_flight.get_mut(&slot) {
+                if in_flight.acks.insert(from) && in_flight.acks.len() == majority {
+                    chosen.push(slot);
+                }
+            }
+        }
+        let chosen: Vec<(Slot, Value)> = chosen
+            .into_iter()
+            .map(|slot| (slot, leader.in_flight.remove(&slot).expect("slot is in flight").value))
+            .collect();
+        for (slot, value) in chosen {
+            self.learn_chosen(slot, value);
+        }
+        self.after_learning();
+    }
+
+    pub(super) fn on_heartbeat_reply(&mut self, from: usize, m: HeartbeatReply) {
+        self.note_peer_commit(from, m.commit);
+        let majority = self.config.majority();
+        let lease_ticks = self.leader_lease_ticks();
+        let now = self.now;
+        let Role::Leader(leader) = &mut self.role else { return };
+        if leader.ballot != m.ballot {
+            return;
+        }
+        leader.last_heard_tick[from] = now;
+        if let Some(sent_at_tick) = leader.ack_round(m.round, from, majority) {
+            leader.lease_until_tick = leader.lease_until_tick.max(sent_at_tick + lease_ticks);
+            leader.confirmed_round = leader.confirmed_round.max(m.round);
+        }
+        self.release_reads();
+    }
+
+    /// Periodic leader duty: step down without a majority, re-send stale
+    /// Accepts, and send a heartbeat round.
+    pub(super) fn on_heartbeat_timeout(&mut self) {
+        let Role::Leader(leader) = &self.role else { return };
+        let window = self.config.election_timeout_min_ticks;
+        let contact = (0..self.config.members.len())
+            .filter(|&i| i == self.index || self.now.saturating_sub(leader.last_heard_tick[i]) <= window)
+            .count();
+        if contact < self.config.majority() {
+            self.step_down(StepDownReason::LostMajorityContact);
+            return;
+        }
+        self.retransmit_stale_accepts();
+        self.send_heartbeat_round();
+    }
+
+    /// Accepts (or their replies) may be lost: re-send each slot in flight
+    /// for longer than `accept_retry_ticks` to the members that did not ack it.
+    fn retransmit_stale_accepts(&mut self) {
+        let commit = self.learner.commit();
+        let now = self.now;
+        let retry = self.config.accept_retry_ticks;
+        let members = self.config.members.len();
+        let Role::Leader(leader) = &mut self.role else { return };
+        let ballot = leader.ballot;
+        let mut messages = Vec::new();
+        for peer in (0..members).filter(|&i| i != self.index) {
+            let mut run: Option<Accept> = None;
+            for (&slot, in_flight) in &leader.in_flight {
+                if now - in_flight.sent_at_tick < retry || in_flight.acks.contains(peer) {
+                    continue;
+                }
+                match &mut run {
+                    Some(accept) if accept.first_slot + accept.values.len() as u64 == slot => {
+                        accept.values.push(in_flight.value.clone());
+                    }
+                    _ => {
+                        if let Some(done) = run.take() {
+                            messages.push((peer, done));
+                        }
+                        run = Some(Accept { ballot, first_slot: slot, values: vec![in_flight.value.clone()], commit });
+                    }
+                }
+            }
+            if let Some(done) = run {
+                messages.push((peer, done));
+            }
+        }
+        for in_flight in leader.in_flight.values_mut() {
+            if now - in_flight.sent_at_tick >= retry {
+                in_flight.sent_at_tick = now;
+            }
+        }
+        for (peer, accept) in messages {
+            self.send(peer, Message::Accept(accept));
+        }
+    }
+
+    /// Start a heartbeat round: lease renewal, commit knowledge, read-index confirmation.
+    pub(super) fn send_heartbeat_round(&mut self) {
+        let majority = self.config.majority();
+        let lease_ticks = self.leader_lease_ticks();
+        let commit = self.learner.commit();
+        let now = self.now;
+        let index = self.index;
+        let Role::Leader(leader) = &mut self.role else { return };
+        let round = leader.start_round(now);
+        leader.read_round_due = false;
+        if let Some(sent_at_tick) = leader.ack_round(round, index, majority) {
+            leader.lease_until_tick = leader.lease_until_tick.max(sent_at_tick + lease_ticks);
+            leader.confirmed_round = round;
+        }
+        let ballot = leader.ballot;
+        self.acceptor.grant_lease(now, self.id, self.config.lease_ticks);
+        self.heartbeat_timeout.reset();
+        self.broadcast(Message::Heartbeat(Heartbeat { ballot, commit, round }));
+        self.release_reads();
+    }
+
+    /// A read waiting for a confirmation round gets one at the next `ready()`.
+    pub(super) fn flush_read_round(&mut self) {
+        if let Role::Leader(leader) = &self.role {
+            if leader.read_round_due {
+                self.send_heartbeat_round();
+            }
+        }
+    }
+
+    /// Answer every waiting read whose round is confirmed and whose read
+    /// index is committed.
+    pub(super) fn release_reads(&mut self) {
+        let commit = self.learner.commit();
+        let Role::Leader(leader) = &mut self.role else { return };
+        let confirmed = leader.confirmed_round;
+        let out = &mut self.out.reads;
+        leader.reads.retain(|read| {
+            let ready = read.confirm_round <= confirmed && read.read_index <= commit;
+            if ready {
+                out.push(ReadOutcome::Ready { id: read.id, read_index: read.read_index });
+            }
+            !ready
+        });
+    }
+}

@@ -1,0 +1,113 @@
+//! The learner role: which slots are chosen, with what value, and which of
+//! them have been handed to the state machine.
+
+use std::collections::BTreeMap;
+
+use super::ballot::Slot;
+use super::message::Value;
+
+#[derive(Clone, Debug)]
+pub struct Learner {
+    /// Chosen values. Invariant: contains every slot in `[0, commit)` (until
+    /// compaction by the storage layer), plus any chosen slot learned beyond a hole.
+    chosen: BTreeMap<Slot, Value>,
+    /// Commit index: the first slot not known chosen.
+    commit: Slot,
+    /// Slots below this were handed out in `Ready::committed`.
+    /// Invariant: `emitted <= commit`.
+    emitted: Slot,
+    /// Values below this were dropped by `compact`. Invariant: `compacted <= emitted`.
+    compacted: Slot,
+}
+
+impl Learner {
+    pub fn new(chosen: BTreeMap<Slot, Value>, commit: Slot) -> Learner {
+        debug_assert!((0..commit).all(|s| chosen.contains_key(&s)));
+        Learner { chosen, commit, emitted: 0, compacted: 0 }
+    }
+
+    pub fn commit(&self) -> Slot {
+        self.commit
+    }
+
+    pub fn is_chosen(&self, slot: Slot) -> bool {
+        self.chosen.contains_key(&slot)
+    }
+
+    pub fn value(&self, slot: Slot) -> Option<&Value> {
+        self.chosen.get(&slot)
+    }
+
+    /// Record that `slot` holds `value`. Returns true if this is news.
+    /// Learning a different value for a known slot is an agreement violation:
+    /// a bug in the protocol, so it crashes.
+    pub fn learn(&mut self, slot: Slot, value: Value) -> bool {
+        if let Some(known) = self.chosen.get(&slot) {
+            assert_eq!(known, &value, "two values chosen for slot {slot}");
+            return false;
+        }
+        self.chosen.insert(slot, value);
+        while self.chosen.contains_key(&self.commit) {
+            self.commit += 1;
+        }
+        true
+    }
+
+    /// Chosen values from `first` on, contiguous, at most `max` of them.
+    /// Empty if `first` was compacted away (the storage layer's snapshot
+    /// transfer serves such a replica).
+    pub fn chosen_run(&self, first: Slot, max: u64) -> Vec<Value> {
+        if first < self.compacted {
+            return Vec::new();
+        }
+        (first..self.commit.min(first.saturating_add(max)))
+            .map(|s| self.chosen[&s].clone())
+            .collect()
+    }
+
+    /// Forget chosen values below `up_to` (already applied and, in a real
+    /// deployment, covered by a snapshot). Bounded memory under endless writes.
+    pub fn compact(&mut self, up_to: Slot) {
+        let up_to = up_to.min(self.emitted);
+        if up_to > self.compacted {
+            self.chosen = self.chosen.split_off(&up_to);
+            self.compacted = up_to;
+        }
+    }
+
+    pub fn compacted(&self) -> Slot {
+        self.compacted
+    }
+
+    /// Newly committed slots not yet handed out, in slot order.
+    pub fn take_committed(&mut self) -> Vec<(Slot, Value)> {
+        let out: Vec<(Slot, Value)> = (self.emitted..self.commit).map(|s| (s, self.chosen[&s].clone())).collect();
+        self.emitted = self.commit;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_index_advances_only_over_contiguous_slots() {
+        let mut l = Learner::new(BTreeMap::new(), 0);
+        assert!(l.learn(1, Value::Noop));
+        assert_eq!(l.commit(), 0, "hole at 0");
+        assert!(l.take_committed().is_empty());
+        assert!(l.learn(0, Value::Noop));
+        assert_eq!(l.commit(), 2);
+        assert_eq!(l.take_committed().len(), 2);
+        assert!(!l.learn(0, Value::Noop), "already known");
+    }
+
+    #[test]
+    #[should_panic(expected = "two values chosen")]
+    fn learning_a_conflicting_value_is_a_bug() {
+        let mut l = Learner::new(BTreeMap::new(), 0);
+        l.learn(0, Value::Noop);
+        l.learn(0, Value::Batch(vec![bytes::Bytes::from_static(b"x")]));
+    }
+}

@@ -1,0 +1,117 @@
+//! Leases ("Paxos Made Live" section 5.2; Moraru et al., "Paxos Quorum
+//! Leases"). Two halves that must agree on time without sharing a clock:
+//!
+//! - an acceptor that hears from leader L (Accept or Heartbeat) grants L a
+//!   lease: for `lease_ticks` of *its own* clock it refuses to promise any
+//!   other proposer ([`LeaseGrant`]);
+//! - the leader that sent a heartbeat at its tick `t` and got grants from a
+//!   majority may serve reads locally until `t + leader_lease_ticks` of *its*
+//!   clock ([`leader_lease_ticks`]).
+//!
+//! Why that is safe: each grant is made after the heartbeat left the leader,
+//! so it lasts at least `lease_ticks / (1 + drift)` of real time from the
+//! send. The leader's `leader_lease_ticks` of its own clock last at most
+//! `leader_lease_ticks / (1 - drift)` of real time. With
+//! `leader_lease_ticks <= lease_ticks * (1 - drift) / (1 + drift)` the
+//! leader's lease ends before any granting acceptor could promise a new
+//! leader, and every new leader needs a promise from one of them (quorum
+//! intersection). Two extra ticks cover the rounding of discrete tick
+//! counters on both sides.
+
+use super::ballot::NodeId;
+use super::config::{Config, InjectedBug};
+
+/// The acceptor's side of a lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseGrant {
+    /// Who may still be promised while the grant runs. `None` refuses every
+    /// proposer: used after a restart, when the acceptor cannot know whom it
+    /// granted a lease to before it crashed (grants are not persisted).
+    holder: Option<NodeId>,
+    /// The grant runs while `now < expires_at_tick` (acceptor's clock).
+    expires_at_tick: u64,
+}
+
+impl LeaseGrant {
+    /// No grant: every proposer may be promised.
+    pub fn expired() -> LeaseGrant {
+        LeaseGrant { holder: None, expires_at_tick: 0 }
+    }
+
+    /// After a restart: refuse every proposer for a full lease, so that a
+    /// grant made before the crash is honoured.
+    pub fn quarantine(now: u64, lease_ticks: u64) -> LeaseGrant {
+        LeaseGrant { holder: None, expires_at_tick: now + lease_ticks }
+    }
+
+    pub fn grant(&mut self, now: u64, holder: NodeId, lease_ticks: u64) {
+        let expires_at_tick = now + lease_ticks;
+        if self.is_active(now) && self.holder != Some(holder) {
+            // A quarantine or another holder's grant is never shortened.
+            self.expires_at_tick = self.expires_at_tick.max(expires_at_tick);
+            if self.holder.is_some() {
+                self.holder = Some(holder);
+            }
+            return;
+        }
+        self.holder = Some(holder);
+        self.expires_at_tick = self.expires_at_tick.max(expires_at_tick);
+    }
+
+    pub fn is_active(&self, now: u64) -> bool {
+        now < self.expires_at_tick
+    }
+
+    /// Does the grant forbid promising `candidate` at `now`?
+    pub fn blocks(&self, now: u64, candidate: NodeId) -> bool {
+        self.is_active(now) && self.holder != Some(candidate)
+    }
+
+    pub fn holder(&self) -> Option<NodeId> {
+        self.holder
+    }
+}
+
+/// How long (leader's ticks, from the heartbeat's send) the leader may trust
+/// a majority of grants. See the module comment for the derivation.
+pub fn leader_lease_ticks(config: &Config) -> u64 {
+    if config.injected_bug == InjectedBug::LeaseIgnoresDrift {
+        return config.lease_ticks;
+    }
+    let drift = config.clock_drift_permille;
+    let shortened = config.lease_ticks * (1000 - drift) / (1000 + drift);
+    shortened.saturating_sub(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_blocks_others_until_expiry() {
+        let mut g = LeaseGrant::expired();
+        assert!(!g.blocks(0, 2));
+        g.grant(10, 1, 100);
+        assert!(g.blocks(50, 2));
+        assert!(!g.blocks(50, 1), "the holder itself may be promised");
+        assert!(!g.blocks(110, 2), "expired at 110");
+    }
+
+    #[test]
+    fn quarantine_blocks_everyone() {
+        let g = LeaseGrant::quarantine(0, 100);
+        assert!(g.blocks(99, 1) && g.blocks(99, 2));
+        assert!(!g.blocks(100, 1));
+    }
+
+    #[test]
+    fn leader_lease_is_shorter_than_grant_by_drift() {
+        let mut c = Config::new(vec![1, 2, 3]);
+        c.lease_ticks = 100;
+        c.clock_drift_permille = 50;
+        // 100 * 950 / 1050 = 90, minus 2 ticks of rounding.
+        assert_eq!(leader_lease_ticks(&c), 88);
+        c.injected_bug = InjectedBug::LeaseIgnoresDrift;
+        assert_eq!(leader_lease_ticks(&c), 100);
+    }
+}

@@ -1,0 +1,217 @@
+//! Values and the typed messages replicas exchange (STYLE item 5: one struct
+//! per message kind, every field meaningful).
+//!
+//! Terminology follows "Paxos Made Moderately Complex" (van Renesse): Phase 1
+//! is Prepare/Promise, Phase 2 is Accept/Accepted. `commit` fields carry the
+//! sender's *commit index*: every slot below it is known chosen.
+
+use bytes::Bytes;
+
+use super::ballot::{Ballot, NodeId, Slot};
+
+/// What one slot of the log holds: a no-op (hole filler chosen by a new
+/// leader) or a batch of opaque client commands, applied in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    Noop,
+    Batch(Vec<Bytes>),
+}
+
+impl Value {
+    /// Payload bytes (what batching limits count).
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            Value::Noop => 0,
+            Value::Batch(commands) => commands.iter().map(Bytes::len).sum(),
+        }
+    }
+
+    pub fn commands(&self) -> &[Bytes] {
+        match self {
+            Value::Noop => &[],
+            Value::Batch(commands) => commands,
+        }
+    }
+}
+
+/// A message with its addressing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub message: Message,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    PreVote(PreVote),
+    PreVoteReply(PreVoteReply),
+    Prepare(Prepare),
+    Promise(Promise),
+    Accept(Accept),
+    Accepted(Accepted),
+    Reject(Reject),
+    Heartbeat(Heartbeat),
+    HeartbeatReply(HeartbeatReply),
+    CatchUp(CatchUp),
+    CatchUpReply(CatchUpReply),
+}
+
+impl Message {
+    /// A short stable name, for traces and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::PreVote(_) => "pre_vote",
+            Message::PreVoteReply(_) => "pre_vote_reply",
+            Message::Prepare(_) => "prepare",
+            Message::Promise(_) => "promise",
+            Message::Accept(_) => "accept",
+            Message::Accepted(_) => "accepted",
+            Message::Reject(_) => "reject",
+            Message::Heartbeat(_) => "heartbeat",
+            Message::HeartbeatReply(_) => "heartbeat_reply",
+            Message::CatchUp(_) => "catch_up",
+            Message::CatchUpReply(_) => "catch_up_reply",
+        }
+    }
+
+    /// The ballot the message speaks for, if any (for traces).
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Message::PreVote(m) => Some(m.ballot),
+            Message::PreVoteReply(m) => Some(m.ballot),
+            Message::Prepare(m) => Some(m.ballot),
+            Message::Promise(m) => Some(m.ballot),
+            Message::Accept(m) => Some(m.ballot),
+            Message::Accepted(m) => Some(m.ballot),
+            Message::Reject(m) => Some(m.ballot),
+            Message::Heartbeat(m) => Some(m.ballot),
+            Message::HeartbeatReply(m) => Some(m.ballot),
+            Message::CatchUp(_) | Message::CatchUpReply(_) => None,
+        }
+    }
+
+    /// The first slot the message is about, if any (for traces).
+    pub fn slot(&self) -> Option<Slot> {
+        match self {
+            Message::Prepare(m) => Some(m.first_unchosen),
+            Message::Accept(m) => Some(m.first_slot),
+            Message::Accepted(m) => Some(m.first_slot),
+            Message::CatchUp(m) => Some(m.first_slot),
+            Message::CatchUpReply(m) => Some(m.first_slot),
+            _ => None,
+        }
+    }
+}
+
+/// "Would you promise `ballot` if I asked?" A dry run of Prepare that changes
+/// no state (the Raft thesis's PreVote, section 9.6): a replica cut off in a
+/// minority keeps failing pre-votes instead of inflating ballots, so when it
+/// rejoins it does not depose a healthy leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreVote {
+    pub ballot: Ballot,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreVoteReply {
+    pub ballot: Ballot,
+    pub granted: bool,
+    /// The replier's promised ballot, so a refused candidate can pick a larger round.
+    pub promised: Ballot,
+}
+
+/// Phase 1a for the whole log suffix starting at `first_unchosen`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepare {
+    pub ballot: Ballot,
+    /// The candidate's commit index: it asks about every slot from here on.
+    pub first_unchosen: Slot,
+}
+
+/// Phase 1b. Sent only after the promise is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promise {
+    pub ballot: Ballot,
+    /// The acceptor's commit index: slots below it are chosen and the
+    /// candidate must learn them (catch-up), never re-propose them.
+    pub commit: Slot,
+    /// Every value the acceptor accepted at a slot >= max(first_unchosen,
+    /// commit), with the ballot it was accepted in. Ascending by slot.
+    pub accepted: Vec<AcceptedEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedEntry {
+    pub slot: Slot,
+    pub ballot: Ballot,
+    pub value: Value,
+}
+
+/// Phase 2a for consecutive slots `first_slot ..`, one value each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accept {
+    pub ballot: Ballot,
+    pub first_slot: Slot,
+    pub values: Vec<Value>,
+    /// The leader's commit index (commit knowledge piggybacked).
+    pub commit: Slot,
+}
+
+/// Phase 2b for `first_slot .. first_slot + count`. Sent only after the
+/// accepted values are durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub ballot: Ballot,
+    pub first_slot: Slot,
+    pub count: u64,
+}
+
+/// A refusal of a Prepare, Accept or Heartbeat for `ballot`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub ballot: Ballot,
+    pub promised: Ballot,
+    pub reason: RejectReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The acceptor promised a higher ballot.
+    HigherBallot,
+    /// The acceptor granted a lease to a live leader that has not expired.
+    LeaseHeld,
+}
+
+/// Leader liveness, lease renewal, commit knowledge and read-index
+/// confirmation, all in one small message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub ballot: Ballot,
+    pub commit: Slot,
+    /// Heartbeat round number, echoed in the reply.
+    pub round: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub ballot: Ballot,
+    pub round: u64,
+    /// The follower's commit index.
+    pub commit: Slot,
+}
+
+/// "Send me chosen values from `first_slot` on."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatchUp {
+    pub first_slot: Slot,
+}
+
+/// Chosen values for `first_slot ..` (at most `catchup_chunk_slots`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatchUpReply {
+    pub first_slot: Slot,
+    pub values: Vec<Value>,
+    /// The sender's commit index, so the receiver knows whether to ask again.
+    pub commit: Slot,
+}

@@ -1,0 +1,26 @@
+//! THE CORE: a sans-IO Multi-Paxos replica.
+//!
+//! No I/O, no clocks, no threads, no ambient randomness, no hash-order
+//! iteration: a [`Replica`] is a deterministic state machine driven by
+//! `propose`, `read`, `step`, `tick` and `on_persisted`, whose output is a
+//! [`Ready`]. The server (glommio) and the simulator are shells around it.
+
+mod acceptor;
+mod ballot;
+mod config;
+mod leader;
+mod learner;
+mod lease;
+mod message;
+mod persist;
+mod proposer;
+mod replica;
+mod timeout;
+
+pub use ballot::{Ballot, NodeId, NodeSet, Slot};
+pub use config::{Config, ConfigError, InjectedBug};
+pub use lease::leader_lease_ticks;
+pub use message::*;
+pub use persist::{DurableState, PersistOp};
+pub use proposer::RoleKind;
+pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason};

@@ -1,0 +1,72 @@
+//! What the core asks the shell to make durable, and the state a replica is
+//! rebuilt from after a crash. `storage/` (the WAL) and the simulator's disk
+//! model both implement exactly this: apply the ops in order, and after a
+//! restart hand the result to `Replica::recover`.
+
+use std::collections::BTreeMap;
+
+use super::ballot::{Ballot, Slot};
+use super::message::Value;
+
+/// One durable change, in the order the core produced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersistOp {
+    /// The acceptor promised `ballot` (Phase 1b).
+    Promise { ballot: Ballot },
+    /// The acceptor accepted `values` at consecutive slots from `first_slot`
+    /// in `ballot` (Phase 2b); this also promises `ballot`.
+    Accept { ballot: Ballot, first_slot: Slot, values: Vec<Value> },
+    /// Chosen values learned from elsewhere (catch-up, or a slot chosen
+    /// without this acceptor's vote).
+    Chosen { first_slot: Slot, values: Vec<Value> },
+    /// Every slot below `commit` is chosen. Emitted only once each such slot
+    /// has a `Chosen` op or an `Accept` op carrying its chosen value.
+    Commit { commit: Slot },
+}
+
+/// Everything a replica must not forget. Invariants: every accepted ballot
+/// is <= `promised`; every slot below `commit` has a value in `chosen`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurableState {
+    pub promised: Ballot,
+    /// Accepted (ballot, value) per slot at or above `commit`.
+    pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// Chosen values: every slot below `commit`, plus any learned above it.
+    pub chosen: BTreeMap<Slot, Value>,
+    pub commit: Slot,
+}
+
+impl DurableState {
+    pub fn apply(&mut self, op: &PersistOp) {
+        match op {
+            PersistOp::Promise { ballot } => self.promised = self.promised.max(*ballot),
+            PersistOp::Accept { ballot, first_slot, values } => {
+                self.promised = self.promised.max(*ballot);
+                for (slot, value) in (*first_slot..).zip(values) {
+                    if slot >= self.commit {
+                        self.accepted.insert(slot, (*ballot, value.clone()));
+                    }
+                }
+            }
+            PersistOp::Chosen { first_slot, values } => {
+                for (slot, value) in (*first_slot..).zip(values) {
+                    self.chosen.insert(slot, value.clone());
+                }
+            }
+            PersistOp::Commit { commit } => {
+                for slot in self.commit..*commit {
+                    if !self.chosen.contains_key(&slot) {
+                        let (_, value) = self
+                            .accepted
+                            .get(&slot)
+                            .unwrap_or_else(|| panic!("commit {commit} covers slot {slot} with no value"));
+                        self.chosen.insert(slot, value.clone());
+                    }
+                }
+                self.commit = self.commit.max(*commit);
+                let keep = self.accepted.split_off(&self.commit);
+                self.accepted = keep;
+            }
+        }
+    }
+}

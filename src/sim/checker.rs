@@ -1,0 +1,133 @@
+//! The simulator's checkers. Safety is checked while the run goes on
+//! (agreement per slot, lease/read-index read freshness); linearizability of
+//! the whole client history and liveness are checked at the end.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::client::History;
+use super::linearizability::{self, RegisterModel, Verdict};
+use crate::paxos::{NodeId, Slot, Value};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Two replicas learned different values for one slot.
+    Agreement { slot: Slot, node: NodeId, t_us: u64 },
+    /// A local read (lease or read-index) missed a slot that was already
+    /// committed when the read was issued.
+    StaleRead { node: NodeId, read_index: Slot, committed: Slot, t_us: u64 },
+    /// A replica became leader while another still held a lease.
+    LeaseOverlap { holder: NodeId, new_leader: NodeId, t_us: u64 },
+    /// The per-key client history has no linearization.
+    NotLinearizable { key: u32, detail: String },
+    /// A reply that no correct store could give for that operation.
+    BadReply { detail: String },
+    /// After the faults healed, work did not finish in time.
+    Liveness { detail: String },
+    /// Replicas that applied the same log hold different states.
+    Divergence { detail: String },
+    /// An invariant assertion fired inside the core or the simulator.
+    Panic { message: String },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Agreement { slot, node, t_us } => {
+                write!(f, "agreement: node {node} learned a different value for slot {slot} at {t_us}us")
+            }
+            Violation::StaleRead { node, read_index, committed, t_us } => write!(
+                f,
+                "stale read: node {node} served a read at index {read_index} at {t_us}us, \
+                 but slots up to {committed} were committed before it was issued"
+            ),
+            Violation::LeaseOverlap { holder, new_leader, t_us } => write!(
+                f,
+                "lease overlap: node {new_leader} became leader at {t_us}us while node {holder} still held a lease"
+            ),
+            Violation::NotLinearizable { key, detail } => write!(f, "linearizability: key k{key}: {detail}"),
+            Violation::BadReply { detail } => write!(f, "bad reply: {detail}"),
+            Violation::Liveness { detail } => write!(f, "liveness: {detail}"),
+            Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
+            Violation::Panic { message } => write!(f, "invariant panic: {message}"),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Checker {
+    /// The first value any replica learned per slot.
+    chosen: BTreeMap<Slot, Value>,
+    /// The highest commit index any replica has reached (exclusive end).
+    pub committed_end: Slot,
+    pub violations: Vec<Violation>,
+    /// Keys whose linearizability search ran out of budget.
+    pub unknown_keys: Vec<u32>,
+}
+
+/// Search steps allowed per key before the verdict is "unknown".
+pub const LINEARIZABILITY_STEP_BUDGET: u64 = 2_000_000;
+
+impl Checker {
+    /// A replica applied `value` at `slot`.
+    pub fn on_commit(&mut self, node: NodeId, slot: Slot, value: &Value, t_us: u64) {
+        match self.chosen.get(&slot) {
+            Some(known) if known != value => self.violations.push(Violation::Agreement { slot, node, t_us }),
+            Some(_) => {}
+            None => {
+                self.chosen.insert(slot, value.clone());
+            }
+        }
+        self.committed_end = self.committed_end.max(slot + 1);
+    }
+
+    /// A replica answered a read at `read_index`; `committed_at_issue` was
+    /// `committed_end` when the read was issued.
+    pub fn on_read(&mut self, node: NodeId, read_index: Slot, committed_at_issue: Slot, t_us: u64) {
+        if read_index < committed_at_issue {
+            self.violations.push(Violation::StaleRead { node, read_index, committed: committed_at_issue, t_us });
+        }
+    }
+
+    pub fn committed_slots(&self) -> Slot {
+        self.committed_end
+    }
+
+    pub fn committed_commands(&self) -> usize {
+        self.chosen.values().map(|v| v.commands().len()).sum()
+    }
+
+    /// Check every key's history (Wing & Gong / Lowe).
+    pub fn check_history(&mut self, history: &History) {
+        let mut per_key: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+        for (key, op) in &history.ops {
+            // A read that never returned constrains nothing.
+            if op.ret.is_none() && op.input == linearizability::RegisterInput::Get {
+                continue;
+            }
+            per_key.entry(*key).or_default().push(op.clone());
+        }
+        for (key, ops) in per_key {
+            match linearizability::check(&RegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
+                Verdict::Linearizable => {}
+                Verdict::Unknown => self.unknown_keys.push(key),
+                Verdict::NotLinearizable { longest_prefix } => {
+                    let tail: Vec<String> = longest_prefix
+                        .iter()
+                        .rev()
+                        .take(4)
+                        .rev()
+                        .map(|&i| format!("{:?}->{:?}", ops[i].input, ops[i].output))
+                        .collect();
+                    let detail = format!(
+                        "{} ops, longest linearizable prefix {} ops, ending [{}]",
+                        ops.len(),
+                        longest_prefix.len(),
+                        tail.join(", ")
+                    );
+                    self.violations.push(Violation::NotLinearizable { key, detail });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! One test per protocol rule, named after it (in the manner of raft-rs's
+//! `test_raft_paper.rs`). Each drives real replicas by hand: messages in,
+//! `Ready` out, persistence released explicitly.
+
+use bytes::Bytes;
+use paxoskv::paxos::*;
+use paxoskv::sim::instant::InstantCluster;
+
+fn config(members: Vec<NodeId>) -> Config {
+    Config::new(members)
+}
+
+fn replica(id: NodeId, members: u32) -> Replica {
+    Replica::new(config((1..=members).collect()), id, 1).unwrap()
+}
+
+fn value(text: &'static str) -> Value {
+    Value::Batch(vec![Bytes::from_static(text.as_bytes())])
+}
+
+fn ballot(round: u64, node: NodeId) -> Ballot {
+    Ballot::new(round, node)
+}
+
+/// Every message in `ready` (either send list) of the given kind.
+fn sent<'a>(ready: &'a Ready, kind: &str) -> Vec<&'a Envelope> {
+    ready
+        .send_now
+        .iter()
+        .chain(&ready.send_after_persist)
+        .filter(|e| e.message.kind() == kind)
+        .collect()
+}
+
+/// Tick `r` until it starts a pre-vote; returns that Ready.
+fn tick_until_pre_vote(r: &mut Replica) -> Ready {
+    for _ in 0..10_000 {
+        r.tick();
+        let ready = r.ready();
+        if !sent(&ready, "pre_vote").is_empty() {
+            return ready;
+        }
+        r.on_persisted(ready.number);
+    }
+    panic!("no election timeout");
+}
+
+/// Make replica `id` of `members` a candidate: its pre-vote granted by
+/// `granters`. Returns the Ready holding its Prepare and the ballot.
+fn make_candidate(r: &mut Replica, granters: &[NodeId]) -> (Ready, Ballot) {
+    let pre = tick_until_pre_vote(r);
+    r.on_persisted(pre.number);
+    let Message::PreVote(pv) = &sent(&pre, "pre_vote")[0].message else { unreachable!() };
+    for &g in granters {
+        r.step(g, Message::PreVoteReply(PreVoteReply { ballot: pv.ballot, granted: true, promised: Ballot::ZERO }));
+    }
+    let ready = r.ready();
+    let prepares = sent(&ready, "prepare");
+    assert!(!prepares.is_empty(), "pre-vote majority starts Phase 1");
+    let Message::Prepare(p) = &prepares[0].message else { unreachable!() };
+    let b = p.ballot;
+    (ready, b)
+}
+
+/// Feed promises to a candidate; returns the Ready after the last one.
+fn promise(r: &mut Replica, from: NodeId, b: Ballot, commit: Slot, accepted: Vec<AcceptedEntry>) -> Ready {
+    r.step(from, Message::Promise(Promise { ballot: b, commit, accepted }));
+    r.ready()
+}
+
+// ---- acceptor rules -----------------------------------------------------------
+
+#[test]
+fn acceptor_refuses_lower_ballot() {
+    let mut r = replica(2, 3);
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(5, 1), first_unchosen: 0 }));
+    let ready = r.ready();
+    assert_eq!(ready.persist, vec![PersistOp::Promise { ballot: ballot(5, 1) }]);
+    r.on_persisted(ready.number);
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(4, 3), first_unchosen: 0 }));
+    let ready = r.ready();
+    assert!(ready.persist.is_empty(), "a refused prepare changes nothing durable");
+    let rejects = sent(&ready, "reject");
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(
+        rejects[0].message,
+        Message::Reject(Reject { ballot: ballot(4, 3), promised: ballot(5, 1), reason: RejectReason::HigherBallot })
+    );
+    r.step(3, Message::Accept(Accept { ballot: ballot(4, 3), first_slot: 0, values: vec![value("x")], commit: 0 }));
+    let ready = r.ready();
+    assert!(ready.persist.is_empty() && sent(&ready, "accepted").is_empty(), "lower-ballot accept refused");
+}
+
+#[test]
+fn promise_is_sent_only_after_it_is_persisted() {
+    let mut r = replica(2, 3);
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(1, 1), first_unchosen: 0 }));
+    let ready = r.ready();
+    assert!(ready.send_now.is_empty(), "no promise may leave before fsync");
+    assert_eq!(ready.send_after_persist.len(), 1);
+    assert_eq!(ready.send_after_persist[0].message.kind(), "promise");
+    assert_eq!(ready.persist, vec![PersistOp::Promise { ballot: ballot(1, 1) }]);
+}
+
+#[test]
+fn accepted_is_sent_only_after_the_value_is_persisted() {
+    let mut r = replica(2, 3);
+    let accept = Accept { ballot: ballot(1, 1), first_slot: 0, values: vec![value("x")], commit: 0 };
+    r.step(1, Message::Accept(accept));
+    let ready = r.ready();
+    assert!(sent(&ready, "accepted").iter().all(|e| ready.send_after_persist.contains(e)));
+    assert_eq!(ready.send_after_persist.len(), 1);
+    assert_eq!(
+        ready.persist,
+        vec![PersistOp::Accept { ballot: ballot(1, 1), first_slot: 0, values: vec![value("x")] }]
+    );
+}
+
+#[test]
+fn promise_reports_accepted_values() {
+    let mut r = replica(2, 3);
+    let accept = Accept { ballot: ballot(1, 1), first_slot: 3, values: vec![value("a"), value("b")], commit: 0 };
+    r.step(1, Message::Accept(accept));
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    // The accept granted node 1 a lease: wait it out before another candidate.
+    for _ in 0..config(vec![1, 2, 3]).lease_ticks {
+        r.tick();
+    }
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(2, 3), first_unchosen: 0 }));
+    let ready = r.ready();
+    let promises = sent(&ready, "promise");
+    let Message::Promise(p) = &promises[0].message else { unreachable!() };
+    assert_eq!(
+        p.accepted,
+        vec![
+            AcceptedEntry { slot: 3, ballot: ballot(1, 1), value: value("a") },
+            AcceptedEntry { slot: 4, ballot: ballot(1, 1), value: value("b") },
+        ]
+    );
+}
+
+#[test]
+fn acceptor_refuses_prepare_while_lease_granted() {
+    let mut r = replica(2, 3);
+    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1 }));
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(9, 3), first_unchosen: 0 }));
+    let ready = r.ready();
+    let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
+    assert_eq!(reject.reason, RejectReason::LeaseHeld);
+    assert_eq!(r.status().promised, ballot(0, 0), "no promise while the lease runs");
+}
+
+#[test]
+fn restarted_acceptor_keeps_its_promise_and_waits_out_a_lease() {
+    let mut durable = DurableState::default();
+    durable.apply(&PersistOp::Promise { ballot: ballot(7, 1) });
+    let cfg = config(vec![1, 2, 3]);
+    let mut r = Replica::recover(cfg.clone(), 2, 1, durable).unwrap();
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(8, 3), first_unchosen: 0 }));
+    let ready = r.ready();
+    let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
+    assert_eq!(reject.reason, RejectReason::LeaseHeld, "quarantine after restart");
+    for _ in 0..cfg.lease_ticks {
+        r.tick();
+    }
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(6, 3), first_unchosen: 0 }));
+    let ready = r.ready();
+    let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
+    assert_eq!(reject.promised, ballot(7, 1), "the promise survived the restart");
+}
+
+// ---- proposer rules -----------------------------------------------------------
+
+#[test]
+fn prepare_covers_the_log_suffix_from_the_first_unchosen_slot() {
+    let mut r = replica(1, 3);
+    let (ready, _) = make_candidate(&mut r, &[2]);
+    for e in sent(&ready, "prepare") {
+        let Message::Prepare(p) = &e.message else { unreachable!() };
+        assert_eq!(p.first_unchosen, 0);
+    }
+    assert_eq!(sent(&ready, "prepare").len(), 2, "to both peers");
+}
+
+#[test]
+fn leader_adopts_the_highest_ballot_value() {
+    let mut r = replica(1, 5);
+    let (ready, b) = make_candidate(&mut r, &[2, 3]);
+    r.on_persisted(ready.number);
+    promise(&mut r, 2, b, 0, vec![
+        AcceptedEntry { slot: 0, ballot: ballot(1, 2), value: value("old") },
+        AcceptedEntry { slot: 1, ballot: ballot(1, 2), value: value("only") },
+    ]);
+    let ready = promise(&mut r, 3, b, 0, vec![AcceptedEntry { slot: 0, ballot: ballot(2, 3), value: value("new") }]);
+    assert!(r.is_leader());
+    let accepts = sent(&ready, "accept");
+    let Message::Accept(a) = &accepts[0].message else { unreachable!() };
+    assert_eq!((a.ballot, a.first_slot), (b, 0));
+    assert_eq!(a.values, vec![value("new"), value("only")]);
+}
+
+#[test]
+fn new_leader_fills_holes_with_noops() {
+    let mut r = replica(1, 3);
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let ready = promise(&mut r, 2, b, 0, vec![AcceptedEntry { slot: 2, ballot: ballot(1, 2), value: value("x") }]);
+    let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
+    assert_eq!(a.values, vec![Value::Noop, Value::Noop, value("x")]);
+}
+
+#[test]
+fn new_leader_does_not_repropose_slots_a_promiser_knows_chosen() {
+    let mut r = replica(1, 3);
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    // Node 2 knows slots 0..5 chosen: the leader must fetch them, not propose them.
+    let ready = promise(&mut r, 2, b, 5, vec![AcceptedEntry { slot: 5, ballot: ballot(1, 2), value: value("x") }]);
+    let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
+    assert_eq!((a.first_slot, a.values.clone()), (5, vec![value("x")]));
+    let catch_up = sent(&ready, "catch_up");
+    assert_eq!(catch_up.len(), 1);
+    assert_eq!(catch_up[0].to, 2);
+}
+
+#[test]
+fn commit_needs_a_majority() {
+    let mut r = replica(1, 5);
+    let (ready, b) = make_candidate(&mut r, &[2, 3]);
+    r.on_persisted(ready.number);
+    promise(&mut r, 2, b, 0, vec![]);
+    let ready = promise(&mut r, 3, b, 0, vec![]);
+    r.on_persisted(ready.number);
+    assert!(r.is_leader());
+    r.propose(vec![Bytes::from_static(b"cmd")]).unwrap();
+    let ready = r.ready();
+    r.on_persisted(ready.number); // our own vote
+    let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
+    let ack = |r: &mut Replica, from| {
+        r.step(from, Message::Accepted(Accepted { ballot: b, first_slot: a.first_slot, count: 1 }));
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+        ready
+    };
+    assert!(ack(&mut r, 2).committed.is_empty(), "2 of 5 is not a majority");
+    assert!(ack(&mut r, 2).committed.is_empty(), "a duplicate ack does not count twice");
+    let ready = ack(&mut r, 4);
+    assert_eq!(ready.committed, vec![(0, Value::Batch(vec![Bytes::from_static(b"cmd")]))]);
+    assert_eq!(r.commit_index(), 1);
+}
+
+#[test]
+fn follower_refuses_proposals_and_names_the_leader() {
+    let mut c = InstantCluster::new(3, 1, config);
+    let leader = c.elect(2_000).expect("a leader");
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    c.tick_all(20);
+    let err = c.replica(follower).propose(vec![Bytes::from_static(b"x")]).unwrap_err();
+    assert_eq!(err, ProposeError::NotLeader { leader: Some(leader) });
+}
+
+#[test]
+fn pipelining_window_bounds_slots_in_flight_and_batches_the_rest() {
+    let mut r = replica(1, 3);
+    let mut cfg = config(vec![1, 2, 3]);
+    cfg.window_slots = 2;
+    cfg.batch_count_max = 3;
+    let mut leader = Replica::new(cfg, 1, 1).unwrap();
+    std::mem::swap(&mut r, &mut leader);
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let ready = promise(&mut r, 2, b, 0, vec![]);
+    r.on_persisted(ready.number);
+    let commands: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("c{i}"))).collect();
+    r.propose(commands).unwrap();
+    let ready = r.ready();
+    let accepts = sent(&ready, "accept");
+    let Message::Accept(a) = &accepts[0].message else { unreachable!() };
+    assert_eq!(a.values.len(), 2, "window of 2 slots");
+    assert!(a.values.iter().all(|v| v.commands().len() == 3), "batches of at most 3");
+    assert_eq!(r.status().in_flight_slots, 2);
+    assert_eq!(r.status().queued_commands, 4, "the rest wait for the window");
+    r.on_persisted(ready.number);
+    r.step(2, Message::Accepted(Accepted { ballot: b, first_slot: 0, count: 1 }));
+    let ready = r.ready();
+    assert_eq!(ready.committed.len(), 1);
+    let Message::Accept(next) = &sent(&ready, "accept")[0].message else { panic!("window reopened") };
+    assert_eq!((next.first_slot, next.values[0].commands().len()), (2, 3));
+}
+
+#[test]
+fn proposal_queue_is_bounded() {
+    let mut cfg = config(vec![1]);
+    cfg.proposal_queue_max = 4;
+    cfg.window_slots = 1;
+    let mut r = Replica::new(cfg, 1, 1).unwrap();
+    for _ in 0..1_000 {
+        r.tick();
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+        if r.is_leader() {
+            break;
+        }
+    }
+    assert!(r.is_leader(), "a single replica elects itself");
+    assert_eq!(r.propose(vec![Bytes::new(); 5]), Err(ProposeError::QueueFull));
+    assert_eq!(r.propose(vec![Bytes::new(); 4]), Ok(()));
+}
+
+#[test]
+fn commit_knowledge_is_piggybacked_on_accepts_and_heartbeats() {
+    let mut c = InstantCluster::new(3, 2, config);
+    let leader = c.elect(2_000).unwrap();
+    c.propose(leader, vec![Bytes::from_static(b"a")]);
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let before = c.replica(follower).commit_index();
+    c.tick_all(config(vec![]).heartbeat_ticks + 1);
+    assert!(c.replica(follower).commit_index() > before, "a heartbeat carried the commit index");
+    assert_eq!(c.committed[&follower], c.committed[&leader]);
+}
+
+#[test]
+fn lagging_replica_catches_up() {
+    let mut c = InstantCluster::new(3, 3, config);
+    let leader = c.elect(2_000).unwrap();
+    let lagging = (1..=3).find(|&n| n != leader).unwrap();
+    c.isolated.insert(lagging);
+    for i in 0..50 {
+        c.propose(leader, vec![Bytes::from(format!("w{i}"))]);
+    }
+    c.isolated.clear();
+    c.tick_all(200);
+    assert_eq!(c.replica(lagging).commit_index(), c.replica(leader).commit_index());
+    assert_eq!(c.committed[&lagging], c.committed[&leader]);
+}
+
+#[test]
+fn leader_steps_down_without_majority_contact() {
+    let mut c = InstantCluster::new(3, 4, config);
+    let leader = c.elect(2_000).unwrap();
+    c.isolated.insert(leader);
+    c.tick_all(config(vec![]).election_timeout_min_ticks + 2 * config(vec![]).heartbeat_ticks);
+    assert!(!c.replica(leader).is_leader());
+}
+
+#[test]
+fn rejoining_minority_node_does_not_disrupt_the_leader() {
+    let mut c = InstantCluster::new(3, 5, config);
+    let leader = c.elect(2_000).unwrap();
+    let loner = (1..=3).find(|&n| n != leader).unwrap();
+    c.isolated.insert(loner);
+    c.tick_all(2_000); // many election timeouts on the loner
+    c.isolated.clear();
+    let ballot_before = c.replica(leader).status().promised;
+    c.tick_all(500);
+    assert!(c.replica(leader).is_leader(), "the leader kept its office");
+    assert_eq!(c.replica(leader).status().promised, ballot_before, "no ballot inflation");
+    assert_eq!(c.replica(loner).leader(), Some(leader));
+}
+
+// ---- reads and the lease ------------------------------------------------------
+
+fn leader_with_lease() -> (InstantCluster, NodeId) {
+    let mut c = InstantCluster::new(3, 6, config);
+    let leader = c.elect(2_000).unwrap();
+    c.tick_all(30);
+    assert!(c.replica(leader).holds_lease());
+    (c, leader)
+}
+
+#[test]
+fn lease_read_is_served_locally_without_messages() {
+    let (mut c, leader) = leader_with_lease();
+    c.replica(leader).read(7).unwrap();
+    let ready = c.replica(leader).ready();
+    assert!(ready.send_now.is_empty(), "no round trip under a lease");
+    assert!(matches!(ready.reads[..], [ReadOutcome::Ready { id: 7, .. }]));
+}
+
+#[test]
+fn lease_read_refused_after_lease_expiry() {
+    let (mut c, leader) = leader_with_lease();
+    c.isolated.insert(leader);
+    c.tick_all(leader_lease_ticks(&config(vec![1, 2, 3])) + 1);
+    assert!(!c.replica(leader).holds_lease(), "no acks: the lease ran out");
+    c.replica(leader).read(8).unwrap();
+    c.process(leader);
+    c.deliver_all();
+    assert!(c.reads.get(&leader).is_none_or(|r| r.iter().all(|o| !matches!(o, ReadOutcome::Ready { id: 8, .. }))));
+    c.tick_all(config(vec![]).election_timeout_min_ticks);
+    let outcomes = &c.reads[&leader];
+    assert!(outcomes.contains(&ReadOutcome::Failed { id: 8 }), "stepping down fails the read: {outcomes:?}");
+}
+
+#[test]
+fn read_without_lease_waits_for_a_majority_round() {
+    let mut c = InstantCluster::new(3, 7, |m| {
+        let mut cfg = config(m);
+        cfg.lease_reads = false;
+        cfg
+    });
+    let leader = c.elect(2_000).unwrap();
+    c.tick_all(30);
+    c.replica(leader).read(9).unwrap();
+    let ready = c.replica(leader).ready();
+    assert!(ready.reads.is_empty(), "not before confirmation");
+    assert_eq!(sent(&ready, "heartbeat").len(), 2, "a confirmation round");
+    c.in_flight.extend(ready.send_now);
+    c.replica(leader).on_persisted(ready.number);
+    c.deliver_all();
+    assert!(matches!(c.reads[&leader][..], [ReadOutcome::Ready { id: 9, .. }]));
+}
+
+#[test]
+fn leader_lease_is_shorter_than_the_acceptor_grant_by_the_drift_bound() {
+    let mut cfg = config(vec![1, 2, 3]);
+    cfg.lease_ticks = 100;
+    cfg.clock_drift_permille = 100;
+    assert!(leader_lease_ticks(&cfg) * 1100 < 100 * 900);
+}
+
+#[test]
+fn same_inputs_give_the_same_outputs() {
+    let run = || {
+        let mut c = InstantCluster::new(5, 42, config);
+        let leader = c.elect(3_000).unwrap();
+        for i in 0..20 {
+            c.propose(leader, vec![Bytes::from(format!("x{i}"))]);
+        }
+        c.tick_all(100);
+        format!("{:?}", c.committed)
+    };
+    assert_eq!(run(), run());
+}
