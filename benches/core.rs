@@ -29,7 +29,7 @@ fn commit_slots(c: &mut Criterion) {
             b.iter(|| {
                 cluster.propose(leader, commands.clone());
                 slots += 1;
-                if slots % 1024 == 0 {
+                if slots.is_multiple_of(1024) {
                     for id in 1..=3 {
                         let commit = cluster.replica(id).commit_index();
                         cluster.replica(id).compact(commit);

@@ -24,12 +24,7 @@ fn ballot(round: u64, node: NodeId) -> Ballot {
 
 /// Every message in `ready` (either send list) of the given kind.
 fn sent<'a>(ready: &'a Ready, kind: &str) -> Vec<&'a Envelope> {
-    ready
-        .send_now
-        .iter()
-        .chain(&ready.send_after_persist)
-        .filter(|e| e.message.kind() == kind)
-        .collect()
+    ready.send_now.iter().chain(&ready.send_after_persist).filter(|e| e.message.kind() == kind).collect()
 }
 
 /// Tick `r` until it starts a pre-vote; returns that Ready.
@@ -194,10 +189,16 @@ fn leader_adopts_the_highest_ballot_value() {
     let mut r = replica(1, 5);
     let (ready, b) = make_candidate(&mut r, &[2, 3]);
     r.on_persisted(ready.number);
-    promise(&mut r, 2, b, 0, vec![
-        AcceptedEntry { slot: 0, ballot: ballot(1, 2), value: value("old") },
-        AcceptedEntry { slot: 1, ballot: ballot(1, 2), value: value("only") },
-    ]);
+    promise(
+        &mut r,
+        2,
+        b,
+        0,
+        vec![
+            AcceptedEntry { slot: 0, ballot: ballot(1, 2), value: value("old") },
+            AcceptedEntry { slot: 1, ballot: ballot(1, 2), value: value("only") },
+        ],
+    );
     let ready = promise(&mut r, 3, b, 0, vec![AcceptedEntry { slot: 0, ballot: ballot(2, 3), value: value("new") }]);
     assert!(r.is_leader());
     let accepts = sent(&ready, "accept");

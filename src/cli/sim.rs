@@ -4,13 +4,11 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::ops::RangeInclusive;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use clap::{Args, ValueEnum};
 
 use paxoskv::paxos::InjectedBug;
-use paxoskv::sim::{run_seed, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer};
+use paxoskv::sim::{run_seed, run_seeds, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -239,11 +237,15 @@ pub fn run(args: SimArgs) -> ExitCode {
         let tracer = Tracer::to_writer(Box::new(BufWriter::new(file)));
         vec![run_seed(&options, *seeds.start(), tracer)]
     } else {
-        let threads = args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        run_seeds(&options, seeds, threads)
+        let threads =
+            args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+        // A panic inside a run is caught and reported as a violation with
+        // its message; the default hook would also spray it on stderr.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let reports = run_seeds(&options, seeds, threads);
+        std::panic::set_hook(hook);
+        reports
     };
     let violations = print_reports(&args, &options, &reports, single);
     if let Some(path) = &args.trace {
@@ -255,28 +257,6 @@ pub fn run(args: SimArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
-}
-
-/// Run every seed on `threads` workers; reports come back in seed order.
-fn run_seeds(options: &RunOptions, seeds: RangeInclusive<u64>, threads: usize) -> Vec<RunReport> {
-    let next = AtomicU64::new(*seeds.start());
-    let last = *seeds.end();
-    let reports = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed > last {
-                    break;
-                }
-                let report = run_seed(options, seed, Tracer::default());
-                reports.lock().expect("no worker panics while holding the lock").push(report);
-            });
-        }
-    });
-    let mut reports = reports.into_inner().expect("workers finished");
-    reports.sort_by_key(|r| r.seed);
-    reports
 }
 
 fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], single: bool) -> usize {

@@ -23,8 +23,14 @@ pub struct Acceptor {
 /// The acceptor's answer to a Prepare.
 pub enum PrepareDecision {
     /// Promise; `newly_promised` says whether `promised` changed (and must be persisted).
-    Promise { promise: Promise, newly_promised: bool },
-    Reject { promised: Ballot, reason: RejectReason },
+    Promise {
+        promise: Promise,
+        newly_promised: bool,
+    },
+    Reject {
+        promised: Ballot,
+        reason: RejectReason,
+    },
 }
 
 /// The acceptor's answer to an Accept.
@@ -45,10 +51,6 @@ impl Acceptor {
 
     pub fn accepted(&self, slot: Slot) -> Option<&(Ballot, Value)> {
         self.accepted.get(&slot)
-    }
-
-    pub fn grant(&self) -> &LeaseGrant {
-        &self.grant
     }
 
     /// Would this acceptor promise `ballot` now? (PreVote: no state changes.)
@@ -103,9 +105,5 @@ impl Acceptor {
         if self.accepted.first_key_value().is_some_and(|(&s, _)| s < commit) {
             self.accepted = self.accepted.split_off(&commit);
         }
-    }
-
-    pub fn accepted_len(&self) -> usize {
-        self.accepted.len()
     }
 }

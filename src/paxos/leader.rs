@@ -20,11 +20,7 @@ impl Replica {
         };
         let commit = self.learner.commit();
         let start = candidate.max_commit.max(candidate.first_unchosen).max(commit);
-        let end = candidate
-            .accepted
-            .last_key_value()
-            .map_or(start, |(&slot, _)| slot + 1)
-            .max(start);
+        let end = candidate.accepted.last_key_value().map_or(start, |(&slot, _)| slot + 1).max(start);
         let values: Vec<Value> = (start..end)
             .map(|slot| {
                 if let Some(chosen) = self.learner.value(slot) {

@@ -60,9 +60,7 @@ impl Learner {
         if first < self.compacted {
             return Vec::new();
         }
-        (first..self.commit.min(first.saturating_add(max)))
-            .map(|s| self.chosen[&s].clone())
-            .collect()
+        (first..self.commit.min(first.saturating_add(max))).map(|s| self.chosen[&s].clone()).collect()
     }
 
     /// Forget chosen values below `up_to` (already applied and, in a real
@@ -73,10 +71,6 @@ impl Learner {
             self.chosen = self.chosen.split_off(&up_to);
             self.compacted = up_to;
         }
-    }
-
-    pub fn compacted(&self) -> Slot {
-        self.compacted
     }
 
     /// Newly committed slots not yet handed out, in slot order.

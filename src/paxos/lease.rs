@@ -66,10 +66,6 @@ impl LeaseGrant {
     pub fn blocks(&self, now: u64, candidate: NodeId) -> bool {
         self.is_active(now) && self.holder != Some(candidate)
     }
-
-    pub fn holder(&self) -> Option<NodeId> {
-        self.holder
-    }
 }
 
 /// How long (leader's ticks, from the heartbeat's send) the leader may trust

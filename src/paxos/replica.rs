@@ -166,9 +166,9 @@ impl Replica {
             max_round_seen: durable.promised.round,
             peer_commit: vec![0; members],
             catchup_target: None,
-            heartbeat_timeout: Timeout::new("heartbeat", config.heartbeat_ticks),
-            election_timeout: Timeout::new("election", config.election_timeout_max_ticks),
-            catchup_timeout: Timeout::new("catchup", config.catchup_retry_ticks),
+            heartbeat_timeout: Timeout::new(config.heartbeat_ticks),
+            election_timeout: Timeout::new(config.election_timeout_max_ticks),
+            catchup_timeout: Timeout::new(config.catchup_retry_ticks),
             persisted_commit: durable.commit,
             ready_number: 0,
             self_pending: VecDeque::new(),
@@ -379,9 +379,8 @@ impl Replica {
     }
 
     pub(super) fn reset_election_timeout(&mut self) {
-        let ticks = self
-            .rng
-            .range_inclusive(self.config.election_timeout_min_ticks, self.config.election_timeout_max_ticks);
+        let ticks =
+            self.rng.range_inclusive(self.config.election_timeout_min_ticks, self.config.election_timeout_max_ticks);
         self.election_timeout.reset_to(ticks);
     }
 
@@ -643,10 +642,7 @@ impl Replica {
 
     fn on_reject(&mut self, m: Reject) {
         self.max_round_seen = self.max_round_seen.max(m.promised.round);
-        if m.reason == RejectReason::HigherBallot
-            && self.role.ballot() == Some(m.ballot)
-            && m.promised > m.ballot
-        {
+        if m.reason == RejectReason::HigherBallot && self.role.ballot() == Some(m.ballot) && m.promised > m.ballot {
             self.step_down(StepDownReason::HigherBallot);
         }
     }

@@ -4,7 +4,6 @@
 
 #[derive(Clone, Debug)]
 pub struct Timeout {
-    pub name: &'static str,
     /// Ticks from the last reset until it fires.
     pub after_ticks: u64,
     /// Ticks since the last reset. Invariant: `elapsed_ticks <= after_ticks` while armed.
@@ -13,8 +12,8 @@ pub struct Timeout {
 }
 
 impl Timeout {
-    pub fn new(name: &'static str, after_ticks: u64) -> Timeout {
-        Timeout { name, after_ticks, elapsed_ticks: 0, armed: false }
+    pub fn new(after_ticks: u64) -> Timeout {
+        Timeout { after_ticks, elapsed_ticks: 0, armed: false }
     }
 
     /// Advance one tick; true exactly once when the deadline is reached.
@@ -46,10 +45,6 @@ impl Timeout {
     pub fn stop(&mut self) {
         self.armed = false;
     }
-
-    pub fn is_armed(&self) -> bool {
-        self.armed
-    }
 }
 
 #[cfg(test)]
@@ -58,7 +53,7 @@ mod tests {
 
     #[test]
     fn fires_once_at_deadline_and_not_while_stopped() {
-        let mut t = Timeout::new("t", 3);
+        let mut t = Timeout::new(3);
         assert!(!t.tick(), "not armed yet");
         t.reset();
         assert!(!t.tick());

@@ -199,9 +199,8 @@ impl Cluster {
             let tick_interval_us = (1_000_000 / (1000 + drift)) as u64;
             nodes.push(SimNode::new(id, &paxos_config, seed, tick_interval_us));
         }
-        let clients = (0..config.clients)
-            .map(|i| SimClient::new(i, (i as u32 % config.replicas) + 1, config.keys))
-            .collect();
+        let clients =
+            (0..config.clients).map(|i| SimClient::new(i, (i as u32 % config.replicas) + 1, config.keys)).collect();
         let mut cluster = Cluster {
             network: Network::new(config.network.clone()),
             paxos_config,
@@ -351,11 +350,7 @@ impl Cluster {
     }
 
     fn trace_message(&mut self, event: &str, envelope: &Envelope, detail: Option<&str>) {
-        let (node, peer) = if event == "deliver" {
-            (envelope.to, envelope.from)
-        } else {
-            (envelope.from, envelope.to)
-        };
+        let (node, peer) = if event == "deliver" { (envelope.to, envelope.from) } else { (envelope.from, envelope.to) };
         self.tracer.emit(TraceEvent {
             t_us: self.now_us,
             node: Some(node),
@@ -421,7 +416,8 @@ impl Cluster {
         self.faults.one_way_partitions += 1;
         self.network.block_one_way(senders, receivers);
         let detail = format!("{senders:?} -> {receivers:?}");
-        let event = TraceEvent { t_us: self.now_us, event: "partition_one_way", detail: Some(&detail), ..Default::default() };
+        let event =
+            TraceEvent { t_us: self.now_us, event: "partition_one_way", detail: Some(&detail), ..Default::default() };
         self.trace(event);
     }
 
@@ -459,12 +455,7 @@ impl Cluster {
     /// Live replicas that believe they lead (more than one is allowed
     /// transiently; only one can commit).
     pub fn leaders(&self) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .filter_map(|n| n.replica.as_ref())
-            .filter(|r| r.is_leader())
-            .map(|r| r.id())
-            .collect()
+        self.nodes.iter().filter_map(|n| n.replica.as_ref()).filter(|r| r.is_leader()).map(|r| r.id()).collect()
     }
 
     pub fn is_up(&self, node: NodeId) -> bool {
@@ -473,10 +464,7 @@ impl Cluster {
 
     /// Commit index per live replica.
     pub fn commit_indexes(&self) -> Vec<(NodeId, u64)> {
-        self.nodes
-            .iter()
-            .filter_map(|n| n.replica.as_ref().map(|r| (n.id, r.commit_index())))
-            .collect()
+        self.nodes.iter().filter_map(|n| n.replica.as_ref().map(|r| (n.id, r.commit_index()))).collect()
     }
 
     // ---- clients ----------------------------------------------------------
@@ -521,7 +509,8 @@ impl Cluster {
         let Some(current) = c.current.clone() else { return };
         c.attempt += 1;
         let (attempt, node) = (c.attempt, c.target);
-        let command = Command { session: c.session, seq: current.seq, op: super::client::kv_op(current.key, current.input) };
+        let command =
+            Command { session: c.session, seq: current.seq, op: super::client::kv_op(current.key, current.input) };
         let delay = self.network.delay(&mut self.net_rng);
         self.schedule(delay, EventKind::ClientRequest { node, client, attempt, command });
         self.schedule(self.config.client_timeout_us, EventKind::ClientTimeout { client, attempt });

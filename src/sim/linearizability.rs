@@ -851,7 +851,7 @@ mod tests {
             let expected = brute_force_linearizable(&history, &mut vec![false; op_count], None);
             let result = verdict(&history);
             assert_eq!(result == Verdict::Linearizable, expected, "seed {seed}: {result:?} for {history:?}");
-            if expected { linearizable += 1 } else { not_linearizable += 1 }
+            *if expected { &mut linearizable } else { &mut not_linearizable } += 1;
         }
         assert!(linearizable > 3000 && not_linearizable > 3000, "{linearizable} / {not_linearizable}");
     }

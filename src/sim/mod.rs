@@ -5,8 +5,8 @@
 
 mod checker;
 mod client;
-pub mod instant;
 mod cluster;
+pub mod instant;
 pub mod linearizability;
 mod network;
 mod node;
@@ -17,5 +17,5 @@ pub use checker::Violation;
 pub use client::ClientReply;
 pub use cluster::{Cluster, FaultCounts, LeaderChange, ReadMode, SimConfig};
 pub use network::NetworkConfig;
-pub use run::{run_seed, FaultPlan, RunOptions, RunReport};
+pub use run::{run_seed, run_seeds, FaultPlan, RunOptions, RunReport};
 pub use trace::{TraceEvent, Tracer};

@@ -274,9 +274,10 @@ impl Cluster {
         };
         match result {
             Ok(()) => self.drain(node),
-            Err(ProposeError::NotLeader { leader }) => self.reply_to_client(client, attempt, ClientReply::Redirect(leader)),
+            Err(ProposeError::NotLeader { leader }) => {
+                self.reply_to_client(client, attempt, ClientReply::Redirect(leader))
+            }
             Err(ProposeError::QueueFull) => self.reply_to_client(client, attempt, ClientReply::Busy),
         }
     }
 }
-

@@ -2,7 +2,10 @@
 //! with every enabled fault drawn from the seed, then a liveness phase with
 //! the faults healed, which must converge. Checkers run throughout.
 
+use std::ops::RangeInclusive;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Mutex;
 
 use super::checker::Violation;
 use super::cluster::{Cluster, EventKind, FaultCounts, LeaderChange, SimConfig};
@@ -50,6 +53,30 @@ pub struct RunReport {
     /// Keys whose linearizability search ran out of budget (neither verdict).
     pub unknown_keys: usize,
     pub sim_time_us: u64,
+}
+
+/// Run every seed in `seeds` on `threads` worker threads. Each run is
+/// independent and deterministic, so the reports (returned in seed order)
+/// do not depend on the thread count.
+pub fn run_seeds(options: &RunOptions, seeds: RangeInclusive<u64>, threads: usize) -> Vec<RunReport> {
+    let next = AtomicU64::new(*seeds.start());
+    let last = *seeds.end();
+    let reports = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, AtomicOrdering::Relaxed);
+                if seed > last {
+                    break;
+                }
+                let report = run_seed(options, seed, Tracer::default());
+                reports.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+            });
+        }
+    });
+    let mut reports = reports.into_inner().unwrap_or_else(|e| e.into_inner());
+    reports.sort_by_key(|r| r.seed);
+    reports
 }
 
 /// Run one seed. Never panics: an assertion inside the run becomes a
