@@ -15,7 +15,7 @@ fn replica(id: NodeId, members: u32) -> Replica {
 }
 
 fn value(text: &'static str) -> Value {
-    Value::Batch(vec![Bytes::from_static(text.as_bytes())])
+    Value::batch(vec![Bytes::from_static(text.as_bytes())])
 }
 
 fn ballot(round: u64, node: NodeId) -> Ballot {
@@ -253,7 +253,7 @@ fn commit_needs_a_majority() {
     assert!(ack(&mut r, 2).committed.is_empty(), "2 of 5 is not a majority");
     assert!(ack(&mut r, 2).committed.is_empty(), "a duplicate ack does not count twice");
     let ready = ack(&mut r, 4);
-    assert_eq!(ready.committed, vec![(0, Value::Batch(vec![Bytes::from_static(b"cmd")]))]);
+    assert_eq!(ready.committed, vec![(0, Value::batch(vec![Bytes::from_static(b"cmd")]))]);
     assert_eq!(r.commit_index(), 1);
 }
 

@@ -102,6 +102,6 @@ mod tests {
     fn learning_a_conflicting_value_is_a_bug() {
         let mut l = Learner::new(BTreeMap::new(), 0);
         l.learn(0, Value::Noop);
-        l.learn(0, Value::Batch(vec![bytes::Bytes::from_static(b"x")]));
+        l.learn(0, Value::batch(vec![bytes::Bytes::from_static(b"x")]));
     }
 }

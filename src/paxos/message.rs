@@ -5,16 +5,22 @@
 //! is Prepare/Promise, Phase 2 is Accept/Accepted. `commit` fields carry the
 //! sender's *commit index*: every slot below it is known chosen.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::ballot::{Ballot, NodeId, Slot};
 
 /// What one slot of the log holds: a no-op (hole filler chosen by a new
 /// leader) or a batch of opaque client commands, applied in order.
+///
+/// A batch is shared, not copied: a value travels to every peer, into the
+/// acceptor, the learner and the committed output, and each of those is a
+/// reference-count increment, whatever the batch size.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     Noop,
-    Batch(Vec<Bytes>),
+    Batch(Arc<[Bytes]>),
 }
 
 impl Value {
@@ -24,6 +30,10 @@ impl Value {
             Value::Noop => 0,
             Value::Batch(commands) => commands.iter().map(Bytes::len).sum(),
         }
+    }
+
+    pub fn batch(commands: Vec<Bytes>) -> Value {
+        Value::Batch(commands.into())
     }
 
     pub fn commands(&self) -> &[Bytes] {

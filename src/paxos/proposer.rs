@@ -191,7 +191,7 @@ impl Leader {
             bytes += command.len();
             batch.push(self.queue.pop_front().expect("front exists"));
         }
-        Some(Value::Batch(batch))
+        Some(Value::batch(batch))
     }
 
     pub fn start_round(&mut self, now: u64) -> u64 {
