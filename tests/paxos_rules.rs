@@ -47,7 +47,8 @@ fn make_candidate(r: &mut Replica, granters: &[NodeId]) -> (Ready, Ballot) {
     r.on_persisted(pre.number);
     let Message::PreVote(pv) = &sent(&pre, "pre_vote")[0].message else { unreachable!() };
     for &g in granters {
-        r.step(g, Message::PreVoteReply(PreVoteReply { ballot: pv.ballot, granted: true, promised: Ballot::ZERO }));
+        r.step(g, Message::PreVoteReply(PreVoteReply { ballot: pv.ballot, granted: true, promised: Ballot::ZERO }))
+            .unwrap();
     }
     let ready = r.ready();
     let prepares = sent(&ready, "prepare");
@@ -57,9 +58,9 @@ fn make_candidate(r: &mut Replica, granters: &[NodeId]) -> (Ready, Ballot) {
     (ready, b)
 }
 
-/// Feed promises to a candidate; returns the Ready after the last one.
+/// Feed a promise with no chosen values to a candidate; returns the Ready after it.
 fn promise(r: &mut Replica, from: NodeId, b: Ballot, commit: Slot, accepted: Vec<AcceptedEntry>) -> Ready {
-    r.step(from, Message::Promise(Promise { ballot: b, commit, accepted }));
+    r.step(from, Message::Promise(Promise { ballot: b, commit, chosen: vec![], accepted })).unwrap();
     r.ready()
 }
 
@@ -68,11 +69,11 @@ fn promise(r: &mut Replica, from: NodeId, b: Ballot, commit: Slot, accepted: Vec
 #[test]
 fn acceptor_refuses_lower_ballot() {
     let mut r = replica(2, 3);
-    r.step(1, Message::Prepare(Prepare { ballot: ballot(5, 1), first_unchosen: 0 }));
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(5, 1), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     assert_eq!(ready.persist, vec![PersistOp::Promise { ballot: ballot(5, 1) }]);
     r.on_persisted(ready.number);
-    r.step(3, Message::Prepare(Prepare { ballot: ballot(4, 3), first_unchosen: 0 }));
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(4, 3), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     assert!(ready.persist.is_empty(), "a refused prepare changes nothing durable");
     let rejects = sent(&ready, "reject");
@@ -81,7 +82,8 @@ fn acceptor_refuses_lower_ballot() {
         rejects[0].message,
         Message::Reject(Reject { ballot: ballot(4, 3), promised: ballot(5, 1), reason: RejectReason::HigherBallot })
     );
-    r.step(3, Message::Accept(Accept { ballot: ballot(4, 3), first_slot: 0, values: vec![value("x")], commit: 0 }));
+    r.step(3, Message::Accept(Accept { ballot: ballot(4, 3), first_slot: 0, values: vec![value("x")], commit: 0 }))
+        .unwrap();
     let ready = r.ready();
     assert!(ready.persist.is_empty() && sent(&ready, "accepted").is_empty(), "lower-ballot accept refused");
 }
@@ -89,7 +91,7 @@ fn acceptor_refuses_lower_ballot() {
 #[test]
 fn promise_is_sent_only_after_it_is_persisted() {
     let mut r = replica(2, 3);
-    r.step(1, Message::Prepare(Prepare { ballot: ballot(1, 1), first_unchosen: 0 }));
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(1, 1), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     assert!(ready.send_now.is_empty(), "no promise may leave before fsync");
     assert_eq!(ready.send_after_persist.len(), 1);
@@ -101,7 +103,7 @@ fn promise_is_sent_only_after_it_is_persisted() {
 fn accepted_is_sent_only_after_the_value_is_persisted() {
     let mut r = replica(2, 3);
     let accept = Accept { ballot: ballot(1, 1), first_slot: 0, values: vec![value("x")], commit: 0 };
-    r.step(1, Message::Accept(accept));
+    r.step(1, Message::Accept(accept)).unwrap();
     let ready = r.ready();
     assert!(sent(&ready, "accepted").iter().all(|e| ready.send_after_persist.contains(e)));
     assert_eq!(ready.send_after_persist.len(), 1);
@@ -115,7 +117,7 @@ fn accepted_is_sent_only_after_the_value_is_persisted() {
 fn promise_reports_accepted_values() {
     let mut r = replica(2, 3);
     let accept = Accept { ballot: ballot(1, 1), first_slot: 3, values: vec![value("a"), value("b")], commit: 0 };
-    r.step(1, Message::Accept(accept));
+    r.step(1, Message::Accept(accept)).unwrap();
     let ready = r.ready();
     r.on_persisted(ready.number);
     // The accept granted node 1 a lease: wait it out before another candidate.
@@ -124,7 +126,7 @@ fn promise_reports_accepted_values() {
     }
     let ready = r.ready();
     r.on_persisted(ready.number);
-    r.step(3, Message::Prepare(Prepare { ballot: ballot(2, 3), first_unchosen: 0 }));
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(2, 3), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     let promises = sent(&ready, "promise");
     let Message::Promise(p) = &promises[0].message else { unreachable!() };
@@ -140,10 +142,10 @@ fn promise_reports_accepted_values() {
 #[test]
 fn acceptor_refuses_prepare_while_lease_granted() {
     let mut r = replica(2, 3);
-    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1 }));
+    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1 })).unwrap();
     let ready = r.ready();
     r.on_persisted(ready.number);
-    r.step(3, Message::Prepare(Prepare { ballot: ballot(9, 3), first_unchosen: 0 }));
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(9, 3), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
     assert_eq!(reject.reason, RejectReason::LeaseHeld);
@@ -156,7 +158,7 @@ fn restarted_acceptor_keeps_its_promise_and_waits_out_a_lease() {
     durable.apply(&PersistOp::Promise { ballot: ballot(7, 1) });
     let cfg = config(vec![1, 2, 3]);
     let mut r = Replica::recover(cfg.clone(), 2, 1, durable).unwrap();
-    r.step(3, Message::Prepare(Prepare { ballot: ballot(8, 3), first_unchosen: 0 }));
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(8, 3), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
     assert_eq!(reject.reason, RejectReason::LeaseHeld, "quarantine after restart");
@@ -165,7 +167,7 @@ fn restarted_acceptor_keeps_its_promise_and_waits_out_a_lease() {
     }
     let ready = r.ready();
     r.on_persisted(ready.number);
-    r.step(3, Message::Prepare(Prepare { ballot: ballot(6, 3), first_unchosen: 0 }));
+    r.step(3, Message::Prepare(Prepare { ballot: ballot(6, 3), first_unchosen: 0 })).unwrap();
     let ready = r.ready();
     let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
     assert_eq!(reject.promised, ballot(7, 1), "the promise survived the restart");
@@ -218,17 +220,71 @@ fn new_leader_fills_holes_with_noops() {
 }
 
 #[test]
-fn new_leader_does_not_repropose_slots_a_promiser_knows_chosen() {
+fn new_leader_learns_slots_a_promiser_knows_chosen_and_does_not_repropose_them() {
     let mut r = replica(1, 3);
     let (ready, b) = make_candidate(&mut r, &[2]);
     r.on_persisted(ready.number);
-    // Node 2 knows slots 0..5 chosen: the leader must fetch them, not propose them.
-    let ready = promise(&mut r, 2, b, 5, vec![AcceptedEntry { slot: 5, ballot: ballot(1, 2), value: value("x") }]);
+    // Node 2 knows slots 0..2 chosen and sends their values with its promise.
+    let chosen = vec![value("c0"), value("c1")];
+    let accepted = vec![AcceptedEntry { slot: 2, ballot: ballot(1, 2), value: value("x") }];
+    r.step(2, Message::Promise(Promise { ballot: b, commit: 2, chosen: chosen.clone(), accepted })).unwrap();
+    let ready = r.ready();
+    assert!(r.is_leader());
+    assert_eq!(ready.committed, vec![(0, chosen[0].clone()), (1, chosen[1].clone())]);
+    assert!(ready.persist.contains(&PersistOp::Chosen { first_slot: 0, values: vec![value("c0")] }));
     let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
-    assert_eq!((a.first_slot, a.values.clone()), (5, vec![value("x")]));
+    assert_eq!((a.first_slot, a.values.clone()), (2, vec![value("x")]));
+}
+
+#[test]
+fn candidate_too_far_behind_a_promiser_abandons_and_catches_up() {
+    let mut r = replica(1, 3);
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    // Node 2 is 500 slots ahead but sends only one chunk (here: nothing).
+    let ready = promise(&mut r, 2, b, 500, vec![]);
+    assert!(!r.is_leader());
+    assert_eq!(r.status().role, RoleKind::Follower);
     let catch_up = sent(&ready, "catch_up");
     assert_eq!(catch_up.len(), 1);
     assert_eq!(catch_up[0].to, 2);
+}
+
+/// Found in review: a shell that steps several messages before calling
+/// `ready()` (group commit) once persisted a stale Accept over a slot it
+/// had just learned chosen, and recovered the wrong value.
+#[test]
+fn a_slot_known_chosen_is_never_overwritten_on_disk() {
+    let cfg = config(vec![1, 2, 3, 4, 5]);
+    let mut r = Replica::new(cfg.clone(), 1, 7).unwrap();
+    let mut disk = DurableState::default();
+    let (v, w) = (value("v"), value("w"));
+    r.step(2, Message::Accept(Accept { ballot: ballot(1, 2), first_slot: 0, values: vec![v.clone()], commit: 0 }))
+        .unwrap();
+    let ready = r.ready();
+    ready.persist.iter().for_each(|op| disk.apply(op));
+    r.on_persisted(ready.number);
+    r.step(3, Message::CatchUpReply(CatchUpReply { first_slot: 0, values: vec![v.clone()], commit: 1 })).unwrap();
+    // A delayed Accept of a lower ballot than the chosen one, before `ready()`.
+    r.step(4, Message::Accept(Accept { ballot: ballot(2, 4), first_slot: 0, values: vec![w], commit: 0 })).unwrap();
+    let ready = r.ready();
+    ready.persist.iter().for_each(|op| disk.apply(op));
+    assert_eq!(r.chosen_value(0), Some(&v));
+    assert_eq!(disk.chosen.get(&0), Some(&v));
+    let recovered = Replica::recover(cfg, 1, 7, disk).unwrap();
+    assert_eq!(recovered.chosen_value(0), Some(&v));
+}
+
+#[test]
+fn malformed_peer_messages_are_refused_without_harm() {
+    let mut r = replica(1, 3);
+    let huge = Message::Accepted(Accepted { ballot: ballot(1, 1), first_slot: 5, count: u64::MAX });
+    assert!(matches!(r.step(2, huge), Err(StepError::Malformed(_))));
+    let top = Message::Heartbeat(Heartbeat { ballot: ballot(u64::MAX, 2), commit: 0, round: 1 });
+    assert!(matches!(r.step(2, top), Err(StepError::Malformed(_))));
+    let stranger = Message::Heartbeat(Heartbeat { ballot: ballot(1, 9), commit: 0, round: 1 });
+    assert_eq!(r.step(9, stranger), Err(StepError::UnknownSender(9)));
+    assert!(r.ready().is_empty(), "nothing happened");
 }
 
 #[test]
@@ -245,7 +301,7 @@ fn commit_needs_a_majority() {
     r.on_persisted(ready.number); // our own vote
     let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
     let ack = |r: &mut Replica, from| {
-        r.step(from, Message::Accepted(Accepted { ballot: b, first_slot: a.first_slot, count: 1 }));
+        r.step(from, Message::Accepted(Accepted { ballot: b, first_slot: a.first_slot, count: 1 })).unwrap();
         let ready = r.ready();
         r.on_persisted(ready.number);
         ready
@@ -289,7 +345,7 @@ fn pipelining_window_bounds_slots_in_flight_and_batches_the_rest() {
     assert_eq!(r.status().in_flight_slots, 2);
     assert_eq!(r.status().queued_commands, 4, "the rest wait for the window");
     r.on_persisted(ready.number);
-    r.step(2, Message::Accepted(Accepted { ballot: b, first_slot: 0, count: 1 }));
+    r.step(2, Message::Accepted(Accepted { ballot: b, first_slot: 0, count: 1 })).unwrap();
     let ready = r.ready();
     assert_eq!(ready.committed.len(), 1);
     let Message::Accept(next) = &sent(&ready, "accept")[0].message else { panic!("window reopened") };
@@ -439,4 +495,66 @@ fn same_inputs_give_the_same_outputs() {
         format!("{:?}", c.committed)
     };
     assert_eq!(run(), run());
+}
+
+/// Found in review: a new leader that relied on catch-up from the promiser
+/// with the highest commit index stalled forever when that promiser died,
+/// although the surviving majority held every value.
+#[test]
+fn new_leader_does_not_depend_on_the_most_advanced_promiser_staying_alive() {
+    let mut c = InstantCluster::new(3, 11, config);
+    let l = c.elect(5_000).expect("leader");
+    let others: Vec<NodeId> = (1..=3).filter(|&i| i != l).collect();
+    let (a, b) = (others[0], others[1]);
+    // L commits a slot with A's vote; B is cut off; A has not heard the commit.
+    c.isolated.insert(b);
+    let before = c.replica(l).commit_index();
+    c.propose(l, vec![Bytes::from_static(b"x")]);
+    assert_eq!(c.replica(l).commit_index(), before + 1);
+    assert_eq!(c.replica(a).commit_index(), before);
+    // Everyone cut off until L steps down and its own grant runs out.
+    c.isolated.extend([l, a]);
+    for _ in 0..1_000 {
+        if !c.replica(l).is_leader() {
+            break;
+        }
+        c.tick_all(1);
+    }
+    assert!(!c.replica(l).is_leader());
+    for _ in 0..110 {
+        for id in [l, b] {
+            c.replica(id).tick();
+            c.process(id);
+        }
+        c.in_flight.clear();
+    }
+    // B campaigns with L's promise only; L dies the moment B leads.
+    c.isolated.clear();
+    c.isolated.insert(a);
+    for _ in 0..5_000 {
+        if c.replica(b).is_leader() {
+            break;
+        }
+        c.replica(b).tick();
+        c.process(b);
+        while let Some(e) = c.in_flight.pop_front() {
+            if c.isolated.contains(&e.from) || c.isolated.contains(&e.to) {
+                continue;
+            }
+            let to = e.to;
+            c.replica(to).step(e.from, e.message).unwrap();
+            c.process(to);
+            if c.replica(b).is_leader() {
+                c.isolated.insert(l);
+            }
+        }
+    }
+    assert!(c.replica(b).is_leader(), "B leads");
+    c.isolated.clear();
+    c.isolated.insert(l);
+    c.replica(b).propose(vec![Bytes::from_static(b"y")]).unwrap();
+    c.process(b);
+    c.tick_all(2_000);
+    assert!(c.replica(b).commit_index() > before + 1, "stuck at {}", c.replica(b).commit_index());
+    assert_eq!(c.replica(a).commit_index(), c.replica(b).commit_index());
 }

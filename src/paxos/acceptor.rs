@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ballot::{Ballot, NodeId, Slot};
+use super::ballot::{Ballot, Slot};
 use super::lease::LeaseGrant;
 use super::message::{Accept, AcceptedEntry, Prepare, Promise, RejectReason, Value};
 
@@ -35,8 +35,17 @@ pub enum PrepareDecision {
 
 /// The acceptor's answer to an Accept.
 pub enum AcceptDecision {
-    Accepted,
-    Reject { promised: Ballot },
+    /// Accepted. `stored` holds the runs of consecutive slots actually
+    /// recorded (slots already known chosen are skipped: their chosen value
+    /// must never be overwritten, in memory or on disk); `newly_promised`
+    /// says whether `promised` rose. Both must be persisted.
+    Accepted {
+        stored: Vec<(Slot, Vec<Value>)>,
+        newly_promised: bool,
+    },
+    Reject {
+        promised: Ballot,
+    },
 }
 
 impl Acceptor {
@@ -77,27 +86,36 @@ impl Acceptor {
             .range(from..)
             .map(|(&slot, (ballot, value))| AcceptedEntry { slot, ballot: *ballot, value: value.clone() })
             .collect();
-        PrepareDecision::Promise { promise: Promise { ballot: prepare.ballot, commit, accepted }, newly_promised }
+        let promise = Promise { ballot: prepare.ballot, commit, chosen: Vec::new(), accepted };
+        PrepareDecision::Promise { promise, newly_promised }
     }
 
     /// Phase 2b. Accepts iff `accept.ballot >= promised` (which also promises
-    /// it). Slots below `commit` are already chosen here: acknowledged, not stored.
-    pub fn on_accept(&mut self, accept: &Accept, commit: Slot) -> AcceptDecision {
+    /// it). Slots for which `known_chosen` holds are acknowledged, not stored:
+    /// a stale Accept of a lower ballot may carry another value for them.
+    pub fn on_accept(&mut self, accept: &Accept, known_chosen: impl Fn(Slot) -> bool) -> AcceptDecision {
         if accept.ballot < self.promised {
             return AcceptDecision::Reject { promised: self.promised };
         }
+        let newly_promised = accept.ballot > self.promised;
         self.promised = accept.ballot;
+        let mut stored: Vec<(Slot, Vec<Value>)> = Vec::new();
         for (slot, value) in (accept.first_slot..).zip(&accept.values) {
-            if slot >= commit {
-                self.accepted.insert(slot, (accept.ballot, value.clone()));
+            if known_chosen(slot) {
+                continue;
+            }
+            self.accepted.insert(slot, (accept.ballot, value.clone()));
+            match stored.last_mut() {
+                Some((first, values)) if *first + values.len() as u64 == slot => values.push(value.clone()),
+                _ => stored.push((slot, vec![value.clone()])),
             }
         }
-        AcceptDecision::Accepted
+        AcceptDecision::Accepted { stored, newly_promised }
     }
 
-    /// Record a lease grant to `leader` (on a valid Accept or Heartbeat).
-    pub fn grant_lease(&mut self, now: u64, leader: NodeId, lease_ticks: u64) {
-        self.grant.grant(now, leader, lease_ticks);
+    /// Record a lease grant to the leader of `ballot` (on a valid Accept or Heartbeat).
+    pub fn grant_lease(&mut self, now: u64, ballot: Ballot, lease_ticks: u64) {
+        self.grant.grant(now, ballot, lease_ticks);
     }
 
     /// Forget accepted values below `commit` (the learner holds the chosen ones).

@@ -12,15 +12,14 @@ impl Replica {
     /// Phase 1 succeeded. Re-propose, in our ballot, every slot a promiser
     /// reported (the highest-ballot value per slot: "Paxos Made Simple" P2c),
     /// fill the holes between with no-ops, and only then serve new commands.
-    /// Slots below the highest reported commit index are already chosen: we
-    /// learn them by catch-up and never propose them.
+    /// Slots a promiser knew chosen came with its promise and were learned.
     pub(super) fn become_leader(&mut self) {
         let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
             return;
         };
-        let commit = self.learner.commit();
-        let start = candidate.max_commit.max(candidate.first_unchosen).max(commit);
-        let end = candidate.accepted.last_key_value().map_or(start, |(&slot, _)| slot + 1).max(start);
+        // Every promiser's chosen slots were learned as its promise arrived.
+        let start = self.learner.commit().max(candidate.first_unchosen);
+        let end = candidate.accepted.last_key_value().map_or(start, |(&slot, _)| slot.saturating_add(1)).max(start);
         let values: Vec<Value> = (start..end)
             .map(|slot| {
                 if let Some(chosen) = self.learner.value(slot) {
@@ -93,11 +92,11 @@ impl Replica {
         }
         leader.last_heard_tick[from] = now;
         let mut chosen = Vec::new();
-        for slot in m.first_slot..m.first_slot.saturating_add(m.count) {
-            if let Some(in_flight) = leader.in_flight.get_mut(&slot) {
-                if in_flight.acks.insert(from) && in_flight.acks.len() == majority {
-                    chosen.push(slot);
-                }
+        // Walk the slots in flight, not the claimed range: a peer's count is not trusted.
+        let end = m.first_slot.saturating_add(m.count);
+        for (&slot, in_flight) in leader.in_flight.range_mut(m.first_slot..end) {
+            if in_flight.acks.insert(from) && in_flight.acks.len() == majority {
+                chosen.push(slot);
             }
         }
         let chosen: Vec<(Slot, Value)> = chosen
@@ -200,7 +199,7 @@ impl Replica {
             leader.confirmed_round = round;
         }
         let ballot = leader.ballot;
-        self.acceptor.grant_lease(now, self.id, self.config.lease_ticks);
+        self.acceptor.grant_lease(now, ballot, self.config.lease_ticks);
         self.heartbeat_timeout.reset();
         self.broadcast(Message::Heartbeat(Heartbeat { ballot, commit, round }));
         self.release_reads();

@@ -21,8 +21,15 @@ pub struct Learner {
 }
 
 impl Learner {
-    pub fn new(chosen: BTreeMap<Slot, Value>, commit: Slot) -> Learner {
-        debug_assert!((0..commit).all(|s| chosen.contains_key(&s)));
+    pub fn new(chosen: BTreeMap<Slot, Value>, mut commit: Slot) -> Learner {
+        assert!(
+            chosen.range(..commit).count() as u64 == commit,
+            "recovered state lacks chosen values below commit {commit}"
+        );
+        // Chosen values recorded just past the last durable commit marker.
+        while chosen.contains_key(&commit) {
+            commit += 1;
+        }
         Learner { chosen, commit, emitted: 0, compacted: 0 }
     }
 
@@ -30,8 +37,9 @@ impl Learner {
         self.commit
     }
 
+    /// Known chosen here: below the commit index (even if compacted) or learned beyond it.
     pub fn is_chosen(&self, slot: Slot) -> bool {
-        self.chosen.contains_key(&slot)
+        slot < self.commit || self.chosen.contains_key(&slot)
     }
 
     pub fn value(&self, slot: Slot) -> Option<&Value> {

@@ -18,16 +18,17 @@
 //! intersection). Two extra ticks cover the rounding of discrete tick
 //! counters on both sides.
 
-use super::ballot::NodeId;
+use super::ballot::{Ballot, NodeId};
 use super::config::{Config, InjectedBug};
 
 /// The acceptor's side of a lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseGrant {
-    /// Who may still be promised while the grant runs. `None` refuses every
-    /// proposer: used after a restart, when the acceptor cannot know whom it
-    /// granted a lease to before it crashed (grants are not persisted).
-    holder: Option<NodeId>,
+    /// The leader (by its ballot) that may still be promised while the grant
+    /// runs. `None` refuses every proposer: used after a restart, when the
+    /// acceptor cannot know whom it granted a lease to before it crashed
+    /// (grants are not persisted).
+    holder: Option<Ballot>,
     /// The grant runs while `now < expires_at_tick` (acceptor's clock).
     expires_at_tick: u64,
 }
@@ -44,18 +45,21 @@ impl LeaseGrant {
         LeaseGrant { holder: None, expires_at_tick: now + lease_ticks }
     }
 
-    pub fn grant(&mut self, now: u64, holder: NodeId, lease_ticks: u64) {
-        let expires_at_tick = now + lease_ticks;
-        if self.is_active(now) && self.holder != Some(holder) {
-            // A quarantine or another holder's grant is never shortened.
-            self.expires_at_tick = self.expires_at_tick.max(expires_at_tick);
-            if self.holder.is_some() {
-                self.holder = Some(holder);
-            }
+    /// Grant (or renew) a lease to the leader of `ballot`. A running grant is
+    /// never shortened, never handed to a lower ballot, and a running
+    /// quarantine stays a quarantine.
+    pub fn grant(&mut self, now: u64, ballot: Ballot, lease_ticks: u64) {
+        let expires_at_tick = self.expires_at_tick.max(now + lease_ticks);
+        if !self.is_active(now) {
+            *self = LeaseGrant { holder: Some(ballot), expires_at_tick };
             return;
         }
-        self.holder = Some(holder);
-        self.expires_at_tick = self.expires_at_tick.max(expires_at_tick);
+        match self.holder {
+            None => self.expires_at_tick = expires_at_tick,
+            Some(holder) if ballot >= holder => *self = LeaseGrant { holder: Some(ballot), expires_at_tick },
+            // A stale leader cannot take over a running grant or extend it.
+            Some(_) => {}
+        }
     }
 
     pub fn is_active(&self, now: u64) -> bool {
@@ -64,7 +68,7 @@ impl LeaseGrant {
 
     /// Does the grant forbid promising `candidate` at `now`?
     pub fn blocks(&self, now: u64, candidate: NodeId) -> bool {
-        self.is_active(now) && self.holder != Some(candidate)
+        self.is_active(now) && self.holder.map(|b| b.node) != Some(candidate)
     }
 }
 
@@ -87,10 +91,21 @@ mod tests {
     fn grant_blocks_others_until_expiry() {
         let mut g = LeaseGrant::expired();
         assert!(!g.blocks(0, 2));
-        g.grant(10, 1, 100);
+        g.grant(10, Ballot::new(1, 1), 100);
         assert!(g.blocks(50, 2));
         assert!(!g.blocks(50, 1), "the holder itself may be promised");
         assert!(!g.blocks(110, 2), "expired at 110");
+    }
+
+    #[test]
+    fn a_lower_ballot_cannot_take_over_a_running_grant() {
+        let mut g = LeaseGrant::expired();
+        g.grant(0, Ballot::new(5, 1), 100);
+        g.grant(10, Ballot::new(4, 2), 100);
+        assert!(g.blocks(50, 2), "the stale leader did not take the grant");
+        assert!(!g.blocks(50, 1));
+        g.grant(20, Ballot::new(6, 2), 100);
+        assert!(!g.blocks(50, 2), "a higher ballot does");
     }
 
     #[test]

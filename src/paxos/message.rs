@@ -101,6 +101,30 @@ impl Message {
         }
     }
 
+    /// Reject what no correct peer sends: slot ranges that overflow, or a
+    /// ballot round at the top of the range (a campaign must be able to go
+    /// one higher). The replica drops such a message and reports it.
+    pub fn check_well_formed(&self) -> Result<(), &'static str> {
+        if self.ballot().is_some_and(|b| b.round == u64::MAX) {
+            return Err("ballot round out of range");
+        }
+        let fits = |first: Slot, len: u64| first.checked_add(len).is_some();
+        let ok = match self {
+            Message::Accept(m) => fits(m.first_slot, m.values.len() as u64),
+            Message::Accepted(m) => fits(m.first_slot, m.count),
+            Message::CatchUpReply(m) => fits(m.first_slot, m.values.len() as u64),
+            Message::Promise(m) => m.accepted.iter().all(|e| e.slot < u64::MAX && e.ballot.round < u64::MAX),
+            Message::Reject(m) => m.promised.round < u64::MAX,
+            Message::PreVoteReply(m) => m.promised.round < u64::MAX,
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err("slot range or ballot out of range")
+        }
+    }
+
     /// The first slot the message is about, if any (for traces).
     pub fn slot(&self) -> Option<Slot> {
         match self {
@@ -143,9 +167,13 @@ pub struct Prepare {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Promise {
     pub ballot: Ballot,
-    /// The acceptor's commit index: slots below it are chosen and the
-    /// candidate must learn them (catch-up), never re-propose them.
+    /// The acceptor's commit index: slots below it are chosen.
     pub commit: Slot,
+    /// The chosen values of slots `first_unchosen ..` (the Prepare's), as
+    /// far as the acceptor knows them, at most `catchup_chunk_slots`. A
+    /// candidate that still lacks some slot below `commit` after this is too
+    /// far behind to lead: it abandons the campaign and catches up first.
+    pub chosen: Vec<Value>,
     /// Every value the acceptor accepted at a slot >= max(first_unchosen,
     /// commit), with the ballot it was accepted in. Ascending by slot.
     pub accepted: Vec<AcceptedEntry>,

@@ -23,4 +23,4 @@ pub use lease::leader_lease_ticks;
 pub use message::*;
 pub use persist::{DurableState, PersistOp};
 pub use proposer::RoleKind;
-pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason};
+pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason, StepError};

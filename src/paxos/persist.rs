@@ -43,7 +43,9 @@ impl DurableState {
             PersistOp::Accept { ballot, first_slot, values } => {
                 self.promised = self.promised.max(*ballot);
                 for (slot, value) in (*first_slot..).zip(values) {
-                    if slot >= self.commit {
+                    // A chosen value is final; the core never sends an Accept
+                    // op for one, and a replayed log must not undo it either.
+                    if slot >= self.commit && !self.chosen.contains_key(&slot) {
                         self.accepted.insert(slot, (*ballot, value.clone()));
                     }
                 }

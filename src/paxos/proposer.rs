@@ -67,9 +67,6 @@ pub struct Candidate {
     /// Per slot, the highest-ballot accepted value reported so far (P2c:
     /// the new leader must propose it).
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
-    /// The highest commit index any promiser reported, and who reported it.
-    pub max_commit: Slot,
-    pub max_commit_index: usize,
 }
 
 impl Candidate {
@@ -77,10 +74,6 @@ impl Candidate {
     pub fn absorb(&mut self, member_index: usize, promise: Promise) -> bool {
         if !self.promised_by.insert(member_index) {
             return false;
-        }
-        if promise.commit > self.max_commit {
-            self.max_commit = promise.commit;
-            self.max_commit_index = member_index;
         }
         for entry in promise.accepted {
             match self.accepted.get(&entry.slot) {

@@ -81,6 +81,26 @@ pub enum StepDownReason {
     LostMajorityContact,
 }
 
+/// Why `step` dropped a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepError {
+    UnknownSender(NodeId),
+    FromSelf,
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::UnknownSender(node) => write!(f, "message from node {node}, which is not a member"),
+            StepError::FromSelf => write!(f, "message claims to come from this replica"),
+            StepError::Malformed(why) => write!(f, "malformed message: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProposeError {
     /// Not the leader; `leader` is the last leader heard from, if any.
@@ -287,15 +307,19 @@ impl Replica {
         }
     }
 
-    /// Handle one message from a peer. Messages from non-members are ignored.
-    pub fn step(&mut self, from: NodeId, message: Message) {
+    /// Handle one message from a peer. A message from a non-member, from
+    /// ourselves, or malformed is dropped with an error for the shell to log;
+    /// the replica's state is untouched.
+    pub fn step(&mut self, from: NodeId, message: Message) -> Result<(), StepError> {
         let Some(from_index) = self.config.index_of(from) else {
-            return;
+            return Err(StepError::UnknownSender(from));
         };
         if from == self.id {
-            return; // our own traffic never goes through the network
+            return Err(StepError::FromSelf); // our own traffic never crosses the network
         }
+        message.check_well_formed().map_err(StepError::Malformed)?;
         self.handle(from_index, message);
+        Ok(())
     }
 
     /// Everything in Ready `number` (and before) is durable.
@@ -395,7 +419,8 @@ impl Replica {
     fn on_prepare(&mut self, from: usize, m: Prepare) {
         let commit = self.learner.commit();
         match self.acceptor.on_prepare(self.now, &m, commit) {
-            PrepareDecision::Promise { promise, newly_promised } => {
+            PrepareDecision::Promise { mut promise, newly_promised } => {
+                promise.chosen = self.learner.chosen_run(m.first_unchosen, self.config.catchup_chunk_slots);
                 if newly_promised {
                     self.out.persist.push(PersistOp::Promise { ballot: m.ballot });
                 }
@@ -421,17 +446,18 @@ impl Replica {
     }
 
     pub(super) fn handle_accept(&mut self, from: usize, m: Accept) {
-        let commit = self.learner.commit();
-        match self.acceptor.on_accept(&m, commit) {
-            AcceptDecision::Accepted => {
+        let learner = &self.learner;
+        match self.acceptor.on_accept(&m, |slot| learner.is_chosen(slot)) {
+            AcceptDecision::Accepted { stored, newly_promised } => {
                 let ack = Accepted { ballot: m.ballot, first_slot: m.first_slot, count: m.values.len() as u64 };
                 let leader_commit = m.commit;
                 let ballot = m.ballot;
-                self.out.persist.push(PersistOp::Accept {
-                    ballot: m.ballot,
-                    first_slot: m.first_slot,
-                    values: m.values,
-                });
+                if stored.is_empty() && newly_promised {
+                    self.out.persist.push(PersistOp::Promise { ballot });
+                }
+                for (first_slot, values) in stored {
+                    self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
+                }
                 self.send_after_persist(from, Message::Accepted(ack));
                 if from != self.index {
                     self.on_leader_contact(from, ballot, leader_commit);
@@ -471,7 +497,7 @@ impl Replica {
         self.role = Role::Follower;
         self.leader_hint = Some(self.config.members[from]);
         self.reset_election_timeout();
-        self.acceptor.grant_lease(self.now, ballot.node, self.config.lease_ticks);
+        self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
         self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value
@@ -505,11 +531,15 @@ impl Replica {
             self.learn_chosen(slot, value);
         }
         self.after_learning();
-        if self.catchup_target == Some(from) {
+        // An answer with nothing we need (the peer compacted past us, or is
+        // no further along) leaves the retry timer running: asking again at
+        // once would loop.
+        let progressed = self.learner.commit() > m.first_slot;
+        if self.catchup_target == Some(from) && progressed {
             self.catchup_target = None;
             self.catchup_timeout.stop();
+            self.maybe_catch_up();
         }
-        self.maybe_catch_up();
     }
 
     // ---- learning ---------------------------------------------------------
@@ -584,7 +614,7 @@ impl Replica {
     // ---- elections --------------------------------------------------------
 
     fn on_election_timeout(&mut self) {
-        let ballot = Ballot::new(self.max_round_seen + 1, self.id);
+        let ballot = Ballot::new(self.max_round_seen.saturating_add(1), self.id);
         self.reset_election_timeout();
         self.out.events.push(Event::PreVoteStarted { ballot });
         let mut granted = NodeSet::default();
@@ -620,8 +650,6 @@ impl Replica {
             first_unchosen,
             promised_by: NodeSet::default(),
             accepted: BTreeMap::new(),
-            max_commit: first_unchosen,
-            max_commit_index: self.index,
         });
         self.out.events.push(Event::ElectionStarted { ballot });
         let prepare = Prepare { ballot, first_unchosen };
@@ -629,13 +657,32 @@ impl Replica {
         self.on_prepare(self.index, prepare);
     }
 
-    fn on_promise(&mut self, from: usize, m: Promise) {
-        self.note_peer_commit(from, m.commit);
-        let Role::Candidate(c) = &mut self.role else { return };
-        if c.ballot != m.ballot || !c.absorb(from, m) {
+    fn on_promise(&mut self, from: usize, mut m: Promise) {
+        let Role::Candidate(c) = &self.role else {
+            self.note_peer_commit(from, m.commit);
+            return;
+        };
+        if c.ballot != m.ballot {
             return;
         }
-        if c.promised_by.len() >= self.config.majority() {
+        let first_unchosen = c.first_unchosen;
+        // Learn what the promiser knows chosen: the new leader must never
+        // re-propose those slots with anything else, and must not depend on
+        // one peer staying alive to fetch them later.
+        let chosen = std::mem::take(&mut m.chosen);
+        let covered = first_unchosen.saturating_add(chosen.len() as u64);
+        for (slot, value) in (first_unchosen..).zip(chosen) {
+            self.learn_chosen(slot, value);
+        }
+        self.after_learning();
+        if m.commit > covered.max(self.learner.commit()) {
+            // Too far behind this promiser to lead: catch up first.
+            self.role = Role::Follower;
+            self.note_peer_commit(from, m.commit);
+            return;
+        }
+        let Role::Candidate(c) = &mut self.role else { return };
+        if c.absorb(from, m) && c.promised_by.len() >= self.config.majority() {
             self.become_leader();
         }
     }

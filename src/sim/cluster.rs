@@ -17,6 +17,9 @@ use crate::kv::Command;
 use crate::paxos::{Ballot, Config, Envelope, InjectedBug, NodeId};
 use crate::rng::Rng;
 
+/// A node collects its output at most this long after a delivery.
+const STEP_BATCH_WINDOW_US: u64 = 50;
+
 /// How reads reach the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
@@ -105,17 +108,56 @@ impl SimConfig {
 
 #[derive(Clone, Debug)]
 pub(super) enum EventKind {
-    Tick { node: NodeId, epoch: u64 },
-    Deliver { envelope: Envelope },
-    Persisted { node: NodeId, epoch: u64, number: u64 },
-    ClientStart { client: usize },
-    ClientRequest { node: NodeId, client: usize, attempt: u64, command: Command },
-    ClientReply { client: usize, attempt: u64, reply: ClientReply },
-    ClientTimeout { client: usize, attempt: u64 },
-    ClientRetry { client: usize, attempt: u64 },
-    Crash { node: NodeId },
-    Restart { node: NodeId },
-    Partition { side_a: Vec<NodeId>, side_b: Vec<NodeId>, one_way: bool },
+    Tick {
+        node: NodeId,
+        epoch: u64,
+    },
+    Deliver {
+        envelope: Envelope,
+    },
+    /// Collect a node's output after a burst of deliveries.
+    Drain {
+        node: NodeId,
+        epoch: u64,
+    },
+    Persisted {
+        node: NodeId,
+        epoch: u64,
+        number: u64,
+    },
+    ClientStart {
+        client: usize,
+    },
+    ClientRequest {
+        node: NodeId,
+        client: usize,
+        attempt: u64,
+        command: Command,
+    },
+    ClientReply {
+        client: usize,
+        attempt: u64,
+        reply: ClientReply,
+    },
+    ClientTimeout {
+        client: usize,
+        attempt: u64,
+    },
+    ClientRetry {
+        client: usize,
+        attempt: u64,
+    },
+    Crash {
+        node: NodeId,
+    },
+    Restart {
+        node: NodeId,
+    },
+    Partition {
+        side_a: Vec<NodeId>,
+        side_b: Vec<NodeId>,
+        one_way: bool,
+    },
     Heal,
 }
 
@@ -281,6 +323,13 @@ impl Cluster {
         match kind {
             EventKind::Tick { node, epoch } => self.on_tick(node, epoch),
             EventKind::Deliver { envelope } => self.on_deliver(envelope),
+            EventKind::Drain { node, epoch } => {
+                let n = self.node_mut(node);
+                if n.epoch == epoch {
+                    n.drain_scheduled = false;
+                    self.drain(node);
+                }
+            }
             EventKind::Persisted { node, epoch, number } => self.on_persisted(node, epoch, number),
             EventKind::ClientStart { client } => self.on_client_start(client),
             EventKind::ClientRequest { node, client, attempt, command } => {
@@ -373,8 +422,20 @@ impl Cluster {
             self.trace_message("deliver", &envelope, None);
         }
         let replica = self.node_mut(to).replica.as_mut().expect("checked live");
-        replica.step(envelope.from, envelope.message);
-        self.drain(to);
+        // Every message here was produced by a real replica: refusing one is a bug.
+        if let Err(e) = replica.step(envelope.from, envelope.message) {
+            panic!("node {to} refused a message from node {}: {e}", envelope.from);
+        }
+        // Like a real shell that steps its whole inbound queue before one
+        // `ready()` (group commit), collect output a little later, so other
+        // messages may be stepped in between.
+        let n = self.node_mut(to);
+        if !n.drain_scheduled {
+            n.drain_scheduled = true;
+            let epoch = n.epoch;
+            let after = self.net_rng.below(STEP_BATCH_WINDOW_US + 1);
+            self.schedule(after, EventKind::Drain { node: to, epoch });
+        }
     }
 
     // ---- faults -----------------------------------------------------------

@@ -74,7 +74,10 @@ impl InstantCluster {
                 continue;
             }
             let to = envelope.to;
-            self.replica(to).step(envelope.from, envelope.message);
+            let from = envelope.from;
+            if let Err(e) = self.replica(to).step(from, envelope.message) {
+                panic!("node {to} refused a message from node {from}: {e}");
+            }
             self.process(to);
         }
     }

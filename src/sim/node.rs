@@ -46,6 +46,8 @@ pub struct SimNode {
     /// When the last queued fsync completes (fsyncs complete in order).
     last_fsync_done_us: u64,
     pub tick_interval_us: u64,
+    /// A `Drain` event is queued for this node.
+    pub drain_scheduled: bool,
     waiting_writes: BTreeMap<(SessionId, u64), (usize, u64)>,
     waiting_reads: BTreeMap<u64, WaitingRead>,
     next_read_id: u64,
@@ -64,6 +66,7 @@ impl SimNode {
             unsynced: VecDeque::new(),
             last_fsync_done_us: 0,
             tick_interval_us,
+            drain_scheduled: false,
             waiting_writes: BTreeMap::new(),
             waiting_reads: BTreeMap::new(),
             next_read_id: 0,
@@ -74,6 +77,7 @@ impl SimNode {
     pub fn crash(&mut self) {
         self.replica = None;
         self.epoch += 1;
+        self.drain_scheduled = false;
         self.unsynced.clear();
         self.kv = KvStore::new(SESSIONS_MAX);
         self.applied = 0;
