@@ -32,7 +32,7 @@ fn commit_slots(c: &mut Criterion) {
                 if slots.is_multiple_of(1024) {
                     for id in 1..=3 {
                         let commit = cluster.replica(id).commit_index();
-                        cluster.replica(id).compact(commit);
+                        cluster.replica(id).compact(commit, Bytes::new());
                     }
                 }
             })

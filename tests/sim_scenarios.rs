@@ -187,3 +187,44 @@ fn regression_lost_catch_up_reply_stalled_the_leader() {
         assert!(report.violations.is_empty(), "seed {seed}: {:#?}", report.violations);
     }
 }
+
+#[test]
+fn replica_down_during_compaction_gets_a_snapshot_then_the_log() {
+    let mut c = cluster(3, 18, |s| s.snapshot_every_slots = 16);
+    let leader = elect(&mut c);
+    let lagging = (1..=3).find(|&n| n != leader).unwrap();
+    c.crash(lagging);
+    c.run_for_ms(1_500);
+    let leader_replica = c.node(leader).replica.as_ref().unwrap();
+    assert!(leader_replica.log_start() > 100, "the others compacted past what the lagging replica has");
+    c.restart(lagging);
+    assert!(c.run_until(3_000, |c| c.snapshots_installed > 0), "a snapshot was sent");
+    assert!(c.node(lagging).replica.as_ref().unwrap().log_start() > 0);
+    assert_finishes_clean(&mut c);
+    assert_eq!(c.node(lagging).kv.digest(), c.node(leader).kv.digest());
+}
+
+#[test]
+fn log_stays_bounded_under_endless_writes() {
+    let every = 32;
+    let mut c = cluster(3, 19, |s| s.snapshot_every_slots = every);
+    elect(&mut c);
+    let mut peak = 0;
+    for _ in 0..50 {
+        c.run_for_ms(100);
+        for n in &c.nodes {
+            let memory = n.replica.as_ref().unwrap().log_len();
+            let disk = n.disk.state().chosen.len() + n.disk.state().accepted.len();
+            peak = peak.max(memory).max(disk);
+        }
+    }
+    let slots = c.checker.committed_end;
+    assert!(slots > 40 * every, "many times the compaction threshold was written ({slots} slots)");
+    let window = c.paxos_config.window_slots;
+    assert!(
+        peak <= 2 * every as usize + window,
+        "log held {peak} entries at most (bound {})",
+        2 * every as usize + window
+    );
+    assert_finishes_clean(&mut c);
+}

@@ -39,6 +39,11 @@ fn flags(options: &RunOptions) -> String {
     if options.faults.crashes {
         out.push_str(" --crashes");
     }
+    if s.disk_faults {
+        out.push_str(" --disk-faults");
+    }
+    out.push_str(&format!(" --fault-interval-ms {} --fsync-us {}", options.faults.fault_interval_ms, s.fsync_us));
+    out.push_str(&format!(" --snapshot-every {}", s.snapshot_every_slots));
     if let Some((min, max)) = s.election_timeout_ticks {
         out.push_str(&format!(" --election-timeout-ms {min}..{max}"));
     }
@@ -77,6 +82,18 @@ fn sweep_500_seeds_5_replicas_all_faults() {
     let options = all_faults(5, 0.2);
     let reports = run_seeds(&options, 1..=500, threads());
     assert_no_violations(&options, &reports);
+}
+
+#[test]
+fn sweep_500_seeds_3_replicas_crashes_with_disk_faults() {
+    let mut options = all_faults(3, 0.1);
+    options.sim.disk_faults = true;
+    options.sim.snapshot_every_slots = 8;
+    options.faults.fault_interval_ms = 200;
+    let reports = run_seeds(&options, 1..=500, threads());
+    assert_no_violations(&options, &reports);
+    let torn: u64 = reports.iter().map(|r| r.faults.torn_writes).sum();
+    assert!(torn > 500, "crashes tore writes in flight ({torn})");
 }
 
 #[test]
@@ -121,6 +138,21 @@ fn broken_lease_is_caught() {
     let reports = run_seeds(&options, 1..=200, threads());
     let caught = count(&reports, |v| matches!(v, Violation::LeaseOverlap { .. } | Violation::StaleRead { .. }));
     assert!(caught > 0, "no violation reported with a lease that ignores drift");
+}
+
+#[test]
+fn replies_sent_before_fsync_are_caught() {
+    // Promise/Accepted leave before their state is durable: a crash makes
+    // an acceptor forget what it promised or accepted.
+    let mut options = all_faults(3, 0.0);
+    options.faults.partitions = false;
+    options.faults.fault_interval_ms = 100;
+    options.sim.fsync_us = 3_000;
+    options.sim.disk_faults = true;
+    options.sim.injected_bug = InjectedBug::ReplyBeforePersist;
+    let reports = run_seeds(&options, 1..=200, threads());
+    let caught = reports.iter().filter(|r| !r.violations.is_empty()).count();
+    assert!(caught > 0, "no violation reported with replies sent before fsync");
 }
 
 /// A longer soak: `cargo test --release --test sim_sweep -- --ignored`.

@@ -62,6 +62,10 @@ pub struct SimArgs {
     /// everything not yet fsynced).
     #[arg(long)]
     crashes: bool,
+    /// With --crashes: a crash may tear the write in flight and flip a bit in
+    /// the torn part; restart recovers from the damaged bytes.
+    #[arg(long)]
+    disk_faults: bool,
     /// Mean time between injected partitions/crashes, milliseconds.
     #[arg(long, default_value_t = 400)]
     fault_interval_ms: u64,
@@ -81,6 +85,10 @@ pub struct SimArgs {
     /// Commands per slot at most (batching).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: u64,
+    /// Each replica snapshots its store and compacts its log every this many
+    /// applied slots (0: never). Small values exercise snapshot transfer.
+    #[arg(long, default_value_t = 64)]
+    snapshot_every: u64,
     /// Election timeout range in ticks (1 tick = 1 simulated ms), e.g.
     /// `150..300`; must stay above the 100-tick lease. Equal bounds make
     /// replicas time out together (dueling proposers).
@@ -117,6 +125,8 @@ enum BugArg {
     IgnorePromisedValues,
     /// The leader lease ignores clock drift (breaks lease-read safety).
     LeaseIgnoresDrift,
+    /// Promise/Accepted replies leave before fsync (a crash forgets them).
+    ReplyBeforePersist,
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -180,12 +190,15 @@ impl SimArgs {
                 ReadModeArg::Log => ReadMode::Log,
             },
             election_timeout_ticks: self.election_timeout_ms,
+            snapshot_every_slots: self.snapshot_every,
+            disk_faults: self.disk_faults,
             window_slots: self.window as usize,
             batch_count_max: self.batch as usize,
             injected_bug: match self.inject_bug {
                 BugArg::None => InjectedBug::None,
                 BugArg::IgnorePromisedValues => InjectedBug::IgnorePromisedValues,
                 BugArg::LeaseIgnoresDrift => InjectedBug::LeaseIgnoresDrift,
+                BugArg::ReplyBeforePersist => InjectedBug::ReplyBeforePersist,
             },
             ..SimConfig::default()
         };
@@ -277,7 +290,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let sum = |f: fn(&RunReport) -> u64| reports.iter().map(f).sum::<u64>();
     let s = &options.sim;
     println!(
-        "runs: {}  replicas: {}  clients: {}  read mode: {}  loss: {}  duplicate: {}  partitions: {}  crashes: {}",
+        "runs: {}  replicas: {}  clients: {}  read mode: {}  loss: {}  duplicate: {}  partitions: {}  crashes: {}  disk faults: {}",
         reports.len(),
         s.replicas,
         s.clients,
@@ -285,11 +298,13 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         s.network.loss,
         s.network.duplicate,
         options.faults.partitions,
-        options.faults.crashes
+        options.faults.crashes,
+        s.disk_faults
     );
     println!(
-        "faults injected: {} crashes, {} restarts, {} partitions ({} one-way), {} messages lost, {} cut by partitions, {} duplicated",
+        "faults injected: {} crashes ({} torn writes), {} restarts, {} partitions ({} one-way), {} messages lost, {} cut by partitions, {} duplicated",
         sum(|r| r.faults.crashes),
+        sum(|r| r.faults.torn_writes),
         sum(|r| r.faults.restarts),
         sum(|r| r.faults.partitions + r.faults.one_way_partitions),
         sum(|r| r.faults.one_way_partitions),

@@ -6,6 +6,8 @@
 //! - [`reply`]: [`Reply`], Redis-shaped results, and their binary format.
 //! - [`store`]: [`KvStore`], a `BTreeMap` of byte strings plus a bounded
 //!   session table (`session.rs`) that deduplicates retried commands.
+//! - `snapshot.rs`: [`KvStore::snapshot`] / [`KvStore::restore`], the
+//!   canonical image of the whole state for log compaction and catch-up.
 //! - `codec.rs`: [`DecodeError`] and the bounds-checked primitives.
 //!
 //! Everything here is plain, deterministic Rust: replicas that apply the
@@ -15,9 +17,11 @@ mod codec;
 pub mod command;
 pub mod reply;
 mod session;
+mod snapshot;
 pub mod store;
 
 pub use codec::DecodeError;
 pub use command::{Command, Op, SessionId, SetCondition, COMMAND_FORMAT_VERSION, SESSION_NONE};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
+pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT_VERSION};
 pub use store::{KvStore, ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER};

@@ -44,6 +44,20 @@ impl SessionTable {
         SessionTable { sessions: BTreeMap::new(), sessions_by_apply: BTreeMap::new(), sessions_max }
     }
 
+    /// Rebuilds a table from a snapshot's sessions. The caller (`snapshot.rs`)
+    /// has already rejected bad input: at most `sessions_max` sessions, none
+    /// `SESSION_NONE`, and `sessions_by_apply` is exactly the inverse of
+    /// `sessions`. Anything else here is a bug, hence asserted.
+    pub(crate) fn from_parts(
+        sessions_max: usize,
+        sessions: BTreeMap<SessionId, Session>,
+        sessions_by_apply: BTreeMap<u64, SessionId>,
+    ) -> SessionTable {
+        let table = SessionTable { sessions, sessions_by_apply, sessions_max };
+        table.check_invariants();
+        table
+    }
+
     pub(crate) fn get(&self, id: SessionId) -> Option<&Session> {
         self.sessions.get(&id)
     }

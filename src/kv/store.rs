@@ -36,14 +36,18 @@ pub const ERROR_INCR_OVERFLOW: &str = "ERR increment or decrement would overflow
 
 /// The key-value state plus the client session table.
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The fields are visible to `snapshot.rs`, which writes and validates the
+/// whole state; nothing else in the crate sees them.
 pub struct KvStore {
     /// The data. A BTreeMap so iteration (digest, snapshots) is ordered.
-    data: BTreeMap<Bytes, Bytes>,
+    pub(super) data: BTreeMap<Bytes, Bytes>,
     /// Last command and reply per client session; bounded.
-    sessions: SessionTable,
+    pub(super) sessions: SessionTable,
     /// Commands applied so far (decode failures excluded). Strictly
     /// monotonic: the logical clock of session eviction.
-    apply_count: u64,
+    /// Invariant: `>=` every session's `apply_index_last`.
+    pub(super) apply_count: u64,
 }
 
 impl KvStore {

@@ -16,8 +16,10 @@ pub struct Config {
     pub batch_count_max: usize,
     /// ...and at most this many payload bytes (a single larger command still goes alone).
     pub batch_bytes_max: usize,
-    /// Commands waiting for a slot at the leader; `propose` fails with `QueueFull` beyond it.
+    /// Commands waiting for a slot at the leader; `propose` fails with `QueueFull` beyond it...
     pub proposal_queue_max: usize,
+    /// ...or beyond this many payload bytes.
+    pub proposal_queue_bytes_max: usize,
     /// Reads waiting for confirmation or commit at the leader; `read` fails beyond it.
     pub read_queue_max: usize,
     /// The leader sends a heartbeat (commit index, lease renewal) this often.
@@ -38,10 +40,17 @@ pub struct Config {
     pub lease_reads: bool,
     /// Re-send an unacknowledged Accept after this long.
     pub accept_retry_ticks: u64,
-    /// Catch-up transfers at most this many chosen slots per reply...
+    /// Catch-up transfers at most this many chosen slots per reply (and
+    /// `catchup_chunk_bytes` of payload, but always at least one slot),
+    /// and asks again after `catchup_retry_ticks` without an answer.
     pub catchup_chunk_slots: u64,
-    /// ...and asks again after this long without an answer.
+    pub catchup_chunk_bytes: usize,
     pub catchup_retry_ticks: u64,
+    /// Snapshots travel in chunks of at most this many bytes; a snapshot
+    /// larger than `snapshot_bytes_max` is refused (bounds the memory used
+    /// to assemble one).
+    pub snapshot_chunk_bytes: usize,
+    pub snapshot_bytes_max: u64,
     /// Test-only: break one protocol rule on purpose, to show the checkers can fail.
     #[doc(hidden)]
     pub injected_bug: InjectedBug,
@@ -58,6 +67,9 @@ pub enum InjectedBug {
     /// The leader's lease ignores the clock-drift bound and the acceptors'
     /// receive delay: it runs for the full `lease_ticks` (breaks lease safety).
     LeaseIgnoresDrift,
+    /// Promise and Accepted replies leave before their state is persisted
+    /// (a crash then forgets what the reply promised).
+    ReplyBeforePersist,
 }
 
 impl Config {
@@ -69,6 +81,7 @@ impl Config {
             batch_count_max: 1024,
             batch_bytes_max: 1 << 20,
             proposal_queue_max: 1 << 16,
+            proposal_queue_bytes_max: 64 << 20,
             read_queue_max: 1 << 16,
             heartbeat_ticks: 10,
             election_timeout_min_ticks: 150,
@@ -78,6 +91,9 @@ impl Config {
             lease_reads: true,
             accept_retry_ticks: 30,
             catchup_chunk_slots: 256,
+            catchup_chunk_bytes: 4 << 20,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_bytes_max: 1 << 32,
             catchup_retry_ticks: 30,
             injected_bug: InjectedBug::None,
         }
@@ -105,10 +121,17 @@ impl Config {
         if self.window_slots == 0 || self.batch_count_max == 0 || self.batch_bytes_max == 0 {
             return fail("window_slots, batch_count_max and batch_bytes_max must be >= 1".into());
         }
-        if self.proposal_queue_max == 0 || self.read_queue_max == 0 {
-            return fail("proposal_queue_max and read_queue_max must be >= 1".into());
+        if self.proposal_queue_max == 0 || self.proposal_queue_bytes_max == 0 || self.read_queue_max == 0 {
+            return fail("proposal and read queue bounds must be >= 1".into());
         }
-        if self.catchup_chunk_slots == 0 || self.catchup_retry_ticks == 0 || self.accept_retry_ticks == 0 {
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_bytes_max == 0 {
+            return fail("snapshot_chunk_bytes and snapshot_bytes_max must be >= 1".into());
+        }
+        if self.catchup_chunk_slots == 0
+            || self.catchup_chunk_bytes == 0
+            || self.catchup_retry_ticks == 0
+            || self.accept_retry_ticks == 0
+        {
             return fail("catch-up and retry bounds must be >= 1".into());
         }
         if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.lease_ticks {

@@ -21,16 +21,43 @@ pub struct Learner {
 }
 
 impl Learner {
-    pub fn new(chosen: BTreeMap<Slot, Value>, mut commit: Slot) -> Learner {
+    /// A learner whose log starts at `base` (a snapshot's slot, or 0).
+    pub fn new(chosen: BTreeMap<Slot, Value>, mut commit: Slot, base: Slot) -> Learner {
         assert!(
-            chosen.range(..commit).count() as u64 == commit,
-            "recovered state lacks chosen values below commit {commit}"
+            base <= commit && chosen.range(base..commit).count() as u64 == commit - base,
+            "recovered state lacks chosen values in [{base}, {commit})"
         );
         // Chosen values recorded just past the last durable commit marker.
         while chosen.contains_key(&commit) {
             commit += 1;
         }
-        Learner { chosen, commit, emitted: 0, compacted: 0 }
+        Learner { chosen, commit, emitted: base, compacted: base }
+    }
+
+    /// A snapshot covering every slot below `slot` replaces the log before it.
+    pub fn install_snapshot(&mut self, slot: Slot) {
+        self.chosen = self.chosen.split_off(&slot);
+        self.commit = self.commit.max(slot);
+        while self.chosen.contains_key(&self.commit) {
+            self.commit += 1;
+        }
+        self.emitted = self.emitted.max(slot);
+        self.compacted = self.compacted.max(slot);
+    }
+
+    /// Slots below this were handed out in `Ready::committed` (or are in a snapshot).
+    pub fn emitted(&self) -> Slot {
+        self.emitted
+    }
+
+    /// Slots below this are only in the snapshot.
+    pub fn compacted(&self) -> Slot {
+        self.compacted
+    }
+
+    /// Chosen values held in memory (bounded by the snapshot interval).
+    pub fn log_len(&self) -> usize {
+        self.chosen.len()
     }
 
     pub fn commit(&self) -> Slot {
@@ -64,11 +91,21 @@ impl Learner {
     /// Chosen values from `first` on, contiguous, at most `max` of them.
     /// Empty if `first` was compacted away (the storage layer's snapshot
     /// transfer serves such a replica).
-    pub fn chosen_run(&self, first: Slot, max: u64) -> Vec<Value> {
+    pub fn chosen_run(&self, first: Slot, max_slots: u64, max_bytes: usize) -> Vec<Value> {
         if first < self.compacted {
             return Vec::new();
         }
-        (first..self.commit.min(first.saturating_add(max))).map(|s| self.chosen[&s].clone()).collect()
+        let mut bytes = 0usize;
+        let mut run = Vec::new();
+        for slot in first..self.commit.min(first.saturating_add(max_slots)) {
+            let value = &self.chosen[&slot];
+            bytes = bytes.saturating_add(value.size_bytes());
+            if bytes > max_bytes && !run.is_empty() {
+                break;
+            }
+            run.push(value.clone());
+        }
+        run
     }
 
     /// Forget chosen values below `up_to` (already applied and, in a real
@@ -95,7 +132,7 @@ mod tests {
 
     #[test]
     fn commit_index_advances_only_over_contiguous_slots() {
-        let mut l = Learner::new(BTreeMap::new(), 0);
+        let mut l = Learner::new(BTreeMap::new(), 0, 0);
         assert!(l.learn(1, Value::Noop));
         assert_eq!(l.commit(), 0, "hole at 0");
         assert!(l.take_committed().is_empty());
@@ -108,7 +145,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "two values chosen")]
     fn learning_a_conflicting_value_is_a_bug() {
-        let mut l = Learner::new(BTreeMap::new(), 0);
+        let mut l = Learner::new(BTreeMap::new(), 0, 0);
         l.learn(0, Value::Noop);
         l.learn(0, Value::batch(vec![bytes::Bytes::from_static(b"x")]));
     }

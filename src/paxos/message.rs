@@ -65,6 +65,8 @@ pub enum Message {
     HeartbeatReply(HeartbeatReply),
     CatchUp(CatchUp),
     CatchUpReply(CatchUpReply),
+    SnapshotChunk(SnapshotChunk),
+    FetchSnapshot(FetchSnapshot),
 }
 
 impl Message {
@@ -82,6 +84,8 @@ impl Message {
             Message::HeartbeatReply(_) => "heartbeat_reply",
             Message::CatchUp(_) => "catch_up",
             Message::CatchUpReply(_) => "catch_up_reply",
+            Message::SnapshotChunk(_) => "snapshot_chunk",
+            Message::FetchSnapshot(_) => "fetch_snapshot",
         }
     }
 
@@ -97,7 +101,9 @@ impl Message {
             Message::Reject(m) => Some(m.ballot),
             Message::Heartbeat(m) => Some(m.ballot),
             Message::HeartbeatReply(m) => Some(m.ballot),
-            Message::CatchUp(_) | Message::CatchUpReply(_) => None,
+            Message::CatchUp(_) | Message::CatchUpReply(_) | Message::SnapshotChunk(_) | Message::FetchSnapshot(_) => {
+                None
+            }
         }
     }
 
@@ -113,6 +119,9 @@ impl Message {
             Message::Accept(m) => fits(m.first_slot, m.values.len() as u64),
             Message::Accepted(m) => fits(m.first_slot, m.count),
             Message::CatchUpReply(m) => fits(m.first_slot, m.values.len() as u64),
+            Message::SnapshotChunk(m) => {
+                m.offset.checked_add(m.data.len() as u64).is_some_and(|end| end <= m.total_bytes)
+            }
             Message::Promise(m) => m.accepted.iter().all(|e| e.slot < u64::MAX && e.ballot.round < u64::MAX),
             Message::Reject(m) => m.promised.round < u64::MAX,
             Message::PreVoteReply(m) => m.promised.round < u64::MAX,
@@ -133,6 +142,8 @@ impl Message {
             Message::Accepted(m) => Some(m.first_slot),
             Message::CatchUp(m) => Some(m.first_slot),
             Message::CatchUpReply(m) => Some(m.first_slot),
+            Message::SnapshotChunk(m) => Some(m.slot),
+            Message::FetchSnapshot(m) => Some(m.slot),
             _ => None,
         }
     }
@@ -252,4 +263,23 @@ pub struct CatchUpReply {
     pub values: Vec<Value>,
     /// The sender's commit index, so the receiver knows whether to ask again.
     pub commit: Slot,
+}
+
+/// A piece of the sender's latest state-machine snapshot, which covers
+/// every slot below `slot`. Sent to a replica that asked for slots the
+/// sender has compacted away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotChunk {
+    pub slot: Slot,
+    pub total_bytes: u64,
+    pub offset: u64,
+    /// At most `snapshot_chunk_bytes`.
+    pub data: Bytes,
+}
+
+/// "Send me the snapshot at `slot` from byte `offset` on."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchSnapshot {
+    pub slot: Slot,
+    pub offset: u64,
 }

@@ -21,6 +21,6 @@ pub use ballot::{Ballot, NodeId, NodeSet, Slot};
 pub use config::{Config, ConfigError, InjectedBug};
 pub use lease::leader_lease_ticks;
 pub use message::*;
-pub use persist::{DurableState, PersistOp};
+pub use persist::{DurableState, PersistOp, SnapshotImage};
 pub use proposer::RoleKind;
 pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason, StepError};

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use super::ballot::{Ballot, Slot};
 use super::message::Value;
 
@@ -22,12 +24,27 @@ pub enum PersistOp {
     /// Every slot below `commit` is chosen. Emitted only once each such slot
     /// has a `Chosen` op or an `Accept` op carrying its chosen value.
     Commit { commit: Slot },
+    /// A state-machine snapshot covering every slot below `slot` (taken
+    /// locally, or received from a peer). Everything below it may be
+    /// forgotten: the log is bounded by the distance between snapshots.
+    Snapshot(SnapshotImage),
+}
+
+/// A state-machine snapshot: the applied effect of every slot below `slot`.
+/// The core treats `data` as opaque bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotImage {
+    pub slot: Slot,
+    pub data: Bytes,
 }
 
 /// Everything a replica must not forget. Invariants: every accepted ballot
-/// is <= `promised`; every slot below `commit` has a value in `chosen`.
+/// is <= `promised`; every slot in `[snapshot slot, commit)` has a value in
+/// `chosen`, and nothing below the snapshot slot is kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DurableState {
+    /// The latest snapshot; the log before it is gone.
+    pub snapshot: Option<SnapshotImage>,
     pub promised: Ballot,
     /// Accepted (ballot, value) per slot at or above `commit`.
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
@@ -37,6 +54,11 @@ pub struct DurableState {
 }
 
 impl DurableState {
+    /// The first slot the log holds (the snapshot's slot, or 0).
+    pub fn log_start(&self) -> Slot {
+        self.snapshot.as_ref().map_or(0, |s| s.slot)
+    }
+
     pub fn apply(&mut self, op: &PersistOp) {
         match op {
             PersistOp::Promise { ballot } => self.promised = self.promised.max(*ballot),
@@ -51,8 +73,11 @@ impl DurableState {
                 }
             }
             PersistOp::Chosen { first_slot, values } => {
+                let log_start = self.log_start();
                 for (slot, value) in (*first_slot..).zip(values) {
-                    self.chosen.insert(slot, value.clone());
+                    if slot >= log_start {
+                        self.chosen.insert(slot, value.clone());
+                    }
                 }
             }
             PersistOp::Commit { commit } => {
@@ -68,6 +93,18 @@ impl DurableState {
                 self.commit = self.commit.max(*commit);
                 let keep = self.accepted.split_off(&self.commit);
                 self.accepted = keep;
+            }
+            PersistOp::Snapshot(image) => {
+                if self.snapshot.as_ref().is_some_and(|s| s.slot >= image.slot) {
+                    return;
+                }
+                self.snapshot = Some(image.clone());
+                self.chosen = self.chosen.split_off(&image.slot);
+                self.accepted = self.accepted.split_off(&image.slot);
+                self.commit = self.commit.max(image.slot);
+                while self.chosen.contains_key(&self.commit) {
+                    self.commit += 1;
+                }
             }
         }
     }

@@ -128,6 +128,8 @@ pub struct Leader {
     pub in_flight: BTreeMap<Slot, InFlight>,
     /// Commands waiting for a slot. Invariant: `queue.len() <= proposal_queue_max`.
     pub queue: VecDeque<Bytes>,
+    /// Payload bytes in `queue`. Invariant: `<= proposal_queue_bytes_max`.
+    pub queue_bytes: usize,
     /// Slots below this were chosen or re-proposed at election: a read
     /// must wait for them (they may hold writes a previous leader acknowledged).
     pub recovery_end: Slot,
@@ -153,6 +155,7 @@ impl Leader {
             next_slot,
             in_flight: BTreeMap::new(),
             queue: VecDeque::new(),
+            queue_bytes: 0,
             recovery_end: next_slot,
             heartbeat_round: 0,
             rounds: VecDeque::new(),
@@ -182,6 +185,7 @@ impl Leader {
                 break;
             }
             bytes += command.len();
+            self.queue_bytes -= command.len();
             batch.push(self.queue.pop_front().expect("front exists"));
         }
         Some(Value::batch(batch))

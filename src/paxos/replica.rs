@@ -21,7 +21,7 @@ use super::config::{Config, ConfigError};
 use super::learner::Learner;
 use super::lease::{leader_lease_ticks, LeaseGrant};
 use super::message::*;
-use super::persist::{DurableState, PersistOp};
+use super::persist::{DurableState, PersistOp, SnapshotImage};
 use super::proposer::{Candidate, PreCandidate, Role, RoleKind};
 use super::timeout::Timeout;
 use crate::rng::Rng;
@@ -41,6 +41,9 @@ pub struct Ready {
     pub reads: Vec<ReadOutcome>,
     /// Commands that never got a slot because this replica stopped leading.
     pub aborted: Vec<Bytes>,
+    /// A snapshot received from a peer: replace the state machine with it
+    /// before applying `committed` (which then continues from its slot).
+    pub snapshot: Option<SnapshotImage>,
     /// Role changes, for logs, traces and metrics.
     pub events: Vec<Event>,
 }
@@ -54,6 +57,7 @@ impl Ready {
             && self.reads.is_empty()
             && self.aborted.is_empty()
             && self.events.is_empty()
+            && self.snapshot.is_none()
     }
 }
 
@@ -150,6 +154,11 @@ pub struct Replica {
     /// Our own acceptor's replies to ourselves, held until the Ready with
     /// that number is persisted (like `send_after_persist` for peers).
     pub(super) self_pending: VecDeque<(u64, Message)>,
+    /// Our latest snapshot, served to replicas that fell behind it.
+    pub(super) snapshot: Option<SnapshotImage>,
+    /// A snapshot being received: (slot, total bytes, bytes so far).
+    /// Invariant: the buffer never exceeds `snapshot_bytes_max`.
+    pub(super) incoming_snapshot: Option<(Slot, u64, Vec<u8>)>,
     pub(super) out: Ready,
 }
 
@@ -180,7 +189,9 @@ impl Replica {
             now: 0,
             rng: Rng::new(seed ^ (u64::from(id) << 32)),
             acceptor: Acceptor::new(durable.promised, durable.accepted, grant),
-            learner: Learner::new(durable.chosen, durable.commit),
+            learner: Learner::new(durable.chosen, durable.commit, durable.snapshot.as_ref().map_or(0, |s| s.slot)),
+            snapshot: durable.snapshot,
+            incoming_snapshot: None,
             role: Role::Follower,
             leader_hint: None,
             max_round_seen: durable.promised.round,
@@ -262,9 +273,13 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader_hint });
         };
-        if leader.queue.len() + commands.len() > self.config.proposal_queue_max {
+        let bytes: usize = commands.iter().map(Bytes::len).sum();
+        if leader.queue.len() + commands.len() > self.config.proposal_queue_max
+            || leader.queue_bytes + bytes > self.config.proposal_queue_bytes_max
+        {
             return Err(ProposeError::QueueFull);
         }
+        leader.queue_bytes += bytes;
         leader.queue.extend(commands);
         Ok(())
     }
@@ -330,10 +345,30 @@ impl Replica {
         }
     }
 
-    /// Drop chosen values below `up_to` (at most what was handed out in
-    /// `Ready::committed`): the state machine holds their effect.
-    pub fn compact(&mut self, up_to: Slot) {
-        self.learner.compact(up_to);
+    /// The shell took a snapshot of the state machine after applying every
+    /// slot below `slot`: persist it, forget the log before it, and serve it
+    /// to replicas that fall behind. `slot` must not exceed what was handed
+    /// out in `Ready::committed` (a shell bug otherwise).
+    pub fn compact(&mut self, slot: Slot, data: Bytes) {
+        assert!(slot <= self.learner.emitted(), "snapshot at {slot} covers slots not yet applied");
+        if slot <= self.learner.compacted() {
+            return;
+        }
+        let image = SnapshotImage { slot, data };
+        self.learner.compact(slot);
+        self.acceptor.prune_below(slot);
+        self.out.persist.push(PersistOp::Snapshot(image.clone()));
+        self.snapshot = Some(image);
+    }
+
+    /// Chosen values held in memory (bounded by the snapshot interval).
+    pub fn log_len(&self) -> usize {
+        self.learner.log_len()
+    }
+
+    /// The first slot still in the log (the latest snapshot's slot).
+    pub fn log_start(&self) -> Slot {
+        self.learner.compacted()
     }
 
     /// Replies from our own acceptor wait for a persist (`on_persisted`).
@@ -376,6 +411,8 @@ impl Replica {
             Message::HeartbeatReply(m) => self.on_heartbeat_reply(from, m),
             Message::CatchUp(m) => self.on_catch_up(from, m),
             Message::CatchUpReply(m) => self.on_catch_up_reply(from, m),
+            Message::SnapshotChunk(m) => self.on_snapshot_chunk(from, m),
+            Message::FetchSnapshot(m) => self.send_snapshot_chunk(from, m.slot, m.offset),
         }
     }
 
@@ -391,6 +428,10 @@ impl Replica {
             return;
         }
         let to = self.config.members[to_index];
+        if self.config.injected_bug == super::config::InjectedBug::ReplyBeforePersist {
+            self.out.send_now.push(Envelope { from: self.id, to, message });
+            return;
+        }
         self.out.send_after_persist.push(Envelope { from: self.id, to, message });
     }
 
@@ -420,7 +461,11 @@ impl Replica {
         let commit = self.learner.commit();
         match self.acceptor.on_prepare(self.now, &m, commit) {
             PrepareDecision::Promise { mut promise, newly_promised } => {
-                promise.chosen = self.learner.chosen_run(m.first_unchosen, self.config.catchup_chunk_slots);
+                promise.chosen = self.learner.chosen_run(
+                    m.first_unchosen,
+                    self.config.catchup_chunk_slots,
+                    self.config.catchup_chunk_bytes,
+                );
                 if newly_promised {
                     self.out.persist.push(PersistOp::Promise { ballot: m.ballot });
                 }
@@ -520,7 +565,14 @@ impl Replica {
     }
 
     fn on_catch_up(&mut self, from: usize, m: CatchUp) {
-        let values = self.learner.chosen_run(m.first_slot, self.config.catchup_chunk_slots);
+        if m.first_slot < self.learner.compacted() {
+            // Those slots exist only in our snapshot now.
+            let slot = self.learner.compacted();
+            self.send_snapshot_chunk(from, slot, 0);
+            return;
+        }
+        let values =
+            self.learner.chosen_run(m.first_slot, self.config.catchup_chunk_slots, self.config.catchup_chunk_bytes);
         let commit = self.learner.commit();
         self.send(from, Message::CatchUpReply(CatchUpReply { first_slot: m.first_slot, values, commit }));
     }
@@ -540,6 +592,52 @@ impl Replica {
             self.catchup_timeout.stop();
             self.maybe_catch_up();
         }
+    }
+
+    /// Send the chunk of our snapshot at `offset` (from the start if the
+    /// asker wants a snapshot we replaced since).
+    fn send_snapshot_chunk(&mut self, to: usize, slot: Slot, offset: u64) {
+        let Some(image) = &self.snapshot else { return };
+        let total_bytes = image.data.len() as u64;
+        let offset = if image.slot == slot && offset <= total_bytes { offset } else { 0 };
+        let end = (offset + self.config.snapshot_chunk_bytes as u64).min(total_bytes);
+        let data = image.data.slice(offset as usize..end as usize);
+        let chunk = SnapshotChunk { slot: image.slot, total_bytes, offset, data };
+        self.send(to, Message::SnapshotChunk(chunk));
+    }
+
+    fn on_snapshot_chunk(&mut self, from: usize, m: SnapshotChunk) {
+        if m.slot <= self.learner.commit() || m.total_bytes > self.config.snapshot_bytes_max {
+            return; // stale, or too large to hold
+        }
+        if m.offset == 0 {
+            self.incoming_snapshot = Some((m.slot, m.total_bytes, Vec::new()));
+        }
+        let Some((slot, total, buffer)) = &mut self.incoming_snapshot else { return };
+        if *slot != m.slot || *total != m.total_bytes || buffer.len() as u64 != m.offset {
+            return; // out of order: the retry timer asks again
+        }
+        buffer.extend_from_slice(&m.data);
+        if (buffer.len() as u64) < *total {
+            let request = FetchSnapshot { slot: *slot, offset: buffer.len() as u64 };
+            self.catchup_target = Some(from);
+            self.catchup_timeout.reset();
+            self.send(from, Message::FetchSnapshot(request));
+            return;
+        }
+        let (slot, _, buffer) = self.incoming_snapshot.take().expect("assembling");
+        let image = SnapshotImage { slot, data: Bytes::from(buffer) };
+        self.learner.install_snapshot(slot);
+        self.acceptor.prune_below(slot);
+        self.out.persist.push(PersistOp::Snapshot(image.clone()));
+        self.out.snapshot = Some(image.clone());
+        self.snapshot = Some(image);
+        self.after_learning();
+        if self.catchup_target == Some(from) {
+            self.catchup_target = None;
+            self.catchup_timeout.stop();
+        }
+        self.maybe_catch_up(); // the log suffix after the snapshot
     }
 
     // ---- learning ---------------------------------------------------------

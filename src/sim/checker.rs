@@ -26,6 +26,8 @@ pub enum Violation {
     Liveness { detail: String },
     /// Replicas that applied the same log hold different states.
     Divergence { detail: String },
+    /// A replica could not recover from its disk after a crash.
+    Recovery { detail: String },
     /// An invariant assertion fired inside the core or the simulator.
     Panic { message: String },
 }
@@ -49,6 +51,7 @@ impl fmt::Display for Violation {
             Violation::BadReply { detail } => write!(f, "bad reply: {detail}"),
             Violation::Liveness { detail } => write!(f, "liveness: {detail}"),
             Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
+            Violation::Recovery { detail } => write!(f, "recovery: {detail}"),
             Violation::Panic { message } => write!(f, "invariant panic: {message}"),
         }
     }

@@ -10,6 +10,7 @@ use std::collections::BinaryHeap;
 
 use super::checker::Checker;
 use super::client::{ClientReply, History, SimClient};
+use super::disk::CrashWrite;
 use super::network::{Fate, Network, NetworkConfig};
 use super::node::SimNode;
 use super::trace::{TraceEvent, Tracer};
@@ -60,6 +61,13 @@ pub struct SimConfig {
     /// Pause between a client's operations.
     pub think_us: u64,
     pub injected_bug: InjectedBug,
+    /// Each replica snapshots its store every this many applied slots and
+    /// compacts its log (0: never).
+    pub snapshot_every_slots: u64,
+    /// Snapshot transfer chunk size (small, so transfers take several chunks).
+    pub snapshot_chunk_bytes: usize,
+    /// A crash may tear the write in flight and flip a bit in it.
+    pub disk_faults: bool,
     /// Override the core's election timeout range `(min, max)` in ticks
     /// (equal bounds make replicas time out together: dueling proposers).
     pub election_timeout_ticks: Option<(u64, u64)>,
@@ -80,6 +88,9 @@ impl Default for SimConfig {
             client_timeout_us: 60_000,
             think_us: 2_000,
             injected_bug: InjectedBug::None,
+            snapshot_every_slots: 64,
+            snapshot_chunk_bytes: 64,
+            disk_faults: false,
             election_timeout_ticks: None,
         }
     }
@@ -98,6 +109,7 @@ impl SimConfig {
         c.clock_drift_permille = self.drift_permille;
         c.lease_reads = self.read_mode == ReadMode::Lease;
         c.injected_bug = self.injected_bug;
+        c.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
         if let Some((min, max)) = self.election_timeout_ticks {
             c.election_timeout_min_ticks = min;
             c.election_timeout_max_ticks = max;
@@ -203,6 +215,8 @@ pub struct FaultCounts {
     pub messages_lost: u64,
     pub messages_duplicated: u64,
     pub messages_cut: u64,
+    /// Crashes that tore the write in flight (some with a flipped bit).
+    pub torn_writes: u64,
 }
 
 pub struct Cluster {
@@ -214,6 +228,7 @@ pub struct Cluster {
     next_seq: u64,
     pub(super) net_rng: Rng,
     client_rng: Rng,
+    disk_rng: Rng,
     pub network: Network,
     pub nodes: Vec<SimNode>,
     pub(super) clients: Vec<SimClient>,
@@ -225,6 +240,8 @@ pub struct Cluster {
     pub elections_started: Vec<LeaderChange>,
     pub faults: FaultCounts,
     pub messages_delivered: u64,
+    /// Snapshots replicas received from peers and installed.
+    pub snapshots_installed: u64,
 }
 
 impl Cluster {
@@ -252,6 +269,7 @@ impl Cluster {
             next_seq: 0,
             net_rng: rng.fork(),
             client_rng: rng.fork(),
+            disk_rng: rng.fork(),
             nodes,
             clients,
             history: History::default(),
@@ -261,6 +279,7 @@ impl Cluster {
             elections_started: Vec::new(),
             faults: FaultCounts::default(),
             messages_delivered: 0,
+            snapshots_installed: 0,
             config,
         };
         for i in 0..cluster.nodes.len() {
@@ -446,7 +465,21 @@ impl Cluster {
             return;
         }
         self.faults.crashes += 1;
-        self.node_mut(node).crash();
+        let how = if !self.config.disk_faults {
+            CrashWrite::Lost
+        } else {
+            match self.disk_rng.below(3) {
+                0 => CrashWrite::Lost,
+                1 => CrashWrite::Torn,
+                _ => CrashWrite::TornAndFlipped,
+            }
+        };
+        if how != CrashWrite::Lost {
+            self.faults.torn_writes += 1;
+        }
+        let mut rng = std::mem::replace(&mut self.disk_rng, Rng::new(0));
+        self.node_mut(node).crash(how, &mut rng);
+        self.disk_rng = rng;
         self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "crash", ..Default::default() });
     }
 
@@ -459,7 +492,13 @@ impl Cluster {
         let config = self.paxos_config.clone();
         let seed = self.seed;
         let n = self.node_mut(node);
-        n.restart(&config, seed);
+        if let Err(detail) = n.restart(&config, seed) {
+            // Only unsynced bytes are ever damaged: recovery must cope.
+            let detail = format!("node {node} failed to recover: {detail}");
+            self.checker.violations.push(super::checker::Violation::Recovery { detail });
+            return;
+        }
+        let n = self.node_mut(node);
         let (interval, epoch) = (n.tick_interval_us, n.epoch);
         self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "restart", ..Default::default() });
         self.schedule(interval, EventKind::Tick { node, epoch });

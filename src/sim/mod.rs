@@ -6,6 +6,7 @@
 mod checker;
 mod client;
 mod cluster;
+mod disk;
 pub mod instant;
 pub mod linearizability;
 mod network;
@@ -16,6 +17,7 @@ mod trace;
 pub use checker::Violation;
 pub use client::ClientReply;
 pub use cluster::{Cluster, FaultCounts, LeaderChange, ReadMode, SimConfig};
+pub use disk::{CrashWrite, SimDisk};
 pub use network::NetworkConfig;
 pub use run::{run_seed, run_seeds, FaultPlan, RunOptions, RunReport};
 pub use trace::{TraceEvent, Tracer};

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::client::ClientReply;
 use super::cluster::{Cluster, EventKind, LeaderChange, ReadMode};
+use super::disk::{CrashWrite, SimDisk};
 use super::trace::TraceEvent;
 use crate::kv::{Command, KvStore, Op, SessionId};
-use crate::paxos::{
-    Config, DurableState, Envelope, Event, NodeId, PersistOp, ProposeError, ReadOutcome, Ready, Replica, Slot,
-};
+use crate::paxos::{Config, Envelope, Event, NodeId, PersistOp, ProposeError, ReadOutcome, Ready, Replica, Slot};
+use crate::rng::Rng;
 
 /// Session table bound for the simulated store.
 const SESSIONS_MAX: usize = 1024;
@@ -40,8 +40,8 @@ pub struct SimNode {
     pub kv: KvStore,
     /// Slots below this were applied to `kv`.
     pub applied: Slot,
-    /// What survives a crash: exactly the fsynced persist ops.
-    pub disk: DurableState,
+    /// What survives a crash: exactly the fsynced persist ops, as WAL bytes.
+    pub disk: SimDisk,
     pub unsynced: VecDeque<UnsyncedReady>,
     /// When the last queued fsync completes (fsyncs complete in order).
     last_fsync_done_us: u64,
@@ -62,7 +62,7 @@ impl SimNode {
             epoch: 0,
             kv: KvStore::new(SESSIONS_MAX),
             applied: 0,
-            disk: DurableState::default(),
+            disk: SimDisk::default(),
             unsynced: VecDeque::new(),
             last_fsync_done_us: 0,
             tick_interval_us,
@@ -74,7 +74,10 @@ impl SimNode {
     }
 
     /// Lose all volatile state: the replica, the store, unsynced writes.
-    pub fn crash(&mut self) {
+    /// The write in flight (the oldest unsynced Ready) may be torn.
+    pub fn crash(&mut self, how: CrashWrite, rng: &mut Rng) {
+        let in_flight = self.unsynced.front().map(|u| u.persist.as_slice());
+        self.disk.crash(in_flight, how, rng);
         self.replica = None;
         self.epoch += 1;
         self.drain_scheduled = false;
@@ -85,12 +88,23 @@ impl SimNode {
         self.waiting_reads.clear();
     }
 
-    /// Come back from the disk. The store is rebuilt by re-applying the
+    /// Come back from the disk, recovering from its bytes as a server does.
+    /// The store is rebuilt from the snapshot, then by re-applying the
     /// chosen log, which the recovered replica hands out again.
-    pub fn restart(&mut self, config: &Config, seed: u64) {
+    pub fn restart(&mut self, config: &Config, seed: u64) -> Result<(), String> {
+        let durable = self.disk.recover()?;
         let seed = seed.wrapping_add(self.epoch.wrapping_mul(0x9E37_79B9));
-        let replica = Replica::recover(config.clone(), self.id, seed, self.disk.clone()).expect("valid config");
+        let snapshot = durable.snapshot.clone();
+        let replica = Replica::recover(config.clone(), self.id, seed, durable).expect("valid config");
         self.replica = Some(replica);
+        match snapshot {
+            Some(image) => {
+                self.kv = KvStore::restore(&image.data).map_err(|e| format!("snapshot at {}: {e}", image.slot))?;
+                self.applied = image.slot;
+            }
+            None => self.applied = 0,
+        }
+        Ok(())
     }
 }
 
@@ -115,11 +129,25 @@ impl Cluster {
     }
 
     fn handle_ready(&mut self, node: NodeId, ready: Ready) {
-        let Ready { number, persist, send_now, send_after_persist, committed, reads, aborted, events } = ready;
+        let Ready { number, persist, send_now, send_after_persist, committed, reads, aborted, events, snapshot } =
+            ready;
         for event in events {
             self.on_core_event(node, event);
         }
         self.transmit(send_now);
+        if let Some(image) = snapshot {
+            self.snapshots_installed += 1;
+            let n = self.node_mut(node);
+            n.kv = KvStore::restore(&image.data).expect("a peer's snapshot of a correct store restores");
+            n.applied = image.slot;
+            self.trace(TraceEvent {
+                t_us: self.now_us,
+                node: Some(node),
+                event: "install_snapshot",
+                slot: Some(image.slot),
+                ..Default::default()
+            });
+        }
         for (slot, value) in committed {
             self.apply(node, slot, &value);
         }
@@ -159,9 +187,7 @@ impl Cluster {
         let mut sends = Vec::new();
         while n.unsynced.front().is_some_and(|u| u.number <= number) {
             let unsynced = n.unsynced.pop_front().expect("front exists");
-            for op in &unsynced.persist {
-                n.disk.apply(op);
-            }
+            n.disk.sync(&unsynced.persist);
             sends.extend(unsynced.send_after_persist);
         }
         n.replica.as_mut().expect("live").on_persisted(number);
@@ -207,6 +233,7 @@ impl Cluster {
 
     fn apply(&mut self, node: NodeId, slot: Slot, value: &crate::paxos::Value) {
         self.checker.on_commit(node, slot, value, self.now_us);
+        let every = self.config.snapshot_every_slots;
         let n = self.node_mut(node);
         assert_eq!(slot, n.applied, "node {node}: committed slots must arrive in order");
         n.applied = slot + 1;
@@ -218,6 +245,11 @@ impl Cluster {
                     replies.push((client, attempt, reply));
                 }
             }
+        }
+        if every > 0 && n.applied.is_multiple_of(every) {
+            let data = n.kv.snapshot();
+            let applied = n.applied;
+            n.replica.as_mut().expect("live").compact(applied, data);
         }
         for (client, attempt, reply) in replies {
             self.reply_to_client(client, attempt, ClientReply::Done(reply));

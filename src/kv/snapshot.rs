@@ -1,0 +1,561 @@
+//! Snapshots of the state machine, for log compaction: the WAL keeps only
+//! the log suffix after the latest snapshot, and a lagging replica installs
+//! a snapshot and then applies that suffix ("Paxos Made Live" §5.5; Raft
+//! thesis §5.1). The image holds everything `apply` depends on, sessions
+//! included, so retries of commands applied before the snapshot are still
+//! deduplicated after it (Raft thesis §6.3: the session table is part of
+//! the state machine and must be in the snapshot).
+//!
+//! Format version 1, little-endian, primitives as in `codec.rs`
+//! (`bytes = len:u32 data`, `count = n:u32`). The storage layer frames the
+//! image with a CRC, so there is none here.
+//!
+//! ```text
+//! snapshot = version:u8(=1) sessions_max:u64 apply_count:u64
+//!            count (key:bytes value:bytes)*                     keys strictly ascending
+//!            count (session:u64 seq_last:u64 apply_index_last:u64 reply:bytes)*
+//!                                                               sessions strictly ascending
+//! reply    = an encoded `Reply` (reply.rs), itself versioned
+//! ```
+//!
+//! The eviction order is not written separately: it is the order of the
+//! sessions' `apply_index_last`, which are unique.
+//!
+//! Invariants:
+//! - `restore(snapshot(s)) == Ok(s)`, and the restored store then behaves
+//!   exactly like `s` (same replies, digests and eviction decisions).
+//! - The image is canonical: equal stores give equal bytes, and
+//!   `snapshot(restore(b)?) == b`.
+//! - `restore` never panics on any input and allocates only after checking
+//!   a count against the remaining input. Beyond the decode checks it
+//!   rejects any image `apply` could not have produced and that could make
+//!   a later `apply` panic: unsorted or repeated keys or sessions, the
+//!   no-session id, more sessions than `sessions_max`, and apply indices
+//!   that are zero, repeated or above `apply_count`.
+
+use super::codec::{DecodeError, Reader, Writer};
+use super::command::{SessionId, SESSION_NONE};
+use super::reply::Reply;
+use super::session::{Session, SessionTable};
+use super::store::KvStore;
+use bytes::Bytes;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The first byte of every snapshot image.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+
+/// Minimum encoded size of one key-value pair: two empty `bytes`.
+const PAIR_BYTES_MIN: usize = 4 + 4;
+/// Minimum encoded size of one session: three u64, then a `bytes` holding
+/// at least a reply's version and tag.
+const SESSION_BYTES_MIN: usize = 8 + 8 + 8 + 4 + 2;
+
+/// Why bytes are not a valid snapshot image. Bad input from the disk or a
+/// peer: reported, never a panic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// Not a well-formed encoding: truncated, trailing bytes, unknown
+    /// version, a count larger than the input, or a malformed cached reply.
+    Decode(DecodeError),
+    /// `sessions_max` does not fit in this platform's `usize`.
+    SessionsMaxTooLarge { sessions_max: u64 },
+    /// Key number `index` (from 0) equals the key before it.
+    DuplicateKey { index: usize },
+    /// Key number `index` sorts before the key before it.
+    KeyOutOfOrder { index: usize },
+    /// More sessions than the table's own bound.
+    TooManySessions { count: usize, sessions_max: usize },
+    /// The no-session id (0) is never recorded.
+    SessionNone,
+    /// Session `session` appears twice.
+    DuplicateSession { session: SessionId },
+    /// Session `session` sorts before the session before it.
+    SessionOutOfOrder { session: SessionId },
+    /// An apply index must lie in `1..=apply_count`.
+    ApplyIndexOutOfRange { session: SessionId, apply_index: u64, apply_count: u64 },
+    /// Two sessions claim the same apply index (each apply records at most one).
+    ApplyIndexReused { session: SessionId, apply_index: u64 },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Decode(error) => write!(f, "kv snapshot: {error}"),
+            SnapshotError::SessionsMaxTooLarge { sessions_max } => {
+                write!(f, "kv snapshot: sessions_max {sessions_max} does not fit in usize")
+            }
+            SnapshotError::DuplicateKey { index } => write!(f, "kv snapshot: key {index} repeats the previous key"),
+            SnapshotError::KeyOutOfOrder { index } => {
+                write!(f, "kv snapshot: key {index} sorts before the previous key (keys must ascend)")
+            }
+            SnapshotError::TooManySessions { count, sessions_max } => {
+                write!(f, "kv snapshot: {count} sessions exceed sessions_max {sessions_max}")
+            }
+            SnapshotError::SessionNone => write!(f, "kv snapshot: the no-session id 0 is recorded as a session"),
+            SnapshotError::DuplicateSession { session } => write!(f, "kv snapshot: session {session} appears twice"),
+            SnapshotError::SessionOutOfOrder { session } => {
+                write!(f, "kv snapshot: session {session} sorts before the previous session (ids must ascend)")
+            }
+            SnapshotError::ApplyIndexOutOfRange { session, apply_index, apply_count } => {
+                write!(f, "kv snapshot: session {session} has apply index {apply_index}, outside 1..={apply_count}")
+            }
+            SnapshotError::ApplyIndexReused { session, apply_index } => {
+                write!(f, "kv snapshot: session {session} reuses apply index {apply_index} of another session")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Decode(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<DecodeError> for SnapshotError {
+    fn from(error: DecodeError) -> SnapshotError {
+        SnapshotError::Decode(error)
+    }
+}
+
+impl KvStore {
+    /// The canonical binary image of the whole state (see the file header):
+    /// data, session table with each session's last seq, cached reply and
+    /// apply index, `sessions_max` and the apply counter. Equal stores give
+    /// equal bytes.
+    ///
+    /// # Panics
+    /// If the store holds more than `u32::MAX` keys, or a key or value
+    /// longer than that (see `Writer::length`): far beyond any bound the
+    /// client protocol admits, so a bug.
+    pub fn snapshot(&self) -> Bytes {
+        let data_len: usize = self.data.iter().map(|(key, value)| PAIR_BYTES_MIN + key.len() + value.len()).sum();
+        // A cached reply is usually small; the estimate only sizes the buffer.
+        let sessions_len = self.sessions.len() * (SESSION_BYTES_MIN + 16);
+        let mut writer = Writer::with_capacity(1 + 8 + 8 + 4 + data_len + 4 + sessions_len);
+        writer.u8(SNAPSHOT_FORMAT_VERSION);
+        // usize is at most 64 bits on every supported platform.
+        writer.u64(self.sessions.sessions_max() as u64);
+        writer.u64(self.apply_count);
+        writer.length(self.data.len());
+        for (key, value) in &self.data {
+            writer.bytes(key);
+            writer.bytes(value);
+        }
+        writer.length(self.sessions.len());
+        for (id, session) in self.sessions.iter() {
+            writer.u64(*id);
+            writer.u64(session.seq_last);
+            writer.u64(session.apply_index_last);
+            writer.bytes(&session.reply_last.encode());
+        }
+        writer.finish()
+    }
+
+    /// Rebuilds the store a [`KvStore::snapshot`] image describes. Never
+    /// panics on any input; anything `snapshot` could not have produced is
+    /// an error saying what is wrong.
+    ///
+    /// The restored store keeps the image's `sessions_max`, not a locally
+    /// configured one: eviction decisions must match the other replicas'.
+    pub fn restore(snapshot: &[u8]) -> Result<KvStore, SnapshotError> {
+        let mut reader = Reader::new(snapshot);
+        let version = reader.u8("snapshot version")?;
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion { what: "snapshot", version }.into());
+        }
+        let sessions_max = reader.u64("sessions_max")?;
+        let sessions_max =
+            usize::try_from(sessions_max).map_err(|_| SnapshotError::SessionsMaxTooLarge { sessions_max })?;
+        let apply_count = reader.u64("apply count")?;
+        let data = read_data(&mut reader)?;
+        let sessions = read_sessions(&mut reader, sessions_max, apply_count)?;
+        reader.finish("snapshot")?;
+        Ok(KvStore { data, sessions, apply_count })
+    }
+}
+
+/// Reads the key-value pairs, which must be in strictly ascending key order.
+fn read_data(reader: &mut Reader<'_>) -> Result<BTreeMap<Bytes, Bytes>, SnapshotError> {
+    let count = reader.count("key-value pair list", PAIR_BYTES_MIN)?;
+    let mut data = BTreeMap::new();
+    for index in 0..count {
+        let key = reader.bytes("key")?;
+        let value = reader.bytes("value")?;
+        if let Some((previous, _)) = data.last_key_value() {
+            match key.cmp(previous) {
+                Ordering::Less => return Err(SnapshotError::KeyOutOfOrder { index }),
+                Ordering::Equal => return Err(SnapshotError::DuplicateKey { index }),
+                Ordering::Greater => {}
+            }
+        }
+        data.insert(key, value);
+    }
+    Ok(data)
+}
+
+/// Reads the session table and checks everything `SessionTable` relies on,
+/// so that `from_parts` and every later `record` hold their assertions.
+fn read_sessions(
+    reader: &mut Reader<'_>,
+    sessions_max: usize,
+    apply_count: u64,
+) -> Result<SessionTable, SnapshotError> {
+    let count = reader.count("session list", SESSION_BYTES_MIN)?;
+    if count > sessions_max {
+        return Err(SnapshotError::TooManySessions { count, sessions_max });
+    }
+    let mut sessions: BTreeMap<SessionId, Session> = BTreeMap::new();
+    let mut sessions_by_apply: BTreeMap<u64, SessionId> = BTreeMap::new();
+    for _ in 0..count {
+        let id = reader.u64("session id")?;
+        let seq_last = reader.u64("session seq_last")?;
+        let apply_index_last = reader.u64("session apply index")?;
+        let reply_last = Reply::decode(&reader.bytes("session reply")?)?;
+        if id == SESSION_NONE {
+            return Err(SnapshotError::SessionNone);
+        }
+        if let Some((&previous, _)) = sessions.last_key_value() {
+            match id.cmp(&previous) {
+                Ordering::Less => return Err(SnapshotError::SessionOutOfOrder { session: id }),
+                Ordering::Equal => return Err(SnapshotError::DuplicateSession { session: id }),
+                Ordering::Greater => {}
+            }
+        }
+        // `apply` advances the counter before recording, so indices start
+        // at 1; one above the counter would make the next `record` see its
+        // index go backwards.
+        if apply_index_last == 0 || apply_index_last > apply_count {
+            return Err(SnapshotError::ApplyIndexOutOfRange {
+                session: id,
+                apply_index: apply_index_last,
+                apply_count,
+            });
+        }
+        if sessions_by_apply.insert(apply_index_last, id).is_some() {
+            return Err(SnapshotError::ApplyIndexReused { session: id, apply_index: apply_index_last });
+        }
+        sessions.insert(id, Session { seq_last, reply_last, apply_index_last });
+    }
+    Ok(SessionTable::from_parts(sessions_max, sessions, sessions_by_apply))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::codec::test_support::{check_decoder_robust, XorShift};
+    use crate::kv::command::{Command, Op, SetCondition};
+
+    fn b(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    /// A pseudo-random command over a few keys; `session` and `seq` as given.
+    fn random_command(rng: &mut XorShift, session: SessionId, seq: u64) -> Command {
+        let key = b(&format!("k{}", rng.next() % 6));
+        let op = match rng.next() % 7 {
+            0 => Op::Set { key, value: b(&(rng.next() % 100).to_string()), condition: SetCondition::Always },
+            1 => Op::Set { key, value: b("nx"), condition: SetCondition::IfNotExists },
+            2 => Op::IncrBy { key, delta: (rng.next() % 21) as i64 - 10 },
+            3 => Op::Del { keys: vec![key, b("k0")] },
+            4 => Op::MSet { pairs: vec![(key, b("m")), (b(&format!("k{}", rng.next() % 6)), b("7"))] },
+            5 => Op::MGet { keys: vec![key, b("k1")] },
+            _ => Op::Get { key },
+        };
+        Command { session, seq, op }
+    }
+
+    /// Applies a few hundred mixed commands from 8 sessions (more than the
+    /// 5 the table keeps, so some are evicted), with retries and stale
+    /// commands. Returns the store and every command applied.
+    fn busy_store() -> (KvStore, Vec<Command>) {
+        let mut store = KvStore::new(5);
+        let mut rng = XorShift(0x5EED_0000_0000_0001);
+        let mut seq_next: BTreeMap<SessionId, u64> = BTreeMap::new();
+        let mut history: Vec<Command> = Vec::new();
+        for _ in 0..400 {
+            let session = rng.next() % 9; // 0 is SESSION_NONE: never deduplicated
+            let command = match rng.next() % 10 {
+                // A retry or a stale resend of an earlier command.
+                0 | 1 if !history.is_empty() => history[(rng.next() % history.len() as u64) as usize].clone(),
+                _ => {
+                    let seq = seq_next.entry(session).or_insert(1);
+                    *seq += 1;
+                    random_command(&mut rng, session, *seq - 1)
+                }
+            };
+            store.apply(&command);
+            history.push(command);
+        }
+        (store, history)
+    }
+
+    /// Applies each command to both stores; replies and digests must match
+    /// after every one. Returns the replies.
+    fn apply_to_both(first: &mut KvStore, second: &mut KvStore, commands: &[Command]) -> Vec<Reply> {
+        commands
+            .iter()
+            .map(|command| {
+                let reply = first.apply(command);
+                assert_eq!(second.apply(command), reply, "{command:?}");
+                assert_eq!(first.digest(), second.digest(), "after {command:?}");
+                reply
+            })
+            .collect()
+    }
+
+    /// Writes an image field by field without any check, to build invalid ones.
+    fn raw_image(sessions_max: u64, apply_count: u64, data: &[(&str, &str)], sessions: &[(u64, u64, u64)]) -> Vec<u8> {
+        let mut writer = Writer::with_capacity(64);
+        writer.u8(SNAPSHOT_FORMAT_VERSION);
+        writer.u64(sessions_max);
+        writer.u64(apply_count);
+        writer.length(data.len());
+        for (key, value) in data {
+            writer.bytes(key.as_bytes());
+            writer.bytes(value.as_bytes());
+        }
+        writer.length(sessions.len());
+        for &(id, seq_last, apply_index_last) in sessions {
+            writer.u64(id);
+            writer.u64(seq_last);
+            writer.u64(apply_index_last);
+            writer.bytes(&Reply::Int(seq_last as i64).encode());
+        }
+        writer.finish().to_vec()
+    }
+
+    /// Runs commands on a restored store, so a corrupt-but-accepted image
+    /// would show up as a panic in `SessionTable::record`.
+    fn exercise(mut store: KvStore) {
+        let ids: Vec<SessionId> = store.sessions.iter().map(|(id, _)| *id).collect();
+        for id in ids.into_iter().chain([SESSION_NONE, u64::MAX - 1]) {
+            for seq in [0, 1, u64::MAX] {
+                store.apply(&Command { session: id, seq, op: Op::IncrBy { key: b("n"), delta: 1 } });
+            }
+        }
+        store.sessions.check_invariants();
+    }
+
+    #[test]
+    fn round_trip_then_identical_behaviour() {
+        let (mut original, history) = busy_store();
+        assert_eq!(original.sessions_len(), 5, "the table filled up and evicted");
+        let image = original.snapshot();
+        let mut restored = KvStore::restore(&image).expect("a fresh snapshot restores");
+        assert_eq!(restored, original);
+        assert_eq!(restored.digest(), original.digest());
+        assert_eq!(restored.snapshot(), image, "snapshot(restore(b)) == b");
+
+        // A retry of a remembered session's last command replays its reply
+        // without executing: the data is untouched on both stores.
+        let (&id, session) = restored.sessions.iter().next().expect("sessions were recorded");
+        let last = history.iter().rev().find(|c| c.session == id && c.seq == session.seq_last).unwrap().clone();
+        let (cached, data_before) = (session.reply_last.clone(), restored.data.clone());
+        assert_eq!(apply_to_both(&mut original, &mut restored, &[last]), [cached]);
+        assert_eq!(restored.data, data_before, "a retry must not execute again");
+
+        // Retries of every pre-snapshot command (replays, stale errors, and
+        // re-executions of evicted sessions), then 20 new sessions that evict
+        // every old one, then the pre-snapshot retries again.
+        let mut rng = XorShift(0xC0FF_EE00_0000_0001);
+        let mut later: Vec<Command> = history.iter().rev().take(60).cloned().collect();
+        for session in 100..120 {
+            later.push(random_command(&mut rng, session, 1));
+            later.push(random_command(&mut rng, 1 + session % 8, 1_000 + session));
+            later.push(history[(rng.next() % history.len() as u64) as usize].clone());
+        }
+        later.extend(history.iter().rev().take(60).cloned());
+        let replies = apply_to_both(&mut original, &mut restored, &later);
+        assert!(replies.iter().any(|r| matches!(r, Reply::Error(m) if m.starts_with("ERR stale"))));
+        assert_eq!(restored, original);
+        assert_eq!(restored.snapshot(), original.snapshot());
+    }
+
+    #[test]
+    fn empty_store_round_trips() {
+        for sessions_max in [0, 1, 4096] {
+            let empty = KvStore::new(sessions_max);
+            let image = empty.snapshot();
+            assert_eq!(image.len(), 1 + 8 + 8 + 4 + 4);
+            assert_eq!(image[0], SNAPSHOT_FORMAT_VERSION);
+            let restored = KvStore::restore(&image).expect("restores");
+            assert_eq!(restored, empty);
+            assert_eq!(restored.digest(), empty.digest());
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for image in [busy_store().0.snapshot(), KvStore::new(3).snapshot()] {
+            for end in 0..image.len() {
+                let error = KvStore::restore(&image[..end]).expect_err("a truncated image must not restore");
+                assert!(matches!(error, SnapshotError::Decode(_)), "cut at {end}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut small = KvStore::new(2);
+        small.apply(&Command {
+            session: 7,
+            seq: 1,
+            op: Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always },
+        });
+        small.apply(&Command { session: 3, seq: 9, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
+        let seeds = [busy_store().0.snapshot(), small.snapshot(), KvStore::new(0).snapshot()];
+        // Noise, and seeds with bytes flipped: whatever restores must
+        // re-snapshot to the same bytes and keep working.
+        check_decoder_robust(&seeds, 5000, |input| {
+            KvStore::restore(input).ok().map(|store| {
+                let image = store.snapshot();
+                exercise(store);
+                image
+            })
+        });
+        // Well-framed images with random small field values, so that the
+        // semantic checks (order, bounds, apply indices) are hit often and
+        // some images are valid; a quarter get a byte flipped as well.
+        let mut rng = XorShift(0x0BAD_5EED_0000_0001);
+        let (mut restored_count, mut rejected_count) = (0, 0);
+        for _ in 0..5000 {
+            let keys = ["", "a", "ab", "b"];
+            let data: Vec<(&str, &str)> = (0..rng.next() % 4)
+                .map(|_| (keys[(rng.next() % 4) as usize], keys[(rng.next() % 4) as usize]))
+                .collect();
+            let sessions: Vec<(u64, u64, u64)> =
+                (0..rng.next() % 4).map(|_| (rng.next() % 4, rng.next() % 3, rng.next() % 5)).collect();
+            let mut input = raw_image(rng.next() % 4, rng.next() % 5, &data, &sessions);
+            if rng.next().is_multiple_of(4) {
+                let at = (rng.next() % input.len() as u64) as usize;
+                input[at] = rng.next() as u8;
+            }
+            match KvStore::restore(&input) {
+                Ok(store) => {
+                    assert_eq!(store.snapshot().as_ref(), input.as_slice(), "non-canonical image accepted");
+                    exercise(store);
+                    restored_count += 1;
+                }
+                Err(_) => rejected_count += 1,
+            }
+        }
+        assert!(restored_count > 100 && rejected_count > 100, "{restored_count} restored, {rejected_count} rejected");
+    }
+
+    #[test]
+    fn keys_must_be_strictly_ascending() {
+        let sorted = raw_image(4, 0, &[("a", "1"), ("b", "2"), ("c", "3")], &[]);
+        assert!(KvStore::restore(&sorted).is_ok());
+        let unsorted = raw_image(4, 0, &[("a", "1"), ("c", "3"), ("b", "2")], &[]);
+        assert_eq!(KvStore::restore(&unsorted), Err(SnapshotError::KeyOutOfOrder { index: 2 }));
+        let repeated = raw_image(4, 0, &[("a", "1"), ("a", "2")], &[]);
+        assert_eq!(KvStore::restore(&repeated), Err(SnapshotError::DuplicateKey { index: 1 }));
+        // Byte order, not length order: "ab" < "b".
+        assert!(KvStore::restore(&raw_image(4, 0, &[("ab", ""), ("b", "")], &[])).is_ok());
+    }
+
+    #[test]
+    fn invalid_session_tables_are_rejected() {
+        let restore = |sessions_max, apply_count, sessions: &[(u64, u64, u64)]| {
+            KvStore::restore(&raw_image(sessions_max, apply_count, &[], sessions))
+        };
+        let valid = restore(3, 10, &[(1, 4, 7), (2, 1, 10), (9, 1, 1)]).expect("valid");
+        assert_eq!(valid.sessions_len(), 3);
+        assert_eq!(restore(3, 10, &[(2, 1, 1), (1, 1, 2)]), Err(SnapshotError::SessionOutOfOrder { session: 1 }));
+        assert_eq!(restore(3, 10, &[(2, 1, 1), (2, 1, 2)]), Err(SnapshotError::DuplicateSession { session: 2 }));
+        assert_eq!(restore(3, 10, &[(0, 1, 1)]), Err(SnapshotError::SessionNone));
+        assert_eq!(
+            restore(1, 10, &[(1, 1, 1), (2, 1, 2)]),
+            Err(SnapshotError::TooManySessions { count: 2, sessions_max: 1 })
+        );
+        assert_eq!(
+            restore(3, 10, &[(1, 1, 11)]),
+            Err(SnapshotError::ApplyIndexOutOfRange { session: 1, apply_index: 11, apply_count: 10 })
+        );
+        assert_eq!(
+            restore(3, 10, &[(1, 1, 0)]),
+            Err(SnapshotError::ApplyIndexOutOfRange { session: 1, apply_index: 0, apply_count: 10 })
+        );
+        assert_eq!(
+            restore(3, 10, &[(1, 1, 5), (2, 1, 5)]),
+            Err(SnapshotError::ApplyIndexReused { session: 2, apply_index: 5 })
+        );
+    }
+
+    #[test]
+    fn malformed_encodings_are_rejected() {
+        let mut image = KvStore::new(2).snapshot().to_vec();
+        image.push(0);
+        assert_eq!(
+            KvStore::restore(&image),
+            Err(SnapshotError::Decode(DecodeError::TrailingBytes { what: "snapshot", count: 1 }))
+        );
+        image[0] = 2;
+        assert_eq!(
+            KvStore::restore(&image),
+            Err(SnapshotError::Decode(DecodeError::UnsupportedVersion { what: "snapshot", version: 2 }))
+        );
+        // A pair count of u32::MAX with nothing behind it: rejected before
+        // anything is allocated.
+        let mut absurd = raw_image(2, 0, &[], &[]);
+        absurd[17..21].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            KvStore::restore(&absurd),
+            Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "key-value pair list", .. }))
+        ));
+        let mut absurd = raw_image(2, 0, &[], &[]);
+        absurd[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            KvStore::restore(&absurd),
+            Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "session list", .. }))
+        ));
+        // A cached reply that is not a valid reply encoding.
+        let mut bad_reply = raw_image(2, 1, &[], &[(1, 1, 1)]);
+        let last = bad_reply.len() - 1;
+        bad_reply[last - 8] = 99; // the reply tag of Reply::Int
+        assert_eq!(
+            KvStore::restore(&bad_reply),
+            Err(SnapshotError::Decode(DecodeError::UnknownTag { what: "reply", tag: 99 }))
+        );
+    }
+
+    #[test]
+    fn equal_stores_give_identical_bytes() {
+        let (store, _) = busy_store();
+        assert_eq!(store.snapshot(), store.clone().snapshot());
+        assert_eq!(store.snapshot(), busy_store().0.snapshot(), "same log, same image");
+        // Filled in a different order, equal in the end.
+        let mut first = KvStore::new(4);
+        let mut second = KvStore::new(4);
+        let mset = |pairs: &[(&str, &str)]| Op::MSet { pairs: pairs.iter().map(|(k, v)| (b(k), b(v))).collect() };
+        first.apply(&Command { session: 5, seq: 1, op: mset(&[("a", "1"), ("b", "2")]) });
+        second.apply(&Command { session: 5, seq: 1, op: mset(&[("b", "2"), ("a", "1")]) });
+        assert_eq!(first, second);
+        assert_eq!(first.snapshot(), second.snapshot());
+        // The test helper writes exactly the real format.
+        let expected = raw_image(4, 0, &[("a", "1")], &[]);
+        let mut third = KvStore::new(4);
+        third.data.insert(b("a"), b("1"));
+        assert_eq!(third.snapshot().as_ref(), expected.as_slice());
+    }
+
+    #[test]
+    fn errors_display_what_is_wrong() {
+        let error = KvStore::restore(&[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "kv snapshot: kv decode: input truncated while reading snapshot version: need 1 bytes, 0 left"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+        let error = KvStore::restore(&raw_image(4, 0, &[("b", ""), ("a", "")], &[])).unwrap_err();
+        assert_eq!(error.to_string(), "kv snapshot: key 1 sorts before the previous key (keys must ascend)");
+        let error = KvStore::restore(&raw_image(4, 3, &[], &[(1, 1, 9)])).unwrap_err();
+        assert_eq!(error.to_string(), "kv snapshot: session 1 has apply index 9, outside 1..=3");
+    }
+}
