@@ -5,9 +5,9 @@
 //! Restart recovers from the bytes with the real scanner, exactly as a
 //! server would: a torn tail is truncated, anything else is an error.
 
-use crate::paxos::{Ballot, DurableState, PersistOp, Slot, SnapshotImage, Value};
+use crate::paxos::{DurableState, PersistOp, SnapshotImage};
 use crate::rng::Rng;
-use crate::storage::{encode_ops, encode_record, replay, scan_segment, Record, ScanEnd};
+use crate::storage::{encode_checkpoint, encode_ops, replay, scan_segment, ScanEnd};
 
 #[derive(Clone, Debug, Default)]
 pub struct SimDisk {
@@ -53,7 +53,8 @@ impl SimDisk {
                     if self.snapshot.as_ref().is_none_or(|s| s.slot < image.slot) {
                         self.snapshot = Some(image.clone());
                     }
-                    self.wal = checkpoint(&self.state);
+                    self.wal.clear();
+                    encode_checkpoint(&self.state, image.slot, &mut self.wal);
                 }
                 op => encode_ops(std::slice::from_ref(op), &mut self.wal),
             }
@@ -112,44 +113,12 @@ impl SimDisk {
     }
 }
 
-/// The log that carries `state` forward from its snapshot: a marker, the
-/// promise, the accepted values, the chosen values and the commit index.
-fn checkpoint(state: &DurableState) -> Vec<u8> {
-    let mut out = Vec::new();
-    if let Some(image) = &state.snapshot {
-        encode_record(&Record::SnapshotMarker { slot: image.slot, snapshot_id: image.slot }, &mut out);
-    }
-    let mut ops = vec![PersistOp::Promise { ballot: state.promised }];
-    let mut run: Option<(Ballot, Slot, Vec<Value>)> = None;
-    for (&slot, (ballot, value)) in &state.accepted {
-        match &mut run {
-            Some((b, first, values)) if *b == *ballot && *first + values.len() as u64 == slot => {
-                values.push(value.clone())
-            }
-            _ => {
-                if let Some((ballot, first_slot, values)) = run.take() {
-                    ops.push(PersistOp::Accept { ballot, first_slot, values });
-                }
-                run = Some((*ballot, slot, vec![value.clone()]));
-            }
-        }
-    }
-    if let Some((ballot, first_slot, values)) = run {
-        ops.push(PersistOp::Accept { ballot, first_slot, values });
-    }
-    for (&slot, value) in &state.chosen {
-        ops.push(PersistOp::Chosen { first_slot: slot, values: vec![value.clone()] });
-    }
-    ops.push(PersistOp::Commit { commit: state.commit });
-    encode_ops(&ops, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::paxos::{Ballot, Value};
 
     fn value(text: &'static str) -> Value {
         Value::batch(vec![Bytes::from_static(text.as_bytes())])

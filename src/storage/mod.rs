@@ -43,8 +43,12 @@
 //! [`validate_replay`] so that a crc-valid but inconsistent record is an
 //! error, not a panic.
 
+pub mod checkpoint;
 pub mod record;
 pub mod scan;
+pub mod wal;
 
+pub use checkpoint::encode_checkpoint;
 pub use record::{decode_body, encode_ops, encode_record, Record, RecordError, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 pub use scan::{replay, scan_segment, validate_replay, ReplayError, Scan, ScanEnd};
+pub use wal::{Durability, RecoveryReport, Wal, WalError, WalOptions, WalStats};
