@@ -150,9 +150,57 @@ impl std::error::Error for RecordError {}
 /// WAL record. The writer stores it in a snapshot file (write temp, fsync,
 /// rename, fsync directory) and then appends a [`Record::SnapshotMarker`].
 pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    match record {
+        Record::Op(op) => encode_op(op, out),
+        Record::SnapshotMarker { slot, snapshot_id } => encode_frame(out, |out| {
+            out.push(KIND_SNAPSHOT_MARKER);
+            out.extend_from_slice(&slot.to_le_bytes());
+            out.extend_from_slice(&snapshot_id.to_le_bytes());
+        }),
+    }
+}
+
+/// Appends one frame per op, in order. Panics on a `PersistOp::Snapshot`,
+/// as [`encode_record`] does: the caller handles those itself.
+pub fn encode_ops(ops: &[PersistOp], out: &mut Vec<u8>) {
+    for op in ops {
+        encode_op(op, out);
+    }
+}
+
+/// Appends the frame of one op (borrowed: the hot path copies nothing but bytes).
+pub fn encode_op(op: &PersistOp, out: &mut Vec<u8>) {
+    encode_frame(out, |out| match op {
+        PersistOp::Promise { ballot } => {
+            out.push(KIND_PROMISE);
+            put_ballot(out, *ballot);
+        }
+        PersistOp::Accept { ballot, first_slot, values } => {
+            out.push(KIND_ACCEPT);
+            put_ballot(out, *ballot);
+            put_values(out, *first_slot, values);
+        }
+        PersistOp::Chosen { first_slot, values } => {
+            out.push(KIND_CHOSEN);
+            put_values(out, *first_slot, values);
+        }
+        PersistOp::Commit { commit } => {
+            out.push(KIND_COMMIT);
+            out.extend_from_slice(&commit.to_le_bytes());
+        }
+        PersistOp::Snapshot(image) => panic!(
+            "PersistOp::Snapshot (slot {}) is not a WAL record: write the image to a snapshot file, \
+             then append Record::SnapshotMarker",
+            image.slot
+        ),
+    });
+}
+
+/// Frame the body `write_body` appends: length, crc32c, body.
+fn encode_frame(out: &mut Vec<u8>, write_body: impl FnOnce(&mut Vec<u8>)) {
     let frame_start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
-    encode_body(record, out);
+    write_body(out);
     let body_start = frame_start + FRAME_HEADER_BYTES;
     let body_len = out.len() - body_start;
     assert!(
@@ -162,47 +210,6 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
     let crc = crc32c::crc32c(&out[body_start..]);
     out[frame_start..frame_start + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
     out[frame_start + 4..body_start].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Appends one frame per op, in order. Panics on a `PersistOp::Snapshot`,
-/// as [`encode_record`] does: the caller handles those itself.
-pub fn encode_ops(ops: &[PersistOp], out: &mut Vec<u8>) {
-    for op in ops {
-        // The clone is cheap: values are reference-counted batches.
-        encode_record(&Record::Op(op.clone()), out);
-    }
-}
-
-fn encode_body(record: &Record, out: &mut Vec<u8>) {
-    match record {
-        Record::Op(PersistOp::Promise { ballot }) => {
-            out.push(KIND_PROMISE);
-            put_ballot(out, *ballot);
-        }
-        Record::Op(PersistOp::Accept { ballot, first_slot, values }) => {
-            out.push(KIND_ACCEPT);
-            put_ballot(out, *ballot);
-            put_values(out, *first_slot, values);
-        }
-        Record::Op(PersistOp::Chosen { first_slot, values }) => {
-            out.push(KIND_CHOSEN);
-            put_values(out, *first_slot, values);
-        }
-        Record::Op(PersistOp::Commit { commit }) => {
-            out.push(KIND_COMMIT);
-            out.extend_from_slice(&commit.to_le_bytes());
-        }
-        Record::Op(PersistOp::Snapshot(image)) => panic!(
-            "PersistOp::Snapshot (slot {}) is not a WAL record: write the image to a snapshot file, \
-             then append Record::SnapshotMarker",
-            image.slot
-        ),
-        Record::SnapshotMarker { slot, snapshot_id } => {
-            out.push(KIND_SNAPSHOT_MARKER);
-            out.extend_from_slice(&slot.to_le_bytes());
-            out.extend_from_slice(&snapshot_id.to_le_bytes());
-        }
-    }
 }
 
 fn put_ballot(out: &mut Vec<u8>, ballot: Ballot) {

@@ -14,6 +14,21 @@
 //! `seq`. While one fsync runs, every append made meanwhile waits for the
 //! next one, which covers them all.
 //!
+//! Snapshots: a `PersistOp::Snapshot` is written where it was appended: the
+//! records before it are written and synced, then the snapshot file (temp,
+//! fsync, rename), then a new segment starting with a checkpoint (a
+//! [`Record::SnapshotMarker`] and the state the snapshot does not cover, as
+//! of that op), then the records appended after it. Only once the
+//! checkpoint is durable are older segments and snapshots deleted.
+//!
+//! Recovery starts at the newest *complete* checkpoint (a segment whose
+//! first record is a marker, followed by the checkpoint's closing Commit)
+//! and loads the snapshot that marker names, not merely the newest snapshot
+//! file: a crash between the rename and the checkpoint leaves a snapshot
+//! that no checkpoint refers to, while the older segments still hold every
+//! record. Segments before that checkpoint are left-overs of a compaction
+//! cut short and are not replayed (the next compaction deletes them).
+//!
 //! O_DIRECT writes whole aligned blocks, so the last, partly filled block
 //! is rewritten (with the same prefix) by the next write. This relies on
 //! the device writing an aligned sector atomically, as SQLite's
@@ -31,9 +46,9 @@ use std::task::{Poll, Waker};
 use glommio::io::{Directory, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
-use super::record::encode_ops;
+use super::record::{encode_ops, Record};
 use super::scan::{replay, scan_segment, ScanEnd};
-use crate::paxos::{DurableState, PersistOp, SnapshotImage, Slot};
+use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 /// When a reply may leave relative to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,18 +74,38 @@ pub struct WalOptions {
 
 impl WalOptions {
     pub fn new(dir: impl Into<PathBuf>) -> WalOptions {
-        WalOptions { dir: dir.into(), segment_bytes: 64 << 20, durability: Durability::Sync, crash_after_device_ops: None }
+        WalOptions {
+            dir: dir.into(),
+            segment_bytes: 64 << 20,
+            durability: Durability::Sync,
+            crash_after_device_ops: None,
+        }
     }
 }
 
 #[derive(Debug)]
 pub enum WalError {
-    Io { what: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     /// An invalid record with valid records after it: damage, not a crash.
-    Corrupt { file: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
     /// A record that is intact but cannot be applied to what came before.
-    Replay { file: PathBuf, offset: u64, reason: String },
-    Snapshot { file: PathBuf, reason: String },
+    Replay {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    Snapshot {
+        file: PathBuf,
+        reason: String,
+    },
     /// The test hook cut the power.
     InjectedCrash,
 }
@@ -107,6 +142,8 @@ impl std::error::Error for WalError {}
 /// What recovery found, for the startup log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
+    /// Segments replayed: from the newest whole checkpoint (or the first
+    /// segment) on.
     pub segments: usize,
     pub records: usize,
     pub snapshot_slot: Option<Slot>,
@@ -116,9 +153,13 @@ pub struct RecoveryReport {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
+    /// Records written (checkpoint records not included).
     pub records: u64,
+    /// Bytes of records written (checkpoints included, padding not).
     pub bytes: u64,
+    /// Segment writes.
     pub writes: u64,
+    /// fdatasyncs of segment and snapshot files, and directory fsyncs.
     pub fsyncs: u64,
     pub snapshots: u64,
 }
@@ -162,19 +203,35 @@ struct Segment {
     tail: Vec<u8>,
 }
 
+/// Appended but not yet written, in append order.
+enum Pending {
+    /// A run of encoded records.
+    Records { bytes: Vec<u8>, records: u64 },
+    /// A snapshot, with the checkpoint that starts the segment after it:
+    /// the state as of this op, so exactly the ops appended after it follow.
+    Snapshot { image: SnapshotImage, checkpoint: Vec<u8> },
+}
+
+/// Why the log refuses all further syncs. After a failed write or fsync the
+/// file's contents are unknown (and a failed fsync may have dropped dirty
+/// pages), so carrying on could acknowledge records that are not on disk.
+#[derive(Clone, Debug)]
+enum Failure {
+    InjectedCrash,
+    Io(String),
+}
+
 struct Inner {
     options: WalOptions,
     segment: Segment,
-    /// Encoded records not yet written.
-    pending: Vec<u8>,
-    pending_records: u64,
-    /// A snapshot to write at the next sync (after the records before it).
-    pending_snapshot: Option<SnapshotImage>,
+    /// Appended work not yet written, in order.
+    pending: Vec<Pending>,
     /// Append calls so far / covered by a completed sync.
+    /// Invariant: `synced <= appended`.
     appended: u64,
     synced: u64,
     syncing: bool,
-    failed: bool,
+    failure: Option<Failure>,
     /// What the appended records amount to (for checkpoints). Bounded by
     /// the snapshot interval, like the core's own log.
     state: DurableState,
@@ -194,6 +251,9 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> W
 fn glommio_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(glommio::GlommioError<()>) -> WalError + 'a {
     move |e| WalError::Io { what, path: path.to_path_buf(), source: io::Error::other(e.to_string()) }
 }
+
+/// Where a snapshot is written before it is renamed into place.
+const SNAPSHOT_TMP_NAME: &str = "snapshot.tmp";
 
 fn segment_name(index: u64) -> String {
     format!("wal-{index:020}.log")
@@ -235,16 +295,48 @@ fn decode_snapshot_file(bytes: &[u8]) -> Result<SnapshotImage, String> {
     Ok(SnapshotImage { slot, data: bytes::Bytes::copy_from_slice(&body[8..]) })
 }
 
-async fn read_whole(path: &Path) -> Result<Vec<u8>, WalError> {
-    let file = DmaFile::open(path).await.map_err(glommio_err("opening", path))?;
-    let size = file.file_size().await.map_err(glommio_err("sizing", path))?;
-    let data = if size == 0 {
-        Vec::new()
-    } else {
-        file.read_at(0, size as usize).await.map_err(glommio_err("reading", path))?.to_vec()
+/// Recovery reads with plain buffered I/O, once, at startup. Not with a
+/// `DmaFile`: glommio 0.9 decides whether a device supports polled I/O by a
+/// read through the first DMA file opened on it, and caches the answer for
+/// the process. On an empty file (a segment created just before a crash)
+/// that read succeeds at EOF, the device is marked pollable, and every later
+/// DMA read on it fails with EOPNOTSUPP where the device cannot poll.
+fn read_whole(path: &Path) -> Result<Vec<u8>, WalError> {
+    std::fs::read(path).map_err(io_err("reading", path))
+}
+
+/// One segment read at recovery.
+struct ScannedSegment {
+    index: u64,
+    path: PathBuf,
+    records: Vec<Record>,
+    offsets: Vec<usize>,
+    /// The slot of the snapshot whose complete checkpoint starts this
+    /// segment, if it starts with one.
+    checkpoint: Option<Slot>,
+}
+
+/// Does `records` start with a whole checkpoint? It is a snapshot marker
+/// followed by promise, accept and chosen records and closed by one commit,
+/// all written by one write: a valid prefix that reaches the commit holds
+/// all of it. Returns the marker's slot, and whether the checkpoint is whole.
+fn checkpoint_at_start(records: &[Record]) -> Option<(Slot, bool)> {
+    let Some(Record::SnapshotMarker { slot, .. }) = records.first() else {
+        return None;
     };
-    file.close().await.map_err(glommio_err("closing", path))?;
-    Ok(data)
+    Some((*slot, records.iter().any(|record| matches!(record, Record::Op(PersistOp::Commit { .. })))))
+}
+
+/// Created if missing, never truncated (it holds the records just
+/// recovered). Write-only like `DmaFile::create`: a readable, empty file would
+/// make glommio's polled-I/O probe succeed wrongly (see [`read_whole`]).
+async fn open_segment_for_writing(path: &Path) -> Result<DmaFile, WalError> {
+    glommio::io::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .dma_open(path)
+        .await
+        .map_err(glommio_err("opening segment for writing", path))
 }
 
 impl Wal {
@@ -267,23 +359,17 @@ impl Wal {
             }
         }
         segments.sort_unstable();
-        snapshots.sort_unstable();
-        let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
-        let mut state = DurableState::default();
-        if let Some(&slot) = snapshots.last() {
-            let path = dir.join(snapshot_name(slot));
-            let bytes = read_whole(&path).await?;
-            let image = decode_snapshot_file(&bytes).map_err(|reason| WalError::Snapshot { file: path, reason })?;
-            report.snapshot_slot = Some(image.slot);
-            state.apply(&PersistOp::Snapshot(image));
-        }
-        let mut last: Option<(u64, u64, Vec<u8>)> = None;
-        for (i, &index) in segments.iter().enumerate() {
+        let mut report = RecoveryReport::default();
+
+        // Newest segment first, back to the newest whole checkpoint.
+        let mut scanned: Vec<ScannedSegment> = Vec::new();
+        let mut last: Option<(u64, Vec<u8>)> = None;
+        for (position, &index) in segments.iter().enumerate().rev() {
             let path = dir.join(segment_name(index));
-            let bytes = read_whole(&path).await?;
+            let bytes = read_whole(&path)?;
             let scan = scan_segment(&bytes);
-            let is_last = i + 1 == segments.len();
-            let end = match scan.end {
+            let is_last = position + 1 == segments.len();
+            let mut end = match scan.end {
                 ScanEnd::Clean => scan.valid_len as u64,
                 ScanEnd::TornTail { offset, reason } if is_last => {
                     report.torn_tail = Some((path.clone(), offset as u64, reason));
@@ -293,50 +379,127 @@ impl Wal {
                     return Err(WalError::Corrupt { file: path, offset: offset as u64, reason });
                 }
             };
-            report.records += scan.records.len();
-            if let Err(e) = replay(&mut state, &scan.records) {
-                let offset = scan.offsets.get(e.index).copied().unwrap_or(0) as u64;
-                return Err(WalError::Replay { file: path, offset, reason: e.error.to_string() });
-            }
+            let mut records = scan.records;
+            let mut offsets = scan.offsets;
+            let checkpoint = match checkpoint_at_start(&records) {
+                None => None,
+                Some((slot, true)) => Some(slot),
+                Some((slot, false)) if is_last => {
+                    // The checkpoint's own write was torn (it is the first
+                    // write into a fresh segment, and nothing is appended
+                    // after it before its fsync): nothing here was
+                    // acknowledged, and the older segments hold everything.
+                    let reason = format!(
+                        "the checkpoint of snapshot {slot} that starts the segment is incomplete; \
+                         recovering from the segments before it"
+                    );
+                    report.torn_tail = Some((path.clone(), 0, reason));
+                    end = 0;
+                    records.clear();
+                    offsets.clear();
+                    None
+                }
+                Some((slot, false)) => {
+                    let offset = offsets.last().copied().unwrap_or(0) as u64;
+                    let reason =
+                        format!("the checkpoint of snapshot {slot} that starts the segment ends without its commit");
+                    return Err(WalError::Corrupt { file: path, offset, reason });
+                }
+            };
             if is_last {
-                last = Some((index, end, bytes));
+                last = Some((end, bytes));
+            }
+            scanned.push(ScannedSegment { index, path, records, offsets, checkpoint });
+            if checkpoint.is_some() {
+                break;
             }
         }
-        let (index, end, bytes) = last.unwrap_or((0, 0, Vec::new()));
+        scanned.reverse();
+        // The replayed segments must be the whole log from its start: a
+        // checkpoint, or the first segment ever (index 0), then no gaps.
+        if let Some(first) = scanned.first().filter(|first| first.checkpoint.is_none() && first.index != 0) {
+            let reason = format!(
+                "it is the oldest segment but does not start with a snapshot checkpoint, so the segments before it \
+                 ({} and on) are missing",
+                segment_name(0)
+            );
+            return Err(WalError::Corrupt { file: first.path.clone(), offset: 0, reason });
+        }
+        for pair in scanned.windows(2) {
+            if pair[1].index != pair[0].index + 1 {
+                let reason = format!("the segment before it, {}, is missing", segment_name(pair[1].index - 1));
+                return Err(WalError::Corrupt { file: pair[1].path.clone(), offset: 0, reason });
+            }
+        }
+
+        // The snapshot the starting checkpoint names; any newer snapshot
+        // file is from a snapshot whose checkpoint never became durable.
+        let mut state = DurableState::default();
+        let snapshot_slot = scanned.first().and_then(|segment| segment.checkpoint);
+        if let Some(slot) = snapshot_slot {
+            let path = dir.join(snapshot_name(slot));
+            if !snapshots.contains(&slot) {
+                let reason = format!("missing, but segment {} starts with its checkpoint", scanned[0].path.display());
+                return Err(WalError::Snapshot { file: path, reason });
+            }
+            let bytes = read_whole(&path)?;
+            let image =
+                decode_snapshot_file(&bytes).map_err(|reason| WalError::Snapshot { file: path.clone(), reason })?;
+            if image.slot != slot {
+                let reason = format!("holds slot {}, not the slot {slot} its name and checkpoint say", image.slot);
+                return Err(WalError::Snapshot { file: path, reason });
+            }
+            report.snapshot_slot = Some(slot);
+            state.apply(&PersistOp::Snapshot(image));
+        }
+        for orphan in snapshots.iter().filter(|slot| snapshot_slot.is_none_or(|used| **slot > used)) {
+            let path = dir.join(snapshot_name(*orphan));
+            glommio::io::remove(&path).await.map_err(glommio_err("removing unreferenced snapshot", &path))?;
+        }
+        let tmp = dir.join(SNAPSHOT_TMP_NAME);
+        if tmp.exists() {
+            glommio::io::remove(&tmp).await.map_err(glommio_err("removing", &tmp))?;
+        }
+
+        for segment in &scanned {
+            report.records += segment.records.len();
+            if let Err(e) = replay(&mut state, &segment.records) {
+                let offset = segment.offsets.get(e.index).copied().unwrap_or(0) as u64;
+                return Err(WalError::Replay { file: segment.path.clone(), offset, reason: e.error.to_string() });
+            }
+        }
+        report.segments = scanned.len();
+
+        let index = scanned.last().map_or(0, |segment| segment.index);
+        let (end, bytes) = last.unwrap_or((0, Vec::new()));
         let path = dir.join(segment_name(index));
-        let file = DmaFile::open(&path).await;
-        let file = match file {
-            Ok(file) => file,
-            Err(_) => DmaFile::create(&path).await.map_err(glommio_err("creating segment", &path))?,
-        };
+        let file = open_segment_for_writing(&path).await?;
         let align = file.alignment();
-        let tail = bytes.get((end / align * align) as usize..end as usize).unwrap_or(&[]).to_vec();
+        let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
         let segment = Segment { index, path, file: Rc::new(file), end, tail };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
                 segment,
                 pending: Vec::new(),
-                pending_records: 0,
-                pending_snapshot: None,
                 appended: 0,
                 synced: 0,
                 syncing: false,
-                failed: false,
+                failure: None,
                 state: state.clone(),
                 device_ops: 0,
                 stats: WalStats::default(),
             }),
             notify: Notify::default(),
         };
-        if report.torn_tail.is_some() || bytes.len() as u64 > end {
+        if report.torn_tail.is_some() {
             // Overwrite the torn bytes with zeros so that a later scan does
             // not find garbage after the records written from now on.
-            wal.scrub_tail(&bytes[..end as usize], bytes.len() as u64).await?;
+            let dirty_end = end + bytes[end as usize..].iter().rposition(|byte| *byte != 0).map_or(0, |p| p as u64 + 1);
+            wal.scrub_tail(&bytes[..end as usize], dirty_end).await?;
         }
-        if segments.is_empty() {
-            let dir_handle = Directory::open(&dir).await.map_err(glommio_err("opening", &dir))?;
-            dir_handle.sync().await.map_err(glommio_err("syncing", &dir))?;
+        if segments.is_empty() && wal.inner.borrow().options.durability == Durability::Sync {
+            fsync_directory(&dir).await?;
         }
         Ok((wal, state, report))
     }
@@ -345,13 +508,31 @@ impl Wal {
     /// sequence number to pass to `sync`. Calls are ordered as made.
     pub fn append(&self, ops: &[PersistOp]) -> u64 {
         let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
         for op in ops {
-            inner.state.apply(op);
             match op {
-                PersistOp::Snapshot(image) => inner.pending_snapshot = Some(image.clone()),
+                PersistOp::Snapshot(image) => {
+                    if inner.state.snapshot.as_ref().is_some_and(|s| s.slot >= image.slot) {
+                        // Not newer than the snapshot we have: the state
+                        // ignores it, and writing its file could replace
+                        // the image of the same slot with other bytes.
+                        continue;
+                    }
+                    inner.state.apply(op);
+                    let mut checkpoint = Vec::new();
+                    encode_checkpoint(&inner.state, image.slot, &mut checkpoint);
+                    inner.pending.push(Pending::Snapshot { image: image.clone(), checkpoint });
+                }
                 op => {
-                    encode_ops(std::slice::from_ref(op), &mut inner.pending);
-                    inner.pending_records += 1;
+                    inner.state.apply(op);
+                    if !matches!(inner.pending.last(), Some(Pending::Records { .. })) {
+                        inner.pending.push(Pending::Records { bytes: Vec::new(), records: 0 });
+                    }
+                    let Some(Pending::Records { bytes, records }) = inner.pending.last_mut() else {
+                        unreachable!("a records run was just ensured");
+                    };
+                    encode_ops(std::slice::from_ref(op), bytes);
+                    *records += 1;
                 }
             }
         }
@@ -365,8 +546,9 @@ impl Wal {
         loop {
             {
                 let inner = self.inner.borrow();
-                if inner.failed {
-                    return Err(WalError::InjectedCrash);
+                assert!(seq <= inner.appended, "sync({seq}): append has returned only up to {}", inner.appended);
+                if let Some(failure) = &inner.failure {
+                    return Err(failure_error(failure, &inner.options.dir));
                 }
                 if inner.synced >= seq {
                     return Ok(());
@@ -377,19 +559,20 @@ impl Wal {
             }
             self.notify.wait().await;
         }
-        let (target, bytes, records, snapshot) = {
+        let (target, pending) = {
             let mut inner = self.inner.borrow_mut();
             inner.syncing = true;
-            let bytes = std::mem::take(&mut inner.pending);
-            let records = std::mem::take(&mut inner.pending_records);
-            (inner.appended, bytes, records, inner.pending_snapshot.take())
+            (inner.appended, std::mem::take(&mut inner.pending))
         };
-        let result = self.write_and_sync(&bytes, records, snapshot).await;
+        let mut in_flight = SyncInFlight { wal: self, done: false };
+        let result = self.write_and_sync(pending).await;
+        in_flight.done = true;
         let mut inner = self.inner.borrow_mut();
         inner.syncing = false;
         match &result {
             Ok(()) => inner.synced = target,
-            Err(_) => inner.failed = true,
+            Err(WalError::InjectedCrash) => inner.failure = Some(Failure::InjectedCrash),
+            Err(e) => inner.failure = Some(Failure::Io(e.to_string())),
         }
         drop(inner);
         self.notify.notify_all();
@@ -450,25 +633,44 @@ impl Wal {
         Ok(())
     }
 
-    async fn write_and_sync(&self, bytes: &[u8], records: u64, snapshot: Option<SnapshotImage>) -> Result<(), WalError> {
-        if !bytes.is_empty() {
-            let (end, limit) = {
-                let inner = self.inner.borrow();
-                (inner.segment.end, inner.options.segment_bytes)
-            };
-            if end > 0 && end + bytes.len() as u64 > limit {
-                self.roll_segment(Vec::new()).await?;
+    /// fsync the data directory (new, renamed and removed names).
+    async fn sync_directory(&self) -> Result<(), WalError> {
+        let dir = {
+            let inner = self.inner.borrow();
+            if inner.options.durability == Durability::None {
+                return Ok(());
             }
-            self.write_tail(bytes).await?;
-            let (file, path) = {
-                let inner = self.inner.borrow();
-                (inner.segment.file.clone(), inner.segment.path.clone())
-            };
-            self.fdatasync(&file, &path).await?;
-            self.inner.borrow_mut().stats.records += records;
-        }
-        if let Some(image) = snapshot {
-            self.write_snapshot(&image).await?;
+            inner.options.dir.clone()
+        };
+        self.device_op()?;
+        fsync_directory(&dir).await?;
+        self.inner.borrow_mut().stats.fsyncs += 1;
+        Ok(())
+    }
+
+    /// Write the pending work in append order: each run of records synced
+    /// before what follows it, each snapshot at its place.
+    async fn write_and_sync(&self, pending: Vec<Pending>) -> Result<(), WalError> {
+        for work in pending {
+            match work {
+                Pending::Records { bytes, records } => {
+                    let (end, limit) = {
+                        let inner = self.inner.borrow();
+                        (inner.segment.end, inner.options.segment_bytes)
+                    };
+                    if end > 0 && end + bytes.len() as u64 > limit {
+                        self.roll_segment(Vec::new()).await?;
+                    }
+                    self.write_tail(&bytes).await?;
+                    let (file, path) = {
+                        let inner = self.inner.borrow();
+                        (inner.segment.file.clone(), inner.segment.path.clone())
+                    };
+                    self.fdatasync(&file, &path).await?;
+                    self.inner.borrow_mut().stats.records += records;
+                }
+                Pending::Snapshot { image, checkpoint } => self.write_snapshot(&image, checkpoint).await?,
+            }
         }
         Ok(())
     }
@@ -494,9 +696,7 @@ impl Wal {
         }
         let file = self.inner.borrow().segment.file.clone();
         self.fdatasync(&file, &path).await?;
-        let dir_handle = Directory::open(&dir).await.map_err(glommio_err("opening", &dir))?;
-        self.device_op()?;
-        dir_handle.sync().await.map_err(glommio_err("syncing", &dir))?;
+        self.sync_directory().await?;
         if let Ok(old_file) = Rc::try_unwrap(old.file) {
             let _ = old_file.close().await;
         }
@@ -504,11 +704,11 @@ impl Wal {
     }
 
     /// Write the snapshot file atomically (temp, fsync, rename, fsync
-    /// directory), start a segment with a checkpoint of everything the
-    /// snapshot does not cover, then delete older segments and snapshots.
-    async fn write_snapshot(&self, image: &SnapshotImage) -> Result<(), WalError> {
+    /// directory), start a segment with `checkpoint` (everything the
+    /// snapshot does not cover), then delete older segments and snapshots.
+    async fn write_snapshot(&self, image: &SnapshotImage, checkpoint: Vec<u8>) -> Result<(), WalError> {
         let dir = self.inner.borrow().options.dir.clone();
-        let tmp = dir.join("snapshot.tmp");
+        let tmp = dir.join(SNAPSHOT_TMP_NAME);
         let file = DmaFile::create(&tmp).await.map_err(glommio_err("creating", &tmp))?;
         let encoded = encode_snapshot_file(image);
         let align = file.alignment() as usize;
@@ -521,8 +721,6 @@ impl Wal {
         file.close().await.map_err(glommio_err("closing", &tmp))?;
         let final_path = dir.join(snapshot_name(image.slot));
         glommio::io::rename(&tmp, &final_path).await.map_err(glommio_err("renaming", &tmp))?;
-        let mut checkpoint = Vec::new();
-        encode_checkpoint(&self.inner.borrow().state, image.slot, &mut checkpoint);
         self.roll_segment(checkpoint).await?; // also syncs the directory (rename included)
         let keep_segment = self.inner.borrow().segment.index;
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
@@ -540,8 +738,9 @@ impl Wal {
     }
 
     /// After recovery: zero the bytes after the valid end of the last
-    /// segment (a torn write), so the next scan sees clean padding.
-    async fn scrub_tail(&self, valid: &[u8], old_len: u64) -> Result<(), WalError> {
+    /// segment up to `dirty_end` (a torn write), so the next scan sees clean
+    /// padding. Part of `open`, so outside the crash hook and the stats.
+    async fn scrub_tail(&self, valid: &[u8], dirty_end: u64) -> Result<(), WalError> {
         let (file, path, end) = {
             let inner = self.inner.borrow();
             (inner.segment.file.clone(), inner.segment.path.clone(), inner.segment.end)
@@ -549,13 +748,55 @@ impl Wal {
         debug_assert_eq!(valid.len() as u64, end);
         let align = file.alignment();
         let block_start = end / align * align;
-        let span = (old_len - block_start).div_ceil(align) * align;
+        let span = (dirty_end - block_start).div_ceil(align) * align;
         let mut buffer = file.alloc_dma_buffer(span as usize);
         let bytes = buffer.as_bytes_mut();
         bytes.fill(0);
         bytes[..(end - block_start) as usize].copy_from_slice(&valid[block_start as usize..]);
         file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
-        file.fdatasync().await.map_err(glommio_err("syncing", &path))?;
+        if self.inner.borrow().options.durability == Durability::Sync {
+            file.fdatasync().await.map_err(glommio_err("syncing", &path))?;
+        }
         Ok(())
+    }
+}
+
+async fn fsync_directory(dir: &Path) -> Result<(), WalError> {
+    let dir_handle = Directory::open(dir).await.map_err(glommio_err("opening", dir))?;
+    dir_handle.sync().await.map_err(glommio_err("syncing", dir))?;
+    dir_handle.close().await.map_err(glommio_err("closing", dir))
+}
+
+/// The error every sync returns once the log has failed.
+fn failure_error(failure: &Failure, dir: &Path) -> WalError {
+    match failure {
+        Failure::InjectedCrash => WalError::InjectedCrash,
+        Failure::Io(message) => WalError::Io {
+            what: "refusing to sync: an earlier write or fsync failed (restart to recover) in",
+            path: dir.to_path_buf(),
+            source: io::Error::other(message.clone()),
+        },
+    }
+}
+
+/// Marks the log failed if a `sync` future is dropped while its write or
+/// fsync is in flight: the pending records were taken and the file's tail
+/// is unknown, so no later sync may report them durable, and the waiters
+/// must not wait for a sync that will never finish.
+struct SyncInFlight<'a> {
+    wal: &'a Wal,
+    done: bool,
+}
+
+impl Drop for SyncInFlight<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut inner = self.wal.inner.borrow_mut();
+        inner.syncing = false;
+        inner.failure.get_or_insert(Failure::Io("a sync was cancelled while writing".into()));
+        drop(inner);
+        self.wal.notify.notify_all();
     }
 }
