@@ -481,26 +481,6 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn json_number(x: f64) -> String {
     if x.is_finite() {
         format!("{x}")
@@ -520,7 +500,7 @@ fn json_spread(s: Spread) -> String {
 }
 
 fn json_bundle(settings: &Settings, rounds: &[Round], figures: &[Figure]) -> String {
-    let args: Vec<String> = std::env::args().map(|a| json_string(&a)).collect();
+    let args: Vec<String> = std::env::args().map(|a| paxoskv::json::string(&a)).collect();
     // Uncommitted changes (others' included): the commit alone does not say what ran.
     let git_dirty = Command::new("git")
         .args(["status", "--porcelain"])
@@ -533,21 +513,24 @@ fn json_bundle(settings: &Settings, rounds: &[Round], figures: &[Figure]) -> Str
     let _ = writeln!(j, "{{");
     let _ = writeln!(j, "  \"bench\": \"wal\",");
     let _ = writeln!(j, "  \"command_line\": [{}],", args.join(", "));
-    let _ = writeln!(j, "  \"git_commit\": {},", json_string(&command_output("git", &["rev-parse", "HEAD"])));
+    let _ = writeln!(j, "  \"git_commit\": {},", paxoskv::json::string(&command_output("git", &["rev-parse", "HEAD"])));
     let _ = writeln!(j, "  \"git_dirty\": {git_dirty},");
     let _ = writeln!(j, "  \"profile\": \"bench (release, debug = 1)\",");
     let _ = writeln!(j, "  \"machine\": {{");
-    let _ = writeln!(j, "    \"nproc\": {},", json_string(&command_output("nproc", &[])));
-    let _ = writeln!(j, "    \"kernel\": {},", json_string(&command_output("uname", &["-r"])));
-    let _ = writeln!(j, "    \"cpu_model\": {},", json_string(&cpu_model()));
+    let _ = writeln!(j, "    \"nproc\": {},", paxoskv::json::string(&command_output("nproc", &[])));
+    let _ = writeln!(j, "    \"kernel\": {},", paxoskv::json::string(&command_output("uname", &["-r"])));
+    let _ = writeln!(j, "    \"cpu_model\": {},", paxoskv::json::string(&cpu_model()));
     let data_dir = settings.data_dir.parent().unwrap_or(&settings.data_dir).to_string_lossy().to_string();
-    let _ =
-        writeln!(j, "    \"filesystem\": {},", json_string(&command_output("stat", &["-f", "-c", "%T", &data_dir])));
-    let _ = writeln!(j, "    \"rustc\": {}", json_string(&command_output("rustc", &["--version"])));
+    let _ = writeln!(
+        j,
+        "    \"filesystem\": {},",
+        paxoskv::json::string(&command_output("stat", &["-f", "-c", "%T", &data_dir]))
+    );
+    let _ = writeln!(j, "    \"rustc\": {}", paxoskv::json::string(&command_output("rustc", &["--version"])));
     let _ = writeln!(j, "  }},");
     let _ = writeln!(j, "  \"durability\": \"sync\",");
     let _ = writeln!(j, "  \"settings\": {{");
-    let _ = writeln!(j, "    \"data_dir\": {},", json_string(&settings.data_dir.to_string_lossy()));
+    let _ = writeln!(j, "    \"data_dir\": {},", paxoskv::json::string(&settings.data_dir.to_string_lossy()));
     let _ = writeln!(j, "    \"rounds\": {},", settings.rounds);
     let _ = writeln!(j, "    \"order_within_round\": [\"raw-append\", \"raw-overwrite\", \"wal-1\", \"wal-16\", \"wal-256\", \"encode\"],");
     let _ = writeln!(j, "    \"window_ms\": {},", settings.window.as_millis());
@@ -621,8 +604,8 @@ fn json_bundle(settings: &Settings, rounds: &[Round], figures: &[Figure]) -> Str
         let _ = writeln!(
             j,
             "    {}: {{\"label\": {}, \"decimals\": {}, \"spread\": {}}},",
-            json_string(&figure.key),
-            json_string(figure.label.trim()),
+            paxoskv::json::string(&figure.key),
+            paxoskv::json::string(figure.label.trim()),
             figure.decimals,
             json_spread(spread)
         );

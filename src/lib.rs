@@ -5,6 +5,7 @@
 //! - [`sim`]: the deterministic emulation layer that drives the core.
 //! - [`storage`]: the write-ahead log and crash recovery.
 
+pub mod json;
 pub mod kv;
 pub mod paxos;
 pub mod rng;

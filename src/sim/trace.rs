@@ -29,10 +29,10 @@ impl TraceEvent<'_> {
             let _ = write!(s, ",\"node\":{node}");
         }
         s.push_str(",\"event\":");
-        push_json_string(&mut s, self.event);
+        crate::json::push_string(&mut s, self.event);
         if let Some(kind) = self.kind {
             s.push_str(",\"kind\":");
-            push_json_string(&mut s, kind);
+            crate::json::push_string(&mut s, kind);
         }
         if let Some(ballot) = self.ballot {
             let _ = write!(s, ",\"ballot\":\"{ballot}\"");
@@ -45,27 +45,11 @@ impl TraceEvent<'_> {
         }
         if let Some(detail) = self.detail {
             s.push_str(",\"detail\":");
-            push_json_string(&mut s, detail);
+            crate::json::push_string(&mut s, detail);
         }
         s.push('}');
         s
     }
-}
-
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Where trace lines go; disabled by default (tracing costs time).
