@@ -77,6 +77,9 @@ impl Learner {
     /// Learning a different value for a known slot is an agreement violation:
     /// a bug in the protocol, so it crashes.
     pub fn learn(&mut self, slot: Slot, value: Value) -> bool {
+        if slot < self.compacted {
+            return false; // covered by the snapshot; its value is gone from memory
+        }
         if let Some(known) = self.chosen.get(&slot) {
             assert_eq!(known, &value, "two values chosen for slot {slot}");
             return false;
