@@ -6,10 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/core-bench
 mkdir -p "$out"
-cargo bench --bench core -- --noplot | tee "$out/criterion.txt"
-for b in 1 64 1024; do
-  cp "target/criterion/core_commit_3_replicas/commands_per_slot/$b/new/estimates.json" "$out/estimates-batch-$b.json"
-done
+# Provenance first, before this script touches the tree.
 {
   echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -17,7 +14,12 @@ done
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "rustc: $(rustc --version)"
-} > "$out/machine.txt"
+} > "$out/machine.txt.new"
+cargo bench --bench core -- --noplot | tee "$out/criterion.txt"
+for b in 1 64 1024; do
+  cp "target/criterion/core_commit_3_replicas/commands_per_slot/$b/new/estimates.json" "$out/estimates-batch-$b.json"
+done
+mv "$out/machine.txt.new" "$out/machine.txt"
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
