@@ -228,3 +228,39 @@ fn log_stays_bounded_under_endless_writes() {
     );
     assert_finishes_clean(&mut c);
 }
+
+/// Found in review: under load the others compacted faster than a lagging
+/// replica could download a snapshot, and every new snapshot restarted the
+/// transfer from byte 0, so it never finished until the load stopped.
+#[test]
+fn snapshot_transfer_finishes_while_the_others_keep_compacting() {
+    let mut c = cluster(3, 3, |s| {
+        s.snapshot_every_slots = 4;
+        s.keys = 3_000; // a large store: hundreds of 64-byte chunks per snapshot
+        s.clients = 16;
+    });
+    let leader = elect(&mut c);
+    let lagging = (1..=3).find(|&n| n != leader).unwrap();
+    c.crash(lagging);
+    c.run_for_ms(1_000);
+    c.restart(lagging);
+    assert!(c.run_until(5_000, |c| c.snapshots_installed > 0), "installed under load");
+    assert!(c.pending_clients().len() + c.history.completed() > 0);
+    assert_finishes_clean(&mut c);
+}
+
+#[test]
+fn a_command_larger_than_a_batch_is_refused() {
+    use bytes::Bytes;
+    use paxoskv::paxos::{Config, ProposeError, Replica};
+    let mut config = Config::new(vec![1]);
+    config.batch_bytes_max = 1024;
+    let mut r = Replica::new(config, 1, 1).unwrap();
+    while !r.is_leader() {
+        r.tick();
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+    }
+    assert_eq!(r.propose(vec![Bytes::from(vec![0u8; 1025])]), Err(ProposeError::TooLarge));
+    assert_eq!(r.propose(vec![Bytes::from(vec![0u8; 1024])]), Ok(()));
+}

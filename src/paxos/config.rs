@@ -6,6 +6,11 @@ use std::fmt;
 
 use super::ballot::NodeId;
 
+/// The largest `batch_bytes_max`: one slot's value must fit in one WAL
+/// record (`storage::RECORD_SPLIT_BYTES`, 16 MiB), since a record cannot be
+/// split inside a value.
+pub const BATCH_BYTES_LIMIT: usize = 16 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The group's members (at most 64, no duplicates). Quorums are majorities of these.
@@ -14,7 +19,8 @@ pub struct Config {
     pub window_slots: usize,
     /// A slot's batch holds at most this many commands...
     pub batch_count_max: usize,
-    /// ...and at most this many payload bytes (a single larger command still goes alone).
+    /// ...and at most this many payload bytes. A single command larger than
+    /// this is refused by `propose`. At most [`BATCH_BYTES_LIMIT`].
     pub batch_bytes_max: usize,
     /// Commands waiting for a slot at the leader; `propose` fails with `QueueFull` beyond it...
     pub proposal_queue_max: usize,
@@ -120,6 +126,9 @@ impl Config {
         }
         if self.window_slots == 0 || self.batch_count_max == 0 || self.batch_bytes_max == 0 {
             return fail("window_slots, batch_count_max and batch_bytes_max must be >= 1".into());
+        }
+        if self.batch_bytes_max > BATCH_BYTES_LIMIT {
+            return fail(format!("batch_bytes_max ({}) exceeds {BATCH_BYTES_LIMIT}", self.batch_bytes_max));
         }
         if self.proposal_queue_max == 0 || self.proposal_queue_bytes_max == 0 || self.read_queue_max == 0 {
             return fail("proposal and read queue bounds must be >= 1".into());

@@ -18,7 +18,7 @@ mod replica;
 mod timeout;
 
 pub use ballot::{Ballot, NodeId, NodeSet, Slot};
-pub use config::{Config, ConfigError, InjectedBug};
+pub use config::{Config, ConfigError, InjectedBug, BATCH_BYTES_LIMIT};
 pub use lease::leader_lease_ticks;
 pub use message::*;
 pub use persist::{DurableState, PersistOp, SnapshotImage};

@@ -111,6 +111,8 @@ pub enum ProposeError {
     NotLeader { leader: Option<NodeId> },
     /// The proposal queue is at `proposal_queue_max`: back off.
     QueueFull,
+    /// A command is larger than `batch_bytes_max`.
+    TooLarge,
 }
 
 /// A snapshot of the replica for status pages, tests and the simulator.
@@ -125,6 +127,9 @@ pub struct Status {
     pub queued_commands: usize,
     pub holds_lease: bool,
 }
+
+/// A stalled snapshot transfer is resumed this many times before it starts over.
+const SNAPSHOT_RESUME_ATTEMPTS: u32 = 3;
 
 pub struct Replica {
     pub(super) id: NodeId,
@@ -159,6 +164,11 @@ pub struct Replica {
     /// A snapshot being received: (slot, total bytes, bytes so far).
     /// Invariant: the buffer never exceeds `snapshot_bytes_max`.
     pub(super) incoming_snapshot: Option<(Slot, u64, Vec<u8>)>,
+    /// Times the incoming transfer was resumed after a timeout without progress.
+    pub(super) snapshot_retries: u32,
+    /// Per member index, the snapshot image it is being sent (kept until
+    /// its last chunk goes out). At most one per member.
+    pub(super) snapshot_transfers: BTreeMap<usize, SnapshotImage>,
     pub(super) out: Ready,
 }
 
@@ -192,6 +202,8 @@ impl Replica {
             learner: Learner::new(durable.chosen, durable.commit, durable.snapshot.as_ref().map_or(0, |s| s.slot)),
             snapshot: durable.snapshot,
             incoming_snapshot: None,
+            snapshot_retries: 0,
+            snapshot_transfers: BTreeMap::new(),
             role: Role::Follower,
             leader_hint: None,
             max_round_seen: durable.promised.round,
@@ -273,6 +285,9 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader_hint });
         };
+        if commands.iter().any(|c| c.len() > self.config.batch_bytes_max) {
+            return Err(ProposeError::TooLarge);
+        }
         let bytes: usize = commands.iter().map(Bytes::len).sum();
         if leader.queue.len() + commands.len() > self.config.proposal_queue_max
             || leader.queue_bytes + bytes > self.config.proposal_queue_bytes_max
@@ -594,21 +609,39 @@ impl Replica {
         }
     }
 
-    /// Send the chunk of our snapshot at `offset` (from the start if the
-    /// asker wants a snapshot we replaced since).
+    /// Send the chunk at `offset` of the snapshot `to` is receiving. A
+    /// transfer keeps the image it started with even if we compact again
+    /// meanwhile (the image is shared, not copied); otherwise a replica could
+    /// never finish a transfer while the others compact faster than it
+    /// downloads. A request for an image we no longer hold starts over with
+    /// our latest one.
     fn send_snapshot_chunk(&mut self, to: usize, slot: Slot, offset: u64) {
-        let Some(image) = &self.snapshot else { return };
+        let image = match self.snapshot_transfers.get(&to) {
+            Some(image) if image.slot == slot => image.clone(),
+            _ => {
+                let Some(latest) = self.snapshot.clone() else { return };
+                self.snapshot_transfers.insert(to, latest.clone());
+                latest
+            }
+        };
         let total_bytes = image.data.len() as u64;
         let offset = if image.slot == slot && offset <= total_bytes { offset } else { 0 };
         let end = (offset + self.config.snapshot_chunk_bytes as u64).min(total_bytes);
+        if end == total_bytes {
+            self.snapshot_transfers.remove(&to);
+        }
         let data = image.data.slice(offset as usize..end as usize);
         let chunk = SnapshotChunk { slot: image.slot, total_bytes, offset, data };
         self.send(to, Message::SnapshotChunk(chunk));
     }
 
     fn on_snapshot_chunk(&mut self, from: usize, m: SnapshotChunk) {
-        if m.slot <= self.learner.commit() || m.total_bytes > self.config.snapshot_bytes_max {
-            return; // stale, or too large to hold
+        if m.slot <= self.learner.commit() {
+            self.incoming_snapshot = None; // stale: we are past it
+            return;
+        }
+        if m.total_bytes > self.config.snapshot_bytes_max {
+            return; // too large to hold
         }
         if m.offset == 0 {
             self.incoming_snapshot = Some((m.slot, m.total_bytes, Vec::new()));
@@ -618,6 +651,7 @@ impl Replica {
             return; // out of order: the retry timer asks again
         }
         buffer.extend_from_slice(&m.data);
+        self.snapshot_retries = 0;
         if (buffer.len() as u64) < *total {
             let request = FetchSnapshot { slot: *slot, offset: buffer.len() as u64 };
             self.catchup_target = Some(from);
@@ -699,6 +733,19 @@ impl Replica {
     /// index order after the last one, that claims to be ahead of us.
     fn on_catchup_timeout(&mut self) {
         let Some(last) = self.catchup_target.take() else { return };
+        // A snapshot transfer in progress resumes where it stopped, from
+        // the same peer, a few times before starting over elsewhere.
+        if let Some((slot, _, buffer)) = &self.incoming_snapshot {
+            if self.snapshot_retries < SNAPSHOT_RESUME_ATTEMPTS {
+                self.snapshot_retries += 1;
+                let request = FetchSnapshot { slot: *slot, offset: buffer.len() as u64 };
+                self.catchup_target = Some(last);
+                self.catchup_timeout.reset();
+                self.send(last, Message::FetchSnapshot(request));
+                return;
+            }
+            self.incoming_snapshot = None;
+        }
         let commit = self.learner.commit();
         let members = self.peer_commit.len();
         let next = (1..=members)

@@ -94,16 +94,15 @@ impl SimNode {
     pub fn restart(&mut self, config: &Config, seed: u64) -> Result<(), String> {
         let durable = self.disk.recover()?;
         let seed = seed.wrapping_add(self.epoch.wrapping_mul(0x9E37_79B9));
-        let snapshot = durable.snapshot.clone();
-        let replica = Replica::recover(config.clone(), self.id, seed, durable).expect("valid config");
-        self.replica = Some(replica);
-        match snapshot {
+        let (kv, applied) = match &durable.snapshot {
             Some(image) => {
-                self.kv = KvStore::restore(&image.data).map_err(|e| format!("snapshot at {}: {e}", image.slot))?;
-                self.applied = image.slot;
+                let kv = KvStore::restore(&image.data).map_err(|e| format!("snapshot at {}: {e}", image.slot))?;
+                (kv, image.slot)
             }
-            None => self.applied = 0,
-        }
+            None => (KvStore::new(SESSIONS_MAX), 0),
+        };
+        let replica = Replica::recover(config.clone(), self.id, seed, durable).expect("valid config");
+        (self.kv, self.applied, self.replica) = (kv, applied, Some(replica));
         Ok(())
     }
 }
@@ -314,6 +313,10 @@ impl Cluster {
                 self.reply_to_client(client, attempt, ClientReply::Redirect(leader))
             }
             Err(ProposeError::QueueFull) => self.reply_to_client(client, attempt, ClientReply::Busy),
+            Err(ProposeError::TooLarge) => {
+                let reply = crate::kv::Reply::Error("ERR command too large".into());
+                self.reply_to_client(client, attempt, ClientReply::Done(reply))
+            }
         }
     }
 }

@@ -160,7 +160,8 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends one frame per op, in order. Panics on a `PersistOp::Snapshot`,
+/// Appends the frames of each op, in order (a large Accept or Chosen op
+/// takes several frames). Panics on a `PersistOp::Snapshot`,
 /// as [`encode_record`] does: the caller handles those itself.
 pub fn encode_ops(ops: &[PersistOp], out: &mut Vec<u8>) {
     for op in ops {
@@ -168,21 +169,65 @@ pub fn encode_ops(ops: &[PersistOp], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the frame of one op (borrowed: the hot path copies nothing but bytes).
+/// Values of one Accept or Chosen op go into records of at most about this
+/// many bytes each (an op larger than a record is split by slot ranges,
+/// which replays identically); a single value must fit on its own.
+pub const RECORD_SPLIT_BYTES: usize = RECORD_BYTES_MAX as usize / 4;
+const _: () = assert!(crate::paxos::BATCH_BYTES_LIMIT <= RECORD_SPLIT_BYTES);
+
+fn value_encoded_len(value: &Value) -> usize {
+    match value {
+        Value::Noop => 1,
+        Value::Batch(commands) => 5 + commands.iter().map(|c| 4 + c.len()).sum::<usize>(),
+    }
+}
+
+/// Split `values` (from `first_slot`) into runs whose encoding stays under
+/// [`RECORD_SPLIT_BYTES`]; always at least one run, even for no values.
+fn split_runs(first_slot: Slot, values: &[Value]) -> Vec<(Slot, &[Value])> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0usize, 0usize);
+    for (i, value) in values.iter().enumerate() {
+        let len = value_encoded_len(value);
+        if i > start && bytes + len > RECORD_SPLIT_BYTES {
+            runs.push((first_slot + start as u64, &values[start..i]));
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    runs.push((first_slot + start as u64, &values[start..]));
+    runs
+}
+
+/// Appends the frame(s) of one op (borrowed: the hot path copies nothing but bytes).
 pub fn encode_op(op: &PersistOp, out: &mut Vec<u8>) {
+    match op {
+        PersistOp::Accept { ballot, first_slot, values } => {
+            for (first, run) in split_runs(*first_slot, values) {
+                encode_frame(out, |out| {
+                    out.push(KIND_ACCEPT);
+                    put_ballot(out, *ballot);
+                    put_values(out, first, run);
+                });
+            }
+            return;
+        }
+        PersistOp::Chosen { first_slot, values } => {
+            for (first, run) in split_runs(*first_slot, values) {
+                encode_frame(out, |out| {
+                    out.push(KIND_CHOSEN);
+                    put_values(out, first, run);
+                });
+            }
+            return;
+        }
+        _ => {}
+    }
     encode_frame(out, |out| match op {
+        PersistOp::Accept { .. } | PersistOp::Chosen { .. } => unreachable!("split above"),
         PersistOp::Promise { ballot } => {
             out.push(KIND_PROMISE);
             put_ballot(out, *ballot);
-        }
-        PersistOp::Accept { ballot, first_slot, values } => {
-            out.push(KIND_ACCEPT);
-            put_ballot(out, *ballot);
-            put_values(out, *first_slot, values);
-        }
-        PersistOp::Chosen { first_slot, values } => {
-            out.push(KIND_CHOSEN);
-            put_values(out, *first_slot, values);
         }
         PersistOp::Commit { commit } => {
             out.push(KIND_COMMIT);
@@ -644,5 +689,40 @@ mod tests {
                 assert_eq!(&frame[FRAME_HEADER_BYTES..], &body[..]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::paxos::{Ballot, DurableState};
+    use crate::storage::{replay, scan_segment, ScanEnd};
+
+    #[test]
+    fn an_accept_larger_than_a_record_is_split_and_replays_the_same() {
+        let big = Bytes::from(vec![7u8; 5 << 20]);
+        let values: Vec<Value> = (0..20).map(|_| Value::batch(vec![big.clone()])).collect();
+        let op = PersistOp::Accept { ballot: Ballot::new(2, 1), first_slot: 10, values };
+        let mut out = Vec::new();
+        encode_ops(std::slice::from_ref(&op), &mut out);
+        let scan = scan_segment(&out);
+        assert_eq!(scan.end, ScanEnd::Clean);
+        assert!(scan.records.len() > 1, "split into several records");
+        let (mut direct, mut replayed) = (DurableState::default(), DurableState::default());
+        direct.apply(&op);
+        replay(&mut replayed, &scan.records).unwrap();
+        assert_eq!(direct, replayed);
+    }
+
+    #[test]
+    fn an_empty_accept_still_records_its_promise() {
+        let op = PersistOp::Accept { ballot: Ballot::new(5, 2), first_slot: 0, values: vec![] };
+        let mut out = Vec::new();
+        encode_ops(std::slice::from_ref(&op), &mut out);
+        let mut state = DurableState::default();
+        replay(&mut state, &scan_segment(&out).records).unwrap();
+        assert_eq!(state.promised, Ballot::new(5, 2));
     }
 }
