@@ -721,7 +721,9 @@ impl Wal {
         file.close().await.map_err(glommio_err("closing", &tmp))?;
         let final_path = dir.join(snapshot_name(image.slot));
         glommio::io::rename(&tmp, &final_path).await.map_err(glommio_err("renaming", &tmp))?;
-        self.roll_segment(checkpoint).await?; // also syncs the directory (rename included)
+        // Make the rename durable before any segment refers to the snapshot.
+        self.sync_directory().await?;
+        self.roll_segment(checkpoint).await?; // syncs the directory again, for the new segment
         let keep_segment = self.inner.borrow().segment.index;
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
             let name = entry.map_err(io_err("listing", &dir))?.file_name();
