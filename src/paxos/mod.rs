@@ -3,7 +3,7 @@
 //! No I/O, no clocks, no threads, no ambient randomness, no hash-order
 //! iteration: a [`Replica`] is a deterministic state machine driven by
 //! `propose`, `read`, `step`, `tick` and `on_persisted`, whose output is a
-//! [`Ready`]. The server (glommio) and the simulator are shells around it.
+//! [`Ready`]. The server (thread-per-core shell) and the simulator are shells around it.
 
 mod acceptor;
 mod ballot;
