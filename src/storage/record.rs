@@ -182,43 +182,41 @@ fn value_encoded_len(value: &Value) -> usize {
     }
 }
 
-/// Split `values` (from `first_slot`) into runs whose encoding stays under
-/// [`RECORD_SPLIT_BYTES`]; always at least one run, even for no values.
-fn split_runs(first_slot: Slot, values: &[Value]) -> Vec<(Slot, &[Value])> {
-    let mut runs = Vec::new();
+/// Call `emit` for each run of `values` (from `first_slot`) whose encoding
+/// stays under [`RECORD_SPLIT_BYTES`]; at least one run, even for no values.
+fn for_each_run(first_slot: Slot, values: &[Value], mut emit: impl FnMut(Slot, &[Value])) {
     let (mut start, mut bytes) = (0usize, 0usize);
     for (i, value) in values.iter().enumerate() {
         let len = value_encoded_len(value);
         if i > start && bytes + len > RECORD_SPLIT_BYTES {
-            runs.push((first_slot + start as u64, &values[start..i]));
+            emit(first_slot + start as u64, &values[start..i]);
             (start, bytes) = (i, 0);
         }
         bytes += len;
     }
-    runs.push((first_slot + start as u64, &values[start..]));
-    runs
+    emit(first_slot + start as u64, &values[start..]);
 }
 
 /// Appends the frame(s) of one op (borrowed: the hot path copies nothing but bytes).
 pub fn encode_op(op: &PersistOp, out: &mut Vec<u8>) {
     match op {
         PersistOp::Accept { ballot, first_slot, values } => {
-            for (first, run) in split_runs(*first_slot, values) {
+            for_each_run(*first_slot, values, |first, run| {
                 encode_frame(out, |out| {
                     out.push(KIND_ACCEPT);
                     put_ballot(out, *ballot);
                     put_values(out, first, run);
-                });
-            }
+                })
+            });
             return;
         }
         PersistOp::Chosen { first_slot, values } => {
-            for (first, run) in split_runs(*first_slot, values) {
+            for_each_run(*first_slot, values, |first, run| {
                 encode_frame(out, |out| {
                     out.push(KIND_CHOSEN);
                     put_values(out, first, run);
-                });
-            }
+                })
+            });
             return;
         }
         _ => {}
