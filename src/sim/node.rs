@@ -238,11 +238,14 @@ impl Cluster {
         n.applied = slot + 1;
         let mut replies = Vec::new();
         for bytes in value.commands() {
-            let reply = n.kv.apply_bytes(bytes);
-            if let Ok(command) = Command::decode(bytes) {
-                if let Some((client, attempt)) = n.waiting_writes.remove(&(command.session, command.seq)) {
-                    replies.push((client, attempt, reply));
-                }
+            // Decode once: the store applies the command, the session key finds its client.
+            let Ok(command) = Command::decode(bytes) else {
+                n.kv.apply_bytes(bytes); // the store's own error path for undecodable entries
+                continue;
+            };
+            let reply = n.kv.apply(&command);
+            if let Some((client, attempt)) = n.waiting_writes.remove(&(command.session, command.seq)) {
+                replies.push((client, attempt, reply));
             }
         }
         if every > 0 && n.applied.is_multiple_of(every) {
