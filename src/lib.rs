@@ -4,10 +4,14 @@
 //! - [`kv`]: the replicated state machine (commands, apply, client sessions).
 //! - [`sim`]: the deterministic emulation layer that drives the core.
 //! - [`storage`]: the write-ahead log and crash recovery.
+//! - [`net`]: wire formats (RESP, hash slots, peer frames).
+//! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
 
 pub mod json;
 pub mod kv;
+pub mod net;
 pub mod paxos;
 pub mod rng;
+pub mod server;
 pub mod sim;
 pub mod storage;

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 
 #[derive(Parser)]
@@ -18,11 +22,18 @@ enum Command {
     /// Run the deterministic cluster simulator: the real Multi-Paxos core and
     /// store under seeded faults, with safety and liveness checkers.
     Sim(cli::sim::SimArgs),
+    /// Run one node of a cluster from a cluster file (TOML).
+    Server(cli::server::ServerArgs),
+    /// Start a local cluster (N server processes on loopback) and keep it
+    /// running until Ctrl-C. No file needed.
+    Cluster(cli::cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => cli::sim::run(args),
+        Command::Server(args) => cli::server::run(args),
+        Command::Cluster(args) => cli::cluster::run(args),
     }
 }

@@ -1,3 +1,5 @@
 //! Subcommands of the `paxoskv` binary.
 
+pub mod cluster;
+pub mod server;
 pub mod sim;

@@ -1,0 +1,64 @@
+//! `paxoskv server`: run one node of a cluster described by a cluster file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use paxoskv::server::config::{ClusterFile, TuningArgs};
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  \
+    paxoskv server --config cluster.toml --node-id 1\n\n\
+    The cluster file lists every node (id, host, client_port, peer_port, optional metrics_port), \
+    the number of shards, the data directory and the [tuning] flags; see README.md. Flags given \
+    here override the file. Every node of a cluster must run with the same file.")]
+pub struct ServerArgs {
+    /// The cluster file (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// This node's id in the cluster file.
+    #[arg(long)]
+    node_id: u32,
+    /// Override the file's data directory (shard s lives in DIR/node-ID/shard-s).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Pin one executor per CPU instead of letting the kernel place them.
+    #[arg(long)]
+    pin: bool,
+    #[command(flatten)]
+    tuning: TuningArgs,
+}
+
+pub fn run(args: ServerArgs) -> ExitCode {
+    let mut file = match ClusterFile::load(&args.config) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = args.data_dir {
+        file.data_dir = dir;
+    }
+    args.tuning.apply(&mut file.tuning);
+    if let Err(e) = file.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let node = args.node_id;
+    let stop = ctrlc::set_handler(move || {
+        paxoskv::server_log!(node, "-", "stopping on a signal (everything acknowledged is already durable)");
+        std::process::exit(0);
+    });
+    if let Err(e) = stop {
+        eprintln!("warning: cannot handle Ctrl-C: {e}");
+    }
+    match paxoskv::server::run(file, node, args.pin) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

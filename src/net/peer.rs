@@ -1,0 +1,1480 @@
+//! The binary wire format between servers: handshake, framing, and the
+//! encoding of every Paxos [`Message`] plus client-request forwarding.
+//!
+//! One TCP link carries the traffic of one (peer node, shard) pair. The
+//! connecting side sends a [`Handshake`] frame, the accepting side answers
+//! with a [`HandshakeReply`] frame, and from then on both sides exchange
+//! [`PeerFrame`]s.
+//!
+//! ```text
+//! frame       = len: u32 | crc: u32 | body (len bytes)        crc = CRC32C(body), len <= frame_bytes_max
+//! handshake   = magic "PXKV" | version: u16 | cluster_id: u16 len + UTF-8 (<= 255) | node_id: u32 | shard: u32
+//! hs_reply    = magic "PXKV" | 0 Accepted
+//!             | magic "PXKV" | 1 Refused | reason: u16 len + UTF-8 (<= REFUSAL_REASON_BYTES_MAX)
+//! body        = tag: u8 | payload
+//! tag 0x01    PreVote         ballot
+//! tag 0x02    PreVoteReply    ballot | granted: bool | promised: ballot
+//! tag 0x03    Prepare         ballot | first_unchosen: u64
+//! tag 0x04    Promise         ballot | commit: u64 | chosen: values | accepted: u32 count + (slot: u64 | ballot | value)*
+//! tag 0x05    Accept          ballot | first_slot: u64 | values | commit: u64
+//! tag 0x06    Accepted        ballot | first_slot: u64 | count: u64
+//! tag 0x07    Reject          ballot | promised: ballot | reason: u8 (0 HigherBallot, 1 LeaseHeld)
+//! tag 0x08    Heartbeat       ballot | commit: u64 | round: u64
+//! tag 0x09    HeartbeatReply  ballot | round: u64 | commit: u64
+//! tag 0x0A    CatchUp         first_slot: u64
+//! tag 0x0B    CatchUpReply    first_slot: u64 | values | commit: u64
+//! tag 0x0C    SnapshotChunk   slot: u64 | total_bytes: u64 | offset: u64 | data: u32 len + bytes
+//! tag 0x0D    FetchSnapshot   slot: u64 | offset: u64
+//! tag 0x40    Forward         id: u64 | command: u32 len + bytes
+//! tag 0x41    ForwardRead     id: u64 | command: u32 len + bytes
+//! tag 0x42    ForwardReply    id: u64 | reply: u32 len + bytes
+//! tag 0x43    ForwardRefused  id: u64 | refusal: u8 (0 NotLeader | hint, 1 Busy, 2 TooLarge)
+//! hint        = 0 none | 1 then leader: u32
+//! ballot      = round: u64 | node: u32
+//! values      = count: u32 | value*
+//! value       = tag: u8 (0 Noop, 1 Batch) | for Batch: count: u32 | (len: u32 | bytes)*
+//! bool        = u8, 0 or 1
+//! ```
+//!
+//! All integers are little-endian; the value layout is the WAL's
+//! (`storage/record.rs`). Tag 0 is reserved as invalid, so a zeroed body
+//! never decodes. The handshake's magic and version, and the whole reply,
+//! keep this layout in every protocol version: a node can always read which
+//! version a peer speaks and why it was refused.
+//!
+//! Decoding treats its input as hostile (a peer is not trusted to be
+//! correct, only authenticated by cluster id): it never panics, rejects
+//! every count the remaining bytes could not hold *before* allocating for
+//! it, and is canonical (strict bools and tags, no trailing bytes), so
+//! re-encoding a decoded frame gives back the same bytes. Whether a decoded
+//! [`Message`] makes sense (slot ranges, ballots) is for
+//! [`Message::check_well_formed`] to judge, not the wire format.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::paxos::{
+    Accept, Accepted, AcceptedEntry, Ballot, CatchUp, CatchUpReply, FetchSnapshot, Heartbeat, HeartbeatReply, Message,
+    PreVote, PreVoteReply, Prepare, Promise, Reject, RejectReason, SnapshotChunk, Value,
+};
+
+pub const PROTOCOL_VERSION: u16 = 1;
+pub const MAGIC: [u8; 4] = *b"PXKV";
+/// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
+/// `len <= frame_bytes_max`.
+pub const FRAME_HEADER_BYTES: usize = 8;
+/// Longest cluster id a [`Handshake`] carries, in bytes of UTF-8.
+pub const CLUSTER_ID_BYTES_MAX: usize = 255;
+/// Longest reason a [`HandshakeReply::Refused`] carries; the encoder
+/// truncates longer ones (at a character boundary).
+pub const REFUSAL_REASON_BYTES_MAX: usize = 1024;
+
+const TAG_PRE_VOTE: u8 = 0x01;
+const TAG_PRE_VOTE_REPLY: u8 = 0x02;
+const TAG_PREPARE: u8 = 0x03;
+const TAG_PROMISE: u8 = 0x04;
+const TAG_ACCEPT: u8 = 0x05;
+const TAG_ACCEPTED: u8 = 0x06;
+const TAG_REJECT: u8 = 0x07;
+const TAG_HEARTBEAT: u8 = 0x08;
+const TAG_HEARTBEAT_REPLY: u8 = 0x09;
+const TAG_CATCH_UP: u8 = 0x0A;
+const TAG_CATCH_UP_REPLY: u8 = 0x0B;
+const TAG_SNAPSHOT_CHUNK: u8 = 0x0C;
+const TAG_FETCH_SNAPSHOT: u8 = 0x0D;
+const TAG_FORWARD: u8 = 0x40;
+const TAG_FORWARD_READ: u8 = 0x41;
+const TAG_FORWARD_REPLY: u8 = 0x42;
+const TAG_FORWARD_REFUSED: u8 = 0x43;
+
+const VALUE_NOOP: u8 = 0;
+const VALUE_BATCH: u8 = 1;
+
+const REJECT_HIGHER_BALLOT: u8 = 0;
+const REJECT_LEASE_HELD: u8 = 1;
+
+const REFUSAL_NOT_LEADER: u8 = 0;
+const REFUSAL_BUSY: u8 = 1;
+const REFUSAL_TOO_LARGE: u8 = 2;
+
+const REPLY_ACCEPTED: u8 = 0;
+const REPLY_REFUSED: u8 = 1;
+
+const BALLOT_BYTES: usize = 12;
+/// Smallest encoding of one value (a Noop tag): bounds a value count.
+const VALUE_BYTES_MIN: usize = 1;
+/// Smallest encoding of one command (an empty one: its u32 length).
+const COMMAND_BYTES_MIN: usize = 4;
+/// Smallest encoding of one accepted entry: slot, ballot, Noop.
+const ACCEPTED_ENTRY_BYTES_MIN: usize = 8 + BALLOT_BYTES + VALUE_BYTES_MIN;
+
+/// The first frame on a link, sent by the connecting side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handshake {
+    /// Guards against wiring two clusters together. At most
+    /// [`CLUSTER_ID_BYTES_MAX`] bytes (the config validates it).
+    pub cluster_id: String,
+    /// The connecting node.
+    pub node_id: u32,
+    /// The shard (Paxos group) this link carries.
+    pub shard: u32,
+    /// What the sender speaks. Always [`PROTOCOL_VERSION`] after a
+    /// successful decode: any other is [`PeerDecodeError::UnsupportedVersion`].
+    pub protocol_version: u16,
+}
+
+/// The accepting side's answer to a [`Handshake`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeReply {
+    Accepted,
+    /// Why the link is refused (wrong cluster, unknown node or shard,
+    /// unsupported version), for the connecting side's log.
+    Refused(String),
+}
+
+/// What flows on an established link (one per (peer node, shard)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerFrame {
+    Paxos(Message),
+    /// A follower hands a client's command to the leader. `command` is an
+    /// encoded `crate::kv::Command` (opaque here); `id` is the sender's
+    /// request id, echoed in the answer.
+    Forward {
+        id: u64,
+        command: Bytes,
+    },
+    /// A follower asks the leader for a linearizable read of an encoded
+    /// `crate::kv::Command` (a read-only op).
+    ForwardRead {
+        id: u64,
+        command: Bytes,
+    },
+    /// The leader's answer to a Forward or ForwardRead: an encoded
+    /// `crate::kv::Reply` (opaque here).
+    ForwardReply {
+        id: u64,
+        reply: Bytes,
+    },
+    /// The receiver could not take request `id`.
+    ForwardRefused {
+        id: u64,
+        reason: ForwardRefusal,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardRefusal {
+    /// The receiver is not the leader; `leader` is who it believes is.
+    NotLeader { leader: Option<u32> },
+    /// The leader's proposal queue is full: retry later.
+    Busy,
+    /// The command exceeds what the leader batches.
+    TooLarge,
+}
+
+/// Why bytes from a peer are not a valid frame. Bad input from the network:
+/// the link is dropped and reported, never a panic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerDecodeError {
+    /// A frame header announces a body larger than the receiver accepts.
+    FrameTooLarge {
+        len: usize,
+        max: usize,
+    },
+    /// The body's CRC32C differs from the header's.
+    ChecksumMismatch {
+        expected: u32,
+        actual: u32,
+    },
+    /// The input ends inside `what`.
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        remaining: usize,
+    },
+    /// A tag byte that names no variant of `what`.
+    UnknownTag {
+        what: &'static str,
+        tag: u8,
+    },
+    /// A count claims more elements than the remaining bytes could hold.
+    CountTooLarge {
+        what: &'static str,
+        count: u32,
+        remaining: usize,
+    },
+    /// A string longer than its limit.
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    /// A bool (or presence) byte other than 0 or 1.
+    InvalidBool {
+        what: &'static str,
+        byte: u8,
+    },
+    InvalidUtf8 {
+        what: &'static str,
+    },
+    /// The handshake does not start with [`MAGIC`]: not a paxoskv peer.
+    BadMagic {
+        found: [u8; 4],
+    },
+    /// The peer speaks another protocol version.
+    UnsupportedVersion {
+        version: u16,
+    },
+    /// `what` decoded completely but `count` bytes follow it.
+    TrailingBytes {
+        what: &'static str,
+        count: usize,
+    },
+}
+
+impl fmt::Display for PeerDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerDecodeError::FrameTooLarge { len, max } => write!(f, "frame of {len} bytes exceeds the limit {max}"),
+            PeerDecodeError::ChecksumMismatch { expected, actual } => {
+                write!(f, "checksum mismatch: header says {expected:#010x}, body has {actual:#010x}")
+            }
+            PeerDecodeError::Truncated { what, needed, remaining } => {
+                write!(f, "truncated {what}: needs {needed} bytes, {remaining} remain")
+            }
+            PeerDecodeError::UnknownTag { what, tag } => write!(f, "unknown {what} tag {tag:#04x}"),
+            PeerDecodeError::CountTooLarge { what, count, remaining } => {
+                write!(f, "{what} {count} is more than the {remaining} remaining bytes can hold")
+            }
+            PeerDecodeError::TooLong { what, len, max } => write!(f, "{what} of {len} bytes exceeds the limit {max}"),
+            PeerDecodeError::InvalidBool { what, byte } => write!(f, "{what} is {byte:#04x}, not 0 or 1"),
+            PeerDecodeError::InvalidUtf8 { what } => write!(f, "{what} is not valid UTF-8"),
+            PeerDecodeError::BadMagic { found } => write!(f, "bad magic {found:02x?}: not a paxoskv peer"),
+            PeerDecodeError::UnsupportedVersion { version } => {
+                write!(f, "unsupported protocol version {version} (this node speaks {PROTOCOL_VERSION})")
+            }
+            PeerDecodeError::TrailingBytes { what, count } => write!(f, "{count} trailing bytes after the {what}"),
+        }
+    }
+}
+
+impl std::error::Error for PeerDecodeError {}
+
+// ---------------------------------------------------------------------------
+// Framing
+
+/// Low-level: append one frame whose body `body_writer` appends to `out`
+/// (it must only append). Used directly for handshake frames.
+///
+/// Panics if the body exceeds `u32::MAX` bytes: the core's batch and
+/// catch-up limits keep messages far below that, so it is a bug.
+pub fn write_frame_body(out: &mut BytesMut, body_writer: impl FnOnce(&mut BytesMut)) {
+    let frame_start = out.len();
+    out.put_bytes(0, FRAME_HEADER_BYTES);
+    body_writer(out);
+    let body_start = frame_start + FRAME_HEADER_BYTES;
+    assert!(out.len() >= body_start, "a frame body writer must only append");
+    let body_len = u32::try_from(out.len() - body_start).expect("peer frame body longer than u32::MAX");
+    let crc = crc32c::crc32c(&out[body_start..]);
+    out[frame_start..frame_start + 4].copy_from_slice(&body_len.to_le_bytes());
+    out[frame_start + 4..body_start].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Append one whole frame (header and body) for `frame` to `out`, reserving
+/// its exact size first.
+pub fn encode_frame(frame: &PeerFrame, out: &mut BytesMut) {
+    let frame_bytes = frame_bytes(frame);
+    out.reserve(frame_bytes);
+    let start = out.len();
+    write_frame_body(out, |out| put_frame(out, frame));
+    assert_eq!(out.len() - start, frame_bytes, "frame_bytes disagrees with the encoder");
+}
+
+/// Bytes [`encode_frame`] appends for `frame` (header included): what a
+/// sender checks against the receiver's `frame_bytes_max`.
+pub fn frame_bytes(frame: &PeerFrame) -> usize {
+    FRAME_HEADER_BYTES
+        + 1
+        + match frame {
+            PeerFrame::Paxos(message) => message_payload_bytes(message),
+            PeerFrame::Forward { command: data, .. }
+            | PeerFrame::ForwardRead { command: data, .. }
+            | PeerFrame::ForwardReply { reply: data, .. } => 8 + 4 + data.len(),
+            PeerFrame::ForwardRefused { reason, .. } => {
+                8 + 1
+                    + match reason {
+                        ForwardRefusal::NotLeader { leader: None } => 1,
+                        ForwardRefusal::NotLeader { leader: Some(_) } => 1 + 4,
+                        ForwardRefusal::Busy | ForwardRefusal::TooLarge => 0,
+                    }
+            }
+        }
+}
+
+/// Split one whole frame off the front of `buf` if it is complete.
+///
+/// `Ok(Some(body))` consumes the frame and returns its body without copying
+/// (it shares `buf`'s allocation). `Ok(None)`: more bytes are needed and
+/// nothing was consumed. A header announcing more than `frame_bytes_max`
+/// body bytes is an error as soon as its length field arrives, before any
+/// of the body.
+pub fn split_frame(buf: &mut BytesMut, frame_bytes_max: usize) -> Result<Option<Bytes>, PeerDecodeError> {
+    let Some(len) = buf.get(..4) else { return Ok(None) };
+    let len = le_u32(len) as usize;
+    if len > frame_bytes_max {
+        return Err(PeerDecodeError::FrameTooLarge { len, max: frame_bytes_max });
+    }
+    if buf.len() < FRAME_HEADER_BYTES + len {
+        return Ok(None);
+    }
+    let expected = le_u32(&buf[4..FRAME_HEADER_BYTES]);
+    let actual = crc32c::crc32c(&buf[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len]);
+    if expected != actual {
+        return Err(PeerDecodeError::ChecksumMismatch { expected, actual });
+    }
+    let mut frame = buf.split_to(FRAME_HEADER_BYTES + len);
+    let body = frame.split_off(FRAME_HEADER_BYTES);
+    Ok(Some(body.freeze()))
+}
+
+/// `bytes` must be exactly 4 long.
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+// ---------------------------------------------------------------------------
+// Handshake
+
+/// Append a handshake body (no frame header: wrap it with
+/// [`write_frame_body`]). Writes `h.protocol_version` as given.
+///
+/// Panics if the cluster id exceeds [`CLUSTER_ID_BYTES_MAX`]: the config
+/// validation refuses such ids, so reaching here is a bug.
+pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
+    assert!(
+        h.cluster_id.len() <= CLUSTER_ID_BYTES_MAX,
+        "cluster id of {} bytes exceeds CLUSTER_ID_BYTES_MAX ({CLUSTER_ID_BYTES_MAX})",
+        h.cluster_id.len()
+    );
+    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4);
+    out.put_slice(&MAGIC);
+    out.put_u16_le(h.protocol_version);
+    out.put_u16_le(h.cluster_id.len() as u16);
+    out.put_slice(h.cluster_id.as_bytes());
+    out.put_u32_le(h.node_id);
+    out.put_u32_le(h.shard);
+}
+
+/// Decode a handshake body. The version is checked right after the magic,
+/// before the fields (whose layout a later version may change): a peer
+/// speaking another version yields [`PeerDecodeError::UnsupportedVersion`]
+/// naming its version, for the refusal.
+pub fn decode_handshake(body: &[u8]) -> Result<Handshake, PeerDecodeError> {
+    let mut reader = Reader::new(body);
+    reader.magic()?;
+    let protocol_version = reader.u16("protocol version")?;
+    if protocol_version != PROTOCOL_VERSION {
+        return Err(PeerDecodeError::UnsupportedVersion { version: protocol_version });
+    }
+    let cluster_id = reader.string("cluster id", CLUSTER_ID_BYTES_MAX)?;
+    let node_id = reader.u32("node id")?;
+    let shard = reader.u32("shard")?;
+    reader.finish("handshake")?;
+    Ok(Handshake { cluster_id, node_id, shard, protocol_version })
+}
+
+/// Append a handshake reply body (no frame header). A refusal reason longer
+/// than [`REFUSAL_REASON_BYTES_MAX`] is truncated at a character boundary.
+pub fn encode_handshake_reply(r: &HandshakeReply, out: &mut BytesMut) {
+    out.put_slice(&MAGIC);
+    match r {
+        HandshakeReply::Accepted => out.put_u8(REPLY_ACCEPTED),
+        HandshakeReply::Refused(reason) => {
+            let mut len = reason.len().min(REFUSAL_REASON_BYTES_MAX);
+            while !reason.is_char_boundary(len) {
+                len -= 1;
+            }
+            out.reserve(1 + 2 + len);
+            out.put_u8(REPLY_REFUSED);
+            out.put_u16_le(len as u16);
+            out.put_slice(&reason.as_bytes()[..len]);
+        }
+    }
+}
+
+pub fn decode_handshake_reply(body: &[u8]) -> Result<HandshakeReply, PeerDecodeError> {
+    let mut reader = Reader::new(body);
+    reader.magic()?;
+    let reply = match reader.u8("handshake reply tag")? {
+        REPLY_ACCEPTED => HandshakeReply::Accepted,
+        REPLY_REFUSED => HandshakeReply::Refused(reader.string("refusal reason", REFUSAL_REASON_BYTES_MAX)?),
+        tag => return Err(PeerDecodeError::UnknownTag { what: "handshake reply", tag }),
+    };
+    reader.finish("handshake reply")?;
+    Ok(reply)
+}
+
+// ---------------------------------------------------------------------------
+// Encoding frame bodies
+
+fn put_frame(out: &mut BytesMut, frame: &PeerFrame) {
+    match frame {
+        PeerFrame::Paxos(message) => put_message(out, message),
+        PeerFrame::Forward { id, command } => put_id_and_data(out, TAG_FORWARD, *id, command),
+        PeerFrame::ForwardRead { id, command } => put_id_and_data(out, TAG_FORWARD_READ, *id, command),
+        PeerFrame::ForwardReply { id, reply } => put_id_and_data(out, TAG_FORWARD_REPLY, *id, reply),
+        PeerFrame::ForwardRefused { id, reason } => {
+            out.put_u8(TAG_FORWARD_REFUSED);
+            out.put_u64_le(*id);
+            match reason {
+                ForwardRefusal::NotLeader { leader } => {
+                    out.put_u8(REFUSAL_NOT_LEADER);
+                    match leader {
+                        None => out.put_u8(0),
+                        Some(node) => {
+                            out.put_u8(1);
+                            out.put_u32_le(*node);
+                        }
+                    }
+                }
+                ForwardRefusal::Busy => out.put_u8(REFUSAL_BUSY),
+                ForwardRefusal::TooLarge => out.put_u8(REFUSAL_TOO_LARGE),
+            }
+        }
+    }
+}
+
+fn put_id_and_data(out: &mut BytesMut, tag: u8, id: u64, data: &[u8]) {
+    out.put_u8(tag);
+    out.put_u64_le(id);
+    put_data(out, data);
+}
+
+fn put_message(out: &mut BytesMut, message: &Message) {
+    match message {
+        Message::PreVote(m) => {
+            out.put_u8(TAG_PRE_VOTE);
+            put_ballot(out, m.ballot);
+        }
+        Message::PreVoteReply(m) => {
+            out.put_u8(TAG_PRE_VOTE_REPLY);
+            put_ballot(out, m.ballot);
+            out.put_u8(u8::from(m.granted));
+            put_ballot(out, m.promised);
+        }
+        Message::Prepare(m) => {
+            out.put_u8(TAG_PREPARE);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.first_unchosen);
+        }
+        Message::Promise(m) => {
+            out.put_u8(TAG_PROMISE);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.commit);
+            put_values(out, &m.chosen);
+            put_len(out, m.accepted.len(), "accepted entry count");
+            for entry in &m.accepted {
+                out.put_u64_le(entry.slot);
+                put_ballot(out, entry.ballot);
+                put_value(out, &entry.value);
+            }
+        }
+        Message::Accept(m) => {
+            out.put_u8(TAG_ACCEPT);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.first_slot);
+            put_values(out, &m.values);
+            out.put_u64_le(m.commit);
+        }
+        Message::Accepted(m) => {
+            out.put_u8(TAG_ACCEPTED);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.first_slot);
+            out.put_u64_le(m.count);
+        }
+        Message::Reject(m) => {
+            out.put_u8(TAG_REJECT);
+            put_ballot(out, m.ballot);
+            put_ballot(out, m.promised);
+            out.put_u8(match m.reason {
+                RejectReason::HigherBallot => REJECT_HIGHER_BALLOT,
+                RejectReason::LeaseHeld => REJECT_LEASE_HELD,
+            });
+        }
+        Message::Heartbeat(m) => {
+            out.put_u8(TAG_HEARTBEAT);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.commit);
+            out.put_u64_le(m.round);
+        }
+        Message::HeartbeatReply(m) => {
+            out.put_u8(TAG_HEARTBEAT_REPLY);
+            put_ballot(out, m.ballot);
+            out.put_u64_le(m.round);
+            out.put_u64_le(m.commit);
+        }
+        Message::CatchUp(m) => {
+            out.put_u8(TAG_CATCH_UP);
+            out.put_u64_le(m.first_slot);
+        }
+        Message::CatchUpReply(m) => {
+            out.put_u8(TAG_CATCH_UP_REPLY);
+            out.put_u64_le(m.first_slot);
+            put_values(out, &m.values);
+            out.put_u64_le(m.commit);
+        }
+        Message::SnapshotChunk(m) => {
+            out.put_u8(TAG_SNAPSHOT_CHUNK);
+            out.put_u64_le(m.slot);
+            out.put_u64_le(m.total_bytes);
+            out.put_u64_le(m.offset);
+            put_data(out, &m.data);
+        }
+        Message::FetchSnapshot(m) => {
+            out.put_u8(TAG_FETCH_SNAPSHOT);
+            out.put_u64_le(m.slot);
+            out.put_u64_le(m.offset);
+        }
+    }
+}
+
+/// Encoded bytes of `message` after its tag; mirrors [`put_message`].
+fn message_payload_bytes(message: &Message) -> usize {
+    match message {
+        Message::PreVote(_) => BALLOT_BYTES,
+        Message::PreVoteReply(_) => BALLOT_BYTES + 1 + BALLOT_BYTES,
+        Message::Prepare(_) => BALLOT_BYTES + 8,
+        Message::Promise(m) => {
+            let accepted: usize = m.accepted.iter().map(|e| 8 + BALLOT_BYTES + value_bytes(&e.value)).sum();
+            BALLOT_BYTES + 8 + values_bytes(&m.chosen) + 4 + accepted
+        }
+        Message::Accept(m) => BALLOT_BYTES + 8 + values_bytes(&m.values) + 8,
+        Message::Accepted(_) => BALLOT_BYTES + 8 + 8,
+        Message::Reject(_) => BALLOT_BYTES + BALLOT_BYTES + 1,
+        Message::Heartbeat(_) | Message::HeartbeatReply(_) => BALLOT_BYTES + 8 + 8,
+        Message::CatchUp(_) => 8,
+        Message::CatchUpReply(m) => 8 + values_bytes(&m.values) + 8,
+        Message::SnapshotChunk(m) => 8 + 8 + 8 + 4 + m.data.len(),
+        Message::FetchSnapshot(_) => 8 + 8,
+    }
+}
+
+fn values_bytes(values: &[Value]) -> usize {
+    4 + values.iter().map(value_bytes).sum::<usize>()
+}
+
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::Noop => 1,
+        Value::Batch(commands) => 1 + 4 + commands.iter().map(|c| 4 + c.len()).sum::<usize>(),
+    }
+}
+
+fn put_ballot(out: &mut BytesMut, ballot: Ballot) {
+    out.put_u64_le(ballot.round);
+    out.put_u32_le(ballot.node);
+}
+
+/// A count or length prefix. Panics past `u32::MAX`: batch and catch-up
+/// limits keep real messages far below it, so it is a bug, not input.
+fn put_len(out: &mut BytesMut, len: usize, what: &str) {
+    let len = u32::try_from(len).unwrap_or_else(|_| panic!("peer frame {what} {len} exceeds u32::MAX"));
+    out.put_u32_le(len);
+}
+
+fn put_data(out: &mut BytesMut, data: &[u8]) {
+    put_len(out, data.len(), "byte string length");
+    out.put_slice(data);
+}
+
+fn put_values(out: &mut BytesMut, values: &[Value]) {
+    put_len(out, values.len(), "value count");
+    for value in values {
+        put_value(out, value);
+    }
+}
+
+fn put_value(out: &mut BytesMut, value: &Value) {
+    match value {
+        Value::Noop => out.put_u8(VALUE_NOOP),
+        Value::Batch(commands) => {
+            out.put_u8(VALUE_BATCH);
+            put_len(out, commands.len(), "command count");
+            for command in commands.iter() {
+                put_data(out, command);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding frame bodies
+
+/// Decode a frame body (as [`split_frame`] returns it). Byte strings
+/// (commands, snapshot data, forwarded payloads) are zero-copy slices of
+/// `body`: they keep its buffer alive as long as they live.
+pub fn decode_frame(body: Bytes) -> Result<PeerFrame, PeerDecodeError> {
+    let mut decoder = BodyDecoder { body: &body, reader: Reader::new(&body) };
+    let frame = decoder.frame()?;
+    decoder.reader.finish("frame body")?;
+    Ok(frame)
+}
+
+/// A cursor over untrusted bytes; every read checks what remains.
+///
+/// Invariant: `at <= input.len()`.
+struct Reader<'a> {
+    input: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(input: &'a [u8]) -> Reader<'a> {
+        Reader { input, at: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.input.len() - self.at
+    }
+
+    /// The range of the next `needed` bytes, which are consumed.
+    fn span(&mut self, what: &'static str, needed: usize) -> Result<Range<usize>, PeerDecodeError> {
+        let remaining = self.remaining();
+        if needed > remaining {
+            return Err(PeerDecodeError::Truncated { what, needed, remaining });
+        }
+        let start = self.at;
+        self.at += needed;
+        Ok(start..self.at)
+    }
+
+    fn take(&mut self, what: &'static str, needed: usize) -> Result<&'a [u8], PeerDecodeError> {
+        let span = self.span(what, needed)?;
+        Ok(&self.input[span])
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], PeerDecodeError> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.take(what, N)?);
+        Ok(array)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, PeerDecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, PeerDecodeError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, PeerDecodeError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, PeerDecodeError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn bool(&mut self, what: &'static str) -> Result<bool, PeerDecodeError> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            byte => Err(PeerDecodeError::InvalidBool { what, byte }),
+        }
+    }
+
+    fn ballot(&mut self) -> Result<Ballot, PeerDecodeError> {
+        let round = self.u64("ballot round")?;
+        let node = self.u32("ballot node")?;
+        Ok(Ballot { round, node })
+    }
+
+    /// The count of a list whose items take at least `item_bytes_min` (> 0)
+    /// bytes each, checked against the remaining input so that callers may
+    /// reserve `count` items.
+    fn count(&mut self, what: &'static str, item_bytes_min: usize) -> Result<usize, PeerDecodeError> {
+        let count = self.u32(what)?;
+        let remaining = self.remaining();
+        if count as usize > remaining / item_bytes_min {
+            return Err(PeerDecodeError::CountTooLarge { what, count, remaining });
+        }
+        Ok(count as usize)
+    }
+
+    /// A `len: u32 | bytes` string; returns the bytes' range.
+    fn data_span(&mut self, what: &'static str) -> Result<Range<usize>, PeerDecodeError> {
+        let len = self.u32(what)? as usize;
+        self.span(what, len)
+    }
+
+    /// A `len: u16 | UTF-8` string of at most `max` bytes.
+    fn string(&mut self, what: &'static str, max: usize) -> Result<String, PeerDecodeError> {
+        let len = self.u16(what)? as usize;
+        if len > max {
+            return Err(PeerDecodeError::TooLong { what, len, max });
+        }
+        let raw = self.take(what, len)?;
+        let text = std::str::from_utf8(raw).map_err(|_| PeerDecodeError::InvalidUtf8 { what })?;
+        Ok(text.to_owned())
+    }
+
+    fn magic(&mut self) -> Result<(), PeerDecodeError> {
+        let found = self.array::<4>("magic")?;
+        if found != MAGIC {
+            return Err(PeerDecodeError::BadMagic { found });
+        }
+        Ok(())
+    }
+
+    /// Ends decoding of `what`: any unread byte is an error.
+    fn finish(self, what: &'static str) -> Result<(), PeerDecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            count => Err(PeerDecodeError::TrailingBytes { what, count }),
+        }
+    }
+}
+
+/// A [`Reader`] over a frame body that hands out byte strings as slices of
+/// the body's shared buffer.
+struct BodyDecoder<'a> {
+    body: &'a Bytes,
+    reader: Reader<'a>,
+}
+
+impl BodyDecoder<'_> {
+    fn frame(&mut self) -> Result<PeerFrame, PeerDecodeError> {
+        let tag = self.reader.u8("message tag")?;
+        let frame = match tag {
+            TAG_FORWARD => PeerFrame::Forward { id: self.reader.u64("request id")?, command: self.data("command")? },
+            TAG_FORWARD_READ => {
+                PeerFrame::ForwardRead { id: self.reader.u64("request id")?, command: self.data("command")? }
+            }
+            TAG_FORWARD_REPLY => {
+                PeerFrame::ForwardReply { id: self.reader.u64("request id")?, reply: self.data("reply")? }
+            }
+            TAG_FORWARD_REFUSED => {
+                let id = self.reader.u64("request id")?;
+                let reason = match self.reader.u8("forward refusal tag")? {
+                    REFUSAL_NOT_LEADER => {
+                        let leader = match self.reader.bool("leader hint presence")? {
+                            false => None,
+                            true => Some(self.reader.u32("leader hint")?),
+                        };
+                        ForwardRefusal::NotLeader { leader }
+                    }
+                    REFUSAL_BUSY => ForwardRefusal::Busy,
+                    REFUSAL_TOO_LARGE => ForwardRefusal::TooLarge,
+                    tag => return Err(PeerDecodeError::UnknownTag { what: "forward refusal", tag }),
+                };
+                PeerFrame::ForwardRefused { id, reason }
+            }
+            tag => PeerFrame::Paxos(self.message(tag)?),
+        };
+        Ok(frame)
+    }
+
+    fn message(&mut self, tag: u8) -> Result<Message, PeerDecodeError> {
+        let r = &mut self.reader;
+        let message = match tag {
+            TAG_PRE_VOTE => Message::PreVote(PreVote { ballot: r.ballot()? }),
+            TAG_PRE_VOTE_REPLY => Message::PreVoteReply(PreVoteReply {
+                ballot: r.ballot()?,
+                granted: r.bool("granted")?,
+                promised: r.ballot()?,
+            }),
+            TAG_PREPARE => Message::Prepare(Prepare { ballot: r.ballot()?, first_unchosen: r.u64("first unchosen")? }),
+            TAG_PROMISE => {
+                let ballot = r.ballot()?;
+                let commit = r.u64("commit")?;
+                let chosen = self.values()?;
+                let count = self.reader.count("accepted entry count", ACCEPTED_ENTRY_BYTES_MIN)?;
+                let mut accepted = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let slot = self.reader.u64("accepted slot")?;
+                    let ballot = self.reader.ballot()?;
+                    accepted.push(AcceptedEntry { slot, ballot, value: self.value()? });
+                }
+                Message::Promise(Promise { ballot, commit, chosen, accepted })
+            }
+            TAG_ACCEPT => {
+                let ballot = r.ballot()?;
+                let first_slot = r.u64("first slot")?;
+                let values = self.values()?;
+                Message::Accept(Accept { ballot, first_slot, values, commit: self.reader.u64("commit")? })
+            }
+            TAG_ACCEPTED => Message::Accepted(Accepted {
+                ballot: r.ballot()?,
+                first_slot: r.u64("first slot")?,
+                count: r.u64("accepted count")?,
+            }),
+            TAG_REJECT => Message::Reject(Reject {
+                ballot: r.ballot()?,
+                promised: r.ballot()?,
+                reason: match r.u8("reject reason")? {
+                    REJECT_HIGHER_BALLOT => RejectReason::HigherBallot,
+                    REJECT_LEASE_HELD => RejectReason::LeaseHeld,
+                    tag => return Err(PeerDecodeError::UnknownTag { what: "reject reason", tag }),
+                },
+            }),
+            TAG_HEARTBEAT => {
+                Message::Heartbeat(Heartbeat { ballot: r.ballot()?, commit: r.u64("commit")?, round: r.u64("round")? })
+            }
+            TAG_HEARTBEAT_REPLY => Message::HeartbeatReply(HeartbeatReply {
+                ballot: r.ballot()?,
+                round: r.u64("round")?,
+                commit: r.u64("commit")?,
+            }),
+            TAG_CATCH_UP => Message::CatchUp(CatchUp { first_slot: r.u64("first slot")? }),
+            TAG_CATCH_UP_REPLY => {
+                let first_slot = r.u64("first slot")?;
+                let values = self.values()?;
+                Message::CatchUpReply(CatchUpReply { first_slot, values, commit: self.reader.u64("commit")? })
+            }
+            TAG_SNAPSHOT_CHUNK => {
+                let slot = r.u64("snapshot slot")?;
+                let total_bytes = r.u64("snapshot total bytes")?;
+                let offset = r.u64("snapshot offset")?;
+                Message::SnapshotChunk(SnapshotChunk { slot, total_bytes, offset, data: self.data("snapshot data")? })
+            }
+            TAG_FETCH_SNAPSHOT => Message::FetchSnapshot(FetchSnapshot {
+                slot: r.u64("snapshot slot")?,
+                offset: r.u64("snapshot offset")?,
+            }),
+            tag => return Err(PeerDecodeError::UnknownTag { what: "message", tag }),
+        };
+        Ok(message)
+    }
+
+    /// A `len: u32 | bytes` string, sharing the body's buffer.
+    fn data(&mut self, what: &'static str) -> Result<Bytes, PeerDecodeError> {
+        let span = self.reader.data_span(what)?;
+        Ok(self.body.slice(span))
+    }
+
+    fn values(&mut self) -> Result<Vec<Value>, PeerDecodeError> {
+        let count = self.reader.count("value count", VALUE_BYTES_MIN)?;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            values.push(self.value()?);
+        }
+        Ok(values)
+    }
+
+    fn value(&mut self) -> Result<Value, PeerDecodeError> {
+        match self.reader.u8("value tag")? {
+            VALUE_NOOP => Ok(Value::Noop),
+            VALUE_BATCH => {
+                let count = self.reader.count("command count", COMMAND_BYTES_MIN)?;
+                // Two passes, so the batch is allocated once, at its exact
+                // size, straight into the `Arc<[Bytes]>` (a `Vec` first would
+                // allocate and copy twice): the first pass validates every
+                // length; the second slices, and cannot fail.
+                let start = self.reader.at;
+                for _ in 0..count {
+                    self.reader.data_span("command")?;
+                }
+                let body = self.body;
+                let mut at = start;
+                let commands: Arc<[Bytes]> = (0..count)
+                    .map(|_| {
+                        let len = le_u32(&body[at..at + 4]) as usize;
+                        at += 4 + len;
+                        body.slice(at - len..at)
+                    })
+                    .collect();
+                debug_assert_eq!(at, self.reader.at);
+                Ok(Value::Batch(commands))
+            }
+            tag => Err(PeerDecodeError::UnknownTag { what: "value", tag }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Bodies are limited by callers; tests use a limit no sample reaches.
+    const LIMIT: usize = 1 << 20;
+
+    fn batch(commands: &[&[u8]]) -> Value {
+        Value::batch(commands.iter().map(|command| Bytes::copy_from_slice(command)).collect())
+    }
+
+    fn many_commands(count: u32) -> Value {
+        Value::batch((0..count).map(|i| Bytes::from(vec![i as u8; (i % 7) as usize])).collect())
+    }
+
+    /// Every message kind, with edge-case field values.
+    fn every_message() -> Vec<Message> {
+        let b = Ballot::new(7, 2);
+        let max = Ballot::new(u64::MAX, u32::MAX);
+        vec![
+            Message::PreVote(PreVote { ballot: b }),
+            Message::PreVoteReply(PreVoteReply { ballot: b, granted: true, promised: Ballot::ZERO }),
+            Message::PreVoteReply(PreVoteReply { ballot: b, granted: false, promised: max }),
+            Message::Prepare(Prepare { ballot: b, first_unchosen: 42 }),
+            Message::Promise(Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![] }),
+            Message::Promise(Promise {
+                ballot: b,
+                commit: 40,
+                chosen: vec![Value::Noop, batch(&[b"set a 1"]), batch(&[])],
+                accepted: vec![
+                    AcceptedEntry { slot: 43, ballot: Ballot::new(6, 1), value: batch(&[b"x", b"", b"yz"]) },
+                    AcceptedEntry { slot: 44, ballot: Ballot::new(5, 3), value: Value::Noop },
+                ],
+            }),
+            Message::Accept(Accept { ballot: b, first_slot: 9, values: vec![], commit: 9 }),
+            Message::Accept(Accept {
+                ballot: b,
+                first_slot: 9,
+                values: vec![many_commands(100), Value::Noop, batch(&[b"del k"])],
+                commit: 8,
+            }),
+            Message::Accepted(Accepted { ballot: b, first_slot: 9, count: 3 }),
+            Message::Reject(Reject { ballot: b, promised: max, reason: RejectReason::HigherBallot }),
+            Message::Reject(Reject { ballot: b, promised: b, reason: RejectReason::LeaseHeld }),
+            Message::Heartbeat(Heartbeat { ballot: b, commit: 12, round: 99 }),
+            Message::HeartbeatReply(HeartbeatReply { ballot: b, round: 99, commit: 11 }),
+            Message::CatchUp(CatchUp { first_slot: u64::MAX }),
+            Message::CatchUpReply(CatchUpReply { first_slot: 3, values: vec![], commit: 3 }),
+            Message::CatchUpReply(CatchUpReply {
+                first_slot: 3,
+                values: vec![batch(&[b"a"]), Value::Noop, batch(&[b"b", b"c"])],
+                commit: 6,
+            }),
+            Message::SnapshotChunk(SnapshotChunk { slot: 5, total_bytes: 0, offset: 0, data: Bytes::new() }),
+            Message::SnapshotChunk(SnapshotChunk {
+                slot: 5,
+                total_bytes: 1000,
+                offset: 500,
+                data: Bytes::from(vec![0xAB; 300]),
+            }),
+            Message::FetchSnapshot(FetchSnapshot { slot: 5, offset: 500 }),
+        ]
+    }
+
+    fn every_frame() -> Vec<PeerFrame> {
+        let mut frames: Vec<PeerFrame> = every_message().into_iter().map(PeerFrame::Paxos).collect();
+        frames.extend([
+            PeerFrame::Forward { id: 1, command: Bytes::from_static(b"encoded command") },
+            PeerFrame::Forward { id: u64::MAX, command: Bytes::new() },
+            PeerFrame::ForwardRead { id: 2, command: Bytes::from_static(b"get k") },
+            PeerFrame::ForwardReply { id: 1, reply: Bytes::from_static(b"encoded reply") },
+            PeerFrame::ForwardReply { id: 3, reply: Bytes::new() },
+            PeerFrame::ForwardRefused { id: 4, reason: ForwardRefusal::NotLeader { leader: None } },
+            PeerFrame::ForwardRefused { id: 5, reason: ForwardRefusal::NotLeader { leader: Some(3) } },
+            PeerFrame::ForwardRefused { id: 6, reason: ForwardRefusal::Busy },
+            PeerFrame::ForwardRefused { id: 7, reason: ForwardRefusal::TooLarge },
+        ]);
+        frames
+    }
+
+    fn encode(frame: &PeerFrame) -> BytesMut {
+        let mut wire = BytesMut::new();
+        encode_frame(frame, &mut wire);
+        wire
+    }
+
+    fn body_of(frame: &PeerFrame) -> Bytes {
+        encode(frame).split_off(FRAME_HEADER_BYTES).freeze()
+    }
+
+    fn encode_stream(frames: &[PeerFrame]) -> BytesMut {
+        let mut wire = BytesMut::new();
+        for frame in frames {
+            encode_frame(frame, &mut wire);
+        }
+        wire
+    }
+
+    /// Split every complete frame off `buf` and decode it.
+    fn drain(buf: &mut BytesMut, out: &mut Vec<PeerFrame>) {
+        while let Some(body) = split_frame(buf, LIMIT).unwrap() {
+            out.push(decode_frame(body).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_frame_round_trips_canonically() {
+        let kinds: std::collections::BTreeSet<&str> = every_message().iter().map(Message::kind).collect();
+        assert_eq!(kinds.len(), 13, "every Message variant is sampled");
+        for frame in every_frame() {
+            let wire = encode(&frame);
+            assert_eq!(wire.len(), frame_bytes(&frame), "{frame:?}");
+            let mut buf = wire.clone();
+            let body = split_frame(&mut buf, LIMIT).unwrap().unwrap();
+            assert!(buf.is_empty());
+            let decoded = decode_frame(body).unwrap();
+            assert_eq!(decoded, frame);
+            assert_eq!(encode(&decoded), wire, "re-encoding a decoded frame gives the same bytes");
+        }
+    }
+
+    #[test]
+    fn empty_batch_and_noop_stay_distinct() {
+        for value in [Value::Noop, batch(&[])] {
+            let frame = PeerFrame::Paxos(Message::CatchUpReply(CatchUpReply {
+                first_slot: 1,
+                values: vec![value.clone()],
+                commit: 2,
+            }));
+            match decode_frame(body_of(&frame)).unwrap() {
+                PeerFrame::Paxos(Message::CatchUpReply(m)) => assert_eq!(m.values, vec![value]),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn accept_body_layout_is_pinned() {
+        // Pins the wire format: changing it needs a new PROTOCOL_VERSION.
+        let frame = PeerFrame::Paxos(Message::Accept(Accept {
+            ballot: Ballot::new(2, 3),
+            first_slot: 7,
+            values: vec![Value::Noop, batch(&[b"ab"])],
+            commit: 5,
+        }));
+        #[rustfmt::skip]
+        let body: &[u8] = &[
+            0x05,                                   // tag Accept
+            2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0,     // ballot (2, 3)
+            7, 0, 0, 0, 0, 0, 0, 0,                 // first_slot
+            2, 0, 0, 0,                             // value count
+            0,                                      // Noop
+            1, 1, 0, 0, 0, 2, 0, 0, 0, b'a', b'b',  // Batch of one 2-byte command
+            5, 0, 0, 0, 0, 0, 0, 0,                 // commit
+        ];
+        let wire = encode(&frame);
+        assert_eq!(&wire[FRAME_HEADER_BYTES..], body);
+        assert_eq!(wire[..4], (body.len() as u32).to_le_bytes());
+        assert_eq!(wire[4..8], crc32c::crc32c(body).to_le_bytes());
+    }
+
+    #[test]
+    fn decoded_byte_strings_share_the_body_buffer() {
+        let frame = PeerFrame::Paxos(Message::Accept(Accept {
+            ballot: Ballot::new(1, 1),
+            first_slot: 0,
+            values: vec![batch(&[b"first command", b"second command"])],
+            commit: 0,
+        }));
+        let body = body_of(&frame);
+        let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        let PeerFrame::Paxos(Message::Accept(accept)) = decode_frame(body.clone()).unwrap() else { panic!() };
+        for command in accept.values[0].commands() {
+            assert!(range.contains(&(command.as_ptr() as usize)), "command was copied");
+        }
+        let forward = PeerFrame::Forward { id: 9, command: Bytes::from_static(b"payload") };
+        let body = body_of(&forward);
+        let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        let PeerFrame::Forward { command, .. } = decode_frame(body.clone()).unwrap() else { panic!() };
+        assert!(range.contains(&(command.as_ptr() as usize)), "command was copied");
+    }
+
+    #[test]
+    fn split_frame_at_every_split_point_of_a_stream() {
+        let frames = every_frame();
+        let stream = encode_stream(&frames);
+        for split in 0..=stream.len() {
+            let mut buf = BytesMut::from(&stream[..split]);
+            let mut decoded = Vec::new();
+            drain(&mut buf, &mut decoded);
+            buf.extend_from_slice(&stream[split..]);
+            drain(&mut buf, &mut decoded);
+            assert!(buf.is_empty(), "split at {split}");
+            assert_eq!(decoded, frames, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn split_frame_byte_by_byte_consumes_nothing_until_complete() {
+        let frames = every_frame();
+        let stream = encode_stream(&frames);
+        let mut buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        for &byte in stream.iter() {
+            buf.put_u8(byte);
+            let before = buf.clone();
+            match split_frame(&mut buf, LIMIT).unwrap() {
+                Some(body) => decoded.push(decode_frame(body).unwrap()),
+                None => assert_eq!(buf, before, "Ok(None) must not consume"),
+            }
+        }
+        assert!(buf.is_empty());
+        assert_eq!(decoded, frames);
+    }
+
+    #[test]
+    fn corrupted_body_or_checksum_is_detected() {
+        for frame in every_frame() {
+            let wire = encode(&frame);
+            for at in 4..wire.len() {
+                let mut corrupt = wire.clone();
+                corrupt[at] ^= 0x20;
+                match split_frame(&mut corrupt, LIMIT) {
+                    Err(PeerDecodeError::ChecksumMismatch { .. }) => {}
+                    other => panic!("{frame:?} with byte {at} flipped: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn oversize_len_is_rejected_before_the_body_arrives() {
+        let max = 100;
+        let mut buf = BytesMut::new();
+        buf.put_u32_le(max as u32 + 1);
+        let error = split_frame(&mut buf, max).unwrap_err();
+        assert_eq!(error, PeerDecodeError::FrameTooLarge { len: 101, max: 100 });
+        assert_eq!(error.to_string(), "frame of 101 bytes exceeds the limit 100");
+        let mut huge = BytesMut::from(&u32::MAX.to_le_bytes()[..]);
+        assert!(matches!(split_frame(&mut huge, LIMIT), Err(PeerDecodeError::FrameTooLarge { .. })));
+        // A length exactly at the limit waits for its body, then splits.
+        let mut at_limit = BytesMut::new();
+        write_frame_body(&mut at_limit, |out| out.put_bytes(7, max));
+        let mut buf = BytesMut::from(&at_limit[..50]);
+        assert_eq!(split_frame(&mut buf, max), Ok(None));
+        buf.extend_from_slice(&at_limit[50..]);
+        assert_eq!(split_frame(&mut buf, max).unwrap().unwrap().len(), max);
+    }
+
+    #[test]
+    fn write_frame_body_appends_after_existing_bytes() {
+        let mut out = BytesMut::from(&b"xyz"[..]);
+        write_frame_body(&mut out, |out| out.put_slice(b"hello"));
+        let mut rest = out.split_off(3);
+        assert_eq!(&out[..], b"xyz");
+        assert_eq!(split_frame(&mut rest, LIMIT).unwrap().unwrap(), Bytes::from_static(b"hello"));
+    }
+
+    #[test]
+    fn every_strict_prefix_of_a_body_is_truncated() {
+        for frame in every_frame() {
+            let body = body_of(&frame);
+            for cut in 0..body.len() {
+                match decode_frame(body.slice(..cut)) {
+                    Err(PeerDecodeError::Truncated { .. }) | Err(PeerDecodeError::CountTooLarge { .. }) => {}
+                    other => panic!("{frame:?} cut at {cut}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_canonical_and_unknown_bytes_are_rejected() {
+        let decode = |bytes: &[u8]| decode_frame(Bytes::copy_from_slice(bytes));
+        for frame in every_frame() {
+            let mut body = body_of(&frame).to_vec();
+            body.push(0);
+            assert_eq!(decode(&body), Err(PeerDecodeError::TrailingBytes { what: "frame body", count: 1 }));
+        }
+        for tag in [0x00, 0x0E, 0x3F, 0x44, 0xFF] {
+            assert_eq!(decode(&[tag]), Err(PeerDecodeError::UnknownTag { what: "message", tag }));
+        }
+        assert_eq!(
+            decode(&[0x0E]).unwrap_err().to_string(),
+            "unknown message tag 0x0e",
+            "the brief's wording for an unknown tag"
+        );
+
+        let b = Ballot::new(1, 1);
+        let mut granted =
+            body_of(&PeerFrame::Paxos(Message::PreVoteReply(PreVoteReply { ballot: b, granted: true, promised: b })))
+                .to_vec();
+        granted[1 + BALLOT_BYTES] = 2;
+        assert_eq!(decode(&granted), Err(PeerDecodeError::InvalidBool { what: "granted", byte: 2 }));
+
+        let mut reject = body_of(&PeerFrame::Paxos(Message::Reject(Reject {
+            ballot: b,
+            promised: b,
+            reason: RejectReason::LeaseHeld,
+        })))
+        .to_vec();
+        *reject.last_mut().unwrap() = 2;
+        assert_eq!(decode(&reject), Err(PeerDecodeError::UnknownTag { what: "reject reason", tag: 2 }));
+
+        let mut hint =
+            body_of(&PeerFrame::ForwardRefused { id: 1, reason: ForwardRefusal::NotLeader { leader: None } }).to_vec();
+        *hint.last_mut().unwrap() = 2;
+        assert_eq!(decode(&hint), Err(PeerDecodeError::InvalidBool { what: "leader hint presence", byte: 2 }));
+
+        let mut refusal = body_of(&PeerFrame::ForwardRefused { id: 1, reason: ForwardRefusal::Busy }).to_vec();
+        *refusal.last_mut().unwrap() = 3;
+        assert_eq!(decode(&refusal), Err(PeerDecodeError::UnknownTag { what: "forward refusal", tag: 3 }));
+
+        let catch_up = |values: Vec<Value>| {
+            body_of(&PeerFrame::Paxos(Message::CatchUpReply(CatchUpReply { first_slot: 0, values, commit: 0 })))
+                .to_vec()
+        };
+        let mut value_tag = catch_up(vec![Value::Noop]);
+        value_tag[1 + 8 + 4] = 2;
+        assert_eq!(decode(&value_tag), Err(PeerDecodeError::UnknownTag { what: "value", tag: 2 }));
+    }
+
+    #[test]
+    fn hostile_counts_are_rejected_before_allocating() {
+        let decode = |bytes: &[u8]| decode_frame(Bytes::copy_from_slice(bytes));
+        // A CatchUpReply claiming u32::MAX values in a 30-byte body.
+        let mut values = vec![TAG_CATCH_UP_REPLY];
+        values.extend_from_slice(&3u64.to_le_bytes());
+        values.extend_from_slice(&u32::MAX.to_le_bytes());
+        values.extend_from_slice(&[0; 17]);
+        assert_eq!(
+            decode(&values),
+            Err(PeerDecodeError::CountTooLarge { what: "value count", count: u32::MAX, remaining: 17 })
+        );
+        // A batch of 5 commands needs at least 20 bytes.
+        let mut commands = vec![TAG_CATCH_UP_REPLY];
+        commands.extend_from_slice(&3u64.to_le_bytes());
+        commands.extend_from_slice(&1u32.to_le_bytes());
+        commands.push(VALUE_BATCH);
+        commands.extend_from_slice(&5u32.to_le_bytes());
+        commands.extend_from_slice(&[0; 19]);
+        assert_eq!(
+            decode(&commands),
+            Err(PeerDecodeError::CountTooLarge { what: "command count", count: 5, remaining: 19 })
+        );
+        // Accepted entries take at least 21 bytes each.
+        let mut promise = vec![TAG_PROMISE];
+        promise.extend_from_slice(&[0; BALLOT_BYTES + 8 + 4]);
+        promise.extend_from_slice(&2u32.to_le_bytes());
+        promise.extend_from_slice(&[0; 41]);
+        assert_eq!(
+            decode(&promise),
+            Err(PeerDecodeError::CountTooLarge { what: "accepted entry count", count: 2, remaining: 41 })
+        );
+        // A byte string longer than the body.
+        let mut forward = vec![TAG_FORWARD];
+        forward.extend_from_slice(&1u64.to_le_bytes());
+        forward.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            decode(&forward),
+            Err(PeerDecodeError::Truncated { what: "command", needed: u32::MAX as usize, remaining: 0 })
+        );
+    }
+
+    fn handshake() -> Handshake {
+        Handshake { cluster_id: "prod-eu-1".to_owned(), node_id: 3, shard: 17, protocol_version: PROTOCOL_VERSION }
+    }
+
+    fn handshake_body(h: &Handshake) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode_handshake(h, &mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn handshake_round_trips_in_a_frame() {
+        for h in [
+            handshake(),
+            Handshake { cluster_id: "é".repeat(127), ..handshake() },
+            Handshake { cluster_id: String::new(), ..handshake() },
+        ] {
+            let mut wire = BytesMut::new();
+            write_frame_body(&mut wire, |out| encode_handshake(&h, out));
+            let body = split_frame(&mut wire, LIMIT).unwrap().unwrap();
+            assert_eq!(decode_handshake(&body), Ok(h.clone()));
+            assert_eq!(&body[..4], b"PXKV");
+            for cut in 0..body.len() {
+                assert!(matches!(decode_handshake(&body[..cut]), Err(PeerDecodeError::Truncated { .. })), "cut {cut}");
+            }
+            let mut long = body.to_vec();
+            long.push(0);
+            assert_eq!(decode_handshake(&long), Err(PeerDecodeError::TrailingBytes { what: "handshake", count: 1 }));
+        }
+    }
+
+    #[test]
+    fn handshake_with_bad_magic_is_refused() {
+        let mut body = handshake_body(&handshake());
+        body[..4].copy_from_slice(b"*1\r\n");
+        let error = decode_handshake(&body).unwrap_err();
+        assert_eq!(error, PeerDecodeError::BadMagic { found: *b"*1\r\n" });
+        assert!(error.to_string().starts_with("bad magic"), "{error}");
+    }
+
+    #[test]
+    fn handshake_of_another_version_reports_that_version() {
+        let body = handshake_body(&Handshake { protocol_version: 2, ..handshake() });
+        let error = decode_handshake(&body).unwrap_err();
+        assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 2 });
+        assert_eq!(error.to_string(), "unsupported protocol version 2 (this node speaks 1)");
+        // The fields after the version are not read: a later version may lay them out differently.
+        let mut future = body[..6].to_vec();
+        future.extend_from_slice(b"anything at all");
+        assert_eq!(decode_handshake(&future), Err(PeerDecodeError::UnsupportedVersion { version: 2 }));
+    }
+
+    #[test]
+    fn handshake_with_a_long_or_invalid_cluster_id_is_refused() {
+        let mut body = MAGIC.to_vec();
+        body.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        body.extend_from_slice(&256u16.to_le_bytes());
+        body.extend_from_slice(&[b'c'; 256]);
+        body.extend_from_slice(&[0; 8]);
+        assert_eq!(
+            decode_handshake(&body),
+            Err(PeerDecodeError::TooLong { what: "cluster id", len: 256, max: CLUSTER_ID_BYTES_MAX })
+        );
+        let mut invalid = handshake_body(&handshake());
+        invalid[8] = 0xFF;
+        assert_eq!(decode_handshake(&invalid), Err(PeerDecodeError::InvalidUtf8 { what: "cluster id" }));
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds CLUSTER_ID_BYTES_MAX")]
+    fn encoding_a_long_cluster_id_is_a_bug() {
+        encode_handshake(&Handshake { cluster_id: "c".repeat(256), ..handshake() }, &mut BytesMut::new());
+    }
+
+    #[test]
+    fn handshake_reply_round_trips_and_truncates_long_reasons() {
+        for reply in [HandshakeReply::Accepted, HandshakeReply::Refused("cluster id mismatch".into())] {
+            let mut body = BytesMut::new();
+            encode_handshake_reply(&reply, &mut body);
+            assert_eq!(decode_handshake_reply(&body), Ok(reply));
+            for cut in 0..body.len() {
+                assert!(matches!(decode_handshake_reply(&body[..cut]), Err(PeerDecodeError::Truncated { .. })));
+            }
+        }
+        // 'é' is two bytes: 1024 bytes would split the 513th.
+        let long = format!("x{}", "é".repeat(600));
+        let mut body = BytesMut::new();
+        encode_handshake_reply(&HandshakeReply::Refused(long.clone()), &mut body);
+        let Ok(HandshakeReply::Refused(reason)) = decode_handshake_reply(&body) else { panic!() };
+        assert_eq!(reason.len(), 1023);
+        assert!(long.starts_with(&reason));
+        let mut unknown = body[..5].to_vec();
+        unknown[4] = 7;
+        assert_eq!(
+            decode_handshake_reply(&unknown),
+            Err(PeerDecodeError::UnknownTag { what: "handshake reply", tag: 7 })
+        );
+    }
+
+    /// Prints the case seed if the fuzz case panics.
+    struct ReportSeedOnPanic(u64);
+
+    impl Drop for ReportSeedOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("peer fuzz case failed; reproduce with PAXOSKV_PEER_FUZZ_SEED={}", self.0);
+            }
+        }
+    }
+
+    fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
+        for _ in 0..rng.range_inclusive(1, 3) {
+            let at = rng.below(bytes.len() as u64 + 1) as usize;
+            match rng.below(6) {
+                0 if at < bytes.len() => bytes[at] = rng.next_u64() as u8,
+                1 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+                2 if at + 4 <= bytes.len() => {
+                    let word = [0, 1, 2, 0x7F, u32::MAX, 1 << 31, rng.next_u64() as u32][rng.below(7) as usize];
+                    bytes[at..at + 4].copy_from_slice(&word.to_le_bytes());
+                }
+                3 => bytes.truncate(at),
+                4 => bytes.insert(at, rng.next_u64() as u8),
+                5 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Decodes `body` (must not panic); a body that decodes must re-encode
+    /// to the same bytes.
+    fn check_body(body: &[u8]) -> bool {
+        let Ok(frame) = decode_frame(Bytes::copy_from_slice(body)) else { return false };
+        assert_eq!(&encode(&frame)[FRAME_HEADER_BYTES..], body, "non-canonical: {frame:?}");
+        true
+    }
+
+    #[test]
+    fn decoders_survive_mutated_and_random_input() {
+        let base_seed = std::env::var("PAXOSKV_PEER_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5EED_0000_0000_0001u64);
+        let bodies: Vec<Vec<u8>> = every_frame().iter().map(|f| body_of(f).to_vec()).collect();
+        let stream = encode_stream(&every_frame()).to_vec();
+        let handshake = handshake_body(&handshake());
+        let mut reply = BytesMut::new();
+        encode_handshake_reply(&HandshakeReply::Refused("no".into()), &mut reply);
+        let (mut decoded, mut mutated_decoded) = (0, 0);
+        for case in 0..20_000u64 {
+            let seed = base_seed.wrapping_add(case);
+            let _report = ReportSeedOnPanic(seed);
+            let mut rng = Rng::new(seed);
+            match case % 4 {
+                // A valid body, mutated: exercises the decoder past the CRC.
+                0 => {
+                    let mut body = bodies[rng.below(bodies.len() as u64) as usize].clone();
+                    mutate(&mut rng, &mut body);
+                    if check_body(&body) {
+                        mutated_decoded += 1;
+                    }
+                }
+                // Noise, biased towards valid tags and small numbers.
+                1 => {
+                    let len = rng.below(48) as usize;
+                    let mut body: Vec<u8> = (0..len).map(|_| rng.below(3) as u8).collect();
+                    if let Some(tag) = body.first_mut() {
+                        *tag = [TAG_PRE_VOTE, TAG_CATCH_UP, TAG_FORWARD_REFUSED, rng.next_u64() as u8]
+                            [rng.below(4) as usize];
+                    }
+                    if check_body(&body) {
+                        decoded += 1;
+                    }
+                }
+                // A mutated stream, fed in random chunks.
+                2 => {
+                    let mut wire = stream.clone();
+                    mutate(&mut rng, &mut wire);
+                    let mut buf = BytesMut::new();
+                    let mut fed = 0;
+                    while fed < wire.len() {
+                        let chunk = (rng.range_inclusive(1, 64) as usize).min(wire.len() - fed);
+                        buf.extend_from_slice(&wire[fed..fed + chunk]);
+                        fed += chunk;
+                        loop {
+                            match split_frame(&mut buf, 4096) {
+                                Ok(Some(body)) => {
+                                    check_body(&body);
+                                }
+                                Ok(None) => break,
+                                Err(_) => {
+                                    fed = wire.len();
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                // Handshakes and replies, mutated.
+                _ => {
+                    let mut body = handshake.clone();
+                    mutate(&mut rng, &mut body);
+                    if let Ok(h) = decode_handshake(&body) {
+                        assert_eq!(handshake_body(&h), body);
+                    }
+                    let mut body = reply.to_vec();
+                    mutate(&mut rng, &mut body);
+                    if let Ok(r) = decode_handshake_reply(&body) {
+                        let mut again = BytesMut::new();
+                        encode_handshake_reply(&r, &mut again);
+                        assert_eq!(again, body);
+                    }
+                }
+            }
+        }
+        assert!(decoded > 0 && mutated_decoded > 0, "fuzzing should reach valid encodings");
+    }
+}

@@ -1,0 +1,286 @@
+//! Client connections: RESP2 in, commands routed to their shard, replies
+//! out in the order the client sent the commands (RESP pipelining).
+//!
+//! Each connection has a reader task and a writer task sharing a queue of
+//! pending replies. The reader stops reading once `client_pending_max`
+//! replies are outstanding, so a client that sends faster than the cluster
+//! answers is slowed by TCP flow control rather than by server memory.
+//! Malformed RESP gets an `-ERR Protocol error` and the connection closes.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::shard::{Request, Waiter};
+use super::util::{reply_cell, Notify, ReplyCell};
+use super::{MeshMessage, Shared};
+use crate::kv::{Command, Op, Reply};
+use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
+use crate::net::resp::{self, parse_command, RespLimits};
+use crate::net::slot::{key_slot, slot_shard};
+
+/// A reply slot in the connection's pipeline.
+enum Pending {
+    /// Already encoded (PING, errors, INFO ...).
+    Ready(Bytes),
+    /// Waiting for a shard.
+    Wait(ReplyCell<Reply>),
+    /// Write this, then close the connection (QUIT, protocol errors).
+    Close(Bytes),
+}
+
+struct Connection {
+    shared: Rc<Shared>,
+    queue: RefCell<VecDeque<Pending>>,
+    /// The writer waits on it for new queue items.
+    queued: Notify,
+    /// The reader waits on it for room in the queue.
+    room: Notify,
+    reader_done: Cell<bool>,
+    session: u64,
+    next_seq: Cell<u64>,
+    id: u64,
+    name: RefCell<Option<Bytes>>,
+}
+
+impl Connection {
+    fn push(&self, pending: Pending) {
+        self.queue.borrow_mut().push_back(pending);
+        self.queued.notify();
+    }
+
+    fn push_error(&self, message: &str) {
+        let mut out = BytesMut::new();
+        resp::error(&mut out, message);
+        self.push(Pending::Ready(out.freeze()));
+    }
+}
+
+pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let (session, id) = shared.new_session();
+    let conn = Rc::new(Connection {
+        shared,
+        queue: RefCell::new(VecDeque::new()),
+        queued: Notify::default(),
+        room: Notify::default(),
+        reader_done: Cell::new(false),
+        session,
+        next_seq: Cell::new(1),
+        id,
+        name: RefCell::new(None),
+    });
+    let (reader, writer) = futures_lite::io::split(stream);
+    let writer_task = glommio::spawn_local(write_replies(conn.clone(), writer));
+    read_requests(&conn, reader).await;
+    conn.reader_done.set(true);
+    conn.queued.notify();
+    writer_task.await;
+}
+
+async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::AsyncRead + Unpin) {
+    let tuning = &conn.shared.file.tuning;
+    let limits = RespLimits { bulk_bytes_max: tuning.batch_bytes_max, ..RespLimits::default() };
+    let pending_max = tuning.client_pending_max;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        while conn.queue.borrow().len() >= pending_max {
+            conn.room.wait().await;
+        }
+        let n = match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match parse_command(&mut buf, &limits) {
+                Ok(Some(args)) => {
+                    if !dispatch(conn, &args).await {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut out = BytesMut::new();
+                    resp::error(&mut out, &format!("ERR {e}"));
+                    conn.push(Pending::Close(out.freeze()));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::AsyncWrite + Unpin) {
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let item = loop {
+            if let Some(item) = conn.queue.borrow_mut().pop_front() {
+                break Some(item);
+            }
+            if !out.is_empty() {
+                if writer.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+                continue;
+            }
+            if conn.reader_done.get() {
+                break None;
+            }
+            conn.queued.wait().await;
+        };
+        let Some(item) = item else { break };
+        conn.room.notify();
+        let close = match item {
+            Pending::Ready(bytes) => {
+                out.extend_from_slice(&bytes);
+                false
+            }
+            Pending::Wait(cell) => {
+                let reply = match cell.take() {
+                    Some(reply) => reply,
+                    None => {
+                        // Flush what is ready before waiting on the slow one.
+                        if !out.is_empty() {
+                            if writer.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            out.clear();
+                        }
+                        cell.recv().await.unwrap_or_else(|| Reply::Error("ERR internal: request dropped".into()))
+                    }
+                };
+                resp::encode_reply(&mut out, &reply);
+                false
+            }
+            Pending::Close(bytes) => {
+                out.extend_from_slice(&bytes);
+                true
+            }
+        };
+        if close {
+            let _ = writer.write_all(&out).await;
+            let _ = writer.close().await;
+            return;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+/// Handle one command. Returns false to stop reading (QUIT).
+async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
+    let shared = &conn.shared;
+    let request = match parse_request(args, shared.file.tuning.value_bytes_max) {
+        Ok(request) => request,
+        Err(message) => {
+            conn.push_error(&message);
+            return true;
+        }
+    };
+    let mut out = BytesMut::new();
+    match request {
+        ClientRequest::Kv(op) => {
+            submit_kv(conn, op).await;
+            return true;
+        }
+        ClientRequest::Ping(None) => resp::simple(&mut out, "PONG"),
+        ClientRequest::Ping(Some(message)) | ClientRequest::Echo(message) => resp::bulk(&mut out, &message),
+        ClientRequest::Info(section) => {
+            let text = shared.monitor.info(shared.node, section.as_deref(), &shared.config_summary);
+            resp::bulk(&mut out, text.as_bytes());
+        }
+        ClientRequest::DbSize => resp::integer(&mut out, shared.monitor.dbsize() as i64),
+        ClientRequest::Command(sub) => match sub {
+            CommandSub::Count => resp::integer(&mut out, 0),
+            _ => resp::array_header(&mut out, 0),
+        },
+        ClientRequest::ClientSetName(name) => {
+            *conn.name.borrow_mut() = Some(name);
+            resp::simple(&mut out, "OK");
+        }
+        ClientRequest::ClientGetName => match &*conn.name.borrow() {
+            Some(name) => resp::bulk(&mut out, name),
+            None => resp::null_bulk(&mut out),
+        },
+        ClientRequest::ClientId => resp::integer(&mut out, conn.id as i64),
+        ClientRequest::ClientOther => resp::simple(&mut out, "OK"),
+        ClientRequest::Hello(Some(3)) => {
+            resp::error(&mut out, "NOPROTO this server speaks RESP2 only");
+        }
+        ClientRequest::Hello(_) => {
+            let fields: [(&str, HelloValue); 7] = [
+                ("server", HelloValue::Text("paxoskv")),
+                ("version", HelloValue::Text(env!("CARGO_PKG_VERSION"))),
+                ("proto", HelloValue::Int(2)),
+                ("id", HelloValue::Int(conn.id as i64)),
+                ("mode", HelloValue::Text("cluster")),
+                ("role", HelloValue::Text("master")),
+                ("modules", HelloValue::EmptyArray),
+            ];
+            resp::array_header(&mut out, fields.len() * 2);
+            for (key, value) in fields {
+                resp::bulk(&mut out, key.as_bytes());
+                match value {
+                    HelloValue::Text(text) => resp::bulk(&mut out, text.as_bytes()),
+                    HelloValue::Int(n) => resp::integer(&mut out, n),
+                    HelloValue::EmptyArray => resp::array_header(&mut out, 0),
+                }
+            }
+        }
+        ClientRequest::Select(_) => resp::simple(&mut out, "OK"),
+        ClientRequest::ConfigGet(_) => resp::array_header(&mut out, 0),
+        ClientRequest::Quit => {
+            resp::simple(&mut out, "OK");
+            conn.push(Pending::Close(out.freeze()));
+            return false;
+        }
+    }
+    conn.push(Pending::Ready(out.freeze()));
+    true
+}
+
+enum HelloValue {
+    Text(&'static str),
+    Int(i64),
+    EmptyArray,
+}
+
+/// The shard every key of `op` maps to, or None when they span shards.
+fn shard_of(op: &Op, shards: usize) -> Option<usize> {
+    let mut keys = op.keys().into_iter().map(|key| slot_shard(key_slot(key), shards));
+    let first = keys.next()?;
+    keys.all(|s| s == first).then_some(first)
+}
+
+async fn submit_kv(conn: &Rc<Connection>, op: Op) {
+    let shared = &conn.shared;
+    let Some(shard) = shard_of(&op, shared.file.shards) else {
+        conn.push_error("CROSSSLOT Keys in request don't hash to the same shard; put them under one {hash tag}");
+        return;
+    };
+    let seq = conn.next_seq.get();
+    conn.next_seq.set(seq + 1);
+    let command = Command { session: conn.session, seq, op };
+    let deadline = Instant::now() + Duration::from_millis(shared.file.tuning.request_timeout_ms);
+    let (sender, cell) = reply_cell();
+    conn.push(Pending::Wait(cell));
+    if shard == shared.executor {
+        let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");
+        local.borrow_mut().submit(Request { command, waiter: Waiter::Local(sender), deadline });
+        return;
+    }
+    let token = shared.register_mesh_waiter(sender);
+    let message = MeshMessage::Request { from: shared.executor, token, command, deadline };
+    if shared.mesh_send(shard, message).await.is_err() {
+        if let Some(sender) = shared.take_mesh_waiter(token) {
+            sender.send(Reply::Error("ERR internal: shard executor unavailable".into()));
+        }
+    }
+}

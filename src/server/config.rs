@@ -1,0 +1,418 @@
+//! The cluster file (TOML) and the tuning flags, resolved into what one
+//! server process runs with. Plain Rust: no runtime, testable on its own.
+//!
+//! ```toml
+//! cluster_id = "local"
+//! shards = 2
+//! data_dir = "/var/lib/paxoskv"      # node i keeps shard s in data_dir/node-i/shard-s
+//!
+//! [[nodes]]
+//! id = 1
+//! host = "10.0.0.1"
+//! client_port = 7001                 # RESP, shared by every shard (SO_REUSEPORT)
+//! peer_port = 8001                   # shard s of this node listens on peer_port + s
+//! metrics_port = 9001                # optional: Prometheus /metrics
+//!
+//! [tuning]                           # every field optional; these are the defaults
+//! window_slots = 64
+//! batch_count_max = 1024
+//! batch_bytes_max = 1048576
+//! lease_reads = true
+//! durability = "sync"                # or "none": no fsync, for measuring only
+//! peer_write_coalescing = true
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paxos::{Config, NodeId};
+use crate::storage::Durability;
+
+/// One member of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    pub host: String,
+    pub client_port: u16,
+    /// Shard `s` listens for peers on `peer_port + s`.
+    pub peer_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
+}
+
+/// The optimization flags and limits. Every default is the fast, safe setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Slots in flight at once (pipelining). 1 = one slot at a time.
+    pub window_slots: usize,
+    /// Commands per slot at most (batching). 1 = no batching.
+    pub batch_count_max: usize,
+    /// Payload bytes per slot at most; also the largest single command.
+    pub batch_bytes_max: usize,
+    /// Serve reads locally at a leader holding a majority lease; otherwise
+    /// every read waits for a read-index heartbeat round.
+    pub lease_reads: bool,
+    /// "sync": fdatasync before any acknowledgement; "none": never fsync.
+    pub durability: DurabilityMode,
+    /// Coalesce peer messages into one write per wake-up (else one write each).
+    pub peer_write_coalescing: bool,
+    /// Milliseconds per core tick (the unit of the `*_ticks` settings).
+    pub tick_ms: u64,
+    pub heartbeat_ticks: u64,
+    pub election_timeout_min_ticks: u64,
+    pub election_timeout_max_ticks: u64,
+    pub lease_ticks: u64,
+    /// Bound on the relative clock-rate difference between nodes, per mille.
+    pub clock_drift_permille: u64,
+    /// Take a state-machine snapshot and compact the log every this many slots.
+    pub snapshot_every_slots: u64,
+    /// Largest value a client may SET.
+    pub value_bytes_max: usize,
+    /// A client request unanswered after this long gets an error.
+    pub request_timeout_ms: u64,
+    /// Replies a client connection may have outstanding before the server
+    /// stops reading from it (backpressure).
+    pub client_pending_max: usize,
+    /// Bytes queued for one peer link before further messages to it are dropped
+    /// (the protocol retransmits; memory stays bounded).
+    pub peer_queue_bytes_max: usize,
+    /// Commands queued at a leader beyond the window before proposals are refused.
+    pub proposal_queue_max: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        let core = Config::new(vec![1]);
+        Tuning {
+            window_slots: core.window_slots,
+            batch_count_max: core.batch_count_max,
+            batch_bytes_max: core.batch_bytes_max,
+            lease_reads: true,
+            durability: DurabilityMode::Sync,
+            peer_write_coalescing: true,
+            tick_ms: 1,
+            heartbeat_ticks: core.heartbeat_ticks,
+            election_timeout_min_ticks: core.election_timeout_min_ticks,
+            election_timeout_max_ticks: core.election_timeout_max_ticks,
+            lease_ticks: core.lease_ticks,
+            clock_drift_permille: core.clock_drift_permille,
+            snapshot_every_slots: 20_000,
+            value_bytes_max: (1 << 20) - COMMAND_OVERHEAD_BYTES,
+            request_timeout_ms: 5_000,
+            client_pending_max: 1024,
+            peer_queue_bytes_max: 64 << 20,
+            proposal_queue_max: 1 << 16,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    Sync,
+    None,
+}
+
+impl DurabilityMode {
+    pub fn storage(self) -> Durability {
+        match self {
+            DurabilityMode::Sync => Durability::Sync,
+            DurabilityMode::None => Durability::None,
+        }
+    }
+}
+
+/// The whole cluster file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Every peer handshake carries it: nodes of different clusters refuse each other.
+    pub cluster_id: String,
+    #[serde(default = "default_shards")]
+    pub shards: usize,
+    pub data_dir: PathBuf,
+    pub nodes: Vec<NodeSpec>,
+    #[serde(default)]
+    pub tuning: Tuning,
+}
+
+fn default_shards() -> usize {
+    1
+}
+
+/// Room in a slot for a command's key and framing beside its largest value.
+pub const COMMAND_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// Shards per node at most (one executor and one Paxos group each).
+pub const SHARDS_MAX: usize = 256;
+
+impl ClusterFile {
+    pub fn load(path: &Path) -> Result<ClusterFile, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("reading cluster file {}: {e}", path.display()))?;
+        ClusterFile::parse(&text).map_err(|e| format!("cluster file {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<ClusterFile, String> {
+        let file: ClusterFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the cluster file serializes")
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn member_ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The core's configuration for one shard's Paxos group.
+    pub fn core_config(&self) -> Config {
+        let t = &self.tuning;
+        let mut config = Config::new(self.member_ids());
+        config.window_slots = t.window_slots;
+        config.batch_count_max = t.batch_count_max;
+        config.batch_bytes_max = t.batch_bytes_max;
+        config.lease_reads = t.lease_reads;
+        config.heartbeat_ticks = t.heartbeat_ticks;
+        config.election_timeout_min_ticks = t.election_timeout_min_ticks;
+        config.election_timeout_max_ticks = t.election_timeout_max_ticks;
+        config.lease_ticks = t.lease_ticks;
+        config.clock_drift_permille = t.clock_drift_permille;
+        config.proposal_queue_max = t.proposal_queue_max;
+        config
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.cluster_id.is_empty() || self.cluster_id.len() > 255 {
+            return Err("cluster_id must be 1 to 255 bytes".into());
+        }
+        if self.shards == 0 || self.shards > SHARDS_MAX {
+            return Err(format!("shards must be 1 to {SHARDS_MAX}, not {}", self.shards));
+        }
+        if self.nodes.is_empty() {
+            return Err("no [[nodes]]".into());
+        }
+        let mut ids = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        for node in &self.nodes {
+            if !ids.insert(node.id) {
+                return Err(format!("node id {} appears twice", node.id));
+            }
+            if usize::from(node.peer_port) + self.shards > 65536 {
+                return Err(format!("node {}: peer ports {}+{} overflow", node.id, node.peer_port, self.shards));
+            }
+            let mut ports = vec![node.client_port];
+            ports.extend((0..self.shards).map(|s| node.peer_port + s as u16));
+            ports.extend(node.metrics_port);
+            for port in ports {
+                if !addresses.insert((node.host.clone(), port)) {
+                    return Err(format!("node {}: port {port} on {} is used twice", node.id, node.host));
+                }
+            }
+        }
+        let t = &self.tuning;
+        if t.tick_ms == 0 {
+            return Err("tuning.tick_ms must be at least 1".into());
+        }
+        if t.value_bytes_max == 0 || t.client_pending_max == 0 || t.request_timeout_ms == 0 {
+            return Err("tuning.value_bytes_max, client_pending_max and request_timeout_ms must be positive".into());
+        }
+        // The largest command (a SET of the largest value and its key) must fit a slot.
+        if t.batch_bytes_max < t.value_bytes_max + COMMAND_OVERHEAD_BYTES {
+            return Err(format!(
+                "tuning.batch_bytes_max ({}) must exceed value_bytes_max ({}) by at least {COMMAND_OVERHEAD_BYTES}",
+                t.batch_bytes_max, t.value_bytes_max
+            ));
+        }
+        self.core_config().validate().map_err(|e| format!("tuning: {}", e.0))
+    }
+
+    /// A cluster of `nodes` processes on loopback: node i (1-based) gets
+    /// client port `base_port + i`, peer ports from `base_port + 1000 + 100 * i`,
+    /// metrics port `base_port + 2000 + i`.
+    pub fn local(nodes: usize, base_port: u16, shards: usize, data_dir: &Path) -> Result<ClusterFile, String> {
+        let port = |offset: usize| {
+            u16::try_from(usize::from(base_port) + offset)
+                .map_err(|_| format!("base port {base_port} leaves no room for {nodes} nodes"))
+        };
+        let nodes = (1..=nodes)
+            .map(|i| {
+                Ok(NodeSpec {
+                    id: i as NodeId,
+                    host: "127.0.0.1".into(),
+                    client_port: port(i)?,
+                    peer_port: port(1000 + 100 * i)?,
+                    metrics_port: Some(port(2000 + i)?),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let file = ClusterFile {
+            cluster_id: "local".into(),
+            shards,
+            data_dir: data_dir.to_path_buf(),
+            nodes,
+            tuning: Tuning::default(),
+        };
+        Ok(file)
+    }
+
+    /// Where node `id` keeps shard `shard`.
+    pub fn shard_dir(&self, id: NodeId, shard: usize) -> PathBuf {
+        self.data_dir.join(format!("node-{id}")).join(format!("shard-{shard}"))
+    }
+}
+
+/// Tuning flags on the command line: each overrides the cluster file.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TuningArgs {
+    /// Slots in flight at once (pipelining window; 1 = off) [default: 64]
+    #[arg(long)]
+    pub window_slots: Option<usize>,
+    /// Commands per slot at most (1 = no batching) [default: 1024]
+    #[arg(long)]
+    pub batch_count_max: Option<usize>,
+    /// Payload bytes per slot at most [default: 1 MiB]
+    #[arg(long)]
+    pub batch_bytes_max: Option<usize>,
+    /// Serve reads under a leader lease (true) or by a read-index round (false) [default: true]
+    #[arg(long)]
+    pub lease_reads: Option<bool>,
+    /// sync: fsync before acknowledging; none: never fsync (loses data on power loss) [default: sync]
+    #[arg(long, value_enum)]
+    pub durability: Option<DurabilityMode>,
+    /// One write per wake-up for all queued peer messages (true) or one write per message [default: true]
+    #[arg(long)]
+    pub peer_write_coalescing: Option<bool>,
+    /// Milliseconds per core tick [default: 1]
+    #[arg(long)]
+    pub tick_ms: Option<u64>,
+    /// Election timeout range in ticks, as MIN..MAX [default: 150..300]
+    #[arg(long, value_parser = parse_range)]
+    pub election_timeout_ticks: Option<(u64, u64)>,
+    /// Snapshot and compact the log every this many slots [default: 20000]
+    #[arg(long)]
+    pub snapshot_every_slots: Option<u64>,
+    /// Largest value a client may SET, in bytes [default: 983040 = 1 MiB - 64 KiB]
+    #[arg(long)]
+    pub value_bytes_max: Option<usize>,
+    /// Milliseconds before an unanswered request gets an error [default: 5000]
+    #[arg(long)]
+    pub request_timeout_ms: Option<u64>,
+}
+
+fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (a, b) = text.split_once("..").ok_or("expected MIN..MAX")?;
+    let a: u64 = a.trim().parse().map_err(|e| format!("{a}: {e}"))?;
+    let b: u64 = b.trim().parse().map_err(|e| format!("{b}: {e}"))?;
+    if a == 0 || a > b {
+        return Err("expected 0 < MIN <= MAX".into());
+    }
+    Ok((a, b))
+}
+
+impl TuningArgs {
+    pub fn apply(&self, t: &mut Tuning) {
+        if let Some(v) = self.window_slots {
+            t.window_slots = v;
+        }
+        if let Some(v) = self.batch_count_max {
+            t.batch_count_max = v;
+        }
+        if let Some(v) = self.batch_bytes_max {
+            t.batch_bytes_max = v;
+        }
+        if let Some(v) = self.lease_reads {
+            t.lease_reads = v;
+        }
+        if let Some(v) = self.durability {
+            t.durability = v;
+        }
+        if let Some(v) = self.peer_write_coalescing {
+            t.peer_write_coalescing = v;
+        }
+        if let Some(v) = self.tick_ms {
+            t.tick_ms = v;
+        }
+        if let Some((min, max)) = self.election_timeout_ticks {
+            t.election_timeout_min_ticks = min;
+            t.election_timeout_max_ticks = max;
+            // Keep the defaults' proportions: lease below the election timeout.
+            t.heartbeat_ticks = t.heartbeat_ticks.min((min / 10).max(1));
+            t.lease_ticks = t.lease_ticks.min(min * 2 / 3);
+        }
+        if let Some(v) = self.snapshot_every_slots {
+            t.snapshot_every_slots = v;
+        }
+        if let Some(v) = self.value_bytes_max {
+            t.value_bytes_max = v;
+            t.batch_bytes_max = t.batch_bytes_max.max(v.saturating_add(COMMAND_OVERHEAD_BYTES));
+        }
+        if let Some(v) = self.request_timeout_ms {
+            t.request_timeout_ms = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_cluster_file_round_trips_through_toml() {
+        let file = ClusterFile::local(3, 7000, 2, Path::new("/tmp/x")).unwrap();
+        let text = file.to_toml();
+        assert_eq!(ClusterFile::parse(&text).unwrap(), file);
+        assert_eq!(file.node(2).unwrap().client_port, 7002);
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_file() {
+        let text = r#"
+            cluster_id = "c"
+            data_dir = "/d"
+            [[nodes]]
+            id = 1
+            host = "127.0.0.1"
+            client_port = 7001
+            peer_port = 8001
+        "#;
+        let file = ClusterFile::parse(text).unwrap();
+        assert_eq!(file.shards, 1);
+        assert_eq!(file.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        let base = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        let mut twice = base.clone();
+        twice.nodes[1].id = 1;
+        assert!(twice.validate().unwrap_err().contains("appears twice"));
+        let mut clash = base.clone();
+        clash.nodes[1].client_port = clash.nodes[1].peer_port;
+        assert!(clash.validate().unwrap_err().contains("used twice"));
+        let mut window = base.clone();
+        window.tuning.window_slots = 0;
+        assert!(window.validate().is_err());
+        assert!(ClusterFile::parse("cluster_id = 1").is_err());
+        let unknown = base.to_toml().replace("window_slots", "windows_slots");
+        assert!(ClusterFile::parse(&unknown).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn cli_flags_override_the_file() {
+        let mut t = Tuning::default();
+        let args = TuningArgs { window_slots: Some(1), lease_reads: Some(false), ..Default::default() };
+        args.apply(&mut t);
+        assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
+    }
+}

@@ -1,0 +1,354 @@
+//! Peer links: one TCP connection per (peer node, shard), reused for the
+//! life of both processes. The node with the lower id dials, the other
+//! accepts; both directions share the connection.
+//!
+//! A link starts with a handshake (cluster id, node id, shard, protocol
+//! version) from the dialer; the acceptor answers Accepted or Refused with
+//! a reason and drops the connection. After it, both sides exchange
+//! CRC-checked frames (`net::peer`). Outgoing frames are encoded into one
+//! buffer and written by one task: everything queued since its last write
+//! goes out in a single write (coalescing), unless coalescing is off.
+//!
+//! While a link is down its messages are dropped, and so is whatever
+//! exceeds `peer_queue_bytes_max`: Paxos tolerates loss (the core
+//! retransmits on its timers), and memory stays bounded.
+
+use std::cell::{Cell, RefCell};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+
+use super::metrics::ShardMetrics;
+use super::shard::ShardRef;
+use super::util::Notify;
+use crate::net::peer::{
+    decode_frame, decode_handshake, decode_handshake_reply, encode_frame, encode_handshake, encode_handshake_reply,
+    split_frame, write_frame_body, Handshake, HandshakeReply, PeerFrame, PROTOCOL_VERSION,
+};
+use crate::paxos::NodeId;
+use crate::server_log;
+
+/// Frames larger than this end the connection (a catch-up reply or a
+/// recovery Accept is the largest legitimate frame).
+pub const FRAME_BYTES_MAX: usize = 256 << 20;
+/// Handshake frames are tiny: garbage claiming more is refused early.
+const HANDSHAKE_BYTES_MAX: usize = 4096;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The sending side of the link to one peer, for one shard.
+pub struct Link {
+    pub peer: NodeId,
+    out: RefCell<BytesMut>,
+    /// Frames encoded into `out` (one write each when not coalescing).
+    out_frames: RefCell<Vec<usize>>,
+    /// Bumped per connection; a connection's tasks stop when it moves on.
+    generation: Cell<u64>,
+    up: Cell<bool>,
+    wake_writer: Notify,
+    coalesce: bool,
+    queue_bytes_max: usize,
+    metrics: ShardMetrics,
+}
+
+impl Link {
+    pub fn new(peer: NodeId, coalesce: bool, queue_bytes_max: usize, metrics: ShardMetrics) -> Link {
+        Link {
+            peer,
+            out: RefCell::new(BytesMut::with_capacity(64 * 1024)),
+            out_frames: RefCell::new(Vec::new()),
+            generation: Cell::new(0),
+            up: Cell::new(false),
+            wake_writer: Notify::default(),
+            coalesce,
+            queue_bytes_max,
+            metrics,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.get()
+    }
+
+    /// Queue a frame; dropped while the link is down or its queue is full.
+    pub fn send(&self, frame: &PeerFrame) {
+        if !self.up.get() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        if out.len() >= self.queue_bytes_max {
+            self.metrics.peer_errors.inc();
+            return;
+        }
+        encode_frame(frame, &mut out);
+        if !self.coalesce {
+            self.out_frames.borrow_mut().push(out.len());
+        }
+        drop(out);
+        self.wake_writer.notify();
+    }
+
+    fn attach(&self) -> u64 {
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        self.out.borrow_mut().clear();
+        self.out_frames.borrow_mut().clear();
+        self.up.set(true);
+        self.metrics.peer_connects.inc();
+        generation
+    }
+
+    fn detach(&self, generation: u64) -> bool {
+        if self.generation.get() != generation {
+            return false; // a newer connection already replaced this one
+        }
+        self.up.set(false);
+        self.out.borrow_mut().clear();
+        self.out_frames.borrow_mut().clear();
+        self.wake_writer.notify();
+        true
+    }
+}
+
+/// What a link task needs to know about its own side.
+#[derive(Clone)]
+pub struct LinkContext {
+    pub cluster_id: String,
+    pub node: NodeId,
+    pub shard: usize,
+    pub shard_ref: ShardRef,
+}
+
+impl LinkContext {
+    fn handshake(&self) -> Handshake {
+        Handshake {
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.node,
+            shard: self.shard as u32,
+            protocol_version: PROTOCOL_VERSION,
+        }
+    }
+}
+
+/// Read one whole frame body, with a size limit.
+async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    limit: usize,
+) -> Result<bytes::Bytes, String> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(body) = split_frame(buf, limit).map_err(|e| e.to_string())? {
+            return Ok(body);
+        }
+        let n = reader.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    (host, port).to_socket_addrs().ok()?.next()
+}
+
+/// Keep a connection to `peer` (whose id is higher than ours) up forever.
+pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, host: String, port: u16) {
+    let mut backoff = BACKOFF_MIN;
+    let mut last_error = String::new();
+    loop {
+        match dial_once(&ctx, &host, port).await {
+            Ok((stream, buffered)) => {
+                backoff = BACKOFF_MIN;
+                last_error.clear();
+                server_log!(ctx.node, ctx.shard, "peer node {} up ({host}:{port})", link.peer);
+                run_connection(&ctx, &link, stream, buffered).await;
+                server_log!(ctx.node, ctx.shard, "peer node {} down", link.peer);
+            }
+            Err(e) => {
+                if e != last_error {
+                    server_log!(ctx.node, ctx.shard, "cannot reach peer node {} at {host}:{port}: {e}", link.peer);
+                    last_error = e;
+                }
+            }
+        }
+        glommio::timer::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+async fn dial_once(ctx: &LinkContext, host: &str, port: u16) -> Result<(TcpStream, BytesMut), String> {
+    let addr = resolve(host, port).ok_or_else(|| format!("cannot resolve {host}"))?;
+    let mut stream = TcpStream::connect_timeout(addr, HANDSHAKE_TIMEOUT).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut out = BytesMut::new();
+    write_frame_body(&mut out, |body| encode_handshake(&ctx.handshake(), body));
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::new();
+    let reply = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
+        read_frame(&mut stream, &mut buf, HANDSHAKE_BYTES_MAX)
+            .await
+            .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
+    })
+    .await
+    .map_err(|e| format!("handshake: {e}"))?;
+    match decode_handshake_reply(&reply).map_err(|e| format!("handshake reply: {e}"))? {
+        HandshakeReply::Accepted => Ok((stream, buf)),
+        HandshakeReply::Refused(reason) => Err(format!("refused our handshake: {reason}")),
+    }
+}
+
+/// Accept peer connections for this shard; each must handshake first.
+pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<Rc<Link>>, members: Vec<NodeId>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                server_log!(ctx.node, ctx.shard, "peer accept failed: {e}");
+                glommio::timer::sleep(BACKOFF_MIN).await;
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        let links = links.clone();
+        let members = members.clone();
+        glommio::spawn_local(async move {
+            let peer_addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+            match accept_handshake(&ctx, stream, &members).await {
+                Ok((peer, stream, buffered)) => {
+                    let Some(link) = links.iter().find(|l| l.peer == peer).cloned() else { return };
+                    server_log!(ctx.node, ctx.shard, "peer node {peer} up (from {peer_addr})");
+                    run_connection(&ctx, &link, stream, buffered).await;
+                    server_log!(ctx.node, ctx.shard, "peer node {peer} down");
+                }
+                Err(e) => {
+                    ctx.shard_ref.borrow().metrics.peer_errors.inc();
+                    server_log!(ctx.node, ctx.shard, "refused a peer connection from {peer_addr}: {e}");
+                }
+            }
+        })
+        .detach();
+    }
+}
+
+async fn accept_handshake(
+    ctx: &LinkContext,
+    mut stream: TcpStream,
+    members: &[NodeId],
+) -> Result<(NodeId, TcpStream, BytesMut), String> {
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::new();
+    let body = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
+        read_frame(&mut stream, &mut buf, HANDSHAKE_BYTES_MAX)
+            .await
+            .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
+    })
+    .await
+    .map_err(|e| format!("no valid handshake: {e}"))?;
+    let handshake = decode_handshake(&body).map_err(|e| format!("bad handshake: {e}"))?;
+    let refusal = if handshake.protocol_version != PROTOCOL_VERSION {
+        Some(format!("protocol version {} (this node speaks {PROTOCOL_VERSION})", handshake.protocol_version))
+    } else if handshake.cluster_id != ctx.cluster_id {
+        Some(format!("cluster id {:?} (this node is in cluster {:?})", handshake.cluster_id, ctx.cluster_id))
+    } else if handshake.shard as usize != ctx.shard {
+        Some(format!("shard {} on the port of shard {}", handshake.shard, ctx.shard))
+    } else if !members.contains(&handshake.node_id) || handshake.node_id == ctx.node {
+        Some(format!("node id {}, which is not a peer of node {}", handshake.node_id, ctx.node))
+    } else if handshake.node_id > ctx.node {
+        Some(format!("node {} dialed node {}, but the lower id dials", handshake.node_id, ctx.node))
+    } else {
+        None
+    };
+    let mut out = BytesMut::new();
+    let reply = match &refusal {
+        Some(reason) => HandshakeReply::Refused(reason.clone()),
+        None => HandshakeReply::Accepted,
+    };
+    write_frame_body(&mut out, |body| encode_handshake_reply(&reply, body));
+    // Best effort: the refused side logs the reason if it gets it.
+    let written = stream.write_all(&out).await;
+    if let Some(reason) = refusal {
+        return Err(reason);
+    }
+    written.map_err(|e| e.to_string())?;
+    Ok((handshake.node_id, stream, buf))
+}
+
+/// Run an established connection until it fails: a reader feeding the
+/// shard, and a writer draining the link's queue.
+async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, mut buf: BytesMut) {
+    let fd = stream.as_raw_fd();
+    let generation = link.attach();
+    let (mut reader, mut writer) = futures_lite::io::split(stream);
+    let writer_link = link.clone();
+    let writer_task = glommio::spawn_local(async move {
+        let link = writer_link;
+        loop {
+            link.wake_writer.wait().await;
+            if link.generation.get() != generation || !link.up.get() {
+                break;
+            }
+            let data = link.out.borrow_mut().split().freeze();
+            if data.is_empty() {
+                continue;
+            }
+            let boundaries = std::mem::take(&mut *link.out_frames.borrow_mut());
+            let result = if link.coalesce || boundaries.is_empty() {
+                link.metrics.peer_writes.inc();
+                writer.write_all(&data).await
+            } else {
+                let mut start = 0;
+                let mut result = Ok(());
+                for end in boundaries {
+                    link.metrics.peer_writes.inc();
+                    result = writer.write_all(&data[start..end]).await;
+                    start = end;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                result
+            };
+            link.metrics.peer_bytes_out.inc_by(data.len() as u64);
+            if result.is_err() {
+                break;
+            }
+        }
+        // Unblock the reader: the connection is over.
+        // SAFETY: shutdown(2) on a descriptor this task's connection owns; at
+        // worst it fails with EBADF.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    })
+    .detach();
+    let peer = link.peer;
+    let reason = loop {
+        let body = match read_frame(&mut reader, &mut buf, FRAME_BYTES_MAX).await {
+            Ok(body) => body,
+            Err(e) => break e,
+        };
+        match decode_frame(body) {
+            Ok(frame) => ctx.shard_ref.borrow_mut().on_peer_frame(peer, frame),
+            Err(e) => break format!("undecodable frame: {e}"),
+        }
+        if link.generation.get() != generation {
+            break "replaced by a newer connection".into();
+        }
+    };
+    if reason != "connection closed" && !reason.contains("replaced") {
+        ctx.shard_ref.borrow().metrics.peer_errors.inc();
+        server_log!(ctx.node, ctx.shard, "dropping the link to node {peer}: {reason}");
+    }
+    if link.detach(generation) {
+        ctx.shard_ref.borrow_mut().on_link_down(peer);
+    }
+    drop(writer_task);
+}

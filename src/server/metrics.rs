@@ -1,0 +1,230 @@
+//! Monitoring: per-shard Prometheus metrics (prometheus-client), the shard
+//! status every executor can read for `INFO`, and the `/metrics` endpoint.
+//!
+//! Metrics and status are atomics shared across executors (`Arc`): each
+//! shard writes only its own, readers tolerate a slightly stale view.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::paxos::{Ballot, RoleKind, Status};
+
+/// One shard's instruments.
+#[derive(Clone)]
+pub struct ShardMetrics {
+    /// Client commands handed to the local replica as leader.
+    pub proposals: Counter,
+    /// Slots applied to the store.
+    pub commits: Counter,
+    /// Commands applied to the store.
+    pub commands_applied: Counter,
+    /// Commands per committed slot.
+    pub batch_size: Histogram,
+    /// Slots in flight at the leader, sampled at each Ready.
+    pub window_occupancy: Histogram,
+    /// Seconds per WAL write + fdatasync.
+    pub fsync_seconds: Histogram,
+    pub elections: Counter,
+    pub leader_changes: Counter,
+    /// Commands this node handed to another node's leader.
+    pub forwarded: Counter,
+    /// Commands queued at the leader beyond the window.
+    pub proposal_queue_depth: Gauge,
+    /// Client requests waiting for an answer at this shard.
+    pub waiting_requests: Gauge,
+    pub reads_lease: Counter,
+    pub peer_frames_in: Counter,
+    pub peer_frames_out: Counter,
+    pub peer_bytes_out: Counter,
+    pub peer_writes: Counter,
+    pub peer_connects: Counter,
+    pub peer_errors: Counter,
+}
+
+impl ShardMetrics {
+    fn register(registry: &mut Registry) -> ShardMetrics {
+        let m = ShardMetrics {
+            proposals: Counter::default(),
+            commits: Counter::default(),
+            commands_applied: Counter::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            window_occupancy: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            fsync_seconds: Histogram::new(exponential_buckets(25e-6, 2.0, 14)),
+            elections: Counter::default(),
+            leader_changes: Counter::default(),
+            forwarded: Counter::default(),
+            proposal_queue_depth: Gauge::default(),
+            waiting_requests: Gauge::default(),
+            reads_lease: Counter::default(),
+            peer_frames_in: Counter::default(),
+            peer_frames_out: Counter::default(),
+            peer_bytes_out: Counter::default(),
+            peer_writes: Counter::default(),
+            peer_connects: Counter::default(),
+            peer_errors: Counter::default(),
+        };
+        registry.register("proposals", "Client commands proposed by this shard as leader", m.proposals.clone());
+        registry.register("commits", "Log slots applied to the store", m.commits.clone());
+        registry.register("commands_applied", "Commands applied to the store", m.commands_applied.clone());
+        registry.register("batch_size_commands", "Commands per committed slot", m.batch_size.clone());
+        registry.register("window_occupancy_slots", "Slots in flight at the leader", m.window_occupancy.clone());
+        registry.register("fsync_seconds", "WAL write and fdatasync latency", m.fsync_seconds.clone());
+        registry.register("elections", "Elections this replica started", m.elections.clone());
+        registry.register("leader_changes", "Times this replica became leader", m.leader_changes.clone());
+        registry.register("forwarded", "Client commands forwarded to another node's leader", m.forwarded.clone());
+        registry.register("proposal_queue_depth", "Commands waiting for a slot", m.proposal_queue_depth.clone());
+        registry.register("waiting_requests", "Client requests awaiting an answer", m.waiting_requests.clone());
+        registry.register("lease_reads", "Reads answered by the leader", m.reads_lease.clone());
+        registry.register("peer_frames_in", "Frames received from peers", m.peer_frames_in.clone());
+        registry.register("peer_frames_out", "Frames queued to peers", m.peer_frames_out.clone());
+        registry.register("peer_bytes_out", "Bytes written to peers", m.peer_bytes_out.clone());
+        registry.register("peer_writes", "Socket writes to peers", m.peer_writes.clone());
+        registry.register("peer_connects", "Peer links established", m.peer_connects.clone());
+        registry.register("peer_errors", "Peer links dropped or refused", m.peer_errors.clone());
+        m
+    }
+}
+
+/// What `INFO` and `paxoskv cluster` show of one shard.
+#[derive(Default)]
+pub struct ShardStatus {
+    /// 0 follower, 1 pre-candidate, 2 candidate, 3 leader.
+    pub role: AtomicU8,
+    pub ballot_round: AtomicU64,
+    pub ballot_node: AtomicU32,
+    /// 0: none known.
+    pub leader: AtomicU32,
+    pub commit: AtomicU64,
+    pub applied: AtomicU64,
+    pub log_start: AtomicU64,
+    pub keys: AtomicU64,
+    pub holds_lease: AtomicU8,
+    pub ops: AtomicU64,
+    pub slots: AtomicU64,
+    pub ready: AtomicU8,
+}
+
+impl ShardStatus {
+    pub fn publish(&self, status: &Status, applied: u64, keys: usize, log_start: u64) {
+        let role = match status.role {
+            RoleKind::Follower => 0,
+            RoleKind::PreCandidate => 1,
+            RoleKind::Candidate => 2,
+            RoleKind::Leader => 3,
+        };
+        self.role.store(role, Relaxed);
+        self.ballot_round.store(status.promised.round, Relaxed);
+        self.ballot_node.store(status.promised.node, Relaxed);
+        self.leader.store(status.leader.unwrap_or(0), Relaxed);
+        self.commit.store(status.commit, Relaxed);
+        self.applied.store(applied, Relaxed);
+        self.keys.store(keys as u64, Relaxed);
+        self.log_start.store(log_start, Relaxed);
+        self.holds_lease.store(status.holds_lease as u8, Relaxed);
+    }
+
+    pub fn role_name(&self) -> &'static str {
+        match self.role.load(Relaxed) {
+            3 => "leader",
+            2 => "candidate",
+            1 => "pre-candidate",
+            _ => "follower",
+        }
+    }
+
+    pub fn ballot(&self) -> Ballot {
+        Ballot { round: self.ballot_round.load(Relaxed), node: self.ballot_node.load(Relaxed) }
+    }
+}
+
+/// Everything the executors share for monitoring.
+pub struct Monitor {
+    pub registry: Registry,
+    pub shards: Vec<ShardMetrics>,
+    pub status: Vec<ShardStatus>,
+    pub started_unix_ms: u128,
+}
+
+impl Monitor {
+    pub fn new(node: u32, shards: usize) -> Arc<Monitor> {
+        let mut registry = Registry::with_prefix("paxoskv");
+        let node_label = (Cow::Borrowed("node"), Cow::Owned(node.to_string()));
+        let node_registry = registry.sub_registry_with_label(node_label);
+        let metrics = (0..shards)
+            .map(|s| {
+                let label = (Cow::Borrowed("shard"), Cow::Owned(s.to_string()));
+                ShardMetrics::register(node_registry.sub_registry_with_label(label))
+            })
+            .collect();
+        let status = (0..shards).map(|_| ShardStatus::default()).collect();
+        Arc::new(Monitor { registry, shards: metrics, status, started_unix_ms: super::util::unix_millis() })
+    }
+
+    pub fn encode_metrics(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
+        text
+    }
+
+    /// The text of `INFO [section]` (Redis's `# Section` / `key:value` lines).
+    pub fn info(&self, node: u32, section: Option<&str>, config_summary: &str) -> String {
+        let all = section.is_none_or(|s| s == "all" || s == "everything" || s == "default");
+        let want = |name: &str| all || section == Some(name);
+        let mut out = String::new();
+        if want("server") {
+            let uptime = (super::util::unix_millis() - self.started_unix_ms) / 1000;
+            out.push_str("# Server\r\n");
+            out.push_str(&format!(
+                "paxoskv_version:{}\r\nredis_version:7.0.0\r\nnode_id:{node}\r\nprocess_id:{}\r\nuptime_in_seconds:{uptime}\r\n{config_summary}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id()
+            ));
+        }
+        if want("replication") {
+            out.push_str("# Replication\r\n");
+            out.push_str(&format!("node_id:{node}\r\nshards:{}\r\n", self.status.len()));
+            for (s, st) in self.status.iter().enumerate() {
+                let ballot = st.ballot();
+                out.push_str(&format!(
+                    "shard{s}_role:{}\r\nshard{s}_ballot:{}.{}\r\nshard{s}_leader:{}\r\nshard{s}_lease:{}\r\nshard{s}_commit:{}\r\nshard{s}_applied:{}\r\nshard{s}_log_start:{}\r\n",
+                    st.role_name(),
+                    ballot.round,
+                    ballot.node,
+                    st.leader.load(Relaxed),
+                    st.holds_lease.load(Relaxed),
+                    st.commit.load(Relaxed),
+                    st.applied.load(Relaxed),
+                    st.log_start.load(Relaxed),
+                ));
+            }
+        }
+        if want("stats") {
+            out.push_str("# Stats\r\n");
+            let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
+            let applied = sum(&|m| m.commands_applied.get());
+            let slots = sum(&|m| m.commits.get());
+            out.push_str(&format!(
+                "total_commands_applied:{applied}\r\ntotal_slots_committed:{slots}\r\navg_batch_commands:{:.2}\r\nproposals:{}\r\nforwarded:{}\r\nelections:{}\r\n",
+                if slots == 0 { 0.0 } else { applied as f64 / slots as f64 },
+                sum(&|m| m.proposals.get()),
+                sum(&|m| m.forwarded.get()),
+                sum(&|m| m.elections.get()),
+            ));
+        }
+        if want("keyspace") {
+            let keys: u64 = self.status.iter().map(|s| s.keys.load(Relaxed)).sum();
+            out.push_str(&format!("# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n"));
+        }
+        out
+    }
+
+    pub fn dbsize(&self) -> u64 {
+        self.status.iter().map(|s| s.keys.load(Relaxed)).sum()
+    }
+}

@@ -1,0 +1,340 @@
+//! The glommio shell: one executor per shard, each running that shard's
+//! replica, WAL, timers and peer links, and serving its share of the
+//! client connections (ARCHITECTURE.md §5). Runtime calls live here and in
+//! `storage::wal` only.
+//!
+//! - `config`: the cluster file and tuning flags;
+//! - `shard`: the Ready loop, group commit, ticks, request routing;
+//! - `links`: peer connections, handshake, coalesced writes;
+//! - `client`: RESP connections and cross-shard routing over the mesh;
+//! - `metrics`: Prometheus metrics, `INFO`, the `/metrics` endpoint.
+
+pub mod client;
+pub mod config;
+pub mod links;
+pub mod metrics;
+pub mod shard;
+pub mod util;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+
+use self::config::ClusterFile;
+use self::links::{accept_forever, dial_forever, Link, LinkContext};
+use self::metrics::Monitor;
+use self::shard::{Request, Shard, ShardRef, Waiter};
+use self::util::{Notify, ReplySender};
+use crate::kv::{Command, KvStore, Reply};
+use crate::paxos::{NodeId, Replica};
+use crate::rng::Rng;
+use crate::server_log;
+use crate::storage::{Wal, WalOptions};
+
+/// Messages between the executors of one node.
+pub enum MeshMessage {
+    /// A client command for the receiver's shard; answer with `Reply { token }`.
+    Request {
+        from: usize,
+        token: u64,
+        command: Command,
+        deadline: Instant,
+    },
+    Reply {
+        token: u64,
+        reply: Reply,
+    },
+}
+
+/// Capacity of each executor-to-executor channel.
+const MESH_CHANNEL_CAPACITY: usize = 4096;
+
+/// What every task on one executor shares.
+pub struct Shared {
+    pub node: NodeId,
+    /// This executor's index, which is also the shard it runs.
+    pub executor: usize,
+    pub file: ClusterFile,
+    pub monitor: Arc<Monitor>,
+    pub shard: RefCell<Option<ShardRef>>,
+    pub config_summary: String,
+    senders: Senders<MeshMessage>,
+    mesh_waiters: RefCell<HashMap<u64, ReplySender<Reply>>>,
+    next_token: Cell<u64>,
+    outbox: RefCell<VecDeque<(usize, MeshMessage)>>,
+    outbox_kick: Notify,
+    rng: RefCell<Rng>,
+    next_client_id: Cell<u64>,
+}
+
+impl Shared {
+    /// A fresh client session id (random, so ids from before a restart are
+    /// never reused) and a connection id.
+    pub fn new_session(&self) -> (u64, u64) {
+        let session = loop {
+            let s = self.rng.borrow_mut().next_u64();
+            if s != crate::kv::SESSION_NONE {
+                break s;
+            }
+        };
+        let id = self.next_client_id.get();
+        self.next_client_id.set(id + 1);
+        (session, id * self.file.shards as u64 + self.executor as u64)
+    }
+
+    pub fn register_mesh_waiter(&self, sender: ReplySender<Reply>) -> u64 {
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        self.mesh_waiters.borrow_mut().insert(token, sender);
+        token
+    }
+
+    pub fn take_mesh_waiter(&self, token: u64) -> Option<ReplySender<Reply>> {
+        self.mesh_waiters.borrow_mut().remove(&token)
+    }
+
+    pub async fn mesh_send(&self, to: usize, message: MeshMessage) -> Result<(), ()> {
+        self.senders.send_to(to, message).await.map_err(|_| ())
+    }
+
+    /// Queue a reply to another executor; never blocks the caller.
+    pub fn mesh_reply(&self, executor: usize, token: u64, reply: Reply) {
+        self.outbox.borrow_mut().push_back((executor, MeshMessage::Reply { token, reply }));
+        self.outbox_kick.notify();
+    }
+}
+
+/// Run node `node` of the cluster until the process is stopped.
+pub fn run(file: ClusterFile, node: NodeId, pin: bool) -> Result<(), String> {
+    file.validate()?;
+    let spec = file.node(node).ok_or_else(|| format!("node {node} is not in the cluster file"))?.clone();
+    let shards = file.shards;
+    if file.tuning.durability == config::DurabilityMode::None {
+        for _ in 0..3 {
+            server_log!(node, "-", "WARNING: durability is `none`: nothing is fsynced; a power loss or kernel crash can lose acknowledged writes. Use it to measure, never to keep data.");
+        }
+    }
+    server_log!(
+        node,
+        "-",
+        "starting: cluster {:?}, {} nodes, {shards} shards, clients on {}:{}, peers on {}:{}..{}, data in {}",
+        file.cluster_id,
+        file.nodes.len(),
+        spec.host,
+        spec.client_port,
+        spec.host,
+        spec.peer_port,
+        spec.peer_port as usize + shards - 1,
+        file.data_dir.display()
+    );
+    let monitor = Monitor::new(node, shards);
+    let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
+    let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
+    let handles = LocalExecutorPoolBuilder::new(placement)
+        .on_all_shards(move || {
+            let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
+            async move { run_executor(file, node, monitor, mesh).await }
+        })
+        .map_err(|e| format!("starting executors: {e}"))?;
+    for result in handles.join_all() {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("executor failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn config_summary(file: &ClusterFile) -> String {
+    let t = &file.tuning;
+    format!(
+        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\npeer_write_coalescing:{}",
+        file.shards, t.window_slots, t.batch_count_max, t.batch_bytes_max, t.lease_reads, t.durability, t.peer_write_coalescing
+    )
+    .to_lowercase()
+}
+
+async fn run_executor(
+    file: ClusterFile,
+    node: NodeId,
+    monitor: Arc<Monitor>,
+    mesh: MeshBuilder<MeshMessage, Full>,
+) -> Result<(), String> {
+    let (senders, receivers) = mesh.join().await.map_err(|_| "joining the executor mesh failed".to_string())?;
+    let index = senders.peer_id();
+    let spec = file.node(node).expect("validated").clone();
+
+    // Recover this shard's state from its data directory.
+    let dir = file.shard_dir(node, index);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut options = WalOptions::new(&dir);
+    options.durability = file.tuning.durability.storage();
+    let (wal, durable, report) = Wal::open(options).await.map_err(|e| format!("shard {index}: {e}"))?;
+    let (kv, applied) = match &durable.snapshot {
+        Some(image) => {
+            let kv = KvStore::restore(&image.data)
+                .map_err(|e| format!("shard {index}: snapshot at slot {} does not restore: {e}", image.slot))?;
+            (kv, image.slot)
+        }
+        None => (KvStore::new(shard::SESSIONS_MAX), 0),
+    };
+    server_log!(
+        node,
+        index,
+        "recovered from {}: {} segments, {} records, snapshot {}, promised {}.{}, commit {}{}",
+        dir.display(),
+        report.segments,
+        report.records,
+        report.snapshot_slot.map_or("none".to_string(), |s| format!("at slot {s}")),
+        durable.promised.round,
+        durable.promised.node,
+        durable.commit,
+        report.torn_tail.as_ref().map_or(String::new(), |(file, offset, why)| format!(
+            "; discarded a torn tail of {} at byte {offset} ({why})",
+            file.display()
+        ))
+    );
+    let seed = util::unix_millis() as u64 ^ (u64::from(node) << 40) ^ (index as u64) << 32;
+    let replica = Replica::recover(file.core_config(), node, seed, durable).map_err(|e| e.0)?;
+
+    let shared = Rc::new(Shared {
+        node,
+        executor: index,
+        config_summary: config_summary(&file),
+        file: file.clone(),
+        monitor: monitor.clone(),
+        shard: RefCell::new(None),
+        senders,
+        mesh_waiters: RefCell::new(HashMap::new()),
+        next_token: Cell::new(0),
+        outbox: RefCell::new(VecDeque::new()),
+        outbox_kick: Notify::default(),
+        rng: RefCell::new(Rng::new(seed ^ std::process::id() as u64)),
+        next_client_id: Cell::new(1),
+    });
+    let shard: ShardRef = Rc::new(RefCell::new(Shard::new(index, replica, kv, applied, Rc::new(wal), shared.clone())));
+    *shared.shard.borrow_mut() = Some(shard.clone());
+
+    // Peer links: dial peers with higher ids, accept the lower ones.
+    let ctx = LinkContext { cluster_id: file.cluster_id.clone(), node, shard: index, shard_ref: shard.clone() };
+    let metrics = monitor.shards[index].clone();
+    let mut accepted = Vec::new();
+    for peer in file.nodes.iter().filter(|n| n.id != node) {
+        let t = &file.tuning;
+        let link = Rc::new(Link::new(peer.id, t.peer_write_coalescing, t.peer_queue_bytes_max, metrics.clone()));
+        shard.borrow_mut().links.insert(peer.id, link.clone());
+        if peer.id > node {
+            let port = peer.peer_port + index as u16;
+            glommio::spawn_local(dial_forever(ctx.clone(), link, peer.host.clone(), port)).detach();
+        } else {
+            accepted.push(link);
+        }
+    }
+    let peer_addr = (spec.host.as_str(), spec.peer_port + index as u16);
+    let peer_listener = TcpListener::bind(peer_addr)
+        .map_err(|e| format!("shard {index}: listening for peers on {}:{}: {e}", peer_addr.0, peer_addr.1))?;
+    glommio::spawn_local(accept_forever(ctx, peer_listener, accepted, file.member_ids())).detach();
+
+    glommio::spawn_local(shard::run_driver(shard.clone())).detach();
+    glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
+    glommio::spawn_local(shard::run_ticker(shard.clone(), file.tuning.tick_ms)).detach();
+    spawn_mesh_tasks(shared.clone(), receivers);
+    if index == 0 {
+        if let Some(port) = spec.metrics_port {
+            let listener = TcpListener::bind((spec.host.as_str(), port))
+                .map_err(|e| format!("metrics endpoint on {}:{port}: {e}", spec.host))?;
+            glommio::spawn_local(serve_metrics(listener, monitor.clone())).detach();
+        }
+    }
+    shard.borrow_mut().kick.notify();
+
+    let listener = TcpListener::bind((spec.host.as_str(), spec.client_port))
+        .map_err(|e| format!("listening for clients on {}:{}: {e}", spec.host, spec.client_port))?;
+    if index == 0 {
+        server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
+    }
+    monitor.status[index].ready.store(1, std::sync::atomic::Ordering::Relaxed);
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(client::serve(shared.clone(), stream)).detach();
+            }
+            Err(e) => {
+                server_log!(node, index, "accepting a client failed: {e}");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
+    for (_, receiver) in receivers.streams() {
+        let shared = shared.clone();
+        glommio::spawn_local(async move {
+            while let Some(message) = receiver.recv().await {
+                match message {
+                    MeshMessage::Request { from, token, command, deadline } => {
+                        let shard = shared.shard.borrow().clone().expect("set at start");
+                        let request = Request { command, waiter: Waiter::Mesh { executor: from, token }, deadline };
+                        shard.borrow_mut().submit(request);
+                    }
+                    MeshMessage::Reply { token, reply } => {
+                        if let Some(sender) = shared.take_mesh_waiter(token) {
+                            sender.send(reply);
+                        }
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    glommio::spawn_local(async move {
+        loop {
+            shared.outbox_kick.wait().await;
+            loop {
+                let next = shared.outbox.borrow_mut().pop_front();
+                let Some((to, message)) = next else { break };
+                let _ = shared.senders.send_to(to, message).await;
+            }
+        }
+    })
+    .detach();
+}
+
+/// A minimal HTTP/1.0 responder for Prometheus: `GET /metrics`.
+async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
+    loop {
+        let Ok(mut stream) = listener.accept().await else { continue };
+        let monitor = monitor.clone();
+        glommio::spawn_local(async move {
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let response = if request.starts_with(b"GET /metrics") {
+                let body = monitor.encode_metrics();
+                format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.0 404 Not Found\r\nContent-Length: 22\r\n\r\ntry GET /metrics here\n".to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.close().await;
+        })
+        .detach();
+    }
+}
