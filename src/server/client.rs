@@ -24,6 +24,9 @@ use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 
+/// Arguments per command at most (an MSET or MGET of this many keys).
+const ARGS_MAX: usize = 64 * 1024;
+
 /// A reply slot in the connection's pipeline.
 enum Pending {
     /// Already encoded (PING, errors, INFO ...).
@@ -85,7 +88,10 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
 
 async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::AsyncRead + Unpin) {
     let tuning = &conn.shared.file.tuning;
-    let limits = RespLimits { bulk_bytes_max: tuning.batch_bytes_max, ..RespLimits::default() };
+    let limits = RespLimits { bulk_bytes_max: tuning.batch_bytes_max, args_max: ARGS_MAX, ..RespLimits::default() };
+    // One command at most this large may sit in the buffer (Redis's
+    // client-query-buffer-limit): an MSET of a whole batch and its framing.
+    let query_bytes_max = tuning.batch_bytes_max * 2 + 64 * 1024;
     let pending_max = tuning.client_pending_max;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -98,6 +104,17 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > query_bytes_max {
+            // parse_command consumes complete commands; a buffer this big
+            // holds one unfinished command larger than any we accept.
+            let pending = parse_command(&mut buf.clone(), &limits);
+            if matches!(pending, Ok(None)) {
+                let mut out = BytesMut::new();
+                resp::error(&mut out, "ERR Protocol error: query buffer limit exceeded");
+                conn.push(Pending::Close(out.freeze()));
+                return;
+            }
+        }
         loop {
             match parse_command(&mut buf, &limits) {
                 Ok(Some(args)) => {
@@ -235,7 +252,18 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             }
         }
         ClientRequest::Select(_) => resp::simple(&mut out, "OK"),
-        ClientRequest::ConfigGet(_) => resp::array_header(&mut out, 0),
+        ClientRequest::ConfigGet(pattern) => {
+            // redis-benchmark and other tools ask about persistence; answer
+            // like a Redis without RDB or AOF (paxoskv has its own WAL).
+            let known: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+            let matched: Vec<_> =
+                known.iter().filter(|(k, _)| k.as_bytes() == &pattern[..] || &pattern[..] == b"*").collect();
+            resp::array_header(&mut out, matched.len() * 2);
+            for (key, value) in matched {
+                resp::bulk(&mut out, key.as_bytes());
+                resp::bulk(&mut out, value.as_bytes());
+            }
+        }
         ClientRequest::Quit => {
             resp::simple(&mut out, "OK");
             conn.push(Pending::Close(out.freeze()));
