@@ -15,7 +15,8 @@
 //! tag 0x01    PreVote         ballot
 //! tag 0x02    PreVoteReply    ballot | granted: bool | promised: ballot
 //! tag 0x03    Prepare         ballot | first_unchosen: u64
-//! tag 0x04    Promise         ballot | commit: u64 | chosen: values | accepted: u32 count + (slot: u64 | ballot | value)*
+//! tag 0x04    Promise         ballot | commit: u64 | chosen: values
+//!                             | accepted: u32 count + (slot: u64 | ballot | value)*
 //! tag 0x05    Accept          ballot | first_slot: u64 | values | commit: u64
 //! tag 0x06    Accepted        ballot | first_slot: u64 | count: u64
 //! tag 0x07    Reject          ballot | promised: ballot | reason: u8 (0 HigherBallot, 1 LeaseHeld)

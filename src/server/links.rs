@@ -252,7 +252,17 @@ async fn accept_handshake(
     })
     .await
     .map_err(|e| format!("no valid handshake: {e}"))?;
-    let handshake = decode_handshake(&body).map_err(|e| format!("bad handshake: {e}"))?;
+    let handshake = match decode_handshake(&body) {
+        Ok(handshake) => handshake,
+        Err(e) => {
+            // Tell the other side why (a newer node can still read a refusal).
+            let mut out = BytesMut::new();
+            let reply = HandshakeReply::Refused(format!("bad handshake: {e}"));
+            write_frame_body(&mut out, |body| encode_handshake_reply(&reply, body));
+            let _ = stream.write_all(&out).await;
+            return Err(format!("bad handshake: {e}"));
+        }
+    };
     let refusal = if handshake.protocol_version != PROTOCOL_VERSION {
         Some(format!("protocol version {} (this node speaks {PROTOCOL_VERSION})", handshake.protocol_version))
     } else if handshake.cluster_id != ctx.cluster_id {
