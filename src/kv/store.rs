@@ -151,6 +151,11 @@ impl KvStore {
     fn execute(&mut self, op: &Op) -> Reply {
         match op {
             Op::Get { .. } | Op::Exists { .. } | Op::MGet { .. } => self.read(op),
+            Op::Set { key, value, condition: SetCondition::Always } => {
+                // The common case: one tree walk, not a lookup then an insert.
+                self.data.insert(key.clone(), value.clone());
+                Reply::Ok
+            }
             Op::Set { key, value, condition } => {
                 let current = self.data.get(key);
                 let allowed = match condition {

@@ -58,7 +58,14 @@ struct Waiting {
     deadline: Instant,
 }
 
+#[derive(Default)]
+struct SessionWaiting {
+    writes: usize,
+    held_reads: VecDeque<Request>,
+}
+
 struct WaitingRead {
+    session: SessionId,
     op: Op,
     waiter: Waiter,
     deadline: Instant,
@@ -90,6 +97,12 @@ pub struct Shard {
     unsynced: VecDeque<Unsynced>,
     pub links: HashMap<NodeId, Rc<Link>>,
     waiting_writes: HashMap<(SessionId, u64), Waiting>,
+    /// Per session: its writes in `waiting_writes`, and its reads held
+    /// until those are applied. A connection's commands take effect in the
+    /// order it sent them (Redis's pipelining contract): a read must see
+    /// the writes pipelined before it, though they are not acknowledged yet.
+    sessions_waiting: HashMap<SessionId, SessionWaiting>,
+    released_reads: VecDeque<Request>,
     waiting_reads: HashMap<u64, WaitingRead>,
     next_read_id: u64,
     forwarded: HashMap<u64, Forwarded>,
@@ -119,6 +132,8 @@ impl Shard {
             unsynced: VecDeque::new(),
             links: HashMap::new(),
             waiting_writes: HashMap::new(),
+            sessions_waiting: HashMap::new(),
+            released_reads: VecDeque::new(),
             waiting_reads: HashMap::new(),
             next_read_id: 0,
             forwarded: HashMap::new(),
@@ -144,13 +159,20 @@ impl Shard {
     }
 
     fn try_submit(&mut self, request: Request) {
+        let session = request.command.session;
+        if request.command.op.is_read_only() {
+            if let Some(waiting) = self.sessions_waiting.get_mut(&session) {
+                waiting.held_reads.push_back(request);
+                return;
+            }
+        }
         let result = if request.command.op.is_read_only() {
             let id = self.next_read_id;
             match self.replica.read(id) {
                 Ok(()) => {
                     self.next_read_id += 1;
                     let Request { command, waiter, deadline } = request;
-                    self.waiting_reads.insert(id, WaitingRead { op: command.op, waiter, deadline });
+                    self.waiting_reads.insert(id, WaitingRead { session, op: command.op, waiter, deadline });
                     self.metrics.reads_lease.inc();
                     Ok(())
                 }
@@ -166,6 +188,8 @@ impl Shard {
                         // A retry of a command still waiting here: the new
                         // waiter takes over; the old one learns nothing more.
                         self.deliver(old.waiter, Reply::Error("ERR request superseded by its retry".into()));
+                    } else {
+                        self.sessions_waiting.entry(session).or_default().writes += 1;
                     }
                     Ok(())
                 }
@@ -177,6 +201,27 @@ impl Shard {
             Err((ProposeError::NotLeader { leader }, request)) => self.route(request, leader),
             Err((ProposeError::QueueFull, request)) => self.refuse(request, ForwardRefusal::Busy),
             Err((ProposeError::TooLarge, request)) => self.refuse(request, ForwardRefusal::TooLarge),
+        }
+    }
+
+    /// Forget a waiting write; once a session has none left, its held
+    /// reads are released (they now read after those writes).
+    fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<Waiting> {
+        let waiting = self.waiting_writes.remove(&key)?;
+        let session = self.sessions_waiting.get_mut(&key.0).expect("counted when inserted");
+        session.writes -= 1;
+        if session.writes == 0 {
+            let held = self.sessions_waiting.remove(&key.0).expect("present").held_reads;
+            self.released_reads.extend(held);
+        }
+        Some(waiting)
+    }
+
+    /// Submit the reads `take_waiting_write` released. Callers run it after
+    /// handling the write itself (a resubmitted write goes first).
+    fn submit_released_reads(&mut self) {
+        while let Some(read) = self.released_reads.pop_front() {
+            self.try_submit(read);
         }
     }
 
@@ -312,9 +357,10 @@ impl Shard {
         let timeout = || Reply::Error(format!("ERR request timed out after {ms} ms; its outcome is unknown"));
         let expired: Vec<_> = self.waiting_writes.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| *k).collect();
         for key in expired {
-            let w = self.waiting_writes.remove(&key).expect("listed");
+            let w = self.take_waiting_write(key).expect("listed");
             self.deliver(w.waiter, timeout());
         }
+        self.submit_released_reads();
         let expired: Vec<_> = self.waiting_reads.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| *k).collect();
         for id in expired {
             let w = self.waiting_reads.remove(&id).expect("listed");
@@ -397,10 +443,11 @@ impl Shard {
         }
         for command in aborted {
             let Ok(command) = Command::decode(&command) else { continue };
-            if let Some(w) = self.waiting_writes.remove(&(command.session, command.seq)) {
+            if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
                 let request = Request { command, waiter: w.waiter, deadline: w.deadline };
                 self.try_submit(request);
             }
+            self.submit_released_reads();
         }
         if self.replica.is_leader() {
             let status = self.replica.status();
@@ -440,10 +487,11 @@ impl Shard {
                 continue;
             };
             let reply = self.kv.apply(&command);
-            if let Some(w) = self.waiting_writes.remove(&(command.session, command.seq)) {
+            if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
                 self.deliver(w.waiter, reply);
             }
         }
+        self.submit_released_reads();
         let every = self.snapshot_every_slots;
         if every > 0 && self.applied.is_multiple_of(every) {
             let data = self.kv.snapshot();
@@ -461,7 +509,7 @@ impl Shard {
             }
             ReadOutcome::Failed { id } => {
                 if let Some(read) = self.waiting_reads.remove(&id) {
-                    let command = Command { session: 0, seq: 0, op: read.op };
+                    let command = Command { session: read.session, seq: 0, op: read.op };
                     self.try_submit(Request { command, waiter: read.waiter, deadline: read.deadline });
                 }
             }

@@ -1,0 +1,789 @@
+//! The networked server end to end: real `paxoskv server` processes on
+//! loopback, driven over RESP2 with the `redis` client crate and over raw
+//! TCP where a test needs to send what no well-behaved client would.
+//!
+//! Every test starts a [`TestCluster`] in a fresh directory
+//! `target/server-tests/<test name>/` (cluster file, data, one log per
+//! node), removed when the test passes and kept, with the last lines of each
+//! log printed, when it fails. Each test has its own fixed port range below
+//! the kernel's ephemeral ports (32768 and up), and one cluster runs at a
+//! time (the CI machine has 2 cores). Tests wait for conditions by polling
+//! with a generous deadline, never by sleeping a guessed time, and assert
+//! nothing about timing beyond that liveness bound.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use paxoskv::net::peer::{
+    decode_handshake_reply, encode_handshake, split_frame, write_frame_body, Handshake, HandshakeReply,
+    PROTOCOL_VERSION,
+};
+use paxoskv::net::slot::{key_slot, slot_shard};
+use paxoskv::server::config::{ClusterFile, Tuning};
+use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
+
+// ---------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------
+
+type NodeId = u32;
+
+/// How long any awaited condition may take before the test fails. Generous:
+/// a 2-core machine building in parallel can be very slow.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// The pause between two polls of a condition.
+const POLL_PAUSE: Duration = Duration::from_millis(50);
+/// Connect timeout for one attempt (attempts repeat until [`DEADLINE`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for one reply; well above the server's request timeout
+/// (5 s), so a slow cluster answers with an error rather than a client timeout.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Lines of each node's log printed when a test fails.
+const LOG_TAIL_LINES: usize = 40;
+
+/// One cluster at a time: the tests of this file run their clusters in turn.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Poll `probe` until it yields a value; fail the test after [`DEADLINE`].
+fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up after {DEADLINE:?} waiting for {what}");
+        thread::sleep(POLL_PAUSE);
+    }
+}
+
+fn client_for(port: u16) -> redis::Client {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL")
+}
+
+/// One connection attempt, with read and write timeouts so a stuck server
+/// fails the test instead of hanging it.
+fn try_connect(port: u16) -> RedisResult<Connection> {
+    let con = client_for(port).get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    con.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    con.set_write_timeout(Some(REPLY_TIMEOUT))?;
+    Ok(con)
+}
+
+/// A loopback cluster of `paxoskv server` processes, killed on drop.
+struct TestCluster {
+    dir: PathBuf,
+    config_path: PathBuf,
+    file: ClusterFile,
+    /// Indexed by node id - 1; `None` while the node is killed.
+    children: Vec<Option<Child>>,
+    /// Held for the cluster's life; dropped after the children are killed.
+    _one_at_a_time: MutexGuard<'static, ()>,
+}
+
+impl TestCluster {
+    /// Start `nodes` nodes with `shards` shards on ports from `base_port`
+    /// (see `ClusterFile::local`), with the tuning `tune` leaves, and wait
+    /// until every node answers and every shard has an agreed leader.
+    fn start(name: &str, base_port: u16, nodes: usize, shards: usize, tune: impl FnOnce(&mut Tuning)) -> TestCluster {
+        let one_at_a_time = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("server-tests").join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != ErrorKind::NotFound => panic!("removing {}: {e}", dir.display()),
+            _ => {}
+        }
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let mut file = ClusterFile::local(nodes, base_port, shards, &dir.join("data")).expect("a local cluster file");
+        tune(&mut file.tuning);
+        file.validate().expect("the test's cluster file is valid");
+        let config_path = dir.join("cluster.toml");
+        std::fs::write(&config_path, file.to_toml()).expect("writing the cluster file");
+        let mut cluster = TestCluster {
+            dir,
+            config_path,
+            file,
+            children: (0..nodes).map(|_| None).collect(),
+            _one_at_a_time: one_at_a_time,
+        };
+        for node in cluster.node_ids() {
+            cluster.spawn(node);
+        }
+        for node in cluster.node_ids() {
+            cluster.wait_serving(node);
+        }
+        for shard in 0..shards {
+            cluster.leader(shard);
+        }
+        cluster
+    }
+
+    fn node_ids(&self) -> Vec<NodeId> {
+        self.file.member_ids()
+    }
+
+    fn live_nodes(&self) -> Vec<NodeId> {
+        self.node_ids().into_iter().filter(|&node| self.children[Self::index(node)].is_some()).collect()
+    }
+
+    fn index(node: NodeId) -> usize {
+        node as usize - 1
+    }
+
+    fn client_port(&self, node: NodeId) -> u16 {
+        self.file.node(node).expect("a member").client_port
+    }
+
+    fn peer_port(&self, node: NodeId, shard: usize) -> u16 {
+        self.file.node(node).expect("a member").peer_port + shard as u16
+    }
+
+    fn log_path(&self, node: NodeId) -> PathBuf {
+        self.dir.join(format!("node-{node}.log"))
+    }
+
+    /// Everything node `node` has logged so far (all its lives).
+    fn log(&self, node: NodeId) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log_path(node)).unwrap_or_default()).into_owned()
+    }
+
+    fn spawn(&mut self, node: NodeId) {
+        assert!(self.children[Self::index(node)].is_none(), "node {node} is already running");
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path(node))
+            .unwrap_or_else(|e| panic!("opening the log of node {node}: {e}"));
+        writeln!(log, "--- test harness: starting node {node} ---").expect("writing the log");
+        let child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+            .arg("server")
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--node-id")
+            .arg(node.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cloning the log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning node {node}: {e}"));
+        self.children[Self::index(node)] = Some(child);
+    }
+
+    /// Fail at once if node `node` has exited on its own.
+    fn assert_running(&mut self, node: NodeId) {
+        if let Some(child) = &mut self.children[Self::index(node)] {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.children[Self::index(node)] = None;
+                panic!("node {node} exited unexpectedly ({status})");
+            }
+        }
+    }
+
+    /// Wait until node `node` accepts a client and answers PING.
+    fn wait_serving(&mut self, node: NodeId) {
+        let port = self.client_port(node);
+        let what = format!("node {node} to answer PING on port {port}");
+        wait_until(&what, || {
+            self.assert_running(node);
+            let mut con = try_connect(port).ok()?;
+            let pong: String = redis::cmd("PING").query(&mut con).ok()?;
+            (pong == "PONG").then_some(())
+        });
+    }
+
+    /// SIGKILL node `node` and reap it.
+    fn kill9(&mut self, node: NodeId) {
+        let mut child = self.children[Self::index(node)].take().unwrap_or_else(|| panic!("node {node} is not running"));
+        child.kill().unwrap_or_else(|e| panic!("killing node {node}: {e}"));
+        child.wait().unwrap_or_else(|e| panic!("reaping node {node}: {e}"));
+    }
+
+    /// Start a killed node again on its data directory and wait until it
+    /// answers PING (not until it has caught up).
+    fn restart(&mut self, node: NodeId) {
+        self.spawn(node);
+        self.wait_serving(node);
+    }
+
+    /// A client connection to node `node`, retried while it starts.
+    fn con(&mut self, node: NodeId) -> Connection {
+        let port = self.client_port(node);
+        wait_until(&format!("a client connection to node {node}"), || {
+            self.assert_running(node);
+            try_connect(port).ok()
+        })
+    }
+
+    /// `INFO replication` of node `node` as field -> value, or None if it
+    /// does not answer right now.
+    fn try_replication_info(&self, node: NodeId) -> Option<BTreeMap<String, String>> {
+        let mut con = try_connect(self.client_port(node)).ok()?;
+        let text: String = redis::cmd("INFO").arg("replication").query(&mut con).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(field, value)| (field.to_string(), value.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    /// A numeric `INFO replication` field of node `node`, or None.
+    fn try_replication_number(&self, node: NodeId, field: &str) -> Option<u64> {
+        self.try_replication_info(node)?.get(field)?.parse().ok()
+    }
+
+    /// The leader of `shard` once every live node names the same live node,
+    /// and that node says it is the leader.
+    fn leader(&mut self, shard: usize) -> NodeId {
+        let role_field = format!("shard{shard}_role");
+        let leader_field = format!("shard{shard}_leader");
+        let live = self.live_nodes();
+        wait_until(&format!("nodes {live:?} to agree on a leader of shard {shard}"), || {
+            let mut agreed = None;
+            for &node in &live {
+                self.assert_running(node);
+                let info = self.try_replication_info(node)?;
+                let named: NodeId = info.get(&leader_field)?.parse().ok()?;
+                if !live.contains(&named) || *agreed.get_or_insert(named) != named {
+                    return None;
+                }
+                if named == node && info.get(&role_field).map(String::as_str) != Some("leader") {
+                    return None;
+                }
+            }
+            agreed
+        })
+    }
+
+    /// Wait until node `node` has logged a line containing `needle`; return it.
+    fn wait_for_log_line(&self, node: NodeId, needle: &str) -> String {
+        wait_until(&format!("node {node} to log a line containing {needle:?}"), || {
+            self.log(node).lines().find(|line| line.contains(needle)).map(str::to_string)
+        })
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for mut child in self.children.iter_mut().filter_map(Option::take) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if thread::panicking() {
+            for node in self.node_ids() {
+                let log = self.log(node);
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+                eprintln!("--- last {} lines of {} ---", tail.len(), self.log_path(node).display());
+                for line in tail {
+                    eprintln!("{line}");
+                }
+            }
+            eprintln!("--- the cluster file, data and logs are kept in {} ---", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Send one command written as for redis-cli (arguments separated by
+/// spaces, none containing one) and decode its reply.
+fn try_call<T: FromRedisValue>(con: &mut Connection, command: &str) -> RedisResult<T> {
+    let mut words = command.split_whitespace();
+    let mut cmd = redis::cmd(words.next().expect("a command name"));
+    for word in words {
+        cmd.arg(word);
+    }
+    cmd.query(con)
+}
+
+fn call<T: FromRedisValue>(con: &mut Connection, command: &str) -> T {
+    try_call(con, command).unwrap_or_else(|e| panic!("{command}: {e}"))
+}
+
+/// Send a command that must get an error reply; return the error.
+fn call_err(con: &mut Connection, command: &str) -> RedisError {
+    match try_call::<Value>(con, command) {
+        Ok(reply) => panic!("{command}: expected an error, got {reply:?}"),
+        Err(e) => e,
+    }
+}
+
+/// A key built from `prefix` that lands on `shard` of `shards`.
+fn key_in_shard(prefix: &str, shard: usize, shards: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|key| slot_shard(key_slot(key.as_bytes()), shards) == shard)
+        .expect("some key lands on every shard")
+}
+
+fn shard_of(key: &str, shards: usize) -> usize {
+    slot_shard(key_slot(key.as_bytes()), shards)
+}
+
+/// GET every key through `con` (pipelined in chunks) and list each key
+/// whose value is not the expected one, with what came back.
+fn mismatched_values(con: &mut Connection, expected: &[(String, String)]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for chunk in expected.chunks(100) {
+        let mut pipe = redis::pipe();
+        for (key, _) in chunk {
+            pipe.cmd("GET").arg(key);
+        }
+        let values: Vec<Option<String>> = pipe.query(con).unwrap_or_else(|e| panic!("pipelined GETs: {e}"));
+        for ((key, want), got) in chunk.iter().zip(values) {
+            if got.as_deref() != Some(want.as_str()) {
+                wrong.push(format!("{key}: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+    wrong
+}
+
+/// Read from `stream` until the server closes it (EOF or reset); return
+/// what it sent. Fails if the connection is still open after [`REPLY_TIMEOUT`].
+fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return received,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "the server did not close the connection within {REPLY_TIMEOUT:?} ({e}); it sent {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+}
+
+fn raw_connect(port: u16) -> TcpStream {
+    let addr = ("127.0.0.1", port);
+    wait_until(&format!("a TCP connection to port {port}"), || TcpStream::connect(addr).ok())
+}
+
+// ---------------------------------------------------------------------------
+// 1. The command set, through every node
+// ---------------------------------------------------------------------------
+
+/// The single-key commands on `key` and a scratch `other` key (same shard),
+/// as a transcript: one command and its expected reply per line.
+fn single_key_transcript(con: &mut Connection, key: &str, other: &str) {
+    assert_eq!(call::<String>(con, &format!("SET {key} v1")), "OK");
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("v1".into()));
+    assert_eq!(call::<i64>(con, &format!("EXISTS {key}")), 1);
+    assert_eq!(call::<i64>(con, &format!("DEL {key}")), 1);
+    assert_eq!(call::<i64>(con, &format!("EXISTS {key}")), 0);
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), None);
+    assert_eq!(call::<i64>(con, &format!("DEL {key}")), 0);
+
+    // Counters start from a missing key as 0.
+    assert_eq!(call::<i64>(con, &format!("INCR {key}")), 1);
+    assert_eq!(call::<i64>(con, &format!("INCRBY {key} 41")), 42);
+    assert_eq!(call::<i64>(con, &format!("DECR {key}")), 41);
+    assert_eq!(call::<i64>(con, &format!("DECRBY {key} 50")), -9);
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("-9".into()));
+    assert_eq!(call::<i64>(con, &format!("DEL {key}")), 1);
+
+    // NX only creates, XX only replaces.
+    assert_eq!(call::<Option<String>>(con, &format!("SET {key} first NX")), Some("OK".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("SET {key} second NX")), None);
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("first".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("SET {other} x XX")), None);
+    assert_eq!(call::<i64>(con, &format!("EXISTS {other}")), 0);
+    assert_eq!(call::<Option<String>>(con, &format!("SET {key} second XX")), Some("OK".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("second".into()));
+
+    // Compare-and-set: replaces only when the current value is the given one.
+    assert_eq!(call::<Option<String>>(con, &format!("SET {key} third IFEQ second")), Some("OK".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("third".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("SET {key} fourth IFEQ second")), None);
+    assert_eq!(call::<Option<String>>(con, &format!("GET {key}")), Some("third".into()));
+    assert_eq!(call::<Option<String>>(con, &format!("SET {other} y IFEQ anything")), None);
+    assert_eq!(call::<i64>(con, &format!("EXISTS {key} {other}")), 1);
+}
+
+/// 200 mixed commands in one pipeline over keys of both shards, replies
+/// checked one by one: they must come back in the order the commands were
+/// sent, although the shards answer independently. (Reads here touch keys
+/// written before the pipeline; reads after writes inside one pipeline have
+/// their own test at the end of the file.)
+fn pipeline_transcript(con: &mut Connection, prefix: &str) -> Vec<String> {
+    let old_key = |i: usize| format!("{prefix}-old-{i}");
+    let new_key = |i: usize| format!("{prefix}-new-{i}");
+    let counter = format!("{prefix}-counter");
+    let mut prefill = redis::pipe();
+    for i in 0..200 {
+        prefill.cmd("SET").arg(old_key(i)).arg(format!("old-{i}"));
+    }
+    let replies: Vec<String> = prefill.query(con).unwrap_or_else(|e| panic!("prefilling {prefix}: {e}"));
+    assert!(replies.iter().all(|r| r == "OK"), "prefilling {prefix} answered {replies:?}");
+
+    let mut pipe = redis::pipe();
+    let mut expected = Vec::new();
+    let mut new_keys = Vec::new();
+    let mut increments = 0;
+    for i in 0..200 {
+        match i % 6 {
+            0 => {
+                pipe.cmd("SET").arg(new_key(i)).arg(format!("new-{i}"));
+                expected.push(Value::Okay);
+                new_keys.push((new_key(i), format!("new-{i}")));
+            }
+            1 => {
+                pipe.cmd("GET").arg(old_key(i));
+                expected.push(Value::BulkString(format!("old-{i}").into_bytes()));
+            }
+            2 => {
+                increments += 1;
+                pipe.cmd("INCR").arg(&counter);
+                expected.push(Value::Int(increments));
+            }
+            3 => {
+                pipe.cmd("ECHO").arg(format!("echo-{i}"));
+                expected.push(Value::BulkString(format!("echo-{i}").into_bytes()));
+            }
+            4 => {
+                pipe.cmd("MGET").arg(old_key(i)).arg(format!("{{{}}}-missing", old_key(i)));
+                expected.push(Value::Array(vec![Value::BulkString(format!("old-{i}").into_bytes()), Value::Nil]));
+            }
+            _ => {
+                pipe.cmd("DEL").arg(old_key(i));
+                expected.push(Value::Int(1));
+            }
+        }
+    }
+    let replies: Vec<Value> = pipe.query(con).unwrap_or_else(|e| panic!("the pipeline of {prefix}: {e}"));
+    assert_eq!(replies.len(), expected.len());
+    for (i, (got, want)) in replies.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "reply {i} of the pipeline of {prefix}");
+    }
+    // Its writes took effect.
+    assert_eq!(mismatched_values(con, &new_keys), Vec::<String>::new(), "the pipeline's SETs");
+    assert_eq!(call::<Option<String>>(con, &format!("GET {counter}")), Some(increments.to_string()));
+    (0..200).map(old_key).collect()
+}
+
+#[test]
+fn commands_work_on_every_node_of_a_three_node_cluster() {
+    const SHARDS: usize = 2;
+    let mut cluster = TestCluster::start("commands_work_on_every_node", 12000, 3, SHARDS, |_| {});
+    let cross_a = key_in_shard("cross", 0, SHARDS);
+    let cross_b = key_in_shard("cross", 1, SHARDS);
+
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        assert_eq!(call::<String>(&mut con, "PING"), "PONG");
+
+        for shard in 0..SHARDS {
+            let key = key_in_shard(&format!("n{node}-key"), shard, SHARDS);
+            let other = format!("{{{key}}}-other"); // the same slot as `key`
+            assert_eq!(shard_of(&other, SHARDS), shard);
+            single_key_transcript(&mut con, &key, &other);
+        }
+
+        // Keys sharing a {hash tag} share a shard, so multi-key commands work.
+        let (a, b, missing) = (format!("{{user{node}}}.a"), format!("{{user{node}}}.b"), format!("{{user{node}}}.c"));
+        assert_eq!(call::<String>(&mut con, &format!("MSET {a} 1 {b} 2")), "OK");
+        assert_eq!(
+            call::<Vec<Option<String>>>(&mut con, &format!("MGET {a} {b} {missing}")),
+            vec![Some("1".to_string()), Some("2".to_string()), None]
+        );
+        assert_eq!(call::<i64>(&mut con, &format!("EXISTS {a} {b} {missing}")), 2);
+        assert_eq!(call::<i64>(&mut con, &format!("DEL {a} {b} {missing}")), 2);
+
+        // Keys on different shards cannot go in one command; nothing is written.
+        let error = call_err(&mut con, &format!("MGET {cross_a} {cross_b}"));
+        assert_eq!(error.code(), Some("CROSSSLOT"), "MGET across shards: {error}");
+        let error = call_err(&mut con, &format!("MSET {cross_a} 1 {cross_b} 2"));
+        assert_eq!(error.code(), Some("CROSSSLOT"), "MSET across shards: {error}");
+        assert_eq!(call::<i64>(&mut con, &format!("EXISTS {cross_a}")), 0);
+        assert_eq!(call::<i64>(&mut con, &format!("EXISTS {cross_b}")), 0);
+
+        let keys = pipeline_transcript(&mut con, &format!("n{node}"));
+        let shards_hit: std::collections::BTreeSet<usize> = keys.iter().map(|k| shard_of(k, SHARDS)).collect();
+        assert_eq!(shards_hit.len(), SHARDS, "the pipeline's keys should span every shard");
+
+        assert_eq!(call::<String>(&mut con, &format!("SET written-through-{node} by-{node}")), "OK");
+    }
+
+    // What each node acknowledged is visible through every node.
+    let written: Vec<(String, String)> =
+        cluster.node_ids().iter().map(|n| (format!("written-through-{n}"), format!("by-{n}"))).collect();
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        assert_eq!(mismatched_values(&mut con, &written), Vec::<String>::new(), "reading through node {node}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Leader failure under load
+// ---------------------------------------------------------------------------
+
+/// What the writer threads share with the test.
+struct WriteLoad {
+    stop: AtomicBool,
+    /// Every (key, value) a SET was acknowledged OK for, in order.
+    acknowledged: Mutex<Vec<(String, String)>>,
+}
+
+impl WriteLoad {
+    fn acknowledged_count(&self) -> usize {
+        self.acknowledged.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Sets `stop` when dropped, so writers end even if the test panics.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `SET key-<writer>-<i> <i>` for i = 0, 1, ... until told to stop. Only an
+/// OK reply counts as an acknowledgement; after an error or a dropped
+/// connection the writer reconnects and goes on with the next i. Returns
+/// how many attempts did not get an OK.
+fn write_until_stopped(port: u16, writer: usize, load: &WriteLoad) -> usize {
+    let mut con: Option<Connection> = None;
+    let mut failures = 0;
+    for i in 0u64.. {
+        if load.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if con.is_none() {
+            match try_connect(port) {
+                Ok(fresh) => con = Some(fresh),
+                Err(_) => {
+                    failures += 1;
+                    thread::sleep(POLL_PAUSE);
+                    continue;
+                }
+            }
+        }
+        let key = format!("key-{writer}-{i}");
+        let reply: RedisResult<String> =
+            redis::cmd("SET").arg(&key).arg(i).query(con.as_mut().expect("connected above"));
+        match reply {
+            Ok(ok) if ok == "OK" => {
+                load.acknowledged.lock().unwrap_or_else(|p| p.into_inner()).push((key, i.to_string()))
+            }
+            Ok(other) => panic!("SET {key} {i} answered {other:?}"),
+            Err(_) => {
+                failures += 1;
+                con = None;
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn killing_the_leader_under_load_loses_no_acknowledged_write() {
+    const WRITERS: usize = 2;
+    const WRITES_PER_PHASE: usize = 300;
+    let mut cluster = TestCluster::start("killing_the_leader_under_load", 14500, 3, 1, |_| {});
+    let old_leader = cluster.leader(0);
+    let target = cluster.node_ids().into_iter().find(|&n| n != old_leader).expect("a follower");
+    let port = cluster.client_port(target);
+    let load = WriteLoad { stop: AtomicBool::new(false), acknowledged: Mutex::new(Vec::new()) };
+
+    let shared_load = &load;
+    let failures = thread::scope(|scope| {
+        let stop_writers = StopOnDrop(&shared_load.stop);
+        let writers: Vec<_> =
+            (0..WRITERS).map(|writer| scope.spawn(move || write_until_stopped(port, writer, shared_load))).collect();
+
+        wait_until(&format!("{WRITES_PER_PHASE} writes acknowledged through follower {target}"), || {
+            (load.acknowledged_count() >= WRITES_PER_PHASE).then_some(())
+        });
+        let before_kill = load.acknowledged_count();
+        cluster.kill9(old_leader);
+        eprintln!("killed leader node {old_leader} after {before_kill} acknowledged writes");
+
+        // Liveness: a new leader takes over and writes are acknowledged again.
+        wait_until(&format!("{WRITES_PER_PHASE} more writes acknowledged after killing leader {old_leader}"), || {
+            (load.acknowledged_count() >= before_kill + WRITES_PER_PHASE).then_some(())
+        });
+        drop(stop_writers);
+        writers.into_iter().map(|w| w.join().expect("a writer thread panicked")).sum::<usize>()
+    });
+    let acknowledged = load.acknowledged.into_inner().unwrap_or_else(|p| p.into_inner());
+    eprintln!("{} writes acknowledged, {failures} attempts failed around the failover", acknowledged.len());
+
+    // Safety: every acknowledged write survived, as seen from every live node.
+    for node in cluster.live_nodes() {
+        let mut con = cluster.con(node);
+        let wrong = mismatched_values(&mut con, &acknowledged);
+        assert!(wrong.is_empty(), "{} acknowledged writes read back wrong through node {node}: {wrong:?}", wrong.len());
+    }
+
+    // The killed node comes back and catches up with what was committed.
+    cluster.restart(old_leader);
+    let new_leader = cluster.leader(0);
+    let commit = wait_until(&format!("the commit index of leader {new_leader}"), || {
+        cluster.try_replication_number(new_leader, "shard0_commit")
+    });
+    wait_until(&format!("restarted node {old_leader} to apply up to slot {commit}"), || {
+        let applied = cluster.try_replication_number(old_leader, "shard0_applied")?;
+        (applied >= commit).then_some(())
+    });
+    let mut con = cluster.con(old_leader);
+    let sample: Vec<(String, String)> =
+        acknowledged.iter().take(5).chain(acknowledged.iter().rev().take(5)).cloned().collect();
+    assert_eq!(mismatched_values(&mut con, &sample), Vec::<String>::new(), "reading through restarted node");
+}
+
+// ---------------------------------------------------------------------------
+// 3. Whole-cluster crash
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_whole_cluster_restart_keeps_every_acknowledged_write() {
+    const KEYS: usize = 500;
+    let mut cluster = TestCluster::start("a_whole_cluster_restart", 17000, 3, 2, |_| {});
+    let written: Vec<(String, String)> = (0..KEYS).map(|i| (format!("durable-{i}"), format!("value-{i}"))).collect();
+    let nodes = cluster.node_ids();
+    for (chunk_index, chunk) in written.chunks(100).enumerate() {
+        let node = nodes[chunk_index % nodes.len()];
+        let mut con = cluster.con(node);
+        let mut pipe = redis::pipe();
+        for (key, value) in chunk {
+            pipe.cmd("SET").arg(key).arg(value);
+        }
+        let replies: Vec<String> = pipe.query(&mut con).unwrap_or_else(|e| panic!("SETs through node {node}: {e}"));
+        assert!(replies.iter().all(|r| r == "OK"), "SETs through node {node} answered {replies:?}");
+    }
+
+    for &node in &nodes {
+        cluster.kill9(node);
+    }
+    for &node in &nodes {
+        cluster.restart(node);
+    }
+    for shard in 0..2 {
+        cluster.leader(shard);
+    }
+
+    for &node in &nodes {
+        let mut con = cluster.con(node);
+        let wrong = mismatched_values(&mut con, &written);
+        assert!(wrong.is_empty(), "{} of {KEYS} writes read back wrong through node {node}: {wrong:?}", wrong.len());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Hostile input
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
+    const VALUE_BYTES_MAX: usize = 1024;
+    let mut cluster =
+        TestCluster::start("bad_input_gets_an_error", 19500, 3, 1, |t| t.value_bytes_max = VALUE_BYTES_MAX);
+
+    // (a) Malformed RESP: an error reply, then the server closes the connection.
+    let mut stream = raw_connect(cluster.client_port(1));
+    stream.write_all(b"*1\r\n$abc\r\n").expect("sending malformed RESP");
+    let reply = read_until_closed(&mut stream);
+    assert!(reply.starts_with(b"-ERR Protocol error"), "malformed RESP answered {:?}", String::from_utf8_lossy(&reply));
+
+    // (b) A value over the limit is refused; the connection keeps serving.
+    let mut con = cluster.con(2);
+    let too_big = "x".repeat(2000);
+    let error = redis::cmd("SET").arg("big").arg(&too_big).query::<Value>(&mut con).expect_err("SET of 2000 bytes");
+    assert!(error.to_string().contains("too large"), "SET of 2000 bytes answered {error}");
+    assert_eq!(call::<Option<String>>(&mut con, "GET big"), None);
+    let at_limit = "y".repeat(VALUE_BYTES_MAX);
+    assert_eq!(redis::cmd("SET").arg("big").arg(&at_limit).query::<String>(&mut con).expect("SET at the limit"), "OK");
+    assert_eq!(call::<Option<String>>(&mut con, "GET big").as_deref(), Some(at_limit.as_str()));
+
+    // (c) Garbage on a peer port: dropped, and logged by the accepting node.
+    let mut stream = raw_connect(cluster.peer_port(2, 0));
+    let local = stream.local_addr().expect("a local address");
+    let garbage: Vec<u8> = b"not a peer frame! ".iter().copied().cycle().take(4096).collect();
+    let _ = stream.write_all(&garbage); // the server may close before reading it all
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(2, &format!("refused a peer connection from {local}"));
+    eprintln!("node 2 logged: {line}");
+
+    // (d) A well-formed handshake from another cluster: refused with the reason.
+    let mut stream = raw_connect(cluster.peer_port(3, 0));
+    let local = stream.local_addr().expect("a local address");
+    let handshake = Handshake { cluster_id: "other".into(), node_id: 1, shard: 0, protocol_version: PROTOCOL_VERSION };
+    let mut frame = BytesMut::new();
+    write_frame_body(&mut frame, |body| encode_handshake(&handshake, body));
+    stream.write_all(&frame).expect("sending a handshake");
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let mut received = BytesMut::new();
+    let body = loop {
+        if let Some(body) = split_frame(&mut received, 4096).expect("a well-formed handshake reply frame") {
+            break body;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).expect("reading the handshake reply");
+        assert!(n > 0, "the connection closed before a handshake reply (got {received:?})");
+        received.extend_from_slice(&chunk[..n]);
+    };
+    match decode_handshake_reply(&body).expect("a decodable handshake reply") {
+        HandshakeReply::Refused(reason) => {
+            assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}")
+        }
+        HandshakeReply::Accepted => panic!("node 3 accepted a handshake from cluster \"other\""),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
+    assert!(line.contains("other"), "node 3 logged the refusal without the cluster id: {line}");
+
+    // After all of it, every node still serves reads and writes.
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        assert_eq!(call::<String>(&mut con, &format!("SET after-{node} fine")), "OK");
+    }
+    let written: Vec<(String, String)> =
+        cluster.node_ids().iter().map(|n| (format!("after-{n}"), "fine".to_string())).collect();
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        assert_eq!(mismatched_values(&mut con, &written), Vec::<String>::new(), "reading through node {node}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Known server bug
+// ---------------------------------------------------------------------------
+
+/// Redis executes the commands of one connection in the order they were
+/// sent, pipelined or not: `SET k v` then `GET k` in one pipeline reads `v`.
+/// A lease or read-index read is answered at the commit index of its
+/// arrival, so the shard holds a session's reads until the writes that
+/// session sent before them are applied (regression: reads once overtook
+/// the writes queued ahead of them on the same connection).
+#[test]
+fn a_pipelined_read_sees_the_writes_sent_before_it_on_its_connection() {
+    let mut cluster = TestCluster::start("a_pipelined_read_sees_the_writes", 22000, 3, 1, |_| {});
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        let (key, counter) = (format!("pipelined-{node}"), format!("pipelined-counter-{node}"));
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&key).arg("a");
+        pipe.cmd("GET").arg(&key);
+        pipe.cmd("INCR").arg(&counter);
+        pipe.cmd("GET").arg(&counter);
+        let replies: Vec<Value> = pipe.query(&mut con).unwrap_or_else(|e| panic!("the pipeline through {node}: {e}"));
+        let expected =
+            vec![Value::Okay, Value::BulkString(b"a".to_vec()), Value::Int(1), Value::BulkString(b"1".to_vec())];
+        assert_eq!(replies, expected, "SET {key} a; GET {key}; INCR {counter}; GET {counter} through node {node}");
+    }
+}
