@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand};
 
 #[allow(dead_code)] // used by the engine, plot and compare modules as they land
 mod bundle;
+#[allow(dead_code)]
+mod cluster;
+#[allow(dead_code)]
+mod compare;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

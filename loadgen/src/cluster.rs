@@ -1,0 +1,165 @@
+//! A local paxoskv cluster for one measurement: `paxoskv cluster` started as
+//! a child process with a profile's flags, fresh data, and stopped after.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a cluster may take to elect every shard's leader.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct LocalCluster {
+    child: Child,
+    /// Client addresses, node 1 first.
+    pub client_addrs: Vec<String>,
+    /// Leader node id per shard, as printed at start.
+    pub leaders: Vec<u32>,
+    pub log_path: PathBuf,
+}
+
+/// Find the `paxoskv` binary: `--paxoskv PATH`, else next to this binary,
+/// building it with cargo when run through `cargo run`.
+pub fn find_paxoskv(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let me = std::env::current_exe().map_err(|e| format!("locating loadgen: {e}"))?;
+    let beside = me.with_file_name("paxoskv");
+    if let Ok(cargo) = std::env::var("CARGO") {
+        // Under `cargo run`: make sure the server is built and current.
+        eprintln!("building paxoskv (cargo build --release --bin paxoskv) ...");
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "paxoskv", "--bin", "paxoskv"])
+            .status()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !status.success() {
+            return Err("building paxoskv failed".into());
+        }
+    }
+    if beside.exists() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "no paxoskv binary at {}: build it with `cargo build --release` or pass --paxoskv PATH",
+            beside.display()
+        ))
+    }
+}
+
+impl LocalCluster {
+    /// Start `paxoskv cluster --fresh` with `flags` (each `--name value`),
+    /// and wait until it reports every shard's leader.
+    pub fn start(
+        paxoskv: &Path,
+        data_dir: &Path,
+        base_port: u16,
+        nodes: usize,
+        flags: &[(String, String)],
+    ) -> Result<LocalCluster, String> {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+        let log_path = data_dir.with_extension("log");
+        let mut command = Command::new(paxoskv);
+        command
+            .arg("cluster")
+            .arg("--fresh")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--base-port")
+            .arg(base_port.to_string())
+            .arg("--nodes")
+            .arg(nodes.to_string());
+        for (name, value) in flags {
+            command.arg(format!("--{}", name.replace('_', "-"))).arg(value);
+        }
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = command.spawn().map_err(|e| format!("starting {}: {e}", paxoskv.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        // Read the cluster's output on a thread: lines go to the log file,
+        // and the start-up lines come back here.
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        let log_file = log_path.clone();
+        std::thread::spawn(move || {
+            let mut log = std::fs::File::create(&log_file).ok();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(log) = log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(log, "{line}");
+                }
+                let _ = lines_tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (mut client_addrs, mut leaders) = (Vec::new(), Vec::new());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match lines_rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("the cluster did not become ready; see {}", log_path.display()));
+                }
+            };
+            if let Some(rest) = line.trim_start().strip_prefix("node ") {
+                if let Some(addr) = rest.split_whitespace().nth(2) {
+                    client_addrs.push(addr.to_string());
+                }
+            } else if let Some(rest) = line.trim_start().strip_prefix("shard ") {
+                if let Some(leader) = rest.rsplit(' ').next().and_then(|l| l.parse().ok()) {
+                    leaders.push(leader);
+                }
+            } else if line.starts_with("ready:") {
+                break;
+            } else if line.starts_with("warning: not every shard") {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("the cluster did not elect leaders; see {}", log_path.display()));
+            }
+        }
+        // Keep draining output so the cluster never blocks on a full pipe.
+        std::thread::spawn(move || while lines_rx.recv().is_ok() {});
+        Ok(LocalCluster { child, client_addrs, leaders, log_path })
+    }
+
+    /// `resp://` target over every node (connections spread round-robin).
+    pub fn target(&self) -> String {
+        format!("resp://{}", self.client_addrs.join(","))
+    }
+
+    /// Stop the cluster (SIGINT, as Ctrl-C would) and wait for it.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.child.id() as i32, 2);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop_inner();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}

@@ -1,0 +1,303 @@
+//! `loadgen compare tuning/*.toml`: the same workload against a fresh local
+//! cluster per profile, profiles interleaved (A, B, C, A, B, C, ...) for
+//! several repeats, summarized as medians, spread and ratios against the
+//! reference profile (`baseline` if present, else the first).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::bundle::{Bundle, Comparison, ProfileResult, RepeatResult, BUNDLE_FORMAT_VERSION};
+
+/// One optimization profile (a file in `tuning/`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `paxoskv cluster` flags: `name = value` becomes `--name value`.
+    #[serde(default)]
+    pub flags: BTreeMap<String, toml::Value>,
+}
+
+impl Profile {
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let profile: Profile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if profile.name.is_empty() || profile.name.contains(['/', ' ']) {
+            return Err(format!("{}: name must be non-empty without spaces or slashes", path.display()));
+        }
+        Ok(profile)
+    }
+
+    /// The flags as command-line pairs.
+    pub fn flag_pairs(&self) -> Vec<(String, String)> {
+        self.flags
+            .iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), text)
+            })
+            .collect()
+    }
+
+    pub fn settings(&self) -> BTreeMap<String, String> {
+        self.flag_pairs().into_iter().collect()
+    }
+}
+
+/// The headline of one run bundle: the sustainable rate under `--find-max`,
+/// else the highest achieved rate; with that run's p50 and p99.
+pub fn headline(bundle: &Bundle) -> (f64, u64, u64, u64) {
+    let errors = |run: &crate::bundle::Run| run.ops.get("all").map_or(0, |o| o.errors + o.timeouts);
+    if let Some(s) = &bundle.sustainable {
+        let run = bundle.runs.iter().find(|r| r.offered_ops_s == Some(s.offered_ops_s));
+        let p50 = run.and_then(|r| r.ops.get("all")).map_or(0, |o| o.p50_us);
+        return (s.achieved_ops_s, p50, s.p99_us, run.map_or(0, errors));
+    }
+    let best = bundle.runs.iter().max_by(|a, b| a.achieved_ops_s.total_cmp(&b.achieved_ops_s));
+    match best {
+        Some(run) => {
+            let all = run.ops.get("all").cloned().unwrap_or_default();
+            (run.achieved_ops_s, all.p50_us, all.p99_us, errors(run))
+        }
+        None => (0.0, 0, 0, 0),
+    }
+}
+
+fn median_f64(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn median_u64(values: &mut [u64]) -> u64 {
+    let mut as_f: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    median_f64(&mut as_f).round() as u64
+}
+
+/// Summarize interleaved results: `results[repeat][profile]` is the run
+/// bundle of that profile in that repeat (and its path relative to the
+/// comparison directory).
+pub fn summarize(
+    profiles: &[Profile],
+    results: &[Vec<(String, Bundle)>],
+    reference: usize,
+) -> Vec<ProfileResult> {
+    let mut out = Vec::new();
+    for (p, profile) in profiles.iter().enumerate() {
+        let repeats: Vec<RepeatResult> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| row.get(p).map(|(path, b)| (r, path, b)))
+            .map(|(r, path, bundle)| {
+                let (throughput, p50, p99, errors) = headline(bundle);
+                RepeatResult { repeat: r + 1, bundle: path.clone(), throughput_ops_s: throughput, p50_us: p50, p99_us: p99, errors }
+            })
+            .collect();
+        let mut throughputs: Vec<f64> = repeats.iter().map(|r| r.throughput_ops_s).collect();
+        let mut p50s: Vec<u64> = repeats.iter().map(|r| r.p50_us).collect();
+        let mut p99s: Vec<u64> = repeats.iter().map(|r| r.p99_us).collect();
+        // Ratios are taken within a repeat (side by side), then summarized.
+        let mut ratios: Vec<f64> = results
+            .iter()
+            .filter_map(|row| {
+                let mine = headline(&row.get(p)?.1).0;
+                let theirs = headline(&row.get(reference)?.1).0;
+                (theirs > 0.0).then(|| mine / theirs)
+            })
+            .collect();
+        let throughput_median = median_f64(&mut throughputs);
+        out.push(ProfileResult {
+            name: profile.name.clone(),
+            description: profile.description.clone(),
+            settings: profile.settings(),
+            throughput_median,
+            throughput_min: throughputs.iter().copied().fold(f64::INFINITY, f64::min).min(throughput_median),
+            throughput_max: throughputs.iter().copied().fold(0.0, f64::max),
+            p50_us_median: median_u64(&mut p50s),
+            p99_us_median: median_u64(&mut p99s),
+            ratio_to_reference: median_f64(&mut ratios),
+            ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min).min(f64::MAX),
+            ratio_max: ratios.iter().copied().fold(0.0, f64::max),
+            repeats,
+        });
+    }
+    out
+}
+
+/// The comparison's table, as Markdown.
+pub fn table(comparison: &Comparison) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| profile | throughput ops/s, median (min - max) | ratio to {} (min - max) | p50 ms | p99 ms | errors |",
+        comparison.reference
+    );
+    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for p in &comparison.profiles {
+        let errors: u64 = p.repeats.iter().map(|r| r.errors).sum();
+        let _ = writeln!(
+            t,
+            "| `{}` | {:.0} ({:.0} - {:.0}) | {:.2}x ({:.2} - {:.2}) | {:.2} | {:.2} | {errors} |",
+            p.name,
+            p.throughput_median,
+            p.throughput_min,
+            p.throughput_max,
+            p.ratio_to_reference,
+            p.ratio_min,
+            p.ratio_max,
+            p.p50_us_median as f64 / 1000.0,
+            p.p99_us_median as f64 / 1000.0,
+        );
+    }
+    t
+}
+
+/// Write comparison.json, comparison.csv and README.md into `dir`.
+pub fn write_comparison(dir: &Path, comparison: &Comparison, charts: &[PathBuf]) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(comparison).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("comparison.json"), json).map_err(|e| format!("writing comparison.json: {e}"))?;
+    let mut csv = String::from("profile,repeat,throughput_ops_s,p50_us,p99_us,errors,bundle\n");
+    for p in &comparison.profiles {
+        for r in &p.repeats {
+            let _ = writeln!(csv, "{},{},{:.1},{},{},{},{}", p.name, r.repeat, r.throughput_ops_s, r.p50_us, r.p99_us, r.errors, r.bundle);
+        }
+    }
+    std::fs::write(dir.join("comparison.csv"), csv).map_err(|e| format!("writing comparison.csv: {e}"))?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Profile comparison\n");
+    let _ = writeln!(md, "Produced by:\n\n```\n{}\n```\n", comparison.command);
+    let m = &comparison.machine;
+    let params = &comparison.params;
+    let _ = writeln!(
+        md,
+        "Commit `{}`, {} cores, kernel {}. Workload: {} loop, {} connections, read ratio {}, {} keys ({}), {}-byte values; warm-up {} s, measured {} s per run. Each repeat runs every profile once, in order, each against a fresh 3-node local cluster.\n",
+        comparison.git_commit,
+        m.cores,
+        m.kernel,
+        params.mode,
+        params.connections,
+        params.read_ratio,
+        params.keys,
+        params.distribution,
+        params.value_bytes,
+        params.warmup_s,
+        params.duration_s
+    );
+    md.push_str(&table(comparison));
+    md.push('\n');
+    for p in &comparison.profiles {
+        let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(md, "- `{}`: {} ({})", p.name, p.description, settings.join(", "));
+    }
+    if !charts.is_empty() {
+        md.push('\n');
+        for chart in charts {
+            if let Some(name) = chart.file_name().and_then(|n| n.to_str()) {
+                let _ = writeln!(md, "![{name}]({name})");
+            }
+        }
+    }
+    std::fs::write(dir.join("README.md"), md).map_err(|e| format!("writing README.md: {e}"))?;
+    Ok(())
+}
+
+pub fn new_comparison(
+    command: String,
+    git_commit: String,
+    machine: crate::bundle::Machine,
+    started_unix_s: u64,
+    params: crate::bundle::Params,
+    reference: String,
+    profiles: Vec<ProfileResult>,
+) -> Comparison {
+    Comparison {
+        format_version: BUNDLE_FORMAT_VERSION,
+        command,
+        git_commit,
+        machine,
+        started_unix_s,
+        params,
+        reference,
+        profiles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{OpStats, Run};
+
+    fn bundle(throughput: f64, p99: u64) -> Bundle {
+        let mut ops = BTreeMap::new();
+        ops.insert("all".to_string(), OpStats { p50_us: p99 / 2, p99_us: p99, ..Default::default() });
+        let run = Run {
+            index: 0,
+            label: "x".into(),
+            offered_ops_s: Some(throughput),
+            achieved_ops_s: throughput,
+            ops,
+            timeline: vec![],
+            events: vec![],
+            passed: None,
+        };
+        let text = serde_json::json!({
+            "format_version": 1, "kind": "run", "command": "c", "git_commit": "g",
+            "machine": {"cores": 2, "kernel": "k", "cpu_model": "m", "hostname": "h"},
+            "started_unix_s": 0, "target": "t", "labels": {},
+            "params": {"mode": "open", "arrivals": "poisson", "connections": 1, "pipeline": 1, "read_ratio": 0.5,
+                       "keys": 10, "distribution": "uniform", "zipf_theta": 0.99, "key_bytes": 16, "value_bytes": 100,
+                       "hash_tag_group": 0, "warmup_s": 1.0, "duration_s": 1.0, "timeout_ms": 1000, "seed": 1},
+            "runs": []
+        });
+        let mut b: Bundle = serde_json::from_value(text).unwrap();
+        b.runs.push(run);
+        b
+    }
+
+    fn profile(name: &str) -> Profile {
+        Profile { name: name.into(), description: String::new(), flags: BTreeMap::new() }
+    }
+
+    #[test]
+    fn ratios_are_taken_within_each_repeat_then_summarized() {
+        let profiles = [profile("baseline"), profile("all")];
+        let results = vec![
+            vec![("a".into(), bundle(100.0, 10)), ("b".into(), bundle(300.0, 5))],
+            vec![("a".into(), bundle(50.0, 10)), ("b".into(), bundle(200.0, 5))],
+            vec![("a".into(), bundle(100.0, 10)), ("b".into(), bundle(250.0, 5))],
+        ];
+        let summary = summarize(&profiles, &results, 0);
+        assert_eq!(summary[0].ratio_to_reference, 1.0);
+        assert_eq!(summary[1].throughput_median, 250.0);
+        assert_eq!((summary[1].ratio_min, summary[1].ratio_to_reference, summary[1].ratio_max), (2.5, 3.0, 4.0));
+        assert_eq!((summary[1].throughput_min, summary[1].throughput_max), (200.0, 300.0));
+    }
+
+    #[test]
+    fn profiles_load_and_turn_into_flags() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tuning");
+        for name in ["baseline", "batching", "pipelining", "lease", "all"] {
+            let p = Profile::load(&dir.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(p.name, name);
+            assert!(p.flag_pairs().iter().any(|(k, v)| k == "durability" && v == "sync"));
+        }
+        let baseline = Profile::load(&dir.join("baseline.toml")).unwrap();
+        assert!(baseline.flag_pairs().contains(&("window_slots".to_string(), "1".to_string())));
+        assert!(baseline.flag_pairs().contains(&("lease_reads".to_string(), "false".to_string())));
+    }
+}
