@@ -12,6 +12,7 @@ mod bundle;
 mod cluster;
 #[allow(dead_code)]
 mod compare;
+mod plot;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -27,11 +28,14 @@ struct Cli {
 enum Command {
     /// Placeholder until the engine lands.
     Version,
+    /// Redraw the charts (SVG) of a run bundle or a comparison directory.
+    Plot(plot::PlotArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Plot(args) => plot::run(args),
         Command::Version => {
             println!("bundle format {}", bundle::BUNDLE_FORMAT_VERSION);
             ExitCode::SUCCESS
