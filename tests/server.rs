@@ -684,6 +684,27 @@ fn a_whole_cluster_restart_keeps_every_acknowledged_write() {
     }
 }
 
+/// Two processes running one node would be two acceptors with one
+/// identity: the second is refused at start, and the first keeps serving.
+#[test]
+fn a_second_process_for_a_running_node_is_refused() {
+    let mut cluster = TestCluster::start("a_second_process_for_a_running_node", 24500, 3, 1, |_| {});
+    let output = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+        .arg("server")
+        .arg("--config")
+        .arg(&cluster.config_path)
+        .arg("--node-id")
+        .arg("2")
+        .output()
+        .expect("running a second node 2");
+    assert!(!output.status.success(), "a second node 2 started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is locked"), "the refusal says why: {stderr}");
+    let mut con = cluster.con(2);
+    assert_eq!(call::<String>(&mut con, "SET still-serving yes"), "OK");
+    assert_eq!(call::<Option<String>>(&mut con, "GET still-serving"), Some("yes".into()));
+}
+
 // ---------------------------------------------------------------------------
 // 4. Hostile input
 // ---------------------------------------------------------------------------
@@ -741,7 +762,7 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
         HandshakeReply::Refused(reason) => {
             assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}")
         }
-        HandshakeReply::Accepted => panic!("node 3 accepted a handshake from cluster \"other\""),
+        HandshakeReply::Accepted { .. } => panic!("node 3 accepted a handshake from cluster \"other\""),
     }
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));

@@ -92,11 +92,7 @@ fn median_u64(values: &mut [u64]) -> u64 {
 /// Summarize interleaved results: `results[repeat][profile]` is the run
 /// bundle of that profile in that repeat (and its path relative to the
 /// comparison directory).
-pub fn summarize(
-    profiles: &[Profile],
-    results: &[Vec<(String, Bundle)>],
-    reference: usize,
-) -> Vec<ProfileResult> {
+pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], reference: usize) -> Vec<ProfileResult> {
     let mut out = Vec::new();
     for (p, profile) in profiles.iter().enumerate() {
         let repeats: Vec<RepeatResult> = results
@@ -105,7 +101,14 @@ pub fn summarize(
             .filter_map(|(r, row)| row.get(p).map(|(path, b)| (r, path, b)))
             .map(|(r, path, bundle)| {
                 let (throughput, p50, p99, errors) = headline(bundle);
-                RepeatResult { repeat: r + 1, bundle: path.clone(), throughput_ops_s: throughput, p50_us: p50, p99_us: p99, errors }
+                RepeatResult {
+                    repeat: r + 1,
+                    bundle: path.clone(),
+                    throughput_ops_s: throughput,
+                    p50_us: p50,
+                    p99_us: p99,
+                    errors,
+                }
             })
             .collect();
         let mut throughputs: Vec<f64> = repeats.iter().map(|r| r.throughput_ops_s).collect();
@@ -174,7 +177,11 @@ pub fn write_comparison(dir: &Path, comparison: &Comparison, charts: &[PathBuf])
     let mut csv = String::from("profile,repeat,throughput_ops_s,p50_us,p99_us,errors,bundle\n");
     for p in &comparison.profiles {
         for r in &p.repeats {
-            let _ = writeln!(csv, "{},{},{:.1},{},{},{},{}", p.name, r.repeat, r.throughput_ops_s, r.p50_us, r.p99_us, r.errors, r.bundle);
+            let _ = writeln!(
+                csv,
+                "{},{},{:.1},{},{},{},{}",
+                p.name, r.repeat, r.throughput_ops_s, r.p50_us, r.p99_us, r.errors, r.bundle
+            );
         }
     }
     std::fs::write(dir.join("comparison.csv"), csv).map_err(|e| format!("writing comparison.csv: {e}"))?;

@@ -47,6 +47,13 @@ pub fn run(args: ServerArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let node = args.node_id;
+    // A bug in one executor must not leave a half-alive node: log, exit.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        paxoskv::server_log!(node, "-", "FATAL: a panic; exiting so a supervisor restarts the node");
+        std::process::exit(101);
+    }));
     let stop = ctrlc::set_handler(move || {
         paxoskv::server_log!(node, "-", "stopping on a signal (everything acknowledged is already durable)");
         std::process::exit(0);

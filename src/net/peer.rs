@@ -130,7 +130,9 @@ pub struct Handshake {
 /// The accepting side's answer to a [`Handshake`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HandshakeReply {
-    Accepted,
+    /// Who accepted: the dialer checks it reached the node and shard it meant
+    /// to (a misconfigured address must not let one node vote twice).
+    Accepted { node_id: u32, shard: u32 },
     /// Why the link is refused (wrong cluster, unknown node or shard,
     /// unsupported version), for the connecting side's log.
     Refused(String),
@@ -392,7 +394,11 @@ pub fn decode_handshake(body: &[u8]) -> Result<Handshake, PeerDecodeError> {
 pub fn encode_handshake_reply(r: &HandshakeReply, out: &mut BytesMut) {
     out.put_slice(&MAGIC);
     match r {
-        HandshakeReply::Accepted => out.put_u8(REPLY_ACCEPTED),
+        HandshakeReply::Accepted { node_id, shard } => {
+            out.put_u8(REPLY_ACCEPTED);
+            out.put_u32_le(*node_id);
+            out.put_u32_le(*shard);
+        }
         HandshakeReply::Refused(reason) => {
             let mut len = reason.len().min(REFUSAL_REASON_BYTES_MAX);
             while !reason.is_char_boundary(len) {
@@ -410,7 +416,10 @@ pub fn decode_handshake_reply(body: &[u8]) -> Result<HandshakeReply, PeerDecodeE
     let mut reader = Reader::new(body);
     reader.magic()?;
     let reply = match reader.u8("handshake reply tag")? {
-        REPLY_ACCEPTED => HandshakeReply::Accepted,
+        REPLY_ACCEPTED => HandshakeReply::Accepted {
+            node_id: reader.u32("accepting node id")?,
+            shard: reader.u32("accepting shard")?,
+        },
         REPLY_REFUSED => HandshakeReply::Refused(reader.string("refusal reason", REFUSAL_REASON_BYTES_MAX)?),
         tag => return Err(PeerDecodeError::UnknownTag { what: "handshake reply", tag }),
     };
@@ -1336,7 +1345,9 @@ mod tests {
 
     #[test]
     fn handshake_reply_round_trips_and_truncates_long_reasons() {
-        for reply in [HandshakeReply::Accepted, HandshakeReply::Refused("cluster id mismatch".into())] {
+        for reply in
+            [HandshakeReply::Accepted { node_id: 3, shard: 1 }, HandshakeReply::Refused("cluster id mismatch".into())]
+        {
             let mut body = BytesMut::new();
             encode_handshake_reply(&reply, &mut body);
             assert_eq!(decode_handshake_reply(&body), Ok(reply));

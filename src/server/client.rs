@@ -24,6 +24,9 @@ use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 
+/// Buffered reply bytes that trigger a write.
+const OUT_BYTES_FLUSH: usize = 64 * 1024;
+
 /// Arguments per command at most (an MSET or MGET of this many keys).
 const ARGS_MAX: usize = 64 * 1024;
 
@@ -64,7 +67,24 @@ impl Connection {
     }
 }
 
+/// Answer a connection over `clients_max` with an error, like Redis.
+pub async fn refuse(mut stream: TcpStream) {
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+    let _ = stream.close().await;
+}
+
+/// Counts a connection for `clients_max` while it lives.
+struct ClientSlot(Rc<Shared>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.clients.set(self.0.clients.get() - 1);
+    }
+}
+
 pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
+    shared.clients.set(shared.clients.get() + 1);
+    let _slot = ClientSlot(shared.clone());
     let _ = stream.set_nodelay(true);
     let (session, id) = shared.new_session();
     let conn = Rc::new(Connection {
@@ -155,6 +175,14 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
         };
         let Some(item) = item else { break };
         conn.room.notify();
+        // Bound the output buffer: write once it is large, even if more
+        // replies are ready (a pipeline of large GETs).
+        if out.len() >= OUT_BYTES_FLUSH {
+            if writer.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
         let close = match item {
             Pending::Ready(bytes) => {
                 out.extend_from_slice(&bytes);
@@ -301,7 +329,7 @@ async fn submit_kv(conn: &Rc<Connection>, op: Op) {
     conn.push(Pending::Wait(cell));
     if shard == shared.executor {
         let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");
-        local.borrow_mut().submit(Request { command, waiter: Waiter::Local(sender), deadline });
+        local.borrow_mut().submit(Request::new(command, Waiter::Local(sender), deadline));
         return;
     }
     let token = shared.register_mesh_waiter(sender);

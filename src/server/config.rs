@@ -77,6 +77,8 @@ pub struct Tuning {
     /// Replies a client connection may have outstanding before the server
     /// stops reading from it (backpressure).
     pub client_pending_max: usize,
+    /// Client connections per executor; more are refused with an error.
+    pub clients_max: usize,
     /// Bytes queued for one peer link before further messages to it are dropped
     /// (the protocol retransmits; memory stays bounded).
     pub peer_queue_bytes_max: usize,
@@ -104,6 +106,7 @@ impl Default for Tuning {
             value_bytes_max: (1 << 20) - COMMAND_OVERHEAD_BYTES,
             request_timeout_ms: 5_000,
             client_pending_max: 1024,
+            clients_max: 10_000,
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
         }

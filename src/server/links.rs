@@ -41,6 +41,7 @@ const HANDSHAKE_BYTES_MAX: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The sending side of the link to one peer, for one shard.
 pub struct Link {
@@ -51,7 +52,10 @@ pub struct Link {
     /// Bumped per connection; a connection's tasks stop when it moves on.
     generation: Cell<u64>,
     up: Cell<bool>,
-    wake_writer: Notify,
+    /// The current connection's writer waits on it. Each connection gets a
+    /// fresh one: a single shared waker slot would let an old writer's
+    /// registration overwrite the new writer's, and the link would go silent.
+    wake_writer: RefCell<Notify>,
     coalesce: bool,
     queue_bytes_max: usize,
     metrics: ShardMetrics,
@@ -65,7 +69,7 @@ impl Link {
             out_frames: RefCell::new(Vec::new()),
             generation: Cell::new(0),
             up: Cell::new(false),
-            wake_writer: Notify::default(),
+            wake_writer: RefCell::new(Notify::default()),
             coalesce,
             queue_bytes_max,
             metrics,
@@ -91,17 +95,21 @@ impl Link {
             self.out_frames.borrow_mut().push(out.len());
         }
         drop(out);
-        self.wake_writer.notify();
+        self.wake_writer.borrow().notify();
     }
 
-    fn attach(&self) -> u64 {
+    /// Make a new connection current; returns its generation and the
+    /// notifier its writer waits on. The previous writer is woken to exit.
+    fn attach(&self) -> (u64, Notify) {
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
+        let notify = Notify::default();
+        std::mem::replace(&mut *self.wake_writer.borrow_mut(), notify.clone()).notify();
         self.out.borrow_mut().clear();
         self.out_frames.borrow_mut().clear();
         self.up.set(true);
         self.metrics.peer_connects.inc();
-        generation
+        (generation, notify)
     }
 
     fn detach(&self, generation: u64) -> bool {
@@ -111,7 +119,7 @@ impl Link {
         self.up.set(false);
         self.out.borrow_mut().clear();
         self.out_frames.borrow_mut().clear();
-        self.wake_writer.notify();
+        self.wake_writer.borrow().notify();
         true
     }
 }
@@ -142,29 +150,44 @@ async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
     buf: &mut BytesMut,
     limit: usize,
 ) -> Result<bytes::Bytes, String> {
-    let mut chunk = vec![0u8; 64 * 1024];
     loop {
         if let Some(body) = split_frame(buf, limit).map_err(|e| e.to_string())? {
             return Ok(body);
         }
-        let n = reader.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed".into());
+        // Read straight into the buffer's spare capacity.
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
+            buf.reserve(READ_CHUNK_BYTES);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        let start = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let result = reader.read(&mut buf[start..]).await;
+        let n = *result.as_ref().unwrap_or(&0);
+        buf.truncate(start + n);
+        match result {
+            Err(e) => return Err(e.to_string()),
+            Ok(0) => return Err("connection closed".into()),
+            Ok(_) => {}
+        }
     }
 }
 
-fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
-    (host, port).to_socket_addrs().ok()?.next()
+/// Resolve a peer's address once, at start (a blocking lookup must not
+/// stall the executor later).
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}: no address"))
 }
 
 /// Keep a connection to `peer` (whose id is higher than ours) up forever.
-pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, host: String, port: u16) {
+pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, addr: SocketAddr) {
+    let (host, port) = (addr.ip().to_string(), addr.port());
     let mut backoff = BACKOFF_MIN;
     let mut last_error = String::new();
     loop {
-        match dial_once(&ctx, &host, port).await {
+        match dial_once(&ctx, addr, link.peer).await {
             Ok((stream, buffered)) => {
                 backoff = BACKOFF_MIN;
                 last_error.clear();
@@ -184,8 +207,7 @@ pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, host: String, port: 
     }
 }
 
-async fn dial_once(ctx: &LinkContext, host: &str, port: u16) -> Result<(TcpStream, BytesMut), String> {
-    let addr = resolve(host, port).ok_or_else(|| format!("cannot resolve {host}"))?;
+async fn dial_once(ctx: &LinkContext, addr: SocketAddr, peer: NodeId) -> Result<(TcpStream, BytesMut), String> {
     let mut stream = TcpStream::connect_timeout(addr, HANDSHAKE_TIMEOUT).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut out = BytesMut::new();
@@ -200,7 +222,13 @@ async fn dial_once(ctx: &LinkContext, host: &str, port: u16) -> Result<(TcpStrea
     .await
     .map_err(|e| format!("handshake: {e}"))?;
     match decode_handshake_reply(&reply).map_err(|e| format!("handshake reply: {e}"))? {
-        HandshakeReply::Accepted => Ok((stream, buf)),
+        HandshakeReply::Accepted { node_id, shard } if node_id == peer && shard as usize == ctx.shard => {
+            Ok((stream, buf))
+        }
+        HandshakeReply::Accepted { node_id, shard } => Err(format!(
+            "{addr} answered as node {node_id} shard {shard}, not node {peer} shard {}: check the cluster file",
+            ctx.shard
+        )),
         HandshakeReply::Refused(reason) => Err(format!("refused our handshake: {reason}")),
     }
 }
@@ -279,7 +307,7 @@ async fn accept_handshake(
     let mut out = BytesMut::new();
     let reply = match &refusal {
         Some(reason) => HandshakeReply::Refused(reason.clone()),
-        None => HandshakeReply::Accepted,
+        None => HandshakeReply::Accepted { node_id: ctx.node, shard: ctx.shard as u32 },
     };
     write_frame_body(&mut out, |body| encode_handshake_reply(&reply, body));
     // Best effort: the refused side logs the reason if it gets it.
@@ -295,13 +323,13 @@ async fn accept_handshake(
 /// shard, and a writer draining the link's queue.
 async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, mut buf: BytesMut) {
     let fd = stream.as_raw_fd();
-    let generation = link.attach();
+    let (generation, wake) = link.attach();
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let writer_link = link.clone();
     let writer_task = glommio::spawn_local(async move {
         let link = writer_link;
         loop {
-            link.wake_writer.wait().await;
+            wake.wait().await;
             if link.generation.get() != generation || !link.up.get() {
                 break;
             }

@@ -72,6 +72,8 @@ pub struct Shared {
     outbox_kick: Notify,
     rng: RefCell<Rng>,
     next_client_id: Cell<u64>,
+    /// Client connections open on this executor.
+    pub clients: Cell<usize>,
 }
 
 impl Shared {
@@ -134,13 +136,24 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool) -> Result<(), String> {
         spec.peer_port as usize + shards - 1,
         file.data_dir.display()
     );
+    let _lock = lock_node_dir(&file, node)?;
+    raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
     let handles = LocalExecutorPoolBuilder::new(placement)
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
-            async move { run_executor(file, node, monitor, mesh).await }
+            async move {
+                let result = run_executor(file, node, monitor, mesh).await;
+                if let Err(e) = &result {
+                    // One shard down with the others serving would be a
+                    // half-alive node that a supervisor never restarts.
+                    server_log!(node, "-", "FATAL: {e}");
+                    std::process::exit(1);
+                }
+                result
+            }
         })
         .map_err(|e| format!("starting executors: {e}"))?;
     for result in handles.join_all() {
@@ -151,6 +164,46 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Hold an exclusive lock on the node's data directory for the life of
+/// the process: two processes running one node would be two acceptors with
+/// one identity, and could break agreement.
+fn lock_node_dir(file: &ClusterFile, node: NodeId) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let dir = file.data_dir.join(format!("node-{node}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor we own.
+    let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        return Err(format!(
+            "{} is locked: another process is already running node {node} with this data directory",
+            path.display()
+        ));
+    }
+    Ok(lock)
+}
+
+/// Client connections, WAL segments and peer links all take descriptors:
+/// raise the soft limit to the hard one.
+fn raise_open_files_limit(node: NodeId) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                server_log!(node, "-", "could not raise the open-files limit");
+            }
+        }
+    }
 }
 
 fn config_summary(file: &ClusterFile) -> String {
@@ -219,6 +272,7 @@ async fn run_executor(
         outbox_kick: Notify::default(),
         rng: RefCell::new(Rng::new(seed ^ std::process::id() as u64)),
         next_client_id: Cell::new(1),
+        clients: Cell::new(0),
     });
     let shard: ShardRef = Rc::new(RefCell::new(Shard::new(index, replica, kv, applied, Rc::new(wal), shared.clone())));
     *shared.shard.borrow_mut() = Some(shard.clone());
@@ -232,8 +286,9 @@ async fn run_executor(
         let link = Rc::new(Link::new(peer.id, t.peer_write_coalescing, t.peer_queue_bytes_max, metrics.clone()));
         shard.borrow_mut().links.insert(peer.id, link.clone());
         if peer.id > node {
-            let port = peer.peer_port + index as u16;
-            glommio::spawn_local(dial_forever(ctx.clone(), link, peer.host.clone(), port)).detach();
+            let addr = links::resolve(&peer.host, peer.peer_port + index as u16)
+                .map_err(|e| format!("peer node {}: {e}", peer.id))?;
+            glommio::spawn_local(dial_forever(ctx.clone(), link, addr)).detach();
         } else {
             accepted.push(link);
         }
@@ -265,6 +320,10 @@ async fn run_executor(
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                if shared.clients.get() >= file.tuning.clients_max {
+                    glommio::spawn_local(client::refuse(stream)).detach();
+                    continue;
+                }
                 glommio::spawn_local(client::serve(shared.clone(), stream)).detach();
             }
             Err(e) => {
@@ -283,7 +342,7 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
                 match message {
                     MeshMessage::Request { from, token, command, deadline } => {
                         let shard = shared.shard.borrow().clone().expect("set at start");
-                        let request = Request { command, waiter: Waiter::Mesh { executor: from, token }, deadline };
+                        let request = Request::new(command, Waiter::Mesh { executor: from, token }, deadline);
                         shard.borrow_mut().submit(request);
                     }
                     MeshMessage::Reply { token, reply } => {
@@ -312,7 +371,10 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
 /// A minimal HTTP/1.0 responder for Prometheus: `GET /metrics`.
 async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
     loop {
-        let Ok(mut stream) = listener.accept().await else { continue };
+        let Ok(mut stream) = listener.accept().await else {
+            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
         let monitor = monitor.clone();
         glommio::spawn_local(async move {
             let mut request = Vec::new();

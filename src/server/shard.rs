@@ -33,6 +33,9 @@ use crate::paxos::{Envelope, Event, NodeId, ProposeError, ReadOutcome, Ready, Re
 use crate::server_log;
 use crate::storage::Wal;
 
+/// Ticks between retries of parked requests while the leader hint is unchanged.
+const PARKED_RETRY_TICKS: u64 = 10;
+
 /// Client sessions each shard's store remembers (exactly-once retries).
 pub const SESSIONS_MAX: usize = 100_000;
 
@@ -51,6 +54,18 @@ pub struct Request {
     pub command: Command,
     pub waiter: Waiter,
     pub deadline: Instant,
+    /// Arrival order at this shard (0: not yet arrived). Parked requests
+    /// are kept in this order, so retries do not reorder a client's commands.
+    arrival: u64,
+    /// The request was handed to another node at least once: it may have
+    /// been applied there, so a timeout must not claim otherwise.
+    left_node: bool,
+}
+
+impl Request {
+    pub fn new(command: Command, waiter: Waiter, deadline: Instant) -> Request {
+        Request { command, waiter, deadline, arrival: 0, left_node: false }
+    }
 }
 
 struct Waiting {
@@ -109,6 +124,15 @@ pub struct Shard {
     next_forward_id: u64,
     /// Requests waiting for a leader to be known, in arrival order.
     parked: VecDeque<Request>,
+    arrivals: u64,
+    /// Parked requests are retried every `PARKED_RETRY_TICKS`, or at once
+    /// when the leader hint changes.
+    parked_retry_leader: Option<NodeId>,
+    parked_retry_ticks: u64,
+    /// Wall-clock time drives the core's ticks (see `catch_up_ticks`).
+    clock_start: Instant,
+    tick_ms: u64,
+    ticks_done: u64,
     pub kick: Notify,
     sync_kick: Notify,
     pub metrics: ShardMetrics,
@@ -139,6 +163,12 @@ impl Shard {
             forwarded: HashMap::new(),
             next_forward_id: 0,
             parked: VecDeque::new(),
+            arrivals: 0,
+            parked_retry_leader: None,
+            parked_retry_ticks: 0,
+            clock_start: Instant::now(),
+            tick_ms: shared.file.tuning.tick_ms,
+            ticks_done: 0,
             kick: Notify::default(),
             sync_kick: Notify::default(),
             metrics,
@@ -150,16 +180,27 @@ impl Shard {
     // ---- requests -----------------------------------------------------------
 
     /// Serve, forward or park a client request for this shard.
-    pub fn submit(&mut self, request: Request) {
+    pub fn submit(&mut self, mut request: Request) {
+        self.arrivals += 1;
+        request.arrival = self.arrivals;
         if !self.parked.is_empty() && !matches!(request.waiter, Waiter::Remote { .. }) {
-            self.parked.push_back(request); // keep a client's order behind earlier parked requests
+            self.park(request); // keep a client's order behind earlier parked requests
             return;
         }
         self.try_submit(request);
     }
 
+    /// Park a request until a leader is known, in arrival order.
+    fn park(&mut self, request: Request) {
+        let at = self.parked.partition_point(|r| r.arrival <= request.arrival);
+        self.parked.insert(at, request);
+    }
+
     fn try_submit(&mut self, request: Request) {
         let session = request.command.session;
+        if request.command.op.is_read_only() {
+            self.catch_up_ticks();
+        }
         if request.command.op.is_read_only() {
             if let Some(waiting) = self.sessions_waiting.get_mut(&session) {
                 waiting.held_reads.push_back(request);
@@ -171,7 +212,7 @@ impl Shard {
             match self.replica.read(id) {
                 Ok(()) => {
                     self.next_read_id += 1;
-                    let Request { command, waiter, deadline } = request;
+                    let Request { command, waiter, deadline, .. } = request;
                     self.waiting_reads.insert(id, WaitingRead { session, op: command.op, waiter, deadline });
                     self.metrics.reads_lease.inc();
                     Ok(())
@@ -242,7 +283,7 @@ impl Shard {
         }
         let link = leader.filter(|&l| l != self.node).and_then(|l| self.links.get(&l)).filter(|l| l.is_up());
         let Some(link) = link.cloned() else {
-            self.parked.push_back(request);
+            self.park(request);
             return;
         };
         let id = self.next_forward_id;
@@ -255,6 +296,7 @@ impl Shard {
         };
         link.send(&frame);
         self.metrics.forwarded.inc();
+        let request = Request { left_node: true, ..request };
         self.forwarded.insert(id, Forwarded { request, leader: link.peer });
     }
 
@@ -290,9 +332,7 @@ impl Shard {
             PeerFrame::Forward { id, command } | PeerFrame::ForwardRead { id, command } => {
                 let deadline = Instant::now() + self.request_timeout();
                 match Command::decode(&command) {
-                    Ok(command) => {
-                        self.try_submit(Request { command, waiter: Waiter::Remote { peer: from, id }, deadline })
-                    }
+                    Ok(command) => self.try_submit(Request::new(command, Waiter::Remote { peer: from, id }, deadline)),
                     Err(e) => {
                         let reply = Reply::Error(format!("ERR malformed forwarded command: {e}"));
                         self.deliver(Waiter::Remote { peer: from, id }, reply);
@@ -309,7 +349,7 @@ impl Shard {
                 let Some(forwarded) = self.forwarded.remove(&id) else { return };
                 match reason {
                     // Retry on the next tick, when the hint may be better.
-                    ForwardRefusal::NotLeader { .. } => self.parked.push_back(forwarded.request),
+                    ForwardRefusal::NotLeader { .. } => self.park(forwarded.request),
                     reason => self.deliver(forwarded.request.waiter, refusal_reply(&reason)),
                 }
             }
@@ -322,7 +362,7 @@ impl Shard {
         let ids: Vec<u64> = self.forwarded.iter().filter(|(_, f)| f.leader == peer).map(|(id, _)| *id).collect();
         for id in ids {
             let forwarded = self.forwarded.remove(&id).expect("listed");
-            self.parked.push_back(forwarded.request);
+            self.park(forwarded.request);
         }
     }
 
@@ -332,8 +372,21 @@ impl Shard {
         Duration::from_millis(self.shared.file.tuning.request_timeout_ms)
     }
 
-    pub fn tick(&mut self) {
-        self.replica.tick();
+    /// Give the core every tick that wall-clock time owes it. Called by the
+    /// ticker and before every read: after the executor stalled (a long
+    /// apply, a slow disk), a read must not be judged against a lease
+    /// clock that has not yet seen the stall, or a deposed leader could
+    /// serve a stale value.
+    pub fn catch_up_ticks(&mut self) {
+        let due = self.clock_start.elapsed().as_millis() as u64 / self.tick_ms;
+        if self.ticks_done >= due {
+            return;
+        }
+        while self.ticks_done < due {
+            self.replica.tick();
+            self.ticks_done += 1;
+        }
+        self.parked_retry_ticks += 1;
         self.retry_parked();
         self.kick.notify();
     }
@@ -342,10 +395,17 @@ impl Shard {
         if self.parked.is_empty() {
             return;
         }
-        let can_route = self.replica.is_leader() || self.replica.leader().is_some_and(|l| l != self.node);
-        if !can_route {
+        let leader = if self.replica.is_leader() { Some(self.node) } else { self.replica.leader() };
+        if leader.is_none() {
             return;
         }
+        // A stale hint gets refusals: retry on a new hint at once, else
+        // only every few ticks, not on each one.
+        if leader == self.parked_retry_leader && self.parked_retry_ticks < PARKED_RETRY_TICKS {
+            return;
+        }
+        self.parked_retry_leader = leader;
+        self.parked_retry_ticks = 0;
         for request in std::mem::take(&mut self.parked) {
             self.try_submit(request);
         }
@@ -376,10 +436,14 @@ impl Shard {
             std::mem::take(&mut self.parked).into_iter().partition(|r| r.deadline <= now);
         self.parked = fresh.into();
         for request in late {
-            let reply = Reply::Error(format!(
-                "CLUSTERDOWN no leader for shard {} within {ms} ms; the request was not applied",
-                self.index
-            ));
+            let reply = if request.left_node {
+                timeout()
+            } else {
+                Reply::Error(format!(
+                    "CLUSTERDOWN no leader for shard {} within {ms} ms; the request was not applied",
+                    self.index
+                ))
+            };
             self.deliver(request.waiter, reply);
         }
         let waiting = self.waiting_writes.len() + self.waiting_reads.len() + self.forwarded.len() + self.parked.len();
@@ -444,7 +508,7 @@ impl Shard {
         for command in aborted {
             let Ok(command) = Command::decode(&command) else { continue };
             if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
-                let request = Request { command, waiter: w.waiter, deadline: w.deadline };
+                let request = Request::new(command, w.waiter, w.deadline);
                 self.try_submit(request);
             }
             self.submit_released_reads();
@@ -510,7 +574,7 @@ impl Shard {
             ReadOutcome::Failed { id } => {
                 if let Some(read) = self.waiting_reads.remove(&id) {
                     let command = Command { session: read.session, seq: 0, op: read.op };
-                    self.try_submit(Request { command, waiter: read.waiter, deadline: read.deadline });
+                    self.try_submit(Request::new(command, read.waiter, read.deadline));
                 }
             }
         }
@@ -614,18 +678,12 @@ pub async fn run_syncer(shard: ShardRef) {
 
 /// The ticker task: one core tick per `tick_ms` of wall-clock time.
 pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
-    let start = Instant::now();
-    let mut ticks_done: u64 = 0;
-    let mut last_expire = start;
+    let mut last_expire = Instant::now();
     loop {
         glommio::timer::sleep(Duration::from_millis(tick_ms)).await;
         let now = Instant::now();
-        let due = (now - start).as_millis() as u64 / tick_ms;
         let mut s = shard.borrow_mut();
-        while ticks_done < due {
-            s.tick();
-            ticks_done += 1;
-        }
+        s.catch_up_ticks();
         if now - last_expire >= Duration::from_millis(50) {
             s.expire(now);
             last_expire = now;
