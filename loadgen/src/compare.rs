@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use crate::bundle::{Bundle, Comparison, ProfileResult, RepeatResult, BUNDLE_FORMAT_VERSION};
 
-/// One optimization profile (a file in `tuning/`).
+/// One profile: a paxoskv flag set (a file in `tuning/`), or another
+/// system to measure the same way (`target`, with optional `start` and
+/// `stop` shell commands run around each measurement).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
@@ -21,6 +23,19 @@ pub struct Profile {
     /// `paxoskv cluster` flags: `name = value` becomes `--name value`.
     #[serde(default)]
     pub flags: BTreeMap<String, toml::Value>,
+    /// An external system's target (e.g. `resp://127.0.0.1:6390`); when set,
+    /// no paxoskv cluster is started for this profile.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Run (with `sh -c`, from the current directory) before each measurement.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Run after each measurement.
+    #[serde(default)]
+    pub stop: Option<String>,
+    /// Facts recorded in the run bundles (durability, members, ...).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Profile {
@@ -223,6 +238,164 @@ pub fn write_comparison(dir: &Path, comparison: &Comparison, charts: &[PathBuf])
     Ok(())
 }
 
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    loadgen compare tuning/*.toml --repeats 3 --find-max --p99-ms 5\n  \
+    loadgen compare tuning/baseline.toml tuning/all.toml --rate 20000 --duration-s 10\n\n\
+    Each repeat runs every profile once, in the order given, each against a fresh local \
+    cluster (or the profile's external target). The comparison bundle gets comparison.json, \
+    comparison.csv, README.md with the table, charts, and one run bundle per measurement in runs/.")]
+pub struct CompareArgs {
+    /// Profile files (TOML), e.g. tuning/*.toml.
+    #[arg(required = true)]
+    pub profiles: Vec<PathBuf>,
+    /// Rounds of (every profile once); medians and spread are over these.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// The comparison bundle directory [default: results/compare/<unix-seconds>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// paxoskv nodes per cluster.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Client ports of the clusters started here are BASE+1..BASE+nodes.
+    #[arg(long, default_value_t = 7400)]
+    pub base_port: u16,
+    /// The paxoskv binary [default: beside loadgen, built by cargo if run through it].
+    #[arg(long)]
+    pub paxoskv: Option<PathBuf>,
+    /// Where the clusters keep their data (a real disk: fsync must mean something).
+    #[arg(long, default_value = "/var/tmp/paxoskv-compare")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub load: crate::args::LoadArgs,
+}
+
+fn shell(command: &str) -> Result<(), String> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .map_err(|e| format!("running `{command}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{command}` failed ({status})"))
+    }
+}
+
+/// Set up a profile's system, measure, tear it down.
+fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&Path>) -> Result<Bundle, String> {
+    let params = args.load.params();
+    let plan = args.load.plan()?;
+    let mut labels = profile.labels.clone();
+    labels.insert("profile".into(), profile.name.clone());
+    let spec_for = |target: String, labels: &BTreeMap<String, String>| crate::run::RunSpec {
+        target,
+        params: params.clone(),
+        plan: plan.clone(),
+        labels: labels.clone(),
+        command: crate::machine::command_line(),
+        kind: "compare".into(),
+        threads: args.load.threads,
+        progress: true,
+    };
+    if let Some(target) = &profile.target {
+        if let Some(start) = &profile.start {
+            shell(start)?;
+        }
+        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels), out);
+        if let Some(stop) = &profile.stop {
+            shell(stop)?;
+        }
+        return result;
+    }
+    let paxoskv = paxoskv.ok_or("no paxoskv binary")?;
+    let flags = profile.flag_pairs();
+    for (name, value) in &flags {
+        if name == "durability" {
+            labels.insert("durability".into(), value.clone());
+        } else if name == "shards" {
+            labels.insert("shards".into(), value.clone());
+        }
+    }
+    labels.insert("nodes".into(), args.nodes.to_string());
+    labels.insert("system".into(), "paxoskv".into());
+    let data = args.data_dir.join(&profile.name);
+    let cluster = crate::cluster::LocalCluster::start(paxoskv, &data, args.base_port, args.nodes, &flags)?;
+    let leaders: Vec<String> = cluster.leaders.iter().map(|l| l.to_string()).collect();
+    labels.insert("leaders".into(), leaders.join(","));
+    let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels), out);
+    cluster.stop();
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+pub fn run(args: CompareArgs) -> std::process::ExitCode {
+    match run_compare(&args) {
+        Ok(dir) => {
+            println!("comparison: {}", dir.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loadgen compare: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_compare(args: &CompareArgs) -> Result<PathBuf, String> {
+    if args.repeats == 0 {
+        return Err("--repeats must be at least 1".into());
+    }
+    let profiles: Vec<Profile> = args.profiles.iter().map(|p| Profile::load(p)).collect::<Result<_, _>>()?;
+    let mut names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err("two profiles have the same name".into());
+    }
+    let paxoskv = if profiles.iter().any(|p| p.target.is_none()) {
+        Some(crate::cluster::find_paxoskv(args.paxoskv.as_deref())?)
+    } else {
+        None
+    };
+    let started = crate::machine::unix_now_s();
+    let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/compare/{started}")));
+    std::fs::create_dir_all(dir.join("runs")).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let reference = profiles.iter().position(|p| p.name == "baseline").unwrap_or(0);
+    let mut results: Vec<Vec<(String, Bundle)>> = Vec::new();
+    for repeat in 1..=args.repeats {
+        let mut row = Vec::new();
+        for profile in &profiles {
+            let rel = format!("runs/{}-r{repeat}", profile.name);
+            println!("== repeat {repeat}/{}: {} ==", args.repeats, profile.name);
+            let bundle = measure(args, profile, &dir.join(&rel), paxoskv.as_deref())?;
+            row.push((rel, bundle));
+        }
+        results.push(row);
+    }
+    let summary = summarize(&profiles, &results, reference);
+    let comparison = new_comparison(
+        crate::machine::command_line(),
+        crate::machine::git_commit(),
+        crate::machine::machine_facts(),
+        started,
+        args.load.params(),
+        profiles[reference].name.clone(),
+        summary,
+    );
+    let run_bundles: Vec<(String, Bundle)> =
+        results.iter().flatten().zip(profiles.iter().cycle()).map(|((_, b), p)| (p.name.clone(), b.clone())).collect();
+    write_comparison(&dir, &comparison, &[])?;
+    let charts = crate::plot::plot_comparison(&dir, &comparison, &run_bundles)?;
+    write_comparison(&dir, &comparison, &charts)?;
+    println!("\n{}", table(&comparison));
+    for chart in &charts {
+        println!("chart: {}", chart.display());
+    }
+    Ok(dir)
+}
+
 pub fn new_comparison(
     command: String,
     git_commit: String,
@@ -277,7 +450,15 @@ mod tests {
     }
 
     fn profile(name: &str) -> Profile {
-        Profile { name: name.into(), description: String::new(), flags: BTreeMap::new() }
+        Profile {
+            name: name.into(),
+            description: String::new(),
+            flags: BTreeMap::new(),
+            target: None,
+            start: None,
+            stop: None,
+            labels: BTreeMap::new(),
+        }
     }
 
     #[test]

@@ -1,0 +1,794 @@
+//! Runs one load run: connections spread over glommio executors, each
+//! connection a sender task and a reader task, all recording into the
+//! executor's [`Recorder`]; the calling thread merges the seconds as they
+//! close (for the live line and the timeline) and the totals at the end.
+//!
+//! Open loop: the sender issues every request at its intended time (or as
+//! soon as possible after, when the socket was full or the timer late),
+//! coalescing all requests due into one write, never waiting for replies.
+//! Closed loop: the sender keeps `pipeline` requests outstanding, issuing
+//! one per reply. Either way the reader parses replies in order and
+//! resolves the oldest in-flight request with each.
+//!
+//! A run's timeline, in nanoseconds since its start (the epoch):
+//! `[0, warm-up)` sent but not measured, `[warm-up, end)` the measured
+//! window, then up to `drain_ns` for outstanding replies, after which
+//! whatever is still unanswered counts as a timeout.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_lite::io::{ReadHalf, WriteHalf};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::inflight::{InFlight, InFlightQueue, Mode, Popped};
+use crate::recorder::{OpRecord, Recorder, SecondReport, Totals, Window, LATENCY_US_MAX_DEFAULT};
+use crate::resp;
+use crate::rng::SplitMix64;
+use crate::schedule::{Arrivals, Schedule, SCHEDULE_STREAM};
+use crate::target::Target;
+use crate::workload::{OpKind, Workload, WorkloadSpec, WORKLOAD_STREAM};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often timeouts are swept and idle seconds closed.
+const TICK: Duration = Duration::from_millis(10);
+/// The schedule starts this long after the last connection is up.
+const START_LEAD: Duration = Duration::from_millis(10);
+/// One socket write carries at most about this many bytes of requests.
+const WRITE_BYTES_MAX: usize = 256 * 1024;
+/// The reader's buffer starts at this size ...
+const READ_BYTES: usize = 64 * 1024;
+/// ... and grows for one large reply up to this size.
+const READ_BYTES_MAX: usize = resp::BULK_BYTES_MAX as usize + READ_BYTES;
+/// At most this many notes (lost connections, ...) per executor and run.
+const NOTES_MAX: usize = 100;
+const NS_PER_S: f64 = 1e9;
+
+/// Everything one run needs, shared read-only by all executors.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub target: Target,
+    pub addresses: Vec<SocketAddr>,
+    pub mode: Mode,
+    pub arrivals: Arrivals,
+    /// Open loop: the total offered rate.
+    pub rate_ops_s: Option<f64>,
+    pub connections: usize,
+    /// Closed loop: requests outstanding per connection.
+    pub pipeline: usize,
+    /// Per connection; requests beyond it count as errors.
+    pub max_outstanding: usize,
+    pub workload: WorkloadSpec,
+    pub warmup_ns: u64,
+    pub duration_ns: u64,
+    pub timeout_ns: u64,
+    /// After the window, how long outstanding replies are awaited.
+    pub drain_ns: u64,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl RunConfig {
+    pub fn window(&self) -> Window {
+        Window { start_ns: self.warmup_ns, end_ns: self.warmup_ns + self.duration_ns }
+    }
+
+    /// Histograms must hold the longest latency a run can record.
+    pub fn latency_us_max(&self) -> u64 {
+        LATENCY_US_MAX_DEFAULT.max((self.timeout_ns + self.drain_ns) / 1000 + 1)
+    }
+}
+
+/// What a run produced, before it becomes a bundle `Run`.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub window: Window,
+    pub totals: Totals,
+    /// Every second of the run (warm-up and drain included), in order,
+    /// merged over executors.
+    pub seconds: Vec<SecondReport>,
+    /// (nanoseconds since the start of the run, what happened).
+    pub notes: Vec<(u64, String)>,
+}
+
+/// Executor to caller. The channel is unbounded but its traffic is not:
+/// one `Connected`/`ConnectFailed` per executor, one `Second` per executor
+/// and second of the run, at most `NOTES_MAX` notes per executor.
+enum Event {
+    Connected,
+    ConnectFailed(String),
+    Second(SecondReport),
+    Note(u64, String),
+}
+
+/// Holds executors between connecting and starting, so that all share one
+/// epoch.
+struct Gate {
+    state: Mutex<Option<Option<Instant>>>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn open(&self, epoch: Option<Instant>) {
+        *self.state.lock().expect("gate lock") = Some(epoch);
+        self.opened.notify_all();
+    }
+
+    /// The epoch, or `None` if the run was called off.
+    fn wait(&self) -> Option<Instant> {
+        let mut state = self.state.lock().expect("gate lock");
+        loop {
+            if let Some(epoch) = *state {
+                return epoch;
+            }
+            state = self.opened.wait(state).expect("gate lock");
+        }
+    }
+}
+
+/// Runs `config`, calling `on_second` with each second of the run as it
+/// closes on every executor. Fails if a connection cannot be established.
+pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Result<RunOutput, String> {
+    let config = Arc::new(config.clone());
+    let threads = config.threads.clamp(1, config.connections);
+    let (events_tx, events_rx) = mpsc::channel::<Event>();
+    let gate = Arc::new(Gate { state: Mutex::new(None), opened: Condvar::new() });
+    let mut handles = Vec::new();
+    let mut failure = None;
+    for executor in 0..threads {
+        let plans: Vec<usize> = (executor..config.connections).step_by(threads).collect();
+        let (config, events, gate) = (config.clone(), events_tx.clone(), gate.clone());
+        let spawned = LocalExecutorBuilder::new(Placement::Unbound)
+            .name(&format!("loadgen-{executor}"))
+            .spawn(move || async move { executor_main(executor, config, plans, events, gate).await });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                failure = Some(format!("cannot start executor {executor}: {e}"));
+                break;
+            }
+        }
+    }
+    drop(events_tx);
+
+    let mut connected = 0;
+    while failure.is_none() && connected < handles.len() {
+        match events_rx.recv() {
+            Ok(Event::Connected) => connected += 1,
+            Ok(Event::ConnectFailed(reason)) => failure = Some(reason),
+            Ok(_) => {}
+            Err(_) => failure = Some("an executor stopped before connecting".into()),
+        }
+    }
+    if let Some(reason) = failure {
+        gate.open(None);
+        for handle in handles {
+            let _ = handle.join();
+        }
+        return Err(reason);
+    }
+    gate.open(Some(Instant::now() + START_LEAD));
+
+    // Merge each second once every executor has closed it.
+    let executors = handles.len();
+    let mut pending: BTreeMap<i64, (usize, SecondReport)> = BTreeMap::new();
+    let mut seconds = Vec::new();
+    let mut notes = Vec::new();
+    while let Ok(event) = events_rx.recv() {
+        match event {
+            Event::Second(report) => {
+                let second = report.second;
+                let entry = pending.entry(second).or_insert_with(|| (0, empty_like(&report)));
+                merge_second(&mut entry.1, &report);
+                entry.0 += 1;
+                while let Some(entry) = pending.first_entry() {
+                    if entry.get().0 < executors {
+                        break;
+                    }
+                    let (_, merged) = entry.remove();
+                    on_second(&merged);
+                    seconds.push(merged);
+                }
+            }
+            Event::Note(t_ns, what) => notes.push((t_ns, what)),
+            _ => {}
+        }
+    }
+    // Executors that finished early closed fewer seconds: the rest are partial.
+    for (_, (_, merged)) in pending {
+        on_second(&merged);
+        seconds.push(merged);
+    }
+
+    let latency_us_max = config.latency_us_max();
+    let mut totals =
+        Totals { ops: [OpRecord::new(latency_us_max), OpRecord::new(latency_us_max)], completed_in_window: 0 };
+    for handle in handles {
+        match handle.join() {
+            Ok(Some(part)) => {
+                for op in OpKind::ALL {
+                    totals.ops[op as usize].merge(&part.ops[op as usize]);
+                }
+                totals.completed_in_window += part.completed_in_window;
+            }
+            Ok(None) => return Err("an executor was called off".into()),
+            Err(e) => return Err(format!("an executor failed: {e}")),
+        }
+    }
+    notes.sort_by_key(|(t_ns, _)| *t_ns);
+    Ok(RunOutput { window: config.window(), totals, seconds, notes })
+}
+
+fn empty_like(report: &SecondReport) -> SecondReport {
+    SecondReport {
+        executor: 0,
+        second: report.second,
+        histogram: hdrhistogram::Histogram::new_from(&report.histogram),
+        ok: 0,
+        errors: 0,
+        timeouts: 0,
+        completed: 0,
+    }
+}
+
+fn merge_second(into: &mut SecondReport, part: &SecondReport) {
+    into.histogram.add(&part.histogram).expect("histograms with the same bounds add");
+    into.ok += part.ok;
+    into.errors += part.errors;
+    into.timeouts += part.timeouts;
+    into.completed += part.completed;
+}
+
+#[derive(Clone, Copy)]
+struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    /// Nanoseconds since the start of the run.
+    fn now_ns(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    async fn sleep_until(&self, t_ns: u64) {
+        let now = self.now_ns();
+        if t_ns > now {
+            glommio::timer::sleep(Duration::from_nanos(t_ns - now)).await;
+        }
+    }
+}
+
+/// A one-waiter wake-up flag (the reader or the ticker wakes the sender).
+#[derive(Default)]
+struct Notify {
+    notified: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.notified.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + '_ {
+        NotifyWait { notify: self }
+    }
+}
+
+struct NotifyWait<'a> {
+    notify: &'a Notify,
+}
+
+impl Future for NotifyWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.notified.replace(false) {
+            return Poll::Ready(());
+        }
+        *self.notify.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// One connection's state shared by its sender, its reader and the ticker.
+struct Conn {
+    index: usize,
+    address: SocketAddr,
+    queue: RefCell<InFlightQueue>,
+    /// Closed loop: requests the sender may issue now (one per reply).
+    credits: Cell<usize>,
+    /// Replies arrived, requests timed out, or the connection broke.
+    wake: Notify,
+    /// Why the reader stopped, once it has.
+    broken: RefCell<Option<String>>,
+}
+
+struct Executor {
+    config: Arc<RunConfig>,
+    clock: Clock,
+    window: Window,
+    /// Taken when the run ends.
+    recorder: RefCell<Option<Recorder>>,
+    conns: Vec<Rc<Conn>>,
+    events: mpsc::Sender<Event>,
+    notes_sent: Cell<usize>,
+}
+
+impl Executor {
+    fn recorder(&self) -> RefMut<'_, Recorder> {
+        RefMut::map(self.recorder.borrow_mut(), |r| r.as_mut().expect("the recorder lives until the run ends"))
+    }
+
+    fn note(&self, what: String) {
+        if self.notes_sent.get() < NOTES_MAX {
+            self.notes_sent.set(self.notes_sent.get() + 1);
+            let _ = self.events.send(Event::Note(self.clock.now_ns(), what));
+        }
+    }
+}
+
+/// Runs this executor's connections (indexes `conn_indexes`); `None` if the
+/// run was called off before it started.
+async fn executor_main(
+    index: usize,
+    config: Arc<RunConfig>,
+    conn_indexes: Vec<usize>,
+    events: mpsc::Sender<Event>,
+    gate: Arc<Gate>,
+) -> Option<Totals> {
+    let mut streams = Vec::new();
+    let mut conns = Vec::new();
+    for &conn_index in &conn_indexes {
+        let address = config.addresses[conn_index % config.addresses.len()];
+        match TcpStream::connect_timeout(address, CONNECT_TIMEOUT).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                streams.push(stream);
+            }
+            Err(e) => {
+                let _ = events.send(Event::ConnectFailed(format!("cannot connect to {address}: {e}")));
+                return None;
+            }
+        }
+        conns.push(Rc::new(Conn {
+            index: conn_index,
+            address,
+            queue: RefCell::new(InFlightQueue::new(config.max_outstanding)),
+            credits: Cell::new(0),
+            wake: Notify::default(),
+            broken: RefCell::new(None),
+        }));
+    }
+    let _ = events.send(Event::Connected);
+    // Blocking is fine here: nothing else runs on this executor yet.
+    let epoch = gate.wait()?;
+
+    let window = config.window();
+    let seconds = events.clone();
+    let sink = Box::new(move |report: SecondReport| {
+        let _ = seconds.send(Event::Second(report));
+    });
+    let recorder = Recorder::new(index, window, config.latency_us_max(), sink);
+    let clock = Clock { epoch };
+    let executor = Rc::new(Executor {
+        config,
+        clock,
+        window,
+        recorder: RefCell::new(Some(recorder)),
+        conns,
+        events,
+        notes_sent: Cell::new(0),
+    });
+
+    let ticker = glommio::spawn_local(tick(executor.clone()));
+    let drivers: Vec<_> = executor
+        .conns
+        .iter()
+        .zip(streams)
+        .map(|(conn, stream)| glommio::spawn_local(drive_connection(executor.clone(), conn.clone(), stream)))
+        .collect();
+    for driver in drivers {
+        driver.await;
+    }
+    drop(ticker);
+    let mut recorder = executor.recorder.borrow_mut().take().expect("the recorder is taken once");
+    recorder.advance(executor.clock.now_ns());
+    Some(recorder.finish())
+}
+
+/// Sweeps timeouts and closes idle seconds until the run ends.
+async fn tick(executor: Rc<Executor>) {
+    let timeout_ns = executor.config.timeout_ns;
+    loop {
+        glommio::timer::sleep(TICK).await;
+        let now = executor.clock.now_ns();
+        let mut recorder = executor.recorder();
+        for conn in &executor.conns {
+            let mut expired = false;
+            conn.queue.borrow_mut().expire(now, timeout_ns, |item| {
+                recorder.timeout(item, now);
+                expired = true;
+            });
+            if expired {
+                conn.wake.notify();
+            }
+        }
+        recorder.advance(now);
+    }
+}
+
+/// The requests of one connection: its schedule (open loop), its workload
+/// and a scratch buffer for keys.
+struct RequestSource {
+    schedule: Option<Schedule>,
+    workload: Workload,
+    key: Vec<u8>,
+}
+
+impl RequestSource {
+    fn new(config: &RunConfig, conn_index: usize) -> RequestSource {
+        let schedule = config.rate_ops_s.filter(|_| config.mode == Mode::Open).map(|rate| {
+            let seed = SplitMix64::derive(config.seed, SCHEDULE_STREAM, conn_index as u64).next_u64();
+            Schedule::new(config.arrivals, rate / config.connections as f64, seed)
+        });
+        let seed = SplitMix64::derive(config.seed, WORKLOAD_STREAM, conn_index as u64).next_u64();
+        RequestSource { schedule, workload: Workload::new(config.workload.clone(), seed), key: Vec::new() }
+    }
+
+    /// Draws the next request and appends its encoding to `out`.
+    fn encode_next(&mut self, out: &mut Vec<u8>) -> OpKind {
+        source_encode(&mut self.workload, &mut self.key, out)
+    }
+
+    /// Open loop, while disconnected: every request due by `now_ns` fails.
+    fn fail_due(&mut self, executor: &Executor, now_ns: u64) {
+        let Some(schedule) = self.schedule.as_mut() else {
+            return;
+        };
+        let mut recorder = executor.recorder();
+        while schedule.peek_ns() <= now_ns && schedule.peek_ns() < executor.window.end_ns {
+            let intended = schedule.peek_ns();
+            schedule.advance();
+            let (op, _) = self.workload.next_request();
+            recorder.local_error(op, executor.window.contains(intended), now_ns);
+        }
+    }
+}
+
+enum SendOutcome {
+    /// The measured window is over (or the drain deadline passed while a
+    /// write was blocked).
+    WindowOver,
+    Broken,
+}
+
+async fn drive_connection(executor: Rc<Executor>, conn: Rc<Conn>, first: TcpStream) {
+    let config = executor.config.clone();
+    let mut source = RequestSource::new(&config, conn.index);
+    let deadline_ns = executor.window.end_ns + config.drain_ns;
+    let mut stream = Some(first);
+    loop {
+        let stream = match stream.take() {
+            Some(stream) => stream,
+            None => match reconnect(&executor, &conn, &mut source).await {
+                Some(stream) => stream,
+                None => return,
+            },
+        };
+        *conn.broken.borrow_mut() = None;
+        conn.credits.set(config.pipeline);
+        let (reader, writer) = futures_lite::io::split(stream);
+        let reader_task = glommio::spawn_local(read_replies(executor.clone(), conn.clone(), reader));
+        // Another protocol (see target.rs) would get its own sender here.
+        let outcome = match (&config.target, config.mode) {
+            (Target::Resp { .. }, Mode::Open) => send_open(&executor, &conn, &mut source, writer, deadline_ns).await,
+            (Target::Resp { .. }, Mode::Closed) => {
+                send_closed(&executor, &conn, &mut source, writer, deadline_ns).await
+            }
+        };
+        let write_failed = match outcome {
+            SendOutcome::WindowOver => {
+                drain(&executor, &conn, deadline_ns).await;
+                false
+            }
+            SendOutcome::Broken => true,
+        };
+        drop(reader_task);
+        let now = executor.clock.now_ns();
+        let broken = conn.broken.borrow_mut().take().or_else(|| write_failed.then(|| "write failed".to_string()));
+        settle_connection(&executor, &conn, broken, now);
+        if now >= executor.window.end_ns {
+            return;
+        }
+        glommio::timer::sleep(RECONNECT_BACKOFF).await;
+    }
+}
+
+/// Resolves what a finished connection still has in flight: timeouts if it
+/// is whole (the run ended), errors if it broke (and says so).
+fn settle_connection(executor: &Executor, conn: &Conn, broken: Option<String>, now_ns: u64) {
+    let mut recorder = executor.recorder();
+    let mut queue = conn.queue.borrow_mut();
+    match broken {
+        None => queue.expire_all(|item| recorder.timeout(item, now_ns)),
+        Some(reason) => {
+            queue.lose_all(|item| recorder.local_error(item.op, item.measured, now_ns));
+            if now_ns < executor.window.end_ns {
+                executor.note(format!("connection {} to {} lost: {reason}", conn.index, conn.address));
+            }
+        }
+    }
+}
+
+/// Reconnects until the window ends; open-loop requests due meanwhile fail.
+async fn reconnect(executor: &Executor, conn: &Conn, source: &mut RequestSource) -> Option<TcpStream> {
+    loop {
+        let now = executor.clock.now_ns();
+        source.fail_due(executor, now);
+        if now >= executor.window.end_ns {
+            return None;
+        }
+        match TcpStream::connect_timeout(conn.address, CONNECT_TIMEOUT).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                executor.note(format!("connection {} to {} re-established", conn.index, conn.address));
+                return Some(stream);
+            }
+            Err(_) => glommio::timer::sleep(RECONNECT_BACKOFF).await,
+        }
+    }
+}
+
+/// Writes `bytes` unless the connection breaks or `deadline_ns` passes first.
+async fn write_before(
+    executor: &Executor,
+    writer: &mut WriteHalf<TcpStream>,
+    bytes: &[u8],
+    deadline_ns: u64,
+) -> Option<SendOutcome> {
+    let write = async {
+        match writer.write_all(bytes).await {
+            Ok(()) => None,
+            Err(_) => Some(SendOutcome::Broken),
+        }
+    };
+    let deadline = async {
+        executor.clock.sleep_until(deadline_ns).await;
+        Some(SendOutcome::WindowOver)
+    };
+    futures_lite::future::or(write, deadline).await
+}
+
+async fn send_open(
+    executor: &Executor,
+    conn: &Conn,
+    source: &mut RequestSource,
+    mut writer: WriteHalf<TcpStream>,
+    deadline_ns: u64,
+) -> SendOutcome {
+    let window = executor.window;
+    let mut out = Vec::with_capacity(WRITE_BYTES_MAX * 2);
+    loop {
+        if conn.broken.borrow().is_some() {
+            return SendOutcome::Broken;
+        }
+        let now = executor.clock.now_ns();
+        {
+            let schedule = source.schedule.as_mut().expect("open loop has a schedule");
+            let mut queue = conn.queue.borrow_mut();
+            while out.len() < WRITE_BYTES_MAX {
+                let intended = schedule.peek_ns();
+                if intended > now || intended >= window.end_ns {
+                    break;
+                }
+                schedule.advance();
+                let start = out.len();
+                let op = source_encode(&mut source.workload, &mut source.key, &mut out);
+                let origin_ns = executor.config.mode.latency_origin_ns(intended, now);
+                let item = InFlight { origin_ns, op, measured: window.contains(intended) };
+                if queue.push(item).is_err() {
+                    out.truncate(start);
+                    executor.recorder().local_error(op, item.measured, now);
+                }
+            }
+        }
+        if !out.is_empty() {
+            if let Some(outcome) = write_before(executor, &mut writer, &out, deadline_ns).await {
+                return outcome;
+            }
+            out.clear();
+            continue;
+        }
+        let next = source.schedule.as_ref().expect("open loop has a schedule").peek_ns();
+        if next >= window.end_ns {
+            return SendOutcome::WindowOver;
+        }
+        executor.clock.sleep_until(next).await;
+    }
+}
+
+/// [`RequestSource::encode_next`] on the fields, so the schedule can stay
+/// borrowed.
+fn source_encode(workload: &mut Workload, key: &mut Vec<u8>, out: &mut Vec<u8>) -> OpKind {
+    let (op, key_index) = workload.next_request();
+    key.clear();
+    let spec = workload.spec();
+    spec.key_space.write_key(key_index, key);
+    match op {
+        OpKind::Get => resp::encode_get(out, key),
+        OpKind::Set => resp::encode_set(out, key, &spec.value),
+    }
+    op
+}
+
+async fn send_closed(
+    executor: &Executor,
+    conn: &Conn,
+    source: &mut RequestSource,
+    mut writer: WriteHalf<TcpStream>,
+    deadline_ns: u64,
+) -> SendOutcome {
+    let window = executor.window;
+    let mut out = Vec::with_capacity(WRITE_BYTES_MAX * 2);
+    loop {
+        if conn.broken.borrow().is_some() {
+            return SendOutcome::Broken;
+        }
+        let now = executor.clock.now_ns();
+        if now >= window.end_ns {
+            return SendOutcome::WindowOver;
+        }
+        let credits = conn.credits.replace(0);
+        if credits == 0 {
+            let woken = async {
+                conn.wake.wait().await;
+            };
+            futures_lite::future::or(woken, executor.clock.sleep_until(window.end_ns)).await;
+            continue;
+        }
+        {
+            let mut queue = conn.queue.borrow_mut();
+            for _ in 0..credits {
+                let start = out.len();
+                let op = source.encode_next(&mut out);
+                let item = InFlight { origin_ns: now, op, measured: window.contains(now) };
+                if queue.push(item).is_err() {
+                    out.truncate(start);
+                    executor.recorder().local_error(op, item.measured, now);
+                }
+            }
+        }
+        if let Some(outcome) = write_before(executor, &mut writer, &out, deadline_ns).await {
+            return outcome;
+        }
+        out.clear();
+    }
+}
+
+/// Waits until every request of `conn` is answered or timed out, the
+/// connection breaks, or the deadline passes.
+async fn drain(executor: &Executor, conn: &Conn, deadline_ns: u64) {
+    loop {
+        if conn.queue.borrow().unresolved() == 0 || conn.broken.borrow().is_some() {
+            return;
+        }
+        if executor.clock.now_ns() >= deadline_ns {
+            return;
+        }
+        futures_lite::future::or(conn.wake.wait(), executor.clock.sleep_until(deadline_ns)).await;
+    }
+}
+
+async fn read_replies(executor: Rc<Executor>, conn: Rc<Conn>, mut reader: ReadHalf<TcpStream>) {
+    let reason = read_until_broken(&executor, &conn, &mut reader).await;
+    *conn.broken.borrow_mut() = Some(reason);
+    conn.wake.notify();
+}
+
+/// Reads and resolves replies until the connection fails; returns why.
+async fn read_until_broken(executor: &Executor, conn: &Conn, reader: &mut ReadHalf<TcpStream>) -> String {
+    let mut buf = vec![0u8; READ_BYTES];
+    // Unparsed bytes are buf[start..end].
+    let (mut start, mut end) = (0usize, 0usize);
+    loop {
+        if end == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            } else if buf.len() < READ_BYTES_MAX {
+                buf.resize((buf.len() * 2).min(READ_BYTES_MAX), 0);
+            } else {
+                return format!("a reply longer than {READ_BYTES_MAX} bytes");
+            }
+        }
+        let n = match reader.read(&mut buf[end..]).await {
+            Ok(0) => return "closed by the server".into(),
+            Ok(n) => n,
+            Err(e) => return format!("read failed: {e}"),
+        };
+        end += n;
+        let now = executor.clock.now_ns();
+        let mut replies = 0;
+        let mut failure = None;
+        {
+            let mut queue = conn.queue.borrow_mut();
+            let mut recorder = executor.recorder();
+            loop {
+                match resp::parse_reply(&buf[start..end]) {
+                    Ok(Some((reply, used))) => {
+                        start += used;
+                        replies += 1;
+                        match queue.pop_reply() {
+                            Some(Popped::Live(item)) => recorder.reply(&item, now, reply.is_error()),
+                            Some(Popped::AlreadyTimedOut) => {}
+                            None => {
+                                failure = Some("a reply to no request".to_string());
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(format!("protocol error: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        if start == end {
+            start = 0;
+            end = 0;
+        }
+        conn.credits.set(conn.credits.get() + replies);
+        conn.wake.notify();
+        if let Some(reason) = failure {
+            return reason;
+        }
+    }
+}
+
+/// Seconds to nanoseconds, for configuration.
+pub fn seconds_to_ns(seconds: f64) -> u64 {
+    (seconds * NS_PER_S).round() as u64
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use crate::bundle::Params;
+
+    /// Default parameters, as `loadgen run` would set them.
+    pub fn params() -> Params {
+        Params {
+            mode: "open".into(),
+            arrivals: "poisson".into(),
+            connections: 16,
+            pipeline: 100_000,
+            read_ratio: 0.9,
+            keys: 100_000,
+            distribution: "uniform".into(),
+            zipf_theta: 0.99,
+            key_bytes: 16,
+            value_bytes: 100,
+            hash_tag_group: 0,
+            warmup_s: 2.0,
+            duration_s: 10.0,
+            timeout_ms: 10_000,
+            seed: 1,
+        }
+    }
+}

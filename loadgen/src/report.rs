@@ -1,0 +1,273 @@
+//! Turning recorded histograms into the bundle's figures, and showing them:
+//! the live progress line and the summary table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::bundle::{Bundle, OpStats, Run, RunEvent, Second};
+use crate::engine::RunOutput;
+use crate::recorder::{OpRecord, SecondReport};
+use crate::workload::OpKind;
+
+/// The percentiles every `OpStats` lists (enough to draw a percentile plot).
+pub const PERCENTILES: [f64; 12] = [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0];
+
+/// The histograms of one run, by operation name ("get", "set", "all").
+pub type RunHistograms = BTreeMap<String, Histogram<u64>>;
+
+pub fn hdr_file_name(run_index: usize, op: &str) -> String {
+    format!("run-{run_index}-{op}.hdr")
+}
+
+pub fn hgrm_file_name(run_index: usize, op: &str) -> String {
+    format!("run-{run_index}-{op}.hgrm")
+}
+
+pub fn op_stats(record: &OpRecord, run_index: usize, op: &str) -> OpStats {
+    let histogram = &record.histogram;
+    let at = |percentile: f64| histogram.value_at_quantile(percentile / 100.0);
+    OpStats {
+        ok: record.ok,
+        errors: record.errors,
+        timeouts: record.timeouts,
+        mean_us: if histogram.is_empty() { 0.0 } else { histogram.mean() },
+        p50_us: at(50.0),
+        p90_us: at(90.0),
+        p99_us: at(99.0),
+        p999_us: at(99.9),
+        max_us: histogram.max(),
+        percentiles: PERCENTILES.iter().map(|&p| (p, if p == 100.0 { histogram.max() } else { at(p) })).collect(),
+        hdr_file: Some(hdr_file_name(run_index, op)),
+        hgrm_file: Some(hgrm_file_name(run_index, op)),
+    }
+}
+
+/// The bundle's `Run` (and its histograms) from what the engine measured.
+/// `passed` is filled in by find-max.
+pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output: &RunOutput) -> (Run, RunHistograms) {
+    let duration_s = (output.window.end_ns - output.window.start_ns) as f64 / 1e9;
+    let mut all = output.totals.ops[0].clone();
+    all.merge(&output.totals.ops[1]);
+    let mut ops = BTreeMap::new();
+    let mut histograms = RunHistograms::new();
+    for op in OpKind::ALL {
+        let record = &output.totals.ops[op as usize];
+        if record.ok + record.errors + record.timeouts > 0 {
+            ops.insert(op.name().to_string(), op_stats(record, index, op.name()));
+            histograms.insert(op.name().to_string(), record.histogram.clone());
+        }
+    }
+    ops.insert("all".to_string(), op_stats(&all, index, "all"));
+    histograms.insert("all".to_string(), all.histogram);
+    let seconds_in_window = duration_s.ceil() as i64;
+    let timeline = output
+        .seconds
+        .iter()
+        .filter(|s| (0..seconds_in_window).contains(&s.second))
+        .map(|s| Second {
+            t_s: s.second as u64,
+            ok: s.ok,
+            errors: s.errors + s.timeouts,
+            p50_us: s.histogram.value_at_quantile(0.50),
+            p99_us: s.histogram.value_at_quantile(0.99),
+            p999_us: s.histogram.value_at_quantile(0.999),
+            max_us: s.histogram.max(),
+        })
+        .collect();
+    let events = output
+        .notes
+        .iter()
+        .map(|(t_ns, what)| RunEvent { t_s: (*t_ns as f64 - output.window.start_ns as f64) / 1e9, what: what.clone() })
+        .collect();
+    let run = Run {
+        index,
+        label,
+        offered_ops_s,
+        achieved_ops_s: output.totals.completed_in_window as f64 / duration_s,
+        ops,
+        timeline,
+        events,
+        passed: None,
+    };
+    (run, histograms)
+}
+
+/// A row's throughput: the run's achieved rate for "all"; for one
+/// operation, its share of it (by its share of the measured requests that
+/// got a reply), so that the operations add up to "all".
+pub fn op_achieved_ops_s(run: &Run, op: &str) -> f64 {
+    let replied = |stats: &OpStats| (stats.ok + stats.errors) as f64;
+    share(run, op, run.achieved_ops_s, replied)
+}
+
+/// A row's offered rate: the run's for "all", the operation's share of it
+/// (by its share of the measured requests) otherwise.
+pub fn op_offered_ops_s(run: &Run, op: &str) -> Option<f64> {
+    let requests = |stats: &OpStats| (stats.ok + stats.errors + stats.timeouts) as f64;
+    run.offered_ops_s.map(|offered| share(run, op, offered, requests))
+}
+
+fn share(run: &Run, op: &str, total: f64, weight: impl Fn(&OpStats) -> f64) -> f64 {
+    match (op, run.ops.get(op), run.ops.get("all")) {
+        ("all", _, _) => total,
+        (_, Some(stats), Some(all)) if weight(all) > 0.0 => total * weight(stats) / weight(all),
+        _ => 0.0,
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.3}", us as f64 / 1000.0)
+}
+
+/// One line per run and operation.
+pub fn summary_table(bundle: &Bundle) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{:>3}  {:<18} {:<4} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>6}",
+        "run",
+        "label",
+        "op",
+        "offered/s",
+        "achieved/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "ok",
+        "errors",
+        "timeouts",
+        "passed"
+    );
+    for run in &bundle.runs {
+        let passed = run.passed.map_or("", |p| if p { "yes" } else { "no" });
+        for (op, stats) in &run.ops {
+            let offered = op_offered_ops_s(run, op).map_or("-".to_string(), |r| format!("{r:.0}"));
+            let _ = writeln!(
+                text,
+                "{:>3}  {:<18} {:<4} {:>10} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>6}",
+                run.index,
+                run.label,
+                op,
+                offered,
+                op_achieved_ops_s(run, op),
+                ms(stats.p50_us),
+                ms(stats.p90_us),
+                ms(stats.p99_us),
+                ms(stats.p999_us),
+                ms(stats.max_us),
+                stats.ok,
+                stats.errors,
+                stats.timeouts,
+                passed
+            );
+        }
+    }
+    if let Some(sustainable) = &bundle.sustainable {
+        let _ = writeln!(
+            text,
+            "sustainable: {:.0} ops/s offered, {:.1} achieved, p99 {} ms (bound {} ms)",
+            sustainable.offered_ops_s,
+            sustainable.achieved_ops_s,
+            ms(sustainable.p99_us),
+            ms(sustainable.p99_bound_us)
+        );
+    }
+    text
+}
+
+/// The live line: an indicatif spinner on a terminal, otherwise one plain
+/// line per second.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    label: String,
+    offered_ops_s: Option<f64>,
+    warmup_s: f64,
+    duration_s: f64,
+}
+
+impl Progress {
+    pub fn new(enabled: bool, label: &str, offered_ops_s: Option<f64>, warmup_s: f64, duration_s: f64) -> Progress {
+        let terminal = std::io::stdout().is_terminal();
+        let bar = (enabled && terminal).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            bar.set_message(format!("{label}: connecting"));
+            bar
+        });
+        Progress { bar, plain: enabled && !terminal, label: label.to_string(), offered_ops_s, warmup_s, duration_s }
+    }
+
+    pub fn second(&mut self, report: &SecondReport) {
+        if self.bar.is_none() && !self.plain {
+            return;
+        }
+        // After the window only the stragglers come in: worth a line only
+        // if something went wrong.
+        let after_window = report.second as f64 >= self.duration_s;
+        if after_window && report.errors + report.timeouts == 0 {
+            return;
+        }
+        let phase = if report.second < 0 {
+            let warmup_s = self.warmup_s.ceil();
+            format!("warm-up {}/{warmup_s}s", warmup_s as i64 + report.second + 1)
+        } else if !after_window {
+            format!("{}/{}s", report.second + 1, self.duration_s.ceil())
+        } else {
+            "drain".to_string()
+        };
+        let offered = self.offered_ops_s.map_or("closed loop".to_string(), |r| format!("offered {r:.0}/s"));
+        let line = format!(
+            "{}: {phase:>12} | {offered} achieved {}/s | p99 {} ms | errors {} timeouts {}",
+            self.label,
+            report.completed,
+            ms(report.histogram.value_at_quantile(0.99)),
+            report.errors,
+            report.timeouts
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(line);
+                bar.tick();
+            }
+            None => println!("{line}"),
+        }
+    }
+
+    /// Clears the live line and prints `result` (unless empty) in its place.
+    pub fn finish(&mut self, result: &str) {
+        let enabled = self.bar.is_some() || self.plain;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if enabled && !result.is_empty() {
+            println!("{result}");
+        }
+    }
+}
+
+/// A one-line account of a finished run.
+pub fn run_line(run: &Run) -> String {
+    let all = &run.ops["all"];
+    let mut line = format!(
+        "{}: achieved {:.1} ops/s, p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms, errors {}, timeouts {}",
+        run.label,
+        run.achieved_ops_s,
+        ms(all.p50_us),
+        ms(all.p99_us),
+        ms(all.p999_us),
+        ms(all.max_us),
+        all.errors,
+        all.timeouts
+    );
+    if let Some(passed) = run.passed {
+        line.push_str(if passed { " (pass)" } else { " (fail)" });
+    }
+    line
+}
