@@ -139,6 +139,15 @@ impl Gate {
 /// Runs `config`, calling `on_second` with each second of the run as it
 /// closes on every executor. Fails if a connection cannot be established.
 pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Result<RunOutput, String> {
+    if let Target::Etcd { endpoints } = &config.target {
+        #[cfg(feature = "etcd")]
+        return crate::etcd::run(config, endpoints, on_second);
+        #[cfg(not(feature = "etcd"))]
+        return Err(format!(
+            "etcd target {endpoints:?}: this loadgen was built without the `etcd` feature \
+             (cargo build --release -p loadgen --features etcd; needs protoc, see benches/install-deps.sh)"
+        ));
+    }
     let config = Arc::new(config.clone());
     let threads = config.threads.clamp(1, config.connections);
     let (events_tx, events_rx) = mpsc::channel::<Event>();
@@ -499,6 +508,7 @@ async fn drive_connection(executor: Rc<Executor>, conn: Rc<Conn>, first: TcpStre
             (Target::Resp { .. }, Mode::Closed) => {
                 send_closed(&executor, &conn, &mut source, writer, deadline_ns).await
             }
+            (Target::Etcd { .. }, _) => unreachable!("etcd targets are driven by etcd.rs"),
         };
         let write_failed = match outcome {
             SendOutcome::WindowOver => {

@@ -12,6 +12,8 @@ mod bundle;
 mod cluster;
 mod compare;
 mod engine;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod findmax;
 mod inflight;
 mod machine;

@@ -14,6 +14,9 @@ pub enum Target {
     /// `resp://host:port[,host:port...]`: connections go round-robin over
     /// the addresses.
     Resp { addresses: Vec<String> },
+    /// `etcd://host:port[,host:port...]`: one gRPC client per connection,
+    /// round-robin over the members (cargo feature `etcd`).
+    Etcd { endpoints: Vec<String> },
 }
 
 impl Target {
@@ -28,15 +31,21 @@ impl Target {
                 }
                 Ok(Target::Resp { addresses })
             }
-            "etcd" => Err("etcd:// targets are not implemented yet (see target.rs for where they go)".into()),
-            other => Err(format!("unknown target scheme {other:?} (expected resp://)")),
+            "etcd" => {
+                let endpoints: Vec<String> = rest.split(',').map(|a| a.trim().to_string()).collect();
+                if endpoints.iter().any(|a| a.is_empty() || !a.contains(':')) {
+                    return Err(format!("target {text:?}: every endpoint must be host:port"));
+                }
+                Ok(Target::Etcd { endpoints })
+            }
+            other => Err(format!("unknown target scheme {other:?} (expected resp:// or etcd://)")),
         }
     }
 
     /// Resolves every address (an unresolvable host is an unreachable target).
     pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
         match self {
-            Target::Resp { addresses } => addresses
+            Target::Resp { addresses: list } | Target::Etcd { endpoints: list } => list
                 .iter()
                 .map(|address| {
                     address
@@ -62,7 +71,10 @@ mod tests {
         );
         assert!(Target::parse("127.0.0.1:6379").is_err());
         assert!(Target::parse("resp://127.0.0.1").is_err());
-        assert!(Target::parse("etcd://127.0.0.1:2379").is_err());
+        assert_eq!(
+            Target::parse("etcd://127.0.0.1:2379").unwrap(),
+            Target::Etcd { endpoints: vec!["127.0.0.1:2379".into()] }
+        );
         assert!(Target::parse("http://x:1").is_err());
     }
 }
