@@ -594,7 +594,10 @@ fn write_until_stopped(port: u16, writer: usize, load: &WriteLoad) -> usize {
 fn killing_the_leader_under_load_loses_no_acknowledged_write() {
     const WRITERS: usize = 2;
     const WRITES_PER_PHASE: usize = 300;
-    let mut cluster = TestCluster::start("killing_the_leader_under_load", 14500, 3, 1, |_| {});
+    // Frequent snapshots: the restarted node has to catch up through a
+    // snapshot sent over the peer link, not only through log entries.
+    let mut cluster =
+        TestCluster::start("killing_the_leader_under_load", 14500, 3, 1, |t| t.snapshot_every_slots = 64);
     let old_leader = cluster.leader(0);
     let target = cluster.node_ids().into_iter().find(|&n| n != old_leader).expect("a follower");
     let port = cluster.client_port(target);

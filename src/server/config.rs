@@ -68,8 +68,13 @@ pub struct Tuning {
     pub lease_ticks: u64,
     /// Bound on the relative clock-rate difference between nodes, per mille.
     pub clock_drift_permille: u64,
-    /// Take a state-machine snapshot and compact the log every this many slots.
+    /// Take a state-machine snapshot and compact the log after this many
+    /// slots, or after `snapshot_every_bytes` of commands, whichever comes
+    /// first (0 disables that trigger). Together they bound the log kept in
+    /// memory and replayed at restart. A snapshot is taken on the shard's
+    /// executor and pauses it (tens of ms for 100k keys): rarer is smoother.
     pub snapshot_every_slots: u64,
+    pub snapshot_every_bytes: u64,
     /// Largest value a client may SET.
     pub value_bytes_max: usize,
     /// A client request unanswered after this long gets an error.
@@ -102,7 +107,8 @@ impl Default for Tuning {
             election_timeout_max_ticks: core.election_timeout_max_ticks,
             lease_ticks: core.lease_ticks,
             clock_drift_permille: core.clock_drift_permille,
-            snapshot_every_slots: 20_000,
+            snapshot_every_slots: 1_000_000,
+            snapshot_every_bytes: 256 << 20,
             value_bytes_max: (1 << 20) - COMMAND_OVERHEAD_BYTES,
             request_timeout_ms: 5_000,
             client_pending_max: 1024,
@@ -302,9 +308,12 @@ pub struct TuningArgs {
     /// Election timeout range in ticks, as MIN..MAX [default: 150..300]
     #[arg(long, value_parser = parse_range)]
     pub election_timeout_ticks: Option<(u64, u64)>,
-    /// Snapshot and compact the log every this many slots [default: 20000]
+    /// Snapshot and compact the log every this many slots [default: 1000000]
     #[arg(long)]
     pub snapshot_every_slots: Option<u64>,
+    /// ... or every this many bytes of commands [default: 268435456]
+    #[arg(long)]
+    pub snapshot_every_bytes: Option<u64>,
     /// Largest value a client may SET, in bytes [default: 983040 = 1 MiB - 64 KiB]
     #[arg(long)]
     pub value_bytes_max: Option<usize>,
@@ -355,6 +364,9 @@ impl TuningArgs {
         }
         if let Some(v) = self.snapshot_every_slots {
             t.snapshot_every_slots = v;
+        }
+        if let Some(v) = self.snapshot_every_bytes {
+            t.snapshot_every_bytes = v;
         }
         if let Some(v) = self.value_bytes_max {
             t.value_bytes_max = v;

@@ -138,6 +138,10 @@ pub struct Shard {
     pub metrics: ShardMetrics,
     pub shared: Rc<Shared>,
     snapshot_every_slots: u64,
+    snapshot_every_bytes: u64,
+    /// Slots and command bytes applied since the last snapshot.
+    since_snapshot_slots: u64,
+    since_snapshot_bytes: u64,
 }
 
 pub type ShardRef = Rc<RefCell<Shard>>;
@@ -173,6 +177,9 @@ impl Shard {
             sync_kick: Notify::default(),
             metrics,
             snapshot_every_slots: shared.file.tuning.snapshot_every_slots,
+            snapshot_every_bytes: shared.file.tuning.snapshot_every_bytes,
+            since_snapshot_slots: 0,
+            since_snapshot_bytes: 0,
             shared,
         }
     }
@@ -556,8 +563,14 @@ impl Shard {
             }
         }
         self.submit_released_reads();
-        let every = self.snapshot_every_slots;
-        if every > 0 && self.applied.is_multiple_of(every) {
+        self.since_snapshot_slots += 1;
+        self.since_snapshot_bytes += value.size_bytes() as u64;
+        let due = |count: u64, every: u64| every > 0 && count >= every;
+        if due(self.since_snapshot_slots, self.snapshot_every_slots)
+            || due(self.since_snapshot_bytes, self.snapshot_every_bytes)
+        {
+            self.since_snapshot_slots = 0;
+            self.since_snapshot_bytes = 0;
             let data = self.kv.snapshot();
             self.replica.compact(self.applied, data);
         }
