@@ -596,8 +596,7 @@ fn killing_the_leader_under_load_loses_no_acknowledged_write() {
     const WRITES_PER_PHASE: usize = 300;
     // Frequent snapshots: the restarted node has to catch up through a
     // snapshot sent over the peer link, not only through log entries.
-    let mut cluster =
-        TestCluster::start("killing_the_leader_under_load", 14500, 3, 1, |t| t.snapshot_every_slots = 64);
+    let mut cluster = TestCluster::start("killing_the_leader_under_load", 14500, 3, 1, |t| t.snapshot_every_slots = 64);
     let old_leader = cluster.leader(0);
     let target = cluster.node_ids().into_iter().find(|&n| n != old_leader).expect("a follower");
     let port = cluster.client_port(target);

@@ -29,6 +29,17 @@ pub struct RunArgs {
     /// Bundle directory [default: results/loadgen/<unix-seconds>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+
+    /// Fault injection: SIGSTOP this process (the server) during the run,
+    /// then SIGCONT it; recorded as an event in the bundle and on charts.
+    #[arg(long, value_name = "PID")]
+    pub stall_pid: Option<u32>,
+    /// Seconds into the measured window at which the stall starts.
+    #[arg(long, default_value_t = 3.0, requires = "stall_pid")]
+    pub stall_at_s: f64,
+    /// How long the process stays stopped, milliseconds.
+    #[arg(long, default_value_t = 1000, requires = "stall_pid")]
+    pub stall_ms: u64,
 }
 
 #[derive(Args, Clone, Debug)]

@@ -29,6 +29,13 @@ mod schedule;
 mod target;
 mod workload;
 
+const SIGSTOP: i32 = 19;
+const SIGCONT: i32 = 18;
+
+extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -50,6 +57,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Redraw the charts (SVG) of a run bundle or a comparison directory.
     Plot(plot::PlotArgs),
+    /// Draw the open-vs-closed-loop stall chart from two run bundles.
+    StallChart(StallChartArgs),
     /// Start a local 3-node paxoskv cluster, run a short open-loop sweep,
     /// print the summary and the charts' paths, stop the cluster.
     Quickstart(quickstart::QuickstartArgs),
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Quickstart(args) => quickstart::run(args),
+        Command::StallChart(args) => stall_chart(&args),
     }
 }
 
@@ -75,7 +85,32 @@ fn run_command(run_args: &args::RunArgs) -> ExitCode {
     };
     let out =
         run_args.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/loadgen/{}", machine::unix_now_s())));
-    match run::run_bundle(&spec, &out) {
+    let stall = run_args.stall_pid.map(|pid| {
+        let at = std::time::Duration::from_secs_f64(run_args.load.warmup_s + run_args.stall_at_s);
+        let length = std::time::Duration::from_millis(run_args.stall_ms);
+        std::thread::spawn(move || {
+            std::thread::sleep(at);
+            // SAFETY: kill(2) with a pid the user named.
+            unsafe { kill(pid as i32, SIGSTOP) };
+            std::thread::sleep(length);
+            unsafe { kill(pid as i32, SIGCONT) };
+        })
+    });
+    let result = run::run_bundle(&spec, &out).and_then(|mut bundle| {
+        if let Some(pid) = run_args.stall_pid {
+            let what = format!("SIGSTOP pid {pid} for {} ms", run_args.stall_ms);
+            for run in &mut bundle.runs {
+                run.events.push(bundle::RunEvent { t_s: run_args.stall_at_s, what: what.clone() });
+            }
+            let json = serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?;
+            std::fs::write(out.join("bundle.json"), json).map_err(|e| format!("rewriting bundle.json: {e}"))?;
+        }
+        Ok(bundle)
+    });
+    if let Some(stall) = stall {
+        let _ = stall.join();
+    }
+    match result {
         Ok(bundle) => {
             match plot::plot_bundle(&out, &bundle) {
                 Ok(charts) => charts.iter().for_each(|c| println!("chart: {}", c.display())),
@@ -86,6 +121,40 @@ fn run_command(run_args: &args::RunArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("loadgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct StallChartArgs {
+    /// The open-loop run bundle (with a stall event).
+    #[arg(long)]
+    open: PathBuf,
+    /// The closed-loop run bundle (same stall).
+    #[arg(long)]
+    closed: PathBuf,
+    /// Where stall.svg goes.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn stall_chart(args: &StallChartArgs) -> ExitCode {
+    let load = |dir: &PathBuf| -> Result<bundle::Bundle, String> {
+        let text = std::fs::read_to_string(dir.join("bundle.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.display()))
+    };
+    let charts = load(&args.open).and_then(|open| {
+        let closed = load(&args.closed)?;
+        Ok([plot::plot_stall(&args.out, &open, &closed)?, plot::plot_stall_percentiles(&args.out, &open, &closed)?])
+    });
+    match charts {
+        Ok(paths) => {
+            paths.iter().for_each(|path| println!("chart: {}", path.display()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loadgen stall-chart: {e}");
             ExitCode::FAILURE
         }
     }
