@@ -264,6 +264,9 @@ pub struct CompareArgs {
     /// The paxoskv binary [default: beside loadgen, built by cargo if run through it].
     #[arg(long)]
     pub paxoskv: Option<PathBuf>,
+    /// The profile ratios are taken against [default: `baseline` if given, else the first].
+    #[arg(long)]
+    pub reference: Option<String>,
     /// Where the clusters keep their data (a real disk: fsync must mean something).
     #[arg(long, default_value = "/var/tmp/paxoskv-compare")]
     pub data_dir: PathBuf,
@@ -362,7 +365,12 @@ fn run_compare(args: &CompareArgs) -> Result<PathBuf, String> {
     let started = crate::machine::unix_now_s();
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/compare/{started}")));
     std::fs::create_dir_all(dir.join("runs")).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let reference = profiles.iter().position(|p| p.name == "baseline").unwrap_or(0);
+    let reference = match &args.reference {
+        Some(name) => {
+            profiles.iter().position(|p| &p.name == name).ok_or(format!("--reference {name}: no such profile"))?
+        }
+        None => profiles.iter().position(|p| p.name == "baseline").unwrap_or(0),
+    };
     let mut results: Vec<Vec<(String, Bundle)>> = Vec::new();
     for repeat in 1..=args.repeats {
         let mut row = Vec::new();

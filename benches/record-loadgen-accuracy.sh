@@ -5,10 +5,12 @@
 # --read-ratio 0; GET: --read-ratio 1). Prints each pair and the median
 # ratio loadgen / redis-benchmark. The goal is >= 0.9.
 #
-#   loadgen/scripts/closed-loop-vs-redis-benchmark.sh
-#   REPEATS=5 OP=get VALUE_BYTES=3 loadgen/scripts/closed-loop-vs-redis-benchmark.sh
+# Writes results/loadgen-accuracy/<op>-<value bytes>B.{txt,json}.
+#
+#   benches/record-loadgen-accuracy.sh
+#   REPEATS=5 OP=get VALUE_BYTES=3 benches/record-loadgen-accuracy.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 repeats=${REPEATS:-3}
 op=${OP:-set}
 value_bytes=${VALUE_BYTES:-100}
@@ -26,6 +28,10 @@ for tool in redis-server redis-benchmark redis-cli; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run benches/install-deps.sh" >&2; exit 2; }
 done
 cargo build --release -p loadgen
+out=results/loadgen-accuracy
+mkdir -p "$out"
+name="$out/$op-${value_bytes}B"
+exec > >(tee "$name.txt")
 scratch=$(mktemp -d)
 redis-server --port "$port" --save "" --appendonly no --daemonize no >"$scratch/redis.log" 2>&1 &
 redis_pid=$!
@@ -54,3 +60,7 @@ done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 spread=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n '1p;$p' | paste -sd' ')
 echo "median ratio loadgen / redis-benchmark ($op, ${value_bytes}-byte values): $median (min, max: $spread)"
+commit=$(git rev-parse --short HEAD)$([[ -n $(git status --porcelain --untracked-files=no) ]] && echo -dirty)
+printf '{"op": "%s", "value_bytes": %s, "connections": %s, "pipeline": %s, "repeats": %s, "ratios": [%s], "median_ratio": %s, "commit": "%s", "cores": %s, "kernel": "%s"}\n' \
+    "$op" "$value_bytes" "$connections" "$pipeline" "$repeats" "$(IFS=,; echo "${ratios[*]}")" "$median" "$commit" \
+    "$(nproc)" "$(uname -r)" >"$name.json"
