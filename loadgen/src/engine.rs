@@ -168,6 +168,7 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
             }
         }
     }
+    let watcher_events = events_tx.clone();
     drop(events_tx);
 
     let mut connected = 0;
@@ -186,7 +187,11 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
         }
         return Err(reason);
     }
-    gate.open(Some(Instant::now() + START_LEAD));
+    let epoch = Instant::now() + START_LEAD;
+    gate.open(Some(epoch));
+    let run_end = epoch + Duration::from_nanos(config.warmup_ns + config.duration_ns + config.drain_ns);
+    let addresses = config.addresses.clone();
+    std::thread::spawn(move || watch_leaders(&addresses, epoch, run_end, watcher_events));
 
     // Merge each second once every executor has closed it.
     let executors = handles.len();
@@ -775,6 +780,55 @@ async fn read_until_broken(executor: &Executor, conn: &Conn, reader: &mut ReadHa
 /// Seconds to nanoseconds, for configuration.
 pub fn seconds_to_ns(seconds: f64) -> u64 {
     (seconds * NS_PER_S).round() as u64
+}
+
+/// While a run lasts, poll `INFO replication` (paxoskv's per-shard
+/// `shardN_leader` lines) and note every leader change, so charts can mark
+/// failovers. Servers without those lines (Redis) yield no notes.
+fn watch_leaders(addresses: &[SocketAddr], epoch: Instant, end: Instant, events: mpsc::Sender<Event>) {
+    const POLL: Duration = Duration::from_millis(100);
+    let mut known: Option<Vec<u32>> = None;
+    while Instant::now() < end {
+        let leaders = addresses.iter().find_map(|address| info_leaders(*address));
+        if let Some(leaders) = leaders {
+            if let Some(previous) = &known {
+                for (shard, (&was, &now)) in previous.iter().zip(&leaders).enumerate() {
+                    if was != now {
+                        let t_ns = Instant::now().saturating_duration_since(epoch).as_nanos() as u64;
+                        let what = match now {
+                            0 => format!("shard {shard}: leader node {was} lost"),
+                            _ => format!("shard {shard}: leader node {now}"),
+                        };
+                        let _ = events.send(Event::Note(t_ns, what));
+                    }
+                }
+            }
+            known = Some(leaders);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The leader of each shard per a node's `INFO replication` (0: none known).
+fn info_leaders(address: SocketAddr) -> Option<Vec<u32>> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n").ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).ok()?;
+    let len: usize = header.strip_prefix('$')?.trim().parse().ok()?;
+    let mut body = vec![0u8; len.min(1 << 20)];
+    reader.read_exact(&mut body).ok()?;
+    let text = String::from_utf8(body).ok()?;
+    let leaders: Vec<u32> = (0..)
+        .map_while(|shard| {
+            let key = format!("shard{shard}_leader:");
+            text.lines().find_map(|line| line.strip_prefix(key.as_str())).and_then(|v| v.trim().parse().ok())
+        })
+        .collect();
+    (!leaders.is_empty()).then_some(leaders)
 }
 
 #[cfg(test)]
