@@ -308,7 +308,7 @@ fn stall_chart_shows_both_loops_on_one_scale() {
     svg(
         &path,
         &[
-            "open-loop latency reveals it, closed-loop latency hides it",
+            "the open loop keeps its schedule, the closed loop stops sending",
             "intended send time",
             "actual send time",
             "worst second: p99.9 990 ms",
