@@ -152,7 +152,11 @@ async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
 ) -> Result<bytes::Bytes, String> {
     loop {
         if let Some(body) = split_frame(buf, limit).map_err(|e| e.to_string())? {
-            return Ok(body);
+            // Copy the frame out: its commands may live in the log until the
+            // next snapshot, and a zero-copy slice would pin the whole read
+            // buffer for that long (and make every later read allocate a
+            // fresh one). Dropping the slice here lets `buf` reuse its space.
+            return Ok(bytes::Bytes::copy_from_slice(&body));
         }
         // Read straight into the buffer's spare capacity.
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
