@@ -6,7 +6,8 @@
 #      p99 <= 5 ms;
 #   2. results/systems: paxoskv (all) vs etcd 3.4 (3 members, fsync) vs
 #      unreplicated Redis, same loadgen and workload, 3 repeats;
-#   3. results/loadgen-accuracy and results/stall (the measurement checks);
+#   3. results/loadgen-accuracy and results/stall (the measurement checks)
+#      and results/failover (a leader killed under load);
 # then regenerates results/README.md. Takes about 30 minutes.
 # Needs redis-server, redis-benchmark, etcd and protoc: benches/install-deps.sh.
 set -euo pipefail
@@ -30,5 +31,6 @@ fi
 if [[ ${SKIP_CHECKS:-} != 1 ]]; then
     benches/record-loadgen-accuracy.sh
     benches/record-stall.sh
+    benches/record-failover.sh
 fi
 python3 benches/results_readme.py

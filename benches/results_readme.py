@@ -198,7 +198,27 @@ def main():
             f"while the server was stopped, so the stall hides in its max. `benches/record-stall.sh`.\n"
         )
         out.append("![stall percentiles](stall/stall-percentiles.svg)\n\n![stall timeline](stall/stall.svg)\n")
-    out.append("## 5. Earlier component benches\n")
+    fo = load("failover/bundle.json")
+    out.append("## 5. A leader failover under load\n")
+    if fo:
+        run = fo["runs"][0]
+        leader_events = [e for e in run["events"] if "leader" in e["what"]]
+        lost = [e for e in run["events"] if "lost" in e["what"]]
+        worst = max(run["timeline"], key=lambda s: s["p99_us"])
+        out.append(
+            f"`benches/record-failover.sh`: 10k ops/s open loop over all three nodes, the shard leader killed with "
+            f"SIGKILL ({fo['labels'].get('fault', '')}). "
+            + (f"Connections to it were lost at t = {lost[0]['t_s']:.2f} s; " if lost else "")
+            + (f"the new leader was reported at t = {leader_events[0]['t_s']:.2f} s "
+               f"(`INFO` polled every 100 ms). " if leader_events else "")
+            + f"The worst second's p99 was {ms(worst['p99_us'])} ms; the seconds after it are back to "
+            f"{ms(run['timeline'][-1]['p99_us'])} ms. Requests on connections to the dead node fail (red), as a "
+            f"real client's would. Commit `{fo['git_commit']}`.\n"
+        )
+        out.append("![failover timeline](failover/timeline.svg)\n")
+    else:
+        out.append("(not recorded yet: `benches/record-failover.sh`)\n")
+    out.append("## 6. Earlier component benches\n")
     out.append("- [core-bench](core-bench/README.md): the consensus core alone, ns per command by batch size.")
     out.append("- [wal-bench](wal-bench/README.md): WAL group commit vs raw fdatasync on this disk.\n")
     with open(os.path.join(R, "README.md"), "w") as f:

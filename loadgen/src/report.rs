@@ -78,11 +78,16 @@ pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output
             max_us: s.histogram.max(),
         })
         .collect();
-    let events = output
-        .notes
-        .iter()
-        .map(|(t_ns, what)| RunEvent { t_s: (*t_ns as f64 - output.window.start_ns as f64) / 1e9, what: what.clone() })
-        .collect();
+    let events = merge_connection_notes(
+        output
+            .notes
+            .iter()
+            .map(|(t_ns, what)| RunEvent {
+                t_s: (*t_ns as f64 - output.window.start_ns as f64) / 1e9,
+                what: what.clone(),
+            })
+            .collect(),
+    );
     let run = Run {
         index,
         label,
@@ -94,6 +99,34 @@ pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output
         passed: None,
     };
     (run, histograms)
+}
+
+/// Connections to a server that dies are lost all at once: one event per
+/// burst ("5 connections to A lost"), not one per connection, so charts
+/// stay readable. Notes are "connection N to ADDR lost: why".
+fn merge_connection_notes(events: Vec<RunEvent>) -> Vec<RunEvent> {
+    const BURST_S: f64 = 0.5;
+    let target = |what: &str| -> Option<String> {
+        let rest = what.strip_prefix("connection ")?;
+        let (_, rest) = rest.split_once(" to ")?;
+        let (addr, _) = rest.split_once(" lost")?;
+        Some(addr.to_string())
+    };
+    let mut merged: Vec<(RunEvent, Option<String>, usize)> = Vec::new();
+    for event in events {
+        let addr = target(&event.what);
+        if let Some(addr) = &addr {
+            let burst =
+                merged.iter_mut().rev().find(|(e, a, _)| a.as_ref() == Some(addr) && event.t_s - e.t_s < BURST_S);
+            if let Some((first, _, count)) = burst {
+                *count += 1;
+                first.what = format!("{count} connections to {addr} lost");
+                continue;
+            }
+        }
+        merged.push((event, addr, 1));
+    }
+    merged.into_iter().map(|(event, _, _)| event).collect()
 }
 
 /// A row's throughput: the run's achieved rate for "all"; for one
@@ -270,4 +303,32 @@ pub fn run_line(run: &Run) -> String {
         line.push_str(if passed { " (pass)" } else { " (fail)" });
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_lost_connections_is_one_event() {
+        let event = |t_s: f64, what: &str| RunEvent { t_s, what: what.into() };
+        let merged = merge_connection_notes(vec![
+            event(3.0, "connection 1 to 127.0.0.1:7 lost: reset"),
+            event(3.1, "connection 4 to 127.0.0.1:7 lost: closed by the server"),
+            event(3.2, "shard 0: leader node 2"),
+            event(3.3, "connection 5 to 127.0.0.1:7 lost: reset"),
+            event(3.3, "connection 6 to 127.0.0.1:8 lost: reset"),
+            event(9.0, "connection 1 to 127.0.0.1:7 lost: reset"),
+        ]);
+        let whats: Vec<&str> = merged.iter().map(|e| e.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            vec![
+                "3 connections to 127.0.0.1:7 lost",
+                "shard 0: leader node 2",
+                "connection 6 to 127.0.0.1:8 lost: reset",
+                "connection 1 to 127.0.0.1:7 lost: reset"
+            ]
+        );
+    }
 }

@@ -117,24 +117,36 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         None => {}
     }
     let deadline = args.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
-    let mut failed = None;
+    // A node that dies (a crash, or kill -9 to watch a failover) is
+    // reported; the others keep serving while a majority lives.
+    let mut exited = vec![false; children.len()];
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
-        for (id, child) in &mut children {
+        for (index, (id, child)) in children.iter_mut().enumerate() {
+            if exited[index] {
+                continue;
+            }
             if let Ok(Some(status)) = child.try_wait() {
-                failed = Some(format!("node {id} exited ({status}); stopping the cluster"));
+                exited[index] = true;
+                eprintln!(
+                    "node {id} exited ({status}); the others keep serving while a majority lives. Restart it with: \
+                     {} server --config {} --node-id {id}",
+                    exe.display(),
+                    config_path.display()
+                );
             }
         }
-        if failed.is_some() {
+        if exited.iter().all(|&e| e) {
+            eprintln!("every node has exited");
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    if let Some(why) = &failed {
-        eprintln!("{why}");
-    }
-    println!("stopping {} nodes", children.len());
-    stop_children(&mut children);
-    Ok(if failed.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let running: Vec<(u32, Child)> =
+        children.into_iter().zip(&exited).filter(|(_, &e)| !e).map(|(child, _)| child).collect();
+    let mut running = running;
+    println!("stopping {} nodes", running.len());
+    stop_children(&mut running);
+    Ok(if exited.iter().any(|&e| e) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn forward_output(node: u32, stream: Option<impl Read + Send + 'static>) {
