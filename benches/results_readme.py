@@ -218,7 +218,16 @@ def main():
         out.append("![failover timeline](failover/timeline.svg)\n")
     else:
         out.append("(not recorded yet: `benches/record-failover.sh`)\n")
-    out.append("## 6. Earlier component benches\n")
+    section_comparison(
+        out,
+        "6. Does the pipelining window cost throughput? (durable)",
+        "window-size",
+        "Section 1 found `batching` (window 1) ahead of `all` (window 64). This re-measures `batching`, `all` "
+        "and `window8` (all, 8 slots in flight) side by side, 3 repeats, ratios against `all`. Compare the spread "
+        "between repeats (min - max) with the differences before reading a ranking into them: this machine is "
+        "shared and noisy. Command:",
+    )
+    out.append("## 7. Earlier component benches\n")
     out.append("- [core-bench](core-bench/README.md): the consensus core alone, ns per command by batch size.")
     out.append("- [wal-bench](wal-bench/README.md): WAL group commit vs raw fdatasync on this disk.\n")
     with open(os.path.join(R, "README.md"), "w") as f:
