@@ -137,7 +137,7 @@ impl LocalCluster {
     fn stop_inner(&mut self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
-            libc_kill(self.child.id() as i32, 2);
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
         }
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
@@ -157,9 +157,4 @@ impl Drop for LocalCluster {
             self.stop_inner();
         }
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
 }

@@ -29,13 +29,6 @@ mod schedule;
 mod target;
 mod workload;
 
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
-
-extern "C" {
-    fn kill(pid: i32, signal: i32) -> i32;
-}
-
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -91,9 +84,9 @@ fn run_command(run_args: &args::RunArgs) -> ExitCode {
         std::thread::spawn(move || {
             std::thread::sleep(at);
             // SAFETY: kill(2) with a pid the user named.
-            unsafe { kill(pid as i32, SIGSTOP) };
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
             std::thread::sleep(length);
-            unsafe { kill(pid as i32, SIGCONT) };
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
         })
     });
     let result = run::run_bundle(&spec, &out).and_then(|mut bundle| {

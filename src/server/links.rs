@@ -144,10 +144,12 @@ impl LinkContext {
     }
 }
 
-/// Read one whole frame body, with a size limit.
+/// Read one whole frame body, with a size limit. `scratch` is the
+/// connection's read buffer, reused for every read.
 async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
+    scratch: &mut [u8],
     limit: usize,
 ) -> Result<bytes::Bytes, String> {
     loop {
@@ -158,19 +160,10 @@ async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
             // fresh one). Dropping the slice here lets `buf` reuse its space.
             return Ok(bytes::Bytes::copy_from_slice(&body));
         }
-        // Read straight into the buffer's spare capacity.
-        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
-            buf.reserve(READ_CHUNK_BYTES);
-        }
-        let start = buf.len();
-        buf.resize(buf.capacity(), 0);
-        let result = reader.read(&mut buf[start..]).await;
-        let n = *result.as_ref().unwrap_or(&0);
-        buf.truncate(start + n);
-        match result {
+        match reader.read(scratch).await {
             Err(e) => return Err(e.to_string()),
             Ok(0) => return Err("connection closed".into()),
-            Ok(_) => {}
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
         }
     }
 }
@@ -219,7 +212,7 @@ async fn dial_once(ctx: &LinkContext, addr: SocketAddr, peer: NodeId) -> Result<
     stream.write_all(&out).await.map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     let reply = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
-        read_frame(&mut stream, &mut buf, HANDSHAKE_BYTES_MAX)
+        read_frame(&mut stream, &mut buf, &mut [0u8; HANDSHAKE_BYTES_MAX], HANDSHAKE_BYTES_MAX)
             .await
             .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
     })
@@ -278,7 +271,7 @@ async fn accept_handshake(
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     let body = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
-        read_frame(&mut stream, &mut buf, HANDSHAKE_BYTES_MAX)
+        read_frame(&mut stream, &mut buf, &mut [0u8; HANDSHAKE_BYTES_MAX], HANDSHAKE_BYTES_MAX)
             .await
             .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
     })
@@ -372,8 +365,9 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
     })
     .detach();
     let peer = link.peer;
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     let reason = loop {
-        let body = match read_frame(&mut reader, &mut buf, FRAME_BYTES_MAX).await {
+        let body = match read_frame(&mut reader, &mut buf, &mut scratch, FRAME_BYTES_MAX).await {
             Ok(body) => body,
             Err(e) => break e,
         };
