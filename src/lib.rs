@@ -2,6 +2,8 @@
 //!
 //! - [`paxos`]: the sans-IO Multi-Paxos replica (the core).
 //! - [`kv`]: the replicated state machine (commands, apply, client sessions).
+//! - [`node`]: one shard's replica, store and request table, sans-IO: the
+//!   one code path the server and the simulator both drive.
 //! - [`sim`]: the deterministic emulation layer that drives the core.
 //! - [`storage`]: the write-ahead log and crash recovery.
 //! - [`net`]: wire formats (RESP, hash slots, peer frames).
@@ -10,6 +12,7 @@
 pub mod json;
 pub mod kv;
 pub mod net;
+pub mod node;
 pub mod paxos;
 pub mod rng;
 pub mod server;
