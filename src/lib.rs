@@ -6,6 +6,7 @@
 //! - [`storage`]: the write-ahead log and crash recovery.
 //! - [`net`]: wire formats (RESP, hash slots, peer frames).
 //! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
+//! - [`trace`]: the trace schema the simulator and live nodes write.
 
 pub mod json;
 pub mod kv;
@@ -15,3 +16,4 @@ pub mod rng;
 pub mod server;
 pub mod sim;
 pub mod storage;
+pub mod trace;
