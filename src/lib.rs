@@ -7,6 +7,7 @@
 //! - [`net`]: wire formats (RESP, hash slots, peer frames).
 //! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
 //! - [`trace`]: the trace schema the simulator and live nodes write.
+//! - [`viz`]: the space-time diagram of a trace, as one HTML file.
 
 pub mod json;
 pub mod kv;
@@ -17,3 +18,4 @@ pub mod server;
 pub mod sim;
 pub mod storage;
 pub mod trace;
+pub mod viz;
