@@ -22,7 +22,7 @@
 //!
 //! | event | fields |
 //! | --- | --- |
-//! | `send` | `id` message id, `from`, `to`, `kind`, `ballot`?, `slot`? first slot, `slots`? slot count, `commands`? batch size, `bytes`? wire size, `digest`? value digest |
+//! | `send` | `id` message id, `from`, `to`, `kind`, `ballot`?, `slot`? first slot, `slots`? slot count, `commands`? batch size, `bytes`? payload bytes, `digest`? value digest |
 //! | `deliver` | `id`, `from`, `to`: the message `(from, id)` reached `to`; a duplicate is a second `deliver` |
 //! | `drop` | `id`, `from`, `to`, `reason`: loss, partition, link_down, receiver_down, queue_full |
 //! | `role` | `node`, `role`: follower, pre_candidate, candidate, leader, recovering; `ballot`? |
@@ -52,17 +52,23 @@
 //! trace does not say (the run ended, or a live node's sampling kept only
 //! one side).
 //!
+//! Emitters describe a core message with [`send_event`]: it says which
+//! values a message carries and digests them with [`value_digest`], the
+//! same way in the simulator and in live nodes.
+//!
 //! Readers skip unknown events and unknown fields, and read an unknown
 //! enum value (kind, reason, role, outcome) as "other": adding an event or
 //! a field keeps version 1. A line that is not JSON, or a known event with
 //! a missing or ill-typed field, is an error naming its line.
 
+mod emit;
 mod kinds;
 mod merge;
 mod reader;
 mod schema;
 mod writer;
 
+pub use emit::{send_event, value_digest};
 pub use kinds::{ballot_text, DropReason, MessageKind, Outcome, RoleName};
 pub use merge::merge;
 pub use reader::{parse_trace, read_trace, Trace, TraceError};

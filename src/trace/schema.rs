@@ -252,11 +252,11 @@ pub struct Send {
     /// Client commands in the values it carries (the batch size).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub commands: u64,
-    /// Encoded size on the wire.
+    /// Payload bytes: the carried commands (a snapshot chunk: its data).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub bytes: u64,
-    /// A short text equal for equal carried values (emitters use 8 hex
-    /// digits of the CRC32C of the encoded values).
+    /// A short text equal for equal carried values
+    /// ([`crate::trace::value_digest`]: 8 hex digits of a CRC32C).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
 }
