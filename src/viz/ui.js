@@ -205,7 +205,7 @@ function arrowText(a) {
   const facts = [`ballot ${ballotText(a[A.BALLOT])}`];
   if (a[A.SLOT] !== null) facts.push(a[A.SLOTS] > 1 ? `slots ${a[A.SLOT]}–${a[A.SLOT] + a[A.SLOTS] - 1}` : `slot ${a[A.SLOT]}`);
   if (a[A.COMMANDS]) facts.push(`batch ${a[A.COMMANDS]} commands`);
-  if (a[A.BYTES]) facts.push(`${a[A.BYTES]} B`);
+  if (a[A.BYTES]) facts.push(`${a[A.BYTES]} B payload`);
   lines.push(facts.join(' · '));
   if (a[A.DIGEST] !== null) lines.push(`digest ${a[A.DIGEST]}`);
   if (a[A.FATE] === FATE.DELIVERED) lines.push(`sent ${fmtTime(a[A.T0])}, delivered after ${fmtDuration(a[A.T1] - a[A.T0])}`);
