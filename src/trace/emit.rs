@@ -6,7 +6,7 @@ use super::kinds::MessageKind;
 use super::schema::{MessageId, Send};
 use crate::paxos::{Envelope, Message, Value};
 
-/// The `send` event of message `id` (unique per sender) in `envelope`.
+/// The `send` event of message `id` (unique per link `from -> to`) in `envelope`.
 /// Values are counted where the message carries them: Accept and
 /// CatchUpReply (their slots), Promise (the accepted values it reports,
 /// which the new leader will re-propose); a snapshot chunk counts its bytes.

@@ -23,7 +23,7 @@
 //! | event | fields |
 //! | --- | --- |
 //! | `send` | `id` message id, `from`, `to`, `kind`, `ballot`?, `slot`? first slot, `slots`? slot count, `commands`? batch size, `bytes`? payload bytes, `digest`? value digest |
-//! | `deliver` | `id`, `from`, `to`: the message `(from, id)` reached `to`; a duplicate is a second `deliver` |
+//! | `deliver` | `id`, `from`, `to`: the message `(from, to, id)` arrived; a duplicate is a second `deliver` |
 //! | `drop` | `id`, `from`, `to`, `reason`: loss, partition, link_down, receiver_down, queue_full |
 //! | `role` | `node`, `role`: follower, pre_candidate, candidate, leader, recovering; `ballot`? |
 //! | `election` | `node`, `ballot`: Phase 1 started |
@@ -47,10 +47,11 @@
 //! Message kinds: prepare, promise, accept, accepted, pre_vote,
 //! pre_vote_reply, reject, heartbeat, heartbeat_reply, catch_up,
 //! catch_up_reply, snapshot_chunk, fetch_snapshot, forward, forward_reply.
-//! A message is identified by `(from, id)`: ids are unique per sender within
-//! a run. A `send` with neither `deliver` nor `drop` is one whose fate the
-//! trace does not say (the run ended, or a live node's sampling kept only
-//! one side).
+//! A message is identified by `(from, to, id)`: ids are unique per link
+//! within a run (a per-run or per-sender counter is fine too; a live node
+//! may number each peer connection's frames). A `send` with neither
+//! `deliver` nor `drop` is one whose fate the trace does not say (the run
+//! ended, or a live node's sampling kept only one side).
 //!
 //! Emitters describe a core message with [`send_event`]: it says which
 //! values a message carries and digests them with [`value_digest`], the

@@ -16,9 +16,9 @@ pub const SCHEMA: &str = "paxoskv-trace";
 /// refuses a version it does not know.
 pub const VERSION: u32 = 1;
 
-/// A message id: unique per sender within one file (the simulator numbers
-/// all messages of a run from one counter, which is unique per sender too).
-/// A message is identified by `(from, id)`.
+/// A message id: unique per link `from -> to` within a run (a counter per
+/// run or per sender is unique per link too). A message is identified by
+/// `(from, to, id)`.
 pub type MessageId = u64;
 
 /// A client operation's id, unique within one run.
@@ -104,7 +104,7 @@ pub enum Event {
     /// `from` handed a message to the network (logged on `from`).
     Send(Send),
     /// A message reached `to` (logged on `to`). A duplicated message has
-    /// two deliveries of one `(from, id)`.
+    /// two deliveries of one `(from, to, id)`.
     Deliver { id: MessageId, from: NodeId, to: NodeId },
     /// A message was lost. Its `send` is logged too; `t_us` is when it was lost.
     Drop { id: MessageId, from: NodeId, to: NodeId, reason: DropReason },

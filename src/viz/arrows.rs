@@ -68,18 +68,18 @@ pub(super) fn pair_messages(trace: &Trace, index: &Index) -> (Vec<Arrow>, usize)
     let mut send_order = Vec::new();
     for r in &trace.records {
         if let Event::Send(s) = &r.event {
-            sends.insert((s.from, s.id), (r.t_us, s));
-            send_order.push((s.from, s.id));
+            sends.insert((s.from, s.to, s.id), (r.t_us, s));
+            send_order.push((s.from, s.to, s.id));
         }
     }
     let mut arrows = Vec::new();
-    let mut deliveries: HashMap<(NodeId, u64), u32> = HashMap::new();
+    let mut deliveries: HashMap<(NodeId, NodeId, u64), u32> = HashMap::new();
     let mut ended = HashSet::new();
     let mut unmatched = 0;
     for r in &trace.records {
         let (key, fate, reason) = match &r.event {
-            Event::Deliver { id, from, .. } => ((*from, *id), DELIVERED, None),
-            Event::Drop { id, from, reason, .. } => ((*from, *id), DROPPED, Some(drop_reason_name(*reason))),
+            Event::Deliver { id, from, to } => ((*from, *to, *id), DELIVERED, None),
+            Event::Drop { id, from, to, reason } => ((*from, *to, *id), DROPPED, Some(drop_reason_name(*reason))),
             _ => continue,
         };
         let Some(&(t_send, s)) = sends.get(&key) else {
@@ -99,7 +99,7 @@ pub(super) fn pair_messages(trace: &Trace, index: &Index) -> (Vec<Arrow>, usize)
         }
     }
     for a in &mut arrows {
-        a.duplicated = deliveries.get(&(index.node(a.from), a.id)).is_some_and(|&n| n > 1);
+        a.duplicated = deliveries.get(&(index.node(a.from), index.node(a.to), a.id)).is_some_and(|&n| n > 1);
     }
     arrows.sort_by_key(|a| (a.t_send, a.t_end));
     (arrows, unmatched)

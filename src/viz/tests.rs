@@ -56,6 +56,22 @@ fn sends_pair_with_deliveries_drops_or_nothing() {
 }
 
 #[test]
+fn ids_need_only_be_unique_per_link() {
+    // A live node may number each peer connection's frames from 1.
+    let m = model(
+        vec![1, 2, 3],
+        vec![
+            (10, send(1, 1, 2)),
+            (10, send(1, 1, 3)),
+            (12, Event::Deliver { id: 1, from: 1, to: 3 }),
+            (14, Event::Deliver { id: 1, from: 1, to: 2 }),
+        ],
+    );
+    let ends: Vec<_> = m.arrows.iter().map(|a| (a.to, a.t_end, a.fate, a.duplicated)).collect();
+    assert_eq!(ends, [(2, 12, DELIVERED, false), (1, 14, DELIVERED, false)]);
+}
+
+#[test]
 fn a_delivery_logged_before_its_send_still_pairs() {
     // Two hosts' clocks disagree: the receiver's log is earlier.
     let m = model(vec![1, 2], vec![(5, Event::Deliver { id: 1, from: 1, to: 2 }), (10, send(1, 1, 2))]);
