@@ -8,6 +8,8 @@
 //! - [`storage`]: the write-ahead log and crash recovery.
 //! - [`net`]: wire formats (RESP, hash slots, peer frames).
 //! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
+//! - [`trace`]: the trace schema the simulator and live nodes write.
+//! - [`viz`]: the space-time diagram of a trace, as one HTML file.
 
 pub mod json;
 pub mod kv;
@@ -18,3 +20,5 @@ pub mod rng;
 pub mod server;
 pub mod sim;
 pub mod storage;
+pub mod trace;
+pub mod viz;
