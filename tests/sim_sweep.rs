@@ -101,34 +101,95 @@ fn sweep_200_seeds_read_index_and_log_reads() {
     }
 }
 
-/// Each injected bug, its sweep (README: "Injected bugs"), and a few seeds
-/// of that sweep that catch it.
+/// A bug sweep: `paxoskv sim --duration-ms 2000` with these faults.
+fn bug_sweep(name: &'static str, flags: &'static str, tweak: impl FnOnce(&mut RunOptions)) -> Sweep {
+    let mut options = base(3);
+    options.faults.duration_ms = 2_000;
+    tweak(&mut options);
+    Sweep { name, flags, options }
+}
+
+/// Each injected bug, its sweep (README: "Injected bugs"), and seeds of
+/// that sweep that each catch it.
 fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
-    let mut crashes5 = base(5);
-    crashes5.faults.crashes = true;
-    vec![(
-        InjectedBug::IgnorePromisedValues,
-        Sweep { name: "ignore-promised-values", flags: "--replicas 5 --crashes", options: crashes5 },
-        vec![1, 2, 3, 4, 5, 6, 7, 8],
-    )]
+    vec![
+        (
+            InjectedBug::IgnorePromisedValues,
+            bug_sweep("ignore-promised-values", "--duration-ms 2000 --replicas 5 --crashes", |o| {
+                o.sim.replicas = 5;
+                o.faults.crashes = true;
+            }),
+            vec![2, 4, 5, 6],
+        ),
+        (
+            InjectedBug::LeaseIgnoresDrift,
+            bug_sweep("lease-ignores-drift", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
+            vec![1, 2, 3, 4],
+        ),
+        (
+            InjectedBug::ReplyBeforePersist,
+            bug_sweep("reply-before-persist", "--duration-ms 2000 --crashes", |o| o.faults.crashes = true),
+            vec![1, 2, 3, 4],
+        ),
+        (
+            InjectedBug::StaleGrantClock,
+            bug_sweep("stale-grant-clock", "--duration-ms 2000 --partitions --stalls", |o| {
+                o.faults.partitions = true;
+                o.faults.stalls = true;
+            }),
+            vec![4, 5, 9, 11],
+        ),
+        (
+            InjectedBug::EmptyReplicaVotes,
+            bug_sweep("empty-replica-votes", "--duration-ms 2000 --crashes --disk-faults", |o| {
+                o.faults.crashes = true;
+                o.sim.disk_faults = true;
+            }),
+            vec![9, 11, 13, 14],
+        ),
+        (
+            InjectedBug::CountOwnVoteBeforePersist,
+            bug_sweep("count-own-vote-before-persist", "--duration-ms 2000 --crashes", |o| o.faults.crashes = true),
+            vec![1, 3, 7, 9],
+        ),
+        (
+            InjectedBug::NoRestartQuarantine,
+            bug_sweep("no-restart-quarantine", "--duration-ms 2000 --partitions --crashes", |o| {
+                o.faults.partitions = true;
+                o.faults.crashes = true;
+            }),
+            vec![6, 19, 27, 49],
+        ),
+        (
+            InjectedBug::ReadIndexWithoutRound,
+            bug_sweep(
+                "read-index-without-round",
+                "--duration-ms 2000 --partitions --stalls --read-mode read-index",
+                |o| {
+                    o.faults.partitions = true;
+                    o.faults.stalls = true;
+                    o.sim.read_mode = ReadMode::ReadIndex;
+                },
+            ),
+            vec![4, 18, 20, 24],
+        ),
+    ]
 }
 
 #[test]
 fn every_injected_bug_is_caught_by_its_sweep() {
     for (bug, mut sweep, seeds) in bug_sweeps() {
         sweep.options.sim.injected_bug = bug;
-        let caught: Vec<u64> = seeds
-            .iter()
-            .filter(|&&seed| !run_seeds(&sweep.options, seed..=seed, 1)[0].violations.is_empty())
-            .copied()
-            .collect();
-        assert!(
-            !caught.is_empty(),
-            "{}: none of seeds {seeds:?} caught it (paxoskv sim --seeds A..B {} --inject-bug {})",
-            sweep.name,
-            sweep.flags,
-            bug.name()
-        );
+        for seed in seeds {
+            let report = &run_seeds(&sweep.options, seed..=seed, 1)[0];
+            assert!(
+                !report.violations.is_empty(),
+                "{}: seed {seed} no longer catches it (paxoskv sim --seed {seed} {} --inject-bug {})",
+                sweep.name,
+                sweep.flags,
+                bug.name()
+            );
+        }
     }
 }
 
@@ -140,7 +201,15 @@ fn soak_catch_rates() {
         sweep.options.sim.injected_bug = bug;
         let reports = run_seeds(&sweep.options, 1..=1_000, threads());
         let caught = reports.iter().filter(|r| !r.violations.is_empty()).count();
-        println!("{}: {caught} of {} seeds of `{}`", bug.name(), reports.len(), sweep.flags);
+        println!(
+            "{}: {caught} of {} seeds of `paxoskv sim --seeds 1..=1000 {}`",
+            bug.name(),
+            reports.len(),
+            sweep.flags
+        );
+        sweep.options.sim.injected_bug = InjectedBug::None;
+        let clean = run_seeds(&sweep.options, 1..=1_000, threads());
+        assert_no_violations(&sweep, &clean);
     }
 }
 

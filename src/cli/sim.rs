@@ -74,8 +74,9 @@ pub struct SimArgs {
     /// --stall-max-ms while time runs on, then works through its backlog.
     #[arg(long)]
     stalls: bool,
-    /// Longest executor stall, milliseconds.
-    #[arg(long, default_value_t = 100)]
+    /// Longest executor stall, milliseconds (longer than an election
+    /// timeout: the others elect a new leader meanwhile).
+    #[arg(long, default_value_t = 300)]
     stall_max_ms: u64,
     /// Mean time between injected partitions/crashes, milliseconds.
     #[arg(long, default_value_t = 400)]

@@ -9,7 +9,7 @@ use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite};
 use super::state::Node;
 use crate::kv::{Command, Reply, SessionId};
 use crate::net::peer::{ForwardRefusal, PeerFrame};
-use crate::paxos::{InjectedBug, NodeId, ProposeError};
+use crate::paxos::{NodeId, ProposeError};
 
 impl<C> Node<C> {
     // ---- requests -----------------------------------------------------------
@@ -294,10 +294,7 @@ impl<C> Node<C> {
     pub fn on_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
         match frame {
             PeerFrame::Paxos(message) => {
-                // The fix for stale lease grants: stamp with the current time.
-                if self.replica.config().injected_bug != InjectedBug::StaleGrantClock {
-                    self.advance(now_us);
-                }
+                self.advance(now_us);
                 if let Err(error) = self.replica.step(from, message) {
                     self.out.events.push(NodeEvent::PeerMessageRefused { from, error });
                 }

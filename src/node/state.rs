@@ -9,7 +9,7 @@ use super::config::NodeConfig;
 use super::output::Output;
 use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrite};
 use crate::kv::{KvStore, SessionId};
-use crate::paxos::{NodeId, Replica, RoleKind, Slot};
+use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot};
 
 /// Ticks between scans for requests past their deadline.
 const EXPIRE_EVERY_TICKS: u64 = 10;
@@ -173,9 +173,14 @@ impl<C> Node<C> {
     // ---- time ---------------------------------------------------------------
 
     /// Move the clock (and the core's) to `now_us`. It never goes back.
+    /// Move the node's clock, and the core's, to `now_us` before an input
+    /// (the fix for stale lease grants: whatever the core stamps or judges
+    /// uses the current time, even after an executor stall).
     pub(super) fn advance(&mut self, now_us: u64) {
         self.now_us = self.now_us.max(now_us);
-        self.replica.set_now(self.now_us / self.config.tick_us);
+        if self.replica.config().injected_bug != InjectedBug::StaleGrantClock {
+            self.replica.set_now(self.now_us / self.config.tick_us);
+        }
     }
 
     pub(super) fn tick_now(&self) -> u64 {
@@ -187,6 +192,9 @@ impl<C> Node<C> {
     /// arrived before `now_us` (see the module docs).
     pub fn tick(&mut self, now_us: u64) {
         self.advance(now_us);
+        // Injected bug `StaleGrantClock`: the core's clock moves only here,
+        // on the timer, as the shell's ticker once moved it.
+        self.replica.set_now(self.now_us / self.config.tick_us);
         self.replica.fire_timeouts();
         self.retry_forwarded();
         self.retry_parked();

@@ -76,10 +76,11 @@ pub enum InjectedBug {
     /// Promise and Accepted replies leave before their state is persisted
     /// (a crash then forgets what the reply promised).
     ReplyBeforePersist,
-    /// The node steps peer messages without first moving the core's clock
-    /// to the current time, so after an executor stall an acceptor stamps
-    /// its lease grant with the tick before the stall (the grant then ends
-    /// earlier in real time than the leader's lease). Implemented in `node/`.
+    /// The node moves the core's clock only on its timer, not before each
+    /// input, so after an executor stall an acceptor steps the messages
+    /// that queued up with the tick before the stall, and stamps its lease
+    /// grants with it (they then end earlier in real time than the leader's
+    /// lease). Implemented in `node/`.
     StaleGrantClock,
     /// A replica that lost its durable state votes again after only the
     /// restart quarantine, without first relearning promises and accepted

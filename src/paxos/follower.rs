@@ -9,7 +9,7 @@ use super::ballot::{Ballot, Slot};
 use super::message::*;
 use super::persist::PersistOp;
 use super::proposer::Role;
-use super::replica::{Replica, StepDownReason};
+use super::replica::{Event, Replica, StepDownReason};
 
 impl Replica {
     pub(super) fn on_pre_vote(&mut self, from: usize, m: PreVote) {
@@ -104,6 +104,7 @@ impl Replica {
         self.leader_hint = Some(self.config.members[from]);
         self.reset_election_timeout();
         self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
+        self.out.events.push(Event::LeaseGranted { holder: ballot });
         self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value

@@ -99,11 +99,16 @@ impl Replica {
                 chosen.push(slot);
             }
         }
-        let chosen: Vec<(Slot, Value)> = chosen
+        let ballot = leader.ballot;
+        let chosen: Vec<(Slot, Value, NodeSet)> = chosen
             .into_iter()
-            .map(|slot| (slot, leader.in_flight.remove(&slot).expect("slot is in flight").value))
+            .map(|slot| {
+                let in_flight = leader.in_flight.remove(&slot).expect("slot is in flight");
+                (slot, in_flight.value, in_flight.acks)
+            })
             .collect();
-        for (slot, value) in chosen {
+        for (slot, value, voters) in chosen {
+            self.out.events.push(Event::Chosen { slot, ballot, voters });
             self.learn_chosen(slot, value);
         }
         self.after_learning();
@@ -119,8 +124,13 @@ impl Replica {
             return;
         }
         leader.last_heard_tick[from] = now;
-        if let Some(sent_at_tick) = leader.ack_round(m.round, from, majority) {
-            leader.lease_until_tick = leader.lease_until_tick.max(sent_at_tick + lease_ticks);
+        if let Some((sent_at_tick, ackers)) = leader.ack_round(m.round, from, majority) {
+            let ballot = leader.ballot;
+            if sent_at_tick + lease_ticks > leader.lease_until_tick {
+                leader.lease_until_tick = sent_at_tick + lease_ticks;
+                let until_tick = leader.lease_until_tick;
+                self.out.events.push(Event::LeaseExtended { ballot, until_tick, ackers });
+            }
             leader.confirmed_round = leader.confirmed_round.max(m.round);
         }
         self.release_reads();
@@ -194,7 +204,8 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else { return };
         let round = leader.start_round(now);
         leader.read_round_due = false;
-        if let Some(sent_at_tick) = leader.ack_round(round, index, majority) {
+        if let Some((sent_at_tick, _)) = leader.ack_round(round, index, majority) {
+            // A group of one: no other acceptor's grant to outlive.
             leader.lease_until_tick = leader.lease_until_tick.max(sent_at_tick + lease_ticks);
             leader.confirmed_round = round;
         }

@@ -205,11 +205,11 @@ impl Leader {
     }
 
     /// Record `member_index`'s ack of `round`. Returns the round's send tick
-    /// if this ack gave it a majority.
-    pub fn ack_round(&mut self, round: u64, member_index: usize, majority: usize) -> Option<u64> {
+    /// and who acked it if this ack gave it a majority.
+    pub fn ack_round(&mut self, round: u64, member_index: usize, majority: usize) -> Option<(u64, NodeSet)> {
         let entry = self.rounds.iter_mut().find(|r| r.round == round)?;
         if entry.acks.insert(member_index) && entry.acks.len() == majority {
-            return Some(entry.sent_at_tick);
+            return Some((entry.sent_at_tick, entry.acks));
         }
         None
     }

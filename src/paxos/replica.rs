@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::acceptor::Acceptor;
-use super::ballot::{Ballot, NodeId, Slot};
+use super::ballot::{Ballot, NodeId, NodeSet, Slot};
 use super::config::InjectedBug;
 use super::config::{Config, ConfigError};
 use super::learner::Learner;
@@ -88,6 +88,25 @@ pub enum Event {
     SteppedDown {
         ballot: Ballot,
         reason: StepDownReason,
+    },
+    /// As leader of `ballot`, this replica saw a majority accept `slot`
+    /// (the members in `voters`, by index): its value is chosen.
+    Chosen {
+        slot: Slot,
+        ballot: Ballot,
+        voters: NodeSet,
+    },
+    /// As an acceptor, this replica granted (or renewed) a lease to the
+    /// leader of `holder`: it promises no one else for `lease_ticks` from now.
+    LeaseGranted {
+        holder: Ballot,
+    },
+    /// As leader of `ballot`, it may serve lease reads until `until_tick`
+    /// of its clock, on the grants of the members in `ackers` (by index).
+    LeaseExtended {
+        ballot: Ballot,
+        until_tick: u64,
+        ackers: NodeSet,
     },
     /// The replica lost its durable state and stopped voting (`recovery.rs`).
     RecoveryStarted,

@@ -212,7 +212,10 @@ impl Shard {
     fn on_core_event(&mut self, event: Event) {
         let (node, index) = (self.shared.node, self.index);
         match event {
-            Event::PreVoteStarted { .. } => {}
+            Event::PreVoteStarted { .. }
+            | Event::Chosen { .. }
+            | Event::LeaseGranted { .. }
+            | Event::LeaseExtended { .. } => {}
             Event::ElectionStarted { ballot } => {
                 self.metrics.elections.inc();
                 server_log!(node, index, "election started at ballot {ballot}");

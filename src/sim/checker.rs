@@ -28,6 +28,16 @@ pub enum Violation {
     Divergence { detail: String },
     /// A replica could not recover from its disk after a crash.
     Recovery { detail: String },
+    /// A leader's lease outlived a grant it rested on (`watch.rs`).
+    LeaseWindow { detail: String },
+    /// An acceptor promised during its lease grant to another leader.
+    GrantBroken { detail: String },
+    /// A vote or a choice was not on a majority of disks when it counted.
+    NotDurable { detail: String },
+    /// A replica that lost its disk voted before relearning its state.
+    LostStateVoted { detail: String },
+    /// A deposed leader answered a read that began after its successor took office.
+    DeposedRead { detail: String },
     /// In a fault-free stretch, a request took longer than a few round
     /// trips and fsyncs allow: something waited that should not have.
     Latency { detail: String },
@@ -56,6 +66,11 @@ impl fmt::Display for Violation {
             Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
             Violation::Recovery { detail } => write!(f, "recovery: {detail}"),
             Violation::Latency { detail } => write!(f, "latency: {detail}"),
+            Violation::LeaseWindow { detail } => write!(f, "lease window: {detail}"),
+            Violation::GrantBroken { detail } => write!(f, "grant broken: {detail}"),
+            Violation::NotDurable { detail } => write!(f, "durability: {detail}"),
+            Violation::LostStateVoted { detail } => write!(f, "lost state voted: {detail}"),
+            Violation::DeposedRead { detail } => write!(f, "deposed read: {detail}"),
             Violation::Panic { message } => write!(f, "invariant panic: {message}"),
         }
     }
@@ -119,13 +134,7 @@ impl Checker {
         for (key, ops) in per_key {
             match linearizability::check(&RegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
                 Verdict::Linearizable => {}
-                Verdict::Unknown => {
-                    if std::env::var_os("PAXOSKV_DEBUG_LIN").is_some() {
-                        let open = ops.iter().filter(|o| o.ret.is_none()).count();
-                        eprintln!("unknown key {key}: {} ops, {open} open", ops.len());
-                    }
-                    self.unknown_keys.push(key)
-                }
+                Verdict::Unknown => self.unknown_keys.push(key),
                 Verdict::NotLinearizable { longest_prefix } => {
                     let tail: Vec<String> = longest_prefix
                         .iter()

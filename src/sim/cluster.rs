@@ -227,6 +227,11 @@ pub(super) enum EventKind {
     Restart {
         node: NodeId,
     },
+    /// Crash `node` and restart it `down_us` later.
+    CrashRestart {
+        node: NodeId,
+        down_us: u64,
+    },
     Partition {
         side_a: Vec<NodeId>,
         side_b: Vec<NodeId>,
@@ -333,9 +338,15 @@ pub struct Cluster {
     /// Replicas that finished relearning a lost state.
     pub recoveries: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
-    pub(super) reads_begun: BTreeMap<(NodeId, u64), Slot>,
+    /// Per (node, read id): when the read began, the cluster-wide commit
+    /// end then, and the ballot its leader served it under.
+    pub(super) reads_begun: BTreeMap<(NodeId, u64), (u64, Slot, Ballot)>,
     /// After this real time, requests must finish within `latency_bound_us`.
     pub(super) quiet_since_us: Option<u64>,
+    /// The liveness phase began: faults still scheduled are not injected.
+    pub(super) faults_over: bool,
+    /// The rule watchers' records (`watch.rs`).
+    pub(super) watch: super::watch::Watch,
     /// When each client command first ran in a store, and its reply.
     pub(super) executions: BTreeMap<(crate::kv::SessionId, u64), (u64, Reply)>,
 }
@@ -392,7 +403,9 @@ impl Cluster {
             recoveries: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
+            faults_over: false,
             executions: BTreeMap::new(),
+            watch: super::watch::Watch::default(),
             config,
         };
         for id in cluster.config.members() {
@@ -476,8 +489,15 @@ impl Cluster {
             EventKind::ClientArrive { node, waiter, command } => self.on_client_arrive(node, waiter, command),
             EventKind::ClientReply { waiter, reply } => self.on_client_reply(waiter, reply),
             EventKind::ClientCheck { client } => self.on_client_check(client),
+            EventKind::Fault | EventKind::CrashRestart { .. } | EventKind::Partition { .. } if self.faults_over => {}
             EventKind::Fault => self.inject_fault(),
             EventKind::Restart { node } => self.restart(node),
+            EventKind::CrashRestart { node, down_us } => {
+                if self.is_up(node) {
+                    self.crash(node);
+                    self.schedule(down_us, EventKind::Restart { node });
+                }
+            }
             EventKind::Partition { side_a, side_b, one_way, resets } => {
                 self.dispatch_partition(side_a, side_b, one_way, resets)
             }

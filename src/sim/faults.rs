@@ -45,6 +45,9 @@ impl Cluster {
     pub fn lose_disk(&mut self, node: NodeId, keep_marker: bool) {
         self.crash(node);
         self.faults.disk_losses += 1;
+        if self.node(node).disk.initialized {
+            self.watch_disk_lost(node); // it had state, and may have voted with it
+        }
         self.node_mut(node).disk.wipe(keep_marker);
         let detail = if keep_marker { "log lost" } else { "disk replaced" };
         self.trace(TraceEvent {
@@ -189,105 +192,152 @@ impl Cluster {
     /// than faults drawn blindly in advance.
     pub(super) fn inject_fault(&mut self) {
         let plan = self.fault_plan.clone();
-        let mut kinds = Vec::new();
-        if plan.partitions {
-            kinds.push(0);
-        }
-        if plan.crashes {
-            kinds.push(1);
-        }
-        if plan.stalls {
-            kinds.push(2);
-        }
+        let kinds: Vec<u8> = [(plan.partitions, 0), (plan.crashes, 1), (plan.stalls, 2)]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, kind)| kind)
+            .collect();
         if kinds.is_empty() {
             return;
         }
-        let members = self.config.members();
-        let pick = |rng: &mut crate::rng::Rng, nodes: &[NodeId]| nodes[rng.below(nodes.len() as u64) as usize];
-        let leader = self.leader();
-        let followers: Vec<NodeId> = members.iter().copied().filter(|&n| Some(n) != leader).collect();
         match kinds[self.fault_rng.below(kinds.len() as u64) as usize] {
-            0 => {
-                let roll = self.fault_rng.below(10);
-                let (side_a, side_b) = match leader {
-                    // Cut the leader off: where lease and read bugs show.
-                    Some(leader) if roll < 4 => (vec![leader], followers.clone()),
-                    _ => {
-                        let (mut a, mut b) = (Vec::new(), Vec::new());
-                        for &m in &members {
-                            if self.fault_rng.chance(0.5) {
-                                a.push(m)
-                            } else {
-                                b.push(m)
-                            }
-                        }
-                        (a, b)
-                    }
-                };
-                if side_a.is_empty() || side_b.is_empty() {
-                    return;
-                }
-                let one_way = self.fault_rng.chance(0.3);
-                let (side_a, side_b) =
-                    if one_way && self.fault_rng.chance(0.5) { (side_b, side_a) } else { (side_a, side_b) };
-                let resets = self.fault_rng.chance(0.3);
-                self.dispatch_partition(side_a, side_b, one_way, resets);
-                let heal_after = self.fault_rng.range_inclusive(100_000, 800_000);
-                self.schedule(heal_after, EventKind::Heal);
-            }
-            1 => {
-                // Prefer a node in the middle of an fsync: torn writes, and
-                // replies that left before their state was durable.
-                let syncing: Vec<NodeId> =
-                    members.iter().copied().filter(|&n| self.is_up(n) && self.node(n).disk.is_syncing()).collect();
-                let node = match self.fault_rng.below(3) {
-                    0 if !syncing.is_empty() => pick(&mut self.fault_rng, &syncing),
-                    1 if leader.is_some() => leader.expect("checked"),
-                    _ => pick(&mut self.fault_rng, &members),
-                };
-                let lose_disk = self.config.disk_faults && self.disk_losses_left > 0 && self.fault_rng.chance(0.15);
-                if lose_disk {
-                    self.disk_losses_left -= 1;
-                    let keep_marker = self.fault_rng.chance(0.5);
-                    self.lose_disk(node, keep_marker);
-                } else {
-                    self.crash(node);
-                }
-                // Some restarts come back within a lease.
-                let restart_after = if self.fault_rng.chance(0.3) {
-                    self.fault_rng.range_inclusive(5_000, 100_000)
-                } else {
-                    self.fault_rng.range_inclusive(50_000, 1_000_000)
-                };
-                self.schedule(restart_after, EventKind::Restart { node });
-            }
+            0 => self.inject_partition(),
+            1 => self.inject_crash(),
+            _ => self.inject_stall(plan.stall_max_ms),
+        }
+    }
+
+    fn pick(&mut self, nodes: &[NodeId]) -> NodeId {
+        nodes[self.fault_rng.below(nodes.len() as u64) as usize]
+    }
+
+    fn followers(&self, leader: Option<NodeId>) -> Vec<NodeId> {
+        self.config.members().into_iter().filter(|&n| Some(n) != leader).collect()
+    }
+
+    /// Cut the leader off (lease and read bugs show there), deafen one
+    /// follower to the leader (it campaigns while the others still follow),
+    /// or split the nodes at random; one way or both, sometimes resetting
+    /// the connections.
+    fn inject_partition(&mut self) {
+        let members = self.config.members();
+        let leader = self.leader();
+        let followers = self.followers(leader);
+        let roll = self.fault_rng.below(20);
+        let (side_a, side_b, one_way) = match leader {
+            Some(leader) if roll < 7 => (vec![leader], followers, self.fault_rng.chance(0.3)),
+            Some(leader) if roll < 12 => (vec![leader], vec![self.pick(&followers)], true),
             _ => {
-                let max_us = plan.stall_max_ms.max(1) * 1000;
-                let duration_us = self.fault_rng.range_inclusive(1_000.min(max_us), max_us);
-                let stalled: Vec<NodeId> = match (self.fault_rng.below(4), leader) {
-                    // The followers together (one host's processes), then
-                    // perhaps the leader cut off right as they wake.
-                    (0, Some(leader)) => {
-                        if self.fault_rng.chance(0.5) {
-                            let others: Vec<NodeId> = members.iter().copied().filter(|&n| n != leader).collect();
-                            let at = duration_us + self.fault_rng.below(ISOLATE_AFTER_STALL_US);
-                            let resets = false;
-                            self.schedule(
-                                at,
-                                EventKind::Partition { side_a: vec![leader], side_b: others, one_way: false, resets },
-                            );
-                            let heal_after = at + self.fault_rng.range_inclusive(100_000, 400_000);
-                            self.schedule(heal_after, EventKind::Heal);
-                        }
-                        followers.clone()
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                for &m in &members {
+                    if self.fault_rng.chance(0.5) {
+                        a.push(m)
+                    } else {
+                        b.push(m)
                     }
-                    (1, Some(leader)) => vec![leader],
-                    _ => vec![pick(&mut self.fault_rng, &members)],
-                };
-                for node in stalled {
-                    self.stall(node, duration_us);
                 }
+                (a, b, self.fault_rng.chance(0.3))
             }
+        };
+        if side_a.is_empty() || side_b.is_empty() {
+            return;
+        }
+        let (side_a, side_b) =
+            if one_way && roll >= 12 && self.fault_rng.chance(0.5) { (side_b, side_a) } else { (side_a, side_b) };
+        let deafened = (side_a.len(), side_b.len(), one_way, leader) == (1, 1, true, Some(side_a[0]));
+        let resets = self.fault_rng.chance(0.3);
+        self.dispatch_partition(side_a, side_b.clone(), one_way, resets);
+        let heal_after = self.fault_rng.range_inclusive(100_000, 800_000);
+        self.schedule(heal_after, EventKind::Heal);
+        if deafened && self.fault_plan.crashes && self.fault_rng.chance(0.8) {
+            // While the deafened follower campaigns, another follower
+            // restarts within a lease and comes back out of the leader's
+            // reach: its forgotten grant is what the restart quarantine
+            // protects.
+            let others: Vec<NodeId> = self.followers(leader).into_iter().filter(|n| !side_b.contains(n)).collect();
+            if let (false, Some(leader)) = (others.is_empty(), leader) {
+                let node = self.pick(&others);
+                let crash_at = self.fault_rng.range_inclusive(100_000, 300_000).min(heal_after - 1);
+                let down_us = self.fault_rng.range_inclusive(2_000, 40_000);
+                self.schedule(crash_at, EventKind::CrashRestart { node, down_us });
+                let cut =
+                    EventKind::Partition { side_a: vec![leader], side_b: vec![node], one_way: true, resets: false };
+                self.schedule(crash_at, cut);
+            }
+        }
+    }
+
+    /// Crash one node (often one in the middle of an fsync: torn writes,
+    /// and replies that left before their state was durable; often the
+    /// leader), or two at once (a rack's power): the leader with another.
+    /// Some crashes lose the disk; some restarts come back within a lease.
+    fn inject_crash(&mut self) {
+        let members = self.config.members();
+        let leader = self.leader();
+        let syncing: Vec<NodeId> =
+            members.iter().copied().filter(|&n| self.is_up(n) && self.node(n).disk.is_syncing()).collect();
+        let mut victims = vec![match self.fault_rng.below(3) {
+            0 if !syncing.is_empty() => self.pick(&syncing),
+            1 if leader.is_some() => leader.expect("checked"),
+            _ => self.pick(&members),
+        }];
+        if self.fault_rng.chance(0.25) {
+            let others: Vec<NodeId> = members.iter().copied().filter(|n| !victims.contains(n)).collect();
+            let syncing_others: Vec<NodeId> = syncing.iter().copied().filter(|n| others.contains(n)).collect();
+            let second = match leader.filter(|l| !victims.contains(l)) {
+                Some(leader) if self.fault_rng.chance(0.5) => leader,
+                _ if !syncing_others.is_empty() => self.pick(&syncing_others),
+                _ => self.pick(&others),
+            };
+            victims.push(second);
+        }
+        for node in victims {
+            let lose_disk = self.config.disk_faults && self.disk_losses_left > 0 && self.fault_rng.chance(0.15);
+            if lose_disk {
+                self.disk_losses_left -= 1;
+                let keep_marker = self.fault_rng.chance(0.5);
+                self.lose_disk(node, keep_marker);
+            } else {
+                self.crash(node);
+            }
+            let restart_after = if self.fault_rng.chance(0.3) {
+                self.fault_rng.range_inclusive(5_000, 100_000)
+            } else {
+                self.fault_rng.range_inclusive(50_000, 1_000_000)
+            };
+            self.schedule(restart_after, EventKind::Restart { node });
+        }
+    }
+
+    /// Stall the followers together (one host's processes), and perhaps
+    /// cut the leader off right as they wake; or stall the leader (its
+    /// backlog holds its successor's messages and its clients' reads); or
+    /// any one node.
+    fn inject_stall(&mut self, stall_max_ms: u64) {
+        let max_us = stall_max_ms.max(1) * 1000;
+        let duration_us = self.fault_rng.range_inclusive(1_000.min(max_us), max_us);
+        let members = self.config.members();
+        let leader = self.leader();
+        let stalled: Vec<NodeId> = match (self.fault_rng.below(5), leader) {
+            (0 | 1, Some(leader)) => {
+                let followers = self.followers(Some(leader));
+                if self.fault_rng.chance(0.6) {
+                    let at = duration_us + self.fault_rng.below(ISOLATE_AFTER_STALL_US);
+                    let side_b = followers.clone();
+                    self.schedule(
+                        at,
+                        EventKind::Partition { side_a: vec![leader], side_b, one_way: false, resets: false },
+                    );
+                    let heal_after = at + self.fault_rng.range_inclusive(100_000, 400_000);
+                    self.schedule(heal_after, EventKind::Heal);
+                }
+                followers
+            }
+            (2, Some(leader)) => vec![leader],
+            _ => vec![self.pick(&members)],
+        };
+        for node in stalled {
+            self.stall(node, duration_us);
         }
     }
 

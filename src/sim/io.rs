@@ -8,7 +8,7 @@ use super::node::Input;
 use super::trace::TraceEvent;
 use crate::net::peer::PeerFrame;
 use crate::node::{Boot, Node, NodeEvent, Output};
-use crate::paxos::{Event, NodeId};
+use crate::paxos::{Ballot, Event, NodeId};
 
 /// A node collects its output at most this long after a delivery.
 const STEP_BATCH_WINDOW_US: u64 = 50;
@@ -156,6 +156,7 @@ impl Cluster {
             self.on_node_event(id, event);
         }
         for (to, frame) in messages {
+            self.watch_frame(id, to, &frame);
             self.transmit(id, to, frame);
         }
         if !appends.is_empty() {
@@ -250,11 +251,13 @@ impl Cluster {
                 }
             }
             NodeEvent::ReadRegistered { id: read } => {
-                self.reads_begun.insert((id, read), self.checker.committed_end);
+                let ballot = self.node(id).replica().map_or(Ballot::ZERO, |r| r.status().promised);
+                self.reads_begun.insert((id, read), (self.now_us, self.checker.committed_end, ballot));
             }
             NodeEvent::ReadServed { id: read, read_index } => {
-                if let Some(committed) = self.reads_begun.remove(&(id, read)) {
+                if let Some((begun_us, committed, ballot)) = self.reads_begun.remove(&(id, read)) {
                     self.checker.on_read(id, read_index, committed, self.now_us);
+                    self.watch_read(id, begun_us, ballot);
                 }
             }
             NodeEvent::Executed { session, seq, reply } => {
@@ -298,13 +301,28 @@ impl Cluster {
             }
             Event::BecameLeader { ballot, recovered_slots } => {
                 self.leader_changes.push(LeaderChange { t_us: self.now_us, node: id, ballot });
-                self.check_no_lease_held_elsewhere(id);
+                self.check_no_lease_held_elsewhere(id, ballot);
                 ("leader", Some(ballot), Some(format!("recovered {recovered_slots} slots")))
             }
             Event::SteppedDown { ballot, reason } => ("step_down", Some(ballot), Some(format!("{reason:?}"))),
+            Event::Chosen { slot, ballot, voters } => {
+                self.watch_chosen(id, slot, ballot, voters);
+                return;
+            }
+            Event::LeaseGranted { holder } => {
+                if holder.node != id {
+                    self.watch_grant(id, holder);
+                }
+                return;
+            }
+            Event::LeaseExtended { ballot, until_tick, ackers } => {
+                self.watch_lease(id, ballot, until_tick, ackers);
+                return;
+            }
             Event::RecoveryStarted => ("recovery_started", None, None),
             Event::Recovered { promised, commit } => {
                 self.recoveries += 1;
+                self.watch_recovered(id);
                 ("recovered", Some(promised), Some(format!("log learned to slot {commit}")))
             }
         };
@@ -319,15 +337,19 @@ impl Cluster {
     }
 
     /// Lease safety: a new leader needs promises from a majority, which
-    /// must have waited out every lease they granted. So no other replica
-    /// may still hold a lease now, judged at its own current local time
-    /// (a stalled replica's clock moves on when it wakes, before any read).
-    fn check_no_lease_held_elsewhere(&mut self, new_leader: NodeId) {
+    /// must have waited out every lease they granted. So no replica of a
+    /// lower ballot may still hold a lease now, judged at its own current
+    /// local time (a stalled replica's clock moves on when it wakes, before
+    /// any read). A "leader" of a lower ballot than the lease holder's (its
+    /// promises came before the holder's) can never have anything chosen or
+    /// confirm a round: it is deposed as it takes office.
+    fn check_no_lease_held_elsewhere(&mut self, new_leader: NodeId, ballot: Ballot) {
         let now = self.now_us;
         let holders: Vec<NodeId> = self
             .nodes
             .iter()
             .filter(|n| n.id != new_leader)
+            .filter(|n| n.replica().is_some_and(|r| r.status().promised < ballot))
             .filter(|n| n.replica().is_some_and(|r| r.holds_lease_at(n.local_us(now) / 1_000)))
             .map(|n| n.id)
             .collect();

@@ -18,6 +18,7 @@ mod network;
 mod node;
 mod run;
 mod trace;
+mod watch;
 
 pub use checker::Violation;
 pub use client::{History, Outcome, Recorded, SimWaiter};

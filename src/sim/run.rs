@@ -46,7 +46,7 @@ impl Default for FaultPlan {
             partitions: false,
             crashes: false,
             stalls: false,
-            stall_max_ms: 100,
+            stall_max_ms: 300,
             fault_interval_ms: 400,
             liveness_ms: 10_000,
         }
@@ -216,6 +216,7 @@ impl Cluster {
     /// quiet stretch after settling, the latency checker holds every
     /// request to a bound derived from the (now capped) delays.
     pub fn heal_and_check_liveness(&mut self, bound_ms: u64) {
+        self.faults_over = true;
         self.heal();
         self.calm_network();
         for node in self.config.members() {
