@@ -114,7 +114,10 @@ impl Message {
         if self.ballot().is_some_and(|b| b.round == u64::MAX) {
             return Err("ballot round out of range");
         }
-        let fits = |first: Slot, len: u64| first.checked_add(len).is_some();
+        // Handlers walk `(first..).zip(values)`, which steps one past the
+        // last slot (even for no values), so that end must stay below
+        // u64::MAX, as `storage::record` requires of WAL records.
+        let fits = |first: Slot, len: u64| first.checked_add(len).is_some_and(|end| end < u64::MAX);
         let ok = match self {
             Message::Accept(m) => fits(m.first_slot, m.values.len() as u64),
             Message::Accepted(m) => fits(m.first_slot, m.count),
@@ -282,4 +285,28 @@ pub struct SnapshotChunk {
 pub struct FetchSnapshot {
     pub slot: Slot,
     pub offset: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paxos::{Config, Replica, StepError};
+
+    /// Found by the paxos_step fuzz target: an Accept at slot u64::MAX,
+    /// even with no values, made the acceptor's `(first_slot..)` overflow.
+    #[test]
+    fn slot_ranges_must_end_below_u64_max() {
+        let ballot = Ballot::new(1, 2);
+        let accept = |first_slot, values| Message::Accept(Accept { ballot, first_slot, values, commit: 0 });
+        let catch_up = |first_slot| Message::CatchUpReply(CatchUpReply { first_slot, values: vec![], commit: 0 });
+        let accepted = |first_slot, count| Message::Accepted(Accepted { ballot, first_slot, count });
+        for message in [accept(u64::MAX, vec![]), accept(u64::MAX - 1, vec![Value::Noop]), catch_up(u64::MAX)] {
+            assert_eq!(message.check_well_formed(), Err("slot range or ballot out of range"), "{message:?}");
+            let mut replica = Replica::new(Config::new(vec![1, 2, 3]), 1, 7).unwrap();
+            assert_eq!(replica.step(2, message), Err(StepError::Malformed("slot range or ballot out of range")));
+        }
+        assert!(accepted(u64::MAX - 1, 1).check_well_formed().is_err());
+        assert_eq!(accept(u64::MAX - 2, vec![Value::Noop]).check_well_formed(), Ok(()));
+        assert_eq!(accepted(u64::MAX - 2, 1).check_well_formed(), Ok(()));
+    }
 }
