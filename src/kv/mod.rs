@@ -23,5 +23,5 @@ pub mod store;
 pub use codec::DecodeError;
 pub use command::{Command, Op, SessionId, SetCondition, COMMAND_FORMAT_VERSION, SESSION_NONE};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
-pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT_VERSION};
+pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
 pub use store::{KvStore, ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER};

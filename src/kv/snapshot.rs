@@ -23,15 +23,18 @@
 //!
 //! Invariants:
 //! - `restore(snapshot(s)) == Ok(s)`, and the restored store then behaves
-//!   exactly like `s` (same replies, digests and eviction decisions).
+//!   exactly like `s` (same replies, digests and eviction decisions), for
+//!   every store whose apply counter is at most [`APPLY_COUNT_MAX`]: every
+//!   store that started empty or from an image, short of 2^63 applies.
 //! - The image is canonical: equal stores give equal bytes, and
 //!   `snapshot(restore(b)?) == b`.
 //! - `restore` never panics on any input and allocates only after checking
 //!   a count against the remaining input. Beyond the decode checks it
 //!   rejects any image `apply` could not have produced and that could make
 //!   a later `apply` panic: unsorted or repeated keys or sessions, the
-//!   no-session id, more sessions than `sessions_max`, and apply indices
-//!   that are zero, repeated or above `apply_count`.
+//!   no-session id, more sessions than `sessions_max`, apply indices that
+//!   are zero, repeated or above `apply_count`, and an `apply_count` above
+//!   [`APPLY_COUNT_MAX`].
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::command::{SessionId, SESSION_NONE};
@@ -45,6 +48,12 @@ use std::fmt;
 
 /// The first byte of every snapshot image.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+
+/// The largest apply counter an image may hold. No replica gets near it
+/// (2^63 commands: centuries at a billion a second), and a store restored
+/// at or below it can apply as many again before its counter could
+/// overflow (which `apply` does not survive: the counter orders sessions).
+pub const APPLY_COUNT_MAX: u64 = 1 << 63;
 
 /// Minimum encoded size of one key-value pair: two empty `bytes`.
 const PAIR_BYTES_MIN: usize = 4 + 4;
@@ -73,6 +82,9 @@ pub enum SnapshotError {
     DuplicateSession { session: SessionId },
     /// Session `session` sorts before the session before it.
     SessionOutOfOrder { session: SessionId },
+    /// An apply counter above [`APPLY_COUNT_MAX`]: corrupt, and the next
+    /// applies would overflow it.
+    ApplyCountOutOfRange { apply_count: u64 },
     /// An apply index must lie in `1..=apply_count`.
     ApplyIndexOutOfRange { session: SessionId, apply_index: u64, apply_count: u64 },
     /// Two sessions claim the same apply index (each apply records at most one).
@@ -97,6 +109,9 @@ impl fmt::Display for SnapshotError {
             SnapshotError::DuplicateSession { session } => write!(f, "kv snapshot: session {session} appears twice"),
             SnapshotError::SessionOutOfOrder { session } => {
                 write!(f, "kv snapshot: session {session} sorts before the previous session (ids must ascend)")
+            }
+            SnapshotError::ApplyCountOutOfRange { apply_count } => {
+                write!(f, "kv snapshot: apply count {apply_count} exceeds {APPLY_COUNT_MAX}")
             }
             SnapshotError::ApplyIndexOutOfRange { session, apply_index, apply_count } => {
                 write!(f, "kv snapshot: session {session} has apply index {apply_index}, outside 1..={apply_count}")
@@ -173,6 +188,9 @@ impl KvStore {
         let sessions_max =
             usize::try_from(sessions_max).map_err(|_| SnapshotError::SessionsMaxTooLarge { sessions_max })?;
         let apply_count = reader.u64("apply count")?;
+        if apply_count > APPLY_COUNT_MAX {
+            return Err(SnapshotError::ApplyCountOutOfRange { apply_count });
+        }
         let data = read_data(&mut reader)?;
         let sessions = read_sessions(&mut reader, sessions_max, apply_count)?;
         reader.finish("snapshot")?;
@@ -485,6 +503,27 @@ mod tests {
         assert_eq!(
             restore(3, 10, &[(1, 1, 5), (2, 1, 5)]),
             Err(SnapshotError::ApplyIndexReused { session: 2, apply_index: 5 })
+        );
+    }
+
+    /// Found by the kv_snapshot fuzz target: an image with the apply counter
+    /// at u64::MAX restored, and the next apply overflowed it (a panic with
+    /// overflow checks; without, the counter wrapped and the session table
+    /// asserted that apply indices never go backwards).
+    #[test]
+    fn an_apply_count_no_replica_reaches_is_rejected() {
+        for apply_count in [u64::MAX, APPLY_COUNT_MAX + 1] {
+            assert_eq!(
+                KvStore::restore(&raw_image(2, apply_count, &[], &[])),
+                Err(SnapshotError::ApplyCountOutOfRange { apply_count })
+            );
+        }
+        let mut store = KvStore::restore(&raw_image(2, APPLY_COUNT_MAX, &[], &[(1, 1, APPLY_COUNT_MAX)])).unwrap();
+        store.apply(&Command { session: 2, seq: 1, op: Op::Get { key: b("k") } });
+        assert_eq!(store.sessions_len(), 2);
+        assert_eq!(
+            SnapshotError::ApplyCountOutOfRange { apply_count: u64::MAX }.to_string(),
+            "kv snapshot: apply count 18446744073709551615 exceeds 9223372036854775808"
         );
     }
 
