@@ -6,7 +6,11 @@
 //! - [`storage`]: the write-ahead log and crash recovery.
 //! - [`net`]: wire formats (RESP, hash slots, peer frames).
 //! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
+//!
+//! `fuzzing` (hidden) holds the bodies of the fuzz targets in `fuzz/`.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod kv;
 pub mod net;
