@@ -62,6 +62,10 @@ pub fn wal_scan_mutated(data: &[u8]) {
         }
         _ => {}
     }
+    // A cut at a frame boundary leaves only whole frames and zeros. A cut
+    // inside the last frame reads as Clean or TornTail, or as Corrupt when
+    // its payload holds a frame-shaped byte string (`check_scan` has checked
+    // that one does follow: the known limitation pinned in the tests below).
     if let SegmentMutation::CutAtFrame { .. } = mutation {
         assert_eq!(scan.end, ScanEnd::Clean, "a cut at a frame boundary");
     }
