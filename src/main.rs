@@ -27,6 +27,9 @@ enum Command {
     /// Start a local cluster (N server processes on loopback) and keep it
     /// running until Ctrl-C. No file needed.
     Cluster(cli::cluster::ClusterArgs),
+    /// Draw trace files (from `sim --trace` or live nodes) as a space-time
+    /// diagram in one self-contained HTML page.
+    Viz(cli::viz::VizArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => cli::sim::run(args),
         Command::Server(args) => cli::server::run(args),
         Command::Cluster(args) => cli::cluster::run(args),
+        Command::Viz(args) => cli::viz::run(args),
     }
 }

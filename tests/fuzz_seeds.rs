@@ -278,7 +278,7 @@ fn wal() {
 }
 
 fn command(session: u64, seq: u64, op: Op) -> Command {
-    Command { session, seq, op }
+    Command { session, seq, ack: seq, prev: 0, op }
 }
 
 fn every_op() -> Vec<Op> {

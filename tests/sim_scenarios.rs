@@ -77,9 +77,9 @@ fn leader_isolated_in_a_minority_stops_committing_and_serving_lease_reads() {
     let majority: Vec<u32> = (1..=5).filter(|&n| n != old && n != buddy).collect();
     c.partition(&[old, buddy], &majority);
     c.run_for_ms(20); // acks already on the wire may still land
-    let stuck_at = c.node(old).replica.as_ref().unwrap().commit_index();
+    let stuck_at = c.replica(old).unwrap().commit_index();
     c.run_for_ms(1_500);
-    let old_replica = c.node(old).replica.as_ref().unwrap();
+    let old_replica = c.replica(old).unwrap();
     assert_eq!(old_replica.commit_index(), stuck_at, "a minority leader cannot commit");
     assert!(!old_replica.is_leader(), "it stepped down without a majority");
     assert!(!old_replica.holds_lease());
@@ -108,15 +108,15 @@ fn lagging_replica_catches_up_after_restart() {
     let lagging = (1..=3).find(|&n| n != leader).unwrap();
     c.crash(lagging);
     c.run_for_ms(2_000);
-    let leader_commit = c.node(leader).replica.as_ref().unwrap().commit_index();
+    let leader_commit = c.replica(leader).unwrap().commit_index();
     assert!(leader_commit > 100, "the majority went on without it");
     c.restart(lagging);
     assert!(
-        c.run_until(3_000, |c| c.node(lagging).replica.as_ref().unwrap().commit_index() >= leader_commit),
+        c.run_until(3_000, |c| c.replica(lagging).unwrap().commit_index() >= leader_commit),
         "caught up to {leader_commit}"
     );
     assert_finishes_clean(&mut c);
-    assert_eq!(c.node(lagging).kv.digest(), c.node(leader).kv.digest(), "same store after catch-up");
+    assert_eq!(c.kv(lagging).unwrap().digest(), c.kv(leader).unwrap().digest(), "same store after catch-up");
 }
 
 #[test]
@@ -127,8 +127,8 @@ fn full_cluster_restart_keeps_every_acknowledged_write() {
     c.stop_clients();
     assert!(c.run_until(2_000, |c| c.pending_clients().is_empty()));
     let committed = c.checker.committed_end;
-    assert!(c.run_until(1_000, |c| c.nodes.iter().all(|n| n.applied == committed)), "converged");
-    let digest_before = c.node(1).kv.digest();
+    assert!(c.run_until(1_000, |c| (1..=3).all(|n| c.applied(n) == committed)), "converged");
+    let digest_before = c.kv(1).unwrap().digest();
     for node in 1..=3 {
         c.crash(node);
     }
@@ -137,9 +137,9 @@ fn full_cluster_restart_keeps_every_acknowledged_write() {
         c.restart(node);
     }
     elect(&mut c);
-    assert!(c.run_until(1_000, |c| c.node(1).applied >= committed), "replayed the log");
+    assert!(c.run_until(1_000, |c| c.applied(1) >= committed), "replayed the log");
     // New slots since the restart can only be the new leader's no-ops.
-    assert_eq!(c.node(1).kv.digest(), digest_before, "the store came back from disk intact");
+    assert_eq!(c.kv(1).unwrap().digest(), digest_before, "the store came back from disk intact");
     c.start_clients();
     c.run_for_ms(1_000);
     // Reads after the restart are checked against writes before it.
@@ -173,7 +173,7 @@ fn lease_reads_stay_fresh_under_maximum_drift_and_tight_timeouts() {
 /// after one lost reply, and never learned slots a peer knew chosen.
 #[test]
 fn regression_lost_catch_up_reply_stalled_the_leader() {
-    use paxoskv::sim::{run_seed, FaultPlan, RunOptions, Tracer};
+    use paxoskv::sim::{run_seed, Drawn, FaultPlan, RunOptions, Tracer};
     let options = RunOptions {
         sim: SimConfig {
             replicas: 5,
@@ -181,6 +181,7 @@ fn regression_lost_catch_up_reply_stalled_the_leader() {
             ..SimConfig::default()
         },
         faults: FaultPlan { partitions: true, crashes: true, ..FaultPlan::default() },
+        draw: Drawn::NONE,
     };
     for seed in [30, 104, 157, 178] {
         let report = run_seed(&options, seed, Tracer::default());
@@ -195,13 +196,13 @@ fn replica_down_during_compaction_gets_a_snapshot_then_the_log() {
     let lagging = (1..=3).find(|&n| n != leader).unwrap();
     c.crash(lagging);
     c.run_for_ms(1_500);
-    let leader_replica = c.node(leader).replica.as_ref().unwrap();
+    let leader_replica = c.replica(leader).unwrap();
     assert!(leader_replica.log_start() > 100, "the others compacted past what the lagging replica has");
     c.restart(lagging);
     assert!(c.run_until(3_000, |c| c.snapshots_installed > 0), "a snapshot was sent");
-    assert!(c.node(lagging).replica.as_ref().unwrap().log_start() > 0);
+    assert!(c.replica(lagging).unwrap().log_start() > 0);
     assert_finishes_clean(&mut c);
-    assert_eq!(c.node(lagging).kv.digest(), c.node(leader).kv.digest());
+    assert_eq!(c.kv(lagging).unwrap().digest(), c.kv(leader).unwrap().digest());
 }
 
 #[test]
@@ -213,7 +214,7 @@ fn log_stays_bounded_under_endless_writes() {
     for _ in 0..50 {
         c.run_for_ms(100);
         for n in &c.nodes {
-            let memory = n.replica.as_ref().unwrap().log_len();
+            let memory = n.replica().unwrap().log_len();
             let disk = n.disk.state().chosen.len() + n.disk.state().accepted.len();
             peak = peak.max(memory).max(disk);
         }

@@ -16,7 +16,14 @@ use std::rc::Rc;
 use bytes::Bytes;
 use paxoskv::paxos::{Ballot, DurableState, PersistOp, Slot, SnapshotImage, Value};
 use paxoskv::rng::Rng;
-use paxoskv::storage::{scan_segment, Durability, RecoveryReport, ScanEnd, Wal, WalError, WalOptions, WalStats};
+use paxoskv::storage::{scan_segment, Durability, RecoveryReport, Scan, ScanEnd, Wal, WalError, WalOptions, WalStats};
+
+/// Scan a segment file's bytes (its index, from the name, is its writes' epoch).
+fn scan_file(path: &Path, bytes: &[u8]) -> Scan {
+    let name = path.file_name().unwrap().to_string_lossy();
+    let index: u64 = name.trim_start_matches("wal-").trim_end_matches(".log").parse().unwrap();
+    scan_segment(bytes, index)
+}
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -511,10 +518,11 @@ fn a_torn_tail_is_truncated_reported_and_scrubbed() {
 
         let segment_name = segments(&pristine)[0].file_name().unwrap().to_owned();
         let clean = read(&pristine.join(&segment_name));
-        let scan = scan_segment(&clean);
+        let scan = scan_file(&pristine.join(&segment_name), &clean);
         assert_eq!(scan.end, ScanEnd::Clean);
         assert_eq!(scan.records.len(), ops.len(), "one record per op");
         let starts = scan.offsets.clone();
+        let writes = scan.write_offsets.clone();
         let valid_len = scan.valid_len;
         let last = *starts.last().unwrap();
         let second_last = starts[starts.len() - 2];
@@ -561,14 +569,16 @@ fn a_torn_tail_is_truncated_reported_and_scrubbed() {
             damage.apply(&mut bytes, &mut rng);
             write(&segment, &bytes);
 
-            // What must survive: the records wholly before the damage.
+            // What must survive: the records of the writes wholly before the
+            // damage (a write is checksummed whole: one damaged byte drops it).
             let (Damage::Truncate(damaged_at)
             | Damage::TruncateThenZeros { at: damaged_at, .. }
             | Damage::Garbage { at: damaged_at, .. }
             | Damage::Flip { at: damaged_at, .. }) = *damage;
-            let record_end = |index: usize| starts.get(index + 1).copied().unwrap_or(valid_len);
-            let kept = (0..starts.len()).take_while(|index| record_end(*index) <= damaged_at).count();
-            let torn_offset = starts.get(kept).copied().unwrap_or(valid_len);
+            let write_of = |record: usize| writes.partition_point(|&w| w <= starts[record]) - 1;
+            let write_end = |write: usize| writes.get(write + 1).copied().unwrap_or(valid_len);
+            let kept = (0..starts.len()).take_while(|r| write_end(write_of(*r)) <= damaged_at).count();
+            let torn_offset = if kept < starts.len() { writes[write_of(kept)] } else { valid_len };
             // A cut that leaves only zero bytes of the damaged record's header
             // is indistinguishable from padding: clean, same prefix.
             let torn = bytes.get(torn_offset..).is_some_and(|rest| rest.iter().any(|byte| *byte != 0));
@@ -592,7 +602,7 @@ fn a_torn_tail_is_truncated_reported_and_scrubbed() {
             let (_wal, state, report) = open(options(&dir, SEGMENT_BYTES_LARGE)).await;
             assert_eq!(report.torn_tail, None, "{context}: torn bytes survived the first recovery");
             assert_eq!(state, apply_all(ops[..kept].iter().chain(&flatten(&more))), "{context}");
-            let rescan = scan_segment(&read(&segment));
+            let rescan = scan_file(&segment, &read(&segment));
             assert_eq!(rescan.end, ScanEnd::Clean, "{context}");
             assert_eq!(rescan.records.len(), kept + 6, "{context}");
             std::fs::remove_dir_all(&dir).unwrap();
@@ -651,8 +661,11 @@ fn mid_log_corruption_stops_startup_with_file_and_offset() {
         drop(wal);
         let segment = segments(&single)[0].clone();
         let clean = read(&segment);
-        let starts = scan_segment(&clean).offsets;
-        assert!(starts.len() >= 6, "seed {SEED:#x}");
+        let scan = scan_file(&segment, &clean);
+        let starts = scan.offsets;
+        let writes = scan.write_offsets;
+        let write_start = |at: usize| writes[writes.partition_point(|&w| w <= at) - 1];
+        assert!(starts.len() >= 6 && writes.len() >= 6, "seed {SEED:#x}");
         for (record, delta, mask) in [(1, 10, 0x01), (0, 0, 0x02), (2, 5, 0x80), (3, 8, 0xFF)] {
             let context = format!("seed {SEED:#x}: record {record}, byte +{delta}, mask {mask:#04x}");
             let dir = test.join(&format!("single-{record}"));
@@ -661,7 +674,7 @@ fn mid_log_corruption_stops_startup_with_file_and_offset() {
             bytes[starts[record] + delta] ^= mask;
             let damaged = dir.join(segment.file_name().unwrap());
             write(&damaged, &bytes);
-            expect_corrupt(&dir, SEGMENT_BYTES_LARGE, &damaged, starts[record], &context).await;
+            expect_corrupt(&dir, SEGMENT_BYTES_LARGE, &damaged, write_start(starts[record] + delta), &context).await;
             std::fs::remove_dir_all(&dir).unwrap();
         }
 
@@ -678,13 +691,13 @@ fn mid_log_corruption_stops_startup_with_file_and_offset() {
         assert!(segment_files.len() >= 3, "seed {SEED:#x}");
         let first = segment_files[0].clone();
         let clean = read(&first);
-        let scan = scan_segment(&clean);
-        assert!(scan.offsets.len() >= 2, "seed {SEED:#x}");
-        let last_start = *scan.offsets.last().unwrap();
+        let scan = scan_file(&first, &clean);
+        assert!(scan.write_offsets.len() >= 2, "seed {SEED:#x}");
+        let last_start = *scan.write_offsets.last().unwrap();
         let damages = [
             ("flip in the first record", Damage::Flip { at: 9, mask: 0x20 }, 0),
-            ("flip in the last record", Damage::Flip { at: last_start + 9, mask: 0x20 }, last_start),
-            ("cut in the last record", Damage::Truncate(last_start + 10), last_start),
+            ("flip in the last write", Damage::Flip { at: last_start + 9, mask: 0x20 }, last_start),
+            ("cut in the last write", Damage::Truncate(last_start + 10), last_start),
         ];
         for (case, (what, damage, offset)) in damages.into_iter().enumerate() {
             let context = format!("seed {SEED:#x}: segment 0 of {}: {what}", segment_files.len());
@@ -1039,7 +1052,7 @@ fn an_interrupted_compaction_recovers_from_whatever_is_whole() {
         let checkpoint_name = new_segments[0].file_name().unwrap().to_owned();
         let snapshot_name = snapshots(&new)[0].file_name().unwrap().to_owned();
         let checkpoint = read(&new_segments[0]);
-        let checkpoint_len = scan_segment(&checkpoint).valid_len;
+        let checkpoint_len = scan_file(&new_segments[0], &checkpoint).valid_len;
 
         for cut in [1, 8, 20, checkpoint_len / 2, checkpoint_len - 1] {
             let context = format!("seed {SEED:#x}: checkpoint cut at {cut} of {checkpoint_len}");

@@ -3,3 +3,4 @@
 pub mod cluster;
 pub mod server;
 pub mod sim;
+pub mod viz;

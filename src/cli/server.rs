@@ -26,6 +26,14 @@ pub struct ServerArgs {
     /// Pin one executor per CPU instead of letting the kernel place them.
     #[arg(long)]
     pin: bool,
+    /// This node lost its data (a replaced disk, a corrupt log moved aside):
+    /// start it with an empty data directory and this flag, and each shard
+    /// relearns its promises and accepted values from a majority of its
+    /// peers before it votes again. Without it, an empty directory whose
+    /// identity marker is gone looks like a brand-new member, which may
+    /// lose acknowledged writes.
+    #[arg(long)]
+    rejoin: bool,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -61,7 +69,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
     if let Err(e) = stop {
         eprintln!("warning: cannot handle Ctrl-C: {e}");
     }
-    match paxoskv::server::run(file, node, args.pin) {
+    match paxoskv::server::run(file, node, args.pin, args.rejoin) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use paxoskv::paxos::InjectedBug;
-use paxoskv::sim::{run_seed, run_seeds, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer};
+use paxoskv::sim::{
+    run_seed, run_seeds, Drawn, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer,
+};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -62,20 +64,45 @@ pub struct SimArgs {
     /// everything not yet fsynced).
     #[arg(long)]
     crashes: bool,
-    /// With --crashes: a crash may tear the write in flight and flip a bit in
-    /// the torn part; restart recovers from the damaged bytes.
+    /// With --crashes: a crash may tear the group-commit write in flight
+    /// (its blocks land in any order, a bit may flip), and some crashes
+    /// lose the whole disk (the replica rejoins and relearns its state);
+    /// restart recovers from the damaged bytes.
     #[arg(long)]
     disk_faults: bool,
+    /// Stall executors during the safety phase: a node stops for up to
+    /// --stall-max-ms while time runs on, then works through its backlog.
+    #[arg(long)]
+    stalls: bool,
+    /// Longest executor stall, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    stall_max_ms: u64,
     /// Mean time between injected partitions/crashes, milliseconds.
     #[arg(long, default_value_t = 400)]
     fault_interval_ms: u64,
     /// Bound on clock drift, parts per thousand (each replica's clock gets a
-    /// rate within it; the core's lease is shortened by it).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..500))]
-    drift_permille: u64,
-    /// Time for an fsync to complete, microseconds.
-    #[arg(long, default_value_t = 200)]
-    fsync_us: u64,
+    /// rate within it; the core's lease is shortened by it) [default: drawn
+    /// per seed from 20, 50, 100, 200 with clocks at its ends half the time;
+    /// 50 with --pin-knobs].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..500))]
+    drift_permille: Option<u64>,
+    /// Time for an fsync to complete, microseconds [default: drawn per seed
+    /// from 50..3000 with jitter; 200 with --pin-knobs].
+    #[arg(long)]
+    fsync_us: Option<u64>,
+    /// Operations each client pipelines on its connection [default: drawn
+    /// per seed from 1..=4; 1 with --pin-knobs].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pipeline: Option<u64>,
+    /// Client sessions each store remembers [default: 1024, or per seed a
+    /// tight table with reconnecting clients; 1024 with --pin-knobs].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    sessions_max: Option<u64>,
+    /// Do not draw knobs per seed (fsync latency, clock-rate extremes,
+    /// election timeouts near the lease, pipeline depth, session pressure):
+    /// use the flags' values and defaults for every seed.
+    #[arg(long)]
+    pin_knobs: bool,
     /// How reads are served.
     #[arg(long, value_enum, default_value_t = ReadModeArg::Lease)]
     read_mode: ReadModeArg,
@@ -91,7 +118,8 @@ pub struct SimArgs {
     snapshot_every: u64,
     /// Election timeout range in ticks (1 tick = 1 simulated ms), e.g.
     /// `150..300`; must stay above the 100-tick lease. Equal bounds make
-    /// replicas time out together (dueling proposers).
+    /// replicas time out together (dueling proposers) [default: 150..300,
+    /// or per seed just above the lease half the time].
     #[arg(long, value_parser = parse_tick_range)]
     election_timeout_ms: Option<(u64, u64)>,
     /// Write a JSON-lines trace of every event (needs --seed).
@@ -118,7 +146,7 @@ enum ReadModeArg {
     Log,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum BugArg {
     None,
     /// A new leader ignores values reported in promises (breaks agreement).
@@ -127,6 +155,24 @@ enum BugArg {
     LeaseIgnoresDrift,
     /// Promise/Accepted replies leave before fsync (a crash forgets them).
     ReplyBeforePersist,
+    /// Peer messages are stepped without moving the core's clock to now:
+    /// after a stall, lease grants are stamped in the past.
+    StaleGrantClock,
+    /// A replica that lost its disk votes after the restart quarantine only.
+    EmptyReplicaVotes,
+    /// The leader counts its own vote before its own fsync.
+    CountOwnVoteBeforePersist,
+    /// A restarted acceptor does not wait out the lease it may have granted.
+    NoRestartQuarantine,
+    /// Reads without a lease skip the read-index confirmation round.
+    ReadIndexWithoutRound,
+}
+
+impl BugArg {
+    fn bug(self) -> InjectedBug {
+        let name = self.to_possible_value().expect("no skipped variants");
+        InjectedBug::from_name(name.get_name()).expect("every variant has a core counterpart")
+    }
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -181,9 +227,12 @@ impl SimArgs {
                 slow_factor: 20,
                 loss: self.loss,
                 duplicate: self.duplicate,
+                ..NetworkConfig::default()
             },
-            fsync_us: self.fsync_us,
-            drift_permille: self.drift_permille,
+            fsync_us: self.fsync_us.unwrap_or(200),
+            pipeline: self.pipeline.unwrap_or(1) as usize,
+            sessions_max: self.sessions_max.map_or(1024, |n| n as usize),
+            drift_permille: self.drift_permille.unwrap_or(50),
             read_mode: match self.read_mode {
                 ReadModeArg::Lease => ReadMode::Lease,
                 ReadModeArg::ReadIndex => ReadMode::ReadIndex,
@@ -194,22 +243,30 @@ impl SimArgs {
             disk_faults: self.disk_faults,
             window_slots: self.window as usize,
             batch_count_max: self.batch as usize,
-            injected_bug: match self.inject_bug {
-                BugArg::None => InjectedBug::None,
-                BugArg::IgnorePromisedValues => InjectedBug::IgnorePromisedValues,
-                BugArg::LeaseIgnoresDrift => InjectedBug::LeaseIgnoresDrift,
-                BugArg::ReplyBeforePersist => InjectedBug::ReplyBeforePersist,
-            },
+            injected_bug: self.inject_bug.bug(),
             ..SimConfig::default()
         };
         let faults = FaultPlan {
             duration_ms: self.duration_ms,
             partitions: self.partitions,
             crashes: self.crashes,
+            stalls: self.stalls,
+            stall_max_ms: self.stall_max_ms,
             fault_interval_ms: self.fault_interval_ms.max(1),
             liveness_ms: self.liveness_ms,
         };
-        RunOptions { sim, faults }
+        let draw = if self.pin_knobs {
+            Drawn::NONE
+        } else {
+            Drawn {
+                disk: self.fsync_us.is_none(),
+                drift: self.drift_permille.is_none(),
+                timeouts: self.election_timeout_ms.is_none(),
+                pipeline: self.pipeline.is_none(),
+                sessions: self.sessions_max.is_none(),
+            }
+        };
+        RunOptions { sim, faults, draw }
     }
 }
 
@@ -290,7 +347,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let sum = |f: fn(&RunReport) -> u64| reports.iter().map(f).sum::<u64>();
     let s = &options.sim;
     println!(
-        "runs: {}  replicas: {}  clients: {}  read mode: {}  loss: {}  duplicate: {}  partitions: {}  crashes: {}  disk faults: {}",
+        "runs: {}  replicas: {}  clients: {}  read mode: {}  loss: {}  duplicate: {}  partitions: {}  crashes: {}  disk faults: {}  stalls: {}  injected bug: {}",
         reports.len(),
         s.replicas,
         s.clients,
@@ -299,18 +356,23 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         s.network.duplicate,
         options.faults.partitions,
         options.faults.crashes,
-        s.disk_faults
+        s.disk_faults,
+        options.faults.stalls,
+        s.injected_bug.name()
     );
     println!(
-        "faults injected: {} crashes ({} torn writes), {} restarts, {} partitions ({} one-way), {} messages lost, {} cut by partitions, {} duplicated",
+        "faults injected: {} crashes ({} torn writes, {} lost disks), {} restarts, {} partitions ({} one-way), {} stalls, {} messages lost, {} cut by partitions, {} duplicated, {} client reconnects",
         sum(|r| r.faults.crashes),
         sum(|r| r.faults.torn_writes),
+        sum(|r| r.faults.disk_losses),
         sum(|r| r.faults.restarts),
         sum(|r| r.faults.partitions + r.faults.one_way_partitions),
         sum(|r| r.faults.one_way_partitions),
+        sum(|r| r.faults.stalls),
         sum(|r| r.faults.messages_lost),
         sum(|r| r.faults.messages_cut),
-        sum(|r| r.faults.messages_duplicated)
+        sum(|r| r.faults.messages_duplicated),
+        sum(|r| r.faults.reconnects)
     );
     println!(
         "committed: {} commands in {} slots; client operations: {} completed of {} invoked; leader changes: {}",
@@ -323,7 +385,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();
     println!(
-        "checkers: agreement, read freshness, linearizability ({} keys beyond the search budget), liveness; {} of {} runs failed",
+        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), latency, liveness; {} of {} runs failed",
         unknown,
         failed_runs,
         reports.len()

@@ -18,7 +18,7 @@ pub const BLOCK_BYTES: usize = 512;
 /// replaying what it read never panics, from an empty state or from a
 /// snapshot.
 pub fn wal_scan(data: &[u8]) {
-    let scan = scan_segment(data);
+    let scan = scan_segment(data, 0);
     check_scan(data, &scan);
     let _ = replay(&mut DurableState::default(), &scan.records);
     let mut from_snapshot = DurableState::default();
@@ -40,7 +40,7 @@ pub fn wal_scan_mutated(data: &[u8]) {
     if input.bool() {
         pad_to_block(&mut segment); // a preallocated segment's zero tail
     }
-    let pristine = scan_segment(&segment);
+    let pristine = scan_segment(&segment, 0);
     assert_eq!(pristine.end, ScanEnd::Clean, "a freshly written segment of {ops:?}");
     replay(&mut DurableState::default(), &pristine.records).expect("the ops a core writes replay");
     // Frame boundaries, the end of the last frame included.
@@ -49,7 +49,7 @@ pub fn wal_scan_mutated(data: &[u8]) {
 
     let original = segment.clone();
     let mutation = mutate_segment(&mut segment, &starts, &mut input);
-    let scan = scan_segment(&segment);
+    let scan = scan_segment(&segment, 0);
     check_scan(&segment, &scan);
     let intact = intact_frames(&segment, &original, &starts);
     assert!(scan.records.len() >= intact, "{mutation:?}: {} records, {intact} frames intact", scan.records.len());
@@ -209,7 +209,7 @@ fn valid_frame_after(bytes: &[u8], offset: usize) -> Option<usize> {
         let Some(header) = bytes.get(start..start + FRAME_HEADER_BYTES) else { return false };
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let Some(frame) = bytes.get(start..start + FRAME_HEADER_BYTES + len) else { return false };
-        let scan = scan_segment(frame);
+        let scan = scan_segment(frame, 0);
         len > 0 && scan.records.len() == 1 && scan.end == ScanEnd::Clean
     })
 }
@@ -301,7 +301,7 @@ mod tests {
         ];
         let segment = segment_of(&ops);
         let torn = &segment[..segment.len() - 4];
-        let scan = scan_segment(torn);
+        let scan = scan_segment(torn, 0);
         check_scan(torn, &scan);
         assert_eq!(scan.records.len(), 1);
         assert!(matches!(scan.end, ScanEnd::Corrupt { .. }), "{:?}", scan.end);
@@ -312,7 +312,7 @@ mod tests {
         let ops = ops_from(&mut Input::new(&[7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]));
         let segment = segment_of(&ops);
         for cut in 0..=segment.len() {
-            check_scan(&segment[..cut], &scan_segment(&segment[..cut]));
+            check_scan(&segment[..cut], &scan_segment(&segment[..cut], 0));
         }
     }
 }

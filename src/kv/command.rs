@@ -5,11 +5,12 @@
 //! [`Op`]. Applying it yields a `Reply` (`reply.rs`), shaped like the Redis
 //! reply of the same command.
 //!
-//! Format version 1, little-endian, primitives as in `codec.rs`
+//! Format version 2, little-endian, primitives as in `codec.rs`
 //! (`bytes = len:u32 data`, `count = n:u32`):
 //!
 //! ```text
-//! command   = version:u8(=1) session:u64 seq:u64 op
+//! command   = version:u8(=2) session:u64 seq:u64 ack:u64 prev:u64 op
+//!           | version:u8(=1) session:u64 seq:u64 op          (read only: ack = seq, prev = 0)
 //! op        = 1 key:bytes                                        GET
 //!           | 2 key:bytes value:bytes condition                  SET
 //!           | 3 count key:bytes*                                 DEL
@@ -39,7 +40,9 @@ pub type SessionId = u64;
 pub const SESSION_NONE: SessionId = 0;
 
 /// The first byte of every encoded [`Command`].
-pub const COMMAND_FORMAT_VERSION: u8 = 1;
+pub const COMMAND_FORMAT_VERSION: u8 = 2;
+/// The previous format (no `ack`, no `prev`), still read from old logs.
+const COMMAND_FORMAT_VERSION_1: u8 = 1;
 
 const TAG_GET: u8 = 1;
 const TAG_SET: u8 = 2;
@@ -214,6 +217,9 @@ impl Op {
     }
 }
 
+/// Bytes of an encoded command before its op: version, session, seq, ack, prev.
+pub const COMMAND_HEADER_BYTES: usize = 1 + 8 + 8 + 8 + 8;
+
 /// A client command as it is proposed, chosen and applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
@@ -222,17 +228,31 @@ pub struct Command {
     /// The session's sequence number: a client issues 1, 2, 3, ... and
     /// reuses a number only to retry that same command.
     pub seq: u64,
+    /// The lowest sequence number whose reply the session has not yet
+    /// received (`<= seq`): every number below it is settled, and the store
+    /// forgets their replies (see `session.rs`).
+    pub ack: u64,
+    /// The session's previous command through the log on this shard (0:
+    /// none); this one runs only after it.
+    pub prev: u64,
     pub op: Op,
 }
 
 impl Command {
+    /// A command without a session (never deduplicated).
+    pub fn anonymous(op: Op) -> Command {
+        Command { session: SESSION_NONE, seq: 0, ack: 0, prev: 0, op }
+    }
+
     /// The compact binary form (see the file header); first byte
     /// [`COMMAND_FORMAT_VERSION`].
     pub fn encode(&self) -> Bytes {
-        let mut writer = Writer::with_capacity(1 + 8 + 8 + self.op.encoded_len());
+        let mut writer = Writer::with_capacity(COMMAND_HEADER_BYTES + self.op.encoded_len());
         writer.u8(COMMAND_FORMAT_VERSION);
         writer.u64(self.session);
         writer.u64(self.seq);
+        writer.u64(self.ack);
+        writer.u64(self.prev);
         self.op.encode_into(&mut writer);
         writer.finish()
     }
@@ -241,14 +261,16 @@ impl Command {
     pub fn decode(bytes: &[u8]) -> Result<Command, DecodeError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8("command version")?;
-        if version != COMMAND_FORMAT_VERSION {
+        if version != COMMAND_FORMAT_VERSION && version != COMMAND_FORMAT_VERSION_1 {
             return Err(DecodeError::UnsupportedVersion { what: "command", version });
         }
         let session = reader.u64("session id")?;
         let seq = reader.u64("sequence number")?;
+        let (ack, prev) =
+            if version == COMMAND_FORMAT_VERSION_1 { (seq, 0) } else { (reader.u64("ack")?, reader.u64("prev")?) };
         let op = Op::decode_from(&mut reader)?;
         reader.finish("command")?;
-        Ok(Command { session, seq, op })
+        Ok(Command { session, seq, ack, prev, op })
     }
 }
 
@@ -284,14 +306,20 @@ mod tests {
         every_op()
             .into_iter()
             .enumerate()
-            .map(|(i, op)| Command { session: i as u64 * 0x0101_0101, seq: u64::MAX - i as u64, op })
+            .map(|(i, op)| Command {
+                session: i as u64 * 0x0101_0101,
+                seq: u64::MAX - i as u64,
+                ack: i as u64,
+                prev: i as u64 / 2,
+                op,
+            })
             .collect()
     }
 
-    /// The 17-byte header (version, session, seq) of a command, then `rest`.
+    /// The header (version, session, seq, ack, prev) of a command, then `rest`.
     fn with_header(rest: &[u8]) -> Vec<u8> {
         let mut encoded = vec![COMMAND_FORMAT_VERSION];
-        encoded.extend_from_slice(&[0; 16]);
+        encoded.extend_from_slice(&[0; COMMAND_HEADER_BYTES - 1]);
         encoded.extend_from_slice(rest);
         encoded
     }
@@ -301,7 +329,11 @@ mod tests {
         for command in every_command() {
             let encoded = command.encode();
             assert_eq!(encoded[0], COMMAND_FORMAT_VERSION);
-            assert_eq!(encoded.len(), 17 + command.op.encoded_len(), "capacity estimate for {command:?}");
+            assert_eq!(
+                encoded.len(),
+                COMMAND_HEADER_BYTES + command.op.encoded_len(),
+                "capacity estimate for {command:?}"
+            );
             assert_eq!(Command::decode(&encoded), Ok(command.clone()));
         }
     }
@@ -309,27 +341,45 @@ mod tests {
     #[test]
     fn truncations_and_random_bytes_are_rejected_without_panic() {
         let seeds: Vec<Bytes> = every_command().iter().map(Command::encode).collect();
-        check_decoder_robust(&seeds, 5000, |input| Command::decode(input).ok().map(|c| c.encode()));
+        // Version 1 input decodes too, but re-encodes as version 2: canonical within a version.
+        let current = |input: &[u8]| input.first() == Some(&COMMAND_FORMAT_VERSION);
+        check_decoder_robust(&seeds, 5000, |input| {
+            Command::decode(input).ok().filter(|_| current(input)).map(|c| c.encode())
+        });
+    }
+
+    #[test]
+    fn version_1_commands_still_decode() {
+        let mut encoded = vec![COMMAND_FORMAT_VERSION_1];
+        encoded.extend_from_slice(&7u64.to_le_bytes());
+        encoded.extend_from_slice(&3u64.to_le_bytes());
+        encoded.push(TAG_GET);
+        encoded.extend_from_slice(&1u32.to_le_bytes());
+        encoded.push(b'k');
+        let command = Command::decode(&encoded).expect("a version 1 command");
+        assert_eq!(command, Command { session: 7, seq: 3, ack: 3, prev: 0, op: Op::Get { key: b("k") } });
     }
 
     #[test]
     fn trailing_bytes_are_an_error() {
-        let mut encoded = Command { session: 1, seq: 1, op: Op::Get { key: b("k") } }.encode().to_vec();
+        let mut encoded =
+            Command { session: 1, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } }.encode().to_vec();
         encoded.push(0);
         assert_eq!(Command::decode(&encoded), Err(DecodeError::TrailingBytes { what: "command", count: 1 }));
     }
 
     #[test]
     fn unknown_version_and_tags_are_errors() {
-        let mut encoded = Command { session: 1, seq: 1, op: Op::Get { key: b("k") } }.encode().to_vec();
+        let mut encoded =
+            Command { session: 1, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } }.encode().to_vec();
         encoded[0] = 9;
         assert_eq!(Command::decode(&encoded), Err(DecodeError::UnsupportedVersion { what: "command", version: 9 }));
         encoded[0] = COMMAND_FORMAT_VERSION;
-        encoded[17] = 200; // the op tag
+        encoded[COMMAND_HEADER_BYTES] = 200; // the op tag
         assert_eq!(Command::decode(&encoded), Err(DecodeError::UnknownTag { what: "op", tag: 200 }));
 
         let set = Op::Set { key: b("k"), value: b("v"), condition: SetCondition::Always };
-        let mut encoded = Command { session: 1, seq: 1, op: set }.encode().to_vec();
+        let mut encoded = Command { session: 1, seq: 1, ack: 1, prev: 0, op: set }.encode().to_vec();
         *encoded.last_mut().unwrap() = 4; // the condition tag
         assert_eq!(Command::decode(&encoded), Err(DecodeError::UnknownTag { what: "set condition", tag: 4 }));
     }

@@ -1,65 +1,132 @@
 //! [`SessionTable`]: the bounded memory of client sessions behind
-//! exactly-once apply. For each session it keeps the last executed sequence
-//! number and its reply, and it evicts the least recently applied session
-//! when full (Raft thesis §6.3 bounds its session table the same way).
+//! exactly-once apply (Raft thesis §6.3).
 //!
-//! Recency is measured by the store's apply counter, a logical clock that
-//! every replica advances identically, so eviction is deterministic.
+//! A session is one client connection's stream of commands to one shard.
+//! Each command carries, besides its sequence number `seq`:
+//! - `ack`: the lowest sequence number whose reply the session has not yet
+//!   received. Every number below it is *settled*: the client has its
+//!   answer (or was told the outcome is unknown), so no retry of it can
+//!   matter, and the table forgets its reply;
+//! - `prev`: the session's previous command on this shard, or 0. A command
+//!   runs only after `prev` ran (or settled): a pipeline that a leader
+//!   change split across slots out of order still takes effect in the
+//!   order the client sent it. A command that arrives early waits in the
+//!   session (at most [`SESSION_WAITING_MAX`] per session).
 //!
-//! Invariants (checked by `check_invariants` after every change in debug
-//! builds and tests):
-//! - `sessions.len() == sessions_by_apply.len() <= sessions_max`;
-//! - `sessions_by_apply[s.apply_index_last] == id` for every `(id, s)` in
-//!   `sessions`: the two maps are exact inverses;
+//! So the table keeps, per session, the replies from `ack` on: a retry of
+//! any of them replays its reply, never runs twice and never gets an error
+//! for a command that ran.
+//!
+//! Lifetime: the table holds at most `sessions_max` sessions and evicts the
+//! least recently applied one, identically on every replica (recency is the
+//! store's apply counter). Session ids are `(entry node, counter)` with a
+//! counter that only grows on its node ([`session_id`]); an eviction raises
+//! that node's *retired* watermark to the evicted counter, and a command of
+//! an unknown session at or below the watermark is refused on every
+//! replica with an error saying its outcome is unknown: a command of an
+//! evicted session may have run before, so it never runs a second time.
+//!
+//! Invariants (checked by `check_invariants` in debug builds and tests):
+//! - `sessions.len() == sessions_by_apply.len() <= sessions_max`, and the two
+//!   maps are exact inverses;
+//! - per session, every cached reply and waiting command has `seq >= floor`;
 //! - `SESSION_NONE` is never recorded.
 
-use super::command::{SessionId, SESSION_NONE};
-use super::reply::Reply;
 use std::collections::BTreeMap;
+
+use super::command::{Command, SessionId, SESSION_NONE};
+use super::reply::Reply;
+
+/// Commands of one session that may wait for an earlier one.
+pub const SESSION_WAITING_MAX: usize = 1024;
+
+/// Bits of a session id that hold the entry node's counter.
+const COUNTER_BITS: u32 = 52;
+/// Entry node ids must fit in the bits above the counter.
+pub const SESSION_NODE_MAX: u32 = (1 << (64 - COUNTER_BITS)) - 1;
+
+/// The id of the session `counter` of entry node `node` (1..=SESSION_NODE_MAX).
+/// Counters must grow on each node, across restarts too (the server uses
+/// wall-clock microseconds, which fit 52 bits until 2112).
+pub fn session_id(node: u32, counter: u64) -> SessionId {
+    debug_assert!((1..=SESSION_NODE_MAX).contains(&node), "node {node} cannot own sessions");
+    (u64::from(node) << COUNTER_BITS) | (counter & ((1 << COUNTER_BITS) - 1))
+}
+
+fn session_node(id: SessionId) -> u32 {
+    (id >> COUNTER_BITS) as u32
+}
+
+fn session_counter(id: SessionId) -> u64 {
+    id & ((1 << COUNTER_BITS) - 1)
+}
 
 /// What the store remembers of one client session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Session {
-    /// The highest sequence number executed for this session.
-    pub(crate) seq_last: u64,
-    /// The reply produced when `seq_last` was executed, replayed on retry.
-    pub(crate) reply_last: Reply,
-    /// The store's apply counter when this session was last applied
-    /// (executed or replayed): the eviction order, unique per session.
+    /// Every sequence number below this is settled (the highest `ack` seen).
+    pub(crate) floor: u64,
+    /// Replies of the commands that ran, for `seq >= floor`: replayed on retry.
+    pub(crate) replies: BTreeMap<u64, Reply>,
+    /// Commands that arrived before their `prev` ran, by `seq`.
+    pub(crate) waiting: BTreeMap<u64, Command>,
+    /// The store's apply counter when this session was last applied:
+    /// the eviction order, unique per session.
     pub(crate) apply_index_last: u64,
+}
+
+impl Session {
+    fn new(apply_index: u64) -> Session {
+        Session { floor: 0, replies: BTreeMap::new(), waiting: BTreeMap::new(), apply_index_last: apply_index }
+    }
+
+    /// Every number below `ack` is settled: forget their replies.
+    pub(crate) fn settle(&mut self, ack: u64) {
+        if ack > self.floor {
+            self.floor = ack;
+            self.replies = self.replies.split_off(&ack);
+        }
+    }
+
+    /// Must `command` wait for its `prev` to run first?
+    pub(crate) fn must_wait(&self, command: &Command) -> bool {
+        command.prev != 0 && command.prev >= self.floor && !self.replies.contains_key(&command.prev)
+    }
+
+    /// The waiting command with the lowest seq that may run now.
+    pub(crate) fn next_runnable(&self) -> Option<u64> {
+        self.waiting.iter().find(|(_, command)| !self.must_wait(command)).map(|(&seq, _)| seq)
+    }
+}
+
+/// How a command's session stands, before it runs.
+pub(crate) enum Admission {
+    /// Known (or newly created): go on.
+    Open,
+    /// An unknown session at or below its node's retired watermark.
+    Retired,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SessionTable {
-    /// Session id -> its last command. Ordered for digests and snapshots.
-    sessions: BTreeMap<SessionId, Session>,
+    /// Session id -> its state. Ordered for digests and snapshots.
+    pub(crate) sessions: BTreeMap<SessionId, Session>,
     /// `apply_index_last -> session`: the eviction queue, oldest first.
-    sessions_by_apply: BTreeMap<u64, SessionId>,
+    pub(crate) sessions_by_apply: BTreeMap<u64, SessionId>,
+    /// Entry node -> the highest counter of its sessions evicted so far.
+    pub(crate) retired: BTreeMap<u32, u64>,
     /// Bound on `sessions.len()`. With 0 nothing is remembered (no dedup).
-    sessions_max: usize,
+    pub(crate) sessions_max: usize,
 }
 
 impl SessionTable {
     pub(crate) fn new(sessions_max: usize) -> SessionTable {
-        SessionTable { sessions: BTreeMap::new(), sessions_by_apply: BTreeMap::new(), sessions_max }
-    }
-
-    /// Rebuilds a table from a snapshot's sessions. The caller (`snapshot.rs`)
-    /// has already rejected bad input: at most `sessions_max` sessions, none
-    /// `SESSION_NONE`, and `sessions_by_apply` is exactly the inverse of
-    /// `sessions`. Anything else here is a bug, hence asserted.
-    pub(crate) fn from_parts(
-        sessions_max: usize,
-        sessions: BTreeMap<SessionId, Session>,
-        sessions_by_apply: BTreeMap<u64, SessionId>,
-    ) -> SessionTable {
-        let table = SessionTable { sessions, sessions_by_apply, sessions_max };
-        table.check_invariants();
-        table
-    }
-
-    pub(crate) fn get(&self, id: SessionId) -> Option<&Session> {
-        self.sessions.get(&id)
+        SessionTable {
+            sessions: BTreeMap::new(),
+            sessions_by_apply: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            sessions_max,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -70,40 +137,42 @@ impl SessionTable {
         self.sessions_max
     }
 
-    /// All sessions in id order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&SessionId, &Session)> {
-        self.sessions.iter()
+    pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.sessions.get_mut(&id)
     }
 
-    /// Records `(seq, reply)` as session `id`'s last command, applied at
-    /// `apply_index`. A new session evicts the least recently applied one
-    /// when the table is full.
-    ///
-    /// `apply_index` must exceed every index recorded before (the caller's
-    /// counter is monotonic) and `id` must not be `SESSION_NONE`: both are
-    /// bugs of the caller, so they are asserted.
-    pub(crate) fn record(&mut self, id: SessionId, seq: u64, reply: Reply, apply_index: u64) {
+    /// Find or create session `id`, marking it applied at `apply_index`
+    /// (which must exceed every index recorded before: the caller's counter
+    /// is monotonic). A new session may evict the least recently applied
+    /// one; an unknown session already retired is not recreated.
+    pub(crate) fn admit(&mut self, id: SessionId, apply_index: u64) -> Admission {
         assert_ne!(id, SESSION_NONE, "the no-session id is never recorded");
         if let Some((&newest, _)) = self.sessions_by_apply.last_key_value() {
             assert!(apply_index > newest, "apply index went backwards: {apply_index} after {newest}");
         }
-        let session = Session { seq_last: seq, reply_last: reply, apply_index_last: apply_index };
-        if let Some(existing) = self.sessions.get_mut(&id) {
-            self.sessions_by_apply.remove(&existing.apply_index_last);
-            *existing = session;
-        } else {
-            if self.sessions_max == 0 {
-                return;
-            }
-            if self.sessions.len() >= self.sessions_max {
-                if let Some((_, oldest)) = self.sessions_by_apply.pop_first() {
-                    self.sessions.remove(&oldest);
-                }
-            }
-            self.sessions.insert(id, session);
+        if let Some(session) = self.sessions.get_mut(&id) {
+            self.sessions_by_apply.remove(&session.apply_index_last);
+            session.apply_index_last = apply_index;
+            self.sessions_by_apply.insert(apply_index, id);
+            return Admission::Open;
         }
+        if self.retired.get(&session_node(id)).is_some_and(|&watermark| session_counter(id) <= watermark) {
+            return Admission::Retired;
+        }
+        if self.sessions_max == 0 {
+            return Admission::Open; // remembered nowhere: no deduplication
+        }
+        if self.sessions.len() >= self.sessions_max {
+            if let Some((_, oldest)) = self.sessions_by_apply.pop_first() {
+                self.sessions.remove(&oldest);
+                let watermark = self.retired.entry(session_node(oldest)).or_insert(0);
+                *watermark = (*watermark).max(session_counter(oldest));
+            }
+        }
+        self.sessions.insert(id, Session::new(apply_index));
         self.sessions_by_apply.insert(apply_index, id);
         self.check_invariants();
+        Admission::Open
     }
 
     pub(crate) fn check_invariants(&self) {
@@ -115,6 +184,10 @@ impl SessionTable {
                 let recorded = self.sessions.get(id).map(|session| session.apply_index_last);
                 assert_eq!(recorded, Some(*index), "eviction index stale for session {id}");
             }
+            for session in self.sessions.values() {
+                assert!(session.replies.keys().chain(session.waiting.keys()).all(|&seq| seq >= session.floor));
+                assert!(session.waiting.len() <= SESSION_WAITING_MAX);
+            }
         }
     }
 }
@@ -124,43 +197,53 @@ mod tests {
     use super::*;
 
     fn ids(table: &SessionTable) -> Vec<SessionId> {
-        table.iter().map(|(id, _)| *id).collect()
+        table.sessions.keys().copied().collect()
     }
 
     #[test]
-    fn records_and_replaces_a_session() {
-        let mut table = SessionTable::new(2);
-        table.record(5, 1, Reply::Int(1), 1);
-        table.record(5, 2, Reply::Int(2), 2);
-        assert_eq!(table.len(), 1);
-        let session = table.get(5).expect("recorded");
-        assert_eq!((session.seq_last, &session.reply_last, session.apply_index_last), (2, &Reply::Int(2), 2));
-        assert_eq!(table.get(6), None);
+    fn session_ids_pack_node_and_counter() {
+        let id = session_id(3, 12345);
+        assert_eq!((session_node(id), session_counter(id)), (3, 12345));
+        assert!(session_id(1, 5) < session_id(1, 6));
+        assert_ne!(session_id(1, 0), SESSION_NONE);
     }
 
     #[test]
-    fn full_table_evicts_the_least_recently_applied() {
+    fn full_table_evicts_the_least_recently_applied_and_retires_it() {
         let mut table = SessionTable::new(3);
-        table.record(1, 1, Reply::Ok, 1);
-        table.record(2, 1, Reply::Ok, 2);
-        table.record(3, 1, Reply::Ok, 3);
-        table.record(1, 1, Reply::Ok, 4); // session 1 is now the most recent
-        table.record(4, 1, Reply::Ok, 5); // evicts session 2
-        assert_eq!(ids(&table), [1, 3, 4]);
-        table.record(5, 1, Reply::Ok, 6); // evicts session 3
-        assert_eq!(ids(&table), [1, 4, 5]);
-        for id in 100..1000 {
-            table.record(id, 1, Reply::Ok, id);
-            assert_eq!(table.len(), table.sessions_max());
+        for (index, counter) in [1, 2, 3].into_iter().enumerate() {
+            assert!(matches!(table.admit(session_id(1, counter), index as u64 + 1), Admission::Open));
         }
-        assert_eq!(ids(&table), [997, 998, 999]);
+        table.admit(session_id(1, 1), 4); // session 1 is now the most recent
+        table.admit(session_id(2, 9), 5); // evicts (1, 2)
+        assert_eq!(ids(&table), [session_id(1, 1), session_id(1, 3), session_id(2, 9)]);
+        assert_eq!(table.retired.get(&1), Some(&2));
+        // An evicted session, and an unknown older one of the same node,
+        // are not recreated; a newer one and other nodes' are.
+        assert!(matches!(table.admit(session_id(1, 2), 6), Admission::Retired));
+        assert!(matches!(table.admit(session_id(1, 0), 7), Admission::Retired));
+        assert!(matches!(table.admit(session_id(1, 4), 8), Admission::Open));
+        assert!(matches!(table.admit(session_id(3, 1), 9), Admission::Open));
+        assert_eq!(table.len(), 3);
         table.check_invariants();
+    }
+
+    #[test]
+    fn settling_forgets_replies_below_the_ack() {
+        let mut session = Session::new(1);
+        for seq in 1..=4 {
+            session.replies.insert(seq, Reply::Int(seq as i64));
+        }
+        session.settle(3);
+        assert_eq!(session.replies.keys().copied().collect::<Vec<_>>(), [3, 4]);
+        session.settle(2);
+        assert_eq!(session.floor, 3, "the floor never goes down");
     }
 
     #[test]
     fn zero_bound_records_nothing() {
         let mut table = SessionTable::new(0);
-        table.record(1, 1, Reply::Ok, 1);
+        assert!(matches!(table.admit(session_id(1, 1), 1), Admission::Open));
         assert_eq!(table.len(), 0);
         table.check_invariants();
     }
@@ -169,7 +252,7 @@ mod tests {
     #[should_panic(expected = "apply index went backwards")]
     fn apply_index_must_increase() {
         let mut table = SessionTable::new(2);
-        table.record(1, 1, Reply::Ok, 5);
-        table.record(2, 1, Reply::Ok, 5);
+        table.admit(session_id(1, 1), 5);
+        table.admit(session_id(1, 2), 5);
     }
 }

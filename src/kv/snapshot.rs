@@ -6,17 +6,24 @@
 //! deduplicated after it (Raft thesis §6.3: the session table is part of
 //! the state machine and must be in the snapshot).
 //!
-//! Format version 1, little-endian, primitives as in `codec.rs`
+//! Format version 2, little-endian, primitives as in `codec.rs`
 //! (`bytes = len:u32 data`, `count = n:u32`). The storage layer frames the
 //! image with a CRC, so there is none here.
 //!
 //! ```text
-//! snapshot = version:u8(=1) sessions_max:u64 apply_count:u64
+//! snapshot = version:u8(=2) sessions_max:u64 apply_count:u64
 //!            count (key:bytes value:bytes)*                     keys strictly ascending
-//!            count (session:u64 seq_last:u64 apply_index_last:u64 reply:bytes)*
-//!                                                               sessions strictly ascending
+//!            count session*                                     sessions strictly ascending
+//!            count (node:u32 watermark:u64)*                    retired watermarks, nodes ascending
+//! session  = id:u64 floor:u64 apply_index_last:u64
+//!            count (seq:u64 reply:bytes)*                       cached replies, seqs ascending, >= floor
+//!            count (command:bytes)*                             waiting commands, seqs ascending, >= floor
 //! reply    = an encoded `Reply` (reply.rs), itself versioned
+//! command  = an encoded `Command` (command.rs) of this session
 //! ```
+//!
+//! Version 1 images (one cached reply per session, no watermarks) are still
+//! restored: each session's last reply becomes its only cached one.
 //!
 //! The eviction order is not written separately: it is the order of the
 //! sessions' `apply_index_last`, which are unique.
@@ -32,14 +39,17 @@
 //!   a count against the remaining input. Beyond the decode checks it
 //!   rejects any image `apply` could not have produced and that could make
 //!   a later `apply` panic: unsorted or repeated keys or sessions, the
-//!   no-session id, more sessions than `sessions_max`, apply indices that
-//!   are zero, repeated or above `apply_count`, and an `apply_count` above
-//!   [`APPLY_COUNT_MAX`].
+//!   no-session id, more sessions than `sessions_max`, apply indices
+//!   that are zero, repeated or above `apply_count`, an `apply_count`
+//!   above [`APPLY_COUNT_MAX`], cached replies or waiting commands
+//!   below their session's floor, out of order or repeated, waiting
+//!   commands of another session or beyond the bound, and unordered
+//!   watermarks.
 
 use super::codec::{DecodeError, Reader, Writer};
-use super::command::{SessionId, SESSION_NONE};
+use super::command::{Command, SessionId, SESSION_NONE};
 use super::reply::Reply;
-use super::session::{Session, SessionTable};
+use super::session::{Session, SessionTable, SESSION_WAITING_MAX};
 use super::store::KvStore;
 use bytes::Bytes;
 use std::cmp::Ordering;
@@ -47,7 +57,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The first byte of every snapshot image.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+/// The previous format, still restored.
+const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
 
 /// The largest apply counter an image may hold. No replica gets near it
 /// (2^63 commands: centuries at a billion a second), and a store restored
@@ -57,9 +69,16 @@ pub const APPLY_COUNT_MAX: u64 = 1 << 63;
 
 /// Minimum encoded size of one key-value pair: two empty `bytes`.
 const PAIR_BYTES_MIN: usize = 4 + 4;
-/// Minimum encoded size of one session: three u64, then a `bytes` holding
-/// at least a reply's version and tag.
-const SESSION_BYTES_MIN: usize = 8 + 8 + 8 + 4 + 2;
+/// Minimum encoded size of one session: three u64 and two empty lists.
+const SESSION_BYTES_MIN: usize = 8 + 8 + 8 + 4 + 4;
+/// Minimum encoded size of a version 1 session: three u64 and a reply.
+const SESSION_V1_BYTES_MIN: usize = 8 + 8 + 8 + 4 + 2;
+/// Minimum encoded size of one cached reply: a seq and a reply's version and tag.
+const REPLY_ENTRY_BYTES_MIN: usize = 8 + 4 + 2;
+/// Minimum encoded size of one waiting command (its length prefix).
+const WAITING_ENTRY_BYTES_MIN: usize = 4;
+/// Minimum encoded size of one retired watermark.
+const WATERMARK_BYTES_MIN: usize = 4 + 8;
 
 /// Why bytes are not a valid snapshot image. Bad input from the disk or a
 /// peer: reported, never a panic.
@@ -85,6 +104,11 @@ pub enum SnapshotError {
     /// An apply counter above [`APPLY_COUNT_MAX`]: corrupt, and the next
     /// applies would overflow it.
     ApplyCountOutOfRange { apply_count: u64 },
+    /// A cached reply or waiting command of `session` is below its floor,
+    /// out of order, repeated, of another session, or too many wait.
+    BadSessionEntry { session: SessionId, seq: u64 },
+    /// Retired watermarks must name each node once, in ascending order.
+    WatermarkOutOfOrder { node: u32 },
     /// An apply index must lie in `1..=apply_count`.
     ApplyIndexOutOfRange { session: SessionId, apply_index: u64, apply_count: u64 },
     /// Two sessions claim the same apply index (each apply records at most one).
@@ -115,6 +139,14 @@ impl fmt::Display for SnapshotError {
             }
             SnapshotError::ApplyIndexOutOfRange { session, apply_index, apply_count } => {
                 write!(f, "kv snapshot: session {session} has apply index {apply_index}, outside 1..={apply_count}")
+            }
+            SnapshotError::BadSessionEntry { session, seq } => write!(
+                f,
+                "kv snapshot: session {session} holds an invalid entry at seq {seq} (below its floor, out of \
+                 order, repeated, of another session, or beyond the waiting bound)"
+            ),
+            SnapshotError::WatermarkOutOfOrder { node } => {
+                write!(f, "kv snapshot: the retired watermark of node {node} is repeated or out of order")
             }
             SnapshotError::ApplyIndexReused { session, apply_index } => {
                 write!(f, "kv snapshot: session {session} reuses apply index {apply_index} of another session")
@@ -150,9 +182,9 @@ impl KvStore {
     /// client protocol admits, so a bug.
     pub fn snapshot(&self) -> Bytes {
         let data_len: usize = self.data.iter().map(|(key, value)| PAIR_BYTES_MIN + key.len() + value.len()).sum();
-        // A cached reply is usually small; the estimate only sizes the buffer.
-        let sessions_len = self.sessions.len() * (SESSION_BYTES_MIN + 16);
-        let mut writer = Writer::with_capacity(1 + 8 + 8 + 4 + data_len + 4 + sessions_len);
+        // Cached replies are usually few and small; the estimate only sizes the buffer.
+        let sessions_len = self.sessions.len() * (SESSION_BYTES_MIN + 32);
+        let mut writer = Writer::with_capacity(1 + 8 + 8 + 4 + data_len + 4 + sessions_len + 4);
         writer.u8(SNAPSHOT_FORMAT_VERSION);
         // usize is at most 64 bits on every supported platform.
         writer.u64(self.sessions.sessions_max() as u64);
@@ -163,11 +195,24 @@ impl KvStore {
             writer.bytes(value);
         }
         writer.length(self.sessions.len());
-        for (id, session) in self.sessions.iter() {
+        for (id, session) in &self.sessions.sessions {
             writer.u64(*id);
-            writer.u64(session.seq_last);
+            writer.u64(session.floor);
             writer.u64(session.apply_index_last);
-            writer.bytes(&session.reply_last.encode());
+            writer.length(session.replies.len());
+            for (seq, reply) in &session.replies {
+                writer.u64(*seq);
+                writer.bytes(&reply.encode());
+            }
+            writer.length(session.waiting.len());
+            for command in session.waiting.values() {
+                writer.bytes(&command.encode());
+            }
+        }
+        writer.length(self.sessions.retired.len());
+        for (node, watermark) in &self.sessions.retired {
+            writer.u32(*node);
+            writer.u64(*watermark);
         }
         writer.finish()
     }
@@ -181,7 +226,7 @@ impl KvStore {
     pub fn restore(snapshot: &[u8]) -> Result<KvStore, SnapshotError> {
         let mut reader = Reader::new(snapshot);
         let version = reader.u8("snapshot version")?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_VERSION_1 {
             return Err(DecodeError::UnsupportedVersion { what: "snapshot", version }.into());
         }
         let sessions_max = reader.u64("sessions_max")?;
@@ -192,8 +237,12 @@ impl KvStore {
             return Err(SnapshotError::ApplyCountOutOfRange { apply_count });
         }
         let data = read_data(&mut reader)?;
-        let sessions = read_sessions(&mut reader, sessions_max, apply_count)?;
+        let mut sessions = read_sessions(&mut reader, version, sessions_max, apply_count)?;
+        if version == SNAPSHOT_FORMAT_VERSION {
+            sessions.retired = read_watermarks(&mut reader)?;
+        }
         reader.finish("snapshot")?;
+        sessions.check_invariants();
         Ok(KvStore { data, sessions, apply_count })
     }
 }
@@ -218,27 +267,37 @@ fn read_data(reader: &mut Reader<'_>) -> Result<BTreeMap<Bytes, Bytes>, Snapshot
 }
 
 /// Reads the session table and checks everything `SessionTable` relies on,
-/// so that `from_parts` and every later `record` hold their assertions.
+/// so that its assertions hold for every later `apply`.
 fn read_sessions(
     reader: &mut Reader<'_>,
+    version: u8,
     sessions_max: usize,
     apply_count: u64,
 ) -> Result<SessionTable, SnapshotError> {
-    let count = reader.count("session list", SESSION_BYTES_MIN)?;
+    let entry_min = if version == SNAPSHOT_FORMAT_VERSION_1 { SESSION_V1_BYTES_MIN } else { SESSION_BYTES_MIN };
+    let count = reader.count("session list", entry_min)?;
     if count > sessions_max {
         return Err(SnapshotError::TooManySessions { count, sessions_max });
     }
-    let mut sessions: BTreeMap<SessionId, Session> = BTreeMap::new();
-    let mut sessions_by_apply: BTreeMap<u64, SessionId> = BTreeMap::new();
+    let mut table = SessionTable::new(sessions_max);
     for _ in 0..count {
         let id = reader.u64("session id")?;
-        let seq_last = reader.u64("session seq_last")?;
-        let apply_index_last = reader.u64("session apply index")?;
-        let reply_last = Reply::decode(&reader.bytes("session reply")?)?;
+        let (floor, apply_index_last, replies, waiting) = if version == SNAPSHOT_FORMAT_VERSION_1 {
+            let seq_last = reader.u64("session seq_last")?;
+            let apply_index_last = reader.u64("session apply index")?;
+            let reply = Reply::decode(&reader.bytes("session reply")?)?;
+            (seq_last, apply_index_last, BTreeMap::from([(seq_last, reply)]), BTreeMap::new())
+        } else {
+            let floor = reader.u64("session floor")?;
+            let apply_index_last = reader.u64("session apply index")?;
+            let replies = read_replies(reader, id, floor)?;
+            let waiting = read_waiting(reader, id, floor, &replies)?;
+            (floor, apply_index_last, replies, waiting)
+        };
         if id == SESSION_NONE {
             return Err(SnapshotError::SessionNone);
         }
-        if let Some((&previous, _)) = sessions.last_key_value() {
+        if let Some((&previous, _)) = table.sessions.last_key_value() {
             match id.cmp(&previous) {
                 Ordering::Less => return Err(SnapshotError::SessionOutOfOrder { session: id }),
                 Ordering::Equal => return Err(SnapshotError::DuplicateSession { session: id }),
@@ -246,7 +305,7 @@ fn read_sessions(
             }
         }
         // `apply` advances the counter before recording, so indices start
-        // at 1; one above the counter would make the next `record` see its
+        // at 1; one above the counter would make the next `apply` see its
         // index go backwards.
         if apply_index_last == 0 || apply_index_last > apply_count {
             return Err(SnapshotError::ApplyIndexOutOfRange {
@@ -255,12 +314,70 @@ fn read_sessions(
                 apply_count,
             });
         }
-        if sessions_by_apply.insert(apply_index_last, id).is_some() {
+        if table.sessions_by_apply.insert(apply_index_last, id).is_some() {
             return Err(SnapshotError::ApplyIndexReused { session: id, apply_index: apply_index_last });
         }
-        sessions.insert(id, Session { seq_last, reply_last, apply_index_last });
+        table.sessions.insert(id, Session { floor, replies, waiting, apply_index_last });
     }
-    Ok(SessionTable::from_parts(sessions_max, sessions, sessions_by_apply))
+    Ok(table)
+}
+
+/// A session's cached replies: seqs strictly ascending, none below `floor`.
+fn read_replies(reader: &mut Reader<'_>, id: SessionId, floor: u64) -> Result<BTreeMap<u64, Reply>, SnapshotError> {
+    let count = reader.count("cached reply list", REPLY_ENTRY_BYTES_MIN)?;
+    let mut replies = BTreeMap::new();
+    for _ in 0..count {
+        let seq = reader.u64("cached reply seq")?;
+        let reply = Reply::decode(&reader.bytes("cached reply")?)?;
+        if seq < floor || replies.last_key_value().is_some_and(|(&last, _)| seq <= last) {
+            return Err(SnapshotError::BadSessionEntry { session: id, seq });
+        }
+        replies.insert(seq, reply);
+    }
+    Ok(replies)
+}
+
+/// A session's waiting commands: of this session, seqs strictly ascending,
+/// none below `floor` or among the cached replies, at most the bound.
+fn read_waiting(
+    reader: &mut Reader<'_>,
+    id: SessionId,
+    floor: u64,
+    replies: &BTreeMap<u64, Reply>,
+) -> Result<BTreeMap<u64, Command>, SnapshotError> {
+    let count = reader.count("waiting command list", WAITING_ENTRY_BYTES_MIN)?;
+    if count > SESSION_WAITING_MAX {
+        return Err(SnapshotError::BadSessionEntry { session: id, seq: 0 });
+    }
+    let mut waiting: BTreeMap<u64, Command> = BTreeMap::new();
+    for _ in 0..count {
+        let command = Command::decode(&reader.bytes("waiting command")?)?;
+        let seq = command.seq;
+        let bad = command.session != id
+            || seq < floor
+            || replies.contains_key(&seq)
+            || waiting.last_key_value().is_some_and(|(&last, _)| seq <= last);
+        if bad {
+            return Err(SnapshotError::BadSessionEntry { session: id, seq });
+        }
+        waiting.insert(seq, command);
+    }
+    Ok(waiting)
+}
+
+/// The retired watermarks: each node once, ascending.
+fn read_watermarks(reader: &mut Reader<'_>) -> Result<BTreeMap<u32, u64>, SnapshotError> {
+    let count = reader.count("watermark list", WATERMARK_BYTES_MIN)?;
+    let mut retired = BTreeMap::new();
+    for _ in 0..count {
+        let node = reader.u32("watermark node")?;
+        let watermark = reader.u64("watermark")?;
+        if retired.last_key_value().is_some_and(|(&last, _)| node <= last) {
+            return Err(SnapshotError::WatermarkOutOfOrder { node });
+        }
+        retired.insert(node, watermark);
+    }
+    Ok(retired)
 }
 
 #[cfg(test)]
@@ -268,13 +385,18 @@ mod tests {
     use super::*;
     use crate::kv::codec::test_support::{check_decoder_robust, XorShift};
     use crate::kv::command::{Command, Op, SetCondition};
+    use crate::kv::store::Applied;
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
     }
 
-    /// A pseudo-random command over a few keys; `session` and `seq` as given.
-    fn random_command(rng: &mut XorShift, session: SessionId, seq: u64) -> Command {
+    fn reply_of(store: &mut KvStore, command: &Command) -> Option<Reply> {
+        store.apply(command).reply
+    }
+
+    /// A pseudo-random command over a few keys; `session`, `seq`, `ack` and `prev` as given.
+    fn random_command(rng: &mut XorShift, session: SessionId, seq: u64, ack: u64, prev: u64) -> Command {
         let key = b(&format!("k{}", rng.next() % 6));
         let op = match rng.next() % 7 {
             0 => Op::Set { key, value: b(&(rng.next() % 100).to_string()), condition: SetCondition::Always },
@@ -285,12 +407,13 @@ mod tests {
             5 => Op::MGet { keys: vec![key, b("k1")] },
             _ => Op::Get { key },
         };
-        Command { session, seq, op }
+        Command { session, seq, ack, prev, op }
     }
 
     /// Applies a few hundred mixed commands from 8 sessions (more than the
-    /// 5 the table keeps, so some are evicted), with retries and stale
-    /// commands. Returns the store and every command applied.
+    /// 5 the table keeps, so some are evicted and retired), with pipelines
+    /// (acks lagging), commands arriving before their predecessor, retries
+    /// and stale commands. Returns the store and every command applied.
     fn busy_store() -> (KvStore, Vec<Command>) {
         let mut store = KvStore::new(5);
         let mut rng = XorShift(0x5EED_0000_0000_0001);
@@ -302,9 +425,12 @@ mod tests {
                 // A retry or a stale resend of an earlier command.
                 0 | 1 if !history.is_empty() => history[(rng.next() % history.len() as u64) as usize].clone(),
                 _ => {
-                    let seq = seq_next.entry(session).or_insert(1);
-                    *seq += 1;
-                    random_command(&mut rng, session, *seq - 1)
+                    let next = seq_next.entry(session).or_insert(1);
+                    let seq = *next + rng.next() % 2; // sometimes skip one: it arrives later
+                    *next = seq + 1;
+                    let ack = seq.saturating_sub(rng.next() % 4).max(1);
+                    let prev = seq - 1;
+                    random_command(&mut rng, session, seq, ack, prev)
                 }
             };
             store.apply(&command);
@@ -313,21 +439,23 @@ mod tests {
         (store, history)
     }
 
-    /// Applies each command to both stores; replies and digests must match
-    /// after every one. Returns the replies.
-    fn apply_to_both(first: &mut KvStore, second: &mut KvStore, commands: &[Command]) -> Vec<Reply> {
+    /// Applies each command to both stores; results and digests must match
+    /// after every one. Returns the results.
+    fn apply_to_both(first: &mut KvStore, second: &mut KvStore, commands: &[Command]) -> Vec<Applied> {
         commands
             .iter()
             .map(|command| {
-                let reply = first.apply(command);
-                assert_eq!(second.apply(command), reply, "{command:?}");
+                let applied = first.apply(command);
+                assert_eq!(second.apply(command), applied, "{command:?}");
                 assert_eq!(first.digest(), second.digest(), "after {command:?}");
-                reply
+                applied
             })
             .collect()
     }
 
-    /// Writes an image field by field without any check, to build invalid ones.
+    /// Writes a version 2 image field by field without any check, to build
+    /// invalid ones. Each session `(id, floor, apply_index)` caches one
+    /// reply at `floor` and has no waiting command.
     fn raw_image(sessions_max: u64, apply_count: u64, data: &[(&str, &str)], sessions: &[(u64, u64, u64)]) -> Vec<u8> {
         let mut writer = Writer::with_capacity(64);
         writer.u8(SNAPSHOT_FORMAT_VERSION);
@@ -339,22 +467,33 @@ mod tests {
             writer.bytes(value.as_bytes());
         }
         writer.length(sessions.len());
-        for &(id, seq_last, apply_index_last) in sessions {
+        for &(id, floor, apply_index_last) in sessions {
             writer.u64(id);
-            writer.u64(seq_last);
+            writer.u64(floor);
             writer.u64(apply_index_last);
-            writer.bytes(&Reply::Int(seq_last as i64).encode());
+            writer.length(1);
+            writer.u64(floor);
+            writer.bytes(&Reply::Int(floor as i64).encode());
+            writer.length(0);
         }
+        writer.length(0);
         writer.finish().to_vec()
     }
 
     /// Runs commands on a restored store, so a corrupt-but-accepted image
-    /// would show up as a panic in `SessionTable::record`.
+    /// would show up as a panic in the session table.
     fn exercise(mut store: KvStore) {
-        let ids: Vec<SessionId> = store.sessions.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<SessionId> = store.sessions.sessions.keys().copied().collect();
         for id in ids.into_iter().chain([SESSION_NONE, u64::MAX - 1]) {
-            for seq in [0, 1, u64::MAX] {
-                store.apply(&Command { session: id, seq, op: Op::IncrBy { key: b("n"), delta: 1 } });
+            for seq in [0, 1, 2, u64::MAX] {
+                let prev = seq.saturating_sub(1);
+                store.apply(&Command {
+                    session: id,
+                    seq,
+                    ack: seq / 2,
+                    prev,
+                    op: Op::IncrBy { key: b("n"), delta: 1 },
+                });
             }
         }
         store.sessions.check_invariants();
@@ -364,33 +503,40 @@ mod tests {
     fn round_trip_then_identical_behaviour() {
         let (mut original, history) = busy_store();
         assert_eq!(original.sessions_len(), 5, "the table filled up and evicted");
+        assert!(!original.sessions.retired.is_empty(), "evictions raised a watermark");
+        assert!(original.sessions.sessions.values().any(|s| !s.waiting.is_empty()), "some command waits");
         let image = original.snapshot();
         let mut restored = KvStore::restore(&image).expect("a fresh snapshot restores");
         assert_eq!(restored, original);
         assert_eq!(restored.digest(), original.digest());
         assert_eq!(restored.snapshot(), image, "snapshot(restore(b)) == b");
 
-        // A retry of a remembered session's last command replays its reply
-        // without executing: the data is untouched on both stores.
-        let (&id, session) = restored.sessions.iter().next().expect("sessions were recorded");
-        let last = history.iter().rev().find(|c| c.session == id && c.seq == session.seq_last).unwrap().clone();
-        let (cached, data_before) = (session.reply_last.clone(), restored.data.clone());
-        assert_eq!(apply_to_both(&mut original, &mut restored, &[last]), [cached]);
+        // A retry of a cached command replays its reply without executing.
+        let (&id, session) = restored.sessions.sessions.iter().find(|(_, s)| !s.replies.is_empty()).unwrap();
+        let (&seq, cached) = session.replies.iter().next().unwrap();
+        let retry = history.iter().rev().find(|c| c.session == id && c.seq == seq).unwrap().clone();
+        let (cached, data_before) = (cached.clone(), restored.data.clone());
+        let retry = Command { ack: retry.ack.min(seq), ..retry };
+        let results = apply_to_both(&mut original, &mut restored, &[retry]);
+        assert_eq!(results[0].reply, Some(cached));
         assert_eq!(restored.data, data_before, "a retry must not execute again");
 
-        // Retries of every pre-snapshot command (replays, stale errors, and
-        // re-executions of evicted sessions), then 20 new sessions that evict
-        // every old one, then the pre-snapshot retries again.
+        // Retries of every pre-snapshot command, then 20 new sessions that
+        // evict every old one, then the pre-snapshot retries again.
         let mut rng = XorShift(0xC0FF_EE00_0000_0001);
         let mut later: Vec<Command> = history.iter().rev().take(60).cloned().collect();
         for session in 100..120 {
-            later.push(random_command(&mut rng, session, 1));
-            later.push(random_command(&mut rng, 1 + session % 8, 1_000 + session));
+            later.push(random_command(&mut rng, session, 1, 1, 0));
+            later.push(random_command(&mut rng, 1 + session % 8, 1_000 + session, 1_000 + session, 0));
             later.push(history[(rng.next() % history.len() as u64) as usize].clone());
         }
         later.extend(history.iter().rev().take(60).cloned());
-        let replies = apply_to_both(&mut original, &mut restored, &later);
-        assert!(replies.iter().any(|r| matches!(r, Reply::Error(m) if m.starts_with("ERR stale"))));
+        let results = apply_to_both(&mut original, &mut restored, &later);
+        let errors = |prefix: &str| {
+            results.iter().filter(|r| matches!(&r.reply, Some(Reply::Error(m)) if m.starts_with(prefix))).count()
+        };
+        assert!(errors("ERR session expired") > 0, "retired sessions are refused");
+        assert!(errors("ERR command") > 0, "settled commands are refused");
         assert_eq!(restored, original);
         assert_eq!(restored.snapshot(), original.snapshot());
     }
@@ -400,12 +546,32 @@ mod tests {
         for sessions_max in [0, 1, 4096] {
             let empty = KvStore::new(sessions_max);
             let image = empty.snapshot();
-            assert_eq!(image.len(), 1 + 8 + 8 + 4 + 4);
+            assert_eq!(image.len(), 1 + 8 + 8 + 4 + 4 + 4);
             assert_eq!(image[0], SNAPSHOT_FORMAT_VERSION);
             let restored = KvStore::restore(&image).expect("restores");
             assert_eq!(restored, empty);
             assert_eq!(restored.digest(), empty.digest());
         }
+    }
+
+    #[test]
+    fn version_1_images_restore_with_one_cached_reply_per_session() {
+        let mut writer = Writer::with_capacity(64);
+        writer.u8(SNAPSHOT_FORMAT_VERSION_1);
+        writer.u64(4);
+        writer.u64(3);
+        writer.length(1);
+        writer.bytes(b"k");
+        writer.bytes(b"v");
+        writer.length(1);
+        writer.u64(7); // session
+        writer.u64(2); // seq_last
+        writer.u64(3); // apply index
+        writer.bytes(&Reply::Ok.encode());
+        let mut store = KvStore::restore(&writer.finish()).expect("a version 1 image");
+        assert_eq!(store.get(b"k"), Some(&b("v")));
+        let retry = Command { session: 7, seq: 2, ack: 2, prev: 1, op: Op::IncrBy { key: b("n"), delta: 1 } };
+        assert_eq!(reply_of(&mut store, &retry), Some(Reply::Ok), "the cached reply survives");
     }
 
     #[test]
@@ -421,17 +587,14 @@ mod tests {
     #[test]
     fn random_bytes_never_panic() {
         let mut small = KvStore::new(2);
-        small.apply(&Command {
-            session: 7,
-            seq: 1,
-            op: Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always },
-        });
-        small.apply(&Command { session: 3, seq: 9, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
+        let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always };
+        small.apply(&Command { session: 7, seq: 1, ack: 1, prev: 0, op: set });
+        small.apply(&Command { session: 3, seq: 9, ack: 9, prev: 0, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
         let seeds = [busy_store().0.snapshot(), small.snapshot(), KvStore::new(0).snapshot()];
-        // Noise, and seeds with bytes flipped: whatever restores must
-        // re-snapshot to the same bytes and keep working.
+        // Noise, and seeds with bytes flipped: whatever restores (in the
+        // current version) must re-snapshot to the same bytes and keep working.
         check_decoder_robust(&seeds, 5000, |input| {
-            KvStore::restore(input).ok().map(|store| {
+            KvStore::restore(input).ok().filter(|_| input[0] == SNAPSHOT_FORMAT_VERSION).map(|store| {
                 let image = store.snapshot();
                 exercise(store);
                 image
@@ -455,11 +618,12 @@ mod tests {
                 input[at] = rng.next() as u8;
             }
             match KvStore::restore(&input) {
-                Ok(store) => {
+                Ok(store) if input[0] == SNAPSHOT_FORMAT_VERSION => {
                     assert_eq!(store.snapshot().as_ref(), input.as_slice(), "non-canonical image accepted");
                     exercise(store);
                     restored_count += 1;
                 }
+                Ok(store) => exercise(store),
                 Err(_) => rejected_count += 1,
             }
         }
@@ -519,12 +683,46 @@ mod tests {
             );
         }
         let mut store = KvStore::restore(&raw_image(2, APPLY_COUNT_MAX, &[], &[(1, 1, APPLY_COUNT_MAX)])).unwrap();
-        store.apply(&Command { session: 2, seq: 1, op: Op::Get { key: b("k") } });
+        store.apply(&Command { session: 2, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } });
         assert_eq!(store.sessions_len(), 2);
         assert_eq!(
             SnapshotError::ApplyCountOutOfRange { apply_count: u64::MAX }.to_string(),
             "kv snapshot: apply count 18446744073709551615 exceeds 9223372036854775808"
         );
+    }
+
+    #[test]
+    fn invalid_session_entries_and_watermarks_are_rejected() {
+        let mut store = KvStore::new(4);
+        let command = |seq, ack, prev| Command { session: 5, seq, ack, prev, op: Op::Get { key: b("k") } };
+        store.apply(&command(2, 1, 1)); // waits for 1
+        store.apply(&command(4, 1, 3)); // waits for 3
+        let image = store.snapshot();
+        assert!(KvStore::restore(&image).is_ok());
+        // Swap the two waiting commands: out of order.
+        let first = command(2, 1, 1).encode();
+        let second = command(4, 1, 3).encode();
+        let at = image.windows(first.len()).position(|w| w == &first[..]).unwrap();
+        let mut swapped = image.to_vec();
+        swapped[at..at + first.len()].copy_from_slice(&second);
+        swapped[at + first.len() + 4..at + 2 * first.len() + 4].copy_from_slice(&first);
+        assert_eq!(KvStore::restore(&swapped), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
+        // A waiting command of another session.
+        let foreign = Command { session: 6, ..command(2, 1, 1) }.encode();
+        let mut wrong = image.to_vec();
+        wrong[at..at + foreign.len()].copy_from_slice(&foreign);
+        assert_eq!(KvStore::restore(&wrong), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
+        // Watermarks must ascend.
+        let mut image = raw_image(2, 0, &[], &[]);
+        image.truncate(image.len() - 4);
+        let mut writer = Writer::with_capacity(32);
+        writer.length(2);
+        writer.u32(3);
+        writer.u64(1);
+        writer.u32(3);
+        writer.u64(2);
+        image.extend_from_slice(&writer.finish());
+        assert_eq!(KvStore::restore(&image), Err(SnapshotError::WatermarkOutOfOrder { node: 3 }));
     }
 
     #[test]
@@ -535,10 +733,10 @@ mod tests {
             KvStore::restore(&image),
             Err(SnapshotError::Decode(DecodeError::TrailingBytes { what: "snapshot", count: 1 }))
         );
-        image[0] = 2;
+        image[0] = 9;
         assert_eq!(
             KvStore::restore(&image),
-            Err(SnapshotError::Decode(DecodeError::UnsupportedVersion { what: "snapshot", version: 2 }))
+            Err(SnapshotError::Decode(DecodeError::UnsupportedVersion { what: "snapshot", version: 9 }))
         );
         // A pair count of u32::MAX with nothing behind it: rejected before
         // anything is allocated.
@@ -554,10 +752,11 @@ mod tests {
             KvStore::restore(&absurd),
             Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "session list", .. }))
         ));
-        // A cached reply that is not a valid reply encoding.
+        // A cached reply that is not a valid reply encoding: its tag sits
+        // before the i64, the waiting count and the watermark count.
         let mut bad_reply = raw_image(2, 1, &[], &[(1, 1, 1)]);
-        let last = bad_reply.len() - 1;
-        bad_reply[last - 8] = 99; // the reply tag of Reply::Int
+        let tag_at = bad_reply.len() - 4 - 4 - 8 - 1;
+        bad_reply[tag_at] = 99;
         assert_eq!(
             KvStore::restore(&bad_reply),
             Err(SnapshotError::Decode(DecodeError::UnknownTag { what: "reply", tag: 99 }))
@@ -573,8 +772,8 @@ mod tests {
         let mut first = KvStore::new(4);
         let mut second = KvStore::new(4);
         let mset = |pairs: &[(&str, &str)]| Op::MSet { pairs: pairs.iter().map(|(k, v)| (b(k), b(v))).collect() };
-        first.apply(&Command { session: 5, seq: 1, op: mset(&[("a", "1"), ("b", "2")]) });
-        second.apply(&Command { session: 5, seq: 1, op: mset(&[("b", "2"), ("a", "1")]) });
+        first.apply(&Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("a", "1"), ("b", "2")]) });
+        second.apply(&Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("b", "2"), ("a", "1")]) });
         assert_eq!(first, second);
         assert_eq!(first.snapshot(), second.snapshot());
         // The test helper writes exactly the real format.

@@ -2,30 +2,29 @@
 //! chosen commands in slot order and so reaches the same state.
 //!
 //! Exactly-once ("Paxos Made Moderately Complex" §3, the replica's
-//! duplicate check; Raft thesis §6.3 for the bounded session table): a
-//! client may propose one command several times (it retried after a timeout,
-//! or a new leader re-proposed it), so the same (session, seq) can be chosen
-//! in several slots. Only the first is executed; later copies get the reply
-//! cached the first time.
+//! duplicate check; Raft thesis §6.3 for sessions): a client may propose one
+//! command several times (its entry node retried after a link loss, or a
+//! new leader re-proposed it), so the same (session, seq) can be chosen in
+//! several slots. Only the first runs; later copies get the reply cached
+//! the first time, for as long as the client may still be waiting for it
+//! (`session.rs`: replies are kept from the session's `ack` on). A
+//! session's commands run in the order it sent them, even when retries put
+//! them in the log out of order.
 //!
 //! Invariants:
 //! - `apply` / `apply_bytes` are deterministic functions of the state and
 //!   the input: no clocks, no randomness, no hash-order iteration.
 //! - Bad input never panics: a malformed entry or a wrong-type value yields
 //!   a `Reply::Error` and leaves the state unchanged.
-//! - Per session, executed sequence numbers strictly increase; a command
-//!   is executed at most once while its session is in the table.
+//! - A command runs at most once, on every replica alike: a command of an
+//!   evicted session is refused with an error that says its outcome is
+//!   unknown (the session table is bounded and evicts deterministically).
 //! - `apply_count` is strictly monotonic and is the only clock (session
 //!   eviction order, see `session.rs`).
-//!
-//! Limitation of a bounded table (as in the Raft thesis): once a session is
-//! evicted its history is gone, so a very late retry of its last command
-//! would execute again. `sessions_max` must exceed the number of clients
-//! active within one retry horizon.
 
-use super::command::{Command, Op, SetCondition, SESSION_NONE};
+use super::command::{Command, Op, SessionId, SetCondition, SESSION_NONE};
 use super::reply::Reply;
-use super::session::SessionTable;
+use super::session::{Admission, SessionTable, SESSION_WAITING_MAX};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
@@ -33,6 +32,35 @@ use std::collections::BTreeMap;
 pub const ERROR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 /// The Redis reply to an INCRBY whose result does not fit in an i64.
 pub const ERROR_INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// The reply to a command of a session the store no longer remembers (it
+/// was evicted): the command may have run before, so it does not run now.
+/// Entry nodes start a new session when they see it.
+pub const ERROR_SESSION_EXPIRED: &str =
+    "ERR session expired (too many client sessions); this command was not run now, but an earlier attempt of it \
+     may have been: its outcome is unknown";
+
+/// What applying one command did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The command's reply; `None` while it waits for its session's earlier
+    /// command (`Command::prev`).
+    pub reply: Option<Reply>,
+    /// The command ran now (its reply is not a replay, an error that
+    /// refused it, or absent because it waits).
+    pub ran: bool,
+    /// Commands that waited and ran now, in order: (session, seq, reply).
+    pub released: Vec<(SessionId, u64, Reply)>,
+}
+
+impl Applied {
+    fn ran(reply: Reply) -> Applied {
+        Applied { reply: Some(reply), ran: true, released: Vec::new() }
+    }
+
+    fn refused(reply: Reply) -> Applied {
+        Applied { reply: Some(reply), ran: false, released: Vec::new() }
+    }
+}
 
 /// The key-value state plus the client session table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,41 +84,79 @@ impl KvStore {
         KvStore { data: BTreeMap::new(), sessions: SessionTable::new(sessions_max), apply_count: 0 }
     }
 
-    /// Applies one committed command, exactly once per (session, seq).
-    ///
-    /// With `command.session != 0`:
-    /// - `seq` above the session's last: execute, remember `(seq, reply)`;
-    /// - `seq` equal to it: a retry, return the cached reply unexecuted;
-    /// - `seq` below it: return `Reply::Error("ERR stale sequence number ...")`.
-    ///
-    /// A new session evicts the least recently applied one when the table is
-    /// full.
-    pub fn apply(&mut self, command: &Command) -> Reply {
+    /// Applies one committed command, exactly once per (session, seq), in
+    /// its session's order (see `session.rs`). Without a session
+    /// (`SESSION_NONE`) it simply runs.
+    pub fn apply(&mut self, command: &Command) -> Applied {
         self.apply_count += 1;
         if command.session == SESSION_NONE {
-            return self.execute(&command.op);
+            return Applied::ran(self.execute(&command.op));
         }
-        let reply = match self.sessions.get(command.session) {
-            Some(session) if command.seq < session.seq_last => {
-                return Reply::Error(format!(
-                    "ERR stale sequence number {} for session {}: already applied {}",
-                    command.seq, command.session, session.seq_last
-                ));
-            }
-            Some(session) if command.seq == session.seq_last => session.reply_last.clone(),
-            _ => self.execute(&command.op),
+        if let Admission::Retired = self.sessions.admit(command.session, self.apply_count) {
+            return Applied::refused(Reply::Error(ERROR_SESSION_EXPIRED.to_string()));
+        }
+        let Some(session) = self.sessions.get_mut(command.session) else {
+            return Applied::ran(self.execute(&command.op)); // sessions_max == 0: no memory
         };
-        self.sessions.record(command.session, command.seq, reply.clone(), self.apply_count);
-        reply
+        let mut released = Vec::new();
+        session.settle(command.ack);
+        self.run_released(command.session, &mut released);
+        let session = self.sessions.get_mut(command.session).expect("admitted above");
+        let mut ran = false;
+        let reply = if command.seq < session.floor {
+            Some(Reply::Error(format!(
+                "ERR command {} of session {} was already settled: its reply was delivered before",
+                command.seq, command.session
+            )))
+        } else if let Some(cached) = session.replies.get(&command.seq) {
+            Some(cached.clone())
+        } else if session.waiting.contains_key(&command.seq) {
+            None // a copy of a command that is already waiting
+        } else if session.must_wait(command) {
+            if session.waiting.len() >= SESSION_WAITING_MAX {
+                Some(Reply::Error(format!(
+                    "ERR more than {SESSION_WAITING_MAX} commands of this session wait for an earlier one; not run"
+                )))
+            } else {
+                session.waiting.insert(command.seq, command.clone());
+                None
+            }
+        } else {
+            let reply = self.execute(&command.op);
+            ran = true;
+            let session = self.sessions.get_mut(command.session).expect("admitted above");
+            session.replies.insert(command.seq, reply.clone());
+            self.run_released(command.session, &mut released);
+            Some(reply)
+        };
+        self.sessions.check_invariants();
+        Applied { reply, ran, released }
+    }
+
+    /// Run the session's waiting commands whose turn has come, in order.
+    fn run_released(&mut self, id: SessionId, released: &mut Vec<(SessionId, u64, Reply)>) {
+        loop {
+            let session = self.sessions.get_mut(id).expect("the caller admitted it");
+            let Some(seq) = session.next_runnable() else { return };
+            // A command that settled while it waited (its client was told
+            // the outcome is unknown) runs too, once, and caches nothing.
+            let command = session.waiting.remove(&seq).expect("listed");
+            let reply = self.execute(&command.op);
+            let session = self.sessions.get_mut(id).expect("still present");
+            if seq >= session.floor {
+                session.replies.insert(seq, reply.clone());
+            }
+            released.push((id, seq, reply));
+        }
     }
 
     /// Decodes a committed log entry and applies it. A malformed entry
     /// returns `Reply::Error` and leaves the state unchanged, identically on
     /// every replica.
-    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Reply {
+    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Applied {
         match Command::decode(bytes) {
             Ok(command) => self.apply(&command),
-            Err(error) => Reply::Error(format!("ERR malformed command: {error}")),
+            Err(error) => Applied::refused(Reply::Error(format!("ERR malformed command: {error}"))),
         }
     }
 
@@ -136,11 +202,21 @@ impl KvStore {
             hasher.bytes(value);
         }
         hasher.u64(self.sessions.len() as u64);
-        for (id, session) in self.sessions.iter() {
+        for (id, session) in &self.sessions.sessions {
             hasher.u64(*id);
-            hasher.u64(session.seq_last);
+            hasher.u64(session.floor);
             hasher.u64(session.apply_index_last);
-            hasher.bytes(&session.reply_last.encode());
+            for (seq, reply) in &session.replies {
+                hasher.u64(*seq);
+                hasher.bytes(&reply.encode());
+            }
+            for command in session.waiting.values() {
+                hasher.bytes(&command.encode());
+            }
+        }
+        for (node, watermark) in &self.sessions.retired {
+            hasher.u64(u64::from(*node));
+            hasher.u64(*watermark);
         }
         hasher.u64(self.sessions.sessions_max() as u64);
         hasher.u64(self.apply_count);
@@ -274,7 +350,20 @@ mod tests {
 
     /// Applies `op` without a session.
     fn run(store: &mut KvStore, op: Op) -> Reply {
-        store.apply(&Command { session: SESSION_NONE, seq: 0, op })
+        store.apply(&Command::anonymous(op)).reply.expect("a sessionless command runs at once")
+    }
+
+    /// A command of `session` with every earlier one settled and no predecessor.
+    fn cmd(session: SessionId, seq: u64, op: Op) -> Command {
+        Command { session, seq, ack: seq, prev: 0, op }
+    }
+
+    fn reply(store: &mut KvStore, command: &Command) -> Option<Reply> {
+        store.apply(command).reply
+    }
+
+    fn incr(key: &str) -> Op {
+        Op::IncrBy { key: b(key), delta: 1 }
     }
 
     fn error(message: &str) -> Reply {
@@ -410,17 +499,17 @@ mod tests {
     #[test]
     fn retry_returns_first_reply_and_applies_once() {
         let mut store = KvStore::new(8);
-        let incr = Command { session: 7, seq: 1, op: Op::IncrBy { key: b("n"), delta: 10 } };
-        assert_eq!(store.apply(&incr), Reply::Int(10));
-        assert_eq!(store.apply(&incr), Reply::Int(10), "a retry replays the cached reply");
-        assert_eq!(store.apply_bytes(&incr.encode()), Reply::Int(10));
+        let first = cmd(7, 1, Op::IncrBy { key: b("n"), delta: 10 });
+        assert_eq!(reply(&mut store, &first), Some(Reply::Int(10)));
+        assert_eq!(reply(&mut store, &first), Some(Reply::Int(10)), "a retry replays the cached reply");
+        assert_eq!(store.apply_bytes(&first.encode()).reply, Some(Reply::Int(10)));
         assert_eq!(store.get(b"n"), Some(&b("10")), "incremented once");
-        let next = Command { session: 7, seq: 2, op: Op::IncrBy { key: b("n"), delta: 10 } };
-        assert_eq!(store.apply(&next), Reply::Int(20));
+        let next = cmd(7, 2, Op::IncrBy { key: b("n"), delta: 10 });
+        assert_eq!(reply(&mut store, &next), Some(Reply::Int(20)));
         // Sessionless commands are never deduplicated.
-        let anonymous = Command { session: SESSION_NONE, seq: 1, op: Op::IncrBy { key: b("n"), delta: 1 } };
-        assert_eq!(store.apply(&anonymous), Reply::Int(21));
-        assert_eq!(store.apply(&anonymous), Reply::Int(22));
+        let anonymous = Command::anonymous(incr("n"));
+        assert_eq!(reply(&mut store, &anonymous), Some(Reply::Int(21)));
+        assert_eq!(reply(&mut store, &anonymous), Some(Reply::Int(22)));
         assert_eq!(store.sessions_len(), 1);
     }
 
@@ -428,74 +517,125 @@ mod tests {
     fn retry_replays_a_cached_error_and_nil() {
         let mut store = KvStore::new(8);
         run(&mut store, set("k", "x", SetCondition::Always));
-        let nx = Command { session: 3, seq: 1, op: set("k", "y", SetCondition::IfNotExists) };
-        assert_eq!(store.apply(&nx), Reply::Nil);
+        let nx = cmd(3, 1, set("k", "y", SetCondition::IfNotExists));
+        assert_eq!(reply(&mut store, &nx), Some(Reply::Nil));
         run(&mut store, Op::Del { keys: vec![b("k")] });
-        assert_eq!(store.apply(&nx), Reply::Nil, "the retry must not execute against the new state");
+        assert_eq!(reply(&mut store, &nx), Some(Reply::Nil), "the retry must not execute against the new state");
         assert_eq!(store.get(b"k"), None);
 
         run(&mut store, set("n", "abc", SetCondition::Always));
-        let incr = Command { session: 3, seq: 2, op: Op::IncrBy { key: b("n"), delta: 1 } };
-        assert_eq!(store.apply(&incr), error(ERROR_NOT_INTEGER));
+        let incr = Command { session: 3, seq: 2, ack: 1, prev: 1, op: incr("n") };
+        assert_eq!(reply(&mut store, &incr), Some(error(ERROR_NOT_INTEGER)));
         run(&mut store, set("n", "1", SetCondition::Always));
-        assert_eq!(store.apply(&incr), error(ERROR_NOT_INTEGER), "the cached error is replayed");
+        assert_eq!(reply(&mut store, &incr), Some(error(ERROR_NOT_INTEGER)), "the cached error is replayed");
+        assert_eq!(store.get(b"n"), Some(&b("1")));
+    }
+
+    /// Defect 3 of the node issue: two pipelined writes both ran, then both
+    /// were re-sent after a link loss; the older one must get its own
+    /// reply, not "stale sequence number" (a client would retry an INCRBY).
+    #[test]
+    fn a_pipelined_retry_of_an_older_command_replays_its_reply() {
+        let mut store = KvStore::new(8);
+        let first = Command { session: 4, seq: 1, ack: 1, prev: 0, op: incr("n") };
+        let second = Command { session: 4, seq: 2, ack: 1, prev: 1, op: incr("n") };
+        assert_eq!(reply(&mut store, &first), Some(Reply::Int(1)));
+        assert_eq!(reply(&mut store, &second), Some(Reply::Int(2)));
+        assert_eq!(reply(&mut store, &first), Some(Reply::Int(1)), "the retry of 1 replays its reply");
+        assert_eq!(reply(&mut store, &second), Some(Reply::Int(2)));
+        assert_eq!(store.get(b"n"), Some(&b("2")), "each ran once");
+        // Once the client has both replies (ack 3), they are forgotten.
+        let third = Command { session: 4, seq: 3, ack: 3, prev: 2, op: incr("n") };
+        assert_eq!(reply(&mut store, &third), Some(Reply::Int(3)));
+        let Some(Reply::Error(message)) = reply(&mut store, &first) else { panic!("a settled command is refused") };
+        assert!(message.starts_with("ERR command 1 of session 4 was already settled"), "{message}");
+        assert_eq!(store.get(b"n"), Some(&b("3")));
+    }
+
+    /// A leader change put a session's second write in the log before its
+    /// first: the second waits, and runs right after the first.
+    #[test]
+    fn a_command_that_overtook_its_predecessor_waits_for_it() {
+        let mut store = KvStore::new(8);
+        let set_a = Command { session: 9, seq: 1, ack: 1, prev: 0, op: set("k", "a", SetCondition::Always) };
+        let set_b = Command { session: 9, seq: 2, ack: 1, prev: 1, op: set("k", "b", SetCondition::Always) };
+        let early = store.apply(&set_b);
+        assert_eq!(early, Applied { reply: None, ran: false, released: vec![] }, "set_b waits for set_a");
+        assert_eq!(store.get(b"k"), None);
+        assert_eq!(store.apply(&set_b).reply, None, "a copy of a waiting command waits too");
+        let applied = store.apply(&set_a);
+        assert_eq!(applied.reply, Some(Reply::Ok));
+        assert_eq!(applied.released, vec![(9, 2, Reply::Ok)], "set_b ran right after");
+        assert_eq!(store.get(b"k"), Some(&b("b")), "the client's order held");
+        assert_eq!(reply(&mut store, &set_b), Some(Reply::Ok), "and its retry replays");
+    }
+
+    /// The predecessor was given up (its client was told the outcome is
+    /// unknown, so a later command acknowledges past it): the waiting
+    /// command runs at once.
+    #[test]
+    fn a_waiting_command_runs_once_its_predecessor_settles() {
+        let mut store = KvStore::new(8);
+        let waits = Command { session: 2, seq: 5, ack: 4, prev: 4, op: incr("n") };
+        assert_eq!(reply(&mut store, &waits), None);
+        let later = Command { session: 2, seq: 6, ack: 5, prev: 5, op: incr("m") };
+        let applied = store.apply(&later);
+        assert_eq!(applied.released, vec![(2, 5, Reply::Int(1))]);
+        assert_eq!(applied.reply, Some(Reply::Int(1)));
+        // Command 4 arriving now is settled: refused, never run.
+        let given_up = Command { session: 2, seq: 4, ack: 4, prev: 0, op: incr("n") };
+        assert!(matches!(reply(&mut store, &given_up), Some(Reply::Error(_))));
         assert_eq!(store.get(b"n"), Some(&b("1")));
     }
 
     #[test]
-    fn stale_sequence_number_is_an_error_and_not_executed() {
+    fn waiting_commands_are_bounded_per_session() {
         let mut store = KvStore::new(8);
-        store.apply(&Command { session: 4, seq: 5, op: set("k", "five", SetCondition::Always) });
-        let stale = Command { session: 4, seq: 3, op: set("k", "three", SetCondition::Always) };
-        let reply = store.apply(&stale);
-        let Reply::Error(message) = reply else { panic!("expected an error, got {reply:?}") };
-        assert!(message.starts_with("ERR stale sequence number 3"), "{message}");
-        assert_eq!(store.get(b"k"), Some(&b("five")));
-        // The stale command did not replace the cached reply of seq 5.
-        assert_eq!(store.apply(&Command { session: 4, seq: 5, op: Op::Get { key: b("x") } }), Reply::Ok);
+        for seq in 0..SESSION_WAITING_MAX as u64 {
+            let waits = Command { session: 1, seq: 10 + seq, ack: 1, prev: 5, op: incr("n") };
+            assert_eq!(reply(&mut store, &waits), None);
+        }
+        let one_too_many = Command { session: 1, seq: 5_000, ack: 1, prev: 5, op: incr("n") };
+        assert!(matches!(reply(&mut store, &one_too_many), Some(Reply::Error(m)) if m.contains("wait")));
+        assert_eq!(store.get(b"n"), None);
     }
 
+    /// Defect 6 of the node issue: under connection churn an evicted
+    /// session's late retry must not run again, on any replica.
     #[test]
-    fn session_table_is_bounded_and_evicts_least_recently_applied() {
-        let sessions_max = 3;
-        let mut store = KvStore::new(sessions_max);
-        let incr = |session, seq| Command { session, seq, op: Op::IncrBy { key: b("n"), delta: 1 } };
-        for session in 1..=3 {
-            store.apply(&incr(session, 1));
-        }
-        assert_eq!(store.sessions_len(), 3);
-        // Session 1 becomes the most recent (a retry counts as an apply).
-        assert_eq!(store.apply(&incr(1, 1)), Reply::Int(1));
-        // A fourth session evicts session 2, the least recently applied.
-        store.apply(&incr(4, 1));
-        assert_eq!(store.sessions_len(), sessions_max);
-        assert_eq!(store.apply(&incr(1, 1)), Reply::Int(1), "session 1 kept: still deduplicated");
-        assert_eq!(store.apply(&incr(3, 1)), Reply::Int(3), "session 3 kept: still deduplicated");
-        // Session 2 was evicted, so its late retry executes again (the
-        // documented limit of a bounded table).
-        assert_eq!(store.apply(&incr(2, 1)), Reply::Int(5));
-        assert_eq!(store.sessions_len(), sessions_max);
+    fn an_evicted_sessions_retry_is_refused_never_run_twice() {
+        use crate::kv::session_id;
+        let mut store = KvStore::new(2);
+        let old = cmd(session_id(1, 10), 1, incr("n"));
+        assert_eq!(reply(&mut store, &old), Some(Reply::Int(1)));
+        assert_eq!(reply(&mut store, &cmd(session_id(1, 11), 1, incr("m"))), Some(Reply::Int(1)));
+        assert_eq!(reply(&mut store, &cmd(session_id(2, 5), 1, incr("m"))), Some(Reply::Int(2)));
+        assert_eq!(store.sessions_len(), 2, "session (1, 10) was evicted");
+        assert_eq!(reply(&mut store, &old), Some(error(ERROR_SESSION_EXPIRED)), "its retry is refused");
+        assert_eq!(store.get(b"n"), Some(&b("1")), "and did not run again");
+        // A newer session of the same node is welcome.
+        assert_eq!(reply(&mut store, &cmd(session_id(1, 12), 1, incr("n"))), Some(Reply::Int(2)));
     }
 
     #[test]
     fn zero_sessions_max_remembers_nothing() {
         let mut store = KvStore::new(0);
-        let incr = Command { session: 1, seq: 1, op: Op::IncrBy { key: b("n"), delta: 1 } };
-        assert_eq!(store.apply(&incr), Reply::Int(1));
-        assert_eq!(store.apply(&incr), Reply::Int(2));
+        let incr = cmd(1, 1, incr("n"));
+        assert_eq!(reply(&mut store, &incr), Some(Reply::Int(1)));
+        assert_eq!(reply(&mut store, &incr), Some(Reply::Int(2)));
         assert_eq!(store.sessions_len(), 0);
     }
 
     #[test]
     fn malformed_entry_is_an_error_and_leaves_state_unchanged() {
         let mut store = KvStore::new(8);
-        store.apply(&Command { session: 1, seq: 1, op: set("k", "v", SetCondition::Always) });
+        store.apply(&cmd(1, 1, set("k", "v", SetCondition::Always)));
         let before = store.clone();
-        let mut encoded = Command { session: 2, seq: 1, op: set("j", "w", SetCondition::Always) }.encode().to_vec();
+        let mut encoded = cmd(2, 1, set("j", "w", SetCondition::Always)).encode().to_vec();
         encoded.pop();
         for input in [&encoded[..], &[], &[0xff, 1, 2]] {
-            let reply = store.apply_bytes(input);
-            let Reply::Error(message) = reply else { panic!("expected an error, got {reply:?}") };
+            let reply = store.apply_bytes(input).reply;
+            let Some(Reply::Error(message)) = reply else { panic!("expected an error, got {reply:?}") };
             assert!(message.starts_with("ERR malformed command: kv decode:"), "{message}");
         }
         assert_eq!(store, before);
@@ -514,19 +654,20 @@ mod tests {
                     3 => Op::MSet { pairs: vec![(key, b("x")), (b("other"), b(&i.to_string()))] },
                     _ => Op::Get { key },
                 };
-                Command { session: i % 11, seq: i / 11 + 1, op }
+                let seq = i / 11 + 1;
+                Command { session: i % 11, seq, ack: seq.saturating_sub(i % 3), prev: seq - 1, op }
             })
             .collect();
         let mut first = KvStore::new(4);
         let mut second = KvStore::new(4);
-        let replies_first: Vec<Reply> = log.iter().map(|c| first.apply(c)).collect();
-        let replies_second: Vec<Reply> = log.iter().map(|c| second.apply_bytes(&c.encode())).collect();
+        let replies_first: Vec<Applied> = log.iter().map(|c| first.apply(c)).collect();
+        let replies_second: Vec<Applied> = log.iter().map(|c| second.apply_bytes(&c.encode())).collect();
         assert_eq!(replies_first, replies_second);
         assert_eq!(first.digest(), second.digest());
         assert_eq!(first, second);
 
         // One more command makes them differ; the same one makes them equal again.
-        let extra = Command { session: 99, seq: 1, op: set("z", "1", SetCondition::Always) };
+        let extra = cmd(99, 1, set("z", "1", SetCondition::Always));
         first.apply(&extra);
         assert_ne!(first.digest(), second.digest());
         second.apply(&extra);

@@ -26,6 +26,9 @@
 //! tag 0x0B    CatchUpReply    first_slot: u64 | values | commit: u64
 //! tag 0x0C    SnapshotChunk   slot: u64 | total_bytes: u64 | offset: u64 | data: u32 len + bytes
 //! tag 0x0D    FetchSnapshot   slot: u64 | offset: u64
+//! tag 0x0E    RecoveryQuery   nonce: u64
+//! tag 0x0F    RecoveryReply   nonce: u64 | recovering: bool | promised: ballot | commit: u64
+//!                             | accepted: u32 count + (slot: u64 | ballot | value)*
 //! tag 0x40    Forward         id: u64 | command: u32 len + bytes
 //! tag 0x41    ForwardRead     id: u64 | command: u32 len + bytes
 //! tag 0x42    ForwardReply    id: u64 | reply: u32 len + bytes
@@ -59,10 +62,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::paxos::{
     Accept, Accepted, AcceptedEntry, Ballot, CatchUp, CatchUpReply, FetchSnapshot, Heartbeat, HeartbeatReply, Message,
-    PreVote, PreVoteReply, Prepare, Promise, Reject, RejectReason, SnapshotChunk, Value,
+    PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
 };
 
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
@@ -86,6 +89,8 @@ const TAG_CATCH_UP: u8 = 0x0A;
 const TAG_CATCH_UP_REPLY: u8 = 0x0B;
 const TAG_SNAPSHOT_CHUNK: u8 = 0x0C;
 const TAG_FETCH_SNAPSHOT: u8 = 0x0D;
+const TAG_RECOVERY_QUERY: u8 = 0x0E;
+const TAG_RECOVERY_REPLY: u8 = 0x0F;
 const TAG_FORWARD: u8 = 0x40;
 const TAG_FORWARD_READ: u8 = 0x41;
 const TAG_FORWARD_REPLY: u8 = 0x42;
@@ -485,12 +490,7 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             put_ballot(out, m.ballot);
             out.put_u64_le(m.commit);
             put_values(out, &m.chosen);
-            put_len(out, m.accepted.len(), "accepted entry count");
-            for entry in &m.accepted {
-                out.put_u64_le(entry.slot);
-                put_ballot(out, entry.ballot);
-                put_value(out, &entry.value);
-            }
+            put_accepted_entries(out, &m.accepted);
         }
         Message::Accept(m) => {
             out.put_u8(TAG_ACCEPT);
@@ -548,7 +548,32 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             out.put_u64_le(m.slot);
             out.put_u64_le(m.offset);
         }
+        Message::RecoveryQuery(m) => {
+            out.put_u8(TAG_RECOVERY_QUERY);
+            out.put_u64_le(m.nonce);
+        }
+        Message::RecoveryReply(m) => {
+            out.put_u8(TAG_RECOVERY_REPLY);
+            out.put_u64_le(m.nonce);
+            out.put_u8(u8::from(m.recovering));
+            put_ballot(out, m.promised);
+            out.put_u64_le(m.commit);
+            put_accepted_entries(out, &m.accepted);
+        }
     }
+}
+
+fn put_accepted_entries(out: &mut BytesMut, entries: &[AcceptedEntry]) {
+    put_len(out, entries.len(), "accepted entry count");
+    for entry in entries {
+        out.put_u64_le(entry.slot);
+        put_ballot(out, entry.ballot);
+        put_value(out, &entry.value);
+    }
+}
+
+fn accepted_entries_bytes(entries: &[AcceptedEntry]) -> usize {
+    4 + entries.iter().map(|e| 8 + BALLOT_BYTES + value_bytes(&e.value)).sum::<usize>()
 }
 
 /// Encoded bytes of `message` after its tag; mirrors [`put_message`].
@@ -557,10 +582,7 @@ fn message_payload_bytes(message: &Message) -> usize {
         Message::PreVote(_) => BALLOT_BYTES,
         Message::PreVoteReply(_) => BALLOT_BYTES + 1 + BALLOT_BYTES,
         Message::Prepare(_) => BALLOT_BYTES + 8,
-        Message::Promise(m) => {
-            let accepted: usize = m.accepted.iter().map(|e| 8 + BALLOT_BYTES + value_bytes(&e.value)).sum();
-            BALLOT_BYTES + 8 + values_bytes(&m.chosen) + 4 + accepted
-        }
+        Message::Promise(m) => BALLOT_BYTES + 8 + values_bytes(&m.chosen) + accepted_entries_bytes(&m.accepted),
         Message::Accept(m) => BALLOT_BYTES + 8 + values_bytes(&m.values) + 8,
         Message::Accepted(_) => BALLOT_BYTES + 8 + 8,
         Message::Reject(_) => BALLOT_BYTES + BALLOT_BYTES + 1,
@@ -569,6 +591,8 @@ fn message_payload_bytes(message: &Message) -> usize {
         Message::CatchUpReply(m) => 8 + values_bytes(&m.values) + 8,
         Message::SnapshotChunk(m) => 8 + 8 + 8 + 4 + m.data.len(),
         Message::FetchSnapshot(_) => 8 + 8,
+        Message::RecoveryQuery(_) => 8,
+        Message::RecoveryReply(m) => 8 + 1 + BALLOT_BYTES + 8 + accepted_entries_bytes(&m.accepted),
     }
 }
 
@@ -801,13 +825,7 @@ impl BodyDecoder<'_> {
                 let ballot = r.ballot()?;
                 let commit = r.u64("commit")?;
                 let chosen = self.values()?;
-                let count = self.reader.count("accepted entry count", ACCEPTED_ENTRY_BYTES_MIN)?;
-                let mut accepted = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let slot = self.reader.u64("accepted slot")?;
-                    let ballot = self.reader.ballot()?;
-                    accepted.push(AcceptedEntry { slot, ballot, value: self.value()? });
-                }
+                let accepted = self.accepted_entries()?;
                 Message::Promise(Promise { ballot, commit, chosen, accepted })
             }
             TAG_ACCEPT => {
@@ -854,6 +872,15 @@ impl BodyDecoder<'_> {
                 slot: r.u64("snapshot slot")?,
                 offset: r.u64("snapshot offset")?,
             }),
+            TAG_RECOVERY_QUERY => Message::RecoveryQuery(RecoveryQuery { nonce: r.u64("recovery nonce")? }),
+            TAG_RECOVERY_REPLY => {
+                let nonce = r.u64("recovery nonce")?;
+                let recovering = r.bool("recovering")?;
+                let promised = r.ballot()?;
+                let commit = r.u64("commit")?;
+                let accepted = self.accepted_entries()?;
+                Message::RecoveryReply(RecoveryReply { nonce, recovering, promised, commit, accepted })
+            }
             tag => return Err(PeerDecodeError::UnknownTag { what: "message", tag }),
         };
         Ok(message)
@@ -863,6 +890,17 @@ impl BodyDecoder<'_> {
     fn data(&mut self, what: &'static str) -> Result<Bytes, PeerDecodeError> {
         let span = self.reader.data_span(what)?;
         Ok(self.body.slice(span))
+    }
+
+    fn accepted_entries(&mut self) -> Result<Vec<AcceptedEntry>, PeerDecodeError> {
+        let count = self.reader.count("accepted entry count", ACCEPTED_ENTRY_BYTES_MIN)?;
+        let mut accepted = Vec::with_capacity(count);
+        for _ in 0..count {
+            let slot = self.reader.u64("accepted slot")?;
+            let ballot = self.reader.ballot()?;
+            accepted.push(AcceptedEntry { slot, ballot, value: self.value()? });
+        }
+        Ok(accepted)
     }
 
     fn values(&mut self) -> Result<Vec<Value>, PeerDecodeError> {
@@ -966,6 +1004,21 @@ mod tests {
                 data: Bytes::from(vec![0xAB; 300]),
             }),
             Message::FetchSnapshot(FetchSnapshot { slot: 5, offset: 500 }),
+            Message::RecoveryQuery(RecoveryQuery { nonce: u64::MAX }),
+            Message::RecoveryReply(RecoveryReply {
+                nonce: 7,
+                recovering: false,
+                promised: b,
+                commit: 40,
+                accepted: vec![AcceptedEntry { slot: 41, ballot: Ballot::new(6, 1), value: batch(&[b"x"]) }],
+            }),
+            Message::RecoveryReply(RecoveryReply {
+                nonce: 0,
+                recovering: true,
+                promised: Ballot::ZERO,
+                commit: 0,
+                accepted: vec![],
+            }),
         ]
     }
 
@@ -1013,7 +1066,7 @@ mod tests {
     #[test]
     fn every_frame_round_trips_canonically() {
         let kinds: std::collections::BTreeSet<&str> = every_message().iter().map(Message::kind).collect();
-        assert_eq!(kinds.len(), 13, "every Message variant is sampled");
+        assert_eq!(kinds.len(), 15, "every Message variant is sampled");
         for frame in every_frame() {
             let wire = encode(&frame);
             assert_eq!(wire.len(), frame_bytes(&frame), "{frame:?}");
@@ -1184,12 +1237,12 @@ mod tests {
             body.push(0);
             assert_eq!(decode(&body), Err(PeerDecodeError::TrailingBytes { what: "frame body", count: 1 }));
         }
-        for tag in [0x00, 0x0E, 0x3F, 0x44, 0xFF] {
+        for tag in [0x00, 0x10, 0x3F, 0x44, 0xFF] {
             assert_eq!(decode(&[tag]), Err(PeerDecodeError::UnknownTag { what: "message", tag }));
         }
         assert_eq!(
-            decode(&[0x0E]).unwrap_err().to_string(),
-            "unknown message tag 0x0e",
+            decode(&[0x10]).unwrap_err().to_string(),
+            "unknown message tag 0x10",
             "the brief's wording for an unknown tag"
         );
 
@@ -1311,14 +1364,14 @@ mod tests {
 
     #[test]
     fn handshake_of_another_version_reports_that_version() {
-        let body = handshake_body(&Handshake { protocol_version: 2, ..handshake() });
+        let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
         let error = decode_handshake(&body).unwrap_err();
-        assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 2 });
-        assert_eq!(error.to_string(), "unsupported protocol version 2 (this node speaks 1)");
+        assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
+        assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 2)");
         // The fields after the version are not read: a later version may lay them out differently.
         let mut future = body[..6].to_vec();
         future.extend_from_slice(b"anything at all");
-        assert_eq!(decode_handshake(&future), Err(PeerDecodeError::UnsupportedVersion { version: 2 }));
+        assert_eq!(decode_handshake(&future), Err(PeerDecodeError::UnsupportedVersion { version: 1 }));
     }
 
     #[test]

@@ -113,6 +113,31 @@ impl Acceptor {
         AcceptDecision::Accepted { stored, newly_promised }
     }
 
+    /// Every value accepted at a slot >= `from`, ascending (for recovery answers).
+    pub fn accepted_from(&self, from: Slot) -> Vec<AcceptedEntry> {
+        self.accepted
+            .range(from..)
+            .map(|(&slot, (ballot, value))| AcceptedEntry { slot, ballot: *ballot, value: value.clone() })
+            .collect()
+    }
+
+    /// Recovery: take over a value a majority reported accepted at `slot`
+    /// (the highest-ballot one, as Phase 1 would), as if accepted here.
+    pub fn adopt_accepted(&mut self, slot: Slot, ballot: Ballot, value: Value) {
+        self.promised = self.promised.max(ballot);
+        match self.accepted.get(&slot) {
+            Some((existing, _)) if *existing >= ballot => {}
+            _ => {
+                self.accepted.insert(slot, (ballot, value));
+            }
+        }
+    }
+
+    /// Recovery: promise at least `ballot` (the highest a majority reported).
+    pub fn adopt_promise(&mut self, ballot: Ballot) {
+        self.promised = self.promised.max(ballot);
+    }
+
     /// Record a lease grant to the leader of `ballot` (on a valid Accept or Heartbeat).
     pub fn grant_lease(&mut self, now: u64, ballot: Ballot, lease_ticks: u64) {
         self.grant.grant(now, ballot, lease_ticks);

@@ -76,6 +76,48 @@ pub enum InjectedBug {
     /// Promise and Accepted replies leave before their state is persisted
     /// (a crash then forgets what the reply promised).
     ReplyBeforePersist,
+    /// The node steps peer messages without first moving the core's clock
+    /// to the current time, so after an executor stall an acceptor stamps
+    /// its lease grant with the tick before the stall (the grant then ends
+    /// earlier in real time than the leader's lease). Implemented in `node/`.
+    StaleGrantClock,
+    /// A replica that lost its durable state votes again after only the
+    /// restart quarantine, without first relearning promises and accepted
+    /// values from a majority (`recovery.rs` undone).
+    EmptyReplicaVotes,
+    /// The leader (or candidate) counts its own Accepted (or Promise) at
+    /// once, before its own persist: a crash then loses a vote that was
+    /// counted toward a choice.
+    CountOwnVoteBeforePersist,
+    /// A restarted acceptor does not wait out the lease it may have granted
+    /// before the crash, and promises a new leader at once.
+    NoRestartQuarantine,
+    /// A read without a lease is answered at its read index without the
+    /// heartbeat round that confirms the leader was not deposed.
+    ReadIndexWithoutRound,
+}
+
+impl InjectedBug {
+    /// Every variant, with its command-line name.
+    pub const ALL: [(InjectedBug, &'static str); 9] = [
+        (InjectedBug::None, "none"),
+        (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
+        (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
+        (InjectedBug::ReplyBeforePersist, "reply-before-persist"),
+        (InjectedBug::StaleGrantClock, "stale-grant-clock"),
+        (InjectedBug::EmptyReplicaVotes, "empty-replica-votes"),
+        (InjectedBug::CountOwnVoteBeforePersist, "count-own-vote-before-persist"),
+        (InjectedBug::NoRestartQuarantine, "no-restart-quarantine"),
+        (InjectedBug::ReadIndexWithoutRound, "read-index-without-round"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(bug, _)| *bug == self).map_or("none", |(_, name)| name)
+    }
+
+    pub fn from_name(name: &str) -> Option<InjectedBug> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(bug, _)| *bug)
+    }
 }
 
 impl Config {

@@ -200,7 +200,7 @@ impl Replica {
         }
         let ballot = leader.ballot;
         self.acceptor.grant_lease(now, ballot, self.config.lease_ticks);
-        self.heartbeat_timeout.reset();
+        self.heartbeat_timeout.reset(now);
         self.broadcast(Message::Heartbeat(Heartbeat { ballot, commit, round }));
         self.release_reads();
     }

@@ -67,7 +67,20 @@ pub enum Message {
     CatchUpReply(CatchUpReply),
     SnapshotChunk(SnapshotChunk),
     FetchSnapshot(FetchSnapshot),
+    RecoveryQuery(RecoveryQuery),
+    RecoveryReply(RecoveryReply),
 }
+
+/// Rounds above this are refused as malformed: every legitimate campaign
+/// adds one to the highest round it has seen, so a cluster would need 2^62
+/// elections to get here, and a peer that claims more is broken.
+pub const ROUND_MAX: u64 = 1 << 62;
+
+/// A message whose ballot round is more than this above the highest round
+/// the receiver has seen is refused: a correct cluster moves rounds up by
+/// one per campaign, and a single forged message must not push them near
+/// [`ROUND_MAX`], where no campaign could go higher.
+pub const ROUND_JUMP_MAX: u64 = 1 << 32;
 
 impl Message {
     /// A short stable name, for traces and metrics.
@@ -86,6 +99,8 @@ impl Message {
             Message::CatchUpReply(_) => "catch_up_reply",
             Message::SnapshotChunk(_) => "snapshot_chunk",
             Message::FetchSnapshot(_) => "fetch_snapshot",
+            Message::RecoveryQuery(_) => "recovery_query",
+            Message::RecoveryReply(_) => "recovery_reply",
         }
     }
 
@@ -101,17 +116,35 @@ impl Message {
             Message::Reject(m) => Some(m.ballot),
             Message::Heartbeat(m) => Some(m.ballot),
             Message::HeartbeatReply(m) => Some(m.ballot),
-            Message::CatchUp(_) | Message::CatchUpReply(_) | Message::SnapshotChunk(_) | Message::FetchSnapshot(_) => {
-                None
-            }
+            Message::CatchUp(_)
+            | Message::CatchUpReply(_)
+            | Message::SnapshotChunk(_)
+            | Message::FetchSnapshot(_)
+            | Message::RecoveryQuery(_)
+            | Message::RecoveryReply(_) => None,
         }
+    }
+
+    /// The highest ballot round the message carries (the one it speaks for
+    /// and the ones it reports), 0 if none: for range checks.
+    pub fn max_round(&self) -> u64 {
+        let own = self.ballot().map_or(0, |b| b.round);
+        let entries = |entries: &[AcceptedEntry]| entries.iter().map(|e| e.ballot.round).max().unwrap_or(0);
+        let reported = match self {
+            Message::Promise(m) => entries(&m.accepted),
+            Message::Reject(m) => m.promised.round,
+            Message::PreVoteReply(m) => m.promised.round,
+            Message::RecoveryReply(m) => m.promised.round.max(entries(&m.accepted)),
+            _ => 0,
+        };
+        own.max(reported)
     }
 
     /// Reject what no correct peer sends: slot ranges that overflow, or a
     /// ballot round at the top of the range (a campaign must be able to go
     /// one higher). The replica drops such a message and reports it.
     pub fn check_well_formed(&self) -> Result<(), &'static str> {
-        if self.ballot().is_some_and(|b| b.round == u64::MAX) {
+        if self.max_round() > ROUND_MAX {
             return Err("ballot round out of range");
         }
         // Handlers walk `(first..).zip(values)`, which steps one past the
@@ -125,9 +158,8 @@ impl Message {
             Message::SnapshotChunk(m) => {
                 m.offset.checked_add(m.data.len() as u64).is_some_and(|end| end <= m.total_bytes)
             }
-            Message::Promise(m) => m.accepted.iter().all(|e| e.slot < u64::MAX && e.ballot.round < u64::MAX),
-            Message::Reject(m) => m.promised.round < u64::MAX,
-            Message::PreVoteReply(m) => m.promised.round < u64::MAX,
+            Message::Promise(m) => m.accepted.iter().all(|e| e.slot < u64::MAX),
+            Message::RecoveryReply(m) => m.accepted.iter().all(|e| e.slot < u64::MAX),
             _ => true,
         };
         if ok {
@@ -285,6 +317,28 @@ pub struct SnapshotChunk {
 pub struct FetchSnapshot {
     pub slot: Slot,
     pub offset: u64,
+}
+
+/// "I lost my durable state: tell me yours." Sent by a recovering replica
+/// (see `recovery.rs`); `nonce` is fresh per recovery, so that only answers
+/// given after the state was lost count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryQuery {
+    pub nonce: u64,
+}
+
+/// A member's acceptor state, for a recovering replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReply {
+    pub nonce: u64,
+    /// The replier is itself recovering: its answer does not count.
+    pub recovering: bool,
+    /// The replier's promised ballot (in memory, durable or not).
+    pub promised: Ballot,
+    /// The replier's commit index: slots below it are chosen.
+    pub commit: Slot,
+    /// Every value the replier accepted at a slot >= `commit`. Ascending by slot.
+    pub accepted: Vec<AcceptedEntry>,
 }
 
 #[cfg(test)]

@@ -7,13 +7,17 @@
 
 mod acceptor;
 mod ballot;
+mod catchup;
 mod config;
+mod election;
+mod follower;
 mod leader;
 mod learner;
 mod lease;
 mod message;
 mod persist;
 mod proposer;
+mod recovery;
 mod replica;
 mod timeout;
 

@@ -28,6 +28,13 @@ pub enum PersistOp {
     /// locally, or received from a peer). Everything below it may be
     /// forgotten: the log is bounded by the distance between snapshots.
     Snapshot(SnapshotImage),
+    /// This replica lost its durable state and starts recovering it: until
+    /// `RecoveryDone`, it neither promises nor accepts (see `recovery.rs`).
+    /// Persisted first, so a crash during recovery resumes it.
+    RecoveryBegun,
+    /// Recovery is complete: the promise and accepted values relearned from
+    /// a majority were persisted before this op.
+    RecoveryDone,
 }
 
 /// A state-machine snapshot: the applied effect of every slot below `slot`.
@@ -51,6 +58,8 @@ pub struct DurableState {
     /// Chosen values: every slot below `commit`, plus any learned above it.
     pub chosen: BTreeMap<Slot, Value>,
     pub commit: Slot,
+    /// Between `RecoveryBegun` and `RecoveryDone`: the replica must not vote.
+    pub recovering: bool,
 }
 
 impl DurableState {
@@ -94,6 +103,8 @@ impl DurableState {
                 let keep = self.accepted.split_off(&self.commit);
                 self.accepted = keep;
             }
+            PersistOp::RecoveryBegun => self.recovering = true,
+            PersistOp::RecoveryDone => self.recovering = false,
             PersistOp::Snapshot(image) => {
                 if self.snapshot.as_ref().is_some_and(|s| s.slot >= image.slot) {
                     return;

@@ -15,14 +15,16 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use super::acceptor::{AcceptDecision, Acceptor, PrepareDecision};
-use super::ballot::{Ballot, NodeId, NodeSet, Slot};
+use super::acceptor::Acceptor;
+use super::ballot::{Ballot, NodeId, Slot};
+use super::config::InjectedBug;
 use super::config::{Config, ConfigError};
 use super::learner::Learner;
-use super::lease::{leader_lease_ticks, LeaseGrant};
+use super::lease::LeaseGrant;
 use super::message::*;
 use super::persist::{DurableState, PersistOp, SnapshotImage};
-use super::proposer::{Candidate, PreCandidate, Role, RoleKind};
+use super::proposer::{Role, RoleKind};
+use super::recovery::Recovery;
 use super::timeout::Timeout;
 use crate::rng::Rng;
 
@@ -73,10 +75,27 @@ pub enum ReadOutcome {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    PreVoteStarted { ballot: Ballot },
-    ElectionStarted { ballot: Ballot },
-    BecameLeader { ballot: Ballot, recovered_slots: u64 },
-    SteppedDown { ballot: Ballot, reason: StepDownReason },
+    PreVoteStarted {
+        ballot: Ballot,
+    },
+    ElectionStarted {
+        ballot: Ballot,
+    },
+    BecameLeader {
+        ballot: Ballot,
+        recovered_slots: u64,
+    },
+    SteppedDown {
+        ballot: Ballot,
+        reason: StepDownReason,
+    },
+    /// The replica lost its durable state and stopped voting (`recovery.rs`).
+    RecoveryStarted,
+    /// Recovery finished: it adopted `promised` and the log up to `commit`.
+    Recovered {
+        promised: Ballot,
+        commit: Slot,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +148,7 @@ pub struct Status {
 }
 
 /// A stalled snapshot transfer is resumed this many times before it starts over.
-const SNAPSHOT_RESUME_ATTEMPTS: u32 = 3;
+pub(super) const SNAPSHOT_RESUME_ATTEMPTS: u32 = 3;
 
 pub struct Replica {
     pub(super) id: NodeId,
@@ -159,6 +178,9 @@ pub struct Replica {
     /// Our own acceptor's replies to ourselves, held until the Ready with
     /// that number is persisted (like `send_after_persist` for peers).
     pub(super) self_pending: VecDeque<(u64, Message)>,
+    /// Injected bug `CountOwnVoteBeforePersist` only: our own replies,
+    /// handled at the next `ready()` without waiting for the disk.
+    pub(super) self_unpersisted: VecDeque<Message>,
     /// Our latest snapshot, served to replicas that fell behind it.
     pub(super) snapshot: Option<SnapshotImage>,
     /// A snapshot being received: (slot, total bytes, bytes so far).
@@ -169,6 +191,9 @@ pub struct Replica {
     /// Per member index, the snapshot image it is being sent (kept until
     /// its last chunk goes out). At most one per member.
     pub(super) snapshot_transfers: BTreeMap<usize, SnapshotImage>,
+    /// Set while relearning a lost durable state (`recovery.rs`).
+    pub(super) recovery: Option<Recovery>,
+    pub(super) recovery_timeout: Timeout,
     pub(super) out: Ready,
 }
 
@@ -181,9 +206,29 @@ impl Replica {
     }
 
     /// A replica restarted from what it had made durable. It refuses to
-    /// promise anyone for one lease (it may have granted one before the crash).
+    /// promise anyone for one lease (it may have granted one before the
+    /// crash), and resumes a recovery the crash interrupted.
     pub fn recover(config: Config, id: NodeId, seed: u64, durable: DurableState) -> Result<Replica, ConfigError> {
-        Replica::build(config, id, seed, durable)
+        let recovering = durable.recovering;
+        let mut replica = Replica::build(config, id, seed, durable)?;
+        if recovering {
+            replica.begin_recovery();
+        }
+        Ok(replica)
+    }
+
+    /// A replica that had state once and lost it (the shell found its
+    /// initialization marker but no log, or the operator said `--rejoin`):
+    /// it relearns its promise and accepted values from a majority before
+    /// it votes again (`recovery.rs`). The first Ready persists
+    /// `RecoveryBegun`, so a crash during recovery resumes it.
+    pub fn rejoin(config: Config, id: NodeId, seed: u64) -> Result<Replica, ConfigError> {
+        let mut replica = Replica::recover(config, id, seed, DurableState::default())?;
+        if replica.config.injected_bug != InjectedBug::EmptyReplicaVotes {
+            replica.out.persist.push(PersistOp::RecoveryBegun);
+            replica.begin_recovery();
+        }
+        Ok(replica)
     }
 
     fn build(config: Config, id: NodeId, seed: u64, durable: DurableState) -> Result<Replica, ConfigError> {
@@ -192,7 +237,11 @@ impl Replica {
             .index_of(id)
             .ok_or_else(|| ConfigError(format!("node {id} is not in members {:?}", config.members)))?;
         let members = config.members.len();
-        let grant = LeaseGrant::quarantine(0, config.lease_ticks);
+        let grant = if config.injected_bug == InjectedBug::NoRestartQuarantine {
+            LeaseGrant::expired()
+        } else {
+            LeaseGrant::quarantine(0, config.lease_ticks)
+        };
         let mut replica = Replica {
             id,
             index,
@@ -204,6 +253,8 @@ impl Replica {
             incoming_snapshot: None,
             snapshot_retries: 0,
             snapshot_transfers: BTreeMap::new(),
+            recovery: None,
+            recovery_timeout: Timeout::new(config.catchup_retry_ticks),
             role: Role::Follower,
             leader_hint: None,
             max_round_seen: durable.promised.round,
@@ -215,6 +266,7 @@ impl Replica {
             persisted_commit: durable.commit,
             ready_number: 0,
             self_pending: VecDeque::new(),
+            self_unpersisted: VecDeque::new(),
             out: Ready::default(),
             config,
         };
@@ -254,8 +306,15 @@ impl Replica {
     }
 
     pub fn holds_lease(&self) -> bool {
+        self.holds_lease_at(self.now)
+    }
+
+    /// Would this replica serve a lease read at tick `now` (its clock
+    /// moved there first)? For checkers that look at a replica whose clock
+    /// has not been advanced lately (a stalled node).
+    pub fn holds_lease_at(&self, now: u64) -> bool {
         match &self.role {
-            Role::Leader(l) => self.config.lease_reads && self.now < l.lease_until_tick,
+            Role::Leader(l) => self.config.lease_reads && now.max(self.now) < l.lease_until_tick,
             _ => false,
         }
     }
@@ -311,7 +370,7 @@ impl Replica {
             return Err(ProposeError::QueueFull);
         }
         let read_index = commit.max(leader.recovery_end);
-        let confirm_round = if lease {
+        let confirm_round = if lease || self.config.injected_bug == InjectedBug::ReadIndexWithoutRound {
             0
         } else {
             leader.read_round_due = true;
@@ -322,18 +381,37 @@ impl Replica {
         Ok(())
     }
 
-    /// Advance logical time by one tick.
+    /// Advance logical time by one tick and fire what is due.
     pub fn tick(&mut self) {
-        self.now += 1;
+        self.set_now(self.now + 1);
+        self.fire_timeouts();
+    }
+
+    /// Move the clock to `now` ticks without firing anything. The shell
+    /// calls it before every input, so that what the core stamps (a lease
+    /// grant) and judges (a lease read) uses the current time, even after
+    /// an executor stall; timeouts wait for [`Replica::fire_timeouts`],
+    /// which the shell calls only after working through the inputs that
+    /// arrived during the stall. The clock never goes backwards.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = self.now.max(now);
+    }
+
+    /// Fire every timeout whose deadline has passed, once each.
+    pub fn fire_timeouts(&mut self) {
+        let now = self.now;
         if self.is_leader() {
-            if self.heartbeat_timeout.tick() {
+            if self.heartbeat_timeout.fired(now) {
                 self.on_heartbeat_timeout();
             }
-        } else if self.election_timeout.tick() {
+        } else if self.election_timeout.fired(now) {
             self.on_election_timeout();
         }
-        if self.catchup_timeout.tick() {
+        if self.catchup_timeout.fired(now) {
             self.on_catchup_timeout();
+        }
+        if self.recovery_timeout.fired(now) {
+            self.on_recovery_timeout();
         }
     }
 
@@ -348,6 +426,9 @@ impl Replica {
             return Err(StepError::FromSelf); // our own traffic never crosses the network
         }
         message.check_well_formed().map_err(StepError::Malformed)?;
+        if message.max_round() > self.max_round_seen.saturating_add(ROUND_JUMP_MAX) {
+            return Err(StepError::Malformed("ballot round jumps too far above any round seen"));
+        }
         self.handle(from_index, message);
         Ok(())
     }
@@ -393,6 +474,9 @@ impl Replica {
 
     /// Collect the output produced since the last call.
     pub fn ready(&mut self) -> Ready {
+        while let Some(message) = self.self_unpersisted.pop_front() {
+            self.handle(self.index, message);
+        }
         self.flush_proposals();
         self.flush_read_round();
         if self.learner.commit() > self.persisted_commit {
@@ -414,6 +498,15 @@ impl Replica {
         if let Some(ballot) = message.ballot().filter(|_| !hypothetical) {
             self.max_round_seen = self.max_round_seen.max(ballot.round);
         }
+        if self.recovery_blocks(&message) {
+            // Not a vote, but the leader's commit knowledge still counts.
+            if let Message::Accept(m) = message {
+                if m.ballot >= self.acceptor.promised() {
+                    self.on_leader_contact(from, m.ballot, m.commit);
+                }
+            }
+            return;
+        }
         match message {
             Message::PreVote(m) => self.on_pre_vote(from, m),
             Message::PreVoteReply(m) => self.on_pre_vote_reply(from, m),
@@ -428,6 +521,8 @@ impl Replica {
             Message::CatchUpReply(m) => self.on_catch_up_reply(from, m),
             Message::SnapshotChunk(m) => self.on_snapshot_chunk(from, m),
             Message::FetchSnapshot(m) => self.send_snapshot_chunk(from, m.slot, m.offset),
+            Message::RecoveryQuery(m) => self.on_recovery_query(from, m),
+            Message::RecoveryReply(m) => self.on_recovery_reply(from, m),
         }
     }
 
@@ -439,6 +534,10 @@ impl Replica {
     /// Send a reply that reports durable state: after this Ready is persisted.
     pub(super) fn send_after_persist(&mut self, to_index: usize, message: Message) {
         if to_index == self.index {
+            if self.config.injected_bug == InjectedBug::CountOwnVoteBeforePersist {
+                self.self_unpersisted.push_back(message);
+                return;
+            }
             self.self_pending.push_back((self.ready_number + 1, message));
             return;
         }
@@ -461,402 +560,6 @@ impl Replica {
     pub(super) fn reset_election_timeout(&mut self) {
         let ticks =
             self.rng.range_inclusive(self.config.election_timeout_min_ticks, self.config.election_timeout_max_ticks);
-        self.election_timeout.reset_to(ticks);
-    }
-
-    // ---- acceptor side ----------------------------------------------------
-
-    fn on_pre_vote(&mut self, from: usize, m: PreVote) {
-        let granted = self.acceptor.would_promise(self.now, m.ballot);
-        let promised = self.acceptor.promised();
-        self.send(from, Message::PreVoteReply(PreVoteReply { ballot: m.ballot, granted, promised }));
-    }
-
-    fn on_prepare(&mut self, from: usize, m: Prepare) {
-        let commit = self.learner.commit();
-        match self.acceptor.on_prepare(self.now, &m, commit) {
-            PrepareDecision::Promise { mut promise, newly_promised } => {
-                promise.chosen = self.learner.chosen_run(
-                    m.first_unchosen,
-                    self.config.catchup_chunk_slots,
-                    self.config.catchup_chunk_bytes,
-                );
-                if newly_promised {
-                    self.out.persist.push(PersistOp::Promise { ballot: m.ballot });
-                }
-                if from != self.index {
-                    // Someone else campaigns with a ballot we now promised: our
-                    // own leadership or campaign with a lower ballot is over.
-                    if self.role.ballot().is_some_and(|b| b < m.ballot) {
-                        self.step_down(StepDownReason::HigherBallot);
-                    }
-                    self.reset_election_timeout();
-                }
-                self.send_after_persist(from, Message::Promise(promise));
-            }
-            PrepareDecision::Reject { promised, reason } => {
-                if from == self.index {
-                    // Our own acceptor will not promise us: give up this campaign.
-                    self.role = Role::Follower;
-                } else {
-                    self.send(from, Message::Reject(Reject { ballot: m.ballot, promised, reason }));
-                }
-            }
-        }
-    }
-
-    pub(super) fn handle_accept(&mut self, from: usize, m: Accept) {
-        let learner = &self.learner;
-        match self.acceptor.on_accept(&m, |slot| learner.is_chosen(slot)) {
-            AcceptDecision::Accepted { stored, newly_promised } => {
-                let ack = Accepted { ballot: m.ballot, first_slot: m.first_slot, count: m.values.len() as u64 };
-                let leader_commit = m.commit;
-                let ballot = m.ballot;
-                if stored.is_empty() && newly_promised {
-                    self.out.persist.push(PersistOp::Promise { ballot });
-                }
-                for (first_slot, values) in stored {
-                    self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
-                }
-                self.send_after_persist(from, Message::Accepted(ack));
-                if from != self.index {
-                    self.on_leader_contact(from, ballot, leader_commit);
-                }
-            }
-            AcceptDecision::Reject { promised } => {
-                if from == self.index {
-                    self.step_down(StepDownReason::HigherBallot);
-                } else {
-                    let reject = Reject { ballot: m.ballot, promised, reason: RejectReason::HigherBallot };
-                    self.send(from, Message::Reject(reject));
-                }
-            }
-        }
-    }
-
-    fn on_heartbeat(&mut self, from: usize, m: Heartbeat) {
-        let promised = self.acceptor.promised();
-        if m.ballot < promised {
-            let reject = Reject { ballot: m.ballot, promised, reason: RejectReason::HigherBallot };
-            self.send(from, Message::Reject(reject));
-            return;
-        }
-        self.on_leader_contact(from, m.ballot, m.commit);
-        let commit = self.learner.commit();
-        self.send(from, Message::HeartbeatReply(HeartbeatReply { ballot: m.ballot, round: m.round, commit }));
-    }
-
-    /// A valid Accept or Heartbeat from the leader of `ballot` (>= promised).
-    fn on_leader_contact(&mut self, from: usize, ballot: Ballot, leader_commit: Slot) {
-        if self.role.ballot().is_some_and(|b| b < ballot) {
-            self.step_down(StepDownReason::HigherBallot);
-        }
-        if self.is_leader() {
-            return; // a stale message of our own ballot cannot arrive from a peer
-        }
-        self.role = Role::Follower;
-        self.leader_hint = Some(self.config.members[from]);
-        self.reset_election_timeout();
-        self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
-        self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
-        // Commit knowledge: a slot below the leader's commit index whose
-        // value we accepted in the leader's own ballot holds the chosen value
-        // (a leader proposes one value per slot per ballot). Anything else
-        // must be fetched.
-        let mut slot = self.learner.commit();
-        while slot < leader_commit {
-            match self.acceptor.accepted(slot) {
-                Some((b, value)) if *b == ballot => {
-                    let value = value.clone();
-                    self.learn_chosen(slot, value);
-                }
-                _ if self.learner.is_chosen(slot) => {}
-                _ => break,
-            }
-            slot += 1;
-        }
-        self.after_learning();
-        self.maybe_catch_up();
-    }
-
-    fn on_catch_up(&mut self, from: usize, m: CatchUp) {
-        if m.first_slot < self.learner.compacted() {
-            // Those slots exist only in our snapshot now.
-            let slot = self.learner.compacted();
-            self.send_snapshot_chunk(from, slot, 0);
-            return;
-        }
-        let values =
-            self.learner.chosen_run(m.first_slot, self.config.catchup_chunk_slots, self.config.catchup_chunk_bytes);
-        let commit = self.learner.commit();
-        self.send(from, Message::CatchUpReply(CatchUpReply { first_slot: m.first_slot, values, commit }));
-    }
-
-    fn on_catch_up_reply(&mut self, from: usize, m: CatchUpReply) {
-        self.peer_commit[from] = self.peer_commit[from].max(m.commit);
-        for (slot, value) in (m.first_slot..).zip(m.values) {
-            self.learn_chosen(slot, value);
-        }
-        self.after_learning();
-        // An answer with nothing we need (the peer compacted past us, or is
-        // no further along) leaves the retry timer running: asking again at
-        // once would loop.
-        let progressed = self.learner.commit() > m.first_slot;
-        if self.catchup_target == Some(from) && progressed {
-            self.catchup_target = None;
-            self.catchup_timeout.stop();
-            self.maybe_catch_up();
-        }
-    }
-
-    /// Send the chunk at `offset` of the snapshot `to` is receiving. A
-    /// transfer keeps the image it started with even if we compact again
-    /// meanwhile (the image is shared, not copied); otherwise a replica could
-    /// never finish a transfer while the others compact faster than it
-    /// downloads. A request for an image we no longer hold starts over with
-    /// our latest one.
-    fn send_snapshot_chunk(&mut self, to: usize, slot: Slot, offset: u64) {
-        let image = match self.snapshot_transfers.get(&to) {
-            Some(image) if image.slot == slot => image.clone(),
-            _ => {
-                let Some(latest) = self.snapshot.clone() else { return };
-                self.snapshot_transfers.insert(to, latest.clone());
-                latest
-            }
-        };
-        let total_bytes = image.data.len() as u64;
-        let offset = if image.slot == slot && offset <= total_bytes { offset } else { 0 };
-        let end = (offset + self.config.snapshot_chunk_bytes as u64).min(total_bytes);
-        if end == total_bytes {
-            self.snapshot_transfers.remove(&to);
-        }
-        let data = image.data.slice(offset as usize..end as usize);
-        let chunk = SnapshotChunk { slot: image.slot, total_bytes, offset, data };
-        self.send(to, Message::SnapshotChunk(chunk));
-    }
-
-    fn on_snapshot_chunk(&mut self, from: usize, m: SnapshotChunk) {
-        if m.slot <= self.learner.commit() {
-            self.incoming_snapshot = None; // stale: we are past it
-            return;
-        }
-        if m.total_bytes > self.config.snapshot_bytes_max {
-            return; // too large to hold
-        }
-        if m.offset == 0 {
-            self.incoming_snapshot = Some((m.slot, m.total_bytes, Vec::new()));
-        }
-        let Some((slot, total, buffer)) = &mut self.incoming_snapshot else { return };
-        if *slot != m.slot || *total != m.total_bytes || buffer.len() as u64 != m.offset {
-            return; // out of order: the retry timer asks again
-        }
-        buffer.extend_from_slice(&m.data);
-        self.snapshot_retries = 0;
-        if (buffer.len() as u64) < *total {
-            let request = FetchSnapshot { slot: *slot, offset: buffer.len() as u64 };
-            self.catchup_target = Some(from);
-            self.catchup_timeout.reset();
-            self.send(from, Message::FetchSnapshot(request));
-            return;
-        }
-        let (slot, _, buffer) = self.incoming_snapshot.take().expect("assembling");
-        let image = SnapshotImage { slot, data: Bytes::from(buffer) };
-        self.learner.install_snapshot(slot);
-        self.acceptor.prune_below(slot);
-        self.out.persist.push(PersistOp::Snapshot(image.clone()));
-        self.out.snapshot = Some(image.clone());
-        self.snapshot = Some(image);
-        self.after_learning();
-        if self.catchup_target == Some(from) {
-            self.catchup_target = None;
-            self.catchup_timeout.stop();
-        }
-        self.maybe_catch_up(); // the log suffix after the snapshot
-    }
-
-    // ---- learning ---------------------------------------------------------
-
-    /// `value` is chosen at `slot`. Records it durably unless our acceptor's
-    /// accepted value (already on its way to disk) is that same value.
-    pub(super) fn learn_chosen(&mut self, slot: Slot, value: Value) {
-        if self.learner.is_chosen(slot) {
-            self.learner.learn(slot, value); // asserts agreement
-            return;
-        }
-        let on_disk = self.acceptor.accepted(slot).is_some_and(|(_, v)| *v == value);
-        if !on_disk {
-            self.out.persist.push(PersistOp::Chosen { first_slot: slot, values: vec![value.clone()] });
-        }
-        self.learner.learn(slot, value);
-    }
-
-    /// Housekeeping after the commit index may have moved.
-    pub(super) fn after_learning(&mut self) {
-        let commit = self.learner.commit();
-        self.acceptor.prune_below(commit);
-        self.peer_commit[self.index] = commit;
-        self.release_reads();
-    }
-
-    /// Remember that member `index` reported commit index `commit`, and
-    /// fetch what we lack if it is ahead of us.
-    pub(super) fn note_peer_commit(&mut self, index: usize, commit: Slot) {
-        self.peer_commit[index] = self.peer_commit[index].max(commit);
-        if commit > self.learner.commit() {
-            self.maybe_catch_up();
-        }
-    }
-
-    /// Ask the most advanced peer we know of for chosen values we lack
-    /// (one request outstanding at a time).
-    pub(super) fn maybe_catch_up(&mut self) {
-        if self.catchup_target.is_some() {
-            return;
-        }
-        let commit = self.learner.commit();
-        let best = (0..self.peer_commit.len())
-            .filter(|&i| i != self.index && self.peer_commit[i] > commit)
-            .max_by_key(|&i| (self.peer_commit[i], std::cmp::Reverse(i)));
-        if let Some(target) = best {
-            self.request_catch_up(target);
-        }
-    }
-
-    fn request_catch_up(&mut self, target: usize) {
-        self.catchup_target = Some(target);
-        self.catchup_timeout.reset();
-        let first_slot = self.learner.commit();
-        self.send(target, Message::CatchUp(CatchUp { first_slot }));
-    }
-
-    /// No answer (lost message or dead peer): ask the next member, in
-    /// index order after the last one, that claims to be ahead of us.
-    fn on_catchup_timeout(&mut self) {
-        let Some(last) = self.catchup_target.take() else { return };
-        // A snapshot transfer in progress resumes where it stopped, from
-        // the same peer, a few times before starting over elsewhere.
-        if let Some((slot, _, buffer)) = &self.incoming_snapshot {
-            if self.snapshot_retries < SNAPSHOT_RESUME_ATTEMPTS {
-                self.snapshot_retries += 1;
-                let request = FetchSnapshot { slot: *slot, offset: buffer.len() as u64 };
-                self.catchup_target = Some(last);
-                self.catchup_timeout.reset();
-                self.send(last, Message::FetchSnapshot(request));
-                return;
-            }
-            self.incoming_snapshot = None;
-        }
-        let commit = self.learner.commit();
-        let members = self.peer_commit.len();
-        let next = (1..=members)
-            .map(|step| (last + step) % members)
-            .find(|&i| i != self.index && self.peer_commit[i] > commit);
-        if let Some(target) = next {
-            self.request_catch_up(target);
-        }
-    }
-
-    // ---- elections --------------------------------------------------------
-
-    fn on_election_timeout(&mut self) {
-        let ballot = Ballot::new(self.max_round_seen.saturating_add(1), self.id);
-        self.reset_election_timeout();
-        self.out.events.push(Event::PreVoteStarted { ballot });
-        let mut granted = NodeSet::default();
-        if self.acceptor.would_promise(self.now, ballot) {
-            granted.insert(self.index);
-        }
-        self.role = Role::PreCandidate(PreCandidate { ballot, granted });
-        self.broadcast(Message::PreVote(PreVote { ballot }));
-        self.check_pre_vote_majority();
-    }
-
-    fn on_pre_vote_reply(&mut self, from: usize, m: PreVoteReply) {
-        self.max_round_seen = self.max_round_seen.max(m.promised.round);
-        if let Role::PreCandidate(p) = &mut self.role {
-            if p.ballot == m.ballot && m.granted {
-                p.granted.insert(from);
-                self.check_pre_vote_majority();
-            }
-        }
-    }
-
-    fn check_pre_vote_majority(&mut self) {
-        let Role::PreCandidate(p) = &self.role else { return };
-        if p.granted.len() < self.config.majority() {
-            return;
-        }
-        // Phase 1 with a ballot above everything seen, including in pre-vote replies.
-        let ballot = Ballot::new(self.max_round_seen.max(p.ballot.round - 1) + 1, self.id);
-        self.max_round_seen = ballot.round;
-        let first_unchosen = self.learner.commit();
-        self.role = Role::Candidate(Candidate {
-            ballot,
-            first_unchosen,
-            promised_by: NodeSet::default(),
-            accepted: BTreeMap::new(),
-        });
-        self.out.events.push(Event::ElectionStarted { ballot });
-        let prepare = Prepare { ballot, first_unchosen };
-        self.broadcast(Message::Prepare(prepare.clone()));
-        self.on_prepare(self.index, prepare);
-    }
-
-    fn on_promise(&mut self, from: usize, mut m: Promise) {
-        let Role::Candidate(c) = &self.role else {
-            self.note_peer_commit(from, m.commit);
-            return;
-        };
-        if c.ballot != m.ballot {
-            return;
-        }
-        let first_unchosen = c.first_unchosen;
-        // Learn what the promiser knows chosen: the new leader must never
-        // re-propose those slots with anything else, and must not depend on
-        // one peer staying alive to fetch them later.
-        let chosen = std::mem::take(&mut m.chosen);
-        let covered = first_unchosen.saturating_add(chosen.len() as u64);
-        for (slot, value) in (first_unchosen..).zip(chosen) {
-            self.learn_chosen(slot, value);
-        }
-        self.after_learning();
-        if m.commit > covered.max(self.learner.commit()) {
-            // Too far behind this promiser to lead: catch up first.
-            self.role = Role::Follower;
-            self.note_peer_commit(from, m.commit);
-            return;
-        }
-        let Role::Candidate(c) = &mut self.role else { return };
-        if c.absorb(from, m) && c.promised_by.len() >= self.config.majority() {
-            self.become_leader();
-        }
-    }
-
-    fn on_reject(&mut self, m: Reject) {
-        self.max_round_seen = self.max_round_seen.max(m.promised.round);
-        if m.reason == RejectReason::HigherBallot && self.role.ballot() == Some(m.ballot) && m.promised > m.ballot {
-            self.step_down(StepDownReason::HigherBallot);
-        }
-    }
-
-    /// Leave any proposer role. Queued commands and waiting reads fail back
-    /// to the shell; in-flight slots may still be chosen (the next leader
-    /// recovers them), so their commands are not reported as aborted.
-    pub(super) fn step_down(&mut self, reason: StepDownReason) {
-        let role = std::mem::replace(&mut self.role, Role::Follower);
-        if let Role::Leader(leader) = role {
-            self.out.events.push(Event::SteppedDown { ballot: leader.ballot, reason });
-            self.out.aborted.extend(leader.queue);
-            for read in leader.reads {
-                self.out.reads.push(ReadOutcome::Failed { id: read.id });
-            }
-            self.leader_hint = None;
-        }
-        self.heartbeat_timeout.stop();
-        self.reset_election_timeout();
-    }
-
-    pub(super) fn leader_lease_ticks(&self) -> u64 {
-        leader_lease_ticks(&self.config)
+        self.election_timeout.reset_to(self.now, ticks);
     }
 }

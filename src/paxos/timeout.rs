@@ -1,49 +1,51 @@
-//! One named timeout per concern (TigerBeetle's `Timeout`): each counts
-//! ticks, fires once when it reaches its deadline, and is reset or stopped
-//! by the role that owns it.
+//! One named timeout per concern (TigerBeetle's `Timeout`), as a deadline
+//! on the replica's tick clock: `reset` arms it `after_ticks` from now,
+//! `fired` reports once that the deadline has passed.
+//!
+//! Deadlines, not countdowns: the shell may move the clock forward by many
+//! ticks at once (after an executor stall) and must then first work
+//! through the messages that arrived meanwhile, and only then fire
+//! timeouts. A countdown ticked once per elapsed tick would fire during
+//! the catch-up, before those messages (a heartbeat, say) could reset it.
 
 #[derive(Clone, Debug)]
 pub struct Timeout {
-    /// Ticks from the last reset until it fires.
+    /// Ticks from a reset until it fires.
     pub after_ticks: u64,
-    /// Ticks since the last reset. Invariant: `elapsed_ticks <= after_ticks` while armed.
-    elapsed_ticks: u64,
-    armed: bool,
+    /// Fires once `now >= deadline_tick`. `None` while stopped or fired.
+    deadline_tick: Option<u64>,
 }
 
 impl Timeout {
     pub fn new(after_ticks: u64) -> Timeout {
-        Timeout { after_ticks, elapsed_ticks: 0, armed: false }
+        Timeout { after_ticks, deadline_tick: None }
     }
 
-    /// Advance one tick; true exactly once when the deadline is reached.
-    /// A fired timeout stays disarmed until reset.
-    pub fn tick(&mut self) -> bool {
-        if !self.armed {
-            return false;
+    /// True exactly once when `now` reaches the deadline; a fired timeout
+    /// stays disarmed until reset.
+    pub fn fired(&mut self, now: u64) -> bool {
+        match self.deadline_tick {
+            Some(deadline) if now >= deadline => {
+                self.deadline_tick = None;
+                true
+            }
+            _ => false,
         }
-        self.elapsed_ticks += 1;
-        if self.elapsed_ticks >= self.after_ticks {
-            self.armed = false;
-            return true;
-        }
-        false
     }
 
-    /// Re-arm from zero.
-    pub fn reset(&mut self) {
-        self.elapsed_ticks = 0;
-        self.armed = true;
+    /// Re-arm: fire `after_ticks` from `now`.
+    pub fn reset(&mut self, now: u64) {
+        self.deadline_tick = Some(now.saturating_add(self.after_ticks));
     }
 
-    /// Re-arm from zero with a new period (for randomized timeouts).
-    pub fn reset_to(&mut self, after_ticks: u64) {
+    /// Re-arm with a new period (for randomized timeouts).
+    pub fn reset_to(&mut self, now: u64, after_ticks: u64) {
         self.after_ticks = after_ticks.max(1);
-        self.reset();
+        self.reset(now);
     }
 
     pub fn stop(&mut self) {
-        self.armed = false;
+        self.deadline_tick = None;
     }
 }
 
@@ -54,14 +56,22 @@ mod tests {
     #[test]
     fn fires_once_at_deadline_and_not_while_stopped() {
         let mut t = Timeout::new(3);
-        assert!(!t.tick(), "not armed yet");
-        t.reset();
-        assert!(!t.tick());
-        assert!(!t.tick());
-        assert!(t.tick());
-        assert!(!t.tick(), "fires once");
-        t.reset_to(1);
+        assert!(!t.fired(100), "not armed yet");
+        t.reset(10);
+        assert!(!t.fired(11));
+        assert!(!t.fired(12));
+        assert!(t.fired(13));
+        assert!(!t.fired(14), "fires once");
+        t.reset_to(20, 1);
         t.stop();
-        assert!(!t.tick());
+        assert!(!t.fired(50));
+    }
+
+    #[test]
+    fn a_clock_jump_fires_once_not_once_per_tick() {
+        let mut t = Timeout::new(10);
+        t.reset(0);
+        assert!(t.fired(1_000));
+        assert!(!t.fired(1_001));
     }
 }

@@ -16,13 +16,14 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::shard::{Request, Waiter};
+use super::shard::ClientWaiter;
 use super::util::{reply_cell, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
-use crate::kv::{Command, Op, Reply};
+use crate::kv::{Op, Reply};
 use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
+use crate::node::{ClientSession, Request, Waiter};
 
 /// Buffered reply bytes that trigger a write.
 const OUT_BYTES_FLUSH: usize = 64 * 1024;
@@ -34,8 +35,8 @@ const ARGS_MAX: usize = 64 * 1024;
 enum Pending {
     /// Already encoded (PING, errors, INFO ...).
     Ready(Bytes),
-    /// Waiting for a shard.
-    Wait(ReplyCell<Reply>),
+    /// Waiting for shard `shard`'s answer to command `seq` of its session.
+    Wait { cell: ReplyCell<Reply>, shard: usize, seq: u64 },
     /// Write this, then close the connection (QUIT, protocol errors).
     Close(Bytes),
 }
@@ -48,8 +49,9 @@ struct Connection {
     /// The reader waits on it for room in the queue.
     room: Notify,
     reader_done: Cell<bool>,
-    session: u64,
-    next_seq: Cell<u64>,
+    /// One session per shard this connection talks to (exactly-once,
+    /// in-order apply: `node::ClientSession`).
+    sessions: RefCell<Vec<ClientSession>>,
     id: u64,
     name: RefCell<Option<Bytes>>,
 }
@@ -86,15 +88,15 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
     shared.clients.set(shared.clients.get() + 1);
     let _slot = ClientSlot(shared.clone());
     let _ = stream.set_nodelay(true);
-    let (session, id) = shared.new_session();
+    let id = shared.new_client_id();
+    let sessions = (0..shared.file.shards).map(|_| ClientSession::new(shared.node)).collect();
     let conn = Rc::new(Connection {
         shared,
         queue: RefCell::new(VecDeque::new()),
         queued: Notify::default(),
         room: Notify::default(),
         reader_done: Cell::new(false),
-        session,
-        next_seq: Cell::new(1),
+        sessions: RefCell::new(sessions),
         id,
         name: RefCell::new(None),
     });
@@ -188,7 +190,7 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                 out.extend_from_slice(&bytes);
                 false
             }
-            Pending::Wait(cell) => {
+            Pending::Wait { cell, shard, seq } => {
                 let reply = match cell.take() {
                     Some(reply) => reply,
                     None => {
@@ -202,6 +204,7 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                         cell.recv().await.unwrap_or_else(|| Reply::Error("ERR internal: request dropped".into()))
                     }
                 };
+                conn.sessions.borrow_mut()[shard].answered(seq, &reply);
                 resp::encode_reply(&mut out, &reply);
                 false
             }
@@ -321,15 +324,20 @@ async fn submit_kv(conn: &Rc<Connection>, op: Op) {
         conn.push_error("CROSSSLOT Keys in request don't hash to the same shard; put them under one {hash tag}");
         return;
     };
-    let seq = conn.next_seq.get();
-    conn.next_seq.set(seq + 1);
-    let command = Command { session: conn.session, seq, op };
+    let command = {
+        let through_log = !op.is_read_only();
+        let mut sessions = conn.sessions.borrow_mut();
+        sessions[shard].command(op, through_log, || shared.new_session_counter())
+    };
+    let seq = command.seq;
     let deadline = Instant::now() + Duration::from_millis(shared.file.tuning.request_timeout_ms);
     let (sender, cell) = reply_cell();
-    conn.push(Pending::Wait(cell));
+    conn.push(Pending::Wait { cell, shard, seq });
     if shard == shared.executor {
         let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");
-        local.borrow_mut().submit(Request::new(command, Waiter::Local(sender), deadline));
+        let mut local = local.borrow_mut();
+        let request = Request::new(command, Waiter::Client(ClientWaiter::Local(sender)), local.deadline_us(deadline));
+        local.submit(request);
         return;
     }
     let token = shared.register_mesh_waiter(sender);

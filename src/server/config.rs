@@ -27,7 +27,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::kv::SESSION_NODE_MAX;
+use crate::node::NodeConfig;
 use crate::paxos::{Config, NodeId};
+
+/// Client sessions each shard's store remembers (exactly-once retries).
+pub const SESSIONS_MAX: usize = 100_000;
 use crate::storage::Durability;
 
 /// One member of the cluster.
@@ -201,6 +206,18 @@ impl ClusterFile {
         config
     }
 
+    /// The node layer's configuration for one shard of node `id`.
+    pub fn node_config(&self, id: NodeId) -> NodeConfig {
+        let t = &self.tuning;
+        let mut config = NodeConfig::new(id, self.member_ids());
+        config.tick_us = t.tick_ms * 1000;
+        config.request_timeout_us = t.request_timeout_ms * 1000;
+        config.snapshot_every_slots = t.snapshot_every_slots;
+        config.snapshot_every_bytes = t.snapshot_every_bytes;
+        config.sessions_max = SESSIONS_MAX;
+        config
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.cluster_id.is_empty() || self.cluster_id.len() > 255 {
             return Err("cluster_id must be 1 to 255 bytes".into());
@@ -216,6 +233,9 @@ impl ClusterFile {
         for node in &self.nodes {
             if !ids.insert(node.id) {
                 return Err(format!("node id {} appears twice", node.id));
+            }
+            if node.id == 0 || node.id > SESSION_NODE_MAX {
+                return Err(format!("node id {} is outside 1..={SESSION_NODE_MAX}", node.id));
             }
             if usize::from(node.peer_port) + self.shards > 65536 {
                 return Err(format!("node {}: peer ports {}+{} overflow", node.id, node.peer_port, self.shards));

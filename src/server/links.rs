@@ -321,6 +321,7 @@ async fn accept_handshake(
 async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, mut buf: BytesMut) {
     let fd = stream.as_raw_fd();
     let (generation, wake) = link.attach();
+    ctx.shard_ref.borrow_mut().on_link_up(link.peer);
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let writer_link = link.clone();
     let writer_task = glommio::spawn_local(async move {
@@ -374,6 +375,17 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
         match decode_frame(body) {
             Ok(frame) => ctx.shard_ref.borrow_mut().on_peer_frame(peer, frame),
             Err(e) => break format!("undecodable frame: {e}"),
+        }
+        // Backpressure: while the disk is behind, read no more (TCP pushes back).
+        loop {
+            let gate = {
+                let shard = ctx.shard_ref.borrow();
+                if shard.node.accepting() {
+                    break;
+                }
+                shard.accepting.clone()
+            };
+            gate.wait().await;
         }
         if link.generation.get() != generation {
             break "replaced by a newer connection".into();

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::node::NodeStatus;
 use crate::paxos::{Ballot, RoleKind, Status};
 
 /// One shard's instruments.
@@ -105,13 +106,15 @@ pub struct ShardStatus {
     pub log_start: AtomicU64,
     pub keys: AtomicU64,
     pub holds_lease: AtomicU8,
+    /// 1 while the replica relearns a lost durable state.
+    pub recovering: AtomicU8,
     pub ops: AtomicU64,
     pub slots: AtomicU64,
     pub ready: AtomicU8,
 }
 
 impl ShardStatus {
-    pub fn publish(&self, status: &Status, applied: u64, keys: usize, log_start: u64) {
+    pub fn publish(&self, status: &Status, node: &NodeStatus) {
         let role = match status.role {
             RoleKind::Follower => 0,
             RoleKind::PreCandidate => 1,
@@ -123,13 +126,17 @@ impl ShardStatus {
         self.ballot_node.store(status.promised.node, Relaxed);
         self.leader.store(status.leader.unwrap_or(0), Relaxed);
         self.commit.store(status.commit, Relaxed);
-        self.applied.store(applied, Relaxed);
-        self.keys.store(keys as u64, Relaxed);
-        self.log_start.store(log_start, Relaxed);
+        self.applied.store(node.applied, Relaxed);
+        self.keys.store(node.keys as u64, Relaxed);
+        self.log_start.store(node.log_start, Relaxed);
         self.holds_lease.store(status.holds_lease as u8, Relaxed);
+        self.recovering.store(node.recovering as u8, Relaxed);
     }
 
     pub fn role_name(&self) -> &'static str {
+        if self.recovering.load(Relaxed) == 1 {
+            return "recovering";
+        }
         match self.role.load(Relaxed) {
             3 => "leader",
             2 => "candidate",
@@ -149,6 +156,8 @@ pub struct Monitor {
     pub shards: Vec<ShardMetrics>,
     pub status: Vec<ShardStatus>,
     pub started_unix_ms: u128,
+    /// The last session counter handed out on this node (see `Shared::new_session_counter`).
+    pub session_counter: AtomicU64,
 }
 
 impl Monitor {
@@ -163,7 +172,13 @@ impl Monitor {
             })
             .collect();
         let status = (0..shards).map(|_| ShardStatus::default()).collect();
-        Arc::new(Monitor { registry, shards: metrics, status, started_unix_ms: super::util::unix_millis() })
+        Arc::new(Monitor {
+            registry,
+            shards: metrics,
+            status,
+            started_unix_ms: super::util::unix_millis(),
+            session_counter: AtomicU64::new(0),
+        })
     }
 
     pub fn encode_metrics(&self) -> String {

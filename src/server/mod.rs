@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod config;
+mod identity;
 pub mod links;
 pub mod metrics;
 pub mod shard;
@@ -19,6 +20,7 @@ pub mod util;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,11 +32,11 @@ use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use self::config::ClusterFile;
 use self::links::{accept_forever, dial_forever, Link, LinkContext};
 use self::metrics::Monitor;
-use self::shard::{Request, Shard, ShardRef, Waiter};
+use self::shard::{ClientWaiter, Shard, ShardRef};
 use self::util::{Notify, ReplySender};
-use crate::kv::{Command, KvStore, Reply};
-use crate::paxos::{NodeId, Replica};
-use crate::rng::Rng;
+use crate::kv::{Command, Reply};
+use crate::node::{Boot, Node, Request, Waiter};
+use crate::paxos::NodeId;
 use crate::server_log;
 use crate::storage::{Wal, WalOptions};
 
@@ -70,25 +72,30 @@ pub struct Shared {
     next_token: Cell<u64>,
     outbox: RefCell<VecDeque<(usize, MeshMessage)>>,
     outbox_kick: Notify,
-    rng: RefCell<Rng>,
     next_client_id: Cell<u64>,
     /// Client connections open on this executor.
     pub clients: Cell<usize>,
 }
 
 impl Shared {
-    /// A fresh client session id (random, so ids from before a restart are
-    /// never reused) and a connection id.
-    pub fn new_session(&self) -> (u64, u64) {
-        let session = loop {
-            let s = self.rng.borrow_mut().next_u64();
-            if s != crate::kv::SESSION_NONE {
-                break s;
-            }
-        };
+    /// A connection id, unique on this node.
+    pub fn new_client_id(&self) -> u64 {
         let id = self.next_client_id.get();
         self.next_client_id.set(id + 1);
-        (session, id * self.file.shards as u64 + self.executor as u64)
+        id * self.file.shards as u64 + self.executor as u64
+    }
+
+    /// A session counter greater than every earlier one on this node, across
+    /// executors and restarts: wall-clock microseconds, bumped past the last
+    /// one handed out (`kv::session_id`).
+    pub fn new_session_counter(&self) -> u64 {
+        let now = util::unix_micros();
+        let previous = self
+            .monitor
+            .session_counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(last.max(now - 1) + 1))
+            .expect("the update always succeeds");
+        previous.max(now - 1) + 1
     }
 
     pub fn register_mesh_waiter(&self, sender: ReplySender<Reply>) -> u64 {
@@ -114,7 +121,7 @@ impl Shared {
 }
 
 /// Run node `node` of the cluster until the process is stopped.
-pub fn run(file: ClusterFile, node: NodeId, pin: bool) -> Result<(), String> {
+pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(), String> {
     file.validate()?;
     let spec = file.node(node).ok_or_else(|| format!("node {node} is not in the cluster file"))?.clone();
     let shards = file.shards;
@@ -145,7 +152,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool) -> Result<(), String> {
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
             async move {
-                let result = run_executor(file, node, monitor, mesh).await;
+                let result = run_executor(file, node, rejoin, monitor, mesh).await;
                 if let Err(e) = &result {
                     // One shard down with the others serving would be a
                     // half-alive node that a supervisor never restarts.
@@ -218,6 +225,7 @@ fn config_summary(file: &ClusterFile) -> String {
 async fn run_executor(
     file: ClusterFile,
     node: NodeId,
+    rejoin: bool,
     monitor: Arc<Monitor>,
     mesh: MeshBuilder<MeshMessage, Full>,
 ) -> Result<(), String> {
@@ -227,36 +235,29 @@ async fn run_executor(
 
     // Recover this shard's state from its data directory.
     let dir = file.shard_dir(node, index);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let initialized = identity::prepare(&file, node, index).map_err(|e| format!("shard {index}: {e}"))?;
     let mut options = WalOptions::new(&dir);
     options.durability = file.tuning.durability.storage();
     let (wal, durable, report) = Wal::open(options).await.map_err(|e| format!("shard {index}: {e}"))?;
-    let (kv, applied) = match &durable.snapshot {
-        Some(image) => {
-            let kv = KvStore::restore(&image.data)
-                .map_err(|e| format!("shard {index}: snapshot at slot {} does not restore: {e}", image.slot))?;
-            (kv, image.slot)
-        }
-        None => (KvStore::new(shard::SESSIONS_MAX), 0),
-    };
     server_log!(
         node,
         index,
-        "recovered from {}: {} segments, {} records, snapshot {}, promised {}.{}, commit {}{}",
+        "recovered from {}: {} segments, {} records, snapshot {}, promised {}, commit {}{}",
         dir.display(),
         report.segments,
         report.records,
         report.snapshot_slot.map_or("none".to_string(), |s| format!("at slot {s}")),
-        durable.promised.round,
-        durable.promised.node,
+        durable.promised,
         durable.commit,
         report.torn_tail.as_ref().map_or(String::new(), |(file, offset, why)| format!(
             "; discarded a torn tail of {} at byte {offset} ({why})",
             file.display()
         ))
     );
+    let boot = Boot::decide(durable, initialized, rejoin);
     let seed = util::unix_millis() as u64 ^ (u64::from(node) << 40) ^ (index as u64) << 32;
-    let replica = Replica::recover(file.core_config(), node, seed, durable).map_err(|e| e.0)?;
+    let node_state: Node<ClientWaiter> = Node::boot(file.node_config(node), file.core_config(), seed, boot)
+        .map_err(|e| format!("shard {index}: {e}"))?;
 
     let shared = Rc::new(Shared {
         node,
@@ -270,11 +271,11 @@ async fn run_executor(
         next_token: Cell::new(0),
         outbox: RefCell::new(VecDeque::new()),
         outbox_kick: Notify::default(),
-        rng: RefCell::new(Rng::new(seed ^ std::process::id() as u64)),
         next_client_id: Cell::new(1),
         clients: Cell::new(0),
     });
-    let shard: ShardRef = Rc::new(RefCell::new(Shard::new(index, replica, kv, applied, Rc::new(wal), shared.clone())));
+    let shard: ShardRef =
+        Rc::new(RefCell::new(Shard::new(index, node_state, Rc::new(wal), shared.clone(), initialized)));
     *shared.shard.borrow_mut() = Some(shard.clone());
 
     // Peer links: dial peers with higher ids, accept the lower ones.
@@ -342,8 +343,21 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
                 match message {
                     MeshMessage::Request { from, token, command, deadline } => {
                         let shard = shared.shard.borrow().clone().expect("set at start");
-                        let request = Request::new(command, Waiter::Mesh { executor: from, token }, deadline);
-                        shard.borrow_mut().submit(request);
+                        // Backpressure: hold the channel (its senders block) while the disk is behind.
+                        loop {
+                            let gate = {
+                                let s = shard.borrow();
+                                if s.node.accepting() {
+                                    break;
+                                }
+                                s.accepting.clone()
+                            };
+                            gate.wait().await;
+                        }
+                        let mut s = shard.borrow_mut();
+                        let waiter = Waiter::Client(ClientWaiter::Mesh { executor: from, token });
+                        let request = Request::new(command, waiter, s.deadline_us(deadline));
+                        s.submit(request);
                     }
                     MeshMessage::Reply { token, reply } => {
                         if let Some(sender) = shared.take_mesh_waiter(token) {

@@ -40,6 +40,43 @@ impl Notify {
     }
 }
 
+/// Wakes every waiting task at once (a gate many readers wait on).
+#[derive(Clone, Default)]
+pub struct Broadcast {
+    inner: Rc<BroadcastInner>,
+}
+
+#[derive(Default)]
+struct BroadcastInner {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Broadcast {
+    pub fn notify_all(&self) {
+        if self.inner.wakers.borrow().is_empty() {
+            return;
+        }
+        self.inner.generation.set(self.inner.generation.get() + 1);
+        for waker in self.inner.wakers.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Wait for the next `notify_all`.
+    pub async fn wait(&self) {
+        let generation = self.inner.generation.get();
+        poll_fn(|cx| {
+            if self.inner.generation.get() != generation {
+                return Poll::Ready(());
+            }
+            self.inner.wakers.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
 /// A reply that will be filled in once; the connection waits on it.
 pub struct ReplyCell<T> {
     inner: Rc<ReplyInner<T>>,
@@ -101,6 +138,11 @@ impl<T> Drop for ReplySender<T> {
             waker.wake();
         }
     }
+}
+
+/// Microseconds since the Unix epoch (session counters).
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch, for logs.

@@ -28,6 +28,9 @@ pub enum Violation {
     Divergence { detail: String },
     /// A replica could not recover from its disk after a crash.
     Recovery { detail: String },
+    /// In a fault-free stretch, a request took longer than a few round
+    /// trips and fsyncs allow: something waited that should not have.
+    Latency { detail: String },
     /// An invariant assertion fired inside the core or the simulator.
     Panic { message: String },
 }
@@ -52,6 +55,7 @@ impl fmt::Display for Violation {
             Violation::Liveness { detail } => write!(f, "liveness: {detail}"),
             Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
             Violation::Recovery { detail } => write!(f, "recovery: {detail}"),
+            Violation::Latency { detail } => write!(f, "latency: {detail}"),
             Violation::Panic { message } => write!(f, "invariant panic: {message}"),
         }
     }
@@ -103,17 +107,25 @@ impl Checker {
     /// Check every key's history (Wing & Gong / Lowe).
     pub fn check_history(&mut self, history: &History) {
         let mut per_key: BTreeMap<u32, Vec<_>> = BTreeMap::new();
-        for (key, op) in &history.ops {
-            // A read that never returned constrains nothing.
-            if op.ret.is_none() && op.input == linearizability::RegisterInput::Get {
+        for recorded in &history.ops {
+            // A read that never returned constrains nothing; an operation
+            // a node said was not applied took no effect.
+            let op = &recorded.op;
+            if recorded.not_applied || (op.ret.is_none() && op.input == linearizability::RegisterInput::Get) {
                 continue;
             }
-            per_key.entry(*key).or_default().push(op.clone());
+            per_key.entry(recorded.key).or_default().push(op.clone());
         }
         for (key, ops) in per_key {
             match linearizability::check(&RegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
                 Verdict::Linearizable => {}
-                Verdict::Unknown => self.unknown_keys.push(key),
+                Verdict::Unknown => {
+                    if std::env::var_os("PAXOSKV_DEBUG_LIN").is_some() {
+                        let open = ops.iter().filter(|o| o.ret.is_none()).count();
+                        eprintln!("unknown key {key}: {} ops, {open} open", ops.len());
+                    }
+                    self.unknown_keys.push(key)
+                }
                 Verdict::NotLinearizable { longest_prefix } => {
                     let tail: Vec<String> = longest_prefix
                         .iter()

@@ -1,31 +1,41 @@
-//! Simulated clients: each runs one operation at a time against one key of
-//! a small key space, retries it (same session sequence number, so the
-//! store applies it once) until it gets an answer, and records the call and
-//! return times in the history the linearizability checker reads.
+//! Simulated clients, modelled on real ones: each holds one connection to
+//! one node at a time (a follower as often as the leader: the node
+//! forwards), pipelines up to a few operations on it, and gets every
+//! answer from that node. The connection is a session at its node
+//! (`node::ClientSession`): a retry *inside* the cluster (a forward after a
+//! leader change) is applied once; a client that gives up on a connection
+//! records its unanswered operations as indeterminate and reconnects
+//! elsewhere with a new session, as a Redis client does.
+//!
+//! Operations go into the history the linearizability checker reads:
+//! an answer completes one, an error that says the outcome is unknown
+//! (or no answer at all) leaves it open (it may take effect at any later
+//! time), and an error that says it was not applied removes it.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::linearizability::{Operation, RegisterInput, RegisterOutput};
-use crate::kv::{Op, Reply, SessionId, SetCondition};
+use crate::kv::{Command, Op, Reply, SessionId, SetCondition};
+use crate::node::ClientSession;
 use crate::paxos::NodeId;
 use crate::rng::Rng;
 
-/// What a replica answers a client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClientReply {
-    Done(Reply),
-    /// Not the leader (or leadership lost): try `leader` if known.
-    Redirect(Option<NodeId>),
-    /// Queues full: back off and retry.
-    Busy,
+/// How the simulator tells a node's client apart: which client, which of
+/// its connections, which command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimWaiter {
+    pub client: usize,
+    pub conn: u64,
+    pub seq: u64,
 }
 
-/// The operation a client is waiting on.
+/// One operation in flight on the client's connection.
 #[derive(Clone, Debug)]
-pub struct CurrentOp {
+pub struct InFlight {
     pub key: u32,
     pub input: RegisterInput,
-    pub seq: u64,
     /// Index of this op in the history.
     pub history_index: usize,
 }
@@ -33,39 +43,60 @@ pub struct CurrentOp {
 #[derive(Clone, Debug)]
 pub struct SimClient {
     pub index: usize,
-    pub session: SessionId,
-    pub next_seq: u64,
-    /// Where requests go; follows redirects.
+    /// The node this client is connected to.
     pub target: NodeId,
-    /// Bumped per send; replies and timeouts for older attempts are ignored.
-    pub attempt: u64,
-    pub current: Option<CurrentOp>,
+    /// Bumped per connection; answers on an older one are ignored.
+    pub conn: u64,
+    pub session: ClientSession,
+    /// Operations sent on this connection and not answered, by seq.
+    pub in_flight: BTreeMap<u64, InFlight>,
+    /// Operations this client may have in flight at once.
+    pub pipeline: usize,
+    /// When the oldest answer this connection still waits for was due to start.
+    pub waiting_since_us: Option<u64>,
     /// Starts new operations (cleared when the run winds down).
     pub active: bool,
+    /// Operations completed on this connection (for session churn).
+    pub ops_on_conn: u64,
     /// Last value this client saw per key, for compare-and-set guesses.
     last_seen: Vec<Option<i64>>,
+    next_unique: i64,
 }
 
 impl SimClient {
-    pub fn new(index: usize, target: NodeId, keys: u32) -> SimClient {
+    pub fn new(index: usize, target: NodeId, keys: u32, pipeline: usize) -> SimClient {
         SimClient {
             index,
-            session: 1000 + index as u64,
-            next_seq: 1,
             target,
-            attempt: 0,
-            current: None,
+            conn: 0,
+            session: ClientSession::new(target),
+            in_flight: BTreeMap::new(),
+            pipeline: pipeline.max(1),
+            waiting_since_us: None,
             active: true,
+            ops_on_conn: 0,
             last_seen: vec![None; keys as usize],
+            next_unique: 0,
         }
     }
 
+    /// Drop the connection and open one to `target` (a new session).
+    pub fn reconnect(&mut self, target: NodeId) {
+        self.target = target;
+        self.conn += 1;
+        self.session = ClientSession::new(target);
+        self.in_flight.clear();
+        self.waiting_since_us = None;
+        self.ops_on_conn = 0;
+    }
+
     /// Draw the next operation: mostly reads and writes, some increments,
-    /// compare-and-sets and deletes. Written values are unique per client
-    /// and sequence, which makes stale reads easy to spot.
+    /// compare-and-sets and deletes. Written values are unique per client,
+    /// which makes stale reads easy to spot.
     pub fn next_input(&mut self, rng: &mut Rng, keys: u32) -> (u32, RegisterInput) {
         let key = rng.below(u64::from(keys)) as u32;
-        let unique = (self.index as i64 + 1) * 1_000_000 + self.next_seq as i64;
+        self.next_unique += 1;
+        let unique = (self.index as i64 + 1) * 1_000_000_000 + self.next_unique;
         let input = match rng.below(100) {
             0..=39 => RegisterInput::Get,
             40..=64 => RegisterInput::Set(unique),
@@ -108,14 +139,34 @@ pub fn kv_op(key: u32, input: RegisterInput) -> Op {
     }
 }
 
-/// Interpret the store's reply as the register model's output. `None` when
-/// the reply cannot come from a correct store for this input (reported as a
-/// violation by the caller).
-pub fn register_output(input: RegisterInput, reply: &Reply) -> Option<RegisterOutput> {
+/// What an answer means for the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took effect with this output.
+    Done(RegisterOutput),
+    /// It may or may not have taken effect, at any time after it was sent.
+    Unknown,
+    /// It did not take effect.
+    NotApplied,
+    /// No correct node gives this answer to this operation.
+    Bad,
+}
+
+/// Interpret a node's answer to `input`.
+pub fn outcome(input: RegisterInput, reply: &Reply) -> Outcome {
+    if let Reply::Error(message) = reply {
+        if message.contains("outcome is unknown") {
+            return Outcome::Unknown;
+        }
+        let not_applied = message.starts_with("BUSY") || message.contains("was not applied");
+        if not_applied {
+            return Outcome::NotApplied;
+        }
+    }
     let parse = |b: &Bytes| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
-    match (input, reply) {
+    let output = match (input, reply) {
         (RegisterInput::Get, Reply::Nil) => Some(RegisterOutput::Value(None)),
-        (RegisterInput::Get, Reply::Bulk(b)) => Some(RegisterOutput::Value(Some(parse(b)?))),
+        (RegisterInput::Get, Reply::Bulk(b)) => parse(b).map(|v| RegisterOutput::Value(Some(v))),
         (RegisterInput::Set(_), Reply::Ok) => Some(RegisterOutput::Ok),
         (RegisterInput::Del, Reply::Int(n)) if *n == 0 || *n == 1 => Some(RegisterOutput::Deleted(*n == 1)),
         (RegisterInput::IncrBy(_), Reply::Int(v)) => Some(RegisterOutput::Int(*v)),
@@ -123,28 +174,57 @@ pub fn register_output(input: RegisterInput, reply: &Reply) -> Option<RegisterOu
         (RegisterInput::CompareAndSet { .. }, Reply::Ok) => Some(RegisterOutput::Swapped(true)),
         (RegisterInput::CompareAndSet { .. }, Reply::Nil) => Some(RegisterOutput::Swapped(false)),
         _ => None,
-    }
+    };
+    output.map_or(Outcome::Bad, Outcome::Done)
 }
 
-/// The recorded client history: per operation its key and its interval.
+/// One recorded operation, with where and when for the latency checker.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub key: u32,
+    pub op: Operation<RegisterInput, RegisterOutput>,
+    /// The node the client sent it to.
+    pub node: NodeId,
+    /// Its command's session and sequence number.
+    pub session: SessionId,
+    pub seq: u64,
+    /// It did not take effect: left out of the linearizability check.
+    pub not_applied: bool,
+}
+
+/// The recorded client history.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    pub ops: Vec<(u32, Operation<RegisterInput, RegisterOutput>)>,
+    pub ops: Vec<Recorded>,
 }
 
 impl History {
-    pub fn invoke(&mut self, client: usize, key: u32, input: RegisterInput, now_us: u64) -> usize {
-        self.ops.push((key, Operation { client: client as u64, call: now_us, ret: None, input, output: None }));
+    pub fn invoke(
+        &mut self,
+        client: usize,
+        node: NodeId,
+        key: u32,
+        command: &Command,
+        input: RegisterInput,
+        now_us: u64,
+    ) -> usize {
+        let op = Operation { client: client as u64, call: now_us, ret: None, input, output: None };
+        let (session, seq) = (command.session, command.seq);
+        self.ops.push(Recorded { key, op, node, session, seq, not_applied: false });
         self.ops.len() - 1
     }
 
     pub fn complete(&mut self, index: usize, output: RegisterOutput, now_us: u64) {
-        let op = &mut self.ops[index].1;
+        let op = &mut self.ops[index].op;
         op.ret = Some(now_us);
         op.output = Some(output);
     }
 
+    pub fn not_applied(&mut self, index: usize) {
+        self.ops[index].not_applied = true;
+    }
+
     pub fn completed(&self) -> usize {
-        self.ops.iter().filter(|(_, op)| op.ret.is_some()).count()
+        self.ops.iter().filter(|r| r.op.ret.is_some()).count()
     }
 }

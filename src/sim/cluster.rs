@@ -1,25 +1,29 @@
-//! The simulated cluster: N replicas of the real core and the real store,
-//! a simulated network and disk, simulated clients, and one seeded event
-//! queue that owns time. One seed reproduces a run exactly.
+//! The simulated cluster: N real nodes (`src/node`: the core, the store
+//! and the request table), a simulated network, disks and clocks,
+//! simulated clients, and one seeded event queue that owns time. One seed
+//! reproduces a run exactly.
 //!
 //! Scenario tests drive it directly and read like a transcript:
 //! `cluster.partition(&[1], &[2, 3]); cluster.run_for_ms(500); cluster.heal();`
+//!
+//! The node plumbing is in `io.rs`, faults in `faults.rs`, clients in
+//! `clients.rs`.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use bytes::Bytes;
 
 use super::checker::Checker;
-use super::client::{ClientReply, History, SimClient};
-use super::disk::CrashWrite;
-use super::network::{Fate, Network, NetworkConfig};
+use super::client::{History, SimClient, SimWaiter};
+use super::network::{Network, NetworkConfig};
 use super::node::SimNode;
 use super::trace::{TraceEvent, Tracer};
-use crate::kv::Command;
-use crate::paxos::{Ballot, Config, Envelope, InjectedBug, NodeId};
+use crate::kv::{Command, KvStore, Reply};
+use crate::net::peer::PeerFrame;
+use crate::node::NodeConfig;
+use crate::paxos::{Ballot, Config, InjectedBug, NodeId, Replica, Slot};
 use crate::rng::Rng;
-
-/// A node collects its output at most this long after a delivery.
-const STEP_BATCH_WINDOW_US: u64 = 50;
 
 /// How reads reach the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,26 +51,46 @@ pub struct SimConfig {
     pub replicas: u32,
     pub clients: usize,
     pub keys: u32,
+    /// Operations a client may have in flight at once on its connection.
+    pub pipeline: usize,
     pub network: NetworkConfig,
-    /// Time from a write to its fsync completing.
+    /// Mean time from the start of a sync to its fsync completing.
     pub fsync_us: u64,
-    /// Each replica's tick clock runs at a rate within this many parts per
-    /// thousand of real time (the core is told the same bound).
+    /// Each sync takes `fsync_us` times a factor in `[1, 1 + fsync_jitter]`.
+    pub fsync_jitter: f64,
+    /// Per node (by index), a further factor on its fsync time (a slow
+    /// disk); missing entries are 1.
+    pub fsync_factors: Vec<u64>,
+    /// Bound on clock drift, parts per thousand: each node's local clock
+    /// runs at a rate within it (the core is told the same bound).
     pub drift_permille: u64,
+    /// Put every node's clock at one end of the drift range (either end),
+    /// where lease bugs show; else rates are uniform within the bound.
+    pub drift_extremes: bool,
     pub read_mode: ReadMode,
     pub window_slots: usize,
     pub batch_count_max: usize,
-    /// A client gives up on a replica after this long and tries the next.
+    /// A request unanswered this long gets an error from its node.
+    pub request_timeout_us: u64,
+    /// A client gives up on a connection after this long without an answer
+    /// and reconnects elsewhere.
     pub client_timeout_us: u64,
     /// Pause between a client's operations.
     pub think_us: u64,
+    /// After an answer, a client reconnects (a new session) with this probability.
+    pub churn: f64,
+    /// Client sessions each store remembers (small values: eviction pressure).
+    pub sessions_max: usize,
     pub injected_bug: InjectedBug,
-    /// Each replica snapshots its store every this many applied slots and
+    /// Each node snapshots its store every this many applied slots and
     /// compacts its log (0: never).
     pub snapshot_every_slots: u64,
+    /// Serializing a snapshot takes this long (the node goes on meanwhile).
+    pub snapshot_us: u64,
     /// Snapshot transfer chunk size (small, so transfers take several chunks).
     pub snapshot_chunk_bytes: usize,
-    /// A crash may tear the write in flight and flip a bit in it.
+    /// A crash may tear the sync in progress (blocks land in any order, a
+    /// bit may flip) and some crashes lose the whole disk.
     pub disk_faults: bool,
     /// Override the core's election timeout range `(min, max)` in ticks
     /// (equal bounds make replicas time out together: dueling proposers).
@@ -79,16 +103,24 @@ impl Default for SimConfig {
             replicas: 3,
             clients: 4,
             keys: 6,
+            pipeline: 1,
             network: NetworkConfig::default(),
             fsync_us: 200,
+            fsync_jitter: 0.0,
+            fsync_factors: Vec::new(),
             drift_permille: 50,
+            drift_extremes: false,
             read_mode: ReadMode::Lease,
             window_slots: 16,
             batch_count_max: 64,
-            client_timeout_us: 60_000,
+            request_timeout_us: 2_000_000,
+            client_timeout_us: 5_000_000,
             think_us: 2_000,
+            churn: 0.0,
+            sessions_max: 1024,
             injected_bug: InjectedBug::None,
             snapshot_every_slots: 64,
+            snapshot_us: 0,
             snapshot_chunk_bytes: 64,
             disk_faults: false,
             election_timeout_ticks: None,
@@ -99,6 +131,17 @@ impl Default for SimConfig {
 impl SimConfig {
     pub fn members(&self) -> Vec<NodeId> {
         (1..=self.replicas).collect()
+    }
+
+    /// Node `id`'s fsync factor (a slow disk), 1 by default.
+    pub fn fsync_factor(&self, id: NodeId) -> u64 {
+        self.fsync_factors.get((id - 1) as usize).copied().unwrap_or(1).max(1)
+    }
+
+    /// The longest an fsync can take on any node.
+    pub fn fsync_max_us(&self) -> u64 {
+        let slowest = self.members().into_iter().map(|id| self.fsync_factor(id)).max().unwrap_or(1);
+        (self.fsync_us as f64 * (1.0 + self.fsync_jitter)) as u64 * slowest
     }
 
     /// The core's configuration for this simulation (1 tick = 1 ms).
@@ -116,6 +159,20 @@ impl SimConfig {
         }
         c
     }
+
+    /// The node layer's configuration for node `id`.
+    pub fn node_config(&self, id: NodeId) -> NodeConfig {
+        let mut c = NodeConfig::new(id, self.members());
+        c.tick_us = 1_000;
+        c.request_timeout_us = self.request_timeout_us;
+        c.snapshot_every_slots = self.snapshot_every_slots;
+        c.snapshot_every_bytes = 0;
+        c.sessions_max = self.sessions_max;
+        c.reads_via_log = self.read_mode == ReadMode::Log;
+        c.unsynced_bytes_max = 64 << 10;
+        c.trace_checks = true;
+        c
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -125,43 +182,48 @@ pub(super) enum EventKind {
         epoch: u64,
     },
     Deliver {
-        envelope: Envelope,
+        from: NodeId,
+        to: NodeId,
+        frame: PeerFrame,
     },
     /// Collect a node's output after a burst of deliveries.
     Drain {
         node: NodeId,
         epoch: u64,
     },
-    Persisted {
+    /// A node's fsync completed.
+    Synced {
         node: NodeId,
         epoch: u64,
-        number: u64,
+    },
+    /// A node's snapshot job is serialized.
+    SnapshotDone {
+        node: NodeId,
+        epoch: u64,
+        slot: Slot,
+        data: Bytes,
     },
     ClientStart {
         client: usize,
     },
-    ClientRequest {
+    /// A client's request reaches its node.
+    ClientArrive {
         node: NodeId,
-        client: usize,
-        attempt: u64,
+        waiter: SimWaiter,
         command: Command,
     },
+    /// A node's answer reaches its client.
     ClientReply {
+        waiter: SimWaiter,
+        reply: Reply,
+    },
+    /// A client checks whether its connection still answers.
+    ClientCheck {
         client: usize,
-        attempt: u64,
-        reply: ClientReply,
     },
-    ClientTimeout {
-        client: usize,
-        attempt: u64,
-    },
-    ClientRetry {
-        client: usize,
-        attempt: u64,
-    },
-    Crash {
-        node: NodeId,
-    },
+    /// Time for the next fault of the safety phase: what it is and whom it
+    /// hits is decided now, from the cluster's state (`faults.rs`).
+    Fault,
     Restart {
         node: NodeId,
     },
@@ -169,8 +231,23 @@ pub(super) enum EventKind {
         side_a: Vec<NodeId>,
         side_b: Vec<NodeId>,
         one_way: bool,
+        resets: bool,
     },
     Heal,
+    StallEnd {
+        node: NodeId,
+        epoch: u64,
+    },
+    LinkUp {
+        node: NodeId,
+        peer: NodeId,
+        epoch: u64,
+    },
+    LinkDown {
+        node: NodeId,
+        peer: NodeId,
+        epoch: u64,
+    },
 }
 
 struct Scheduled {
@@ -215,8 +292,13 @@ pub struct FaultCounts {
     pub messages_lost: u64,
     pub messages_duplicated: u64,
     pub messages_cut: u64,
-    /// Crashes that tore the write in flight (some with a flipped bit).
+    /// Crashes that tore the sync in flight (blocks in any order, maybe a flipped bit).
     pub torn_writes: u64,
+    /// Disks lost (the replica rejoined and relearned its state).
+    pub disk_losses: u64,
+    pub stalls: u64,
+    /// Client reconnections (timeouts and session churn).
+    pub reconnects: u64,
 }
 
 pub struct Cluster {
@@ -227,8 +309,14 @@ pub struct Cluster {
     queue: BinaryHeap<Scheduled>,
     next_seq: u64,
     pub(super) net_rng: Rng,
-    client_rng: Rng,
-    disk_rng: Rng,
+    pub(super) client_rng: Rng,
+    pub(super) disk_rng: Rng,
+    /// Decides each fault of the safety phase.
+    pub(super) fault_rng: Rng,
+    /// Which fault kinds the safety phase injects.
+    pub(super) fault_plan: super::run::FaultPlan,
+    /// Disks that may still be lost this run (more at once lose data for real).
+    pub(super) disk_losses_left: usize,
     pub network: Network,
     pub nodes: Vec<SimNode>,
     pub(super) clients: Vec<SimClient>,
@@ -242,6 +330,14 @@ pub struct Cluster {
     pub messages_delivered: u64,
     /// Snapshots replicas received from peers and installed.
     pub snapshots_installed: u64,
+    /// Replicas that finished relearning a lost state.
+    pub recoveries: u64,
+    /// Per (node, read id): the cluster-wide commit end when the read began.
+    pub(super) reads_begun: BTreeMap<(NodeId, u64), Slot>,
+    /// After this real time, requests must finish within `latency_bound_us`.
+    pub(super) quiet_since_us: Option<u64>,
+    /// When each client command first ran in a store, and its reply.
+    pub(super) executions: BTreeMap<(crate::kv::SessionId, u64), (u64, Reply)>,
 }
 
 impl Cluster {
@@ -250,16 +346,26 @@ impl Cluster {
         paxos_config.validate().expect("simulator builds a valid core config");
         let mut rng = Rng::new(seed);
         let mut node_rng = rng.fork();
-        let mut nodes = Vec::new();
-        for id in config.members() {
-            // A tick every 1 ms of the node's clock; its clock runs fast or
-            // slow by up to `drift_permille`.
-            let drift = node_rng.range_inclusive(0, 2 * config.drift_permille) as i64 - config.drift_permille as i64;
-            let tick_interval_us = (1_000_000 / (1000 + drift)) as u64;
-            nodes.push(SimNode::new(id, &paxos_config, seed, tick_interval_us));
-        }
-        let clients =
-            (0..config.clients).map(|i| SimClient::new(i, (i as u32 % config.replicas) + 1, config.keys)).collect();
+        let bound = config.drift_permille as i64;
+        let nodes = config
+            .members()
+            .into_iter()
+            .map(|id| {
+                let drift = if config.drift_extremes {
+                    if node_rng.chance(0.5) {
+                        bound
+                    } else {
+                        -bound
+                    }
+                } else {
+                    node_rng.range_inclusive(0, 2 * bound as u64) as i64 - bound
+                };
+                SimNode::new(id, drift)
+            })
+            .collect();
+        let clients = (0..config.clients)
+            .map(|i| SimClient::new(i, (i as u32 % config.replicas) + 1, config.keys, config.pipeline))
+            .collect();
         let mut cluster = Cluster {
             network: Network::new(config.network.clone()),
             paxos_config,
@@ -270,6 +376,9 @@ impl Cluster {
             net_rng: rng.fork(),
             client_rng: rng.fork(),
             disk_rng: rng.fork(),
+            fault_rng: Rng::new(seed ^ 0xFA17_5EED),
+            fault_plan: super::run::FaultPlan::default(),
+            disk_losses_left: 0,
             nodes,
             clients,
             history: History::default(),
@@ -280,12 +389,15 @@ impl Cluster {
             faults: FaultCounts::default(),
             messages_delivered: 0,
             snapshots_installed: 0,
+            recoveries: 0,
+            reads_begun: BTreeMap::new(),
+            quiet_since_us: None,
+            executions: BTreeMap::new(),
             config,
         };
-        for i in 0..cluster.nodes.len() {
-            let phase = node_rng.below(cluster.nodes[i].tick_interval_us);
-            let node = cluster.nodes[i].id;
-            cluster.schedule(phase, EventKind::Tick { node, epoch: 0 });
+        for id in cluster.config.members() {
+            let phase = node_rng.below(1_000);
+            cluster.boot(id, false, phase);
         }
         cluster
     }
@@ -294,6 +406,11 @@ impl Cluster {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue.push(Scheduled { at_us: self.now_us + after_us, seq, kind });
+    }
+
+    pub(super) fn schedule_at(&mut self, at_us: u64, kind: EventKind) {
+        let after = at_us.saturating_sub(self.now_us);
+        self.schedule(after, kind);
     }
 
     pub(super) fn node_mut(&mut self, id: NodeId) -> &mut SimNode {
@@ -341,7 +458,7 @@ impl Cluster {
     fn dispatch(&mut self, kind: EventKind) {
         match kind {
             EventKind::Tick { node, epoch } => self.on_tick(node, epoch),
-            EventKind::Deliver { envelope } => self.on_deliver(envelope),
+            EventKind::Deliver { from, to, frame } => self.on_deliver(from, to, frame),
             EventKind::Drain { node, epoch } => {
                 let n = self.node_mut(node);
                 if n.epoch == epoch {
@@ -349,204 +466,58 @@ impl Cluster {
                     self.drain(node);
                 }
             }
-            EventKind::Persisted { node, epoch, number } => self.on_persisted(node, epoch, number),
+            EventKind::Synced { node, epoch } => self.on_synced(node, epoch),
+            EventKind::SnapshotDone { node, epoch, slot, data } => {
+                if self.node(node).epoch == epoch {
+                    self.input(node, super::node::Input::SnapshotDone { slot, data });
+                }
+            }
             EventKind::ClientStart { client } => self.on_client_start(client),
-            EventKind::ClientRequest { node, client, attempt, command } => {
-                self.on_client_request(node, client, attempt, command)
-            }
-            EventKind::ClientReply { client, attempt, reply } => self.on_client_reply(client, attempt, reply),
-            EventKind::ClientTimeout { client, attempt } => self.on_client_timeout(client, attempt),
-            EventKind::ClientRetry { client, attempt } => {
-                if self.clients[client].attempt == attempt && self.clients[client].current.is_some() {
-                    self.send_client_request(client);
-                }
-            }
-            EventKind::Crash { node } => self.crash(node),
+            EventKind::ClientArrive { node, waiter, command } => self.on_client_arrive(node, waiter, command),
+            EventKind::ClientReply { waiter, reply } => self.on_client_reply(waiter, reply),
+            EventKind::ClientCheck { client } => self.on_client_check(client),
+            EventKind::Fault => self.inject_fault(),
             EventKind::Restart { node } => self.restart(node),
-            EventKind::Partition { side_a, side_b, one_way } => {
-                if one_way {
-                    self.block_one_way(&side_a, &side_b);
-                } else {
-                    self.partition(&side_a, &side_b);
-                }
+            EventKind::Partition { side_a, side_b, one_way, resets } => {
+                self.dispatch_partition(side_a, side_b, one_way, resets)
             }
             EventKind::Heal => self.heal(),
-        }
-    }
-
-    fn on_tick(&mut self, node: NodeId, epoch: u64) {
-        let n = self.node_mut(node);
-        if n.epoch != epoch {
-            return; // a tick chain from before a crash
-        }
-        let interval = n.tick_interval_us;
-        if let Some(replica) = n.replica.as_mut() {
-            replica.tick();
-            self.schedule(interval, EventKind::Tick { node, epoch });
-            self.drain(node);
-        }
-    }
-
-    /// Put a replica's messages on the simulated network.
-    pub(super) fn transmit(&mut self, envelopes: Vec<Envelope>) {
-        for envelope in envelopes {
-            let trace = self.tracer.enabled();
-            let fate = self.network.fate(&mut self.net_rng, envelope.from, envelope.to);
-            match fate {
-                Fate::Dropped(reason) => {
-                    match reason {
-                        super::network::DropReason::Loss => self.faults.messages_lost += 1,
-                        super::network::DropReason::Partition => self.faults.messages_cut += 1,
-                    }
-                    if trace {
-                        self.trace_message("drop", &envelope, Some(reason.as_str()));
-                    }
+            EventKind::StallEnd { node, epoch } => self.end_stall(node, epoch),
+            EventKind::LinkUp { node, peer, epoch } => {
+                if self.node(node).epoch == epoch {
+                    self.input(node, super::node::Input::LinkUp { peer });
                 }
-                Fate::Delivered(delays) => {
-                    if trace {
-                        self.trace_message("send", &envelope, None);
-                    }
-                    if delays.len() > 1 {
-                        self.faults.messages_duplicated += 1;
-                    }
-                    for delay in delays {
-                        self.schedule(delay, EventKind::Deliver { envelope: envelope.clone() });
-                    }
+            }
+            EventKind::LinkDown { node, peer, epoch } => {
+                if self.node(node).epoch == epoch {
+                    self.input(node, super::node::Input::LinkDown { peer });
                 }
             }
         }
-    }
-
-    fn trace_message(&mut self, event: &str, envelope: &Envelope, detail: Option<&str>) {
-        let (node, peer) = if event == "deliver" { (envelope.to, envelope.from) } else { (envelope.from, envelope.to) };
-        self.tracer.emit(TraceEvent {
-            t_us: self.now_us,
-            node: Some(node),
-            event,
-            kind: Some(envelope.message.kind()),
-            ballot: envelope.message.ballot(),
-            slot: envelope.message.slot(),
-            peer: Some(peer),
-            detail,
-        });
-    }
-
-    fn on_deliver(&mut self, envelope: Envelope) {
-        let to = envelope.to;
-        if self.node(to).replica.is_none() {
-            return; // the receiver is down
-        }
-        self.messages_delivered += 1;
-        if self.tracer.enabled() {
-            self.trace_message("deliver", &envelope, None);
-        }
-        let replica = self.node_mut(to).replica.as_mut().expect("checked live");
-        // Every message here was produced by a real replica: refusing one is a bug.
-        if let Err(e) = replica.step(envelope.from, envelope.message) {
-            panic!("node {to} refused a message from node {}: {e}", envelope.from);
-        }
-        // Like a real shell that steps its whole inbound queue before one
-        // `ready()` (group commit), collect output a little later, so other
-        // messages may be stepped in between.
-        let n = self.node_mut(to);
-        if !n.drain_scheduled {
-            n.drain_scheduled = true;
-            let epoch = n.epoch;
-            let after = self.net_rng.below(STEP_BATCH_WINDOW_US + 1);
-            self.schedule(after, EventKind::Drain { node: to, epoch });
-        }
-    }
-
-    // ---- faults -----------------------------------------------------------
-
-    /// Crash `node`: it loses everything not yet fsynced.
-    pub fn crash(&mut self, node: NodeId) {
-        if self.node(node).replica.is_none() {
-            return;
-        }
-        self.faults.crashes += 1;
-        let how = if !self.config.disk_faults {
-            CrashWrite::Lost
-        } else {
-            match self.disk_rng.below(3) {
-                0 => CrashWrite::Lost,
-                1 => CrashWrite::Torn,
-                _ => CrashWrite::TornAndFlipped,
-            }
-        };
-        if how != CrashWrite::Lost {
-            self.faults.torn_writes += 1;
-        }
-        let mut rng = std::mem::replace(&mut self.disk_rng, Rng::new(0));
-        self.node_mut(node).crash(how, &mut rng);
-        self.disk_rng = rng;
-        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "crash", ..Default::default() });
-    }
-
-    /// Restart `node` from its durable state.
-    pub fn restart(&mut self, node: NodeId) {
-        if self.node(node).replica.is_some() {
-            return;
-        }
-        self.faults.restarts += 1;
-        let config = self.paxos_config.clone();
-        let seed = self.seed;
-        let n = self.node_mut(node);
-        if let Err(detail) = n.restart(&config, seed) {
-            // Only unsynced bytes are ever damaged: recovery must cope.
-            let detail = format!("node {node} failed to recover: {detail}");
-            self.checker.violations.push(super::checker::Violation::Recovery { detail });
-            return;
-        }
-        let n = self.node_mut(node);
-        let (interval, epoch) = (n.tick_interval_us, n.epoch);
-        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "restart", ..Default::default() });
-        self.schedule(interval, EventKind::Tick { node, epoch });
-        self.drain(node);
-    }
-
-    pub fn partition(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
-        self.faults.partitions += 1;
-        self.network.partition(side_a, side_b);
-        let detail = format!("{side_a:?} | {side_b:?}");
-        self.trace(TraceEvent { t_us: self.now_us, event: "partition", detail: Some(&detail), ..Default::default() });
-    }
-
-    pub fn block_one_way(&mut self, senders: &[NodeId], receivers: &[NodeId]) {
-        self.faults.one_way_partitions += 1;
-        self.network.block_one_way(senders, receivers);
-        let detail = format!("{senders:?} -> {receivers:?}");
-        let event =
-            TraceEvent { t_us: self.now_us, event: "partition_one_way", detail: Some(&detail), ..Default::default() };
-        self.trace(event);
-    }
-
-    pub fn heal(&mut self) {
-        if self.network.is_partitioned() {
-            self.faults.heals += 1;
-        }
-        self.network.heal();
-        self.trace(TraceEvent { t_us: self.now_us, event: "heal", ..Default::default() });
-    }
-
-    /// Stop message loss and duplication from now on.
-    pub fn calm_network(&mut self) {
-        self.network.config.loss = 0.0;
-        self.network.config.duplicate = 0.0;
-    }
-
-    pub(super) fn schedule_fault(&mut self, at_us: u64, kind: EventKind) {
-        let after = at_us.saturating_sub(self.now_us);
-        self.schedule(after, kind);
     }
 
     // ---- inspection -------------------------------------------------------
+
+    /// The live node's replica, `None` while crashed.
+    pub fn replica(&self, id: NodeId) -> Option<&Replica> {
+        self.node(id).replica()
+    }
+
+    /// The live node's store.
+    pub fn kv(&self, id: NodeId) -> Option<&KvStore> {
+        self.node(id).node.as_ref().map(|n| n.kv())
+    }
+
+    /// Slots the live node applied (0 while crashed).
+    pub fn applied(&self, id: NodeId) -> Slot {
+        self.node(id).node.as_ref().map_or(0, |n| n.applied())
+    }
 
     /// The live leader with the highest ballot, if any.
     pub fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
-            .filter_map(|n| n.replica.as_ref())
+            .filter_map(|n| n.replica())
             .filter(|r| r.is_leader())
             .max_by_key(|r| r.status().promised)
             .map(|r| r.id())
@@ -555,116 +526,29 @@ impl Cluster {
     /// Live replicas that believe they lead (more than one is allowed
     /// transiently; only one can commit).
     pub fn leaders(&self) -> Vec<NodeId> {
-        self.nodes.iter().filter_map(|n| n.replica.as_ref()).filter(|r| r.is_leader()).map(|r| r.id()).collect()
+        self.nodes.iter().filter_map(|n| n.replica()).filter(|r| r.is_leader()).map(|r| r.id()).collect()
     }
 
     pub fn is_up(&self, node: NodeId) -> bool {
-        self.node(node).replica.is_some()
+        self.node(node).node.is_some()
     }
 
     /// Commit index per live replica.
     pub fn commit_indexes(&self) -> Vec<(NodeId, u64)> {
-        self.nodes.iter().filter_map(|n| n.replica.as_ref().map(|r| (n.id, r.commit_index()))).collect()
+        self.nodes.iter().filter_map(|n| n.replica().map(|r| (n.id, r.commit_index()))).collect()
     }
 
-    // ---- clients ----------------------------------------------------------
-
-    /// Let every client start issuing operations.
-    pub fn start_clients(&mut self) {
-        for client in 0..self.clients.len() {
-            self.clients[client].active = true;
-            let jitter = self.client_rng.below(self.config.think_us.max(1));
-            self.schedule(jitter, EventKind::ClientStart { client });
-        }
-    }
-
-    /// Clients finish their current operation and start no new one.
-    pub fn stop_clients(&mut self) {
-        for client in &mut self.clients {
-            client.active = false;
-        }
-    }
-
-    /// Clients whose current operation has not completed.
-    pub fn pending_clients(&self) -> Vec<usize> {
-        self.clients.iter().filter(|c| c.current.is_some()).map(|c| c.index).collect()
-    }
-
-    fn on_client_start(&mut self, client: usize) {
-        let keys = self.config.keys;
-        let c = &mut self.clients[client];
-        if !c.active || c.current.is_some() {
-            return;
-        }
-        let (key, input) = c.next_input(&mut self.client_rng, keys);
-        let seq = c.next_seq;
-        c.next_seq += 1;
-        let history_index = self.history.invoke(client, key, input, self.now_us);
-        self.clients[client].current = Some(super::client::CurrentOp { key, input, seq, history_index });
-        self.send_client_request(client);
-    }
-
-    pub(super) fn send_client_request(&mut self, client: usize) {
-        let c = &mut self.clients[client];
-        let Some(current) = c.current.clone() else { return };
-        c.attempt += 1;
-        let (attempt, node) = (c.attempt, c.target);
-        let command =
-            Command { session: c.session, seq: current.seq, op: super::client::kv_op(current.key, current.input) };
-        let delay = self.network.delay(&mut self.net_rng);
-        self.schedule(delay, EventKind::ClientRequest { node, client, attempt, command });
-        self.schedule(self.config.client_timeout_us, EventKind::ClientTimeout { client, attempt });
-    }
-
-    pub(super) fn reply_to_client(&mut self, client: usize, attempt: u64, reply: ClientReply) {
-        let delay = self.network.delay(&mut self.net_rng);
-        self.schedule(delay, EventKind::ClientReply { client, attempt, reply });
-    }
-
-    fn on_client_reply(&mut self, client: usize, attempt: u64, reply: ClientReply) {
-        let c = &self.clients[client];
-        if c.attempt != attempt {
-            return; // an answer to an attempt we gave up on
-        }
-        let Some(current) = c.current.clone() else { return };
-        match reply {
-            ClientReply::Done(reply) => {
-                let Some(output) = super::client::register_output(current.input, &reply) else {
-                    let detail = format!("client {client}: {:?} answered {reply:?}", current.input);
-                    self.checker.violations.push(super::checker::Violation::BadReply { detail });
-                    return;
-                };
-                self.history.complete(current.history_index, output, self.now_us);
-                let c = &mut self.clients[client];
-                c.observe(current.key, &output);
-                c.current = None;
-                if c.active {
-                    let think = self.client_rng.below(self.config.think_us.max(1)) + 1;
-                    self.schedule(think, EventKind::ClientStart { client });
-                }
+    /// One line per node: role, commit, applied, recovering or down.
+    pub fn node_summaries(&self) -> String {
+        let line = |n: &SimNode| match &n.node {
+            None => format!("node {} down", n.id),
+            Some(node) => {
+                let s = node.status();
+                let recovering = if s.recovering { " recovering" } else { "" };
+                format!("node {} {:?}{recovering} commit {} applied {}", n.id, s.role, s.commit, s.applied)
             }
-            ClientReply::Redirect(hint) => {
-                let replicas = self.config.replicas;
-                let c = &mut self.clients[client];
-                let (target, backoff_us) = match hint {
-                    Some(leader) if leader != c.target => (leader, 100),
-                    _ => (c.target % replicas + 1, 5_000),
-                };
-                c.target = target;
-                self.schedule(backoff_us, EventKind::ClientRetry { client, attempt });
-            }
-            ClientReply::Busy => self.schedule(5_000, EventKind::ClientRetry { client, attempt }),
-        }
-    }
-
-    fn on_client_timeout(&mut self, client: usize, attempt: u64) {
-        let replicas = self.config.replicas;
-        let c = &mut self.clients[client];
-        if c.attempt != attempt || c.current.is_none() {
-            return;
-        }
-        c.target = c.target % replicas + 1;
-        self.send_client_request(client);
+        };
+        self.nodes.iter().map(line).collect::<Vec<_>>().join("; ")
     }
 
     /// Remaining scheduled events (for tests that want a quiet end).

@@ -1,38 +1,70 @@
 //! The simulator's disk: one replica's write-ahead log as real WAL bytes
-//! (the `storage` record format) plus its snapshot file. Only fsynced bytes
-//! survive a crash; with disk faults on, a crash may also leave a torn
-//! prefix of the write that was in flight, possibly with a flipped bit.
-//! Restart recovers from the bytes with the real scanner, exactly as a
-//! server would: a torn tail is truncated, anything else is an error.
+//! (the `storage` formats: record frames inside checksummed writes), its
+//! snapshot file, and its identity marker, with the real WAL's group
+//! commit: appends wait in memory until a sync takes all of them, writes
+//! them (one write per run of records, a snapshot where it was appended),
+//! and completes after the fsync delay.
+//!
+//! A crash keeps what was synced, loses what was only appended, and may
+//! tear the sync in progress: its writes before the crash point landed,
+//! the one at the crash point landed block by block in any order (with
+//! disk faults on, a landed block may also have a flipped bit), and those
+//! after it never happened. Restart recovers through the real scanner,
+//! exactly as a server does: a torn last write is truncated; anything else
+//! is an error. A disk loss wipes everything (the marker too, unless the
+//! fault keeps it).
 
 use crate::paxos::{DurableState, PersistOp, SnapshotImage};
 use crate::rng::Rng;
-use crate::storage::{encode_checkpoint, encode_ops, replay, scan_segment, ScanEnd};
+use crate::storage::{encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd};
+
+/// The sector size torn writes are cut at.
+const BLOCK_BYTES: usize = 512;
+
+/// One device step of a sync.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Append one write (whole record frames of `ops`) to the current segment.
+    Write { frames: Vec<u8>, ops: Vec<PersistOp> },
+    /// Write the snapshot file, then start segment `segment` with a
+    /// checkpoint write (`checkpoint` frames): atomic here, as the real
+    /// WAL's temp-file, fsync, rename, fsync-directory sequence is.
+    Snapshot { image: SnapshotImage, checkpoint: Vec<u8> },
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct SimDisk {
-    /// Durable WAL bytes: one segment, rewritten (atomically) at each snapshot.
+    /// The current segment's index (its writes' epoch) and durable bytes.
+    segment: u64,
     wal: Vec<u8>,
+    /// The sequence number of the segment's next write.
+    next_write_seq: u64,
     /// The durable snapshot file.
     snapshot: Option<SnapshotImage>,
+    /// The identity marker (`server/identity.rs`): written once the first
+    /// sync completed, so it means "this replica made state durable" (and
+    /// may have voted); a replica that crashed before that is still new.
+    pub initialized: bool,
+    /// The disk was lost with its marker: the operator restarts the
+    /// replica with `--rejoin` until it has synced state again.
+    pub lost_marker: bool,
+    /// Appended, not yet taken by a sync: (token, steps).
+    pending: Vec<(u64, Vec<Step>)>,
+    /// The sync in progress: the last token it covers and its steps.
+    in_flight: Option<(u64, Vec<Step>)>,
     /// What the durable bytes replay to, kept in step for inspection.
     state: DurableState,
+    /// What everything appended amounts to (checkpoints are cut from it).
+    appended_state: DurableState,
     /// Torn tails truncated at recovery.
     pub torn_tails_recovered: u64,
 }
 
-/// How a crash treats the write in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CrashWrite {
-    /// Lost entirely (the usual outcome).
-    Lost,
-    /// A prefix of it reached the disk.
-    Torn,
-    /// A prefix reached the disk with one bit flipped.
-    TornAndFlipped,
-}
-
 impl SimDisk {
+    pub fn new() -> SimDisk {
+        SimDisk { next_write_seq: 1, ..SimDisk::default() }
+    }
+
     /// The state the durable bytes hold.
     pub fn state(&self) -> &DurableState {
         &self.state
@@ -42,57 +74,161 @@ impl SimDisk {
         self.wal.len()
     }
 
-    /// One Ready's ops became durable (its fsync completed).
-    pub fn sync(&mut self, ops: &[PersistOp]) {
+    pub fn is_syncing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Queue one append (a node's `Append`).
+    pub fn append(&mut self, token: u64, ops: &[PersistOp]) {
+        let mut steps = Vec::new();
+        let mut run = Vec::new();
+        let mut run_ops = Vec::new();
         for op in ops {
-            self.state.apply(op);
             match op {
                 PersistOp::Snapshot(image) => {
-                    // Snapshot file: temp, fsync, rename, fsync dir. Then the
-                    // log is rewritten to what the snapshot does not cover.
-                    if self.snapshot.as_ref().is_none_or(|s| s.slot < image.slot) {
-                        self.snapshot = Some(image.clone());
+                    if self.appended_state.snapshot.as_ref().is_some_and(|s| s.slot >= image.slot) {
+                        continue; // not newer: the real WAL skips it too
                     }
-                    self.wal.clear();
-                    encode_checkpoint(&self.state, image.slot, &mut self.wal);
+                    if !run.is_empty() {
+                        let (frames, ops) = (std::mem::take(&mut run), std::mem::take(&mut run_ops));
+                        steps.push(Step::Write { frames, ops });
+                    }
+                    self.appended_state.apply(op);
+                    let mut checkpoint = Vec::new();
+                    encode_checkpoint(&self.appended_state, image.slot, &mut checkpoint);
+                    steps.push(Step::Snapshot { image: image.clone(), checkpoint });
                 }
-                op => encode_ops(std::slice::from_ref(op), &mut self.wal),
+                op => {
+                    self.appended_state.apply(op);
+                    encode_ops(std::slice::from_ref(op), &mut run);
+                    run_ops.push(op.clone());
+                }
+            }
+        }
+        if !run.is_empty() {
+            steps.push(Step::Write { frames: run, ops: run_ops });
+        }
+        self.pending.push((token, steps));
+    }
+
+    /// Start a sync of everything appended, if none runs and there is
+    /// something to sync. Returns the last token it covers.
+    pub fn start_sync(&mut self) -> Option<u64> {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return None;
+        }
+        let token = self.pending.last().map(|(t, _)| *t).expect("not empty");
+        let steps = self.pending.drain(..).flat_map(|(_, steps)| steps).collect();
+        self.in_flight = Some((token, steps));
+        Some(token)
+    }
+
+    /// The sync in progress completed: its steps are durable.
+    pub fn finish_sync(&mut self) -> u64 {
+        let (token, steps) = self.in_flight.take().expect("a sync was in progress");
+        if !steps.is_empty() {
+            self.initialized = true;
+            self.lost_marker = false;
+        }
+        for step in steps {
+            self.land(step);
+        }
+        token
+    }
+
+    fn land(&mut self, step: Step) {
+        match step {
+            Step::Write { frames, ops } => {
+                encode_write(self.segment, self.next_write_seq, &frames, &mut self.wal);
+                self.next_write_seq += 1;
+                for op in &ops {
+                    self.state.apply(op);
+                }
+            }
+            Step::Snapshot { image, checkpoint } => {
+                self.state.apply(&PersistOp::Snapshot(image.clone()));
+                self.snapshot = Some(image);
+                self.segment += 1;
+                self.wal.clear();
+                encode_write(self.segment, 1, &checkpoint, &mut self.wal);
+                self.next_write_seq = 2;
             }
         }
     }
 
-    /// A crash while `in_flight` (the next Ready's ops) was being written.
-    pub fn crash(&mut self, in_flight: Option<&[PersistOp]>, how: CrashWrite, rng: &mut Rng) {
-        let Some(ops) = in_flight else { return };
-        if how == CrashWrite::Lost {
-            return;
+    /// A crash. `faults`: the sync in progress may be torn (else it is lost whole).
+    pub fn crash(&mut self, faults: bool, rng: &mut Rng) -> bool {
+        self.pending.clear();
+        let mut torn = false;
+        if let Some((_, steps)) = self.in_flight.take() {
+            if faults && !steps.is_empty() {
+                let cut = rng.below(steps.len() as u64) as usize;
+                let mut steps = steps.into_iter();
+                for step in steps.by_ref().take(cut) {
+                    self.land(step);
+                }
+                if let Some(Step::Write { frames, .. }) = steps.next() {
+                    self.tear(&frames, rng);
+                    torn = true;
+                }
+            }
         }
-        let mut bytes = Vec::new();
-        let mut frame_starts = Vec::new();
-        for op in ops.iter().filter(|op| !matches!(op, PersistOp::Snapshot(_))) {
-            frame_starts.push(bytes.len());
-            encode_ops(std::slice::from_ref(op), &mut bytes);
-        }
-        if bytes.is_empty() {
-            return;
-        }
-        let torn = rng.below(bytes.len() as u64) as usize;
+        self.appended_state = self.state.clone();
+        torn
+    }
+
+    /// Write one write block by block, each block landing or not, one
+    /// landed block perhaps with a flipped bit.
+    fn tear(&mut self, frames: &[u8], rng: &mut Rng) {
         let start = self.wal.len();
-        self.wal.extend_from_slice(&bytes[..torn]);
-        // The model (and the scanner's contract): a write reaches the disk
-        // in order and a crash cuts it short, so damage is confined to the
-        // last, incomplete record. Damage followed by an intact record is
-        // mid-log corruption, which recovery refuses by design.
-        let last_frame = frame_starts.iter().copied().filter(|&f| f < torn).max().unwrap_or(0);
-        if how == CrashWrite::TornAndFlipped && torn > last_frame {
-            let at = start + last_frame + rng.below((torn - last_frame) as u64) as usize;
-            self.wal[at] ^= 1 << rng.below(8);
+        let mut bytes = Vec::new();
+        encode_write(self.segment, self.next_write_seq, frames, &mut bytes);
+        self.wal.resize(start + bytes.len(), 0);
+        let mut at = start / BLOCK_BYTES * BLOCK_BYTES;
+        let mut landed = Vec::new();
+        while at < start + bytes.len() {
+            let end = (at + BLOCK_BYTES).min(start + bytes.len());
+            if rng.chance(0.5) {
+                let from = at.max(start);
+                self.wal[from..end].copy_from_slice(&bytes[from - start..end - start]);
+                landed.push((from, end));
+            }
+            at = end;
         }
+        if let Some(&(from, end)) = landed.get(rng.below(landed.len() as u64 + 1) as usize) {
+            let byte = from + rng.below((end - from) as u64) as usize;
+            self.wal[byte] ^= 1 << rng.below(8);
+        }
+        // Trailing zeros are a segment's preallocated tail, not data.
+        while self.wal.last() == Some(&0) && self.wal.len() > start {
+            self.wal.pop();
+        }
+    }
+
+    /// The disk is gone (replaced, or the data directory moved aside).
+    /// The marker survives only if `keep_marker`.
+    pub fn wipe(&mut self, keep_marker: bool) {
+        let (initialized, lost) = (self.initialized, self.lost_marker);
+        *self = SimDisk {
+            initialized: keep_marker && initialized,
+            lost_marker: lost || (!keep_marker && initialized),
+            ..SimDisk::new()
+        };
+    }
+
+    fn replayed(&self) -> Result<DurableState, String> {
+        let scan = scan_segment(&self.wal, self.segment);
+        let mut state = DurableState::default();
+        if let Some(image) = &self.snapshot {
+            state.apply(&PersistOp::Snapshot(image.clone()));
+        }
+        replay(&mut state, &scan.records).map_err(|e| e.to_string())?;
+        Ok(state)
     }
 
     /// Rebuild the durable state from the bytes, as a restarting server does.
     pub fn recover(&mut self) -> Result<DurableState, String> {
-        let scan = scan_segment(&self.wal);
+        let scan = scan_segment(&self.wal, self.segment);
         match &scan.end {
             ScanEnd::Clean => {}
             ScanEnd::TornTail { offset, .. } => {
@@ -103,12 +239,10 @@ impl SimDisk {
                 return Err(format!("WAL corrupt at offset {offset}: {reason}"));
             }
         }
-        let mut state = DurableState::default();
-        if let Some(image) = &self.snapshot {
-            state.apply(&PersistOp::Snapshot(image.clone()));
-        }
-        replay(&mut state, &scan.records).map_err(|e| e.to_string())?;
+        self.next_write_seq = scan.writes + 1;
+        let state = self.replayed()?;
         self.state = state.clone();
+        self.appended_state = state.clone();
         Ok(state)
     }
 }
@@ -121,7 +255,7 @@ mod tests {
     use crate::paxos::{Ballot, Value};
 
     fn value(text: &'static str) -> Value {
-        Value::batch(vec![Bytes::from_static(text.as_bytes())])
+        Value::batch(vec![Bytes::from(text.repeat(200))])
     }
 
     fn workload() -> Vec<Vec<PersistOp>> {
@@ -136,39 +270,62 @@ mod tests {
         ]
     }
 
+    fn sync(disk: &mut SimDisk, token: u64, ops: &[PersistOp]) {
+        disk.append(token, ops);
+        assert_eq!(disk.start_sync(), Some(token));
+        assert_eq!(disk.finish_sync(), token);
+    }
+
     #[test]
     fn recovery_from_the_bytes_equals_the_synced_state() {
-        let mut disk = SimDisk::default();
-        for ops in workload() {
-            disk.sync(&ops);
+        let mut disk = SimDisk::new();
+        for (token, ops) in workload().iter().enumerate() {
+            sync(&mut disk, token as u64, ops);
             let expected = disk.state().clone();
             let mut copy = disk.clone();
             assert_eq!(copy.recover().unwrap(), expected);
         }
     }
 
+    /// A sync torn at any step and any block landing keeps everything synced
+    /// before it, and recovery never reports corruption.
     #[test]
-    fn a_torn_or_flipped_tail_is_truncated_and_nothing_synced_is_lost() {
+    fn a_torn_sync_is_truncated_and_nothing_synced_is_lost() {
         let mut rng = Rng::new(9);
         let steps = workload();
         for cut in 0..steps.len() {
-            for round in 0..200 {
-                let mut disk = SimDisk::default();
-                for ops in &steps[..cut] {
-                    disk.sync(ops);
+            for round in 0..300 {
+                let mut disk = SimDisk::new();
+                for (token, ops) in steps[..cut].iter().enumerate() {
+                    sync(&mut disk, token as u64, ops);
                 }
                 let synced = disk.state().clone();
-                let how = if round % 2 == 0 { CrashWrite::Torn } else { CrashWrite::TornAndFlipped };
-                let pending = steps.get(cut).map(Vec::as_slice);
-                disk.crash(pending, how, &mut rng);
+                // Several appends in one sync: several writes to tear among.
+                for (token, ops) in steps[cut..].iter().enumerate() {
+                    disk.append(100 + token as u64, ops);
+                }
+                disk.start_sync();
+                disk.crash(true, &mut rng);
                 let recovered = disk.recover().unwrap_or_else(|e| panic!("cut {cut} round {round}: {e}"));
-                // Whole records of the torn write may survive; nothing before it is lost.
                 assert!(recovered.promised >= synced.promised, "cut {cut} round {round}");
                 assert!(recovered.commit >= synced.commit);
                 for (slot, value) in &synced.chosen {
-                    assert_eq!(recovered.chosen.get(slot), Some(value));
+                    assert!(recovered.chosen.get(slot) == Some(value) || recovered.log_start() > *slot);
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_wiped_disk_forgets_everything_but_perhaps_its_marker() {
+        let mut disk = SimDisk::new();
+        assert!(!disk.initialized, "nothing synced yet");
+        sync(&mut disk, 1, &workload()[1]);
+        assert!(disk.initialized, "the first sync writes the marker");
+        disk.wipe(true);
+        assert!(disk.initialized);
+        assert_eq!(disk.recover().unwrap(), DurableState::default());
+        disk.wipe(false);
+        assert!(!disk.initialized);
     }
 }

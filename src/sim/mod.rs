@@ -1,13 +1,18 @@
-//! The emulation layer: a deterministic simulator that drives N replicas of
-//! the real core and the real store through a faulty network and disk, with
-//! simulated clients, and checks agreement, linearizability, read freshness
-//! and liveness. One seed reproduces a run exactly.
+//! The emulation layer: a deterministic simulator that drives N real nodes
+//! (`src/node`: the core, the store and the request table, the code the
+//! server runs) through a faulty network, disk, clock and executor, with
+//! simulated clients, and checks agreement, linearizability, read
+//! freshness, lease safety, latency and liveness. One seed reproduces a
+//! run exactly.
 
 mod checker;
 mod client;
+mod clients;
 mod cluster;
 mod disk;
+mod faults;
 pub mod instant;
+mod io;
 pub mod linearizability;
 mod network;
 mod node;
@@ -15,9 +20,9 @@ mod run;
 mod trace;
 
 pub use checker::Violation;
-pub use client::ClientReply;
+pub use client::{History, Outcome, Recorded, SimWaiter};
 pub use cluster::{Cluster, FaultCounts, LeaderChange, ReadMode, SimConfig};
-pub use disk::{CrashWrite, SimDisk};
+pub use disk::SimDisk;
 pub use network::NetworkConfig;
-pub use run::{run_seed, run_seeds, FaultPlan, RunOptions, RunReport};
+pub use run::{resolve, run_seed, run_seeds, Drawn, FaultPlan, RunOptions, RunReport};
 pub use trace::{TraceEvent, Tracer};

@@ -22,6 +22,8 @@ pub struct NetworkConfig {
     pub loss: f64,
     /// Probability that a message is delivered twice.
     pub duplicate: f64,
+    /// The exponential part of a delay is capped at this many means.
+    pub exp_cap_means: u64,
 }
 
 impl Default for NetworkConfig {
@@ -33,7 +35,16 @@ impl Default for NetworkConfig {
             slow_factor: 20,
             loss: 0.0,
             duplicate: 0.0,
+            exp_cap_means: 20,
         }
+    }
+}
+
+impl NetworkConfig {
+    /// The longest one-way delay this network can produce.
+    pub fn delay_max_us(&self) -> u64 {
+        let slow = if self.slow_probability > 0.0 { self.slow_factor.max(1) } else { 1 };
+        (self.delay_min_us + self.delay_mean_us * self.exp_cap_means) * slow
     }
 }
 
@@ -95,6 +106,11 @@ impl Network {
         self.blocked.clear();
     }
 
+    /// Bound delays tightly (a calm network: at most 5 means above the minimum).
+    pub fn cap_delays(&mut self) {
+        self.config.exp_cap_means = self.config.exp_cap_means.min(5);
+    }
+
     pub fn is_partitioned(&self) -> bool {
         !self.blocked.is_empty()
     }
@@ -107,7 +123,7 @@ impl Network {
         let c = &self.config;
         // Exponential via inversion; capped so one draw cannot stall a run.
         let exp = -(1.0 - rng.unit()).ln() * c.delay_mean_us as f64;
-        let mut delay = c.delay_min_us + (exp.min(c.delay_mean_us as f64 * 20.0) as u64);
+        let mut delay = c.delay_min_us + (exp.min((c.delay_mean_us * c.exp_cap_means) as f64) as u64);
         if rng.chance(c.slow_probability) {
             delay *= c.slow_factor.max(1);
         }

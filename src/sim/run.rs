@@ -1,6 +1,13 @@
 //! One simulated run, in two phases (TigerBeetle's VOPR): a safety phase
 //! with every enabled fault drawn from the seed, then a liveness phase with
 //! the faults healed, which must converge. Checkers run throughout.
+//!
+//! Besides the faults, the seed draws the knobs that decide whether a bug
+//! can show at all (`Drawn`): clock rates at the ends of the drift bound,
+//! fsync latency, election timeouts close to the lease, the clients'
+//! pipeline depth, session-table pressure. A sweep over seeds thereby
+//! covers the corners a single setting would miss; a knob set on the
+//! command line is kept as given.
 
 use std::ops::RangeInclusive;
 use std::panic::{self, AssertUnwindSafe};
@@ -8,19 +15,24 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Mutex;
 
 use super::checker::Violation;
-use super::cluster::{Cluster, EventKind, FaultCounts, LeaderChange, SimConfig};
+use super::client::{outcome, Outcome};
+use super::cluster::{Cluster, EventKind, FaultCounts, LeaderChange, ReadMode, SimConfig};
+use super::linearizability::RegisterInput;
 use super::trace::Tracer;
 use crate::paxos::NodeId;
 use crate::rng::Rng;
 
 /// The faults of the safety phase (network loss/duplication/delay are in
-/// `SimConfig::network`).
+/// `SimConfig::network`, torn writes and lost disks in `SimConfig::disk_faults`).
 #[derive(Clone, Debug)]
 pub struct FaultPlan {
     /// Length of the safety phase.
     pub duration_ms: u64,
     pub partitions: bool,
     pub crashes: bool,
+    /// Executor stalls of up to `stall_max_ms`.
+    pub stalls: bool,
+    pub stall_max_ms: u64,
     /// Mean time between fault injections.
     pub fault_interval_ms: u64,
     /// After healing, every client must finish and replicas converge within this.
@@ -29,14 +41,43 @@ pub struct FaultPlan {
 
 impl Default for FaultPlan {
     fn default() -> Self {
-        FaultPlan { duration_ms: 3_000, partitions: false, crashes: false, fault_interval_ms: 400, liveness_ms: 10_000 }
+        FaultPlan {
+            duration_ms: 3_000,
+            partitions: false,
+            crashes: false,
+            stalls: false,
+            stall_max_ms: 100,
+            fault_interval_ms: 400,
+            liveness_ms: 10_000,
+        }
     }
+}
+
+/// Which knobs each seed draws (the rest stay as configured).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// fsync latency and its jitter, snapshot serialization time.
+    pub disk: bool,
+    /// Clocks at the ends of the drift bound (or uniform within it).
+    pub drift: bool,
+    /// Election timeouts (sometimes just above the lease).
+    pub timeouts: bool,
+    /// Client pipeline depth.
+    pub pipeline: bool,
+    /// A tight session table with reconnecting clients.
+    pub sessions: bool,
+}
+
+impl Drawn {
+    pub const ALL: Drawn = Drawn { disk: true, drift: true, timeouts: true, pipeline: true, sessions: true };
+    pub const NONE: Drawn = Drawn { disk: false, drift: false, timeouts: false, pipeline: false, sessions: false };
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub sim: SimConfig,
     pub faults: FaultPlan,
+    pub draw: Drawn,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -48,6 +89,7 @@ pub struct RunReport {
     pub ops_completed: usize,
     pub leader_changes: Vec<LeaderChange>,
     pub faults: FaultCounts,
+    pub recoveries: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget (neither verdict).
@@ -96,8 +138,43 @@ pub fn run_seed(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport {
     }
 }
 
+/// The configuration seed `seed` runs with: the drawn knobs filled in.
+pub fn resolve(options: &RunOptions, seed: u64) -> SimConfig {
+    let mut sim = options.sim.clone();
+    let mut rng = Rng::new(seed ^ 0x0C0F_FEE5);
+    let draw = options.draw;
+    if draw.disk {
+        sim.fsync_us = [50, 200, 1_000, 3_000][rng.below(4) as usize];
+        sim.fsync_jitter = rng.unit() * 2.0;
+        sim.snapshot_us = rng.below(3) * 2_000;
+        if rng.chance(0.3) {
+            // One slow disk: its node's votes lag the others'.
+            let slow = rng.below(u64::from(sim.replicas)) as usize;
+            sim.fsync_factors =
+                (0..sim.replicas as usize).map(|i| if i == slow { 5 + rng.below(16) } else { 1 }).collect();
+        }
+    }
+    if draw.drift {
+        sim.drift_permille = [20, 50, 100, 200][rng.below(4) as usize];
+        sim.drift_extremes = rng.chance(0.5);
+    }
+    if draw.timeouts && rng.chance(0.5) {
+        // Just above the lease: leases must hold at their tightest.
+        let min = sim.paxos_config().lease_ticks + 1 + rng.below(10);
+        sim.election_timeout_ticks = Some((min, min + rng.below(20)));
+    }
+    if draw.pipeline {
+        sim.pipeline = 1 + rng.below(4) as usize;
+    }
+    if draw.sessions && rng.chance(0.3) {
+        sim.sessions_max = sim.clients.max(2);
+        sim.churn = 0.05 + rng.unit() * 0.2;
+    }
+    sim
+}
+
 fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport {
-    let mut cluster = Cluster::new(options.sim.clone(), seed);
+    let mut cluster = Cluster::new(resolve(options, seed), seed);
     cluster.tracer = tracer;
     plan_faults(&mut cluster, &options.faults, seed);
     cluster.start_clients();
@@ -106,6 +183,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
     cluster.run_until_us(options.faults.duration_ms * 1000);
 
     cluster.heal_and_check_liveness(options.faults.liveness_ms);
+    cluster.settle_history();
     let history = std::mem::take(&mut cluster.history);
     cluster.checker.check_history(&history);
     if let Err(e) = cluster.tracer.flush() {
@@ -119,6 +197,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
         ops_completed: history.completed(),
         leader_changes: cluster.leader_changes.clone(),
         faults: cluster.faults,
+        recoveries: cluster.recoveries,
         messages_delivered: cluster.messages_delivered,
         violations: std::mem::take(&mut cluster.checker.violations),
         unknown_keys: cluster.checker.unknown_keys.len(),
@@ -126,50 +205,106 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
     }
 }
 
+/// Settling time after the heal before the latency checker applies: every
+/// node restarted, rejoined and caught up, a leader stable.
+const SETTLE_MS: u64 = 1_500;
+
 impl Cluster {
     /// The liveness phase: heal every fault, let clients finish their
     /// operations and replicas converge within `bound_ms`; record a
-    /// violation if they do not, and compare the replicas' stores.
+    /// violation if they do not, and compare the replicas' stores. In the
+    /// quiet stretch after settling, the latency checker holds every
+    /// request to a bound derived from the (now capped) delays.
     pub fn heal_and_check_liveness(&mut self, bound_ms: u64) {
         self.heal();
         self.calm_network();
         for node in self.config.members() {
             self.restart(node);
         }
+        self.run_for_ms(SETTLE_MS.min(bound_ms));
+        self.quiet_since_us = Some(self.now_us);
+        self.run_for_ms(SETTLE_MS.min(bound_ms));
         self.stop_clients();
         if !self.run_until(bound_ms, |c| c.pending_clients().is_empty()) {
             let detail = format!(
-                "{} client operations still pending {bound_ms} ms after the faults healed (clients {:?}); leaders: {:?}",
+                "{} clients still wait {bound_ms} ms after the faults healed (clients {:?}); nodes: {}",
                 self.pending_clients().len(),
                 self.pending_clients(),
-                self.leaders()
+                self.node_summaries()
             );
             self.checker.violations.push(Violation::Liveness { detail });
         }
         let converged = self.run_until(bound_ms, |c| {
             let end = c.checker.committed_end;
-            c.nodes.iter().all(|n| n.replica.as_ref().is_some_and(|r| r.commit_index() == end) && n.applied == end)
+            c.config.members().into_iter().all(|n| {
+                c.replica(n).is_some_and(|r| r.commit_index() == end && !r.is_recovering()) && c.applied(n) == end
+            })
         });
         if !converged {
             let detail = format!(
-                "replicas did not converge on commit index {} within {bound_ms} ms: {:?}",
+                "replicas did not converge on commit index {} within {bound_ms} ms: {}",
                 self.checker.committed_end,
-                self.commit_indexes()
+                self.node_summaries()
             );
             self.checker.violations.push(Violation::Liveness { detail });
             return;
         }
         // Replicas that applied the same log must hold the same store.
-        let digests: Vec<(NodeId, u64)> = self.nodes.iter().map(|n| (n.id, n.kv.digest())).collect();
+        let digests: Vec<(NodeId, u64)> =
+            self.config.members().into_iter().map(|n| (n, self.kv(n).map_or(0, |kv| kv.digest()))).collect();
         if digests.windows(2).any(|w| w[0].1 != w[1].1) {
             let detail = format!("store digests differ at equal commit index: {digests:x?}");
             self.checker.violations.push(Violation::Divergence { detail });
         }
     }
 
+    /// Settle what clients could not know, from what the stores did: an
+    /// operation whose client was told "outcome unknown" (or heard nothing)
+    /// took effect when its command first ran in a store, with that reply,
+    /// or never if it never ran (the replicas converged on the whole log
+    /// first). Sound: that is when, and how, it took effect; and it keeps
+    /// the linearizability search free of operations that could fall
+    /// anywhere, which make it explode. Also checks that an operation
+    /// reported "not applied" never ran, and that every answer a client
+    /// got is the reply its command produced when it ran.
+    pub fn settle_history(&mut self) {
+        for index in 0..self.history.ops.len() {
+            let recorded = &self.history.ops[index];
+            let ran = self.executions.get(&(recorded.session, recorded.seq)).cloned();
+            let (input, key, told_not_applied) = (recorded.op.input, recorded.key, recorded.not_applied);
+            match (ran, recorded.op.output) {
+                (Some((at, reply)), _) if told_not_applied => {
+                    let detail =
+                        format!("{input:?} on k{key} was reported not applied, but it ran at {at} us: {reply:?}");
+                    self.checker.violations.push(Violation::BadReply { detail });
+                }
+                (Some((at, reply)), None) => match outcome(input, &reply) {
+                    Outcome::Done(output) => self.history.complete(index, output, at),
+                    _ => self.history.not_applied(index),
+                },
+                (Some((_, reply)), Some(output)) => {
+                    if outcome(input, &reply) != Outcome::Done(output) {
+                        let detail =
+                            format!("{input:?} on k{key}: the client got {output:?}, but it ran with {reply:?}");
+                        self.checker.violations.push(Violation::BadReply { detail });
+                    }
+                }
+                (None, output) if input != RegisterInput::Get || self.config.read_mode == ReadMode::Log => {
+                    if let Some(output) = output {
+                        let detail = format!("{input:?} on k{key} was answered {output:?} but never ran");
+                        self.checker.violations.push(Violation::BadReply { detail });
+                    }
+                    self.history.not_applied(index)
+                }
+                (None, _) => {}
+            }
+        }
+    }
+
     /// Heal, check liveness, then check the whole history; all violations so far.
     pub fn finish(&mut self, bound_ms: u64) -> Vec<Violation> {
         self.heal_and_check_liveness(bound_ms);
+        self.settle_history();
         let history = std::mem::take(&mut self.history);
         self.checker.check_history(&history);
         self.history = history;
@@ -177,13 +312,17 @@ impl Cluster {
     }
 }
 
-/// Draw the safety phase's crashes and partitions from the seed.
+/// Draw the times of the safety phase's faults from the seed; what each
+/// one is, and whom it hits, is decided when it happens (`faults.rs`).
 fn plan_faults(cluster: &mut Cluster, plan: &FaultPlan, seed: u64) {
-    if !plan.partitions && !plan.crashes {
+    cluster.fault_plan = plan.clone();
+    // More lost disks than this at once lose data for real (recovery needs
+    // a majority of intact peers); one run loses at most that many.
+    cluster.disk_losses_left = cluster.config.members().len() - cluster.paxos_config.majority();
+    if !(plan.partitions || plan.crashes || plan.stalls) {
         return;
     }
-    let mut rng = Rng::new(seed ^ 0xFA17_5EED);
-    let members = cluster.config.members();
+    let mut rng = Rng::new(seed ^ 0x7133_5EED);
     let end_us = plan.duration_ms * 1000;
     let mut t_us = 0u64;
     loop {
@@ -192,32 +331,6 @@ fn plan_faults(cluster: &mut Cluster, plan: &FaultPlan, seed: u64) {
         if t_us >= end_us {
             break;
         }
-        let partition = match (plan.partitions, plan.crashes) {
-            (true, true) => rng.chance(0.5),
-            (p, _) => p,
-        };
-        if partition {
-            let mut side_a = Vec::new();
-            let mut side_b = Vec::new();
-            for &m in &members {
-                if rng.chance(0.5) {
-                    side_a.push(m);
-                } else {
-                    side_b.push(m);
-                }
-            }
-            if side_a.is_empty() || side_b.is_empty() {
-                continue;
-            }
-            let one_way = rng.chance(0.3);
-            cluster.schedule_fault(t_us, EventKind::Partition { side_a, side_b, one_way });
-            let heal_at = t_us + rng.range_inclusive(100_000, 800_000);
-            cluster.schedule_fault(heal_at, EventKind::Heal);
-        } else {
-            let node = members[rng.below(members.len() as u64) as usize];
-            cluster.schedule_fault(t_us, EventKind::Crash { node });
-            let restart_at = t_us + rng.range_inclusive(50_000, 1_000_000);
-            cluster.schedule_fault(restart_at, EventKind::Restart { node });
-        }
+        cluster.schedule_fault(t_us, EventKind::Fault);
     }
 }

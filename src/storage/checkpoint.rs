@@ -46,6 +46,9 @@ pub fn encode_checkpoint(state: &DurableState, snapshot_id: u64, out: &mut Vec<u
     if let Some((first_slot, values)) = chosen {
         ops.push(PersistOp::Chosen { first_slot, values });
     }
+    if state.recovering {
+        ops.push(PersistOp::RecoveryBegun);
+    }
     ops.push(PersistOp::Commit { commit: state.commit });
     encode_ops(&ops, out);
 }
@@ -56,7 +59,7 @@ mod tests {
 
     use super::*;
     use crate::paxos::SnapshotImage;
-    use crate::storage::{replay, scan_segment, ScanEnd};
+    use crate::storage::{replay, scan_frames, ScanEnd};
 
     #[test]
     fn a_checkpoint_replays_to_the_same_state() {
@@ -75,7 +78,7 @@ mod tests {
         }
         let mut bytes = Vec::new();
         encode_checkpoint(&state, 1, &mut bytes);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert_eq!(scan.end, ScanEnd::Clean);
         let mut rebuilt = DurableState::default();
         rebuilt.apply(&PersistOp::Snapshot(state.snapshot.clone().unwrap()));

@@ -47,8 +47,10 @@ pub mod checkpoint;
 pub mod record;
 pub mod scan;
 pub mod wal;
+pub mod write;
 
 pub use checkpoint::encode_checkpoint;
 pub use record::{decode_body, encode_ops, encode_record, Record, RecordError, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
-pub use scan::{replay, scan_segment, validate_replay, ReplayError, Scan, ScanEnd};
+pub use scan::{replay, scan_frames, validate_replay, ReplayError, Scan, ScanEnd};
 pub use wal::{Durability, RecoveryReport, Wal, WalError, WalOptions, WalStats};
+pub use write::{encode_write, scan_segment, WRITE_HEADER_BYTES};

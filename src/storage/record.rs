@@ -10,6 +10,8 @@
 //! kind 3  Chosen          first_slot: u64 | count: u32 | value * count
 //! kind 4  Commit          commit: u64
 //! kind 5  SnapshotMarker  slot: u64 | snapshot_id: u64
+//! kind 6  RecoveryBegun   (no payload)
+//! kind 7  RecoveryDone    (no payload)
 //! ballot  = round: u64 | node: u32
 //! value   = tag: u8 (0 Noop, 1 Batch) | for Batch: count: u32 | (len: u32 | bytes) * count
 //! ```
@@ -39,6 +41,8 @@ const KIND_ACCEPT: u8 = 2;
 const KIND_CHOSEN: u8 = 3;
 const KIND_COMMIT: u8 = 4;
 const KIND_SNAPSHOT_MARKER: u8 = 5;
+const KIND_RECOVERY_BEGUN: u8 = 6;
+const KIND_RECOVERY_DONE: u8 = 7;
 
 const VALUE_NOOP: u8 = 0;
 const VALUE_BATCH: u8 = 1;
@@ -231,6 +235,8 @@ pub fn encode_op(op: &PersistOp, out: &mut Vec<u8>) {
             out.push(KIND_COMMIT);
             out.extend_from_slice(&commit.to_le_bytes());
         }
+        PersistOp::RecoveryBegun => out.push(KIND_RECOVERY_BEGUN),
+        PersistOp::RecoveryDone => out.push(KIND_RECOVERY_DONE),
         PersistOp::Snapshot(image) => panic!(
             "PersistOp::Snapshot (slot {}) is not a WAL record: write the image to a snapshot file, \
              then append Record::SnapshotMarker",
@@ -307,6 +313,8 @@ pub fn decode_body(body: &[u8]) -> Result<Record, RecordError> {
             Record::Op(PersistOp::Chosen { first_slot, values })
         }
         KIND_COMMIT => Record::Op(PersistOp::Commit { commit: reader.u64("commit slot")? }),
+        KIND_RECOVERY_BEGUN => Record::Op(PersistOp::RecoveryBegun),
+        KIND_RECOVERY_DONE => Record::Op(PersistOp::RecoveryDone),
         KIND_SNAPSHOT_MARKER => {
             let slot = reader.u64("snapshot slot")?;
             let snapshot_id = reader.u64("snapshot id")?;
@@ -541,7 +549,7 @@ mod tests {
     fn empty_body_and_reserved_kinds_are_rejected() {
         assert_eq!(decode_body(&[]), Err(RecordError::Empty));
         assert_eq!(decode_body(&[0]), Err(RecordError::UnknownKind(0)));
-        assert_eq!(decode_body(&[6]), Err(RecordError::UnknownKind(6)));
+        assert_eq!(decode_body(&[8]), Err(RecordError::UnknownKind(8)));
         assert_eq!(decode_body(&[0xFF; 32]), Err(RecordError::UnknownKind(0xFF)));
     }
 
@@ -696,7 +704,7 @@ mod split_tests {
 
     use super::*;
     use crate::paxos::{Ballot, DurableState};
-    use crate::storage::{replay, scan_segment, ScanEnd};
+    use crate::storage::{replay, scan_frames, ScanEnd};
 
     #[test]
     fn an_accept_larger_than_a_record_is_split_and_replays_the_same() {
@@ -705,7 +713,7 @@ mod split_tests {
         let op = PersistOp::Accept { ballot: Ballot::new(2, 1), first_slot: 10, values };
         let mut out = Vec::new();
         encode_ops(std::slice::from_ref(&op), &mut out);
-        let scan = scan_segment(&out);
+        let scan = scan_frames(&out);
         assert_eq!(scan.end, ScanEnd::Clean);
         assert!(scan.records.len() > 1, "split into several records");
         let (mut direct, mut replayed) = (DurableState::default(), DurableState::default());
@@ -720,7 +728,7 @@ mod split_tests {
         let mut out = Vec::new();
         encode_ops(std::slice::from_ref(&op), &mut out);
         let mut state = DurableState::default();
-        replay(&mut state, &scan_segment(&out).records).unwrap();
+        replay(&mut state, &scan_frames(&out).records).unwrap();
         assert_eq!(state.promised, Ballot::new(5, 2));
     }
 }

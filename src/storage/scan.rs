@@ -15,9 +15,14 @@ pub struct Scan {
     /// `offsets[i]` is the byte offset of the frame holding `records[i]`
     /// (for error messages that name a record's place in the file).
     pub offsets: Vec<usize>,
-    /// Bytes of whole valid frames from the start: where the next append
-    /// goes, and where a torn tail is truncated. Zero padding is excluded.
+    /// Bytes of whole valid frames (or writes) from the start: where the
+    /// next append goes, and where a torn tail is truncated. Zero padding
+    /// is excluded.
     pub valid_len: usize,
+    /// Valid writes (`write.rs`); 0 for a scan of bare frames.
+    pub writes: u64,
+    /// Where each valid write starts (empty for bare frames).
+    pub write_offsets: Vec<usize>,
     pub end: ScanEnd,
 }
 
@@ -38,7 +43,8 @@ pub enum ScanEnd {
     Corrupt { offset: usize, reason: String },
 }
 
-/// Scans a segment from its first byte. Never panics, whatever the bytes.
+/// Scans a run of frames (the body of one write, see `write.rs`) from its
+/// first byte. Never panics, whatever the bytes.
 ///
 /// Frames are contiguous from offset 0; zero bytes are allowed only as a
 /// tail (a frame header with `len == 0 && crc == 0`, or fewer than a
@@ -52,7 +58,7 @@ pub enum ScanEnd {
 /// remaining bytes; random or zero bytes rarely pass that filter, so the
 /// search is about one pass in practice (worst case quadratic on crafted
 /// input, which a crash or a bit flip does not produce).
-pub fn scan_segment(bytes: &[u8]) -> Scan {
+pub fn scan_frames(bytes: &[u8]) -> Scan {
     let mut records = Vec::new();
     let mut offsets = Vec::new();
     let mut offset = 0;
@@ -83,7 +89,7 @@ pub fn scan_segment(bytes: &[u8]) -> Scan {
             Err(error) => break classify(bytes, offset, error.to_string()),
         }
     };
-    Scan { records, offsets, valid_len: offset, end }
+    Scan { records, offsets, valid_len: offset, writes: 0, write_offsets: Vec::new(), end }
 }
 
 /// The frame at `offset` is invalid: torn if nothing valid follows it,
@@ -203,7 +209,9 @@ impl std::error::Error for ReplayError {
 /// - Accept and Chosen: the slot range must not overflow `u64`.
 pub fn validate_replay(state: &DurableState, op: &PersistOp) -> Result<(), RecordError> {
     match op {
-        PersistOp::Promise { .. } | PersistOp::Snapshot(_) => Ok(()),
+        PersistOp::Promise { .. } | PersistOp::Snapshot(_) | PersistOp::RecoveryBegun | PersistOp::RecoveryDone => {
+            Ok(())
+        }
         PersistOp::Accept { first_slot, values, .. } | PersistOp::Chosen { first_slot, values } => {
             check_slot_range(*first_slot, values.len())
         }
@@ -387,22 +395,43 @@ mod tests {
         let ops = scripted_workload();
         let mut bytes = Vec::new();
         encode_ops(&ops, &mut bytes);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert_eq!(scan.end, ScanEnd::Clean);
         assert_eq!(scan.valid_len, bytes.len());
         assert_eq!(scan.records, ops.into_iter().map(Record::Op).collect::<Vec<_>>());
 
         let records = scripted_records();
         let (bytes, starts) = encode_all(&records);
-        let scan = scan_segment(&bytes);
-        assert_eq!(scan, Scan { records, offsets: starts, valid_len: bytes.len(), end: ScanEnd::Clean });
+        let scan = scan_frames(&bytes);
+        assert_eq!(
+            scan,
+            Scan {
+                records,
+                offsets: starts,
+                valid_len: bytes.len(),
+                writes: 0,
+                write_offsets: vec![],
+                end: ScanEnd::Clean
+            }
+        );
     }
 
     #[test]
     fn empty_and_all_zero_segments_are_clean() {
         for len in [0, 1, 7, 8, 9, 4096] {
-            let scan = scan_segment(&vec![0; len]);
-            assert_eq!(scan, Scan { records: vec![], offsets: vec![], valid_len: 0, end: ScanEnd::Clean }, "{len}");
+            let scan = scan_frames(&vec![0; len]);
+            assert_eq!(
+                scan,
+                Scan {
+                    records: vec![],
+                    offsets: vec![],
+                    valid_len: 0,
+                    writes: 0,
+                    write_offsets: vec![],
+                    end: ScanEnd::Clean
+                },
+                "{len}"
+            );
         }
     }
 
@@ -411,7 +440,7 @@ mod tests {
         let records = scripted_records();
         let (bytes, starts) = encode_all(&records);
         for cut in 0..=bytes.len() {
-            let scan = scan_segment(&bytes[..cut]);
+            let scan = scan_frames(&bytes[..cut]);
             // Frames wholly before the cut survive; the one it splits is torn.
             let frame_end = |index: usize| starts.get(index + 1).copied().unwrap_or(bytes.len());
             let whole = (0..starts.len()).take_while(|index| frame_end(*index) <= cut).count();
@@ -440,7 +469,7 @@ mod tests {
         let records = scripted_records();
         let (bytes, starts) = encode_all(&records);
         for (index, start) in starts.iter().enumerate() {
-            let scan = scan_segment(&bytes[..*start]);
+            let scan = scan_frames(&bytes[..*start]);
             assert_eq!(scan.end, ScanEnd::Clean);
             assert_eq!(scan.records, records[..index]);
         }
@@ -453,7 +482,7 @@ mod tests {
         let mut damaged = bytes.to_vec();
         damaged[position] ^= mask;
         let frame = starts.iter().rposition(|start| *start <= position).unwrap();
-        let scan = scan_segment(&damaged);
+        let scan = scan_frames(&damaged);
         let context = format!("flip {mask:#04x} at {position} (frame {frame}): {:?}", scan.end);
         assert_eq!(scan.records, records[..frame], "{context}");
         assert_eq!(scan.valid_len, starts[frame], "{context}");
@@ -511,7 +540,7 @@ mod tests {
         for padding in [1, 7, 8, 4096] {
             bytes.truncate(valid_len);
             bytes.resize(valid_len + padding, 0);
-            let scan = scan_segment(&bytes);
+            let scan = scan_frames(&bytes);
             assert_eq!(scan.end, ScanEnd::Clean, "padding {padding}");
             assert_eq!(scan.valid_len, valid_len);
             assert_eq!(scan.records, records);
@@ -526,7 +555,7 @@ mod tests {
         bytes.resize(valid_len + 4096, 0);
         bytes.extend_from_slice(b"\x01\x02not a frame");
         bytes.resize(bytes.len() + 100, 0);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert!(matches!(scan.end, ScanEnd::TornTail { offset, .. } if offset == valid_len), "{:?}", scan.end);
         assert_eq!(scan.valid_len, valid_len);
         assert_eq!(scan.records, records);
@@ -539,7 +568,7 @@ mod tests {
         let valid_len = bytes.len();
         bytes.resize(valid_len + 512, 0);
         encode_record(&Record::Op(PersistOp::Commit { commit: 3 }), &mut bytes);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         match &scan.end {
             ScanEnd::Corrupt { offset, reason } => {
                 assert_eq!(*offset, valid_len);
@@ -559,7 +588,7 @@ mod tests {
         let torn_len = last + (bytes.len() - last) / 2;
         bytes.truncate(torn_len);
         bytes.resize(torn_len + 8192, 0);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert!(matches!(&scan.end, ScanEnd::TornTail { offset, reason } if *offset == last && reason.contains("crc")));
         assert_eq!(scan.records, records[..records.len() - 1]);
     }
@@ -571,7 +600,7 @@ mod tests {
         let second = bytes.len();
         bytes.extend_from_slice(&(RECORD_BYTES_MAX + 1).to_le_bytes());
         bytes.extend_from_slice(&[0xAA; 20]);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert!(
             matches!(&scan.end, ScanEnd::TornTail { offset, reason } if *offset == second && reason.contains("exceeds"))
         );
@@ -580,7 +609,7 @@ mod tests {
         bytes.truncate(second);
         bytes.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0]);
         encode_record(&Record::Op(PersistOp::Commit { commit: 2 }), &mut bytes);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert!(
             matches!(&scan.end, ScanEnd::Corrupt { offset, reason } if *offset == second && reason.contains("length is 0"))
         );
@@ -593,7 +622,7 @@ mod tests {
         bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         bytes.extend_from_slice(&body);
-        let scan = scan_segment(&bytes);
+        let scan = scan_frames(&bytes);
         assert!(
             matches!(&scan.end, ScanEnd::TornTail { offset: 0, reason } if reason.contains("unknown record kind 9"))
         );
@@ -607,7 +636,7 @@ mod tests {
         for _ in 0..300 {
             let len = rng.below(600) as usize;
             let random: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-            let scan = scan_segment(&random);
+            let scan = scan_frames(&random);
             assert!(scan.valid_len <= random.len());
         }
         for _ in 0..300 {
@@ -617,7 +646,7 @@ mod tests {
                 damaged[position] = rng.next_u64() as u8;
             }
             damaged.truncate(rng.range_inclusive(0, damaged.len() as u64) as usize);
-            let scan = scan_segment(&damaged);
+            let scan = scan_frames(&damaged);
             assert_eq!(scan.records, records[..scan.records.len()]);
         }
     }
@@ -632,7 +661,7 @@ mod tests {
         let mut bytes = Vec::new();
         encode_ops(&ops, &mut bytes);
         let mut state = DurableState::default();
-        replay(&mut state, &scan_segment(&bytes).records).unwrap();
+        replay(&mut state, &scan_frames(&bytes).records).unwrap();
         assert_eq!(state, expected);
 
         // Markers of snapshots no newer than the loaded one change nothing.
@@ -740,7 +769,7 @@ mod tests {
             for record in to_wal_records(&ops) {
                 encode_record(&record, &mut bytes);
             }
-            let scan = scan_segment(&bytes);
+            let scan = scan_frames(&bytes);
             assert_eq!(scan.end, ScanEnd::Clean);
             let mut state = DurableState::default();
             state.apply(&PersistOp::Snapshot(image));

@@ -47,7 +47,8 @@ use glommio::io::{Directory, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::{encode_ops, Record};
-use super::scan::{replay, scan_segment, ScanEnd};
+use super::scan::{replay, ScanEnd};
+use super::write::{encode_write, scan_segment};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 /// When a reply may leave relative to the disk.
@@ -113,8 +114,9 @@ pub enum WalError {
 impl fmt::Display for WalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const WHAT_TO_DO: &str = "Do not delete the record: restore the file from a backup, or, if a majority of \
-             the other replicas is healthy, move this replica's data directory aside and restart it empty so it \
-             catches up from its peers";
+             the other replicas is healthy, move this replica's data directory aside and restart the node with an \
+             empty one and --rejoin: it then relearns its promises and accepted values from a majority of its peers \
+             before it votes again (starting it empty without --rejoin could lose acknowledged writes)";
         match self {
             WalError::Io { what, path, source } => write!(f, "{what} {}: {source}", path.display()),
             WalError::Corrupt { file, offset, reason } => write!(
@@ -201,6 +203,8 @@ struct Segment {
     /// The bytes of the partly filled last block, `[aligned_down(end), end)`:
     /// rewritten in front of the next write (O_DIRECT writes whole blocks).
     tail: Vec<u8>,
+    /// The sequence number of this segment's next write (`write.rs`).
+    next_write_seq: u64,
 }
 
 /// Appended but not yet written, in append order.
@@ -363,11 +367,11 @@ impl Wal {
 
         // Newest segment first, back to the newest whole checkpoint.
         let mut scanned: Vec<ScannedSegment> = Vec::new();
-        let mut last: Option<(u64, Vec<u8>)> = None;
+        let mut last: Option<(u64, u64, Vec<u8>)> = None;
         for (position, &index) in segments.iter().enumerate().rev() {
             let path = dir.join(segment_name(index));
             let bytes = read_whole(&path)?;
-            let scan = scan_segment(&bytes);
+            let scan = scan_segment(&bytes, index);
             let is_last = position + 1 == segments.len();
             let mut end = match scan.end {
                 ScanEnd::Clean => scan.valid_len as u64,
@@ -407,7 +411,8 @@ impl Wal {
                 }
             };
             if is_last {
-                last = Some((end, bytes));
+                let next_write_seq = if end == 0 { 1 } else { scan.writes + 1 };
+                last = Some((end, next_write_seq, bytes));
             }
             scanned.push(ScannedSegment { index, path, records, offsets, checkpoint });
             if checkpoint.is_some() {
@@ -471,12 +476,12 @@ impl Wal {
         report.segments = scanned.len();
 
         let index = scanned.last().map_or(0, |segment| segment.index);
-        let (end, bytes) = last.unwrap_or((0, Vec::new()));
+        let (end, next_write_seq, bytes) = last.unwrap_or((0, 1, Vec::new()));
         let path = dir.join(segment_name(index));
         let file = open_segment_for_writing(&path).await?;
         let align = file.alignment();
         let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
-        let segment = Segment { index, path, file: Rc::new(file), end, tail };
+        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
@@ -593,13 +598,17 @@ impl Wal {
         }
     }
 
-    /// Write `data` at the segment's end, rewriting the partial last block.
-    async fn write_tail(&self, data: &[u8]) -> Result<(), WalError> {
-        let (file, path, end, prefix) = {
+    /// Write `body` (whole record frames) as the segment's next write
+    /// (`write.rs`), at its end, rewriting the partial last block.
+    async fn write_tail(&self, body: &[u8]) -> Result<(), WalError> {
+        let (file, path, end, prefix, data) = {
             let inner = self.inner.borrow();
             let s = &inner.segment;
-            (s.file.clone(), s.path.clone(), s.end, s.tail.clone())
+            let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
+            encode_write(s.index, s.next_write_seq, body, &mut data);
+            (s.file.clone(), s.path.clone(), s.end, s.tail.clone(), data)
         };
+        let data = &data[..];
         let align = file.alignment();
         let block_start = end / align * align;
         debug_assert_eq!(prefix.len() as u64, end - block_start);
@@ -618,6 +627,7 @@ impl Wal {
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
         inner.segment.tail = tail;
+        inner.segment.next_write_seq += 1;
         inner.stats.writes += 1;
         inner.stats.bytes += data.len() as u64;
         Ok(())
@@ -688,7 +698,8 @@ impl Wal {
         let _ = file.pre_allocate(segment_bytes, false).await;
         let old = {
             let mut inner = self.inner.borrow_mut();
-            let fresh = Segment { index, path: path.clone(), file: Rc::new(file), end: 0, tail: Vec::new() };
+            let fresh =
+                Segment { index, path: path.clone(), file: Rc::new(file), end: 0, tail: Vec::new(), next_write_seq: 1 };
             std::mem::replace(&mut inner.segment, fresh)
         };
         if !first_bytes.is_empty() {

@@ -1,0 +1,77 @@
+//! How a node starts: brand new, restarted from its durable state, or
+//! rejoining after it lost that state. One decision, shared by the server
+//! (data directory, `--rejoin`) and the simulator (its disk model).
+
+use super::config::NodeConfig;
+use super::state::Node;
+use crate::kv::KvStore;
+use crate::paxos::{Config, DurableState, Replica};
+
+#[derive(Debug)]
+pub enum Boot {
+    /// Never had state: a member of a brand-new cluster.
+    New,
+    /// Restarted from what it made durable.
+    Restart(DurableState),
+    /// Had state once and lost it: relearn it before voting (`paxos/recovery.rs`).
+    Rejoin,
+}
+
+impl Boot {
+    /// Tell the cases apart. `initialized`: the marker a replica writes
+    /// once its first state is durable (so it may have voted) is on disk.
+    /// `rejoin`: the operator says the state was lost (the data directory
+    /// was moved aside, the disk replaced). A log that holds state is
+    /// always restarted from: `--rejoin` may stay on the command line.
+    pub fn decide(durable: DurableState, initialized: bool, rejoin: bool) -> Boot {
+        let empty = durable == DurableState::default();
+        match (empty, initialized || rejoin) {
+            (false, _) => Boot::Restart(durable),
+            (true, true) => Boot::Rejoin,
+            (true, false) => Boot::New,
+        }
+    }
+}
+
+impl<C> Node<C> {
+    /// Build the node: the replica from its durable state and the store
+    /// from its snapshot (the replica hands out the chosen log after it
+    /// again, which the node re-applies).
+    pub fn boot(config: NodeConfig, core: Config, seed: u64, boot: Boot) -> Result<Node<C>, String> {
+        let id = config.node;
+        let (replica, kv, applied) = match boot {
+            Boot::New => (Replica::new(core, id, seed), KvStore::new(config.sessions_max), 0),
+            Boot::Rejoin => (Replica::rejoin(core, id, seed), KvStore::new(config.sessions_max), 0),
+            Boot::Restart(durable) => {
+                let (kv, applied) = match &durable.snapshot {
+                    Some(image) => {
+                        let kv = KvStore::restore(&image.data)
+                            .map_err(|e| format!("the snapshot at slot {} does not restore: {e}", image.slot))?;
+                        (kv, image.slot)
+                    }
+                    None => (KvStore::new(config.sessions_max), 0),
+                };
+                (Replica::recover(core, id, seed, durable), kv, applied)
+            }
+        };
+        let replica = replica.map_err(|e| e.to_string())?;
+        Ok(Node::new(config, replica, kv, applied))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paxos::Ballot;
+
+    #[test]
+    fn a_lost_state_is_told_from_a_new_one_by_the_marker_or_the_flag() {
+        let empty = || DurableState::default();
+        assert!(matches!(Boot::decide(empty(), false, false), Boot::New));
+        assert!(matches!(Boot::decide(empty(), true, false), Boot::Rejoin));
+        assert!(matches!(Boot::decide(empty(), false, true), Boot::Rejoin));
+        let state = DurableState { promised: Ballot::new(3, 1), ..DurableState::default() };
+        assert!(matches!(Boot::decide(state.clone(), true, false), Boot::Restart(_)));
+        assert!(matches!(Boot::decide(state, true, true), Boot::Restart(_)), "a log with state wins over --rejoin");
+    }
+}

@@ -1,0 +1,67 @@
+//! The node's bounds and policies, each with its unit.
+
+use crate::paxos::NodeId;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node's id (1..=`kv::SESSION_NODE_MAX`).
+    pub node: NodeId,
+    /// Every node of the group, in the order the core's config lists them.
+    pub members: Vec<NodeId>,
+    /// Microseconds per core tick.
+    pub tick_us: u64,
+    /// A request unanswered this long gets an error saying its outcome.
+    pub request_timeout_us: u64,
+    /// Snapshot the store and compact the log after this many applied
+    /// slots, or this many applied command bytes (0 disables a trigger).
+    /// Each node starts its counters at a different phase, so the nodes
+    /// of a group do not all pause for a snapshot at the same slot.
+    pub snapshot_every_slots: u64,
+    pub snapshot_every_bytes: u64,
+    /// Client sessions the store remembers (exactly-once retries).
+    pub sessions_max: usize,
+    /// Reads go through the log like writes (else lease or read-index).
+    pub reads_via_log: bool,
+    /// Backpressure: while more than this many bytes of appended records
+    /// wait for their fsync, new client requests are held (in arrival
+    /// order) and [`crate::node::Node::accepting`] tells the shell to stop
+    /// reading clients and peers.
+    pub unsynced_bytes_max: usize,
+    /// Requests parked with no leader known are retried this often (ticks)
+    /// while the leader hint stays the same (at once when it changes).
+    pub parked_retry_ticks: u64,
+    /// A forwarded request unanswered this long (ticks) is forwarded again,
+    /// to whoever leads then: a forward lost with its link, or one whose
+    /// slot the next leader filled with a no-op, is not left to its deadline.
+    pub forward_retry_ticks: u64,
+    /// Emit the events only checkers need (`ReadRegistered`, `ReadServed`,
+    /// `Executed`): the simulator.
+    pub trace_checks: bool,
+}
+
+impl NodeConfig {
+    /// Defaults for 1 ms ticks.
+    pub fn new(node: NodeId, members: Vec<NodeId>) -> NodeConfig {
+        NodeConfig {
+            node,
+            members,
+            tick_us: 1_000,
+            request_timeout_us: 5_000_000,
+            snapshot_every_slots: 1_000_000,
+            snapshot_every_bytes: 256 << 20,
+            sessions_max: 100_000,
+            reads_via_log: false,
+            unsynced_bytes_max: 64 << 20,
+            parked_retry_ticks: 10,
+            forward_retry_ticks: 200,
+            trace_checks: false,
+        }
+    }
+
+    /// This node's position among the members, for staggering snapshots.
+    pub(super) fn phase(&self, every: u64) -> u64 {
+        let index = self.members.iter().position(|&m| m == self.node).unwrap_or(0) as u64;
+        let members = self.members.len().max(1) as u64;
+        every / members * index
+    }
+}

@@ -1,0 +1,249 @@
+//! The core's Ready loop as the node runs it: peer messages out, WAL
+//! appends (and the replies that wait for their fsync), committed slots
+//! applied to the store, reads answered, snapshots handed out.
+
+use bytes::Bytes;
+
+use super::output::{Append, NodeEvent, SnapshotJob};
+use super::request::{Request, Unsynced};
+use super::state::Node;
+use crate::kv::{Command, KvStore, SessionId};
+use crate::net::peer::PeerFrame;
+use crate::paxos::{Envelope, Event, PersistOp, ReadOutcome, Ready, Slot, Value};
+
+impl<C> Node<C> {
+    // ---- durability ---------------------------------------------------------
+
+    /// Every append up to `token` is durable: release what waited for it.
+    pub fn on_synced(&mut self, now_us: u64, token: u64) {
+        self.advance(now_us);
+        while self.appends_unsynced.front().is_some_and(|(t, _)| *t <= token) {
+            let (_, bytes) = self.appends_unsynced.pop_front().expect("front exists");
+            self.unsynced_bytes -= bytes;
+        }
+        let mut sends = Vec::new();
+        let mut number = None;
+        while self.unsynced.front().is_some_and(|u| u.token <= token) {
+            let u = self.unsynced.pop_front().expect("front exists");
+            sends.extend(u.sends);
+            number = Some(u.number);
+        }
+        self.transmit(sends);
+        if let Some(number) = number {
+            self.replica.on_persisted(number);
+        }
+        if self.accepting() {
+            for request in std::mem::take(&mut self.held) {
+                self.admit(request);
+            }
+        }
+    }
+
+    /// A snapshot job handed out earlier is serialized.
+    pub fn on_snapshot_ready(&mut self, now_us: u64, slot: Slot, data: Bytes) {
+        self.advance(now_us);
+        if self.snapshot_pending == Some(slot) {
+            self.snapshot_pending = None;
+        }
+        self.replica.compact(slot, data);
+    }
+
+    // ---- the Ready loop -----------------------------------------------------
+
+    /// Run the core's Ready loop until it has nothing more to say.
+    pub fn drain(&mut self) {
+        loop {
+            let ready = self.replica.ready();
+            if ready.is_empty() {
+                // Replies to ourselves may wait on a Ready that had nothing to write.
+                if self.unsynced.is_empty() && self.replica.awaiting_persist() {
+                    self.replica.on_persisted(ready.number);
+                    continue;
+                }
+                break;
+            }
+            self.handle_ready(ready);
+        }
+        self.check_invariants();
+    }
+
+    pub(super) fn handle_ready(&mut self, ready: Ready) {
+        let Ready { number, persist, send_now, send_after_persist, committed, reads, aborted, events, snapshot } =
+            ready;
+        let stepped_down = events.iter().any(|e| matches!(e, Event::SteppedDown { .. }));
+        self.out.events.extend(events.into_iter().map(NodeEvent::Core));
+        self.transmit(send_now);
+        if let Some(image) = snapshot {
+            match KvStore::restore(&image.data) {
+                Ok(kv) => {
+                    self.kv = kv;
+                    self.applied = image.slot;
+                    self.out.events.push(NodeEvent::SnapshotInstalled { slot: image.slot });
+                }
+                Err(e) => {
+                    let detail = format!("a peer's snapshot at slot {} does not restore: {e}", image.slot);
+                    self.out.events.push(NodeEvent::Fatal(detail));
+                }
+            }
+        }
+        for (slot, value) in committed {
+            self.apply(slot, &value);
+        }
+        for outcome in reads {
+            self.on_read_outcome(outcome);
+        }
+        for command in aborted {
+            let Ok(command) = Command::decode(&command) else { continue };
+            self.resubmit_waiting_write((command.session, command.seq));
+        }
+        if stepped_down {
+            // Writes in flight in our ballot may never be chosen (the next
+            // leader fills a slot only a minority accepted with a no-op):
+            // route them to the next leader now rather than at their
+            // deadline; their session applies them once whichever slot
+            // wins, and a session's later commands wait for them.
+            let keys: Vec<_> = self.waiting_writes.keys().copied().collect();
+            for key in keys {
+                self.resubmit_waiting_write(key);
+            }
+        }
+        self.persist(number, persist, send_after_persist);
+    }
+
+    /// Take a waiting write out of the table and route it again (it never
+    /// got a slot, or its slot may never be chosen).
+    pub(super) fn resubmit_waiting_write(&mut self, key: (SessionId, u64)) {
+        if let Some(w) = self.take_waiting_write(key) {
+            let (command, waiter, deadline_us) = (w.command, w.waiter, w.deadline_us);
+            self.try_submit(Request { command, waiter, deadline_us, arrival: 0, maybe_applied: true });
+        }
+        self.submit_released_reads();
+    }
+
+    /// Hand `persist` to the shell and hold the Ready's persist-gated
+    /// replies until the fsync that covers them.
+    pub(super) fn persist(&mut self, number: u64, persist: Vec<PersistOp>, sends: Vec<Envelope>) {
+        if !persist.is_empty() {
+            let bytes = persist.iter().map(op_bytes).sum();
+            self.unsynced_bytes += bytes;
+            self.appends_unsynced.push_back((number, bytes));
+            self.last_append = number;
+            self.out.appends.push(Append { token: number, ops: persist });
+        } else if sends.is_empty() && self.unsynced.is_empty() {
+            self.replica.on_persisted(number);
+            return;
+        }
+        match self.unsynced.back_mut() {
+            // Depends on the same append as the Ready before it: merge, so
+            // a disk that is slow to sync does not grow one entry per input.
+            Some(last) if last.token == self.last_append => {
+                last.number = number;
+                last.sends.extend(sends);
+            }
+            _ => self.unsynced.push_back(Unsynced { token: self.last_append, number, sends }),
+        }
+    }
+
+    pub(super) fn transmit(&mut self, envelopes: Vec<Envelope>) {
+        for envelope in envelopes {
+            self.out.messages.push((envelope.to, PeerFrame::Paxos(envelope.message)));
+        }
+    }
+
+    pub(super) fn apply(&mut self, slot: Slot, value: &Value) {
+        assert_eq!(slot, self.applied, "committed slots arrive in order");
+        self.applied = slot + 1;
+        let commands = value.commands();
+        self.out.events.push(NodeEvent::Applied { slot, commands: commands.len(), bytes: value.size_bytes() });
+        for bytes in commands {
+            // Decode once: the store applies the command, its key finds the waiter.
+            let Ok(command) = Command::decode(bytes) else {
+                self.kv.apply_bytes(bytes); // the store's own, deterministic error path
+                continue;
+            };
+            let applied = self.kv.apply(&command);
+            if self.config.trace_checks {
+                let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (command.session, command.seq, r));
+                for (session, seq, reply) in executed.chain(applied.released.iter().map(|(s, q, r)| (*s, *q, r))) {
+                    self.out.events.push(NodeEvent::Executed { session, seq, reply: reply.clone() });
+                }
+            }
+            if let Some(reply) = applied.reply {
+                if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
+                    self.deliver(w.waiter, reply);
+                }
+            }
+            for (session, seq, reply) in applied.released {
+                if let Some(w) = self.take_waiting_write((session, seq)) {
+                    self.deliver(w.waiter, reply);
+                }
+            }
+        }
+        self.submit_released_reads();
+        self.maybe_snapshot(value.size_bytes() as u64);
+    }
+
+    /// Hand out a snapshot job once enough was applied since the last one
+    /// (one at a time).
+    pub(super) fn maybe_snapshot(&mut self, bytes: u64) {
+        self.since_snapshot_slots += 1;
+        self.since_snapshot_bytes += bytes;
+        let due = |count: u64, every: u64| every > 0 && count >= every;
+        let slots_due = due(self.since_snapshot_slots, self.config.snapshot_every_slots);
+        let bytes_due = due(self.since_snapshot_bytes, self.config.snapshot_every_bytes);
+        if !(slots_due || bytes_due) || self.snapshot_pending.is_some() {
+            return;
+        }
+        self.since_snapshot_slots = 0;
+        self.since_snapshot_bytes = 0;
+        self.snapshot_pending = Some(self.applied);
+        self.out.events.push(NodeEvent::SnapshotStarted { slot: self.applied });
+        self.out.snapshot = Some(SnapshotJob { slot: self.applied, store: self.kv.clone() });
+    }
+
+    pub(super) fn on_read_outcome(&mut self, outcome: ReadOutcome) {
+        match outcome {
+            ReadOutcome::Ready { id, read_index } => {
+                let Some(read) = self.waiting_reads.remove(&id) else { return };
+                assert!(self.applied >= read_index, "read released before its index was applied");
+                if self.config.trace_checks {
+                    self.out.events.push(NodeEvent::ReadServed { id, read_index });
+                }
+                let reply = self.kv.read(read.op());
+                self.deliver(read.waiter, reply);
+            }
+            ReadOutcome::Failed { id } => {
+                if let Some(read) = self.waiting_reads.remove(&id) {
+                    let request = Request::new(read.command, read.waiter, read.deadline_us);
+                    self.try_submit(request);
+                }
+            }
+        }
+    }
+
+    /// Debug and simulator builds: the rules the table keeps.
+    pub(super) fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            assert!(self.applied <= self.replica.commit_index(), "applied past the commit index");
+            let counted: usize = self.sessions_waiting.values().map(|s| s.writes.len()).sum();
+            assert_eq!(counted, self.waiting_writes.len(), "per-session write counts out of step");
+            assert!(self.released_reads.is_empty(), "released reads left unsubmitted");
+            assert_eq!(
+                self.unsynced_bytes,
+                self.appends_unsynced.iter().map(|(_, b)| b).sum::<usize>(),
+                "unsynced bytes out of step"
+            );
+        }
+    }
+}
+
+/// Roughly how many bytes an op takes in the WAL (for backpressure).
+fn op_bytes(op: &PersistOp) -> usize {
+    match op {
+        PersistOp::Accept { values, .. } | PersistOp::Chosen { values, .. } => {
+            32 + values.iter().map(|v| 16 + v.size_bytes()).sum::<usize>()
+        }
+        PersistOp::Snapshot(image) => image.data.len(),
+        _ => 32,
+    }
+}

@@ -1,0 +1,107 @@
+//! The request table's entries.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::kv::{Command, Op};
+use crate::paxos::NodeId;
+
+/// Who waits for a request's answer.
+#[derive(Debug)]
+pub enum Waiter<C> {
+    /// A client of this node; `C` is the shell's handle for it.
+    Client(C),
+    /// Another node forwarded the request to us as leader; `id` is its.
+    Remote { peer: NodeId, id: u64 },
+}
+
+/// A client request on its way to a slot (or a read).
+#[derive(Debug)]
+pub struct Request<C> {
+    pub command: Command,
+    pub waiter: Waiter<C>,
+    /// Node-local microseconds after which the client gets an error.
+    pub deadline_us: u64,
+    /// Arrival order at this node (0: not yet arrived). Parked and held
+    /// requests keep this order, so retries never reorder a client's commands.
+    pub(super) arrival: u64,
+    /// The request may have been applied (it was handed to another node,
+    /// or proposed here): a timeout must not claim otherwise.
+    pub(super) maybe_applied: bool,
+}
+
+impl<C> Request<C> {
+    pub fn new(command: Command, waiter: Waiter<C>, deadline_us: u64) -> Request<C> {
+        Request { command, waiter, deadline_us, arrival: 0, maybe_applied: false }
+    }
+}
+
+/// A write in the proposal queue or in flight.
+pub(super) struct WaitingWrite<C> {
+    /// Kept to route the command again if this replica stops leading.
+    pub command: Command,
+    pub waiter: Waiter<C>,
+    pub deadline_us: u64,
+}
+
+/// Per session: its writes waiting here, and its reads held until the
+/// writes sent before them are applied. A connection's commands take effect
+/// in the order it sent them (Redis's pipelining contract): a read must see
+/// the writes pipelined before it, though they are not acknowledged yet,
+/// and need not wait for the writes pipelined after it.
+pub(super) struct SessionWaiting<C> {
+    /// Sequence numbers of the session's waiting writes.
+    pub writes: BTreeSet<u64>,
+    /// Held reads, in sequence order.
+    pub held_reads: VecDeque<Request<C>>,
+}
+
+impl<C> Default for SessionWaiting<C> {
+    fn default() -> Self {
+        SessionWaiting { writes: BTreeSet::new(), held_reads: VecDeque::new() }
+    }
+}
+
+impl<C> SessionWaiting<C> {
+    /// Must a read with this sequence number wait?
+    pub fn holds(&self, seq: u64) -> bool {
+        self.writes.first().is_some_and(|&first| first < seq)
+    }
+
+    /// The held reads no write sent before them waits any more.
+    pub fn releasable(&mut self) -> Vec<Request<C>> {
+        let first = self.writes.first().copied().unwrap_or(u64::MAX);
+        let count = self.held_reads.iter().take_while(|r| r.command.seq < first).count();
+        self.held_reads.drain(..count).collect()
+    }
+}
+
+/// A read the core is confirming (lease or read-index).
+pub(super) struct WaitingRead<C> {
+    pub command: Command,
+    pub waiter: Waiter<C>,
+    pub deadline_us: u64,
+}
+
+impl<C> WaitingRead<C> {
+    pub fn op(&self) -> &Op {
+        &self.command.op
+    }
+}
+
+/// A request this node forwarded to `leader`, kept to retry it elsewhere.
+pub(super) struct Forwarded<C> {
+    pub request: Request<C>,
+    pub leader: NodeId,
+    /// The tick it was sent: unanswered for `forward_retry_ticks`, it is
+    /// sent again (the session applies it once).
+    pub sent_tick: u64,
+}
+
+/// A Ready whose records are appended but not yet durable.
+pub(super) struct Unsynced {
+    /// The append this Ready's replies depend on (the latest one at its time).
+    pub token: u64,
+    /// The Ready number to pass to `Replica::on_persisted`.
+    pub number: u64,
+    pub sends: Vec<crate::paxos::Envelope>,
+}

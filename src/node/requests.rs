@@ -1,0 +1,350 @@
+//! The request table: client requests submitted, held, parked, forwarded
+//! to the leader, retried and expired, and the peer frames that carry
+//! forwarded requests and their answers.
+
+use std::collections::VecDeque;
+
+use super::output::NodeEvent;
+use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite};
+use super::state::Node;
+use crate::kv::{Command, Reply, SessionId};
+use crate::net::peer::{ForwardRefusal, PeerFrame};
+use crate::paxos::{InjectedBug, NodeId, ProposeError};
+
+impl<C> Node<C> {
+    // ---- requests -----------------------------------------------------------
+
+    /// A client request for this shard.
+    pub fn submit(&mut self, now_us: u64, mut request: Request<C>) {
+        self.advance(now_us);
+        self.arrivals += 1;
+        request.arrival = self.arrivals;
+        self.admit(request);
+    }
+
+    /// Hold, park or submit a request that arrived, keeping arrival order.
+    pub(super) fn admit(&mut self, request: Request<C>) {
+        if !self.held.is_empty() || !self.accepting() {
+            if self.held.is_empty() {
+                self.out.events.push(NodeEvent::Backpressure { unsynced_bytes: self.unsynced_bytes });
+            }
+            let at = self.held.partition_point(|r| r.arrival <= request.arrival);
+            self.held.insert(at, request);
+            return;
+        }
+        if !self.parked.is_empty() && !matches!(request.waiter, Waiter::Remote { .. }) {
+            self.park(request); // behind the client's earlier parked requests
+            return;
+        }
+        self.try_submit(request);
+    }
+
+    pub(super) fn park(&mut self, request: Request<C>) {
+        let at = self.parked.partition_point(|r| r.arrival <= request.arrival);
+        self.parked.insert(at, request);
+    }
+
+    pub(super) fn goes_through_log(&self, command: &Command) -> bool {
+        !command.op.is_read_only() || self.config.reads_via_log
+    }
+
+    pub(super) fn try_submit(&mut self, request: Request<C>) {
+        let session = request.command.session;
+        let through_log = self.goes_through_log(&request.command);
+        if !through_log {
+            if let Some(waiting) = self.sessions_waiting.get_mut(&session).filter(|w| w.holds(request.command.seq)) {
+                let at = waiting.held_reads.partition_point(|r| r.command.seq < request.command.seq);
+                waiting.held_reads.insert(at, request);
+                return;
+            }
+        }
+        if through_log && self.is_duplicate_forward(&request) {
+            return;
+        }
+        let outcome = if through_log {
+            self.replica.propose(vec![request.command.encode()])
+        } else {
+            self.replica.read(self.next_read_id)
+        };
+        match outcome {
+            Ok(()) if through_log => self.on_proposed(request),
+            Ok(()) => self.on_read_started(request),
+            Err(ProposeError::NotLeader { leader }) => self.route(request, leader),
+            Err(ProposeError::QueueFull) => self.refuse(request, ForwardRefusal::Busy),
+            Err(ProposeError::TooLarge) => self.refuse(request, ForwardRefusal::TooLarge),
+        }
+    }
+
+    /// The same forward, delivered twice (a duplicating network).
+    fn is_duplicate_forward(&self, request: &Request<C>) -> bool {
+        let Waiter::Remote { peer, id } = request.waiter else { return false };
+        let key = (request.command.session, request.command.seq);
+        self.waiting_writes.get(&key).is_some_and(
+            |existing| matches!(existing.waiter, Waiter::Remote { peer: p, id: i } if p == peer && i == id),
+        )
+    }
+
+    /// The core took the command: it waits here for its slot.
+    fn on_proposed(&mut self, request: Request<C>) {
+        self.out.events.push(NodeEvent::Proposed);
+        let Request { waiter, deadline_us, command, .. } = request;
+        let key = (command.session, command.seq);
+        let waiting = WaitingWrite { command, waiter, deadline_us };
+        if let Some(old) = self.waiting_writes.insert(key, waiting) {
+            // A retry of a command still waiting here: the new waiter takes
+            // over; the old one (a forward the sender already gave up on)
+            // learns nothing more, and nothing it could act on.
+            let reply = Reply::Error("ERR request superseded by its retry; its outcome is unknown".into());
+            self.deliver(old.waiter, reply);
+        } else {
+            self.sessions_waiting.entry(key.0).or_default().writes.insert(key.1);
+        }
+    }
+
+    /// The core took the read: it waits here for the go-ahead.
+    fn on_read_started(&mut self, request: Request<C>) {
+        let id = self.next_read_id;
+        self.next_read_id += 1;
+        if self.config.trace_checks {
+            self.out.events.push(NodeEvent::ReadRegistered { id });
+        }
+        let Request { command, waiter, deadline_us, .. } = request;
+        self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us });
+    }
+
+    /// Forget a waiting write; once a session has none left, its held
+    /// reads are released (they now read after those writes).
+    pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
+        let waiting = self.waiting_writes.remove(&key)?;
+        let session = self.sessions_waiting.get_mut(&key.0).expect("counted when inserted");
+        session.writes.remove(&key.1);
+        let released = session.releasable();
+        if session.writes.is_empty() && session.held_reads.is_empty() {
+            self.sessions_waiting.remove(&key.0);
+        }
+        self.released_reads.extend(released);
+        Some(waiting)
+    }
+
+    /// Submit the reads `take_waiting_write` released, after the write itself.
+    pub(super) fn submit_released_reads(&mut self) {
+        while let Some(read) = self.released_reads.pop_front() {
+            self.try_submit(read);
+        }
+    }
+
+    pub(super) fn refuse(&mut self, request: Request<C>, reason: ForwardRefusal) {
+        match request.waiter {
+            Waiter::Remote { peer, id } => self.out.messages.push((peer, PeerFrame::ForwardRefused { id, reason })),
+            waiter => self.deliver(waiter, refusal_reply(&reason)),
+        }
+    }
+
+    /// This replica does not lead: hand the request to the leader, or park it.
+    pub(super) fn route(&mut self, request: Request<C>, leader: Option<NodeId>) {
+        if let Waiter::Remote { peer, id } = request.waiter {
+            // Never forward twice: the entry node retries with a better hint.
+            let reason = ForwardRefusal::NotLeader { leader };
+            self.out.messages.push((peer, PeerFrame::ForwardRefused { id, reason }));
+            return;
+        }
+        let Some(leader) = leader.filter(|&l| l != self.config.node && self.links_up.contains(&l)) else {
+            self.park(request);
+            return;
+        };
+        let id = self.next_forward_id;
+        self.next_forward_id += 1;
+        let command = request.command.encode();
+        let frame = if self.goes_through_log(&request.command) {
+            PeerFrame::Forward { id, command }
+        } else {
+            PeerFrame::ForwardRead { id, command }
+        };
+        self.out.messages.push((leader, frame));
+        self.out.events.push(NodeEvent::Forwarded { to: leader });
+        let request = Request { maybe_applied: true, ..request };
+        let sent_tick = self.tick_now();
+        self.forwarded.insert(id, Forwarded { request, leader, sent_tick });
+    }
+
+    /// Answer a waiter, wherever it is.
+    pub(super) fn deliver(&mut self, waiter: Waiter<C>, reply: Reply) {
+        match waiter {
+            Waiter::Client(client) => self.out.replies.push((client, reply)),
+            Waiter::Remote { peer, id } => {
+                self.out.messages.push((peer, PeerFrame::ForwardReply { id, reply: reply.encode() }))
+            }
+        }
+    }
+
+    pub(super) fn retry_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let leader = self.leader();
+        if leader.is_none() {
+            return;
+        }
+        // A stale hint gets refusals: retry on a new hint at once, else
+        // only every few ticks, not on each one.
+        let due = self.tick_now() >= self.parked_retry_tick + self.config.parked_retry_ticks;
+        if leader == self.parked_retry_leader && !due {
+            return;
+        }
+        self.parked_retry_leader = leader;
+        self.parked_retry_tick = self.tick_now();
+        for request in std::mem::take(&mut self.parked) {
+            self.try_submit(request);
+        }
+    }
+
+    /// Forward again what got no answer in `forward_retry_ticks`, in the
+    /// order it was first sent.
+    pub(super) fn retry_forwarded(&mut self) {
+        let now = self.tick_now();
+        let retry = self.config.forward_retry_ticks;
+        let stale: Vec<u64> =
+            self.forwarded.iter().filter(|(_, f)| now >= f.sent_tick + retry).map(|(id, _)| *id).collect();
+        for id in stale {
+            let forwarded = self.forwarded.remove(&id).expect("listed");
+            let leader = self.leader();
+            self.route(forwarded.request, leader);
+        }
+    }
+
+    /// Answer every request past its deadline with an error that says
+    /// whether it may have been applied.
+    pub(super) fn expire(&mut self) {
+        let now = self.now_us;
+        let timeout_ms = self.config.request_timeout_us / 1000;
+        let unknown = || Reply::Error(format!("ERR request timed out after {timeout_ms} ms; its outcome is unknown"));
+        let late: Vec<_> = self.waiting_writes.iter().filter(|(_, w)| w.deadline_us <= now).map(|(k, _)| *k).collect();
+        for key in late {
+            let w = self.take_waiting_write(key).expect("listed");
+            self.deliver(w.waiter, unknown());
+        }
+        self.submit_released_reads();
+        let late: Vec<_> = self.waiting_reads.iter().filter(|(_, r)| r.deadline_us <= now).map(|(k, _)| *k).collect();
+        for id in late {
+            let read = self.waiting_reads.remove(&id).expect("listed");
+            self.deliver(read.waiter, unknown());
+        }
+        let late: Vec<_> =
+            self.forwarded.iter().filter(|(_, f)| f.request.deadline_us <= now).map(|(k, _)| *k).collect();
+        for id in late {
+            let forwarded = self.forwarded.remove(&id).expect("listed");
+            self.deliver(forwarded.request.waiter, unknown());
+        }
+        let not_applied = |request: &Request<C>| {
+            if request.maybe_applied {
+                unknown()
+            } else {
+                Reply::Error(format!(
+                    "CLUSTERDOWN no leader for this shard within {timeout_ms} ms; the request was not applied"
+                ))
+            }
+        };
+        for queue in [&mut self.parked, &mut self.held] {
+            let (late, fresh): (VecDeque<_>, VecDeque<_>) =
+                std::mem::take(queue).into_iter().partition(|r| r.deadline_us <= now);
+            *queue = fresh;
+            for request in late {
+                let reply = not_applied(&request);
+                match request.waiter {
+                    Waiter::Client(client) => self.out.replies.push((client, reply)),
+                    Waiter::Remote { peer, id } => {
+                        self.out.messages.push((peer, PeerFrame::ForwardReply { id, reply: reply.encode() }))
+                    }
+                }
+            }
+        }
+        let held: Vec<_> = self
+            .sessions_waiting
+            .iter_mut()
+            .flat_map(|(_, s)| {
+                let (late, fresh): (VecDeque<_>, VecDeque<_>) =
+                    std::mem::take(&mut s.held_reads).into_iter().partition(|r| r.deadline_us <= now);
+                s.held_reads = fresh;
+                late
+            })
+            .collect();
+        for read in held {
+            self.deliver(read.waiter, unknown());
+        }
+    }
+
+    // ---- peers --------------------------------------------------------------
+
+    pub fn on_link_up(&mut self, peer: NodeId) {
+        self.links_up.insert(peer);
+    }
+
+    /// The link to `peer` went down: what was forwarded there may be lost.
+    /// Retry it (same session and sequence: the store applies it once).
+    pub fn on_link_down(&mut self, now_us: u64, peer: NodeId) {
+        self.advance(now_us);
+        self.links_up.remove(&peer);
+        let ids: Vec<u64> = self.forwarded.iter().filter(|(_, f)| f.leader == peer).map(|(id, _)| *id).collect();
+        for id in ids {
+            let forwarded = self.forwarded.remove(&id).expect("listed");
+            self.park(forwarded.request);
+        }
+    }
+
+    pub fn on_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
+        match frame {
+            PeerFrame::Paxos(message) => {
+                // The fix for stale lease grants: stamp with the current time.
+                if self.replica.config().injected_bug != InjectedBug::StaleGrantClock {
+                    self.advance(now_us);
+                }
+                if let Err(error) = self.replica.step(from, message) {
+                    self.out.events.push(NodeEvent::PeerMessageRefused { from, error });
+                }
+            }
+            PeerFrame::Forward { id, command } | PeerFrame::ForwardRead { id, command } => {
+                self.advance(now_us);
+                let deadline_us = self.now_us + self.config.request_timeout_us;
+                match Command::decode(&command) {
+                    Ok(command) => {
+                        self.arrivals += 1;
+                        let mut request = Request::new(command, Waiter::Remote { peer: from, id }, deadline_us);
+                        request.arrival = self.arrivals;
+                        self.try_submit(request);
+                    }
+                    Err(e) => {
+                        self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
+                        let reply = Reply::Error(format!("ERR malformed forwarded command: {e}"));
+                        self.deliver(Waiter::Remote { peer: from, id }, reply);
+                    }
+                }
+            }
+            PeerFrame::ForwardReply { id, reply } => {
+                self.advance(now_us);
+                let Some(forwarded) = self.forwarded.remove(&id) else { return };
+                let reply = Reply::decode(&reply).unwrap_or_else(|e| {
+                    self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
+                    Reply::Error(format!("ERR malformed reply from node {from}: {e}; the outcome is unknown"))
+                });
+                self.deliver(forwarded.request.waiter, reply);
+            }
+            PeerFrame::ForwardRefused { id, reason } => {
+                self.advance(now_us);
+                let Some(forwarded) = self.forwarded.remove(&id) else { return };
+                match reason {
+                    // Retry on the next tick, when the hint may be better.
+                    ForwardRefusal::NotLeader { .. } => self.park(forwarded.request),
+                    reason => self.deliver(forwarded.request.waiter, refusal_reply(&reason)),
+                }
+            }
+        }
+    }
+}
+
+fn refusal_reply(reason: &ForwardRefusal) -> Reply {
+    match reason {
+        ForwardRefusal::Busy => Reply::Error("BUSY the shard's proposal queue is full; retry later".into()),
+        ForwardRefusal::TooLarge => Reply::Error("ERR command larger than the batch limit".into()),
+        ForwardRefusal::NotLeader { .. } => Reply::Error("CLUSTERDOWN no leader".into()),
+    }
+}

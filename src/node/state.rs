@@ -1,0 +1,198 @@
+//! [`Node`]: the replica, the store and the request table of one shard,
+//! its constructor, inspection and clock. See the module docs (`mod.rs`)
+//! for the inputs and outputs; the request table is handled in
+//! `requests.rs`, the Ready loop and durability in `ready.rs`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::config::NodeConfig;
+use super::output::Output;
+use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrite};
+use crate::kv::{KvStore, SessionId};
+use crate::paxos::{NodeId, Replica, RoleKind, Slot};
+
+/// Ticks between scans for requests past their deadline.
+const EXPIRE_EVERY_TICKS: u64 = 10;
+
+/// A summary for status pages and the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub role: RoleKind,
+    pub leader: Option<NodeId>,
+    pub commit: Slot,
+    pub applied: Slot,
+    pub log_start: Slot,
+    pub keys: usize,
+    /// Requests in the table (waiting, held, forwarded, parked).
+    pub requests: usize,
+    pub unsynced_bytes: usize,
+    pub recovering: bool,
+}
+
+pub struct Node<C> {
+    pub(super) config: NodeConfig,
+    pub(super) replica: Replica,
+    pub(super) kv: KvStore,
+    /// Slots below this were applied to `kv`. Invariant: `applied <= replica.commit_index()`.
+    pub(super) applied: Slot,
+    /// Node-local time of the latest input.
+    pub(super) now_us: u64,
+    pub(super) last_expire_tick: u64,
+
+    // ---- the request table ----
+    pub(super) waiting_writes: BTreeMap<(SessionId, u64), WaitingWrite<C>>,
+    pub(super) sessions_waiting: BTreeMap<SessionId, SessionWaiting<C>>,
+    /// Reads released by their session's last write, submitted after it.
+    pub(super) released_reads: VecDeque<Request<C>>,
+    pub(super) waiting_reads: BTreeMap<u64, WaitingRead<C>>,
+    pub(super) next_read_id: u64,
+    pub(super) forwarded: BTreeMap<u64, Forwarded<C>>,
+    pub(super) next_forward_id: u64,
+    /// Requests waiting for a leader to be known, in arrival order.
+    pub(super) parked: VecDeque<Request<C>>,
+    pub(super) parked_retry_leader: Option<NodeId>,
+    pub(super) parked_retry_tick: u64,
+    /// Requests held while the disk is behind, in arrival order.
+    pub(super) held: VecDeque<Request<C>>,
+    pub(super) arrivals: u64,
+    /// Peers whose link is up (forwarding goes only over a live link).
+    pub(super) links_up: BTreeSet<NodeId>,
+
+    // ---- durability ----
+    /// Readys whose records are appended but not yet durable, in order.
+    pub(super) unsynced: VecDeque<Unsynced>,
+    /// Appends not yet synced: (token, approximate bytes).
+    pub(super) appends_unsynced: VecDeque<(u64, usize)>,
+    pub(super) unsynced_bytes: usize,
+    /// The token of the latest append (0: none).
+    pub(super) last_append: u64,
+
+    // ---- snapshots ----
+    pub(super) since_snapshot_slots: u64,
+    pub(super) since_snapshot_bytes: u64,
+    pub(super) snapshot_pending: Option<Slot>,
+
+    pub(super) out: Output<C>,
+}
+
+impl<C> Node<C> {
+    /// A node around `replica` and the store recovered with it (`applied`:
+    /// the slot the store's snapshot covers).
+    pub fn new(config: NodeConfig, replica: Replica, kv: KvStore, applied: Slot) -> Node<C> {
+        let since_snapshot_slots = config.phase(config.snapshot_every_slots);
+        let since_snapshot_bytes = config.phase(config.snapshot_every_bytes);
+        Node {
+            replica,
+            kv,
+            applied,
+            now_us: 0,
+            last_expire_tick: 0,
+            waiting_writes: BTreeMap::new(),
+            sessions_waiting: BTreeMap::new(),
+            released_reads: VecDeque::new(),
+            waiting_reads: BTreeMap::new(),
+            next_read_id: 0,
+            forwarded: BTreeMap::new(),
+            next_forward_id: 0,
+            parked: VecDeque::new(),
+            parked_retry_leader: None,
+            parked_retry_tick: 0,
+            held: VecDeque::new(),
+            arrivals: 0,
+            links_up: BTreeSet::new(),
+            unsynced: VecDeque::new(),
+            appends_unsynced: VecDeque::new(),
+            unsynced_bytes: 0,
+            last_append: 0,
+            since_snapshot_slots,
+            since_snapshot_bytes,
+            snapshot_pending: None,
+            out: Output::default(),
+            config,
+        }
+    }
+
+    // ---- inspection ---------------------------------------------------------
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    pub fn applied(&self) -> Slot {
+        self.applied
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// False while the disk is behind: the shell should stop reading
+    /// clients and peers until an fsync completes (TCP then pushes back).
+    pub fn accepting(&self) -> bool {
+        self.unsynced_bytes <= self.config.unsynced_bytes_max
+    }
+
+    /// The leader as this node sees it (itself when leading).
+    pub fn leader(&self) -> Option<NodeId> {
+        if self.replica.is_leader() {
+            Some(self.config.node)
+        } else {
+            self.replica.leader()
+        }
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let status = self.replica.status();
+        NodeStatus {
+            role: status.role,
+            leader: self.leader(),
+            commit: status.commit,
+            applied: self.applied,
+            log_start: self.replica.log_start(),
+            keys: self.kv.len(),
+            requests: self.waiting_writes.len()
+                + self.waiting_reads.len()
+                + self.forwarded.len()
+                + self.parked.len()
+                + self.held.len()
+                + self.sessions_waiting.values().map(|s| s.held_reads.len()).sum::<usize>(),
+            unsynced_bytes: self.unsynced_bytes,
+            recovering: self.replica.is_recovering(),
+        }
+    }
+
+    /// Everything the node wants done since the last call.
+    pub fn take_output(&mut self) -> Output<C> {
+        std::mem::take(&mut self.out)
+    }
+
+    // ---- time ---------------------------------------------------------------
+
+    /// Move the clock (and the core's) to `now_us`. It never goes back.
+    pub(super) fn advance(&mut self, now_us: u64) {
+        self.now_us = self.now_us.max(now_us);
+        self.replica.set_now(self.now_us / self.config.tick_us);
+    }
+
+    pub(super) fn tick_now(&self) -> u64 {
+        self.now_us / self.config.tick_us
+    }
+
+    /// The timer: fire the core's due timeouts, retry parked requests, and
+    /// answer requests past their deadline. Call it after the inputs that
+    /// arrived before `now_us` (see the module docs).
+    pub fn tick(&mut self, now_us: u64) {
+        self.advance(now_us);
+        self.replica.fire_timeouts();
+        self.retry_forwarded();
+        self.retry_parked();
+        if self.tick_now() >= self.last_expire_tick + EXPIRE_EVERY_TICKS {
+            self.last_expire_tick = self.tick_now();
+            self.expire();
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The acceptor's side of the replica, run by every member (the leader
+//! included): answering PreVote, Prepare, Accept and Heartbeat, granting
+//! leases, and learning commit knowledge from the leader's messages.
+//! The pure accept/promise decisions live in `acceptor.rs`; this file turns
+//! them into persist ops and replies ("Paxos Made Simple" section 2.2).
+
+use super::acceptor::{AcceptDecision, PrepareDecision};
+use super::ballot::{Ballot, Slot};
+use super::message::*;
+use super::persist::PersistOp;
+use super::proposer::Role;
+use super::replica::{Replica, StepDownReason};
+
+impl Replica {
+    pub(super) fn on_pre_vote(&mut self, from: usize, m: PreVote) {
+        let granted = self.recovery.is_none() && self.acceptor.would_promise(self.now, m.ballot);
+        let promised = self.acceptor.promised();
+        self.send(from, Message::PreVoteReply(PreVoteReply { ballot: m.ballot, granted, promised }));
+    }
+
+    pub(super) fn on_prepare(&mut self, from: usize, m: Prepare) {
+        let commit = self.learner.commit();
+        match self.acceptor.on_prepare(self.now, &m, commit) {
+            PrepareDecision::Promise { mut promise, newly_promised } => {
+                promise.chosen = self.learner.chosen_run(
+                    m.first_unchosen,
+                    self.config.catchup_chunk_slots,
+                    self.config.catchup_chunk_bytes,
+                );
+                if newly_promised {
+                    self.out.persist.push(PersistOp::Promise { ballot: m.ballot });
+                }
+                if from != self.index {
+                    // Someone else campaigns with a ballot we now promised: our
+                    // own leadership or campaign with a lower ballot is over.
+                    if self.role.ballot().is_some_and(|b| b < m.ballot) {
+                        self.step_down(StepDownReason::HigherBallot);
+                    }
+                    self.reset_election_timeout();
+                }
+                self.send_after_persist(from, Message::Promise(promise));
+            }
+            PrepareDecision::Reject { promised, reason } => {
+                if from == self.index {
+                    // Our own acceptor will not promise us: give up this campaign.
+                    self.role = Role::Follower;
+                } else {
+                    self.send(from, Message::Reject(Reject { ballot: m.ballot, promised, reason }));
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_accept(&mut self, from: usize, m: Accept) {
+        let learner = &self.learner;
+        match self.acceptor.on_accept(&m, |slot| learner.is_chosen(slot)) {
+            AcceptDecision::Accepted { stored, newly_promised } => {
+                let ack = Accepted { ballot: m.ballot, first_slot: m.first_slot, count: m.values.len() as u64 };
+                let leader_commit = m.commit;
+                let ballot = m.ballot;
+                if stored.is_empty() && newly_promised {
+                    self.out.persist.push(PersistOp::Promise { ballot });
+                }
+                for (first_slot, values) in stored {
+                    self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
+                }
+                self.send_after_persist(from, Message::Accepted(ack));
+                if from != self.index {
+                    self.on_leader_contact(from, ballot, leader_commit);
+                }
+            }
+            AcceptDecision::Reject { promised } => {
+                if from == self.index {
+                    self.step_down(StepDownReason::HigherBallot);
+                } else {
+                    let reject = Reject { ballot: m.ballot, promised, reason: RejectReason::HigherBallot };
+                    self.send(from, Message::Reject(reject));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_heartbeat(&mut self, from: usize, m: Heartbeat) {
+        let promised = self.acceptor.promised();
+        if m.ballot < promised {
+            let reject = Reject { ballot: m.ballot, promised, reason: RejectReason::HigherBallot };
+            self.send(from, Message::Reject(reject));
+            return;
+        }
+        self.on_leader_contact(from, m.ballot, m.commit);
+        let commit = self.learner.commit();
+        self.send(from, Message::HeartbeatReply(HeartbeatReply { ballot: m.ballot, round: m.round, commit }));
+    }
+
+    /// A valid Accept or Heartbeat from the leader of `ballot` (>= promised).
+    pub(super) fn on_leader_contact(&mut self, from: usize, ballot: Ballot, leader_commit: Slot) {
+        if self.role.ballot().is_some_and(|b| b < ballot) {
+            self.step_down(StepDownReason::HigherBallot);
+        }
+        if self.is_leader() {
+            return; // a stale message of our own ballot cannot arrive from a peer
+        }
+        self.role = Role::Follower;
+        self.leader_hint = Some(self.config.members[from]);
+        self.reset_election_timeout();
+        self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
+        self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
+        // Commit knowledge: a slot below the leader's commit index whose
+        // value we accepted in the leader's own ballot holds the chosen value
+        // (a leader proposes one value per slot per ballot). Anything else
+        // must be fetched.
+        let mut slot = self.learner.commit();
+        while slot < leader_commit {
+            match self.acceptor.accepted(slot) {
+                Some((b, value)) if *b == ballot => {
+                    let value = value.clone();
+                    self.learn_chosen(slot, value);
+                }
+                _ if self.learner.is_chosen(slot) => {}
+                _ => break,
+            }
+            slot += 1;
+        }
+        self.after_learning();
+        self.maybe_catch_up();
+    }
+}

@@ -1,0 +1,176 @@
+//! The simulated clients' events: starting operations, their requests
+//! reaching a node, answers coming back, and giving up on a connection.
+
+use super::checker::Violation;
+use super::client::{kv_op, outcome, InFlight, Outcome, SimWaiter};
+use super::cluster::{Cluster, EventKind};
+use super::node::Input;
+use crate::kv::{Command, Reply};
+use crate::paxos::NodeId;
+
+/// Clients check their connection this often.
+const CLIENT_CHECK_US: u64 = 100_000;
+
+impl Cluster {
+    /// Let every client start issuing operations.
+    pub fn start_clients(&mut self) {
+        for client in 0..self.clients.len() {
+            self.clients[client].active = true;
+            let jitter = self.client_rng.below(self.config.think_us.max(1));
+            self.schedule(jitter, EventKind::ClientStart { client });
+            self.schedule(CLIENT_CHECK_US, EventKind::ClientCheck { client });
+        }
+    }
+
+    /// Clients finish their current operations and start no new one.
+    pub fn stop_clients(&mut self) {
+        for client in &mut self.clients {
+            client.active = false;
+        }
+    }
+
+    /// Clients with an operation in flight.
+    pub fn pending_clients(&self) -> Vec<usize> {
+        self.clients.iter().filter(|c| !c.in_flight.is_empty()).map(|c| c.index).collect()
+    }
+
+    pub(super) fn on_client_start(&mut self, client: usize) {
+        let (keys, read_mode_log, now) = (self.config.keys, self.config.read_mode, self.now_us);
+        let c = &mut self.clients[client];
+        if !c.active {
+            return;
+        }
+        if c.in_flight.len() < c.pipeline {
+            let (key, input) = c.next_input(&mut self.client_rng, keys);
+            let op = kv_op(key, input);
+            let through_log = !op.is_read_only() || read_mode_log == super::cluster::ReadMode::Log;
+            let target = c.target;
+            let entry = &mut self.nodes[(target - 1) as usize];
+            let command = c.session.command(op, through_log, || entry.next_session_counter(now));
+            let history_index = self.history.invoke(client, target, key, &command, input, now);
+            let c = &mut self.clients[client];
+            c.in_flight.insert(command.seq, InFlight { key, input, history_index });
+            c.waiting_since_us.get_or_insert(now);
+            let waiter = SimWaiter { client, conn: c.conn, seq: command.seq };
+            if self.tracer.enabled() {
+                let detail =
+                    format!("client {client} seq {} session {:x} {:?} k{key}", command.seq, command.session, input);
+                self.trace(super::trace::TraceEvent {
+                    t_us: now,
+                    node: Some(target),
+                    event: "invoke",
+                    detail: Some(&detail),
+                    ..Default::default()
+                });
+            }
+            let delay = self.network.delay(&mut self.net_rng);
+            self.schedule(delay, EventKind::ClientArrive { node: target, waiter, command });
+        }
+        let think = self.client_rng.below(self.config.think_us.max(1)) + 1;
+        self.schedule(think, EventKind::ClientStart { client });
+    }
+
+    pub(super) fn on_client_arrive(&mut self, node: NodeId, waiter: SimWaiter, command: Command) {
+        if !self.is_up(node) {
+            return; // the connection is dead: the client will give up on it
+        }
+        let timeout_us = self.config.request_timeout_us;
+        self.input(node, Input::Client { waiter, command, timeout_us });
+    }
+
+    pub(super) fn on_client_reply(&mut self, waiter: SimWaiter, reply: Reply) {
+        let now = self.now_us;
+        let c = &mut self.clients[waiter.client];
+        if c.conn != waiter.conn {
+            return; // an answer on a connection the client gave up on
+        }
+        let Some(op) = c.in_flight.remove(&waiter.seq) else {
+            let detail = format!("client {} got two answers to command {}: {reply:?}", waiter.client, waiter.seq);
+            self.checker.violations.push(Violation::BadReply { detail });
+            return;
+        };
+        c.session.answered(waiter.seq, &reply);
+        c.ops_on_conn += 1;
+        if self.tracer.enabled() {
+            let detail = format!("client {} seq {} {:?}", waiter.client, waiter.seq, reply);
+            let event =
+                super::trace::TraceEvent { t_us: now, event: "complete", detail: Some(&detail), ..Default::default() };
+            self.tracer.emit(event);
+        }
+        let c = &mut self.clients[waiter.client];
+        c.waiting_since_us = if c.in_flight.is_empty() { None } else { Some(now) };
+        match outcome(op.input, &reply) {
+            Outcome::Done(output) => {
+                self.history.complete(op.history_index, output, now);
+                self.clients[waiter.client].observe(op.key, &output);
+                self.check_latency(op.history_index);
+            }
+            Outcome::Unknown => {}
+            Outcome::NotApplied => self.history.not_applied(op.history_index),
+            Outcome::Bad => {
+                let detail = format!("client {}: {:?} answered {reply:?}", waiter.client, op.input);
+                self.checker.violations.push(Violation::BadReply { detail });
+            }
+        }
+        // Session churn: a new connection (a new session) now and then.
+        let c = &self.clients[waiter.client];
+        if self.config.churn > 0.0 && c.in_flight.is_empty() && self.client_rng.chance(self.config.churn) {
+            let target = self.client_rng.below(u64::from(self.config.replicas)) as NodeId + 1;
+            self.faults.reconnects += 1;
+            self.clients[waiter.client].reconnect(target);
+        }
+    }
+
+    /// A connection silent for too long is dropped: its operations stay
+    /// open (indeterminate) and the client reconnects to the next node.
+    pub(super) fn on_client_check(&mut self, client: usize) {
+        let (now, timeout, replicas) = (self.now_us, self.config.client_timeout_us, self.config.replicas);
+        let c = &mut self.clients[client];
+        if c.waiting_since_us.is_some_and(|since| now >= since + timeout) {
+            let target = c.target % replicas + 1;
+            c.reconnect(target);
+            self.faults.reconnects += 1;
+        }
+        if c.active || !c.in_flight.is_empty() {
+            self.schedule(CLIENT_CHECK_US, EventKind::ClientCheck { client });
+        }
+    }
+
+    /// In the quiet stretch after the faults healed, an operation must
+    /// finish within a few round trips and fsyncs, unless leadership moved
+    /// while it ran.
+    fn check_latency(&mut self, history_index: usize) {
+        let Some(quiet_since) = self.quiet_since_us else { return };
+        let recorded = &self.history.ops[history_index];
+        let (call, ret) = (recorded.op.call, recorded.op.ret.expect("completed"));
+        if call < quiet_since {
+            return;
+        }
+        let leadership_moved = self
+            .leader_changes
+            .iter()
+            .chain(&self.elections_started)
+            .any(|change| change.t_us + self.latency_bound_us() >= call && change.t_us <= ret);
+        let took = ret - call;
+        if took > self.latency_bound_us() && !leadership_moved {
+            let detail = format!(
+                "{:?} on k{} sent to node {} at {call} us took {took} us, over the bound of {} us \
+                 (a few round trips and fsyncs) in a fault-free stretch",
+                recorded.op.input,
+                recorded.key,
+                recorded.node,
+                self.latency_bound_us()
+            );
+            self.checker.violations.push(Violation::Latency { detail });
+        }
+    }
+
+    /// The latency bound of the quiet stretch: client to node, node to
+    /// leader, Accept and Accepted, the answer back (and a read behind a
+    /// write of its session), with two fsyncs each, plus a few ticks.
+    pub(super) fn latency_bound_us(&self) -> u64 {
+        let one_way = self.network.config.delay_max_us();
+        let fsync = self.config.fsync_max_us();
+        2 * (6 * one_way + 3 * fsync) + 5_000
+    }
+}

@@ -1,0 +1,304 @@
+//! The simulator's faults: crashes (with torn writes), lost disks,
+//! restarts, partitions (with or without connection resets), executor
+//! stalls, and healing.
+
+use super::cluster::{Cluster, EventKind};
+use super::node::Input;
+use super::trace::TraceEvent;
+use crate::paxos::NodeId;
+
+/// Peers notice a crashed process's connections closing this long after.
+const LINK_RESET_NOTICE_US: u64 = 500;
+
+impl Cluster {
+    /// Crash `node`: it loses everything not yet fsynced; with disk faults
+    /// the sync in progress may be torn.
+    pub fn crash(&mut self, node: NodeId) {
+        if !self.is_up(node) {
+            return;
+        }
+        self.faults.crashes += 1;
+        let faults = self.config.disk_faults;
+        let n = &mut self.nodes[(node - 1) as usize];
+        let torn = n.disk.crash(faults, &mut self.disk_rng);
+        n.node = None;
+        n.epoch += 1;
+        n.drain_scheduled = false;
+        n.stalled_until_us = None;
+        n.backlog.clear();
+        if torn {
+            self.faults.torn_writes += 1;
+        }
+        // Its peers see the connections close.
+        let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != node && self.is_up(p)).collect();
+        for peer in peers {
+            let epoch = self.node(peer).epoch;
+            self.schedule(LINK_RESET_NOTICE_US, EventKind::LinkDown { node: peer, peer: node, epoch });
+        }
+        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "crash", ..Default::default() });
+    }
+
+    /// Crash `node` and lose its disk. With `keep_marker`, only the log is
+    /// gone (the replica finds its marker without a log); otherwise the
+    /// operator restarts it with `--rejoin`. Either way it must relearn
+    /// its state before it votes.
+    pub fn lose_disk(&mut self, node: NodeId, keep_marker: bool) {
+        self.crash(node);
+        self.faults.disk_losses += 1;
+        self.node_mut(node).disk.wipe(keep_marker);
+        let detail = if keep_marker { "log lost" } else { "disk replaced" };
+        self.trace(TraceEvent {
+            t_us: self.now_us,
+            node: Some(node),
+            event: "disk_fault",
+            detail: Some(detail),
+            ..Default::default()
+        });
+    }
+
+    /// Restart `node` from its disk (a lost disk rejoins).
+    pub fn restart(&mut self, node: NodeId) {
+        if self.is_up(node) {
+            return;
+        }
+        self.faults.restarts += 1;
+        // A lost disk without its marker: the operator says --rejoin.
+        let rejoin = self.node(node).disk.lost_marker;
+        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "restart", ..Default::default() });
+        self.boot(node, rejoin, 1_000);
+    }
+
+    pub fn partition(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
+        self.faults.partitions += 1;
+        self.network.partition(side_a, side_b);
+        let detail = format!("{side_a:?} | {side_b:?}");
+        self.trace(TraceEvent { t_us: self.now_us, event: "partition", detail: Some(&detail), ..Default::default() });
+    }
+
+    pub fn block_one_way(&mut self, senders: &[NodeId], receivers: &[NodeId]) {
+        self.faults.one_way_partitions += 1;
+        self.network.block_one_way(senders, receivers);
+        let detail = format!("{senders:?} -> {receivers:?}");
+        let event =
+            TraceEvent { t_us: self.now_us, event: "partition_one_way", detail: Some(&detail), ..Default::default() };
+        self.trace(event);
+    }
+
+    /// The partition also reset the TCP connections between the sides (a
+    /// middlebox timing them out): both ends see their links go down, and
+    /// up again once the network heals.
+    pub fn reset_links(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
+        for &a in side_a {
+            for &b in side_b {
+                for (node, peer) in [(a, b), (b, a)] {
+                    if self.is_up(node) {
+                        let epoch = self.node(node).epoch;
+                        self.schedule(LINK_RESET_NOTICE_US, EventKind::LinkDown { node, peer, epoch });
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        if self.network.is_partitioned() {
+            self.faults.heals += 1;
+        }
+        self.network.heal();
+        // Every live pair reconnects (a no-op for links that stayed up).
+        let live: Vec<NodeId> = self.config.members().into_iter().filter(|&n| self.is_up(n)).collect();
+        for &node in &live {
+            for &peer in live.iter().filter(|&&p| p != node) {
+                let epoch = self.node(node).epoch;
+                self.schedule(LINK_RESET_NOTICE_US, EventKind::LinkUp { node, peer, epoch });
+            }
+        }
+        self.trace(TraceEvent { t_us: self.now_us, event: "heal", ..Default::default() });
+    }
+
+    /// Stop message loss, duplication and slow stragglers from now on, and
+    /// cap delays: the liveness phase's network, whose delays bound the
+    /// latency checker.
+    pub fn calm_network(&mut self) {
+        self.network.config.loss = 0.0;
+        self.network.config.duplicate = 0.0;
+        self.network.config.slow_probability = 0.0;
+        self.network.cap_delays();
+    }
+
+    /// `node`'s executor stops for `duration_us` while time goes on.
+    pub fn stall(&mut self, node: NodeId, duration_us: u64) {
+        let now = self.now_us;
+        let n = self.node_mut(node);
+        if n.node.is_none() || n.is_stalled() {
+            return;
+        }
+        n.stalled_until_us = Some(now + duration_us);
+        let epoch = n.epoch;
+        self.faults.stalls += 1;
+        self.schedule(duration_us, EventKind::StallEnd { node, epoch });
+        let detail = format!("{} ms", duration_us / 1000);
+        self.trace(TraceEvent {
+            t_us: now,
+            node: Some(node),
+            event: "stall_start",
+            detail: Some(&detail),
+            ..Default::default()
+        });
+    }
+
+    /// The executor runs again: it works through everything that arrived
+    /// during the stall, in arrival order, and only then fires its timers.
+    pub(super) fn end_stall(&mut self, node: NodeId, epoch: u64) {
+        let now = self.now_us;
+        let n = self.node_mut(node);
+        if n.epoch != epoch || n.node.is_none() {
+            return;
+        }
+        n.stalled_until_us = None;
+        let backlog: Vec<Input> = n.backlog.drain(..).collect();
+        for input in backlog {
+            let synced = matches!(input, Input::Synced { .. });
+            self.node_mut(node).apply(now, input);
+            if synced {
+                self.start_sync(node);
+            }
+        }
+        let n = self.node_mut(node);
+        let local = n.local_us(now);
+        let interval = n.tick_interval_us(1_000);
+        n.node.as_mut().expect("live").tick(local);
+        self.schedule(interval, EventKind::Tick { node, epoch });
+        self.trace(TraceEvent { t_us: now, node: Some(node), event: "stall_end", ..Default::default() });
+        self.drain(node);
+    }
+
+    pub(super) fn schedule_fault(&mut self, at_us: u64, kind: EventKind) {
+        self.schedule_at(at_us, kind);
+    }
+}
+
+/// How long after a stall of the followers the leader may be cut off.
+const ISOLATE_AFTER_STALL_US: u64 = 2_000;
+
+impl Cluster {
+    /// One fault of the safety phase, chosen now from what the cluster
+    /// looks like: faults aimed at the leader, at a node in the middle of
+    /// an fsync, or at several nodes at once (processes on one host stall
+    /// together) reach the windows where protocol bugs live far more often
+    /// than faults drawn blindly in advance.
+    pub(super) fn inject_fault(&mut self) {
+        let plan = self.fault_plan.clone();
+        let mut kinds = Vec::new();
+        if plan.partitions {
+            kinds.push(0);
+        }
+        if plan.crashes {
+            kinds.push(1);
+        }
+        if plan.stalls {
+            kinds.push(2);
+        }
+        if kinds.is_empty() {
+            return;
+        }
+        let members = self.config.members();
+        let pick = |rng: &mut crate::rng::Rng, nodes: &[NodeId]| nodes[rng.below(nodes.len() as u64) as usize];
+        let leader = self.leader();
+        let followers: Vec<NodeId> = members.iter().copied().filter(|&n| Some(n) != leader).collect();
+        match kinds[self.fault_rng.below(kinds.len() as u64) as usize] {
+            0 => {
+                let roll = self.fault_rng.below(10);
+                let (side_a, side_b) = match leader {
+                    // Cut the leader off: where lease and read bugs show.
+                    Some(leader) if roll < 4 => (vec![leader], followers.clone()),
+                    _ => {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        for &m in &members {
+                            if self.fault_rng.chance(0.5) {
+                                a.push(m)
+                            } else {
+                                b.push(m)
+                            }
+                        }
+                        (a, b)
+                    }
+                };
+                if side_a.is_empty() || side_b.is_empty() {
+                    return;
+                }
+                let one_way = self.fault_rng.chance(0.3);
+                let (side_a, side_b) =
+                    if one_way && self.fault_rng.chance(0.5) { (side_b, side_a) } else { (side_a, side_b) };
+                let resets = self.fault_rng.chance(0.3);
+                self.dispatch_partition(side_a, side_b, one_way, resets);
+                let heal_after = self.fault_rng.range_inclusive(100_000, 800_000);
+                self.schedule(heal_after, EventKind::Heal);
+            }
+            1 => {
+                // Prefer a node in the middle of an fsync: torn writes, and
+                // replies that left before their state was durable.
+                let syncing: Vec<NodeId> =
+                    members.iter().copied().filter(|&n| self.is_up(n) && self.node(n).disk.is_syncing()).collect();
+                let node = match self.fault_rng.below(3) {
+                    0 if !syncing.is_empty() => pick(&mut self.fault_rng, &syncing),
+                    1 if leader.is_some() => leader.expect("checked"),
+                    _ => pick(&mut self.fault_rng, &members),
+                };
+                let lose_disk = self.config.disk_faults && self.disk_losses_left > 0 && self.fault_rng.chance(0.15);
+                if lose_disk {
+                    self.disk_losses_left -= 1;
+                    let keep_marker = self.fault_rng.chance(0.5);
+                    self.lose_disk(node, keep_marker);
+                } else {
+                    self.crash(node);
+                }
+                // Some restarts come back within a lease.
+                let restart_after = if self.fault_rng.chance(0.3) {
+                    self.fault_rng.range_inclusive(5_000, 100_000)
+                } else {
+                    self.fault_rng.range_inclusive(50_000, 1_000_000)
+                };
+                self.schedule(restart_after, EventKind::Restart { node });
+            }
+            _ => {
+                let max_us = plan.stall_max_ms.max(1) * 1000;
+                let duration_us = self.fault_rng.range_inclusive(1_000.min(max_us), max_us);
+                let stalled: Vec<NodeId> = match (self.fault_rng.below(4), leader) {
+                    // The followers together (one host's processes), then
+                    // perhaps the leader cut off right as they wake.
+                    (0, Some(leader)) => {
+                        if self.fault_rng.chance(0.5) {
+                            let others: Vec<NodeId> = members.iter().copied().filter(|&n| n != leader).collect();
+                            let at = duration_us + self.fault_rng.below(ISOLATE_AFTER_STALL_US);
+                            let resets = false;
+                            self.schedule(
+                                at,
+                                EventKind::Partition { side_a: vec![leader], side_b: others, one_way: false, resets },
+                            );
+                            let heal_after = at + self.fault_rng.range_inclusive(100_000, 400_000);
+                            self.schedule(heal_after, EventKind::Heal);
+                        }
+                        followers.clone()
+                    }
+                    (1, Some(leader)) => vec![leader],
+                    _ => vec![pick(&mut self.fault_rng, &members)],
+                };
+                for node in stalled {
+                    self.stall(node, duration_us);
+                }
+            }
+        }
+    }
+
+    pub(super) fn dispatch_partition(&mut self, side_a: Vec<NodeId>, side_b: Vec<NodeId>, one_way: bool, resets: bool) {
+        if one_way {
+            self.block_one_way(&side_a, &side_b);
+        } else {
+            self.partition(&side_a, &side_b);
+        }
+        if resets {
+            self.reset_links(&side_a, &side_b);
+        }
+    }
+}

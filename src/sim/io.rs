@@ -1,0 +1,338 @@
+//! The simulator as a node's shell: it hands the node its inputs (with the
+//! node's local time), runs its Ready loop, and carries out its output on
+//! the simulated network, disk and clients, where the checkers watch.
+
+use super::checker::Violation;
+use super::cluster::{Cluster, EventKind, LeaderChange};
+use super::node::Input;
+use super::trace::TraceEvent;
+use crate::net::peer::PeerFrame;
+use crate::node::{Boot, Node, NodeEvent, Output};
+use crate::paxos::{Event, NodeId};
+
+/// A node collects its output at most this long after a delivery.
+const STEP_BATCH_WINDOW_US: u64 = 50;
+
+/// Link connect/reset notices arrive this long after the cause.
+const LINK_NOTICE_US: u64 = 1_000;
+
+impl Cluster {
+    /// Start node `id` from its disk (at cluster start, or a restart):
+    /// brand new, restarted, or rejoining after its state was lost.
+    pub(super) fn boot(&mut self, id: NodeId, rejoin: bool, first_tick_us: u64) {
+        let (seed, core) = (self.seed, self.paxos_config.clone());
+        let config = self.config.node_config(id);
+        let now = self.now_us;
+        let n = self.node_mut(id);
+        let durable = match n.disk.recover() {
+            Ok(durable) => durable,
+            Err(detail) => {
+                // The disk model damages only what was never synced, so
+                // recovery must cope: anything else is a bug in the WAL or
+                // the model. The node stays down (an operator would move
+                // the directory aside and rejoin it).
+                let detail = format!("node {id} failed to recover: {detail}");
+                self.checker.violations.push(Violation::Recovery { detail });
+                return;
+            }
+        };
+        let boot = Boot::decide(durable, n.disk.initialized, rejoin);
+        let seed = seed.wrapping_add(n.epoch.wrapping_mul(0x9E37_79B9)).wrapping_add(u64::from(id));
+        match Node::boot(config, core, seed, boot) {
+            Ok(node) => n.node = Some(node),
+            Err(detail) => {
+                self.checker.violations.push(Violation::Recovery { detail: format!("node {id}: {detail}") });
+                return;
+            }
+        }
+        n.booted_at_us = now;
+        let epoch = n.epoch;
+        // Links to every live peer come up (both ends learn it).
+        let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != id && self.is_up(p)).collect();
+        for peer in peers {
+            let peer_epoch = self.node(peer).epoch;
+            self.schedule(LINK_NOTICE_US, EventKind::LinkUp { node: id, peer, epoch });
+            self.schedule(LINK_NOTICE_US, EventKind::LinkUp { node: peer, peer: id, epoch: peer_epoch });
+        }
+        self.schedule(first_tick_us, EventKind::Tick { node: id, epoch });
+        self.drain(id);
+    }
+
+    /// Hand an input to node `id`, or queue it while the node is stalled.
+    pub(super) fn input(&mut self, id: NodeId, input: Input) {
+        let now = self.now_us;
+        let n = self.node_mut(id);
+        if n.node.is_none() {
+            return;
+        }
+        if n.is_stalled() {
+            n.backlog.push_back(input);
+            return;
+        }
+        let batch = matches!(input, Input::Deliver { .. });
+        let synced = matches!(input, Input::Synced { .. });
+        n.apply(now, input);
+        if synced {
+            self.start_sync(id);
+        }
+        if !batch {
+            self.drain(id);
+            return;
+        }
+        // Like a real shell that steps its whole inbound queue before one
+        // Ready, collect output a little later, so other messages may be
+        // stepped in between.
+        let n = self.node_mut(id);
+        if !n.drain_scheduled {
+            n.drain_scheduled = true;
+            let epoch = n.epoch;
+            let after = self.net_rng.below(STEP_BATCH_WINDOW_US + 1);
+            self.schedule(after, EventKind::Drain { node: id, epoch });
+        }
+    }
+
+    pub(super) fn on_tick(&mut self, id: NodeId, epoch: u64) {
+        let now = self.now_us;
+        let n = self.node_mut(id);
+        if n.epoch != epoch || n.node.is_none() || n.is_stalled() {
+            return; // a chain from before a crash, or paused by a stall (it resumes after)
+        }
+        let local = n.local_us(now);
+        let interval = n.tick_interval_us(1_000);
+        n.node.as_mut().expect("live").tick(local);
+        self.schedule(interval, EventKind::Tick { node: id, epoch });
+        self.drain(id);
+    }
+
+    pub(super) fn on_deliver(&mut self, from: NodeId, to: NodeId, frame: PeerFrame) {
+        if !self.is_up(to) {
+            return; // the receiver is down
+        }
+        self.messages_delivered += 1;
+        if self.tracer.enabled() {
+            self.trace_frame("deliver", from, to, &frame, None);
+        }
+        self.input(to, Input::Deliver { from, frame });
+    }
+
+    /// Node `id`'s fsync finished: the disk holds it now, whether or not
+    /// the node's executor runs; the node learns it when it does.
+    pub(super) fn on_synced(&mut self, id: NodeId, epoch: u64) {
+        let n = self.node_mut(id);
+        if n.epoch != epoch || n.node.is_none() {
+            return;
+        }
+        let token = n.disk.finish_sync();
+        self.input(id, Input::Synced { token });
+    }
+
+    /// Start a sync of everything appended, if the disk is idle.
+    pub(super) fn start_sync(&mut self, id: NodeId) {
+        let n = self.node_mut(id);
+        if n.disk.start_sync().is_none() {
+            return;
+        }
+        let epoch = n.epoch;
+        let jitter = 1.0 + self.disk_rng.unit() * self.config.fsync_jitter;
+        let after = (self.config.fsync_us as f64 * jitter) as u64 * self.config.fsync_factor(id);
+        self.schedule(after, EventKind::Synced { node: id, epoch });
+    }
+
+    /// Run node `id`'s Ready loop and carry out its output.
+    pub(super) fn drain(&mut self, id: NodeId) {
+        let n = self.node_mut(id);
+        if n.is_stalled() {
+            return;
+        }
+        let Some(node) = n.node.as_mut() else { return };
+        node.drain();
+        let output = node.take_output();
+        self.perform(id, output);
+    }
+
+    fn perform(&mut self, id: NodeId, output: Output<super::client::SimWaiter>) {
+        let Output { messages, appends, replies, events, snapshot } = output;
+        for event in events {
+            self.on_node_event(id, event);
+        }
+        for (to, frame) in messages {
+            self.transmit(id, to, frame);
+        }
+        if !appends.is_empty() {
+            let n = self.node_mut(id);
+            for append in appends {
+                n.disk.append(append.token, &append.ops);
+            }
+            if !n.disk.is_syncing() {
+                self.start_sync(id);
+            }
+        }
+        for (waiter, reply) in replies {
+            let delay = self.network.delay(&mut self.net_rng);
+            self.schedule(delay, EventKind::ClientReply { waiter, reply });
+        }
+        if let Some(job) = snapshot {
+            let data = job.store.snapshot();
+            let epoch = self.node(id).epoch;
+            let kind = EventKind::SnapshotDone { node: id, epoch, slot: job.slot, data };
+            self.schedule(self.config.snapshot_us, kind);
+        }
+    }
+
+    /// Put a frame on the simulated network.
+    pub(super) fn transmit(&mut self, from: NodeId, to: NodeId, frame: PeerFrame) {
+        use super::network::{DropReason, Fate};
+        match self.network.fate(&mut self.net_rng, from, to) {
+            Fate::Dropped(reason) => {
+                match reason {
+                    DropReason::Loss => self.faults.messages_lost += 1,
+                    DropReason::Partition => self.faults.messages_cut += 1,
+                }
+                if self.tracer.enabled() {
+                    self.trace_frame("drop", from, to, &frame, Some(reason.as_str()));
+                }
+            }
+            Fate::Delivered(delays) => {
+                if self.tracer.enabled() {
+                    self.trace_frame("send", from, to, &frame, None);
+                }
+                if delays.len() > 1 {
+                    self.faults.messages_duplicated += 1;
+                }
+                for delay in delays {
+                    self.schedule(delay, EventKind::Deliver { from, to, frame: frame.clone() });
+                }
+            }
+        }
+    }
+
+    fn trace_frame(&mut self, event: &str, from: NodeId, to: NodeId, frame: &PeerFrame, detail: Option<&str>) {
+        let (node, peer) = if event == "deliver" { (to, from) } else { (from, to) };
+        let (kind, ballot, slot) = match frame {
+            PeerFrame::Paxos(m) => (m.kind(), m.ballot(), m.slot()),
+            PeerFrame::Forward { .. } => ("forward", None, None),
+            PeerFrame::ForwardRead { .. } => ("forward_read", None, None),
+            PeerFrame::ForwardReply { .. } => ("forward_reply", None, None),
+            PeerFrame::ForwardRefused { .. } => ("forward_refused", None, None),
+        };
+        self.tracer.emit(TraceEvent {
+            t_us: self.now_us,
+            node: Some(node),
+            event,
+            kind: Some(kind),
+            ballot,
+            slot,
+            peer: Some(peer),
+            detail,
+        });
+    }
+
+    /// Where the checkers watch the nodes.
+    fn on_node_event(&mut self, id: NodeId, event: NodeEvent) {
+        match event {
+            NodeEvent::Core(event) => self.on_core_event(id, event),
+            NodeEvent::Applied { slot, commands, .. } => {
+                let value = self.node(id).replica().and_then(|r| r.chosen_value(slot)).cloned();
+                match value {
+                    Some(value) => self.checker.on_commit(id, slot, &value, self.now_us),
+                    None => self.checker.committed_end = self.checker.committed_end.max(slot + 1),
+                }
+                if self.tracer.enabled() {
+                    let detail = format!("{commands} commands");
+                    self.trace(TraceEvent {
+                        t_us: self.now_us,
+                        node: Some(id),
+                        event: "commit",
+                        slot: Some(slot),
+                        detail: Some(&detail),
+                        ..Default::default()
+                    });
+                }
+            }
+            NodeEvent::ReadRegistered { id: read } => {
+                self.reads_begun.insert((id, read), self.checker.committed_end);
+            }
+            NodeEvent::ReadServed { id: read, read_index } => {
+                if let Some(committed) = self.reads_begun.remove(&(id, read)) {
+                    self.checker.on_read(id, read_index, committed, self.now_us);
+                }
+            }
+            NodeEvent::Executed { session, seq, reply } => {
+                self.executions.entry((session, seq)).or_insert((self.now_us, reply));
+            }
+            NodeEvent::SnapshotInstalled { slot } => {
+                self.snapshots_installed += 1;
+                self.trace(TraceEvent {
+                    t_us: self.now_us,
+                    node: Some(id),
+                    event: "install_snapshot",
+                    slot: Some(slot),
+                    ..Default::default()
+                });
+            }
+            NodeEvent::PeerMessageRefused { from, error } => {
+                // Every message here came from a real node: refusing one is a bug.
+                let message = format!("node {id} refused a message from node {from}: {error}");
+                self.checker.violations.push(Violation::Panic { message });
+            }
+            NodeEvent::BadForward { from, detail } => {
+                let detail = format!("node {id} could not decode a forward from node {from}: {detail}");
+                self.checker.violations.push(Violation::BadReply { detail });
+            }
+            NodeEvent::Fatal(detail) => {
+                self.checker.violations.push(Violation::Panic { message: format!("node {id}: {detail}") });
+            }
+            NodeEvent::Proposed
+            | NodeEvent::Forwarded { .. }
+            | NodeEvent::SnapshotStarted { .. }
+            | NodeEvent::Backpressure { .. } => {}
+        }
+    }
+
+    fn on_core_event(&mut self, id: NodeId, event: Event) {
+        let (name, ballot, detail) = match event {
+            Event::PreVoteStarted { ballot } => ("pre_vote", Some(ballot), None),
+            Event::ElectionStarted { ballot } => {
+                self.elections_started.push(LeaderChange { t_us: self.now_us, node: id, ballot });
+                ("election", Some(ballot), None)
+            }
+            Event::BecameLeader { ballot, recovered_slots } => {
+                self.leader_changes.push(LeaderChange { t_us: self.now_us, node: id, ballot });
+                self.check_no_lease_held_elsewhere(id);
+                ("leader", Some(ballot), Some(format!("recovered {recovered_slots} slots")))
+            }
+            Event::SteppedDown { ballot, reason } => ("step_down", Some(ballot), Some(format!("{reason:?}"))),
+            Event::RecoveryStarted => ("recovery_started", None, None),
+            Event::Recovered { promised, commit } => {
+                self.recoveries += 1;
+                ("recovered", Some(promised), Some(format!("log learned to slot {commit}")))
+            }
+        };
+        self.trace(TraceEvent {
+            t_us: self.now_us,
+            node: Some(id),
+            event: name,
+            ballot,
+            detail: detail.as_deref(),
+            ..Default::default()
+        });
+    }
+
+    /// Lease safety: a new leader needs promises from a majority, which
+    /// must have waited out every lease they granted. So no other replica
+    /// may still hold a lease now, judged at its own current local time
+    /// (a stalled replica's clock moves on when it wakes, before any read).
+    fn check_no_lease_held_elsewhere(&mut self, new_leader: NodeId) {
+        let now = self.now_us;
+        let holders: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.id != new_leader)
+            .filter(|n| n.replica().is_some_and(|r| r.holds_lease_at(n.local_us(now) / 1_000)))
+            .map(|n| n.id)
+            .collect();
+        for holder in holders {
+            self.checker.violations.push(Violation::LeaseOverlap { holder, new_leader, t_us: now });
+        }
+    }
+}
