@@ -23,7 +23,7 @@ mod wal;
 
 pub use input::Input;
 pub use kv::{kv_command, kv_snapshot, kv_snapshot_mutated};
-pub use paxos::paxos_step;
+pub use paxos::{paxos_step, recovery_nonce};
 pub use peer::peer_frame;
 pub use resp::resp_request;
 pub use resp_reply::{parse_reply, reply_roundtrip, resp_reply_roundtrip, ReplyParseError, RespValue, RespVersion};
