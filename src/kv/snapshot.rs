@@ -43,8 +43,8 @@
 //!   that are zero, repeated or above `apply_count`, an `apply_count`
 //!   above [`APPLY_COUNT_MAX`], cached replies or waiting commands
 //!   below their session's floor, out of order or repeated, waiting
-//!   commands of another session or beyond the bound, and unordered
-//!   watermarks.
+//!   commands of another session, beyond the bound or with a `prev` not
+//!   below their seq, and unordered watermarks.
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::command::{Command, SessionId, SESSION_NONE};
@@ -105,7 +105,8 @@ pub enum SnapshotError {
     /// applies would overflow it.
     ApplyCountOutOfRange { apply_count: u64 },
     /// A cached reply or waiting command of `session` is below its floor,
-    /// out of order, repeated, of another session, or too many wait.
+    /// out of order, repeated, of another session, or too many wait; or a
+    /// waiting command's `prev` is not below its seq.
     BadSessionEntry { session: SessionId, seq: u64 },
     /// Retired watermarks must name each node once, in ascending order.
     WatermarkOutOfOrder { node: u32 },
@@ -143,7 +144,7 @@ impl fmt::Display for SnapshotError {
             SnapshotError::BadSessionEntry { session, seq } => write!(
                 f,
                 "kv snapshot: session {session} holds an invalid entry at seq {seq} (below its floor, out of \
-                 order, repeated, of another session, or beyond the waiting bound)"
+                 order, repeated, of another session, beyond the waiting bound, or waiting for a later command)"
             ),
             SnapshotError::WatermarkOutOfOrder { node } => {
                 write!(f, "kv snapshot: the retired watermark of node {node} is repeated or out of order")
@@ -354,6 +355,7 @@ fn read_waiting(
         let command = Command::decode(&reader.bytes("waiting command")?)?;
         let seq = command.seq;
         let bad = command.session != id
+            || (command.prev != 0 && command.prev >= seq)
             || seq < floor
             || replies.contains_key(&seq)
             || waiting.last_key_value().is_some_and(|(&last, _)| seq <= last);
@@ -712,6 +714,12 @@ mod tests {
         let mut wrong = image.to_vec();
         wrong[at..at + foreign.len()].copy_from_slice(&foreign);
         assert_eq!(KvStore::restore(&wrong), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
+        // A waiting command whose prev is not below its seq (found by the
+        // kv_snapshot fuzz target: `apply` kept it waiting below the floor).
+        let ahead = command(2, 1, 2).encode();
+        let mut ahead_image = image.to_vec();
+        ahead_image[at..at + ahead.len()].copy_from_slice(&ahead);
+        assert_eq!(KvStore::restore(&ahead_image), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
         // Watermarks must ascend.
         let mut image = raw_image(2, 0, &[], &[]);
         image.truncate(image.len() - 4);
