@@ -10,7 +10,11 @@
 //! - [`server`]: the glommio shell (shards, peer links, clients, metrics).
 //! - [`trace`]: the trace schema the simulator and live nodes write.
 //! - [`viz`]: the space-time diagram of a trace, as one HTML file.
+//!
+//! `fuzzing` (hidden) holds the bodies of the fuzz targets in `fuzz/`.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod kv;
 pub mod net;

@@ -233,7 +233,8 @@ pub struct Command {
     /// forgets their replies (see `session.rs`).
     pub ack: u64,
     /// The session's previous command through the log on this shard (0:
-    /// none); this one runs only after it.
+    /// none); this one runs only after it. Below `seq`: the store refuses
+    /// a command of a session whose `prev` is not.
     pub prev: u64,
     pub op: Op,
 }

@@ -24,5 +24,5 @@ pub use codec::DecodeError;
 pub use command::{Command, Op, SessionId, SetCondition, COMMAND_FORMAT_VERSION, SESSION_NONE};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
 pub use session::{session_id, SESSION_NODE_MAX, SESSION_WAITING_MAX};
-pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT_VERSION};
+pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
 pub use store::{Applied, KvStore, ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER, ERROR_SESSION_EXPIRED};

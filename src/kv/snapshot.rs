@@ -30,7 +30,9 @@
 //!
 //! Invariants:
 //! - `restore(snapshot(s)) == Ok(s)`, and the restored store then behaves
-//!   exactly like `s` (same replies, digests and eviction decisions).
+//!   exactly like `s` (same replies, digests and eviction decisions), for
+//!   every store whose apply counter is at most [`APPLY_COUNT_MAX`]: every
+//!   store that started empty or from an image, short of 2^63 applies.
 //! - The image is canonical: equal stores give equal bytes, and
 //!   `snapshot(restore(b)?) == b`.
 //! - `restore` never panics on any input and allocates only after checking
@@ -38,10 +40,11 @@
 //!   rejects any image `apply` could not have produced and that could make
 //!   a later `apply` panic: unsorted or repeated keys or sessions, the
 //!   no-session id, more sessions than `sessions_max`, apply indices
-//!   that are zero, repeated or above `apply_count`, cached replies or
-//!   waiting commands below their session's floor, out of order or
-//!   repeated, waiting commands of another session or beyond the bound,
-//!   and unordered watermarks.
+//!   that are zero, repeated or above `apply_count`, an `apply_count`
+//!   above [`APPLY_COUNT_MAX`], cached replies or waiting commands
+//!   below their session's floor, out of order or repeated, waiting
+//!   commands of another session, beyond the bound or with a `prev` not
+//!   below their seq, and unordered watermarks.
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::command::{Command, SessionId, SESSION_NONE};
@@ -57,6 +60,12 @@ use std::fmt;
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 /// The previous format, still restored.
 const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
+
+/// The largest apply counter an image may hold. No replica gets near it
+/// (2^63 commands: centuries at a billion a second), and a store restored
+/// at or below it can apply as many again before its counter could
+/// overflow (which `apply` does not survive: the counter orders sessions).
+pub const APPLY_COUNT_MAX: u64 = 1 << 63;
 
 /// Minimum encoded size of one key-value pair: two empty `bytes`.
 const PAIR_BYTES_MIN: usize = 4 + 4;
@@ -92,8 +101,12 @@ pub enum SnapshotError {
     DuplicateSession { session: SessionId },
     /// Session `session` sorts before the session before it.
     SessionOutOfOrder { session: SessionId },
+    /// An apply counter above [`APPLY_COUNT_MAX`]: corrupt, and the next
+    /// applies would overflow it.
+    ApplyCountOutOfRange { apply_count: u64 },
     /// A cached reply or waiting command of `session` is below its floor,
-    /// out of order, repeated, of another session, or too many wait.
+    /// out of order, repeated, of another session, or too many wait; or a
+    /// waiting command's `prev` is not below its seq.
     BadSessionEntry { session: SessionId, seq: u64 },
     /// Retired watermarks must name each node once, in ascending order.
     WatermarkOutOfOrder { node: u32 },
@@ -122,13 +135,16 @@ impl fmt::Display for SnapshotError {
             SnapshotError::SessionOutOfOrder { session } => {
                 write!(f, "kv snapshot: session {session} sorts before the previous session (ids must ascend)")
             }
+            SnapshotError::ApplyCountOutOfRange { apply_count } => {
+                write!(f, "kv snapshot: apply count {apply_count} exceeds {APPLY_COUNT_MAX}")
+            }
             SnapshotError::ApplyIndexOutOfRange { session, apply_index, apply_count } => {
                 write!(f, "kv snapshot: session {session} has apply index {apply_index}, outside 1..={apply_count}")
             }
             SnapshotError::BadSessionEntry { session, seq } => write!(
                 f,
                 "kv snapshot: session {session} holds an invalid entry at seq {seq} (below its floor, out of \
-                 order, repeated, of another session, or beyond the waiting bound)"
+                 order, repeated, of another session, beyond the waiting bound, or waiting for a later command)"
             ),
             SnapshotError::WatermarkOutOfOrder { node } => {
                 write!(f, "kv snapshot: the retired watermark of node {node} is repeated or out of order")
@@ -218,6 +234,9 @@ impl KvStore {
         let sessions_max =
             usize::try_from(sessions_max).map_err(|_| SnapshotError::SessionsMaxTooLarge { sessions_max })?;
         let apply_count = reader.u64("apply count")?;
+        if apply_count > APPLY_COUNT_MAX {
+            return Err(SnapshotError::ApplyCountOutOfRange { apply_count });
+        }
         let data = read_data(&mut reader)?;
         let mut sessions = read_sessions(&mut reader, version, sessions_max, apply_count)?;
         if version == SNAPSHOT_FORMAT_VERSION {
@@ -336,6 +355,7 @@ fn read_waiting(
         let command = Command::decode(&reader.bytes("waiting command")?)?;
         let seq = command.seq;
         let bad = command.session != id
+            || (command.prev != 0 && command.prev >= seq)
             || seq < floor
             || replies.contains_key(&seq)
             || waiting.last_key_value().is_some_and(|(&last, _)| seq <= last);
@@ -652,6 +672,27 @@ mod tests {
         );
     }
 
+    /// Found by the kv_snapshot fuzz target: an image with the apply counter
+    /// at u64::MAX restored, and the next apply overflowed it (a panic with
+    /// overflow checks; without, the counter wrapped and the session table
+    /// asserted that apply indices never go backwards).
+    #[test]
+    fn an_apply_count_no_replica_reaches_is_rejected() {
+        for apply_count in [u64::MAX, APPLY_COUNT_MAX + 1] {
+            assert_eq!(
+                KvStore::restore(&raw_image(2, apply_count, &[], &[])),
+                Err(SnapshotError::ApplyCountOutOfRange { apply_count })
+            );
+        }
+        let mut store = KvStore::restore(&raw_image(2, APPLY_COUNT_MAX, &[], &[(1, 1, APPLY_COUNT_MAX)])).unwrap();
+        store.apply(&Command { session: 2, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } });
+        assert_eq!(store.sessions_len(), 2);
+        assert_eq!(
+            SnapshotError::ApplyCountOutOfRange { apply_count: u64::MAX }.to_string(),
+            "kv snapshot: apply count 18446744073709551615 exceeds 9223372036854775808"
+        );
+    }
+
     #[test]
     fn invalid_session_entries_and_watermarks_are_rejected() {
         let mut store = KvStore::new(4);
@@ -673,6 +714,12 @@ mod tests {
         let mut wrong = image.to_vec();
         wrong[at..at + foreign.len()].copy_from_slice(&foreign);
         assert_eq!(KvStore::restore(&wrong), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
+        // A waiting command whose prev is not below its seq (found by the
+        // kv_snapshot fuzz target: `apply` kept it waiting below the floor).
+        let ahead = command(2, 1, 2).encode();
+        let mut ahead_image = image.to_vec();
+        ahead_image[at..at + ahead.len()].copy_from_slice(&ahead);
+        assert_eq!(KvStore::restore(&ahead_image), Err(SnapshotError::BadSessionEntry { session: 5, seq: 2 }));
         // Watermarks must ascend.
         let mut image = raw_image(2, 0, &[], &[]);
         image.truncate(image.len() - 4);

@@ -86,8 +86,20 @@ impl KvStore {
 
     /// Applies one committed command, exactly once per (session, seq), in
     /// its session's order (see `session.rs`). Without a session
-    /// (`SESSION_NONE`) it simply runs.
+    /// (`SESSION_NONE`) it simply runs. A command of a session whose `prev`
+    /// is not below its `seq` is malformed: refused, the state unchanged.
     pub fn apply(&mut self, command: &Command) -> Applied {
+        if command.session != SESSION_NONE && command.prev != 0 && command.prev >= command.seq {
+            // No entry node writes one (`prev` names an earlier command),
+            // but a peer's forwarded command could. Such a command would
+            // wait for a later one of its own session even after its seq
+            // settled, and a snapshot holding a waiting command below its
+            // session's floor does not restore.
+            return Applied::refused(Reply::Error(format!(
+                "ERR malformed command: prev {} is not below seq {}",
+                command.prev, command.seq
+            )));
+        }
         self.apply_count += 1;
         if command.session == SESSION_NONE {
             return Applied::ran(self.execute(&command.op));
@@ -615,6 +627,30 @@ mod tests {
         assert_eq!(store.get(b"n"), Some(&b("1")), "and did not run again");
         // A newer session of the same node is welcome.
         assert_eq!(reply(&mut store, &cmd(session_id(1, 12), 1, incr("n"))), Some(Reply::Int(2)));
+    }
+
+    /// Found by the kv_snapshot fuzz target: a command whose `prev` is not
+    /// below its `seq` waited, a later command's ack raised the session's
+    /// floor past it, and it kept waiting below the floor (the session
+    /// table's invariant check panicked; without it, the next snapshot
+    /// held a waiting command below its floor, which `restore` refuses).
+    #[test]
+    fn a_command_whose_prev_is_not_below_its_seq_is_refused() {
+        let mut store = KvStore::new(8);
+        let before = store.clone();
+        for prev in [10, 3] {
+            let malformed = Command { session: 4, seq: 3, ack: 0, prev, op: incr("n") };
+            let applied = store.apply(&malformed);
+            assert_eq!(applied.reply, Some(error(&format!("ERR malformed command: prev {prev} is not below seq 3"))));
+            assert!(!applied.ran);
+        }
+        assert_eq!(store, before, "nothing changed, the apply counter included");
+        let later = Command { session: 4, seq: 6, ack: 6, prev: 5, op: incr("n") };
+        assert_eq!(reply(&mut store, &later), Some(Reply::Int(1)));
+        assert_eq!(KvStore::restore(&store.snapshot()), Ok(store.clone()), "the snapshot restores");
+        // Without a session, prev means nothing.
+        let anonymous = Command { session: SESSION_NONE, seq: 0, ack: 0, prev: 9, op: incr("n") };
+        assert_eq!(reply(&mut store, &anonymous), Some(Reply::Int(2)));
     }
 
     #[test]

@@ -5,17 +5,27 @@
 use std::fmt;
 
 use super::ballot::NodeId;
+use super::message::ACCEPTED_AHEAD_MAX;
 
 /// The largest `batch_bytes_max`: one slot's value must fit in one WAL
 /// record (`storage::RECORD_SPLIT_BYTES`, 16 MiB), since a record cannot be
 /// split inside a value.
 pub const BATCH_BYTES_LIMIT: usize = 16 << 20;
 
+/// The largest `window_slots`. A correct acceptor then never holds an
+/// accepted value more than about a window above its commit index, so the
+/// bound peers enforce on what a Promise or RecoveryReply reports
+/// ([`ACCEPTED_AHEAD_MAX`], checked in `Message::check_well_formed`) never
+/// refuses a correct one.
+pub const WINDOW_SLOTS_MAX: usize = 1 << 16;
+const _: () = assert!((WINDOW_SLOTS_MAX as u64) * 16 <= ACCEPTED_AHEAD_MAX, "leave the window room below the bound");
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The group's members (at most 64, no duplicates). Quorums are majorities of these.
     pub members: Vec<NodeId>,
-    /// Phase 2 pipelining: at most this many slots in flight at the leader.
+    /// Phase 2 pipelining: at most this many slots in flight at the leader
+    /// (1..=[`WINDOW_SLOTS_MAX`]).
     pub window_slots: usize,
     /// A slot's batch holds at most this many commands...
     pub batch_count_max: usize,
@@ -170,6 +180,9 @@ impl Config {
         if self.window_slots == 0 || self.batch_count_max == 0 || self.batch_bytes_max == 0 {
             return fail("window_slots, batch_count_max and batch_bytes_max must be >= 1".into());
         }
+        if self.window_slots > WINDOW_SLOTS_MAX {
+            return fail(format!("window_slots ({}) exceeds {WINDOW_SLOTS_MAX}", self.window_slots));
+        }
         if self.batch_bytes_max > BATCH_BYTES_LIMIT {
             return fail(format!("batch_bytes_max ({}) exceeds {BATCH_BYTES_LIMIT}", self.batch_bytes_max));
         }
@@ -218,3 +231,22 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_slots_must_lie_in_one_to_the_bound() {
+        let mut config = Config::new(vec![1, 2, 3]);
+        for (window_slots, ok) in [(0, false), (1, true), (WINDOW_SLOTS_MAX, true), (WINDOW_SLOTS_MAX + 1, false)] {
+            config.window_slots = window_slots;
+            assert_eq!(config.validate().is_ok(), ok, "window_slots = {window_slots}");
+        }
+        config.window_slots = WINDOW_SLOTS_MAX + 1;
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "invalid paxos config: window_slots (65537) exceeds 65536"
+        );
+    }
+}

@@ -82,6 +82,27 @@ pub const ROUND_MAX: u64 = 1 << 62;
 /// [`ROUND_MAX`], where no campaign could go higher.
 pub const ROUND_JUMP_MAX: u64 = 1 << 32;
 
+/// Every [`AcceptedEntry`] a [`Promise`] or [`RecoveryReply`] reports must
+/// lie in `[commit, commit + ACCEPTED_AHEAD_MAX)` of the message's `commit`
+/// (the sender's commit index); a message with one outside is refused as
+/// malformed.
+///
+/// Why: a correct acceptor reports only what it accepted at or above its
+/// own commit index (`Acceptor::on_prepare`, `accepted_from`), and it
+/// accepts only slots a leader proposed; a leader keeps at most
+/// `window_slots` slots in flight (at most `WINDOW_SLOTS_MAX`, 1/16 of this
+/// bound, `Config::validate`), so what an acceptor holds runs about a
+/// window above its commit index, plus whatever a lagging acceptor has yet
+/// to learn chosen. A million slots is far beyond both. A candidate
+/// re-proposes every slot up to the highest one reported
+/// (`become_leader`): without the bound one forged entry at slot 2^60
+/// would make it allocate 2^60 slots. With it, and a candidate that
+/// abandons its campaign when a promiser's commit index is beyond what it
+/// learned (`on_promise`), a candidate allocates at most about this many.
+/// Refusing a message only costs liveness (the sender's answer does not
+/// count), never safety.
+pub const ACCEPTED_AHEAD_MAX: u64 = 1 << 20;
+
 impl Message {
     /// A short stable name, for traces and metrics.
     pub fn kind(&self) -> &'static str {
@@ -140,14 +161,30 @@ impl Message {
         own.max(reported)
     }
 
-    /// Reject what no correct peer sends: slot ranges that overflow, or a
+    /// Reject what no correct peer sends: slot ranges that overflow, a
     /// ballot round at the top of the range (a campaign must be able to go
-    /// one higher). The replica drops such a message and reports it.
+    /// one higher), or accepted values reported outside
+    /// `[commit, commit + ACCEPTED_AHEAD_MAX)`. The replica drops such a
+    /// message and reports it.
     pub fn check_well_formed(&self) -> Result<(), &'static str> {
         if self.max_round() > ROUND_MAX {
             return Err("ballot round out of range");
         }
-        let fits = |first: Slot, len: u64| first.checked_add(len).is_some();
+        let reported_in_reach = |commit: Slot, entries: &[AcceptedEntry]| {
+            entries.iter().all(|e| e.slot.checked_sub(commit).is_some_and(|ahead| ahead < ACCEPTED_AHEAD_MAX))
+        };
+        let reach_ok = match self {
+            Message::Promise(m) => reported_in_reach(m.commit, &m.accepted),
+            Message::RecoveryReply(m) => reported_in_reach(m.commit, &m.accepted),
+            _ => true,
+        };
+        if !reach_ok {
+            return Err("an accepted slot below the sender's commit index or ACCEPTED_AHEAD_MAX above it");
+        }
+        // Handlers walk `(first..).zip(values)`, which steps one past the
+        // last slot (even for no values), so that end must stay below
+        // u64::MAX, as `storage::record` requires of WAL records.
+        let fits = |first: Slot, len: u64| first.checked_add(len).is_some_and(|end| end < u64::MAX);
         let ok = match self {
             Message::Accept(m) => fits(m.first_slot, m.values.len() as u64),
             Message::Accepted(m) => fits(m.first_slot, m.count),
@@ -336,4 +373,77 @@ pub struct RecoveryReply {
     pub commit: Slot,
     /// Every value the replier accepted at a slot >= `commit`. Ascending by slot.
     pub accepted: Vec<AcceptedEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paxos::{Config, Replica, StepError};
+
+    fn promise(commit: Slot, slots: &[Slot]) -> Promise {
+        let entry = |slot| AcceptedEntry { slot, ballot: Ballot::new(1, 3), value: Value::Noop };
+        Promise {
+            ballot: Ballot::new(1, 1),
+            commit,
+            chosen: vec![],
+            accepted: slots.iter().map(|&s| entry(s)).collect(),
+        }
+    }
+
+    fn recovery_reply(commit: Slot, slots: &[Slot]) -> RecoveryReply {
+        let Promise { accepted, .. } = promise(commit, slots);
+        RecoveryReply { nonce: 1, recovering: false, promised: Ballot::new(1, 3), commit, accepted }
+    }
+
+    /// Found by the paxos_step fuzz target: a Promise reporting an accepted
+    /// slot far above the candidate's log made `become_leader` re-propose
+    /// every slot up to it at once (a capacity overflow near u64::MAX, out
+    /// of memory below). Reported slots must lie in
+    /// `[commit, commit + ACCEPTED_AHEAD_MAX)`; the same rule for RecoveryReply.
+    #[test]
+    fn accepted_entries_must_lie_within_reach_of_the_commit_index() {
+        let why = "an accepted slot below the sender's commit index or ACCEPTED_AHEAD_MAX above it";
+        let far = ACCEPTED_AHEAD_MAX;
+        for (commit, slots, ok) in [
+            (0, vec![], true),
+            (0, vec![0, far - 1], true),
+            (7, vec![7, 7 + far - 1], true),
+            (0, vec![far], false),
+            (0, vec![3, u64::MAX - 1], false),
+            (5, vec![4], false),
+            (u64::MAX - far, vec![u64::MAX - 1], true),
+        ] {
+            let expected = if ok { Ok(()) } else { Err(why) };
+            let promise = Message::Promise(promise(commit, &slots));
+            assert_eq!(promise.check_well_formed(), expected, "{promise:?}");
+            let reply = Message::RecoveryReply(recovery_reply(commit, &slots));
+            assert_eq!(reply.check_well_formed(), expected, "{reply:?}");
+            if !ok {
+                let mut replica = Replica::new(Config::new(vec![1, 2, 3]), 1, 7).unwrap();
+                assert_eq!(replica.step(2, promise), Err(StepError::Malformed(why)));
+                assert_eq!(replica.step(3, reply), Err(StepError::Malformed(why)));
+            }
+        }
+        // Within reach but at u64::MAX: a slot range that ends past u64::MAX.
+        let top = Message::Promise(promise(u64::MAX - 1, &[u64::MAX]));
+        assert_eq!(top.check_well_formed(), Err("slot range or ballot out of range"));
+    }
+
+    /// Found by the paxos_step fuzz target: an Accept at slot u64::MAX,
+    /// even with no values, made the acceptor's `(first_slot..)` overflow.
+    #[test]
+    fn slot_ranges_must_end_below_u64_max() {
+        let ballot = Ballot::new(1, 2);
+        let accept = |first_slot, values| Message::Accept(Accept { ballot, first_slot, values, commit: 0 });
+        let catch_up = |first_slot| Message::CatchUpReply(CatchUpReply { first_slot, values: vec![], commit: 0 });
+        let accepted = |first_slot, count| Message::Accepted(Accepted { ballot, first_slot, count });
+        for message in [accept(u64::MAX, vec![]), accept(u64::MAX - 1, vec![Value::Noop]), catch_up(u64::MAX)] {
+            assert_eq!(message.check_well_formed(), Err("slot range or ballot out of range"), "{message:?}");
+            let mut replica = Replica::new(Config::new(vec![1, 2, 3]), 1, 7).unwrap();
+            assert_eq!(replica.step(2, message), Err(StepError::Malformed("slot range or ballot out of range")));
+        }
+        assert!(accepted(u64::MAX - 1, 1).check_well_formed().is_err());
+        assert_eq!(accept(u64::MAX - 2, vec![Value::Noop]).check_well_formed(), Ok(()));
+        assert_eq!(accepted(u64::MAX - 2, 1).check_well_formed(), Ok(()));
+    }
 }

@@ -22,7 +22,7 @@ mod replica;
 mod timeout;
 
 pub use ballot::{Ballot, NodeId, NodeSet, Slot};
-pub use config::{Config, ConfigError, InjectedBug, BATCH_BYTES_LIMIT};
+pub use config::{Config, ConfigError, InjectedBug, BATCH_BYTES_LIMIT, WINDOW_SLOTS_MAX};
 pub use lease::leader_lease_ticks;
 pub use message::*;
 pub use persist::{DurableState, PersistOp, SnapshotImage};

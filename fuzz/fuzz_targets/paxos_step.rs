@@ -1,0 +1,3 @@
+#![no_main]
+use paxoskv_fuzz as _; // the allocation limit
+libfuzzer_sys::fuzz_target!(|data: &[u8]| paxoskv::fuzzing::paxos_step(data));
