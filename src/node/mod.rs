@@ -43,3 +43,6 @@ pub use output::{Append, NodeEvent, Output, SnapshotJob};
 pub use request::{Request, Waiter};
 pub use session::ClientSession;
 pub use state::{Node, NodeStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! The node's rules, one test each, driven by hand: the shell's part
+//! (fsyncs, peers, time) is played by the test.
+
+use bytes::Bytes;
+
+use super::*;
+use crate::kv::{Op, Reply, SetCondition};
+use crate::net::peer::PeerFrame;
+use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId};
+
+type Client = u64;
+
+fn node(id: NodeId, members: Vec<NodeId>, tweak: impl FnOnce(&mut NodeConfig)) -> Node<Client> {
+    let mut config = NodeConfig::new(id, members.clone());
+    tweak(&mut config);
+    Node::boot(config, Config::new(members), 7, Boot::New).expect("valid")
+}
+
+fn set(key: &str, value: &str) -> Op {
+    let key = Bytes::copy_from_slice(key.as_bytes());
+    Op::Set { key, value: Bytes::copy_from_slice(value.as_bytes()), condition: SetCondition::Always }
+}
+
+fn get(key: &str) -> Op {
+    Op::Get { key: Bytes::copy_from_slice(key.as_bytes()) }
+}
+
+/// A one-member group that has elected itself; its appends so far synced.
+fn leader_alone(tweak: impl FnOnce(&mut NodeConfig)) -> (Node<Client>, u64) {
+    let mut n = node(1, vec![1], tweak);
+    let mut now = 0;
+    while !n.replica().is_leader() {
+        now += 1_000;
+        n.tick(now);
+        settle(&mut n, now);
+    }
+    (n, now)
+}
+
+/// Drain and sync everything, until the node is quiet. Returns the replies.
+fn settle(n: &mut Node<Client>, now: u64) -> Vec<(Client, Reply)> {
+    let mut replies = Vec::new();
+    loop {
+        n.drain();
+        let out = n.take_output();
+        replies.extend(out.replies);
+        let Some(last) = out.appends.last() else { break };
+        n.on_synced(now, last.token);
+    }
+    replies
+}
+
+/// Drain once and return the output, syncing nothing.
+fn drain(n: &mut Node<Client>) -> Output<Client> {
+    n.drain();
+    n.take_output()
+}
+
+#[test]
+fn a_write_is_answered_only_after_the_fsync_that_covers_it() {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let command = session.command(set("k", "v"), true, || 1);
+    n.submit(now, Request::new(command, Waiter::Client(10), now + 1_000_000));
+    let out = drain(&mut n);
+    assert!(out.replies.is_empty(), "no answer before the fsync");
+    let token = out.appends.last().expect("the write was appended").token;
+    n.on_synced(now, token);
+    assert_eq!(settle(&mut n, now), vec![(10, Reply::Ok)]);
+}
+
+/// Defect 5 of the node audit: while the disk is behind, client requests
+/// are held in order and the shell is told to stop reading; they go on
+/// once the fsync completes.
+#[test]
+fn requests_are_held_while_the_disk_is_behind() {
+    let (mut n, now) = leader_alone(|c| c.unsynced_bytes_max = 1_000);
+    let mut session = ClientSession::new(1);
+    let big = "x".repeat(600);
+    let mut tokens = Vec::new();
+    for client in 0..4 {
+        let command = session.command(set(&format!("k{client}"), &big), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
+        tokens.extend(drain(&mut n).appends.into_iter().map(|a| a.token));
+    }
+    assert!(!n.accepting(), "over the bound: the shell must stop reading");
+    assert_eq!(tokens.len(), 2, "the requests past the bound were held, not appended");
+    n.on_synced(now, *tokens.last().unwrap());
+    let replies = settle(&mut n, now);
+    let answered: Vec<Client> = replies.iter().map(|(c, _)| *c).collect();
+    assert_eq!(answered, [0, 1, 2, 3], "every request answered, in arrival order");
+    assert!(n.accepting());
+}
+
+/// Found by the latency checker: a read waited for every write of its
+/// session, so a pipeline of writes starved it. It waits only for the
+/// writes sent before it.
+#[test]
+fn a_read_waits_only_for_the_writes_sent_before_it() {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let deadline = now + 1_000_000;
+    let first = session.command(set("k", "1"), true, || 1);
+    n.submit(now, Request::new(first, Waiter::Client(1), deadline));
+    let first_token = drain(&mut n).appends[0].token;
+    let read = session.command(get("k"), false, || 1);
+    n.submit(now, Request::new(read, Waiter::Client(2), deadline));
+    let later = session.command(set("k", "3"), true, || 1);
+    n.submit(now, Request::new(later, Waiter::Client(3), deadline));
+    let out = drain(&mut n);
+    assert!(out.replies.is_empty(), "the read waits for the write before it");
+    n.on_synced(now, first_token);
+    let out = drain(&mut n);
+    let replies: Vec<(Client, Reply)> = out.replies;
+    assert_eq!(replies[0], (1, Reply::Ok));
+    assert_eq!(replies[1], (2, Reply::Bulk(Bytes::from_static(b"1"))), "it sees the earlier write, not the later");
+    assert_eq!(replies.len(), 2, "the later write is still waiting for its fsync");
+}
+
+/// Defect 4 of the node audit: a request that may have been applied (it
+/// was forwarded) times out as "unknown"; one that never left this node
+/// times out as "not applied".
+#[test]
+fn a_timeout_says_not_applied_only_for_what_never_left_the_node() {
+    let mut n = node(1, vec![1, 2, 3], |c| c.request_timeout_us = 100_000);
+    let mut session = ClientSession::new(1);
+    let parked = session.command(set("a", "1"), true, || 1);
+    n.submit(0, Request::new(parked, Waiter::Client(1), 100_000));
+    // Node 2 leads: its heartbeat names it; the link to it is up.
+    n.on_link_up(2);
+    let heartbeat = Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 2), commit: 0, round: 1 });
+    n.on_peer_frame(1_000, 2, PeerFrame::Paxos(heartbeat));
+    let forwarded = session.command(set("b", "1"), true, || 1);
+    n.submit(1_000, Request::new(forwarded, Waiter::Client(2), 100_000));
+    let mut replies = drain(&mut n).replies;
+    for now in (2_000..=200_000).step_by(1_000) {
+        n.tick(now);
+        replies.extend(drain(&mut n).replies);
+    }
+    let text = |client: Client| match replies.iter().find(|(c, _)| *c == client) {
+        Some((_, Reply::Error(message))) => message.clone(),
+        other => panic!("client {client}: {other:?}"),
+    };
+    assert!(text(2).contains("outcome is unknown"), "{}", text(2));
+    // The first one was parked before the leader was known, then forwarded
+    // too: it may have been applied.
+    assert!(text(1).contains("outcome is unknown"), "{}", text(1));
+}
+
+#[test]
+fn a_request_parked_with_no_leader_ever_known_was_not_applied() {
+    let mut n = node(1, vec![1, 2, 3], |c| c.request_timeout_us = 50_000);
+    let mut session = ClientSession::new(1);
+    let command = session.command(set("a", "1"), true, || 1);
+    n.submit(0, Request::new(command, Waiter::Client(1), 50_000));
+    let mut replies = Vec::new();
+    for now in (1_000..=100_000).step_by(1_000) {
+        n.tick(now);
+        replies.extend(drain(&mut n).replies);
+    }
+    assert!(matches!(&replies[..], [(1, Reply::Error(m))] if m.contains("was not applied")), "{replies:?}");
+}
