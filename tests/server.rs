@@ -155,6 +155,11 @@ impl TestCluster {
     }
 
     fn spawn(&mut self, node: NodeId) {
+        self.spawn_with(node, &[]);
+    }
+
+    /// Start node `node` with `extra` flags after the usual ones.
+    fn spawn_with(&mut self, node: NodeId, extra: &[&str]) {
         assert!(self.children[Self::index(node)].is_none(), "node {node} is already running");
         let mut log = File::options()
             .create(true)
@@ -168,6 +173,7 @@ impl TestCluster {
             .arg(&self.config_path)
             .arg("--node-id")
             .arg(node.to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("cloning the log handle"))
             .stderr(log)
@@ -684,6 +690,59 @@ fn a_whole_cluster_restart_keeps_every_acknowledged_write() {
         let wrong = mismatched_values(&mut con, &written);
         assert!(wrong.is_empty(), "{} of {KEYS} writes read back wrong through node {node}: {wrong:?}", wrong.len());
     }
+}
+
+/// A replica whose log is gone votes with no memory of its promises and
+/// accepted values unless it first relearns them. Two ways to lose it: the
+/// log deleted under a directory whose identity marker says it had one, and
+/// the whole data directory gone, started with `--rejoin`. Both times the
+/// node says it is recovering, says when it votes again, and then serves
+/// every write acknowledged before.
+#[test]
+fn a_node_that_lost_its_log_relearns_it_from_its_peers_before_voting() {
+    const KEYS: usize = 200;
+    let mut cluster = TestCluster::start("a_node_that_lost_its_log", 25500, 3, 1, |_| {});
+    let leader = cluster.leader(0);
+    let victim = cluster.node_ids().into_iter().find(|&n| n != leader).expect("a follower");
+    let written: Vec<(String, String)> = (0..KEYS).map(|i| (format!("kept-{i}"), format!("value-{i}"))).collect();
+    let mut con = cluster.con(leader);
+    let mut pipe = redis::pipe();
+    for (key, value) in &written {
+        pipe.cmd("SET").arg(key).arg(value);
+    }
+    let replies: Vec<String> = pipe.query(&mut con).expect("SETs through the leader");
+    assert!(replies.iter().all(|r| r == "OK"), "SETs answered {replies:?}");
+
+    // 1. The log deleted, the marker kept.
+    cluster.kill9(victim);
+    let shard_dir = cluster.file.shard_dir(victim, 0);
+    for entry in std::fs::read_dir(&shard_dir).expect("listing the shard directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.file_name().and_then(|n| n.to_str()) != Some("IDENTITY") {
+            std::fs::remove_file(&path).unwrap_or_else(|e| panic!("removing {}: {e}", path.display()));
+        }
+    }
+    cluster.restart(victim);
+    cluster.wait_for_log_line(victim, "lost its durable state");
+    cluster.wait_for_log_line(victim, "voting again");
+    let mut con = cluster.con(victim);
+    let wrong = mismatched_values(&mut con, &written);
+    assert!(wrong.is_empty(), "after relearning its log node {victim} read back {wrong:?}");
+    assert_eq!(call::<String>(&mut con, "SET after-recovery yes"), "OK");
+
+    // 2. The whole data directory gone: only --rejoin says it had voted.
+    cluster.kill9(victim);
+    let node_dir = shard_dir.parent().expect("the node directory").to_path_buf();
+    std::fs::remove_dir_all(&node_dir).unwrap_or_else(|e| panic!("removing {}: {e}", node_dir.display()));
+    cluster.spawn_with(victim, &["--rejoin"]);
+    cluster.wait_serving(victim);
+    wait_until(&format!("node {victim} to recover a second time"), || {
+        (cluster.log(victim).matches("voting again").count() >= 2).then_some(())
+    });
+    let mut con = cluster.con(victim);
+    let wrong = mismatched_values(&mut con, &written);
+    assert!(wrong.is_empty(), "after --rejoin node {victim} read back {wrong:?}");
+    assert_eq!(call::<Option<String>>(&mut con, "GET after-recovery"), Some("yes".into()));
 }
 
 /// Two processes running one node would be two acceptors with one
