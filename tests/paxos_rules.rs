@@ -558,3 +558,101 @@ fn new_leader_does_not_depend_on_the_most_advanced_promiser_staying_alive() {
     assert!(c.replica(b).commit_index() > before + 1, "stuck at {}", c.replica(b).commit_index());
     assert_eq!(c.replica(a).commit_index(), c.replica(b).commit_index());
 }
+
+// ---- a replica that lost its durable state ----------------------------------------
+
+/// Recovery replies to replica 3's query, as node `from` would answer it.
+fn recovery_reply(
+    r: &mut Replica,
+    nonce: u64,
+    from: NodeId,
+    recovering: bool,
+    promised: Ballot,
+    accepted: Vec<AcceptedEntry>,
+) {
+    let reply = RecoveryReply { nonce, recovering, promised, commit: 0, accepted };
+    r.step(from, Message::RecoveryReply(reply)).unwrap();
+}
+
+#[test]
+fn a_replica_that_lost_its_state_neither_promises_nor_accepts_until_a_majority_of_others_answered() {
+    let cfg = config(vec![1, 2, 3]);
+    let mut r = Replica::rejoin(cfg.clone(), 3, 1).unwrap();
+    let ready = r.ready();
+    assert!(ready.events.contains(&Event::RecoveryStarted));
+    let queries = sent(&ready, "recovery_query");
+    assert_eq!(queries.len(), 2, "asks both other members");
+    let Message::RecoveryQuery(RecoveryQuery { nonce }) = queries[0].message else { unreachable!() };
+    r.on_persisted(ready.number);
+
+    // Votes of every kind are withheld.
+    r.step(1, Message::PreVote(PreVote { ballot: ballot(4, 1) })).unwrap();
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(4, 1), first_unchosen: 0 })).unwrap();
+    r.step(1, Message::Accept(Accept { ballot: ballot(4, 1), first_slot: 0, values: vec![value("y")], commit: 0 }))
+        .unwrap();
+    let ready = r.ready();
+    assert!(sent(&ready, "promise").is_empty() && sent(&ready, "accepted").is_empty(), "no vote: {ready:?}");
+    for reply in sent(&ready, "pre_vote_reply") {
+        let Message::PreVoteReply(reply) = &reply.message else { unreachable!() };
+        assert!(!reply.granted, "pre-vote refused while recovering");
+    }
+    assert!(ready.persist.iter().all(|op| !matches!(op, PersistOp::Promise { .. } | PersistOp::Accept { .. })));
+    r.on_persisted(ready.number);
+
+    // One other member, and one that is itself recovering, are not enough,
+    // however long it waits: its own (empty) state never counts.
+    let chosen_with_lost_vote = AcceptedEntry { slot: 0, ballot: ballot(5, 1), value: value("x") };
+    recovery_reply(&mut r, nonce, 1, false, ballot(5, 1), vec![chosen_with_lost_vote.clone()]);
+    recovery_reply(&mut r, nonce, 2, true, ballot(9, 2), vec![]);
+    for _ in 0..cfg.election_timeout_max_ticks * 3 {
+        r.tick();
+        let ready = r.ready();
+        assert!(!ready.events.iter().any(|e| matches!(e, Event::Recovered { .. })), "recovered on one answer");
+        r.on_persisted(ready.number);
+    }
+    assert!(r.is_recovering());
+
+    // A second, non-recovering answer: it adopts the highest promise and the
+    // accepted value, makes them durable, and votes again.
+    recovery_reply(&mut r, nonce, 2, false, ballot(6, 2), vec![]);
+    let ready = r.ready();
+    assert!(ready.events.contains(&Event::Recovered { promised: ballot(6, 2), commit: 0 }), "{:?}", ready.events);
+    assert!(ready.persist.contains(&PersistOp::Accept {
+        ballot: ballot(5, 1),
+        first_slot: 0,
+        values: vec![value("x")]
+    }));
+    assert!(ready.persist.contains(&PersistOp::Promise { ballot: ballot(6, 2) }));
+    assert_eq!(ready.persist.last(), Some(&PersistOp::RecoveryDone));
+    r.on_persisted(ready.number);
+    assert!(!r.is_recovering());
+
+    // A lower ballot than the adopted promise is refused; a higher one gets
+    // a promise that reports the value the lost vote helped choose.
+    for _ in 0..cfg.lease_ticks {
+        r.tick();
+    }
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(5, 1), first_unchosen: 0 })).unwrap();
+    let ready = r.ready();
+    assert!(sent(&ready, "promise").is_empty(), "a ballot below the adopted promise is refused");
+    r.on_persisted(ready.number);
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(7, 1), first_unchosen: 0 })).unwrap();
+    let ready = r.ready();
+    let promises = sent(&ready, "promise");
+    let Message::Promise(p) = &promises[0].message else { panic!("expected a promise: {ready:?}") };
+    assert_eq!(p.accepted, vec![chosen_with_lost_vote]);
+}
+
+#[test]
+fn a_ballot_round_far_above_any_seen_is_refused() {
+    let mut r = replica(2, 3);
+    let too_far = ROUND_JUMP_MAX + 1;
+    let err = r.step(1, Message::Prepare(Prepare { ballot: ballot(too_far, 1), first_unchosen: 0 })).unwrap_err();
+    assert!(matches!(err, StepError::Malformed(_)), "{err:?}");
+    assert_eq!(r.status().promised, Ballot::ZERO);
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(ROUND_JUMP_MAX, 1), first_unchosen: 0 })).unwrap();
+    let ready = r.ready();
+    assert_eq!(ready.persist, vec![PersistOp::Promise { ballot: ballot(ROUND_JUMP_MAX, 1) }]);
+}
