@@ -15,7 +15,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use paxoskv::fuzzing::recovery_nonce;
-use paxoskv::kv::{session_id, Command, KvStore, Op, Reply, SetCondition};
+use paxoskv::kv::{session_id, Command, KvStore, Op, Reply, SetCondition, SetTtl};
 use paxoskv::net::peer::{
     encode_frame, encode_handshake, encode_handshake_reply, ForwardRefusal, Handshake, HandshakeReply, PeerFrame,
     FRAME_HEADER_BYTES, PROTOCOL_VERSION,
@@ -171,7 +171,12 @@ fn every_message() -> Vec<(&'static str, Message, u8, u8)> {
             0,
         ),
         ("prepare", Message::Prepare(Prepare { ballot: peer, first_unchosen: 0 }), LEADER, 0),
-        ("promise", Message::Promise(Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![] }), CANDIDATE, 0),
+        (
+            "promise",
+            Message::Promise(Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![], horizon: 0 }),
+            CANDIDATE,
+            0,
+        ),
         (
             "promise-values",
             Message::Promise(Promise {
@@ -179,6 +184,7 @@ fn every_message() -> Vec<(&'static str, Message, u8, u8)> {
                 commit: 1,
                 chosen: vec![batch(&[b"set a 1"])],
                 accepted: vec![AcceptedEntry { slot: 2, ballot: Ballot::new(1, 3), value: Value::Noop }],
+                horizon: 1_764_000_000_000,
             }),
             CANDIDATE,
             2,
@@ -196,8 +202,18 @@ fn every_message() -> Vec<(&'static str, Message, u8, u8)> {
         ),
         ("accepted", Message::Accepted(Accepted { ballot: b, first_slot: 0, count: 1 }), LEADER, 0),
         ("reject", Message::Reject(Reject { ballot: b, promised: peer, reason: RejectReason::LeaseHeld }), LEADER, 0),
-        ("heartbeat", Message::Heartbeat(Heartbeat { ballot: peer, commit: 3, round: 9 }), FOLLOWER, 2),
-        ("heartbeat-reply", Message::HeartbeatReply(HeartbeatReply { ballot: b, round: 1, commit: 0 }), LEADER, 4),
+        (
+            "heartbeat",
+            Message::Heartbeat(Heartbeat { ballot: peer, commit: 3, round: 9, horizon: 1_764_000_000_000 }),
+            FOLLOWER,
+            2,
+        ),
+        (
+            "heartbeat-reply",
+            Message::HeartbeatReply(HeartbeatReply { ballot: b, round: 1, commit: 0, horizon: 1_764_000_000_000 }),
+            LEADER,
+            4,
+        ),
         ("catch-up", Message::CatchUp(CatchUp { first_slot: 0 }), LEADER, 0),
         (
             "catch-up-reply",
@@ -226,6 +242,7 @@ fn every_message() -> Vec<(&'static str, Message, u8, u8)> {
                 promised: peer,
                 commit: 0,
                 accepted: vec![entry(0, 2), entry(2, 3)],
+                horizon: 0,
             }),
             RECOVERING_ANSWERED_BY_3,
             0,
@@ -238,13 +255,21 @@ fn every_message() -> Vec<(&'static str, Message, u8, u8)> {
                 promised: peer,
                 commit: 4,
                 accepted: vec![entry(4, 3)],
+                horizon: 5,
             }),
             RECOVERING_ANSWERED_BY_3,
             2,
         ),
         (
             "recovery-reply-recovering",
-            Message::RecoveryReply(RecoveryReply { nonce, recovering: true, promised: b, commit: 0, accepted: vec![] }),
+            Message::RecoveryReply(RecoveryReply {
+                nonce,
+                recovering: true,
+                promised: b,
+                commit: 0,
+                accepted: vec![],
+                horizon: 0,
+            }),
             RECOVERING,
             4,
         ),
@@ -416,18 +441,7 @@ fn wal() {
 }
 
 fn every_op() -> Vec<Op> {
-    vec![
-        Op::Get { key: b("k") },
-        Op::Set { key: b("k"), value: b("v"), condition: SetCondition::Always },
-        Op::Set { key: b("k"), value: Bytes::new(), condition: SetCondition::IfNotExists },
-        Op::Set { key: b("k"), value: b("v"), condition: SetCondition::IfExists },
-        Op::Set { key: b("k"), value: b("new"), condition: SetCondition::IfEqual(b("old")) },
-        Op::Del { keys: vec![b("a"), b("b"), b("a")] },
-        Op::Exists { keys: vec![b("a"), b("a")] },
-        Op::IncrBy { key: b("n"), delta: i64::MIN },
-        Op::MGet { keys: vec![b("a"), b("missing")] },
-        Op::MSet { pairs: vec![(b("a"), b("1")), (b("b"), Bytes::from_static(&[0, 255, 10]))] },
-    ]
+    paxoskv::fuzzing::sample_ops().into_iter().map(|(op, _)| op).collect()
 }
 
 /// Little-endian fields, for the version 1 formats (which no encoder writes any more).
@@ -460,7 +474,7 @@ fn kv() {
     for (i, op) in every_op().into_iter().enumerate() {
         let i = i as u64;
         let (seq, ack, prev) = [(1, 1, 0), (5, 3, 4), (9, 9, 8), (2, 7, 1), (u64::MAX - i, 0, 0)][i as usize % 5];
-        let session = if i == 9 { 0 } else { session_id(1 + (i % 3) as u32, i) };
+        let session = if i % 9 == 8 { 0 } else { session_id(1 + (i % 3) as u32, i) };
         write("kv_command", &format!("command-{i:02}"), &Command { session, seq, ack, prev, op }.encode());
     }
     // A version 1 command: GET k of session 7, seq 3.
@@ -470,7 +484,8 @@ fn kv() {
         Reply::Nil,
         Reply::Int(-42),
         Reply::Bulk(b("value")),
-        Reply::Array(vec![Some(b("a")), None, Some(Bytes::new())]),
+        Reply::Array(vec![Reply::Bulk(b("a")), Reply::Nil, Reply::Bulk(Bytes::new())]),
+        Reply::Array(vec![Reply::Status("QUEUED".to_string()), Reply::Array(vec![Reply::Int(1)]), Reply::NilArray]),
         Reply::Error("ERR \u{fc}nicode".to_string()),
     ];
     for (i, reply) in replies.iter().enumerate() {
@@ -482,7 +497,7 @@ fn kv() {
     // retries and stale resends.
     write("kv_snapshot", "empty", &KvStore::new(3).snapshot());
     let mut small = KvStore::new(2);
-    let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always };
+    let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false };
     small.apply(&Command { session: session_id(1, 7), seq: 1, ack: 1, prev: 0, op: set });
     let mget = Op::MGet { keys: vec![b("a"), b("zz")] };
     small.apply(&Command { session: session_id(2, 3), seq: 9, ack: 9, prev: 8, op: mget });

@@ -60,7 +60,7 @@ fn make_candidate(r: &mut Replica, granters: &[NodeId]) -> (Ready, Ballot) {
 
 /// Feed a promise with no chosen values to a candidate; returns the Ready after it.
 fn promise(r: &mut Replica, from: NodeId, b: Ballot, commit: Slot, accepted: Vec<AcceptedEntry>) -> Ready {
-    r.step(from, Message::Promise(Promise { ballot: b, commit, chosen: vec![], accepted })).unwrap();
+    r.step(from, Message::Promise(Promise { ballot: b, commit, chosen: vec![], accepted, horizon: 0 })).unwrap();
     r.ready()
 }
 
@@ -142,7 +142,7 @@ fn promise_reports_accepted_values() {
 #[test]
 fn acceptor_refuses_prepare_while_lease_granted() {
     let mut r = replica(2, 3);
-    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1 })).unwrap();
+    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1, horizon: 0 })).unwrap();
     let ready = r.ready();
     r.on_persisted(ready.number);
     r.step(3, Message::Prepare(Prepare { ballot: ballot(9, 3), first_unchosen: 0 })).unwrap();
@@ -227,7 +227,8 @@ fn new_leader_learns_slots_a_promiser_knows_chosen_and_does_not_repropose_them()
     // Node 2 knows slots 0..2 chosen and sends their values with its promise.
     let chosen = vec![value("c0"), value("c1")];
     let accepted = vec![AcceptedEntry { slot: 2, ballot: ballot(1, 2), value: value("x") }];
-    r.step(2, Message::Promise(Promise { ballot: b, commit: 2, chosen: chosen.clone(), accepted })).unwrap();
+    r.step(2, Message::Promise(Promise { ballot: b, commit: 2, chosen: chosen.clone(), accepted, horizon: 0 }))
+        .unwrap();
     let ready = r.ready();
     assert!(r.is_leader());
     assert_eq!(ready.committed, vec![(0, chosen[0].clone()), (1, chosen[1].clone())]);
@@ -280,9 +281,9 @@ fn malformed_peer_messages_are_refused_without_harm() {
     let mut r = replica(1, 3);
     let huge = Message::Accepted(Accepted { ballot: ballot(1, 1), first_slot: 5, count: u64::MAX });
     assert!(matches!(r.step(2, huge), Err(StepError::Malformed(_))));
-    let top = Message::Heartbeat(Heartbeat { ballot: ballot(u64::MAX, 2), commit: 0, round: 1 });
+    let top = Message::Heartbeat(Heartbeat { ballot: ballot(u64::MAX, 2), commit: 0, round: 1, horizon: 0 });
     assert!(matches!(r.step(2, top), Err(StepError::Malformed(_))));
-    let stranger = Message::Heartbeat(Heartbeat { ballot: ballot(1, 9), commit: 0, round: 1 });
+    let stranger = Message::Heartbeat(Heartbeat { ballot: ballot(1, 9), commit: 0, round: 1, horizon: 0 });
     assert_eq!(r.step(9, stranger), Err(StepError::UnknownSender(9)));
     assert!(r.ready().is_empty(), "nothing happened");
 }
@@ -570,7 +571,7 @@ fn recovery_reply(
     promised: Ballot,
     accepted: Vec<AcceptedEntry>,
 ) {
-    let reply = RecoveryReply { nonce, recovering, promised, commit: 0, accepted };
+    let reply = RecoveryReply { nonce, recovering, promised, commit: 0, accepted, horizon: 0 };
     r.step(from, Message::RecoveryReply(reply)).unwrap();
 }
 

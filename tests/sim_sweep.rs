@@ -119,7 +119,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![2, 4, 5, 6],
+            vec![4, 5, 6, 10],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,

@@ -11,10 +11,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::input::Input;
 use crate::kv::{
-    session_id, Command, KvStore, Op, Reply, SetCondition, SnapshotError, APPLY_COUNT_MAX, COMMAND_FORMAT_VERSION,
-    SNAPSHOT_FORMAT_VERSION,
+    session_id, Command, ExpireWhen, Expiry, KvStore, Op, Reply, SetCondition, SetTtl, SnapshotError, Watched,
+    APPLY_COUNT_MAX, COMMAND_FORMAT_VERSION, REPLY_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION,
 };
-use crate::net::resp::encode_reply;
+use crate::net::resp::{encode_reply, Proto};
 
 /// `data` as a log entry and as an encoded reply. Both decoders never
 /// panic; whatever decodes in the current version re-encodes to the same
@@ -36,9 +36,11 @@ pub fn kv_command(data: &[u8]) {
         assert!(applied.released.is_empty(), "a fresh store released commands that never waited");
         if let Some(reply) = &applied.reply {
             assert_eq!(Reply::decode(&reply.encode()).as_ref(), Ok(reply));
-            encode_reply(&mut BytesMut::new(), reply);
+            encode_reply(&mut BytesMut::new(), reply, Proto::Resp2);
+            encode_reply(&mut BytesMut::new(), reply, Proto::Resp3);
             if applied.ran && command.op.is_read_only() {
-                assert_eq!(&store.read(&command.op), reply, "a read served locally differs from the log's");
+                let local = store.read(&command.op, store.log_time());
+                assert_eq!(&local, reply, "a read served locally differs from the log's");
             }
         }
         let retry = store.apply(&command);
@@ -48,7 +50,12 @@ pub fn kv_command(data: &[u8]) {
         }
     }
     if let Ok(reply) = Reply::decode(data) {
-        assert_eq!(reply.encode(), data, "non-canonical reply {reply:?}");
+        let encoded = reply.encode();
+        if data[0] == REPLY_FORMAT_VERSION {
+            assert_eq!(encoded, data, "non-canonical reply {reply:?}");
+        } else {
+            assert_eq!(Reply::decode(&encoded).as_ref(), Ok(&reply), "an old reply lost in re-encoding");
+        }
     }
 }
 
@@ -97,6 +104,9 @@ pub fn kv_snapshot_mutated(data: &[u8]) {
     let mut input = Input::new(data);
     let mut store = KvStore::new(input.below(6));
     for _ in 0..input.below(24) {
+        if input.below(4) == 0 {
+            store.advance_clock(input.below(3000) as u64);
+        }
         store.apply(&command_from(&mut input));
     }
     let image = store.snapshot();
@@ -117,7 +127,13 @@ fn command_from(input: &mut Input) -> Command {
         k => Bytes::copy_from_slice(&[b'a' + k as u8]),
     };
     let value = |input: &mut Input| Bytes::copy_from_slice(input.bytes(16));
-    let op = match input.below(7) {
+    // Expiry times near the store's clock, which the driver moves too.
+    let expiry = |input: &mut Input| match input.below(3) {
+        0 => Expiry::In { ms: input.below(2000) as i64 - 100, command: input.below(4) as u8 },
+        1 => Expiry::At(input.below(5000) as i64),
+        _ => Expiry::In { ms: input.u64() as i64, command: 0 },
+    };
+    let op = match input.below(16) {
         0 => Op::Get { key: key(input) },
         1 => {
             let condition = match input.below(4) {
@@ -126,7 +142,28 @@ fn command_from(input: &mut Input) -> Command {
                 2 => SetCondition::IfExists,
                 _ => SetCondition::IfEqual(value(input)),
             };
-            Op::Set { key: key(input), value: value(input), condition }
+            let ttl = match input.below(3) {
+                0 => SetTtl::Clear,
+                1 => SetTtl::Keep,
+                _ => SetTtl::Expire(expiry(input)),
+            };
+            Op::Set { key: key(input), value: value(input), condition, ttl, get: input.bool() }
+        }
+        7 => Op::Expire {
+            key: key(input),
+            expiry: expiry(input),
+            when: ExpireWhen { xx: input.bool(), gt: input.bool(), ..ExpireWhen::default() },
+        },
+        8 => Op::Append { key: key(input), value: value(input), limit: input.below(64) as u64 },
+        9 => Op::SetRange { key: key(input), offset: input.below(40) as u64, value: value(input), limit: 48 },
+        10 => Op::IncrByFloat { key: key(input), increment: value(input) },
+        11 => Op::Rename { from: key(input), to: key(input), nx: input.bool() },
+        12 => Op::Ttl { key: key(input), milliseconds: input.bool(), absolute: input.bool() },
+        13 => Op::Scan { from: input.u64() >> 8, count: 1 + input.below(4) as u64, pattern: None, type_filter: None },
+        14 => {
+            let watched = vec![Watched { key: key(input), version: input.bool().then(|| input.below(20) as u64) }];
+            let ops = vec![Op::IncrBy { key: key(input), delta: 1 }, Op::Get { key: key(input) }];
+            Op::Exec { ops, watched, removals: input.below(4) as u64 }
         }
         2 => Op::Del { keys: (0..1 + input.below(3)).map(|_| key(input)).collect() },
         3 => Op::Exists { keys: (0..1 + input.below(3)).map(|_| key(input)).collect() },

@@ -15,6 +15,7 @@
 
 mod input;
 mod kv;
+mod ops;
 mod paxos;
 mod peer;
 mod resp;
@@ -23,6 +24,7 @@ mod wal;
 
 pub use input::Input;
 pub use kv::{kv_command, kv_snapshot, kv_snapshot_mutated};
+pub use ops::sample_ops;
 pub use paxos::{paxos_step, recovery_nonce};
 pub use peer::peer_frame;
 pub use resp::resp_request;

@@ -130,8 +130,14 @@ fn replica_in(state: State) -> (Replica, u64) {
         let ready = replica.ready();
         replica.on_persisted(ready.number);
         if state == State::RecoveringAnsweredBy3 {
-            let answer =
-                RecoveryReply { nonce, recovering: false, promised: Ballot::ZERO, commit: 0, accepted: vec![] };
+            let answer = RecoveryReply {
+                nonce,
+                recovering: false,
+                promised: Ballot::ZERO,
+                commit: 0,
+                accepted: vec![],
+                horizon: 0,
+            };
             replica.step(3, Message::RecoveryReply(answer)).expect("a valid recovery reply");
             drop(replica.ready());
         }
@@ -164,7 +170,7 @@ fn replica_in(state: State) -> (Replica, u64) {
     if state == State::Candidate {
         return (replica, ballot.round);
     }
-    let promise = Promise { ballot, commit: 0, chosen: vec![], accepted: vec![] };
+    let promise = Promise { ballot, commit: 0, chosen: vec![], accepted: vec![], horizon: 0 };
     replica.step(2, Message::Promise(promise)).expect("a valid promise");
     let ready = replica.ready();
     replica.on_persisted(ready.number);
@@ -233,7 +239,8 @@ mod tests {
         for slot in [u64::MAX - 1, crate::paxos::ACCEPTED_AHEAD_MAX] {
             let (mut replica, _) = replica_in(State::Candidate);
             let far = AcceptedEntry { slot, ballot: Ballot::new(1, 3), value: Value::Noop };
-            let promise = Promise { ballot: Ballot::new(1, SELF), commit: 0, chosen: vec![], accepted: vec![far] };
+            let promise =
+                Promise { ballot: Ballot::new(1, SELF), commit: 0, chosen: vec![], accepted: vec![far], horizon: 0 };
             let refused = replica.step(2, Message::Promise(promise));
             assert!(matches!(refused, Err(StepError::Malformed(_))), "{refused:?}");
             assert_eq!(replica.status().role, RoleKind::Candidate);
@@ -268,6 +275,7 @@ mod tests {
             promised: Ballot::new(2, 2),
             commit: 0,
             accepted,
+            horizon: 0,
         };
         recovering.step(2, Message::RecoveryReply(reply)).unwrap();
         assert!(!recovering.is_recovering(), "two answers of three members end the recovery");

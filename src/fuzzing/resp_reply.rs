@@ -3,23 +3,25 @@
 //!
 //! The library has no reply parser (the server only encodes replies;
 //! `loadgen` has a lenient client-side one), so this module carries a small
-//! strict one: it accepts exactly the canonical RESP2 forms and nothing a
-//! sloppy encoder might get away with (a bare LF, a leading zero, `-0`).
+//! strict one: it accepts exactly the canonical RESP2 and RESP3 forms the
+//! server writes and nothing a sloppy encoder might get away with (a bare
+//! LF, a leading zero, `-0`).
 //!
-//! The protocol version is a parameter of every step ([`RespVersion`]), so
-//! RESP3 support adds a variant, its encoding of each [`Reply`] in
-//! [`encode`] and [`expected_value`], and its types in [`parse_reply`].
+//! The protocol version is a parameter of every step ([`RespVersion`]):
+//! each [`Reply`]'s encoding in [`encode`] and [`expected_value`], and the
+//! types each version may carry in [`parse_reply`].
 
 use bytes::{Bytes, BytesMut};
 
 use super::input::Input;
 use crate::kv::Reply;
-use crate::net::resp::encode_reply;
+use crate::net::resp::{encode_reply, Proto};
 
-/// The reply protocol a connection speaks (`HELLO 2`; RESP3 to come).
+/// The reply protocol a connection speaks (`HELLO 2` or `HELLO 3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RespVersion {
     Resp2,
+    Resp3,
 }
 
 /// One parsed RESP value.
@@ -34,6 +36,8 @@ pub enum RespValue {
     Array(Vec<RespValue>),
     /// `*-1`.
     NullArray,
+    /// RESP3 `_`.
+    Null,
 }
 
 /// Why bytes are not a canonical RESP value.
@@ -59,6 +63,7 @@ pub const DEPTH_MAX: usize = 8;
 /// Checks `reply_roundtrip` for every protocol version there is.
 pub fn resp_reply_roundtrip(data: &[u8]) {
     reply_roundtrip(RespVersion::Resp2, data);
+    reply_roundtrip(RespVersion::Resp3, data);
 }
 
 /// Builds a few replies from `data`, encodes them as one pipelined stream
@@ -111,41 +116,51 @@ fn parse_all(version: RespVersion, mut bytes: &[u8]) -> (Vec<RespValue>, bool) {
     (values, true)
 }
 
-/// A store reply from fuzz input: every variant, with arbitrary contents.
+/// A store reply from fuzz input: every variant, with arbitrary contents,
+/// arrays nested at most `depth` deeper.
 fn reply_from(input: &mut Input) -> Reply {
+    reply_nested(input, 2)
+}
+
+fn reply_nested(input: &mut Input, depth: usize) -> Reply {
     let data = |input: &mut Input| Bytes::copy_from_slice(input.bytes(255));
-    match input.below(6) {
+    let text = |input: &mut Input| String::from_utf8_lossy(input.bytes(255)).into_owned();
+    match input.below(8) {
         0 => Reply::Ok,
         1 => Reply::Nil,
         2 => Reply::Int(input.u64() as i64),
         3 => Reply::Bulk(data(input)),
-        4 => Reply::Array((0..input.below(8)).map(|_| input.bool().then(|| data(input))).collect()),
-        _ => Reply::Error(String::from_utf8_lossy(input.bytes(255)).into_owned()),
+        4 if depth > 0 => Reply::Array((0..input.below(8)).map(|_| reply_nested(input, depth - 1)).collect()),
+        4 => Reply::bulks((0..input.below(8)).map(|_| input.bool().then(|| data(input)))),
+        5 => Reply::Status(text(input)),
+        6 => Reply::NilArray,
+        _ => Reply::Error(text(input)),
     }
 }
 
 /// Appends `reply` as a connection speaking `version` sends it.
 pub fn encode(version: RespVersion, buf: &mut BytesMut, reply: &Reply) {
-    match version {
-        RespVersion::Resp2 => encode_reply(buf, reply),
-    }
+    let proto = match version {
+        RespVersion::Resp2 => Proto::Resp2,
+        RespVersion::Resp3 => Proto::Resp3,
+    };
+    encode_reply(buf, reply, proto);
 }
 
 /// What a client speaking `version` must read for `reply`.
 pub fn expected_value(version: RespVersion, reply: &Reply) -> RespValue {
-    let bulk = |data: &Bytes| RespValue::Bulk(data.to_vec());
+    // A line (error, status) cannot hold CR or LF: the encoder drops them.
+    let line = |text: &str| text.bytes().filter(|byte| !matches!(byte, b'\r' | b'\n')).collect();
     match (version, reply) {
-        (RespVersion::Resp2, Reply::Ok) => RespValue::Simple(b"OK".to_vec()),
+        (_, Reply::Ok) => RespValue::Simple(b"OK".to_vec()),
         (RespVersion::Resp2, Reply::Nil) => RespValue::NullBulk,
-        (RespVersion::Resp2, Reply::Int(n)) => RespValue::Integer(*n),
-        (RespVersion::Resp2, Reply::Bulk(data)) => bulk(data),
-        (RespVersion::Resp2, Reply::Array(items)) => {
-            RespValue::Array(items.iter().map(|item| item.as_ref().map_or(RespValue::NullBulk, bulk)).collect())
-        }
-        // An error line cannot hold CR or LF: the encoder drops them.
-        (RespVersion::Resp2, Reply::Error(message)) => {
-            RespValue::Error(message.bytes().filter(|byte| !matches!(byte, b'\r' | b'\n')).collect())
-        }
+        (RespVersion::Resp2, Reply::NilArray) => RespValue::NullArray,
+        (RespVersion::Resp3, Reply::Nil | Reply::NilArray) => RespValue::Null,
+        (_, Reply::Int(n)) => RespValue::Integer(*n),
+        (_, Reply::Bulk(data)) => RespValue::Bulk(data.to_vec()),
+        (_, Reply::Array(items)) => RespValue::Array(items.iter().map(|item| expected_value(version, item)).collect()),
+        (_, Reply::Error(message)) => RespValue::Error(line(message)),
+        (_, Reply::Status(text)) => RespValue::Simple(line(text)),
     }
 }
 
@@ -199,8 +214,9 @@ fn parse_value(
                 RespValue::Array(items)
             }
         },
-        // RESP3's types (`_`, `#`, `,`, `%`, ...) go here, for its version only.
-        (RespVersion::Resp2, other) => return Err(ReplyParseError::UnknownType(other)),
+        (RespVersion::Resp3, b'_') if line.is_empty() => RespValue::Null,
+        (RespVersion::Resp3, b'_') => return Err(ReplyParseError::BadLength),
+        (_, other) => return Err(ReplyParseError::UnknownType(other)),
     };
     Ok(Some((value, used)))
 }
@@ -293,9 +309,13 @@ mod tests {
     #[test]
     fn every_reply_variant_round_trips() {
         // One input per variant: the first byte picks it.
-        for variant in 0..6u8 {
-            reply_roundtrip(RespVersion::Resp2, &[variant, 3, b'a', b'\r', b'\n', 1, 2, b'x']);
+        for variant in 0..8u8 {
+            for version in [RespVersion::Resp2, RespVersion::Resp3] {
+                reply_roundtrip(version, &[variant, 3, b'a', b'\r', b'\n', 1, 2, b'x']);
+            }
         }
         reply_roundtrip(RespVersion::Resp2, &[]);
+        assert_eq!(parse_reply(RespVersion::Resp3, b"_\r\n"), Ok(Some((RespValue::Null, 3))));
+        assert_eq!(parse_reply(RespVersion::Resp2, b"_\r\n"), Err(ReplyParseError::UnknownType(b'_')));
     }
 }

@@ -4,8 +4,11 @@
 //! - [`command`]: [`Op`], [`Command`] and their versioned, canonical
 //!   binary format (decode never panics on any input).
 //! - [`reply`]: [`Reply`], Redis-shaped results, and their binary format.
-//! - [`store`]: [`KvStore`], a `BTreeMap` of byte strings plus a bounded
-//!   session table (`session.rs`) that deduplicates retried commands.
+//! - [`store`]: [`KvStore`], the keyspace (`keyspace.rs`: values, expiry
+//!   and versions in hash order) plus a bounded session table
+//!   (`session.rs`) that deduplicates retried commands; `exec.rs` holds
+//!   each op's Redis semantics, `float.rs` INCRBYFLOAT's x87 arithmetic,
+//!   `glob.rs` the KEYS / SCAN MATCH patterns.
 //! - `snapshot.rs`: [`KvStore::snapshot`] / [`KvStore::restore`], the
 //!   canonical image of the whole state for log compaction and catch-up.
 //! - `codec.rs`: [`DecodeError`] and the bounds-checked primitives.
@@ -15,14 +18,24 @@
 
 mod codec;
 pub mod command;
+mod exec;
+mod float;
+pub mod glob;
+pub mod keyspace;
 pub mod reply;
 mod session;
 mod snapshot;
 pub mod store;
 
 pub use codec::DecodeError;
-pub use command::{Command, Op, SessionId, SetCondition, COMMAND_FORMAT_VERSION, SESSION_NONE};
+pub use command::{
+    Command, ExpireWhen, Expiry, Op, SessionId, SetCondition, SetTtl, Watched, COMMAND_FORMAT_VERSION,
+    EXPIRE_COMMAND_NAMES, SESSION_NONE,
+};
+pub use exec::{ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER, ERROR_NO_SUCH_KEY, ERROR_STRING_TOO_LONG};
+pub use float::{ERROR_NAN_OR_INFINITY, ERROR_NOT_FLOAT};
+pub use keyspace::{key_hash, BUCKET_MAX, BUCKET_SHIFT};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
 pub use session::{session_id, SESSION_NODE_MAX, SESSION_WAITING_MAX};
 pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
-pub use store::{Applied, KvStore, ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER, ERROR_SESSION_EXPIRED};
+pub use store::{Applied, KvStore, ERROR_SESSION_EXPIRED, RECLAIM_PER_STAMP};

@@ -6,24 +6,28 @@
 //! deduplicated after it (Raft thesis §6.3: the session table is part of
 //! the state machine and must be in the snapshot).
 //!
-//! Format version 2, little-endian, primitives as in `codec.rs`
+//! Format version 3, little-endian, primitives as in `codec.rs`
 //! (`bytes = len:u32 data`, `count = n:u32`). The storage layer frames the
 //! image with a CRC, so there is none here.
 //!
 //! ```text
-//! snapshot = version:u8(=2) sessions_max:u64 apply_count:u64
-//!            count (key:bytes value:bytes)*                     keys strictly ascending
+//! snapshot = version:u8(=3) sessions_max:u64 apply_count:u64 now:i64 removals:u64
+//!            count entry*                                       strictly ascending by (key_hash(key), key)
 //!            count session*                                     sessions strictly ascending
 //!            count (node:u32 watermark:u64)*                    retired watermarks, nodes ascending
 //! session  = id:u64 floor:u64 apply_index_last:u64
 //!            count (seq:u64 reply:bytes)*                       cached replies, seqs ascending, >= floor
 //!            count (command:bytes)*                             waiting commands, seqs ascending, >= floor
+//! entry    = key:bytes value:bytes (0 | 1 expires_at:i64) version:u64    version <= apply_count
 //! reply    = an encoded `Reply` (reply.rs), itself versioned
 //! command  = an encoded `Command` (command.rs) of this session
 //! ```
 //!
-//! Version 1 images (one cached reply per session, no watermarks) are still
-//! restored: each session's last reply becomes its only cached one.
+//! Older images are still restored. Version 2: no `now`, `removals`,
+//! expiry or versions, pairs `(key value)` in ascending key order (each key
+//! gets version 0, no expiry). Version 1 also has one cached reply per
+//! session and no watermarks: each session's last reply becomes its only
+//! cached one.
 //!
 //! The eviction order is not written separately: it is the order of the
 //! sessions' `apply_index_last`, which are unique.
@@ -48,6 +52,7 @@
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::command::{Command, SessionId, SESSION_NONE};
+use super::keyspace::{Entry, HashedKey, Keyspace};
 use super::reply::Reply;
 use super::session::{Session, SessionTable, SESSION_WAITING_MAX};
 use super::store::KvStore;
@@ -57,8 +62,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The first byte of every snapshot image.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
-/// The previous format, still restored.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// Older formats, still restored.
+#[cfg(test)]
+const SNAPSHOT_FORMAT_VERSION_2: u8 = 2;
 const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
 
 /// The largest apply counter an image may hold. No replica gets near it
@@ -67,8 +74,10 @@ const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
 /// overflow (which `apply` does not survive: the counter orders sessions).
 pub const APPLY_COUNT_MAX: u64 = 1 << 63;
 
-/// Minimum encoded size of one key-value pair: two empty `bytes`.
+/// Minimum encoded size of one key-value pair (version 1, 2): two empty `bytes`.
 const PAIR_BYTES_MIN: usize = 4 + 4;
+/// Minimum encoded size of one entry: two empty `bytes`, no expiry, a version.
+const ENTRY_BYTES_MIN: usize = 4 + 4 + 1 + 8;
 /// Minimum encoded size of one session: three u64 and two empty lists.
 const SESSION_BYTES_MIN: usize = 8 + 8 + 8 + 4 + 4;
 /// Minimum encoded size of a version 1 session: three u64 and a reply.
@@ -93,6 +102,8 @@ pub enum SnapshotError {
     DuplicateKey { index: usize },
     /// Key number `index` sorts before the key before it.
     KeyOutOfOrder { index: usize },
+    /// Key number `index` claims a version above the apply count.
+    KeyVersionOutOfRange { index: usize, version: u64 },
     /// More sessions than the table's own bound.
     TooManySessions { count: usize, sessions_max: usize },
     /// The no-session id (0) is never recorded.
@@ -126,6 +137,9 @@ impl fmt::Display for SnapshotError {
             SnapshotError::DuplicateKey { index } => write!(f, "kv snapshot: key {index} repeats the previous key"),
             SnapshotError::KeyOutOfOrder { index } => {
                 write!(f, "kv snapshot: key {index} sorts before the previous key (keys must ascend)")
+            }
+            SnapshotError::KeyVersionOutOfRange { index, version } => {
+                write!(f, "kv snapshot: key {index} has version {version}, above the apply count")
             }
             SnapshotError::TooManySessions { count, sessions_max } => {
                 write!(f, "kv snapshot: {count} sessions exceed sessions_max {sessions_max}")
@@ -182,18 +196,29 @@ impl KvStore {
     /// longer than that (see `Writer::length`): far beyond any bound the
     /// client protocol admits, so a bug.
     pub fn snapshot(&self) -> Bytes {
-        let data_len: usize = self.data.iter().map(|(key, value)| PAIR_BYTES_MIN + key.len() + value.len()).sum();
+        let data_len: usize =
+            self.keys.iter().map(|(key, entry)| ENTRY_BYTES_MIN + 8 + key.key().len() + entry.value.len()).sum();
         // Cached replies are usually few and small; the estimate only sizes the buffer.
         let sessions_len = self.sessions.len() * (SESSION_BYTES_MIN + 32);
-        let mut writer = Writer::with_capacity(1 + 8 + 8 + 4 + data_len + 4 + sessions_len + 4);
+        let mut writer = Writer::with_capacity(1 + 8 + 8 + 8 + 8 + 4 + data_len + 4 + sessions_len + 4);
         writer.u8(SNAPSHOT_FORMAT_VERSION);
         // usize is at most 64 bits on every supported platform.
         writer.u64(self.sessions.sessions_max() as u64);
         writer.u64(self.apply_count);
-        writer.length(self.data.len());
-        for (key, value) in &self.data {
-            writer.bytes(key);
-            writer.bytes(value);
+        writer.i64(self.now);
+        writer.u64(self.removals);
+        writer.length(self.keys.len_stored());
+        for (key, entry) in self.keys.iter() {
+            writer.bytes(key.key());
+            writer.bytes(&entry.value);
+            match entry.expires_at {
+                None => writer.u8(0),
+                Some(at) => {
+                    writer.u8(1);
+                    writer.i64(at);
+                }
+            }
+            writer.u64(entry.version);
         }
         writer.length(self.sessions.len());
         for (id, session) in &self.sessions.sessions {
@@ -227,7 +252,7 @@ impl KvStore {
     pub fn restore(snapshot: &[u8]) -> Result<KvStore, SnapshotError> {
         let mut reader = Reader::new(snapshot);
         let version = reader.u8("snapshot version")?;
-        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_VERSION_1 {
+        if !(SNAPSHOT_FORMAT_VERSION_1..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion { what: "snapshot", version }.into());
         }
         let sessions_max = reader.u64("sessions_max")?;
@@ -237,34 +262,74 @@ impl KvStore {
         if apply_count > APPLY_COUNT_MAX {
             return Err(SnapshotError::ApplyCountOutOfRange { apply_count });
         }
-        let data = read_data(&mut reader)?;
+        let (now, removals, keys) = if version == SNAPSHOT_FORMAT_VERSION {
+            let now = reader.i64("log time")?;
+            let removals = reader.u64("removal count")?;
+            (now, removals, read_entries(&mut reader, apply_count)?)
+        } else {
+            (0, 0, read_pairs(&mut reader)?)
+        };
         let mut sessions = read_sessions(&mut reader, version, sessions_max, apply_count)?;
-        if version == SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_VERSION_1 {
             sessions.retired = read_watermarks(&mut reader)?;
         }
         reader.finish("snapshot")?;
         sessions.check_invariants();
-        Ok(KvStore { data, sessions, apply_count })
+        keys.check_invariants();
+        Ok(KvStore { keys, sessions, apply_count, now, removals })
     }
 }
 
-/// Reads the key-value pairs, which must be in strictly ascending key order.
-fn read_data(reader: &mut Reader<'_>) -> Result<BTreeMap<Bytes, Bytes>, SnapshotError> {
-    let count = reader.count("key-value pair list", PAIR_BYTES_MIN)?;
-    let mut data = BTreeMap::new();
+/// Reads the entries, which must be in strictly ascending hash order.
+fn read_entries(reader: &mut Reader<'_>, apply_count: u64) -> Result<Keyspace, SnapshotError> {
+    let count = reader.count("entry list", ENTRY_BYTES_MIN)?;
+    let mut keys = Keyspace::default();
+    let mut previous: Option<HashedKey> = None;
     for index in 0..count {
         let key = reader.bytes("key")?;
         let value = reader.bytes("value")?;
-        if let Some((previous, _)) = data.last_key_value() {
+        let expires_at = match reader.u8("expiry flag")? {
+            0 => None,
+            1 => Some(reader.i64("expiry")?),
+            tag => return Err(DecodeError::UnknownTag { what: "expiry flag", tag }.into()),
+        };
+        let version = reader.u64("key version")?;
+        if version > apply_count {
+            return Err(SnapshotError::KeyVersionOutOfRange { index, version });
+        }
+        let hashed = HashedKey::new(key.clone());
+        if let Some(previous) = &previous {
+            match hashed.cmp(previous) {
+                Ordering::Less => return Err(SnapshotError::KeyOutOfOrder { index }),
+                Ordering::Equal => return Err(SnapshotError::DuplicateKey { index }),
+                Ordering::Greater => {}
+            }
+        }
+        previous = Some(hashed);
+        keys.put(key, Entry { value, expires_at, version });
+    }
+    Ok(keys)
+}
+
+/// Reads version 1 and 2 key-value pairs, in strictly ascending key order.
+fn read_pairs(reader: &mut Reader<'_>) -> Result<Keyspace, SnapshotError> {
+    let count = reader.count("key-value pair list", PAIR_BYTES_MIN)?;
+    let mut keys = Keyspace::default();
+    let mut previous: Option<Bytes> = None;
+    for index in 0..count {
+        let key = reader.bytes("key")?;
+        let value = reader.bytes("value")?;
+        if let Some(previous) = &previous {
             match key.cmp(previous) {
                 Ordering::Less => return Err(SnapshotError::KeyOutOfOrder { index }),
                 Ordering::Equal => return Err(SnapshotError::DuplicateKey { index }),
                 Ordering::Greater => {}
             }
         }
-        data.insert(key, value);
+        previous = Some(key.clone());
+        keys.put(key, Entry { value, expires_at: None, version: 0 });
     }
-    Ok(data)
+    Ok(keys)
 }
 
 /// Reads the session table and checks everything `SessionTable` relies on,
@@ -388,6 +453,7 @@ mod tests {
     use crate::kv::codec::test_support::{check_decoder_robust, XorShift};
     use crate::kv::command::{Command, Op, SetCondition};
     use crate::kv::store::Applied;
+    use crate::kv::SetTtl;
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
@@ -401,8 +467,14 @@ mod tests {
     fn random_command(rng: &mut XorShift, session: SessionId, seq: u64, ack: u64, prev: u64) -> Command {
         let key = b(&format!("k{}", rng.next() % 6));
         let op = match rng.next() % 7 {
-            0 => Op::Set { key, value: b(&(rng.next() % 100).to_string()), condition: SetCondition::Always },
-            1 => Op::Set { key, value: b("nx"), condition: SetCondition::IfNotExists },
+            0 => Op::Set {
+                key,
+                value: b(&(rng.next() % 100).to_string()),
+                condition: SetCondition::Always,
+                ttl: SetTtl::Clear,
+                get: false,
+            },
+            1 => Op::Set { key, value: b("nx"), condition: SetCondition::IfNotExists, ttl: SetTtl::Clear, get: false },
             2 => Op::IncrBy { key, delta: (rng.next() % 21) as i64 - 10 },
             3 => Op::Del { keys: vec![key, b("k0")] },
             4 => Op::MSet { pairs: vec![(key, b("m")), (b(&format!("k{}", rng.next() % 6)), b("7"))] },
@@ -463,10 +535,14 @@ mod tests {
         writer.u8(SNAPSHOT_FORMAT_VERSION);
         writer.u64(sessions_max);
         writer.u64(apply_count);
+        writer.i64(0);
+        writer.u64(0);
         writer.length(data.len());
         for (key, value) in data {
             writer.bytes(key.as_bytes());
             writer.bytes(value.as_bytes());
+            writer.u8(0);
+            writer.u64(0);
         }
         writer.length(sessions.len());
         for &(id, floor, apply_index_last) in sessions {
@@ -517,11 +593,11 @@ mod tests {
         let (&id, session) = restored.sessions.sessions.iter().find(|(_, s)| !s.replies.is_empty()).unwrap();
         let (&seq, cached) = session.replies.iter().next().unwrap();
         let retry = history.iter().rev().find(|c| c.session == id && c.seq == seq).unwrap().clone();
-        let (cached, data_before) = (cached.clone(), restored.data.clone());
+        let (cached, data_before) = (cached.clone(), restored.keys.clone());
         let retry = Command { ack: retry.ack.min(seq), ..retry };
         let results = apply_to_both(&mut original, &mut restored, &[retry]);
         assert_eq!(results[0].reply, Some(cached));
-        assert_eq!(restored.data, data_before, "a retry must not execute again");
+        assert_eq!(restored.keys, data_before, "a retry must not execute again");
 
         // Retries of every pre-snapshot command, then 20 new sessions that
         // evict every old one, then the pre-snapshot retries again.
@@ -548,7 +624,7 @@ mod tests {
         for sessions_max in [0, 1, 4096] {
             let empty = KvStore::new(sessions_max);
             let image = empty.snapshot();
-            assert_eq!(image.len(), 1 + 8 + 8 + 4 + 4 + 4);
+            assert_eq!(image.len(), 1 + 8 + 8 + 8 + 8 + 4 + 4 + 4);
             assert_eq!(image[0], SNAPSHOT_FORMAT_VERSION);
             let restored = KvStore::restore(&image).expect("restores");
             assert_eq!(restored, empty);
@@ -577,6 +653,23 @@ mod tests {
     }
 
     #[test]
+    fn version_2_images_restore_without_expiries() {
+        let mut writer = Writer::with_capacity(64);
+        writer.u8(SNAPSHOT_FORMAT_VERSION_2);
+        writer.u64(4);
+        writer.u64(3);
+        writer.length(1);
+        writer.bytes(b"k");
+        writer.bytes(b"v");
+        writer.length(0);
+        writer.length(0);
+        let store = KvStore::restore(&writer.finish()).expect("a version 2 image");
+        assert_eq!(store.get(b"k"), Some(&b("v")));
+        assert_eq!(store.entry(b"k").map(|entry| entry.expires_at), Some(None));
+        assert_eq!(store.log_time(), 0, "a version 2 store has seen no stamp");
+    }
+
+    #[test]
     fn every_truncation_is_an_error() {
         for image in [busy_store().0.snapshot(), KvStore::new(3).snapshot()] {
             for end in 0..image.len() {
@@ -589,7 +682,8 @@ mod tests {
     #[test]
     fn random_bytes_never_panic() {
         let mut small = KvStore::new(2);
-        let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always };
+        let set =
+            Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false };
         small.apply(&Command { session: 7, seq: 1, ack: 1, prev: 0, op: set });
         small.apply(&Command { session: 3, seq: 9, ack: 9, prev: 0, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
         let seeds = [busy_store().0.snapshot(), small.snapshot(), KvStore::new(0).snapshot()];
@@ -634,14 +728,14 @@ mod tests {
 
     #[test]
     fn keys_must_be_strictly_ascending() {
-        let sorted = raw_image(4, 0, &[("a", "1"), ("b", "2"), ("c", "3")], &[]);
-        assert!(KvStore::restore(&sorted).is_ok());
-        let unsorted = raw_image(4, 0, &[("a", "1"), ("c", "3"), ("b", "2")], &[]);
-        assert_eq!(KvStore::restore(&unsorted), Err(SnapshotError::KeyOutOfOrder { index: 2 }));
+        // Entries ascend by (key hash, key): the order SCAN walks.
+        let mut pairs = vec![("a", "1"), ("b", "2"), ("c", "3")];
+        pairs.sort_by_key(|(key, _)| HashedKey::new(b(key)));
+        assert!(KvStore::restore(&raw_image(4, 0, &pairs, &[])).is_ok());
+        pairs.swap(1, 2);
+        assert_eq!(KvStore::restore(&raw_image(4, 0, &pairs, &[])), Err(SnapshotError::KeyOutOfOrder { index: 2 }));
         let repeated = raw_image(4, 0, &[("a", "1"), ("a", "2")], &[]);
         assert_eq!(KvStore::restore(&repeated), Err(SnapshotError::DuplicateKey { index: 1 }));
-        // Byte order, not length order: "ab" < "b".
-        assert!(KvStore::restore(&raw_image(4, 0, &[("ab", ""), ("b", "")], &[])).is_ok());
     }
 
     #[test]
@@ -749,13 +843,13 @@ mod tests {
         // A pair count of u32::MAX with nothing behind it: rejected before
         // anything is allocated.
         let mut absurd = raw_image(2, 0, &[], &[]);
-        absurd[17..21].copy_from_slice(&u32::MAX.to_le_bytes());
+        absurd[33..37].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             KvStore::restore(&absurd),
-            Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "key-value pair list", .. }))
+            Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "entry list", .. }))
         ));
         let mut absurd = raw_image(2, 0, &[], &[]);
-        absurd[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
+        absurd[37..41].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             KvStore::restore(&absurd),
             Err(SnapshotError::Decode(DecodeError::LengthTooLarge { what: "session list", .. }))
@@ -787,7 +881,7 @@ mod tests {
         // The test helper writes exactly the real format.
         let expected = raw_image(4, 0, &[("a", "1")], &[]);
         let mut third = KvStore::new(4);
-        third.data.insert(b("a"), b("1"));
+        third.keys.put(b("a"), Entry { value: b("1"), expires_at: None, version: 0 });
         assert_eq!(third.snapshot().as_ref(), expected.as_slice());
     }
 
@@ -799,7 +893,9 @@ mod tests {
             "kv snapshot: kv decode: input truncated while reading snapshot version: need 1 bytes, 0 left"
         );
         assert!(std::error::Error::source(&error).is_some());
-        let error = KvStore::restore(&raw_image(4, 0, &[("b", ""), ("a", "")], &[])).unwrap_err();
+        let mut pairs = [("a", ""), ("b", "")];
+        pairs.sort_by_key(|(key, _)| std::cmp::Reverse(HashedKey::new(b(key))));
+        let error = KvStore::restore(&raw_image(4, 0, &pairs, &[])).unwrap_err();
         assert_eq!(error.to_string(), "kv snapshot: key 1 sorts before the previous key (keys must ascend)");
         let error = KvStore::restore(&raw_image(4, 3, &[], &[(1, 1, 9)])).unwrap_err();
         assert_eq!(error.to_string(), "kv snapshot: session 1 has apply index 9, outside 1..=3");

@@ -19,19 +19,28 @@
 //! - A command runs at most once, on every replica alike: a command of an
 //!   evicted session is refused with an error that says its outcome is
 //!   unknown (the session table is bounded and evicts deterministically).
-//! - `apply_count` is strictly monotonic and is the only clock (session
-//!   eviction order, see `session.rs`).
+//! - `apply_count` is strictly monotonic and is the only clock of session
+//!   eviction (`session.rs`) and of key versions (WATCH).
+//!
+//! Time (TTLs): apply never reads a clock. The leader stamps every slot it
+//! proposes with its clock (never below any stamp or read time before it,
+//! see `paxos::stamp`), and the node calls [`KvStore::advance_clock`] with
+//! that stamp before applying the slot's commands: every replica decides
+//! "expired" at the same log position alike. Reads served outside the log
+//! (lease or read-index) are judged at the time the leader served them
+//! ([`KvStore::read`]), which the next stamps never go below. Expired keys
+//! are hidden at once and removed in bounded batches as stamps advance
+//! ([`RECLAIM_PER_STAMP`]).
 
-use super::command::{Command, Op, SessionId, SetCondition, SESSION_NONE};
+use super::command::{Command, Op, SessionId, SESSION_NONE};
+use super::keyspace::{Entry, Keyspace};
 use super::reply::Reply;
 use super::session::{Admission, SessionTable, SESSION_WAITING_MAX};
 use bytes::Bytes;
-use std::collections::BTreeMap;
 
-/// The Redis reply to INCRBY on a value that is not a decimal i64.
-pub const ERROR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
-/// The Redis reply to an INCRBY whose result does not fit in an i64.
-pub const ERROR_INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// Expired keys removed at most per stamp applied: bounded work per slot.
+pub const RECLAIM_PER_STAMP: usize = 256;
+
 /// The reply to a command of a session the store no longer remembers (it
 /// was evicted): the command may have run before, so it does not run now.
 /// Entry nodes start a new session when they see it.
@@ -68,20 +77,52 @@ impl Applied {
 /// The fields are visible to `snapshot.rs`, which writes and validates the
 /// whole state; nothing else in the crate sees them.
 pub struct KvStore {
-    /// The data. A BTreeMap so iteration (digest, snapshots) is ordered.
-    pub(super) data: BTreeMap<Bytes, Bytes>,
+    /// The data, in hash order (`keyspace.rs`).
+    pub(super) keys: Keyspace,
     /// Last command and reply per client session; bounded.
     pub(super) sessions: SessionTable,
     /// Commands applied so far (decode failures excluded). Strictly
-    /// monotonic: the logical clock of session eviction.
-    /// Invariant: `>=` every session's `apply_index_last`.
+    /// monotonic: the logical clock of session eviction and key versions.
+    /// Invariant: `>=` every session's `apply_index_last` and every key's version.
     pub(super) apply_count: u64,
+    /// The log's time: the latest stamp applied, Unix milliseconds; never decreases.
+    pub(super) now: i64,
+    /// Keys removed so far (deleted, renamed away, expired, flushed): a
+    /// WATCH of a missing key compares it.
+    pub(super) removals: u64,
 }
 
 impl KvStore {
     /// An empty store remembering at most `sessions_max` sessions.
     pub fn new(sessions_max: usize) -> KvStore {
-        KvStore { data: BTreeMap::new(), sessions: SessionTable::new(sessions_max), apply_count: 0 }
+        KvStore {
+            keys: Keyspace::default(),
+            sessions: SessionTable::new(sessions_max),
+            apply_count: 0,
+            now: 0,
+            removals: 0,
+        }
+    }
+
+    /// Move the log's time to `stamp_ms` (the slot's stamp; a lower one
+    /// changes nothing) and remove up to [`RECLAIM_PER_STAMP`] keys expired
+    /// by then. Returns how many were removed.
+    pub fn advance_clock(&mut self, stamp_ms: u64) -> usize {
+        self.now = self.now.max(i64::try_from(stamp_ms).unwrap_or(i64::MAX));
+        let reclaimed = self.keys.reclaim(self.now, RECLAIM_PER_STAMP);
+        self.removals += reclaimed as u64;
+        reclaimed
+    }
+
+    /// The log's time (the latest stamp applied), Unix milliseconds.
+    pub fn log_time(&self) -> u64 {
+        self.now as u64
+    }
+
+    /// Are there keys that expired by `at_ms` and wait to be removed? (The
+    /// node then has a stamped no-op proposed.)
+    pub fn has_expired_at(&self, at_ms: u64) -> bool {
+        self.keys.next_expiry().is_some_and(|t| i64::try_from(at_ms).unwrap_or(i64::MAX) > t)
     }
 
     /// Applies one committed command, exactly once per (session, seq), in
@@ -172,30 +213,45 @@ impl KvStore {
         }
     }
 
-    /// Evaluates a read-only op on the current state, without touching the
-    /// session table (lease and read-index reads). A write op is an error.
-    pub fn read(&self, op: &Op) -> Reply {
-        match op {
-            Op::Get { key } => self.data.get(key).map_or(Reply::Nil, |value| Reply::Bulk(value.clone())),
-            Op::Exists { keys } => Reply::Int(count_i64(keys.iter().filter(|key| self.data.contains_key(*key)))),
-            Op::MGet { keys } => Reply::Array(keys.iter().map(|key| self.data.get(key).cloned()).collect()),
-            Op::Set { .. } | Op::Del { .. } | Op::IncrBy { .. } | Op::MSet { .. } => {
-                Reply::Error("ERR write command cannot be served as a read".to_string())
-            }
+    /// Evaluates a read-only op without touching the session table (lease
+    /// and read-index reads), judging expiry at `at_ms` (the leader's time
+    /// when it served the read; never before the log's time). A write op
+    /// is an error.
+    pub fn read(&self, op: &Op, at_ms: u64) -> Reply {
+        if !op.is_read_only() {
+            return Reply::Error("ERR write command cannot be served as a read".to_string());
         }
+        let at = self.now.max(i64::try_from(at_ms).unwrap_or(i64::MAX));
+        self.evaluate(op, at)
     }
 
-    /// The number of keys.
+    /// The number of stored keys (expired ones not yet removed included).
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.keys.len_stored()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.keys.len_stored() == 0
     }
 
+    /// Keys alive at the log's time.
+    pub fn len_live(&self) -> usize {
+        self.keys.len_live(self.now)
+    }
+
+    /// Keys with an expiry (expired or not).
+    pub fn len_expiring(&self) -> usize {
+        self.keys.len_expiring()
+    }
+
+    /// The value of `key` if it is alive at the log's time.
     pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
-        self.data.get(key)
+        self.keys.live(&Bytes::copy_from_slice(key), self.now).map(|entry| &entry.value)
+    }
+
+    /// The entry of `key` (value, expiry, version) if alive at the log's time.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.live(&Bytes::copy_from_slice(key), self.now)
     }
 
     /// The number of remembered sessions; at most `sessions_max`.
@@ -208,11 +264,21 @@ impl KvStore {
     /// order their maps were filled in.
     pub fn digest(&self) -> u64 {
         let mut hasher = Fnv1a::new();
-        hasher.u64(self.data.len() as u64);
-        for (key, value) in &self.data {
-            hasher.bytes(key);
-            hasher.bytes(value);
+        hasher.u64(self.keys.len_stored() as u64);
+        for (key, entry) in self.keys.iter() {
+            hasher.bytes(key.key());
+            hasher.bytes(&entry.value);
+            match entry.expires_at {
+                None => hasher.u64(0),
+                Some(t) => {
+                    hasher.u64(1);
+                    hasher.u64(t as u64);
+                }
+            }
+            hasher.u64(entry.version);
         }
+        hasher.u64(self.now as u64);
+        hasher.u64(self.removals);
         hasher.u64(self.sessions.len() as u64);
         for (id, session) in &self.sessions.sessions {
             hasher.u64(*id);
@@ -234,66 +300,12 @@ impl KvStore {
         hasher.u64(self.apply_count);
         hasher.finish()
     }
-
-    /// Runs `op` against the data (no session logic).
-    fn execute(&mut self, op: &Op) -> Reply {
-        match op {
-            Op::Get { .. } | Op::Exists { .. } | Op::MGet { .. } => self.read(op),
-            Op::Set { key, value, condition: SetCondition::Always } => {
-                // The common case: one tree walk, not a lookup then an insert.
-                self.data.insert(key.clone(), value.clone());
-                Reply::Ok
-            }
-            Op::Set { key, value, condition } => {
-                let current = self.data.get(key);
-                let allowed = match condition {
-                    SetCondition::Always => true,
-                    SetCondition::IfNotExists => current.is_none(),
-                    SetCondition::IfExists => current.is_some(),
-                    SetCondition::IfEqual(old) => current == Some(old),
-                };
-                if !allowed {
-                    return Reply::Nil;
-                }
-                self.data.insert(key.clone(), value.clone());
-                Reply::Ok
-            }
-            // Redis DEL counts keys actually removed: `DEL a a` removes one.
-            Op::Del { keys } => Reply::Int(count_i64(keys.iter().filter(|key| self.data.remove(*key).is_some()))),
-            Op::IncrBy { key, delta } => {
-                let current = match self.data.get(key) {
-                    None => 0,
-                    Some(value) => match parse_i64_strict(value) {
-                        Some(current) => current,
-                        None => return Reply::Error(ERROR_NOT_INTEGER.to_string()),
-                    },
-                };
-                let Some(new) = current.checked_add(*delta) else {
-                    return Reply::Error(ERROR_INCR_OVERFLOW.to_string());
-                };
-                self.data.insert(key.clone(), Bytes::from(new.to_string()));
-                Reply::Int(new)
-            }
-            Op::MSet { pairs } => {
-                for (key, value) in pairs {
-                    self.data.insert(key.clone(), value.clone());
-                }
-                Reply::Ok
-            }
-        }
-    }
-}
-
-/// Counts an iterator's items as the i64 of an integer reply.
-fn count_i64<T>(items: impl Iterator<Item = T>) -> i64 {
-    // A count of keys in one command is far below i64::MAX.
-    items.count() as i64
 }
 
 /// Parses a value as Redis' `string2ll` does: an optional `-`, then decimal
 /// digits with no leading zero (except "0" itself), no `+`, no spaces,
 /// within the i64 range. Returns `None` for anything else.
-fn parse_i64_strict(value: &[u8]) -> Option<i64> {
+pub(super) fn parse_i64_strict(value: &[u8]) -> Option<i64> {
     let (negative, digits) = match value {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, value),
@@ -351,13 +363,14 @@ impl Fnv1a {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::{SetCondition, SetTtl, ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER};
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
     }
 
     fn set(key: &str, value: &str, condition: SetCondition) -> Op {
-        Op::Set { key: b(key), value: b(value), condition }
+        Op::Set { key: b(key), value: b(value), condition, ttl: SetTtl::Clear, get: false }
     }
 
     /// Applies `op` without a session.
@@ -439,7 +452,7 @@ mod tests {
         run(&mut store, set("a", "1", SetCondition::Always));
         let exists = Op::Exists { keys: vec![b("a"), b("a"), b("missing"), b("a")] };
         assert_eq!(run(&mut store, exists.clone()), Reply::Int(3));
-        assert_eq!(store.read(&exists), Reply::Int(3));
+        assert_eq!(store.read(&exists, 0), Reply::Int(3));
     }
 
     #[test]
@@ -480,9 +493,9 @@ mod tests {
         let mut store = KvStore::new(8);
         run(&mut store, set("a", "1", SetCondition::Always));
         let mget = Op::MGet { keys: vec![b("a"), b("missing"), b("a")] };
-        let expected = Reply::Array(vec![Some(b("1")), None, Some(b("1"))]);
+        let expected = Reply::Array(vec![Reply::Bulk(b("1")), Reply::Nil, Reply::Bulk(b("1"))]);
         assert_eq!(run(&mut store, mget.clone()), expected);
-        assert_eq!(store.read(&mget), expected);
+        assert_eq!(store.read(&mget, 0), expected);
     }
 
     #[test]
@@ -500,9 +513,9 @@ mod tests {
         let mut store = KvStore::new(8);
         run(&mut store, set("k", "v", SetCondition::Always));
         let digest = store.digest();
-        assert_eq!(store.read(&Op::Get { key: b("k") }), Reply::Bulk(b("v")));
-        assert!(matches!(store.read(&Op::IncrBy { key: b("k"), delta: 1 }), Reply::Error(_)));
-        assert!(matches!(store.read(&set("k", "w", SetCondition::Always)), Reply::Error(_)));
+        assert_eq!(store.read(&Op::Get { key: b("k") }, 0), Reply::Bulk(b("v")));
+        assert!(matches!(store.read(&Op::IncrBy { key: b("k"), delta: 1 }, 0), Reply::Error(_)));
+        assert!(matches!(store.read(&set("k", "w", SetCondition::Always), 0), Reply::Error(_)));
         assert_eq!(store.get(b"k"), Some(&b("v")));
         assert_eq!(store.digest(), digest, "read must not change any state");
         assert_eq!(store.sessions_len(), 0);
@@ -684,7 +697,13 @@ mod tests {
             .map(|i| {
                 let key = b(&format!("k{}", i % 7));
                 let op = match i % 5 {
-                    0 => Op::Set { key, value: b(&i.to_string()), condition: SetCondition::Always },
+                    0 => Op::Set {
+                        key,
+                        value: b(&i.to_string()),
+                        condition: SetCondition::Always,
+                        ttl: SetTtl::Clear,
+                        get: false,
+                    },
                     1 => Op::IncrBy { key, delta: i as i64 },
                     2 => Op::Del { keys: vec![key] },
                     3 => Op::MSet { pairs: vec![(key, b("x")), (b("other"), b(&i.to_string()))] },

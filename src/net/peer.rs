@@ -16,19 +16,19 @@
 //! tag 0x02    PreVoteReply    ballot | granted: bool | promised: ballot
 //! tag 0x03    Prepare         ballot | first_unchosen: u64
 //! tag 0x04    Promise         ballot | commit: u64 | chosen: values
-//!                             | accepted: u32 count + (slot: u64 | ballot | value)*
+//!                             | accepted: u32 count + (slot: u64 | ballot | value)* | horizon: u64
 //! tag 0x05    Accept          ballot | first_slot: u64 | values | commit: u64
 //! tag 0x06    Accepted        ballot | first_slot: u64 | count: u64
 //! tag 0x07    Reject          ballot | promised: ballot | reason: u8 (0 HigherBallot, 1 LeaseHeld)
-//! tag 0x08    Heartbeat       ballot | commit: u64 | round: u64
-//! tag 0x09    HeartbeatReply  ballot | round: u64 | commit: u64
+//! tag 0x08    Heartbeat       ballot | commit: u64 | round: u64 | horizon: u64
+//! tag 0x09    HeartbeatReply  ballot | round: u64 | commit: u64 | horizon: u64
 //! tag 0x0A    CatchUp         first_slot: u64
 //! tag 0x0B    CatchUpReply    first_slot: u64 | values | commit: u64
 //! tag 0x0C    SnapshotChunk   slot: u64 | total_bytes: u64 | offset: u64 | data: u32 len + bytes
 //! tag 0x0D    FetchSnapshot   slot: u64 | offset: u64
 //! tag 0x0E    RecoveryQuery   nonce: u64
 //! tag 0x0F    RecoveryReply   nonce: u64 | recovering: bool | promised: ballot | commit: u64
-//!                             | accepted: u32 count + (slot: u64 | ballot | value)*
+//!                             | accepted: u32 count + (slot: u64 | ballot | value)* | horizon: u64
 //! tag 0x40    Forward         id: u64 | command: u32 len + bytes
 //! tag 0x41    ForwardRead     id: u64 | command: u32 len + bytes
 //! tag 0x42    ForwardReply    id: u64 | reply: u32 len + bytes
@@ -36,7 +36,8 @@
 //! hint        = 0 none | 1 then leader: u32
 //! ballot      = round: u64 | node: u32
 //! values      = count: u32 | value*
-//! value       = tag: u8 (0 Noop, 1 Batch) | for Batch: count: u32 | (len: u32 | bytes)*
+//! value       = 0 (Noop) | 1 commands (a batch with stamp 0) | 2 stamp: u64 (> 0) commands
+//! commands    = count: u32 | (len: u32 | bytes)*
 //! bool        = u8, 0 or 1
 //! ```
 //!
@@ -65,7 +66,7 @@ use crate::paxos::{
     PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
 };
 
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
@@ -98,6 +99,7 @@ const TAG_FORWARD_REFUSED: u8 = 0x43;
 
 const VALUE_NOOP: u8 = 0;
 const VALUE_BATCH: u8 = 1;
+const VALUE_STAMPED_BATCH: u8 = 2;
 
 const REJECT_HIGHER_BALLOT: u8 = 0;
 const REJECT_LEASE_HELD: u8 = 1;
@@ -491,6 +493,7 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             out.put_u64_le(m.commit);
             put_values(out, &m.chosen);
             put_accepted_entries(out, &m.accepted);
+            out.put_u64_le(m.horizon);
         }
         Message::Accept(m) => {
             out.put_u8(TAG_ACCEPT);
@@ -519,12 +522,14 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             put_ballot(out, m.ballot);
             out.put_u64_le(m.commit);
             out.put_u64_le(m.round);
+            out.put_u64_le(m.horizon);
         }
         Message::HeartbeatReply(m) => {
             out.put_u8(TAG_HEARTBEAT_REPLY);
             put_ballot(out, m.ballot);
             out.put_u64_le(m.round);
             out.put_u64_le(m.commit);
+            out.put_u64_le(m.horizon);
         }
         Message::CatchUp(m) => {
             out.put_u8(TAG_CATCH_UP);
@@ -559,6 +564,7 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             put_ballot(out, m.promised);
             out.put_u64_le(m.commit);
             put_accepted_entries(out, &m.accepted);
+            out.put_u64_le(m.horizon);
         }
     }
 }
@@ -582,17 +588,17 @@ fn message_payload_bytes(message: &Message) -> usize {
         Message::PreVote(_) => BALLOT_BYTES,
         Message::PreVoteReply(_) => BALLOT_BYTES + 1 + BALLOT_BYTES,
         Message::Prepare(_) => BALLOT_BYTES + 8,
-        Message::Promise(m) => BALLOT_BYTES + 8 + values_bytes(&m.chosen) + accepted_entries_bytes(&m.accepted),
+        Message::Promise(m) => BALLOT_BYTES + 8 + values_bytes(&m.chosen) + accepted_entries_bytes(&m.accepted) + 8,
         Message::Accept(m) => BALLOT_BYTES + 8 + values_bytes(&m.values) + 8,
         Message::Accepted(_) => BALLOT_BYTES + 8 + 8,
         Message::Reject(_) => BALLOT_BYTES + BALLOT_BYTES + 1,
-        Message::Heartbeat(_) | Message::HeartbeatReply(_) => BALLOT_BYTES + 8 + 8,
+        Message::Heartbeat(_) | Message::HeartbeatReply(_) => BALLOT_BYTES + 8 + 8 + 8,
         Message::CatchUp(_) => 8,
         Message::CatchUpReply(m) => 8 + values_bytes(&m.values) + 8,
         Message::SnapshotChunk(m) => 8 + 8 + 8 + 4 + m.data.len(),
         Message::FetchSnapshot(_) => 8 + 8,
         Message::RecoveryQuery(_) => 8,
-        Message::RecoveryReply(m) => 8 + 1 + BALLOT_BYTES + 8 + accepted_entries_bytes(&m.accepted),
+        Message::RecoveryReply(m) => 8 + 1 + BALLOT_BYTES + 8 + accepted_entries_bytes(&m.accepted) + 8,
     }
 }
 
@@ -603,7 +609,9 @@ fn values_bytes(values: &[Value]) -> usize {
 fn value_bytes(value: &Value) -> usize {
     match value {
         Value::Noop => 1,
-        Value::Batch(commands) => 1 + 4 + commands.iter().map(|c| 4 + c.len()).sum::<usize>(),
+        Value::Batch { stamp, commands } => {
+            1 + if *stamp == 0 { 0 } else { 8 } + 4 + commands.iter().map(|c| 4 + c.len()).sum::<usize>()
+        }
     }
 }
 
@@ -634,8 +642,13 @@ fn put_values(out: &mut BytesMut, values: &[Value]) {
 fn put_value(out: &mut BytesMut, value: &Value) {
     match value {
         Value::Noop => out.put_u8(VALUE_NOOP),
-        Value::Batch(commands) => {
-            out.put_u8(VALUE_BATCH);
+        Value::Batch { stamp, commands } => {
+            if *stamp == 0 {
+                out.put_u8(VALUE_BATCH);
+            } else {
+                out.put_u8(VALUE_STAMPED_BATCH);
+                out.put_u64_le(*stamp);
+            }
             put_len(out, commands.len(), "command count");
             for command in commands.iter() {
                 put_data(out, command);
@@ -826,7 +839,8 @@ impl BodyDecoder<'_> {
                 let commit = r.u64("commit")?;
                 let chosen = self.values()?;
                 let accepted = self.accepted_entries()?;
-                Message::Promise(Promise { ballot, commit, chosen, accepted })
+                let horizon = self.reader.u64("horizon")?;
+                Message::Promise(Promise { ballot, commit, chosen, accepted, horizon })
             }
             TAG_ACCEPT => {
                 let ballot = r.ballot()?;
@@ -848,13 +862,17 @@ impl BodyDecoder<'_> {
                     tag => return Err(PeerDecodeError::UnknownTag { what: "reject reason", tag }),
                 },
             }),
-            TAG_HEARTBEAT => {
-                Message::Heartbeat(Heartbeat { ballot: r.ballot()?, commit: r.u64("commit")?, round: r.u64("round")? })
-            }
+            TAG_HEARTBEAT => Message::Heartbeat(Heartbeat {
+                ballot: r.ballot()?,
+                commit: r.u64("commit")?,
+                round: r.u64("round")?,
+                horizon: r.u64("horizon")?,
+            }),
             TAG_HEARTBEAT_REPLY => Message::HeartbeatReply(HeartbeatReply {
                 ballot: r.ballot()?,
                 round: r.u64("round")?,
                 commit: r.u64("commit")?,
+                horizon: r.u64("horizon")?,
             }),
             TAG_CATCH_UP => Message::CatchUp(CatchUp { first_slot: r.u64("first slot")? }),
             TAG_CATCH_UP_REPLY => {
@@ -879,7 +897,8 @@ impl BodyDecoder<'_> {
                 let promised = r.ballot()?;
                 let commit = r.u64("commit")?;
                 let accepted = self.accepted_entries()?;
-                Message::RecoveryReply(RecoveryReply { nonce, recovering, promised, commit, accepted })
+                let horizon = self.reader.u64("horizon")?;
+                Message::RecoveryReply(RecoveryReply { nonce, recovering, promised, commit, accepted, horizon })
             }
             tag => return Err(PeerDecodeError::UnknownTag { what: "message", tag }),
         };
@@ -915,7 +934,15 @@ impl BodyDecoder<'_> {
     fn value(&mut self) -> Result<Value, PeerDecodeError> {
         match self.reader.u8("value tag")? {
             VALUE_NOOP => Ok(Value::Noop),
-            VALUE_BATCH => {
+            tag @ (VALUE_BATCH | VALUE_STAMPED_BATCH) => {
+                let stamp = if tag == VALUE_STAMPED_BATCH {
+                    match self.reader.u64("stamp")? {
+                        0 => return Err(PeerDecodeError::UnknownTag { what: "stamped value with stamp 0", tag }),
+                        stamp => stamp,
+                    }
+                } else {
+                    0
+                };
                 let count = self.reader.count("command count", COMMAND_BYTES_MIN)?;
                 // Two passes, so the batch is allocated once, at its exact
                 // size, straight into the `Arc<[Bytes]>` (a `Vec` first would
@@ -935,7 +962,7 @@ impl BodyDecoder<'_> {
                     })
                     .collect();
                 debug_assert_eq!(at, self.reader.at);
-                Ok(Value::Batch(commands))
+                Ok(Value::Batch { stamp, commands })
             }
             tag => Err(PeerDecodeError::UnknownTag { what: "value", tag }),
         }
@@ -967,7 +994,7 @@ mod tests {
             Message::PreVoteReply(PreVoteReply { ballot: b, granted: true, promised: Ballot::ZERO }),
             Message::PreVoteReply(PreVoteReply { ballot: b, granted: false, promised: max }),
             Message::Prepare(Prepare { ballot: b, first_unchosen: 42 }),
-            Message::Promise(Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![] }),
+            Message::Promise(Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![], horizon: 0 }),
             Message::Promise(Promise {
                 ballot: b,
                 commit: 40,
@@ -976,19 +1003,25 @@ mod tests {
                     AcceptedEntry { slot: 43, ballot: Ballot::new(6, 1), value: batch(&[b"x", b"", b"yz"]) },
                     AcceptedEntry { slot: 44, ballot: Ballot::new(5, 3), value: Value::Noop },
                 ],
+                horizon: 1_764_000_000_123,
             }),
             Message::Accept(Accept { ballot: b, first_slot: 9, values: vec![], commit: 9 }),
             Message::Accept(Accept {
                 ballot: b,
                 first_slot: 9,
-                values: vec![many_commands(100), Value::Noop, batch(&[b"del k"])],
+                values: vec![
+                    many_commands(100),
+                    Value::Noop,
+                    batch(&[b"del k"]),
+                    Value::stamped(1_764_000_000_789, vec![]),
+                ],
                 commit: 8,
             }),
             Message::Accepted(Accepted { ballot: b, first_slot: 9, count: 3 }),
             Message::Reject(Reject { ballot: b, promised: max, reason: RejectReason::HigherBallot }),
             Message::Reject(Reject { ballot: b, promised: b, reason: RejectReason::LeaseHeld }),
-            Message::Heartbeat(Heartbeat { ballot: b, commit: 12, round: 99 }),
-            Message::HeartbeatReply(HeartbeatReply { ballot: b, round: 99, commit: 11 }),
+            Message::Heartbeat(Heartbeat { ballot: b, commit: 12, round: 99, horizon: 1_764_000_000_456 }),
+            Message::HeartbeatReply(HeartbeatReply { ballot: b, round: 99, commit: 11, horizon: u64::MAX }),
             Message::CatchUp(CatchUp { first_slot: u64::MAX }),
             Message::CatchUpReply(CatchUpReply { first_slot: 3, values: vec![], commit: 3 }),
             Message::CatchUpReply(CatchUpReply {
@@ -1011,6 +1044,7 @@ mod tests {
                 promised: b,
                 commit: 40,
                 accepted: vec![AcceptedEntry { slot: 41, ballot: Ballot::new(6, 1), value: batch(&[b"x"]) }],
+                horizon: 7,
             }),
             Message::RecoveryReply(RecoveryReply {
                 nonce: 0,
@@ -1018,6 +1052,7 @@ mod tests {
                 promised: Ballot::ZERO,
                 commit: 0,
                 accepted: vec![],
+                horizon: 0,
             }),
         ]
     }
@@ -1276,8 +1311,11 @@ mod tests {
                 .to_vec()
         };
         let mut value_tag = catch_up(vec![Value::Noop]);
+        value_tag[1 + 8 + 4] = 3;
+        assert_eq!(decode(&value_tag), Err(PeerDecodeError::UnknownTag { what: "value", tag: 3 }));
+        // A stamped batch must carry a stamp: stamp 0 is the unstamped tag's job.
         value_tag[1 + 8 + 4] = 2;
-        assert_eq!(decode(&value_tag), Err(PeerDecodeError::UnknownTag { what: "value", tag: 2 }));
+        assert!(matches!(decode(&value_tag), Err(PeerDecodeError::UnknownTag { tag: 2, .. })));
     }
 
     #[test]
@@ -1367,7 +1405,7 @@ mod tests {
         let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
         let error = decode_handshake(&body).unwrap_err();
         assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
-        assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 2)");
+        assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 3)");
         // The fields after the version are not read: a later version may lay them out differently.
         let mut future = body[..6].to_vec();
         future.extend_from_slice(b"anything at all");

@@ -3,25 +3,39 @@
 //!
 //! Errors are whole Redis error lines without the leading `-`
 //! (`"ERR wrong number of arguments for 'get' command"`), worded as Redis
-//! words them so clients and their tests recognize them. A bad request is
-//! the client's mistake: it gets the error and the connection stays open.
+//! 7.0 words them so clients and their tests recognize them. Checks run in
+//! Redis's order: the command name, then its arity (from the table in
+//! `commands.rs`), then the options left to right, then values. A bad
+//! request is the client's mistake: it gets the error and the connection
+//! stays open.
 
-use crate::kv::{Op, SetCondition, ERROR_NOT_INTEGER};
+use crate::kv::{ExpireWhen, Expiry, Op, SetCondition, SetTtl, ERROR_NOT_INTEGER};
+use crate::net::commands::{arity_ok, lookup};
 use bytes::Bytes;
 
 /// A parsed client request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// A store operation, which goes through the log (or a read lease).
+    /// A store operation: routed by its keys, or to every shard when it
+    /// concerns the whole keyspace (KEYS, DBSIZE, FLUSHALL).
     Kv(Op),
+    /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+    Scan {
+        cursor: u64,
+        count: u64,
+        pattern: Option<Bytes>,
+        type_filter: Option<Bytes>,
+    },
+    /// `RANDOMKEY`.
+    RandomKey,
     /// `PING [message]`.
     Ping(Option<Bytes>),
     /// `ECHO message`.
     Echo(Bytes),
-    /// `INFO [section]`, the section lowercased.
-    Info(Option<String>),
-    /// `DBSIZE`.
-    DbSize,
+    /// `INFO [section ...]`, the sections lowercased.
+    Info(Vec<String>),
+    /// `TIME`.
+    Time,
     /// `COMMAND [subcommand]`, enough for redis-cli's startup and hints.
     Command(CommandSub),
     /// `CLIENT SETNAME name`; the name has only printable, non-space ASCII
@@ -31,19 +45,40 @@ pub enum Request {
     ClientGetName,
     /// `CLIENT ID`.
     ClientId,
+    /// `CLIENT INFO`.
+    ClientInfo,
+    /// `CLIENT LIST [ID id ...]` (`TYPE normal` lists everyone too).
+    ClientList {
+        ids: Option<Vec<u64>>,
+    },
+    /// `CLIENT KILL addr` or `CLIENT KILL <filter value> ...`.
+    ClientKill(KillFilter),
     /// A CLIENT subcommand that is accepted and ignored (`CLIENT SETINFO`):
     /// reply `+OK`.
     ClientOther,
-    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: the protocol
-    /// version, 2 or 3, if given. AUTH and SETNAME are checked and ignored.
-    Hello(Option<u32>),
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+    Hello {
+        version: Option<u32>,
+        auth: Option<(Bytes, Bytes)>,
+        setname: Option<Bytes>,
+    },
+    /// `AUTH [username] password`.
+    Auth {
+        username: Option<Bytes>,
+        password: Bytes,
+    },
     /// `SELECT 0`, the only database.
     Select(u32),
     /// `QUIT`.
     Quit,
     /// `CONFIG GET pattern`; redis-benchmark asks for `save` and
-    /// `appendonly`. Reply an empty array.
+    /// `appendonly`.
     ConfigGet(Bytes),
+    Multi,
+    Exec,
+    Discard,
+    Watch(Vec<Bytes>),
+    Unwatch,
 }
 
 /// The subcommands of `COMMAND`.
@@ -61,155 +96,388 @@ pub enum CommandSub {
     Info(Vec<Bytes>),
 }
 
+/// Which connections `CLIENT KILL` closes (all given filters must match).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KillFilter {
+    pub id: Option<u64>,
+    pub addr: Option<String>,
+    pub laddr: Option<String>,
+    /// Also the calling connection (`SKIPME no`); default: not.
+    pub include_self: bool,
+    /// The old form `CLIENT KILL addr`: reply `+OK` or an error, not a count.
+    pub old_form: bool,
+}
+
 impl Request {
     /// Every key the request touches (empty unless it is a store op).
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
             Request::Kv(op) => op.keys(),
+            Request::Watch(keys) => keys.iter().collect(),
             _ => Vec::new(),
         }
     }
 }
 
-const ERROR_SYNTAX: &str = "ERR syntax error";
-const ERROR_SET_OPTION_UNSUPPORTED: &str = "ERR SET options EX/PX/KEEPTTL/GET are not supported";
+pub const ERROR_SYNTAX: &str = "ERR syntax error";
 const ERROR_DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
 const ERROR_CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
 const ERROR_NOPROTO: &str = "NOPROTO unsupported protocol version";
 const ERROR_PROTOCOL_VERSION: &str = "ERR Protocol version is not an integer or out of range";
 const ERROR_DB_INDEX: &str = "ERR DB index is out of range";
+const ERROR_INVALID_CURSOR: &str = "ERR invalid cursor";
+const ERROR_OFFSET: &str = "ERR offset is out of range";
+
+/// Index of each name in `kv::EXPIRE_COMMAND_NAMES`.
+const EXPIRY_SET: u8 = 0;
+const EXPIRY_SETEX: u8 = 1;
+const EXPIRY_PSETEX: u8 = 2;
+const EXPIRY_GETEX: u8 = 3;
+const EXPIRY_EXPIRE: u8 = 4;
+const EXPIRY_PEXPIRE: u8 = 5;
 
 /// The longest command or subcommand name we know, in bytes.
 const NAME_BYTES_MAX: usize = 16;
 
+/// The words SCAN's default COUNT asks for, as Redis.
+const SCAN_COUNT_DEFAULT: u64 = 10;
+
 /// Parses one command's arguments (name first). `value_bytes_max` bounds
-/// each SET/MSET value and IFEQ operand.
+/// each stored value (SET, MSET, APPEND's and SETRANGE's results, ...).
 pub fn parse_request(args: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
     let Some((name, rest)) = args.split_first() else {
         return Err(unknown_command(args));
     };
-    let mut lowered = [0u8; NAME_BYTES_MAX];
-    let request = match lowercase(name, &mut lowered) {
-        b"get" => {
-            expect_args(rest.len() == 1, "get")?;
-            Request::Kv(Op::Get { key: rest[0].clone() })
+    let Some(spec) = lookup(name) else {
+        return Err(unknown_command(args));
+    };
+    if !arity_ok(spec.arity, args.len()) {
+        return Err(wrong_args(spec.name));
+    }
+    let limit = value_bytes_max;
+    let key = || rest[0].clone();
+    let kv = |op: Op| Ok(Request::Kv(op));
+    match spec.name {
+        "get" => kv(Op::Get { key: key() }),
+        "set" => parse_set(rest, limit),
+        "setnx" => {
+            check_value_size(&rest[1], limit)?;
+            kv(Op::SetNx { key: key(), value: rest[1].clone() })
         }
-        b"set" => {
-            expect_args(rest.len() >= 2, "set")?;
-            parse_set(rest, value_bytes_max)?
+        "setex" | "psetex" => {
+            let (unit, command) = if spec.name == "setex" { (1000, EXPIRY_SETEX) } else { (1, EXPIRY_PSETEX) };
+            let ms = expire_amount(&rest[1], unit, command)?;
+            check_value_size(&rest[2], limit)?;
+            let ttl = SetTtl::Expire(Expiry::In { ms, command });
+            kv(Op::Set { key: key(), value: rest[2].clone(), condition: SetCondition::Always, ttl, get: false })
         }
-        b"del" => {
-            expect_args(!rest.is_empty(), "del")?;
-            Request::Kv(Op::Del { keys: rest.to_vec() })
+        "getset" => {
+            check_value_size(&rest[1], limit)?;
+            kv(Op::Set {
+                key: key(),
+                value: rest[1].clone(),
+                condition: SetCondition::Always,
+                ttl: SetTtl::Clear,
+                get: true,
+            })
         }
-        b"exists" => {
-            expect_args(!rest.is_empty(), "exists")?;
-            Request::Kv(Op::Exists { keys: rest.to_vec() })
+        "getdel" => kv(Op::GetDel { key: key() }),
+        "getex" => parse_getex(rest),
+        "append" => {
+            check_value_size(&rest[1], limit)?;
+            kv(Op::Append { key: key(), value: rest[1].clone(), limit: limit as u64 })
         }
-        b"mget" => {
-            expect_args(!rest.is_empty(), "mget")?;
-            Request::Kv(Op::MGet { keys: rest.to_vec() })
+        "strlen" => kv(Op::StrLen { key: key() }),
+        "getrange" => {
+            let start = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
+            let end = parse_i64(&rest[2]).ok_or(ERROR_NOT_INTEGER)?;
+            kv(Op::GetRange { key: key(), start, end })
         }
-        b"mset" => {
-            expect_args(!rest.is_empty() && rest.len() % 2 == 0, "mset")?;
+        "setrange" => {
+            let offset = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
+            let offset = u64::try_from(offset).map_err(|_| ERROR_OFFSET)?;
+            kv(Op::SetRange { key: key(), offset, value: rest[2].clone(), limit: limit as u64 })
+        }
+        "del" | "unlink" => kv(Op::Del { keys: rest.to_vec() }),
+        "exists" => kv(Op::Exists { keys: rest.to_vec() }),
+        "mget" => kv(Op::MGet { keys: rest.to_vec() }),
+        "mset" | "msetnx" => {
+            if rest.len() % 2 != 0 {
+                return Err(wrong_args(spec.name));
+            }
             let pairs: Vec<(Bytes, Bytes)> =
                 rest.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
-            pairs.iter().try_for_each(|(_, value)| check_value_size(value, value_bytes_max))?;
-            Request::Kv(Op::MSet { pairs })
+            pairs.iter().try_for_each(|(_, value)| check_value_size(value, limit))?;
+            kv(if spec.name == "mset" { Op::MSet { pairs } } else { Op::MSetNx { pairs } })
         }
-        b"incr" => {
-            expect_args(rest.len() == 1, "incr")?;
-            Request::Kv(Op::IncrBy { key: rest[0].clone(), delta: 1 })
-        }
-        b"decr" => {
-            expect_args(rest.len() == 1, "decr")?;
-            Request::Kv(Op::IncrBy { key: rest[0].clone(), delta: -1 })
-        }
-        b"incrby" => {
-            expect_args(rest.len() == 2, "incrby")?;
-            let delta = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
-            Request::Kv(Op::IncrBy { key: rest[0].clone(), delta })
-        }
-        b"decrby" => {
-            expect_args(rest.len() == 2, "decrby")?;
+        "incr" => kv(Op::IncrBy { key: key(), delta: 1 }),
+        "decr" => kv(Op::IncrBy { key: key(), delta: -1 }),
+        "incrby" => kv(Op::IncrBy { key: key(), delta: parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)? }),
+        "decrby" => {
             let decrement = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
             let delta = decrement.checked_neg().ok_or(ERROR_DECREMENT_OVERFLOW)?;
-            Request::Kv(Op::IncrBy { key: rest[0].clone(), delta })
+            kv(Op::IncrBy { key: key(), delta })
         }
-        b"ping" => {
-            expect_args(rest.len() <= 1, "ping")?;
-            Request::Ping(rest.first().cloned())
+        "incrbyfloat" => kv(Op::IncrByFloat { key: key(), increment: rest[1].clone() }),
+        "type" => kv(Op::Type { key: key() }),
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
+            let milliseconds = spec.name.starts_with('p');
+            let absolute = spec.name.ends_with("time");
+            kv(Op::Ttl { key: key(), milliseconds, absolute })
         }
-        b"echo" => {
-            expect_args(rest.len() == 1, "echo")?;
-            Request::Echo(rest[0].clone())
-        }
-        b"info" => {
-            expect_args(rest.len() <= 1, "info")?;
-            Request::Info(rest.first().map(|section| String::from_utf8_lossy(section).to_lowercase()))
-        }
-        b"dbsize" => {
-            expect_args(rest.is_empty(), "dbsize")?;
-            Request::DbSize
-        }
-        b"command" => Request::Command(parse_command_sub(rest)?),
-        b"client" => parse_client(rest)?,
-        b"hello" => Request::Hello(parse_hello(rest)?),
-        b"select" => {
-            expect_args(rest.len() == 1, "select")?;
-            match parse_i64(&rest[0]).ok_or(ERROR_NOT_INTEGER)? {
-                0 => Request::Select(0),
-                _ => return Err(ERROR_DB_INDEX.to_string()),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => parse_expire(spec.name, rest),
+        "persist" => kv(Op::Persist { key: key() }),
+        "keys" => kv(Op::Keys { pattern: key() }),
+        "scan" => parse_scan(rest),
+        "randomkey" => Ok(Request::RandomKey),
+        "rename" | "renamenx" => kv(Op::Rename { from: key(), to: rest[1].clone(), nx: spec.name == "renamenx" }),
+        "copy" => parse_copy(rest),
+        "dbsize" => kv(Op::DbSize),
+        "flushall" | "flushdb" => {
+            match rest {
+                [] => {}
+                [mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
+                _ => return Err(ERROR_SYNTAX.to_string()),
             }
+            kv(Op::Flush)
         }
-        b"quit" => Request::Quit,
-        b"config" => {
-            let Some(sub) = rest.first() else {
-                return Err(wrong_args("config"));
-            };
+        "time" => Ok(Request::Time),
+        "ping" => {
+            expect_args(rest.len() <= 1, "ping")?;
+            Ok(Request::Ping(rest.first().cloned()))
+        }
+        "echo" => Ok(Request::Echo(key())),
+        "info" => Ok(Request::Info(rest.iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect())),
+        "command" => Ok(Request::Command(parse_command_sub(rest)?)),
+        "client" => parse_client(rest),
+        "hello" => parse_hello(rest),
+        "auth" => match rest {
+            [password] => Ok(Request::Auth { username: None, password: password.clone() }),
+            [username, password] => Ok(Request::Auth { username: Some(username.clone()), password: password.clone() }),
+            _ => Err(ERROR_SYNTAX.to_string()),
+        },
+        "select" => match parse_i64(&rest[0]).ok_or(ERROR_NOT_INTEGER)? {
+            0 => Ok(Request::Select(0)),
+            _ => Err(ERROR_DB_INDEX.to_string()),
+        },
+        "quit" => Ok(Request::Quit),
+        "config" => {
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
-            match lowercase(sub, &mut sub_lowered) {
+            match lowercase(&rest[0], &mut sub_lowered) {
                 b"get" => {
                     expect_args(rest.len() == 2, "config|get")?;
-                    Request::ConfigGet(rest[1].clone())
+                    Ok(Request::ConfigGet(rest[1].clone()))
                 }
-                _ => return Err(unknown_subcommand(sub, "CONFIG")),
+                _ => Err(unknown_subcommand(&rest[0], "CONFIG")),
             }
         }
-        _ => return Err(unknown_command(args)),
-    };
-    Ok(request)
+        "multi" => Ok(Request::Multi),
+        "exec" => Ok(Request::Exec),
+        "discard" => Ok(Request::Discard),
+        "watch" => Ok(Request::Watch(rest.to_vec())),
+        "unwatch" => Ok(Request::Unwatch),
+        other => unreachable!("command {other} is in the table but not parsed"),
+    }
 }
 
-/// `SET key value [NX | XX | IFEQ old]`; `rest` starts at the key.
+/// An option word, lowercased (empty if longer than any option).
+fn option<'a>(word: &[u8], buffer: &'a mut [u8; NAME_BYTES_MAX]) -> &'a [u8] {
+    lowercase(word, buffer)
+}
+
+/// A relative or absolute expiry amount in `unit` milliseconds, checked as
+/// Redis checks it before anything else: an integer, above 0, and not
+/// overflowing when turned into milliseconds.
+fn expire_amount(word: &Bytes, unit: i64, command: u8) -> Result<i64, String> {
+    let amount = parse_i64(word).ok_or(ERROR_NOT_INTEGER)?;
+    if amount <= 0 || (unit == 1000 && amount > i64::MAX / 1000) {
+        return Err(expire_error(command));
+    }
+    Ok(amount * unit)
+}
+
+fn expire_error(command: u8) -> String {
+    format!("ERR invalid expire time in '{}' command", crate::kv::EXPIRE_COMMAND_NAMES[usize::from(command)])
+}
+
+/// `SET key value [NX | XX | IFEQ old] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`
+/// (options in any order; `rest` starts at the key).
 fn parse_set(rest: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
     let (key, value) = (&rest[0], &rest[1]);
     let mut condition = None;
+    let mut get = false;
+    // (unit ms, absolute, the amount's word) or KEEPTTL.
+    let mut expiry: Option<Option<(i64, bool, &Bytes)>> = None;
     let mut index = 2;
-    while let Some(option) = rest.get(index) {
+    while let Some(word) = rest.get(index) {
+        let next = rest.get(index + 1);
         let mut lowered = [0u8; NAME_BYTES_MAX];
-        let parsed = match lowercase(option, &mut lowered) {
-            b"nx" => SetCondition::IfNotExists,
-            b"xx" => SetCondition::IfExists,
-            b"ifeq" => {
-                index += 1;
-                let old = rest.get(index).ok_or(ERROR_SYNTAX)?;
-                check_value_size(old, value_bytes_max)?;
-                SetCondition::IfEqual(old.clone())
+        match option(word, &mut lowered) {
+            b"nx" | b"xx" | b"ifeq" => {
+                let parsed = match option(word, &mut [0u8; NAME_BYTES_MAX]) {
+                    b"nx" => SetCondition::IfNotExists,
+                    b"xx" => SetCondition::IfExists,
+                    _ => {
+                        let old = next.ok_or(ERROR_SYNTAX)?;
+                        check_value_size(old, value_bytes_max)?;
+                        index += 1;
+                        SetCondition::IfEqual(old.clone())
+                    }
+                };
+                if condition.replace(parsed).is_some() {
+                    return Err(ERROR_SYNTAX.to_string());
+                }
             }
-            b"ex" | b"px" | b"exat" | b"pxat" | b"keepttl" | b"get" => {
-                return Err(ERROR_SET_OPTION_UNSUPPORTED.to_string());
+            b"get" => get = true,
+            b"keepttl" => {
+                if expiry.replace(None).is_some() {
+                    return Err(ERROR_SYNTAX.to_string());
+                }
+            }
+            form @ (b"ex" | b"px" | b"exat" | b"pxat") => {
+                let unit = if form[0] == b'e' { 1000 } else { 1 };
+                let absolute = form.len() == 4;
+                let amount = next.ok_or(ERROR_SYNTAX)?;
+                if expiry.replace(Some((unit, absolute, amount))).is_some() {
+                    return Err(ERROR_SYNTAX.to_string());
+                }
+                index += 1;
             }
             _ => return Err(ERROR_SYNTAX.to_string()),
-        };
-        if condition.replace(parsed).is_some() {
-            return Err(ERROR_SYNTAX.to_string());
         }
         index += 1;
     }
+    let ttl = match expiry {
+        None => SetTtl::Clear,
+        Some(None) => SetTtl::Keep,
+        Some(Some((unit, absolute, word))) => {
+            let ms = expire_amount(word, unit, EXPIRY_SET)?;
+            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_SET } })
+        }
+    };
     check_value_size(value, value_bytes_max)?;
     let condition = condition.unwrap_or(SetCondition::Always);
-    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition }))
+    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition, ttl, get }))
+}
+
+/// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`.
+fn parse_getex(rest: &[Bytes]) -> Result<Request, String> {
+    let key = rest[0].clone();
+    let mut ttl: Option<SetTtl> = None;
+    let mut amount: Option<(i64, bool, &Bytes)> = None;
+    let mut index = 1;
+    while let Some(word) = rest.get(index) {
+        let mut lowered = [0u8; NAME_BYTES_MAX];
+        match option(word, &mut lowered) {
+            b"persist" if ttl.is_none() => ttl = Some(SetTtl::Clear),
+            form @ (b"ex" | b"px" | b"exat" | b"pxat") if ttl.is_none() => {
+                let unit = if form[0] == b'e' { 1000 } else { 1 };
+                let word = rest.get(index + 1).ok_or(ERROR_SYNTAX)?;
+                amount = Some((unit, form.len() == 4, word));
+                ttl = Some(SetTtl::Keep); // replaced below
+                index += 1;
+            }
+            _ => return Err(ERROR_SYNTAX.to_string()),
+        }
+        index += 1;
+    }
+    let ttl = match (ttl, amount) {
+        (None, _) => return Ok(Request::Kv(Op::Get { key })),
+        (Some(_), Some((unit, absolute, word))) => {
+            let ms = expire_amount(word, unit, EXPIRY_GETEX)?;
+            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_GETEX } })
+        }
+        (Some(ttl), None) => ttl,
+    };
+    Ok(Request::Kv(Op::GetEx { key, ttl }))
+}
+
+/// `EXPIRE key seconds [NX | XX | GT | LT]` and PEXPIRE, EXPIREAT, PEXPIREAT.
+fn parse_expire(name: &str, rest: &[Bytes]) -> Result<Request, String> {
+    let key = rest[0].clone();
+    let amount = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for word in &rest[2..] {
+        let mut lowered = [0u8; NAME_BYTES_MAX];
+        match option(word, &mut lowered) {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => return Err(format!("ERR Unsupported option {}", printable(word, 128))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".to_string());
+    }
+    if gt && lt {
+        return Err("ERR GT and LT options at the same time are not compatible".to_string());
+    }
+    let when = ExpireWhen { nx, xx, gt, lt };
+    let seconds = !name.starts_with('p');
+    let absolute = name.ends_with("at");
+    let command = if seconds { EXPIRY_EXPIRE } else { EXPIRY_PEXPIRE };
+    let ms = if seconds {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&amount) {
+            return Err(format!("ERR invalid expire time in '{name}' command"));
+        }
+        amount * 1000
+    } else {
+        amount
+    };
+    let expiry = if absolute { Expiry::At(ms) } else { Expiry::In { ms, command } };
+    Ok(Request::Kv(Op::Expire { key, expiry, when }))
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn parse_scan(rest: &[Bytes]) -> Result<Request, String> {
+    let cursor = std::str::from_utf8(&rest[0])
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or(ERROR_INVALID_CURSOR)?;
+    let (mut count, mut pattern, mut type_filter) = (SCAN_COUNT_DEFAULT, None, None);
+    let mut index = 1;
+    while let Some(word) = rest.get(index) {
+        let value = rest.get(index + 1).ok_or(ERROR_SYNTAX)?;
+        let mut lowered = [0u8; NAME_BYTES_MAX];
+        match option(word, &mut lowered) {
+            b"count" => {
+                let n = parse_i64(value).ok_or(ERROR_NOT_INTEGER)?;
+                if n < 1 {
+                    return Err(ERROR_SYNTAX.to_string());
+                }
+                count = n as u64;
+            }
+            b"match" => pattern = Some(value.clone()),
+            b"type" => type_filter = Some(value.clone()),
+            _ => return Err(ERROR_SYNTAX.to_string()),
+        }
+        index += 2;
+    }
+    Ok(Request::Scan { cursor, count, pattern, type_filter })
+}
+
+/// `COPY source destination [DB index] [REPLACE]`.
+fn parse_copy(rest: &[Bytes]) -> Result<Request, String> {
+    let mut replace = false;
+    let mut index = 2;
+    while let Some(word) = rest.get(index) {
+        let mut lowered = [0u8; NAME_BYTES_MAX];
+        match option(word, &mut lowered) {
+            b"replace" => replace = true,
+            b"db" => {
+                let db = rest.get(index + 1).ok_or(ERROR_SYNTAX)?;
+                if parse_i64(db).ok_or(ERROR_NOT_INTEGER)? != 0 {
+                    return Err(ERROR_DB_INDEX.to_string());
+                }
+                index += 1;
+            }
+            _ => return Err(ERROR_SYNTAX.to_string()),
+        }
+        index += 1;
+    }
+    Ok(Request::Kv(Op::Copy { from: rest[0].clone(), to: rest[1].clone(), replace }))
 }
 
 fn parse_command_sub(rest: &[Bytes]) -> Result<CommandSub, String> {
@@ -222,10 +490,7 @@ fn parse_command_sub(rest: &[Bytes]) -> Result<CommandSub, String> {
             expect_args(rest.len() == 1, "command|count")?;
             Ok(CommandSub::Count)
         }
-        b"list" => {
-            expect_args(rest.len() == 1, "command|list")?;
-            Ok(CommandSub::List)
-        }
+        b"list" => Ok(CommandSub::List),
         b"docs" => Ok(CommandSub::Docs(rest[1..].to_vec())),
         b"info" => Ok(CommandSub::Info(rest[1..].to_vec())),
         _ => Err(unknown_subcommand(sub, "COMMAND")),
@@ -233,9 +498,7 @@ fn parse_command_sub(rest: &[Bytes]) -> Result<CommandSub, String> {
 }
 
 fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
-    let Some(sub) = rest.first() else {
-        return Err(wrong_args("client"));
-    };
+    let sub = &rest[0];
     let mut lowered = [0u8; NAME_BYTES_MAX];
     match lowercase(sub, &mut lowered) {
         b"setname" => {
@@ -251,6 +514,12 @@ fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
             expect_args(rest.len() == 1, "client|id")?;
             Ok(Request::ClientId)
         }
+        b"info" => {
+            expect_args(rest.len() == 1, "client|info")?;
+            Ok(Request::ClientInfo)
+        }
+        b"list" => parse_client_list(&rest[1..]),
+        b"kill" => parse_client_kill(&rest[1..]),
         b"setinfo" => {
             expect_args(rest.len() == 3, "client|setinfo")?;
             let mut option_lowered = [0u8; NAME_BYTES_MAX];
@@ -268,30 +537,95 @@ fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
     }
 }
 
+/// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]`.
+fn parse_client_list(rest: &[Bytes]) -> Result<Request, String> {
+    match rest {
+        [] => Ok(Request::ClientList { ids: None }),
+        [word, kind] if word.eq_ignore_ascii_case(b"type") => {
+            let mut lowered = [0u8; NAME_BYTES_MAX];
+            match lowercase(kind, &mut lowered) {
+                b"normal" => Ok(Request::ClientList { ids: None }),
+                b"master" | b"replica" | b"slave" | b"pubsub" => Ok(Request::ClientList { ids: Some(Vec::new()) }),
+                _ => Err(format!("ERR Unknown client type '{}'", printable(kind, 128))),
+            }
+        }
+        [word, ids @ ..] if word.eq_ignore_ascii_case(b"id") && !ids.is_empty() => {
+            let ids = ids
+                .iter()
+                .map(|id| parse_i64(id).filter(|&n| n > 0).map(|n| n as u64).ok_or("ERR Invalid client ID"))
+                .collect::<Result<Vec<u64>, _>>()?;
+            Ok(Request::ClientList { ids: Some(ids) })
+        }
+        _ => Err(ERROR_SYNTAX.to_string()),
+    }
+}
+
+/// `CLIENT KILL ip:port` or `CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] ...`.
+fn parse_client_kill(rest: &[Bytes]) -> Result<Request, String> {
+    if let [addr] = rest {
+        return Ok(Request::ClientKill(KillFilter {
+            addr: Some(String::from_utf8_lossy(addr).into_owned()),
+            old_form: true,
+            include_self: true,
+            ..KillFilter::default()
+        }));
+    }
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return Err(ERROR_SYNTAX.to_string());
+    }
+    let mut filter = KillFilter::default();
+    for pair in rest.chunks_exact(2) {
+        let (word, value) = (&pair[0], &pair[1]);
+        let mut lowered = [0u8; NAME_BYTES_MAX];
+        match lowercase(word, &mut lowered) {
+            b"id" => {
+                let id = parse_i64(value).filter(|&n| n > 0).ok_or("ERR client-id should be greater than 0")?;
+                filter.id = Some(id as u64);
+            }
+            b"addr" => filter.addr = Some(String::from_utf8_lossy(value).into_owned()),
+            b"laddr" => filter.laddr = Some(String::from_utf8_lossy(value).into_owned()),
+            b"skipme" => {
+                filter.include_self = match value.to_ascii_lowercase().as_slice() {
+                    b"yes" => false,
+                    b"no" => true,
+                    _ => return Err(ERROR_SYNTAX.to_string()),
+                }
+            }
+            b"type" | b"user" | b"maxage" => {}
+            _ => return Err(ERROR_SYNTAX.to_string()),
+        }
+    }
+    Ok(Request::ClientKill(filter))
+}
+
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in Redis's
 /// order: the version must be a number, the options well formed, and only
 /// then the version 2 or 3.
-fn parse_hello(rest: &[Bytes]) -> Result<Option<u32>, String> {
+fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
     let Some(version) = rest.first() else {
-        return Ok(None);
+        return Ok(Request::Hello { version: None, auth: None, setname: None });
     };
     let version = parse_i64(version).filter(|&v| v >= 0).ok_or(ERROR_PROTOCOL_VERSION)?;
+    let (mut auth, mut setname) = (None, None);
     let mut index = 1;
     while let Some(option) = rest.get(index) {
         let more = rest.len() - index - 1;
         let mut lowered = [0u8; NAME_BYTES_MAX];
         match lowercase(option, &mut lowered) {
-            b"auth" if more >= 2 => index += 3,
+            b"auth" if more >= 2 => {
+                auth = Some((rest[index + 1].clone(), rest[index + 2].clone()));
+                index += 3;
+            }
             b"setname" if more >= 1 => {
                 check_client_name(&rest[index + 1])?;
+                setname = Some(rest[index + 1].clone());
                 index += 2;
             }
             _ => return Err(format!("ERR Syntax error in HELLO option '{}'", printable(option, 128))),
         }
     }
     match version {
-        2 => Ok(Some(2)),
-        3 => Ok(Some(3)),
+        2 | 3 => Ok(Request::Hello { version: Some(version as u32), auth, setname }),
         _ => Err(ERROR_NOPROTO.to_string()),
     }
 }
@@ -426,7 +760,7 @@ mod tests {
     }
 
     fn set(key: &str, value: &str, condition: SetCondition) -> Op {
-        Op::Set { key: b(key), value: b(value), condition }
+        Op::Set { key: b(key), value: b(value), condition, ttl: SetTtl::Clear, get: false }
     }
 
     #[test]
@@ -461,11 +795,56 @@ mod tests {
         {
             assert_eq!(error(line), "ERR syntax error", "{line}");
         }
-        for line in
-            ["SET k v EX 10", "SET k v px 10", "SET k v KEEPTTL", "SET k v GET", "SET k v NX EXAT 1", "SET k v PXAT 1"]
-        {
-            assert_eq!(error(line), "ERR SET options EX/PX/KEEPTTL/GET are not supported", "{line}");
+        for line in ["SET k v EX 1 PX 1", "SET k v KEEPTTL EX 1", "SET k v EX", "SET k v GET EXAT"] {
+            assert_eq!(error(line), "ERR syntax error", "{line}");
         }
+        for line in ["SET k v EX 0", "SET k v PX -1", "SET k v EX 9223372036854776"] {
+            assert_eq!(error(line), "ERR invalid expire time in 'set' command", "{line}");
+        }
+        assert_eq!(error("SET k v EX ten"), "ERR value is not an integer or out of range");
+    }
+
+    #[test]
+    fn set_expiry_options() {
+        let with = |ttl, get| Op::Set { key: b("k"), value: b("v"), condition: SetCondition::Always, ttl, get };
+        let within = |ms| SetTtl::Expire(Expiry::In { ms, command: 0 });
+        assert_eq!(kv("SET k v EX 10"), with(within(10_000), false));
+        assert_eq!(kv("set k v px 10 get"), with(within(10), true));
+        assert_eq!(kv("SET k v EXAT 5"), with(SetTtl::Expire(Expiry::At(5_000)), false));
+        assert_eq!(kv("SET k v PXAT 5"), with(SetTtl::Expire(Expiry::At(5)), false));
+        assert_eq!(kv("SET k v KEEPTTL"), with(SetTtl::Keep, false));
+        let nx =
+            Op::Set { key: b("k"), value: b("v"), condition: SetCondition::IfNotExists, ttl: within(3), get: false };
+        assert_eq!(kv("SET k v PX 3 NX"), nx);
+        assert_eq!(kv("SETEX k 2 v"), with(SetTtl::Expire(Expiry::In { ms: 2_000, command: 1 }), false));
+        assert_eq!(error("SETEX k 0 v"), "ERR invalid expire time in 'setex' command");
+        assert_eq!(error("PSETEX k 0 v"), "ERR invalid expire time in 'psetex' command");
+    }
+
+    #[test]
+    fn expire_family() {
+        let expire = |expiry, when| Op::Expire { key: b("k"), expiry, when };
+        let none = ExpireWhen::default();
+        assert_eq!(kv("EXPIRE k 5"), expire(Expiry::In { ms: 5_000, command: 4 }, none));
+        assert_eq!(
+            kv("PEXPIRE k 5 xx gt"),
+            expire(Expiry::In { ms: 5, command: 5 }, ExpireWhen { xx: true, gt: true, ..none })
+        );
+        assert_eq!(kv("EXPIREAT k 5 NX"), expire(Expiry::At(5_000), ExpireWhen { nx: true, ..none }));
+        assert_eq!(kv("PEXPIREAT k 5 LT"), expire(Expiry::At(5), ExpireWhen { lt: true, ..none }));
+        assert_eq!(error("EXPIRE k 5 NX XX"), "ERR NX and XX, GT or LT options at the same time are not compatible");
+        assert_eq!(error("EXPIRE k 5 GT LT"), "ERR GT and LT options at the same time are not compatible");
+        assert_eq!(error("EXPIRE k 5 BOGUS"), "ERR Unsupported option BOGUS");
+        assert_eq!(kv("TTL k"), Op::Ttl { key: b("k"), milliseconds: false, absolute: false });
+        assert_eq!(kv("PEXPIRETIME k"), Op::Ttl { key: b("k"), milliseconds: true, absolute: true });
+        assert_eq!(kv("PERSIST k"), Op::Persist { key: b("k") });
+        assert_eq!(kv("GETEX k PERSIST"), Op::GetEx { key: b("k"), ttl: SetTtl::Clear });
+        assert_eq!(
+            kv("GETEX k EX 1"),
+            Op::GetEx { key: b("k"), ttl: SetTtl::Expire(Expiry::In { ms: 1_000, command: 3 }) }
+        );
+        assert_eq!(kv("GETEX k"), Op::Get { key: b("k") });
+        assert_eq!(error("GETEX k EX 1 PERSIST"), "ERR syntax error");
     }
 
     #[test]
@@ -536,10 +915,10 @@ mod tests {
         assert_eq!(error("PING a b"), "ERR wrong number of arguments for 'ping' command");
         assert_eq!(ok("ECHO hi"), Request::Echo(b("hi")));
         assert_eq!(error("ECHO"), "ERR wrong number of arguments for 'echo' command");
-        assert_eq!(ok("INFO"), Request::Info(None));
-        assert_eq!(ok("INFO Server"), Request::Info(Some("server".to_string())));
-        assert_eq!(error("INFO a b"), "ERR wrong number of arguments for 'info' command");
-        assert_eq!(ok("DBSIZE"), Request::DbSize);
+        assert_eq!(ok("INFO"), Request::Info(vec![]));
+        assert_eq!(ok("INFO Server"), Request::Info(vec!["server".to_string()]));
+        assert_eq!(ok("INFO server Clients"), Request::Info(vec!["server".to_string(), "clients".to_string()]));
+        assert_eq!(ok("DBSIZE"), Request::Kv(Op::DbSize));
         assert_eq!(error("DBSIZE x"), "ERR wrong number of arguments for 'dbsize' command");
         assert_eq!(ok("QUIT"), Request::Quit);
     }
@@ -587,15 +966,23 @@ mod tests {
             parse_request(&args, VALUE_BYTES_MAX),
             Err("ERR lib-name cannot contain spaces, newlines or special characters.".to_string())
         );
-        assert_eq!(error("CLIENT KILL x"), "ERR unknown subcommand 'KILL'. Try CLIENT HELP.");
+        assert_eq!(error("CLIENT BOGUS x"), "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
     }
 
     #[test]
     fn hello() {
-        assert_eq!(ok("HELLO"), Request::Hello(None));
-        assert_eq!(ok("HELLO 2"), Request::Hello(Some(2)));
-        assert_eq!(ok("HELLO 3 AUTH default secret SETNAME me"), Request::Hello(Some(3)));
-        assert_eq!(ok("hello 2 setname me auth u p"), Request::Hello(Some(2)));
+        let hello = |version, auth: Option<(&str, &str)>, setname: Option<&str>| Request::Hello {
+            version,
+            auth: auth.map(|(user, pass)| (b(user), b(pass))),
+            setname: setname.map(b),
+        };
+        assert_eq!(ok("HELLO"), hello(None, None, None));
+        assert_eq!(ok("HELLO 2"), hello(Some(2), None, None));
+        assert_eq!(
+            ok("HELLO 3 AUTH default secret SETNAME me"),
+            hello(Some(3), Some(("default", "secret")), Some("me"))
+        );
+        assert_eq!(ok("hello 2 setname me auth u p"), hello(Some(2), Some(("u", "p")), Some("me")));
         assert_eq!(error("HELLO 1"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO 4"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO x"), "ERR Protocol version is not an integer or out of range");

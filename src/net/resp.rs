@@ -434,24 +434,75 @@ pub fn null_array(buf: &mut BytesMut) {
     buf.extend_from_slice(b"*-1\r\n");
 }
 
-/// Appends the RESP2 form of a store reply.
-pub fn encode_reply(buf: &mut BytesMut, reply: &crate::kv::Reply) {
+/// The reply protocol of a connection: RESP2 until `HELLO 3`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Proto {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+impl Proto {
+    pub fn number(self) -> i64 {
+        match self {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    }
+}
+
+/// The null of a missing value: RESP2 `$-1`, RESP3 `_`.
+pub fn null(buf: &mut BytesMut, proto: Proto) {
+    match proto {
+        Proto::Resp2 => null_bulk(buf),
+        Proto::Resp3 => buf.extend_from_slice(b"_\r\n"),
+    }
+}
+
+/// The header of a map of `count` pairs, which the caller appends: RESP3
+/// `%count`, RESP2 an array of `2 * count`.
+pub fn map_header(buf: &mut BytesMut, count: usize, proto: Proto) {
+    match proto {
+        Proto::Resp2 => array_header(buf, count * 2),
+        Proto::Resp3 => put_header(buf, b'%', count as u64),
+    }
+}
+
+/// Text meant for humans (INFO, CLIENT LIST): RESP3 verbatim `=len txt:...`,
+/// RESP2 a bulk string.
+pub fn verbatim(buf: &mut BytesMut, text: &[u8], proto: Proto) {
+    match proto {
+        Proto::Resp2 => bulk(buf, text),
+        Proto::Resp3 => {
+            put_header(buf, b'=', text.len() as u64 + 4);
+            buf.extend_from_slice(b"txt:");
+            buf.extend_from_slice(text);
+            buf.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Appends a store reply as a connection speaking `proto` gets it (the
+/// types Redis 7.0 uses for the same command).
+pub fn encode_reply(buf: &mut BytesMut, reply: &crate::kv::Reply, proto: Proto) {
     use crate::kv::Reply;
     match reply {
         Reply::Ok => simple(buf, "OK"),
-        Reply::Nil => null_bulk(buf),
+        Reply::Nil => null(buf, proto),
         Reply::Int(n) => integer(buf, *n),
         Reply::Bulk(data) => bulk(buf, data),
         Reply::Array(items) => {
             array_header(buf, items.len());
             for item in items {
-                match item {
-                    Some(data) => bulk(buf, data),
-                    None => null_bulk(buf),
-                }
+                encode_reply(buf, item, proto);
             }
         }
         Reply::Error(message) => error(buf, message),
+        Reply::Status(text) => simple(buf, text),
+        Reply::NilArray => match proto {
+            Proto::Resp2 => null_array(buf),
+            Proto::Resp3 => null(buf, proto),
+        },
     }
 }
 
@@ -835,12 +886,15 @@ mod tests {
             (Reply::Nil, b"$-1\r\n"),
             (Reply::Int(-7), b":-7\r\n"),
             (Reply::Bulk(b("v")), b"$1\r\nv\r\n"),
-            (Reply::Array(vec![Some(b("a")), None, Some(Bytes::new())]), b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n"),
+            (
+                Reply::Array(vec![Reply::Bulk(b("a")), Reply::Nil, Reply::Bulk(Bytes::new())]),
+                b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n",
+            ),
             (Reply::Array(vec![]), b"*0\r\n"),
             (Reply::Error("WRONGTYPE x".to_string()), b"-WRONGTYPE x\r\n"),
         ];
         for (reply, expected) in cases {
-            assert_eq!(encoded(|buf| encode_reply(buf, &reply)), expected, "{reply:?}");
+            assert_eq!(encoded(|buf| encode_reply(buf, &reply, Proto::Resp2)), expected, "{reply:?}");
         }
     }
 }

@@ -34,12 +34,13 @@ pub enum NodeEvent {
     Forwarded { to: NodeId },
     /// A lease or read-index read entered the core (`trace_checks` only).
     ReadRegistered { id: u64 },
-    /// That read was answered at `read_index` (`trace_checks` only).
-    ReadServed { id: u64, read_index: Slot },
-    /// A client command ran in the store (not a replay) with this reply
-    /// (`trace_checks` only): when, if ever, a command whose client was
-    /// told "outcome unknown" took effect.
-    Executed { session: SessionId, seq: u64, reply: Reply },
+    /// That read was answered at `read_index`, judged at time `at_ms`
+    /// (`trace_checks` only).
+    ReadServed { id: u64, read_index: Slot, at_ms: u64 },
+    /// A client command ran in the store (not a replay) with this reply, at
+    /// the log's time `at_ms` (`trace_checks` only): when, if ever, a
+    /// command whose client was told "outcome unknown" took effect.
+    Executed { session: SessionId, seq: u64, reply: Reply, at_ms: u64 },
     /// A peer's message was refused by the core.
     PeerMessageRefused { from: NodeId, error: StepError },
     /// A forwarded command or reply did not decode.

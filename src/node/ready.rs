@@ -155,6 +155,10 @@ impl<C> Node<C> {
         self.applied = slot + 1;
         let commands = value.commands();
         self.out.events.push(NodeEvent::Applied { slot, commands: commands.len(), bytes: value.size_bytes() });
+        if let Value::Batch { stamp, .. } = value {
+            self.kv.advance_clock(*stamp);
+        }
+        let at_ms = self.kv.log_time();
         for bytes in commands {
             // Decode once: the store applies the command, its key finds the waiter.
             let Ok(command) = Command::decode(bytes) else {
@@ -165,7 +169,7 @@ impl<C> Node<C> {
             if self.config.trace_checks {
                 let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (command.session, command.seq, r));
                 for (session, seq, reply) in executed.chain(applied.released.iter().map(|(s, q, r)| (*s, *q, r))) {
-                    self.out.events.push(NodeEvent::Executed { session, seq, reply: reply.clone() });
+                    self.out.events.push(NodeEvent::Executed { session, seq, reply: reply.clone(), at_ms });
                 }
             }
             if let Some(reply) = applied.reply {
@@ -203,13 +207,15 @@ impl<C> Node<C> {
 
     pub(super) fn on_read_outcome(&mut self, outcome: ReadOutcome) {
         match outcome {
-            ReadOutcome::Ready { id, read_index } => {
+            ReadOutcome::Ready { id, read_index, at_ms } => {
                 let Some(read) = self.waiting_reads.remove(&id) else { return };
                 assert!(self.applied >= read_index, "read released before its index was applied");
+                // Judged at the leader's read time, never before the log's.
+                let at_ms = at_ms.max(self.kv.log_time());
                 if self.config.trace_checks {
-                    self.out.events.push(NodeEvent::ReadServed { id, read_index });
+                    self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms });
                 }
-                let reply = self.kv.read(read.op());
+                let reply = self.kv.read(read.op(), at_ms);
                 self.deliver(read.waiter, reply);
             }
             ReadOutcome::Failed { id } => {

@@ -13,6 +13,9 @@ use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot};
 
 /// Ticks between scans for requests past their deadline.
 const EXPIRE_EVERY_TICKS: u64 = 10;
+/// While keys wait to be reclaimed, the leader seals a stamped (empty)
+/// batch at most this often, so expired keys go without client writes.
+const RECLAIM_EVERY_TICKS: u64 = 10;
 
 /// A summary for status pages and the simulator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct NodeStatus {
     pub applied: Slot,
     pub log_start: Slot,
     pub keys: usize,
+    /// Keys with an expiry.
+    pub expires: usize,
     /// Requests in the table (waiting, held, forwarded, parked).
     pub requests: usize,
     pub unsynced_bytes: usize,
@@ -37,7 +42,10 @@ pub struct Node<C> {
     pub(super) applied: Slot,
     /// Node-local time of the latest input.
     pub(super) now_us: u64,
+    /// The shell's wall clock (Unix ms) at the latest input; 0: none given.
+    pub(super) wall_ms: u64,
     pub(super) last_expire_tick: u64,
+    pub(super) last_reclaim_tick: u64,
 
     // ---- the request table ----
     pub(super) waiting_writes: BTreeMap<(SessionId, u64), WaitingWrite<C>>,
@@ -86,7 +94,9 @@ impl<C> Node<C> {
             kv,
             applied,
             now_us: 0,
+            wall_ms: 0,
             last_expire_tick: 0,
+            last_reclaim_tick: 0,
             waiting_writes: BTreeMap::new(),
             sessions_waiting: BTreeMap::new(),
             released_reads: VecDeque::new(),
@@ -153,7 +163,8 @@ impl<C> Node<C> {
             commit: status.commit,
             applied: self.applied,
             log_start: self.replica.log_start(),
-            keys: self.kv.len(),
+            keys: self.kv.len_live(),
+            expires: self.kv.len_expiring(),
             requests: self.waiting_writes.len()
                 + self.waiting_reads.len()
                 + self.forwarded.len()
@@ -183,6 +194,14 @@ impl<C> Node<C> {
         }
     }
 
+    /// The wall clock (Unix milliseconds) before an input: the core stamps
+    /// batches and judges lease reads with it (`paxos::time`). It may go
+    /// backwards; stamps do not.
+    pub fn set_wall_clock(&mut self, wall_ms: u64) {
+        self.wall_ms = wall_ms;
+        self.replica.set_wall(wall_ms);
+    }
+
     pub(super) fn tick_now(&self) -> u64 {
         self.now_us / self.config.tick_us
     }
@@ -198,6 +217,13 @@ impl<C> Node<C> {
         self.replica.fire_timeouts();
         self.retry_forwarded();
         self.retry_parked();
+        if self.replica.is_leader()
+            && self.kv.has_expired_at(self.wall_ms)
+            && self.tick_now() >= self.last_reclaim_tick + RECLAIM_EVERY_TICKS
+        {
+            self.last_reclaim_tick = self.tick_now();
+            self.replica.request_stamp();
+        }
         if self.tick_now() >= self.last_expire_tick + EXPIRE_EVERY_TICKS {
             self.last_expire_tick = self.tick_now();
             self.expire();

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::kv::{Op, Reply, SetCondition};
+use crate::kv::{Op, Reply, SetCondition, SetTtl};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId};
 
@@ -18,7 +18,13 @@ fn node(id: NodeId, members: Vec<NodeId>, tweak: impl FnOnce(&mut NodeConfig)) -
 
 fn set(key: &str, value: &str) -> Op {
     let key = Bytes::copy_from_slice(key.as_bytes());
-    Op::Set { key, value: Bytes::copy_from_slice(value.as_bytes()), condition: SetCondition::Always }
+    Op::Set {
+        key,
+        value: Bytes::copy_from_slice(value.as_bytes()),
+        condition: SetCondition::Always,
+        ttl: SetTtl::Clear,
+        get: false,
+    }
 }
 
 fn get(key: &str) -> Op {
@@ -128,7 +134,7 @@ fn a_timeout_says_not_applied_only_for_what_never_left_the_node() {
     n.submit(0, Request::new(parked, Waiter::Client(1), 100_000));
     // Node 2 leads: its heartbeat names it; the link to it is up.
     n.on_link_up(2);
-    let heartbeat = Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 2), commit: 0, round: 1 });
+    let heartbeat = Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 2), commit: 0, round: 1, horizon: 0 });
     n.on_peer_frame(1_000, 2, PeerFrame::Paxos(heartbeat));
     let forwarded = session.command(set("b", "1"), true, || 1);
     n.submit(1_000, Request::new(forwarded, Waiter::Client(2), 100_000));

@@ -86,7 +86,7 @@ impl Acceptor {
             .range(from..)
             .map(|(&slot, (ballot, value))| AcceptedEntry { slot, ballot: *ballot, value: value.clone() })
             .collect();
-        let promise = Promise { ballot: prepare.ballot, commit, chosen: Vec::new(), accepted };
+        let promise = Promise { ballot: prepare.ballot, commit, chosen: Vec::new(), accepted, horizon: 0 };
         PrepareDecision::Promise { promise, newly_promised }
     }
 

@@ -110,6 +110,7 @@ impl Replica {
     /// `value` is chosen at `slot`. Records it durably unless our acceptor's
     /// accepted value (already on its way to disk) is that same value.
     pub(super) fn learn_chosen(&mut self, slot: Slot, value: Value) {
+        self.note_stamp(&value);
         if self.learner.is_chosen(slot) {
             self.learner.learn(slot, value); // asserts agreement
             return;

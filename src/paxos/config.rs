@@ -67,6 +67,10 @@ pub struct Config {
     /// to assemble one).
     pub snapshot_chunk_bytes: usize,
     pub snapshot_bytes_max: u64,
+    /// A leader asks acceptors to store a time horizon this far past its
+    /// wall clock (milliseconds), renewed when half of it is left (see
+    /// `time.rs`): after a failover, log time may run this much ahead.
+    pub horizon_ms: u64,
     /// Test-only: break one protocol rule on purpose, to show the checkers can fail.
     #[doc(hidden)]
     pub injected_bug: InjectedBug,
@@ -106,11 +110,16 @@ pub enum InjectedBug {
     /// A read without a lease is answered at its read index without the
     /// heartbeat round that confirms the leader was not deposed.
     ReadIndexWithoutRound,
+    /// A new leader stamps batches with its own clock only: it ignores the
+    /// time horizons promises report, so with clocks offset its stamps can
+    /// fall below times its predecessor judged reads at (a key read as
+    /// expired comes back).
+    StampIgnoresHorizon,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 9] = [
+    pub const ALL: [(InjectedBug, &'static str); 10] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -120,6 +129,7 @@ impl InjectedBug {
         (InjectedBug::CountOwnVoteBeforePersist, "count-own-vote-before-persist"),
         (InjectedBug::NoRestartQuarantine, "no-restart-quarantine"),
         (InjectedBug::ReadIndexWithoutRound, "read-index-without-round"),
+        (InjectedBug::StampIgnoresHorizon, "stamp-ignores-horizon"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -154,6 +164,7 @@ impl Config {
             snapshot_chunk_bytes: 1 << 20,
             snapshot_bytes_max: 1 << 32,
             catchup_retry_ticks: 30,
+            horizon_ms: 200,
             injected_bug: InjectedBug::None,
         }
     }
@@ -213,6 +224,9 @@ impl Config {
         }
         if self.election_timeout_min_ticks > self.election_timeout_max_ticks {
             return fail("election_timeout_min_ticks exceeds election_timeout_max_ticks".into());
+        }
+        if self.horizon_ms < 2 {
+            return fail("horizon_ms must be >= 2".into());
         }
         if self.clock_drift_permille >= 1000 {
             return fail("clock_drift_permille must be below 1000".into());

@@ -83,8 +83,12 @@ impl Replica {
             self.note_peer_commit(from, m.commit);
             return;
         }
+        for entry in &m.accepted {
+            self.note_stamp(&entry.value);
+        }
+        self.note_reported_horizon(m.horizon);
         let Role::Candidate(c) = &mut self.role else { return };
-        if c.absorb(from, m) && c.promised_by.len() >= self.config.majority() {
+        if c.absorb(from, &m) && c.promised_by.len() >= self.config.majority() {
             self.become_leader();
         }
     }

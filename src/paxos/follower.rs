@@ -30,6 +30,7 @@ impl Replica {
                 if newly_promised {
                     self.out.persist.push(PersistOp::Promise { ballot: m.ballot });
                 }
+                promise.horizon = self.horizon_stored;
                 if from != self.index {
                     // Someone else campaigns with a ballot we now promised: our
                     // own leadership or campaign with a lower ballot is over.
@@ -89,7 +90,14 @@ impl Replica {
         }
         self.on_leader_contact(from, m.ballot, m.commit);
         let commit = self.learner.commit();
-        self.send(from, Message::HeartbeatReply(HeartbeatReply { ballot: m.ballot, round: m.round, commit }));
+        if self.store_horizon(m.horizon) {
+            // The reply says the new horizon is stored: after the fsync.
+            let reply = HeartbeatReply { ballot: m.ballot, round: m.round, commit, horizon: m.horizon };
+            self.send_after_persist(from, Message::HeartbeatReply(reply));
+        } else {
+            let reply = HeartbeatReply { ballot: m.ballot, round: m.round, commit, horizon: self.horizon_durable };
+            self.send(from, Message::HeartbeatReply(reply));
+        }
     }
 
     /// A valid Accept or Heartbeat from the leader of `ballot` (>= promised).

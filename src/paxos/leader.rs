@@ -71,13 +71,14 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else { return };
         let first_slot = leader.next_slot;
         let room = self.config.window_slots.saturating_sub(leader.in_flight.len());
-        let mut values = Vec::new();
-        while values.len() < room {
+        let mut batches = Vec::new();
+        while batches.len() < room {
             match leader.next_batch(&self.config) {
-                Some(value) => values.push(value),
+                Some(batch) => batches.push(batch),
                 None => break,
             }
         }
+        let values: Vec<Value> = batches.into_iter().map(|batch| Value::stamped(self.next_stamp(), batch)).collect();
         if !values.is_empty() {
             self.propose_values(first_slot, values);
         }
@@ -124,6 +125,7 @@ impl Replica {
             return;
         }
         leader.last_heard_tick[from] = now;
+        leader.horizon_acks[from] = leader.horizon_acks[from].max(m.horizon);
         if let Some((sent_at_tick, ackers)) = leader.ack_round(m.round, from, majority) {
             let ballot = leader.ballot;
             if sent_at_tick + lease_ticks > leader.lease_until_tick {
@@ -196,6 +198,10 @@ impl Replica {
 
     /// Start a heartbeat round: lease renewal, commit knowledge, read-index confirmation.
     pub(super) fn send_heartbeat_round(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let horizon = self.heartbeat_horizon();
         let majority = self.config.majority();
         let lease_ticks = self.leader_lease_ticks();
         let commit = self.learner.commit();
@@ -212,7 +218,7 @@ impl Replica {
         let ballot = leader.ballot;
         self.acceptor.grant_lease(now, ballot, self.config.lease_ticks);
         self.heartbeat_timeout.reset(now);
-        self.broadcast(Message::Heartbeat(Heartbeat { ballot, commit, round }));
+        self.broadcast(Message::Heartbeat(Heartbeat { ballot, commit, round, horizon }));
         self.release_reads();
     }
 
@@ -229,15 +235,28 @@ impl Replica {
     /// index is committed.
     pub(super) fn release_reads(&mut self) {
         let commit = self.learner.commit();
-        let Role::Leader(leader) = &mut self.role else { return };
+        let Role::Leader(leader) = &self.role else { return };
         let confirmed = leader.confirmed_round;
+        if !leader.reads.iter().any(|read| read.confirm_round <= confirmed && read.read_index <= commit) {
+            return;
+        }
+        let at_ms = self.read_time();
+        let Role::Leader(leader) = &mut self.role else { return };
         let out = &mut self.out.reads;
         leader.reads.retain(|read| {
             let ready = read.confirm_round <= confirmed && read.read_index <= commit;
             if ready {
-                out.push(ReadOutcome::Ready { id: read.id, read_index: read.read_index });
+                out.push(ReadOutcome::Ready { id: read.id, read_index: read.read_index, at_ms });
             }
             !ready
         });
+    }
+
+    /// Seal a batch at the next `ready()` even if no command waits (a
+    /// stamped empty batch moves the log's time on). Leader only.
+    pub fn request_stamp(&mut self) {
+        if let Role::Leader(leader) = &mut self.role {
+            leader.stamp_due = true;
+        }
     }
 }

@@ -12,7 +12,10 @@ use bytes::Bytes;
 use super::ballot::{Ballot, NodeId, Slot};
 
 /// What one slot of the log holds: a no-op (hole filler chosen by a new
-/// leader) or a batch of opaque client commands, applied in order.
+/// leader) or a batch of opaque client commands, applied in order, with
+/// the time the leader sealed it (`stamp`: Unix milliseconds of the
+/// leader's clock, never below an earlier stamp or any time a read was
+/// judged at; 0 from builds before stamps, see `replica.rs` "Time").
 ///
 /// A batch is shared, not copied: a value travels to every peer, into the
 /// acceptor, the learner and the committed output, and each of those is a
@@ -20,7 +23,7 @@ use super::ballot::{Ballot, NodeId, Slot};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     Noop,
-    Batch(Arc<[Bytes]>),
+    Batch { stamp: u64, commands: Arc<[Bytes]> },
 }
 
 impl Value {
@@ -28,18 +31,32 @@ impl Value {
     pub fn size_bytes(&self) -> usize {
         match self {
             Value::Noop => 0,
-            Value::Batch(commands) => commands.iter().map(Bytes::len).sum(),
+            Value::Batch { commands, .. } => commands.iter().map(Bytes::len).sum(),
         }
     }
 
+    /// A batch without a stamp (stamp 0).
     pub fn batch(commands: Vec<Bytes>) -> Value {
-        Value::Batch(commands.into())
+        Value::Batch { stamp: 0, commands: commands.into() }
+    }
+
+    /// A batch sealed at `stamp`.
+    pub fn stamped(stamp: u64, commands: Vec<Bytes>) -> Value {
+        Value::Batch { stamp, commands: commands.into() }
     }
 
     pub fn commands(&self) -> &[Bytes] {
         match self {
             Value::Noop => &[],
-            Value::Batch(commands) => commands,
+            Value::Batch { commands, .. } => commands,
+        }
+    }
+
+    /// The leader's time when it sealed the batch (0: none, or a no-op).
+    pub fn stamp(&self) -> u64 {
+        match self {
+            Value::Noop => 0,
+            Value::Batch { stamp, .. } => *stamp,
         }
     }
 }
@@ -257,6 +274,9 @@ pub struct Promise {
     /// Every value the acceptor accepted at a slot >= max(first_unchosen,
     /// commit), with the ballot it was accepted in. Ascending by slot.
     pub accepted: Vec<AcceptedEntry>,
+    /// The highest time horizon the acceptor stored (see [`Heartbeat`]): a
+    /// new leader stamps nothing below the highest reported.
+    pub horizon: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,6 +329,10 @@ pub struct Heartbeat {
     pub commit: Slot,
     /// Heartbeat round number, echoed in the reply.
     pub round: u64,
+    /// The leader's time horizon (Unix ms): it judges reads at no time
+    /// beyond the horizon a majority has stored durably, and every later
+    /// leader learns it in Phase 1 and stamps no batch below it.
+    pub horizon: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,6 +341,8 @@ pub struct HeartbeatReply {
     pub round: u64,
     /// The follower's commit index.
     pub commit: Slot,
+    /// The highest horizon the follower has stored durably.
+    pub horizon: u64,
 }
 
 /// "Send me chosen values from `first_slot` on."
@@ -373,6 +399,8 @@ pub struct RecoveryReply {
     pub commit: Slot,
     /// Every value the replier accepted at a slot >= `commit`. Ascending by slot.
     pub accepted: Vec<AcceptedEntry>,
+    /// The replier's highest stored time horizon.
+    pub horizon: u64,
 }
 
 #[cfg(test)]
@@ -387,12 +415,13 @@ mod tests {
             commit,
             chosen: vec![],
             accepted: slots.iter().map(|&s| entry(s)).collect(),
+            horizon: 0,
         }
     }
 
     fn recovery_reply(commit: Slot, slots: &[Slot]) -> RecoveryReply {
         let Promise { accepted, .. } = promise(commit, slots);
-        RecoveryReply { nonce: 1, recovering: false, promised: Ballot::new(1, 3), commit, accepted }
+        RecoveryReply { nonce: 1, recovering: false, promised: Ballot::new(1, 3), commit, accepted, horizon: 0 }
     }
 
     /// Found by the paxos_step fuzz target: a Promise reporting an accepted

@@ -19,6 +19,7 @@ mod persist;
 mod proposer;
 mod recovery;
 mod replica;
+mod time;
 mod timeout;
 
 pub use ballot::{Ballot, NodeId, NodeSet, Slot};

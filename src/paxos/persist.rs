@@ -35,6 +35,9 @@ pub enum PersistOp {
     /// Recovery is complete: the promise and accepted values relearned from
     /// a majority were persisted before this op.
     RecoveryDone,
+    /// The acceptor stores a leader's time horizon (Unix ms; see
+    /// `Heartbeat::horizon`). It only grows.
+    Horizon { ms: u64 },
 }
 
 /// A state-machine snapshot: the applied effect of every slot below `slot`.
@@ -60,6 +63,8 @@ pub struct DurableState {
     pub commit: Slot,
     /// Between `RecoveryBegun` and `RecoveryDone`: the replica must not vote.
     pub recovering: bool,
+    /// The highest time horizon stored.
+    pub horizon: u64,
 }
 
 impl DurableState {
@@ -104,6 +109,7 @@ impl DurableState {
                 self.accepted = keep;
             }
             PersistOp::RecoveryBegun => self.recovering = true,
+            PersistOp::Horizon { ms } => self.horizon = self.horizon.max(*ms),
             PersistOp::RecoveryDone => self.recovering = false,
             PersistOp::Snapshot(image) => {
                 if self.snapshot.as_ref().is_some_and(|s| s.slot >= image.slot) {

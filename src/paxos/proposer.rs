@@ -71,15 +71,15 @@ pub struct Candidate {
 
 impl Candidate {
     /// Merge one promise. Returns false for a duplicate.
-    pub fn absorb(&mut self, member_index: usize, promise: Promise) -> bool {
+    pub fn absorb(&mut self, member_index: usize, promise: &Promise) -> bool {
         if !self.promised_by.insert(member_index) {
             return false;
         }
-        for entry in promise.accepted {
+        for entry in &promise.accepted {
             match self.accepted.get(&entry.slot) {
                 Some((ballot, _)) if *ballot >= entry.ballot => {}
                 _ => {
-                    self.accepted.insert(entry.slot, (entry.ballot, entry.value));
+                    self.accepted.insert(entry.slot, (entry.ballot, entry.value.clone()));
                 }
             }
         }
@@ -146,6 +146,10 @@ pub struct Leader {
     pub read_round_due: bool,
     /// Per member index, the tick we last heard from it in this ballot.
     pub last_heard_tick: Vec<u64>,
+    /// Per member index, the highest horizon it reported stored (`time.rs`).
+    pub horizon_acks: Vec<u64>,
+    /// Seal a batch at the next chance even if no command waits.
+    pub stamp_due: bool,
 }
 
 impl Leader {
@@ -164,6 +168,8 @@ impl Leader {
             reads: VecDeque::new(),
             read_round_due: false,
             last_heard_tick: vec![now; members],
+            horizon_acks: vec![0; members],
+            stamp_due: false,
         }
     }
 
@@ -173,9 +179,14 @@ impl Leader {
     /// with Batching and Pipelining"): commands go out as soon as a slot of
     /// the window is free; they accumulate only while the window is full,
     /// so there is no fixed batching delay at low load.
-    pub fn next_batch(&mut self, config: &Config) -> Option<Value> {
-        if self.queue.is_empty() || self.in_flight.len() >= config.window_slots {
+    pub fn next_batch(&mut self, config: &Config) -> Option<Vec<Bytes>> {
+        if self.in_flight.len() >= config.window_slots {
             return None;
+        }
+        if self.queue.is_empty() {
+            // A stamped empty batch, when asked for: it advances the log's
+            // time (expired keys are reclaimed as stamps advance).
+            return std::mem::take(&mut self.stamp_due).then(Vec::new);
         }
         let mut batch = Vec::new();
         let mut bytes = 0usize;
@@ -188,7 +199,8 @@ impl Leader {
             self.queue_bytes -= command.len();
             batch.push(self.queue.pop_front().expect("front exists"));
         }
-        Some(Value::batch(batch))
+        self.stamp_due = false;
+        Some(batch)
     }
 
     pub fn start_round(&mut self, now: u64) -> u64 {

@@ -60,6 +60,8 @@ pub struct Recovery {
     pub commit_target: Slot,
     /// Per slot, the highest-ballot accepted value reported.
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// The highest time horizon reported.
+    pub horizon: u64,
 }
 
 impl Replica {
@@ -77,6 +79,7 @@ impl Replica {
             promised: self.acceptor.promised(),
             commit_target: 0,
             accepted: BTreeMap::new(),
+            horizon: 0,
         });
         self.out.events.push(Event::RecoveryStarted);
         self.election_timeout.stop();
@@ -106,6 +109,7 @@ impl Replica {
             promised: self.acceptor.promised(),
             commit,
             accepted,
+            horizon: self.horizon_stored,
         };
         self.send(from, Message::RecoveryReply(reply));
     }
@@ -119,6 +123,7 @@ impl Replica {
         recovery.answered.insert(from);
         recovery.promised = recovery.promised.max(m.promised);
         recovery.commit_target = recovery.commit_target.max(m.commit);
+        recovery.horizon = recovery.horizon.max(m.horizon);
         for entry in m.accepted {
             match recovery.accepted.get(&entry.slot) {
                 Some((ballot, _)) if *ballot >= entry.ballot => {}
@@ -155,6 +160,8 @@ impl Replica {
                 values: vec![value.clone()],
             });
         }
+        self.store_horizon(recovery.horizon);
+        self.note_reported_horizon(recovery.horizon);
         let promised = recovery.promised.max(self.acceptor.promised());
         self.acceptor.adopt_promise(promised);
         self.max_round_seen = self.max_round_seen.max(promised.round);

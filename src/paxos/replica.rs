@@ -68,7 +68,8 @@ pub enum ReadOutcome {
     /// Answer read `id` from the state machine now: it has applied every
     /// slot below `read_index`, which covers every write acknowledged before
     /// the read was issued.
-    Ready { id: u64, read_index: Slot },
+    /// `at_ms`: the time the read is judged at (expiry; see `time.rs`).
+    Ready { id: u64, read_index: Slot, at_ms: u64 },
     /// Leadership was lost; retry elsewhere.
     Failed { id: u64 },
 }
@@ -213,6 +214,19 @@ pub struct Replica {
     /// Set while relearning a lost durable state (`recovery.rs`).
     pub(super) recovery: Option<Recovery>,
     pub(super) recovery_timeout: Timeout,
+    /// Time (`time.rs`): the shell's wall clock, Unix ms (0: none given).
+    pub(super) wall_ms: u64,
+    /// No stamp goes below this: every stamp sealed or learned, every read
+    /// time judged, every horizon a promise reported.
+    pub(super) time_floor: u64,
+    /// The highest horizon our acceptor was asked to store (durable or in flight).
+    pub(super) horizon_stored: u64,
+    /// The highest horizon our acceptor has stored durably.
+    pub(super) horizon_durable: u64,
+    /// Horizons persisted by Ready number, waiting for `on_persisted`.
+    pub(super) horizon_unsynced: VecDeque<(u64, u64)>,
+    /// A horizon pushed into the Ready being built.
+    pub(super) horizon_in_ready: Option<u64>,
     pub(super) out: Ready,
 }
 
@@ -284,6 +298,12 @@ impl Replica {
             catchup_timeout: Timeout::new(config.catchup_retry_ticks),
             persisted_commit: durable.commit,
             ready_number: 0,
+            wall_ms: 0,
+            time_floor: durable.horizon,
+            horizon_stored: durable.horizon,
+            horizon_durable: durable.horizon,
+            horizon_unsynced: VecDeque::new(),
+            horizon_in_ready: None,
             self_pending: VecDeque::new(),
             self_unpersisted: VecDeque::new(),
             out: Ready::default(),
@@ -454,6 +474,7 @@ impl Replica {
 
     /// Everything in Ready `number` (and before) is durable.
     pub fn on_persisted(&mut self, number: u64) {
+        self.horizon_persisted(number);
         while self.self_pending.front().is_some_and(|(n, _)| *n <= number) {
             let (_, message) = self.self_pending.pop_front().expect("front exists");
             self.handle(self.index, message);
@@ -504,6 +525,9 @@ impl Replica {
         }
         self.out.committed = self.learner.take_committed();
         self.ready_number += 1;
+        if let Some(ms) = self.horizon_in_ready.take() {
+            self.horizon_unsynced.push_back((self.ready_number, ms));
+        }
         let mut ready = std::mem::take(&mut self.out);
         ready.number = self.ready_number;
         ready

@@ -1,27 +1,39 @@
-//! Client connections: RESP2 in, commands routed to their shard, replies
-//! out in the order the client sent the commands (RESP pipelining).
+//! Client connections: RESP2 or RESP3 in, commands routed to their shard,
+//! replies out in the order the client sent the commands (pipelining).
 //!
 //! Each connection has a reader task and a writer task sharing a queue of
 //! pending replies. The reader stops reading once `client_pending_max`
 //! replies are outstanding, so a client that sends faster than the cluster
 //! answers is slowed by TCP flow control rather than by server memory.
 //! Malformed RESP gets an `-ERR Protocol error` and the connection closes.
+//!
+//! Connection state, as Redis keeps it: the protocol (`HELLO 3`), whether
+//! the client authenticated (`requirepass`), a MULTI block being queued,
+//! and the keys WATCHed with the versions they had. A transaction goes to
+//! its shard as one command ([`Op::Exec`]): one log entry, applied whole on
+//! every replica or not at all. WATCH reads the versions linearizably before
+//! the connection reads anything further, so nothing the client reads after
+//! WATCH can predate it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use super::clients::ClientInfo;
 use super::shard::ClientWaiter;
 use super::util::{reply_cell, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
-use crate::kv::{Op, Reply};
+use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
+use crate::net::commands::{arity_ok, lookup, CommandSpec, COMMANDS};
 use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
-use crate::net::resp::{self, parse_command, RespLimits};
+use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Waiter};
 
@@ -31,14 +43,74 @@ const OUT_BYTES_FLUSH: usize = 64 * 1024;
 /// Arguments per command at most (an MSET or MGET of this many keys).
 const ARGS_MAX: usize = 64 * 1024;
 
+/// A SCAN cursor: the shard in the bits above the bucket.
+const CURSOR_SHARD_SHIFT: u32 = 64 - BUCKET_SHIFT;
+
+const ERROR_CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same shard; put them under one {hash tag}";
+const ERROR_NOAUTH: &str = "NOAUTH Authentication required.";
+const ERROR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+const ERROR_KEYSPACE_IN_MULTI: &str =
+    "ERR KEYS, SCAN, RANDOMKEY, DBSIZE and FLUSHALL inside MULTI need a node with a single shard";
+
+/// How a store reply becomes the client's reply.
+enum Shape {
+    /// As it is.
+    Direct,
+    /// A SCAN step of shard `shard`: turn the next bucket into the cursor.
+    Scan { shard: usize },
+    /// EXEC: the store's array of the transaction's replies, with the
+    /// connection's own replies (PING, ECHO, TIME ...) put back in place.
+    Exec { parts: Vec<Part> },
+}
+
+/// One reply of an EXEC array.
+enum Part {
+    /// The next reply of the store's array.
+    Store,
+    /// Encoded already.
+    Local(Bytes),
+}
+
+/// How the replies of every shard combine into one.
+enum Gather {
+    /// KEYS: one array of all keys.
+    Concat,
+    /// DBSIZE: the sum.
+    Sum,
+    /// FLUSHALL: OK when every shard said OK.
+    AllOk,
+    /// RANDOMKEY: the first key found, from shard `start` on.
+    First { start: usize },
+}
+
 /// A reply slot in the connection's pipeline.
 enum Pending {
     /// Already encoded (PING, errors, INFO ...).
     Ready(Bytes),
     /// Waiting for shard `shard`'s answer to command `seq` of its session.
-    Wait { cell: ReplyCell<Reply>, shard: usize, seq: u64 },
+    Wait { cell: ReplyCell<Reply>, shard: usize, seq: u64, shape: Shape },
+    /// Waiting for every shard's answer.
+    Gather { parts: Vec<(ReplyCell<Reply>, usize, u64)>, gather: Gather },
     /// Write this, then close the connection (QUIT, protocol errors).
     Close(Bytes),
+}
+
+/// A MULTI block being queued.
+#[derive(Default)]
+struct Multi {
+    queued: Vec<Result<ClientRequest, String>>,
+    /// A command was refused while queueing: EXEC aborts.
+    dirty: bool,
+    /// The shard every queued store op maps to.
+    shard: Option<usize>,
+}
+
+/// Keys WATCHed on one shard.
+struct Watching {
+    shard: usize,
+    watched: Vec<Watched>,
+    /// The store's removal count when the first key was read.
+    removals: u64,
 }
 
 struct Connection {
@@ -52,8 +124,11 @@ struct Connection {
     /// One session per shard this connection talks to (exactly-once,
     /// in-order apply: `node::ClientSession`).
     sessions: RefCell<Vec<ClientSession>>,
-    id: u64,
-    name: RefCell<Option<Bytes>>,
+    info: Arc<ClientInfo>,
+    proto: Cell<Proto>,
+    authenticated: Cell<bool>,
+    multi: RefCell<Option<Multi>>,
+    watching: RefCell<Option<Watching>>,
 }
 
 impl Connection {
@@ -67,6 +142,22 @@ impl Connection {
         resp::error(&mut out, message);
         self.push(Pending::Ready(out.freeze()));
     }
+
+    fn push_ok(&self) {
+        self.push(Pending::Ready(Bytes::from_static(b"+OK\r\n")));
+    }
+
+    fn proto(&self) -> Proto {
+        self.proto.get()
+    }
+
+    fn shards(&self) -> usize {
+        self.shared.file.shards
+    }
+
+    fn in_multi(&self) -> bool {
+        self.multi.borrow().is_some()
+    }
 }
 
 /// Answer a connection over `clients_max` with an error, like Redis.
@@ -75,21 +166,29 @@ pub async fn refuse(mut stream: TcpStream) {
     let _ = stream.close().await;
 }
 
-/// Counts a connection for `clients_max` while it lives.
-struct ClientSlot(Rc<Shared>);
+/// Counts a connection for `clients_max` while it lives, and keeps it in
+/// the node's registry; deregisters before the socket closes.
+struct ClientSlot(Rc<Shared>, u64);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         self.0.clients.set(self.0.clients.get() - 1);
+        self.0.monitor.clients.deregister(self.1);
     }
 }
 
 pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
+    use std::os::fd::AsRawFd;
     shared.clients.set(shared.clients.get() + 1);
-    let _slot = ClientSlot(shared.clone());
     let _ = stream.set_nodelay(true);
     let id = shared.new_client_id();
+    let addr = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let laddr = stream.local_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let info = shared.monitor.clients.register(ClientInfo::new(id, addr, laddr, stream.as_raw_fd()));
+    // Declared after the stream, so dropped before it: deregistered before the fd closes.
+    let _slot = ClientSlot(shared.clone(), id);
     let sessions = (0..shared.file.shards).map(|_| ClientSession::new(shared.node)).collect();
+    let authenticated = shared.requirepass().is_none();
     let conn = Rc::new(Connection {
         shared,
         queue: RefCell::new(VecDeque::new()),
@@ -97,8 +196,11 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
         room: Notify::default(),
         reader_done: Cell::new(false),
         sessions: RefCell::new(sessions),
-        id,
-        name: RefCell::new(None),
+        info,
+        proto: Cell::new(Proto::Resp2),
+        authenticated: Cell::new(authenticated),
+        multi: RefCell::new(None),
+        watching: RefCell::new(None),
     });
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task = glommio::spawn_local(write_replies(conn.clone(), writer));
@@ -125,6 +227,9 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if conn.info.killed.load(Relaxed) {
+            return;
+        }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > query_bytes_max {
             // parse_command consumes complete commands; a buffer this big
@@ -190,7 +295,7 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                 out.extend_from_slice(&bytes);
                 false
             }
-            Pending::Wait { cell, shard, seq } => {
+            Pending::Wait { cell, shard, seq, shape } => {
                 let reply = match cell.take() {
                     Some(reply) => reply,
                     None => {
@@ -201,11 +306,30 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                             }
                             out.clear();
                         }
-                        cell.recv().await.unwrap_or_else(|| Reply::Error("ERR internal: request dropped".into()))
+                        receive(&cell).await
                     }
                 };
                 conn.sessions.borrow_mut()[shard].answered(seq, &reply);
-                resp::encode_reply(&mut out, &reply);
+                encode_shaped(&mut out, reply, shape, conn.shards(), conn.proto());
+                false
+            }
+            Pending::Gather { parts, gather } => {
+                if !out.is_empty() && parts.iter().any(|(cell, _, _)| !cell.is_ready()) {
+                    if writer.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+                let mut replies = Vec::with_capacity(parts.len());
+                for (cell, shard, seq) in &parts {
+                    let reply = match cell.take() {
+                        Some(reply) => reply,
+                        None => receive(cell).await,
+                    };
+                    conn.sessions.borrow_mut()[*shard].answered(*seq, &reply);
+                    replies.push(reply);
+                }
+                resp::encode_reply(&mut out, &combine(replies, gather), conn.proto());
                 false
             }
             Pending::Close(bytes) => {
@@ -222,108 +346,655 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
     let _ = writer.close().await;
 }
 
+async fn receive(cell: &ReplyCell<Reply>) -> Reply {
+    cell.recv().await.unwrap_or_else(|| Reply::Error("ERR internal: request dropped".into()))
+}
+
+/// Encode `reply` as `shape` asks.
+fn encode_shaped(out: &mut BytesMut, reply: Reply, shape: Shape, shards: usize, proto: Proto) {
+    match (shape, reply) {
+        (Shape::Direct, reply) => resp::encode_reply(out, &reply, proto),
+        (Shape::Scan { shard }, Reply::Array(mut items)) if items.len() == 2 => {
+            let keys = items.pop().expect("two items");
+            let cursor = match items.pop().expect("two items") {
+                Reply::Int(bucket) => ((shard as u64) << CURSOR_SHARD_SHIFT) | bucket as u64,
+                _ if shard + 1 < shards => ((shard + 1) as u64) << CURSOR_SHARD_SHIFT,
+                _ => 0,
+            };
+            resp::array_header(out, 2);
+            resp::bulk(out, cursor.to_string().as_bytes());
+            resp::encode_reply(out, &keys, proto);
+        }
+        (Shape::Exec { parts }, Reply::Array(items)) => {
+            resp::array_header(out, parts.len());
+            let mut items = items.into_iter();
+            for part in parts {
+                match part {
+                    Part::Local(bytes) => out.extend_from_slice(&bytes),
+                    Part::Store => {
+                        let item = items.next().unwrap_or_else(|| Reply::Error("ERR internal: reply missing".into()));
+                        resp::encode_reply(out, &item, proto);
+                    }
+                }
+            }
+        }
+        (_, reply) => resp::encode_reply(out, &reply, proto),
+    }
+}
+
+/// One reply from every shard's.
+fn combine(replies: Vec<Reply>, gather: Gather) -> Reply {
+    if let Some(error) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
+        return error.clone();
+    }
+    match gather {
+        Gather::Concat => Reply::Array(
+            replies
+                .into_iter()
+                .flat_map(|r| match r {
+                    Reply::Array(items) => items,
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        Gather::Sum => Reply::Int(replies.iter().map(|r| if let Reply::Int(n) = r { *n } else { 0 }).sum()),
+        Gather::AllOk => Reply::Ok,
+        Gather::First { start } => {
+            let n = replies.len();
+            (0..n)
+                .map(|i| &replies[(start + i) % n])
+                .find(|r| matches!(r, Reply::Bulk(_)))
+                .cloned()
+                .unwrap_or(Reply::Nil)
+        }
+    }
+}
+
 /// Handle one command. Returns false to stop reading (QUIT).
 async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     let shared = &conn.shared;
-    let request = match parse_request(args, shared.file.tuning.value_bytes_max) {
+    shared.monitor.clients.total_commands.fetch_add(1, Relaxed);
+    // Name and arity first, as Redis: those errors come before NOAUTH and
+    // refuse a command at MULTI's queue time (the transaction then aborts).
+    let spec = match args.first().and_then(|name| lookup(name)) {
+        Some(spec) if arity_ok(spec.arity, args.len()) => spec,
+        found => {
+            let message = match parse_request(args, shared.file.tuning.value_bytes_max) {
+                Err(message) => message,
+                Ok(_) => unreachable!("a name or arity error parses as an error"),
+            };
+            if found.is_some_and(|spec| spec.name == "exec") {
+                // Redis answers a malformed EXEC by discarding the transaction.
+                *conn.multi.borrow_mut() = None;
+                *conn.watching.borrow_mut() = None;
+                let reason = message.strip_prefix("ERR ").unwrap_or(&message);
+                conn.push_error(&format!("EXECABORT Transaction discarded because of: {reason}"));
+                return true;
+            }
+            if let Some(multi) = conn.multi.borrow_mut().as_mut() {
+                multi.dirty = true;
+            }
+            conn.push_error(&message);
+            return true;
+        }
+    };
+    conn.info.touch(spec.name);
+    if !conn.authenticated.get() && !spec.flags.contains(&"no_auth") {
+        conn.push_error(ERROR_NOAUTH);
+        return true;
+    }
+    let request = parse_request(args, shared.file.tuning.value_bytes_max);
+    if conn.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
+        queue_in_multi(conn, request);
+        return true;
+    }
+    let request = match request {
         Ok(request) => request,
         Err(message) => {
             conn.push_error(&message);
             return true;
         }
     };
-    let mut out = BytesMut::new();
     match request {
-        ClientRequest::Kv(op) => {
-            submit_kv(conn, op).await;
-            return true;
-        }
-        ClientRequest::Ping(None) => resp::simple(&mut out, "PONG"),
-        ClientRequest::Ping(Some(message)) | ClientRequest::Echo(message) => resp::bulk(&mut out, &message),
-        ClientRequest::Info(section) => {
-            let text = shared.monitor.info(shared.node, section.as_deref(), &shared.config_summary);
-            resp::bulk(&mut out, text.as_bytes());
-        }
-        ClientRequest::DbSize => resp::integer(&mut out, shared.monitor.dbsize() as i64),
-        ClientRequest::Command(sub) => match sub {
-            CommandSub::Count => resp::integer(&mut out, 0),
-            _ => resp::array_header(&mut out, 0),
-        },
-        ClientRequest::ClientSetName(name) => {
-            *conn.name.borrow_mut() = Some(name);
-            resp::simple(&mut out, "OK");
-        }
-        ClientRequest::ClientGetName => match &*conn.name.borrow() {
-            Some(name) => resp::bulk(&mut out, name),
-            None => resp::null_bulk(&mut out),
-        },
-        ClientRequest::ClientId => resp::integer(&mut out, conn.id as i64),
-        ClientRequest::ClientOther => resp::simple(&mut out, "OK"),
-        ClientRequest::Hello(Some(3)) => {
-            resp::error(&mut out, "NOPROTO this server speaks RESP2 only");
-        }
-        ClientRequest::Hello(_) => {
-            let fields: [(&str, HelloValue); 7] = [
-                ("server", HelloValue::Text("paxoskv")),
-                ("version", HelloValue::Text(env!("CARGO_PKG_VERSION"))),
-                ("proto", HelloValue::Int(2)),
-                ("id", HelloValue::Int(conn.id as i64)),
-                ("mode", HelloValue::Text("cluster")),
-                ("role", HelloValue::Text("master")),
-                ("modules", HelloValue::EmptyArray),
-            ];
-            resp::array_header(&mut out, fields.len() * 2);
-            for (key, value) in fields {
-                resp::bulk(&mut out, key.as_bytes());
-                match value {
-                    HelloValue::Text(text) => resp::bulk(&mut out, text.as_bytes()),
-                    HelloValue::Int(n) => resp::integer(&mut out, n),
-                    HelloValue::EmptyArray => resp::array_header(&mut out, 0),
-                }
+        ClientRequest::Kv(op) if op.is_keyspace_wide() => submit_everywhere(conn, op).await,
+        ClientRequest::Kv(op) => submit_kv(conn, op, Shape::Direct).await,
+        ClientRequest::Scan { cursor, count, pattern, type_filter } => {
+            let shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
+            if shard >= conn.shards() {
+                let mut out = BytesMut::new();
+                resp::array_header(&mut out, 2);
+                resp::bulk(&mut out, b"0");
+                resp::array_header(&mut out, 0);
+                conn.push(Pending::Ready(out.freeze()));
+            } else {
+                let from = cursor & BUCKET_MAX;
+                let op = Op::Scan { from, count, pattern, type_filter };
+                submit_to(conn, shard, op, Shape::Scan { shard }).await;
             }
         }
-        ClientRequest::Select(_) => resp::simple(&mut out, "OK"),
-        ClientRequest::ConfigGet(pattern) => {
-            // redis-benchmark and other tools ask about persistence; answer
-            // like a Redis without RDB or AOF (paxoskv has its own WAL).
-            let known: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
-            let matched: Vec<_> =
-                known.iter().filter(|(k, _)| k.as_bytes() == &pattern[..] || &pattern[..] == b"*").collect();
-            resp::array_header(&mut out, matched.len() * 2);
-            for (key, value) in matched {
-                resp::bulk(&mut out, key.as_bytes());
-                resp::bulk(&mut out, value.as_bytes());
+        ClientRequest::RandomKey => {
+            let point = rand_u64(conn);
+            let start = (point % conn.shards() as u64) as usize;
+            gather(conn, Op::RandomKey { point }, Gather::First { start }).await;
+        }
+        ClientRequest::Multi => {
+            if conn.in_multi() {
+                conn.push_error("ERR MULTI calls can not be nested");
+            } else {
+                *conn.multi.borrow_mut() = Some(Multi::default());
+                conn.info.multi.store(0, Relaxed);
+                conn.push_ok();
             }
+        }
+        ClientRequest::Exec => exec(conn).await,
+        ClientRequest::Discard => {
+            if conn.multi.borrow_mut().take().is_none() {
+                conn.push_error("ERR DISCARD without MULTI");
+            } else {
+                *conn.watching.borrow_mut() = None;
+                conn.info.multi.store(-1, Relaxed);
+                conn.push_ok();
+            }
+        }
+        ClientRequest::Watch(keys) => {
+            if conn.in_multi() {
+                conn.push_error("ERR WATCH inside MULTI is not allowed");
+            } else {
+                watch(conn, keys).await;
+            }
+        }
+        ClientRequest::Unwatch => {
+            *conn.watching.borrow_mut() = None;
+            conn.info.watching.store(0, Relaxed);
+            conn.push_ok();
         }
         ClientRequest::Quit => {
+            let mut out = BytesMut::new();
             resp::simple(&mut out, "OK");
             conn.push(Pending::Close(out.freeze()));
             return false;
         }
+        ClientRequest::Auth { username, password } => {
+            let mut out = BytesMut::new();
+            match authenticate(conn, username.as_deref(), &password) {
+                Ok(()) => resp::simple(&mut out, "OK"),
+                Err(message) => resp::error(&mut out, message),
+            }
+            conn.push(Pending::Ready(out.freeze()));
+        }
+        ClientRequest::Hello { version, auth, setname } => {
+            let mut out = BytesMut::new();
+            hello(conn, version, auth, setname, &mut out);
+            conn.push(Pending::Ready(out.freeze()));
+        }
+        local => {
+            let mut out = BytesMut::new();
+            answer_locally(conn, local, &mut out);
+            conn.push(Pending::Ready(out.freeze()));
+        }
     }
-    conn.push(Pending::Ready(out.freeze()));
     true
 }
 
-enum HelloValue {
-    Text(&'static str),
-    Int(i64),
-    EmptyArray,
+/// A command inside MULTI: queue it, or refuse it (the transaction then
+/// aborts at EXEC).
+fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>) {
+    let refusal = match &request {
+        Ok(ClientRequest::Auth { .. } | ClientRequest::Hello { .. }) => {
+            Some("ERR Command not allowed inside a transaction".to_string())
+        }
+        Ok(ClientRequest::Kv(op)) if op.is_keyspace_wide() && conn.shards() > 1 => Some(ERROR_KEYSPACE_IN_MULTI.into()),
+        Ok(ClientRequest::Scan { .. } | ClientRequest::RandomKey) if conn.shards() > 1 => {
+            Some(ERROR_KEYSPACE_IN_MULTI.into())
+        }
+        Ok(ClientRequest::Kv(op)) => {
+            let watched_shard = conn.watching.borrow().as_ref().map(|w| w.shard);
+            let multi_shard = conn.multi.borrow().as_ref().and_then(|m| m.shard);
+            let shard = if op.is_keyspace_wide() { Some(Some(0)) } else { shard_of_keys(op.keys(), conn.shards()) };
+            match shard {
+                None => Some(ERROR_CROSSSLOT.to_string()),
+                Some(Some(shard)) if multi_shard.or(watched_shard).is_some_and(|s| s != shard) => {
+                    Some(ERROR_CROSSSLOT.to_string())
+                }
+                Some(Some(shard)) => {
+                    conn.multi.borrow_mut().as_mut().expect("in MULTI").shard = Some(shard);
+                    None
+                }
+                Some(None) => None,
+            }
+        }
+        _ => None,
+    };
+    let mut multi = conn.multi.borrow_mut();
+    let multi = multi.as_mut().expect("in MULTI");
+    if let Some(message) = refusal {
+        multi.dirty = true;
+        conn.push_error(&message);
+        return;
+    }
+    multi.queued.push(request);
+    conn.info.multi.store(multi.queued.len() as i64, Relaxed);
+    conn.push(Pending::Ready(Bytes::from_static(b"+QUEUED\r\n")));
 }
 
-/// The shard every key of `op` maps to, or None when they span shards.
-fn shard_of(op: &Op, shards: usize) -> Option<usize> {
-    let mut keys = op.keys().into_iter().map(|key| slot_shard(key_slot(key), shards));
-    let first = keys.next()?;
-    keys.all(|s| s == first).then_some(first)
-}
-
-async fn submit_kv(conn: &Rc<Connection>, op: Op) {
-    let shared = &conn.shared;
-    let Some(shard) = shard_of(&op, shared.file.shards) else {
-        conn.push_error("CROSSSLOT Keys in request don't hash to the same shard; put them under one {hash tag}");
+/// EXEC: one command to the transaction's shard, the connection's own
+/// commands answered in place.
+async fn exec(conn: &Rc<Connection>) {
+    let Some(multi) = conn.multi.borrow_mut().take() else {
+        conn.push_error("ERR EXEC without MULTI");
         return;
     };
+    conn.info.multi.store(-1, Relaxed);
+    let watching = conn.watching.borrow_mut().take();
+    conn.info.watching.store(0, Relaxed);
+    if multi.dirty {
+        conn.push_error("EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    let mut ops = Vec::new();
+    let mut parts = Vec::new();
+    for queued in multi.queued {
+        let mut out = BytesMut::new();
+        match queued {
+            Err(message) => {
+                resp::error(&mut out, &message);
+                parts.push(Part::Local(out.freeze()));
+            }
+            Ok(ClientRequest::Kv(op)) => {
+                ops.push(op);
+                parts.push(Part::Store);
+            }
+            Ok(ClientRequest::Scan { cursor, count, pattern, type_filter }) => {
+                // A single shard (checked at queue time): the cursor is the bucket.
+                ops.push(Op::Scan { from: cursor & BUCKET_MAX, count, pattern, type_filter });
+                parts.push(Part::Store);
+            }
+            Ok(ClientRequest::RandomKey) => {
+                ops.push(Op::RandomKey { point: rand_u64(conn) });
+                parts.push(Part::Store);
+            }
+            Ok(local) => {
+                answer_locally(conn, local, &mut out);
+                parts.push(Part::Local(out.freeze()));
+            }
+        }
+    }
+    if ops.is_empty() && watching.is_none() {
+        let mut out = BytesMut::new();
+        resp::array_header(&mut out, parts.len());
+        for part in parts {
+            if let Part::Local(bytes) = part {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    }
+    let shard = multi.shard.or(watching.as_ref().map(|w| w.shard)).unwrap_or(0);
+    let (watched, removals) = watching.map_or((Vec::new(), 0), |w| (w.watched, w.removals));
+    submit_to(conn, shard, Op::Exec { ops, watched, removals }, Shape::Exec { parts }).await;
+}
+
+/// WATCH: read the keys' versions now, before anything further of this
+/// connection is read.
+async fn watch(conn: &Rc<Connection>, keys: Vec<Bytes>) {
+    let shard = match shard_of_keys(keys.iter().collect(), conn.shards()) {
+        Some(Some(shard)) => shard,
+        _ => {
+            conn.push_error(ERROR_CROSSSLOT);
+            return;
+        }
+    };
+    if conn.watching.borrow().as_ref().is_some_and(|w| w.shard != shard) {
+        conn.push_error(ERROR_CROSSSLOT);
+        return;
+    }
+    let (cell, seq) = send_to(conn, shard, Op::Watch { keys: keys.clone() }).await;
+    let reply = receive(&cell).await;
+    conn.sessions.borrow_mut()[shard].answered(seq, &reply);
+    let Reply::Array(items) = reply else {
+        let mut out = BytesMut::new();
+        resp::encode_reply(&mut out, &reply, conn.proto());
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    };
+    let mut items = items.into_iter();
+    let removals = match items.next() {
+        Some(Reply::Int(n)) => n as u64,
+        _ => 0,
+    };
+    let mut watching = conn.watching.borrow_mut();
+    let state = watching.get_or_insert(Watching { shard, watched: Vec::new(), removals });
+    state.removals = state.removals.min(removals);
+    for (key, version) in keys.into_iter().zip(items) {
+        let version = match version {
+            Reply::Int(v) => Some(v as u64),
+            _ => None,
+        };
+        state.watched.push(Watched { key, version });
+    }
+    conn.info.watching.store(state.watched.len() as u64, Relaxed);
+    conn.push_ok();
+}
+
+/// The shard all `keys` map to: `Some(None)` for no keys, `None` when
+/// they span shards.
+fn shard_of_keys(keys: Vec<&Bytes>, shards: usize) -> Option<Option<usize>> {
+    let mut shards_of = keys.into_iter().map(|key| slot_shard(key_slot(key), shards));
+    let Some(first) = shards_of.next() else { return Some(None) };
+    shards_of.all(|s| s == first).then_some(Some(first))
+}
+
+fn rand_u64(conn: &Connection) -> u64 {
+    // Not for cryptography: where RANDOMKEY starts looking.
+    let seed = crate::server::util::unix_micros() ^ conn.info.id.rotate_left(32);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x
+}
+
+/// Authenticate as `username` (the only user is `default`) with `password`.
+fn authenticate(conn: &Connection, username: Option<&[u8]>, password: &[u8]) -> Result<(), &'static str> {
+    let user_ok = username.is_none_or(|u| u == b"default");
+    match conn.shared.requirepass() {
+        None if username.is_none() => {
+            Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your \
+             configuration is correct?")
+        }
+        None if user_ok => Ok(()),
+        Some(expected) if user_ok && constant_time_eq(expected.as_bytes(), password) => {
+            conn.authenticated.set(true);
+            Ok(())
+        }
+        _ => Err(ERROR_WRONGPASS),
+    }
+}
+
+/// Compare without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn hello(
+    conn: &Connection,
+    version: Option<u32>,
+    auth: Option<(Bytes, Bytes)>,
+    setname: Option<Bytes>,
+    out: &mut BytesMut,
+) {
+    if let Some((username, password)) = &auth {
+        if let Err(message) = authenticate(conn, Some(username), password) {
+            resp::error(out, message);
+            return;
+        }
+    }
+    if !conn.authenticated.get() {
+        resp::error(
+            out,
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH \
+             <user> <pass> option can be used to authenticate the client and select the RESP protocol version at \
+             the same time",
+        );
+        return;
+    }
+    if let Some(version) = version {
+        conn.proto.set(if version == 3 { Proto::Resp3 } else { Proto::Resp2 });
+        conn.info.proto.store(version as u8, Relaxed);
+    }
+    if let Some(name) = setname {
+        *conn.info.name.lock().expect("not poisoned") = (!name.is_empty()).then_some(name);
+    }
+    let proto = conn.proto();
+    resp::map_header(out, 7, proto);
+    let text = |out: &mut BytesMut, key: &str, value: &str| {
+        resp::bulk(out, key.as_bytes());
+        resp::bulk(out, value.as_bytes());
+    };
+    text(out, "server", "paxoskv");
+    text(out, "version", REDIS_VERSION);
+    resp::bulk(out, b"proto");
+    resp::integer(out, proto.number());
+    resp::bulk(out, b"id");
+    resp::integer(out, conn.info.id as i64);
+    text(out, "mode", "standalone");
+    text(out, "role", "master");
+    resp::bulk(out, b"modules");
+    resp::array_header(out, 0);
+}
+
+/// The Redis version whose behaviour paxoskv follows (`HELLO`, `INFO`).
+pub const REDIS_VERSION: &str = "7.0.0";
+
+/// Connection-level commands, answered on this executor.
+fn answer_locally(conn: &Connection, request: ClientRequest, out: &mut BytesMut) {
+    let shared = &conn.shared;
+    let proto = conn.proto();
+    match request {
+        ClientRequest::Ping(None) => resp::simple(out, "PONG"),
+        ClientRequest::Ping(Some(message)) | ClientRequest::Echo(message) => resp::bulk(out, &message),
+        ClientRequest::Info(sections) => {
+            let text =
+                shared.monitor.info(shared.node, &sections, &shared.config_summary, shared.file.tuning.clients_max);
+            resp::verbatim(out, text.as_bytes(), proto);
+        }
+        ClientRequest::Time => {
+            let micros = crate::server::util::unix_micros();
+            resp::array_header(out, 2);
+            resp::bulk(out, (micros / 1_000_000).to_string().as_bytes());
+            resp::bulk(out, (micros % 1_000_000).to_string().as_bytes());
+        }
+        ClientRequest::Command(sub) => command_reply(sub, proto, out),
+        ClientRequest::ClientSetName(name) => {
+            *conn.info.name.lock().expect("not poisoned") = (!name.is_empty()).then_some(name);
+            resp::simple(out, "OK");
+        }
+        ClientRequest::ClientGetName => match &*conn.info.name.lock().expect("not poisoned") {
+            Some(name) => resp::bulk(out, name),
+            None => resp::null(out, proto),
+        },
+        ClientRequest::ClientId => resp::integer(out, conn.info.id as i64),
+        ClientRequest::ClientInfo => {
+            let line = conn.info.line() + "\n";
+            resp::verbatim(out, line.as_bytes(), proto);
+        }
+        ClientRequest::ClientList { ids } => {
+            let text = shared.monitor.clients.list(ids.as_deref());
+            resp::verbatim(out, text.as_bytes(), proto);
+        }
+        ClientRequest::ClientKill(filter) => {
+            let killed = shared.monitor.clients.kill(&filter, conn.info.id);
+            match (filter.old_form, killed) {
+                (true, 0) => resp::error(out, "ERR No such client"),
+                (true, _) => resp::simple(out, "OK"),
+                (false, n) => resp::integer(out, n as i64),
+            }
+        }
+        ClientRequest::ClientOther | ClientRequest::Select(_) => resp::simple(out, "OK"),
+        ClientRequest::ConfigGet(pattern) => {
+            // redis-benchmark and other tools ask about persistence; answer
+            // like a Redis without RDB or AOF (paxoskv has its own WAL).
+            let known: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+            let glob = crate::kv::glob::Glob::new(&pattern);
+            let matched: Vec<_> = known.iter().filter(|(k, _)| glob.matches(k.as_bytes())).collect();
+            resp::map_header(out, matched.len(), proto);
+            for (key, value) in matched {
+                resp::bulk(out, key.as_bytes());
+                resp::bulk(out, value.as_bytes());
+            }
+        }
+        other => resp::error(out, &format!("ERR internal: {other:?} is not answered locally")),
+    }
+}
+
+/// `COMMAND`, `COMMAND COUNT | LIST | INFO | DOCS`.
+fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
+    match sub {
+        CommandSub::Count => resp::integer(out, COMMANDS.len() as i64),
+        CommandSub::List => {
+            resp::array_header(out, COMMANDS.len());
+            for spec in COMMANDS {
+                resp::bulk(out, spec.name.as_bytes());
+            }
+        }
+        CommandSub::All => {
+            resp::array_header(out, COMMANDS.len());
+            for spec in COMMANDS {
+                command_info(spec, proto, out);
+            }
+        }
+        CommandSub::Info(names) => {
+            resp::array_header(out, names.len());
+            for name in names {
+                match lookup(&name) {
+                    Some(spec) => command_info(spec, proto, out),
+                    None => resp::null(out, proto),
+                }
+            }
+        }
+        CommandSub::Docs(names) => {
+            let specs: Vec<&CommandSpec> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(|name| lookup(name)).collect()
+            };
+            resp::map_header(out, specs.len(), proto);
+            for spec in specs {
+                resp::bulk(out, spec.name.as_bytes());
+                command_docs(spec, proto, out);
+            }
+        }
+    }
+}
+
+fn status_array(out: &mut BytesMut, items: &[&str]) {
+    resp::array_header(out, items.len());
+    for item in items {
+        resp::simple(out, item);
+    }
+}
+
+/// One `COMMAND INFO` entry: name, arity, flags, first, last, step, ACL
+/// categories, tips, key specs, subcommands (Redis 7.0's ten fields).
+fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
+    resp::array_header(out, 10);
+    resp::bulk(out, spec.name.as_bytes());
+    resp::integer(out, spec.arity);
+    status_array(out, spec.flags);
+    resp::integer(out, spec.first_key);
+    resp::integer(out, spec.last_key);
+    resp::integer(out, spec.step);
+    status_array(out, spec.acl);
+    resp::array_header(out, 0);
+    if spec.first_key == 0 {
+        resp::array_header(out, 0);
+    } else {
+        resp::array_header(out, 1);
+        resp::map_header(out, 3, proto);
+        resp::bulk(out, b"flags");
+        status_array(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] });
+        resp::bulk(out, b"begin_search");
+        resp::map_header(out, 2, proto);
+        resp::bulk(out, b"type");
+        resp::bulk(out, b"index");
+        resp::bulk(out, b"spec");
+        resp::map_header(out, 1, proto);
+        resp::bulk(out, b"index");
+        resp::integer(out, spec.first_key);
+        resp::bulk(out, b"find_keys");
+        resp::map_header(out, 2, proto);
+        resp::bulk(out, b"type");
+        resp::bulk(out, b"range");
+        resp::bulk(out, b"spec");
+        resp::map_header(out, 3, proto);
+        resp::bulk(out, b"lastkey");
+        resp::integer(out, if spec.last_key < 0 { spec.last_key } else { spec.last_key - spec.first_key });
+        resp::bulk(out, b"keystep");
+        resp::integer(out, spec.step);
+        resp::bulk(out, b"limit");
+        resp::integer(out, 0);
+    }
+    resp::array_header(out, 0);
+}
+
+/// One `COMMAND DOCS` entry: summary, since, group, arguments.
+fn command_docs(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
+    let has_args = !spec.args.is_empty();
+    resp::map_header(out, if has_args { 4 } else { 3 }, proto);
+    for (key, value) in [("summary", spec.summary), ("since", spec.since), ("group", spec.group)] {
+        resp::bulk(out, key.as_bytes());
+        resp::bulk(out, value.as_bytes());
+    }
+    if !has_args {
+        return;
+    }
+    resp::bulk(out, b"arguments");
+    resp::array_header(out, spec.args.len());
+    for arg in spec.args {
+        let (body, flag) = match arg.strip_suffix('?') {
+            Some(body) => (body, Some("optional")),
+            None => match arg.strip_suffix('*') {
+                Some(body) => (body, Some("multiple")),
+                None => (*arg, None),
+            },
+        };
+        let (name, kind) = body.split_once(':').unwrap_or((body, "string"));
+        resp::map_header(out, if flag.is_some() { 3 } else { 2 }, proto);
+        resp::bulk(out, b"name");
+        resp::bulk(out, name.as_bytes());
+        resp::bulk(out, b"type");
+        resp::bulk(out, kind.as_bytes());
+        if let Some(flag) = flag {
+            resp::bulk(out, b"flags");
+            status_array(out, &[flag]);
+        }
+    }
+}
+
+/// Send `op` to the shard its keys map to.
+async fn submit_kv(conn: &Rc<Connection>, op: Op, shape: Shape) {
+    let shard = match shard_of_keys(op.keys(), conn.shards()) {
+        Some(shard) => shard.unwrap_or(0),
+        None => {
+            conn.push_error(ERROR_CROSSSLOT);
+            return;
+        }
+    };
+    submit_to(conn, shard, op, shape).await;
+}
+
+/// Send `op` to `shard`; its reply takes its place in the pipeline.
+async fn submit_to(conn: &Rc<Connection>, shard: usize, op: Op, shape: Shape) {
+    let (cell, seq) = send_to(conn, shard, op).await;
+    conn.push(Pending::Wait { cell, shard, seq, shape });
+}
+
+/// A keyspace-wide op: to every shard, the replies combined.
+async fn submit_everywhere(conn: &Rc<Connection>, op: Op) {
+    let gather_as = match op {
+        Op::Keys { .. } => Gather::Concat,
+        Op::DbSize => Gather::Sum,
+        _ => Gather::AllOk,
+    };
+    gather(conn, op, gather_as).await;
+}
+
+async fn gather(conn: &Rc<Connection>, op: Op, gather: Gather) {
+    let mut parts = Vec::with_capacity(conn.shards());
+    for shard in 0..conn.shards() {
+        let (cell, seq) = send_to(conn, shard, op.clone()).await;
+        parts.push((cell, shard, seq));
+    }
+    conn.push(Pending::Gather { parts, gather });
+}
+
+/// Number `op` in the connection's session of `shard` and hand it to that
+/// shard's executor; the cell receives the reply.
+async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Reply>, u64) {
+    let shared = &conn.shared;
     let command = {
         let through_log = !op.is_read_only();
         let mut sessions = conn.sessions.borrow_mut();
@@ -332,13 +1003,12 @@ async fn submit_kv(conn: &Rc<Connection>, op: Op) {
     let seq = command.seq;
     let deadline = Instant::now() + Duration::from_millis(shared.file.tuning.request_timeout_ms);
     let (sender, cell) = reply_cell();
-    conn.push(Pending::Wait { cell, shard, seq });
     if shard == shared.executor {
         let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");
         let mut local = local.borrow_mut();
         let request = Request::new(command, Waiter::Client(ClientWaiter::Local(sender)), local.deadline_us(deadline));
         local.submit(request);
-        return;
+        return (cell, seq);
     }
     let token = shared.register_mesh_waiter(sender);
     let message = MeshMessage::Request { from: shared.executor, token, command, deadline };
@@ -347,4 +1017,5 @@ async fn submit_kv(conn: &Rc<Connection>, op: Op) {
             sender.send(Reply::Error("ERR internal: shard executor unavailable".into()));
         }
     }
+    (cell, seq)
 }

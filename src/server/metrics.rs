@@ -105,6 +105,7 @@ pub struct ShardStatus {
     pub applied: AtomicU64,
     pub log_start: AtomicU64,
     pub keys: AtomicU64,
+    pub expires: AtomicU64,
     pub holds_lease: AtomicU8,
     /// 1 while the replica relearns a lost durable state.
     pub recovering: AtomicU8,
@@ -128,6 +129,7 @@ impl ShardStatus {
         self.commit.store(status.commit, Relaxed);
         self.applied.store(node.applied, Relaxed);
         self.keys.store(node.keys as u64, Relaxed);
+        self.expires.store(node.expires as u64, Relaxed);
         self.log_start.store(node.log_start, Relaxed);
         self.holds_lease.store(status.holds_lease as u8, Relaxed);
         self.recovering.store(node.recovering as u8, Relaxed);
@@ -158,6 +160,8 @@ pub struct Monitor {
     pub started_unix_ms: u128,
     /// The last session counter handed out on this node (see `Shared::new_session_counter`).
     pub session_counter: AtomicU64,
+    /// Every client connection of the node, for CLIENT LIST / KILL and INFO.
+    pub clients: super::clients::ClientRegistry,
 }
 
 impl Monitor {
@@ -178,6 +182,7 @@ impl Monitor {
             status,
             started_unix_ms: super::util::unix_millis(),
             session_counter: AtomicU64::new(0),
+            clients: super::clients::ClientRegistry::default(),
         })
     }
 
@@ -187,23 +192,68 @@ impl Monitor {
         text
     }
 
-    /// The text of `INFO [section]` (Redis's `# Section` / `key:value` lines).
-    pub fn info(&self, node: u32, section: Option<&str>, config_summary: &str) -> String {
-        let all = section.is_none_or(|s| s == "all" || s == "everything" || s == "default");
-        let want = |name: &str| all || section == Some(name);
+    /// The text of `INFO [section ...]`: Redis's `# Section` / `key:value`
+    /// lines, the fields clients and tools read (same shape as Redis 7.0,
+    /// figures this server does not have are 0), plus paxoskv's own.
+    pub fn info(&self, node: u32, sections: &[String], config_summary: &str, clients_max: usize) -> String {
+        let all = sections.is_empty() || sections.iter().any(|s| s == "all" || s == "everything" || s == "default");
+        let want = |name: &str| all || sections.iter().any(|s| s == name);
         let mut out = String::new();
         if want("server") {
             let uptime = (super::util::unix_millis() - self.started_unix_ms) / 1000;
             out.push_str("# Server\r\n");
             out.push_str(&format!(
-                "paxoskv_version:{}\r\nredis_version:7.0.0\r\nnode_id:{node}\r\nprocess_id:{}\r\nuptime_in_seconds:{uptime}\r\n{config_summary}\r\n",
+                "redis_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\n\
+                 uptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\npaxoskv_version:{}\r\nnode_id:{node}\r\n{config_summary}\r\n",
+                super::client::REDIS_VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                uptime / 86_400,
                 env!("CARGO_PKG_VERSION"),
-                std::process::id()
+            ));
+        }
+        if want("clients") {
+            out.push_str(&format!(
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+                self.clients.len(),
+                clients_max * self.status.len(),
+            ));
+        }
+        if want("memory") {
+            let rss = resident_bytes();
+            out.push_str(&format!(
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+                 maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n",
+                rss as f64 / (1 << 20) as f64,
+            ));
+        }
+        if want("persistence") {
+            out.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\n");
+        }
+        if want("stats") {
+            out.push_str("# Stats\r\n");
+            let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
+            let applied = sum(&|m| m.commands_applied.get());
+            let slots = sum(&|m| m.commits.get());
+            out.push_str(&format!(
+                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+                 total_commands_applied:{applied}\r\ntotal_slots_committed:{slots}\r\navg_batch_commands:{:.2}\r\n\
+                 proposals:{}\r\nforwarded:{}\r\nelections:{}\r\n",
+                self.clients.total_connections.load(Relaxed),
+                self.clients.total_commands.load(Relaxed),
+                if slots == 0 { 0.0 } else { applied as f64 / slots as f64 },
+                sum(&|m| m.proposals.get()),
+                sum(&|m| m.forwarded.get()),
+                sum(&|m| m.elections.get()),
             ));
         }
         if want("replication") {
             out.push_str("# Replication\r\n");
-            out.push_str(&format!("node_id:{node}\r\nshards:{}\r\n", self.status.len()));
+            out.push_str(&format!(
+                "role:master\r\nconnected_slaves:0\r\nnode_id:{node}\r\nshards:{}\r\n",
+                self.status.len()
+            ));
             for (s, st) in self.status.iter().enumerate() {
                 let ballot = st.ballot();
                 out.push_str(&format!(
@@ -219,22 +269,17 @@ impl Monitor {
                 ));
             }
         }
-        if want("stats") {
-            out.push_str("# Stats\r\n");
-            let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
-            let applied = sum(&|m| m.commands_applied.get());
-            let slots = sum(&|m| m.commits.get());
-            out.push_str(&format!(
-                "total_commands_applied:{applied}\r\ntotal_slots_committed:{slots}\r\navg_batch_commands:{:.2}\r\nproposals:{}\r\nforwarded:{}\r\nelections:{}\r\n",
-                if slots == 0 { 0.0 } else { applied as f64 / slots as f64 },
-                sum(&|m| m.proposals.get()),
-                sum(&|m| m.forwarded.get()),
-                sum(&|m| m.elections.get()),
-            ));
+        if want("cpu") {
+            let (user, system) = cpu_seconds();
+            out.push_str(&format!("# CPU\r\nused_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\n"));
         }
         if want("keyspace") {
             let keys: u64 = self.status.iter().map(|s| s.keys.load(Relaxed)).sum();
-            out.push_str(&format!("# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n"));
+            let expires: u64 = self.status.iter().map(|s| s.expires.load(Relaxed)).sum();
+            out.push_str("# Keyspace\r\n");
+            if keys > 0 {
+                out.push_str(&format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n"));
+            }
         }
         out
     }
@@ -242,4 +287,24 @@ impl Monitor {
     pub fn dbsize(&self) -> u64 {
         self.status.iter().map(|s| s.keys.load(Relaxed)).sum()
     }
+}
+
+/// The process's resident memory in bytes (0 where /proc is missing).
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1).and_then(|rss| rss.parse::<u64>().ok()))
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// User and system CPU seconds of the process.
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return (0.0, 0.0);
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }

@@ -10,6 +10,7 @@
 //! - `metrics`: Prometheus metrics, `INFO`, the `/metrics` endpoint.
 
 pub mod client;
+mod clients;
 pub mod config;
 mod identity;
 pub mod links;
@@ -79,6 +80,11 @@ pub struct Shared {
 
 impl Shared {
     /// A connection id, unique on this node.
+    /// The password clients must give (`requirepass`), if any.
+    pub fn requirepass(&self) -> Option<&str> {
+        None
+    }
+
     pub fn new_client_id(&self) -> u64 {
         let id = self.next_client_id.get();
         self.next_client_id.set(id + 1);

@@ -91,20 +91,27 @@ impl Shard {
         self.clock_start.elapsed().as_micros() as u64
     }
 
+    /// The clocks before an input: hands the node the wall clock (batch
+    /// stamps, lease reads' expiry) and returns node-local time.
+    fn now(&mut self) -> u64 {
+        self.node.set_wall_clock(super::util::unix_millis() as u64);
+        self.now_us()
+    }
+
     /// Node-local microseconds of a wall-clock deadline.
     pub fn deadline_us(&self, deadline: Instant) -> u64 {
         deadline.saturating_duration_since(self.clock_start).as_micros() as u64
     }
 
     pub fn submit(&mut self, request: Request<ClientWaiter>) {
-        let now = self.now_us();
+        let now = self.now();
         self.node.submit(now, request);
         self.kick.notify();
     }
 
     pub fn on_peer_frame(&mut self, from: NodeId, frame: PeerFrame) {
         self.metrics.peer_frames_in.inc();
-        let now = self.now_us();
+        let now = self.now();
         self.node.on_peer_frame(now, from, frame);
         self.kick.notify();
     }
@@ -115,7 +122,7 @@ impl Shard {
 
     /// What was forwarded to `peer` may be lost: the node retries it.
     pub fn on_link_down(&mut self, peer: NodeId) {
-        let now = self.now_us();
+        let now = self.now();
         self.node.on_link_down(now, peer);
         self.kick.notify();
     }
@@ -164,7 +171,7 @@ impl Shard {
             let data = glommio::executor().spawn_blocking(move || store.snapshot()).await;
             let Some(shard) = shared.shard.borrow().clone() else { return };
             let mut s = shard.borrow_mut();
-            let now = s.now_us();
+            let now = s.now();
             s.node.on_snapshot_ready(now, slot, data);
             s.kick.notify();
         })
@@ -308,7 +315,7 @@ pub async fn run_syncer(shard: ShardRef) {
                 token = s.appended.pop_front().map(|(_, token)| token);
             }
             if let Some(token) = token {
-                let now = s.now_us();
+                let now = s.now();
                 s.node.on_synced(now, token);
             }
             s.kick.notify();
@@ -331,7 +338,7 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
         }
         last = Instant::now();
         let mut s = shard.borrow_mut();
-        let now = s.now_us();
+        let now = s.now();
         s.node.tick(now);
         s.kick.notify();
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::linearizability::{Operation, RegisterInput, RegisterOutput};
-use crate::kv::{Command, Op, Reply, SessionId, SetCondition};
+use crate::kv::{Command, Op, Reply, SessionId, SetCondition, SetTtl};
 use crate::node::ClientSession;
 use crate::paxos::NodeId;
 use crate::rng::Rng;
@@ -130,12 +130,18 @@ pub fn kv_op(key: u32, input: RegisterInput) -> Op {
     let text = |v: i64| Bytes::from(v.to_string());
     match input {
         RegisterInput::Get => Op::Get { key },
-        RegisterInput::Set(v) => Op::Set { key, value: text(v), condition: SetCondition::Always },
+        RegisterInput::Set(v) => {
+            Op::Set { key, value: text(v), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false }
+        }
         RegisterInput::Del => Op::Del { keys: vec![key] },
         RegisterInput::IncrBy(d) => Op::IncrBy { key, delta: d },
-        RegisterInput::CompareAndSet { expected, new } => {
-            Op::Set { key, value: text(new), condition: SetCondition::IfEqual(text(expected)) }
-        }
+        RegisterInput::CompareAndSet { expected, new } => Op::Set {
+            key,
+            value: text(new),
+            condition: SetCondition::IfEqual(text(expected)),
+            ttl: SetTtl::Clear,
+            get: false,
+        },
     }
 }
 

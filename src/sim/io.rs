@@ -254,13 +254,13 @@ impl Cluster {
                 let ballot = self.node(id).replica().map_or(Ballot::ZERO, |r| r.status().promised);
                 self.reads_begun.insert((id, read), (self.now_us, self.checker.committed_end, ballot));
             }
-            NodeEvent::ReadServed { id: read, read_index } => {
+            NodeEvent::ReadServed { id: read, read_index, .. } => {
                 if let Some((begun_us, committed, ballot)) = self.reads_begun.remove(&(id, read)) {
                     self.checker.on_read(id, read_index, committed, self.now_us);
                     self.watch_read(id, begun_us, ballot);
                 }
             }
-            NodeEvent::Executed { session, seq, reply } => {
+            NodeEvent::Executed { session, seq, reply, .. } => {
                 self.executions.entry((session, seq)).or_insert((self.now_us, reply));
             }
             NodeEvent::SnapshotInstalled { slot } => {

@@ -49,6 +49,9 @@ pub fn encode_checkpoint(state: &DurableState, snapshot_id: u64, out: &mut Vec<u
     if state.recovering {
         ops.push(PersistOp::RecoveryBegun);
     }
+    if state.horizon > 0 {
+        ops.push(PersistOp::Horizon { ms: state.horizon });
+    }
     ops.push(PersistOp::Commit { commit: state.commit });
     encode_ops(&ops, out);
 }

@@ -12,8 +12,10 @@
 //! kind 5  SnapshotMarker  slot: u64 | snapshot_id: u64
 //! kind 6  RecoveryBegun   (no payload)
 //! kind 7  RecoveryDone    (no payload)
+//! kind 8  Horizon         ms: u64
 //! ballot  = round: u64 | node: u32
-//! value   = tag: u8 (0 Noop, 1 Batch) | for Batch: count: u32 | (len: u32 | bytes) * count
+//! value   = 0 (Noop) | 1 commands (a batch, stamp 0) | 2 stamp: u64 (> 0) commands
+//! commands = count: u32 | (len: u32 | bytes) * count
 //! ```
 //!
 //! All integers are little-endian. Kind 0 is reserved as invalid, so that a
@@ -43,9 +45,11 @@ const KIND_COMMIT: u8 = 4;
 const KIND_SNAPSHOT_MARKER: u8 = 5;
 const KIND_RECOVERY_BEGUN: u8 = 6;
 const KIND_RECOVERY_DONE: u8 = 7;
+const KIND_HORIZON: u8 = 8;
 
 const VALUE_NOOP: u8 = 0;
 const VALUE_BATCH: u8 = 1;
+const VALUE_STAMPED_BATCH: u8 = 2;
 
 /// Smallest encoding of one value (a Noop tag): bounds a value count.
 const VALUE_BYTES_MIN: usize = 1;
@@ -182,7 +186,9 @@ const _: () = assert!(crate::paxos::BATCH_BYTES_LIMIT <= RECORD_SPLIT_BYTES);
 fn value_encoded_len(value: &Value) -> usize {
     match value {
         Value::Noop => 1,
-        Value::Batch(commands) => 5 + commands.iter().map(|c| 4 + c.len()).sum::<usize>(),
+        Value::Batch { stamp, commands } => {
+            5 + if *stamp == 0 { 0 } else { 8 } + commands.iter().map(|c| 4 + c.len()).sum::<usize>()
+        }
     }
 }
 
@@ -237,6 +243,10 @@ pub fn encode_op(op: &PersistOp, out: &mut Vec<u8>) {
         }
         PersistOp::RecoveryBegun => out.push(KIND_RECOVERY_BEGUN),
         PersistOp::RecoveryDone => out.push(KIND_RECOVERY_DONE),
+        PersistOp::Horizon { ms } => {
+            out.push(KIND_HORIZON);
+            out.extend_from_slice(&ms.to_le_bytes());
+        }
         PersistOp::Snapshot(image) => panic!(
             "PersistOp::Snapshot (slot {}) is not a WAL record: write the image to a snapshot file, \
              then append Record::SnapshotMarker",
@@ -277,8 +287,13 @@ fn put_values(out: &mut Vec<u8>, first_slot: Slot, values: &[Value]) {
     for value in values {
         match value {
             Value::Noop => out.push(VALUE_NOOP),
-            Value::Batch(commands) => {
-                out.push(VALUE_BATCH);
+            Value::Batch { stamp, commands } => {
+                if *stamp == 0 {
+                    out.push(VALUE_BATCH);
+                } else {
+                    out.push(VALUE_STAMPED_BATCH);
+                    out.extend_from_slice(&stamp.to_le_bytes());
+                }
                 put_u32_len(out, commands.len(), "command count");
                 for command in commands.iter() {
                     put_u32_len(out, command.len(), "command length");
@@ -315,6 +330,7 @@ pub fn decode_body(body: &[u8]) -> Result<Record, RecordError> {
         KIND_COMMIT => Record::Op(PersistOp::Commit { commit: reader.u64("commit slot")? }),
         KIND_RECOVERY_BEGUN => Record::Op(PersistOp::RecoveryBegun),
         KIND_RECOVERY_DONE => Record::Op(PersistOp::RecoveryDone),
+        KIND_HORIZON => Record::Op(PersistOp::Horizon { ms: reader.u64("horizon")? }),
         KIND_SNAPSHOT_MARKER => {
             let slot = reader.u64("snapshot slot")?;
             let snapshot_id = reader.u64("snapshot id")?;
@@ -402,14 +418,22 @@ impl<'a> Reader<'a> {
     fn value(&mut self) -> Result<Value, RecordError> {
         match self.u8("value tag")? {
             VALUE_NOOP => Ok(Value::Noop),
-            VALUE_BATCH => {
+            tag @ (VALUE_BATCH | VALUE_STAMPED_BATCH) => {
+                let stamp = if tag == VALUE_STAMPED_BATCH {
+                    match self.u64("stamp")? {
+                        0 => return Err(RecordError::UnknownValueTag(tag)), // stamp 0 is written as tag 1
+                        stamp => stamp,
+                    }
+                } else {
+                    0
+                };
                 let count = self.count("command count", COMMAND_BYTES_MIN)?;
                 let mut commands = Vec::with_capacity(count.min(RESERVE_ITEMS_MAX));
                 for _ in 0..count {
                     let len = self.u32("command length")? as usize;
                     commands.push(Bytes::copy_from_slice(self.take(len, "command bytes")?));
                 }
-                Ok(Value::batch(commands))
+                Ok(Value::stamped(stamp, commands))
             }
             other => Err(RecordError::UnknownValueTag(other)),
         }
@@ -458,6 +482,8 @@ mod tests {
             Record::Op(PersistOp::Chosen { first_slot: 0, values: vec![Value::batch(large), batch(&[])] }),
             Record::Op(PersistOp::Commit { commit: 0 }),
             Record::Op(PersistOp::Commit { commit: u64::MAX }),
+            Record::Op(PersistOp::Horizon { ms: 1_764_000_000_000 }),
+            Record::Op(PersistOp::Chosen { first_slot: 9, values: vec![Value::stamped(1, vec![]), Value::Noop] }),
             Record::SnapshotMarker { slot: 0, snapshot_id: 0 },
             Record::SnapshotMarker { slot: 1 << 40, snapshot_id: u64::MAX },
         ]
@@ -549,7 +575,7 @@ mod tests {
     fn empty_body_and_reserved_kinds_are_rejected() {
         assert_eq!(decode_body(&[]), Err(RecordError::Empty));
         assert_eq!(decode_body(&[0]), Err(RecordError::UnknownKind(0)));
-        assert_eq!(decode_body(&[8]), Err(RecordError::UnknownKind(8)));
+        assert_eq!(decode_body(&[9]), Err(RecordError::UnknownKind(9)));
         assert_eq!(decode_body(&[0xFF; 32]), Err(RecordError::UnknownKind(0xFF)));
     }
 
@@ -617,8 +643,8 @@ mod tests {
         let mut body = vec![KIND_CHOSEN];
         body.extend_from_slice(&0u64.to_le_bytes());
         body.extend_from_slice(&1u32.to_le_bytes());
-        body.push(2);
-        assert_eq!(decode_body(&body), Err(RecordError::UnknownValueTag(2)));
+        body.push(3);
+        assert_eq!(decode_body(&body), Err(RecordError::UnknownValueTag(3)));
     }
 
     #[test]

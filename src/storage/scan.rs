@@ -209,9 +209,11 @@ impl std::error::Error for ReplayError {
 /// - Accept and Chosen: the slot range must not overflow `u64`.
 pub fn validate_replay(state: &DurableState, op: &PersistOp) -> Result<(), RecordError> {
     match op {
-        PersistOp::Promise { .. } | PersistOp::Snapshot(_) | PersistOp::RecoveryBegun | PersistOp::RecoveryDone => {
-            Ok(())
-        }
+        PersistOp::Promise { .. }
+        | PersistOp::Snapshot(_)
+        | PersistOp::RecoveryBegun
+        | PersistOp::RecoveryDone
+        | PersistOp::Horizon { .. } => Ok(()),
         PersistOp::Accept { first_slot, values, .. } | PersistOp::Chosen { first_slot, values } => {
             check_slot_range(*first_slot, values.len())
         }

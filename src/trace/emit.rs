@@ -58,7 +58,7 @@ pub fn value_digest<'a>(values: impl IntoIterator<Item = &'a Value>) -> Option<S
         any = true;
         match value {
             Value::Noop => crc = crc32c::crc32c_append(crc, &[0]),
-            Value::Batch(commands) => {
+            Value::Batch { commands, .. } => {
                 crc = crc32c::crc32c_append(crc, &[1]);
                 for command in commands.iter() {
                     crc = crc32c::crc32c_append(crc, &(command.len() as u32).to_le_bytes());
@@ -101,7 +101,8 @@ mod tests {
     #[test]
     fn a_promise_describes_the_values_it_reports_accepted() {
         let entry = AcceptedEntry { slot: 4, ballot: Ballot::new(1, 3), value: batch(&["x"]) };
-        let promise = Promise { ballot: Ballot::new(2, 1), commit: 3, chosen: Vec::new(), accepted: vec![entry] };
+        let promise =
+            Promise { ballot: Ballot::new(2, 1), commit: 3, chosen: Vec::new(), accepted: vec![entry], horizon: 0 };
         let send = send_event(1, &envelope(Message::Promise(promise)));
         assert_eq!((send.kind, send.slot, send.slots, send.commands), (MessageKind::Promise, Some(4), 1, 1));
         assert_eq!(send.digest, value_digest(&[batch(&["x"])]));
@@ -109,8 +110,10 @@ mod tests {
 
     #[test]
     fn a_heartbeat_carries_no_values() {
-        let send =
-            send_event(1, &envelope(Message::Heartbeat(Heartbeat { ballot: Ballot::new(2, 1), commit: 5, round: 9 })));
+        let send = send_event(
+            1,
+            &envelope(Message::Heartbeat(Heartbeat { ballot: Ballot::new(2, 1), commit: 5, round: 9, horizon: 0 })),
+        );
         assert_eq!((send.kind, send.slots, send.digest), (MessageKind::Heartbeat, 0, None));
     }
 
