@@ -87,6 +87,12 @@ pub struct SimArgs {
     /// 50 with --pin-knobs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..500))]
     drift_permille: Option<u64>,
+    /// Bound on wall-clock offsets, milliseconds: each replica's wall clock
+    /// (batch stamps, expiry) is off the true time by a fixed amount within
+    /// it [default: drawn per seed from 0, 20, 400, 5000; 0 with
+    /// --pin-knobs].
+    #[arg(long)]
+    clock_offset_ms: Option<u64>,
     /// Time for an fsync to complete, microseconds [default: drawn per seed
     /// from 50..3000 with jitter; 200 with --pin-knobs].
     #[arg(long)]
@@ -167,6 +173,9 @@ enum BugArg {
     NoRestartQuarantine,
     /// Reads without a lease skip the read-index confirmation round.
     ReadIndexWithoutRound,
+    /// A new leader ignores the time horizons promises report: its stamps
+    /// can fall behind times its predecessor judged reads at.
+    StampIgnoresHorizon,
 }
 
 impl BugArg {
@@ -234,6 +243,7 @@ impl SimArgs {
             pipeline: self.pipeline.unwrap_or(1) as usize,
             sessions_max: self.sessions_max.map_or(1024, |n| n as usize),
             drift_permille: self.drift_permille.unwrap_or(50),
+            clock_offset_ms: self.clock_offset_ms.unwrap_or(0),
             read_mode: match self.read_mode {
                 ReadModeArg::Lease => ReadMode::Lease,
                 ReadModeArg::ReadIndex => ReadMode::ReadIndex,
@@ -265,6 +275,7 @@ impl SimArgs {
                 timeouts: self.election_timeout_ms.is_none(),
                 pipeline: self.pipeline.is_none(),
                 sessions: self.sessions_max.is_none(),
+                clocks: self.clock_offset_ms.is_none(),
             }
         };
         RunOptions { sim, faults, draw }

@@ -34,9 +34,9 @@ pub enum NodeEvent {
     Forwarded { to: NodeId },
     /// A lease or read-index read entered the core (`trace_checks` only).
     ReadRegistered { id: u64 },
-    /// That read was answered at `read_index`, judged at time `at_ms`
-    /// (`trace_checks` only).
-    ReadServed { id: u64, read_index: Slot, at_ms: u64 },
+    /// That read, command `seq` of `session`, was answered at `read_index`,
+    /// judged at time `at_ms` (`trace_checks` only).
+    ReadServed { id: u64, read_index: Slot, at_ms: u64, session: SessionId, seq: u64 },
     /// A client command ran in the store (not a replay) with this reply, at
     /// the log's time `at_ms` (`trace_checks` only): when, if ever, a
     /// command whose client was told "outcome unknown" took effect.

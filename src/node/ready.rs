@@ -210,10 +210,14 @@ impl<C> Node<C> {
             ReadOutcome::Ready { id, read_index, at_ms } => {
                 let Some(read) = self.waiting_reads.remove(&id) else { return };
                 assert!(self.applied >= read_index, "read released before its index was applied");
-                // Judged at the leader's read time, never before the log's.
-                let at_ms = at_ms.max(self.kv.log_time());
+                // Judged at the leader's read time, but not after a batch
+                // the read comes before, and never before the log's time
+                // (see `paxos::time`).
+                let cap = self.replica.stamp_floor_from(self.applied).unwrap_or(u64::MAX);
+                let at_ms = at_ms.min(cap).max(self.kv.log_time());
                 if self.config.trace_checks {
-                    self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms });
+                    let (session, seq) = (read.command.session, read.command.seq);
+                    self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms, session, seq });
                 }
                 let reply = self.kv.read(read.op(), at_ms);
                 self.deliver(read.waiter, reply);

@@ -32,7 +32,8 @@ impl Replica {
             })
             .collect();
         let ballot = candidate.ballot;
-        let leader = Leader::new(ballot, end, self.now, self.config.members.len());
+        let mut leader = Leader::new(ballot, end, self.now, self.config.members.len());
+        leader.elected_floor = self.time_floor;
         self.role = Role::Leader(Box::new(leader));
         self.leader_hint = Some(self.id);
         self.election_timeout.stop();
@@ -236,6 +237,11 @@ impl Replica {
     pub(super) fn release_reads(&mut self) {
         let commit = self.learner.commit();
         let Role::Leader(leader) = &self.role else { return };
+        if self.horizon_acked() < leader.elected_floor {
+            // A read judged now might come before a time an earlier leader
+            // judged a read at: wait for our horizon to pass it.
+            return;
+        }
         let confirmed = leader.confirmed_round;
         if !leader.reads.iter().any(|read| read.confirm_round <= confirmed && read.read_index <= commit) {
             return;

@@ -73,6 +73,11 @@ impl Learner {
         self.chosen.get(&slot)
     }
 
+    /// The chosen values known here at `slot` and after, in slot order.
+    pub fn values_from(&self, slot: Slot) -> impl Iterator<Item = &Value> {
+        self.chosen.range(slot..).map(|(_, value)| value)
+    }
+
     /// Record that `slot` holds `value`. Returns true if this is news.
     /// Learning a different value for a known slot is an agreement violation:
     /// a bug in the protocol, so it crashes.

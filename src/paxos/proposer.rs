@@ -150,6 +150,10 @@ pub struct Leader {
     pub horizon_acks: Vec<u64>,
     /// Seal a batch at the next chance even if no command waits.
     pub stamp_due: bool,
+    /// The time floor when this leader took office: the latest time an
+    /// earlier leader may have judged a read at. No read is judged before
+    /// a majority stored a horizon at least this (`paxos::time`).
+    pub elected_floor: u64,
 }
 
 impl Leader {
@@ -170,6 +174,7 @@ impl Leader {
             last_heard_tick: vec![now; members],
             horizon_acks: vec![0; members],
             stamp_due: false,
+            elected_floor: 0,
         }
     }
 

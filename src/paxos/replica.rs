@@ -479,6 +479,8 @@ impl Replica {
             let (_, message) = self.self_pending.pop_front().expect("front exists");
             self.handle(self.index, message);
         }
+        // Our own horizon may now complete a majority (`paxos::time`).
+        self.release_reads();
     }
 
     /// The shell took a snapshot of the state machine after applying every

@@ -40,6 +40,7 @@ use super::message::Value;
 use super::persist::PersistOp;
 use super::proposer::Role;
 use super::replica::Replica;
+use super::Slot;
 
 impl Replica {
     /// The shell's wall clock (Unix milliseconds), before each input. It may
@@ -98,9 +99,12 @@ impl Replica {
         if self.wall_ms == 0 {
             return self.horizon_stored;
         }
+        // From the floor when the clock is behind it (after a failover to
+        // a node with a slower clock), so reads are not held for long.
+        let base = self.wall_ms.max(self.time_floor);
         let margin = self.config.horizon_ms;
-        if self.horizon_stored < self.wall_ms.saturating_add(margin / 2) {
-            self.store_horizon(self.wall_ms.saturating_add(margin));
+        if self.horizon_stored < base.saturating_add(margin / 2) {
+            self.store_horizon(base.saturating_add(margin));
         }
         self.horizon_stored
     }
@@ -115,11 +119,29 @@ impl Replica {
         acks[self.config.majority() - 1]
     }
 
-    /// The time a read served now is judged at; raises the floor to it.
+    /// The time a read served now is judged at: the clock, or the floor
+    /// when the clock is behind it, but never past the horizon a majority
+    /// stored (a later leader learns that). Raises the floor to it.
     pub(super) fn read_time(&mut self) -> u64 {
-        let at = self.wall_ms.min(self.horizon_acked());
+        let at = self.wall_ms.max(self.time_floor).min(self.horizon_acked());
         self.raise_floor(at);
         at
+    }
+
+    /// The earliest stamp among the batches at `slot` and after that this
+    /// replica knows chosen or has proposed, if any. A read served from a
+    /// store applied up to `slot` comes before those batches, which were
+    /// stamped when sealed, possibly before the read was judged: the shell
+    /// judges it at no later time than this (and never before the log's
+    /// time, which is at most this), so times never go backwards along the
+    /// order in which reads and writes take effect.
+    pub fn stamp_floor_from(&self, slot: Slot) -> Option<u64> {
+        let chosen = self.learner.values_from(slot).map(Value::stamp);
+        let proposed = match &self.role {
+            Role::Leader(leader) => Some(leader.in_flight.range(slot..).map(|(_, f)| f.value.stamp())),
+            _ => None,
+        };
+        chosen.chain(proposed.into_iter().flatten()).filter(|&stamp| stamp > 0).min()
     }
 
     /// Ready `number` is durable: so is any horizon it stored.

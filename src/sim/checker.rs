@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::client::History;
-use super::linearizability::{self, RegisterModel, Verdict};
+use super::linearizability::{self, Operation, Timed, TimedRegisterModel, Verdict};
 use crate::paxos::{NodeId, Slot, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,10 +129,17 @@ impl Checker {
             if recorded.not_applied || (op.ret.is_none() && op.input == linearizability::RegisterInput::Get) {
                 continue;
             }
-            per_key.entry(recorded.key).or_default().push(op.clone());
+            let timed = Operation {
+                client: op.client,
+                call: op.call,
+                ret: op.ret,
+                input: Timed { input: op.input, at: recorded.at },
+                output: op.output,
+            };
+            per_key.entry(recorded.key).or_default().push(timed);
         }
         for (key, ops) in per_key {
-            match linearizability::check(&RegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
+            match linearizability::check(&TimedRegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
                 Verdict::Linearizable => {}
                 Verdict::Unknown => self.unknown_keys.push(key),
                 Verdict::NotLinearizable { longest_prefix } => {

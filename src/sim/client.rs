@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::linearizability::{Operation, RegisterInput, RegisterOutput};
-use crate::kv::{Command, Op, Reply, SessionId, SetCondition, SetTtl};
+use crate::kv::{Command, Expiry, Op, Reply, SessionId, SetCondition, SetTtl};
 use crate::node::ClientSession;
 use crate::paxos::NodeId;
 use crate::rng::Rng;
@@ -93,13 +93,17 @@ impl SimClient {
     /// Draw the next operation: mostly reads and writes, some increments,
     /// compare-and-sets and deletes. Written values are unique per client,
     /// which makes stale reads easy to spot.
-    pub fn next_input(&mut self, rng: &mut Rng, keys: u32) -> (u32, RegisterInput) {
+    /// Some writes expire: at an absolute time (the true time `now_ms`
+    /// give or take a few hundred ms), so the model needs no guess of
+    /// when the write ran to know when the key goes.
+    pub fn next_input(&mut self, rng: &mut Rng, keys: u32, now_ms: u64) -> (u32, RegisterInput) {
         let key = rng.below(u64::from(keys)) as u32;
         self.next_unique += 1;
         let unique = (self.index as i64 + 1) * 1_000_000_000 + self.next_unique;
         let input = match rng.below(100) {
             0..=39 => RegisterInput::Get,
-            40..=64 => RegisterInput::Set(unique),
+            40..=56 => RegisterInput::Set(unique),
+            57..=64 => RegisterInput::SetExpiring { value: unique, expires_at: now_ms + rng.below(400) - 100 },
             65..=79 => RegisterInput::IncrBy(rng.range_inclusive(1, 5) as i64),
             80..=89 => {
                 let expected = self.last_seen[key as usize].unwrap_or(0);
@@ -133,6 +137,13 @@ pub fn kv_op(key: u32, input: RegisterInput) -> Op {
         RegisterInput::Set(v) => {
             Op::Set { key, value: text(v), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false }
         }
+        RegisterInput::SetExpiring { value, expires_at } => Op::Set {
+            key,
+            value: text(value),
+            condition: SetCondition::Always,
+            ttl: SetTtl::Expire(Expiry::At(expires_at as i64)),
+            get: false,
+        },
         RegisterInput::Del => Op::Del { keys: vec![key] },
         RegisterInput::IncrBy(d) => Op::IncrBy { key, delta: d },
         RegisterInput::CompareAndSet { expected, new } => Op::Set {
@@ -173,7 +184,7 @@ pub fn outcome(input: RegisterInput, reply: &Reply) -> Outcome {
     let output = match (input, reply) {
         (RegisterInput::Get, Reply::Nil) => Some(RegisterOutput::Value(None)),
         (RegisterInput::Get, Reply::Bulk(b)) => parse(b).map(|v| RegisterOutput::Value(Some(v))),
-        (RegisterInput::Set(_), Reply::Ok) => Some(RegisterOutput::Ok),
+        (RegisterInput::Set(_) | RegisterInput::SetExpiring { .. }, Reply::Ok) => Some(RegisterOutput::Ok),
         (RegisterInput::Del, Reply::Int(n)) if *n == 0 || *n == 1 => Some(RegisterOutput::Deleted(*n == 1)),
         (RegisterInput::IncrBy(_), Reply::Int(v)) => Some(RegisterOutput::Int(*v)),
         (RegisterInput::IncrBy(_), Reply::Error(_)) => Some(RegisterOutput::IncrError),
@@ -196,6 +207,8 @@ pub struct Recorded {
     pub seq: u64,
     /// It did not take effect: left out of the linearizability check.
     pub not_applied: bool,
+    /// The time the store judged it at, once known (`settle_history`).
+    pub at: Option<u64>,
 }
 
 /// The recorded client history.
@@ -216,7 +229,7 @@ impl History {
     ) -> usize {
         let op = Operation { client: client as u64, call: now_us, ret: None, input, output: None };
         let (session, seq) = (command.session, command.seq);
-        self.ops.push(Recorded { key, op, node, session, seq, not_applied: false });
+        self.ops.push(Recorded { key, op, node, session, seq, not_applied: false, at: None });
         self.ops.len() - 1
     }
 

@@ -41,7 +41,7 @@ impl Cluster {
             return;
         }
         if c.in_flight.len() < c.pipeline {
-            let (key, input) = c.next_input(&mut self.client_rng, keys);
+            let (key, input) = c.next_input(&mut self.client_rng, keys, super::node::true_wall_ms(now));
             let op = kv_op(key, input);
             let through_log = !op.is_read_only() || read_mode_log == super::cluster::ReadMode::Log;
             let target = c.target;

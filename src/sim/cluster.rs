@@ -67,6 +67,9 @@ pub struct SimConfig {
     /// Put every node's clock at one end of the drift range (either end),
     /// where lease bugs show; else rates are uniform within the bound.
     pub drift_extremes: bool,
+    /// Bound on wall-clock offsets (ms): each node's wall clock is off the
+    /// true time by a fixed amount within it (expiry, batch stamps).
+    pub clock_offset_ms: u64,
     pub read_mode: ReadMode,
     pub window_slots: usize,
     pub batch_count_max: usize,
@@ -110,6 +113,7 @@ impl Default for SimConfig {
             fsync_factors: Vec::new(),
             drift_permille: 50,
             drift_extremes: false,
+            clock_offset_ms: 0,
             read_mode: ReadMode::Lease,
             window_slots: 16,
             batch_count_max: 64,
@@ -347,8 +351,12 @@ pub struct Cluster {
     pub(super) faults_over: bool,
     /// The rule watchers' records (`watch.rs`).
     pub(super) watch: super::watch::Watch,
-    /// When each client command first ran in a store, and its reply.
-    pub(super) executions: BTreeMap<(crate::kv::SessionId, u64), (u64, Reply)>,
+    /// When each client command first ran in a store, its reply, and the
+    /// log's time then.
+    pub(super) executions: BTreeMap<(crate::kv::SessionId, u64), (u64, Reply, u64)>,
+    /// The times each read served outside the log was judged at (more than
+    /// one when a retry inside the cluster served it again).
+    pub(super) read_times: BTreeMap<(crate::kv::SessionId, u64), Vec<u64>>,
 }
 
 impl Cluster {
@@ -358,7 +366,7 @@ impl Cluster {
         let mut rng = Rng::new(seed);
         let mut node_rng = rng.fork();
         let bound = config.drift_permille as i64;
-        let nodes = config
+        let mut nodes = config
             .members()
             .into_iter()
             .map(|id| {
@@ -373,7 +381,12 @@ impl Cluster {
                 };
                 SimNode::new(id, drift)
             })
-            .collect();
+            .collect::<Vec<SimNode>>();
+        let mut clock_rng = Rng::new(seed ^ 0xC10C_5EED);
+        let offset_max = config.clock_offset_ms;
+        for n in &mut nodes {
+            n.wall_offset_ms = clock_rng.range_inclusive(0, 2 * offset_max) as i64 - offset_max as i64;
+        }
         let clients = (0..config.clients)
             .map(|i| SimClient::new(i, (i as u32 % config.replicas) + 1, config.keys, config.pipeline))
             .collect();
@@ -405,6 +418,7 @@ impl Cluster {
             quiet_since_us: None,
             faults_over: false,
             executions: BTreeMap::new(),
+            read_times: BTreeMap::new(),
             watch: super::watch::Watch::default(),
             config,
         };

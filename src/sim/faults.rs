@@ -168,7 +168,7 @@ impl Cluster {
             }
         }
         let n = self.node_mut(node);
-        let local = n.local_us(now);
+        let local = n.clock(now);
         let interval = n.tick_interval_us(1_000);
         n.node.as_mut().expect("live").tick(local);
         self.schedule(interval, EventKind::Tick { node, epoch });

@@ -46,6 +46,7 @@ impl Cluster {
             }
         }
         n.booted_at_us = now;
+        n.clock(now);
         let epoch = n.epoch;
         // Links to every live peer come up (both ends learn it).
         let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != id && self.is_up(p)).collect();
@@ -97,7 +98,7 @@ impl Cluster {
         if n.epoch != epoch || n.node.is_none() || n.is_stalled() {
             return; // a chain from before a crash, or paused by a stall (it resumes after)
         }
-        let local = n.local_us(now);
+        let local = n.clock(now);
         let interval = n.tick_interval_us(1_000);
         n.node.as_mut().expect("live").tick(local);
         self.schedule(interval, EventKind::Tick { node: id, epoch });
@@ -254,14 +255,15 @@ impl Cluster {
                 let ballot = self.node(id).replica().map_or(Ballot::ZERO, |r| r.status().promised);
                 self.reads_begun.insert((id, read), (self.now_us, self.checker.committed_end, ballot));
             }
-            NodeEvent::ReadServed { id: read, read_index, .. } => {
+            NodeEvent::ReadServed { id: read, read_index, at_ms, session, seq } => {
+                self.read_times.entry((session, seq)).or_default().push(at_ms);
                 if let Some((begun_us, committed, ballot)) = self.reads_begun.remove(&(id, read)) {
                     self.checker.on_read(id, read_index, committed, self.now_us);
                     self.watch_read(id, begun_us, ballot);
                 }
             }
-            NodeEvent::Executed { session, seq, reply, .. } => {
-                self.executions.entry((session, seq)).or_insert((self.now_us, reply));
+            NodeEvent::Executed { session, seq, reply, at_ms } => {
+                self.executions.entry((session, seq)).or_insert((self.now_us, reply, at_ms));
             }
             NodeEvent::SnapshotInstalled { slot } => {
                 self.snapshots_installed += 1;

@@ -443,9 +443,18 @@ pub fn partition_by_key<K: Ord + Clone, I: Clone, O: Clone>(
 pub enum RegisterInput {
     Get,
     Set(i64),
+    /// SET with an absolute expiry (`PXAT`, Unix ms): gone once the store's
+    /// time passes it.
+    SetExpiring {
+        value: i64,
+        expires_at: u64,
+    },
     Del,
     IncrBy(i64),
-    CompareAndSet { expected: i64, new: i64 },
+    CompareAndSet {
+        expected: i64,
+        new: i64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -467,7 +476,7 @@ impl RegisterModel {
     fn apply(state: Option<i64>, input: &RegisterInput) -> (Option<i64>, RegisterOutput) {
         match *input {
             RegisterInput::Get => (state, RegisterOutput::Value(state)),
-            RegisterInput::Set(value) => (Some(value), RegisterOutput::Ok),
+            RegisterInput::Set(value) | RegisterInput::SetExpiring { value, .. } => (Some(value), RegisterOutput::Ok),
             RegisterInput::Del => (None, RegisterOutput::Deleted(state.is_some())),
             RegisterInput::IncrBy(delta) => match state.unwrap_or(0).checked_add(delta) {
                 Some(sum) => (Some(sum), RegisterOutput::Int(sum)),
@@ -498,6 +507,80 @@ impl Model for RegisterModel {
         match output {
             Some(observed) if *observed != expected_output => None,
             _ => Some(next_state),
+        }
+    }
+}
+
+/// A register operation and the time the store judged it at (a write:
+/// the log's time when it ran; a read: the time its node judged expiry
+/// at), `None` when not known (a read answered more than once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Timed {
+    pub input: RegisterInput,
+    pub at: Option<u64>,
+}
+
+/// One key with expiry: the register plus its expiry time and the store's
+/// time so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimedState {
+    pub value: Option<i64>,
+    pub expires_at: Option<u64>,
+    /// The latest time an operation was judged at so far.
+    pub now: u64,
+}
+
+/// The register with time, the model of `src/paxos/time.rs`'s rule: the
+/// times operations are judged at never go backwards along the
+/// linearization (every stamp is at least every time a read was judged at
+/// before it), and a key is gone at any time past its expiry. An operation
+/// with a known time must come at or after the time so far; one without
+/// (only reads) is judged at the earliest time that explains its answer.
+pub struct TimedRegisterModel;
+
+impl Model for TimedRegisterModel {
+    type State = TimedState;
+    type Input = Timed;
+    type Output = RegisterOutput;
+
+    fn init(&self) -> TimedState {
+        TimedState::default()
+    }
+
+    fn step(&self, state: &TimedState, timed: &Timed, output: Option<&RegisterOutput>) -> Option<TimedState> {
+        let mut now = match timed.at {
+            Some(at) if at < state.now => return None,
+            Some(at) => at,
+            None => state.now,
+        };
+        let expired = |now: u64| state.expires_at.is_some_and(|at| now > at);
+        if timed.at.is_none() && timed.input == RegisterInput::Get && output == Some(&RegisterOutput::Value(None)) {
+            // A read of unknown time that saw the key gone: the earliest
+            // time at which it is.
+            if let (Some(_), Some(at)) = (state.value, state.expires_at) {
+                now = now.max(at + 1);
+            }
+        }
+        let (value, expires_at) = if expired(now) { (None, None) } else { (state.value, state.expires_at) };
+        let (value, expires_at, expected) = match timed.input {
+            RegisterInput::Get => (value, expires_at, RegisterOutput::Value(value)),
+            RegisterInput::Set(new) => (Some(new), None, RegisterOutput::Ok),
+            RegisterInput::SetExpiring { value: new, expires_at: at } => (Some(new), Some(at), RegisterOutput::Ok),
+            RegisterInput::Del => (None, None, RegisterOutput::Deleted(value.is_some())),
+            // INCRBY keeps the key's expiry, as Redis does.
+            RegisterInput::IncrBy(delta) => match value.unwrap_or(0).checked_add(delta) {
+                Some(sum) => (Some(sum), expires_at.filter(|_| value.is_some()), RegisterOutput::Int(sum)),
+                None => (value, expires_at, RegisterOutput::IncrError),
+            },
+            // SET ... IFEQ clears the expiry like any SET without KEEPTTL.
+            RegisterInput::CompareAndSet { expected, new } if value == Some(expected) => {
+                (Some(new), None, RegisterOutput::Swapped(true))
+            }
+            RegisterInput::CompareAndSet { .. } => (value, expires_at, RegisterOutput::Swapped(false)),
+        };
+        match output {
+            Some(observed) if *observed != expected => None,
+            _ => Some(TimedState { value, expires_at, now }),
         }
     }
 }
@@ -870,5 +953,58 @@ mod tests {
             let result = check(&RegisterModel, &history, 2_000_000);
             assert!(matches!(result, Verdict::NotLinearizable { .. }), "seed {seed}: {result:?}");
         }
+    }
+
+    fn timed(client: u64, call: u64, ret: u64, input: In, at: Option<u64>, output: Out) -> Operation<Timed, Out> {
+        Operation { client, call, ret: Some(ret), input: Timed { input, at }, output: Some(output) }
+    }
+
+    fn timed_verdict(history: &[Operation<Timed, Out>]) -> Verdict {
+        check(&TimedRegisterModel, history, BUDGET)
+    }
+
+    #[test]
+    fn a_key_is_there_until_its_expiry_and_gone_after() {
+        let set = In::SetExpiring { value: 1, expires_at: 150 };
+        let history = [
+            timed(1, 0, 1, set, Some(100), Out::Ok),
+            timed(2, 2, 3, In::Get, Some(150), Out::Value(Some(1))),
+            timed(1, 4, 5, In::Get, Some(151), Out::Value(None)),
+            timed(2, 6, 7, In::IncrBy(2), Some(160), Out::Int(2)),
+        ];
+        assert_eq!(timed_verdict(&history), Verdict::Linearizable);
+        // Seen past its expiry: not the store's semantics.
+        let late = [timed(1, 0, 1, set, Some(100), Out::Ok), timed(2, 2, 3, In::Get, Some(151), Out::Value(Some(1)))];
+        assert!(matches!(timed_verdict(&late), Verdict::NotLinearizable { .. }));
+    }
+
+    #[test]
+    fn time_going_backwards_is_a_violation() {
+        // A read judged the key gone at 200; a later write ran at log time
+        // 120 < 200, where it still saw the key (INCRBY from 1).
+        let set = In::SetExpiring { value: 1, expires_at: 150 };
+        let history = [
+            timed(1, 0, 1, set, Some(100), Out::Ok),
+            timed(2, 2, 3, In::Get, Some(200), Out::Value(None)),
+            timed(1, 4, 5, In::IncrBy(1), Some(120), Out::Int(2)),
+        ];
+        assert!(matches!(timed_verdict(&history), Verdict::NotLinearizable { .. }));
+        // The same with the stamp at least the read's time is fine.
+        let fixed = [history[0].clone(), history[1].clone(), timed(1, 4, 5, In::IncrBy(1), Some(200), Out::Int(1))];
+        assert_eq!(timed_verdict(&fixed), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_read_of_unknown_time_that_saw_the_key_gone_moves_time_past_its_expiry() {
+        let set = In::SetExpiring { value: 1, expires_at: 150 };
+        let history = [
+            timed(1, 0, 1, set, Some(100), Out::Ok),
+            timed(2, 2, 3, In::Get, None, Out::Value(None)),
+            timed(1, 4, 5, In::Get, Some(120), Out::Value(Some(1))),
+        ];
+        assert!(matches!(timed_verdict(&history), Verdict::NotLinearizable { .. }));
+        let unknown_alive =
+            [history[0].clone(), timed(2, 2, 3, In::Get, None, Out::Value(Some(1))), history[2].clone()];
+        assert_eq!(timed_verdict(&unknown_alive), Verdict::Linearizable);
     }
 }

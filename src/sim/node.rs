@@ -21,6 +21,15 @@ use crate::net::peer::PeerFrame;
 use crate::node::{Node, Request, Waiter};
 use crate::paxos::{NodeId, Replica, Slot};
 
+/// The true time at the start of every run (Unix ms, late 2025): node
+/// clocks are offsets from it, and clients write absolute expiries near it.
+pub const WALL_EPOCH_MS: u64 = 1_764_000_000_000;
+
+/// The true time at real time `now_us` of a run.
+pub fn true_wall_ms(now_us: u64) -> u64 {
+    WALL_EPOCH_MS + now_us / 1000
+}
+
 /// An input waiting for the node (while it is stalled).
 #[derive(Debug)]
 pub enum Input {
@@ -44,6 +53,9 @@ pub struct SimNode {
     pub drift_permille: i64,
     /// Real time when the node (re)started: its local clock's zero.
     pub booted_at_us: u64,
+    /// How far the node's wall clock is from the true time (ms): clocks
+    /// agree on rate within the drift bound, never on offset.
+    pub wall_offset_ms: i64,
     /// A `Drain` event is queued for this node.
     pub drain_scheduled: bool,
     /// Real time the current stall ends.
@@ -62,6 +74,7 @@ impl SimNode {
             disk: SimDisk::new(),
             drift_permille,
             booted_at_us: 0,
+            wall_offset_ms: 0,
             drain_scheduled: false,
             stalled_until_us: None,
             backlog: VecDeque::new(),
@@ -83,6 +96,23 @@ impl SimNode {
         (elapsed * (1000 + self.drift_permille as i128) / 1000) as u64
     }
 
+    /// The node's wall clock (Unix ms) at real time `now_us`: the true
+    /// time ([`WALL_EPOCH_MS`] at the start of the run) run at the node's
+    /// rate, plus its offset. It keeps running across restarts.
+    pub fn wall_ms(&self, now_us: u64) -> u64 {
+        let elapsed_ms = now_us as i128 * (1000 + self.drift_permille as i128) / 1_000_000;
+        (WALL_EPOCH_MS as i128 + self.wall_offset_ms as i128 + elapsed_ms) as u64
+    }
+
+    /// Set the node's clocks to real time `now_us`; its local time.
+    pub fn clock(&mut self, now_us: u64) -> u64 {
+        let wall = self.wall_ms(now_us);
+        if let Some(node) = self.node.as_mut() {
+            node.set_wall_clock(wall);
+        }
+        self.local_us(now_us)
+    }
+
     /// Real microseconds between two of the node's ticks.
     pub fn tick_interval_us(&self, tick_us: u64) -> u64 {
         (tick_us as i128 * 1000 / (1000 + self.drift_permille as i128)) as u64
@@ -96,7 +126,7 @@ impl SimNode {
 
     /// Hand one input to the live node at real time `now_us`.
     pub fn apply(&mut self, now_us: u64, input: Input) {
-        let local = self.local_us(now_us);
+        let local = self.clock(now_us);
         let Some(node) = self.node.as_mut() else { return };
         match input {
             Input::Deliver { from, frame } => node.on_peer_frame(local, from, frame),

@@ -66,11 +66,15 @@ pub struct Drawn {
     pub pipeline: bool,
     /// A tight session table with reconnecting clients.
     pub sessions: bool,
+    /// Wall-clock offsets between nodes (0, 20 ms, 400 ms or 5 s).
+    pub clocks: bool,
 }
 
 impl Drawn {
-    pub const ALL: Drawn = Drawn { disk: true, drift: true, timeouts: true, pipeline: true, sessions: true };
-    pub const NONE: Drawn = Drawn { disk: false, drift: false, timeouts: false, pipeline: false, sessions: false };
+    pub const ALL: Drawn =
+        Drawn { disk: true, drift: true, timeouts: true, pipeline: true, sessions: true, clocks: true };
+    pub const NONE: Drawn =
+        Drawn { disk: false, drift: false, timeouts: false, pipeline: false, sessions: false, clocks: false };
 }
 
 #[derive(Clone, Debug, Default)]
@@ -157,6 +161,11 @@ pub fn resolve(options: &RunOptions, seed: u64) -> SimConfig {
     if draw.drift {
         sim.drift_permille = [20, 50, 100, 200][rng.below(4) as usize];
         sim.drift_extremes = rng.chance(0.5);
+    }
+    if draw.clocks {
+        // Its own generator: the other draws stay as they were.
+        let mut clock_rng = Rng::new(seed ^ 0xC10C_0FF5);
+        sim.clock_offset_ms = [0, 20, 400, 5_000][clock_rng.below(4) as usize];
     }
     if draw.timeouts && rng.chance(0.5) {
         // Just above the lease: leases must hold at their tightest.
@@ -273,17 +282,25 @@ impl Cluster {
             let recorded = &self.history.ops[index];
             let ran = self.executions.get(&(recorded.session, recorded.seq)).cloned();
             let (input, key, told_not_applied) = (recorded.op.input, recorded.key, recorded.not_applied);
-            match (ran, recorded.op.output) {
-                (Some((at, reply)), _) if told_not_applied => {
+            let read_times = self.read_times.get(&(recorded.session, recorded.seq));
+            let at = match (&ran, read_times.map(Vec::as_slice)) {
+                (Some((_, _, at_ms)), _) => Some(*at_ms),
+                (None, Some(&[at_ms])) => Some(at_ms),
+                _ => None,
+            };
+            let output = recorded.op.output;
+            self.history.ops[index].at = at;
+            match (ran, output) {
+                (Some((at, reply, _)), _) if told_not_applied => {
                     let detail =
                         format!("{input:?} on k{key} was reported not applied, but it ran at {at} us: {reply:?}");
                     self.checker.violations.push(Violation::BadReply { detail });
                 }
-                (Some((at, reply)), None) => match outcome(input, &reply) {
+                (Some((at, reply, _)), None) => match outcome(input, &reply) {
                     Outcome::Done(output) => self.history.complete(index, output, at),
                     _ => self.history.not_applied(index),
                 },
-                (Some((_, reply)), Some(output)) => {
+                (Some((_, reply, _)), Some(output)) => {
                     if outcome(input, &reply) != Outcome::Done(output) {
                         let detail =
                             format!("{input:?} on k{key}: the client got {output:?}, but it ran with {reply:?}");
