@@ -654,6 +654,71 @@ fn killing_the_leader_under_load_loses_no_acknowledged_write() {
     assert_eq!(mismatched_values(&mut con, &sample), Vec::<String>::new(), "reading through restarted node");
 }
 
+/// Issue 10: a MULTI/EXEC is one log entry, so it is all or nothing on
+/// every replica, across a leader kill -9 in the middle of a stream of
+/// transactions. Each sets all `TX_KEYS` keys (one hash tag, one shard) to
+/// its number; afterwards every node reads the keys equal, at a number at
+/// least the last acknowledged one.
+#[test]
+fn a_transaction_is_all_or_nothing_across_a_leader_kill() {
+    const TX_KEYS: usize = 8;
+    const PHASE: u64 = 150;
+    let mut cluster = TestCluster::start("a_transaction_is_all_or_nothing", 26500, 3, 1, |_| {});
+    let old_leader = cluster.leader(0);
+    let target = cluster.node_ids().into_iter().find(|&n| n != old_leader).expect("a follower");
+    let port = cluster.client_port(target);
+    let keys: Vec<String> = (0..TX_KEYS).map(|k| format!("{{tx}}:{k}")).collect();
+    let stop = AtomicBool::new(false);
+    let acknowledged = Mutex::new(0u64);
+    let last_acknowledged = || *acknowledged.lock().unwrap_or_else(|p| p.into_inner());
+    thread::scope(|scope| {
+        let stop_writer = StopOnDrop(&stop);
+        let writer = scope.spawn(|| {
+            let mut con: Option<Connection> = None;
+            for i in 1u64.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Some(c) = con.as_mut() else {
+                    con = try_connect(port).ok();
+                    if con.is_none() {
+                        thread::sleep(POLL_PAUSE);
+                    }
+                    continue;
+                };
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for key in &keys {
+                    pipe.cmd("SET").arg(key).arg(i);
+                }
+                match pipe.query::<Vec<String>>(c) {
+                    Ok(replies) => {
+                        assert_eq!(replies, vec!["OK".to_string(); TX_KEYS], "transaction {i}");
+                        *acknowledged.lock().unwrap_or_else(|p| p.into_inner()) = i;
+                    }
+                    Err(_) => con = None,
+                }
+            }
+        });
+        wait_until(&format!("{PHASE} transactions acknowledged"), || (last_acknowledged() >= PHASE).then_some(()));
+        cluster.kill9(old_leader);
+        let before = last_acknowledged();
+        wait_until("transactions acknowledged after the kill", || {
+            (last_acknowledged() >= before + PHASE).then_some(())
+        });
+        drop(stop_writer);
+        writer.join().expect("the writer panicked");
+    });
+    let last = last_acknowledged();
+    for node in cluster.live_nodes() {
+        let mut con = cluster.con(node);
+        let values: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
+        let first = values[0].expect("the keys exist");
+        assert!(values.iter().all(|v| *v == Some(first)), "node {node}: a transaction applied in part: {values:?}");
+        assert!(first >= last, "node {node}: transaction {last} was acknowledged, the keys hold {first}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 3. Whole-cluster crash
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::kv::{Op, Reply, SetCondition, SetTtl};
+use crate::kv::{Expiry, Op, Reply, SetCondition, SetTtl};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId};
 
@@ -165,4 +165,46 @@ fn a_request_parked_with_no_leader_ever_known_was_not_applied() {
         replies.extend(drain(&mut n).replies);
     }
     assert!(matches!(&replies[..], [(1, Reply::Error(m))] if m.contains("was not applied")), "{replies:?}");
+}
+
+/// Issue 10: a lease read judges expiry at the leader's clock, so a key
+/// past its TTL is gone with no write in between; an empty stamped batch
+/// then reclaims it through the log, so every replica drops it at the
+/// same log position.
+#[test]
+fn an_expired_key_is_gone_at_the_leaders_clock_and_reclaimed_through_the_log() {
+    let (mut n, mut now) = leader_alone(|_| {});
+    let wall = 1_764_000_000_000;
+    let mut session = ClientSession::new(1);
+    let mut run = |n: &mut Node<Client>, now: &mut u64, wall_ms: u64, ticks: u32, op: Op, client: Client| {
+        n.set_wall_clock(wall_ms);
+        for _ in 0..ticks {
+            *now += 1_000;
+            n.set_wall_clock(wall_ms);
+            n.tick(*now);
+            settle(n, *now);
+        }
+        let through_log = !op.is_read_only();
+        let command = session.command(op, through_log, || 1);
+        n.submit(*now, Request::new(command, Waiter::Client(client), *now + 1_000_000));
+        let replies = settle(n, *now);
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        replies[0].1.clone()
+    };
+    let ttl = SetTtl::Expire(Expiry::In { ms: 100, command: 0 });
+    let key = Bytes::from_static(b"k");
+    let set = Op::Set { key, value: Bytes::from_static(b"v"), condition: SetCondition::Always, ttl, get: false };
+    // Ticks first, so the leader's horizon (wall + 200 ms) covers the reads.
+    assert_eq!(run(&mut n, &mut now, wall, 20, set, 1), Reply::Ok);
+    assert_eq!(run(&mut n, &mut now, wall + 50, 20, get("k"), 2), Reply::Bulk(Bytes::from_static(b"v")));
+    let applied = n.status().applied;
+    assert_eq!(run(&mut n, &mut now, wall + 101, 0, get("k"), 3), Reply::Nil, "gone at the leader's clock");
+    assert_eq!(n.status().applied, applied, "with nothing applied since");
+    assert_eq!(n.kv().len_expiring(), 1, "still stored: apply never reads a clock");
+    // The leader's periodic stamped batch (it sees an expired key waiting)
+    // reclaims the entry through the log.
+    assert_eq!(run(&mut n, &mut now, wall + 102, 20, get("k"), 4), Reply::Nil);
+    assert!(n.status().applied > applied, "an empty stamped batch was applied");
+    assert_eq!(n.kv().len_expiring(), 0, "reclaimed");
+    assert!(n.kv().log_time() > wall + 100, "the log's time passed the expiry");
 }
