@@ -119,7 +119,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![4, 5, 7, 15],
+            vec![2, 4, 5, 10],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -137,7 +137,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![4, 5, 10, 11],
+            vec![5, 9, 11, 19],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -145,7 +145,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![5, 6, 9, 11],
+            vec![4, 5, 9, 11],
         ),
         (
             InjectedBug::CountOwnVoteBeforePersist,
@@ -158,7 +158,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![6, 27, 49, 50],
+            vec![6, 13, 49, 50],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -171,12 +171,17 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![4, 18, 48, 57],
+            vec![9, 18, 48, 53],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![18, 59, 68, 84],
+            vec![24, 27, 36, 47],
+        ),
+        (
+            InjectedBug::SplitMultiKeyWrites,
+            bug_sweep("split-multi-key-writes", "--duration-ms 2000", |_| {}),
+            vec![1, 2, 3, 4],
         ),
     ]
 }

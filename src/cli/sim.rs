@@ -176,6 +176,8 @@ enum BugArg {
     /// A new leader ignores the time horizons promises report: its stamps
     /// can fall behind times its predecessor judged reads at.
     StampIgnoresHorizon,
+    /// MSET applies its first key, and the others only at the next slot.
+    SplitMultiKeyWrites,
 }
 
 impl BugArg {

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use super::output::{Append, NodeEvent, SnapshotJob};
 use super::request::{Request, Unsynced};
 use super::state::Node;
-use crate::kv::{Command, KvStore, SessionId};
+use crate::kv::{Command, KvStore, Op, SessionId};
 use crate::net::peer::PeerFrame;
-use crate::paxos::{Envelope, Event, PersistOp, ReadOutcome, Ready, Slot, Value};
+use crate::paxos::{Envelope, Event, InjectedBug, PersistOp, ReadOutcome, Ready, Slot, Value};
 
 impl<C> Node<C> {
     // ---- durability ---------------------------------------------------------
@@ -159,12 +159,18 @@ impl<C> Node<C> {
             self.kv.advance_clock(*stamp);
         }
         let at_ms = self.kv.log_time();
+        if let Some(rest) = self.split_rest.take() {
+            self.kv.apply(&rest);
+        }
         for bytes in commands {
             // Decode once: the store applies the command, its key finds the waiter.
-            let Ok(command) = Command::decode(bytes) else {
+            let Ok(mut command) = Command::decode(bytes) else {
                 self.kv.apply_bytes(bytes); // the store's own, deterministic error path
                 continue;
             };
+            if self.replica.config().injected_bug == InjectedBug::SplitMultiKeyWrites {
+                self.split_multi_key_write(&mut command);
+            }
             let applied = self.kv.apply(&command);
             if self.config.trace_checks {
                 let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (command.session, command.seq, r));
@@ -185,6 +191,17 @@ impl<C> Node<C> {
         }
         self.submit_released_reads();
         self.maybe_snapshot(value.size_bytes() as u64);
+    }
+
+    /// `InjectedBug::SplitMultiKeyWrites`: keep an MSET's first key in
+    /// `command` and set the others aside for the next slot.
+    fn split_multi_key_write(&mut self, command: &mut Command) {
+        if let Op::MSet { pairs } = &mut command.op {
+            if pairs.len() > 1 && self.split_rest.is_none() {
+                let rest = pairs.split_off(1);
+                self.split_rest = Some(Command::anonymous(Op::MSet { pairs: rest }));
+            }
+        }
     }
 
     /// Hand out a snapshot job once enough was applied since the last one

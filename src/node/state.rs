@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::config::NodeConfig;
 use super::output::Output;
 use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrite};
-use crate::kv::{KvStore, SessionId};
+use crate::kv::{Command, KvStore, SessionId};
 use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot};
 
 /// Ticks between scans for requests past their deadline.
@@ -35,6 +35,8 @@ pub struct NodeStatus {
 }
 
 pub struct Node<C> {
+    /// `InjectedBug::SplitMultiKeyWrites` only: the rest of a split MSET.
+    pub(super) split_rest: Option<Command>,
     pub(super) config: NodeConfig,
     pub(super) replica: Replica,
     pub(super) kv: KvStore,
@@ -90,6 +92,7 @@ impl<C> Node<C> {
         let since_snapshot_slots = config.phase(config.snapshot_every_slots);
         let since_snapshot_bytes = config.phase(config.snapshot_every_bytes);
         Node {
+            split_rest: None,
             replica,
             kv,
             applied,

@@ -115,11 +115,15 @@ pub enum InjectedBug {
     /// fall below times its predecessor judged reads at (a key read as
     /// expired comes back).
     StampIgnoresHorizon,
+    /// The node applies an MSET of several keys in two steps: the first
+    /// key with the command, the rest before the next slot's commands (a
+    /// read in between sees the keys half written). Implemented in `node/`.
+    SplitMultiKeyWrites,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 10] = [
+    pub const ALL: [(InjectedBug, &'static str); 11] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -130,6 +134,7 @@ impl InjectedBug {
         (InjectedBug::NoRestartQuarantine, "no-restart-quarantine"),
         (InjectedBug::ReadIndexWithoutRound, "read-index-without-round"),
         (InjectedBug::StampIgnoresHorizon, "stamp-ignores-horizon"),
+        (InjectedBug::SplitMultiKeyWrites, "split-multi-key-writes"),
     ];
 
     pub fn name(self) -> &'static str {

@@ -96,10 +96,20 @@ impl SimClient {
     /// Some writes expire: at an absolute time (the true time `now_ms`
     /// give or take a few hundred ms), so the model needs no guess of
     /// when the write ran to know when the key goes.
+    /// One operation in ten is on a pair (see [`PAIR_BASE`]).
     pub fn next_input(&mut self, rng: &mut Rng, keys: u32, now_ms: u64) -> (u32, RegisterInput) {
-        let key = rng.below(u64::from(keys)) as u32;
         self.next_unique += 1;
         let unique = (self.index as i64 + 1) * 1_000_000_000 + self.next_unique;
+        if rng.below(10) == 0 {
+            let pair = PAIR_BASE + rng.below(u64::from(PAIRS)) as u32;
+            let input = match rng.below(10) {
+                0..=3 => RegisterInput::Get,
+                4..=8 => RegisterInput::Set(unique),
+                _ => RegisterInput::Del,
+            };
+            return (pair, input);
+        }
+        let key = rng.below(u64::from(keys)) as u32;
         let input = match rng.below(100) {
             0..=39 => RegisterInput::Get,
             40..=56 => RegisterInput::Set(unique),
@@ -115,6 +125,9 @@ impl SimClient {
     }
 
     pub fn observe(&mut self, key: u32, output: &RegisterOutput) {
+        if key >= PAIR_BASE {
+            return;
+        }
         let seen = match output {
             RegisterOutput::Value(v) => *v,
             RegisterOutput::Int(v) => Some(*v),
@@ -124,14 +137,50 @@ impl SimClient {
     }
 }
 
+/// Registers from here on are pairs: register `PAIR_BASE + p` is the two
+/// store keys `p{p}a` and `p{p}b`, only ever written together (MSET, or
+/// MULTI/EXEC of two SETs), read together (MGET, or MULTI/EXEC of two
+/// GETs) and deleted together (DEL of both). Such a pair behaves as one
+/// register exactly when those commands are atomic: a read that sees the
+/// two keys differ, or a DEL that finds one of them, is a broken
+/// transaction that a per-key check cannot see; the pair's history is
+/// then checked for linearizability like any key's.
+pub const PAIR_BASE: u32 = 1 << 20;
+/// Pairs per run.
+pub const PAIRS: u32 = 2;
+
 pub fn key_name(key: u32) -> Bytes {
     Bytes::from(format!("k{key}"))
 }
 
-/// The kv operation for a register operation on `key`.
-pub fn kv_op(key: u32, input: RegisterInput) -> Op {
-    let key = key_name(key);
+fn pair_keys(register: u32) -> (Bytes, Bytes) {
+    let pair = register - PAIR_BASE;
+    (Bytes::from(format!("p{pair}a")), Bytes::from(format!("p{pair}b")))
+}
+
+/// The kv operation for a register operation on `key`; `variant` picks
+/// among equivalent commands (MSET or MULTI/EXEC) for a pair.
+pub fn kv_op(key: u32, input: RegisterInput, variant: u64) -> Op {
     let text = |v: i64| Bytes::from(v.to_string());
+    if key >= PAIR_BASE {
+        let (a, b) = pair_keys(key);
+        let exec = |ops: Vec<Op>| Op::Exec { ops, watched: Vec::new(), removals: 0 };
+        let set = |key: Bytes, v: i64| Op::Set {
+            key,
+            value: text(v),
+            condition: SetCondition::Always,
+            ttl: SetTtl::Clear,
+            get: false,
+        };
+        return match (input, variant.is_multiple_of(2)) {
+            (RegisterInput::Set(v), true) => Op::MSet { pairs: vec![(a, text(v)), (b, text(v))] },
+            (RegisterInput::Set(v), false) => exec(vec![set(a, v), set(b, v)]),
+            (RegisterInput::Del, _) => Op::Del { keys: vec![a, b] },
+            (_, true) => Op::MGet { keys: vec![a, b] },
+            (_, false) => exec(vec![Op::Get { key: a }, Op::Get { key: b }]),
+        };
+    }
+    let key = key_name(key);
     match input {
         RegisterInput::Get => Op::Get { key },
         RegisterInput::Set(v) => {
@@ -169,8 +218,8 @@ pub enum Outcome {
     Bad,
 }
 
-/// Interpret a node's answer to `input`.
-pub fn outcome(input: RegisterInput, reply: &Reply) -> Outcome {
+/// Interpret a node's answer to `input` on register `key`.
+pub fn outcome(key: u32, input: RegisterInput, reply: &Reply) -> Outcome {
     if let Reply::Error(message) = reply {
         if message.contains("outcome is unknown") {
             return Outcome::Unknown;
@@ -181,6 +230,9 @@ pub fn outcome(input: RegisterInput, reply: &Reply) -> Outcome {
         }
     }
     let parse = |b: &Bytes| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
+    if key >= PAIR_BASE {
+        return pair_outcome(input, reply, parse).map_or(Outcome::Bad, Outcome::Done);
+    }
     let output = match (input, reply) {
         (RegisterInput::Get, Reply::Nil) => Some(RegisterOutput::Value(None)),
         (RegisterInput::Get, Reply::Bulk(b)) => parse(b).map(|v| RegisterOutput::Value(Some(v))),
@@ -193,6 +245,26 @@ pub fn outcome(input: RegisterInput, reply: &Reply) -> Outcome {
         _ => None,
     };
     output.map_or(Outcome::Bad, Outcome::Done)
+}
+
+/// A pair's answer as one register's: `None` when the two keys disagree.
+fn pair_outcome(input: RegisterInput, reply: &Reply, parse: impl Fn(&Bytes) -> Option<i64>) -> Option<RegisterOutput> {
+    let value = |reply: &Reply| match reply {
+        Reply::Nil => Some(None),
+        Reply::Bulk(b) => parse(b).map(Some),
+        _ => None,
+    };
+    match (input, reply) {
+        (RegisterInput::Get, Reply::Array(items)) if items.len() == 2 => {
+            let (a, b) = (value(&items[0])?, value(&items[1])?);
+            (a == b).then_some(RegisterOutput::Value(a))
+        }
+        (RegisterInput::Set(_), Reply::Ok) => Some(RegisterOutput::Ok),
+        (RegisterInput::Set(_), Reply::Array(items)) if items[..] == [Reply::Ok, Reply::Ok] => Some(RegisterOutput::Ok),
+        (RegisterInput::Del, Reply::Int(0)) => Some(RegisterOutput::Deleted(false)),
+        (RegisterInput::Del, Reply::Int(2)) => Some(RegisterOutput::Deleted(true)),
+        _ => None,
+    }
 }
 
 /// One recorded operation, with where and when for the latency checker.

@@ -42,7 +42,7 @@ impl Cluster {
         }
         if c.in_flight.len() < c.pipeline {
             let (key, input) = c.next_input(&mut self.client_rng, keys, super::node::true_wall_ms(now));
-            let op = kv_op(key, input);
+            let op = kv_op(key, input, c.ops_on_conn);
             let through_log = !op.is_read_only() || read_mode_log == super::cluster::ReadMode::Log;
             let target = c.target;
             let entry = &mut self.nodes[(target - 1) as usize];
@@ -99,7 +99,7 @@ impl Cluster {
         }
         let c = &mut self.clients[waiter.client];
         c.waiting_since_us = if c.in_flight.is_empty() { None } else { Some(now) };
-        match outcome(op.input, &reply) {
+        match outcome(op.key, op.input, &reply) {
             Outcome::Done(output) => {
                 self.history.complete(op.history_index, output, now);
                 self.clients[waiter.client].observe(op.key, &output);
@@ -108,7 +108,8 @@ impl Cluster {
             Outcome::Unknown => {}
             Outcome::NotApplied => self.history.not_applied(op.history_index),
             Outcome::Bad => {
-                let detail = format!("client {}: {:?} answered {reply:?}", waiter.client, op.input);
+                let what = if op.key >= super::client::PAIR_BASE { "atomicity: a pair's " } else { "" };
+                let detail = format!("client {}: {what}{:?} answered {reply:?}", waiter.client, op.input);
                 self.checker.violations.push(Violation::BadReply { detail });
             }
         }

@@ -296,12 +296,12 @@ impl Cluster {
                         format!("{input:?} on k{key} was reported not applied, but it ran at {at} us: {reply:?}");
                     self.checker.violations.push(Violation::BadReply { detail });
                 }
-                (Some((at, reply, _)), None) => match outcome(input, &reply) {
+                (Some((at, reply, _)), None) => match outcome(key, input, &reply) {
                     Outcome::Done(output) => self.history.complete(index, output, at),
                     _ => self.history.not_applied(index),
                 },
                 (Some((_, reply, _)), Some(output)) => {
-                    if outcome(input, &reply) != Outcome::Done(output) {
+                    if outcome(key, input, &reply) != Outcome::Done(output) {
                         let detail =
                             format!("{input:?} on k{key}: the client got {output:?}, but it ran with {reply:?}");
                         self.checker.violations.push(Violation::BadReply { detail });
