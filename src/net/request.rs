@@ -300,96 +300,114 @@ fn expire_error(command: u8) -> String {
     format!("ERR invalid expire time in '{}' command", crate::kv::EXPIRE_COMMAND_NAMES[usize::from(command)])
 }
 
+/// The options of SET and GETEX as Redis 7.0 reads them
+/// (`parseExtendedStringArgumentsOrReply`): left to right, each accepted
+/// unless an option it excludes came before it. The same option twice is
+/// no conflict: `NX NX`, `GET GET` and `KEEPTTL KEEPTTL` stand, and of `EX
+/// 1 EX 2` the last amount wins (it alone is checked, after every option).
+/// Two different expiry forms, `NX` with `XX`, or `KEEPTTL` or `PERSIST`
+/// with an expiry, are a syntax error. IFEQ (ours, Valkey's syntax) excludes
+/// NX, XX and a second IFEQ.
+#[derive(Default)]
+struct StringOptions<'a> {
+    condition: Option<SetCondition>,
+    get: bool,
+    keep_ttl: bool,
+    persist: bool,
+    /// The expiry form (`ex`, `px`, `exat`, `pxat`) and its amount's word.
+    expiry: Option<(&'static str, &'a Bytes)>,
+}
+
+/// Which command's options [`StringOptions::parse`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StringCommand {
+    Set,
+    GetEx,
+}
+
+impl<'a> StringOptions<'a> {
+    fn parse(words: &'a [Bytes], command: StringCommand, value_bytes_max: usize) -> Result<Self, String> {
+        let set = command == StringCommand::Set;
+        let mut options = StringOptions::default();
+        let mut index = 0;
+        while let Some(word) = words.get(index) {
+            let next = words.get(index + 1);
+            let mut lowered = [0u8; NAME_BYTES_MAX];
+            let condition_free = matches!(options.condition, None | Some(SetCondition::IfNotExists));
+            let expiry_given = options.expiry.map(|(given, _)| given);
+            match option(word, &mut lowered) {
+                b"nx" if set && condition_free => options.condition = Some(SetCondition::IfNotExists),
+                b"xx" if set && matches!(options.condition, None | Some(SetCondition::IfExists)) => {
+                    options.condition = Some(SetCondition::IfExists)
+                }
+                b"ifeq" if set && options.condition.is_none() && next.is_some() => {
+                    let old = next.expect("checked");
+                    check_value_size(old, value_bytes_max)?;
+                    options.condition = Some(SetCondition::IfEqual(old.clone()));
+                    index += 1;
+                }
+                b"get" if set => options.get = true,
+                b"keepttl" if set && !options.persist && options.expiry.is_none() => options.keep_ttl = true,
+                b"persist" if !set && !options.keep_ttl && options.expiry.is_none() => options.persist = true,
+                form @ (b"ex" | b"px" | b"exat" | b"pxat") => {
+                    let form = match form {
+                        b"ex" => "ex",
+                        b"px" => "px",
+                        b"exat" => "exat",
+                        _ => "pxat",
+                    };
+                    match next {
+                        Some(amount)
+                            if !options.keep_ttl && !options.persist && expiry_given.is_none_or(|g| g == form) =>
+                        {
+                            options.expiry = Some((form, amount));
+                            index += 1;
+                        }
+                        _ => return Err(ERROR_SYNTAX.to_string()),
+                    }
+                }
+                _ => return Err(ERROR_SYNTAX.to_string()),
+            }
+            index += 1;
+        }
+        Ok(options)
+    }
+
+    /// The TTL to set, the expiry amount checked now (after every option,
+    /// as Redis checks it); `None` when no TTL option was given.
+    fn ttl(&self, command: u8) -> Result<Option<SetTtl>, String> {
+        if self.keep_ttl {
+            return Ok(Some(SetTtl::Keep));
+        }
+        if self.persist {
+            return Ok(Some(SetTtl::Clear));
+        }
+        let Some((form, word)) = self.expiry else { return Ok(None) };
+        let unit = if form.starts_with('e') { 1000 } else { 1 };
+        let ms = expire_amount(word, unit, command)?;
+        Ok(Some(SetTtl::Expire(if form.ends_with("at") { Expiry::At(ms) } else { Expiry::In { ms, command } })))
+    }
+}
+
 /// `SET key value [NX | XX | IFEQ old] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`
 /// (options in any order; `rest` starts at the key).
 fn parse_set(rest: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
     let (key, value) = (&rest[0], &rest[1]);
-    let mut condition = None;
-    let mut get = false;
-    // (unit ms, absolute, the amount's word) or KEEPTTL.
-    let mut expiry: Option<Option<(i64, bool, &Bytes)>> = None;
-    let mut index = 2;
-    while let Some(word) = rest.get(index) {
-        let next = rest.get(index + 1);
-        let mut lowered = [0u8; NAME_BYTES_MAX];
-        match option(word, &mut lowered) {
-            b"nx" | b"xx" | b"ifeq" => {
-                let parsed = match option(word, &mut [0u8; NAME_BYTES_MAX]) {
-                    b"nx" => SetCondition::IfNotExists,
-                    b"xx" => SetCondition::IfExists,
-                    _ => {
-                        let old = next.ok_or(ERROR_SYNTAX)?;
-                        check_value_size(old, value_bytes_max)?;
-                        index += 1;
-                        SetCondition::IfEqual(old.clone())
-                    }
-                };
-                if condition.replace(parsed).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-            }
-            b"get" => get = true,
-            b"keepttl" => {
-                if expiry.replace(None).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-            }
-            form @ (b"ex" | b"px" | b"exat" | b"pxat") => {
-                let unit = if form[0] == b'e' { 1000 } else { 1 };
-                let absolute = form.len() == 4;
-                let amount = next.ok_or(ERROR_SYNTAX)?;
-                if expiry.replace(Some((unit, absolute, amount))).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-                index += 1;
-            }
-            _ => return Err(ERROR_SYNTAX.to_string()),
-        }
-        index += 1;
-    }
-    let ttl = match expiry {
-        None => SetTtl::Clear,
-        Some(None) => SetTtl::Keep,
-        Some(Some((unit, absolute, word))) => {
-            let ms = expire_amount(word, unit, EXPIRY_SET)?;
-            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_SET } })
-        }
-    };
+    let options = StringOptions::parse(&rest[2..], StringCommand::Set, value_bytes_max)?;
+    let ttl = options.ttl(EXPIRY_SET)?.unwrap_or(SetTtl::Clear);
     check_value_size(value, value_bytes_max)?;
-    let condition = condition.unwrap_or(SetCondition::Always);
-    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition, ttl, get }))
+    let condition = options.condition.unwrap_or(SetCondition::Always);
+    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition, ttl, get: options.get }))
 }
 
 /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`.
 fn parse_getex(rest: &[Bytes]) -> Result<Request, String> {
     let key = rest[0].clone();
-    let mut ttl: Option<SetTtl> = None;
-    let mut amount: Option<(i64, bool, &Bytes)> = None;
-    let mut index = 1;
-    while let Some(word) = rest.get(index) {
-        let mut lowered = [0u8; NAME_BYTES_MAX];
-        match option(word, &mut lowered) {
-            b"persist" if ttl.is_none() => ttl = Some(SetTtl::Clear),
-            form @ (b"ex" | b"px" | b"exat" | b"pxat") if ttl.is_none() => {
-                let unit = if form[0] == b'e' { 1000 } else { 1 };
-                let word = rest.get(index + 1).ok_or(ERROR_SYNTAX)?;
-                amount = Some((unit, form.len() == 4, word));
-                ttl = Some(SetTtl::Keep); // replaced below
-                index += 1;
-            }
-            _ => return Err(ERROR_SYNTAX.to_string()),
-        }
-        index += 1;
-    }
-    let ttl = match (ttl, amount) {
-        (None, _) => return Ok(Request::Kv(Op::Get { key })),
-        (Some(_), Some((unit, absolute, word))) => {
-            let ms = expire_amount(word, unit, EXPIRY_GETEX)?;
-            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_GETEX } })
-        }
-        (Some(ttl), None) => ttl,
-    };
-    Ok(Request::Kv(Op::GetEx { key, ttl }))
+    let options = StringOptions::parse(&rest[1..], StringCommand::GetEx, 0)?;
+    Ok(Request::Kv(match options.ttl(EXPIRY_GETEX)? {
+        None => Op::Get { key },
+        Some(ttl) => Op::GetEx { key, ttl },
+    }))
 }
 
 /// `EXPIRE key seconds [NX | XX | GT | LT]` and PEXPIRE, EXPIREAT, PEXPIREAT.
@@ -790,9 +808,15 @@ mod tests {
 
     #[test]
     fn set_errors() {
-        for line in
-            ["SET k v NX XX", "SET k v NX NX", "SET k v IFEQ", "SET k v XX IFEQ o", "SET k v BOGUS", "SET k v NXX"]
-        {
+        for line in [
+            "SET k v NX XX",
+            "SET k v IFEQ",
+            "SET k v XX IFEQ o",
+            "SET k v IFEQ o NX",
+            "SET k v IFEQ o IFEQ o",
+            "SET k v BOGUS",
+            "SET k v NXX",
+        ] {
             assert_eq!(error(line), "ERR syntax error", "{line}");
         }
         for line in ["SET k v EX 1 PX 1", "SET k v KEEPTTL EX 1", "SET k v EX", "SET k v GET EXAT"] {
@@ -845,6 +869,29 @@ mod tests {
         );
         assert_eq!(kv("GETEX k"), Op::Get { key: b("k") });
         assert_eq!(error("GETEX k EX 1 PERSIST"), "ERR syntax error");
+    }
+
+    /// Redis 7.0 accepts an option given twice (the last amount wins) and
+    /// refuses two that exclude each other, as `parseExtendedStringArgumentsOrReply`.
+    #[test]
+    fn set_and_getex_options_given_twice() {
+        let set = |condition, ttl, get| Op::Set { key: b("k"), value: b("v"), condition, ttl, get };
+        let within = |ms, command| SetTtl::Expire(Expiry::In { ms, command });
+        assert_eq!(kv("SET k v NX NX"), set(SetCondition::IfNotExists, SetTtl::Clear, false));
+        assert_eq!(kv("SET k v xx XX"), set(SetCondition::IfExists, SetTtl::Clear, false));
+        assert_eq!(kv("SET k v GET get"), set(SetCondition::Always, SetTtl::Clear, true));
+        assert_eq!(kv("SET k v KEEPTTL KEEPTTL"), set(SetCondition::Always, SetTtl::Keep, false));
+        assert_eq!(kv("SET k v EX 1 EX 2"), set(SetCondition::Always, within(2_000, 0), false));
+        assert_eq!(kv("SET k v EX abc EX 2"), set(SetCondition::Always, within(2_000, 0), false));
+        assert_eq!(error("SET k v EX 2 EX abc"), "ERR value is not an integer or out of range");
+        for line in ["SET k v EX 1 KEEPTTL", "SET k v KEEPTTL PX 1", "SET k v EX 1 PXAT 1", "SET k v NX XX NX"] {
+            assert_eq!(error(line), "ERR syntax error", "{line}");
+        }
+        assert_eq!(kv("GETEX k PERSIST PERSIST"), Op::GetEx { key: b("k"), ttl: SetTtl::Clear });
+        assert_eq!(kv("GETEX k PX 1 px 2"), Op::GetEx { key: b("k"), ttl: within(2, 3) });
+        for line in ["GETEX k PERSIST EX 1", "GETEX k EX 1 EXAT 1", "GETEX k NX", "GETEX k GET", "GETEX k KEEPTTL"] {
+            assert_eq!(error(line), "ERR syntax error", "{line}");
+        }
     }
 
     #[test]
