@@ -71,9 +71,9 @@ pub enum Request {
     Select(u32),
     /// `QUIT`.
     Quit,
-    /// `CONFIG GET pattern`; redis-benchmark asks for `save` and
-    /// `appendonly`.
-    ConfigGet(Bytes),
+    /// `CONFIG GET parameter [parameter ...]` (names or glob patterns);
+    /// redis-benchmark asks for `save` and `appendonly`.
+    ConfigGet(Vec<Bytes>),
     Multi,
     Exec,
     Discard,
@@ -265,8 +265,8 @@ pub fn parse_request(args: &[Bytes], value_bytes_max: usize) -> Result<Request, 
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
             match lowercase(&rest[0], &mut sub_lowered) {
                 b"get" => {
-                    expect_args(rest.len() == 2, "config|get")?;
-                    Ok(Request::ConfigGet(rest[1].clone()))
+                    expect_args(rest.len() >= 2, "config|get")?;
+                    Ok(Request::ConfigGet(rest[1..].to_vec()))
                 }
                 _ => Err(unknown_subcommand(&rest[0], "CONFIG")),
             }
@@ -449,11 +449,7 @@ fn parse_expire(name: &str, rest: &[Bytes]) -> Result<Request, String> {
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
 fn parse_scan(rest: &[Bytes]) -> Result<Request, String> {
-    let cursor = std::str::from_utf8(&rest[0])
-        .ok()
-        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or(ERROR_INVALID_CURSOR)?;
+    let cursor = parse_cursor(&rest[0]).ok_or(ERROR_INVALID_CURSOR)?;
     let (mut count, mut pattern, mut type_filter) = (SCAN_COUNT_DEFAULT, None, None);
     let mut index = 1;
     while let Some(word) = rest.get(index) {
@@ -474,6 +470,26 @@ fn parse_scan(rest: &[Bytes]) -> Result<Request, String> {
         index += 2;
     }
     Ok(Request::Scan { cursor, count, pattern, type_filter })
+}
+
+/// A SCAN cursor read as Redis 7.0 reads it: C's `strtoul` in base 10,
+/// refusing a leading space, trailing bytes and overflow. So a sign is
+/// allowed (`-1` is 2^64 - 1, a cursor past the end) and the empty string
+/// is cursor 0.
+fn parse_cursor(word: &[u8]) -> Option<u64> {
+    let (negative, digits) = match word.first() {
+        Some(b'-') => (true, &word[1..]),
+        Some(b'+') => (false, &word[1..]),
+        _ => (false, word),
+    };
+    if word.is_empty() {
+        return Some(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    Some(if negative { magnitude.wrapping_neg() } else { magnitude })
 }
 
 /// `COPY source destination [DB index] [REPLACE]`.
@@ -616,14 +632,17 @@ fn parse_client_kill(rest: &[Bytes]) -> Result<Request, String> {
     Ok(Request::ClientKill(filter))
 }
 
-/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in Redis's
-/// order: the version must be a number, the options well formed, and only
-/// then the version 2 or 3.
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in Redis
+/// 7.0's order: the version must be an integer (any sign), then 2 or 3,
+/// and only then are the options read.
 fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
     let Some(version) = rest.first() else {
         return Ok(Request::Hello { version: None, auth: None, setname: None });
     };
-    let version = parse_i64(version).filter(|&v| v >= 0).ok_or(ERROR_PROTOCOL_VERSION)?;
+    let version = match parse_i64(version).ok_or(ERROR_PROTOCOL_VERSION)? {
+        version @ (2 | 3) => version as u32,
+        _ => return Err(ERROR_NOPROTO.to_string()),
+    };
     let (mut auth, mut setname) = (None, None);
     let mut index = 1;
     while let Some(option) = rest.get(index) {
@@ -642,10 +661,7 @@ fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
             _ => return Err(format!("ERR Syntax error in HELLO option '{}'", printable(option, 128))),
         }
     }
-    match version {
-        2 | 3 => Ok(Request::Hello { version: Some(version as u32), auth, setname }),
-        _ => Err(ERROR_NOPROTO.to_string()),
-    }
+    Ok(Request::Hello { version: Some(version), auth, setname })
 }
 
 /// `name` lowercased into `buffer`, or an empty slice (no command's name)
@@ -871,6 +887,23 @@ mod tests {
         assert_eq!(error("GETEX k EX 1 PERSIST"), "ERR syntax error");
     }
 
+    #[test]
+    fn scan_cursors_read_like_strtoul() {
+        let cursor = |line: &str| match ok(line) {
+            Request::Scan { cursor, .. } => cursor,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(cursor("SCAN 0"), 0);
+        assert_eq!(cursor("SCAN +7"), 7);
+        assert_eq!(cursor("SCAN -0"), 0);
+        assert_eq!(cursor("SCAN -1"), u64::MAX);
+        assert_eq!(cursor("SCAN 18446744073709551615"), u64::MAX);
+        assert_eq!(parse_cursor(b""), Some(0));
+        for bad in ["18446744073709551616", "-18446744073709551616", "+", "-", " 0", "0 ", "0x10", "1e3", "1.5"] {
+            assert_eq!(parse_cursor(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
     /// Redis 7.0 accepts an option given twice (the last amount wins) and
     /// refuses two that exclude each other, as `parseExtendedStringArgumentsOrReply`.
     #[test]
@@ -1033,7 +1066,10 @@ mod tests {
         assert_eq!(error("HELLO 1"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO 4"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO x"), "ERR Protocol version is not an integer or out of range");
-        assert_eq!(error("HELLO -1"), "ERR Protocol version is not an integer or out of range");
+        // An integer outside 2..=3 is NOPROTO, before any option is read.
+        assert_eq!(error("HELLO -1"), "NOPROTO unsupported protocol version");
+        assert_eq!(error("HELLO 4 BOGUS"), "NOPROTO unsupported protocol version");
+        assert_eq!(error("HELLO 3.0"), "ERR Protocol version is not an integer or out of range");
         assert_eq!(error("HELLO 3 AUTH u"), "ERR Syntax error in HELLO option 'AUTH'");
         assert_eq!(error("HELLO 3 SETNAME"), "ERR Syntax error in HELLO option 'SETNAME'");
         assert_eq!(error("HELLO 3 BOGUS"), "ERR Syntax error in HELLO option 'BOGUS'");
@@ -1055,8 +1091,9 @@ mod tests {
 
     #[test]
     fn config_get() {
-        assert_eq!(ok("CONFIG GET save"), Request::ConfigGet(b("save")));
-        assert_eq!(ok("config get appendonly"), Request::ConfigGet(b("appendonly")));
+        assert_eq!(ok("CONFIG GET save"), Request::ConfigGet(keys(&["save"])));
+        assert_eq!(ok("config get appendonly save"), Request::ConfigGet(keys(&["appendonly", "save"])));
+        assert_eq!(error("CONFIG GET"), "ERR wrong number of arguments for 'config|get' command");
         assert_eq!(error("CONFIG"), "ERR wrong number of arguments for 'config' command");
         assert_eq!(error("CONFIG GET"), "ERR wrong number of arguments for 'config|get' command");
         assert_eq!(error("CONFIG SET save x"), "ERR unknown subcommand 'SET'. Try CONFIG HELP.");

@@ -814,20 +814,45 @@ fn answer_locally(conn: &Connection, request: ClientRequest, out: &mut BytesMut)
             }
         }
         ClientRequest::ClientOther | ClientRequest::Select(_) => resp::simple(out, "OK"),
-        ClientRequest::ConfigGet(pattern) => {
-            // redis-benchmark and other tools ask about persistence; answer
-            // like a Redis without RDB or AOF (paxoskv has its own WAL).
-            let known: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
-            let glob = crate::kv::glob::Glob::new(&pattern);
-            let matched: Vec<_> = known.iter().filter(|(k, _)| glob.matches(k.as_bytes())).collect();
+        ClientRequest::ConfigGet(parameters) => {
+            let matched = config_get(&parameters);
             resp::map_header(out, matched.len(), proto);
-            for (key, value) in matched {
-                resp::bulk(out, key.as_bytes());
+            for (name, value) in matched {
+                resp::bulk(out, &name);
                 resp::bulk(out, value.as_bytes());
             }
         }
         other => resp::error(out, &format!("ERR internal: {other:?} is not answered locally")),
     }
+}
+
+/// The parameters `CONFIG GET` knows. redis-benchmark and other tools ask
+/// about persistence; answer like a Redis without RDB or AOF (paxoskv has
+/// its own WAL).
+const CONFIG_PARAMETERS: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+
+/// `CONFIG GET`'s matches, as Redis 7.0 finds them: a parameter without
+/// `*`, `?` or `[` is a name, looked up ignoring case and answered with the
+/// name as given; a pattern matches names ignoring case and answers them as
+/// they are; a parameter matched twice is answered once.
+fn config_get(parameters: &[Bytes]) -> Vec<(Bytes, &'static str)> {
+    let mut matched: Vec<(Bytes, &'static str)> = Vec::new();
+    for parameter in parameters {
+        let is_pattern = parameter.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        let glob = crate::kv::glob::Glob::new(&parameter.to_ascii_lowercase());
+        for (name, value) in CONFIG_PARAMETERS {
+            let hit = if is_pattern {
+                glob.matches(name.as_bytes())
+            } else {
+                parameter.eq_ignore_ascii_case(name.as_bytes())
+            };
+            if hit && !matched.iter().any(|(m, _)| m.eq_ignore_ascii_case(name.as_bytes())) {
+                let answered = if is_pattern { Bytes::from_static(name.as_bytes()) } else { parameter.clone() };
+                matched.push((answered, value));
+            }
+        }
+    }
+    matched
 }
 
 /// `COMMAND`, `COMMAND COUNT | LIST | INFO | DOCS`.
@@ -1018,4 +1043,30 @@ async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Repl
         }
     }
     (cell, seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(texts: &[&str]) -> Vec<Bytes> {
+        texts.iter().map(|t| Bytes::copy_from_slice(t.as_bytes())).collect()
+    }
+
+    #[test]
+    fn config_get_answers_names_as_given_and_patterns_as_named() {
+        let names = |matched: Vec<(Bytes, &str)>| -> Vec<(String, String)> {
+            matched.into_iter().map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v.to_string())).collect()
+        };
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(names(config_get(&words(&["save"]))), [pair("save", "")]);
+        assert_eq!(names(config_get(&words(&["SAVE"]))), [pair("SAVE", "")]);
+        assert_eq!(names(config_get(&words(&["save", "Save"]))), [pair("save", "")]);
+        assert_eq!(names(config_get(&words(&["APPENDONL?"]))), [pair("appendonly", "no")]);
+        assert_eq!(
+            names(config_get(&words(&["save", "nosuch", "append*"]))),
+            [pair("save", ""), pair("appendonly", "no")]
+        );
+        assert!(config_get(&words(&["nosuch"])).is_empty());
+    }
 }
