@@ -604,7 +604,9 @@ fn parse_client_kill(rest: &[Bytes]) -> Result<Request, String> {
             ..KillFilter::default()
         }));
     }
-    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+    // `client|kill` has arity -3 in Redis 7.0.
+    expect_args(!rest.is_empty(), "client|kill")?;
+    if !rest.len().is_multiple_of(2) {
         return Err(ERROR_SYNTAX.to_string());
     }
     let mut filter = KillFilter::default();
@@ -1039,6 +1041,8 @@ mod tests {
         assert_eq!(error("CLIENT SETNAME"), "ERR wrong number of arguments for 'client|setname' command");
         assert_eq!(error("CLIENT GETNAME x"), "ERR wrong number of arguments for 'client|getname' command");
         assert_eq!(error("CLIENT ID x"), "ERR wrong number of arguments for 'client|id' command");
+        assert_eq!(error("CLIENT KILL"), "ERR wrong number of arguments for 'client|kill' command");
+        assert_eq!(error("CLIENT KILL ID 1 SKIPME"), "ERR syntax error");
         assert_eq!(error("CLIENT SETINFO lib-name"), "ERR wrong number of arguments for 'client|setinfo' command");
         assert_eq!(error("CLIENT SETINFO color red"), "ERR Unrecognized option 'color'");
         let args = [b("CLIENT"), b("SETINFO"), b("lib-name"), b("a b")];

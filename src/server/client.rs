@@ -31,7 +31,7 @@ use super::shard::ClientWaiter;
 use super::util::{reply_cell, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
-use crate::net::commands::{arity_ok, lookup, CommandSpec, COMMANDS};
+use crate::net::commands::{arity_ok, full_name, lookup, CommandSpec, COMMANDS};
 use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
@@ -438,7 +438,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             return true;
         }
     };
-    conn.info.touch(spec.name);
+    conn.info.touch(full_name(spec, args));
     if !conn.authenticated.get() && !spec.flags.contains(&"no_auth") {
         conn.push_error(ERROR_NOAUTH);
         return true;
@@ -532,6 +532,12 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             answer_locally(conn, local, &mut out);
             conn.push(Pending::Ready(out.freeze()));
         }
+    }
+    if conn.info.killed.load(Relaxed) {
+        // It killed itself (CLIENT KILL ... SKIPME no, also inside EXEC):
+        // close once the replies before are written, as Redis does.
+        conn.push(Pending::Close(Bytes::new()));
+        return false;
     }
     true
 }
@@ -813,7 +819,8 @@ fn answer_locally(conn: &Connection, request: ClientRequest, out: &mut BytesMut)
                 (false, n) => resp::integer(out, n as i64),
             }
         }
-        ClientRequest::ClientOther | ClientRequest::Select(_) => resp::simple(out, "OK"),
+        // UNWATCH here was queued in MULTI: EXEC has unwatched already.
+        ClientRequest::ClientOther | ClientRequest::Select(_) | ClientRequest::Unwatch => resp::simple(out, "OK"),
         ClientRequest::ConfigGet(parameters) => {
             let matched = config_get(&parameters);
             resp::map_header(out, matched.len(), proto);
