@@ -902,8 +902,10 @@ fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
     }
 }
 
-fn status_array(out: &mut BytesMut, items: &[&str]) {
-    resp::array_header(out, items.len());
+/// Status strings as a set (an array in RESP2), as COMMAND INFO and DOCS
+/// send their flags and categories.
+fn status_set(out: &mut BytesMut, items: &[&str], proto: Proto) {
+    resp::set_header(out, items.len(), proto);
     for item in items {
         resp::simple(out, item);
     }
@@ -915,19 +917,19 @@ fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
     resp::array_header(out, 10);
     resp::bulk(out, spec.name.as_bytes());
     resp::integer(out, spec.arity);
-    status_array(out, spec.flags);
+    status_set(out, spec.flags, proto);
     resp::integer(out, spec.first_key);
     resp::integer(out, spec.last_key);
     resp::integer(out, spec.step);
-    status_array(out, spec.acl);
-    resp::array_header(out, 0);
+    status_set(out, spec.acl, proto);
+    resp::set_header(out, 0, proto); // tips
     if spec.first_key == 0 {
-        resp::array_header(out, 0);
+        resp::set_header(out, 0, proto);
     } else {
-        resp::array_header(out, 1);
+        resp::set_header(out, 1, proto);
         resp::map_header(out, 3, proto);
         resp::bulk(out, b"flags");
-        status_array(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] });
+        status_set(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] }, proto);
         resp::bulk(out, b"begin_search");
         resp::map_header(out, 2, proto);
         resp::bulk(out, b"type");
@@ -949,7 +951,7 @@ fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
         resp::bulk(out, b"limit");
         resp::integer(out, 0);
     }
-    resp::array_header(out, 0);
+    resp::set_header(out, 0, proto); // subcommands
 }
 
 /// One `COMMAND DOCS` entry: summary, since, group, arguments.
@@ -981,7 +983,7 @@ fn command_docs(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
         resp::bulk(out, kind.as_bytes());
         if let Some(flag) = flag {
             resp::bulk(out, b"flags");
-            status_array(out, &[flag]);
+            status_set(out, &[flag], proto);
         }
     }
 }
