@@ -459,18 +459,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
         ClientRequest::Kv(op) if op.is_keyspace_wide() => submit_everywhere(conn, op).await,
         ClientRequest::Kv(op) => submit_kv(conn, op, Shape::Direct).await,
         ClientRequest::Scan { cursor, count, pattern, type_filter } => {
-            let shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
-            if shard >= conn.shards() {
-                let mut out = BytesMut::new();
-                resp::array_header(&mut out, 2);
-                resp::bulk(&mut out, b"0");
-                resp::array_header(&mut out, 0);
-                conn.push(Pending::Ready(out.freeze()));
-            } else {
-                let from = cursor & BUCKET_MAX;
-                let op = Op::Scan { from, count, pattern, type_filter };
-                submit_to(conn, shard, op, Shape::Scan { shard }).await;
-            }
+            scan(conn, cursor, count, pattern, type_filter).await;
         }
         ClientRequest::RandomKey => {
             let point = rand_u64(conn);
@@ -540,6 +529,54 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
         return false;
     }
     true
+}
+
+/// SCAN: the cursor holds the shard in its top bits and the bucket below.
+/// With one shard the step is pipelined like any command. With several, a
+/// shard that has no keys left hands over to the next one within the same
+/// call (the reply is awaited here, as WATCH's is), so an empty keyspace
+/// answers cursor 0 at once, as Redis does, instead of one empty page per
+/// shard.
+async fn scan(conn: &Rc<Connection>, cursor: u64, count: u64, pattern: Option<Bytes>, type_filter: Option<Bytes>) {
+    let mut shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
+    let mut from = cursor & BUCKET_MAX;
+    if shard >= conn.shards() {
+        let mut out = BytesMut::new();
+        resp::array_header(&mut out, 2);
+        resp::bulk(&mut out, b"0");
+        resp::array_header(&mut out, 0);
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    }
+    if conn.shards() == 1 {
+        let op = Op::Scan { from, count, pattern, type_filter };
+        submit_to(conn, shard, op, Shape::Scan { shard }).await;
+        return;
+    }
+    loop {
+        let op = Op::Scan { from, count, pattern: pattern.clone(), type_filter: type_filter.clone() };
+        let (cell, seq) = send_to(conn, shard, op).await;
+        let reply = receive(&cell).await;
+        conn.sessions.borrow_mut()[shard].answered(seq, &reply);
+        if shard + 1 < conn.shards() && is_last_page_and_empty(&reply) {
+            shard += 1;
+            from = 0;
+            continue;
+        }
+        let mut out = BytesMut::new();
+        encode_shaped(&mut out, reply, Shape::Scan { shard }, conn.shards(), conn.proto());
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    }
+}
+
+/// Is a store's SCAN reply the shard's last page (no next bucket) with no
+/// keys in it?
+fn is_last_page_and_empty(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(items) => matches!(items.as_slice(), [Reply::Nil, Reply::Array(keys)] if keys.is_empty()),
+        _ => false,
+    }
 }
 
 /// A command inside MULTI: queue it, or refuse it (the transaction then
@@ -1060,6 +1097,16 @@ mod tests {
 
     fn words(texts: &[&str]) -> Vec<Bytes> {
         texts.iter().map(|t| Bytes::copy_from_slice(t.as_bytes())).collect()
+    }
+
+    #[test]
+    fn only_an_empty_last_page_hands_scan_over_to_the_next_shard() {
+        let page = |next: Reply, keys: Vec<Reply>| Reply::Array(vec![next, Reply::Array(keys)]);
+        let key = || Reply::Bulk(Bytes::from_static(b"k"));
+        assert!(is_last_page_and_empty(&page(Reply::Nil, vec![])));
+        assert!(!is_last_page_and_empty(&page(Reply::Nil, vec![key()])));
+        assert!(!is_last_page_and_empty(&page(Reply::Int(7), vec![])));
+        assert!(!is_last_page_and_empty(&Reply::Error("ERR x".into())));
     }
 
     #[test]
