@@ -250,6 +250,18 @@ def check_client_commands(r, name):
     expect(str(client_id) in ids, f"CLIENT LIST lacks our id {client_id}: {ids}")
 
 
+def check_info(r):
+    info = r.info()
+    for field in ("redis_version", "role", "connected_clients", "used_memory"):
+        expect(field in info, f"INFO lacks {field}: {sorted(info)[:20]}")
+    expect(info["role"] == "master", f"role {info['role']!r}")
+    r.set("info:a", 1)
+    keyspace = r.info("keyspace")
+    expect(keyspace.get("db0", {}).get("keys", 0) >= 1, f"INFO keyspace {keyspace!r}")
+    server = r.info("server")
+    expect("redis_version" in server and "connected_clients" not in server, "INFO server is not one section")
+
+
 def run_sync(host, port):
     r = redis.Redis(host=host, port=port)  # the defaults: RESP3 in redis-py 8
     run_check("sync: connect with defaults", check_connect, r)
@@ -262,6 +274,7 @@ def run_sync(host, port):
     run_check("sync: Lock expiry", check_lock_expiry, r)
     run_check("sync: SET EX / TTL / expiry", check_set_ex_ttl, r)
     run_check("sync: INCRBYFLOAT", check_incrbyfloat, r)
+    run_check("sync: INFO", check_info, r)
     run_check("sync: scan_iter", check_scan_iter, r)
     run_check("sync: KEYS", check_keys, r)
     run_check("sync: FLUSHDB empties", check_flushdb_at_end, r)
@@ -345,6 +358,11 @@ async def acheck_client(r):
     expect(isinstance(await r.client_id(), int), "CLIENT ID")
 
 
+async def acheck_info(r):
+    info = await r.info()
+    expect("redis_version" in info and info.get("role") == "master", f"INFO {sorted(info)[:20]}")
+
+
 async def acheck_flushdb(r):
     expect(await r.flushdb() is True, "FLUSHDB")
     expect(await r.dbsize() == 0, "DBSIZE after FLUSHDB")
@@ -360,6 +378,7 @@ async def run_async(host, port):
     await run_async_check("asyncio: SET EX / TTL / INCRBYFLOAT", acheck_ttl_and_float, r)
     await run_async_check("asyncio: scan_iter and KEYS", acheck_scan, r)
     await run_async_check("asyncio: CLIENT SETNAME/INFO/ID", acheck_client, r)
+    await run_async_check("asyncio: INFO", acheck_info, r)
     await run_async_check("asyncio: FLUSHDB", acheck_flushdb, r)
     await r.aclose()
 
