@@ -650,6 +650,37 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// The subcommands served, `container|subcommand` as Redis names them in
+/// `CLIENT LIST`'s `cmd=` field and its errors.
+pub const SUBCOMMANDS: &[&str] = &[
+    "client|getname",
+    "client|id",
+    "client|info",
+    "client|kill",
+    "client|list",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|info",
+    "command|list",
+    "config|get",
+];
+
+/// The full name of the command `args` (name first): `client|info` for a
+/// known subcommand of a container command, else the table name `spec`.
+pub fn full_name(spec: &'static CommandSpec, args: &[bytes::Bytes]) -> &'static str {
+    let Some(sub) = args.get(1) else { return spec.name };
+    SUBCOMMANDS
+        .iter()
+        .find(|full| {
+            full.split_once('|')
+                .is_some_and(|(container, name)| container == spec.name && name.as_bytes().eq_ignore_ascii_case(sub))
+        })
+        .copied()
+        .unwrap_or(spec.name)
+}
+
 /// The spec of `name` (case-insensitive).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
@@ -683,5 +714,19 @@ mod tests {
         assert!(arity_ok(-3, 3) && arity_ok(-3, 9) && !arity_ok(-3, 2));
         assert_eq!(lookup(b"GeT").map(|s| s.arity), Some(2));
         assert!(lookup(b"nope").is_none());
+    }
+
+    #[test]
+    fn subcommands_have_their_full_name() {
+        let words =
+            |texts: &[&str]| texts.iter().map(|t| bytes::Bytes::copy_from_slice(t.as_bytes())).collect::<Vec<_>>();
+        let client = lookup(b"client").unwrap();
+        assert_eq!(full_name(client, &words(&["CLIENT", "Info"])), "client|info");
+        assert_eq!(full_name(client, &words(&["client", "nosuch"])), "client");
+        assert_eq!(full_name(lookup(b"get").unwrap(), &words(&["get", "info"])), "get");
+        for full in SUBCOMMANDS {
+            let (container, _) = full.split_once('|').unwrap();
+            assert!(lookup(container.as_bytes()).is_some(), "{full}");
+        }
     }
 }

@@ -71,9 +71,9 @@ pub enum Request {
     Select(u32),
     /// `QUIT`.
     Quit,
-    /// `CONFIG GET pattern`; redis-benchmark asks for `save` and
-    /// `appendonly`.
-    ConfigGet(Bytes),
+    /// `CONFIG GET parameter [parameter ...]` (names or glob patterns);
+    /// redis-benchmark asks for `save` and `appendonly`.
+    ConfigGet(Vec<Bytes>),
     Multi,
     Exec,
     Discard,
@@ -265,8 +265,8 @@ pub fn parse_request(args: &[Bytes], value_bytes_max: usize) -> Result<Request, 
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
             match lowercase(&rest[0], &mut sub_lowered) {
                 b"get" => {
-                    expect_args(rest.len() == 2, "config|get")?;
-                    Ok(Request::ConfigGet(rest[1].clone()))
+                    expect_args(rest.len() >= 2, "config|get")?;
+                    Ok(Request::ConfigGet(rest[1..].to_vec()))
                 }
                 _ => Err(unknown_subcommand(&rest[0], "CONFIG")),
             }
@@ -300,96 +300,114 @@ fn expire_error(command: u8) -> String {
     format!("ERR invalid expire time in '{}' command", crate::kv::EXPIRE_COMMAND_NAMES[usize::from(command)])
 }
 
+/// The options of SET and GETEX as Redis 7.0 reads them
+/// (`parseExtendedStringArgumentsOrReply`): left to right, each accepted
+/// unless an option it excludes came before it. The same option twice is
+/// no conflict: `NX NX`, `GET GET` and `KEEPTTL KEEPTTL` stand, and of `EX
+/// 1 EX 2` the last amount wins (it alone is checked, after every option).
+/// Two different expiry forms, `NX` with `XX`, or `KEEPTTL` or `PERSIST`
+/// with an expiry, are a syntax error. IFEQ (ours, Valkey's syntax) excludes
+/// NX, XX and a second IFEQ.
+#[derive(Default)]
+struct StringOptions<'a> {
+    condition: Option<SetCondition>,
+    get: bool,
+    keep_ttl: bool,
+    persist: bool,
+    /// The expiry form (`ex`, `px`, `exat`, `pxat`) and its amount's word.
+    expiry: Option<(&'static str, &'a Bytes)>,
+}
+
+/// Which command's options [`StringOptions::parse`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StringCommand {
+    Set,
+    GetEx,
+}
+
+impl<'a> StringOptions<'a> {
+    fn parse(words: &'a [Bytes], command: StringCommand, value_bytes_max: usize) -> Result<Self, String> {
+        let set = command == StringCommand::Set;
+        let mut options = StringOptions::default();
+        let mut index = 0;
+        while let Some(word) = words.get(index) {
+            let next = words.get(index + 1);
+            let mut lowered = [0u8; NAME_BYTES_MAX];
+            let condition_free = matches!(options.condition, None | Some(SetCondition::IfNotExists));
+            let expiry_given = options.expiry.map(|(given, _)| given);
+            match option(word, &mut lowered) {
+                b"nx" if set && condition_free => options.condition = Some(SetCondition::IfNotExists),
+                b"xx" if set && matches!(options.condition, None | Some(SetCondition::IfExists)) => {
+                    options.condition = Some(SetCondition::IfExists)
+                }
+                b"ifeq" if set && options.condition.is_none() && next.is_some() => {
+                    let old = next.expect("checked");
+                    check_value_size(old, value_bytes_max)?;
+                    options.condition = Some(SetCondition::IfEqual(old.clone()));
+                    index += 1;
+                }
+                b"get" if set => options.get = true,
+                b"keepttl" if set && !options.persist && options.expiry.is_none() => options.keep_ttl = true,
+                b"persist" if !set && !options.keep_ttl && options.expiry.is_none() => options.persist = true,
+                form @ (b"ex" | b"px" | b"exat" | b"pxat") => {
+                    let form = match form {
+                        b"ex" => "ex",
+                        b"px" => "px",
+                        b"exat" => "exat",
+                        _ => "pxat",
+                    };
+                    match next {
+                        Some(amount)
+                            if !options.keep_ttl && !options.persist && expiry_given.is_none_or(|g| g == form) =>
+                        {
+                            options.expiry = Some((form, amount));
+                            index += 1;
+                        }
+                        _ => return Err(ERROR_SYNTAX.to_string()),
+                    }
+                }
+                _ => return Err(ERROR_SYNTAX.to_string()),
+            }
+            index += 1;
+        }
+        Ok(options)
+    }
+
+    /// The TTL to set, the expiry amount checked now (after every option,
+    /// as Redis checks it); `None` when no TTL option was given.
+    fn ttl(&self, command: u8) -> Result<Option<SetTtl>, String> {
+        if self.keep_ttl {
+            return Ok(Some(SetTtl::Keep));
+        }
+        if self.persist {
+            return Ok(Some(SetTtl::Clear));
+        }
+        let Some((form, word)) = self.expiry else { return Ok(None) };
+        let unit = if form.starts_with('e') { 1000 } else { 1 };
+        let ms = expire_amount(word, unit, command)?;
+        Ok(Some(SetTtl::Expire(if form.ends_with("at") { Expiry::At(ms) } else { Expiry::In { ms, command } })))
+    }
+}
+
 /// `SET key value [NX | XX | IFEQ old] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`
 /// (options in any order; `rest` starts at the key).
 fn parse_set(rest: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
     let (key, value) = (&rest[0], &rest[1]);
-    let mut condition = None;
-    let mut get = false;
-    // (unit ms, absolute, the amount's word) or KEEPTTL.
-    let mut expiry: Option<Option<(i64, bool, &Bytes)>> = None;
-    let mut index = 2;
-    while let Some(word) = rest.get(index) {
-        let next = rest.get(index + 1);
-        let mut lowered = [0u8; NAME_BYTES_MAX];
-        match option(word, &mut lowered) {
-            b"nx" | b"xx" | b"ifeq" => {
-                let parsed = match option(word, &mut [0u8; NAME_BYTES_MAX]) {
-                    b"nx" => SetCondition::IfNotExists,
-                    b"xx" => SetCondition::IfExists,
-                    _ => {
-                        let old = next.ok_or(ERROR_SYNTAX)?;
-                        check_value_size(old, value_bytes_max)?;
-                        index += 1;
-                        SetCondition::IfEqual(old.clone())
-                    }
-                };
-                if condition.replace(parsed).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-            }
-            b"get" => get = true,
-            b"keepttl" => {
-                if expiry.replace(None).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-            }
-            form @ (b"ex" | b"px" | b"exat" | b"pxat") => {
-                let unit = if form[0] == b'e' { 1000 } else { 1 };
-                let absolute = form.len() == 4;
-                let amount = next.ok_or(ERROR_SYNTAX)?;
-                if expiry.replace(Some((unit, absolute, amount))).is_some() {
-                    return Err(ERROR_SYNTAX.to_string());
-                }
-                index += 1;
-            }
-            _ => return Err(ERROR_SYNTAX.to_string()),
-        }
-        index += 1;
-    }
-    let ttl = match expiry {
-        None => SetTtl::Clear,
-        Some(None) => SetTtl::Keep,
-        Some(Some((unit, absolute, word))) => {
-            let ms = expire_amount(word, unit, EXPIRY_SET)?;
-            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_SET } })
-        }
-    };
+    let options = StringOptions::parse(&rest[2..], StringCommand::Set, value_bytes_max)?;
+    let ttl = options.ttl(EXPIRY_SET)?.unwrap_or(SetTtl::Clear);
     check_value_size(value, value_bytes_max)?;
-    let condition = condition.unwrap_or(SetCondition::Always);
-    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition, ttl, get }))
+    let condition = options.condition.unwrap_or(SetCondition::Always);
+    Ok(Request::Kv(Op::Set { key: key.clone(), value: value.clone(), condition, ttl, get: options.get }))
 }
 
 /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`.
 fn parse_getex(rest: &[Bytes]) -> Result<Request, String> {
     let key = rest[0].clone();
-    let mut ttl: Option<SetTtl> = None;
-    let mut amount: Option<(i64, bool, &Bytes)> = None;
-    let mut index = 1;
-    while let Some(word) = rest.get(index) {
-        let mut lowered = [0u8; NAME_BYTES_MAX];
-        match option(word, &mut lowered) {
-            b"persist" if ttl.is_none() => ttl = Some(SetTtl::Clear),
-            form @ (b"ex" | b"px" | b"exat" | b"pxat") if ttl.is_none() => {
-                let unit = if form[0] == b'e' { 1000 } else { 1 };
-                let word = rest.get(index + 1).ok_or(ERROR_SYNTAX)?;
-                amount = Some((unit, form.len() == 4, word));
-                ttl = Some(SetTtl::Keep); // replaced below
-                index += 1;
-            }
-            _ => return Err(ERROR_SYNTAX.to_string()),
-        }
-        index += 1;
-    }
-    let ttl = match (ttl, amount) {
-        (None, _) => return Ok(Request::Kv(Op::Get { key })),
-        (Some(_), Some((unit, absolute, word))) => {
-            let ms = expire_amount(word, unit, EXPIRY_GETEX)?;
-            SetTtl::Expire(if absolute { Expiry::At(ms) } else { Expiry::In { ms, command: EXPIRY_GETEX } })
-        }
-        (Some(ttl), None) => ttl,
-    };
-    Ok(Request::Kv(Op::GetEx { key, ttl }))
+    let options = StringOptions::parse(&rest[1..], StringCommand::GetEx, 0)?;
+    Ok(Request::Kv(match options.ttl(EXPIRY_GETEX)? {
+        None => Op::Get { key },
+        Some(ttl) => Op::GetEx { key, ttl },
+    }))
 }
 
 /// `EXPIRE key seconds [NX | XX | GT | LT]` and PEXPIRE, EXPIREAT, PEXPIREAT.
@@ -431,11 +449,7 @@ fn parse_expire(name: &str, rest: &[Bytes]) -> Result<Request, String> {
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
 fn parse_scan(rest: &[Bytes]) -> Result<Request, String> {
-    let cursor = std::str::from_utf8(&rest[0])
-        .ok()
-        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or(ERROR_INVALID_CURSOR)?;
+    let cursor = parse_cursor(&rest[0]).ok_or(ERROR_INVALID_CURSOR)?;
     let (mut count, mut pattern, mut type_filter) = (SCAN_COUNT_DEFAULT, None, None);
     let mut index = 1;
     while let Some(word) = rest.get(index) {
@@ -456,6 +470,26 @@ fn parse_scan(rest: &[Bytes]) -> Result<Request, String> {
         index += 2;
     }
     Ok(Request::Scan { cursor, count, pattern, type_filter })
+}
+
+/// A SCAN cursor read as Redis 7.0 reads it: C's `strtoul` in base 10,
+/// refusing a leading space, trailing bytes and overflow. So a sign is
+/// allowed (`-1` is 2^64 - 1, a cursor past the end) and the empty string
+/// is cursor 0.
+fn parse_cursor(word: &[u8]) -> Option<u64> {
+    let (negative, digits) = match word.first() {
+        Some(b'-') => (true, &word[1..]),
+        Some(b'+') => (false, &word[1..]),
+        _ => (false, word),
+    };
+    if word.is_empty() {
+        return Some(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    Some(if negative { magnitude.wrapping_neg() } else { magnitude })
 }
 
 /// `COPY source destination [DB index] [REPLACE]`.
@@ -570,7 +604,9 @@ fn parse_client_kill(rest: &[Bytes]) -> Result<Request, String> {
             ..KillFilter::default()
         }));
     }
-    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+    // `client|kill` has arity -3 in Redis 7.0.
+    expect_args(!rest.is_empty(), "client|kill")?;
+    if !rest.len().is_multiple_of(2) {
         return Err(ERROR_SYNTAX.to_string());
     }
     let mut filter = KillFilter::default();
@@ -598,14 +634,17 @@ fn parse_client_kill(rest: &[Bytes]) -> Result<Request, String> {
     Ok(Request::ClientKill(filter))
 }
 
-/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in Redis's
-/// order: the version must be a number, the options well formed, and only
-/// then the version 2 or 3.
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in Redis
+/// 7.0's order: the version must be an integer (any sign), then 2 or 3,
+/// and only then are the options read.
 fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
     let Some(version) = rest.first() else {
         return Ok(Request::Hello { version: None, auth: None, setname: None });
     };
-    let version = parse_i64(version).filter(|&v| v >= 0).ok_or(ERROR_PROTOCOL_VERSION)?;
+    let version = match parse_i64(version).ok_or(ERROR_PROTOCOL_VERSION)? {
+        version @ (2 | 3) => version as u32,
+        _ => return Err(ERROR_NOPROTO.to_string()),
+    };
     let (mut auth, mut setname) = (None, None);
     let mut index = 1;
     while let Some(option) = rest.get(index) {
@@ -624,10 +663,7 @@ fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
             _ => return Err(format!("ERR Syntax error in HELLO option '{}'", printable(option, 128))),
         }
     }
-    match version {
-        2 | 3 => Ok(Request::Hello { version: Some(version as u32), auth, setname }),
-        _ => Err(ERROR_NOPROTO.to_string()),
-    }
+    Ok(Request::Hello { version: Some(version), auth, setname })
 }
 
 /// `name` lowercased into `buffer`, or an empty slice (no command's name)
@@ -790,9 +826,15 @@ mod tests {
 
     #[test]
     fn set_errors() {
-        for line in
-            ["SET k v NX XX", "SET k v NX NX", "SET k v IFEQ", "SET k v XX IFEQ o", "SET k v BOGUS", "SET k v NXX"]
-        {
+        for line in [
+            "SET k v NX XX",
+            "SET k v IFEQ",
+            "SET k v XX IFEQ o",
+            "SET k v IFEQ o NX",
+            "SET k v IFEQ o IFEQ o",
+            "SET k v BOGUS",
+            "SET k v NXX",
+        ] {
             assert_eq!(error(line), "ERR syntax error", "{line}");
         }
         for line in ["SET k v EX 1 PX 1", "SET k v KEEPTTL EX 1", "SET k v EX", "SET k v GET EXAT"] {
@@ -845,6 +887,46 @@ mod tests {
         );
         assert_eq!(kv("GETEX k"), Op::Get { key: b("k") });
         assert_eq!(error("GETEX k EX 1 PERSIST"), "ERR syntax error");
+    }
+
+    #[test]
+    fn scan_cursors_read_like_strtoul() {
+        let cursor = |line: &str| match ok(line) {
+            Request::Scan { cursor, .. } => cursor,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(cursor("SCAN 0"), 0);
+        assert_eq!(cursor("SCAN +7"), 7);
+        assert_eq!(cursor("SCAN -0"), 0);
+        assert_eq!(cursor("SCAN -1"), u64::MAX);
+        assert_eq!(cursor("SCAN 18446744073709551615"), u64::MAX);
+        assert_eq!(parse_cursor(b""), Some(0));
+        for bad in ["18446744073709551616", "-18446744073709551616", "+", "-", " 0", "0 ", "0x10", "1e3", "1.5"] {
+            assert_eq!(parse_cursor(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    /// Redis 7.0 accepts an option given twice (the last amount wins) and
+    /// refuses two that exclude each other, as `parseExtendedStringArgumentsOrReply`.
+    #[test]
+    fn set_and_getex_options_given_twice() {
+        let set = |condition, ttl, get| Op::Set { key: b("k"), value: b("v"), condition, ttl, get };
+        let within = |ms, command| SetTtl::Expire(Expiry::In { ms, command });
+        assert_eq!(kv("SET k v NX NX"), set(SetCondition::IfNotExists, SetTtl::Clear, false));
+        assert_eq!(kv("SET k v xx XX"), set(SetCondition::IfExists, SetTtl::Clear, false));
+        assert_eq!(kv("SET k v GET get"), set(SetCondition::Always, SetTtl::Clear, true));
+        assert_eq!(kv("SET k v KEEPTTL KEEPTTL"), set(SetCondition::Always, SetTtl::Keep, false));
+        assert_eq!(kv("SET k v EX 1 EX 2"), set(SetCondition::Always, within(2_000, 0), false));
+        assert_eq!(kv("SET k v EX abc EX 2"), set(SetCondition::Always, within(2_000, 0), false));
+        assert_eq!(error("SET k v EX 2 EX abc"), "ERR value is not an integer or out of range");
+        for line in ["SET k v EX 1 KEEPTTL", "SET k v KEEPTTL PX 1", "SET k v EX 1 PXAT 1", "SET k v NX XX NX"] {
+            assert_eq!(error(line), "ERR syntax error", "{line}");
+        }
+        assert_eq!(kv("GETEX k PERSIST PERSIST"), Op::GetEx { key: b("k"), ttl: SetTtl::Clear });
+        assert_eq!(kv("GETEX k PX 1 px 2"), Op::GetEx { key: b("k"), ttl: within(2, 3) });
+        for line in ["GETEX k PERSIST EX 1", "GETEX k EX 1 EXAT 1", "GETEX k NX", "GETEX k GET", "GETEX k KEEPTTL"] {
+            assert_eq!(error(line), "ERR syntax error", "{line}");
+        }
     }
 
     #[test]
@@ -959,6 +1041,8 @@ mod tests {
         assert_eq!(error("CLIENT SETNAME"), "ERR wrong number of arguments for 'client|setname' command");
         assert_eq!(error("CLIENT GETNAME x"), "ERR wrong number of arguments for 'client|getname' command");
         assert_eq!(error("CLIENT ID x"), "ERR wrong number of arguments for 'client|id' command");
+        assert_eq!(error("CLIENT KILL"), "ERR wrong number of arguments for 'client|kill' command");
+        assert_eq!(error("CLIENT KILL ID 1 SKIPME"), "ERR syntax error");
         assert_eq!(error("CLIENT SETINFO lib-name"), "ERR wrong number of arguments for 'client|setinfo' command");
         assert_eq!(error("CLIENT SETINFO color red"), "ERR Unrecognized option 'color'");
         let args = [b("CLIENT"), b("SETINFO"), b("lib-name"), b("a b")];
@@ -986,7 +1070,10 @@ mod tests {
         assert_eq!(error("HELLO 1"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO 4"), "NOPROTO unsupported protocol version");
         assert_eq!(error("HELLO x"), "ERR Protocol version is not an integer or out of range");
-        assert_eq!(error("HELLO -1"), "ERR Protocol version is not an integer or out of range");
+        // An integer outside 2..=3 is NOPROTO, before any option is read.
+        assert_eq!(error("HELLO -1"), "NOPROTO unsupported protocol version");
+        assert_eq!(error("HELLO 4 BOGUS"), "NOPROTO unsupported protocol version");
+        assert_eq!(error("HELLO 3.0"), "ERR Protocol version is not an integer or out of range");
         assert_eq!(error("HELLO 3 AUTH u"), "ERR Syntax error in HELLO option 'AUTH'");
         assert_eq!(error("HELLO 3 SETNAME"), "ERR Syntax error in HELLO option 'SETNAME'");
         assert_eq!(error("HELLO 3 BOGUS"), "ERR Syntax error in HELLO option 'BOGUS'");
@@ -1008,8 +1095,9 @@ mod tests {
 
     #[test]
     fn config_get() {
-        assert_eq!(ok("CONFIG GET save"), Request::ConfigGet(b("save")));
-        assert_eq!(ok("config get appendonly"), Request::ConfigGet(b("appendonly")));
+        assert_eq!(ok("CONFIG GET save"), Request::ConfigGet(keys(&["save"])));
+        assert_eq!(ok("config get appendonly save"), Request::ConfigGet(keys(&["appendonly", "save"])));
+        assert_eq!(error("CONFIG GET"), "ERR wrong number of arguments for 'config|get' command");
         assert_eq!(error("CONFIG"), "ERR wrong number of arguments for 'config' command");
         assert_eq!(error("CONFIG GET"), "ERR wrong number of arguments for 'config|get' command");
         assert_eq!(error("CONFIG SET save x"), "ERR unknown subcommand 'SET'. Try CONFIG HELP.");

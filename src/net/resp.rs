@@ -468,6 +468,16 @@ pub fn map_header(buf: &mut BytesMut, count: usize, proto: Proto) {
     }
 }
 
+/// The header of a set of `count` elements, which the caller appends:
+/// RESP3 `~count` (Redis 7.0 sends COMMAND INFO's flags, ACL categories,
+/// tips and key specs as sets), RESP2 an array.
+pub fn set_header(buf: &mut BytesMut, count: usize, proto: Proto) {
+    match proto {
+        Proto::Resp2 => array_header(buf, count),
+        Proto::Resp3 => put_header(buf, b'~', count as u64),
+    }
+}
+
 /// Text meant for humans (INFO, CLIENT LIST): RESP3 verbatim `=len txt:...`,
 /// RESP2 a bulk string.
 pub fn verbatim(buf: &mut BytesMut, text: &[u8], proto: Proto) {
@@ -877,6 +887,8 @@ mod tests {
         assert_eq!(encoded(null_bulk), b"$-1\r\n");
         assert_eq!(encoded(|buf| array_header(buf, 12)), b"*12\r\n");
         assert_eq!(encoded(null_array), b"*-1\r\n");
+        assert_eq!(encoded(|buf| set_header(buf, 2, Proto::Resp2)), b"*2\r\n");
+        assert_eq!(encoded(|buf| set_header(buf, 2, Proto::Resp3)), b"~2\r\n");
     }
 
     #[test]

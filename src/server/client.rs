@@ -31,7 +31,7 @@ use super::shard::ClientWaiter;
 use super::util::{reply_cell, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
-use crate::net::commands::{arity_ok, lookup, CommandSpec, COMMANDS};
+use crate::net::commands::{arity_ok, full_name, lookup, CommandSpec, COMMANDS};
 use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
@@ -438,7 +438,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             return true;
         }
     };
-    conn.info.touch(spec.name);
+    conn.info.touch(full_name(spec, args));
     if !conn.authenticated.get() && !spec.flags.contains(&"no_auth") {
         conn.push_error(ERROR_NOAUTH);
         return true;
@@ -459,18 +459,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
         ClientRequest::Kv(op) if op.is_keyspace_wide() => submit_everywhere(conn, op).await,
         ClientRequest::Kv(op) => submit_kv(conn, op, Shape::Direct).await,
         ClientRequest::Scan { cursor, count, pattern, type_filter } => {
-            let shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
-            if shard >= conn.shards() {
-                let mut out = BytesMut::new();
-                resp::array_header(&mut out, 2);
-                resp::bulk(&mut out, b"0");
-                resp::array_header(&mut out, 0);
-                conn.push(Pending::Ready(out.freeze()));
-            } else {
-                let from = cursor & BUCKET_MAX;
-                let op = Op::Scan { from, count, pattern, type_filter };
-                submit_to(conn, shard, op, Shape::Scan { shard }).await;
-            }
+            scan(conn, cursor, count, pattern, type_filter).await;
         }
         ClientRequest::RandomKey => {
             let point = rand_u64(conn);
@@ -533,7 +522,61 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             conn.push(Pending::Ready(out.freeze()));
         }
     }
+    if conn.info.killed.load(Relaxed) {
+        // It killed itself (CLIENT KILL ... SKIPME no, also inside EXEC):
+        // close once the replies before are written, as Redis does.
+        conn.push(Pending::Close(Bytes::new()));
+        return false;
+    }
     true
+}
+
+/// SCAN: the cursor holds the shard in its top bits and the bucket below.
+/// With one shard the step is pipelined like any command. With several, a
+/// shard that has no keys left hands over to the next one within the same
+/// call (the reply is awaited here, as WATCH's is), so an empty keyspace
+/// answers cursor 0 at once, as Redis does, instead of one empty page per
+/// shard.
+async fn scan(conn: &Rc<Connection>, cursor: u64, count: u64, pattern: Option<Bytes>, type_filter: Option<Bytes>) {
+    let mut shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
+    let mut from = cursor & BUCKET_MAX;
+    if shard >= conn.shards() {
+        let mut out = BytesMut::new();
+        resp::array_header(&mut out, 2);
+        resp::bulk(&mut out, b"0");
+        resp::array_header(&mut out, 0);
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    }
+    if conn.shards() == 1 {
+        let op = Op::Scan { from, count, pattern, type_filter };
+        submit_to(conn, shard, op, Shape::Scan { shard }).await;
+        return;
+    }
+    loop {
+        let op = Op::Scan { from, count, pattern: pattern.clone(), type_filter: type_filter.clone() };
+        let (cell, seq) = send_to(conn, shard, op).await;
+        let reply = receive(&cell).await;
+        conn.sessions.borrow_mut()[shard].answered(seq, &reply);
+        if shard + 1 < conn.shards() && is_last_page_and_empty(&reply) {
+            shard += 1;
+            from = 0;
+            continue;
+        }
+        let mut out = BytesMut::new();
+        encode_shaped(&mut out, reply, Shape::Scan { shard }, conn.shards(), conn.proto());
+        conn.push(Pending::Ready(out.freeze()));
+        return;
+    }
+}
+
+/// Is a store's SCAN reply the shard's last page (no next bucket) with no
+/// keys in it?
+fn is_last_page_and_empty(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(items) => matches!(items.as_slice(), [Reply::Nil, Reply::Array(keys)] if keys.is_empty()),
+        _ => false,
+    }
 }
 
 /// A command inside MULTI: queue it, or refuse it (the transaction then
@@ -813,21 +856,47 @@ fn answer_locally(conn: &Connection, request: ClientRequest, out: &mut BytesMut)
                 (false, n) => resp::integer(out, n as i64),
             }
         }
-        ClientRequest::ClientOther | ClientRequest::Select(_) => resp::simple(out, "OK"),
-        ClientRequest::ConfigGet(pattern) => {
-            // redis-benchmark and other tools ask about persistence; answer
-            // like a Redis without RDB or AOF (paxoskv has its own WAL).
-            let known: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
-            let glob = crate::kv::glob::Glob::new(&pattern);
-            let matched: Vec<_> = known.iter().filter(|(k, _)| glob.matches(k.as_bytes())).collect();
+        // UNWATCH here was queued in MULTI: EXEC has unwatched already.
+        ClientRequest::ClientOther | ClientRequest::Select(_) | ClientRequest::Unwatch => resp::simple(out, "OK"),
+        ClientRequest::ConfigGet(parameters) => {
+            let matched = config_get(&parameters);
             resp::map_header(out, matched.len(), proto);
-            for (key, value) in matched {
-                resp::bulk(out, key.as_bytes());
+            for (name, value) in matched {
+                resp::bulk(out, &name);
                 resp::bulk(out, value.as_bytes());
             }
         }
         other => resp::error(out, &format!("ERR internal: {other:?} is not answered locally")),
     }
+}
+
+/// The parameters `CONFIG GET` knows. redis-benchmark and other tools ask
+/// about persistence; answer like a Redis without RDB or AOF (paxoskv has
+/// its own WAL).
+const CONFIG_PARAMETERS: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+
+/// `CONFIG GET`'s matches, as Redis 7.0 finds them: a parameter without
+/// `*`, `?` or `[` is a name, looked up ignoring case and answered with the
+/// name as given; a pattern matches names ignoring case and answers them as
+/// they are; a parameter matched twice is answered once.
+fn config_get(parameters: &[Bytes]) -> Vec<(Bytes, &'static str)> {
+    let mut matched: Vec<(Bytes, &'static str)> = Vec::new();
+    for parameter in parameters {
+        let is_pattern = parameter.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        let glob = crate::kv::glob::Glob::new(&parameter.to_ascii_lowercase());
+        for (name, value) in CONFIG_PARAMETERS {
+            let hit = if is_pattern {
+                glob.matches(name.as_bytes())
+            } else {
+                parameter.eq_ignore_ascii_case(name.as_bytes())
+            };
+            if hit && !matched.iter().any(|(m, _)| m.eq_ignore_ascii_case(name.as_bytes())) {
+                let answered = if is_pattern { Bytes::from_static(name.as_bytes()) } else { parameter.clone() };
+                matched.push((answered, value));
+            }
+        }
+    }
+    matched
 }
 
 /// `COMMAND`, `COMMAND COUNT | LIST | INFO | DOCS`.
@@ -870,8 +939,10 @@ fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
     }
 }
 
-fn status_array(out: &mut BytesMut, items: &[&str]) {
-    resp::array_header(out, items.len());
+/// Status strings as a set (an array in RESP2), as COMMAND INFO and DOCS
+/// send their flags and categories.
+fn status_set(out: &mut BytesMut, items: &[&str], proto: Proto) {
+    resp::set_header(out, items.len(), proto);
     for item in items {
         resp::simple(out, item);
     }
@@ -883,19 +954,19 @@ fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
     resp::array_header(out, 10);
     resp::bulk(out, spec.name.as_bytes());
     resp::integer(out, spec.arity);
-    status_array(out, spec.flags);
+    status_set(out, spec.flags, proto);
     resp::integer(out, spec.first_key);
     resp::integer(out, spec.last_key);
     resp::integer(out, spec.step);
-    status_array(out, spec.acl);
-    resp::array_header(out, 0);
+    status_set(out, spec.acl, proto);
+    resp::set_header(out, 0, proto); // tips
     if spec.first_key == 0 {
-        resp::array_header(out, 0);
+        resp::set_header(out, 0, proto);
     } else {
-        resp::array_header(out, 1);
+        resp::set_header(out, 1, proto);
         resp::map_header(out, 3, proto);
         resp::bulk(out, b"flags");
-        status_array(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] });
+        status_set(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] }, proto);
         resp::bulk(out, b"begin_search");
         resp::map_header(out, 2, proto);
         resp::bulk(out, b"type");
@@ -917,7 +988,7 @@ fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
         resp::bulk(out, b"limit");
         resp::integer(out, 0);
     }
-    resp::array_header(out, 0);
+    resp::set_header(out, 0, proto); // subcommands
 }
 
 /// One `COMMAND DOCS` entry: summary, since, group, arguments.
@@ -949,7 +1020,7 @@ fn command_docs(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
         resp::bulk(out, kind.as_bytes());
         if let Some(flag) = flag {
             resp::bulk(out, b"flags");
-            status_array(out, &[flag]);
+            status_set(out, &[flag], proto);
         }
     }
 }
@@ -1018,4 +1089,40 @@ async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Repl
         }
     }
     (cell, seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(texts: &[&str]) -> Vec<Bytes> {
+        texts.iter().map(|t| Bytes::copy_from_slice(t.as_bytes())).collect()
+    }
+
+    #[test]
+    fn only_an_empty_last_page_hands_scan_over_to_the_next_shard() {
+        let page = |next: Reply, keys: Vec<Reply>| Reply::Array(vec![next, Reply::Array(keys)]);
+        let key = || Reply::Bulk(Bytes::from_static(b"k"));
+        assert!(is_last_page_and_empty(&page(Reply::Nil, vec![])));
+        assert!(!is_last_page_and_empty(&page(Reply::Nil, vec![key()])));
+        assert!(!is_last_page_and_empty(&page(Reply::Int(7), vec![])));
+        assert!(!is_last_page_and_empty(&Reply::Error("ERR x".into())));
+    }
+
+    #[test]
+    fn config_get_answers_names_as_given_and_patterns_as_named() {
+        let names = |matched: Vec<(Bytes, &str)>| -> Vec<(String, String)> {
+            matched.into_iter().map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v.to_string())).collect()
+        };
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(names(config_get(&words(&["save"]))), [pair("save", "")]);
+        assert_eq!(names(config_get(&words(&["SAVE"]))), [pair("SAVE", "")]);
+        assert_eq!(names(config_get(&words(&["save", "Save"]))), [pair("save", "")]);
+        assert_eq!(names(config_get(&words(&["APPENDONL?"]))), [pair("appendonly", "no")]);
+        assert_eq!(
+            names(config_get(&words(&["save", "nosuch", "append*"]))),
+            [pair("save", ""), pair("appendonly", "no")]
+        );
+        assert!(config_get(&words(&["nosuch"])).is_empty());
+    }
 }

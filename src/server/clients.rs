@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::util;
-use crate::net::commands::COMMANDS;
+use crate::net::commands::{COMMANDS, SUBCOMMANDS};
 use crate::net::request::KillFilter;
 
 /// One connection's state as others may see it.
@@ -30,6 +30,9 @@ pub struct ClientInfo {
     pub name: Mutex<Option<Bytes>>,
     /// Index into `COMMANDS` of the last command (`u8::MAX`: none yet).
     pub last_command: AtomicU8,
+    /// Index into `SUBCOMMANDS` of the last command's subcommand
+    /// (`u8::MAX`: none).
+    pub last_subcommand: AtomicU8,
     /// 2 or 3.
     pub proto: AtomicU8,
     /// Commands queued in MULTI, or -1 outside one.
@@ -50,6 +53,7 @@ impl ClientInfo {
             last_ms: AtomicU64::new(now),
             name: Mutex::new(None),
             last_command: AtomicU8::new(u8::MAX),
+            last_subcommand: AtomicU8::new(u8::MAX),
             proto: AtomicU8::new(2),
             multi: AtomicI64::new(-1),
             watching: AtomicU64::new(0),
@@ -57,12 +61,16 @@ impl ClientInfo {
         }
     }
 
-    /// A command `name` (from the table) starts now.
-    pub fn touch(&self, name: &str) {
+    /// A command starts now: `name` from the table, or `container|sub`
+    /// from `SUBCOMMANDS` (`commands::full_name`).
+    pub fn touch(&self, full_name: &str) {
         self.last_ms.store(util::unix_millis() as u64, Relaxed);
+        let name = full_name.split('|').next().unwrap_or(full_name);
         if let Some(index) = COMMANDS.iter().position(|spec| spec.name == name) {
             self.last_command.store(index as u8, Relaxed);
         }
+        let sub = SUBCOMMANDS.iter().position(|&sub| sub == full_name).map_or(u8::MAX, |i| i as u8);
+        self.last_subcommand.store(sub, Relaxed);
     }
 
     /// The `CLIENT LIST` / `CLIENT INFO` line (Redis 7.0's fields, with the
@@ -70,7 +78,10 @@ impl ClientInfo {
     pub fn line(&self) -> String {
         let now = util::unix_millis() as u64;
         let name = self.name.lock().expect("not poisoned").clone().unwrap_or_default();
-        let cmd = COMMANDS.get(self.last_command.load(Relaxed) as usize).map_or("NULL", |spec| spec.name);
+        let cmd = match SUBCOMMANDS.get(self.last_subcommand.load(Relaxed) as usize) {
+            Some(full_name) => full_name,
+            None => COMMANDS.get(self.last_command.load(Relaxed) as usize).map_or("NULL", |spec| spec.name),
+        };
         let multi = self.multi.load(Relaxed);
         let flags = if multi >= 0 { "x" } else { "N" };
         format!(
@@ -131,7 +142,9 @@ impl ClientRegistry {
     }
 
     /// Close every connection `filter` matches (not `caller` unless the
-    /// filter includes it); returns how many.
+    /// filter includes it); returns how many. The caller itself is only
+    /// marked `killed`: it answers first and then closes, as Redis closes a
+    /// client that killed itself after the reply.
     pub fn kill(&self, filter: &KillFilter, caller: u64) -> usize {
         let clients = self.clients.lock().expect("not poisoned");
         let mut killed = 0;
@@ -141,13 +154,53 @@ impl ClientRegistry {
                 && filter.laddr.as_ref().is_none_or(|laddr| *laddr == info.laddr)
                 && (filter.include_self || info.id != caller);
             if matches && !info.killed.swap(true, Relaxed) {
-                // Safe: the connection deregisters under this lock before its fd closes.
-                unsafe {
-                    libc::shutdown(info.fd, libc::SHUT_RDWR);
+                if info.id != caller {
+                    // Safe: the connection deregisters under this lock before its fd closes.
+                    unsafe {
+                        libc::shutdown(info.fd, libc::SHUT_RDWR);
+                    }
                 }
                 killed += 1;
             }
         }
         killed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{ErrorKind, Read};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_connection_that_kills_itself_is_marked_but_left_open_to_answer() {
+        let registry = ClientRegistry::default();
+        let (caller_end, mut caller_peer) = UnixStream::pair().unwrap();
+        let (other_end, mut other_peer) = UnixStream::pair().unwrap();
+        let info = |id, fd| ClientInfo::new(id, format!("a:{id}"), "l:1".into(), fd);
+        let caller = registry.register(info(1, caller_end.as_raw_fd()));
+        let other = registry.register(info(2, other_end.as_raw_fd()));
+        let everyone = KillFilter { include_self: true, ..KillFilter::default() };
+        assert_eq!(registry.kill(&everyone, 1), 2);
+        assert!(caller.killed.load(Relaxed) && other.killed.load(Relaxed));
+        // The other connection's socket is shut down: its peer reads EOF.
+        assert_eq!(other_peer.read(&mut [0u8; 1]).unwrap(), 0);
+        // The caller's is still open, for its reply.
+        caller_peer.set_nonblocking(true).unwrap();
+        assert_eq!(caller_peer.read(&mut [0u8; 1]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        // Killed once: a second KILL counts neither.
+        assert_eq!(registry.kill(&everyone, 1), 0);
+    }
+
+    #[test]
+    fn the_cmd_field_names_the_subcommand() {
+        let info = ClientInfo::new(1, "a:1".into(), "l:1".into(), -1);
+        assert!(info.line().contains(" cmd=NULL "));
+        info.touch("client|info");
+        assert!(info.line().contains(" cmd=client|info "), "{}", info.line());
+        info.touch("get");
+        assert!(info.line().contains(" cmd=get "), "{}", info.line());
     }
 }

@@ -199,9 +199,16 @@ impl Monitor {
         let all = sections.is_empty() || sections.iter().any(|s| s == "all" || s == "everything" || s == "default");
         let want = |name: &str| all || sections.iter().any(|s| s == name);
         let mut out = String::new();
+        // Redis separates sections with an empty line.
+        let section = |out: &mut String, header: &str| {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(header);
+        };
         if want("server") {
             let uptime = (super::util::unix_millis() - self.started_unix_ms) / 1000;
-            out.push_str("# Server\r\n");
+            section(&mut out, "# Server\r\n");
             out.push_str(&format!(
                 "redis_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\n\
                  uptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\npaxoskv_version:{}\r\nnode_id:{node}\r\n{config_summary}\r\n",
@@ -214,25 +221,28 @@ impl Monitor {
             ));
         }
         if want("clients") {
+            section(&mut out, "# Clients\r\n");
             out.push_str(&format!(
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+                "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
                 self.clients.len(),
                 clients_max * self.status.len(),
             ));
         }
         if want("memory") {
             let rss = resident_bytes();
+            section(&mut out, "# Memory\r\n");
             out.push_str(&format!(
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+                "used_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
                  maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n",
                 rss as f64 / (1 << 20) as f64,
             ));
         }
         if want("persistence") {
-            out.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\n");
+            section(&mut out, "# Persistence\r\n");
+            out.push_str("loading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\n");
         }
         if want("stats") {
-            out.push_str("# Stats\r\n");
+            section(&mut out, "# Stats\r\n");
             let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
             let applied = sum(&|m| m.commands_applied.get());
             let slots = sum(&|m| m.commits.get());
@@ -249,7 +259,7 @@ impl Monitor {
             ));
         }
         if want("replication") {
-            out.push_str("# Replication\r\n");
+            section(&mut out, "# Replication\r\n");
             out.push_str(&format!(
                 "role:master\r\nconnected_slaves:0\r\nnode_id:{node}\r\nshards:{}\r\n",
                 self.status.len()
@@ -271,12 +281,25 @@ impl Monitor {
         }
         if want("cpu") {
             let (user, system) = cpu_seconds();
-            out.push_str(&format!("# CPU\r\nused_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\n"));
+            section(&mut out, "# CPU\r\n");
+            out.push_str(&format!("used_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\n"));
+        }
+        // Redis 7.0's default sections also list loaded modules (none),
+        // error counts (not kept here) and cluster mode (off).
+        if want("modules") {
+            section(&mut out, "# Modules\r\n");
+        }
+        if want("errorstats") {
+            section(&mut out, "# Errorstats\r\n");
+        }
+        if want("cluster") {
+            section(&mut out, "# Cluster\r\n");
+            out.push_str("cluster_enabled:0\r\n");
         }
         if want("keyspace") {
             let keys: u64 = self.status.iter().map(|s| s.keys.load(Relaxed)).sum();
             let expires: u64 = self.status.iter().map(|s| s.expires.load(Relaxed)).sum();
-            out.push_str("# Keyspace\r\n");
+            section(&mut out, "# Keyspace\r\n");
             if keys > 0 {
                 out.push_str(&format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n"));
             }
@@ -307,4 +330,44 @@ fn cpu_seconds() -> (f64, f64) {
     }
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (seconds(usage.ru_utime), seconds(usage.ru_stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `# Section` headers of INFO text, in order.
+    fn headers(text: &str) -> Vec<&str> {
+        text.split("\r\n").filter(|line| line.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn info_has_redis_7_0s_default_sections_separated_by_empty_lines() {
+        let monitor = Monitor::new(1, 2);
+        let text = monitor.info(1, &[], "shards:2", 100);
+        assert_eq!(
+            headers(&text),
+            [
+                "# Server",
+                "# Clients",
+                "# Memory",
+                "# Persistence",
+                "# Stats",
+                "# Replication",
+                "# CPU",
+                "# Modules",
+                "# Errorstats",
+                "# Cluster",
+                "# Keyspace"
+            ]
+        );
+        assert!(text.starts_with("# Server\r\n") && text.ends_with("# Keyspace\r\n"), "{text:?}");
+        for header in &headers(&text)[1..] {
+            assert!(text.contains(&format!("\r\n\r\n{header}\r\n")), "no empty line before {header}");
+        }
+        assert!(text.contains("\r\ncluster_enabled:0\r\n"));
+        let some = monitor.info(1, &["keyspace".into(), "server".into()], "shards:2", 100);
+        assert_eq!(headers(&some), ["# Server", "# Keyspace"]);
+        assert_eq!(monitor.info(1, &["nosuchsection".into()], "", 100), "");
+    }
 }
