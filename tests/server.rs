@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use paxoskv::net::peer::{
-    decode_handshake_reply, encode_handshake, split_frame, write_frame_body, Handshake, HandshakeReply,
-    PROTOCOL_VERSION,
+    decode_handshake_reply, encode_handshake, encode_handshake_proof, split_frame, write_frame_body, Handshake,
+    HandshakeProof, HandshakeReply, MAGIC, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
 };
 use paxoskv::net::slot::{key_slot, slot_shard};
-use paxoskv::server::config::{ClusterFile, Tuning};
+use paxoskv::server::config::{ClusterFile, Secret, Tuning};
 use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
 
 // ---------------------------------------------------------------------------
@@ -94,6 +94,20 @@ impl TestCluster {
     /// (see `ClusterFile::local`), with the tuning `tune` leaves, and wait
     /// until every node answers and every shard has an agreed leader.
     fn start(name: &str, base_port: u16, nodes: usize, shards: usize, tune: impl FnOnce(&mut Tuning)) -> TestCluster {
+        let all: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        TestCluster::start_some(name, base_port, nodes, shards, |file| tune(&mut file.tuning), &all)
+    }
+
+    /// Like [`TestCluster::start`], with the whole cluster file for `edit`
+    /// to change, starting only the nodes in `running`.
+    fn start_some(
+        name: &str,
+        base_port: u16,
+        nodes: usize,
+        shards: usize,
+        edit: impl FnOnce(&mut ClusterFile),
+        running: &[NodeId],
+    ) -> TestCluster {
         let one_at_a_time = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("server-tests").join(name);
         match std::fs::remove_dir_all(&dir) {
@@ -102,7 +116,7 @@ impl TestCluster {
         }
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let mut file = ClusterFile::local(nodes, base_port, shards, &dir.join("data")).expect("a local cluster file");
-        tune(&mut file.tuning);
+        edit(&mut file);
         file.validate().expect("the test's cluster file is valid");
         let config_path = dir.join("cluster.toml");
         std::fs::write(&config_path, file.to_toml()).expect("writing the cluster file");
@@ -113,10 +127,10 @@ impl TestCluster {
             children: (0..nodes).map(|_| None).collect(),
             _one_at_a_time: one_at_a_time,
         };
-        for node in cluster.node_ids() {
+        for &node in running {
             cluster.spawn(node);
         }
-        for node in cluster.node_ids() {
+        for &node in running {
             cluster.wait_serving(node);
         }
         for shard in 0..shards {
@@ -160,6 +174,12 @@ impl TestCluster {
 
     /// Start node `node` with `extra` flags after the usual ones.
     fn spawn_with(&mut self, node: NodeId, extra: &[&str]) {
+        let config_path = self.config_path.clone();
+        self.spawn_from(node, &config_path, extra);
+    }
+
+    /// Start node `node` from the cluster file `config_path`, with `extra` flags.
+    fn spawn_from(&mut self, node: NodeId, config_path: &Path, extra: &[&str]) {
         assert!(self.children[Self::index(node)].is_none(), "node {node} is already running");
         let mut log = File::options()
             .create(true)
@@ -170,7 +190,7 @@ impl TestCluster {
         let child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
             .arg("server")
             .arg("--config")
-            .arg(&self.config_path)
+            .arg(config_path)
             .arg("--node-id")
             .arg(node.to_string())
             .args(extra)
@@ -371,6 +391,29 @@ fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
             ),
         }
     }
+}
+
+/// Send one frame whose body `encode` writes, as a peer would.
+fn send_body(stream: &mut TcpStream, encode: impl FnOnce(&mut BytesMut)) {
+    let mut frame = BytesMut::new();
+    write_frame_body(&mut frame, encode);
+    stream.write_all(&frame).expect("sending a handshake frame");
+}
+
+/// Read and decode the next handshake reply frame; `received` keeps what
+/// arrived beyond it.
+fn read_handshake_reply(stream: &mut TcpStream, received: &mut BytesMut) -> HandshakeReply {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let body = loop {
+        if let Some(body) = split_frame(received, 4096).expect("a well-formed handshake reply frame") {
+            break body;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).expect("reading the handshake reply");
+        assert!(n > 0, "the connection closed before a handshake reply (got {received:?})");
+        received.extend_from_slice(&chunk[..n]);
+    };
+    decode_handshake_reply(&body).expect("a decodable handshake reply")
 }
 
 fn raw_connect(port: u16) -> TcpStream {
@@ -869,26 +912,20 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     // (d) A well-formed handshake from another cluster: refused with the reason.
     let mut stream = raw_connect(cluster.peer_port(3, 0));
     let local = stream.local_addr().expect("a local address");
-    let handshake = Handshake { cluster_id: "other".into(), node_id: 1, shard: 0, protocol_version: PROTOCOL_VERSION };
-    let mut frame = BytesMut::new();
-    write_frame_body(&mut frame, |body| encode_handshake(&handshake, body));
-    stream.write_all(&frame).expect("sending a handshake");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
-    let mut received = BytesMut::new();
-    let body = loop {
-        if let Some(body) = split_frame(&mut received, 4096).expect("a well-formed handshake reply frame") {
-            break body;
-        }
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).expect("reading the handshake reply");
-        assert!(n > 0, "the connection closed before a handshake reply (got {received:?})");
-        received.extend_from_slice(&chunk[..n]);
+    let handshake = Handshake {
+        cluster_id: "other".into(),
+        node_id: 1,
+        shard: 0,
+        protocol_version: PROTOCOL_VERSION,
+        nonce: [0; NONCE_BYTES],
     };
-    match decode_handshake_reply(&body).expect("a decodable handshake reply") {
+    send_body(&mut stream, |body| encode_handshake(&handshake, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
         HandshakeReply::Refused(reason) => {
             assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}")
         }
-        HandshakeReply::Accepted { .. } => panic!("node 3 accepted a handshake from cluster \"other\""),
+        other => panic!("node 3 answered {other:?} to a handshake from cluster \"other\""),
     }
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
@@ -905,6 +942,134 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
         let mut con = cluster.con(node);
         assert_eq!(mismatched_values(&mut con, &written), Vec::<String>::new(), "reading through node {node}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Peers prove the secret
+// ---------------------------------------------------------------------------
+//
+// The tests of this section keep every port within 28000-28999
+// ([`ports_within`]), clear of the other test files.
+
+/// Lay the cluster's ports out within `base..base + 50`: node i (at most 3)
+/// gets client port base+i, metrics port base+10+i, and peer ports from
+/// base+10+10i, one per shard (at most 10).
+fn ports_within(file: &mut ClusterFile, base: u16) {
+    assert!(file.nodes.len() <= 3 && file.shards <= 10, "the layout has room for 3 nodes of 10 shards");
+    for node in &mut file.nodes {
+        let i = node.id as u16;
+        node.client_port = base + i;
+        node.metrics_port = Some(base + 10 + i);
+        node.peer_port = base + 10 + 10 * i;
+    }
+}
+
+const RIGHT_SECRET: &str = "right-secret-3f1c9a7e5d2b4c6a8e0f";
+const WRONG_SECRET: &str = "wrong-secret-b7d1e3a5c9f2468a0c4e";
+
+/// A node started with another peer secret is refused by every peer (each
+/// side logs why, neither logs a secret) and the cluster keeps serving; the
+/// same node with the cluster's secret joins. Then the acceptor's side by
+/// hand: a handshake from a node of protocol version 3, and one whose
+/// proof is wrong, are refused with the reason. (A peer of another cluster
+/// id: `bad_input_gets_an_error_and_the_cluster_keeps_serving`.)
+#[test]
+fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
+    let mut cluster = TestCluster::start_some(
+        "a_peer_without_the_secret",
+        28000,
+        3,
+        1,
+        |file| {
+            ports_within(file, 28000);
+            file.peer_secret = Some(Secret::new(RIGHT_SECRET));
+        },
+        &[1, 2],
+    );
+    let wrong = cluster.dir.join("wrong.secret");
+    std::fs::write(&wrong, format!("{WRONG_SECRET}\n")).expect("writing the wrong secret");
+    cluster.spawn_with(3, &["--peer-secret-file", wrong.to_str().expect("a UTF-8 path")]);
+    cluster.wait_serving(3);
+
+    // Nodes 1 and 2 dial node 3: they find its proof wrong, and it hears why.
+    // (Before node 3 started, its peers logged that they could not connect.)
+    let node3 = format!("no link to peer node 3 at 127.0.0.1:{}: refused", cluster.peer_port(3, 0));
+    for dialer in [1, 2] {
+        let line = cluster.wait_for_log_line(dialer, &node3);
+        assert!(line.contains("different peer secrets"), "node {dialer} logged: {line}");
+        let line = cluster.wait_for_log_line(3, &format!("refused our challenge: node {dialer} refused node 3"));
+        assert!(line.contains("different peer secrets"), "node 3 logged: {line}");
+    }
+    let mut con = cluster.con(1);
+    assert_eq!(call::<String>(&mut con, "SET while-foreign yes"), "OK");
+    let mut con = cluster.con(2);
+    assert_eq!(call::<Option<String>>(&mut con, "GET while-foreign"), Some("yes".into()));
+    for node in cluster.node_ids() {
+        let log = cluster.log(node);
+        assert!(!log.contains(RIGHT_SECRET) && !log.contains(WRONG_SECRET), "node {node} logged a secret");
+    }
+    assert!(!cluster.log(3).contains("peer node 1 up"), "node 3 linked to node 1 with the wrong secret");
+
+    // The same node with the cluster's secret joins and serves.
+    cluster.kill9(3);
+    cluster.restart(3);
+    for peer in [1, 2] {
+        cluster.wait_for_log_line(3, &format!("peer node {peer} up"));
+    }
+    cluster.leader(0);
+    let mut con = cluster.con(3);
+    assert_eq!(call::<Option<String>>(&mut con, "GET while-foreign"), Some("yes".into()));
+    assert_eq!(call::<String>(&mut con, "SET joined yes"), "OK");
+
+    // By hand, against node 2 (which node 1 dials): the handshake of a node
+    // of protocol version 3, which had no nonce and proves nothing.
+    let mut stream = raw_connect(cluster.peer_port(2, 0));
+    let local = stream.local_addr().expect("a local address");
+    send_body(&mut stream, |body| {
+        body.extend_from_slice(&MAGIC);
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(&(cluster.file.cluster_id.len() as u16).to_le_bytes());
+        body.extend_from_slice(cluster.file.cluster_id.as_bytes());
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+    });
+    let expected = format!("protocol version 3 (this node speaks {PROTOCOL_VERSION})");
+    match read_handshake_reply(&mut stream, &mut BytesMut::new()) {
+        HandshakeReply::Refused(reason) => assert!(reason.contains(&expected), "refused for {reason:?}"),
+        other => panic!("node 2 answered {other:?} to a version 3 handshake"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(2, &format!("refused a peer connection from {local}"));
+    assert!(line.contains(&expected), "node 2 logged: {line}");
+
+    // A current handshake claiming to be node 1, then a proof made up
+    // without the secret: challenged, then refused.
+    let mut stream = raw_connect(cluster.peer_port(2, 0));
+    let local = stream.local_addr().expect("a local address");
+    let hello = Handshake {
+        cluster_id: cluster.file.cluster_id.clone(),
+        node_id: 1,
+        shard: 0,
+        protocol_version: PROTOCOL_VERSION,
+        nonce: [9; NONCE_BYTES],
+    };
+    send_body(&mut stream, |body| encode_handshake(&hello, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Challenge { node_id: 2, shard: 0, .. } => {}
+        other => panic!("node 2 answered {other:?} to a handshake from node 1"),
+    }
+    send_body(&mut stream, |body| encode_handshake_proof(&HandshakeProof::Proof([0; PROOF_BYTES]), body));
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Refused(reason) => assert!(reason.contains("different peer secrets"), "refused for {reason:?}"),
+        other => panic!("node 2 answered {other:?} to a made-up proof"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(2, &format!("refused a peer connection from {local}"));
+    assert!(line.contains("claiming to be node 1") && line.contains("different peer secrets"), "node 2 logged: {line}");
+
+    let mut con = cluster.con(2);
+    assert_eq!(call::<Option<String>>(&mut con, "GET joined"), Some("yes".into()));
 }
 
 // ---------------------------------------------------------------------------

@@ -10,9 +10,14 @@ use paxoskv::server::config::{ClusterFile, TuningArgs};
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  \
     paxoskv server --config cluster.toml --node-id 1\n\n\
-    The cluster file lists every node (id, host, client_port, peer_port, optional metrics_port), \
-    the number of shards, the data directory and the [tuning] flags; see README.md. Flags given \
-    here override the file. Every node of a cluster must run with the same file.")]
+    The cluster file holds the cluster id (cluster_id: peers of another cluster are refused), every \
+    node (id, host, client_port, peer_port, optional metrics_port), the number of shards, the data \
+    directory, the peer secret (peer_secret or peer_secret_file) and the [tuning] flags; see \
+    README.md. Flags given here \
+    override the file. Every node of a cluster must run with the same file.\n\n\
+    Peers prove they know the peer secret when a link opens (an HMAC challenge; the secret never \
+    crosses the wire, and the traffic after the handshake is not encrypted). Without a secret, \
+    only a cluster whose nodes are all on loopback starts, with a warning.")]
 pub struct ServerArgs {
     /// The cluster file (TOML).
     #[arg(long)]
@@ -34,6 +39,11 @@ pub struct ServerArgs {
     /// lose acknowledged writes.
     #[arg(long)]
     rejoin: bool,
+    /// Read the peer secret from this file (overrides the cluster file's
+    /// peer_secret and peer_secret_file). Every node of a cluster needs the
+    /// same secret; 32 random bytes make a good one.
+    #[arg(long, value_name = "PATH")]
+    peer_secret_file: Option<PathBuf>,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -48,6 +58,10 @@ pub fn run(args: ServerArgs) -> ExitCode {
     };
     if let Some(dir) = args.data_dir {
         file.data_dir = dir;
+    }
+    if let Some(path) = args.peer_secret_file {
+        file.peer_secret = None;
+        file.peer_secret_file = Some(path);
     }
     args.tuning.apply(&mut file.tuning);
     if let Err(e) = file.validate() {

@@ -36,6 +36,7 @@ use self::metrics::Monitor;
 use self::shard::{ClientWaiter, Shard, ShardRef};
 use self::util::{Notify, ReplySender};
 use crate::kv::{Command, Reply};
+use crate::net::peer_auth::PeerKey;
 use crate::node::{Boot, Node, Request, Waiter};
 use crate::paxos::NodeId;
 use crate::server_log;
@@ -149,6 +150,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
         spec.peer_port as usize + shards - 1,
         file.data_dir.display()
     );
+    let peer_key = Arc::new(peer_key(&file, node)?);
     let _lock = lock_node_dir(&file, node)?;
     raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
@@ -157,8 +159,9 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let handles = LocalExecutorPoolBuilder::new(placement)
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
+            let peer_key = peer_key.clone();
             async move {
-                let result = run_executor(file, node, rejoin, monitor, mesh).await;
+                let result = run_executor(file, node, rejoin, monitor, mesh, peer_key).await;
                 if let Err(e) = &result {
                     // One shard down with the others serving would be a
                     // half-alive node that a supervisor never restarts.
@@ -177,6 +180,29 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The key peers prove in the handshake: the configured peer secret, or,
+/// in a cluster whose every node is on loopback, the empty one with a
+/// warning. A cluster that spans hosts does not start without a secret:
+/// anything that reaches a peer port could join it.
+fn peer_key(file: &ClusterFile, node: NodeId) -> Result<PeerKey, String> {
+    match file.peer_secret()? {
+        Some(secret) => {
+            if secret.len() < config::PEER_SECRET_BYTES_MIN_RECOMMENDED {
+                server_log!(node, "-", "WARNING: the peer secret is only {} bytes: someone who records a peer handshake can guess it offline; use 32 random bytes (e.g. `head -c 32 /dev/urandom | base64`)", secret.len());
+            }
+            Ok(PeerKey::new(&secret))
+        }
+        None if file.all_nodes_on_loopback() => {
+            server_log!(node, "-", "WARNING: no peer secret (peer_secret or peer_secret_file): any local process can join this cluster's peer links. Fine for a local test; set one for anything else.");
+            Ok(PeerKey::new(b""))
+        }
+        None => Err("no peer secret: a cluster whose nodes are not all on loopback needs peer_secret or \
+                     peer_secret_file in the cluster file (or --peer-secret-file), the same on every node; \
+                     without one, anything that reaches a peer port could join the cluster"
+            .into()),
+    }
 }
 
 /// Hold an exclusive lock on the node's data directory for the life of
@@ -234,6 +260,7 @@ async fn run_executor(
     rejoin: bool,
     monitor: Arc<Monitor>,
     mesh: MeshBuilder<MeshMessage, Full>,
+    peer_key: Arc<PeerKey>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "joining the executor mesh failed".to_string())?;
     let index = senders.peer_id();
@@ -285,7 +312,13 @@ async fn run_executor(
     *shared.shard.borrow_mut() = Some(shard.clone());
 
     // Peer links: dial peers with higher ids, accept the lower ones.
-    let ctx = LinkContext { cluster_id: file.cluster_id.clone(), node, shard: index, shard_ref: shard.clone() };
+    let ctx = LinkContext {
+        cluster_id: file.cluster_id.clone(),
+        node,
+        shard: index,
+        shard_ref: shard.clone(),
+        key: Rc::new((*peer_key).clone()),
+    };
     let metrics = monitor.shards[index].clone();
     let mut accepted = Vec::new();
     for peer in file.nodes.iter().filter(|n| n.id != node) {
@@ -418,5 +451,24 @@ async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
             let _ = stream.close().await;
         })
         .detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::server::config::Secret;
+
+    #[test]
+    fn a_cluster_beyond_loopback_does_not_start_without_a_peer_secret() {
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        assert!(peer_key(&file, 1).is_ok(), "all on loopback: a warning only");
+        file.nodes[2].host = "10.0.0.3".into();
+        let error = peer_key(&file, 1).unwrap_err();
+        assert!(error.contains("no peer secret") && error.contains("peer_secret_file"), "{error}");
+        file.peer_secret = Some(Secret::new("a secret of 32 random bytes, say"));
+        assert!(peer_key(&file, 1).is_ok());
     }
 }
