@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -28,8 +28,9 @@ use paxoskv::net::peer::{
     HandshakeProof, HandshakeReply, MAGIC, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
 };
 use paxoskv::net::slot::{key_slot, slot_shard};
-use paxoskv::server::config::{ClusterFile, Secret, Tuning};
+use paxoskv::server::config::{ClusterFile, NodeSpec, Secret, Tuning};
 use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
+use socket2::{Domain, Protocol, Socket, Type};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -945,7 +946,7 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
 }
 
 // ---------------------------------------------------------------------------
-// 5. Peers prove the secret
+// 5. Peers prove the secret, ports are ours
 // ---------------------------------------------------------------------------
 //
 // The tests of this section keep every port within 28000-28999
@@ -1070,6 +1071,97 @@ fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
 
     let mut con = cluster.con(2);
     assert_eq!(call::<Option<String>>(&mut con, "GET joined"), Some("yes".into()));
+}
+
+/// Run `paxoskv server` with `config` as node 1 until it exits on its own
+/// (a node that starts fails the test); return its status and stderr.
+fn run_until_exit(dir: &Path, name: &str, config: &Path) -> (ExitStatus, String) {
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let stderr = File::create(&stderr_path).expect("creating a stderr file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+        .arg("server")
+        .arg("--config")
+        .arg(config)
+        .arg("--node-id")
+        .arg("1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawning a second server");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("polling the second server") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}: the second server did not exit within {DEADLINE:?}: it started on a taken port");
+        }
+        thread::sleep(POLL_PAUSE);
+    };
+    (status, String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap_or_default()).into_owned())
+}
+
+/// A server whose client, peer or metrics port is already held exits with
+/// an error naming the port and the process holding it: held by a live
+/// node of another cluster (which shares its client port with its own
+/// executors through SO_REUSEPORT), or by another program, with or without
+/// SO_REUSEPORT. The live node keeps serving.
+#[test]
+fn a_server_on_a_port_someone_else_holds_is_refused() {
+    let mut cluster =
+        TestCluster::start_some("a_server_on_a_taken_port", 28100, 1, 2, |file| ports_within(file, 28100), &[1]);
+    let live_pid = cluster.children[0].as_ref().expect("node 1 runs").id();
+    let live = cluster.file.node(1).expect("node 1").clone();
+    // The other server: one node, one shard, a data directory and cluster
+    // id of its own, and ports 28151 (client), 28161 (metrics), 28170 (peer)
+    // unless a case moves one onto a taken port.
+    let other_config = |name: &str, edit: &dyn Fn(&mut NodeSpec)| {
+        let mut other = ClusterFile::local(1, 28150, 1, &cluster.dir.join(name)).expect("a cluster file");
+        ports_within(&mut other, 28150);
+        other.cluster_id = name.to_string();
+        edit(&mut other.nodes[0]);
+        let path = cluster.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, other.to_toml()).expect("writing the other cluster file");
+        path
+    };
+    let expect_refused = |name: &str, config: &Path, port_name: &str, port: u16, holder: u32| {
+        let (status, stderr) = run_until_exit(&cluster.dir, name, config);
+        assert!(!status.success(), "{name}: started on a taken port");
+        let expected = format!("{port_name} on 127.0.0.1:{port} is already in use by pid {holder} (");
+        assert!(stderr.contains(&expected), "{name}: expected {expected:?} in: {stderr}");
+    };
+
+    // A live paxoskv node of another cluster holds the port.
+    let (client, metrics) = (live.client_port, live.metrics_port.expect("a metrics port"));
+    let peer = live.peer_port + 1;
+    let config = other_config("on-live-client", &|node| node.client_port = client);
+    expect_refused("on-live-client", &config, &format!("client port {client}"), client, live_pid);
+    let config = other_config("on-live-peer", &|node| node.peer_port = peer);
+    expect_refused("on-live-peer", &config, &format!("peer port {peer} (shard 0)"), peer, live_pid);
+    let config = other_config("on-live-metrics", &|node| node.metrics_port = Some(metrics));
+    expect_refused("on-live-metrics", &config, &format!("metrics port {metrics}"), metrics, live_pid);
+
+    // Another program (this test) holds the other server's own ports: the
+    // client port with a plain listener, the peer port with SO_REUSEPORT
+    // set, as a second paxoskv of an older version would have.
+    let config = other_config("on-foreign-ports", &|_| {});
+    let test_pid = std::process::id();
+    let plain = std::net::TcpListener::bind(("127.0.0.1", 28151)).expect("holding port 28151");
+    expect_refused("on-foreign-client", &config, "client port 28151", 28151, test_pid);
+    drop(plain);
+    let reuseport = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("a socket");
+    reuseport.set_reuse_port(true).expect("SO_REUSEPORT");
+    reuseport.bind(&SocketAddr::from(([127, 0, 0, 1], 28170)).into()).expect("holding port 28170");
+    reuseport.listen(16).expect("listening on port 28170");
+    expect_refused("on-foreign-peer", &config, "peer port 28170 (shard 0)", 28170, test_pid);
+    drop(reuseport);
+
+    let mut con = cluster.con(1);
+    assert_eq!(call::<String>(&mut con, "SET still-ours yes"), "OK");
+    assert_eq!(call::<Option<String>>(&mut con, "GET still-ours"), Some("yes".into()));
 }
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 //! - `config`: the cluster file and tuning flags;
 //! - `shard`: the Ready loop, group commit, ticks, request routing;
 //! - `links`: peer connections, handshake, coalesced writes;
+//! - `ports`: binding the node's ports, refused when anyone else holds one;
 //! - `client`: RESP connections and cross-shard routing over the mesh;
 //! - `metrics`: Prometheus metrics, `INFO`, the `/metrics` endpoint.
 
@@ -15,6 +16,7 @@ pub mod config;
 mod identity;
 pub mod links;
 pub mod metrics;
+mod ports;
 pub mod shard;
 pub mod util;
 
@@ -33,6 +35,7 @@ use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use self::config::ClusterFile;
 use self::links::{accept_forever, dial_forever, Link, LinkContext};
 use self::metrics::Monitor;
+use self::ports::ClaimedPorts;
 use self::shard::{ClientWaiter, Shard, ShardRef};
 use self::util::{Notify, ReplySender};
 use crate::kv::{Command, Reply};
@@ -152,6 +155,9 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     );
     let peer_key = Arc::new(peer_key(&file, node)?);
     let _lock = lock_node_dir(&file, node)?;
+    // After the lock: a second process for this very node is told so, not
+    // that its ports are taken.
+    let ports = Arc::new(ports::claim(&spec, shards)?);
     raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
@@ -159,9 +165,9 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let handles = LocalExecutorPoolBuilder::new(placement)
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
-            let peer_key = peer_key.clone();
+            let (peer_key, ports) = (peer_key.clone(), ports.clone());
             async move {
-                let result = run_executor(file, node, rejoin, monitor, mesh, peer_key).await;
+                let result = run_executor(file, node, rejoin, monitor, mesh, peer_key, ports).await;
                 if let Err(e) = &result {
                     // One shard down with the others serving would be a
                     // half-alive node that a supervisor never restarts.
@@ -261,10 +267,12 @@ async fn run_executor(
     monitor: Arc<Monitor>,
     mesh: MeshBuilder<MeshMessage, Full>,
     peer_key: Arc<PeerKey>,
+    ports: Arc<ClaimedPorts>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "joining the executor mesh failed".to_string())?;
     let index = senders.peer_id();
     let spec = file.node(node).expect("validated").clone();
+    let listeners = ports.take(index);
 
     // Recover this shard's state from its data directory.
     let dir = file.shard_dir(node, index);
@@ -333,26 +341,19 @@ async fn run_executor(
             accepted.push(link);
         }
     }
-    let peer_addr = (spec.host.as_str(), spec.peer_port + index as u16);
-    let peer_listener = TcpListener::bind(peer_addr)
-        .map_err(|e| format!("shard {index}: listening for peers on {}:{}: {e}", peer_addr.0, peer_addr.1))?;
+    let peer_listener = ports::into_glommio(listeners.peer);
     glommio::spawn_local(accept_forever(ctx, peer_listener, accepted, file.member_ids())).detach();
 
     glommio::spawn_local(shard::run_driver(shard.clone())).detach();
     glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
     glommio::spawn_local(shard::run_ticker(shard.clone(), file.tuning.tick_ms)).detach();
     spawn_mesh_tasks(shared.clone(), receivers);
-    if index == 0 {
-        if let Some(port) = spec.metrics_port {
-            let listener = TcpListener::bind((spec.host.as_str(), port))
-                .map_err(|e| format!("metrics endpoint on {}:{port}: {e}", spec.host))?;
-            glommio::spawn_local(serve_metrics(listener, monitor.clone())).detach();
-        }
+    if let Some(listener) = listeners.metrics {
+        glommio::spawn_local(serve_metrics(ports::into_glommio(listener), monitor.clone())).detach();
     }
     shard.borrow_mut().kick.notify();
 
-    let listener = TcpListener::bind((spec.host.as_str(), spec.client_port))
-        .map_err(|e| format!("listening for clients on {}:{}: {e}", spec.host, spec.client_port))?;
+    let listener = ports::into_glommio(listeners.client);
     if index == 0 {
         server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
     }
