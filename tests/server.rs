@@ -66,14 +66,22 @@ fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn client_for(port: u16) -> redis::Client {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL")
+/// A client of the node on `port`; with a password it sends `AUTH` first
+/// (the password must be URL-safe).
+fn client_for(port: u16, password: Option<&str>) -> redis::Client {
+    let auth = password.map(|password| format!(":{password}@")).unwrap_or_default();
+    redis::Client::open(format!("redis://{auth}127.0.0.1:{port}/")).expect("a valid redis URL")
 }
 
 /// One connection attempt, with read and write timeouts so a stuck server
 /// fails the test instead of hanging it.
 fn try_connect(port: u16) -> RedisResult<Connection> {
-    let con = client_for(port).get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    try_connect_as(port, None)
+}
+
+/// [`try_connect`], authenticating with `password` if there is one.
+fn try_connect_as(port: u16, password: Option<&str>) -> RedisResult<Connection> {
+    let con = client_for(port, password).get_connection_with_timeout(CONNECT_TIMEOUT)?;
     con.set_read_timeout(Some(REPLY_TIMEOUT))?;
     con.set_write_timeout(Some(REPLY_TIMEOUT))?;
     Ok(con)
@@ -138,6 +146,11 @@ impl TestCluster {
             cluster.leader(shard);
         }
         cluster
+    }
+
+    /// The password clients give (the cluster file's `requirepass`), if any.
+    fn password(&self) -> Option<&str> {
+        self.file.requirepass.as_ref().map(Secret::expose)
     }
 
     fn node_ids(&self) -> Vec<NodeId> {
@@ -219,7 +232,7 @@ impl TestCluster {
         let what = format!("node {node} to answer PING on port {port}");
         wait_until(&what, || {
             self.assert_running(node);
-            let mut con = try_connect(port).ok()?;
+            let mut con = try_connect_as(port, self.password()).ok()?;
             let pong: String = redis::cmd("PING").query(&mut con).ok()?;
             (pong == "PONG").then_some(())
         });
@@ -244,14 +257,14 @@ impl TestCluster {
         let port = self.client_port(node);
         wait_until(&format!("a client connection to node {node}"), || {
             self.assert_running(node);
-            try_connect(port).ok()
+            try_connect_as(port, self.password()).ok()
         })
     }
 
     /// `INFO replication` of node `node` as field -> value, or None if it
     /// does not answer right now.
     fn try_replication_info(&self, node: NodeId) -> Option<BTreeMap<String, String>> {
-        let mut con = try_connect(self.client_port(node)).ok()?;
+        let mut con = try_connect_as(self.client_port(node), self.password()).ok()?;
         let text: String = redis::cmd("INFO").arg("replication").query(&mut con).ok()?;
         Some(
             text.lines()
@@ -946,7 +959,7 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
 }
 
 // ---------------------------------------------------------------------------
-// 5. Peers prove the secret, ports are ours
+// 5. Clients authenticate, peers prove the secret, ports are ours
 // ---------------------------------------------------------------------------
 //
 // The tests of this section keep every port within 28000-28999
@@ -963,6 +976,143 @@ fn ports_within(file: &mut ClusterFile, base: u16) {
         node.metrics_port = Some(base + 10 + i);
         node.peer_port = base + 10 + 10 * i;
     }
+}
+
+/// Send `command` (words split on spaces) as a RESP array on a raw
+/// connection and return the first line of the reply without its CRLF:
+/// the whole of an error, status, integer or null reply.
+fn raw_call(stream: &mut TcpStream, command: &str) -> String {
+    let words: Vec<&str> = command.split(' ').collect();
+    let mut request = format!("*{}\r\n", words.len());
+    for word in words {
+        request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+    }
+    stream.write_all(request.as_bytes()).expect("sending a command");
+    String::from_utf8(read_bytes_until(stream, b"\r\n")).expect("a UTF-8 reply").trim_end_matches("\r\n").to_string()
+}
+
+/// Read from `stream` byte by byte until what was read ends with `end`
+/// (a test reads exactly one reply, and nothing after it).
+fn read_bytes_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let mut received = Vec::new();
+    while !received.ends_with(end) {
+        let mut byte = [0u8; 1];
+        let n = stream.read(&mut byte).expect("reading a reply");
+        assert!(n > 0, "the connection closed after {:?}", String::from_utf8_lossy(&received));
+        received.push(byte[0]);
+    }
+    received
+}
+
+/// `HELLO ... AUTH ...` on a raw connection; returns the whole reply (a
+/// map in RESP3, an array in RESP2, whose last field is `modules`) or the
+/// error line.
+fn raw_hello(stream: &mut TcpStream, command: &str) -> String {
+    let first = raw_call(stream, command);
+    if first.starts_with('-') {
+        return first;
+    }
+    let rest = read_bytes_until(stream, b"$7\r\nmodules\r\n*0\r\n");
+    format!("{first}\r\n{}", String::from_utf8_lossy(&rest))
+}
+
+const PASSWORD: &str = "s3cret-pass";
+const NOAUTH: &str = "-NOAUTH Authentication required.";
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.";
+
+/// With `requirepass` in the cluster file, every command but AUTH, HELLO
+/// and QUIT gets `-NOAUTH` until the client authenticates, with AUTH or
+/// with HELLO's AUTH option; a wrong password or user gets `-WRONGPASS`.
+/// The replies are Redis 7.0's, byte for byte (checked against
+/// redis-server 7.0.15).
+#[test]
+fn a_client_must_authenticate_when_requirepass_is_set() {
+    let cluster = TestCluster::start_some(
+        "a_client_must_authenticate",
+        28200,
+        1,
+        2,
+        |file| {
+            ports_within(file, 28200);
+            file.requirepass = Some(Secret::new(PASSWORD));
+        },
+        &[1],
+    );
+    let port = cluster.client_port(1);
+    let mut stream = raw_connect(port);
+    for (command, reply) in [
+        ("PING", NOAUTH),
+        ("SET auth-key no", NOAUTH),
+        ("GET auth-key", NOAUTH),
+        ("MULTI", NOAUTH),
+        ("INFO", NOAUTH),
+        // Name and arity are checked first, as in Redis.
+        ("NOSUCHCOMMAND", "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: "),
+        ("GET", "-ERR wrong number of arguments for 'get' command"),
+        ("AUTH wrong", WRONGPASS),
+        ("AUTH default wrong", WRONGPASS),
+        (&format!("AUTH someone {PASSWORD}"), WRONGPASS),
+        (
+            "HELLO 3",
+            "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> \
+             <pass> option can be used to authenticate the client and select the RESP protocol version at the same \
+             time",
+        ),
+        ("HELLO 3 AUTH default wrong", WRONGPASS),
+        ("PING", NOAUTH),
+        (&format!("AUTH {PASSWORD}"), "+OK"),
+        ("SET auth-key yes", "+OK"),
+        // A failed AUTH leaves an authenticated connection authenticated.
+        ("AUTH wrong", WRONGPASS),
+        ("PING", "+PONG"),
+    ] {
+        assert_eq!(raw_call(&mut stream, command), reply, "{command}");
+    }
+
+    // HELLO with AUTH authenticates and switches protocol in one command.
+    let mut stream = raw_connect(port);
+    let hello = raw_hello(&mut stream, &format!("HELLO 3 AUTH default {PASSWORD}"));
+    assert!(hello.starts_with("%7\r\n") && hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");
+    assert_eq!(raw_call(&mut stream, "GET auth-missing"), "_");
+
+    // Clients that AUTH on connect: RESP2 (AUTH) and RESP3 (HELLO 3 AUTH).
+    let mut con = try_connect_as(port, Some(PASSWORD)).expect("a RESP2 client with the password");
+    assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}/?protocol=resp3");
+    let mut con = redis::Client::open(url).expect("a valid URL").get_connection().expect("a RESP3 client");
+    assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
+    match try_connect_as(port, Some("wrong")) {
+        Err(e) => assert_eq!(e.kind(), redis::ErrorKind::AuthenticationFailed, "{e}"),
+        Ok(_) => panic!("a client with a wrong password connected"),
+    }
+}
+
+/// Without `requirepass`, clients need no AUTH; `AUTH <password>` gets
+/// Redis's hint that none is configured, and the default user accepts any
+/// password, as in Redis 7.0.
+#[test]
+fn auth_without_a_configured_password_answers_as_redis() {
+    let cluster =
+        TestCluster::start_some("auth_without_a_password", 28300, 1, 1, |file| ports_within(file, 28300), &[1]);
+    let mut stream = raw_connect(cluster.client_port(1));
+    for (command, reply) in [
+        ("PING", "+PONG"),
+        (
+            "AUTH secret",
+            "-ERR AUTH <password> called without any password configured for the default user. Are you sure your \
+             configuration is correct?",
+        ),
+        ("AUTH default secret", "+OK"),
+        ("AUTH someone secret", WRONGPASS),
+        ("HELLO 3 AUTH someone anything", WRONGPASS),
+        ("SET no-password yes", "+OK"),
+    ] {
+        assert_eq!(raw_call(&mut stream, command), reply, "{command}");
+    }
+    let hello = raw_hello(&mut stream, "HELLO 2 AUTH default anything");
+    assert!(hello.starts_with("*14\r\n") && hello.contains("$5\r\nproto\r\n:2\r\n"), "{hello}");
+    assert_eq!(raw_call(&mut stream, "PING"), "+PONG");
 }
 
 const RIGHT_SECRET: &str = "right-secret-3f1c9a7e5d2b4c6a8e0f";

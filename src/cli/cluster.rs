@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use paxoskv::server::config::{ClusterFile, Secret, TuningArgs};
+use paxoskv::server::config::{parse_password, ClusterFile, Secret, TuningArgs};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -53,6 +53,13 @@ pub struct ClusterArgs {
     /// Stop after this many seconds (for scripts); default: run until Ctrl-C.
     #[arg(long)]
     run_seconds: Option<u64>,
+    /// Clients must authenticate with this password before any other
+    /// command (written to the generated cluster.toml, not onto the
+    /// servers' command lines). Give it on every start: the file is
+    /// rewritten from this run's flags, only the cluster id and peer
+    /// secret are kept.
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_password)]
+    requirepass: Option<Secret>,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -78,6 +85,7 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     let (cluster_id, peer_secret) = cluster_identity(&config_path)?;
     file.cluster_id = cluster_id;
     file.peer_secret = Some(peer_secret);
+    file.requirepass = args.requirepass.clone();
     args.tuning.apply(&mut file.tuning);
     file.validate()?;
     write_private(&config_path, &file.to_toml())?;
@@ -116,12 +124,14 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         );
     }
     let ports: Vec<u16> = file.nodes.iter().map(|n| n.client_port).collect();
-    match wait_for_leaders(&ports, file.shards, Duration::from_secs(30), &stop) {
+    let password = file.requirepass.as_ref().map(Secret::expose);
+    match wait_for_leaders(&ports, password, file.shards, Duration::from_secs(30), &stop) {
         Some(leaders) => {
             for (shard, leader) in leaders.iter().enumerate() {
                 println!("  shard {shard}: leader node {leader}");
             }
-            println!("ready: try `redis-cli -p {}`; Ctrl-C stops the cluster", ports[0]);
+            let auth = if password.is_some() { " -a PASSWORD" } else { "" };
+            println!("ready: try `redis-cli -p {}{auth}`; Ctrl-C stops the cluster", ports[0]);
         }
         None if !stop.load(Ordering::SeqCst) => {
             println!("warning: not every shard elected a leader within 30 s; the nodes keep trying")
@@ -254,10 +264,16 @@ fn stop_children(children: &mut [(u32, Child)]) {
 
 /// Poll `INFO replication` until every shard has a leader that the
 /// nodes agree on. Returns the leader of each shard.
-fn wait_for_leaders(ports: &[u16], shards: usize, limit: Duration, stop: &AtomicBool) -> Option<Vec<u32>> {
+fn wait_for_leaders(
+    ports: &[u16],
+    password: Option<&str>,
+    shards: usize,
+    limit: Duration,
+    stop: &AtomicBool,
+) -> Option<Vec<u32>> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        let infos: Vec<Option<String>> = ports.iter().map(|&p| info(p, "replication")).collect();
+        let infos: Vec<Option<String>> = ports.iter().map(|&p| info(p, password, "replication")).collect();
         let leaders: Option<Vec<u32>> = (0..shards)
             .map(|s| {
                 let key = format!("shard{s}_leader:");
@@ -278,14 +294,26 @@ fn field(text: &str, key: &str) -> Option<u32> {
     text.lines().find_map(|line| line.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
 }
 
-/// `INFO section` over a plain socket (a bulk-string reply).
-pub fn info(port: u16, section: &str) -> Option<String> {
+/// `INFO section` over a plain socket (a bulk-string reply), after `AUTH`
+/// when the cluster has a password.
+pub fn info(port: u16, password: Option<&str>, section: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    let mut request = String::new();
+    if let Some(password) = password {
+        request.push_str(&format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n", password.len()));
+    }
+    request.push_str(&format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len()));
     stream.write_all(request.as_bytes()).ok()?;
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
+    if password.is_some() {
+        reader.read_line(&mut header).ok()?;
+        if header != "+OK\r\n" {
+            return None;
+        }
+        header.clear();
+    }
     reader.read_line(&mut header).ok()?;
     let len: usize = header.strip_prefix('$')?.trim().parse().ok()?;
     let mut body = vec![0u8; len + 2];

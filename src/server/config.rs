@@ -6,6 +6,7 @@
 //! shards = 2
 //! data_dir = "/var/lib/paxoskv"      # node i keeps shard s in data_dir/node-i/shard-s
 //! peer_secret_file = "peer.secret"   # or peer_secret = "..."; relative to this file
+//! requirepass = "..."                # optional: clients must AUTH first
 //!
 //! [[nodes]]
 //! id = 1
@@ -143,8 +144,8 @@ impl DurabilityMode {
     }
 }
 
-/// A secret from the cluster file or a flag (the peer secret): a plain
-/// string in TOML, never shown by `Debug`.
+/// A secret from the cluster file or a flag (the peer secret, the client
+/// password): a plain string in TOML, never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -193,6 +194,11 @@ pub struct ClusterFile {
     /// the cluster file's directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_secret_file: Option<PathBuf>,
+    /// Redis's `requirepass`: clients must authenticate (AUTH, or HELLO
+    /// with AUTH) with this password before any other command. None: no
+    /// password. Never empty (validated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirepass: Option<Secret>,
     pub nodes: Vec<NodeSpec>,
     #[serde(default)]
     pub tuning: Tuning,
@@ -317,6 +323,9 @@ impl ClusterFile {
                 return Err(format!("peer_secret must be 1 to {PEER_SECRET_BYTES_MAX} bytes"));
             }
         }
+        if self.requirepass.as_ref().is_some_and(|password| password.expose().is_empty()) {
+            return Err("requirepass is empty: leave it out for no password".into());
+        }
         if self.shards == 0 || self.shards > SHARDS_MAX {
             return Err(format!("shards must be 1 to {SHARDS_MAX}, not {}", self.shards));
         }
@@ -386,6 +395,7 @@ impl ClusterFile {
             data_dir: data_dir.to_path_buf(),
             peer_secret: None,
             peer_secret_file: None,
+            requirepass: None,
             nodes,
             tuning: Tuning::default(),
         };
@@ -495,6 +505,15 @@ impl TuningArgs {
     }
 }
 
+/// `--requirepass`: the client password on the command line (visible to
+/// other local users in `ps`; the cluster file keeps it private).
+pub fn parse_password(text: &str) -> Result<Secret, String> {
+    if text.is_empty() {
+        return Err("empty: leave the flag out for no password".into());
+    }
+    Ok(Secret::new(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,8 +563,9 @@ mod tests {
     fn secrets_round_trip_and_never_show_in_debug() {
         let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
         file.peer_secret = Some(Secret::new("peer-hunter2"));
+        file.requirepass = Some(Secret::new("client-hunter2"));
         let text = file.to_toml();
-        assert!(text.contains("peer_secret = \"peer-hunter2\""));
+        assert!(text.contains("peer_secret = \"peer-hunter2\"") && text.contains("requirepass = \"client-hunter2\""));
         assert_eq!(ClusterFile::parse(&text).unwrap(), file);
         let debug = format!("{file:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
@@ -553,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_secrets_are_refused() {
+    fn bad_secrets_and_passwords_are_refused() {
         let base = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
         let mut both = base.clone();
         both.peer_secret = Some(Secret::new("s"));
@@ -562,6 +582,11 @@ mod tests {
         let mut empty = base.clone();
         empty.peer_secret = Some(Secret::new(""));
         assert!(empty.validate().unwrap_err().contains("peer_secret must be 1 to 4096 bytes"));
+        let mut empty = base.clone();
+        empty.requirepass = Some(Secret::new(""));
+        assert!(empty.validate().unwrap_err().contains("requirepass is empty"));
+        assert!(parse_password("").is_err());
+        assert_eq!(parse_password("pw"), Ok(Secret::new("pw")));
     }
 
     #[test]

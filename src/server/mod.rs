@@ -83,12 +83,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A connection id, unique on this node.
     /// The password clients must give (`requirepass`), if any.
     pub fn requirepass(&self) -> Option<&str> {
-        None
+        self.file.requirepass.as_ref().map(config::Secret::expose)
     }
 
+    /// A connection id, unique on this node.
     pub fn new_client_id(&self) -> u64 {
         let id = self.next_client_id.get();
         self.next_client_id.set(id + 1);
