@@ -447,6 +447,27 @@ pub struct TuningArgs {
     /// Milliseconds before an unanswered request gets an error [default: 5000]
     #[arg(long)]
     pub request_timeout_ms: Option<u64>,
+    /// Ticks between a leader's heartbeats [default: 10, or less with --election-timeout-ticks]
+    #[arg(long)]
+    pub heartbeat_ticks: Option<u64>,
+    /// Ticks a leader lease lasts; below the election timeout [default: 100, or less with --election-timeout-ticks]
+    #[arg(long)]
+    pub lease_ticks: Option<u64>,
+    /// Bound on the clock-rate difference between nodes, per mille (shortens the lease) [default: 50]
+    #[arg(long)]
+    pub clock_drift_permille: Option<u64>,
+    /// Replies a client connection may have outstanding before it is not read [default: 1024]
+    #[arg(long)]
+    pub client_pending_max: Option<usize>,
+    /// Client connections per executor; more are refused with an error [default: 10000]
+    #[arg(long)]
+    pub clients_max: Option<usize>,
+    /// Bytes queued for one peer link before its messages are dropped [default: 64 MiB]
+    #[arg(long)]
+    pub peer_queue_bytes_max: Option<usize>,
+    /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
+    #[arg(long)]
+    pub proposal_queue_max: Option<usize>,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -501,6 +522,27 @@ impl TuningArgs {
         }
         if let Some(v) = self.request_timeout_ms {
             t.request_timeout_ms = v;
+        }
+        if let Some(v) = self.heartbeat_ticks {
+            t.heartbeat_ticks = v;
+        }
+        if let Some(v) = self.lease_ticks {
+            t.lease_ticks = v;
+        }
+        if let Some(v) = self.clock_drift_permille {
+            t.clock_drift_permille = v;
+        }
+        if let Some(v) = self.client_pending_max {
+            t.client_pending_max = v;
+        }
+        if let Some(v) = self.clients_max {
+            t.clients_max = v;
+        }
+        if let Some(v) = self.peer_queue_bytes_max {
+            t.peer_queue_bytes_max = v;
+        }
+        if let Some(v) = self.proposal_queue_max {
+            t.proposal_queue_max = v;
         }
     }
 }
