@@ -17,8 +17,8 @@ use bytes::{Bytes, BytesMut};
 use paxoskv::fuzzing::recovery_nonce;
 use paxoskv::kv::{session_id, Command, KvStore, Op, Reply, SetCondition, SetTtl};
 use paxoskv::net::peer::{
-    encode_frame, encode_handshake, encode_handshake_reply, ForwardRefusal, Handshake, HandshakeReply, PeerFrame,
-    FRAME_HEADER_BYTES, PROTOCOL_VERSION,
+    encode_frame, encode_handshake, encode_handshake_proof, encode_handshake_reply, ForwardRefusal, Handshake,
+    HandshakeProof, HandshakeReply, PeerFrame, FRAME_HEADER_BYTES, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
 };
 use paxoskv::net::resp;
 use paxoskv::paxos::{
@@ -305,7 +305,13 @@ fn peer_frame_and_paxos_step() {
     for (name, frame) in others {
         write("peer_frame", name, &body(&frame));
     }
-    let hello = Handshake { cluster_id: "prod-eu-1".into(), node_id: 3, shard: 17, protocol_version: PROTOCOL_VERSION };
+    let hello = Handshake {
+        cluster_id: "prod-eu-1".into(),
+        node_id: 3,
+        shard: 17,
+        protocol_version: PROTOCOL_VERSION,
+        nonce: [0x5A; NONCE_BYTES],
+    };
     for (name, version) in [("handshake", PROTOCOL_VERSION), ("handshake-old-version", PROTOCOL_VERSION - 1)] {
         let mut handshake = BytesMut::new();
         encode_handshake(&Handshake { protocol_version: version, ..hello.clone() }, &mut handshake);
@@ -314,9 +320,21 @@ fn peer_frame_and_paxos_step() {
     for (name, reply) in [
         ("handshake-accepted", HandshakeReply::Accepted { node_id: 3, shard: 1 }),
         ("handshake-refused", HandshakeReply::Refused("cluster id mismatch".into())),
+        (
+            "handshake-challenge",
+            HandshakeReply::Challenge { node_id: 2, shard: 1, nonce: [7; NONCE_BYTES], proof: [0xC3; PROOF_BYTES] },
+        ),
     ] {
         let mut out = BytesMut::new();
         encode_handshake_reply(&reply, &mut out);
+        write("peer_frame", name, &out);
+    }
+    for (name, proof) in [
+        ("handshake-proof", HandshakeProof::Proof([0x3C; PROOF_BYTES])),
+        ("handshake-proof-refused", HandshakeProof::Refused("the peer secrets differ".into())),
+    ] {
+        let mut out = BytesMut::new();
+        encode_handshake_proof(&proof, &mut out);
         write("peer_frame", name, &out);
     }
 }

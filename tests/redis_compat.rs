@@ -226,11 +226,9 @@ fn transcripts_match_redis_through_the_leader_and_a_follower_of_a_sharded_cluste
     assert_eq!(failures, 0, "{failures} replies differ from Redis 7.0: see the list above");
 }
 
-/// Ignored until the cluster file has `requirepass` (issue 10, part 5): the
-/// server's AUTH and NOAUTH replies are written, but no cluster can set a
-/// password yet. Run it with `--ignored` once one can.
+/// The transcripts with a `%requirepass` header (AUTH, HELLO AUTH, NOAUTH)
+/// against a 1-node cluster whose cluster file sets `requirepass`.
 #[test]
-#[ignore = "needs `requirepass` in the cluster file (issue 10, part 5)"]
 fn the_requirepass_transcripts_match_redis_on_a_cluster_with_a_password() {
     let transcripts: Vec<Transcript> = load_all().into_iter().filter(|t| t.requirepass.is_some()).collect();
     assert!(!transcripts.is_empty(), "no transcript has a %requirepass header");

@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -24,12 +24,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use paxoskv::net::peer::{
-    decode_handshake_reply, encode_handshake, split_frame, write_frame_body, Handshake, HandshakeReply,
-    PROTOCOL_VERSION,
+    decode_handshake_reply, encode_handshake, encode_handshake_proof, split_frame, write_frame_body, Handshake,
+    HandshakeProof, HandshakeReply, MAGIC, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
 };
 use paxoskv::net::slot::{key_slot, slot_shard};
-use paxoskv::server::config::{ClusterFile, Tuning};
+use paxoskv::server::config::{ClusterFile, NodeSpec, Secret, Tuning};
 use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
+use socket2::{Domain, Protocol, Socket, Type};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -65,14 +66,22 @@ fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn client_for(port: u16) -> redis::Client {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL")
+/// A client of the node on `port`; with a password it sends `AUTH` first
+/// (the password must be URL-safe).
+fn client_for(port: u16, password: Option<&str>) -> redis::Client {
+    let auth = password.map(|password| format!(":{password}@")).unwrap_or_default();
+    redis::Client::open(format!("redis://{auth}127.0.0.1:{port}/")).expect("a valid redis URL")
 }
 
 /// One connection attempt, with read and write timeouts so a stuck server
 /// fails the test instead of hanging it.
 fn try_connect(port: u16) -> RedisResult<Connection> {
-    let con = client_for(port).get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    try_connect_as(port, None)
+}
+
+/// [`try_connect`], authenticating with `password` if there is one.
+fn try_connect_as(port: u16, password: Option<&str>) -> RedisResult<Connection> {
+    let con = client_for(port, password).get_connection_with_timeout(CONNECT_TIMEOUT)?;
     con.set_read_timeout(Some(REPLY_TIMEOUT))?;
     con.set_write_timeout(Some(REPLY_TIMEOUT))?;
     Ok(con)
@@ -94,6 +103,20 @@ impl TestCluster {
     /// (see `ClusterFile::local`), with the tuning `tune` leaves, and wait
     /// until every node answers and every shard has an agreed leader.
     fn start(name: &str, base_port: u16, nodes: usize, shards: usize, tune: impl FnOnce(&mut Tuning)) -> TestCluster {
+        let all: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        TestCluster::start_some(name, base_port, nodes, shards, |file| tune(&mut file.tuning), &all)
+    }
+
+    /// Like [`TestCluster::start`], with the whole cluster file for `edit`
+    /// to change, starting only the nodes in `running`.
+    fn start_some(
+        name: &str,
+        base_port: u16,
+        nodes: usize,
+        shards: usize,
+        edit: impl FnOnce(&mut ClusterFile),
+        running: &[NodeId],
+    ) -> TestCluster {
         let one_at_a_time = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("server-tests").join(name);
         match std::fs::remove_dir_all(&dir) {
@@ -102,7 +125,7 @@ impl TestCluster {
         }
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let mut file = ClusterFile::local(nodes, base_port, shards, &dir.join("data")).expect("a local cluster file");
-        tune(&mut file.tuning);
+        edit(&mut file);
         file.validate().expect("the test's cluster file is valid");
         let config_path = dir.join("cluster.toml");
         std::fs::write(&config_path, file.to_toml()).expect("writing the cluster file");
@@ -113,16 +136,21 @@ impl TestCluster {
             children: (0..nodes).map(|_| None).collect(),
             _one_at_a_time: one_at_a_time,
         };
-        for node in cluster.node_ids() {
+        for &node in running {
             cluster.spawn(node);
         }
-        for node in cluster.node_ids() {
+        for &node in running {
             cluster.wait_serving(node);
         }
         for shard in 0..shards {
             cluster.leader(shard);
         }
         cluster
+    }
+
+    /// The password clients give (the cluster file's `requirepass`), if any.
+    fn password(&self) -> Option<&str> {
+        self.file.requirepass.as_ref().map(Secret::expose)
     }
 
     fn node_ids(&self) -> Vec<NodeId> {
@@ -160,6 +188,12 @@ impl TestCluster {
 
     /// Start node `node` with `extra` flags after the usual ones.
     fn spawn_with(&mut self, node: NodeId, extra: &[&str]) {
+        let config_path = self.config_path.clone();
+        self.spawn_from(node, &config_path, extra);
+    }
+
+    /// Start node `node` from the cluster file `config_path`, with `extra` flags.
+    fn spawn_from(&mut self, node: NodeId, config_path: &Path, extra: &[&str]) {
         assert!(self.children[Self::index(node)].is_none(), "node {node} is already running");
         let mut log = File::options()
             .create(true)
@@ -170,7 +204,7 @@ impl TestCluster {
         let child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
             .arg("server")
             .arg("--config")
-            .arg(&self.config_path)
+            .arg(config_path)
             .arg("--node-id")
             .arg(node.to_string())
             .args(extra)
@@ -198,7 +232,7 @@ impl TestCluster {
         let what = format!("node {node} to answer PING on port {port}");
         wait_until(&what, || {
             self.assert_running(node);
-            let mut con = try_connect(port).ok()?;
+            let mut con = try_connect_as(port, self.password()).ok()?;
             let pong: String = redis::cmd("PING").query(&mut con).ok()?;
             (pong == "PONG").then_some(())
         });
@@ -223,14 +257,14 @@ impl TestCluster {
         let port = self.client_port(node);
         wait_until(&format!("a client connection to node {node}"), || {
             self.assert_running(node);
-            try_connect(port).ok()
+            try_connect_as(port, self.password()).ok()
         })
     }
 
     /// `INFO replication` of node `node` as field -> value, or None if it
     /// does not answer right now.
     fn try_replication_info(&self, node: NodeId) -> Option<BTreeMap<String, String>> {
-        let mut con = try_connect(self.client_port(node)).ok()?;
+        let mut con = try_connect_as(self.client_port(node), self.password()).ok()?;
         let text: String = redis::cmd("INFO").arg("replication").query(&mut con).ok()?;
         Some(
             text.lines()
@@ -371,6 +405,29 @@ fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
             ),
         }
     }
+}
+
+/// Send one frame whose body `encode` writes, as a peer would.
+fn send_body(stream: &mut TcpStream, encode: impl FnOnce(&mut BytesMut)) {
+    let mut frame = BytesMut::new();
+    write_frame_body(&mut frame, encode);
+    stream.write_all(&frame).expect("sending a handshake frame");
+}
+
+/// Read and decode the next handshake reply frame; `received` keeps what
+/// arrived beyond it.
+fn read_handshake_reply(stream: &mut TcpStream, received: &mut BytesMut) -> HandshakeReply {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let body = loop {
+        if let Some(body) = split_frame(received, 4096).expect("a well-formed handshake reply frame") {
+            break body;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).expect("reading the handshake reply");
+        assert!(n > 0, "the connection closed before a handshake reply (got {received:?})");
+        received.extend_from_slice(&chunk[..n]);
+    };
+    decode_handshake_reply(&body).expect("a decodable handshake reply")
 }
 
 fn raw_connect(port: u16) -> TcpStream {
@@ -869,26 +926,20 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     // (d) A well-formed handshake from another cluster: refused with the reason.
     let mut stream = raw_connect(cluster.peer_port(3, 0));
     let local = stream.local_addr().expect("a local address");
-    let handshake = Handshake { cluster_id: "other".into(), node_id: 1, shard: 0, protocol_version: PROTOCOL_VERSION };
-    let mut frame = BytesMut::new();
-    write_frame_body(&mut frame, |body| encode_handshake(&handshake, body));
-    stream.write_all(&frame).expect("sending a handshake");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
-    let mut received = BytesMut::new();
-    let body = loop {
-        if let Some(body) = split_frame(&mut received, 4096).expect("a well-formed handshake reply frame") {
-            break body;
-        }
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).expect("reading the handshake reply");
-        assert!(n > 0, "the connection closed before a handshake reply (got {received:?})");
-        received.extend_from_slice(&chunk[..n]);
+    let handshake = Handshake {
+        cluster_id: "other".into(),
+        node_id: 1,
+        shard: 0,
+        protocol_version: PROTOCOL_VERSION,
+        nonce: [0; NONCE_BYTES],
     };
-    match decode_handshake_reply(&body).expect("a decodable handshake reply") {
+    send_body(&mut stream, |body| encode_handshake(&handshake, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
         HandshakeReply::Refused(reason) => {
             assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}")
         }
-        HandshakeReply::Accepted { .. } => panic!("node 3 accepted a handshake from cluster \"other\""),
+        other => panic!("node 3 answered {other:?} to a handshake from cluster \"other\""),
     }
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
@@ -905,6 +956,362 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
         let mut con = cluster.con(node);
         assert_eq!(mismatched_values(&mut con, &written), Vec::<String>::new(), "reading through node {node}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Clients authenticate, peers prove the secret, ports are ours
+// ---------------------------------------------------------------------------
+//
+// The tests of this section keep every port within 28000-28999
+// ([`ports_within`]), clear of the other test files.
+
+/// Lay the cluster's ports out within `base..base + 50`: node i (at most 3)
+/// gets client port base+i, metrics port base+10+i, and peer ports from
+/// base+10+10i, one per shard (at most 10).
+fn ports_within(file: &mut ClusterFile, base: u16) {
+    assert!(file.nodes.len() <= 3 && file.shards <= 10, "the layout has room for 3 nodes of 10 shards");
+    for node in &mut file.nodes {
+        let i = node.id as u16;
+        node.client_port = base + i;
+        node.metrics_port = Some(base + 10 + i);
+        node.peer_port = base + 10 + 10 * i;
+    }
+}
+
+/// Send `command` (words split on spaces) as a RESP array on a raw
+/// connection and return the first line of the reply without its CRLF:
+/// the whole of an error, status, integer or null reply.
+fn raw_call(stream: &mut TcpStream, command: &str) -> String {
+    let words: Vec<&str> = command.split(' ').collect();
+    let mut request = format!("*{}\r\n", words.len());
+    for word in words {
+        request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+    }
+    stream.write_all(request.as_bytes()).expect("sending a command");
+    String::from_utf8(read_bytes_until(stream, b"\r\n")).expect("a UTF-8 reply").trim_end_matches("\r\n").to_string()
+}
+
+/// Read from `stream` byte by byte until what was read ends with `end`
+/// (a test reads exactly one reply, and nothing after it).
+fn read_bytes_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("setting a read timeout");
+    let mut received = Vec::new();
+    while !received.ends_with(end) {
+        let mut byte = [0u8; 1];
+        let n = stream.read(&mut byte).expect("reading a reply");
+        assert!(n > 0, "the connection closed after {:?}", String::from_utf8_lossy(&received));
+        received.push(byte[0]);
+    }
+    received
+}
+
+/// `HELLO ... AUTH ...` on a raw connection; returns the whole reply (a
+/// map in RESP3, an array in RESP2, whose last field is `modules`) or the
+/// error line.
+fn raw_hello(stream: &mut TcpStream, command: &str) -> String {
+    let first = raw_call(stream, command);
+    if first.starts_with('-') {
+        return first;
+    }
+    let rest = read_bytes_until(stream, b"$7\r\nmodules\r\n*0\r\n");
+    format!("{first}\r\n{}", String::from_utf8_lossy(&rest))
+}
+
+const PASSWORD: &str = "s3cret-pass";
+const NOAUTH: &str = "-NOAUTH Authentication required.";
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.";
+
+/// With `requirepass` in the cluster file, every command but AUTH, HELLO
+/// and QUIT gets `-NOAUTH` until the client authenticates, with AUTH or
+/// with HELLO's AUTH option; a wrong password or user gets `-WRONGPASS`.
+/// The replies are Redis 7.0's, byte for byte (checked against
+/// redis-server 7.0.15).
+#[test]
+fn a_client_must_authenticate_when_requirepass_is_set() {
+    let cluster = TestCluster::start_some(
+        "a_client_must_authenticate",
+        28200,
+        1,
+        2,
+        |file| {
+            ports_within(file, 28200);
+            file.requirepass = Some(Secret::new(PASSWORD));
+        },
+        &[1],
+    );
+    let port = cluster.client_port(1);
+    let mut stream = raw_connect(port);
+    for (command, reply) in [
+        ("PING", NOAUTH),
+        ("SET auth-key no", NOAUTH),
+        ("GET auth-key", NOAUTH),
+        ("MULTI", NOAUTH),
+        ("INFO", NOAUTH),
+        // Name and arity are checked first, as in Redis.
+        ("NOSUCHCOMMAND", "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: "),
+        ("GET", "-ERR wrong number of arguments for 'get' command"),
+        ("AUTH wrong", WRONGPASS),
+        ("AUTH default wrong", WRONGPASS),
+        (&format!("AUTH someone {PASSWORD}"), WRONGPASS),
+        (
+            "HELLO 3",
+            "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> \
+             <pass> option can be used to authenticate the client and select the RESP protocol version at the same \
+             time",
+        ),
+        ("HELLO 3 AUTH default wrong", WRONGPASS),
+        ("PING", NOAUTH),
+        (&format!("AUTH {PASSWORD}"), "+OK"),
+        ("SET auth-key yes", "+OK"),
+        // A failed AUTH leaves an authenticated connection authenticated.
+        ("AUTH wrong", WRONGPASS),
+        ("PING", "+PONG"),
+    ] {
+        assert_eq!(raw_call(&mut stream, command), reply, "{command}");
+    }
+
+    // HELLO with AUTH authenticates and switches protocol in one command.
+    let mut stream = raw_connect(port);
+    let hello = raw_hello(&mut stream, &format!("HELLO 3 AUTH default {PASSWORD}"));
+    assert!(hello.starts_with("%7\r\n") && hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");
+    assert_eq!(raw_call(&mut stream, "GET auth-missing"), "_");
+
+    // Clients that AUTH on connect: RESP2 (AUTH) and RESP3 (HELLO 3 AUTH).
+    let mut con = try_connect_as(port, Some(PASSWORD)).expect("a RESP2 client with the password");
+    assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}/?protocol=resp3");
+    let mut con = redis::Client::open(url).expect("a valid URL").get_connection().expect("a RESP3 client");
+    assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
+    match try_connect_as(port, Some("wrong")) {
+        Err(e) => assert_eq!(e.kind(), redis::ErrorKind::AuthenticationFailed, "{e}"),
+        Ok(_) => panic!("a client with a wrong password connected"),
+    }
+}
+
+/// Without `requirepass`, clients need no AUTH; `AUTH <password>` gets
+/// Redis's hint that none is configured, and the default user accepts any
+/// password, as in Redis 7.0.
+#[test]
+fn auth_without_a_configured_password_answers_as_redis() {
+    let cluster =
+        TestCluster::start_some("auth_without_a_password", 28300, 1, 1, |file| ports_within(file, 28300), &[1]);
+    let mut stream = raw_connect(cluster.client_port(1));
+    for (command, reply) in [
+        ("PING", "+PONG"),
+        (
+            "AUTH secret",
+            "-ERR AUTH <password> called without any password configured for the default user. Are you sure your \
+             configuration is correct?",
+        ),
+        ("AUTH default secret", "+OK"),
+        ("AUTH someone secret", WRONGPASS),
+        ("HELLO 3 AUTH someone anything", WRONGPASS),
+        ("SET no-password yes", "+OK"),
+    ] {
+        assert_eq!(raw_call(&mut stream, command), reply, "{command}");
+    }
+    let hello = raw_hello(&mut stream, "HELLO 2 AUTH default anything");
+    assert!(hello.starts_with("*14\r\n") && hello.contains("$5\r\nproto\r\n:2\r\n"), "{hello}");
+    assert_eq!(raw_call(&mut stream, "PING"), "+PONG");
+}
+
+const RIGHT_SECRET: &str = "right-secret-3f1c9a7e5d2b4c6a8e0f";
+const WRONG_SECRET: &str = "wrong-secret-b7d1e3a5c9f2468a0c4e";
+
+/// A node started with another peer secret is refused by every peer (each
+/// side logs why, neither logs a secret) and the cluster keeps serving; the
+/// same node with the cluster's secret joins. Then the acceptor's side by
+/// hand: a handshake from a node of protocol version 3, and one whose
+/// proof is wrong, are refused with the reason. (A peer of another cluster
+/// id: `bad_input_gets_an_error_and_the_cluster_keeps_serving`.)
+#[test]
+fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
+    let mut cluster = TestCluster::start_some(
+        "a_peer_without_the_secret",
+        28000,
+        3,
+        1,
+        |file| {
+            ports_within(file, 28000);
+            file.peer_secret = Some(Secret::new(RIGHT_SECRET));
+        },
+        &[1, 2],
+    );
+    let wrong = cluster.dir.join("wrong.secret");
+    std::fs::write(&wrong, format!("{WRONG_SECRET}\n")).expect("writing the wrong secret");
+    cluster.spawn_with(3, &["--peer-secret-file", wrong.to_str().expect("a UTF-8 path")]);
+    cluster.wait_serving(3);
+
+    // Nodes 1 and 2 dial node 3: they find its proof wrong, and it hears why.
+    // (Before node 3 started, its peers logged that they could not connect.)
+    let node3 = format!("no link to peer node 3 at 127.0.0.1:{}: refused", cluster.peer_port(3, 0));
+    for dialer in [1, 2] {
+        let line = cluster.wait_for_log_line(dialer, &node3);
+        assert!(line.contains("different peer secrets"), "node {dialer} logged: {line}");
+        let line = cluster.wait_for_log_line(3, &format!("refused our challenge: node {dialer} refused node 3"));
+        assert!(line.contains("different peer secrets"), "node 3 logged: {line}");
+    }
+    let mut con = cluster.con(1);
+    assert_eq!(call::<String>(&mut con, "SET while-foreign yes"), "OK");
+    let mut con = cluster.con(2);
+    assert_eq!(call::<Option<String>>(&mut con, "GET while-foreign"), Some("yes".into()));
+    for node in cluster.node_ids() {
+        let log = cluster.log(node);
+        assert!(!log.contains(RIGHT_SECRET) && !log.contains(WRONG_SECRET), "node {node} logged a secret");
+    }
+    assert!(!cluster.log(3).contains("peer node 1 up"), "node 3 linked to node 1 with the wrong secret");
+
+    // The same node with the cluster's secret joins and serves.
+    cluster.kill9(3);
+    cluster.restart(3);
+    for peer in [1, 2] {
+        cluster.wait_for_log_line(3, &format!("peer node {peer} up"));
+    }
+    cluster.leader(0);
+    let mut con = cluster.con(3);
+    assert_eq!(call::<Option<String>>(&mut con, "GET while-foreign"), Some("yes".into()));
+    assert_eq!(call::<String>(&mut con, "SET joined yes"), "OK");
+
+    // By hand, against node 2 (which node 1 dials): the handshake of a node
+    // of protocol version 3, which had no nonce and proves nothing.
+    let mut stream = raw_connect(cluster.peer_port(2, 0));
+    let local = stream.local_addr().expect("a local address");
+    send_body(&mut stream, |body| {
+        body.extend_from_slice(&MAGIC);
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(&(cluster.file.cluster_id.len() as u16).to_le_bytes());
+        body.extend_from_slice(cluster.file.cluster_id.as_bytes());
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+    });
+    let expected = format!("protocol version 3 (this node speaks {PROTOCOL_VERSION})");
+    match read_handshake_reply(&mut stream, &mut BytesMut::new()) {
+        HandshakeReply::Refused(reason) => assert!(reason.contains(&expected), "refused for {reason:?}"),
+        other => panic!("node 2 answered {other:?} to a version 3 handshake"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(2, &format!("refused a peer connection from {local}"));
+    assert!(line.contains(&expected), "node 2 logged: {line}");
+
+    // A current handshake claiming to be node 1, then a proof made up
+    // without the secret: challenged, then refused.
+    let mut stream = raw_connect(cluster.peer_port(2, 0));
+    let local = stream.local_addr().expect("a local address");
+    let hello = Handshake {
+        cluster_id: cluster.file.cluster_id.clone(),
+        node_id: 1,
+        shard: 0,
+        protocol_version: PROTOCOL_VERSION,
+        nonce: [9; NONCE_BYTES],
+    };
+    send_body(&mut stream, |body| encode_handshake(&hello, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Challenge { node_id: 2, shard: 0, .. } => {}
+        other => panic!("node 2 answered {other:?} to a handshake from node 1"),
+    }
+    send_body(&mut stream, |body| encode_handshake_proof(&HandshakeProof::Proof([0; PROOF_BYTES]), body));
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Refused(reason) => assert!(reason.contains("different peer secrets"), "refused for {reason:?}"),
+        other => panic!("node 2 answered {other:?} to a made-up proof"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(2, &format!("refused a peer connection from {local}"));
+    assert!(line.contains("claiming to be node 1") && line.contains("different peer secrets"), "node 2 logged: {line}");
+
+    let mut con = cluster.con(2);
+    assert_eq!(call::<Option<String>>(&mut con, "GET joined"), Some("yes".into()));
+}
+
+/// Run `paxoskv server` with `config` as node 1 until it exits on its own
+/// (a node that starts fails the test); return its status and stderr.
+fn run_until_exit(dir: &Path, name: &str, config: &Path) -> (ExitStatus, String) {
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let stderr = File::create(&stderr_path).expect("creating a stderr file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+        .arg("server")
+        .arg("--config")
+        .arg(config)
+        .arg("--node-id")
+        .arg("1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawning a second server");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("polling the second server") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}: the second server did not exit within {DEADLINE:?}: it started on a taken port");
+        }
+        thread::sleep(POLL_PAUSE);
+    };
+    (status, String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap_or_default()).into_owned())
+}
+
+/// A server whose client, peer or metrics port is already held exits with
+/// an error naming the port and the process holding it: held by a live
+/// node of another cluster (which shares its client port with its own
+/// executors through SO_REUSEPORT), or by another program, with or without
+/// SO_REUSEPORT. The live node keeps serving.
+#[test]
+fn a_server_on_a_port_someone_else_holds_is_refused() {
+    let mut cluster =
+        TestCluster::start_some("a_server_on_a_taken_port", 28100, 1, 2, |file| ports_within(file, 28100), &[1]);
+    let live_pid = cluster.children[0].as_ref().expect("node 1 runs").id();
+    let live = cluster.file.node(1).expect("node 1").clone();
+    // The other server: one node, one shard, a data directory and cluster
+    // id of its own, and ports 28151 (client), 28161 (metrics), 28170 (peer)
+    // unless a case moves one onto a taken port.
+    let other_config = |name: &str, edit: &dyn Fn(&mut NodeSpec)| {
+        let mut other = ClusterFile::local(1, 28150, 1, &cluster.dir.join(name)).expect("a cluster file");
+        ports_within(&mut other, 28150);
+        other.cluster_id = name.to_string();
+        edit(&mut other.nodes[0]);
+        let path = cluster.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, other.to_toml()).expect("writing the other cluster file");
+        path
+    };
+    let expect_refused = |name: &str, config: &Path, port_name: &str, port: u16, holder: u32| {
+        let (status, stderr) = run_until_exit(&cluster.dir, name, config);
+        assert!(!status.success(), "{name}: started on a taken port");
+        let expected = format!("{port_name} on 127.0.0.1:{port} is already in use by pid {holder} (");
+        assert!(stderr.contains(&expected), "{name}: expected {expected:?} in: {stderr}");
+    };
+
+    // A live paxoskv node of another cluster holds the port.
+    let (client, metrics) = (live.client_port, live.metrics_port.expect("a metrics port"));
+    let peer = live.peer_port + 1;
+    let config = other_config("on-live-client", &|node| node.client_port = client);
+    expect_refused("on-live-client", &config, &format!("client port {client}"), client, live_pid);
+    let config = other_config("on-live-peer", &|node| node.peer_port = peer);
+    expect_refused("on-live-peer", &config, &format!("peer port {peer} (shard 0)"), peer, live_pid);
+    let config = other_config("on-live-metrics", &|node| node.metrics_port = Some(metrics));
+    expect_refused("on-live-metrics", &config, &format!("metrics port {metrics}"), metrics, live_pid);
+
+    // Another program (this test) holds the other server's own ports: the
+    // client port with a plain listener, the peer port with SO_REUSEPORT
+    // set, as a second paxoskv of an older version would have.
+    let config = other_config("on-foreign-ports", &|_| {});
+    let test_pid = std::process::id();
+    let plain = std::net::TcpListener::bind(("127.0.0.1", 28151)).expect("holding port 28151");
+    expect_refused("on-foreign-client", &config, "client port 28151", 28151, test_pid);
+    drop(plain);
+    let reuseport = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("a socket");
+    reuseport.set_reuse_port(true).expect("SO_REUSEPORT");
+    reuseport.bind(&SocketAddr::from(([127, 0, 0, 1], 28170)).into()).expect("holding port 28170");
+    reuseport.listen(16).expect("listening on port 28170");
+    expect_refused("on-foreign-peer", &config, "peer port 28170 (shard 0)", 28170, test_pid);
+    drop(reuseport);
+
+    let mut con = cluster.con(1);
+    assert_eq!(call::<String>(&mut con, "SET still-ours yes"), "OK");
+    assert_eq!(call::<Option<String>>(&mut con, "GET still-ours"), Some("yes".into()));
 }
 
 // ---------------------------------------------------------------------------

@@ -3,10 +3,16 @@
 //! the data directory, starts one `paxoskv server` per node, prefixes their
 //! logs, prints where to connect and who leads each shard, and stops them
 //! all on Ctrl-C.
+//!
+//! Each data directory is its own cluster: the first start in a directory
+//! draws a random cluster id and peer secret, and later starts reuse them
+//! from its `cluster.toml` (written readable by its owner only). Two local
+//! clusters with different data directories never join each other's links.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use paxoskv::server::config::{ClusterFile, TuningArgs};
+use paxoskv::server::config::{parse_password, ClusterFile, Secret, TuningArgs};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -22,7 +28,9 @@ use paxoskv::server::config::{ClusterFile, TuningArgs};
     paxoskv cluster --shards 2 --durability none --window-slots 1\n\n\
     Node i listens for clients on BASE+i, for peers on BASE+1000+100*i (+shard), and serves \
     Prometheus metrics on http://127.0.0.1:BASE+2000+i/metrics. Data persists in --data-dir \
-    across runs (use --fresh to start empty). Any RESP client works: redis-cli -p 7001.")]
+    across runs (use --fresh to start empty). The first start in a data directory draws a random \
+    cluster id and peer secret and keeps them in DIR/cluster.toml (mode 0600), so clusters in \
+    different directories never join each other. Any RESP client works: redis-cli -p 7001.")]
 pub struct ClusterArgs {
     /// Number of server processes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
@@ -45,6 +53,13 @@ pub struct ClusterArgs {
     /// Stop after this many seconds (for scripts); default: run until Ctrl-C.
     #[arg(long)]
     run_seconds: Option<u64>,
+    /// Clients must authenticate with this password before any other
+    /// command (written to the generated cluster.toml, not onto the
+    /// servers' command lines). Give it on every start: the file is
+    /// rewritten from this run's flags, only the cluster id and peer
+    /// secret are kept.
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_password)]
+    requirepass: Option<Secret>,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -66,10 +81,14 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("creating {}: {e}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize().map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
     let mut file = ClusterFile::local(args.nodes as usize, args.base_port, args.shards, &data_dir)?;
+    let config_path = data_dir.join("cluster.toml");
+    let (cluster_id, peer_secret) = cluster_identity(&config_path)?;
+    file.cluster_id = cluster_id;
+    file.peer_secret = Some(peer_secret);
+    file.requirepass = args.requirepass.clone();
     args.tuning.apply(&mut file.tuning);
     file.validate()?;
-    let config_path = data_dir.join("cluster.toml");
-    std::fs::write(&config_path, file.to_toml()).map_err(|e| format!("writing {}: {e}", config_path.display()))?;
+    write_private(&config_path, &file.to_toml())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -90,7 +109,8 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         children.push((node.id, child));
     }
     println!(
-        "paxoskv cluster: {} nodes, {} shards each, data in {}",
+        "paxoskv cluster {:?}: {} nodes, {} shards each, data in {}",
+        file.cluster_id,
         file.nodes.len(),
         file.shards,
         data_dir.display()
@@ -104,12 +124,14 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         );
     }
     let ports: Vec<u16> = file.nodes.iter().map(|n| n.client_port).collect();
-    match wait_for_leaders(&ports, file.shards, Duration::from_secs(30), &stop) {
+    let password = file.requirepass.as_ref().map(Secret::expose);
+    match wait_for_leaders(&ports, password, file.shards, Duration::from_secs(30), &stop) {
         Some(leaders) => {
             for (shard, leader) in leaders.iter().enumerate() {
                 println!("  shard {shard}: leader node {leader}");
             }
-            println!("ready: try `redis-cli -p {}`; Ctrl-C stops the cluster", ports[0]);
+            let auth = if password.is_some() { " -a PASSWORD" } else { "" };
+            println!("ready: try `redis-cli -p {}{auth}`; Ctrl-C stops the cluster", ports[0]);
         }
         None if !stop.load(Ordering::SeqCst) => {
             println!("warning: not every shard elected a leader within 30 s; the nodes keep trying")
@@ -149,6 +171,62 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     Ok(if exited.iter().any(|&e| e) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// The cluster id and peer secret of the cluster in this data directory:
+/// those its `cluster.toml` holds, else fresh random ones. A file written
+/// before secrets existed keeps its id (its shards' identity markers name
+/// it) and gets a new secret.
+fn cluster_identity(config_path: &Path) -> Result<(String, Secret), String> {
+    let kept = match std::fs::read_to_string(config_path) {
+        Ok(text) => {
+            // Only these two fields: the rest of the file is rewritten from
+            // this run's flags, whatever it held.
+            let table: toml::Table = toml::from_str(&text).map_err(|e| {
+                format!("{}: {e} (remove it, or use --fresh to start an empty cluster)", config_path.display())
+            })?;
+            let field = |name: &str| table.get(name).and_then(|value| value.as_str()).map(str::to_owned);
+            (field("cluster_id"), field("peer_secret"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+        Err(e) => return Err(format!("reading {}: {e}", config_path.display())),
+    };
+    let cluster_id = match kept.0 {
+        Some(id) => id,
+        None => format!("local-{}", hex(&random_bytes::<8>()?)),
+    };
+    let secret = match kept.1 {
+        Some(secret) => Secret::new(secret),
+        None => Secret::new(hex(&random_bytes::<32>()?)),
+    };
+    Ok((cluster_id, secret))
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("drawing random bytes for the cluster id and secret: {e}"))?;
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Replace `path` with `text`, readable and writable by its owner only (it
+/// holds the peer secret): written beside it and renamed over it, so a
+/// crash leaves the old file or the new one, never a torn one.
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    let temporary = path.with_extension("toml.new");
+    let written = (|| {
+        let mut out =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+        // `mode` applies only to a new file: a leftover one keeps its own.
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        out.write_all(text.as_bytes())?;
+        out.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    written.map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
 fn forward_output(node: u32, stream: Option<impl Read + Send + 'static>) {
     let Some(stream) = stream else { return };
     std::thread::spawn(move || {
@@ -186,10 +264,16 @@ fn stop_children(children: &mut [(u32, Child)]) {
 
 /// Poll `INFO replication` until every shard has a leader that the
 /// nodes agree on. Returns the leader of each shard.
-fn wait_for_leaders(ports: &[u16], shards: usize, limit: Duration, stop: &AtomicBool) -> Option<Vec<u32>> {
+fn wait_for_leaders(
+    ports: &[u16],
+    password: Option<&str>,
+    shards: usize,
+    limit: Duration,
+    stop: &AtomicBool,
+) -> Option<Vec<u32>> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        let infos: Vec<Option<String>> = ports.iter().map(|&p| info(p, "replication")).collect();
+        let infos: Vec<Option<String>> = ports.iter().map(|&p| info(p, password, "replication")).collect();
         let leaders: Option<Vec<u32>> = (0..shards)
             .map(|s| {
                 let key = format!("shard{s}_leader:");
@@ -210,18 +294,93 @@ fn field(text: &str, key: &str) -> Option<u32> {
     text.lines().find_map(|line| line.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
 }
 
-/// `INFO section` over a plain socket (a bulk-string reply).
-pub fn info(port: u16, section: &str) -> Option<String> {
+/// `INFO section` over a plain socket (a bulk-string reply), after `AUTH`
+/// when the cluster has a password.
+pub fn info(port: u16, password: Option<&str>, section: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    let mut request = String::new();
+    if let Some(password) = password {
+        request.push_str(&format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n", password.len()));
+    }
+    request.push_str(&format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len()));
     stream.write_all(request.as_bytes()).ok()?;
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
+    if password.is_some() {
+        reader.read_line(&mut header).ok()?;
+        if header != "+OK\r\n" {
+            return None;
+        }
+        header.clear();
+    }
     reader.read_line(&mut header).ok()?;
     let len: usize = header.strip_prefix('$')?.trim().parse().ok()?;
     let mut body = vec![0u8; len + 2];
     reader.read_exact(&mut body).ok()?;
     body.truncate(len);
     String::from_utf8(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory for one test, removed when it passes.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("paxoskv-cluster-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    /// What `run_cluster` writes into a data directory on its first start.
+    fn first_start(dir: &Path) -> (String, Secret) {
+        let config_path = dir.join("cluster.toml");
+        let (cluster_id, secret) = cluster_identity(&config_path).unwrap();
+        let mut file = ClusterFile::local(3, 7000, 1, dir).unwrap();
+        file.cluster_id = cluster_id.clone();
+        file.peer_secret = Some(secret.clone());
+        write_private(&config_path, &file.to_toml()).unwrap();
+        (cluster_id, secret)
+    }
+
+    #[test]
+    fn each_data_directory_gets_its_own_cluster_id_and_secret_and_keeps_them() {
+        let (a, b) = (Scratch::new("identity-a"), Scratch::new("identity-b"));
+        let (id_a, secret_a) = first_start(&a.0);
+        let (id_b, secret_b) = first_start(&b.0);
+        assert!(id_a.starts_with("local-") && id_a.len() == "local-".len() + 16, "{id_a}");
+        assert_eq!(secret_a.expose().len(), 64, "32 random bytes in hex");
+        assert_ne!(id_a, id_b);
+        assert_ne!(secret_a, secret_b);
+        // A restart in the same directory reads them back.
+        assert_eq!(cluster_identity(&a.0.join("cluster.toml")).unwrap(), (id_a, secret_a));
+        // Only its owner may read the file that holds the secret.
+        let mode = std::fs::metadata(a.0.join("cluster.toml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_directory_from_before_secrets_keeps_its_cluster_id() {
+        // Its shards' identity markers name the id, so it must not change.
+        let dir = Scratch::new("identity-old");
+        let old = ClusterFile::local(3, 7000, 1, &dir.0).unwrap();
+        std::fs::write(dir.0.join("cluster.toml"), old.to_toml()).unwrap();
+        let (cluster_id, secret) = cluster_identity(&dir.0.join("cluster.toml")).unwrap();
+        assert_eq!(cluster_id, "local");
+        assert_eq!(secret.expose().len(), 64);
+    }
 }

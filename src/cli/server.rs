@@ -5,14 +5,19 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use paxoskv::server::config::{ClusterFile, TuningArgs};
+use paxoskv::server::config::{parse_password, ClusterFile, Secret, TuningArgs};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  \
     paxoskv server --config cluster.toml --node-id 1\n\n\
-    The cluster file lists every node (id, host, client_port, peer_port, optional metrics_port), \
-    the number of shards, the data directory and the [tuning] flags; see README.md. Flags given \
-    here override the file. Every node of a cluster must run with the same file.")]
+    The cluster file holds the cluster id (cluster_id: peers of another cluster are refused), every \
+    node (id, host, client_port, peer_port, optional metrics_port), the number of shards, the data \
+    directory, the peer secret (peer_secret or peer_secret_file), the client password \
+    (requirepass) and the [tuning] flags; see README.md. Flags given here \
+    override the file. Every node of a cluster must run with the same file.\n\n\
+    Peers prove they know the peer secret when a link opens (an HMAC challenge; the secret never \
+    crosses the wire, and the traffic after the handshake is not encrypted). Without a secret, \
+    only a cluster whose nodes are all on loopback starts, with a warning.")]
 pub struct ServerArgs {
     /// The cluster file (TOML).
     #[arg(long)]
@@ -34,6 +39,16 @@ pub struct ServerArgs {
     /// lose acknowledged writes.
     #[arg(long)]
     rejoin: bool,
+    /// Read the peer secret from this file (overrides the cluster file's
+    /// peer_secret and peer_secret_file). Every node of a cluster needs the
+    /// same secret; 32 random bytes make a good one.
+    #[arg(long, value_name = "PATH")]
+    peer_secret_file: Option<PathBuf>,
+    /// Clients must authenticate with this password before any other
+    /// command (overrides the cluster file's requirepass). Other local
+    /// users can see it in `ps`: the cluster file keeps it private.
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_password)]
+    requirepass: Option<Secret>,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -48,6 +63,13 @@ pub fn run(args: ServerArgs) -> ExitCode {
     };
     if let Some(dir) = args.data_dir {
         file.data_dir = dir;
+    }
+    if let Some(path) = args.peer_secret_file {
+        file.peer_secret = None;
+        file.peer_secret_file = Some(path);
+    }
+    if let Some(password) = args.requirepass {
+        file.requirepass = Some(password);
     }
     args.tuning.apply(&mut file.tuning);
     if let Err(e) = file.validate() {

@@ -4,16 +4,17 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::net::peer::{
-    decode_frame, decode_handshake, decode_handshake_reply, encode_frame, encode_handshake, encode_handshake_reply,
-    frame_bytes, split_frame, PeerDecodeError, PeerFrame, FRAME_HEADER_BYTES,
+    decode_frame, decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_frame, encode_handshake,
+    encode_handshake_proof, encode_handshake_reply, frame_bytes, split_frame, PeerDecodeError, PeerFrame,
+    FRAME_HEADER_BYTES,
 };
 
 /// Small, so that inputs of a few KiB hit the limit (the server uses MiBs).
 const FRAME_BYTES_MAX: usize = 1024;
 
 /// `data` twice over. As one frame body (the checksum would stop almost
-/// every mutation short of the decoders otherwise): the frame, handshake
-/// and handshake-reply decoders never panic, and whatever decodes
+/// every mutation short of the decoders otherwise): the frame, handshake,
+/// handshake-reply and handshake-proof decoders never panic, and whatever decodes
 /// re-encodes to the same bytes (the format is documented canonical). As a
 /// stream of framed bytes: split into frames whole and in two parts alike,
 /// each body then checked the same way.
@@ -63,6 +64,11 @@ fn check_body(body: Bytes) {
         let mut again = BytesMut::new();
         encode_handshake_reply(&reply, &mut again);
         assert_eq!(again, body, "non-canonical handshake reply {reply:?}");
+    }
+    if let Ok(proof) = decode_handshake_proof(&body) {
+        let mut again = BytesMut::new();
+        encode_handshake_proof(&proof, &mut again);
+        assert_eq!(again, body, "non-canonical handshake proof {proof:?}");
     }
     if let Ok(frame) = decode_frame(body.clone()) {
         check_reencodes(&frame, &body);

@@ -7,9 +7,11 @@
 //! - [`slot`]: Redis Cluster hash slots and their shards.
 //! - [`peer`]: the binary format between servers (handshake, CRC-checked
 //!   frames, every [`crate::paxos::Message`] and request forwarding).
+//! - [`peer_auth`]: the handshake's proofs of the peer secret (HMAC-SHA256).
 
 pub mod commands;
 pub mod peer;
+pub mod peer_auth;
 pub mod request;
 pub mod resp;
 pub mod slot;

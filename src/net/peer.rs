@@ -1,15 +1,27 @@
 //! The binary wire format between servers: handshake, framing, and the
 //! encoding of every Paxos [`Message`] plus client-request forwarding.
 //!
-//! One TCP link carries the traffic of one (peer node, shard) pair. The
-//! connecting side sends a [`Handshake`] frame, the accepting side answers
-//! with a [`HandshakeReply`] frame, and from then on both sides exchange
-//! [`PeerFrame`]s.
+//! One TCP link carries the traffic of one (peer node, shard) pair. It opens
+//! with four handshake frames, a mutual challenge-response over the
+//! cluster's peer secret (`net::peer_auth` computes the proofs):
+//!
+//! 1. dialer -> acceptor: [`Handshake`] (who it is, a fresh nonce);
+//! 2. acceptor -> dialer: [`HandshakeReply::Challenge`] (who it is, its own
+//!    fresh nonce, its proof over both) or [`HandshakeReply::Refused`];
+//! 3. dialer -> acceptor: [`HandshakeProof::Proof`] (the dialer's proof over
+//!    both nonces) or [`HandshakeProof::Refused`] (the acceptor's proof is wrong);
+//! 4. acceptor -> dialer: [`HandshakeReply::Accepted`] or [`HandshakeReply::Refused`].
+//!
+//! From then on both sides exchange [`PeerFrame`]s.
 //!
 //! ```text
 //! frame       = len: u32 | crc: u32 | body (len bytes)        crc = CRC32C(body), len <= frame_bytes_max
 //! handshake   = magic "PXKV" | version: u16 | cluster_id: u16 len + UTF-8 (<= 255) | node_id: u32 | shard: u32
-//! hs_reply    = magic "PXKV" | 0 Accepted
+//!               | nonce: 32 bytes
+//! hs_reply    = magic "PXKV" | 0 Accepted | node_id: u32 | shard: u32
+//!             | magic "PXKV" | 1 Refused | reason: u16 len + UTF-8 (<= REFUSAL_REASON_BYTES_MAX)
+//!             | magic "PXKV" | 2 Challenge | node_id: u32 | shard: u32 | nonce: 32 bytes | proof: 32 bytes
+//! hs_proof    = magic "PXKV" | 0 Proof | proof: 32 bytes
 //!             | magic "PXKV" | 1 Refused | reason: u16 len + UTF-8 (<= REFUSAL_REASON_BYTES_MAX)
 //! body        = tag: u8 | payload
 //! tag 0x01    PreVote         ballot
@@ -43,12 +55,13 @@
 //!
 //! All integers are little-endian; the value layout is the WAL's
 //! (`storage/record.rs`). Tag 0 is reserved as invalid, so a zeroed body
-//! never decodes. The handshake's magic and version, and the whole reply,
-//! keep this layout in every protocol version: a node can always read which
-//! version a peer speaks and why it was refused.
+//! never decodes. The handshake's magic and version, and the Refused
+//! reply, keep this layout in every protocol version: a node can always
+//! read which version a peer speaks and why it was refused (versions 2 and
+//! 3 had no nonce, no Challenge and no proof).
 //!
 //! Decoding treats its input as hostile (a peer is not trusted to be
-//! correct, only authenticated by cluster id): it never panics, rejects
+//! correct, only authenticated by the handshake): it never panics, rejects
 //! every count the remaining bytes could not hold *before* allocating for
 //! it, and is canonical (strict bools and tags, no trailing bytes), so
 //! re-encoding a decoded frame gives back the same bytes. Whether a decoded
@@ -66,13 +79,21 @@ use crate::paxos::{
     PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
 };
 
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: the handshake proves knowledge of the peer secret (nonces, Challenge,
+/// proof). 3: time horizons in
+/// Promise, Heartbeat, HeartbeatReply and RecoveryReply. 2: the handshake
+/// carried the cluster id only.
+pub const PROTOCOL_VERSION: u16 = 4;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
 pub const FRAME_HEADER_BYTES: usize = 8;
 /// Longest cluster id a [`Handshake`] carries, in bytes of UTF-8.
 pub const CLUSTER_ID_BYTES_MAX: usize = 255;
+/// Bytes of each side's handshake nonce (fresh randomness per connection).
+pub const NONCE_BYTES: usize = 32;
+/// Bytes of a proof of the peer secret (an HMAC-SHA256 tag).
+pub const PROOF_BYTES: usize = 32;
 /// Longest reason a [`HandshakeReply::Refused`] carries; the encoder
 /// truncates longer ones (at a character boundary).
 pub const REFUSAL_REASON_BYTES_MAX: usize = 1024;
@@ -110,6 +131,10 @@ const REFUSAL_TOO_LARGE: u8 = 2;
 
 const REPLY_ACCEPTED: u8 = 0;
 const REPLY_REFUSED: u8 = 1;
+const REPLY_CHALLENGE: u8 = 2;
+
+const PROOF_PROOF: u8 = 0;
+const PROOF_REFUSED: u8 = 1;
 
 const BALLOT_BYTES: usize = 12;
 /// Smallest encoding of one value (a Noop tag): bounds a value count.
@@ -132,16 +157,37 @@ pub struct Handshake {
     /// What the sender speaks. Always [`PROTOCOL_VERSION`] after a
     /// successful decode: any other is [`PeerDecodeError::UnsupportedVersion`].
     pub protocol_version: u16,
+    /// The dialer's fresh random challenge: the acceptor's proof covers it,
+    /// so a recorded proof is worthless on another connection.
+    pub nonce: [u8; NONCE_BYTES],
 }
 
-/// The accepting side's answer to a [`Handshake`].
+/// The accepting side's answers: first to a [`Handshake`] (Challenge or
+/// Refused), then to the dialer's [`HandshakeProof`] (Accepted or Refused).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HandshakeReply {
-    /// Who accepted: the dialer checks it reached the node and shard it meant
-    /// to (a misconfigured address must not let one node vote twice).
+    /// The last frame of a handshake: the link is up. Who accepted: the
+    /// dialer checks it reached the node and shard it meant to (a
+    /// misconfigured address must not let one node vote twice).
     Accepted { node_id: u32, shard: u32 },
     /// Why the link is refused (wrong cluster, unknown node or shard,
-    /// unsupported version), for the connecting side's log.
+    /// unsupported version, wrong proof of the peer secret), for the
+    /// connecting side's log.
+    Refused(String),
+    /// The acceptor's answer to an acceptable [`Handshake`]: who it is, its
+    /// own fresh nonce, and its proof of the peer secret over both nonces
+    /// (`net::peer_auth`). The dialer checks the proof before it proves
+    /// anything itself.
+    Challenge { node_id: u32, shard: u32, nonce: [u8; NONCE_BYTES], proof: [u8; PROOF_BYTES] },
+}
+
+/// The dialer's answer to a [`HandshakeReply::Challenge`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeProof {
+    /// The dialer's proof of the peer secret over both nonces.
+    Proof([u8; PROOF_BYTES]),
+    /// The acceptor's challenge did not check out (a wrong proof, another
+    /// node or shard); the reason is for the acceptor's log.
     Refused(String),
 }
 
@@ -369,13 +415,14 @@ pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
         "cluster id of {} bytes exceeds CLUSTER_ID_BYTES_MAX ({CLUSTER_ID_BYTES_MAX})",
         h.cluster_id.len()
     );
-    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4);
+    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4 + NONCE_BYTES);
     out.put_slice(&MAGIC);
     out.put_u16_le(h.protocol_version);
     out.put_u16_le(h.cluster_id.len() as u16);
     out.put_slice(h.cluster_id.as_bytes());
     out.put_u32_le(h.node_id);
     out.put_u32_le(h.shard);
+    out.put_slice(&h.nonce);
 }
 
 /// Decode a handshake body. The version is checked right after the magic,
@@ -392,8 +439,9 @@ pub fn decode_handshake(body: &[u8]) -> Result<Handshake, PeerDecodeError> {
     let cluster_id = reader.string("cluster id", CLUSTER_ID_BYTES_MAX)?;
     let node_id = reader.u32("node id")?;
     let shard = reader.u32("shard")?;
+    let nonce = reader.array("handshake nonce")?;
     reader.finish("handshake")?;
-    Ok(Handshake { cluster_id, node_id, shard, protocol_version })
+    Ok(Handshake { cluster_id, node_id, shard, protocol_version, nonce })
 }
 
 /// Append a handshake reply body (no frame header). A refusal reason longer
@@ -406,17 +454,29 @@ pub fn encode_handshake_reply(r: &HandshakeReply, out: &mut BytesMut) {
             out.put_u32_le(*node_id);
             out.put_u32_le(*shard);
         }
-        HandshakeReply::Refused(reason) => {
-            let mut len = reason.len().min(REFUSAL_REASON_BYTES_MAX);
-            while !reason.is_char_boundary(len) {
-                len -= 1;
-            }
-            out.reserve(1 + 2 + len);
-            out.put_u8(REPLY_REFUSED);
-            out.put_u16_le(len as u16);
-            out.put_slice(&reason.as_bytes()[..len]);
+        HandshakeReply::Refused(reason) => put_refusal(out, REPLY_REFUSED, reason),
+        HandshakeReply::Challenge { node_id, shard, nonce, proof } => {
+            out.reserve(1 + 4 + 4 + NONCE_BYTES + PROOF_BYTES);
+            out.put_u8(REPLY_CHALLENGE);
+            out.put_u32_le(*node_id);
+            out.put_u32_le(*shard);
+            out.put_slice(nonce);
+            out.put_slice(proof);
         }
     }
+}
+
+/// `tag | reason`, the reason truncated to [`REFUSAL_REASON_BYTES_MAX`] at a
+/// character boundary.
+fn put_refusal(out: &mut BytesMut, tag: u8, reason: &str) {
+    let mut len = reason.len().min(REFUSAL_REASON_BYTES_MAX);
+    while !reason.is_char_boundary(len) {
+        len -= 1;
+    }
+    out.reserve(1 + 2 + len);
+    out.put_u8(tag);
+    out.put_u16_le(len as u16);
+    out.put_slice(&reason.as_bytes()[..len]);
 }
 
 pub fn decode_handshake_reply(body: &[u8]) -> Result<HandshakeReply, PeerDecodeError> {
@@ -428,10 +488,41 @@ pub fn decode_handshake_reply(body: &[u8]) -> Result<HandshakeReply, PeerDecodeE
             shard: reader.u32("accepting shard")?,
         },
         REPLY_REFUSED => HandshakeReply::Refused(reader.string("refusal reason", REFUSAL_REASON_BYTES_MAX)?),
+        REPLY_CHALLENGE => HandshakeReply::Challenge {
+            node_id: reader.u32("accepting node id")?,
+            shard: reader.u32("accepting shard")?,
+            nonce: reader.array("challenge nonce")?,
+            proof: reader.array("challenge proof")?,
+        },
         tag => return Err(PeerDecodeError::UnknownTag { what: "handshake reply", tag }),
     };
     reader.finish("handshake reply")?;
     Ok(reply)
+}
+
+/// Append the dialer's proof body (no frame header). A refusal reason longer
+/// than [`REFUSAL_REASON_BYTES_MAX`] is truncated at a character boundary.
+pub fn encode_handshake_proof(p: &HandshakeProof, out: &mut BytesMut) {
+    out.put_slice(&MAGIC);
+    match p {
+        HandshakeProof::Proof(proof) => {
+            out.put_u8(PROOF_PROOF);
+            out.put_slice(proof);
+        }
+        HandshakeProof::Refused(reason) => put_refusal(out, PROOF_REFUSED, reason),
+    }
+}
+
+pub fn decode_handshake_proof(body: &[u8]) -> Result<HandshakeProof, PeerDecodeError> {
+    let mut reader = Reader::new(body);
+    reader.magic()?;
+    let proof = match reader.u8("handshake proof tag")? {
+        PROOF_PROOF => HandshakeProof::Proof(reader.array("proof")?),
+        PROOF_REFUSED => HandshakeProof::Refused(reader.string("refusal reason", REFUSAL_REASON_BYTES_MAX)?),
+        tag => return Err(PeerDecodeError::UnknownTag { what: "handshake proof", tag }),
+    };
+    reader.finish("handshake proof")?;
+    Ok(proof)
 }
 
 // ---------------------------------------------------------------------------
@@ -1361,7 +1452,13 @@ mod tests {
     }
 
     fn handshake() -> Handshake {
-        Handshake { cluster_id: "prod-eu-1".to_owned(), node_id: 3, shard: 17, protocol_version: PROTOCOL_VERSION }
+        Handshake {
+            cluster_id: "prod-eu-1".to_owned(),
+            node_id: 3,
+            shard: 17,
+            protocol_version: PROTOCOL_VERSION,
+            nonce: [0xA5; NONCE_BYTES],
+        }
     }
 
     fn handshake_body(h: &Handshake) -> Vec<u8> {
@@ -1405,7 +1502,7 @@ mod tests {
         let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
         let error = decode_handshake(&body).unwrap_err();
         assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
-        assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 3)");
+        assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 4)");
         // The fields after the version are not read: a later version may lay them out differently.
         let mut future = body[..6].to_vec();
         future.extend_from_slice(b"anything at all");
@@ -1435,10 +1532,30 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_handshake_is_reported_as_version_3() {
+        // What a node of protocol version 3 sends (no nonce): the version is
+        // read, so the refusal can name it on both sides.
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&3u16.to_le_bytes());
+        old.extend_from_slice(&5u16.to_le_bytes());
+        old.extend_from_slice(b"local");
+        old.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        let error = decode_handshake(&old).unwrap_err();
+        assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 3 });
+        assert_eq!(error.to_string(), "unsupported protocol version 3 (this node speaks 4)");
+    }
+
+    fn challenge() -> HandshakeReply {
+        HandshakeReply::Challenge { node_id: 2, shard: 17, nonce: [7; NONCE_BYTES], proof: [0xC3; PROOF_BYTES] }
+    }
+
+    #[test]
     fn handshake_reply_round_trips_and_truncates_long_reasons() {
-        for reply in
-            [HandshakeReply::Accepted { node_id: 3, shard: 1 }, HandshakeReply::Refused("cluster id mismatch".into())]
-        {
+        for reply in [
+            HandshakeReply::Accepted { node_id: 3, shard: 1 },
+            HandshakeReply::Refused("cluster id mismatch".into()),
+            challenge(),
+        ] {
             let mut body = BytesMut::new();
             encode_handshake_reply(&reply, &mut body);
             assert_eq!(decode_handshake_reply(&body), Ok(reply));
@@ -1459,6 +1576,48 @@ mod tests {
             decode_handshake_reply(&unknown),
             Err(PeerDecodeError::UnknownTag { what: "handshake reply", tag: 7 })
         );
+    }
+
+    #[test]
+    fn challenge_body_layout_is_pinned() {
+        // Pins the wire format: changing it needs a new PROTOCOL_VERSION.
+        let mut body = BytesMut::new();
+        encode_handshake_reply(&challenge(), &mut body);
+        let mut expected = b"PXKV\x02\x02\0\0\0\x11\0\0\0".to_vec();
+        expected.extend_from_slice(&[7; NONCE_BYTES]);
+        expected.extend_from_slice(&[0xC3; PROOF_BYTES]);
+        assert_eq!(&body[..], &expected[..]);
+        let mut body = BytesMut::new();
+        encode_handshake(&handshake(), &mut body);
+        assert_eq!(&body[..6], b"PXKV\x04\0");
+        assert_eq!(&body[body.len() - NONCE_BYTES..], &[0xA5; NONCE_BYTES]);
+    }
+
+    #[test]
+    fn handshake_proof_round_trips_and_rejects_bad_input() {
+        for proof in [HandshakeProof::Proof([9; PROOF_BYTES]), HandshakeProof::Refused("your proof is wrong".into())] {
+            let mut body = BytesMut::new();
+            encode_handshake_proof(&proof, &mut body);
+            assert_eq!(decode_handshake_proof(&body), Ok(proof));
+            for cut in 0..body.len() {
+                assert!(matches!(decode_handshake_proof(&body[..cut]), Err(PeerDecodeError::Truncated { .. })));
+            }
+            let mut long = body.to_vec();
+            long.push(0);
+            assert_eq!(
+                decode_handshake_proof(&long),
+                Err(PeerDecodeError::TrailingBytes { what: "handshake proof", count: 1 })
+            );
+        }
+        let mut long = BytesMut::new();
+        encode_handshake_proof(&HandshakeProof::Refused("é".repeat(600)), &mut long);
+        let Ok(HandshakeProof::Refused(reason)) = decode_handshake_proof(&long) else { panic!() };
+        assert_eq!(reason.len(), 1024);
+        assert_eq!(
+            decode_handshake_proof(b"PXKV\x05"),
+            Err(PeerDecodeError::UnknownTag { what: "handshake proof", tag: 5 })
+        );
+        assert_eq!(decode_handshake_proof(b"PXKW\x00"), Err(PeerDecodeError::BadMagic { found: *b"PXKW" }));
     }
 
     /// Prints the case seed if the fuzz case panics.
@@ -1509,8 +1668,14 @@ mod tests {
         let bodies: Vec<Vec<u8>> = every_frame().iter().map(|f| body_of(f).to_vec()).collect();
         let stream = encode_stream(&every_frame()).to_vec();
         let handshake = handshake_body(&handshake());
-        let mut reply = BytesMut::new();
-        encode_handshake_reply(&HandshakeReply::Refused("no".into()), &mut reply);
+        let mut replies = Vec::new();
+        for reply in [HandshakeReply::Refused("no".into()), challenge()] {
+            let mut body = BytesMut::new();
+            encode_handshake_reply(&reply, &mut body);
+            replies.push(body.to_vec());
+        }
+        let mut proof = BytesMut::new();
+        encode_handshake_proof(&HandshakeProof::Proof([1; PROOF_BYTES]), &mut proof);
         let (mut decoded, mut mutated_decoded) = (0, 0);
         for case in 0..20_000u64 {
             let seed = base_seed.wrapping_add(case);
@@ -1568,11 +1733,18 @@ mod tests {
                     if let Ok(h) = decode_handshake(&body) {
                         assert_eq!(handshake_body(&h), body);
                     }
-                    let mut body = reply.to_vec();
+                    let mut body = replies[rng.below(replies.len() as u64) as usize].clone();
                     mutate(&mut rng, &mut body);
                     if let Ok(r) = decode_handshake_reply(&body) {
                         let mut again = BytesMut::new();
                         encode_handshake_reply(&r, &mut again);
+                        assert_eq!(again, body);
+                    }
+                    let mut body = proof.to_vec();
+                    mutate(&mut rng, &mut body);
+                    if let Ok(p) = decode_handshake_proof(&body) {
+                        let mut again = BytesMut::new();
+                        encode_handshake_proof(&p, &mut again);
                         assert_eq!(again, body);
                     }
                 }

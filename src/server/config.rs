@@ -5,6 +5,8 @@
 //! cluster_id = "local"
 //! shards = 2
 //! data_dir = "/var/lib/paxoskv"      # node i keeps shard s in data_dir/node-i/shard-s
+//! peer_secret_file = "peer.secret"   # or peer_secret = "..."; relative to this file
+//! requirepass = "..."                # optional: clients must AUTH first
 //!
 //! [[nodes]]
 //! id = 1
@@ -23,6 +25,8 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +144,35 @@ impl DurabilityMode {
     }
 }
 
+/// A secret from the cluster file or a flag (the peer secret, the client
+/// password): a plain string in TOML, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret itself: for comparing or keying, never for a log line.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Longest peer secret, in bytes (file or inline).
+pub const PEER_SECRET_BYTES_MAX: usize = 4096;
+/// A peer secret shorter than this draws a warning at start: a recorded
+/// handshake lets an eavesdropper test guesses offline (`net::peer_auth`).
+pub const PEER_SECRET_BYTES_MIN_RECOMMENDED: usize = 16;
+
 /// The whole cluster file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +182,23 @@ pub struct ClusterFile {
     #[serde(default = "default_shards")]
     pub shards: usize,
     pub data_dir: PathBuf,
+    /// The secret every node proves it knows when a peer link opens (an
+    /// HMAC challenge-response in the handshake; the secret never crosses
+    /// the wire). At most one of `peer_secret` and `peer_secret_file`;
+    /// with neither, only a cluster whose nodes are all on loopback starts
+    /// (with a warning), on the empty secret. See [`ClusterFile::peer_secret`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_secret: Option<Secret>,
+    /// A file holding the peer secret (its bytes, one trailing newline
+    /// dropped). [`ClusterFile::load`] makes a relative path relative to
+    /// the cluster file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_secret_file: Option<PathBuf>,
+    /// Redis's `requirepass`: clients must authenticate (AUTH, or HELLO
+    /// with AUTH) with this password before any other command. None: no
+    /// password. Never empty (validated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirepass: Option<Secret>,
     pub nodes: Vec<NodeSpec>,
     #[serde(default)]
     pub tuning: Tuning,
@@ -168,7 +218,50 @@ impl ClusterFile {
     pub fn load(path: &Path) -> Result<ClusterFile, String> {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("reading cluster file {}: {e}", path.display()))?;
-        ClusterFile::parse(&text).map_err(|e| format!("cluster file {}: {e}", path.display()))
+        let mut file = ClusterFile::parse(&text).map_err(|e| format!("cluster file {}: {e}", path.display()))?;
+        if let Some(secret_path) = &mut file.peer_secret_file {
+            if secret_path.is_relative() {
+                *secret_path = path.parent().unwrap_or(Path::new("")).join(&*secret_path);
+            }
+        }
+        Ok(file)
+    }
+
+    /// The peer secret's bytes, read from `peer_secret_file` if that is
+    /// where it lives; None when neither field is set.
+    pub fn peer_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        let secret = match (&self.peer_secret, &self.peer_secret_file) {
+            (Some(secret), None) => secret.expose().as_bytes().to_vec(),
+            (None, Some(path)) => {
+                let mut bytes =
+                    std::fs::read(path).map_err(|e| format!("reading peer_secret_file {}: {e}", path.display()))?;
+                if bytes.ends_with(b"\n") {
+                    bytes.pop();
+                    if bytes.ends_with(b"\r") {
+                        bytes.pop();
+                    }
+                }
+                if bytes.is_empty() || bytes.len() > PEER_SECRET_BYTES_MAX {
+                    return Err(format!(
+                        "peer_secret_file {} must hold 1 to {PEER_SECRET_BYTES_MAX} bytes, not {}",
+                        path.display(),
+                        bytes.len()
+                    ));
+                }
+                bytes
+            }
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => return Err("give peer_secret or peer_secret_file, not both".into()),
+        };
+        Ok(Some(secret))
+    }
+
+    /// Whether every node's host is a loopback address (or `localhost`):
+    /// the one kind of cluster that may run without a peer secret.
+    pub fn all_nodes_on_loopback(&self) -> bool {
+        self.nodes.iter().all(|node| {
+            node.host.eq_ignore_ascii_case("localhost") || node.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        })
     }
 
     pub fn parse(text: &str) -> Result<ClusterFile, String> {
@@ -221,6 +314,17 @@ impl ClusterFile {
     pub fn validate(&self) -> Result<(), String> {
         if self.cluster_id.is_empty() || self.cluster_id.len() > 255 {
             return Err("cluster_id must be 1 to 255 bytes".into());
+        }
+        if self.peer_secret.is_some() && self.peer_secret_file.is_some() {
+            return Err("give peer_secret or peer_secret_file, not both".into());
+        }
+        if let Some(secret) = &self.peer_secret {
+            if secret.expose().is_empty() || secret.expose().len() > PEER_SECRET_BYTES_MAX {
+                return Err(format!("peer_secret must be 1 to {PEER_SECRET_BYTES_MAX} bytes"));
+            }
+        }
+        if self.requirepass.as_ref().is_some_and(|password| password.expose().is_empty()) {
+            return Err("requirepass is empty: leave it out for no password".into());
         }
         if self.shards == 0 || self.shards > SHARDS_MAX {
             return Err(format!("shards must be 1 to {SHARDS_MAX}, not {}", self.shards));
@@ -289,6 +393,9 @@ impl ClusterFile {
             cluster_id: "local".into(),
             shards,
             data_dir: data_dir.to_path_buf(),
+            peer_secret: None,
+            peer_secret_file: None,
+            requirepass: None,
             nodes,
             tuning: Tuning::default(),
         };
@@ -340,6 +447,27 @@ pub struct TuningArgs {
     /// Milliseconds before an unanswered request gets an error [default: 5000]
     #[arg(long)]
     pub request_timeout_ms: Option<u64>,
+    /// Ticks between a leader's heartbeats [default: 10, or less with --election-timeout-ticks]
+    #[arg(long)]
+    pub heartbeat_ticks: Option<u64>,
+    /// Ticks a leader lease lasts; below the election timeout [default: 100, or less with --election-timeout-ticks]
+    #[arg(long)]
+    pub lease_ticks: Option<u64>,
+    /// Bound on the clock-rate difference between nodes, per mille (shortens the lease) [default: 50]
+    #[arg(long)]
+    pub clock_drift_permille: Option<u64>,
+    /// Replies a client connection may have outstanding before it is not read [default: 1024]
+    #[arg(long)]
+    pub client_pending_max: Option<usize>,
+    /// Client connections per executor; more are refused with an error [default: 10000]
+    #[arg(long)]
+    pub clients_max: Option<usize>,
+    /// Bytes queued for one peer link before its messages are dropped [default: 64 MiB]
+    #[arg(long)]
+    pub peer_queue_bytes_max: Option<usize>,
+    /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
+    #[arg(long)]
+    pub proposal_queue_max: Option<usize>,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -395,7 +523,37 @@ impl TuningArgs {
         if let Some(v) = self.request_timeout_ms {
             t.request_timeout_ms = v;
         }
+        if let Some(v) = self.heartbeat_ticks {
+            t.heartbeat_ticks = v;
+        }
+        if let Some(v) = self.lease_ticks {
+            t.lease_ticks = v;
+        }
+        if let Some(v) = self.clock_drift_permille {
+            t.clock_drift_permille = v;
+        }
+        if let Some(v) = self.client_pending_max {
+            t.client_pending_max = v;
+        }
+        if let Some(v) = self.clients_max {
+            t.clients_max = v;
+        }
+        if let Some(v) = self.peer_queue_bytes_max {
+            t.peer_queue_bytes_max = v;
+        }
+        if let Some(v) = self.proposal_queue_max {
+            t.proposal_queue_max = v;
+        }
     }
+}
+
+/// `--requirepass`: the client password on the command line (visible to
+/// other local users in `ps`; the cluster file keeps it private).
+pub fn parse_password(text: &str) -> Result<Secret, String> {
+    if text.is_empty() {
+        return Err("empty: leave the flag out for no password".into());
+    }
+    Ok(Secret::new(text))
 }
 
 #[cfg(test)]
@@ -441,6 +599,67 @@ mod tests {
         assert!(ClusterFile::parse("cluster_id = 1").is_err());
         let unknown = base.to_toml().replace("window_slots", "windows_slots");
         assert!(ClusterFile::parse(&unknown).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn secrets_round_trip_and_never_show_in_debug() {
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        file.peer_secret = Some(Secret::new("peer-hunter2"));
+        file.requirepass = Some(Secret::new("client-hunter2"));
+        let text = file.to_toml();
+        assert!(text.contains("peer_secret = \"peer-hunter2\"") && text.contains("requirepass = \"client-hunter2\""));
+        assert_eq!(ClusterFile::parse(&text).unwrap(), file);
+        let debug = format!("{file:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(file.peer_secret(), Ok(Some(b"peer-hunter2".to_vec())));
+    }
+
+    #[test]
+    fn bad_secrets_and_passwords_are_refused() {
+        let base = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        let mut both = base.clone();
+        both.peer_secret = Some(Secret::new("s"));
+        both.peer_secret_file = Some("peer.secret".into());
+        assert!(both.validate().unwrap_err().contains("not both"));
+        let mut empty = base.clone();
+        empty.peer_secret = Some(Secret::new(""));
+        assert!(empty.validate().unwrap_err().contains("peer_secret must be 1 to 4096 bytes"));
+        let mut empty = base.clone();
+        empty.requirepass = Some(Secret::new(""));
+        assert!(empty.validate().unwrap_err().contains("requirepass is empty"));
+        assert!(parse_password("").is_err());
+        assert_eq!(parse_password("pw"), Ok(Secret::new("pw")));
+    }
+
+    #[test]
+    fn the_peer_secret_file_is_read_relative_to_the_cluster_file() {
+        let dir = std::env::temp_dir().join(format!("paxoskv-config-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        file.peer_secret_file = Some("peer.secret".into());
+        std::fs::write(dir.join("cluster.toml"), file.to_toml()).unwrap();
+        std::fs::write(dir.join("peer.secret"), "from-a-file\r\n").unwrap();
+        let loaded = ClusterFile::load(&dir.join("cluster.toml")).unwrap();
+        assert_eq!(loaded.peer_secret_file, Some(dir.join("peer.secret")));
+        assert_eq!(loaded.peer_secret(), Ok(Some(b"from-a-file".to_vec())), "one trailing newline dropped");
+        std::fs::write(dir.join("peer.secret"), "\n").unwrap();
+        assert!(loaded.peer_secret().unwrap_err().contains("must hold 1 to 4096 bytes, not 0"));
+        std::fs::remove_file(dir.join("peer.secret")).unwrap();
+        assert!(loaded.peer_secret().unwrap_err().contains("reading peer_secret_file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(file.peer_secret.as_ref().map(Secret::expose), None);
+        assert_eq!(ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap().peer_secret(), Ok(None));
+    }
+
+    #[test]
+    fn only_a_loopback_cluster_counts_as_local() {
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        assert!(file.all_nodes_on_loopback());
+        file.nodes[1].host = "localhost".into();
+        file.nodes[2].host = "::1".into();
+        assert!(file.all_nodes_on_loopback());
+        file.nodes[2].host = "10.0.0.3".into();
+        assert!(!file.all_nodes_on_loopback());
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! accepts; both directions share the connection.
 //!
 //! A link starts with a handshake (cluster id, node id, shard, protocol
-//! version) from the dialer; the acceptor answers Accepted or Refused with
-//! a reason and drops the connection. After it, both sides exchange
+//! version, nonce) from the dialer; the acceptor answers with a challenge
+//! (its nonce and its proof of the peer secret), the dialer checks that
+//! proof and sends its own, and the acceptor checks it and answers
+//! Accepted (`net::peer`, `net::peer_auth`). Whichever side finds something
+//! wrong (another cluster, node or shard, another protocol version, a wrong
+//! proof) tells the other why, logs the reason and drops the connection;
+//! neither the secret nor a proof ever appears in a log. After it, both sides exchange
 //! CRC-checked frames (`net::peer`). Outgoing frames are encoded into one
 //! buffer and written by one task: everything queued since its last write
 //! goes out in a single write (coalescing), unless coalescing is off.
@@ -27,9 +32,11 @@ use super::metrics::ShardMetrics;
 use super::shard::ShardRef;
 use super::util::Notify;
 use crate::net::peer::{
-    decode_frame, decode_handshake, decode_handshake_reply, encode_frame, encode_handshake, encode_handshake_reply,
-    split_frame, write_frame_body, Handshake, HandshakeReply, PeerFrame, PROTOCOL_VERSION,
+    decode_frame, decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_frame, encode_handshake,
+    encode_handshake_proof, encode_handshake_reply, split_frame, write_frame_body, Handshake, HandshakeProof,
+    HandshakeReply, PeerFrame, NONCE_BYTES, PROTOCOL_VERSION,
 };
+use crate::net::peer_auth::{PeerKey, Role, Transcript};
 use crate::paxos::NodeId;
 use crate::server_log;
 
@@ -131,18 +138,51 @@ pub struct LinkContext {
     pub node: NodeId,
     pub shard: usize,
     pub shard_ref: ShardRef,
+    /// The cluster's peer secret, which both sides of a link prove.
+    pub key: Rc<PeerKey>,
 }
 
 impl LinkContext {
-    fn handshake(&self) -> Handshake {
+    fn handshake(&self, nonce: [u8; NONCE_BYTES]) -> Handshake {
         Handshake {
             cluster_id: self.cluster_id.clone(),
             node_id: self.node,
             shard: self.shard as u32,
             protocol_version: PROTOCOL_VERSION,
+            nonce,
+        }
+    }
+
+    /// The transcript of a handshake on this shard between `dialer` and `acceptor`.
+    fn transcript<'a>(
+        &'a self,
+        dialer: NodeId,
+        acceptor: NodeId,
+        dialer_nonce: &'a [u8; NONCE_BYTES],
+        acceptor_nonce: &'a [u8; NONCE_BYTES],
+    ) -> Transcript<'a> {
+        Transcript {
+            protocol_version: PROTOCOL_VERSION,
+            cluster_id: &self.cluster_id,
+            dialer,
+            acceptor,
+            shard: self.shard as u32,
+            dialer_nonce,
+            acceptor_nonce,
         }
     }
 }
+
+/// A fresh nonce from the OS for one handshake.
+fn fresh_nonce() -> Result<[u8; NONCE_BYTES], String> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    getrandom::getrandom(&mut nonce).map_err(|e| format!("drawing a handshake nonce: {e}"))?;
+    Ok(nonce)
+}
+
+/// What the log and the other side are told when the proofs disagree.
+const SECRETS_DIFFER: &str =
+    "its proof of the peer secret is wrong: the two nodes have different peer secrets (peer_secret, peer_secret_file)";
 
 /// Read one whole frame body, with a size limit. `scratch` is the
 /// connection's read buffer, reused for every read.
@@ -166,6 +206,24 @@ async fn read_frame<R: futures_lite::AsyncRead + Unpin>(
             Ok(n) => buf.extend_from_slice(&scratch[..n]),
         }
     }
+}
+
+/// Read one handshake frame (small, and due within [`HANDSHAKE_TIMEOUT`]).
+async fn read_handshake_frame(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<bytes::Bytes, String> {
+    glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
+        read_frame(stream, buf, &mut [0u8; HANDSHAKE_BYTES_MAX], HANDSHAKE_BYTES_MAX)
+            .await
+            .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Write one handshake frame whose body `encode` appends.
+async fn write_handshake_frame(stream: &mut TcpStream, encode: impl FnOnce(&mut BytesMut)) -> Result<(), String> {
+    let mut out = BytesMut::new();
+    write_frame_body(&mut out, encode);
+    stream.write_all(&out).await.map_err(|e| e.to_string())
 }
 
 /// Resolve a peer's address once, at start (a blocking lookup must not
@@ -194,7 +252,7 @@ pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, addr: SocketAddr) {
             }
             Err(e) => {
                 if e != last_error {
-                    server_log!(ctx.node, ctx.shard, "cannot reach peer node {} at {host}:{port}: {e}", link.peer);
+                    server_log!(ctx.node, ctx.shard, "no link to peer node {} at {host}:{port}: {e}", link.peer);
                     last_error = e;
                 }
             }
@@ -204,28 +262,50 @@ pub async fn dial_forever(ctx: LinkContext, link: Rc<Link>, addr: SocketAddr) {
     }
 }
 
+/// Connect to `peer` and run the dialer's side of the handshake: send our
+/// nonce, check the acceptor's identity and proof before proving anything
+/// ourselves, then prove and wait to be accepted.
 async fn dial_once(ctx: &LinkContext, addr: SocketAddr, peer: NodeId) -> Result<(TcpStream, BytesMut), String> {
     let mut stream = TcpStream::connect_timeout(addr, HANDSHAKE_TIMEOUT).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut out = BytesMut::new();
-    write_frame_body(&mut out, |body| encode_handshake(&ctx.handshake(), body));
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let dialer_nonce = fresh_nonce()?;
+    let hello = ctx.handshake(dialer_nonce);
+    write_handshake_frame(&mut stream, |body| encode_handshake(&hello, body)).await?;
     let mut buf = BytesMut::new();
-    let reply = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
-        read_frame(&mut stream, &mut buf, &mut [0u8; HANDSHAKE_BYTES_MAX], HANDSHAKE_BYTES_MAX)
-            .await
-            .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
-    })
-    .await
-    .map_err(|e| format!("handshake: {e}"))?;
+    let wrong_peer = |node_id: u32, shard: u32| {
+        format!(
+            "{addr} answered as node {node_id} shard {shard}, not node {peer} shard {}: check the cluster file",
+            ctx.shard
+        )
+    };
+    let reply = read_handshake_frame(&mut stream, &mut buf).await.map_err(|e| format!("handshake: {e}"))?;
+    let (acceptor_nonce, acceptor_proof) =
+        match decode_handshake_reply(&reply).map_err(|e| format!("handshake reply: {e}"))? {
+            HandshakeReply::Challenge { node_id, shard, nonce, proof }
+                if node_id == peer && shard as usize == ctx.shard =>
+            {
+                (nonce, proof)
+            }
+            HandshakeReply::Challenge { node_id, shard, .. } => return Err(wrong_peer(node_id, shard)),
+            HandshakeReply::Accepted { .. } => return Err("accepted us without a challenge: not a paxoskv peer".into()),
+            HandshakeReply::Refused(reason) => return Err(format!("refused our handshake: {reason}")),
+        };
+    let transcript = ctx.transcript(ctx.node, peer, &dialer_nonce, &acceptor_nonce);
+    if !ctx.key.verify(Role::Acceptor, &transcript, &acceptor_proof) {
+        let refusal = HandshakeProof::Refused(format!("node {} refused node {peer}: {SECRETS_DIFFER}", ctx.node));
+        // Best effort: the acceptor logs the reason if it gets it.
+        let _ = write_handshake_frame(&mut stream, |body| encode_handshake_proof(&refusal, body)).await;
+        return Err(format!("refused {addr}: {SECRETS_DIFFER}"));
+    }
+    let proof = HandshakeProof::Proof(ctx.key.prove(Role::Dialer, &transcript));
+    write_handshake_frame(&mut stream, |body| encode_handshake_proof(&proof, body)).await?;
+    let reply = read_handshake_frame(&mut stream, &mut buf).await.map_err(|e| format!("handshake: {e}"))?;
     match decode_handshake_reply(&reply).map_err(|e| format!("handshake reply: {e}"))? {
         HandshakeReply::Accepted { node_id, shard } if node_id == peer && shard as usize == ctx.shard => {
             Ok((stream, buf))
         }
-        HandshakeReply::Accepted { node_id, shard } => Err(format!(
-            "{addr} answered as node {node_id} shard {shard}, not node {peer} shard {}: check the cluster file",
-            ctx.shard
-        )),
+        HandshakeReply::Accepted { node_id, shard } => Err(wrong_peer(node_id, shard)),
+        HandshakeReply::Challenge { .. } => Err("a second challenge in one handshake".into()),
         HandshakeReply::Refused(reason) => Err(format!("refused our handshake: {reason}")),
     }
 }
@@ -263,6 +343,8 @@ pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<
     }
 }
 
+/// The acceptor's side of the handshake: check who dials, challenge it
+/// with our nonce and proof, check its proof, accept.
 async fn accept_handshake(
     ctx: &LinkContext,
     mut stream: TcpStream,
@@ -270,22 +352,12 @@ async fn accept_handshake(
 ) -> Result<(NodeId, TcpStream, BytesMut), String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
-    let body = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
-        read_frame(&mut stream, &mut buf, &mut [0u8; HANDSHAKE_BYTES_MAX], HANDSHAKE_BYTES_MAX)
-            .await
-            .map_err(|e| glommio::GlommioError::IoError(std::io::Error::other(e)))
-    })
-    .await
-    .map_err(|e| format!("no valid handshake: {e}"))?;
+    let body = read_handshake_frame(&mut stream, &mut buf).await.map_err(|e| format!("no valid handshake: {e}"))?;
     let handshake = match decode_handshake(&body) {
         Ok(handshake) => handshake,
         Err(e) => {
-            // Tell the other side why (a newer node can still read a refusal).
-            let mut out = BytesMut::new();
-            let reply = HandshakeReply::Refused(format!("bad handshake: {e}"));
-            write_frame_body(&mut out, |body| encode_handshake_reply(&reply, body));
-            let _ = stream.write_all(&out).await;
-            return Err(format!("bad handshake: {e}"));
+            // Tell the other side why (a node of another version can still read a refusal).
+            return Err(refuse(&mut stream, format!("bad handshake: {e}")).await);
         }
     };
     let refusal = if handshake.protocol_version != PROTOCOL_VERSION {
@@ -301,19 +373,45 @@ async fn accept_handshake(
     } else {
         None
     };
-    let mut out = BytesMut::new();
-    let reply = match &refusal {
-        Some(reason) => HandshakeReply::Refused(reason.clone()),
-        None => HandshakeReply::Accepted { node_id: ctx.node, shard: ctx.shard as u32 },
-    };
-    write_frame_body(&mut out, |body| encode_handshake_reply(&reply, body));
-    // Best effort: the refused side logs the reason if it gets it.
-    let written = stream.write_all(&out).await;
     if let Some(reason) = refusal {
-        return Err(reason);
+        return Err(refuse(&mut stream, reason).await);
     }
-    written.map_err(|e| e.to_string())?;
-    Ok((handshake.node_id, stream, buf))
+    // Unproven until its proof checks out: "claims to be".
+    let dialer = handshake.node_id;
+    let acceptor_nonce = fresh_nonce()?;
+    let transcript = ctx.transcript(dialer, ctx.node, &handshake.nonce, &acceptor_nonce);
+    let challenge = HandshakeReply::Challenge {
+        node_id: ctx.node,
+        shard: ctx.shard as u32,
+        nonce: acceptor_nonce,
+        proof: ctx.key.prove(Role::Acceptor, &transcript),
+    };
+    write_handshake_frame(&mut stream, |body| encode_handshake_reply(&challenge, body)).await?;
+    let body = read_handshake_frame(&mut stream, &mut buf)
+        .await
+        .map_err(|e| format!("a peer claiming to be node {dialer} sent no proof: {e}"))?;
+    match decode_handshake_proof(&body) {
+        Err(e) => return Err(refuse(&mut stream, format!("bad handshake proof: {e}")).await),
+        Ok(HandshakeProof::Refused(reason)) => {
+            return Err(format!("a peer claiming to be node {dialer} refused our challenge: {reason}"))
+        }
+        Ok(HandshakeProof::Proof(proof)) if ctx.key.verify(Role::Dialer, &transcript, &proof) => {}
+        Ok(HandshakeProof::Proof(_)) => {
+            let reason = format!("node {} refused a peer claiming to be node {dialer}: {SECRETS_DIFFER}", ctx.node);
+            return Err(refuse(&mut stream, reason).await);
+        }
+    }
+    let accepted = HandshakeReply::Accepted { node_id: ctx.node, shard: ctx.shard as u32 };
+    write_handshake_frame(&mut stream, |body| encode_handshake_reply(&accepted, body)).await?;
+    Ok((dialer, stream, buf))
+}
+
+/// Tell the dialer why it is refused (best effort: it logs the reason if it
+/// gets it) and return the reason for our own log.
+async fn refuse(stream: &mut TcpStream, reason: String) -> String {
+    let reply = HandshakeReply::Refused(reason.clone());
+    let _ = write_handshake_frame(stream, |body| encode_handshake_reply(&reply, body)).await;
+    reason
 }
 
 /// Run an established connection until it fails: a reader feeding the

@@ -6,6 +6,7 @@
 //! - `config`: the cluster file and tuning flags;
 //! - `shard`: the Ready loop, group commit, ticks, request routing;
 //! - `links`: peer connections, handshake, coalesced writes;
+//! - `ports`: binding the node's ports, refused when anyone else holds one;
 //! - `client`: RESP connections and cross-shard routing over the mesh;
 //! - `metrics`: Prometheus metrics, `INFO`, the `/metrics` endpoint.
 
@@ -15,6 +16,7 @@ pub mod config;
 mod identity;
 pub mod links;
 pub mod metrics;
+mod ports;
 pub mod shard;
 pub mod util;
 
@@ -33,9 +35,11 @@ use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use self::config::ClusterFile;
 use self::links::{accept_forever, dial_forever, Link, LinkContext};
 use self::metrics::Monitor;
+use self::ports::ClaimedPorts;
 use self::shard::{ClientWaiter, Shard, ShardRef};
 use self::util::{Notify, ReplySender};
 use crate::kv::{Command, Reply};
+use crate::net::peer_auth::PeerKey;
 use crate::node::{Boot, Node, Request, Waiter};
 use crate::paxos::NodeId;
 use crate::server_log;
@@ -79,12 +83,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A connection id, unique on this node.
     /// The password clients must give (`requirepass`), if any.
     pub fn requirepass(&self) -> Option<&str> {
-        None
+        self.file.requirepass.as_ref().map(config::Secret::expose)
     }
 
+    /// A connection id, unique on this node.
     pub fn new_client_id(&self) -> u64 {
         let id = self.next_client_id.get();
         self.next_client_id.set(id + 1);
@@ -149,7 +153,11 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
         spec.peer_port as usize + shards - 1,
         file.data_dir.display()
     );
+    let peer_key = Arc::new(peer_key(&file, node)?);
     let _lock = lock_node_dir(&file, node)?;
+    // After the lock: a second process for this very node is told so, not
+    // that its ports are taken.
+    let ports = Arc::new(ports::claim(&spec, shards)?);
     raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
@@ -157,8 +165,9 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let handles = LocalExecutorPoolBuilder::new(placement)
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
+            let (peer_key, ports) = (peer_key.clone(), ports.clone());
             async move {
-                let result = run_executor(file, node, rejoin, monitor, mesh).await;
+                let result = run_executor(file, node, rejoin, monitor, mesh, peer_key, ports).await;
                 if let Err(e) = &result {
                     // One shard down with the others serving would be a
                     // half-alive node that a supervisor never restarts.
@@ -177,6 +186,29 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The key peers prove in the handshake: the configured peer secret, or,
+/// in a cluster whose every node is on loopback, the empty one with a
+/// warning. A cluster that spans hosts does not start without a secret:
+/// anything that reaches a peer port could join it.
+fn peer_key(file: &ClusterFile, node: NodeId) -> Result<PeerKey, String> {
+    match file.peer_secret()? {
+        Some(secret) => {
+            if secret.len() < config::PEER_SECRET_BYTES_MIN_RECOMMENDED {
+                server_log!(node, "-", "WARNING: the peer secret is only {} bytes: someone who records a peer handshake can guess it offline; use 32 random bytes (e.g. `head -c 32 /dev/urandom | base64`)", secret.len());
+            }
+            Ok(PeerKey::new(&secret))
+        }
+        None if file.all_nodes_on_loopback() => {
+            server_log!(node, "-", "WARNING: no peer secret (peer_secret or peer_secret_file): any local process can join this cluster's peer links. Fine for a local test; set one for anything else.");
+            Ok(PeerKey::new(b""))
+        }
+        None => Err("no peer secret: a cluster whose nodes are not all on loopback needs peer_secret or \
+                     peer_secret_file in the cluster file (or --peer-secret-file), the same on every node; \
+                     without one, anything that reaches a peer port could join the cluster"
+            .into()),
+    }
 }
 
 /// Hold an exclusive lock on the node's data directory for the life of
@@ -234,10 +266,13 @@ async fn run_executor(
     rejoin: bool,
     monitor: Arc<Monitor>,
     mesh: MeshBuilder<MeshMessage, Full>,
+    peer_key: Arc<PeerKey>,
+    ports: Arc<ClaimedPorts>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "joining the executor mesh failed".to_string())?;
     let index = senders.peer_id();
     let spec = file.node(node).expect("validated").clone();
+    let listeners = ports.take(index);
 
     // Recover this shard's state from its data directory.
     let dir = file.shard_dir(node, index);
@@ -285,7 +320,13 @@ async fn run_executor(
     *shared.shard.borrow_mut() = Some(shard.clone());
 
     // Peer links: dial peers with higher ids, accept the lower ones.
-    let ctx = LinkContext { cluster_id: file.cluster_id.clone(), node, shard: index, shard_ref: shard.clone() };
+    let ctx = LinkContext {
+        cluster_id: file.cluster_id.clone(),
+        node,
+        shard: index,
+        shard_ref: shard.clone(),
+        key: Rc::new((*peer_key).clone()),
+    };
     let metrics = monitor.shards[index].clone();
     let mut accepted = Vec::new();
     for peer in file.nodes.iter().filter(|n| n.id != node) {
@@ -300,26 +341,19 @@ async fn run_executor(
             accepted.push(link);
         }
     }
-    let peer_addr = (spec.host.as_str(), spec.peer_port + index as u16);
-    let peer_listener = TcpListener::bind(peer_addr)
-        .map_err(|e| format!("shard {index}: listening for peers on {}:{}: {e}", peer_addr.0, peer_addr.1))?;
+    let peer_listener = ports::into_glommio(listeners.peer);
     glommio::spawn_local(accept_forever(ctx, peer_listener, accepted, file.member_ids())).detach();
 
     glommio::spawn_local(shard::run_driver(shard.clone())).detach();
     glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
     glommio::spawn_local(shard::run_ticker(shard.clone(), file.tuning.tick_ms)).detach();
     spawn_mesh_tasks(shared.clone(), receivers);
-    if index == 0 {
-        if let Some(port) = spec.metrics_port {
-            let listener = TcpListener::bind((spec.host.as_str(), port))
-                .map_err(|e| format!("metrics endpoint on {}:{port}: {e}", spec.host))?;
-            glommio::spawn_local(serve_metrics(listener, monitor.clone())).detach();
-        }
+    if let Some(listener) = listeners.metrics {
+        glommio::spawn_local(serve_metrics(ports::into_glommio(listener), monitor.clone())).detach();
     }
     shard.borrow_mut().kick.notify();
 
-    let listener = TcpListener::bind((spec.host.as_str(), spec.client_port))
-        .map_err(|e| format!("listening for clients on {}:{}: {e}", spec.host, spec.client_port))?;
+    let listener = ports::into_glommio(listeners.client);
     if index == 0 {
         server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
     }
@@ -418,5 +452,24 @@ async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
             let _ = stream.close().await;
         })
         .detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::server::config::Secret;
+
+    #[test]
+    fn a_cluster_beyond_loopback_does_not_start_without_a_peer_secret() {
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        assert!(peer_key(&file, 1).is_ok(), "all on loopback: a warning only");
+        file.nodes[2].host = "10.0.0.3".into();
+        let error = peer_key(&file, 1).unwrap_err();
+        assert!(error.contains("no peer secret") && error.contains("peer_secret_file"), "{error}");
+        file.peer_secret = Some(Secret::new("a secret of 32 random bytes, say"));
+        assert!(peer_key(&file, 1).is_ok());
     }
 }
