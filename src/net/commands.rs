@@ -1,689 +1,314 @@
-//! The table of every command paxoskv serves: arity (checked before any
-//! other parsing, as Redis does), flags, key positions, group and a short
-//! summary. `COMMAND`, `COMMAND INFO/DOCS/COUNT/LIST` and the arity check
-//! all read it, so the table cannot drift from what is served.
+//! The table of every command paxoskv serves ([`COMMANDS`], in
+//! `commands/table.rs`), described as Redis 7.0 describes its own: arity
+//! (checked before any other parsing, as Redis does), command flags, key
+//! positions, ACL categories, tips, key specifications, subcommands, and
+//! the documentation `COMMAND DOCS` returns. `COMMAND`, `COMMAND
+//! INFO/DOCS/COUNT/LIST` (`commands/reply.rs`), the arity check and
+//! `CLIENT LIST`'s `cmd=` field all read it, so the table cannot drift from
+//! what is served.
+//!
+//! Everything a client can act on is a protocol fact and matches Redis 7.0
+//! exactly: names, arity, flags, first/last/step, ACL categories, tips, key
+//! specs, and each argument's name, type, token, `since` and flags (redis-py
+//! routes by the `readonly` flag and key positions, cluster clients by the
+//! tips, redis-cli builds its hints from the arguments). The prose (summary,
+//! complexity, history, key-spec notes) is our own. A container command
+//! (CLIENT, COMMAND, CONFIG) lists only the subcommands served here.
 //!
 //! Arity follows Redis: `n` means exactly `n` words with the name, `-n` at
 //! least `n`. Keys are at positions `first..=last` (negative: from the
 //! end) with `step`; 0 means no key.
 
-/// One command's description.
+mod table;
+
+pub mod reply;
+
+pub use table::COMMANDS;
+
+/// One command's description, as `COMMAND INFO` and `COMMAND DOCS` give it.
 #[derive(Clone, Copy, Debug)]
 pub struct CommandSpec {
+    /// Lowercase; `container|sub` for a subcommand.
     pub name: &'static str,
     pub arity: i64,
+    /// Redis's command flags, in the order Redis lists them.
     pub flags: &'static [&'static str],
     pub first_key: i64,
     pub last_key: i64,
     pub step: i64,
+    /// ACL categories, `@`-prefixed, in Redis's order.
     pub acl: &'static [&'static str],
-    pub group: &'static str,
-    pub since: &'static str,
-    pub summary: &'static str,
-    /// Arguments after the name, for COMMAND DOCS (`name:type`, `?` suffix
-    /// optional, `*` suffix repeated).
-    pub args: &'static [&'static str],
+    /// Hints for clients: `request_policy:...` and `response_policy:...`
+    /// for cluster clients, `nondeterministic_output[_order]` for tests.
+    pub tips: &'static [&'static str],
+    /// One per key argument; [`Arg::key_spec_index`] points into it.
+    pub key_specs: &'static [KeySpec],
+    /// For a container command: the subcommands served, sorted by name.
+    pub subcommands: &'static [CommandSpec],
+    pub docs: Docs,
 }
 
-const RO: &[&str] = &["readonly", "fast"];
-const RO_SLOW: &[&str] = &["readonly"];
-const W: &[&str] = &["write", "denyoom"];
-const W_FAST: &[&str] = &["write", "denyoom", "fast"];
-const W_DEL: &[&str] = &["write"];
-const W_DEL_FAST: &[&str] = &["write", "fast"];
-const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
-const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+/// What `COMMAND DOCS` says about a command.
+#[derive(Clone, Copy, Debug)]
+pub struct Docs {
+    pub summary: &'static str,
+    /// The Redis version that introduced the command.
+    pub since: &'static str,
+    pub group: &'static str,
+    pub complexity: &'static str,
+    /// `Some((since, replaced_by))` for a command Redis deprecates.
+    pub deprecated: Option<(&'static str, &'static str)>,
+    /// (Redis version, what changed then), oldest first.
+    pub history: &'static [(&'static str, &'static str)],
+    pub args: &'static [Arg],
+}
 
-/// One row of the table; positional so the table reads as a table.
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    name: &'static str,
-    arity: i64,
-    flags: &'static [&'static str],
-    keys: (i64, i64, i64),
-    acl: &'static [&'static str],
-    group: &'static str,
-    since: &'static str,
-    summary: &'static str,
-    args: &'static [&'static str],
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: keys.2,
-        acl,
-        group,
-        since,
-        summary,
-        args,
+/// Where one group of keys sits among a command's words. Redis also has
+/// `keyword` searches and `keynum` finds; no command served here needs them.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    /// `RO`/`RW`/`OW`/`RM`, then `access`/`update`/`insert`/`delete`, ...
+    pub flags: &'static [&'static str],
+    pub notes: Option<&'static str>,
+    /// `begin_search` of type `index`: the first key's word index.
+    pub begin_index: i64,
+    /// `find_keys` of type `range`: the last key, relative to the first
+    /// (negative: counted from the end of the words).
+    pub last_key: i64,
+    pub key_step: i64,
+    /// With a negative `last_key`: take 1/limit of the remaining words (0: all).
+    pub limit: i64,
+}
+
+/// One argument in `COMMAND DOCS`.
+#[derive(Clone, Copy, Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    /// For a key: its spec in [`CommandSpec::key_specs`].
+    pub key_spec_index: Option<usize>,
+    /// The literal word that introduces it (`EX`, `MATCH`, ...).
+    pub token: Option<&'static str>,
+    pub since: Option<&'static str>,
+    pub deprecated_since: Option<&'static str>,
+    pub optional: bool,
+    pub multiple: bool,
+}
+
+/// An argument's type; `OneOf` and `Block` hold their own arguments.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgKind {
+    String,
+    Integer,
+    Double,
+    Key,
+    Pattern,
+    UnixTime,
+    PureToken,
+    /// Exactly one of these.
+    OneOf(&'static [Arg]),
+    /// All of these, in order.
+    Block(&'static [Arg]),
+}
+
+impl ArgKind {
+    /// The type's name in `COMMAND DOCS`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArgKind::String => "string",
+            ArgKind::Integer => "integer",
+            ArgKind::Double => "double",
+            ArgKind::Key => "key",
+            ArgKind::Pattern => "pattern",
+            ArgKind::UnixTime => "unix-time",
+            ArgKind::PureToken => "pure-token",
+            ArgKind::OneOf(_) => "oneof",
+            ArgKind::Block(_) => "block",
+        }
+    }
+
+    /// The nested arguments of a `oneof` or `block`.
+    pub fn children(&self) -> Option<&'static [Arg]> {
+        match self {
+            ArgKind::OneOf(args) | ArgKind::Block(args) => Some(args),
+            _ => None,
+        }
     }
 }
 
-const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
-const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
-const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
-const PAIRS: (i64, i64, i64) = (1, -1, 2);
-const TWO_KEYS: (i64, i64, i64) = (1, 2, 1);
+impl CommandSpec {
+    /// A command without keys, tips, subcommands or arguments; the
+    /// builders below add them.
+    const fn new(name: &'static str, arity: i64, flags: &'static [&'static str], acl: &'static [&'static str]) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl,
+            tips: &[],
+            key_specs: &[],
+            subcommands: &[],
+            docs: Docs { summary: "", since: "", group: "", complexity: "", deprecated: None, history: &[], args: &[] },
+        }
+    }
 
-const STRING_READ: &[&str] = &["@read", "@string", "@fast"];
-const STRING_WRITE: &[&str] = &["@write", "@string", "@slow"];
-const STRING_WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
-const KEYSPACE_READ: &[&str] = &["@keyspace", "@read", "@fast"];
-const KEYSPACE_WRITE: &[&str] = &["@keyspace", "@write", "@fast"];
-const KEYSPACE_SLOW: &[&str] = &["@keyspace", "@read", "@slow"];
-const KEYSPACE_WRITE_SLOW: &[&str] = &["@keyspace", "@write", "@slow"];
-const CONNECTION: &[&str] = &["@fast", "@connection"];
-const TRANSACTION: &[&str] = &["@fast", "@transaction"];
+    /// Key positions `(first, last, step)` and their specs.
+    const fn keys(mut self, (first, last, step): (i64, i64, i64), key_specs: &'static [KeySpec]) -> Self {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self.key_specs = key_specs;
+        self
+    }
 
-/// Every command, sorted by name.
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "append",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "2.0.0",
-        "Append a value to a key",
-        &["key:key", "value:string"],
-    ),
-    spec(
-        "auth",
-        -2,
-        &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
-        NO_KEYS,
-        &["@fast", "@connection"],
-        "connection",
-        "1.0.0",
-        "Authenticate to the server",
-        &["username:string?", "password:string"],
-    ),
-    spec(
-        "client",
-        -2,
-        &["noscript", "loading", "stale"],
-        NO_KEYS,
-        &["@slow"],
-        "connection",
-        "2.4.0",
-        "A container for client connection commands",
-        &["subcommand:string", "arg:string*"],
-    ),
-    spec(
-        "command",
-        -1,
-        &["loading", "stale"],
-        NO_KEYS,
-        &["@slow", "@connection"],
-        "server",
-        "2.8.13",
-        "Get array of Redis command details",
-        &["subcommand:string?", "arg:string*"],
-    ),
-    spec(
-        "config",
-        -2,
-        &["noscript", "loading", "stale"],
-        NO_KEYS,
-        &["@slow"],
-        "server",
-        "2.0.0",
-        "A container for server configuration commands (GET only)",
-        &["subcommand:string", "parameter:string"],
-    ),
-    spec(
-        "copy",
-        -3,
-        W,
-        TWO_KEYS,
-        KEYSPACE_WRITE_SLOW,
-        "generic",
-        "6.2.0",
-        "Copy a key",
-        &["source:key", "destination:key", "db:integer?", "replace:pure-token?"],
-    ),
-    spec(
-        "dbsize",
-        1,
-        RO,
-        NO_KEYS,
-        KEYSPACE_READ,
-        "server",
-        "1.0.0",
-        "Return the number of keys in the selected database",
-        &[],
-    ),
-    spec(
-        "decr",
-        2,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Decrement the integer value of a key by one",
-        &["key:key"],
-    ),
-    spec(
-        "decrby",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Decrement the integer value of a key by the given number",
-        &["key:key", "decrement:integer"],
-    ),
-    spec("del", -2, W_DEL, ALL_KEYS, KEYSPACE_WRITE_SLOW, "generic", "1.0.0", "Delete a key", &["key:key*"]),
-    spec(
-        "discard",
-        1,
-        TX,
-        NO_KEYS,
-        TRANSACTION,
-        "transactions",
-        "2.0.0",
-        "Discard all commands issued after MULTI",
-        &[],
-    ),
-    spec("echo", 2, CONN, NO_KEYS, CONNECTION, "connection", "1.0.0", "Echo the given string", &["message:string"]),
-    spec(
-        "exec",
-        1,
-        &["noscript", "loading", "stale", "skip_slowlog"],
-        NO_KEYS,
-        &["@slow", "@transaction"],
-        "transactions",
-        "1.2.0",
-        "Execute all commands issued after MULTI",
-        &[],
-    ),
-    spec("exists", -2, RO, ALL_KEYS, KEYSPACE_READ, "generic", "1.0.0", "Determine if a key exists", &["key:key*"]),
-    spec(
-        "expire",
-        -3,
-        W_DEL_FAST,
-        ONE_KEY,
-        KEYSPACE_WRITE,
-        "generic",
-        "1.0.0",
-        "Set a key's time to live in seconds",
-        &["key:key", "seconds:integer", "condition:oneof?"],
-    ),
-    spec(
-        "expireat",
-        -3,
-        W_DEL_FAST,
-        ONE_KEY,
-        KEYSPACE_WRITE,
-        "generic",
-        "1.2.0",
-        "Set the expiration for a key as a UNIX timestamp",
-        &["key:key", "unix-time-seconds:unix-time", "condition:oneof?"],
-    ),
-    spec(
-        "expiretime",
-        2,
-        RO,
-        ONE_KEY,
-        KEYSPACE_READ,
-        "generic",
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key",
-        &["key:key"],
-    ),
-    spec(
-        "flushall",
-        -1,
-        &["write"],
-        NO_KEYS,
-        &["@keyspace", "@write", "@slow", "@dangerous"],
-        "server",
-        "1.0.0",
-        "Remove all keys from all databases",
-        &["flush-type:oneof?"],
-    ),
-    spec(
-        "flushdb",
-        -1,
-        &["write"],
-        NO_KEYS,
-        &["@keyspace", "@write", "@slow", "@dangerous"],
-        "server",
-        "1.0.0",
-        "Remove all keys from the current database",
-        &["flush-type:oneof?"],
-    ),
-    spec("get", 2, RO, ONE_KEY, STRING_READ, "string", "1.0.0", "Get the value of a key", &["key:key"]),
-    spec(
-        "getdel",
-        2,
-        W_DEL_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "6.2.0",
-        "Get the value of a key and delete the key",
-        &["key:key"],
-    ),
-    spec(
-        "getex",
-        -2,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "6.2.0",
-        "Get the value of a key and optionally set its expiration",
-        &["key:key", "expiration:oneof?"],
-    ),
-    spec(
-        "getrange",
-        4,
-        RO_SLOW,
-        ONE_KEY,
-        &["@read", "@string", "@slow"],
-        "string",
-        "2.4.0",
-        "Get a substring of the string stored at a key",
-        &["key:key", "start:integer", "end:integer"],
-    ),
-    spec(
-        "getset",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Set the string value of a key and return its old value",
-        &["key:key", "value:string"],
-    ),
-    spec(
-        "hello",
-        -1,
-        &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
-        NO_KEYS,
-        CONNECTION,
-        "connection",
-        "6.0.0",
-        "Handshake with Redis",
-        &["protover:integer?", "username:string?", "password:string?", "clientname:string?"],
-    ),
-    spec(
-        "incr",
-        2,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Increment the integer value of a key by one",
-        &["key:key"],
-    ),
-    spec(
-        "incrby",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Increment the integer value of a key by the given amount",
-        &["key:key", "increment:integer"],
-    ),
-    spec(
-        "incrbyfloat",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "2.6.0",
-        "Increment the float value of a key by the given amount",
-        &["key:key", "increment:double"],
-    ),
-    spec(
-        "info",
-        -1,
-        &["loading", "stale"],
-        NO_KEYS,
-        &["@slow", "@dangerous"],
-        "server",
-        "1.0.0",
-        "Get information and statistics about the server",
-        &["section:string*"],
-    ),
-    spec(
-        "keys",
-        2,
-        RO_SLOW,
-        NO_KEYS,
-        &["@keyspace", "@read", "@slow", "@dangerous"],
-        "generic",
-        "1.0.0",
-        "Find all keys matching the given pattern",
-        &["pattern:pattern"],
-    ),
-    spec(
-        "mget",
-        -2,
-        RO,
-        ALL_KEYS,
-        STRING_READ,
-        "string",
-        "1.0.0",
-        "Get the values of all the given keys",
-        &["key:key*"],
-    ),
-    spec(
-        "mset",
-        -3,
-        W,
-        PAIRS,
-        STRING_WRITE,
-        "string",
-        "1.0.1",
-        "Set multiple keys to multiple values",
-        &["key:key", "value:string", "data:block*"],
-    ),
-    spec(
-        "msetnx",
-        -3,
-        W,
-        PAIRS,
-        STRING_WRITE,
-        "string",
-        "1.0.1",
-        "Set multiple keys to multiple values, only if none of the keys exist",
-        &["key:key", "value:string", "data:block*"],
-    ),
-    spec("multi", 1, TX, NO_KEYS, TRANSACTION, "transactions", "1.2.0", "Mark the start of a transaction block", &[]),
-    spec(
-        "persist",
-        2,
-        W_DEL_FAST,
-        ONE_KEY,
-        KEYSPACE_WRITE,
-        "generic",
-        "2.2.0",
-        "Remove the expiration from a key",
-        &["key:key"],
-    ),
-    spec(
-        "pexpire",
-        -3,
-        W_DEL_FAST,
-        ONE_KEY,
-        KEYSPACE_WRITE,
-        "generic",
-        "2.6.0",
-        "Set a key's time to live in milliseconds",
-        &["key:key", "milliseconds:integer", "condition:oneof?"],
-    ),
-    spec(
-        "pexpireat",
-        -3,
-        W_DEL_FAST,
-        ONE_KEY,
-        KEYSPACE_WRITE,
-        "generic",
-        "2.6.0",
-        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-        &["key:key", "unix-time-milliseconds:unix-time", "condition:oneof?"],
-    ),
-    spec(
-        "pexpiretime",
-        2,
-        RO,
-        ONE_KEY,
-        KEYSPACE_READ,
-        "generic",
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key in milliseconds",
-        &["key:key"],
-    ),
-    spec(
-        "ping",
-        -1,
-        &["fast", "sentinel"],
-        NO_KEYS,
-        CONNECTION,
-        "connection",
-        "1.0.0",
-        "Ping the server",
-        &["message:string?"],
-    ),
-    spec(
-        "psetex",
-        4,
-        W,
-        ONE_KEY,
-        STRING_WRITE,
-        "string",
-        "2.6.0",
-        "Set the value and expiration in milliseconds of a key",
-        &["key:key", "milliseconds:integer", "value:string"],
-    ),
-    spec(
-        "pttl",
-        2,
-        RO,
-        ONE_KEY,
-        KEYSPACE_READ,
-        "generic",
-        "2.6.0",
-        "Get the time to live for a key in milliseconds",
-        &["key:key"],
-    ),
-    spec(
-        "quit",
-        -1,
-        &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
-        NO_KEYS,
-        CONNECTION,
-        "connection",
-        "1.0.0",
-        "Close the connection",
-        &[],
-    ),
-    spec(
-        "randomkey",
-        1,
-        RO_SLOW,
-        NO_KEYS,
-        KEYSPACE_SLOW,
-        "generic",
-        "1.0.0",
-        "Return a random key from the keyspace",
-        &[],
-    ),
-    spec(
-        "rename",
-        3,
-        W_DEL,
-        TWO_KEYS,
-        KEYSPACE_WRITE_SLOW,
-        "generic",
-        "1.0.0",
-        "Rename a key",
-        &["key:key", "newkey:key"],
-    ),
-    spec(
-        "renamenx",
-        3,
-        W_DEL_FAST,
-        TWO_KEYS,
-        KEYSPACE_WRITE,
-        "generic",
-        "1.0.0",
-        "Rename a key, only if the new key does not exist",
-        &["key:key", "newkey:key"],
-    ),
-    spec(
-        "scan",
-        -2,
-        RO_SLOW,
-        NO_KEYS,
-        KEYSPACE_SLOW,
-        "generic",
-        "2.8.0",
-        "Incrementally iterate the keys space",
-        &["cursor:integer", "pattern:pattern?", "count:integer?", "type:string?"],
-    ),
-    spec(
-        "select",
-        2,
-        CONN,
-        NO_KEYS,
-        CONNECTION,
-        "connection",
-        "2.0.0",
-        "Change the selected database for the current connection (only 0)",
-        &["index:integer"],
-    ),
-    spec(
-        "set",
-        -3,
-        W,
-        ONE_KEY,
-        STRING_WRITE,
-        "string",
-        "1.0.0",
-        "Set the string value of a key",
-        &["key:key", "value:string", "condition:oneof?", "get:pure-token?", "expiration:oneof?"],
-    ),
-    spec(
-        "setex",
-        4,
-        W,
-        ONE_KEY,
-        STRING_WRITE,
-        "string",
-        "2.0.0",
-        "Set the value and expiration of a key",
-        &["key:key", "seconds:integer", "value:string"],
-    ),
-    spec(
-        "setnx",
-        3,
-        W_FAST,
-        ONE_KEY,
-        STRING_WRITE_FAST,
-        "string",
-        "1.0.0",
-        "Set the value of a key, only if the key does not exist",
-        &["key:key", "value:string"],
-    ),
-    spec(
-        "setrange",
-        4,
-        W,
-        ONE_KEY,
-        STRING_WRITE,
-        "string",
-        "2.2.0",
-        "Overwrite part of a string at key starting at the specified offset",
-        &["key:key", "offset:integer", "value:string"],
-    ),
-    spec(
-        "strlen",
-        2,
-        RO,
-        ONE_KEY,
-        STRING_READ,
-        "string",
-        "2.2.0",
-        "Get the length of the value stored in a key",
-        &["key:key"],
-    ),
-    spec(
-        "time",
-        1,
-        &["loading", "stale", "fast"],
-        NO_KEYS,
-        &["@fast"],
-        "server",
-        "2.6.0",
-        "Return the current server time",
-        &[],
-    ),
-    spec(
-        "ttl",
-        2,
-        RO,
-        ONE_KEY,
-        KEYSPACE_READ,
-        "generic",
-        "1.0.0",
-        "Get the time to live for a key in seconds",
-        &["key:key"],
-    ),
-    spec("type", 2, RO, ONE_KEY, KEYSPACE_READ, "generic", "1.0.0", "Determine the type stored at key", &["key:key"]),
-    spec(
-        "unlink",
-        -2,
-        W_DEL_FAST,
-        ALL_KEYS,
-        KEYSPACE_WRITE,
-        "generic",
-        "4.0.0",
-        "Delete a key asynchronously in another thread",
-        &["key:key*"],
-    ),
-    spec("unwatch", 1, TX, NO_KEYS, TRANSACTION, "transactions", "2.2.0", "Forget about all watched keys", &[]),
-    spec(
-        "watch",
-        -2,
-        TX,
-        ALL_KEYS,
-        TRANSACTION,
-        "transactions",
-        "2.2.0",
-        "Watch the given keys to determine execution of the MULTI/EXEC block",
-        &["key:key*"],
-    ),
-];
+    const fn tips(mut self, tips: &'static [&'static str]) -> Self {
+        self.tips = tips;
+        self
+    }
 
-/// The subcommands served, `container|subcommand` as Redis names them in
-/// `CLIENT LIST`'s `cmd=` field and its errors.
-pub const SUBCOMMANDS: &[&str] = &[
-    "client|getname",
-    "client|id",
-    "client|info",
-    "client|kill",
-    "client|list",
-    "client|setinfo",
-    "client|setname",
-    "command|count",
-    "command|docs",
-    "command|info",
-    "command|list",
-    "config|get",
-];
+    const fn subcommands(mut self, subcommands: &'static [CommandSpec]) -> Self {
+        self.subcommands = subcommands;
+        self
+    }
+
+    const fn docs(
+        mut self,
+        summary: &'static str,
+        since: &'static str,
+        group: &'static str,
+        complexity: &'static str,
+        args: &'static [Arg],
+    ) -> Self {
+        self.docs.summary = summary;
+        self.docs.since = since;
+        self.docs.group = group;
+        self.docs.complexity = complexity;
+        self.docs.args = args;
+        self
+    }
+
+    const fn history(mut self, history: &'static [(&'static str, &'static str)]) -> Self {
+        self.docs.history = history;
+        self
+    }
+
+    const fn deprecated(mut self, since: &'static str, replaced_by: &'static str) -> Self {
+        self.docs.deprecated = Some((since, replaced_by));
+        self
+    }
+
+    /// The subcommand called `sub` (case-insensitive), for a container.
+    pub fn subcommand(&self, sub: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands
+            .iter()
+            .find(|spec| spec.name.split_once('|').is_some_and(|(_, name)| name.as_bytes().eq_ignore_ascii_case(sub)))
+    }
+}
+
+impl KeySpec {
+    /// One key at word `index`.
+    const fn at(index: i64, flags: &'static [&'static str]) -> Self {
+        KeySpec { flags, notes: None, begin_index: index, last_key: 0, key_step: 1, limit: 0 }
+    }
+
+    /// Keys from word `index` to `last_key` (relative, negative from the end) every `key_step`.
+    const fn range(index: i64, flags: &'static [&'static str], last_key: i64, key_step: i64) -> Self {
+        KeySpec { flags, notes: None, begin_index: index, last_key, key_step, limit: 0 }
+    }
+
+    const fn notes(mut self, notes: &'static str) -> Self {
+        self.notes = Some(notes);
+        self
+    }
+}
+
+impl Arg {
+    const fn new(name: &'static str, kind: ArgKind) -> Self {
+        Arg {
+            name,
+            kind,
+            key_spec_index: None,
+            token: None,
+            since: None,
+            deprecated_since: None,
+            optional: false,
+            multiple: false,
+        }
+    }
+
+    /// A key argument named `name`, described by key spec `index`.
+    const fn key(name: &'static str, index: usize) -> Self {
+        let mut arg = Arg::new(name, ArgKind::Key);
+        arg.key_spec_index = Some(index);
+        arg
+    }
+
+    /// A word that stands alone (`NX`, `REPLACE`).
+    const fn pure_token(name: &'static str, token: &'static str) -> Self {
+        Arg::new(name, ArgKind::PureToken).token(token)
+    }
+
+    const fn token(mut self, token: &'static str) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    const fn since(mut self, since: &'static str) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    const fn deprecated_since(mut self, since: &'static str) -> Self {
+        self.deprecated_since = Some(since);
+        self
+    }
+
+    const fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    const fn multiple(mut self) -> Self {
+        self.multiple = true;
+        self
+    }
+
+    /// The flags `COMMAND DOCS` lists, in Redis's order (Redis also has
+    /// `multiple_token`, which no argument served here needs).
+    pub fn flags(&self) -> Vec<&'static str> {
+        [(self.optional, "optional"), (self.multiple, "multiple")]
+            .into_iter()
+            .filter_map(|(set, flag)| set.then_some(flag))
+            .collect()
+    }
+}
 
 /// The full name of the command `args` (name first): `client|info` for a
 /// known subcommand of a container command, else the table name `spec`.
 pub fn full_name(spec: &'static CommandSpec, args: &[bytes::Bytes]) -> &'static str {
-    let Some(sub) = args.get(1) else { return spec.name };
-    SUBCOMMANDS
-        .iter()
-        .find(|full| {
-            full.split_once('|')
-                .is_some_and(|(container, name)| container == spec.name && name.as_bytes().eq_ignore_ascii_case(sub))
-        })
-        .copied()
-        .unwrap_or(spec.name)
+    args.get(1).and_then(|sub| spec.subcommand(sub)).map_or(spec.name, |sub| sub.name)
 }
 
 /// The spec of `name` (case-insensitive).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The spec of a command or of a subcommand named `container|sub`
+/// (case-insensitive), as `COMMAND INFO` and `COMMAND DOCS` take names.
+pub fn lookup_full(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name.iter().position(|&b| b == b'|') {
+        Some(bar) => lookup(&name[..bar])?.subcommand(&name[bar + 1..]),
+        None => lookup(name),
+    }
+}
+
+/// Every command and, after each container, its subcommands.
+pub fn all_with_subcommands() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().flat_map(|spec| std::iter::once(spec).chain(spec.subcommands))
 }
 
 /// Does `argc` words (name included) satisfy `arity`?
@@ -700,10 +325,19 @@ pub fn arity_ok(arity: i64, argc: usize) -> bool {
 mod tests {
     use super::*;
 
+    fn words(texts: &[&str]) -> Vec<bytes::Bytes> {
+        texts.iter().map(|t| bytes::Bytes::copy_from_slice(t.as_bytes())).collect()
+    }
+
     #[test]
     fn the_table_is_sorted_and_unique() {
         for pair in COMMANDS.windows(2) {
             assert!(pair[0].name < pair[1].name, "{} then {}", pair[0].name, pair[1].name);
+        }
+        for spec in COMMANDS {
+            for pair in spec.subcommands.windows(2) {
+                assert!(pair[0].name < pair[1].name, "{} then {}", pair[0].name, pair[1].name);
+            }
         }
     }
 
@@ -718,15 +352,79 @@ mod tests {
 
     #[test]
     fn subcommands_have_their_full_name() {
-        let words =
-            |texts: &[&str]| texts.iter().map(|t| bytes::Bytes::copy_from_slice(t.as_bytes())).collect::<Vec<_>>();
         let client = lookup(b"client").unwrap();
         assert_eq!(full_name(client, &words(&["CLIENT", "Info"])), "client|info");
         assert_eq!(full_name(client, &words(&["client", "nosuch"])), "client");
         assert_eq!(full_name(lookup(b"get").unwrap(), &words(&["get", "info"])), "get");
-        for full in SUBCOMMANDS {
-            let (container, _) = full.split_once('|').unwrap();
-            assert!(lookup(container.as_bytes()).is_some(), "{full}");
+        assert_eq!(lookup_full(b"Client|LIST").map(|s| s.name), Some("client|list"));
+        assert!(lookup_full(b"client|nosuch").is_none());
+        assert!(lookup_full(b"get|x").is_none());
+        for spec in COMMANDS {
+            for sub in spec.subcommands {
+                let (container, name) = sub.name.split_once('|').expect("container|sub");
+                assert_eq!(container, spec.name);
+                assert_eq!(full_name(spec, &words(&[container, name])), sub.name);
+            }
+        }
+    }
+
+    /// Redis derives first/last/step from the key specs; so must we.
+    #[test]
+    fn key_positions_agree_with_the_key_specs() {
+        for spec in all_with_subcommands() {
+            let Some(first) = spec.key_specs.first() else {
+                assert_eq!((spec.first_key, spec.last_key, spec.step), (0, 0, 0), "{}", spec.name);
+                continue;
+            };
+            let last = spec.key_specs.last().unwrap();
+            assert_eq!(spec.first_key, first.begin_index, "{}", spec.name);
+            let last_key = if last.last_key < 0 { last.last_key } else { last.begin_index + last.last_key };
+            assert_eq!(spec.last_key, last_key, "{}", spec.name);
+            assert_eq!(spec.step, first.key_step, "{}", spec.name);
+        }
+    }
+
+    /// Every key argument points at a key spec, and every key spec has one.
+    #[test]
+    fn key_arguments_point_at_key_specs() {
+        fn key_indexes(args: &[Arg], out: &mut Vec<usize>) {
+            for arg in args {
+                if matches!(arg.kind, ArgKind::Key) {
+                    out.push(arg.key_spec_index.unwrap_or_else(|| panic!("key {} without a spec", arg.name)));
+                } else {
+                    assert!(arg.key_spec_index.is_none(), "{} is not a key", arg.name);
+                }
+                if let Some(children) = arg.kind.children() {
+                    key_indexes(children, out);
+                }
+                assert!(!arg.name.is_empty());
+                assert!(!matches!(arg.kind, ArgKind::PureToken) || arg.token.is_some(), "{} has no token", arg.name);
+            }
+        }
+        for spec in all_with_subcommands() {
+            let mut indexes = Vec::new();
+            key_indexes(spec.docs.args, &mut indexes);
+            indexes.sort();
+            indexes.dedup();
+            assert_eq!(indexes, (0..spec.key_specs.len()).collect::<Vec<_>>(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn every_command_is_documented() {
+        for spec in all_with_subcommands() {
+            let docs = &spec.docs;
+            assert!(!docs.summary.is_empty() && !docs.complexity.is_empty(), "{}", spec.name);
+            assert!(docs.since.split('.').count() == 3, "{}: since {:?}", spec.name, docs.since);
+            assert!(
+                ["connection", "generic", "server", "string", "transactions"].contains(&docs.group),
+                "{}",
+                spec.name
+            );
+            assert!(spec.subcommands.is_empty() || docs.args.is_empty(), "{}: a container has no arguments", spec.name);
+            for pair in docs.history.windows(2) {
+                assert!(pair[0].0 <= pair[1].0, "{}: history out of order", spec.name);
+            }
         }
     }
 }

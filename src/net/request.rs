@@ -88,12 +88,26 @@ pub enum CommandSub {
     All,
     /// `COMMAND COUNT`.
     Count,
-    /// `COMMAND LIST`.
-    List,
-    /// `COMMAND DOCS [name ...]` (redis-cli asks at startup).
+    /// `COMMAND LIST [FILTERBY MODULE|ACLCAT|PATTERN arg]`.
+    List(Option<ListFilter>),
+    /// `COMMAND DOCS [name ...]`, every command without names (redis-cli
+    /// asks at startup). A name may be `container|sub`.
     Docs(Vec<Bytes>),
-    /// `COMMAND INFO [name ...]`.
+    /// `COMMAND INFO [name ...]`, every command without names. A name may
+    /// be `container|sub`.
     Info(Vec<Bytes>),
+}
+
+/// Which names `COMMAND LIST FILTERBY` keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListFilter {
+    /// Commands of a module: none here.
+    Module(Bytes),
+    /// Commands in an ACL category, named without its `@`.
+    AclCategory(Bytes),
+    /// Names (`container|sub` for subcommands) matching a glob pattern,
+    /// ignoring case.
+    Pattern(Bytes),
 }
 
 /// Which connections `CLIENT KILL` closes (all given filters must match).
@@ -524,10 +538,28 @@ fn parse_command_sub(rest: &[Bytes]) -> Result<CommandSub, String> {
             expect_args(rest.len() == 1, "command|count")?;
             Ok(CommandSub::Count)
         }
-        b"list" => Ok(CommandSub::List),
+        b"list" => parse_command_list(&rest[1..]),
         b"docs" => Ok(CommandSub::Docs(rest[1..].to_vec())),
         b"info" => Ok(CommandSub::Info(rest[1..].to_vec())),
         _ => Err(unknown_subcommand(sub, "COMMAND")),
+    }
+}
+
+/// `COMMAND LIST`'s options: nothing, or one `FILTERBY type argument`.
+fn parse_command_list(rest: &[Bytes]) -> Result<CommandSub, String> {
+    match rest {
+        [] => Ok(CommandSub::List(None)),
+        [word, kind, argument] if word.eq_ignore_ascii_case(b"filterby") => {
+            let mut lowered = [0u8; NAME_BYTES_MAX];
+            let filter = match lowercase(kind, &mut lowered) {
+                b"module" => ListFilter::Module(argument.clone()),
+                b"aclcat" => ListFilter::AclCategory(argument.clone()),
+                b"pattern" => ListFilter::Pattern(argument.clone()),
+                _ => return Err(ERROR_SYNTAX.to_string()),
+            };
+            Ok(CommandSub::List(Some(filter)))
+        }
+        _ => Err(ERROR_SYNTAX.to_string()),
     }
 }
 
@@ -1009,7 +1041,18 @@ mod tests {
     fn command_subcommands() {
         assert_eq!(ok("COMMAND"), Request::Command(CommandSub::All));
         assert_eq!(ok("COMMAND COUNT"), Request::Command(CommandSub::Count));
-        assert_eq!(ok("command list"), Request::Command(CommandSub::List));
+        assert_eq!(ok("command list"), Request::Command(CommandSub::List(None)));
+        assert_eq!(
+            ok("COMMAND LIST filterby AclCat string"),
+            Request::Command(CommandSub::List(Some(ListFilter::AclCategory(Bytes::from_static(b"string")))))
+        );
+        assert_eq!(
+            ok("COMMAND LIST FILTERBY pattern g*"),
+            Request::Command(CommandSub::List(Some(ListFilter::Pattern(Bytes::from_static(b"g*")))))
+        );
+        assert_eq!(error("COMMAND LIST FILTERBY nosuch x"), "ERR syntax error");
+        assert_eq!(error("COMMAND LIST FILTERBY pattern"), "ERR syntax error");
+        assert_eq!(error("COMMAND LIST FILTERBY pattern a b"), "ERR syntax error");
         assert_eq!(ok("COMMAND DOCS"), Request::Command(CommandSub::Docs(vec![])));
         assert_eq!(ok("COMMAND DOCS get set"), Request::Command(CommandSub::Docs(keys(&["get", "set"]))));
         assert_eq!(ok("COMMAND INFO get"), Request::Command(CommandSub::Info(keys(&["get"]))));
@@ -1124,5 +1167,34 @@ mod tests {
         assert_eq!(ok("INCR n").keys(), vec![&b("n")]);
         assert!(ok("PING").keys().is_empty());
         assert!(ok("ECHO k").keys().is_empty());
+    }
+
+    /// A subcommand's arity in the command table (what COMMAND INFO says)
+    /// is the one its parser enforces.
+    #[test]
+    fn subcommands_enforce_the_arity_of_the_table() {
+        for spec in crate::net::commands::COMMANDS {
+            for sub in spec.subcommands {
+                let (container, name) = sub.name.split_once('|').expect("container|sub");
+                let words = |count: usize| {
+                    let mut words = vec![b(container), b(name)];
+                    words.resize(count, b("x"));
+                    words
+                };
+                // Too few words (but the subcommand's name), or too many.
+                let arity = sub.arity.unsigned_abs() as usize;
+                let mut wrong = Vec::new();
+                if arity > 2 {
+                    wrong.push(arity - 1);
+                }
+                if sub.arity > 0 {
+                    wrong.push(arity + 1);
+                }
+                for count in wrong {
+                    let message = parse_request(&words(count), VALUE_BYTES_MAX).expect_err(sub.name);
+                    assert_eq!(message, wrong_args(sub.name), "{} with {count} words", sub.name);
+                }
+            }
+        }
     }
 }

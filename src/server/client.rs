@@ -31,8 +31,9 @@ use super::shard::ClientWaiter;
 use super::util::{reply_cell, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
-use crate::net::commands::{arity_ok, full_name, lookup, CommandSpec, COMMANDS};
-use crate::net::request::{parse_request, CommandSub, Request as ClientRequest};
+use crate::net::commands::reply::command_reply;
+use crate::net::commands::{arity_ok, full_name, lookup};
+use crate::net::request::{parse_request, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Waiter};
@@ -897,132 +898,6 @@ fn config_get(parameters: &[Bytes]) -> Vec<(Bytes, &'static str)> {
         }
     }
     matched
-}
-
-/// `COMMAND`, `COMMAND COUNT | LIST | INFO | DOCS`.
-fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
-    match sub {
-        CommandSub::Count => resp::integer(out, COMMANDS.len() as i64),
-        CommandSub::List => {
-            resp::array_header(out, COMMANDS.len());
-            for spec in COMMANDS {
-                resp::bulk(out, spec.name.as_bytes());
-            }
-        }
-        CommandSub::All => {
-            resp::array_header(out, COMMANDS.len());
-            for spec in COMMANDS {
-                command_info(spec, proto, out);
-            }
-        }
-        CommandSub::Info(names) => {
-            resp::array_header(out, names.len());
-            for name in names {
-                match lookup(&name) {
-                    Some(spec) => command_info(spec, proto, out),
-                    None => resp::null(out, proto),
-                }
-            }
-        }
-        CommandSub::Docs(names) => {
-            let specs: Vec<&CommandSpec> = if names.is_empty() {
-                COMMANDS.iter().collect()
-            } else {
-                names.iter().filter_map(|name| lookup(name)).collect()
-            };
-            resp::map_header(out, specs.len(), proto);
-            for spec in specs {
-                resp::bulk(out, spec.name.as_bytes());
-                command_docs(spec, proto, out);
-            }
-        }
-    }
-}
-
-/// Status strings as a set (an array in RESP2), as COMMAND INFO and DOCS
-/// send their flags and categories.
-fn status_set(out: &mut BytesMut, items: &[&str], proto: Proto) {
-    resp::set_header(out, items.len(), proto);
-    for item in items {
-        resp::simple(out, item);
-    }
-}
-
-/// One `COMMAND INFO` entry: name, arity, flags, first, last, step, ACL
-/// categories, tips, key specs, subcommands (Redis 7.0's ten fields).
-fn command_info(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
-    resp::array_header(out, 10);
-    resp::bulk(out, spec.name.as_bytes());
-    resp::integer(out, spec.arity);
-    status_set(out, spec.flags, proto);
-    resp::integer(out, spec.first_key);
-    resp::integer(out, spec.last_key);
-    resp::integer(out, spec.step);
-    status_set(out, spec.acl, proto);
-    resp::set_header(out, 0, proto); // tips
-    if spec.first_key == 0 {
-        resp::set_header(out, 0, proto);
-    } else {
-        resp::set_header(out, 1, proto);
-        resp::map_header(out, 3, proto);
-        resp::bulk(out, b"flags");
-        status_set(out, if spec.flags.contains(&"readonly") { &["RO", "access"] } else { &["RW", "update"] }, proto);
-        resp::bulk(out, b"begin_search");
-        resp::map_header(out, 2, proto);
-        resp::bulk(out, b"type");
-        resp::bulk(out, b"index");
-        resp::bulk(out, b"spec");
-        resp::map_header(out, 1, proto);
-        resp::bulk(out, b"index");
-        resp::integer(out, spec.first_key);
-        resp::bulk(out, b"find_keys");
-        resp::map_header(out, 2, proto);
-        resp::bulk(out, b"type");
-        resp::bulk(out, b"range");
-        resp::bulk(out, b"spec");
-        resp::map_header(out, 3, proto);
-        resp::bulk(out, b"lastkey");
-        resp::integer(out, if spec.last_key < 0 { spec.last_key } else { spec.last_key - spec.first_key });
-        resp::bulk(out, b"keystep");
-        resp::integer(out, spec.step);
-        resp::bulk(out, b"limit");
-        resp::integer(out, 0);
-    }
-    resp::set_header(out, 0, proto); // subcommands
-}
-
-/// One `COMMAND DOCS` entry: summary, since, group, arguments.
-fn command_docs(spec: &CommandSpec, proto: Proto, out: &mut BytesMut) {
-    let has_args = !spec.args.is_empty();
-    resp::map_header(out, if has_args { 4 } else { 3 }, proto);
-    for (key, value) in [("summary", spec.summary), ("since", spec.since), ("group", spec.group)] {
-        resp::bulk(out, key.as_bytes());
-        resp::bulk(out, value.as_bytes());
-    }
-    if !has_args {
-        return;
-    }
-    resp::bulk(out, b"arguments");
-    resp::array_header(out, spec.args.len());
-    for arg in spec.args {
-        let (body, flag) = match arg.strip_suffix('?') {
-            Some(body) => (body, Some("optional")),
-            None => match arg.strip_suffix('*') {
-                Some(body) => (body, Some("multiple")),
-                None => (*arg, None),
-            },
-        };
-        let (name, kind) = body.split_once(':').unwrap_or((body, "string"));
-        resp::map_header(out, if flag.is_some() { 3 } else { 2 }, proto);
-        resp::bulk(out, b"name");
-        resp::bulk(out, name.as_bytes());
-        resp::bulk(out, b"type");
-        resp::bulk(out, kind.as_bytes());
-        if let Some(flag) = flag {
-            resp::bulk(out, b"flags");
-            status_set(out, &[flag], proto);
-        }
-    }
 }
 
 /// Send `op` to the shard its keys map to.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::util;
-use crate::net::commands::{COMMANDS, SUBCOMMANDS};
+use crate::net::commands::COMMANDS;
 use crate::net::request::KillFilter;
 
 /// One connection's state as others may see it.
@@ -30,7 +30,7 @@ pub struct ClientInfo {
     pub name: Mutex<Option<Bytes>>,
     /// Index into `COMMANDS` of the last command (`u8::MAX`: none yet).
     pub last_command: AtomicU8,
-    /// Index into `SUBCOMMANDS` of the last command's subcommand
+    /// Index into the last command's `subcommands` of its subcommand
     /// (`u8::MAX`: none).
     pub last_subcommand: AtomicU8,
     /// 2 or 3.
@@ -62,15 +62,14 @@ impl ClientInfo {
     }
 
     /// A command starts now: `name` from the table, or `container|sub`
-    /// from `SUBCOMMANDS` (`commands::full_name`).
+    /// from its subcommands (`commands::full_name`).
     pub fn touch(&self, full_name: &str) {
         self.last_ms.store(util::unix_millis() as u64, Relaxed);
         let name = full_name.split('|').next().unwrap_or(full_name);
-        if let Some(index) = COMMANDS.iter().position(|spec| spec.name == name) {
-            self.last_command.store(index as u8, Relaxed);
-        }
-        let sub = SUBCOMMANDS.iter().position(|&sub| sub == full_name).map_or(u8::MAX, |i| i as u8);
-        self.last_subcommand.store(sub, Relaxed);
+        let Some(index) = COMMANDS.iter().position(|spec| spec.name == name) else { return };
+        self.last_command.store(index as u8, Relaxed);
+        let sub = COMMANDS[index].subcommands.iter().position(|sub| sub.name == full_name);
+        self.last_subcommand.store(sub.map_or(u8::MAX, |i| i as u8), Relaxed);
     }
 
     /// The `CLIENT LIST` / `CLIENT INFO` line (Redis 7.0's fields, with the
@@ -78,9 +77,9 @@ impl ClientInfo {
     pub fn line(&self) -> String {
         let now = util::unix_millis() as u64;
         let name = self.name.lock().expect("not poisoned").clone().unwrap_or_default();
-        let cmd = match SUBCOMMANDS.get(self.last_subcommand.load(Relaxed) as usize) {
-            Some(full_name) => full_name,
-            None => COMMANDS.get(self.last_command.load(Relaxed) as usize).map_or("NULL", |spec| spec.name),
+        let cmd = match COMMANDS.get(self.last_command.load(Relaxed) as usize) {
+            Some(spec) => spec.subcommands.get(self.last_subcommand.load(Relaxed) as usize).unwrap_or(spec).name,
+            None => "NULL",
         };
         let multi = self.multi.load(Relaxed);
         let flags = if multi >= 0 { "x" } else { "N" };
