@@ -3,6 +3,9 @@
 // reported and the next check runs.
 
 export const DEADLINE_MS = 20_000;
+// The TTL of a lock that must still be held when checked: longer than any
+// pause between two commands on a loaded machine.
+export const LOCK_HELD_MS = 120_000;
 export const SCAN_KEYS = 300;
 
 const results = [];

@@ -31,6 +31,12 @@ const POLL_PAUSE: Duration = Duration::from_millis(50);
 /// Lines of each node's log printed when a test fails.
 const LOG_TAIL_LINES: usize = 40;
 
+/// Layouts of ports tried for one cluster, this far apart: another test
+/// run on the machine (another checkout's `cargo test`) may hold the ports
+/// of the first, and a node refuses ports someone else holds.
+const PORT_LAYOUTS_TRIED: u16 = 10;
+const PORT_LAYOUT_STRIDE: u16 = 7;
+
 /// One cluster at a time in a test binary (the CI machine has 2 cores).
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -62,7 +68,8 @@ pub struct TestCluster {
 impl TestCluster {
     /// Start `nodes` nodes with `shards` shards on ports from `base_port`
     /// (node i: client port base+i, peer ports base+1000+100i+shard, metrics
-    /// base+2000+i), requiring `requirepass` if given, and wait until every
+    /// base+2000+i; or from a base a few strides up if another process holds
+    /// one of those), requiring `requirepass` if given, and wait until every
     /// node answers PING and every shard has an agreed leader.
     pub fn start(name: &str, base_port: u16, nodes: usize, shards: usize, requirepass: Option<&str>) -> TestCluster {
         let one_at_a_time = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -72,7 +79,7 @@ impl TestCluster {
             _ => {}
         }
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        let file = ClusterFile::local(nodes, base_port, shards, &dir.join("data")).expect("a local cluster file");
+        let file = free_port_layout(base_port, nodes, shards, &dir.join("data"));
         file.validate().expect("the test's cluster file is valid");
         let mut toml = file.to_toml();
         if let Some(password) = requirepass {
@@ -166,11 +173,27 @@ impl TestCluster {
         Some(outcome)
     }
 
+    /// Wait until node `node` answers on its client port, and it is our
+    /// process that answers: another test run on this machine may use the
+    /// same ports (a node whose port is taken exits, as it should), and a
+    /// test must never talk to, or FLUSHDB, someone else's cluster.
     fn wait_serving(&mut self, node: NodeId) {
-        wait_until(&format!("node {node} to answer PING"), || {
+        let pid = self.children[node as usize - 1].as_ref().map(Child::id).expect("node spawned");
+        let port = self.client_port(node);
+        wait_until(&format!("node {node} (process {pid}) to answer PING on port {port}"), || {
             self.assert_running(node);
-            (self.call(node, &["PING"])? == Outcome::Reply(b"+PONG\r\n".to_vec())).then_some(())
+            if self.call(node, &["PING"])? != Outcome::Reply(b"+PONG\r\n".to_vec()) {
+                return None;
+            }
+            (self.server_process_id(node)? == pid).then_some(())
         });
+    }
+
+    /// `process_id` from node `node`'s `INFO server`.
+    fn server_process_id(&self, node: NodeId) -> Option<u32> {
+        let text = self.call(node, &["INFO", "server"])?.reply()?.text()?.to_vec();
+        let text = String::from_utf8_lossy(&text);
+        text.lines().find_map(|line| line.strip_prefix("process_id:")).and_then(|pid| pid.trim().parse().ok())
     }
 
     /// `INFO replication` of `node` as field -> value.
@@ -207,6 +230,30 @@ impl TestCluster {
             agreed
         })
     }
+}
+
+/// The cluster file of the first port layout from `base_port` whose ports
+/// nobody holds right now.
+fn free_port_layout(base_port: u16, nodes: usize, shards: usize, data_dir: &std::path::Path) -> ClusterFile {
+    let mut busy = Vec::new();
+    for attempt in 0..PORT_LAYOUTS_TRIED {
+        let base = base_port + attempt * PORT_LAYOUT_STRIDE;
+        let file = ClusterFile::local(nodes, base, shards, data_dir).expect("a local cluster file");
+        let mut ports = file.nodes.iter().flat_map(|node| {
+            let peers = (0..shards).map(move |shard| node.peer_port + shard as u16);
+            std::iter::once(node.client_port).chain(peers).chain(node.metrics_port)
+        });
+        match ports.find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_err()) {
+            None => {
+                if !busy.is_empty() {
+                    print_block(&format!("(ports {busy:?} are held by another process: base port {base} instead)\n"));
+                }
+                return file;
+            }
+            Some(port) => busy.push(port),
+        }
+    }
+    panic!("no free port layout from base port {base_port}: {busy:?} are held by other processes");
 }
 
 /// `text` as a TOML basic string.
