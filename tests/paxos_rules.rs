@@ -64,6 +64,23 @@ fn promise(r: &mut Replica, from: NodeId, b: Ballot, commit: Slot, accepted: Vec
     r.ready()
 }
 
+/// Persist a new leader's Ready and have `ackers` accept its election
+/// Accept (what it recovered and the no-ops that close the window), so that
+/// it serves new commands and reads. Returns the Ready after the last ack.
+fn close_window(r: &mut Replica, ready: &Ready, ackers: &[NodeId]) -> Ready {
+    r.on_persisted(ready.number);
+    let Message::Accept(a) = &sent(ready, "accept")[0].message else { panic!("a new leader proposes") };
+    let mut last = None;
+    for &from in ackers {
+        let accepted = Accepted { ballot: a.ballot, first_slot: a.first_slot, count: a.values.len() as u64 };
+        r.step(from, Message::Accepted(accepted)).unwrap();
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+        last = Some(ready);
+    }
+    last.expect("at least one acker")
+}
+
 // ---- acceptor rules -----------------------------------------------------------
 
 #[test]
@@ -206,7 +223,7 @@ fn leader_adopts_the_highest_ballot_value() {
     let accepts = sent(&ready, "accept");
     let Message::Accept(a) = &accepts[0].message else { unreachable!() };
     assert_eq!((a.ballot, a.first_slot), (b, 0));
-    assert_eq!(a.values, vec![value("new"), value("only")]);
+    assert_eq!(a.values[..2], [value("new"), value("only")]);
 }
 
 #[test]
@@ -216,7 +233,47 @@ fn new_leader_fills_holes_with_noops() {
     r.on_persisted(ready.number);
     let ready = promise(&mut r, 2, b, 0, vec![AcceptedEntry { slot: 2, ballot: ballot(1, 2), value: value("x") }]);
     let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
-    assert_eq!(a.values, vec![Value::Noop, Value::Noop, value("x")]);
+    assert_eq!(a.values[..3], [Value::Noop, Value::Noop, value("x")]);
+}
+
+#[test]
+fn new_leader_closes_the_window_past_the_recovered_log_before_serving_reads() {
+    // A deposed leader may have sealed batches up to `window_slots` past the
+    // highest slot our promisers reported, accepted by no promiser of ours.
+    // The new leader proposes no-ops there and serves reads (and new
+    // commands) only once they are chosen: such a batch, recovered later
+    // with its old stamp, would come after reads judged at later times.
+    let mut cfg = config(vec![1, 2, 3]);
+    cfg.window_slots = 4;
+    let mut r = Replica::new(cfg, 1, 1).unwrap();
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let ready = promise(&mut r, 2, b, 0, vec![AcceptedEntry { slot: 1, ballot: ballot(1, 2), value: value("x") }]);
+    assert!(r.is_leader());
+    let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
+    assert_eq!(a.first_slot, 0);
+    assert_eq!(a.values, [Value::Noop, value("x"), Value::Noop, Value::Noop, Value::Noop, Value::Noop]);
+    r.on_persisted(ready.number);
+    r.read(7).unwrap();
+    r.propose(vec![Bytes::from_static(b"new")]).unwrap();
+    let waiting = r.ready();
+    assert!(sent(&waiting, "accept").is_empty(), "no new slot before the window is closed");
+    r.on_persisted(waiting.number);
+    // The read's confirmation round is acknowledged: still it waits.
+    let Message::Heartbeat(hb) = &sent(&waiting, "heartbeat")[0].message else { panic!("a confirmation round") };
+    r.step(2, Message::HeartbeatReply(HeartbeatReply { ballot: b, round: hb.round, commit: 0, horizon: 0 })).unwrap();
+    let confirmed = r.ready();
+    r.on_persisted(confirmed.number);
+    assert!(waiting.reads.is_empty() && confirmed.reads.is_empty(), "no read before the window is closed");
+    let ready = close_window(&mut r, &ready, &[2]);
+    assert_eq!(ready.committed.len(), 6);
+    let Message::Accept(next) = &sent(&ready, "accept")[0].message else { panic!("the command goes out") };
+    assert_eq!(next.first_slot, 6);
+    assert!(
+        matches!(ready.reads[..], [ReadOutcome::Ready { id: 7, read_index: 6, .. }]),
+        "the read is served once the window is closed: {:?}",
+        ready.reads
+    );
 }
 
 #[test]
@@ -234,7 +291,7 @@ fn new_leader_learns_slots_a_promiser_knows_chosen_and_does_not_repropose_them()
     assert_eq!(ready.committed, vec![(0, chosen[0].clone()), (1, chosen[1].clone())]);
     assert!(ready.persist.contains(&PersistOp::Chosen { first_slot: 0, values: vec![value("c0")] }));
     let Message::Accept(a) = &sent(&ready, "accept")[0].message else { panic!("no accept") };
-    assert_eq!((a.first_slot, a.values.clone()), (2, vec![value("x")]));
+    assert_eq!((a.first_slot, &a.values[..1]), (2, &[value("x")][..]));
 }
 
 #[test]
@@ -295,8 +352,9 @@ fn commit_needs_a_majority() {
     r.on_persisted(ready.number);
     promise(&mut r, 2, b, 0, vec![]);
     let ready = promise(&mut r, 3, b, 0, vec![]);
-    r.on_persisted(ready.number);
     assert!(r.is_leader());
+    close_window(&mut r, &ready, &[2, 3]);
+    let first = r.commit_index();
     r.propose(vec![Bytes::from_static(b"cmd")]).unwrap();
     let ready = r.ready();
     r.on_persisted(ready.number); // our own vote
@@ -310,8 +368,8 @@ fn commit_needs_a_majority() {
     assert!(ack(&mut r, 2).committed.is_empty(), "2 of 5 is not a majority");
     assert!(ack(&mut r, 2).committed.is_empty(), "a duplicate ack does not count twice");
     let ready = ack(&mut r, 4);
-    assert_eq!(ready.committed, vec![(0, Value::batch(vec![Bytes::from_static(b"cmd")]))]);
-    assert_eq!(r.commit_index(), 1);
+    assert_eq!(ready.committed, vec![(first, Value::batch(vec![Bytes::from_static(b"cmd")]))]);
+    assert_eq!(r.commit_index(), first + 1);
 }
 
 #[test]
@@ -335,7 +393,8 @@ fn pipelining_window_bounds_slots_in_flight_and_batches_the_rest() {
     let (ready, b) = make_candidate(&mut r, &[2]);
     r.on_persisted(ready.number);
     let ready = promise(&mut r, 2, b, 0, vec![]);
-    r.on_persisted(ready.number);
+    close_window(&mut r, &ready, &[2]);
+    assert_eq!(r.commit_index(), 2, "the window closed with two no-ops");
     let commands: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("c{i}"))).collect();
     r.propose(commands).unwrap();
     let ready = r.ready();
@@ -346,11 +405,11 @@ fn pipelining_window_bounds_slots_in_flight_and_batches_the_rest() {
     assert_eq!(r.status().in_flight_slots, 2);
     assert_eq!(r.status().queued_commands, 4, "the rest wait for the window");
     r.on_persisted(ready.number);
-    r.step(2, Message::Accepted(Accepted { ballot: b, first_slot: 0, count: 1 })).unwrap();
+    r.step(2, Message::Accepted(Accepted { ballot: b, first_slot: 2, count: 1 })).unwrap();
     let ready = r.ready();
     assert_eq!(ready.committed.len(), 1);
     let Message::Accept(next) = &sent(&ready, "accept")[0].message else { panic!("window reopened") };
-    assert_eq!((next.first_slot, next.values[0].commands().len()), (2, 3));
+    assert_eq!((next.first_slot, next.values[0].commands().len()), (4, 3));
 }
 
 #[test]

@@ -178,6 +178,9 @@ enum BugArg {
     StampIgnoresHorizon,
     /// MSET applies its first key, and the others only at the next slot.
     SplitMultiKeyWrites,
+    /// A new leader serves reads without closing the slots past its
+    /// recovered log where an unknown older batch may lie.
+    LeaderLeavesWindowOpen,
 }
 
 impl BugArg {

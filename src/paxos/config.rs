@@ -119,11 +119,16 @@ pub enum InjectedBug {
     /// key with the command, the rest before the next slot's commands (a
     /// read in between sees the keys half written). Implemented in `node/`.
     SplitMultiKeyWrites,
+    /// A new leader does not close the `window_slots` slots past the log it
+    /// recovered before serving reads: a batch a deposed leader sealed there,
+    /// unknown to it, can be recovered later with a stamp older than times
+    /// it judged reads at.
+    LeaderLeavesWindowOpen,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 11] = [
+    pub const ALL: [(InjectedBug, &'static str); 12] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -135,6 +140,7 @@ impl InjectedBug {
         (InjectedBug::ReadIndexWithoutRound, "read-index-without-round"),
         (InjectedBug::StampIgnoresHorizon, "stamp-ignores-horizon"),
         (InjectedBug::SplitMultiKeyWrites, "split-multi-key-writes"),
+        (InjectedBug::LeaderLeavesWindowOpen, "leader-leaves-window-open"),
     ];
 
     pub fn name(self) -> &'static str {

@@ -13,6 +13,17 @@ impl Replica {
     /// reported (the highest-ballot value per slot: "Paxos Made Simple" P2c),
     /// fill the holes between with no-ops, and only then serve new commands.
     /// Slots a promiser knew chosen came with its promise and were learned.
+    ///
+    /// Then close the window: no-ops in the `window_slots` slots past the
+    /// highest reported one, and reads wait until they are chosen too
+    /// (`recovery_end`). An earlier leader may have sealed a batch there
+    /// that no promiser of ours accepted; a later leader could still
+    /// recover it, with its old stamp, after we judged reads at later times
+    /// (`paxos::time`). It cannot lie further out: a leader seals a new
+    /// batch only while fewer than `window_slots` of its proposals are
+    /// unchosen, and every chosen slot is reported to us, so the batch lies
+    /// at most `window_slots` past a slot we know. Once our no-ops are
+    /// chosen there, such a batch can never be.
     pub(super) fn become_leader(&mut self) {
         let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
             return;
@@ -20,7 +31,12 @@ impl Replica {
         // Every promiser's chosen slots were learned as its promise arrived.
         let start = self.learner.commit().max(candidate.first_unchosen);
         let end = candidate.accepted.last_key_value().map_or(start, |(&slot, _)| slot.saturating_add(1)).max(start);
-        let values: Vec<Value> = (start..end)
+        let closed_end = if self.config.injected_bug == InjectedBug::LeaderLeavesWindowOpen {
+            end
+        } else {
+            end.saturating_add(self.config.window_slots as u64)
+        };
+        let values: Vec<Value> = (start..closed_end)
             .map(|slot| {
                 if let Some(chosen) = self.learner.value(slot) {
                     return chosen.clone();
@@ -32,7 +48,7 @@ impl Replica {
             })
             .collect();
         let ballot = candidate.ballot;
-        let mut leader = Leader::new(ballot, end, self.now, self.config.members.len());
+        let mut leader = Leader::new(ballot, closed_end, self.now, self.config.members.len());
         leader.elected_floor = self.time_floor;
         self.role = Role::Leader(Box::new(leader));
         self.leader_hint = Some(self.id);

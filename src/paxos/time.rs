@@ -29,6 +29,17 @@
 //! and raises its floor to the highest reported. So its first stamp is at
 //! least every time its predecessor could have judged a read at.
 //!
+//! One more way a stamp could fall behind a read: a deposed leader seals a
+//! batch that only a minority accepts, and the next leader, whose
+//! promisers never saw it, judges reads at later times; a leader after it
+//! could recover the batch, unchanged as Paxos requires, so with its old
+//! stamp, behind those reads. A new leader therefore closes the window
+//! before it serves reads: it proposes no-ops in the `window_slots` slots
+//! past the highest one its promisers reported, where alone such a batch
+//! can lie, and reads wait until they are chosen
+//! (`Replica::become_leader`). `window_slots` must be the same on every
+//! node for that bound to hold.
+//!
 //! The cost: after a failover, log time may run up to `horizon_ms` ahead
 //! of the new leader's clock until its clock catches up (keys may expire
 //! that much early then). A shell that gives the replica no clock

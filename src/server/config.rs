@@ -411,7 +411,9 @@ impl ClusterFile {
 /// Tuning flags on the command line: each overrides the cluster file.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct TuningArgs {
-    /// Slots in flight at once (pipelining window; 1 = off) [default: 64]
+    /// Slots in flight at once (pipelining window; 1 = off); must be the
+    /// same on every node: a new leader closes this many slots past the
+    /// log it recovered before serving reads [default: 64]
     #[arg(long)]
     pub window_slots: Option<usize>,
     /// Commands per slot at most (1 = no batching) [default: 1024]
