@@ -35,6 +35,18 @@ impl Cluster {
             let epoch = self.node(peer).epoch;
             self.schedule(LINK_RESET_NOTICE_US, EventKind::LinkDown { node: peer, peer: node, epoch });
         }
+        // Its clients' connections close too (the kernel resets them when
+        // the process dies): each reconnects to the next node that is up,
+        // its operations in flight left open (indeterminate). Keeping the
+        // session across the crash would model nothing real, and it stalls:
+        // a later command waits in the store for one the crash lost.
+        let replicas = self.config.replicas;
+        let next_up = (1..replicas).map(|i| (node - 1 + i) % replicas + 1).find(|&n| self.is_up(n));
+        let target = next_up.unwrap_or(node % replicas + 1);
+        for client in self.clients.iter_mut().filter(|c| c.target == node) {
+            client.reconnect(target);
+            self.faults.reconnects += 1;
+        }
         self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "crash", ..Default::default() });
     }
 
