@@ -37,6 +37,9 @@ pub struct NodeConfig {
     /// Emit the events only checkers need (`ReadRegistered`, `ReadServed`,
     /// `Executed`): the simulator.
     pub trace_checks: bool,
+    /// Sample one request in this many for the latency anatomy
+    /// (`node::anatomy`; 0: none).
+    pub anatomy_every: u64,
 }
 
 impl NodeConfig {
@@ -55,6 +58,7 @@ impl NodeConfig {
             parked_retry_ticks: 10,
             forward_retry_ticks: 200,
             trace_checks: false,
+            anatomy_every: 64,
         }
     }
 

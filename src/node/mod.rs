@@ -28,6 +28,7 @@
 //! during the stall before it ticks: firing timeouts first would start
 //! elections the backlog's heartbeats would have prevented.
 
+mod anatomy;
 mod boot;
 mod config;
 mod output;
@@ -37,6 +38,7 @@ mod requests;
 mod session;
 mod state;
 
+pub use anatomy::Stage;
 pub use boot::Boot;
 pub use config::NodeConfig;
 pub use output::{Append, NodeEvent, Output, SnapshotJob};

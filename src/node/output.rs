@@ -51,6 +51,8 @@ pub enum NodeEvent {
     SnapshotStarted { slot: Slot },
     /// Client requests were held because the disk is behind.
     Backpressure { unsynced_bytes: usize },
+    /// A sampled request spent `us` microseconds in `stage` (`node::anatomy`).
+    Stage { stage: super::Stage, us: u64 },
     /// Something the node cannot continue from (a peer's snapshot that the
     /// core accepted whole does not restore). The shell must stop.
     Fatal(String),

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::anatomy::Stage;
 use super::output::{Append, NodeEvent, SnapshotJob};
 use super::request::{Request, Unsynced};
 use super::state::Node;
@@ -17,6 +18,7 @@ impl<C> Node<C> {
     /// Every append up to `token` is durable: release what waited for it.
     pub fn on_synced(&mut self, now_us: u64, token: u64) {
         self.advance(now_us);
+        self.anatomy.on_synced(token, now_us);
         while self.appends_unsynced.front().is_some_and(|(t, _)| *t <= token) {
             let (_, bytes) = self.appends_unsynced.pop_front().expect("front exists");
             self.unsynced_bytes -= bytes;
@@ -128,6 +130,7 @@ impl<C> Node<C> {
             self.unsynced_bytes += bytes;
             self.appends_unsynced.push_back((number, bytes));
             self.last_append = number;
+            self.anatomy.on_append(self.replica.is_leader(), number, &persist, self.now_us);
             self.out.appends.push(Append { token: number, ops: persist });
         } else if sends.is_empty() && self.unsynced.is_empty() {
             self.replica.on_persisted(number);
@@ -180,6 +183,11 @@ impl<C> Node<C> {
             }
             if let Some(reply) = applied.reply {
                 if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
+                    if let Some(start) = w.sampled_us {
+                        let mut stages = Vec::new();
+                        self.anatomy.write_answered(slot, start, self.now_us, &mut stages);
+                        self.out.events.extend(stages.into_iter().map(|(stage, us)| NodeEvent::Stage { stage, us }));
+                    }
                     self.deliver(w.waiter, reply);
                 }
             }
@@ -189,6 +197,7 @@ impl<C> Node<C> {
                 }
             }
         }
+        self.anatomy.applied(self.applied);
         self.submit_released_reads();
         self.maybe_snapshot(value.size_bytes() as u64);
     }
@@ -237,6 +246,10 @@ impl<C> Node<C> {
                     self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms, session, seq });
                 }
                 let reply = self.kv.read(read.op(), at_ms);
+                if let Some(start) = read.sampled_us {
+                    let us = self.now_us.saturating_sub(start);
+                    self.out.events.push(NodeEvent::Stage { stage: Stage::ReadWait, us });
+                }
                 self.deliver(read.waiter, reply);
             }
             ReadOutcome::Failed { id } => {

@@ -41,6 +41,8 @@ pub(super) struct WaitingWrite<C> {
     pub command: Command,
     pub waiter: Waiter<C>,
     pub deadline_us: u64,
+    /// Sampled for the latency anatomy: when it was proposed.
+    pub sampled_us: Option<u64>,
 }
 
 /// Per session: its writes waiting here, and its reads held until the
@@ -80,6 +82,8 @@ pub(super) struct WaitingRead<C> {
     pub command: Command,
     pub waiter: Waiter<C>,
     pub deadline_us: u64,
+    /// Sampled for the latency anatomy: when the core took it.
+    pub sampled_us: Option<u64>,
 }
 
 impl<C> WaitingRead<C> {
@@ -95,6 +99,8 @@ pub(super) struct Forwarded<C> {
     /// The tick it was sent: unanswered for `forward_retry_ticks`, it is
     /// sent again (the session applies it once).
     pub sent_tick: u64,
+    /// Sampled for the latency anatomy: when it was sent.
+    pub sampled_us: Option<u64>,
 }
 
 /// A Ready whose records are appended but not yet durable.

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use super::anatomy::Stage;
 use super::output::NodeEvent;
 use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite};
 use super::state::Node;
@@ -89,8 +90,15 @@ impl<C> Node<C> {
         self.out.events.push(NodeEvent::Proposed);
         let Request { waiter, deadline_us, command, .. } = request;
         let key = (command.session, command.seq);
-        let waiting = WaitingWrite { command, waiter, deadline_us };
+        let sampled_us = self.anatomy.sample(self.now_us);
+        if sampled_us.is_some() {
+            self.anatomy.write_sampled();
+        }
+        let waiting = WaitingWrite { command, waiter, deadline_us, sampled_us };
         if let Some(old) = self.waiting_writes.insert(key, waiting) {
+            if old.sampled_us.is_some() {
+                self.anatomy.write_dropped();
+            }
             // A retry of a command still waiting here: the new waiter takes
             // over; the old one (a forward the sender already gave up on)
             // learns nothing more, and nothing it could act on.
@@ -109,13 +117,17 @@ impl<C> Node<C> {
             self.out.events.push(NodeEvent::ReadRegistered { id });
         }
         let Request { command, waiter, deadline_us, .. } = request;
-        self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us });
+        let sampled_us = self.anatomy.sample(self.now_us);
+        self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us, sampled_us });
     }
 
     /// Forget a waiting write; once a session has none left, its held
     /// reads are released (they now read after those writes).
     pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
         let waiting = self.waiting_writes.remove(&key)?;
+        if waiting.sampled_us.is_some() {
+            self.anatomy.write_dropped();
+        }
         let session = self.sessions_waiting.get_mut(&key.0).expect("counted when inserted");
         session.writes.remove(&key.1);
         let released = session.releasable();
@@ -164,7 +176,8 @@ impl<C> Node<C> {
         self.out.events.push(NodeEvent::Forwarded { to: leader });
         let request = Request { maybe_applied: true, ..request };
         let sent_tick = self.tick_now();
-        self.forwarded.insert(id, Forwarded { request, leader, sent_tick });
+        let sampled_us = self.anatomy.sample(self.now_us);
+        self.forwarded.insert(id, Forwarded { request, leader, sent_tick, sampled_us });
     }
 
     /// Answer a waiter, wherever it is.
@@ -323,6 +336,11 @@ impl<C> Node<C> {
                     self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
                     Reply::Error(format!("ERR malformed reply from node {from}: {e}; the outcome is unknown"))
                 });
+                if let Some(start) = forwarded.sampled_us {
+                    self.out
+                        .events
+                        .push(NodeEvent::Stage { stage: Stage::Forward, us: self.now_us.saturating_sub(start) });
+                }
                 self.deliver(forwarded.request.waiter, reply);
             }
             PeerFrame::ForwardRefused { id, reason } => {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::anatomy::Anatomy;
 use super::config::NodeConfig;
 use super::output::Output;
 use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrite};
@@ -82,6 +83,7 @@ pub struct Node<C> {
     pub(super) since_snapshot_bytes: u64,
     pub(super) snapshot_pending: Option<Slot>,
 
+    pub(super) anatomy: Anatomy,
     pub(super) out: Output<C>,
 }
 
@@ -120,6 +122,7 @@ impl<C> Node<C> {
             since_snapshot_slots,
             since_snapshot_bytes,
             snapshot_pending: None,
+            anatomy: Anatomy::new(config.anatomy_every),
             out: Output::default(),
             config,
         }

@@ -208,3 +208,28 @@ fn an_expired_key_is_gone_at_the_leaders_clock_and_reclaimed_through_the_log() {
     assert_eq!(n.kv().len_expiring(), 0, "reclaimed");
     assert!(n.kv().log_time() > wall + 100, "the log's time passed the expiry");
 }
+
+/// The latency anatomy: a sampled write at the leader is split into the
+/// time it waited for its batch, for its own fsync, and for the rest.
+#[test]
+fn a_sampled_write_reports_its_stages_in_node_time() {
+    let (mut n, now) = leader_alone(|c| c.anatomy_every = 1);
+    let mut session = ClientSession::new(1);
+    let command = session.command(set("k", "v"), true, || 1);
+    n.submit(now, Request::new(command, Waiter::Client(10), now + 1_000_000));
+    let out = drain(&mut n);
+    let token = out.appends.last().expect("the write was appended").token;
+    n.on_synced(now + 300, token);
+    n.drain();
+    let out = n.take_output();
+    assert_eq!(out.replies, vec![(10, Reply::Ok)]);
+    let stages: Vec<(Stage, u64)> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Stage { stage, us } => Some((*stage, *us)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages, [(Stage::Queue, 0), (Stage::LocalSync, 300), (Stage::Quorum, 0)]);
+}

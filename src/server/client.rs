@@ -28,7 +28,7 @@ use glommio::net::TcpStream;
 
 use super::clients::ClientInfo;
 use super::shard::ClientWaiter;
-use super::util::{reply_cell, Notify, ReplyCell};
+use super::util::{reply_cell_stamped, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
 use crate::net::commands::reply::command_reply;
@@ -40,6 +40,9 @@ use crate::node::{ClientSession, Request, Waiter};
 
 /// Buffered reply bytes that trigger a write.
 const OUT_BYTES_FLUSH: usize = 64 * 1024;
+/// One request in this many per connection has its `parse` and `reply`
+/// stages timed (`server::stages`), as the node samples its own.
+const STAGE_SAMPLE_EVERY: u64 = 64;
 
 /// Arguments per command at most (an MSET or MGET of this many keys).
 const ARGS_MAX: usize = 64 * 1024;
@@ -130,6 +133,10 @@ struct Connection {
     authenticated: Cell<bool>,
     multi: RefCell<Option<Multi>>,
     watching: RefCell<Option<Watching>>,
+    /// When the latest bytes came off the socket (the `parse` stage).
+    read_at: Cell<Option<Instant>>,
+    /// Requests sent to shards, for sampling stages.
+    sent: Cell<u64>,
 }
 
 impl Connection {
@@ -202,6 +209,8 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
         authenticated: Cell::new(authenticated),
         multi: RefCell::new(None),
         watching: RefCell::new(None),
+        read_at: Cell::new(None),
+        sent: Cell::new(0),
     });
     let (reader, writer) = futures_lite::io::split(stream);
     let writer_task = glommio::spawn_local(write_replies(conn.clone(), writer));
@@ -228,6 +237,7 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        conn.read_at.set(Some(Instant::now()));
         if conn.info.killed.load(Relaxed) {
             return;
         }
@@ -264,16 +274,17 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
 
 async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::AsyncWrite + Unpin) {
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // Sampled replies in `out`: (shard, when the shard answered).
+    let mut samples: Vec<(usize, Instant)> = Vec::new();
     loop {
         let item = loop {
             if let Some(item) = conn.queue.borrow_mut().pop_front() {
                 break Some(item);
             }
             if !out.is_empty() {
-                if writer.write_all(&out).await.is_err() {
+                if !flush(&conn, &mut writer, &mut out, &mut samples).await {
                     return;
                 }
-                out.clear();
                 continue;
             }
             if conn.reader_done.get() {
@@ -285,11 +296,8 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
         conn.room.notify();
         // Bound the output buffer: write once it is large, even if more
         // replies are ready (a pipeline of large GETs).
-        if out.len() >= OUT_BYTES_FLUSH {
-            if writer.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
+        if out.len() >= OUT_BYTES_FLUSH && !flush(&conn, &mut writer, &mut out, &mut samples).await {
+            return;
         }
         let close = match item {
             Pending::Ready(bytes) => {
@@ -301,25 +309,25 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                     Some(reply) => reply,
                     None => {
                         // Flush what is ready before waiting on the slow one.
-                        if !out.is_empty() {
-                            if writer.write_all(&out).await.is_err() {
-                                return;
-                            }
-                            out.clear();
+                        if !out.is_empty() && !flush(&conn, &mut writer, &mut out, &mut samples).await {
+                            return;
                         }
                         receive(&cell).await
                     }
                 };
                 conn.sessions.borrow_mut()[shard].answered(seq, &reply);
+                if let Some(at) = cell.sent_at() {
+                    samples.push((shard, at));
+                }
                 encode_shaped(&mut out, reply, shape, conn.shards(), conn.proto());
                 false
             }
             Pending::Gather { parts, gather } => {
-                if !out.is_empty() && parts.iter().any(|(cell, _, _)| !cell.is_ready()) {
-                    if writer.write_all(&out).await.is_err() {
-                        return;
-                    }
-                    out.clear();
+                if !out.is_empty()
+                    && parts.iter().any(|(cell, _, _)| !cell.is_ready())
+                    && !flush(&conn, &mut writer, &mut out, &mut samples).await
+                {
+                    return;
                 }
                 let mut replies = Vec::with_capacity(parts.len());
                 for (cell, shard, seq) in &parts {
@@ -345,6 +353,26 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
         }
     }
     let _ = writer.close().await;
+}
+
+/// Write `out` and clear it; then the sampled replies in it have their
+/// `reply` stage (shard answered until written to the socket). False if the
+/// client is gone.
+async fn flush(
+    conn: &Connection,
+    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
+    out: &mut BytesMut,
+    samples: &mut Vec<(usize, Instant)>,
+) -> bool {
+    if writer.write_all(out).await.is_err() {
+        return false;
+    }
+    out.clear();
+    let now = Instant::now();
+    for (shard, at) in samples.drain(..) {
+        conn.shared.monitor.shards[shard].stages.record("reply", now.duration_since(at).as_micros() as u64);
+    }
+    true
 }
 
 async fn receive(cell: &ReplyCell<Reply>) -> Reply {
@@ -947,8 +975,15 @@ async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Repl
         sessions[shard].command(op, through_log, || shared.new_session_counter())
     };
     let seq = command.seq;
-    let deadline = Instant::now() + Duration::from_millis(shared.file.tuning.request_timeout_ms);
-    let (sender, cell) = reply_cell();
+    let now = Instant::now();
+    let sent = conn.sent.get() + 1;
+    conn.sent.set(sent);
+    let sampled = sent.is_multiple_of(STAGE_SAMPLE_EVERY);
+    if let Some(read_at) = conn.read_at.get().filter(|_| sampled) {
+        shared.monitor.shards[shard].stages.record("parse", now.duration_since(read_at).as_micros() as u64);
+    }
+    let deadline = now + Duration::from_millis(shared.file.tuning.request_timeout_ms);
+    let (sender, cell) = reply_cell_stamped(sampled);
     if shard == shared.executor {
         let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");
         let mut local = local.borrow_mut();

@@ -46,6 +46,8 @@ pub struct ShardMetrics {
     pub peer_writes: Counter,
     pub peer_connects: Counter,
     pub peer_errors: Counter,
+    /// The latency anatomy (`server::stages`).
+    pub stages: super::stages::ShardStages,
 }
 
 impl ShardMetrics {
@@ -69,6 +71,7 @@ impl ShardMetrics {
             peer_writes: Counter::default(),
             peer_connects: Counter::default(),
             peer_errors: Counter::default(),
+            stages: super::stages::ShardStages::default(),
         };
         registry.register("proposals", "Client commands proposed by this shard as leader", m.proposals.clone());
         registry.register("commits", "Log slots applied to the store", m.commits.clone());
@@ -88,6 +91,11 @@ impl ShardMetrics {
         registry.register("peer_writes", "Socket writes to peers", m.peer_writes.clone());
         registry.register("peer_connects", "Peer links established", m.peer_connects.clone());
         registry.register("peer_errors", "Peer links dropped or refused", m.peer_errors.clone());
+        registry.register(
+            "stage_seconds",
+            "Latency anatomy: seconds a sampled request spent in each stage",
+            m.stages.family(),
+        );
         m
     }
 }
@@ -295,6 +303,16 @@ impl Monitor {
         if want("cluster") {
             section(&mut out, "# Cluster\r\n");
             out.push_str("cluster_enabled:0\r\n");
+        }
+        // Not a default section (Redis's list stays as it is): `INFO
+        // latency`, `INFO all` or `INFO everything`.
+        if sections.iter().any(|s| s == "latency" || s == "all" || s == "everything") {
+            section(&mut out, "# Latency\r\n");
+            for (s, m) in self.shards.iter().enumerate() {
+                for (stage, histogram) in m.stages.sampled() {
+                    out.push_str(&format!("shard{s}_stage_{stage}_usec:{}\r\n", histogram.summary()));
+                }
+            }
         }
         if want("keyspace") {
             let keys: u64 = self.status.iter().map(|s| s.keys.load(Relaxed)).sum();

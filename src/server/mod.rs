@@ -18,6 +18,7 @@ pub mod links;
 pub mod metrics;
 mod ports;
 pub mod shard;
+pub mod stages;
 pub mod util;
 
 use std::cell::{Cell, RefCell};

@@ -85,6 +85,9 @@ pub struct ReplyCell<T> {
 struct ReplyInner<T> {
     value: RefCell<Option<T>>,
     waker: RefCell<Option<Waker>>,
+    /// Sampled for the latency anatomy: when the value was sent.
+    sent_at: Cell<Option<std::time::Instant>>,
+    stamp: bool,
 }
 
 /// The filling end. Dropping it unfilled is a bug in the caller's
@@ -94,12 +97,21 @@ pub struct ReplySender<T> {
 }
 
 pub fn reply_cell<T>() -> (ReplySender<T>, ReplyCell<T>) {
-    let inner = Rc::new(ReplyInner { value: RefCell::new(None), waker: RefCell::new(None) });
+    reply_cell_stamped(false)
+}
+
+/// A reply cell that, with `stamp`, remembers when its value was sent.
+pub fn reply_cell_stamped<T>(stamp: bool) -> (ReplySender<T>, ReplyCell<T>) {
+    let inner =
+        Rc::new(ReplyInner { value: RefCell::new(None), waker: RefCell::new(None), sent_at: Cell::new(None), stamp });
     (ReplySender { inner: inner.clone() }, ReplyCell { inner })
 }
 
 impl<T> ReplySender<T> {
     pub fn send(self, value: T) {
+        if self.inner.stamp {
+            self.inner.sent_at.set(Some(std::time::Instant::now()));
+        }
         *self.inner.value.borrow_mut() = Some(value);
         if let Some(waker) = self.inner.waker.borrow_mut().take() {
             waker.wake();
@@ -129,6 +141,11 @@ impl<T> ReplyCell<T> {
 
     pub fn take(&self) -> Option<T> {
         self.inner.value.borrow_mut().take()
+    }
+
+    /// When the value was sent, if this cell was stamped.
+    pub fn sent_at(&self) -> Option<std::time::Instant> {
+        self.inner.sent_at.get()
     }
 }
 

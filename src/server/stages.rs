@@ -1,0 +1,170 @@
+//! The latency anatomy's histograms: per shard and per stage
+//! (`node::anatomy`, plus the shell's own `parse` and `reply` stages), in
+//! microseconds, readable as percentiles for `INFO latency` and mirrored
+//! to Prometheus as `paxoskv_stage_seconds{stage=...}`.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+use crate::node::Stage;
+
+/// Every stage a sample may have: the shell's first and last, the node's between.
+pub const STAGES: [&str; 7] = ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply"];
+
+/// Four buckets per power of two: a percentile is within 19% of the truth.
+const SUB: u32 = 4;
+const BUCKETS: usize = 4 * 40;
+
+fn bucket(us: u64) -> usize {
+    if us < u64::from(SUB) {
+        return us as usize;
+    }
+    let log = 63 - us.leading_zeros(); // >= 2
+    let sub = (us >> (log - 2)) & u64::from(SUB - 1);
+    ((log - 1) * SUB + sub as u32).min(BUCKETS as u32 - 1) as usize
+}
+
+/// The largest value bucket `i` holds.
+fn bucket_top(i: usize) -> u64 {
+    let i = i as u32;
+    if i < SUB {
+        return u64::from(i);
+    }
+    let log = i / SUB + 1;
+    let sub = u64::from(i % SUB);
+    ((4 + sub + 1) << (log - 2)) - 1
+}
+
+/// One stage's counts.
+pub struct StageHistogram {
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+impl Default for StageHistogram {
+    fn default() -> Self {
+        StageHistogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+            max_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl StageHistogram {
+    pub fn record(&self, us: u64) {
+        self.buckets[bucket(us)].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+        self.max_us.fetch_max(us, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    /// The `q` quantile (0..=1), as the top of its bucket; 0 when empty.
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_top(i).min(self.max_us.load(Relaxed));
+            }
+        }
+        self.max_us.load(Relaxed)
+    }
+
+    /// `count=N,mean=..,p50=..,p90=..,p99=..,max=..` (microseconds).
+    pub fn summary(&self) -> String {
+        let count = self.count();
+        let mean = if count == 0 { 0.0 } else { self.sum_us.load(Relaxed) as f64 / count as f64 };
+        format!(
+            "count={count},mean={mean:.1},p50={},p90={},p99={},max={}",
+            self.quantile_us(0.5),
+            self.quantile_us(0.9),
+            self.quantile_us(0.99),
+            self.max_us.load(Relaxed)
+        )
+    }
+}
+
+/// One shard's stages: ours for INFO, Prometheus's for `/metrics`.
+#[derive(Clone)]
+pub struct ShardStages {
+    ours: Arc<Vec<StageHistogram>>,
+    prometheus: Family<Vec<(String, String)>, Histogram>,
+}
+
+impl Default for ShardStages {
+    fn default() -> Self {
+        ShardStages {
+            ours: Arc::new(STAGES.iter().map(|_| StageHistogram::default()).collect()),
+            prometheus: Family::new_with_constructor(|| Histogram::new(exponential_buckets(5e-6, 2.0, 18))),
+        }
+    }
+}
+
+impl ShardStages {
+    pub fn family(&self) -> Family<Vec<(String, String)>, Histogram> {
+        self.prometheus.clone()
+    }
+
+    /// Record `us` microseconds in the stage named `name` (one of [`STAGES`]).
+    pub fn record(&self, name: &str, us: u64) {
+        let Some(i) = STAGES.iter().position(|s| *s == name) else { return };
+        self.ours[i].record(us);
+        self.prometheus.get_or_create(&vec![("stage".to_string(), name.to_string())]).observe(us as f64 / 1e6);
+    }
+
+    pub fn record_node(&self, stage: Stage, us: u64) {
+        self.record(stage.name(), us);
+    }
+
+    /// (stage, histogram) for the stages with samples.
+    pub fn sampled(&self) -> impl Iterator<Item = (&'static str, &StageHistogram)> {
+        STAGES.iter().copied().zip(self.ours.iter()).filter(|(_, h)| h.count() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_every_value_and_their_tops_bound_them() {
+        for us in (0..5_000u64).chain([65_535, 1 << 20, 123_456_789, u64::MAX / 2]) {
+            let i = bucket(us);
+            assert!(us <= bucket_top(i) || i == BUCKETS - 1, "{us} above the top of bucket {i}");
+            assert!(i == 0 || us > bucket_top(i - 1), "{us} belongs below bucket {i}");
+            if us >= 4 && i < BUCKETS - 1 {
+                assert!(bucket_top(i) as f64 <= us as f64 * 1.25 + 1.0, "bucket {i} too wide for {us}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_come_from_the_recorded_values() {
+        let h = StageHistogram::default();
+        assert_eq!(h.quantile_us(0.5), 0);
+        for us in 1..=100 {
+            h.record(us * 10);
+        }
+        let p50 = h.quantile_us(0.5);
+        assert!((500..=625).contains(&p50), "p50 {p50}");
+        assert_eq!(h.quantile_us(1.0), 1000);
+        assert!(h.summary().starts_with("count=100,mean=505.0,"), "{}", h.summary());
+    }
+}
