@@ -262,6 +262,7 @@ impl Cluster {
                     self.watch_read(id, begun_us, ballot);
                 }
             }
+            NodeEvent::Stage { .. } => {}
             NodeEvent::Executed { session, seq, reply, at_ms } => {
                 self.executions.entry((session, seq)).or_insert((self.now_us, reply, at_ms));
             }
