@@ -87,12 +87,14 @@ impl StageHistogram {
         self.max_us.load(Relaxed)
     }
 
-    /// `count=N,mean=..,p50=..,p90=..,p99=..,max=..` (microseconds).
+    /// `count=N,sum=..,mean=..,p50=..,p90=..,p99=..,max=..` (microseconds;
+    /// count and sum are cumulative, so two readings give the mean between).
     pub fn summary(&self) -> String {
         let count = self.count();
-        let mean = if count == 0 { 0.0 } else { self.sum_us.load(Relaxed) as f64 / count as f64 };
+        let sum = self.sum_us.load(Relaxed);
+        let mean = if count == 0 { 0.0 } else { sum as f64 / count as f64 };
         format!(
-            "count={count},mean={mean:.1},p50={},p90={},p99={},max={}",
+            "count={count},sum={sum},mean={mean:.1},p50={},p90={},p99={},max={}",
             self.quantile_us(0.5),
             self.quantile_us(0.9),
             self.quantile_us(0.99),
@@ -165,6 +167,6 @@ mod tests {
         let p50 = h.quantile_us(0.5);
         assert!((500..=625).contains(&p50), "p50 {p50}");
         assert_eq!(h.quantile_us(1.0), 1000);
-        assert!(h.summary().starts_with("count=100,mean=505.0,"), "{}", h.summary());
+        assert!(h.summary().starts_with("count=100,sum=50500,mean=505.0,"), "{}", h.summary());
     }
 }
