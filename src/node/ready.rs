@@ -132,7 +132,12 @@ impl<C> Node<C> {
             self.last_append = number;
             self.anatomy.on_append(self.replica.is_leader(), number, &persist, self.now_us);
             self.out.appends.push(Append { token: number, ops: persist });
-        } else if sends.is_empty() && self.unsynced.is_empty() {
+        } else if self.unsynced.is_empty() && self.appends_unsynced.is_empty() {
+            // Nothing new to write and everything written is durable: the
+            // replies (say, an Accepted for slots stored before) go now. Filed
+            // under an append already synced, they would wait for the next
+            // append's fsync, on an idle node the next horizon record.
+            self.transmit(sends);
             self.replica.on_persisted(number);
             return;
         }

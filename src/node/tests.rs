@@ -233,3 +233,37 @@ fn a_sampled_write_reports_its_stages_in_node_time() {
         .collect();
     assert_eq!(stages, [(Stage::Queue, 0), (Stage::LocalSync, 300), (Stage::Quorum, 0)]);
 }
+
+/// Found while chasing a 5 s client timeout: an Accept for slots already
+/// stored and synced needs no write, and its Accepted was filed under the
+/// last append, already durable, so it waited for the next append's
+/// fsync (on an idle follower, the next horizon record). It goes at once.
+#[test]
+fn a_reply_that_needs_no_new_write_leaves_at_once_when_everything_is_durable() {
+    use crate::paxos::{Accept, Value};
+    let mut n = node(2, vec![1, 2, 3], |_| {});
+    let accept = Accept {
+        ballot: Ballot::new(1, 1),
+        first_slot: 0,
+        values: vec![Value::batch(vec![Bytes::from_static(b"x")])],
+        commit: 0,
+    };
+    let accepted = |out: &Output<Client>| {
+        out.messages.iter().filter(|(to, f)| *to == 1 && matches!(f, PeerFrame::Paxos(Message::Accepted(_)))).count()
+    };
+    n.on_peer_frame(1_000, 1, PeerFrame::Paxos(Message::Accept(accept.clone())));
+    let out = drain(&mut n);
+    assert_eq!(accepted(&out), 0, "not before the fsync");
+    n.on_synced(2_000, out.appends.last().expect("the value is written").token);
+    assert_eq!(accepted(&drain(&mut n)), 1);
+    // The slot is chosen; the leader sends it again (an Accepted was
+    // slow): nothing to write.
+    let heartbeat = Heartbeat { ballot: Ballot::new(1, 1), commit: 1, round: 1, horizon: 0 };
+    n.on_peer_frame(2_500, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+    settle(&mut n, 2_500);
+    assert_eq!(n.replica().commit_index(), 1);
+    n.on_peer_frame(3_000, 1, PeerFrame::Paxos(Message::Accept(accept)));
+    let out = drain(&mut n);
+    assert!(out.appends.is_empty(), "{:?}", out.appends);
+    assert_eq!(accepted(&out), 1, "answered without waiting for another fsync");
+}
