@@ -406,6 +406,40 @@ fn group_commit_shares_fsyncs_between_concurrent_appenders() {
     });
 }
 
+/// Issue 11: records are written into zeros the WAL wrote ahead of them
+/// (a plain overwrite), not into preallocated unwritten extents; the zeros
+/// stay a bounded distance ahead, and recovery reads the log unchanged.
+#[test]
+fn segments_are_zeroed_ahead_of_the_records_and_recover_unchanged() {
+    let test = TestDir::new("zero_ahead");
+    let dir = test.join("wal");
+    run_local(move || async move {
+        let (wal, _, _) = open(options(&dir, SEGMENT_BYTES_LARGE)).await;
+        let batches: Vec<Vec<PersistOp>> = (0..64u64)
+            .map(|i| {
+                let text = format!("{i:0>2}{}", "z".repeat(60_000));
+                vec![PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: i, values: vec![value(&text)] }]
+            })
+            .collect();
+        write_batches(&wal, &batches).await;
+        let stats = wal.stats();
+        assert!(stats.zeroed_bytes >= stats.bytes, "zeros lead the records: {stats:?}");
+        assert!(stats.zeroed_bytes <= stats.bytes + (4 << 20), "and stay within reach: {stats:?}");
+        drop(wal);
+        let (_wal, state, report) = open(options(&dir, SEGMENT_BYTES_LARGE)).await;
+        assert_eq!(report.torn_tail, None);
+        assert_eq!(state, apply_all(&flatten(&batches)));
+    });
+    let mut no_sync = options(&test.join("none"), SEGMENT_BYTES_LARGE);
+    no_sync.durability = Durability::None;
+    run_local(move || async move {
+        let (wal, _, _) = open(no_sync).await;
+        let op = PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: 0, values: vec![value("x")] };
+        write_batches(&wal, &[vec![op]]).await;
+        assert_eq!(wal.stats().zeroed_bytes, 0, "nothing to gain without fsyncs");
+    });
+}
+
 // ---------------------------------------------------------------------------
 // 3. Segment rolling
 // ---------------------------------------------------------------------------
