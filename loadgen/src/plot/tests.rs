@@ -98,6 +98,7 @@ fn run(index: usize, offered: Option<f64>, achieved: f64, p50_us: u64, passed: O
         timeline: timeline(30, achieved, p50_us),
         events: Vec::new(),
         passed,
+        stages: Vec::new(),
     }
 }
 
