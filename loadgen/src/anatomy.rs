@@ -12,7 +12,7 @@
 //! `count` and `sum` (µs) are cumulative since the process started, so two
 //! readings give the samples and the mean between them; the percentiles
 //! are not differences of anything and are not used. A server without
-//! these lines (Redis, whose `INFO latency` is about something else) has no
+//! these lines (Redis 7.0 answers `INFO latency` with an empty text) has no
 //! stages; a node that could not be read at either end of the window, or
 //! whose counts went backwards (it restarted in between), has none either.
 //!
@@ -212,9 +212,11 @@ mod tests {
         shard0_stage_quorum_usec:count=78,sum=39000,mean=500.0,p50=480,p90=700,p99=900,max=950\r\n\
         shard1_stage_read_wait_usec:count=5,sum=50,mean=10.0,p50=9,p90=12,p99=15,max=15\r\n";
 
-    /// Redis 7.0's `INFO latency`: a section of its own, none of our lines.
-    const REDIS: &str = "# Latencystats\r\nlatency_percentiles_usec_set:p50=0.001,p99=1.003,p99.9=3.007\r\n\
-        latency_percentiles_usec_info:p50=12.031,p99=12.031,p99.9=12.031\r\n";
+    /// Redis 7.0 answers `INFO latency` with an empty text (no such
+    /// section); its own latency section, `INFO latencystats`, reads so.
+    const REDIS_LATENCYSTATS: &str = "# Latencystats\r\n\
+        latency_percentiles_usec_set:p50=8.031,p99=8.031,p99.9=8.031\r\n\
+        latency_percentiles_usec_info:p50=8.031,p99=8.031,p99.9=8.031\r\n";
 
     fn reading(shard: u32, stage: &str, count: u64, sum_us: u64) -> StageReading {
         StageReading { shard, stage: stage.into(), count, sum_us }
@@ -235,8 +237,8 @@ mod tests {
 
     #[test]
     fn redis_and_empty_and_malformed_text_have_no_stages() {
-        assert!(parse_info_latency(REDIS).is_empty());
         assert!(parse_info_latency("").is_empty());
+        assert!(parse_info_latency(REDIS_LATENCYSTATS).is_empty());
         let malformed = "shardX_stage_parse_usec:count=1,sum=2\r\n\
             shard0_stage__usec:count=1,sum=2\r\n\
             shard0_stage_parse_usec:count=1\r\n\
@@ -281,34 +283,59 @@ mod tests {
         assert!(stage_means("n", Some(&[]), Some(&[])).is_empty(), "Redis: nothing on either side");
     }
 
-    #[test]
-    fn an_unreachable_node_reads_as_none_and_the_watch_skips_it() {
-        // Bind then drop: a port nothing listens on.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        assert_eq!(read_stages(closed), None);
-        let now = Instant::now();
-        assert!(AnatomyWatch::start(&[closed], now, now).finish().is_empty());
-    }
-
-    #[test]
-    fn the_watch_reads_a_node_at_both_ends_of_the_window() {
+    /// A node that answers its i-th connection with `replies[i]` (raw
+    /// RESP) and then stops listening.
+    fn fake_node(replies: Vec<String>) -> SocketAddr {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         std::thread::spawn(move || {
-            for (i, stream) in listener.incoming().take(2).enumerate() {
-                let mut stream = stream.unwrap();
+            for reply in replies {
+                let (mut stream, _) = listener.accept().unwrap();
                 let mut request = [0u8; 64];
-                let _ = stream.read(&mut request).unwrap();
-                assert!(request.starts_with(b"*2\r\n$4\r\nINFO\r\n$7\r\nlatency\r\n"));
-                let count = 10 + 10 * i;
-                let body = format!("# Latency\r\nshard0_stage_forward_usec:count={count},sum={}\r\n", count * count);
-                stream.write_all(format!("${}\r\n{body}\r\n", body.len()).as_bytes()).unwrap();
+                let n = stream.read(&mut request).unwrap();
+                assert_eq!(&request[..n], b"*2\r\n$4\r\nINFO\r\n$7\r\nlatency\r\n");
+                stream.write_all(reply.as_bytes()).unwrap();
             }
         });
+        address
+    }
+
+    fn bulk(text: &str) -> String {
+        format!("${}\r\n{text}\r\n", text.len())
+    }
+
+    fn forward_line(count: u64, sum_us: u64) -> String {
+        bulk(&format!("# Latency\r\nshard0_stage_forward_usec:count={count},sum={sum_us},mean=0.0,p50=1\r\n"))
+    }
+
+    #[test]
+    fn the_watch_reads_each_node_at_both_ends_of_the_window() {
+        let first = fake_node(vec![forward_line(10, 100), forward_line(20, 400)]);
+        let second = fake_node(vec![forward_line(0, 0), forward_line(4, 20)]);
         let now = Instant::now();
-        let means = AnatomyWatch::start(&[address], now, now + Duration::from_millis(20)).finish();
-        assert_eq!(means.len(), 1);
-        assert_eq!((means[0].node.clone(), means[0].samples, means[0].mean_us), (address.to_string(), 10, 30.0));
+        let means = AnatomyWatch::start(&[first, second], now, now + Duration::from_millis(20)).finish();
+        let got: Vec<(String, u64, f64)> = means.iter().map(|m| (m.node.clone(), m.samples, m.mean_us)).collect();
+        assert_eq!(got, vec![(first.to_string(), 10, 30.0), (second.to_string(), 4, 5.0)]);
+    }
+
+    #[test]
+    fn redis_an_error_reply_a_dead_node_and_one_lost_mid_window_give_no_stages() {
+        // Redis 7.0: an empty bulk string, read fine, no stages.
+        let redis = fake_node(vec![bulk(""), bulk(""), bulk("")]);
+        assert_eq!(read_stages(redis), Some(Vec::new()));
+        // An error reply: the node is not read.
+        let refusing = fake_node(vec!["-ERR unknown section\r\n".into()]);
+        assert_eq!(read_stages(refusing), None);
+        // Bind then drop: a port nothing listens on.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert_eq!(read_stages(dead), None);
+        // Answers when the window opens, gone when it closes.
+        let lost = fake_node(vec![forward_line(10, 100)]);
+        let alive = fake_node(vec![forward_line(10, 100), forward_line(11, 110)]);
+        let now = Instant::now();
+        let means = AnatomyWatch::start(&[redis, dead, lost, alive], now, now + Duration::from_millis(20)).finish();
+        let nodes: Vec<&str> = means.iter().map(|m| m.node.as_str()).collect();
+        assert_eq!(nodes, vec![alive.to_string()]);
     }
 }
