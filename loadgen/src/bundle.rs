@@ -9,7 +9,8 @@
 //! bundle.json            Bundle (below)
 //! summary.csv            one row per (run, op): label, offered, achieved, percentiles, errors
 //! run-0-all.hdr / .hgrm  histograms per run and op ("all", "get", "set", ...)
-//! *.svg                  charts (loadgen plot BUNDLE redraws them)
+//! *.svg                  charts (loadgen plot BUNDLE redraws them), stages.svg
+//!                        among them when the server reported its latency anatomy
 //! ```
 //!
 //! Latencies are microseconds, measured from each request's *intended*
@@ -99,6 +100,28 @@ pub struct Run {
     /// Did this run meet the `--p99` bound and keep up with the offered rate?
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed: Option<bool>,
+    /// The server's latency anatomy over the measured window (paxoskv's
+    /// `INFO latency`, see anatomy.rs): per node, shard and stage with
+    /// samples. Empty for servers without it (Redis, etcd), and in
+    /// bundles written before loadgen read it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageMean>,
+}
+
+/// One stage of the server's latency anatomy on one node and shard, over
+/// a run's measured window: the difference of two `INFO latency` readings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StageMean {
+    /// The node's address as the target named it ("127.0.0.1:7001").
+    pub node: String,
+    pub shard: u32,
+    /// "parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply".
+    pub stage: String,
+    /// Requests the server sampled in this stage during the window
+    /// (one in 64 of those the shard served).
+    pub samples: u64,
+    /// Their mean time in this stage.
+    pub mean_us: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -200,4 +223,30 @@ pub struct RepeatResult {
     pub p50_us: u64,
     pub p99_us: u64,
     pub errors: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run as loadgen wrote it before runs had `stages`.
+    const RUN_WITHOUT_STAGES: &str = r#"{
+        "index": 0, "label": "rate 1000", "offered_ops_s": 1000.0, "achieved_ops_s": 999.5,
+        "ops": {}, "timeline": [], "events": [], "passed": null
+    }"#;
+
+    #[test]
+    fn a_run_without_stages_still_loads_and_an_empty_list_is_not_written() {
+        let run: Run = serde_json::from_str(RUN_WITHOUT_STAGES).unwrap();
+        assert!(run.stages.is_empty());
+        assert_eq!(run.label, "rate 1000");
+        let json = serde_json::to_string(&run).unwrap();
+        assert!(!json.contains("stages"), "{json}");
+
+        let stage =
+            StageMean { node: "127.0.0.1:7001".into(), shard: 0, stage: "quorum".into(), samples: 78, mean_us: 257.8 };
+        let with = Run { stages: vec![stage], ..run };
+        let back: Run = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
 }

@@ -442,6 +442,7 @@ mod tests {
             timeline: vec![],
             events: vec![],
             passed: None,
+            stages: vec![],
         };
         let text = serde_json::json!({
             "format_version": 1, "kind": "run", "command": "c", "git_commit": "g",

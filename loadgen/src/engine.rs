@@ -30,6 +30,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::anatomy::{self, AnatomyWatch};
+use crate::bundle::StageMean;
 use crate::inflight::{InFlight, InFlightQueue, Mode, Popped};
 use crate::recorder::{OpRecord, Recorder, SecondReport, Totals, Window, LATENCY_US_MAX_DEFAULT};
 use crate::resp;
@@ -99,6 +101,9 @@ pub struct RunOutput {
     pub seconds: Vec<SecondReport>,
     /// (nanoseconds since the start of the run, what happened).
     pub notes: Vec<(u64, String)>,
+    /// The server's latency anatomy over the measured window, per node,
+    /// shard and stage (empty when the servers do not report one).
+    pub stages: Vec<StageMean>,
 }
 
 /// Executor to caller. The channel is unbounded but its traffic is not:
@@ -192,6 +197,9 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
     let run_end = epoch + Duration::from_nanos(config.warmup_ns + config.duration_ns + config.drain_ns);
     let addresses = config.addresses.clone();
     std::thread::spawn(move || watch_leaders(&addresses, epoch, run_end, watcher_events));
+    let window_start = epoch + Duration::from_nanos(config.warmup_ns);
+    let anatomy =
+        AnatomyWatch::start(&config.addresses, window_start, window_start + Duration::from_nanos(config.duration_ns));
 
     // Merge each second once every executor has closed it.
     let executors = handles.len();
@@ -240,7 +248,9 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
         }
     }
     notes.sort_by_key(|(t_ns, _)| *t_ns);
-    Ok(RunOutput { window: config.window(), totals, seconds, notes })
+    // The drain is over, so the end readings (at the window's end) are in.
+    let stages = anatomy.finish();
+    Ok(RunOutput { window: config.window(), totals, seconds, notes, stages })
 }
 
 fn empty_like(report: &SecondReport) -> SecondReport {
@@ -811,17 +821,7 @@ fn watch_leaders(addresses: &[SocketAddr], epoch: Instant, end: Instant, events:
 
 /// The leader of each shard per a node's `INFO replication` (0: none known).
 fn info_leaders(address: SocketAddr) -> Option<Vec<u32>> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n").ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut header = String::new();
-    reader.read_line(&mut header).ok()?;
-    let len: usize = header.strip_prefix('$')?.trim().parse().ok()?;
-    let mut body = vec![0u8; len.min(1 << 20)];
-    reader.read_exact(&mut body).ok()?;
-    let text = String::from_utf8(body).ok()?;
+    let text = anatomy::info_text(address, "replication")?;
     let leaders: Vec<u32> = (0..)
         .map_while(|shard| {
             let key = format!("shard{shard}_leader:");

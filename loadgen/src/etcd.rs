@@ -63,7 +63,7 @@ pub fn run(
     for second in &seconds {
         on_second(second);
     }
-    Ok(RunOutput { window: config.window(), totals, seconds, notes: Vec::new() })
+    Ok(RunOutput { window: config.window(), totals, seconds, notes: Vec::new(), stages: Vec::new() })
 }
 
 async fn drive(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod anatomy;
 mod args;
 mod bundle;
 mod cluster;

@@ -175,6 +175,7 @@ mod tests {
             timeline: vec![],
             events: vec![],
             passed: Some(true),
+            stages: vec![],
         };
         let bundle = Bundle {
             format_version: BUNDLE_FORMAT_VERSION,

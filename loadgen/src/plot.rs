@@ -2,7 +2,8 @@
 //!
 //! A run bundle gets `throughput-latency.svg` (when it holds two runs or
 //! more: a rate sweep or a find-max ramp), `latency-percentiles.svg` and
-//! `timeline.svg`. A comparison gets `comparison-throughput.svg`,
+//! `timeline.svg`, and `stages.svg` when its runs hold the server's
+//! latency anatomy (see plot/stages.rs). A comparison gets `comparison-throughput.svg`,
 //! `comparison-latency.svg` and `comparison-percentiles.svg`, and each of
 //! its run bundles under `runs/` gets its own charts. `plot_stall` draws the
 //! open- vs closed-loop picture of one stall (`stall.svg`).
@@ -26,6 +27,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::bundle::{Bundle, Comparison, OpStats, ProfileResult, RepeatResult, Run, RunEvent};
 
+mod stages;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +61,7 @@ pub fn run(args: PlotArgs) -> ExitCode {
 pub const THROUGHPUT_LATENCY_SVG: &str = "throughput-latency.svg";
 pub const PERCENTILES_SVG: &str = "latency-percentiles.svg";
 pub const TIMELINE_SVG: &str = "timeline.svg";
+pub const STAGES_SVG: &str = "stages.svg";
 pub const COMPARISON_THROUGHPUT_SVG: &str = "comparison-throughput.svg";
 pub const COMPARISON_LATENCY_SVG: &str = "comparison-latency.svg";
 pub const COMPARISON_PERCENTILES_SVG: &str = "comparison-percentiles.svg";
@@ -89,14 +92,16 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Draw the charts of one run bundle into `dir`. Charts without data are
-/// skipped (the throughput-latency chart needs two runs at least).
+/// skipped (the throughput-latency chart needs two runs at least, the
+/// stages chart a run with stages).
 pub fn plot_bundle(dir: &Path, bundle: &Bundle) -> Result<Vec<PathBuf>, String> {
     make_dir(dir)?;
     type Draw = fn(&Path, &Bundle) -> Result<bool, String>;
-    let charts: [(&str, Draw); 3] = [
+    let charts: [(&str, Draw); 4] = [
         (THROUGHPUT_LATENCY_SVG, chart_throughput_latency),
         (PERCENTILES_SVG, chart_percentiles),
         (TIMELINE_SVG, chart_timeline),
+        (STAGES_SVG, stages::chart_stages),
     ];
     let mut written = Vec::new();
     for (name, draw) in charts {

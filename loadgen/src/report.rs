@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::anatomy;
 use crate::bundle::{Bundle, OpStats, Run, RunEvent, Second};
 use crate::engine::RunOutput;
 use crate::recorder::{OpRecord, SecondReport};
@@ -97,6 +98,7 @@ pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output
         timeline,
         events,
         passed: None,
+        stages: output.stages.clone(),
     };
     (run, histograms)
 }
@@ -214,6 +216,38 @@ pub fn summary_table(bundle: &Bundle) -> String {
     text
 }
 
+/// The server's stages per run, node and shard: mean µs and, in
+/// brackets, the samples; one column per stage seen in any run, in the
+/// order a request meets them. `None` when no run has stages.
+pub fn stage_table(bundle: &Bundle) -> Option<String> {
+    let mut stages: Vec<&str> = bundle.runs.iter().flat_map(|r| r.stages.iter().map(|s| s.stage.as_str())).collect();
+    if stages.is_empty() {
+        return None;
+    }
+    stages.sort_by_key(|s| (anatomy::stage_rank(s), *s));
+    stages.dedup();
+    let mut text = String::from("server stages over the measured window (INFO latency): mean µs (samples)\n");
+    let _ = write!(text, "{:>3}  {:<21} {:>5}", "run", "node", "shard");
+    for stage in &stages {
+        let _ = write!(text, " {stage:>14}");
+    }
+    text.push('\n');
+    for run in &bundle.runs {
+        let mut rows: Vec<(&str, u32)> = run.stages.iter().map(|s| (s.node.as_str(), s.shard)).collect();
+        rows.dedup();
+        for (node, shard) in rows {
+            let _ = write!(text, "{:>3}  {:<21} {:>5}", run.index, node, shard);
+            for stage in &stages {
+                let found = run.stages.iter().find(|s| s.node == node && s.shard == shard && s.stage == *stage);
+                let cell = found.map_or("-".to_string(), |s| format!("{:.0} ({})", s.mean_us, s.samples));
+                let _ = write!(text, " {cell:>14}");
+            }
+            text.push('\n');
+        }
+    }
+    Some(text)
+}
+
 /// The live line: an indicatif spinner on a terminal, otherwise one plain
 /// line per second.
 pub struct Progress {
@@ -308,6 +342,62 @@ pub fn run_line(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::StageMean;
+
+    #[test]
+    fn the_stage_table_has_a_row_per_node_and_shard_and_a_column_per_stage() {
+        let stage = |node: &str, shard: u32, stage: &str, samples: u64, mean_us: f64| StageMean {
+            node: node.into(),
+            shard,
+            stage: stage.into(),
+            samples,
+            mean_us,
+        };
+        let run = Run {
+            index: 0,
+            label: "rate 1000".into(),
+            offered_ops_s: Some(1000.0),
+            achieved_ops_s: 1000.0,
+            ops: BTreeMap::new(),
+            timeline: vec![],
+            events: vec![],
+            passed: None,
+            stages: vec![
+                stage("127.0.0.1:7001", 0, "parse", 40, 12.4),
+                stage("127.0.0.1:7001", 0, "quorum", 20, 812.0),
+                stage("127.0.0.1:7002", 0, "reply", 9, 30.0),
+                stage("127.0.0.1:7002", 0, "forward", 9, 1500.6),
+            ],
+        };
+        let mut bundle = Bundle {
+            format_version: crate::bundle::BUNDLE_FORMAT_VERSION,
+            kind: "run".into(),
+            command: "loadgen run".into(),
+            git_commit: "unknown".into(),
+            machine: crate::bundle::Machine {
+                cores: 2,
+                kernel: "k".into(),
+                cpu_model: "c".into(),
+                hostname: "h".into(),
+            },
+            started_unix_s: 0,
+            target: "resp://127.0.0.1:7001,127.0.0.1:7002".into(),
+            labels: BTreeMap::new(),
+            params: crate::engine::tests_support::params(),
+            runs: vec![run],
+            sustainable: None,
+        };
+        let table = stage_table(&bundle).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        let header: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(header, ["run", "node", "shard", "parse", "quorum", "forward", "reply"]);
+        let first: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(first, ["0", "127.0.0.1:7001", "0", "12", "(40)", "812", "(20)", "-", "-"]);
+        assert!(lines[3].contains("1501 (9)"), "{table}");
+        bundle.runs[0].stages.clear();
+        assert_eq!(stage_table(&bundle), None);
+    }
 
     #[test]
     fn a_burst_of_lost_connections_is_one_event() {

@@ -99,6 +99,9 @@ pub fn run_bundle(spec: &RunSpec, out: &Path) -> Result<Bundle, String> {
     write_bundle(out, &bundle, &histograms)?;
     if spec.progress && !bundle.runs.is_empty() {
         println!("\n{}", report::summary_table(&bundle));
+        if let Some(stages) = report::stage_table(&bundle) {
+            println!("{stages}");
+        }
     }
     match outcome {
         Ok(()) => Ok(bundle),

@@ -98,6 +98,7 @@ fn run(index: usize, offered: Option<f64>, achieved: f64, p50_us: u64, passed: O
         timeline: timeline(30, achieved, p50_us),
         events: Vec::new(),
         passed,
+        stages: Vec::new(),
     }
 }
 
@@ -468,4 +469,91 @@ fn axis_labels_and_numbers() {
     assert_eq!(nice_step(7_300.0), 10_000.0);
     let axis = Axis::linear_from_zero(Some(f64::NAN), 1.1, "x", fmt_rate);
     assert!(axis.hi > 0.0 && axis.ticks.len() >= 2);
+}
+
+fn stage(node: &str, stage: &str, samples: u64, mean_us: f64) -> crate::bundle::StageMean {
+    crate::bundle::StageMean { node: node.into(), shard: 0, stage: stage.into(), samples, mean_us }
+}
+
+/// One run against three nodes: the leader (writes and reads), a follower
+/// (forwards), and a node with a stage this loadgen does not know.
+fn with_stages() -> Bundle {
+    let mut b = bundle(vec![run(0, Some(1000.0), 999.0, 800, None)]);
+    let (leader, follower, other) = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003");
+    b.runs[0].stages = vec![
+        stage(leader, "parse", 300, 15.0),
+        stage(leader, "queue", 40, 40.0),
+        stage(leader, "local_sync", 40, 260.0),
+        stage(leader, "quorum", 40, 520.0),
+        stage(leader, "read_wait", 260, 30.0),
+        stage(leader, "reply", 300, 20.0),
+        stage(follower, "parse", 200, 14.0),
+        stage(follower, "forward", 200, 900.0),
+        stage(follower, "reply", 200, 18.0),
+        stage(other, "apply", 3, 7.0),
+    ];
+    b
+}
+
+#[test]
+fn stages_draw_a_stacked_bar_per_node_shard_and_path() {
+    let dir = out_dir("stages");
+    let mut b = with_stages();
+    let written = plot_bundle(&dir, &b).unwrap();
+    assert_eq!(names(&written), [PERCENTILES_SVG, TIMELINE_SVG, STAGES_SVG]);
+    let text = svg(
+        &dir.join(STAGES_SVG),
+        &[
+            "Where the server spends a request",
+            "127.0.0.1:7001 shard 0 · write at leader",
+            "127.0.0.1:7001 shard 0 · read at leader",
+            "127.0.0.1:7002 shard 0 · forwarded to leader",
+            "127.0.0.1:7003 shard 0 · all stages",
+            "parse 15 + queue 40 + local_sync 260 + quorum 520 + reply 20 µs · ≥ 40 samples per stage",
+            "parse 15 + read_wait 30 + reply 20 µs",
+            "855 µs",
+            "932 µs",
+            "git abc1234",
+            "stages:",
+        ],
+    );
+    // The legend names each stage once, in the order a request meets them.
+    let legend: Vec<usize> = ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply", "apply"]
+        .iter()
+        .map(|s| text.find(&format!("\n{s}\n")).unwrap_or_else(|| panic!("legend lacks {s}")))
+        .collect();
+    assert!(legend.windows(2).all(|w| w[0] < w[1]), "{legend:?}");
+
+    // Several runs: each bar says its run.
+    let mut second = b.runs[0].clone();
+    second.index = 1;
+    second.label = "rate 2000".into();
+    b.runs.push(second);
+    plot_bundle(&dir, &b).unwrap();
+    svg(&dir.join(STAGES_SVG), &["rate 1000 · 127.0.0.1:7001 shard 0", "rate 2000 · 127.0.0.1:7002 shard 0"]);
+
+    // Redrawn without stages: no stale chart left.
+    b.runs.iter_mut().for_each(|r| r.stages.clear());
+    assert!(!names(&plot_bundle(&dir, &b).unwrap()).contains(&STAGES_SVG.to_string()));
+    assert!(!dir.join(STAGES_SVG).exists());
+}
+
+#[test]
+fn degenerate_stages_do_not_panic() {
+    let dir = out_dir("stages-degenerate");
+    let mut b = with_stages();
+    for (i, s) in b.runs[0].stages.iter_mut().enumerate() {
+        match i % 3 {
+            0 => s.mean_us = f64::NAN,
+            1 => s.mean_us = 0.0,
+            _ => s.samples = 0,
+        }
+    }
+    plot_bundle(&dir, &b).unwrap();
+    if dir.join(STAGES_SVG).exists() {
+        svg(&dir.join(STAGES_SVG), &[]);
+    }
+    // Only unusable stages: no chart.
+    b.runs[0].stages.iter_mut().for_each(|s| s.samples = 0);
+    assert!(!names(&plot_bundle(&dir, &b).unwrap()).contains(&STAGES_SVG.to_string()));
 }
