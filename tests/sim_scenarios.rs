@@ -53,8 +53,9 @@ fn message_loss_of_30_percent_still_commits() {
 fn dueling_proposers_converge_on_one_leader() {
     // No drift and equal election timeouts: after the leader dies every
     // follower times out within the same millisecond and campaigns.
-    // Seed 14: three campaign at once (the seed fixes only who and when).
-    let mut c = cluster(5, 14, |s| {
+    // Seed 7: all four survivors campaign at once (the seed fixes only who
+    // and when; a change to what the node proposes moves it).
+    let mut c = cluster(5, 7, |s| {
         s.drift_permille = 0;
         s.election_timeout_ticks = Some((150, 150));
     });

@@ -15,7 +15,8 @@ use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot};
 /// Ticks between scans for requests past their deadline.
 const EXPIRE_EVERY_TICKS: u64 = 10;
 /// While keys wait to be reclaimed, the leader seals a stamped (empty)
-/// batch at most this often, so expired keys go without client writes.
+/// batch at most this often, and only with no slot in flight, so expired
+/// keys go without client writes.
 const RECLAIM_EVERY_TICKS: u64 = 10;
 
 /// A summary for status pages and the simulator.
@@ -223,8 +224,14 @@ impl<C> Node<C> {
         self.replica.fire_timeouts();
         self.retry_forwarded();
         self.retry_parked();
+        // Only while no slot is in flight: every batch carries a stamp, so
+        // the next one chosen moves the log's time on anyway. Sealing one
+        // every RECLAIM_EVERY_TICKS regardless filled the whole window with
+        // empty batches while the disk did not sync (a machine-wide fsync
+        // stall: 64 slots in 640 ms, each persisted and retransmitted).
         if self.replica.is_leader()
             && self.kv.has_expired_at(self.wall_ms)
+            && self.replica.status().in_flight_slots == 0
             && self.tick_now() >= self.last_reclaim_tick + RECLAIM_EVERY_TICKS
         {
             self.last_reclaim_tick = self.tick_now();

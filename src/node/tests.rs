@@ -266,4 +266,47 @@ fn a_reply_that_needs_no_new_write_leaves_at_once_when_everything_is_durable() {
     let out = drain(&mut n);
     assert!(out.appends.is_empty(), "{:?}", out.appends);
     assert_eq!(accepted(&out), 1, "answered without waiting for another fsync");
+
+/// Seen in a real cluster during a machine-wide fsync stall of 7.6 s: the
+/// leader, seeing an expired key, sealed an empty stamped batch every 10
+/// ticks although none got chosen, and filled its whole window (64 slots)
+/// with them, each persisted and retransmitted to the followers. One in
+/// flight is enough: when it is chosen, it moves the log's time on.
+#[test]
+fn a_reclaim_stamp_is_not_sealed_while_a_slot_is_in_flight() {
+    let (mut n, mut now) = leader_alone(|_| {});
+    let wall = 1_764_000_000_000;
+    n.set_wall_clock(wall);
+    let mut session = ClientSession::new(1);
+    let ttl = SetTtl::Expire(Expiry::In { ms: 100, command: 0 });
+    let key = Bytes::from_static(b"k");
+    let op = Op::Set { key, value: Bytes::from_static(b"v"), condition: SetCondition::Always, ttl, get: false };
+    let command = session.command(op, true, || 1);
+    n.submit(now, Request::new(command, Waiter::Client(1), now + 1_000_000));
+    assert_eq!(settle(&mut n, now), vec![(1, Reply::Ok)]);
+    // The key expires; the disk stops syncing for 500 ticks.
+    let (mut empty_batches, mut last_token) = (0, 0);
+    for _ in 0..500 {
+        now += 1_000;
+        n.set_wall_clock(wall + 200);
+        n.tick(now);
+        for append in drain(&mut n).appends {
+            last_token = append.token;
+            for op in append.ops {
+                if let crate::paxos::PersistOp::Accept { values, .. } = op {
+                    empty_batches += values.iter().filter(|v| v.commands().is_empty()).count();
+                }
+            }
+        }
+    }
+    assert_eq!(empty_batches, 1, "one stamped batch waits for the disk, not one every 10 ticks");
+    // The disk syncs: the stamp is chosen and the key reclaimed.
+    n.on_synced(now, last_token);
+    settle(&mut n, now);
+    for _ in 0..20 {
+        now += 1_000;
+        n.tick(now);
+        settle(&mut n, now);
+    }
+    assert_eq!(n.kv().len_expiring(), 0, "reclaimed");
 }
