@@ -266,6 +266,7 @@ fn a_reply_that_needs_no_new_write_leaves_at_once_when_everything_is_durable() {
     let out = drain(&mut n);
     assert!(out.appends.is_empty(), "{:?}", out.appends);
     assert_eq!(accepted(&out), 1, "answered without waiting for another fsync");
+}
 
 /// Seen in a real cluster during a machine-wide fsync stall of 7.6 s: the
 /// leader, seeing an expired key, sealed an empty stamped batch every 10
