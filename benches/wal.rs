@@ -27,7 +27,8 @@
 //! Run: `benches/record-wal.sh` (which runs `cargo bench --bench wal` and
 //! writes `results/wal-bench/`). Environment: `WAL_BENCH_OUT` (JSON bundle,
 //! default `results/wal-bench/summary.json`), `WAL_BENCH_ROUNDS` (5),
-//! `WAL_BENCH_WINDOW_MS` (2000), `WAL_BENCH_WARMUP_MS` (250).
+//! `WAL_BENCH_WINDOW_MS` (2000), `WAL_BENCH_WARMUP_MS` (250),
+//! `WAL_BENCH_ZERO_AHEAD` (1; 0 turns off `WalOptions::zero_ahead`).
 
 use std::cell::Cell;
 use std::error::Error;
@@ -75,6 +76,9 @@ struct Settings {
     rounds: usize,
     window: Duration,
     warmup: Duration,
+    /// `WAL_BENCH_ZERO_AHEAD` (default 1): the WAL writes zeros ahead of
+    /// its records; 0 measures it without (records into unwritten extents).
+    zero_ahead: bool,
     data_dir: PathBuf,
     out: PathBuf,
 }
@@ -95,6 +99,7 @@ impl Settings {
             rounds,
             window: Duration::from_millis(number("WAL_BENCH_WINDOW_MS", 2000)?),
             warmup: Duration::from_millis(number("WAL_BENCH_WARMUP_MS", 250)?),
+            zero_ahead: number("WAL_BENCH_ZERO_AHEAD", 1)? != 0,
             data_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("wal-bench"),
             out: std::env::var_os("WAL_BENCH_OUT")
                 .map_or_else(|| PathBuf::from("results/wal-bench/summary.json"), PathBuf::from),
@@ -259,6 +264,7 @@ fn stats_delta(after: WalStats, before: WalStats) -> WalStats {
         bytes: after.bytes - before.bytes,
         writes: after.writes - before.writes,
         fsyncs: after.fsyncs - before.fsyncs,
+        zeroed_bytes: after.zeroed_bytes - before.zeroed_bytes,
         snapshots: after.snapshots - before.snapshots,
     }
 }
@@ -267,6 +273,7 @@ async fn measure_wal(dir: &Path, appenders: usize, settings: &Settings) -> Bench
     fresh_dir(dir)?;
     let mut options = WalOptions::new(dir);
     options.durability = Durability::Sync;
+    options.zero_ahead = settings.zero_ahead;
     let (wal, _, _) = Wal::open(options).await?;
     let wal = Rc::new(wal);
     let stop = Rc::new(Cell::new(false));
@@ -529,6 +536,7 @@ fn json_bundle(settings: &Settings, rounds: &[Round], figures: &[Figure]) -> Str
     let _ = writeln!(j, "    \"rustc\": {}", paxoskv::json::string(&command_output("rustc", &["--version"])));
     let _ = writeln!(j, "  }},");
     let _ = writeln!(j, "  \"durability\": \"sync\",");
+    let _ = writeln!(j, "  \"zero_ahead\": {},", settings.zero_ahead);
     let _ = writeln!(j, "  \"settings\": {{");
     let _ = writeln!(j, "    \"data_dir\": {},", paxoskv::json::string(&settings.data_dir.to_string_lossy()));
     let _ = writeln!(j, "    \"rounds\": {},", settings.rounds);

@@ -77,7 +77,7 @@ where
 }
 
 fn options(dir: &Path, segment_bytes: u64) -> WalOptions {
-    WalOptions { dir: dir.to_path_buf(), segment_bytes, durability: Durability::Sync, crash_after_device_ops: None }
+    WalOptions { segment_bytes, ..WalOptions::new(dir) }
 }
 
 /// Segments large enough that a test's whole workload fits in one.

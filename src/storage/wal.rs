@@ -72,6 +72,9 @@ pub struct WalOptions {
     /// A new segment starts once the current one would exceed this.
     pub segment_bytes: u64,
     pub durability: Durability,
+    /// Write zeros ahead of the records (`Wal::zero_ahead`; default on).
+    /// Off only to measure what it saves.
+    pub zero_ahead: bool,
     /// Test-only crash injection: after this many device operations
     /// (writes and fsyncs), every further one fails as if power was cut.
     #[doc(hidden)]
@@ -84,6 +87,7 @@ impl WalOptions {
             dir: dir.into(),
             segment_bytes: 64 << 20,
             durability: Durability::Sync,
+            zero_ahead: true,
             crash_after_device_ops: None,
         }
     }
@@ -654,7 +658,7 @@ impl Wal {
     async fn zero_ahead(&self, len: u64) -> Result<(), WalError> {
         let (file, path, start, stop) = {
             let inner = self.inner.borrow();
-            if inner.options.durability == Durability::None {
+            if inner.options.durability == Durability::None || !inner.options.zero_ahead {
                 return Ok(());
             }
             let s = &inner.segment;
