@@ -62,6 +62,20 @@ impl<C> Node<C> {
         if through_log && self.is_duplicate_forward(&request) {
             return;
         }
+        if through_log && self.replica.is_leader() {
+            let key = (request.command.session, request.command.seq);
+            if let Some(waiting) = self.waiting_writes.get_mut(&key) {
+                // A retry of a command this leader already has queued or in
+                // flight (a forward resent after `forward_retry_ticks`): it
+                // will be chosen, or handed back to be routed again, without
+                // a second copy in the log. The retry's waiter takes over.
+                let old = std::mem::replace(&mut waiting.waiter, request.waiter);
+                waiting.deadline_us = waiting.deadline_us.max(request.deadline_us);
+                let reply = Reply::Error("ERR request superseded by its retry; its outcome is unknown".into());
+                self.deliver(old, reply);
+                return;
+            }
+        }
         let outcome = if through_log {
             self.replica.propose(vec![request.command.encode()])
         } else {

@@ -311,3 +311,22 @@ fn a_reclaim_stamp_is_not_sealed_while_a_slot_is_in_flight() {
     }
     assert_eq!(n.kv().len_expiring(), 0, "reclaimed");
 }
+
+/// Seen in the same stall: every forward retry of a command the leader
+/// still had in flight was proposed again (21 copies of one command in one
+/// slot). The retry takes over the waiter; the log gets one copy.
+#[test]
+fn a_retry_of_a_command_in_flight_at_the_leader_is_not_proposed_again() {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let command = session.command(set("k", "v"), true, || 1);
+    n.submit(now, Request::new(command.clone(), Waiter::Client(1), now + 1_000_000));
+    let first = drain(&mut n);
+    assert_eq!(first.appends.len(), 1);
+    n.submit(now + 10, Request::new(command, Waiter::Client(2), now + 1_000_000));
+    let retry = drain(&mut n);
+    assert!(retry.appends.is_empty(), "no second copy: {:?}", retry.appends);
+    assert!(matches!(&retry.replies[..], [(1, Reply::Error(e))] if e.contains("superseded")));
+    n.on_synced(now + 20, first.appends[0].token);
+    assert_eq!(settle(&mut n, now + 20), vec![(2, Reply::Ok)]);
+}
