@@ -39,7 +39,13 @@ export async function check(name, body) {
 export async function pollUntil(what, probe, pauseMs = 50) {
   const deadline = Date.now() + DEADLINE_MS;
   for (;;) {
-    const value = await probe();
+    // A probe the server answered "outcome is unknown" (its request timed
+    // out, say in a long fsync stall of a loaded machine) is asked again:
+    // every probe here may run twice.
+    const value = await probe().catch((e) => {
+      if (String(e && e.message).includes('outcome is unknown')) return undefined;
+      throw e;
+    });
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`gave up after ${DEADLINE_MS} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, pauseMs));

@@ -51,7 +51,14 @@ def poll_until(what, probe):
     """probe() until it returns a truthy value, for at most DEADLINE_S; returns it."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
-        value = probe()
+        try:
+            value = probe()
+        except Exception as e:  # noqa: BLE001 - only "outcome unknown" is retried
+            # The server answered "outcome is unknown" (its request timed
+            # out, say in a long fsync stall): every probe here may run twice.
+            if "outcome is unknown" not in str(e):
+                raise
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
