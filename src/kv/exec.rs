@@ -24,6 +24,12 @@ pub const ERROR_NOT_INTEGER: &str = "ERR value is not an integer or out of range
 pub const ERROR_INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
 /// The Redis reply when a value would grow past the bound.
 pub const ERROR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+/// No string grows past this, whatever `limit` a command carries (Redis's
+/// own bound on a string): a forged or corrupt command cannot make a
+/// replica allocate without bound (found by the kv_command fuzz target:
+/// SETRANGE at offset 889 MB with a limit of 1 GB).
+pub const STRING_BYTES_MAX: u64 = 512 << 20;
 /// RENAME of a missing key.
 pub const ERROR_NO_SUCH_KEY: &str = "ERR no such key";
 /// SCAN's TYPE names this store holds: only strings.
@@ -155,7 +161,7 @@ impl KvStore {
                 let (current, expires_at) =
                     self.live(key).map_or((Bytes::new(), None), |entry| (entry.value.clone(), entry.expires_at));
                 let length = current.len() + value.len();
-                if length as u64 > *limit {
+                if length as u64 > (*limit).min(STRING_BYTES_MAX) {
                     return error(ERROR_STRING_TOO_LONG);
                 }
                 let mut joined = BytesMut::with_capacity(length);
@@ -174,7 +180,7 @@ impl KvStore {
                     return count(current.len());
                 }
                 let end = offset.saturating_add(value.len() as u64);
-                if end > *limit {
+                if end > (*limit).min(STRING_BYTES_MAX) {
                     return error(ERROR_STRING_TOO_LONG);
                 }
                 let Ok(end) = usize::try_from(end) else { return error(ERROR_STRING_TOO_LONG) };

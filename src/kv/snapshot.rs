@@ -356,8 +356,9 @@ fn read_sessions(
         } else {
             let floor = reader.u64("session floor")?;
             let apply_index_last = reader.u64("session apply index")?;
-            let replies = read_replies(reader, id, floor)?;
-            let waiting = read_waiting(reader, id, floor, &replies)?;
+            let current = version == SNAPSHOT_FORMAT_VERSION;
+            let replies = read_replies(reader, id, floor, current)?;
+            let waiting = read_waiting(reader, id, floor, &replies, current)?;
             (floor, apply_index_last, replies, waiting)
         };
         if id == SESSION_NONE {
@@ -389,12 +390,31 @@ fn read_sessions(
 }
 
 /// A session's cached replies: seqs strictly ascending, none below `floor`.
-fn read_replies(reader: &mut Reader<'_>, id: SessionId, floor: u64) -> Result<BTreeMap<u64, Reply>, SnapshotError> {
+/// With `current`, `bytes` must start with the `version` `snapshot`
+/// writes (older ones decode, but only inside older images).
+fn current_format(bytes: &[u8], version: u8, what: &'static str, current: bool) -> Result<(), SnapshotError> {
+    match bytes.first() {
+        Some(&v) if current && v != version => Err(DecodeError::UnsupportedVersion { what, version: v }.into()),
+        _ => Ok(()),
+    }
+}
+
+/// In a snapshot of the current version (`current`), replies are in the
+/// current reply format: `snapshot` writes no other, so an image holding an
+/// older one is not canonical (found by the kv_snapshot fuzz target).
+fn read_replies(
+    reader: &mut Reader<'_>,
+    id: SessionId,
+    floor: u64,
+    current: bool,
+) -> Result<BTreeMap<u64, Reply>, SnapshotError> {
     let count = reader.count("cached reply list", REPLY_ENTRY_BYTES_MIN)?;
     let mut replies = BTreeMap::new();
     for _ in 0..count {
         let seq = reader.u64("cached reply seq")?;
-        let reply = Reply::decode(&reader.bytes("cached reply")?)?;
+        let bytes = reader.bytes("cached reply")?;
+        current_format(&bytes, super::reply::REPLY_FORMAT_VERSION, "cached reply", current)?;
+        let reply = Reply::decode(&bytes)?;
         if seq < floor || replies.last_key_value().is_some_and(|(&last, _)| seq <= last) {
             return Err(SnapshotError::BadSessionEntry { session: id, seq });
         }
@@ -410,6 +430,7 @@ fn read_waiting(
     id: SessionId,
     floor: u64,
     replies: &BTreeMap<u64, Reply>,
+    current: bool,
 ) -> Result<BTreeMap<u64, Command>, SnapshotError> {
     let count = reader.count("waiting command list", WAITING_ENTRY_BYTES_MIN)?;
     if count > SESSION_WAITING_MAX {
@@ -417,7 +438,9 @@ fn read_waiting(
     }
     let mut waiting: BTreeMap<u64, Command> = BTreeMap::new();
     for _ in 0..count {
-        let command = Command::decode(&reader.bytes("waiting command")?)?;
+        let bytes = reader.bytes("waiting command")?;
+        current_format(&bytes, super::command::COMMAND_FORMAT_VERSION, "waiting command", current)?;
+        let command = Command::decode(&bytes)?;
         let seq = command.seq;
         let bad = command.session != id
             || (command.prev != 0 && command.prev >= seq)
@@ -461,6 +484,28 @@ mod tests {
 
     fn reply_of(store: &mut KvStore, command: &Command) -> Option<Reply> {
         store.apply(command).reply
+    }
+
+    /// Found by the kv_snapshot fuzz target: an image of the current
+    /// version holding a cached reply in the older reply format restored,
+    /// and snapshotted to other bytes (`snapshot` writes only the current
+    /// format). Such an image is refused.
+    #[test]
+    fn a_current_image_with_an_older_format_reply_inside_is_refused() {
+        let mut store = KvStore::new(4);
+        let command = Command { session: 5, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } };
+        assert_eq!(reply_of(&mut store, &command), Some(Reply::Nil));
+        let image = store.snapshot();
+        // The cached reply: its length (2), the reply version, the Nil tag.
+        let current = [2, 0, 0, 0, crate::kv::REPLY_FORMAT_VERSION, 2];
+        let at = image.windows(current.len()).position(|w| w == current).expect("the cached reply is in the image");
+        let mut old = image.to_vec();
+        old[at + 4] = 1; // the older reply format, which decodes to the same reply
+        assert!(matches!(
+            KvStore::restore(&old),
+            Err(SnapshotError::Decode(DecodeError::UnsupportedVersion { what: "cached reply", version: 1 }))
+        ));
+        assert_eq!(KvStore::restore(&image).as_ref(), Ok(&store));
     }
 
     /// A pseudo-random command over a few keys; `session`, `seq`, `ack` and `prev` as given.

@@ -395,6 +395,19 @@ mod tests {
         Reply::Error(message.to_string())
     }
 
+    /// Found by the kv_command fuzz target: a command carrying a limit of
+    /// 1 GB made SETRANGE allocate 889 MB. No string passes Redis's bound.
+    #[test]
+    fn no_command_grows_a_string_past_the_hard_bound_whatever_limit_it_carries() {
+        let mut store = KvStore::new(8);
+        let big = crate::kv::exec::STRING_BYTES_MAX;
+        let setrange = Op::SetRange { key: b("k"), offset: big, value: b("xy"), limit: u64::MAX };
+        assert_eq!(run(&mut store, setrange), error(crate::kv::exec::ERROR_STRING_TOO_LONG));
+        let append = Op::Append { key: b("k"), value: b("x"), limit: u64::MAX };
+        assert_eq!(run(&mut store, append), Reply::Int(1), "under the bound it runs");
+        assert_eq!(store.get(b"k"), Some(&b("x")));
+    }
+
     #[test]
     fn get_and_plain_set() {
         let mut store = KvStore::new(8);
