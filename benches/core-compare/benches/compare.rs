@@ -6,11 +6,11 @@
 //! Throughput is in commands, so criterion's `thrpt` is commands/s and
 //! `time / (commands per round)` is ns per committed command.
 //!
-//! Run: `cargo bench` in `benches/core-compare` (or `benches/core-compare.sh`).
-//! The result bundle with allocation counts comes from the binary:
-//! `cargo run --release -- --out DIR`.
+//! Run: `cargo bench` in `benches/core-compare` (or `benches/core-compare.sh`,
+//! which also runs the binary for the interleaved samples and allocation
+//! counts, and writes the result bundle).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use core_compare::{alloc::CountingAllocator, check, Library, Shape};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -44,5 +44,10 @@ fn compare(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compare);
+criterion_group! {
+    name = benches;
+    // 4 libraries x 6 shapes: 2 s of measurement each keeps a run near 2 minutes.
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2)).sample_size(30);
+    targets = compare
+}
 criterion_main!(benches);

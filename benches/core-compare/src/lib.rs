@@ -7,14 +7,19 @@
 //! Three replicas in one thread, no network, no clock, no disk: a message
 //! one replica emits is put on a FIFO queue, and the harness delivers the
 //! queue's head to its receiver, then handles everything that receiver
-//! outputs, until the queue is empty. Persistence is immediate: each
-//! library's output is taken as durable the moment it is drained (see each
-//! harness for what that means in its API). Leadership is settled before
-//! any measurement; nothing ticks while commands are measured.
+//! outputs, until the queue is empty. Messages are passed as values (no
+//! library serializes). Storage is each library's in-memory model of it,
+//! and an fsync is acknowledged the moment the write is made: raft-rs
+//! appends to its `MemStorage`, OmniPaxos writes through its
+//! `MemoryStorage`, paxoskv applies its `persist` ops to a `DurableState`
+//! (see each harness). Leadership is settled before any measurement (for
+//! paxoskv, including the window of no-ops a new leader proposes); nothing
+//! ticks while commands are measured, except to spread the last commit
+//! index at the end of a sample.
 //!
-//! A *command* is 16 opaque bytes, a slice of a shared buffer (as it would
-//! be when parsed out of a network read): copying it costs a reference
-//! count, not a copy. A *round* hands the leader `entries_per_round`
+//! A *command* is 16 opaque bytes, a `Bytes` slice of a static pool
+//! (see `workload.rs`): cloning one copies no byte and counts no
+//! reference. A *round* hands the leader `entries_per_round`
 //! entries of `commands_per_entry` commands each, then delivers messages
 //! until none is left. "Batch" has two meanings, one per axis:
 //!
@@ -48,6 +53,7 @@
 //! report a speed.
 
 pub mod alloc;
+pub mod harness_group;
 pub mod measure;
 pub mod omnipaxos_group;
 pub mod paxoskv_group;
@@ -62,25 +68,38 @@ pub enum Library {
     Paxoskv,
     OmniPaxos,
     Raft,
+    /// paxoskv with its `persist` output dropped instead of stored: not a
+    /// fair competitor (no storage at all), only the storage model's cost.
+    PaxoskvNoStorage,
+    /// No library: the harness's own work per command (make it, fold it
+    /// into the proposer's and three replicas' digests, drop it), which
+    /// every other row includes.
+    Harness,
 }
 
 impl Library {
-    pub const ALL: [Library; 3] = [Library::Paxoskv, Library::OmniPaxos, Library::Raft];
+    pub const ALL: [Library; 5] =
+        [Library::Paxoskv, Library::OmniPaxos, Library::Raft, Library::PaxoskvNoStorage, Library::Harness];
 
     pub fn name(self) -> &'static str {
         match self {
             Library::Paxoskv => "paxoskv",
             Library::OmniPaxos => "omnipaxos",
             Library::Raft => "raft-rs",
+            Library::PaxoskvNoStorage => "paxoskv-no-storage",
+            Library::Harness => "harness-only",
         }
     }
 
     /// A 3-replica group with its leader elected and settled.
     pub fn build(self, shape: Shape) -> Box<dyn Group> {
+        use paxoskv_group::{PaxoskvGroup, Storage};
         match self {
-            Library::Paxoskv => Box::new(paxoskv_group::PaxoskvGroup::new(shape)),
+            Library::Paxoskv => Box::new(PaxoskvGroup::new(shape, Storage::Memory)),
+            Library::PaxoskvNoStorage => Box::new(PaxoskvGroup::new(shape, Storage::Dropped)),
             Library::OmniPaxos => Box::new(omnipaxos_group::OmniPaxosGroup::new(shape)),
             Library::Raft => Box::new(raft_group::RaftGroup::new(shape)),
+            Library::Harness => Box::new(harness_group::HarnessGroup::new(shape)),
         }
     }
 }
