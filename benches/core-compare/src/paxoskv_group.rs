@@ -91,6 +91,11 @@ impl PaxoskvGroup {
         group
     }
 
+    /// Replica `index`'s commit index.
+    pub fn commit_index(&self, index: usize) -> u64 {
+        self.replicas[index].commit_index()
+    }
+
     /// The durable state replica `index` has stored (empty with [`Storage::Dropped`]).
     pub fn durable(&self, index: usize) -> &DurableState {
         &self.durable[index]

@@ -20,3 +20,27 @@ fn every_library_applies_the_proposed_sequence_on_every_replica() {
         }
     }
 }
+
+/// paxoskv's storage really holds what its replicas committed: the
+/// in-memory `DurableState` of every replica reaches the commit index, so
+/// paxoskv does its share of the storage work the others do.
+#[test]
+fn paxoskv_stores_what_it_commits() {
+    use core_compare::paxoskv_group::{PaxoskvGroup, Storage};
+    let shape = Shape { commands_per_entry: 64, entries_per_round: 16 };
+    let mut group = PaxoskvGroup::new(shape, Storage::Memory);
+    let rounds = TRIM_EVERY_ENTRIES / 16 + 5;
+    measure::timed(&mut group, rounds).unwrap();
+    for index in 0..3 {
+        let commit = group.commit_index(index);
+        // The election's window of no-ops, then one slot per entry.
+        assert_eq!(commit, 64 + rounds * 16, "replica {index}");
+        let durable = group.durable(index);
+        assert_eq!(durable.commit, commit, "replica {index}");
+        assert!(durable.snapshot.is_some(), "replica {index} stored a trim's snapshot");
+        assert!(durable.chosen.len() as u64 <= commit - durable.log_start(), "replica {index}");
+    }
+    let mut dropped = PaxoskvGroup::new(shape, Storage::Dropped);
+    measure::timed(&mut dropped, 4).unwrap();
+    assert_eq!(*dropped.durable(0), Default::default());
+}
