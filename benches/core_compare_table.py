@@ -21,20 +21,35 @@ def criterion_ns_per_command(row):
     return median / (row["entries_per_round"] * row["commands_per_entry"])
 
 
-paxoskv = {(r["entries_per_round"], r["commands_per_entry"]): r for r in rows if r["library"] == "paxoskv"}
+def by_library(name):
+    return {(r["entries_per_round"], r["commands_per_entry"]): r for r in rows if r["library"] == name}
+
+
+paxoskv = by_library("paxoskv")
+harness = by_library("harness-only")
 lines = [
-    "| entries per round | commands per entry | library | ns per committed command (median of interleaved samples, min-max) | ratio to paxoskv | criterion median ns per command | allocations per command | bytes allocated per command |",
-    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    "| entries per round | commands per entry | library | ns per committed command: median of interleaved samples (min-max) | ratio to paxoskv | own ns per command (minus harness-only) | own ratio to paxoskv | criterion median ns per command | allocations per command | bytes allocated per command | messages per entry |",
+    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 for r in rows:
-    base = paxoskv[(r["entries_per_round"], r["commands_per_entry"])]
+    shape = (r["entries_per_round"], r["commands_per_entry"])
+    base = paxoskv[shape]
+    floor = harness[shape]["ns_per_command_median"] if shape in harness else 0.0
     ratio = r["ns_per_command_median"] / base["ns_per_command_median"]
+    if r["library"] == "harness-only":
+        own_text, own_ratio_text = "-", "-"
+    else:
+        own = r["ns_per_command_median"] - floor
+        own_base = base["ns_per_command_median"] - floor
+        own_text = f"{own:,.1f}"
+        own_ratio_text = f"{own / own_base:.2f}" if own_base > 0 else "-"
     crit = criterion_ns_per_command(r)
     crit_text = f"{crit:,.1f}" if crit is not None else "-"
     lines.append(
         f"| {r['entries_per_round']} | {r['commands_per_entry']} | {r['library']} "
         f"| {r['ns_per_command_median']:,.1f} ({r['ns_per_command_min']:,.1f}-{r['ns_per_command_max']:,.1f}) "
-        f"| {ratio:.2f} | {crit_text} | {r['allocations_per_command']:.3f} | {r['bytes_per_command']:,.1f} |"
+        f"| {ratio:.2f} | {own_text} | {own_ratio_text} | {crit_text} "
+        f"| {r['allocations_per_command']:.3f} | {r['bytes_per_command']:,.1f} | {r.get('messages_per_entry', 0):.2f} |"
     )
 table = "\n".join(lines) + "\n"
 
@@ -59,9 +74,24 @@ entries per round each library groups them on the wire its own way (one
 Accept with 16 slots; one AcceptDecide extended 16 times; one append
 merged by `batch_append`).
 
+Configuration: paxoskv `Config::new` defaults (window 64 slots) with
+`batch_count_max` = commands per entry; OmniPaxos defaults (`batch_size`
+1); raft-rs defaults except `max_size_per_msg` 1 MiB (0 would send one
+entry per append), `batch_append` and `skip_bcast_commit` (the commit
+index rides on the next append, as paxoskv's does). Release builds: slog
+compiles raft-rs's debug logging out, OmniPaxos is built without its
+`logging` feature. Leaders are elected before measuring (paxoskv's new
+leader's window of no-ops included).
+
 `paxoskv-no-storage` drops the core's `persist` output instead of storing
 it: no library may do that; the row shows what paxoskv's storage model
-costs. Timing: `results.json` holds the binary's interleaved samples
+costs. `harness-only` runs no library: it makes the commands and folds
+them into the proposer's and three replicas' digests, work that every
+other row includes; "own ns per command" subtracts it. "Messages per
+entry" counts the messages delivered between replicas (each library's
+own messages to itself excluded), over the allocation run.
+
+Timing: `results.json` holds the binary's interleaved samples
 (the libraries take turns, {doc['repeats']} samples of about
 {doc['sample_ms']} ms each); `criterion/` holds criterion's estimates
 (one library after another), a cross-check. Allocations are counted over

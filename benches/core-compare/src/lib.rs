@@ -136,6 +136,12 @@ pub trait Group {
     /// What the proposer proposed, and what each replica applied, in order.
     fn digests(&self) -> (Digest, [Digest; 3]);
 
+    /// Messages delivered between replicas so far (a replica's messages
+    /// to itself, where a library has them, are not counted).
+    fn messages_delivered(&self) -> u64 {
+        0
+    }
+
     /// Commands applied at the leader.
     fn leader_applied(&self) -> u64 {
         let (_, applied) = self.digests();

@@ -54,8 +54,8 @@ fn main() -> Result<(), String> {
     let target = Duration::from_millis(args.sample_ms);
     let mut rows = Vec::new();
     println!(
-        "{:>7} {:>7} {:<20} {:>12} {:>14} {:>10} {:>10}",
-        "entries", "cmds", "library", "ns/cmd (med)", "min-max", "allocs/cmd", "bytes/cmd"
+        "{:>7} {:>7} {:<20} {:>12} {:>14} {:>10} {:>10} {:>9}",
+        "entries", "cmds", "library", "ns/cmd (med)", "min-max", "allocs/cmd", "bytes/cmd", "msgs/entry"
     );
     for &entries_per_round in &args.entries_per_round {
         for &commands_per_entry in &args.commands_per_entry {
@@ -97,10 +97,11 @@ fn main() -> Result<(), String> {
                 let (min, max) = (ns[index][0], ns[index][ns[index].len() - 1]);
                 let library = group.library().name();
                 println!(
-                    "{entries_per_round:>7} {commands_per_entry:>7} {library:<20} {med:>12.1} {:>14} {:>10.3} {:>10.1}",
+                    "{entries_per_round:>7} {commands_per_entry:>7} {library:<20} {med:>12.1} {:>14} {:>10.3} {:>10.1} {:>9.2}",
                     format!("{min:.1}-{max:.1}"),
                     counted.allocations_per_command(),
-                    counted.bytes_per_command()
+                    counted.bytes_per_command(),
+                    counted.messages as f64 * commands_per_entry as f64 / counted.commands as f64
                 );
                 rows.push(json!({
                     "library": library,
@@ -113,6 +114,7 @@ fn main() -> Result<(), String> {
                     "ns_per_command_max": max,
                     "allocation_rounds": alloc_rounds,
                     "allocation_commands": counted.commands,
+                    "messages_per_entry": counted.messages as f64 * commands_per_entry as f64 / counted.commands as f64,
                     "allocations": counted.counts.allocations,
                     "allocated_bytes": counted.counts.bytes,
                     "allocations_per_command": counted.allocations_per_command(),

@@ -50,6 +50,8 @@ pub fn calibrate(group: &mut dyn Group, target: Duration) -> Result<u64, String>
 #[derive(Clone, Copy, Debug)]
 pub struct AllocationSample {
     pub commands: u64,
+    /// Messages delivered between replicas.
+    pub messages: u64,
     pub counts: alloc::Counts,
 }
 
@@ -67,6 +69,7 @@ impl AllocationSample {
 /// Needs [`alloc::CountingAllocator`] installed as the global allocator.
 pub fn allocations(group: &mut dyn Group, rounds: u64) -> Result<AllocationSample, String> {
     let before = group.leader_applied();
+    let messages_before = group.messages_delivered();
     alloc::start();
     for _ in 0..rounds {
         group.round();
@@ -74,5 +77,6 @@ pub fn allocations(group: &mut dyn Group, rounds: u64) -> Result<AllocationSampl
     group.settle();
     let counts = alloc::stop();
     check(group)?;
-    Ok(AllocationSample { commands: group.leader_applied() - before, counts })
+    let messages = group.messages_delivered() - messages_before;
+    Ok(AllocationSample { commands: group.leader_applied() - before, messages, counts })
 }

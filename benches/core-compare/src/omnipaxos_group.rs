@@ -46,6 +46,8 @@ pub struct OmniPaxosGroup {
     applied_index: [usize; 3],
     commands: Commands,
     entries_since_trim: u64,
+    /// Messages delivered so far.
+    delivered: u64,
 }
 
 impl OmniPaxosGroup {
@@ -70,6 +72,7 @@ impl OmniPaxosGroup {
             applied_index: [0; 3],
             commands: Commands::new(),
             entries_since_trim: 0,
+            delivered: 0,
         };
         // Ballot leader election runs on ticks; tick until every node
         // agrees on a leader that has finished Phase 1.
@@ -112,6 +115,7 @@ impl OmniPaxosGroup {
 
     fn deliver_all(&mut self) {
         while let Some(message) = self.queue.pop_front() {
+            self.delivered += 1;
             let to = (message.get_receiver() - 1) as usize;
             self.nodes[to].handle_incoming(message);
             self.drain(to);
@@ -160,6 +164,10 @@ impl Group for OmniPaxosGroup {
 
     fn digests(&self) -> (Digest, [Digest; 3]) {
         (self.commands.proposed(), self.applied)
+    }
+
+    fn messages_delivered(&self) -> u64 {
+        self.delivered
     }
 
     fn leader_applied(&self) -> u64 {

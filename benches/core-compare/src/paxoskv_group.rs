@@ -46,6 +46,8 @@ pub struct PaxoskvGroup {
     applied: [Digest; 3],
     commands: Commands,
     entries_since_trim: u64,
+    /// Messages delivered so far.
+    delivered: u64,
 }
 
 impl PaxoskvGroup {
@@ -64,6 +66,7 @@ impl PaxoskvGroup {
             applied: [Digest::default(); 3],
             commands: Commands::new(),
             entries_since_trim: 0,
+            delivered: 0,
         };
         for _ in 0..10_000 {
             if let Some(leader) = group.replicas.iter().position(Replica::is_leader) {
@@ -128,6 +131,7 @@ impl PaxoskvGroup {
 
     fn deliver_all(&mut self) {
         while let Some(envelope) = self.queue.pop_front() {
+            self.delivered += 1;
             let to = (envelope.to - 1) as usize;
             if let Err(e) = self.replicas[to].step(envelope.from, envelope.message) {
                 panic!("paxoskv: node {} refused a message from node {}: {e}", envelope.to, envelope.from);
@@ -194,6 +198,10 @@ impl Group for PaxoskvGroup {
 
     fn digests(&self) -> (Digest, [Digest; 3]) {
         (self.commands.proposed(), self.applied)
+    }
+
+    fn messages_delivered(&self) -> u64 {
+        self.delivered
     }
 
     fn leader_applied(&self) -> u64 {

@@ -33,6 +33,8 @@ pub struct RaftGroup {
     applied_index: [u64; 3],
     commands: Commands,
     entries_since_trim: u64,
+    /// Messages delivered so far.
+    delivered: u64,
 }
 
 impl RaftGroup {
@@ -61,6 +63,7 @@ impl RaftGroup {
             applied_index: [0; 3],
             commands: Commands::new(),
             entries_since_trim: 0,
+            delivered: 0,
         };
         group.nodes[0].campaign().expect("campaign");
         group.drain(0);
@@ -109,6 +112,7 @@ impl RaftGroup {
 
     fn deliver_all(&mut self) {
         while let Some(message) = self.queue.pop_front() {
+            self.delivered += 1;
             let to = (message.to - 1) as usize;
             self.nodes[to].step(message).expect("raft-rs: a peer's message is accepted");
             self.drain(to);
@@ -161,6 +165,10 @@ impl Group for RaftGroup {
 
     fn digests(&self) -> (Digest, [Digest; 3]) {
         (self.commands.proposed(), self.applied)
+    }
+
+    fn messages_delivered(&self) -> u64 {
+        self.delivered
     }
 
     fn leader_applied(&self) -> u64 {
