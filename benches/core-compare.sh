@@ -67,5 +67,18 @@ mkdir -p "$out/criterion"
   cp "$f" "$out/criterion/$d/estimates.json"
 done)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+# Where paxoskv's time goes, at the goal shape (16 entries of 64
+# commands) and per slot (1 entry of 1 command): perf's flat profile.
+if command -v perf >/dev/null && [[ $quick -eq 0 ]]; then
+  for shape in "16 64" "1 1"; do
+    set -- $shape
+    perf record -q -F 999 -g -o "$out/perf.data" -- "$crate/target/release/core-compare" \
+      --library paxoskv --entries-per-round "$1" --commands-per-entry "$2" --repeats 5 --sample-ms 300 >/dev/null
+    perf report -i "$out/perf.data" --no-children --stdio -g none --percent-limit 0.3 2>/dev/null \
+      | grep -v '^$' > "$out/profile-paxoskv-$1x$2.txt"
+    rm -f "$out/perf.data"
+  done
+  echo "profiles: perf record -F 999 -g target/release/core-compare --library paxoskv --entries-per-round E --commands-per-entry C --repeats 5 --sample-ms 300" >> "$out/machine.txt"
+fi
 python3 "$root/benches/core_compare_table.py" "$out"
 echo "bundle: $out"
