@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the benchmarks compare against or drive (not needed to
 # build or test paxoskv): redis-server and redis-benchmark (the ceiling and
-# a third-party client), etcd (the replicated peer), protobuf-compiler (for
-# loadgen's optional etcd target). Run as root or with sudo.
+# a third-party client), etcd (the replicated peer), protobuf-compiler (protoc,
+# for loadgen's optional etcd target and raft-rs in benches/core-compare).
+# Run as root or with sudo.
 set -euo pipefail
 SUDO=""
 [[ $(id -u) -ne 0 ]] && SUDO=sudo
