@@ -116,7 +116,8 @@ impl Cluster {
         // Session churn: a new connection (a new session) now and then.
         let c = &self.clients[waiter.client];
         if self.config.churn > 0.0 && c.in_flight.is_empty() && self.client_rng.chance(self.config.churn) {
-            let target = self.client_rng.below(u64::from(self.config.replicas)) as NodeId + 1;
+            let dialed = self.client_rng.below(u64::from(self.config.replicas)) as NodeId + 1;
+            let target = self.reachable_from(dialed);
             self.faults.reconnects += 1;
             self.clients[waiter.client].reconnect(target);
         }
@@ -126,12 +127,14 @@ impl Cluster {
     /// open (indeterminate) and the client reconnects to the next node.
     pub(super) fn on_client_check(&mut self, client: usize) {
         let (now, timeout, replicas) = (self.now_us, self.config.client_timeout_us, self.config.replicas);
-        let c = &mut self.clients[client];
+        let c = &self.clients[client];
         if c.waiting_since_us.is_some_and(|since| now >= since + timeout) {
-            let target = c.target % replicas + 1;
-            c.reconnect(target);
+            // A down node refuses the connection: the client dials on.
+            let target = self.reachable_from(c.target % replicas + 1);
+            self.clients[client].reconnect(target);
             self.faults.reconnects += 1;
         }
+        let c = &self.clients[client];
         if c.active || !c.in_flight.is_empty() {
             self.schedule(CLIENT_CHECK_US, EventKind::ClientCheck { client });
         }

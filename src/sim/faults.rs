@@ -11,6 +11,14 @@ use crate::paxos::NodeId;
 const LINK_RESET_NOTICE_US: u64 = 500;
 
 impl Cluster {
+    /// The node a client that dials `node` ends up connected to: the first
+    /// that is up from `node` on (a down node refuses the connection, and
+    /// the client dials the next); `node` itself if none is.
+    pub(super) fn reachable_from(&self, node: NodeId) -> NodeId {
+        let replicas = self.config.replicas;
+        (0..replicas).map(|i| (node - 1 + i) % replicas + 1).find(|&n| self.is_up(n)).unwrap_or(node)
+    }
+
     /// Crash `node`: it loses everything not yet fsynced; with disk faults
     /// the sync in progress may be torn.
     pub fn crash(&mut self, node: NodeId) {
@@ -40,9 +48,7 @@ impl Cluster {
         // its operations in flight left open (indeterminate). Keeping the
         // session across the crash would model nothing real, and it stalls:
         // a later command waits in the store for one the crash lost.
-        let replicas = self.config.replicas;
-        let next_up = (1..replicas).map(|i| (node - 1 + i) % replicas + 1).find(|&n| self.is_up(n));
-        let target = next_up.unwrap_or(node % replicas + 1);
+        let target = self.reachable_from(node % self.config.replicas + 1);
         for client in self.clients.iter_mut().filter(|c| c.target == node) {
             client.reconnect(target);
             self.faults.reconnects += 1;
