@@ -71,6 +71,10 @@ pub fn run(args: ServerArgs) -> ExitCode {
     if let Some(password) = args.requirepass {
         file.requirepass = Some(password);
     }
+    if let Err(e) = args.tuning.check_cluster_wide(&file.tuning) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     args.tuning.apply(&mut file.tuning);
     if let Err(e) = file.validate() {
         eprintln!("error: {e}");

@@ -483,6 +483,21 @@ fn parse_range(text: &str) -> Result<(u64, u64), String> {
 }
 
 impl TuningArgs {
+    /// Settings every node must share, refused on one node's command line
+    /// when they differ from the cluster file: `window_slots` (a new leader
+    /// closes that many slots past its log, sized by what any earlier
+    /// leader could have in flight; `paxos::time`).
+    pub fn check_cluster_wide(&self, file: &Tuning) -> Result<(), String> {
+        match self.window_slots {
+            Some(window) if window != file.window_slots => Err(format!(
+                "--window-slots {window} differs from the cluster file's window_slots = {}: it must be the same on \
+                 every node; change it in the cluster file for all of them",
+                file.window_slots
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn apply(&self, t: &mut Tuning) {
         if let Some(v) = self.window_slots {
             t.window_slots = v;
@@ -670,5 +685,16 @@ mod tests {
         let args = TuningArgs { window_slots: Some(1), lease_reads: Some(false), ..Default::default() };
         args.apply(&mut t);
         assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
+    }
+
+    #[test]
+    fn window_slots_is_cluster_wide_so_one_node_cannot_override_it() {
+        let file = Tuning::default();
+        let same = TuningArgs { window_slots: Some(file.window_slots), ..Default::default() };
+        assert_eq!(same.check_cluster_wide(&file), Ok(()));
+        assert_eq!(TuningArgs::default().check_cluster_wide(&file), Ok(()));
+        let other = TuningArgs { window_slots: Some(file.window_slots + 1), ..Default::default() };
+        let error = other.check_cluster_wide(&file).unwrap_err();
+        assert!(error.contains("must be the same on every node"), "{error}");
     }
 }
