@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::bundle::StageMean;
 
 /// The server's stages in the order a request meets them
-/// (src/server/stages.rs `STAGES`); others sort after these, by name.
+/// (`node::Stage::ALL`); others sort after these, by name.
 pub const STAGE_ORDER: [&str; 7] = ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply"];
 
 /// The ways a request goes through a node, each a bar of `stages.svg`.

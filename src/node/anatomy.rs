@@ -16,21 +16,28 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::paxos::{PersistOp, Slot};
 
-/// A stage of a request's life, as the node times it.
+/// A stage of a request's life. The node times all but `Parse` and
+/// `Reply`, which only the shell sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
+    Parse,
     Queue,
     LocalSync,
     Quorum,
     ReadWait,
     Forward,
+    Reply,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [Stage::Queue, Stage::LocalSync, Stage::Quorum, Stage::ReadWait, Stage::Forward];
+    /// In the order a request meets them (`ALL[stage as usize] == stage`).
+    pub const ALL: [Stage; 7] =
+        [Stage::Parse, Stage::Queue, Stage::LocalSync, Stage::Quorum, Stage::ReadWait, Stage::Forward, Stage::Reply];
 
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Parse => "parse",
+            Stage::Reply => "reply",
             Stage::Queue => "queue",
             Stage::LocalSync => "local_sync",
             Stage::Quorum => "quorum",

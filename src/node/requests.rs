@@ -71,8 +71,7 @@ impl<C> Node<C> {
                 // a second copy in the log. The retry's waiter takes over.
                 let old = std::mem::replace(&mut waiting.waiter, request.waiter);
                 waiting.deadline_us = waiting.deadline_us.max(request.deadline_us);
-                let reply = Reply::Error("ERR request superseded by its retry; its outcome is unknown".into());
-                self.deliver(old, reply);
+                self.supersede(old);
                 return;
             }
         }
@@ -113,14 +112,17 @@ impl<C> Node<C> {
             if old.sampled_us.is_some() {
                 self.anatomy.write_dropped();
             }
-            // A retry of a command still waiting here: the new waiter takes
-            // over; the old one (a forward the sender already gave up on)
-            // learns nothing more, and nothing it could act on.
-            let reply = Reply::Error("ERR request superseded by its retry; its outcome is unknown".into());
-            self.deliver(old.waiter, reply);
+            self.supersede(old.waiter);
         } else {
             self.sessions_waiting.entry(key.0).or_default().writes.insert(key.1);
         }
+    }
+
+    /// A retry of a command still waiting here took over: the old waiter (a
+    /// forward the sender already gave up on) learns nothing more, and
+    /// nothing it could act on.
+    fn supersede(&mut self, old: Waiter<C>) {
+        self.deliver(old, Reply::Error("ERR request superseded by its retry; its outcome is unknown".into()));
     }
 
     /// The core took the read: it waits here for the go-ahead.

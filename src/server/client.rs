@@ -36,7 +36,7 @@ use crate::net::commands::{arity_ok, full_name, lookup};
 use crate::net::request::{parse_request, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
-use crate::node::{ClientSession, Request, Waiter};
+use crate::node::{ClientSession, Request, Stage, Waiter};
 
 /// Buffered reply bytes that trigger a write.
 const OUT_BYTES_FLUSH: usize = 64 * 1024;
@@ -370,7 +370,7 @@ async fn flush(
     out.clear();
     let now = Instant::now();
     for (shard, at) in samples.drain(..) {
-        conn.shared.monitor.shards[shard].stages.record("reply", now.duration_since(at).as_micros() as u64);
+        conn.shared.monitor.shards[shard].stages.record(Stage::Reply, now.duration_since(at).as_micros() as u64);
     }
     true
 }
@@ -980,7 +980,7 @@ async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Repl
     conn.sent.set(sent);
     let sampled = sent.is_multiple_of(STAGE_SAMPLE_EVERY);
     if let Some(read_at) = conn.read_at.get().filter(|_| sampled) {
-        shared.monitor.shards[shard].stages.record("parse", now.duration_since(read_at).as_micros() as u64);
+        shared.monitor.shards[shard].stages.record(Stage::Parse, now.duration_since(read_at).as_micros() as u64);
     }
     let deadline = now + Duration::from_millis(shared.file.tuning.request_timeout_ms);
     let (sender, cell) = reply_cell_stamped(sampled);

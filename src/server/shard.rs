@@ -206,7 +206,7 @@ impl Shard {
                 server_log!(node, index, "installed a snapshot from a peer covering slots < {slot}");
             }
             NodeEvent::SnapshotStarted { .. } => {}
-            NodeEvent::Stage { stage, us } => self.metrics.stages.record_node(stage, us),
+            NodeEvent::Stage { stage, us } => self.metrics.stages.record(stage, us),
             NodeEvent::Backpressure { unsynced_bytes } => {
                 server_log!(node, index, "holding client requests: {unsynced_bytes} bytes wait for the disk");
             }

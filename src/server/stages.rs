@@ -1,5 +1,5 @@
 //! The latency anatomy's histograms: per shard and per stage
-//! (`node::anatomy`, plus the shell's own `parse` and `reply` stages), in
+//! (`node::Stage`: the node's stages and the shell's `parse` and `reply`), in
 //! microseconds, readable as percentiles for `INFO latency` and mirrored
 //! to Prometheus as `paxoskv_stage_seconds{stage=...}`.
 
@@ -10,9 +10,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use crate::node::Stage;
-
-/// Every stage a sample may have: the shell's first and last, the node's between.
-pub const STAGES: [&str; 7] = ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply"];
 
 /// Four buckets per power of two: a percentile is within 19% of the truth.
 const SUB: u32 = 4;
@@ -103,18 +100,27 @@ impl StageHistogram {
     }
 }
 
-/// One shard's stages: ours for INFO, Prometheus's for `/metrics`.
+/// One shard's stages: ours for INFO, Prometheus's for `/metrics`, one
+/// series per stage created up front, so recording allocates nothing.
 #[derive(Clone)]
 pub struct ShardStages {
     ours: Arc<Vec<StageHistogram>>,
     prometheus: Family<Vec<(String, String)>, Histogram>,
+    series: Arc<Vec<Histogram>>,
 }
 
 impl Default for ShardStages {
     fn default() -> Self {
+        let prometheus: Family<Vec<(String, String)>, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(5e-6, 2.0, 18)));
+        let series = Stage::ALL
+            .iter()
+            .map(|stage| prometheus.get_or_create(&vec![("stage".to_string(), stage.name().to_string())]).clone())
+            .collect();
         ShardStages {
-            ours: Arc::new(STAGES.iter().map(|_| StageHistogram::default()).collect()),
-            prometheus: Family::new_with_constructor(|| Histogram::new(exponential_buckets(5e-6, 2.0, 18))),
+            ours: Arc::new(Stage::ALL.iter().map(|_| StageHistogram::default()).collect()),
+            prometheus,
+            series: Arc::new(series),
         }
     }
 }
@@ -124,20 +130,15 @@ impl ShardStages {
         self.prometheus.clone()
     }
 
-    /// Record `us` microseconds in the stage named `name` (one of [`STAGES`]).
-    pub fn record(&self, name: &str, us: u64) {
-        let Some(i) = STAGES.iter().position(|s| *s == name) else { return };
-        self.ours[i].record(us);
-        self.prometheus.get_or_create(&vec![("stage".to_string(), name.to_string())]).observe(us as f64 / 1e6);
+    /// Record `us` microseconds in `stage`.
+    pub fn record(&self, stage: Stage, us: u64) {
+        self.ours[stage as usize].record(us);
+        self.series[stage as usize].observe(us as f64 / 1e6);
     }
 
-    pub fn record_node(&self, stage: Stage, us: u64) {
-        self.record(stage.name(), us);
-    }
-
-    /// (stage, histogram) for the stages with samples.
+    /// (stage name, histogram) for the stages with samples.
     pub fn sampled(&self) -> impl Iterator<Item = (&'static str, &StageHistogram)> {
-        STAGES.iter().copied().zip(self.ours.iter()).filter(|(_, h)| h.count() > 0)
+        Stage::ALL.iter().map(|s| s.name()).zip(self.ours.iter()).filter(|(_, h)| h.count() > 0)
     }
 }
 
