@@ -351,6 +351,33 @@ fn round_trip_recovers_exactly_the_applied_ops() {
     });
 }
 
+/// With `Durability::Sync` the segment is open O_DSYNC: each record write
+/// is durable when it completes, without a separate fdatasync.
+#[test]
+fn sync_mode_writes_segments_through_an_o_dsync_descriptor() {
+    let test = TestDir::new("o_dsync");
+    let dir = test.join("wal");
+    run_local(move || async move {
+        let (wal, _, _) = open(options(&dir, SEGMENT_BYTES_LARGE)).await;
+        write_batches(&wal, &Workload::new(0x5EED_0020).batches(3)).await;
+        let segment = segments(&dir).pop().expect("a segment");
+        let mut open_flags = Vec::new();
+        for fd in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let fd = fd.unwrap();
+            if std::fs::read_link(fd.path()).ok().as_deref() != Some(segment.as_path()) {
+                continue;
+            }
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy()));
+            let flags = info.unwrap().lines().find_map(|l| l.strip_prefix("flags:").map(|f| f.trim().to_string()));
+            open_flags.push(i64::from_str_radix(&flags.unwrap(), 8).unwrap());
+        }
+        assert_eq!(open_flags.len(), 1, "one descriptor on {}: {open_flags:?}", segment.display());
+        assert_ne!(open_flags[0] & libc::O_DSYNC as i64, 0, "flags {:o}", open_flags[0]);
+        assert_ne!(open_flags[0] & libc::O_DIRECT as i64, 0, "flags {:o}", open_flags[0]);
+        drop(wal);
+    });
+}
+
 // ---------------------------------------------------------------------------
 // 2. Group commit
 // ---------------------------------------------------------------------------
@@ -1000,6 +1027,13 @@ fn durability_none_round_trips_without_fsync() {
         let stats = wal.stats();
         assert_eq!(stats.fsyncs, 0, "{stats:?}");
         assert_eq!(stats.records, flatten(&batches).len() as u64);
+        // What a killed process wrote is in the files already (the page
+        // cache): a copy taken while the log is still open recovers it all.
+        let killed = test.join("killed");
+        copy_dir(&dir, &killed);
+        let (_copy, state, report) = open(WalOptions { dir: killed.clone(), ..options.clone() }).await;
+        assert_eq!(state, apply_all(&flatten(&batches)), "seed {SEED:#x}");
+        assert_eq!(report.torn_tail, None);
         drop(wal);
         assert!(segments(&dir).len() >= 2, "seed {SEED:#x}: the workload should roll segments");
 

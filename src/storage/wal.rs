@@ -10,9 +10,15 @@
 //! ```
 //!
 //! Group commit: `append` encodes records into memory at once (in call
-//! order); `sync(seq)` waits until a single write + fdatasync covers
-//! `seq`. While one fsync runs, every append made meanwhile waits for the
-//! next one, which covers them all.
+//! order); `sync(seq)` waits until a single durable write covers `seq`.
+//! While one write runs, every append made meanwhile waits for the next
+//! one, which covers them all. With `Durability::Sync` segments are opened
+//! O_DSYNC, so a record write completes only once it is on stable storage:
+//! one device operation instead of a write and an fdatasync (io_uring runs
+//! every fsync on a worker thread; the O_DSYNC write is issued inline and
+//! saved about 30 µs per commit on the development machine, issue 11).
+//! Rolling a segment and writing a snapshot still fdatasync (preallocation
+//! and the new file's metadata) and fsync the directory.
 //!
 //! Snapshots: a `PersistOp::Snapshot` is written where it was appended: the
 //! records before it are written and synced, then the snapshot file (temp,
@@ -61,8 +67,11 @@ const ZERO_CHUNK_BYTES: u64 = 1 << 20;
 pub enum Durability {
     /// fdatasync before any Promise/Accepted reply leaves (the default).
     Sync,
-    /// Never fsync: for measuring protocol cost only. A power loss can
-    /// lose acknowledged writes. The server warns loudly at start.
+    /// Never fsync: for measuring protocol cost only. Records are written
+    /// into the page cache (a plain buffered write, about 2 µs, not an
+    /// O_DIRECT write to the device), so a killed process loses nothing but
+    /// a power loss or kernel crash can lose acknowledged writes. The
+    /// server warns loudly at start.
     None,
 }
 
@@ -170,7 +179,8 @@ pub struct WalStats {
     pub bytes: u64,
     /// Segment writes.
     pub writes: u64,
-    /// fdatasyncs of segment and snapshot files, and directory fsyncs.
+    /// Syncs: O_DSYNC record writes (`Durability::Sync`), fdatasyncs of
+    /// segment and snapshot files, and directory fsyncs.
     pub fsyncs: u64,
     pub snapshots: u64,
     /// Bytes written with zeros ahead of the data (`Wal::zero_ahead`).
@@ -219,6 +229,21 @@ struct Segment {
     /// Bytes from here on may still be unwritten (preallocated) extents;
     /// below it every byte past `end` was written with zeros (`zero_ahead`).
     zeroed: u64,
+    /// `Durability::None`: the same file opened for buffered writes, which
+    /// record writes use instead of the DMA file.
+    buffered: Option<Rc<std::fs::File>>,
+}
+
+/// `Durability::None` writes records through the page cache.
+fn open_buffered(path: &Path, durability: Durability) -> Result<Option<Rc<std::fs::File>>, WalError> {
+    match durability {
+        Durability::Sync => Ok(None),
+        Durability::None => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(|file| Some(Rc::new(file)))
+            .map_err(io_err("opening segment for buffered writes", path)),
+    }
 }
 
 /// Appended but not yet written, in append order.
@@ -345,13 +370,21 @@ fn checkpoint_at_start(records: &[Record]) -> Option<(Slot, bool)> {
     Some((*slot, records.iter().any(|record| matches!(record, Record::Op(PersistOp::Commit { .. })))))
 }
 
-/// Created if missing, never truncated (it holds the records just
-/// recovered). Write-only like `DmaFile::create`: a readable, empty file would
-/// make glommio's polled-I/O probe succeed wrongly (see [`read_whole`]).
-async fn open_segment_for_writing(path: &Path) -> Result<DmaFile, WalError> {
+/// Created if missing; truncated only if `fresh` (a segment being opened
+/// after recovery holds the records just recovered). Write-only like
+/// `DmaFile::create`: a readable, empty file would make glommio's
+/// polled-I/O probe succeed wrongly (see [`read_whole`]). O_DSYNC with
+/// `Durability::Sync` (module doc).
+async fn open_segment_for_writing(path: &Path, durability: Durability, fresh: bool) -> Result<DmaFile, WalError> {
+    let flags = match durability {
+        Durability::Sync => libc::O_DSYNC,
+        Durability::None => 0,
+    };
     glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(fresh)
+        .custom_flags(flags)
         .dma_open(path)
         .await
         .map_err(glommio_err("opening segment for writing", path))
@@ -492,10 +525,11 @@ impl Wal {
         let index = scanned.last().map_or(0, |segment| segment.index);
         let (end, next_write_seq, bytes) = last.unwrap_or((0, 1, Vec::new()));
         let path = dir.join(segment_name(index));
-        let file = open_segment_for_writing(&path).await?;
+        let file = open_segment_for_writing(&path, options.durability, false).await?;
         let align = file.alignment();
         let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
-        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0 };
+        let buffered = open_buffered(&path, options.durability)?;
+        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
@@ -615,29 +649,37 @@ impl Wal {
     /// Write `body` (whole record frames) as the segment's next write
     /// (`write.rs`), at its end, rewriting the partial last block.
     async fn write_tail(&self, body: &[u8]) -> Result<(), WalError> {
-        let (file, path, end, prefix, data) = {
+        let (file, buffered, path, end, prefix, data) = {
             let inner = self.inner.borrow();
             let s = &inner.segment;
             let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
             encode_write(s.index, s.next_write_seq, body, &mut data);
-            (s.file.clone(), s.path.clone(), s.end, s.tail.clone(), data)
+            (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), data)
         };
         let data = &data[..];
         let align = file.alignment();
         let block_start = end / align * align;
         debug_assert_eq!(prefix.len() as u64, end - block_start);
         let total = prefix.len() + data.len();
-        let padded = total.div_ceil(align as usize) * align as usize;
-        let mut buffer = file.alloc_dma_buffer(padded);
-        let bytes = buffer.as_bytes_mut();
-        bytes.fill(0);
-        bytes[..prefix.len()].copy_from_slice(&prefix);
-        bytes[prefix.len()..total].copy_from_slice(data);
         let new_end = end + data.len() as u64;
         let new_block_start = new_end / align * align;
-        let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
-        self.device_op()?;
-        file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
+        let tail = if let Some(buffered) = buffered {
+            // Durability::None: into the page cache, at once.
+            self.device_op()?;
+            std::os::unix::fs::FileExt::write_all_at(&*buffered, data, end).map_err(io_err("writing", &path))?;
+            prefix.iter().chain(data).skip((new_block_start - block_start) as usize).copied().collect()
+        } else {
+            let padded = total.div_ceil(align as usize) * align as usize;
+            let mut buffer = file.alloc_dma_buffer(padded);
+            let bytes = buffer.as_bytes_mut();
+            bytes[..prefix.len()].copy_from_slice(&prefix);
+            bytes[prefix.len()..total].copy_from_slice(data);
+            bytes[total..].fill(0);
+            let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
+            self.device_op()?;
+            file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
+            tail
+        };
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
         inner.segment.tail = tail;
@@ -730,12 +772,12 @@ impl Wal {
                     .await;
                     written?;
                     zeroed?;
-                    let (file, path) = {
-                        let inner = self.inner.borrow();
-                        (inner.segment.file.clone(), inner.segment.path.clone())
-                    };
-                    self.fdatasync(&file, &path).await?;
-                    self.inner.borrow_mut().stats.records += records;
+                    // O_DSYNC: the write above was the sync (module doc).
+                    let mut inner = self.inner.borrow_mut();
+                    if inner.options.durability == Durability::Sync {
+                        inner.stats.fsyncs += 1;
+                    }
+                    inner.stats.records += records;
                 }
                 Pending::Snapshot { image, checkpoint } => self.write_snapshot(&image, checkpoint).await?,
             }
@@ -746,12 +788,13 @@ impl Wal {
     /// Start a new segment beginning with `first_bytes`, made durable
     /// along with the directory entry.
     async fn roll_segment(&self, first_bytes: Vec<u8>) -> Result<(), WalError> {
-        let (index, dir, segment_bytes) = {
+        let (index, dir, segment_bytes, durability) = {
             let inner = self.inner.borrow();
-            (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes)
+            (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes, inner.options.durability)
         };
         let path = dir.join(segment_name(index));
-        let file = DmaFile::create(&path).await.map_err(glommio_err("creating segment", &path))?;
+        let file = open_segment_for_writing(&path, durability, true).await?;
+        let buffered = open_buffered(&path, durability)?;
         // Preallocation is a hint: a filesystem without it still works.
         let _ = file.pre_allocate(segment_bytes, false).await;
         let old = {
@@ -764,6 +807,7 @@ impl Wal {
                 tail: Vec::new(),
                 next_write_seq: 1,
                 zeroed: 0,
+                buffered,
             };
             std::mem::replace(&mut inner.segment, fresh)
         };
