@@ -27,7 +27,8 @@ use crate::bundle::StageMean;
 
 /// The server's stages in the order a request meets them
 /// (`node::Stage::ALL`); others sort after these, by name.
-pub const STAGE_ORDER: [&str; 7] = ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply"];
+pub const STAGE_ORDER: [&str; 8] =
+    ["parse", "queue", "local_sync", "quorum", "read_wait", "forward", "reply", "wal_sync"];
 
 /// The ways a request goes through a node, each a bar of `stages.svg`.
 /// `parse` and `reply` are timed for every request a node's shard serves,

@@ -11,13 +11,18 @@
 //! lease or read-index round let it be served). A request forwarded to the
 //! leader: `forward` (handed over until the leader's answer came back).
 //! One request in `NodeConfig::anatomy_every` is sampled (0: none).
+//!
+//! Besides the stages of sampled requests the shell times every WAL sync
+//! (`wal_sync`: one group commit's write until it is durable, as the syncer
+//! task sees it), the figure to set beside a raw write + fdatasync.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::paxos::{PersistOp, Slot};
 
-/// A stage of a request's life. The node times all but `Parse` and
-/// `Reply`, which only the shell sees.
+/// A stage of a request's life. The node times all but `Parse`, `Reply`
+/// and `WalSync`, which only the shell sees (`WalSync` is every group
+/// commit, not a sampled request's stage: it overlaps `LocalSync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
     Parse,
@@ -27,12 +32,21 @@ pub enum Stage {
     ReadWait,
     Forward,
     Reply,
+    WalSync,
 }
 
 impl Stage {
     /// In the order a request meets them (`ALL[stage as usize] == stage`).
-    pub const ALL: [Stage; 7] =
-        [Stage::Parse, Stage::Queue, Stage::LocalSync, Stage::Quorum, Stage::ReadWait, Stage::Forward, Stage::Reply];
+    pub const ALL: [Stage; 8] = [
+        Stage::Parse,
+        Stage::Queue,
+        Stage::LocalSync,
+        Stage::Quorum,
+        Stage::ReadWait,
+        Stage::Forward,
+        Stage::Reply,
+        Stage::WalSync,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +57,7 @@ impl Stage {
             Stage::Quorum => "quorum",
             Stage::ReadWait => "read_wait",
             Stage::Forward => "forward",
+            Stage::WalSync => "wal_sync",
         }
     }
 }

@@ -425,7 +425,7 @@ pub struct TuningArgs {
     /// Serve reads under a leader lease (true) or by a read-index round (false) [default: true]
     #[arg(long)]
     pub lease_reads: Option<bool>,
-    /// sync: fsync before acknowledging; none: never fsync (loses data on power loss) [default: sync]
+    /// sync: O_DSYNC WAL writes before acknowledging; none: page-cache writes, never fsync (loses data on power loss) [default: sync]
     #[arg(long, value_enum)]
     pub durability: Option<DurabilityMode>,
     /// One write per wake-up for all queued peer messages (true) or one write per message [default: true]

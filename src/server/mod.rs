@@ -138,7 +138,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let shards = file.shards;
     if file.tuning.durability == config::DurabilityMode::None {
         for _ in 0..3 {
-            server_log!(node, "-", "WARNING: durability is `none`: nothing is fsynced; a power loss or kernel crash can lose acknowledged writes. Use it to measure, never to keep data.");
+            server_log!(node, "-", "WARNING: durability is `none`: the WAL writes into the page cache and nothing is fsynced; a power loss or kernel crash can lose acknowledged writes. Use it to measure, never to keep data.");
         }
     }
     server_log!(

@@ -23,7 +23,7 @@ use super::util::{Broadcast, Notify, ReplySender};
 use super::Shared;
 use crate::kv::Reply;
 use crate::net::peer::PeerFrame;
-use crate::node::{Node, NodeEvent, Output, Request, SnapshotJob};
+use crate::node::{Node, NodeEvent, Output, Request, SnapshotJob, Stage};
 use crate::paxos::{Event, NodeId};
 use crate::server_log;
 use crate::storage::Wal;
@@ -303,7 +303,9 @@ pub async fn run_syncer(shard: ShardRef) {
                 std::process::exit(2);
             }
             let mut s = shard.borrow_mut();
-            s.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+            let took = started.elapsed();
+            s.metrics.fsync_seconds.observe(took.as_secs_f64());
+            s.metrics.stages.record(Stage::WalSync, took.as_micros() as u64);
             if !s.identity_written {
                 if let Err(e) = super::identity::write(&s.shared.file, s.shared.node, s.index) {
                     server_log!(s.shared.node, s.index, "FATAL: {e}");

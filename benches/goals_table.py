@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The tables of benches/record-goals.sh: reads a goals bundle directory,
+writes README.md (every figure, then every goal of issue 11, met or missed
+and by how much) and goals.json. Usage: goals_table.py OUT COMMAND COMMIT BEFORE"""
+import csv
+import json
+import os
+import sys
+
+out, command, commit, before = sys.argv[1:5]
+
+
+def read(path):
+    return open(path).read() if os.path.exists(path) else None
+
+
+def stage_p50(name, step, stage):
+    """p50 of a stage in the INFO latency text taken after a step."""
+    text = read(f"{out}/{name}-info-latency-{step}.txt") or ""
+    for line in text.splitlines():
+        if line.startswith(f"shard0_stage_{stage}_usec:"):
+            fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+            return float(fields["p50"])
+    return None
+
+
+def run_of(bundle_dir):
+    path = f"{bundle_dir}/bundle.json"
+    if not os.path.exists(path):
+        return None
+    return json.load(open(path))["runs"][0]
+
+
+def benchmark_csv(path):
+    if not os.path.exists(path):
+        return {}
+    return {row["test"]: row for row in csv.DictReader(open(path))}
+
+
+raw = dict(line.split() for line in open(f"{out}/raw-disk.txt"))
+raw_p50_us = float(raw["raw_disk_p50_us"])
+
+systems = {}
+for name in ["paxoskv", "paxoskv-none", "paxoskv-before", "paxoskv-before-none", "redis-aof", "redis"]:
+    c1 = benchmark_csv(f"{out}/{name}-set-c1.csv")
+    if not c1:
+        continue
+    row = {"set_c1_p50_ms": float(c1["SET"]["p50_latency_ms"]), "set_c1_rps": float(c1["SET"]["rps"])}
+    run = run_of(f"{out}/{name}-open-2k")
+    if run:
+        ops = run["ops"]["all"]
+        row.update(open_2k_p50_us=ops["p50_us"], open_2k_p99_us=ops["p99_us"],
+                   open_2k_worst_second_max_us=max((s["max_us"] for s in run["timeline"]), default=0),
+                   open_2k_achieved=run["achieved_ops_s"], open_2k_errors=ops["errors"] + ops["timeouts"])
+    row["wal_sync_p50_us"] = stage_p50(name, "open-2k", "wal_sync")
+    row["local_sync_p50_us_set_c1"] = stage_p50(name, "set-c1", "local_sync")
+    ticks = read(f"{out}/{name}-cpu-10k-ticks.txt")
+    run = run_of(f"{out}/{name}-cpu-10k")
+    if ticks and run:
+        t = ticks.split()
+        per_s, n, secs = float(t[1]), float(t[3]), float(t[5])
+        row["cpu_10k_us_per_op"] = n / per_s * 1e6 / (run["achieved_ops_s"] * secs)
+        row["cpu_10k_achieved"] = run["achieved_ops_s"]
+        row["cpu_10k_cores"] = n / per_s / secs
+        counters = read(f"{out}/{name}-cpu-10k-counters.txt")
+        if counters:
+            t = counters.split()
+            before, after = [int(x) for x in t[1:5]], [int(x) for x in t[6:10]]
+            ops = run["achieved_ops_s"] * secs
+            for key, i in [("peer_writes_per_op", 0), ("peer_frames_per_op", 1), ("slots_per_op", 2),
+                           ("wal_syncs_per_op", 3)]:
+                row[key] = (after[i] - before[i]) / ops
+    p16 = benchmark_csv(f"{out}/{name}-p16.csv")
+    if p16:
+        row["p16_set_rps"] = float(p16["SET"]["rps"])
+        row["p16_get_rps"] = float(p16["GET"]["rps"])
+    systems[name] = row
+
+
+def find_max(which, profile):
+    path = f"{out}/{which}/comparison.json"
+    if not os.path.exists(path):
+        return None
+    for p in json.load(open(path))["profiles"]:
+        if p["name"] == profile:
+            return p["throughput_median"]
+    return None
+
+
+def half_p99(which):
+    path = f"{out}/{which}-half/comparison.json"
+    if not os.path.exists(path):
+        return None
+    return json.load(open(path))["profiles"][0]["p99_us_median"]
+
+
+for name, which in [("paxoskv", "find-max"), ("redis-aof", "find-max"), ("redis", "find-max"),
+                    ("paxoskv-before", "find-max-before")]:
+    if name in systems:
+        systems[name]["find_max_ops_s"] = find_max(which, "paxoskv" if name.startswith("paxoskv") else name)
+        if name.startswith("paxoskv"):
+            systems[name]["half_rate_p99_us"] = half_p99(which)
+
+
+def g(name, key):
+    return systems.get(name, {}).get(key)
+
+
+def goals_for(px, none):
+    """Issue 11's goals for one paxoskv build (px, and its durability-none run)."""
+    redis, aof = "redis", "redis-aof"
+    rows = []
+
+    def add(goal, value, bound, unit, ok, reference):
+        rows.append({"goal": goal, "value": value, "bound": bound, "unit": unit,
+                     "met": None if value is None or bound is None else ok(value, bound),
+                     "reference": reference})
+
+    le = lambda v, b: v <= b
+    ge = lambda v, b: v >= b
+    add("single-client durable SET p50 <= raw p50 + 0.10 ms", g(px, "set_c1_p50_ms"), raw_p50_us / 1000 + 0.10,
+        "ms", le, f"raw {raw_p50_us:.0f} µs; AOF Redis {g(aof, 'set_c1_p50_ms')} ms")
+    add("single-client SET p50, durability none <= 0.10 ms", g(none, "set_c1_p50_ms"), 0.10, "ms", le,
+        f"Redis {g(redis, 'set_c1_p50_ms')} ms")
+    cpu_r = g(redis, "cpu_10k_us_per_op")
+    add("server CPU per op at 10k ops/s <= 2x Redis's", g(px, "cpu_10k_us_per_op"), cpu_r and 2 * cpu_r, "µs", le,
+        f"Redis {cpu_r:.1f} µs" if cpu_r else "")
+    set_r, get_r = g(redis, "p16_set_rps"), g(redis, "p16_get_rps")
+    add("redis-benchmark -P 16 SET >= 40% of Redis's", g(px, "p16_set_rps"), set_r and 0.4 * set_r, "ops/s", ge,
+        f"Redis {set_r:,.0f}/s" if set_r else "")
+    add("redis-benchmark -P 16 GET >= 80% of Redis's", g(px, "p16_get_rps"), get_r and 0.8 * get_r, "ops/s", ge,
+        f"Redis {get_r:,.0f}/s" if get_r else "")
+    p99_a = g(aof, "open_2k_p99_us")
+    add("open loop 2k/s p99 <= 2x AOF Redis's", g(px, "open_2k_p99_us"), p99_a and 2 * p99_a, "µs", le,
+        f"AOF Redis {p99_a:,} µs" if p99_a else "")
+    worst_a = g(aof, "open_2k_worst_second_max_us")
+    add("open loop 2k/s worst second max <= 10x AOF Redis's worst", g(px, "open_2k_worst_second_max_us"),
+        worst_a and 10 * worst_a, "µs", le, f"AOF Redis {worst_a:,} µs" if worst_a else "")
+    fm_r = g(redis, "find_max_ops_s")
+    add("find-max rate at p99 <= 5 ms >= 25% of Redis's", g(px, "find_max_ops_s"), fm_r and 0.25 * fm_r, "ops/s",
+        ge, f"Redis {fm_r:,.0f}/s; AOF Redis {g(aof, 'find_max_ops_s') or 0:,.0f}/s" if fm_r else "")
+    add("p99 at half the found rate <= 2 ms", g(px, "half_rate_p99_us"), 2000, "µs", le, "")
+    add("WAL sync p50 at 2k/s <= 1.5x raw overwrite + fdatasync", g(px, "wal_sync_p50_us"), 1.5 * raw_p50_us, "µs",
+        le, f"raw {raw_p50_us:.0f} µs (three concurrent loops)")
+    return rows
+
+
+goals = {"after": goals_for("paxoskv", "paxoskv-none")}
+if "paxoskv-before" in systems:
+    goals["before"] = goals_for("paxoskv-before", "paxoskv-before-none")
+
+json.dump({"command": command, "commit": commit, "before": before, "raw_disk": raw, "systems": systems,
+           "goals": goals}, open(f"{out}/goals.json", "w"), indent=1)
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and v < 100:
+        return f"{v:.2f}" if v >= 10 else f"{v:.3f}"
+    return f"{v:,.0f}"
+
+
+with open(f"{out}/README.md", "w") as f:
+    f.write("# Issue 11's goals: paxoskv next to the disk's floor, AOF Redis and Redis\n\n")
+    f.write(f"Produced by `{command}` at commit {commit}" + (f" (before: `{before}`)" if before else "") + ".\n\n")
+    f.write(f"Raw disk, three concurrent O_DIRECT 4 KiB overwrite + fdatasync loops: p50 **{raw_p50_us:.0f} µs**, "
+            f"p99 {float(raw['raw_disk_p99_us']):.0f} µs ({raw['raw_disk_samples']} samples).\n\n")
+    cols = [("set_c1_p50_ms", "SET -c 1 p50 (ms)"), ("open_2k_p50_us", "2k/s p50 (µs)"),
+            ("open_2k_p99_us", "2k/s p99 (µs)"), ("open_2k_worst_second_max_us", "2k/s worst second max (µs)"),
+            ("wal_sync_p50_us", "WAL sync p50 at 2k/s (µs)"), ("cpu_10k_us_per_op", "CPU µs/op at 10k/s"),
+            ("cpu_10k_cores", "cores busy at 10k/s"), ("peer_writes_per_op", "peer socket writes per op at 10k/s"),
+            ("slots_per_op", "slots per op at 10k/s"), ("wal_syncs_per_op", "WAL syncs per op at 10k/s (3 nodes)"), ("p16_set_rps", "-P 16 SET ops/s"),
+            ("p16_get_rps", "-P 16 GET ops/s"), ("find_max_ops_s", "find-max ops/s (p99 <= 5 ms)"),
+            ("half_rate_p99_us", "p99 at half that rate (µs)")]
+    f.write("| system | " + " | ".join(c[1] for c in cols) + " |\n")
+    f.write("| --- |" + " ---: |" * len(cols) + "\n")
+    for name, row in systems.items():
+        f.write(f"| {name} | " + " | ".join(fmt(row.get(k)) for k, _ in cols) + " |\n")
+    f.write("\n## Goals\n\n")
+    header = "| goal | after | bound | met |" + (" before | met before |" if "before" in goals else "") + " reference (same run) |\n"
+    f.write(header)
+    f.write("| --- | ---: | ---: | --- |" + (" ---: | --- |" if "before" in goals else "") + " --- |\n")
+    for i, row in enumerate(goals["after"]):
+        met = {True: "met", False: "**missed**", None: "-"}
+        line = f"| {row['goal']} | {fmt(row['value'])} {row['unit']} | {fmt(row['bound'])} {row['unit']} | {met[row['met']]} |"
+        if "before" in goals:
+            b = goals["before"][i]
+            line += f" {fmt(b['value'])} {b['unit']} | {met[b['met']]} |"
+        f.write(line + f" {row['reference']} |\n")
+    f.write("\nSteps, each on a fresh server or cluster: `set-c1` = `redis-benchmark -t set -c 1 -n 20000 -r 100000 -d 100` "
+            "at the shard's leader; `open-2k` = `loadgen run --rate 2000 --read-ratio 0.5 --connections 16` over every "
+            "node, measured from intended send times; `cpu-10k` = the same at 10,000 ops/s with the servers' user + "
+            "system CPU read from /proc over 9 s of the measured window (every paxoskv node summed); `p16` = "
+            "`redis-benchmark -t set,get -c 50 -P 16 -n 400000 -r 100000 -d 100` at the leader; find-max = "
+            "`loadgen compare benches/systems/{paxoskv,redis-aof,redis}.toml --find-max --p99-ms 5` (the systems "
+            "comparison's settings). `*-info-latency-<step>.txt`: the leader's `INFO latency` (the latency anatomy) "
+            "after each step; `wal_sync` is every group commit's write until durable.\n")
+print(open(f"{out}/README.md").read())

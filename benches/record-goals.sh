@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Issue 11's goals, side by side in one session, on this machine. Every
+# figure of paxoskv is set beside a reference measured minutes apart:
+#
+#   raw disk      three concurrent O_DIRECT 4 KiB overwrite + fdatasync loops
+#                 (the floor a durable replicated write waits for)
+#   paxoskv       a local 3-node cluster of this build (durability sync, and
+#                 `none` for the protocol cost alone), and optionally an older
+#                 binary (--before BIN) for a before/after column
+#   AOF Redis     redis-server --appendonly yes --appendfsync always
+#   Redis         redis-server without persistence
+#
+# For each system, each step on a fresh server or cluster (so `INFO latency`,
+# the latency anatomy, covers that step alone):
+#   set-c1   redis-benchmark -t set -c 1 at the leader (p50)
+#   open-2k  loadgen open loop, 2000 ops/s, half reads, 16 connections over
+#            the nodes (p50, p99, worst second); paxoskv's `wal_sync` p50
+#   cpu-10k  the same at 10,000 ops/s; server CPU (user + system, every
+#            server process) over the measured window / operations
+#   p16      redis-benchmark -c 50 -P 16 -t set,get at the leader (ops/s)
+# then find-max (`loadgen compare` of benches/systems/{paxoskv,redis-aof,
+# redis}.toml: the highest rate with p99 <= 5 ms, the systems comparison's
+# settings) and paxoskv at half its found rate (p99 goal: <= 2 ms).
+#
+# Writes results/goals/<label>-<UTC time>/: README.md (the tables, the goals
+# met or missed), goals.json, and every raw output (CSVs, loadgen bundles,
+# INFO texts, CPU readings).
+#
+#   benches/record-goals.sh [--before BIN] [--label NAME] [--seconds N] [--no-find-max]
+#
+# Needs redis-server and redis-benchmark (benches/install-deps.sh) and the
+# release build (cargo build --release). Ports 17500-17599 (peers 18500+,
+# metrics 19500+), 6390-6391 and 7400+ (find-max). Takes about 15 minutes.
+# Run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command_line="benches/record-goals.sh $*"
+before=""
+label=run
+seconds=20
+find_max=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --before) before=$(realpath "$2"); shift ;;
+        --label) label=$2; shift ;;
+        --seconds) seconds=$2; shift ;;
+        --no-find-max) find_max=0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+for tool in redis-server redis-benchmark redis-cli python3; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
+done
+paxoskv=$(realpath target/release/paxoskv)
+loadgen=$(realpath target/release/loadgen)
+out="results/goals/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+work=$(mktemp -d /tmp/record-goals.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The floor: three processes, each an O_DIRECT 4 KiB overwrite + fdatasync
+# loop on its own file, for 5 s; p50 and p99 of each write + sync.
+raw_disk() {
+    python3 - "$work" <<'PY' >"$out/raw-disk.txt"
+import mmap, os, sys, time, multiprocessing as mp
+def loop(path, q):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
+    buf = mmap.mmap(-1, 4096)
+    os.pwrite(fd, buf, 0); os.fdatasync(fd)
+    lat, end = [], time.monotonic() + 5
+    while time.monotonic() < end:
+        t = time.perf_counter_ns(); os.pwrite(fd, buf, 0); os.fdatasync(fd)
+        lat.append(time.perf_counter_ns() - t)
+    os.close(fd); q.put(lat)
+q = mp.Queue()
+ps = [mp.Process(target=loop, args=(f"{sys.argv[1]}/raw-{i}", q)) for i in range(3)]
+[p.start() for p in ps]
+lat = sorted(sum((q.get() for _ in ps), []))
+[p.join() for p in ps]
+pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000
+print(f"raw_disk_p50_us {pct(0.5):.1f}\nraw_disk_p99_us {pct(0.99):.1f}\nraw_disk_samples {len(lat)}")
+PY
+}
+
+wait_ping() { # port
+    for _ in $(seq 200); do
+        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    echo "port $1 does not answer" >&2; return 1
+}
+
+leader_port() { # base
+    for _ in $(seq 100); do
+        for i in 1 2 3; do
+            if redis-cli -p $((base + i)) INFO replication 2>/dev/null | grep -q "shard0_role:leader"; then
+                echo $((base + i)); return 0
+            fi
+        done
+        sleep 0.1
+    done
+    echo "no leader" >&2; return 1
+}
+
+# CPU ticks (user + system) of the given processes and their threads.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        local stat
+        stat=$(cat "/proc/$pid/stat")
+        stat=${stat##*) }
+        read -r -a f <<<"$stat"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+# paxoskv's counters summed over the nodes (slots: the largest node's
+# count, every node applies every slot): peer socket writes, peer frames,
+# slots, WAL syncs.
+metrics_ports=""
+counters() {
+    local port
+    for port in $metrics_ports; do curl -s "http://127.0.0.1:$port/metrics" || true; done | awk '
+        /^paxoskv_peer_writes_total/ { w += $NF }
+        /^paxoskv_peer_frames_out_total/ { f += $NF }
+        /^paxoskv_commits_total/ { if ($NF > c) c = $NF }
+        /^paxoskv_fsync_seconds_count/ { s += $NF }
+        END { printf "%d %d %d %d\n", w, f, c, s }'
+}
+
+# Run one step against a fresh server: STEP NAME PORT TARGETS SERVER_PIDS...
+step() {
+    local step=$1 name=$2 port=$3 targets=$4
+    shift 4
+    case $step in
+        set-c1)
+            redis-benchmark -p "$port" -t set -c 1 -n 20000 -r 100000 -d 100 --csv >"$out/$name-set-c1.csv" ;;
+        open-2k)
+            "$loadgen" run --target "resp://$targets" --rate 2000 --read-ratio 0.5 --connections 16 \
+                --warmup-s 2 --duration-s "$seconds" --label "system=$name" --out "$out/$name-open-2k" \
+                >"$out/$name-open-2k.txt" ;;
+        cpu-10k)
+            "$loadgen" run --target "resp://$targets" --rate 10000 --read-ratio 0.5 --connections 16 \
+                --warmup-s 2 --duration-s 10 --label "system=$name" --out "$out/$name-cpu-10k" \
+                >"$out/$name-cpu-10k.txt" &
+            local lg=$!
+            sleep 2.5
+            local c0 t0 c1 t1
+            local m0 m1
+            c0=$(cpu_ticks "$@"); t0=$(date +%s.%N); m0=$(counters)
+            sleep 9
+            c1=$(cpu_ticks "$@"); t1=$(date +%s.%N); m1=$(counters)
+            wait "$lg"
+            if [[ -n $metrics_ports ]]; then
+                echo "before $m0 after $m1 (peer_writes peer_frames_out slots wal_syncs)" \
+                    >"$out/$name-cpu-10k-counters.txt"
+            fi
+            echo "ticks_per_s $(getconf CLK_TCK) ticks $((c1 - c0)) seconds $(awk "BEGIN { print $t1 - $t0 }")" \
+                >"$out/$name-cpu-10k-ticks.txt" ;;
+        p16)
+            redis-benchmark -p "$port" -t set,get -c 50 -P 16 -n 400000 -r 100000 -d 100 --csv \
+                >"$out/$name-p16.csv" ;;
+    esac
+    redis-cli -p "$port" INFO latency >"$out/$name-info-latency-$step.txt" 2>/dev/null || true
+}
+
+STEPS=(set-c1 open-2k cpu-10k p16)
+
+paxoskv_system() { # NAME BIN BASE [flags...]
+    local name=$1 bin=$2 base=$3
+    shift 3
+    metrics_ports="$((base + 2001)) $((base + 2002)) $((base + 2003))"
+    for s in "${STEPS[@]}"; do
+        "$bin" cluster --base-port "$base" --data-dir "$work/$name" --fresh --run-seconds 3600 "$@" \
+            >"$out/$name-$s-cluster.log" 2>&1 &
+        local pid=$!
+        pids+=("$pid")
+        for i in 1 2 3; do wait_ping $((base + i)); done
+        local leader
+        leader=$(leader_port "$base")
+        # shellcheck disable=SC2046
+        step "$s" "$name" "$leader" "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" \
+            $(pgrep -P "$pid")
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
+    metrics_ports=""
+}
+
+redis_system() { # NAME PORT [redis flags...]
+    local name=$1 port=$2
+    shift 2
+    for s in "${STEPS[@]}"; do
+        rm -rf "$work/$name"; mkdir -p "$work/$name"
+        redis-server --port "$port" --dir "$work/$name" --save '' "$@" >"$out/$name-$s-server.log" 2>&1 &
+        local pid=$!
+        pids+=("$pid")
+        wait_ping "$port"
+        step "$s" "$name" "$port" "127.0.0.1:$port" "$pid"
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
+}
+
+echo "raw disk..."; raw_disk
+echo "AOF Redis..."; redis_system redis-aof 17591 --appendonly yes --appendfsync always
+echo "Redis..."; redis_system redis 17592 --appendonly no
+echo "paxoskv..."; paxoskv_system paxoskv "$paxoskv" 17500
+echo "paxoskv, durability none..."; paxoskv_system paxoskv-none "$paxoskv" 17510 --durability none
+if [[ -n $before ]]; then
+    echo "paxoskv before..."; paxoskv_system paxoskv-before "$before" 17520
+    echo "paxoskv before, durability none..."; paxoskv_system paxoskv-before-none "$before" 17530 --durability none
+fi
+
+if [[ $find_max == 1 ]]; then
+    fm=(--repeats 1 --read-ratio 0.5 --keys 100000 --value-bytes 100 --connections 16 --find-max --p99-ms 5
+        --step-duration-s 3 --step-warmup-s 1 --bisect-steps 3 --rate-start 1000 --ramp-factor 2
+        --data-dir "$work/compare")
+    echo "find-max..."
+    "$loadgen" compare benches/systems/paxoskv.toml benches/systems/redis-aof.toml benches/systems/redis.toml \
+        "${fm[@]}" --paxoskv "$paxoskv" --out "$out/find-max" >"$out/find-max.txt" 2>&1
+    if [[ -n $before ]]; then
+        "$loadgen" compare benches/systems/paxoskv.toml "${fm[@]}" --paxoskv "$before" \
+            --out "$out/find-max-before" >"$out/find-max-before.txt" 2>&1
+    fi
+    for which in find-max find-max-before; do
+        [[ -d $out/$which ]] || continue
+        rate=$(python3 -c "
+import json, sys
+c = json.load(open('$out/$which/comparison.json'))
+print(next(int(p['throughput_median']) for p in c['profiles'] if p['name'] == 'paxoskv'))" 2>/dev/null || echo 0)
+        if [[ $rate -gt 1 ]]; then
+            bin=$paxoskv; [[ $which == find-max-before ]] && bin=$before
+            "$loadgen" compare benches/systems/paxoskv.toml --repeats 1 --read-ratio 0.5 --keys 100000 \
+                --value-bytes 100 --connections 16 --rate $((rate / 2)) --duration-s "$seconds" \
+                --data-dir "$work/compare" --paxoskv "$bin" --out "$out/$which-half" >"$out/$which-half.txt" 2>&1
+        fi
+    done
+fi
+
+python3 benches/goals_table.py "$out" "$command_line" \
+    "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$before"
+echo "written: $out"
