@@ -65,11 +65,11 @@ for name in ["paxoskv", "paxoskv-none", "paxoskv-before", "paxoskv-before-none",
         counters = read(f"{out}/{name}-cpu-10k-counters.txt")
         if counters:
             t = counters.split()
-            before, after = [int(x) for x in t[1:5]], [int(x) for x in t[6:10]]
+            first, last = [int(x) for x in t[1:5]], [int(x) for x in t[6:10]]
             ops = run["achieved_ops_s"] * secs
             for key, i in [("peer_writes_per_op", 0), ("peer_frames_per_op", 1), ("slots_per_op", 2),
                            ("wal_syncs_per_op", 3)]:
-                row[key] = (after[i] - before[i]) / ops
+                row[key] = (last[i] - first[i]) / ops
     p16 = benchmark_csv(f"{out}/{name}-p16.csv")
     if p16:
         row["p16_set_rps"] = float(p16["SET"]["rps"])

@@ -225,6 +225,61 @@ def section_core_compare(out):
     )
 
 
+def section_goals(out):
+    """Issue 11's goals, before and after, from the newest results/goals bundle."""
+    out.append("## 9. Issue 11's goals: before and after, each next to its reference (durable unless said)\n")
+    runs = sorted(d for d in os.listdir(os.path.join(R, "goals")) if load(f"goals/{d}/goals.json")) \
+        if os.path.isdir(os.path.join(R, "goals")) else []
+    if not runs:
+        out.append("(not recorded yet: `benches/record-goals.sh --before OLD_BINARY`)\n")
+        return
+    name = runs[-1]
+    g = load(f"goals/{name}/goals.json")
+    out.append(
+        f"Every figure from one session on this 2-core machine, measured minutes apart by "
+        f"`benches/record-goals.sh`: paxoskv at commit `{g['commit']}` (after) and the binary of the round's "
+        f"starting commit (before), each on fresh 3-node clusters, next to the raw disk (three concurrent O_DIRECT "
+        f"4 KiB overwrite + fdatasync loops: p50 {float(g['raw_disk']['raw_disk_p50_us']):.0f} µs), AOF Redis "
+        f"(`appendfsync always`) and Redis. Read the ratios, not the absolute figures, on another machine. "
+        f"Bundle with every raw output and the steps' definitions: [goals/{name}](goals/{name}/README.md). "
+        f"Command:\n"
+    )
+    out.append(f"```\n{g['command']}\n```\n")
+    has_before = "before" in g["goals"]
+    met = {True: "met", False: "**missed**", None: "-"}
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float) and v < 100:
+            return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+        return f"{v:,.0f}"
+
+    head = "| goal | before | after | bound (from the reference) | after: |"
+    out.append(head if has_before else "| goal | after | bound (from the reference) | after: |")
+    out.append("| --- | ---: | ---: | ---: | --- |" if has_before else "| --- | ---: | ---: | --- |")
+    for i, row in enumerate(g["goals"]["after"]):
+        cells = [row["goal"]]
+        if has_before:
+            b = g["goals"]["before"][i]
+            cells.append(f"{fmt(b['value'])} {b['unit']}")
+        cells += [f"{fmt(row['value'])} {row['unit']}", f"{fmt(row['bound'])} {row['unit']}" + (f" ({row['reference']})" if row["reference"] else ""),
+                  met[row["met"]]]
+        out.append("| " + " | ".join(cells) + " |")
+    s = g["systems"]
+    px = s.get("paxoskv", {})
+    out.append("")
+    if px.get("peer_writes_per_op") is not None:
+        out.append(
+            f"Where paxoskv's CPU goes at 10k ops/s (after): {px['cpu_10k_us_per_op']:.0f} µs of server CPU per "
+            f"operation over three processes, against Redis's {s['redis']['cpu_10k_us_per_op']:.0f} µs for one; per "
+            f"operation {px['peer_writes_per_op']:.2f} peer socket writes, {px['slots_per_op']:.2f} log slots "
+            f"(one slot per {1 / px['slots_per_op']:.1f} operations) and {px['wal_syncs_per_op']:.2f} "
+            f"WAL writes summed over the nodes; two of every three client connections land on a follower, which "
+            f"forwards the request to the leader and its answer back.\n")
+    out.append("")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -362,6 +417,7 @@ def main():
     out.append("- [core-bench](core-bench/README.md): the consensus core alone, ns per command by batch size.")
     out.append("- [wal-bench](wal-bench/README.md): WAL group commit vs raw fdatasync on this disk.\n")
     section_core_compare(out)
+    section_goals(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")

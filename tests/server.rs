@@ -1341,3 +1341,33 @@ fn a_pipelined_read_sees_the_writes_sent_before_it_on_its_connection() {
         assert_eq!(replies, expected, "SET {key} a; GET {key}; INCR {counter}; GET {counter} through node {node}");
     }
 }
+
+/// The Prometheus counters move with the work: a write is a proposal and a
+/// slot applied; a read at the leader is a read without a slot
+/// (`paxoskv_lease_reads_total`, which no code path incremented before).
+#[test]
+fn metrics_count_proposals_commits_and_reads() {
+    let mut cluster =
+        TestCluster::start_some("metrics_count", 28400, 3, 1, |file| ports_within(file, 28400), &[1, 2, 3]);
+    let leader = cluster.leader(0);
+    let mut con = cluster.con(leader);
+    assert_eq!(call::<String>(&mut con, "SET counted v"), "OK");
+    for _ in 0..3 {
+        assert_eq!(call::<String>(&mut con, "GET counted"), "v");
+    }
+    let port = cluster.file.node(leader).expect("the leader").metrics_port.expect("a metrics port");
+    let counter = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).expect("a number") as u64
+    };
+    wait_until("the leader's metrics to count the reads", || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let text = String::from_utf8(read_until_closed(&mut stream)).expect("UTF-8");
+        let reads = counter(&text, "paxoskv_lease_reads_total");
+        (reads >= 3).then_some(())?;
+        assert!(counter(&text, "paxoskv_proposals_total") >= 1, "{text}");
+        assert!(counter(&text, "paxoskv_commands_applied_total") >= 1, "{text}");
+        Some(())
+    });
+}

@@ -119,7 +119,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![2, 4, 6, 7],
+            vec![2, 4, 5, 6],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -137,7 +137,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![5, 11, 15, 18],
+            vec![5, 9, 11, 18],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -145,7 +145,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![2, 4, 5, 6],
+            vec![2, 5, 6, 9],
         ),
         (
             InjectedBug::CountOwnVoteBeforePersist,
@@ -158,7 +158,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![13, 50, 62, 63],
+            vec![6, 13, 50, 62],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -171,12 +171,12 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![4, 9, 18, 48],
+            vec![4, 5, 58, 59],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![27, 67, 68, 132],
+            vec![27, 37, 91, 101],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,

@@ -19,6 +19,7 @@ impl<C> Node<C> {
     pub fn on_synced(&mut self, now_us: u64, token: u64) {
         self.advance(now_us);
         self.anatomy.on_synced(token, now_us);
+        self.synced_append = self.synced_append.max(token);
         while self.appends_unsynced.front().is_some_and(|(t, _)| *t <= token) {
             let (_, bytes) = self.appends_unsynced.pop_front().expect("front exists");
             self.unsynced_bytes -= bytes;
@@ -57,8 +58,9 @@ impl<C> Node<C> {
         loop {
             let ready = self.replica.ready();
             if ready.is_empty() {
-                // Replies to ourselves may wait on a Ready that had nothing to write.
-                if self.unsynced.is_empty() && self.replica.awaiting_persist() {
+                // Replies to ourselves may wait on a Ready that had nothing to
+                // write (nothing they depend on is unsynced: `sync_wanted`).
+                if !self.sync_wanted() && self.replica.awaiting_persist() {
                     self.replica.on_persisted(ready.number);
                     continue;
                 }
@@ -125,6 +127,9 @@ impl<C> Node<C> {
     /// Hand `persist` to the shell and hold the Ready's persist-gated
     /// replies until the fsync that covers them.
     pub(super) fn persist(&mut self, number: u64, persist: Vec<PersistOp>, sends: Vec<Envelope>) {
+        let waited_for = !sends.is_empty()
+            || self.replica.awaiting_persist()
+            || persist.iter().any(|op| !matches!(op, PersistOp::Commit { .. }));
         if !persist.is_empty() {
             let bytes = persist.iter().map(op_bytes).sum();
             self.unsynced_bytes += bytes;
@@ -132,14 +137,18 @@ impl<C> Node<C> {
             self.last_append = number;
             self.anatomy.on_append(self.replica.is_leader(), number, &persist, self.now_us);
             self.out.appends.push(Append { token: number, ops: persist });
-        } else if self.unsynced.is_empty() && self.appends_unsynced.is_empty() {
-            // Nothing new to write and everything written is durable: the
-            // replies (say, an Accepted for slots stored before) go now. Filed
-            // under an append already synced, they would wait for the next
-            // append's fsync, on an idle node the next horizon record.
+        } else if !self.sync_wanted() {
+            // Nothing new to write and everything anything waits for is
+            // durable (at most commit-index records are not): the replies
+            // (say, an Accepted for slots stored before) go now. Filed under
+            // an append not yet synced, they would wait for its sync, on an
+            // idle node the next horizon record's.
             self.transmit(sends);
             self.replica.on_persisted(number);
             return;
+        }
+        if waited_for {
+            self.wanted_append = self.last_append;
         }
         match self.unsynced.back_mut() {
             // Depends on the same append as the Ready before it: merge, so
@@ -251,6 +260,7 @@ impl<C> Node<C> {
                     self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms, session, seq });
                 }
                 let reply = self.kv.read(read.op(), at_ms);
+                self.reads_served += 1;
                 if let Some(start) = read.sampled_us {
                     let us = self.now_us.saturating_sub(start);
                     self.out.events.push(NodeEvent::Stage { stage: Stage::ReadWait, us });

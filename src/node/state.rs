@@ -34,6 +34,8 @@ pub struct NodeStatus {
     pub requests: usize,
     pub unsynced_bytes: usize,
     pub recovering: bool,
+    /// Reads answered without a log slot (lease or read-index round), ever.
+    pub reads_served: u64,
 }
 
 pub struct Node<C> {
@@ -67,6 +69,8 @@ pub struct Node<C> {
     /// Requests held while the disk is behind, in arrival order.
     pub(super) held: VecDeque<Request<C>>,
     pub(super) arrivals: u64,
+    /// Reads answered without a log slot so far (`NodeStatus::reads_served`).
+    pub(super) reads_served: u64,
     /// Peers whose link is up (forwarding goes only over a live link).
     pub(super) links_up: BTreeSet<NodeId>,
 
@@ -78,6 +82,13 @@ pub struct Node<C> {
     pub(super) unsynced_bytes: usize,
     /// The token of the latest append (0: none).
     pub(super) last_append: u64,
+    /// The latest append something waits for (0: none): a reply, our own
+    /// vote, a horizon, or any record but the commit index. Appends after
+    /// it, holding only commit-index records, become durable with the next
+    /// sync (`Node::sync_wanted`).
+    pub(super) wanted_append: u64,
+    /// The latest append covered by a completed sync.
+    pub(super) synced_append: u64,
 
     // ---- snapshots ----
     pub(super) since_snapshot_slots: u64,
@@ -115,11 +126,14 @@ impl<C> Node<C> {
             parked_retry_tick: 0,
             held: VecDeque::new(),
             arrivals: 0,
+            reads_served: 0,
             links_up: BTreeSet::new(),
             unsynced: VecDeque::new(),
             appends_unsynced: VecDeque::new(),
             unsynced_bytes: 0,
             last_append: 0,
+            wanted_append: 0,
+            synced_append: 0,
             since_snapshot_slots,
             since_snapshot_bytes,
             snapshot_pending: None,
@@ -180,7 +194,19 @@ impl<C> Node<C> {
                 + self.sessions_waiting.values().map(|s| s.held_reads.len()).sum::<usize>(),
             unsynced_bytes: self.unsynced_bytes,
             recovering: self.replica.is_recovering(),
+            reads_served: self.reads_served,
         }
+    }
+
+    /// Does anything wait for an append not yet durable? The shell starts
+    /// a sync (of everything appended) only then. A commit-index record
+    /// alone is not waited for: no reply, vote or read depends on it, and a
+    /// crash that loses it recovers an older commit index (the state of the
+    /// moment before it was appended) and relearns the rest from its peers.
+    /// So a leader's "slot n is chosen" record rides with the Accept of
+    /// slot n + 1 instead of costing a sync of its own.
+    pub fn sync_wanted(&self) -> bool {
+        self.wanted_append > self.synced_append
     }
 
     /// Everything the node wants done since the last call.

@@ -330,3 +330,50 @@ fn a_retry_of_a_command_in_flight_at_the_leader_is_not_proposed_again() {
     n.on_synced(now + 20, first.appends[0].token);
     assert_eq!(settle(&mut n, now + 20), vec![(2, Reply::Ok)]);
 }
+
+/// A leader paid two syncs per slot: its Accept, then the record that the
+/// slot is chosen (the commit index). Nothing waits for the latter, so it
+/// asks for no sync of its own and becomes durable with the next one; a
+/// reply that needs no new write still leaves at once meanwhile.
+#[test]
+fn a_commit_index_record_rides_with_the_next_sync() {
+    use crate::paxos::{Accept, Value};
+    let mut n = node(2, vec![1, 2, 3], |_| {});
+    let accept = |slot: u64, commit: u64| Accept {
+        ballot: Ballot::new(1, 1),
+        first_slot: slot,
+        values: vec![Value::batch(vec![Bytes::from(format!("x{slot}"))])],
+        commit,
+    };
+    n.on_peer_frame(1_000, 1, PeerFrame::Paxos(Message::Accept(accept(0, 0))));
+    let out = drain(&mut n);
+    assert!(n.sync_wanted(), "the accepted value must be durable before the Accepted leaves");
+    n.on_synced(2_000, out.appends.last().expect("the value is written").token);
+    assert!(!n.sync_wanted());
+    drain(&mut n);
+    // The leader says slot 0 is chosen: a commit-index record, not waited for.
+    let heartbeat = Heartbeat { ballot: Ballot::new(1, 1), commit: 1, round: 1, horizon: 0 };
+    n.on_peer_frame(2_500, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+    let out = drain(&mut n);
+    assert_eq!(n.replica().commit_index(), 1);
+    let commit_only =
+        out.appends.iter().all(|a| a.ops.iter().all(|op| matches!(op, crate::paxos::PersistOp::Commit { .. })));
+    assert!(!out.appends.is_empty() && commit_only, "{:?}", out.appends);
+    assert!(!n.sync_wanted(), "a commit-index record alone asks for no sync");
+    // Slot 0 sent again (an Accepted was slow): answered at once, although
+    // the commit record is not durable yet.
+    n.on_peer_frame(2_600, 1, PeerFrame::Paxos(Message::Accept(accept(0, 1))));
+    let out = drain(&mut n);
+    assert!(out.appends.is_empty(), "{:?}", out.appends);
+    let accepted = out.messages.iter().filter(|(_, f)| matches!(f, PeerFrame::Paxos(Message::Accepted(_)))).count();
+    assert_eq!(accepted, 1, "answered without waiting for a sync");
+    // The next slot's value is waited for; its sync covers the commit record too.
+    n.on_peer_frame(3_000, 1, PeerFrame::Paxos(Message::Accept(accept(1, 1))));
+    let out = drain(&mut n);
+    assert!(n.sync_wanted());
+    n.on_synced(4_000, out.appends.last().expect("written").token);
+    assert!(!n.sync_wanted());
+    let out = drain(&mut n);
+    let accepted = out.messages.iter().filter(|(_, f)| matches!(f, PeerFrame::Paxos(Message::Accepted(_)))).count();
+    assert_eq!(accepted, 1);
+}

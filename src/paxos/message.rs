@@ -20,10 +20,41 @@ use super::ballot::{Ballot, NodeId, Slot};
 /// A batch is shared, not copied: a value travels to every peer, into the
 /// acceptor, the learner and the committed output, and each of those is a
 /// reference-count increment, whatever the batch size.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Eq)]
 pub enum Value {
     Noop,
     Batch { stamp: u64, commands: Arc<[Bytes]> },
+}
+
+/// By content, but the same shared batch is equal without reading it: the
+/// core compares a learned value with the accepted one for every slot,
+/// and they are nearly always one `Arc` (`Arc<[Bytes]>`'s own `==`
+/// compares every command's bytes; 10% of the core's time at 64 commands
+/// per slot, issue 11).
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Noop, Value::Noop) => true,
+            (Value::Batch { stamp: s1, commands: c1 }, Value::Batch { stamp: s2, commands: c2 }) => {
+                s1 == s2 && (Arc::ptr_eq(c1, c2) || c1[..] == c2[..])
+            }
+            _ => false,
+        }
+    }
+}
+
+/// By content, as `==` is.
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Value::Noop => state.write_u8(0),
+            Value::Batch { stamp, commands } => {
+                state.write_u8(1);
+                stamp.hash(state);
+                commands[..].hash(state);
+            }
+        }
+    }
 }
 
 impl Value {
@@ -417,6 +448,19 @@ mod tests {
             accepted: slots.iter().map(|&s| entry(s)).collect(),
             horizon: 0,
         }
+    }
+
+    #[test]
+    fn values_are_equal_by_content_whether_or_not_they_share_a_batch() {
+        let a = Value::stamped(5, vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]);
+        let copy = Value::stamped(5, vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]);
+        assert_eq!(a, a.clone());
+        assert_eq!(a, copy);
+        assert_ne!(a, Value::stamped(6, vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]));
+        assert_ne!(a, Value::stamped(5, vec![Bytes::from_static(b"x"), Bytes::from_static(b"z")]));
+        assert_ne!(a, Value::stamped(5, vec![Bytes::from_static(b"x")]));
+        assert_ne!(a, Value::Noop);
+        assert_eq!(Value::Noop, Value::Noop);
     }
 
     fn recovery_reply(commit: Slot, slots: &[Slot]) -> RecoveryReply {

@@ -84,7 +84,11 @@ impl ShardMetrics {
         registry.register("forwarded", "Client commands forwarded to another node's leader", m.forwarded.clone());
         registry.register("proposal_queue_depth", "Commands waiting for a slot", m.proposal_queue_depth.clone());
         registry.register("waiting_requests", "Client requests awaiting an answer", m.waiting_requests.clone());
-        registry.register("lease_reads", "Reads answered by the leader", m.reads_lease.clone());
+        registry.register(
+            "lease_reads",
+            "Reads answered by this shard as leader without a log slot (lease, or read-index round)",
+            m.reads_lease.clone(),
+        );
         registry.register("peer_frames_in", "Frames received from peers", m.peer_frames_in.clone());
         registry.register("peer_frames_out", "Frames queued to peers", m.peer_frames_out.clone());
         registry.register("peer_bytes_out", "Bytes written to peers", m.peer_bytes_out.clone());

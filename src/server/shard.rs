@@ -6,8 +6,9 @@
 //! - the *driver* runs the node's Ready loop whenever an input kicked it
 //!   and carries out its output: peer frames, WAL appends, client replies,
 //!   snapshot jobs, events (logs and metrics);
-//! - the *syncer* makes appended records durable (group commit: one fsync
-//!   covers every append made meanwhile) and tells the node (`on_synced`);
+//! - the *syncer* makes appended records durable (group commit: one write
+//!   covers every append made meanwhile) once the node waits for them
+//!   (`Node::sync_wanted`), and tells the node (`on_synced`);
 //! - the *ticker* calls `Node::tick` every `tick_ms`. After a stall it
 //!   first yields, so the reader tasks hand the node what arrived during
 //!   the stall before its timeouts fire (see `src/node/mod.rs`).
@@ -53,6 +54,8 @@ pub struct Shard {
     pub shared: Rc<Shared>,
     /// The leader last published, for the "leader is now" log line.
     published_leader: Option<NodeId>,
+    /// `NodeStatus::reads_served` as last added to the metrics.
+    published_reads: u64,
     /// The identity marker is on disk (`identity.rs`): written after the
     /// first sync, before anything that sync covered may leave.
     identity_written: bool,
@@ -82,6 +85,7 @@ impl Shard {
             metrics,
             shared,
             published_leader: None,
+            published_reads: 0,
             identity_written,
         }
     }
@@ -146,6 +150,8 @@ impl Shard {
         for append in appends {
             let seq = self.wal.append(&append.ops);
             self.appended.push_back((seq, append.token));
+        }
+        if self.node.sync_wanted() {
             self.sync_kick.notify();
         }
         for (waiter, reply) in replies {
@@ -258,6 +264,8 @@ impl Shard {
         }
         let node = self.node.status();
         self.metrics.waiting_requests.set(node.requests as i64);
+        self.metrics.reads_lease.inc_by(node.reads_served - self.published_reads);
+        self.published_reads = node.reads_served;
         if node.leader != self.published_leader {
             match node.leader {
                 Some(l) => server_log!(self.shared.node, self.index, "leader is now node {l}"),
@@ -291,7 +299,15 @@ pub async fn run_syncer(shard: ShardRef) {
     loop {
         kick.wait().await;
         loop {
-            let Some(&(target, _)) = shard.borrow().appended.back() else { break };
+            // Everything appended, but only once something waits for it
+            // (`Node::sync_wanted`: commit-index records ride along).
+            let target = {
+                let s = shard.borrow();
+                match s.appended.back() {
+                    Some(&(target, _)) if s.node.sync_wanted() => target,
+                    _ => break,
+                }
+            };
             let started = Instant::now();
             if let Err(e) = wal.sync(target).await {
                 let s = shard.borrow();

@@ -127,10 +127,11 @@ impl Cluster {
         self.input(id, Input::Synced { token });
     }
 
-    /// Start a sync of everything appended, if the disk is idle.
+    /// Start a sync of everything appended, if the disk is idle and the
+    /// node waits for one (`Node::sync_wanted`).
     pub(super) fn start_sync(&mut self, id: NodeId) {
         let n = self.node_mut(id);
-        if n.disk.start_sync().is_none() {
+        if !n.node.as_ref().is_some_and(|node| node.sync_wanted()) || n.disk.start_sync().is_none() {
             return;
         }
         let epoch = n.epoch;
@@ -160,14 +161,12 @@ impl Cluster {
             self.watch_frame(id, to, &frame);
             self.transmit(id, to, frame);
         }
-        if !appends.is_empty() {
-            let n = self.node_mut(id);
-            for append in appends {
-                n.disk.append(append.token, &append.ops);
-            }
-            if !n.disk.is_syncing() {
-                self.start_sync(id);
-            }
+        let n = self.node_mut(id);
+        for append in appends {
+            n.disk.append(append.token, &append.ops);
+        }
+        if !n.disk.is_syncing() {
+            self.start_sync(id);
         }
         for (waiter, reply) in replies {
             let delay = self.network.delay(&mut self.net_rng);

@@ -59,8 +59,8 @@ use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 /// `Wal::zero_ahead`: how far past the data segments are kept zeroed, and
 /// how much is zeroed at once.
-const ZERO_AHEAD_BYTES: u64 = 2 << 20;
-const ZERO_CHUNK_BYTES: u64 = 1 << 20;
+const ZERO_AHEAD_BYTES: u64 = 1 << 20;
+const ZERO_CHUNK_BYTES: u64 = 64 << 10;
 
 /// When a reply may leave relative to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
