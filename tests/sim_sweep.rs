@@ -186,7 +186,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![2644, 3809, 4383, 6182],
+            vec![2832, 4973, 6145],
         ),
     ]
 }
