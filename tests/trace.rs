@@ -201,3 +201,67 @@ fn rotation_caps_each_file_and_keeps_the_newest() {
     assert!(kept.len() < records.len(), "the oldest were deleted");
     assert_eq!(kept[..], records[records.len() - kept.len()..], "the newest are kept, in order");
 }
+
+/// The simulator writes this schema (`paxoskv sim --trace`): a run with
+/// crashes and partitions reads back whole, every delivery and drop pairs
+/// with a send before it, the story is there (leaders, crashes, cuts,
+/// chosen slots, client operations), and tracing changes nothing in the run.
+#[test]
+fn a_simulator_run_traces_in_the_schema_and_runs_the_same_untraced() {
+    use paxoskv::sim::{run_seed, Drawn, FaultPlan, RunOptions, Tracer};
+    use paxoskv::trace::RoleName;
+    const SEED: u64 = 7;
+    let mut options = RunOptions { draw: Drawn::ALL, ..RunOptions::default() };
+    options.sim.replicas = 5;
+    options.faults = FaultPlan { duration_ms: 1_500, partitions: true, crashes: true, ..FaultPlan::default() };
+    let path = tmp("sim-seed-7.jsonl");
+    let mut header = Header::new(Source::Sim, Clock::Sim, options.sim.members());
+    header.seed = Some(SEED);
+    let file = std::fs::File::create(&path).unwrap();
+    let traced = run_seed(&options, SEED, Tracer::to_writer(Box::new(std::io::BufWriter::new(file)), &header).unwrap());
+    let untraced = run_seed(&options, SEED, Tracer::default());
+    assert_eq!(format!("{traced:?}"), format!("{untraced:?}"), "seed {SEED}: tracing changed the run");
+    assert!(traced.violations.is_empty(), "seed {SEED}: {:?}", traced.violations);
+
+    let trace = read_trace(&path).unwrap();
+    assert_eq!((trace.header.source, trace.header.nodes.len(), trace.skipped_unknown), (Source::Sim, 5, 0));
+    let (mut sent, mut ops) = (BTreeSet::new(), BTreeSet::new());
+    let (mut leaders, mut crashes, mut cuts, mut chosen, mut completed) = (0, 0, 0, 0, 0);
+    let mut last_t = 0;
+    for record in &trace.records {
+        assert!(record.t_us >= last_t, "seed {SEED}: time went back at {record:?}");
+        last_t = record.t_us;
+        match &record.event {
+            Event::Send(s) => {
+                sent.insert((s.from, s.to, s.id));
+            }
+            Event::Deliver { id, from, to } | Event::Drop { id, from, to, .. } => {
+                assert!(sent.contains(&(*from, *to, *id)), "seed {SEED}: {record:?} before its send");
+            }
+            Event::Role { role: RoleName::Leader, .. } => leaders += 1,
+            Event::Crash { .. } => crashes += 1,
+            Event::Partition { .. } => cuts += 1,
+            Event::Chosen { .. } => chosen += 1,
+            Event::Invoke { op, .. } => {
+                ops.insert(*op);
+            }
+            Event::Complete { op, .. } => {
+                assert!(ops.contains(op), "seed {SEED}: {record:?} before its invoke");
+                completed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        leaders >= 2 && crashes >= 1 && cuts >= 1,
+        "seed {SEED}: {leaders} leaders, {crashes} crashes, {cuts} cuts"
+    );
+    assert!(chosen as u64 >= traced.committed_slots, "seed {SEED}: {chosen} chosen events");
+    // Completions as the clients saw them (replies, timeouts); the report
+    // also counts operations the history settles after the run.
+    assert_eq!(ops.len(), traced.ops_invoked, "seed {SEED}");
+    assert!(
+        completed > traced.ops_completed * 9 / 10 && completed <= ops.len(),
+        "seed {SEED}: {completed} completions"
+    );
+}

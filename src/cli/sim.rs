@@ -11,6 +11,7 @@ use paxoskv::paxos::InjectedBug;
 use paxoskv::sim::{
     run_seed, run_seeds, Drawn, FaultPlan, NetworkConfig, ReadMode, RunOptions, RunReport, SimConfig, Tracer,
 };
+use paxoskv::trace::{Clock, Header, Source};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -321,8 +322,18 @@ pub fn run(args: SimArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let tracer = Tracer::to_writer(Box::new(BufWriter::new(file)));
-        vec![run_seed(&options, *seeds.start(), tracer)]
+        let seed = *seeds.start();
+        let mut header = Header::new(Source::Sim, Clock::Sim, options.sim.members());
+        header.seed = Some(seed);
+        header.command = Some(reproduce_command(seed));
+        let tracer = match Tracer::to_writer(Box::new(BufWriter::new(file)), &header) {
+            Ok(tracer) => tracer,
+            Err(e) => {
+                eprintln!("error: cannot write trace file {path}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        vec![run_seed(&options, seed, tracer)]
     } else {
         let threads =
             args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);

@@ -112,7 +112,8 @@ impl Replica {
         self.leader_hint = Some(self.config.members[from]);
         self.reset_election_timeout();
         self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
-        self.out.events.push(Event::LeaseGranted { holder: ballot });
+        let until_tick = self.now + self.config.lease_ticks;
+        self.out.events.push(Event::LeaseGranted { holder: ballot, until_tick });
         self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value

@@ -98,9 +98,11 @@ pub enum Event {
         voters: NodeSet,
     },
     /// As an acceptor, this replica granted (or renewed) a lease to the
-    /// leader of `holder`: it promises no one else for `lease_ticks` from now.
+    /// leader of `holder`: it promises no one else for `lease_ticks` from
+    /// now, that is until `until_tick` of its clock.
     LeaseGranted {
         holder: Ballot,
+        until_tick: u64,
     },
     /// As leader of `ballot`, it may serve lease reads until `until_tick`
     /// of its clock, on the grants of the members in `ackers` (by index).

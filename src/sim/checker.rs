@@ -18,8 +18,9 @@ pub enum Violation {
     StaleRead { node: NodeId, read_index: Slot, committed: Slot, t_us: u64 },
     /// A replica became leader while another still held a lease.
     LeaseOverlap { holder: NodeId, new_leader: NodeId, t_us: u64 },
-    /// The per-key client history has no linearization.
-    NotLinearizable { key: u32, detail: String },
+    /// The per-key client history has no linearization. `ops` (history
+    /// indexes) are the first operations the search could not place.
+    NotLinearizable { key: u32, detail: String, ops: Vec<usize> },
     /// A reply that no correct store could give for that operation.
     BadReply { detail: String },
     /// After the faults healed, work did not finish in time.
@@ -40,7 +41,8 @@ pub enum Violation {
     DeposedRead { detail: String },
     /// In a fault-free stretch, a request took longer than a few round
     /// trips and fsyncs allow: something waited that should not have.
-    Latency { detail: String },
+    /// `ops`: that operation's history index.
+    Latency { detail: String, ops: Vec<usize> },
     /// An invariant assertion fired inside the core or the simulator.
     Panic { message: String },
 }
@@ -60,12 +62,12 @@ impl fmt::Display for Violation {
                 f,
                 "lease overlap: node {new_leader} became leader at {t_us}us while node {holder} still held a lease"
             ),
-            Violation::NotLinearizable { key, detail } => write!(f, "linearizability: key k{key}: {detail}"),
+            Violation::NotLinearizable { key, detail, .. } => write!(f, "linearizability: key k{key}: {detail}"),
             Violation::BadReply { detail } => write!(f, "bad reply: {detail}"),
             Violation::Liveness { detail } => write!(f, "liveness: {detail}"),
             Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
             Violation::Recovery { detail } => write!(f, "recovery: {detail}"),
-            Violation::Latency { detail } => write!(f, "latency: {detail}"),
+            Violation::Latency { detail, .. } => write!(f, "latency: {detail}"),
             Violation::LeaseWindow { detail } => write!(f, "lease window: {detail}"),
             Violation::GrantBroken { detail } => write!(f, "grant broken: {detail}"),
             Violation::NotDurable { detail } => write!(f, "durability: {detail}"),
@@ -75,6 +77,49 @@ impl fmt::Display for Violation {
         }
     }
 }
+
+impl Violation {
+    /// The checker's name, as the trace's `violation` events give it.
+    pub fn checker(&self) -> &'static str {
+        match self {
+            Violation::Agreement { .. } => "agreement",
+            Violation::StaleRead { .. } => "read_freshness",
+            Violation::LeaseOverlap { .. } => "lease_overlap",
+            Violation::NotLinearizable { .. } => "linearizability",
+            Violation::BadReply { .. } => "bad_reply",
+            Violation::Liveness { .. } => "liveness",
+            Violation::Divergence { .. } => "divergence",
+            Violation::Recovery { .. } => "recovery",
+            Violation::LeaseWindow { .. } => "lease_window",
+            Violation::GrantBroken { .. } => "grant_broken",
+            Violation::NotDurable { .. } => "durability",
+            Violation::LostStateVoted { .. } => "lost_state_voted",
+            Violation::DeposedRead { .. } => "deposed_read",
+            Violation::Latency { .. } => "latency",
+            Violation::Panic { .. } => "invariant",
+        }
+    }
+
+    /// The client operations (history indexes) it names.
+    pub fn ops(&self) -> &[usize] {
+        match self {
+            Violation::NotLinearizable { ops, .. } | Violation::Latency { ops, .. } => ops,
+            _ => &[],
+        }
+    }
+
+    /// The slot it concerns, if one.
+    pub fn slot(&self) -> Option<Slot> {
+        match self {
+            Violation::Agreement { slot, .. } => Some(*slot),
+            _ => None,
+        }
+    }
+}
+
+/// Operations a linearizability violation names: the first ones (by call
+/// time) outside the longest linearizable prefix.
+const VIOLATION_OPS_MAX: usize = 4;
 
 #[derive(Default)]
 pub struct Checker {
@@ -121,8 +166,9 @@ impl Checker {
 
     /// Check every key's history (Wing & Gong / Lowe).
     pub fn check_history(&mut self, history: &History) {
-        let mut per_key: BTreeMap<u32, Vec<_>> = BTreeMap::new();
-        for recorded in &history.ops {
+        // Per key: the operations and their history indexes.
+        let mut per_key: BTreeMap<u32, (Vec<_>, Vec<usize>)> = BTreeMap::new();
+        for (index, recorded) in history.ops.iter().enumerate() {
             // A read that never returned constrains nothing; an operation
             // a node said was not applied took no effect.
             let op = &recorded.op;
@@ -136,9 +182,11 @@ impl Checker {
                 input: Timed { input: op.input, at: recorded.at },
                 output: op.output,
             };
-            per_key.entry(recorded.key).or_default().push(timed);
+            let (ops, indexes) = per_key.entry(recorded.key).or_default();
+            ops.push(timed);
+            indexes.push(index);
         }
-        for (key, ops) in per_key {
+        for (key, (ops, indexes)) in per_key {
             match linearizability::check(&TimedRegisterModel, &ops, LINEARIZABILITY_STEP_BUDGET) {
                 Verdict::Linearizable => {}
                 Verdict::Unknown => self.unknown_keys.push(key),
@@ -156,7 +204,10 @@ impl Checker {
                         longest_prefix.len(),
                         tail.join(", ")
                     );
-                    self.violations.push(Violation::NotLinearizable { key, detail });
+                    let mut unplaced: Vec<usize> = (0..ops.len()).filter(|i| !longest_prefix.contains(i)).collect();
+                    unplaced.sort_by_key(|&i| ops[i].call);
+                    let ops = unplaced.iter().take(VIOLATION_OPS_MAX).map(|&i| indexes[i]).collect();
+                    self.violations.push(Violation::NotLinearizable { key, detail, ops });
                 }
             }
         }

@@ -52,17 +52,7 @@ impl Cluster {
             c.in_flight.insert(command.seq, InFlight { key, input, history_index });
             c.waiting_since_us.get_or_insert(now);
             let waiter = SimWaiter { client, conn: c.conn, seq: command.seq };
-            if self.tracer.enabled() {
-                let detail =
-                    format!("client {client} seq {} session {:x} {:?} k{key}", command.seq, command.session, input);
-                self.trace(super::trace::TraceEvent {
-                    t_us: now,
-                    node: Some(target),
-                    event: "invoke",
-                    detail: Some(&detail),
-                    ..Default::default()
-                });
-            }
+            self.tracer.emit_with(now, || super::trace::invoke_event(history_index, client, target, key, input));
             let delay = self.network.delay(&mut self.net_rng);
             self.schedule(delay, EventKind::ClientArrive { node: target, waiter, command });
         }
@@ -91,12 +81,7 @@ impl Cluster {
         };
         c.session.answered(waiter.seq, &reply);
         c.ops_on_conn += 1;
-        if self.tracer.enabled() {
-            let detail = format!("client {} seq {} {:?}", waiter.client, waiter.seq, reply);
-            let event =
-                super::trace::TraceEvent { t_us: now, event: "complete", detail: Some(&detail), ..Default::default() };
-            self.tracer.emit(event);
-        }
+        self.tracer.emit_with(now, || super::trace::complete_event(op.history_index, op.key, op.input, &reply));
         let c = &mut self.clients[waiter.client];
         c.waiting_since_us = if c.in_flight.is_empty() { None } else { Some(now) };
         match outcome(op.key, op.input, &reply) {
@@ -129,6 +114,16 @@ impl Cluster {
         let (now, timeout, replicas) = (self.now_us, self.config.client_timeout_us, self.config.replicas);
         let c = &self.clients[client];
         if c.waiting_since_us.is_some_and(|since| now >= since + timeout) {
+            if self.tracer.enabled() {
+                for op in c.in_flight.values() {
+                    let event = crate::trace::Event::Complete {
+                        op: op.history_index as u64,
+                        outcome: crate::trace::Outcome::Timeout,
+                        output: None,
+                    };
+                    self.tracer.emit(now, event);
+                }
+            }
             // A down node refuses the connection: the client dials on.
             let target = self.reachable_from(c.target % replicas + 1);
             self.clients[client].reconnect(target);
@@ -165,7 +160,7 @@ impl Cluster {
                 recorded.node,
                 self.latency_bound_us()
             );
-            self.checker.violations.push(Violation::Latency { detail });
+            self.checker.violations.push(Violation::Latency { detail, ops: vec![history_index] });
         }
     }
 

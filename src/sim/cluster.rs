@@ -18,12 +18,13 @@ use super::checker::Checker;
 use super::client::{History, SimClient, SimWaiter};
 use super::network::{Network, NetworkConfig};
 use super::node::SimNode;
-use super::trace::{TraceEvent, Tracer};
+use super::trace::Tracer;
 use crate::kv::{Command, KvStore, Reply};
 use crate::net::peer::PeerFrame;
 use crate::node::NodeConfig;
 use crate::paxos::{Ballot, Config, InjectedBug, NodeId, Replica, Slot};
 use crate::rng::Rng;
+use crate::trace::MessageId;
 
 /// How reads reach the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +189,8 @@ pub(super) enum EventKind {
     Deliver {
         from: NodeId,
         to: NodeId,
+        /// The trace's message id (0 when not tracing).
+        id: MessageId,
         frame: PeerFrame,
     },
     /// Collect a node's output after a burst of deliveries.
@@ -332,6 +335,8 @@ pub struct Cluster {
     pub history: History,
     pub checker: Checker,
     pub tracer: Tracer,
+    /// Violations already written to the trace.
+    pub(super) violations_traced: usize,
     pub leader_changes: Vec<LeaderChange>,
     /// Phase 1 campaigns started (after a successful pre-vote).
     pub elections_started: Vec<LeaderChange>,
@@ -408,6 +413,7 @@ impl Cluster {
             history: History::default(),
             checker: Checker::default(),
             tracer: Tracer::default(),
+            violations_traced: 0,
             leader_changes: Vec::new(),
             elections_started: Vec::new(),
             faults: FaultCounts::default(),
@@ -448,10 +454,6 @@ impl Cluster {
         &self.nodes[(id - 1) as usize]
     }
 
-    pub(super) fn trace(&mut self, event: TraceEvent<'_>) {
-        self.tracer.emit(event);
-    }
-
     // ---- running ----------------------------------------------------------
 
     /// Process events up to and including time `t_us`.
@@ -463,6 +465,9 @@ impl Cluster {
             let event = self.queue.pop().expect("peeked");
             self.now_us = event.at_us;
             self.dispatch(event.kind);
+            if self.tracer.enabled() {
+                self.trace_new_violations();
+            }
         }
         self.now_us = self.now_us.max(t_us);
     }
@@ -485,7 +490,7 @@ impl Cluster {
     fn dispatch(&mut self, kind: EventKind) {
         match kind {
             EventKind::Tick { node, epoch } => self.on_tick(node, epoch),
-            EventKind::Deliver { from, to, frame } => self.on_deliver(from, to, frame),
+            EventKind::Deliver { from, to, id, frame } => self.on_deliver(from, to, id, frame),
             EventKind::Drain { node, epoch } => {
                 let n = self.node_mut(node);
                 if n.epoch == epoch {
@@ -519,11 +524,13 @@ impl Cluster {
             EventKind::StallEnd { node, epoch } => self.end_stall(node, epoch),
             EventKind::LinkUp { node, peer, epoch } => {
                 if self.node(node).epoch == epoch {
+                    self.trace_link(node, peer, true);
                     self.input(node, super::node::Input::LinkUp { peer });
                 }
             }
             EventKind::LinkDown { node, peer, epoch } => {
                 if self.node(node).epoch == epoch {
+                    self.trace_link(node, peer, false);
                     self.input(node, super::node::Input::LinkDown { peer });
                 }
             }

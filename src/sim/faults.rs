@@ -4,8 +4,8 @@
 
 use super::cluster::{Cluster, EventKind};
 use super::node::Input;
-use super::trace::TraceEvent;
 use crate::paxos::NodeId;
+use crate::trace::Event as TraceEvent;
 
 /// Peers notice a crashed process's connections closing this long after.
 const LINK_RESET_NOTICE_US: u64 = 500;
@@ -34,8 +34,13 @@ impl Cluster {
         n.drain_scheduled = false;
         n.stalled_until_us = None;
         n.backlog.clear();
+        self.tracer.emit(self.now_us, TraceEvent::Crash { node });
         if torn {
             self.faults.torn_writes += 1;
+            self.tracer.emit_with(self.now_us, || TraceEvent::DiskFault {
+                node,
+                detail: "the crash tore the write in flight".to_string(),
+            });
         }
         // Its peers see the connections close.
         let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != node && self.is_up(p)).collect();
@@ -53,7 +58,6 @@ impl Cluster {
             client.reconnect(target);
             self.faults.reconnects += 1;
         }
-        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "crash", ..Default::default() });
     }
 
     /// Crash `node` and lose its disk. With `keep_marker`, only the log is
@@ -67,14 +71,8 @@ impl Cluster {
             self.watch_disk_lost(node); // it had state, and may have voted with it
         }
         self.node_mut(node).disk.wipe(keep_marker);
-        let detail = if keep_marker { "log lost" } else { "disk replaced" };
-        self.trace(TraceEvent {
-            t_us: self.now_us,
-            node: Some(node),
-            event: "disk_fault",
-            detail: Some(detail),
-            ..Default::default()
-        });
+        let detail = if keep_marker { "the log is lost" } else { "the disk is replaced (restarts with --rejoin)" };
+        self.tracer.emit_with(self.now_us, || TraceEvent::DiskFault { node, detail: detail.to_string() });
     }
 
     /// Restart `node` from its disk (a lost disk rejoins).
@@ -85,24 +83,28 @@ impl Cluster {
         self.faults.restarts += 1;
         // A lost disk without its marker: the operator says --rejoin.
         let rejoin = self.node(node).disk.lost_marker;
-        self.trace(TraceEvent { t_us: self.now_us, node: Some(node), event: "restart", ..Default::default() });
+        self.tracer.emit(self.now_us, TraceEvent::Restart { node });
         self.boot(node, rejoin, 1_000);
     }
 
     pub fn partition(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
         self.faults.partitions += 1;
         self.network.partition(side_a, side_b);
-        let detail = format!("{side_a:?} | {side_b:?}");
-        self.trace(TraceEvent { t_us: self.now_us, event: "partition", detail: Some(&detail), ..Default::default() });
+        self.tracer.emit_with(self.now_us, || TraceEvent::Partition {
+            side_a: side_a.to_vec(),
+            side_b: side_b.to_vec(),
+            one_way: false,
+        });
     }
 
     pub fn block_one_way(&mut self, senders: &[NodeId], receivers: &[NodeId]) {
         self.faults.one_way_partitions += 1;
         self.network.block_one_way(senders, receivers);
-        let detail = format!("{senders:?} -> {receivers:?}");
-        let event =
-            TraceEvent { t_us: self.now_us, event: "partition_one_way", detail: Some(&detail), ..Default::default() };
-        self.trace(event);
+        self.tracer.emit_with(self.now_us, || TraceEvent::Partition {
+            side_a: senders.to_vec(),
+            side_b: receivers.to_vec(),
+            one_way: true,
+        });
     }
 
     /// The partition also reset the TCP connections between the sides (a
@@ -124,6 +126,7 @@ impl Cluster {
     pub fn heal(&mut self) {
         if self.network.is_partitioned() {
             self.faults.heals += 1;
+            self.tracer.emit(self.now_us, TraceEvent::Heal {});
         }
         self.network.heal();
         // Every live pair reconnects (a no-op for links that stayed up).
@@ -134,7 +137,6 @@ impl Cluster {
                 self.schedule(LINK_RESET_NOTICE_US, EventKind::LinkUp { node, peer, epoch });
             }
         }
-        self.trace(TraceEvent { t_us: self.now_us, event: "heal", ..Default::default() });
     }
 
     /// Stop message loss, duplication and slow stragglers from now on, and
@@ -158,14 +160,7 @@ impl Cluster {
         let epoch = n.epoch;
         self.faults.stalls += 1;
         self.schedule(duration_us, EventKind::StallEnd { node, epoch });
-        let detail = format!("{} ms", duration_us / 1000);
-        self.trace(TraceEvent {
-            t_us: now,
-            node: Some(node),
-            event: "stall_start",
-            detail: Some(&detail),
-            ..Default::default()
-        });
+        self.tracer.emit(now, TraceEvent::StallStart { node });
     }
 
     /// The executor runs again: it works through everything that arrived
@@ -190,7 +185,7 @@ impl Cluster {
         let interval = n.tick_interval_us(1_000);
         n.node.as_mut().expect("live").tick(local);
         self.schedule(interval, EventKind::Tick { node, epoch });
-        self.trace(TraceEvent { t_us: now, node: Some(node), event: "stall_end", ..Default::default() });
+        self.tracer.emit(now, TraceEvent::StallEnd { node });
         self.drain(node);
     }
 

@@ -5,10 +5,10 @@
 use super::checker::Violation;
 use super::cluster::{Cluster, EventKind, LeaderChange};
 use super::node::Input;
-use super::trace::TraceEvent;
 use crate::net::peer::PeerFrame;
 use crate::node::{Boot, Node, NodeEvent, Output};
 use crate::paxos::{Ballot, Event, NodeId};
+use crate::trace::{DropReason, Event as TraceEvent, MessageId};
 
 /// A node collects its output at most this long after a delivery.
 const STEP_BATCH_WINDOW_US: u64 = 50;
@@ -22,7 +22,7 @@ impl Cluster {
     pub(super) fn boot(&mut self, id: NodeId, rejoin: bool, first_tick_us: u64) {
         let (seed, core) = (self.seed, self.paxos_config.clone());
         let config = self.config.node_config(id);
-        let now = self.now_us;
+        let (now, tracing) = (self.now_us, self.tracer.enabled());
         let n = self.node_mut(id);
         let durable = match n.disk.recover() {
             Ok(durable) => durable,
@@ -36,6 +36,8 @@ impl Cluster {
                 return;
             }
         };
+        let recovered = (tracing && n.disk.initialized && !rejoin)
+            .then(|| format!("from its disk: promised {}, commit {}", durable.promised, durable.commit));
         let boot = Boot::decide(durable, n.disk.initialized, rejoin);
         let seed = seed.wrapping_add(n.epoch.wrapping_mul(0x9E37_79B9)).wrapping_add(u64::from(id));
         match Node::boot(config, core, seed, boot) {
@@ -48,6 +50,10 @@ impl Cluster {
         n.booted_at_us = now;
         n.clock(now);
         let epoch = n.epoch;
+        self.tracer.node_restarted(id);
+        if let Some(detail) = recovered {
+            self.tracer.emit(now, TraceEvent::Recovery { node: id, detail });
+        }
         // Links to every live peer come up (both ends learn it).
         let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != id && self.is_up(p)).collect();
         for peer in peers {
@@ -105,14 +111,14 @@ impl Cluster {
         self.drain(id);
     }
 
-    pub(super) fn on_deliver(&mut self, from: NodeId, to: NodeId, frame: PeerFrame) {
+    pub(super) fn on_deliver(&mut self, from: NodeId, to: NodeId, id: MessageId, frame: PeerFrame) {
         if !self.is_up(to) {
-            return; // the receiver is down
+            let reason = DropReason::ReceiverDown;
+            self.tracer.emit(self.now_us, TraceEvent::Drop { id, from, to, reason });
+            return;
         }
         self.messages_delivered += 1;
-        if self.tracer.enabled() {
-            self.trace_frame("deliver", from, to, &frame, None);
-        }
+        self.tracer.emit(self.now_us, TraceEvent::Deliver { id, from, to });
         self.input(to, Input::Deliver { from, frame });
     }
 
@@ -154,6 +160,9 @@ impl Cluster {
 
     fn perform(&mut self, id: NodeId, output: Output<super::client::SimWaiter>) {
         let Output { messages, appends, replies, events, snapshot } = output;
+        if self.tracer.enabled() {
+            self.trace_output(id, &events);
+        }
         for event in events {
             self.on_node_event(id, event);
         }
@@ -182,72 +191,44 @@ impl Cluster {
 
     /// Put a frame on the simulated network.
     pub(super) fn transmit(&mut self, from: NodeId, to: NodeId, frame: PeerFrame) {
-        use super::network::{DropReason, Fate};
+        use super::network::{DropReason as Lost, Fate};
+        let id = self.tracer.next_message_id();
+        let now = self.now_us;
+        self.tracer.emit_with(now, || TraceEvent::Send(crate::trace::frame_send(id, from, to, &frame)));
         match self.network.fate(&mut self.net_rng, from, to) {
             Fate::Dropped(reason) => {
-                match reason {
-                    DropReason::Loss => self.faults.messages_lost += 1,
-                    DropReason::Partition => self.faults.messages_cut += 1,
-                }
-                if self.tracer.enabled() {
-                    self.trace_frame("drop", from, to, &frame, Some(reason.as_str()));
-                }
+                let reason = match reason {
+                    Lost::Loss => {
+                        self.faults.messages_lost += 1;
+                        DropReason::Loss
+                    }
+                    Lost::Partition => {
+                        self.faults.messages_cut += 1;
+                        DropReason::Partition
+                    }
+                };
+                self.tracer.emit(now, TraceEvent::Drop { id, from, to, reason });
             }
             Fate::Delivered(delays) => {
-                if self.tracer.enabled() {
-                    self.trace_frame("send", from, to, &frame, None);
-                }
                 if delays.len() > 1 {
                     self.faults.messages_duplicated += 1;
                 }
                 for delay in delays {
-                    self.schedule(delay, EventKind::Deliver { from, to, frame: frame.clone() });
+                    self.schedule(delay, EventKind::Deliver { from, to, id, frame: frame.clone() });
                 }
             }
         }
-    }
-
-    fn trace_frame(&mut self, event: &str, from: NodeId, to: NodeId, frame: &PeerFrame, detail: Option<&str>) {
-        let (node, peer) = if event == "deliver" { (to, from) } else { (from, to) };
-        let (kind, ballot, slot) = match frame {
-            PeerFrame::Paxos(m) => (m.kind(), m.ballot(), m.slot()),
-            PeerFrame::Forward { .. } => ("forward", None, None),
-            PeerFrame::ForwardRead { .. } => ("forward_read", None, None),
-            PeerFrame::ForwardReply { .. } => ("forward_reply", None, None),
-            PeerFrame::ForwardRefused { .. } => ("forward_refused", None, None),
-        };
-        self.tracer.emit(TraceEvent {
-            t_us: self.now_us,
-            node: Some(node),
-            event,
-            kind: Some(kind),
-            ballot,
-            slot,
-            peer: Some(peer),
-            detail,
-        });
     }
 
     /// Where the checkers watch the nodes.
     fn on_node_event(&mut self, id: NodeId, event: NodeEvent) {
         match event {
             NodeEvent::Core(event) => self.on_core_event(id, event),
-            NodeEvent::Applied { slot, commands, .. } => {
+            NodeEvent::Applied { slot, .. } => {
                 let value = self.node(id).replica().and_then(|r| r.chosen_value(slot)).cloned();
                 match value {
                     Some(value) => self.checker.on_commit(id, slot, &value, self.now_us),
                     None => self.checker.committed_end = self.checker.committed_end.max(slot + 1),
-                }
-                if self.tracer.enabled() {
-                    let detail = format!("{commands} commands");
-                    self.trace(TraceEvent {
-                        t_us: self.now_us,
-                        node: Some(id),
-                        event: "commit",
-                        slot: Some(slot),
-                        detail: Some(&detail),
-                        ..Default::default()
-                    });
                 }
             }
             NodeEvent::ReadRegistered { id: read } => {
@@ -267,12 +248,9 @@ impl Cluster {
             }
             NodeEvent::SnapshotInstalled { slot } => {
                 self.snapshots_installed += 1;
-                self.trace(TraceEvent {
-                    t_us: self.now_us,
-                    node: Some(id),
-                    event: "install_snapshot",
-                    slot: Some(slot),
-                    ..Default::default()
+                self.tracer.emit_with(self.now_us, || {
+                    let detail = format!("installed a snapshot from a peer covering slots below {slot}");
+                    TraceEvent::Recovery { node: id, detail }
                 });
             }
             NodeEvent::PeerMessageRefused { from, error } => {
@@ -295,47 +273,27 @@ impl Cluster {
     }
 
     fn on_core_event(&mut self, id: NodeId, event: Event) {
-        let (name, ballot, detail) = match event {
-            Event::PreVoteStarted { ballot } => ("pre_vote", Some(ballot), None),
+        match event {
             Event::ElectionStarted { ballot } => {
                 self.elections_started.push(LeaderChange { t_us: self.now_us, node: id, ballot });
-                ("election", Some(ballot), None)
             }
-            Event::BecameLeader { ballot, recovered_slots } => {
+            Event::BecameLeader { ballot, .. } => {
                 self.leader_changes.push(LeaderChange { t_us: self.now_us, node: id, ballot });
                 self.check_no_lease_held_elsewhere(id, ballot);
-                ("leader", Some(ballot), Some(format!("recovered {recovered_slots} slots")))
             }
-            Event::SteppedDown { ballot, reason } => ("step_down", Some(ballot), Some(format!("{reason:?}"))),
-            Event::Chosen { slot, ballot, voters } => {
-                self.watch_chosen(id, slot, ballot, voters);
-                return;
-            }
-            Event::LeaseGranted { holder } => {
+            Event::Chosen { slot, ballot, voters } => self.watch_chosen(id, slot, ballot, voters),
+            Event::LeaseGranted { holder, .. } => {
                 if holder.node != id {
                     self.watch_grant(id, holder);
                 }
-                return;
             }
-            Event::LeaseExtended { ballot, until_tick, ackers } => {
-                self.watch_lease(id, ballot, until_tick, ackers);
-                return;
-            }
-            Event::RecoveryStarted => ("recovery_started", None, None),
-            Event::Recovered { promised, commit } => {
+            Event::LeaseExtended { ballot, until_tick, ackers } => self.watch_lease(id, ballot, until_tick, ackers),
+            Event::Recovered { .. } => {
                 self.recoveries += 1;
                 self.watch_recovered(id);
-                ("recovered", Some(promised), Some(format!("log learned to slot {commit}")))
             }
-        };
-        self.trace(TraceEvent {
-            t_us: self.now_us,
-            node: Some(id),
-            event: name,
-            ballot,
-            detail: detail.as_deref(),
-            ..Default::default()
-        });
+            Event::PreVoteStarted { .. } | Event::SteppedDown { .. } | Event::RecoveryStarted => {}
+        }
     }
 
     /// Lease safety: a new leader needs promises from a majority, which

@@ -26,4 +26,4 @@ pub use cluster::{Cluster, FaultCounts, LeaderChange, ReadMode, SimConfig};
 pub use disk::SimDisk;
 pub use network::NetworkConfig;
 pub use run::{resolve, run_seed, run_seeds, Drawn, FaultPlan, RunOptions, RunReport};
-pub use trace::{TraceEvent, Tracer};
+pub use trace::Tracer;

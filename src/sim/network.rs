@@ -62,15 +62,6 @@ pub enum DropReason {
     Loss,
 }
 
-impl DropReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DropReason::Partition => "partition",
-            DropReason::Loss => "loss",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Network {
     pub config: NetworkConfig,

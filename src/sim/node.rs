@@ -113,6 +113,11 @@ impl SimNode {
         self.local_us(now_us)
     }
 
+    /// The real time at which the local clock reads `local_us`.
+    pub fn real_us(&self, local_us: u64) -> u64 {
+        self.booted_at_us + (local_us as i128 * 1000 / (1000 + self.drift_permille as i128)) as u64
+    }
+
     /// Real microseconds between two of the node's ticks.
     pub fn tick_interval_us(&self, tick_us: u64) -> u64 {
         (tick_us as i128 * 1000 / (1000 + self.drift_permille as i128)) as u64

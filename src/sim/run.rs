@@ -195,6 +195,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
     cluster.settle_history();
     let history = std::mem::take(&mut cluster.history);
     cluster.checker.check_history(&history);
+    cluster.trace_new_violations();
     if let Err(e) = cluster.tracer.flush() {
         eprintln!("warning: trace output failed: {e}");
     }

@@ -46,8 +46,7 @@ pub(super) struct Watch {
 impl Cluster {
     /// Real time at which node `id`'s local clock reads `local_us`.
     fn real_us(&self, id: NodeId, local_us: u64) -> u64 {
-        let n = self.node(id);
-        n.booted_at_us + (local_us as i128 * 1000 / (1000 + n.drift_permille as i128)) as u64
+        self.node(id).real_us(local_us)
     }
 
     /// Acceptor `id` granted (or renewed) a lease to `holder` just now.

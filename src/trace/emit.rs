@@ -2,20 +2,59 @@
 //! message as a `send` event and to digest values, so that both drivers
 //! write the same fields and equal values get equal digests.
 
+use bytes::BytesMut;
+
 use super::kinds::MessageKind;
 use super::schema::{MessageId, Send};
-use crate::paxos::{Envelope, Message, Value};
+use crate::net::peer::{encode_frame, PeerFrame};
+use crate::paxos::{Envelope, Message, NodeId, Value};
 
 /// The `send` event of message `id` (unique per link `from -> to`) in `envelope`.
 /// Values are counted where the message carries them: Accept and
 /// CatchUpReply (their slots), Promise (the accepted values it reports,
 /// which the new leader will re-propose); a snapshot chunk counts its bytes.
 pub fn send_event(id: MessageId, envelope: &Envelope) -> Send {
-    let m = &envelope.message;
+    message_send(id, envelope.from, envelope.to, &envelope.message)
+}
+
+/// The `send` event of a peer frame: a core message as [`send_event`]
+/// describes it; a forwarded client command (or read) as `forward` and its
+/// answer (or refusal) as `forward_reply`, with their payload bytes.
+pub fn frame_send(id: MessageId, from: NodeId, to: NodeId, frame: &PeerFrame) -> Send {
+    let (kind, bytes) = match frame {
+        PeerFrame::Paxos(message) => return message_send(id, from, to, message),
+        PeerFrame::Forward { command, .. } | PeerFrame::ForwardRead { command, .. } => {
+            (MessageKind::Forward, command.len())
+        }
+        PeerFrame::ForwardReply { reply, .. } => (MessageKind::ForwardReply, reply.len()),
+        PeerFrame::ForwardRefused { .. } => (MessageKind::ForwardReply, 0),
+    };
+    let commands = u64::from(kind == MessageKind::Forward);
+    Send { id, from, to, kind, ballot: None, slot: None, slots: 0, commands, bytes: bytes as u64, digest: None }
+}
+
+/// A message id both ends of a live link compute alike without sharing a
+/// counter: a 64-bit FNV-1a hash of the frame's encoding (`scratch` is a
+/// reusable buffer). Frames differ in ballot, slot, heartbeat round or
+/// payload; an identical frame sent again (a retransmitted Prepare) gets
+/// the same id, and the viewer pairs each delivery with the latest send
+/// before it. Sampling by `id % n` keeps the same messages at both ends.
+pub fn frame_id(frame: &PeerFrame, scratch: &mut BytesMut) -> MessageId {
+    scratch.clear();
+    encode_frame(frame, scratch);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in scratch.iter() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+fn message_send(id: MessageId, from: NodeId, to: NodeId, m: &Message) -> Send {
     let mut send = Send {
         id,
-        from: envelope.from,
-        to: envelope.to,
+        from,
+        to,
         kind: MessageKind::from_name(m.kind()),
         ballot: m.ballot(),
         slot: m.slot(),
@@ -115,6 +154,27 @@ mod tests {
             &envelope(Message::Heartbeat(Heartbeat { ballot: Ballot::new(2, 1), commit: 5, round: 9, horizon: 0 })),
         );
         assert_eq!((send.kind, send.slots, send.digest), (MessageKind::Heartbeat, 0, None));
+    }
+
+    #[test]
+    fn a_forward_is_one_command_and_its_reply_a_forward_reply() {
+        let forward = PeerFrame::Forward { id: 3, command: Bytes::from_static(b"abcd") };
+        let send = frame_send(9, 2, 1, &forward);
+        assert_eq!((send.kind, send.commands, send.bytes, send.from, send.to), (MessageKind::Forward, 1, 4, 2, 1));
+        let reply = PeerFrame::ForwardReply { id: 3, reply: Bytes::from_static(b"ok") };
+        assert_eq!(frame_send(10, 1, 2, &reply).kind, MessageKind::ForwardReply);
+        let heartbeat = Message::Heartbeat(Heartbeat { ballot: Ballot::new(2, 1), commit: 5, round: 9, horizon: 0 });
+        assert_eq!(frame_send(11, 1, 2, &PeerFrame::Paxos(heartbeat.clone())), send_event(11, &envelope(heartbeat)));
+    }
+
+    #[test]
+    fn frame_ids_are_equal_for_equal_frames_only() {
+        let mut scratch = BytesMut::new();
+        let heartbeat = |round| {
+            PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(2, 1), commit: 5, round, horizon: 0 }))
+        };
+        assert_eq!(frame_id(&heartbeat(1), &mut scratch), frame_id(&heartbeat(1), &mut BytesMut::new()));
+        assert_ne!(frame_id(&heartbeat(1), &mut scratch), frame_id(&heartbeat(2), &mut scratch));
     }
 
     #[test]

@@ -65,13 +65,15 @@
 mod emit;
 mod kinds;
 mod merge;
+mod node;
 mod reader;
 mod schema;
 mod writer;
 
-pub use emit::{send_event, value_digest};
+pub use emit::{frame_id, frame_send, send_event, value_digest};
 pub use kinds::{ballot_text, DropReason, MessageKind, Outcome, RoleName};
 pub use merge::merge;
+pub use node::{NodeTraceConfig, NodeTracer};
 pub use reader::{parse_trace, read_trace, Trace, TraceError};
 pub use schema::{Clock, Event, Header, MessageId, OpId, Record, Send, Source, SCHEMA, VERSION};
 pub use writer::{RotatingTraceFile, TraceWriter};
