@@ -1371,3 +1371,97 @@ fn metrics_count_proposals_commits_and_reads() {
         Some(())
     });
 }
+
+/// Issue 12: with `[trace]` each node writes its protocol events to its own
+/// file, wall-clock stamped; after the leader is killed, the merged files
+/// tell the story: the first leader, its file ending, a new leader at a
+/// higher ballot, and sampled messages whose sends and deliveries pair up.
+#[test]
+fn live_nodes_trace_a_failover_that_viz_can_merge() {
+    use paxoskv::server::TraceSettings;
+    use paxoskv::trace::{merge, read_trace, Event, RoleName, Source};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("server-tests").join("live_trace_files");
+    let _ = std::fs::remove_dir_all(&dir);
+    let trace_dir = dir.clone();
+    let mut cluster = TestCluster::start_some(
+        "live_trace",
+        28500,
+        3,
+        1,
+        |file| {
+            ports_within(file, 28500);
+            let mut settings = TraceSettings::new(trace_dir);
+            settings.messages_every = 1;
+            file.trace = Some(settings);
+        },
+        &[1, 2, 3],
+    );
+    let first = cluster.leader(0);
+    let mut con = cluster.con(first);
+    assert_eq!(call::<String>(&mut con, "SET traced 1"), "OK");
+    cluster.kill9(first);
+    let second = wait_until("a new leader", || {
+        let leader = cluster.live_nodes().into_iter().find(|&n| {
+            cluster
+                .try_replication_info(n)
+                .is_some_and(|info| info.get("shard0_role").map(String::as_str) == Some("leader"))
+        })?;
+        Some(leader)
+    });
+    let mut con = cluster.con(second);
+    assert_eq!(call::<String>(&mut con, "SET traced 2"), "OK");
+    // A node flushes its file every 200 ms: wait for the new reign to be on disk.
+    let second_file = dir.join(format!("node-{second}-shard-0.jsonl"));
+    wait_until("the new leader's trace to show its election", || {
+        let trace = read_trace(&second_file).ok()?;
+        trace.records.iter().any(|r| matches!(r.event, Event::Role { role: RoleName::Leader, .. })).then_some(())
+    });
+    drop(cluster);
+    let traces: Vec<_> = (1..=3u32)
+        .map(|n| read_trace(&dir.join(format!("node-{n}-shard-0.jsonl"))).expect("a readable trace file"))
+        .collect();
+    for (i, t) in traces.iter().enumerate() {
+        assert_eq!((t.header.source, t.header.node, t.header.shard), (Source::Node, Some(i as u32 + 1), Some(0)));
+    }
+    let leader_ballots = |t: &paxoskv::trace::Trace| -> Vec<_> {
+        t.records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Role { role: RoleName::Leader, ballot, .. } => Some((r.t_us, *ballot)),
+                _ => None,
+            })
+            .collect()
+    };
+    let first_reign = leader_ballots(&traces[(first - 1) as usize]);
+    let second_reign = leader_ballots(&traces[(second - 1) as usize]);
+    assert!(!first_reign.is_empty() && !second_reign.is_empty(), "{first_reign:?} {second_reign:?}");
+    let (t1, b1) = first_reign[0];
+    let (t2, b2) = *second_reign.last().unwrap();
+    assert!(t2 > t1 && b2 > b1, "leader {first} at {b1:?}, then {second} at {b2:?}");
+    let killed_end = traces[(first - 1) as usize].records.last().unwrap().t_us;
+    assert!(killed_end <= t2, "the killed leader's file ends before the next leader is elected");
+    // A node flushes its file every 200 ms, so a kill loses its newest
+    // lines: a delivery from a sender whose file goes on past it (same host,
+    // one clock: the send came first) must pair with that send.
+    let file_ends: Vec<u64> = traces.iter().map(|t| t.records.last().map_or(0, |r| r.t_us)).collect();
+    let merged = merge(traces).expect("the files merge");
+    let sends: std::collections::BTreeSet<_> = merged
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Send(s) => Some((s.from, s.to, s.id)),
+            _ => None,
+        })
+        .collect();
+    let covered: Vec<_> = merged
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Deliver { id, from, to } if r.t_us < file_ends[(*from - 1) as usize] => Some((*from, *to, *id)),
+            _ => None,
+        })
+        .collect();
+    assert!(!covered.is_empty(), "sampled messages were traced");
+    let unpaired: Vec<_> = covered.iter().filter(|d| !sends.contains(d)).collect();
+    assert!(unpaired.is_empty(), "{} of {} deliveries without their send: {unpaired:?}", unpaired.len(), covered.len());
+}

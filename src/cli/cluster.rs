@@ -60,6 +60,16 @@ pub struct ClusterArgs {
     /// secret are kept.
     #[arg(long, value_name = "PASSWORD", value_parser = parse_password)]
     requirepass: Option<Secret>,
+    /// Every node writes its protocol trace to DIR/node-ID-shard-S.jsonl
+    /// (written to the generated cluster.toml's [trace]); `paxoskv viz
+    /// DIR/*.jsonl --out cluster.html` draws them as one diagram. Off by
+    /// default.
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
+    /// With --trace-dir: trace one in N peer messages as arrows; 0 for
+    /// none.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "trace_dir")]
+    trace_messages_every: u64,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -86,6 +96,13 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     file.cluster_id = cluster_id;
     file.peer_secret = Some(peer_secret);
     file.requirepass = args.requirepass.clone();
+    if let Some(dir) = &args.trace_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut settings = paxoskv::server::TraceSettings::new(dir);
+        settings.messages_every = args.trace_messages_every;
+        file.trace = Some(settings);
+    }
     args.tuning.apply(&mut file.tuning);
     file.validate()?;
     write_private(&config_path, &file.to_toml())?;

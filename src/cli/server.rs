@@ -49,6 +49,18 @@ pub struct ServerArgs {
     /// users can see it in `ps`: the cluster file keeps it private.
     #[arg(long, value_name = "PASSWORD", value_parser = parse_password)]
     requirepass: Option<Secret>,
+    /// Write this node's protocol trace (roles, ballots, elections, leases,
+    /// commit progress, peer links; see README "Trace format") to
+    /// DIR/node-ID-shard-S.jsonl for `paxoskv viz`, rotated at the cluster
+    /// file's trace.bytes_max (default 64 MiB, 4 old files kept). Overrides
+    /// the cluster file's [trace] dir. Off by default.
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
+    /// With tracing on: trace one in N peer messages as arrows (both ends
+    /// pick the same ones); 0 for none [default: the cluster file's
+    /// trace.messages_every, else 0].
+    #[arg(long, value_name = "N")]
+    trace_messages_every: Option<u64>,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -70,6 +82,19 @@ pub fn run(args: ServerArgs) -> ExitCode {
     }
     if let Some(password) = args.requirepass {
         file.requirepass = Some(password);
+    }
+    if let Some(dir) = args.trace_dir {
+        let settings = file.trace.get_or_insert_with(|| paxoskv::server::TraceSettings::new(dir.clone()));
+        settings.dir = dir;
+    }
+    if let Some(every) = args.trace_messages_every {
+        match file.trace.as_mut() {
+            Some(settings) => settings.messages_every = every,
+            None => {
+                eprintln!("error: --trace-messages-every needs --trace-dir or a [trace] section in the cluster file");
+                return ExitCode::from(2);
+            }
+        }
     }
     if let Err(e) = args.tuning.check_cluster_wide(&file.tuning) {
         eprintln!("error: {e}");

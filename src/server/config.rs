@@ -22,6 +22,10 @@
 //! lease_reads = true
 //! durability = "sync"                # or "none": no fsync, for measuring only
 //! peer_write_coalescing = true
+//!
+//! [trace]                            # optional: protocol traces for `paxoskv viz`
+//! dir = "/var/log/paxoskv-trace"
+//! messages_every = 16                # 1 in 16 peer messages as arrows (0: none)
 //! ```
 
 use std::collections::BTreeSet;
@@ -202,6 +206,58 @@ pub struct ClusterFile {
     pub nodes: Vec<NodeSpec>,
     #[serde(default)]
     pub tuning: Tuning,
+    /// Protocol traces for `paxoskv viz` (off when absent; `server
+    /// --trace-dir` turns them on too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSettings>,
+}
+
+/// `[trace]`: each node and shard appends its protocol events (roles,
+/// ballots, elections, leases and grants, commit progress, peer links,
+/// recovery, and a sample of its peer messages) with wall-clock times to
+/// `DIR/node-ID-shard-S.jsonl`, a file capped at `bytes_max` and rotated
+/// (`.1`, `.2`, ... up to `files_max` old files). `paxoskv viz DIR/*`
+/// merges every node's files into one diagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSettings {
+    /// Where the trace files go (created if missing).
+    pub dir: PathBuf,
+    /// A trace file is rotated once it holds this many bytes.
+    #[serde(default = "default_trace_bytes_max")]
+    pub bytes_max: u64,
+    /// Rotated files kept per node and shard (older ones are deleted).
+    #[serde(default = "default_trace_files_max")]
+    pub files_max: u32,
+    /// Trace one in this many peer messages (sends and deliveries; both
+    /// ends pick the same ones), 0 for none. Roles, leases, commits and
+    /// links are always traced.
+    #[serde(default)]
+    pub messages_every: u64,
+}
+
+fn default_trace_bytes_max() -> u64 {
+    64 << 20
+}
+
+fn default_trace_files_max() -> u32 {
+    4
+}
+
+impl TraceSettings {
+    pub fn new(dir: PathBuf) -> TraceSettings {
+        TraceSettings {
+            dir,
+            bytes_max: default_trace_bytes_max(),
+            files_max: default_trace_files_max(),
+            messages_every: 0,
+        }
+    }
+
+    /// Node `node`'s trace file for shard `shard`.
+    pub fn path(&self, node: NodeId, shard: usize) -> PathBuf {
+        self.dir.join(format!("node-{node}-shard-{shard}.jsonl"))
+    }
 }
 
 fn default_shards() -> usize {
@@ -315,6 +371,9 @@ impl ClusterFile {
         if self.cluster_id.is_empty() || self.cluster_id.len() > 255 {
             return Err("cluster_id must be 1 to 255 bytes".into());
         }
+        if self.trace.as_ref().is_some_and(|t| t.bytes_max < 4096) {
+            return Err("trace.bytes_max must be at least 4096".into());
+        }
         if self.peer_secret.is_some() && self.peer_secret_file.is_some() {
             return Err("give peer_secret or peer_secret_file, not both".into());
         }
@@ -398,6 +457,7 @@ impl ClusterFile {
             requirepass: None,
             nodes,
             tuning: Tuning::default(),
+            trace: None,
         };
         Ok(file)
     }

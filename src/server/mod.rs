@@ -19,6 +19,7 @@ pub mod metrics;
 mod ports;
 pub mod shard;
 pub mod stages;
+mod trace;
 pub mod util;
 
 use std::cell::{Cell, RefCell};
@@ -34,6 +35,7 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 
 use self::config::ClusterFile;
+pub use self::config::TraceSettings;
 use self::links::{accept_forever, dial_forever, Link, LinkContext};
 use self::metrics::Monitor;
 use self::ports::ClaimedPorts;
@@ -319,6 +321,14 @@ async fn run_executor(
     let shard: ShardRef =
         Rc::new(RefCell::new(Shard::new(index, node_state, Rc::new(wal), shared.clone(), initialized)));
     *shared.shard.borrow_mut() = Some(shard.clone());
+    if let Some(settings) = &file.trace {
+        let mut s = shard.borrow_mut();
+        let wall_start_us = util::unix_micros().saturating_sub(s.now_us());
+        let trace = trace::ShardTrace::open(settings, &file, node, index, wall_start_us, initialized)
+            .map_err(|e| format!("shard {index}: {e}"))?;
+        server_log!(node, index, "writing the protocol trace to {}", settings.path(node, index).display());
+        s.trace = Some(trace);
+    }
 
     // Peer links: dial peers with higher ids, accept the lower ones.
     let ctx = LinkContext {

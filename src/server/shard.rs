@@ -59,6 +59,8 @@ pub struct Shard {
     /// The identity marker is on disk (`identity.rs`): written after the
     /// first sync, before anything that sync covered may leave.
     identity_written: bool,
+    /// The protocol trace, when on (`[trace]`, `server --trace-dir`).
+    pub trace: Option<super::trace::ShardTrace>,
 }
 
 pub type ShardRef = Rc<RefCell<Shard>>;
@@ -86,6 +88,7 @@ impl Shard {
             shared,
             published_leader: None,
             published_reads: 0,
+            trace: None,
             identity_written,
         }
     }
@@ -116,17 +119,26 @@ impl Shard {
     pub fn on_peer_frame(&mut self, from: NodeId, frame: PeerFrame) {
         self.metrics.peer_frames_in.inc();
         let now = self.now();
+        if let Some(trace) = &mut self.trace {
+            trace.on_deliver(now, from, &frame);
+        }
         self.node.on_peer_frame(now, from, frame);
         self.kick.notify();
     }
 
     pub fn on_link_up(&mut self, peer: NodeId) {
+        if let Some(trace) = &mut self.trace {
+            trace.on_link(self.clock_start.elapsed().as_micros() as u64, peer, true);
+        }
         self.node.on_link_up(peer);
     }
 
     /// What was forwarded to `peer` may be lost: the node retries it.
     pub fn on_link_down(&mut self, peer: NodeId) {
         let now = self.now();
+        if let Some(trace) = &mut self.trace {
+            trace.on_link(now, peer, false);
+        }
         self.node.on_link_down(now, peer);
         self.kick.notify();
     }
@@ -141,6 +153,13 @@ impl Shard {
 
     fn perform(&mut self, output: Output<ClientWaiter>) {
         let Output { messages, appends, replies, events, snapshot } = output;
+        if let Some(trace) = &mut self.trace {
+            let now = self.clock_start.elapsed().as_micros() as u64;
+            trace.on_output(now, &events, self.node.replica());
+            for (to, frame) in &messages {
+                trace.on_send(now, *to, frame);
+            }
+        }
         for (to, frame) in messages {
             if let Some(link) = self.links.get(&to) {
                 link.send(&frame);

@@ -157,7 +157,7 @@ impl<T> Drop for ReplySender<T> {
     }
 }
 
-/// Microseconds since the Unix epoch (session counters).
+/// Microseconds since the Unix epoch (session counters, trace times).
 pub fn unix_micros() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }

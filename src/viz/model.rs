@@ -254,12 +254,27 @@ fn intervals_and_marks(trace: &Trace, index: &Index, model: &mut Model) {
             | Event::Complete { .. } => {}
         }
     }
-    let end = model.t_max;
-    model.roles = roles.finish(end);
-    model.leases = leases.finish(end);
-    model.grants = grants.finish(end);
-    model.stalls = stalls.finish(end);
-    model.partitions = partitions.finish(end);
+    // A live node writes its own file: a node killed (or whose file ends)
+    // tells nothing more, so its role, lease and grant end with its last
+    // record instead of running on to the end of the merged trace.
+    let ends: Vec<u64> = match trace.header.source {
+        Source::Node => {
+            let mut last = vec![model.t_min; index.lane_count()];
+            for r in &trace.records {
+                if let Some(node) = writer(&r.event) {
+                    let lane = index.lane(node);
+                    last[lane] = last[lane].max(r.t_us);
+                }
+            }
+            last
+        }
+        _ => vec![model.t_max; index.lane_count()],
+    };
+    model.roles = roles.finish_lanes(&ends);
+    model.leases = leases.finish_lanes(&ends);
+    model.grants = grants.finish_lanes(&ends);
+    model.stalls = stalls.finish_lanes(&ends);
+    model.partitions = partitions.finish(model.t_max);
 }
 
 fn role_name(role: RoleName) -> &'static str {
@@ -354,6 +369,27 @@ fn for_each_node(event: &Event, mut f: impl FnMut(NodeId)) {
         | Event::DiskFault { node, .. }
         | Event::Recovery { node, .. } => f(*node),
         Event::Complete { .. } | Event::Violation { .. } | Event::Heal {} => {}
+    }
+}
+
+/// The node whose own trace file a live node's event comes from.
+fn writer(event: &Event) -> Option<NodeId> {
+    match event {
+        Event::Send(s) => Some(s.from),
+        Event::Deliver { to, .. } => Some(*to),
+        Event::PeerUp { node, .. }
+        | Event::PeerDown { node, .. }
+        | Event::Role { node, .. }
+        | Event::Election { node, .. }
+        | Event::StepDown { node, .. }
+        | Event::LeaseGrant { node, .. }
+        | Event::Lease { node, .. }
+        | Event::LeaseExpired { node, .. }
+        | Event::Chosen { node, .. }
+        | Event::Commit { node, .. }
+        | Event::Restart { node }
+        | Event::Recovery { node, .. } => Some(*node),
+        _ => None,
     }
 }
 

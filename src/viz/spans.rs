@@ -53,9 +53,9 @@ impl Spans {
         self.open(lane, t, what, Some(ballot), Some(until));
     }
 
-    /// Close everything at `end`; the intervals by start time.
-    pub(super) fn finish(mut self, end: u64) -> Vec<Span> {
-        for lane in 0..self.open.len() {
+    /// Close what is open on lane `i` at `ends[i]`; the intervals by start time.
+    pub(super) fn finish_lanes(mut self, ends: &[u64]) -> Vec<Span> {
+        for (lane, &end) in ends.iter().enumerate() {
             self.close(lane, end);
         }
         self.done.sort_by_key(|s| (s.t0, s.lane));
