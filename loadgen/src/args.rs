@@ -40,6 +40,14 @@ pub struct RunArgs {
     /// How long the process stays stopped, milliseconds.
     #[arg(long, default_value_t = 1000, requires = "stall_pid")]
     pub stall_ms: u64,
+    /// The protocol trace directory of the paxoskv cluster under load (its
+    /// `--trace-dir`, `[trace] dir`): after the run, its nodes' elections,
+    /// leader changes, step-downs and restarts are read from the trace
+    /// files and marked on the timeline at their true (wall-clock) times,
+    /// instead of polling `INFO replication` every 100 ms. Same host, or
+    /// clocks in sync.
+    #[arg(long, value_name = "DIR")]
+    pub trace_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -227,6 +235,7 @@ impl RunArgs {
             kind: "run".into(),
             threads: self.load.threads,
             progress: true,
+            trace_dir: self.trace_dir.clone(),
         })
     }
 }

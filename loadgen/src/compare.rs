@@ -301,6 +301,7 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
         command: crate::machine::command_line(),
         kind: "compare".into(),
         threads: args.load.threads,
+        trace_dir: None,
         progress: true,
     };
     if let Some(target) = &profile.target {

@@ -78,6 +78,8 @@ pub struct RunConfig {
     pub drain_ns: u64,
     pub seed: u64,
     pub threads: usize,
+    /// Leader changes from this protocol trace directory, not `INFO` polls.
+    pub trace_dir: Option<std::path::PathBuf>,
 }
 
 impl RunConfig {
@@ -193,10 +195,15 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
         return Err(reason);
     }
     let epoch = Instant::now() + START_LEAD;
+    let epoch_unix_us = unix_now_us() + START_LEAD.as_micros() as u64;
     gate.open(Some(epoch));
     let run_end = epoch + Duration::from_nanos(config.warmup_ns + config.duration_ns + config.drain_ns);
     let addresses = config.addresses.clone();
-    std::thread::spawn(move || watch_leaders(&addresses, epoch, run_end, watcher_events));
+    if config.trace_dir.is_none() {
+        std::thread::spawn(move || watch_leaders(&addresses, epoch, run_end, watcher_events));
+    } else {
+        drop(watcher_events); // the event loop ends once every sender is gone
+    }
     let window_start = epoch + Duration::from_nanos(config.warmup_ns);
     let anatomy =
         AnatomyWatch::start(&config.addresses, window_start, window_start + Duration::from_nanos(config.duration_ns));
@@ -246,6 +253,10 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
             Ok(None) => return Err("an executor was called off".into()),
             Err(e) => return Err(format!("an executor failed: {e}")),
         }
+    }
+    if let Some(dir) = &config.trace_dir {
+        let run_ns = config.warmup_ns + config.duration_ns + config.drain_ns;
+        notes.extend(trace_notes(dir, epoch_unix_us, run_ns)?);
     }
     notes.sort_by_key(|(t_ns, _)| *t_ns);
     // The drain is over, so the end readings (at the window's end) are in.
@@ -819,6 +830,49 @@ fn watch_leaders(addresses: &[SocketAddr], epoch: Instant, end: Instant, events:
     }
 }
 
+fn unix_now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Elections, leader changes, step-downs and restarts from the paxoskv
+/// protocol trace files in `dir` (`*.jsonl` and rotated `*.jsonl.N`, wall
+/// clock), as notes in ns since the run's epoch (at Unix µs `epoch_unix_us`),
+/// those within `0..=run_ns` only.
+pub fn trace_notes(dir: &std::path::Path, epoch_unix_us: u64, run_ns: u64) -> Result<Vec<(u64, String)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("reading trace directory {}: {e}", dir.display()))?;
+    let mut notes = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".jsonl")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let mut lines = text.lines();
+        let header: serde_json::Value = lines.next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+        if header["schema"] != "paxoskv-trace" || header["clock"] != "wall" {
+            return Err(format!("{}: not a paxoskv-trace file with a wall clock", path.display()));
+        }
+        let shard = header["shard"].as_u64().unwrap_or(0);
+        for line in lines {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue }; // a torn last line
+            let (Some(t_us), Some(node)) = (event["t_us"].as_u64(), event["node"].as_u64()) else { continue };
+            let ballot = event["ballot"].as_str().unwrap_or("?");
+            let what = match event["event"].as_str() {
+                Some("role") if event["role"] == "leader" => format!("shard {shard}: leader node {node} ({ballot})"),
+                Some("election") => format!("shard {shard}: node {node} stands for election ({ballot})"),
+                Some("step_down") => format!("shard {shard}: node {node} steps down ({ballot})"),
+                Some("restart") => format!("shard {shard}: node {node} restarted"),
+                _ => continue,
+            };
+            let t_ns = t_us.checked_sub(epoch_unix_us).map(|d| d * 1_000);
+            if let Some(t_ns) = t_ns.filter(|t| *t <= run_ns) {
+                notes.push((t_ns, what));
+            }
+        }
+    }
+    Ok(notes)
+}
+
 /// The leader of each shard per a node's `INFO replication` (0: none known).
 fn info_leaders(address: SocketAddr) -> Option<Vec<u32>> {
     let text = anatomy::info_text(address, "replication")?;
@@ -854,5 +908,42 @@ pub mod tests_support {
             timeout_ms: 10_000,
             seed: 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod trace_notes_tests {
+    use super::trace_notes;
+
+    /// Leader changes come from the trace files at their own times, inside
+    /// the run only; other events, torn lines and rotated files are handled.
+    #[test]
+    fn leader_changes_are_read_from_trace_files_at_their_times() {
+        let dir = std::env::temp_dir().join(format!("loadgen-trace-notes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = r#"{"schema":"paxoskv-trace","version":1,"source":"node","clock":"wall","nodes":[1,2,3],"node":2,"shard":0}"#;
+        let lines = [
+            header,
+            r#"{"t_us":999000,"event":"role","node":2,"role":"leader","ballot":"1.2"}"#,
+            r#"{"t_us":1500000,"event":"commit","node":2,"index":9}"#,
+            r#"{"t_us":1600000,"event":"election","node":2,"ballot":"2.2"}"#,
+            r#"{"t_us":1600500,"event":"role","node":2,"role":"leader","ballot":"2.2"}"#,
+            r#"{"t_us":9000000,"event":"role","node":2,"role":"leader","ballot":"3.2"}"#,
+            r#"{"t_us":1700000,"event":"ro"#,
+        ];
+        std::fs::write(dir.join("node-2-shard-0.jsonl.1"), lines.join("\n")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a trace").unwrap();
+        let notes = trace_notes(&dir, 1_000_000, 5_000_000_000).unwrap();
+        assert_eq!(
+            notes,
+            vec![
+                (600_000_000, "shard 0: node 2 stands for election (2.2)".to_string()),
+                (600_500_000, "shard 0: leader node 2 (2.2)".to_string()),
+            ]
+        );
+        std::fs::write(dir.join("node-3-shard-0.jsonl"), r#"{"schema":"paxoskv-trace","clock":"sim"}"#).unwrap();
+        assert!(trace_notes(&dir, 0, 1).is_err(), "a simulator trace has no wall clock");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

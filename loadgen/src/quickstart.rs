@@ -83,6 +83,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<(), String> {
         kind: "run".into(),
         threads: 1,
         progress: true,
+        trace_dir: None,
     };
     let result = crate::run::run_bundle(&spec, &out);
     cluster.stop();

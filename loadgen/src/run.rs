@@ -48,6 +48,9 @@ pub struct RunSpec {
     /// Live progress line, one line per finished run and the summary table
     /// on stdout; false for a silent run.
     pub progress: bool,
+    /// Read leader changes from these protocol trace files (`engine::trace_notes`)
+    /// instead of polling `INFO`.
+    pub trace_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,7 +79,8 @@ pub fn run_bundle(spec: &RunSpec, out: &Path) -> Result<Bundle, String> {
     if params.mode != expected_mode {
         return Err(format!("params.mode is {:?} but the plan is {expected_mode} loop", params.mode));
     }
-    let base = base_config(&target, &params, spec.threads)?;
+    let mut base = base_config(&target, &params, spec.threads)?;
+    base.trace_dir = spec.trace_dir.clone();
 
     let mut bundle = Bundle {
         format_version: BUNDLE_FORMAT_VERSION,
@@ -262,6 +266,7 @@ fn base_config(target: &Target, params: &Params, threads: usize) -> Result<RunCo
         drain_ns: timeout_ns.min(DRAIN_MS_MAX * 1_000_000),
         seed: params.seed,
         threads,
+        trace_dir: None,
     })
 }
 
@@ -338,6 +343,7 @@ mod tests {
             kind: "run".into(),
             threads: 1,
             progress: false,
+            trace_dir: None,
         }
     }
 
