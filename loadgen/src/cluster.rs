@@ -51,6 +51,17 @@ pub fn find_paxoskv(explicit: Option<&Path>) -> Result<PathBuf, String> {
 impl LocalCluster {
     /// Start `paxoskv cluster --fresh` with `flags` (each `--name value`),
     /// and wait until it reports every shard's leader.
+    /// The flag pair that makes a cluster of `paxoskv` write its protocol
+    /// trace into `dir` (for `RunSpec::trace_dir`), if that binary can (an
+    /// older one, say a "before" build, cannot: then none, and the run
+    /// polls `INFO` as before).
+    pub fn trace_flag(paxoskv: &Path, dir: &Path) -> Option<(String, String)> {
+        let help = Command::new(paxoskv).args(["cluster", "--help"]).output().ok()?;
+        String::from_utf8_lossy(&help.stdout)
+            .contains("--trace-dir")
+            .then(|| ("trace_dir".to_string(), dir.display().to_string()))
+    }
+
     pub fn start(
         paxoskv: &Path,
         data_dir: &Path,

@@ -293,29 +293,36 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
     let plan = args.load.plan()?;
     let mut labels = profile.labels.clone();
     labels.insert("profile".into(), profile.name.clone());
-    let spec_for = |target: String, labels: &BTreeMap<String, String>| crate::run::RunSpec {
-        target,
-        params: params.clone(),
-        plan: plan.clone(),
-        labels: labels.clone(),
-        command: crate::machine::command_line(),
-        kind: "compare".into(),
-        threads: args.load.threads,
-        trace_dir: None,
-        progress: true,
-    };
+    let spec_for =
+        |target: String, labels: &BTreeMap<String, String>, trace_dir: Option<PathBuf>| crate::run::RunSpec {
+            target,
+            params: params.clone(),
+            plan: plan.clone(),
+            labels: labels.clone(),
+            command: crate::machine::command_line(),
+            kind: "compare".into(),
+            threads: args.load.threads,
+            trace_dir,
+            progress: true,
+        };
     if let Some(target) = &profile.target {
         if let Some(start) = &profile.start {
             shell(start)?;
         }
-        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels), out);
+        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels, None), out);
         if let Some(stop) = &profile.stop {
             shell(stop)?;
         }
         return result;
     }
     let paxoskv = paxoskv.ok_or("no paxoskv binary")?;
-    let flags = profile.flag_pairs();
+    let mut flags = profile.flag_pairs();
+    // The cluster traces into the run's bundle (`trace/`): elections on the
+    // timeline at their true times, and `paxoskv viz` of the run.
+    let trace_dir = out.join("trace");
+    let trace_flag = crate::cluster::LocalCluster::trace_flag(paxoskv, &trace_dir);
+    let trace_dir = trace_flag.is_some().then_some(trace_dir);
+    flags.extend(trace_flag);
     for (name, value) in &flags {
         if name == "durability" {
             labels.insert("durability".into(), value.clone());
@@ -329,7 +336,7 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
     let cluster = crate::cluster::LocalCluster::start(paxoskv, &data, args.base_port, args.nodes, &flags)?;
     let leaders: Vec<String> = cluster.leaders.iter().map(|l| l.to_string()).collect();
     labels.insert("leaders".into(), leaders.join(","));
-    let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels), out);
+    let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels, trace_dir), out);
     cluster.stop();
     let _ = std::fs::remove_dir_all(&data);
     result

@@ -49,7 +49,10 @@ fn quickstart(args: &QuickstartArgs) -> Result<(), String> {
         args.base_port + 1,
         args.base_port + 3
     );
-    let cluster = LocalCluster::start(&paxoskv, &data, args.base_port, 3, &[])?;
+    let trace_dir = out.join("trace");
+    let trace_flag = LocalCluster::trace_flag(&paxoskv, &trace_dir);
+    let trace_dir = trace_flag.is_some().then_some(trace_dir);
+    let cluster = LocalCluster::start(&paxoskv, &data, args.base_port, 3, &Vec::from_iter(trace_flag))?;
     println!("cluster ready: shard leaders {:?}; its log: {}", cluster.leaders, cluster.log_path.display());
     let mut labels = std::collections::BTreeMap::new();
     labels.insert("system".into(), "paxoskv".into());
@@ -83,7 +86,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<(), String> {
         kind: "run".into(),
         threads: 1,
         progress: true,
-        trace_dir: None,
+        trace_dir,
     };
     let result = crate::run::run_bundle(&spec, &out);
     cluster.stop();
