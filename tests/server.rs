@@ -302,10 +302,14 @@ impl TestCluster {
         })
     }
 
-    /// Wait until node `node` has logged a line containing `needle`; return it.
+    /// Wait until node `node` has logged a whole line (newline included: the
+    /// log may be read while a line is half written) containing `needle`;
+    /// return it.
     fn wait_for_log_line(&self, node: NodeId, needle: &str) -> String {
         wait_until(&format!("node {node} to log a line containing {needle:?}"), || {
-            self.log(node).lines().find(|line| line.contains(needle)).map(str::to_string)
+            let log = self.log(node);
+            let whole = &log[..log.rfind('\n').map_or(0, |end| end + 1)];
+            whole.lines().find(|line| line.contains(needle)).map(str::to_string)
         })
     }
 }
