@@ -649,64 +649,39 @@ impl Wal {
     /// Write `body` (whole record frames) as the segment's next write
     /// (`write.rs`), at its end, rewriting the partial last block.
     async fn write_tail(&self, body: &[u8]) -> Result<(), WalError> {
-        if self.write_tail_buffered(body)? {
-            return Ok(());
-        }
-        let (file, path, end, prefix, data) = {
+        let (file, buffered, path, end, prefix, data) = {
             let inner = self.inner.borrow();
             let s = &inner.segment;
             let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
             encode_write(s.index, s.next_write_seq, body, &mut data);
-            (s.file.clone(), s.path.clone(), s.end, s.tail.clone(), data)
+            (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), data)
         };
         let align = file.alignment();
         let block_start = end / align * align;
         debug_assert_eq!(prefix.len() as u64, end - block_start);
-        let total = prefix.len() + data.len();
         let new_end = end + data.len() as u64;
         let new_block_start = new_end / align * align;
-        let padded = total.div_ceil(align as usize) * align as usize;
-        let mut buffer = file.alloc_dma_buffer(padded);
-        let bytes = buffer.as_bytes_mut();
-        bytes[..prefix.len()].copy_from_slice(&prefix);
-        bytes[prefix.len()..total].copy_from_slice(&data);
-        bytes[total..].fill(0);
-        let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
-        self.device_op()?;
-        file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
-        self.wrote(new_end, tail, data.len());
-        Ok(())
-    }
-
-    /// `Durability::None`: write `body` as `write_tail` does, into the page
-    /// cache, at once. `Ok(false)`: this log writes with DMA instead.
-    fn write_tail_buffered(&self, body: &[u8]) -> Result<bool, WalError> {
-        let (buffered, path, end, prefix, data, align) = {
-            let inner = self.inner.borrow();
-            let s = &inner.segment;
-            let Some(buffered) = s.buffered.clone() else { return Ok(false) };
-            let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
-            encode_write(s.index, s.next_write_seq, body, &mut data);
-            (buffered, s.path.clone(), s.end, s.tail.clone(), data, s.file.alignment())
-        };
-        let block_start = end / align * align;
-        let new_end = end + data.len() as u64;
-        let new_block_start = new_end / align * align;
-        self.device_op()?;
-        std::os::unix::fs::FileExt::write_all_at(&*buffered, &data, end).map_err(io_err("writing", &path))?;
         let tail = prefix.iter().chain(&data).skip((new_block_start - block_start) as usize).copied().collect();
-        self.wrote(new_end, tail, data.len());
-        Ok(true)
-    }
-
-    /// Bookkeeping after a segment write that ends at `new_end`.
-    fn wrote(&self, new_end: u64, tail: Vec<u8>, len: usize) {
+        self.device_op()?;
+        if let Some(buffered) = buffered {
+            // Durability::None: into the page cache, at once.
+            std::os::unix::fs::FileExt::write_all_at(&*buffered, &data, end).map_err(io_err("writing", &path))?;
+        } else {
+            let total = prefix.len() + data.len();
+            let mut buffer = file.alloc_dma_buffer(total.div_ceil(align as usize) * align as usize);
+            let bytes = buffer.as_bytes_mut();
+            bytes[..prefix.len()].copy_from_slice(&prefix);
+            bytes[prefix.len()..total].copy_from_slice(&data);
+            bytes[total..].fill(0);
+            file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
+        }
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
         inner.segment.tail = tail;
         inner.segment.next_write_seq += 1;
         inner.stats.writes += 1;
-        inner.stats.bytes += len as u64;
+        inner.stats.bytes += data.len() as u64;
+        Ok(())
     }
 
     /// Keep the segment written with zeros up to `ZERO_AHEAD_BYTES` past
