@@ -13,12 +13,15 @@ mod disk;
 mod faults;
 pub mod instant;
 mod io;
-pub mod linearizability;
 mod network;
 mod node;
 mod run;
 mod trace;
 mod watch;
+
+/// The linearizability checker, shared with loadgen's `--check linearizable`
+/// (its own crate, `lincheck/`).
+pub use lincheck as linearizability;
 
 pub use checker::Violation;
 pub use client::{History, Outcome, Recorded, SimWaiter};
