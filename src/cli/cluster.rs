@@ -12,6 +12,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use paxoskv::server::config::{parse_password, ClusterFile, Secret, TuningArgs};
+
+use super::control::{self, Control};
+use super::netns::Netns;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -70,6 +74,21 @@ pub struct ClusterArgs {
     /// none.
     #[arg(long, value_name = "N", default_value_t = 0, requires = "trace_dir")]
     trace_messages_every: u64,
+    /// Run each node in its own network namespace on a bridge (needs root
+    /// and iproute2), node i at 10.H.L.i where H.L are the base port's two
+    /// bytes, so that `--control-stdin`'s `isolate` and `split` can cut the
+    /// links between nodes while clients on this host still reach every
+    /// node. The namespaces are removed when the cluster stops.
+    #[arg(long)]
+    netns: bool,
+    /// Read fault commands from stdin, one per line, each answered by one
+    /// stdout line starting `control: ok` or `control: error`: `kill N`
+    /// (SIGKILL), `restart N` (same command line and data), `pause N`
+    /// (SIGSTOP), `resume N` (SIGCONT), `isolate N` and `split 1,2/3` (need
+    /// --netns), `heal`, `pids`. Paused nodes are resumed when the cluster
+    /// stops. `loadgen --nemesis` drives this.
+    #[arg(long)]
+    control_stdin: bool,
     #[command(flatten)]
     tuning: TuningArgs,
 }
@@ -105,6 +124,18 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     }
     args.tuning.apply(&mut file.tuning);
     file.validate()?;
+
+    let netns = match args.netns {
+        true => {
+            let ids: Vec<u32> = file.nodes.iter().map(|n| n.id).collect();
+            let netns = Netns::create(args.base_port, &ids)?;
+            for node in &mut file.nodes {
+                node.host = netns.node_ip(node.id);
+            }
+            Some(netns)
+        }
+        false => None,
+    };
     write_private(&config_path, &file.to_toml())?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -112,80 +143,240 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| format!("handling Ctrl-C: {e}"))?;
 
     let exe = std::env::current_exe().map_err(|e| format!("finding the paxoskv binary: {e}"))?;
-    let mut children = Vec::new();
+    let mut nodes = Nodes { exe, config_path, pin: args.pin, netns, running: Vec::new() };
     for node in &file.nodes {
-        let mut command = Command::new(&exe);
-        command.arg("server").arg("--config").arg(&config_path).arg("--node-id").arg(node.id.to_string());
-        if args.pin {
-            command.arg("--pin");
-        }
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| format!("starting node {}: {e}", node.id))?;
-        forward_output(node.id, child.stdout.take());
-        forward_output(node.id, child.stderr.take());
-        children.push((node.id, child));
+        let child = nodes.spawn(node.id)?;
+        nodes.running.push(NodeProcess { id: node.id, child: Some(child), paused: false, exit_reported: false });
     }
     println!(
-        "paxoskv cluster {:?}: {} nodes, {} shards each, data in {}",
+        "paxoskv cluster {:?}: {} nodes, {} shards each, data in {}{}",
         file.cluster_id,
         file.nodes.len(),
         file.shards,
-        data_dir.display()
+        data_dir.display(),
+        if nodes.netns.is_some() { ", each node in its own network namespace" } else { "" }
     );
-    for node in &file.nodes {
+    for (node, process) in file.nodes.iter().zip(&nodes.running) {
         println!(
-            "  node {}: clients 127.0.0.1:{}  metrics http://127.0.0.1:{}/metrics",
+            "  node {}: clients {}:{}  metrics http://{}:{}/metrics  pid {}",
             node.id,
+            node.host,
             node.client_port,
-            node.metrics_port.unwrap_or(0)
+            node.host,
+            node.metrics_port.unwrap_or(0),
+            process.pid().unwrap_or(0)
         );
     }
-    let ports: Vec<u16> = file.nodes.iter().map(|n| n.client_port).collect();
+    let clients: Vec<(String, u16)> = file.nodes.iter().map(|n| (n.host.clone(), n.client_port)).collect();
     let password = file.requirepass.as_ref().map(Secret::expose);
-    match wait_for_leaders(&ports, password, file.shards, Duration::from_secs(30), &stop) {
+    match wait_for_leaders(&clients, password, file.shards, Duration::from_secs(30), &stop) {
         Some(leaders) => {
             for (shard, leader) in leaders.iter().enumerate() {
                 println!("  shard {shard}: leader node {leader}");
             }
             let auth = if password.is_some() { " -a PASSWORD" } else { "" };
-            println!("ready: try `redis-cli -p {}{auth}`; Ctrl-C stops the cluster", ports[0]);
+            let (host, port) = &clients[0];
+            println!("ready: try `redis-cli -h {host} -p {port}{auth}`; Ctrl-C stops the cluster");
         }
         None if !stop.load(Ordering::SeqCst) => {
             println!("warning: not every shard elected a leader within 30 s; the nodes keep trying")
         }
         None => {}
     }
+    let controls = args.control_stdin.then(control::read_stdin);
     let deadline = args.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
     // A node that dies (a crash, or kill -9 to watch a failover) is
     // reported; the others keep serving while a majority lives.
-    let mut exited = vec![false; children.len()];
+    let mut crashed = false;
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
-        for (index, (id, child)) in children.iter_mut().enumerate() {
-            if exited[index] {
-                continue;
-            }
+        for process in nodes.running.iter_mut() {
+            let Some(child) = process.child.as_mut() else { continue };
             if let Ok(Some(status)) = child.try_wait() {
-                exited[index] = true;
-                eprintln!(
-                    "node {id} exited ({status}); the others keep serving while a majority lives. Restart it with: \
-                     {} server --config {} --node-id {id}",
-                    exe.display(),
-                    config_path.display()
-                );
+                process.child = None;
+                if !process.exit_reported {
+                    crashed = true;
+                    eprintln!(
+                        "node {} exited ({status}); the others keep serving while a majority lives. Restart it \
+                         with: {} server --config {} --node-id {}",
+                        process.id,
+                        nodes.exe.display(),
+                        nodes.config_path.display(),
+                        process.id
+                    );
+                }
             }
         }
-        if exited.iter().all(|&e| e) {
+        if nodes.running.iter().all(|p| p.child.is_none()) && controls.is_none() {
             eprintln!("every node has exited");
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        match &controls {
+            Some(lines) => match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let reply = control::parse(&line).and_then(|command| nodes.apply(&command));
+                    match reply {
+                        Ok(done) => println!("control: ok {done}"),
+                        Err(e) => println!("control: error {e}"),
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                // stdin closed: the controller is gone; keep serving.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
+            },
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
-    let running: Vec<(u32, Child)> =
-        children.into_iter().zip(&exited).filter(|(_, &e)| !e).map(|(child, _)| child).collect();
-    let mut running = running;
-    println!("stopping {} nodes", running.len());
-    stop_children(&mut running);
-    Ok(if exited.iter().any(|&e| e) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let running = nodes.running.iter().filter(|p| p.child.is_some()).count();
+    println!("stopping {running} nodes");
+    nodes.stop_all();
+    // `nodes.netns` drops here: namespaces and the bridge are removed.
+    Ok(if crashed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// One node's server process (none while killed).
+struct NodeProcess {
+    id: u32,
+    child: Option<Child>,
+    /// Stopped with SIGSTOP by a `pause` command: resumed before stopping.
+    paused: bool,
+    /// Its exit was caused or reported already (a `kill` command).
+    exit_reported: bool,
+}
+
+impl NodeProcess {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn signal(&self, signal: libc::c_int) -> Result<(), String> {
+        let pid = self.pid().ok_or(format!("node {} is not running", self.id))?;
+        // SAFETY: kill(2) on our own child's pid, not yet reaped.
+        if unsafe { libc::kill(pid as libc::pid_t, signal) } == 0 {
+            Ok(())
+        } else {
+            Err(format!("signalling node {}: {}", self.id, std::io::Error::last_os_error()))
+        }
+    }
+}
+
+/// The cluster's server processes and what they run in.
+struct Nodes {
+    exe: PathBuf,
+    config_path: PathBuf,
+    pin: bool,
+    netns: Option<Netns>,
+    running: Vec<NodeProcess>,
+}
+
+impl Nodes {
+    /// Starts node `id`'s server (in its namespace under `--netns`), its
+    /// output prefixed onto ours.
+    fn spawn(&self, id: u32) -> Result<Child, String> {
+        let mut command = Command::new(&self.exe);
+        command.arg("server").arg("--config").arg(&self.config_path).arg("--node-id").arg(id.to_string());
+        if self.pin {
+            command.arg("--pin");
+        }
+        if let Some(netns) = &self.netns {
+            let handle = netns.handle(id)?;
+            // SAFETY: the closure only calls setns(2), async-signal-safe,
+            // on a descriptor the parent keeps open until after the spawn.
+            unsafe {
+                command.pre_exec(move || Netns::enter(&handle));
+            }
+        }
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| format!("starting node {id}: {e}"))?;
+        forward_output(id, child.stdout.take());
+        forward_output(id, child.stderr.take());
+        Ok(child)
+    }
+
+    fn node(&mut self, id: u32) -> Result<&mut NodeProcess, String> {
+        self.running.iter_mut().find(|p| p.id == id).ok_or(format!("no node {id}"))
+    }
+
+    fn netns(&self) -> Result<&Netns, String> {
+        self.netns.as_ref().ok_or_else(|| "partitions need a cluster started with --netns".to_string())
+    }
+
+    /// Carries out one control command; says what was done.
+    fn apply(&mut self, command: &Control) -> Result<String, String> {
+        match command {
+            Control::Kill(id) => {
+                let process = self.node(*id)?;
+                process.signal(libc::SIGKILL)?;
+                let mut child = process.child.take().expect("signalled, so running");
+                let _ = child.wait();
+                process.paused = false;
+                process.exit_reported = true;
+                Ok(format!("kill {id}"))
+            }
+            Control::Restart(id) => {
+                if self.node(*id)?.child.is_some() {
+                    return Err(format!("node {id} is running"));
+                }
+                let child = self.spawn(*id)?;
+                let pid = child.id();
+                let process = self.node(*id)?;
+                process.child = Some(child);
+                process.exit_reported = false;
+                Ok(format!("restart {id} pid {pid}"))
+            }
+            Control::Pause(id) => {
+                let process = self.node(*id)?;
+                process.signal(libc::SIGSTOP)?;
+                process.paused = true;
+                Ok(format!("pause {id}"))
+            }
+            Control::Resume(id) => {
+                let process = self.node(*id)?;
+                process.signal(libc::SIGCONT)?;
+                process.paused = false;
+                Ok(format!("resume {id}"))
+            }
+            Control::Isolate(id) => {
+                self.netns()?.isolate(*id)?;
+                Ok(format!("isolate {id}"))
+            }
+            Control::Split(groups) => {
+                self.netns()?.split(groups)?;
+                Ok(format!("split {}", control::groups_text(groups)))
+            }
+            Control::Heal => {
+                if let Some(netns) = &self.netns {
+                    netns.heal()?;
+                }
+                Ok("heal".into())
+            }
+            Control::Pids => {
+                let pids: Vec<String> =
+                    self.running.iter().map(|p| format!("{}={}", p.id, p.pid().unwrap_or(0))).collect();
+                Ok(format!("pids {}", pids.join(" ")))
+            }
+        }
+    }
+
+    /// Resumes paused nodes, then stops every running one.
+    fn stop_all(&mut self) {
+        for process in &mut self.running {
+            if process.paused {
+                let _ = process.signal(libc::SIGCONT);
+                process.paused = false;
+            }
+        }
+        let mut children: Vec<(u32, Child)> =
+            self.running.iter_mut().filter_map(|p| p.child.take().map(|c| (p.id, c))).collect();
+        stop_children(&mut children);
+    }
+}
+
+impl Drop for Nodes {
+    /// On an error or a panic between spawning and `stop_all`: no node
+    /// outlives the cluster, none stays stopped.
+    fn drop(&mut self) {
+        self.stop_all();
+    }
 }
 
 /// The cluster id and peer secret of the cluster in this data directory:
@@ -282,7 +473,7 @@ fn stop_children(children: &mut [(u32, Child)]) {
 /// Poll `INFO replication` until every shard has a leader that the
 /// nodes agree on. Returns the leader of each shard.
 fn wait_for_leaders(
-    ports: &[u16],
+    clients: &[(String, u16)],
     password: Option<&str>,
     shards: usize,
     limit: Duration,
@@ -290,13 +481,14 @@ fn wait_for_leaders(
 ) -> Option<Vec<u32>> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        let infos: Vec<Option<String>> = ports.iter().map(|&p| info(p, password, "replication")).collect();
+        let infos: Vec<Option<String>> =
+            clients.iter().map(|(host, port)| info(host, *port, password, "replication")).collect();
         let leaders: Option<Vec<u32>> = (0..shards)
             .map(|s| {
                 let key = format!("shard{s}_leader:");
                 let seen: Vec<u32> = infos.iter().flatten().filter_map(|text| field(text, &key)).collect();
                 let first = *seen.first()?;
-                (first != 0 && seen.len() == ports.len() && seen.iter().all(|&l| l == first)).then_some(first)
+                (first != 0 && seen.len() == clients.len() && seen.iter().all(|&l| l == first)).then_some(first)
             })
             .collect();
         if leaders.is_some() {
@@ -313,8 +505,8 @@ fn field(text: &str, key: &str) -> Option<u32> {
 
 /// `INFO section` over a plain socket (a bulk-string reply), after `AUTH`
 /// when the cluster has a password.
-pub fn info(port: u16, password: Option<&str>, section: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+pub fn info(host: &str, port: u16, password: Option<&str>, section: &str) -> Option<String> {
+    let mut stream = TcpStream::connect((host, port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
     let mut request = String::new();
     if let Some(password) = password {
