@@ -9,6 +9,7 @@ use clap::Args;
 use crate::bundle::Params;
 use crate::findmax::FindMaxSpec;
 use crate::inflight::Mode;
+use crate::nemesis::{parse_kinds, FaultKind, Nemesis, NemesisSpec, Processes};
 use crate::run::{Plan, RunSpec};
 
 #[derive(Args, Clone, Debug)]
@@ -48,6 +49,16 @@ pub struct RunArgs {
     /// clocks in sync.
     #[arg(long, value_name = "DIR")]
     pub trace_dir: Option<PathBuf>,
+    /// `--nemesis` on a cluster loadgen did not start: the server processes'
+    /// pids, node 1 first (kill and pause only; partitions need `loadgen
+    /// compare`'s own clusters).
+    #[arg(long, value_delimiter = ',', value_name = "PID,PID,...")]
+    pub nemesis_pids: Vec<u32>,
+    /// With --nemesis-pids: the shell command that restarts a killed node,
+    /// `{n}` replaced by its position in --nemesis-pids (1-based), e.g.
+    /// 'paxoskv server --config c.toml --node-id {n}'.
+    #[arg(long, value_name = "COMMAND", requires = "nemesis_pids")]
+    pub nemesis_restart: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -89,9 +100,11 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 0.9)]
     pub read_ratio: f64,
 
-    /// Distinct keys.
-    #[arg(long, default_value_t = 100_000)]
-    pub keys: u64,
+    /// Distinct keys [default: 100000; 1000 with --check, so that each
+    /// key's history is long enough to say something and short enough to
+    /// search].
+    #[arg(long)]
+    pub keys: Option<u64>,
 
     /// uniform or zipfian.
     #[arg(long, default_value = "uniform")]
@@ -156,6 +169,39 @@ pub struct LoadArgs {
     /// Executors (threads) to spread the connections over.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+
+    /// Check every run's history: `linearizable` records each operation
+    /// (SETs write unique values), sets every key to a known value before
+    /// the run, reads every key back after it, and checks each key's
+    /// history against a register (lincheck, the simulator's checker).
+    /// Writes without a reply count as indeterminate. The verdict, lost
+    /// acknowledged writes and any violating operations go in the summary
+    /// and bundle.json.
+    #[arg(long, value_name = "MODEL", value_parser = ["linearizable"])]
+    pub check: Option<String>,
+
+    /// Inject faults during the measured window, taking turns in this
+    /// order (comma-separated): kill (SIGKILL, then restart with the same
+    /// command line and data), pause (SIGSTOP, then SIGCONT), partition
+    /// (cut one node off from the others, both directions; clients still
+    /// reach it). On `compare`'s own clusters (partitions run them in
+    /// network namespaces: root); on `run`, with --nemesis-pids.
+    #[arg(long, value_name = "KINDS")]
+    pub nemesis: Option<String>,
+    /// Seconds from the window's start to the first fault, and between a
+    /// fault's end and the next one's start.
+    #[arg(long, default_value_t = 5.0, requires = "nemesis")]
+    pub nemesis_interval_s: f64,
+    /// Seconds each fault lasts.
+    #[arg(long, default_value_t = 3.0, requires = "nemesis")]
+    pub nemesis_duration_s: f64,
+    /// Seeds which node each fault hits [default: --seed].
+    #[arg(long, requires = "nemesis")]
+    pub nemesis_seed: Option<u64>,
+    /// random: a node drawn with the seed; leader: shard 0's leader of the
+    /// moment (from INFO replication).
+    #[arg(long, default_value = "random", value_parser = ["random", "leader"], requires = "nemesis")]
+    pub nemesis_target: String,
 }
 
 impl LoadArgs {
@@ -166,7 +212,7 @@ impl LoadArgs {
             connections: self.connections,
             pipeline: if self.closed { self.pipeline.unwrap_or(1) } else { self.max_outstanding },
             read_ratio: self.read_ratio,
-            keys: self.keys,
+            keys: self.keys.unwrap_or(if self.check.is_some() { CHECK_KEYS_DEFAULT } else { KEYS_DEFAULT }),
             distribution: self.distribution.clone(),
             zipf_theta: self.zipf_theta,
             key_bytes: self.key_bytes,
@@ -220,22 +266,80 @@ impl LoadArgs {
     }
 }
 
+/// `--keys` by default.
+pub const KEYS_DEFAULT: u64 = 100_000;
+/// `--keys` by default with `--check`.
+pub const CHECK_KEYS_DEFAULT: u64 = 1_000;
+
+impl LoadArgs {
+    /// `--nemesis`'s schedule, if any.
+    pub fn nemesis_spec(&self) -> Result<Option<NemesisSpec>, String> {
+        let Some(kinds) = &self.nemesis else { return Ok(None) };
+        let seconds = |name: &str, s: f64| -> Result<u64, String> {
+            if s.is_finite() && s > 0.0 {
+                Ok((s * 1e9).round() as u64)
+            } else {
+                Err(format!("{name} must be a positive number of seconds, got {s}"))
+            }
+        };
+        Ok(Some(NemesisSpec {
+            kinds: parse_kinds(kinds)?,
+            interval_ns: seconds("--nemesis-interval-s", self.nemesis_interval_s)?,
+            duration_ns: seconds("--nemesis-duration-s", self.nemesis_duration_s)?,
+            seed: self.nemesis_seed.unwrap_or(self.seed),
+            target_leader: self.nemesis_target == "leader",
+        }))
+    }
+
+    /// What `--check` and `--nemesis` add to a bundle's labels.
+    pub fn check_labels(&self) -> Vec<(String, String)> {
+        let mut labels = Vec::new();
+        if let Some(check) = &self.check {
+            labels.push(("check".to_string(), check.clone()));
+        }
+        if let Some(kinds) = &self.nemesis {
+            labels.push(("nemesis".to_string(), kinds.clone()));
+        }
+        labels
+    }
+}
+
 /// The find-max ramp gives up after this many steps (5000 * 1.5^29 is
 /// about 650 M ops/s, beyond anything loopback carries).
 pub const RAMP_STEPS_MAX: usize = 30;
 
 impl RunArgs {
     pub fn to_spec(&self, command: String) -> Result<RunSpec, String> {
+        let nemesis = match self.load.nemesis_spec()? {
+            None if !self.nemesis_pids.is_empty() => return Err("--nemesis-pids needs --nemesis".into()),
+            None => None,
+            Some(_) if self.nemesis_pids.is_empty() => {
+                return Err("--nemesis on `loadgen run` needs --nemesis-pids (and --nemesis-restart for kill); \
+                     `loadgen compare` starts clusters of its own and needs neither"
+                    .into())
+            }
+            Some(spec) => {
+                if spec.kinds.contains(&FaultKind::Kill) && self.nemesis_restart.is_none() {
+                    return Err("--nemesis kill needs --nemesis-restart (how to start a killed node again)".into());
+                }
+                let processes = Processes::new(self.nemesis_pids.clone(), self.nemesis_restart.clone());
+                Some(Nemesis::new(spec, Box::new(processes))?)
+            }
+        };
+        let mut labels = parse_labels(&self.labels)?;
+        labels.extend(self.load.check_labels());
         Ok(RunSpec {
             target: self.target.clone(),
             params: self.load.params(),
             plan: self.load.plan()?,
-            labels: parse_labels(&self.labels)?,
+            labels,
             command,
             kind: "run".into(),
             threads: self.load.threads,
             progress: true,
             trace_dir: self.trace_dir.clone(),
+            check: self.load.check.is_some(),
+            nemesis,
         })
     }
 }

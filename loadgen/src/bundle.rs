@@ -106,6 +106,12 @@ pub struct Run {
     /// bundles written before loadgen read it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageMean>,
+    /// The faults `--nemesis` injected, with their recovery times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::nemesis::FaultRecord>,
+    /// `--check linearizable`'s verdict on this run's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::check::CheckReport>,
 }
 
 /// One stage of the server's latency anatomy on one node and shard, over
@@ -223,6 +229,14 @@ pub struct RepeatResult {
     pub p50_us: u64,
     pub p99_us: u64,
     pub errors: u64,
+    /// `--check`'s verdict over the repeat's runs (the worst of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    #[serde(default)]
+    pub lost_acknowledged_writes: u64,
+    /// Every fault of the repeat's runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::nemesis::FaultRecord>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::nemesis::ClusterControl;
+
 /// How long a cluster may take to elect every shard's leader.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -17,6 +19,17 @@ pub struct LocalCluster {
     /// Leader node id per shard, as printed at start.
     pub leaders: Vec<u32>,
     pub log_path: PathBuf,
+    /// With `Faults::control`: the cluster's fault control channel.
+    control: Option<ClusterControl>,
+}
+
+/// What a cluster must offer `--nemesis`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// `--control-stdin`: kill, restart, pause, resume.
+    pub control: bool,
+    /// `--netns` (root): partitions too.
+    pub netns: bool,
 }
 
 /// Find the `paxoskv` binary: `--paxoskv PATH`, else next to this binary,
@@ -68,6 +81,7 @@ impl LocalCluster {
         base_port: u16,
         nodes: usize,
         flags: &[(String, String)],
+        faults: Faults,
     ) -> Result<LocalCluster, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
         let log_path = data_dir.with_extension("log");
@@ -84,13 +98,28 @@ impl LocalCluster {
         for (name, value) in flags {
             command.arg(format!("--{}", name.replace('_', "-"))).arg(value);
         }
-        command.stdout(Stdio::piped()).stderr(Stdio::null());
+        if faults.control {
+            command.arg("--control-stdin").stdin(Stdio::piped());
+        }
+        if faults.netns {
+            command.arg("--netns");
+        }
+        // The cluster's own errors (say, --netns without root) go to its log.
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| format!("starting {}: {e}", paxoskv.display()))?;
         let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         // Read the cluster's output on a thread: lines go to the log file,
         // and the start-up lines come back here.
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
         let log_file = log_path.clone();
+        let errors_tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = errors_tx.send(format!("stderr: {line}"));
+            }
+        });
         std::thread::spawn(move || {
             let mut log = std::fs::File::create(&log_file).ok();
             for line in BufReader::new(stdout).lines() {
@@ -103,7 +132,7 @@ impl LocalCluster {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
-        let (mut client_addrs, mut leaders) = (Vec::new(), Vec::new());
+        let (mut client_addrs, mut leaders, mut errors) = (Vec::new(), Vec::new(), Vec::<String>::new());
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines_rx.recv_timeout(left) {
@@ -111,9 +140,13 @@ impl LocalCluster {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("the cluster did not become ready; see {}", log_path.display()));
+                    let why = if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) };
+                    return Err(format!("the cluster did not become ready{why}; see {}", log_path.display()));
                 }
             };
+            if let Some(error) = line.strip_prefix("stderr: error: ") {
+                errors.push(error.to_string());
+            }
             if let Some(rest) = line.trim_start().strip_prefix("node ") {
                 if let Some(addr) = rest.split_whitespace().nth(2) {
                     client_addrs.push(addr.to_string());
@@ -130,9 +163,28 @@ impl LocalCluster {
                 return Err(format!("the cluster did not elect leaders; see {}", log_path.display()));
             }
         }
-        // Keep draining output so the cluster never blocks on a full pipe.
-        std::thread::spawn(move || while lines_rx.recv().is_ok() {});
-        Ok(LocalCluster { child, client_addrs, leaders, log_path })
+        // Keep draining output so the cluster never blocks on a full pipe;
+        // control replies go to the nemesis.
+        let (replies_tx, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Ok(line) = lines_rx.recv() {
+                if let Some(reply) = line.strip_prefix("control: ") {
+                    let _ = replies_tx.send(reply.to_string());
+                }
+            }
+        });
+        let control = child.stdin.take().map(|stdin| ClusterControl {
+            nodes: (1..=client_addrs.len() as u32).collect(),
+            partitions: faults.netns,
+            stdin,
+            replies,
+        });
+        Ok(LocalCluster { child, client_addrs, leaders, log_path, control })
+    }
+
+    /// The fault control channel (once), if the cluster was started with one.
+    pub fn take_control(&mut self) -> Option<ClusterControl> {
+        self.control.take()
     }
 
     /// `resp://` target over every node (connections spread round-robin).

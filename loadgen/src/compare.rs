@@ -116,6 +116,8 @@ pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], refere
             .filter_map(|(r, row)| row.get(p).map(|(path, b)| (r, path, b)))
             .map(|(r, path, bundle)| {
                 let (throughput, p50, p99, errors) = headline(bundle);
+                let checks: Vec<&crate::check::CheckReport> =
+                    bundle.runs.iter().filter_map(|r| r.check.as_ref()).collect();
                 RepeatResult {
                     repeat: r + 1,
                     bundle: path.clone(),
@@ -123,6 +125,9 @@ pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], refere
                     p50_us: p50,
                     p99_us: p99,
                     errors,
+                    check: worst_verdict(&checks),
+                    lost_acknowledged_writes: checks.iter().map(|c| c.lost_acknowledged_writes).sum(),
+                    faults: bundle.runs.iter().flat_map(|r| r.faults.clone()).collect(),
                 }
             })
             .collect();
@@ -157,18 +162,33 @@ pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], refere
     out
 }
 
-/// The comparison's table, as Markdown.
+/// The worst of several `--check` verdicts: any violation, else any
+/// unknown, else linearizable; none without checks.
+fn worst_verdict(checks: &[&crate::check::CheckReport]) -> Option<String> {
+    let rank = |v: &str| match v {
+        "linearizable" => 0,
+        "unknown" => 1,
+        "not checked" => 2,
+        _ => 3,
+    };
+    checks.iter().map(|c| c.verdict.as_str()).max_by_key(|v| rank(v)).map(str::to_string)
+}
+
+/// The comparison's table, as Markdown; with a check column when the runs
+/// were checked.
 pub fn table(comparison: &Comparison) -> String {
     let mut t = String::new();
-    let _ = writeln!(
+    let checked = comparison.profiles.iter().flat_map(|p| &p.repeats).any(|r| r.check.is_some());
+    let _ = write!(
         t,
         "| profile | throughput ops/s, median (min - max) | ratio to {} (min - max) | p50 ms | p99 ms | errors |",
         comparison.reference
     );
-    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(t, "{}", if checked { " check | lost acknowledged writes |" } else { "" });
+    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: |{}", if checked { " --- | ---: |" } else { "" });
     for p in &comparison.profiles {
         let errors: u64 = p.repeats.iter().map(|r| r.errors).sum();
-        let _ = writeln!(
+        let _ = write!(
             t,
             "| `{}` | {:.0} ({:.0} - {:.0}) | {:.2}x ({:.2} - {:.2}) | {:.2} | {:.2} | {errors} |",
             p.name,
@@ -181,8 +201,46 @@ pub fn table(comparison: &Comparison) -> String {
             p.p50_us_median as f64 / 1000.0,
             p.p99_us_median as f64 / 1000.0,
         );
+        if checked {
+            let verdicts: Vec<&str> = p.repeats.iter().map(|r| r.check.as_deref().unwrap_or("-")).collect();
+            let lost: u64 = p.repeats.iter().map(|r| r.lost_acknowledged_writes).sum();
+            let _ = write!(t, " {} | {lost} |", verdicts.join(", "));
+        }
+        t.push('\n');
     }
     t
+}
+
+/// The faults section of a comparison's README: every fault of every
+/// repeat with its recovery, and where each run's timeline chart is.
+fn faults_section(comparison: &Comparison) -> String {
+    let mut md = String::new();
+    for p in &comparison.profiles {
+        for r in &p.repeats {
+            if r.faults.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "\n`{}` repeat {} ([timeline]({}/timeline.svg)):\n", p.name, r.repeat, r.bundle);
+            let _ = writeln!(md, "| fault | node | from s | to s | recovered after s |");
+            let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: |");
+            for f in &r.faults {
+                let recovered = f.recovered_s.map_or("not in the window".to_string(), |s| format!("{s:.1}"));
+                let failed = f.error.as_ref().map_or(String::new(), |e| format!(" (failed: {e})"));
+                let _ = writeln!(
+                    md,
+                    "| {}{failed} | {} | {:.1} | {:.1} | {recovered} |",
+                    f.kind, f.node, f.start_s, f.end_s
+                );
+            }
+        }
+    }
+    if md.is_empty() {
+        return md;
+    }
+    format!(
+        "\n## Faults\n\nRecovered: the end of the first second from the fault's start with no errors and a p99 \
+         within 2x of the median per-second p99 before the fault.\n{md}"
+    )
 }
 
 /// Write comparison.json, comparison.csv and README.md into `dir`.
@@ -221,6 +279,7 @@ pub fn write_comparison(dir: &Path, comparison: &Comparison, charts: &[PathBuf])
         params.duration_s
     );
     md.push_str(&table(comparison));
+    md.push_str(&faults_section(comparison));
     md.push('\n');
     for p in &comparison.profiles {
         let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -291,25 +350,37 @@ fn shell(command: &str) -> Result<(), String> {
 fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&Path>) -> Result<Bundle, String> {
     let params = args.load.params();
     let plan = args.load.plan()?;
+    let nemesis = args.load.nemesis_spec()?;
     let mut labels = profile.labels.clone();
     labels.insert("profile".into(), profile.name.clone());
-    let spec_for =
-        |target: String, labels: &BTreeMap<String, String>, trace_dir: Option<PathBuf>| crate::run::RunSpec {
-            target,
-            params: params.clone(),
-            plan: plan.clone(),
-            labels: labels.clone(),
-            command: crate::machine::command_line(),
-            kind: "compare".into(),
-            threads: args.load.threads,
-            trace_dir,
-            progress: true,
-        };
+    labels.extend(args.load.check_labels());
+    let spec_for = |target: String,
+                    labels: &BTreeMap<String, String>,
+                    trace_dir: Option<PathBuf>,
+                    nemesis: Option<std::sync::Arc<crate::nemesis::Nemesis>>| crate::run::RunSpec {
+        target,
+        params: params.clone(),
+        plan: plan.clone(),
+        labels: labels.clone(),
+        command: crate::machine::command_line(),
+        kind: "compare".into(),
+        threads: args.load.threads,
+        trace_dir,
+        progress: true,
+        check: args.load.check.is_some(),
+        nemesis,
+    };
     if let Some(target) = &profile.target {
+        if nemesis.is_some() {
+            return Err(format!(
+                "profile {}: --nemesis needs a paxoskv cluster loadgen starts (this profile's target is external)",
+                profile.name
+            ));
+        }
         if let Some(start) = &profile.start {
             shell(start)?;
         }
-        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels, None), out);
+        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels, None, None), out);
         if let Some(stop) = &profile.stop {
             shell(stop)?;
         }
@@ -333,10 +404,21 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
     labels.insert("nodes".into(), args.nodes.to_string());
     labels.insert("system".into(), "paxoskv".into());
     let data = args.data_dir.join(&profile.name);
-    let cluster = crate::cluster::LocalCluster::start(paxoskv, &data, args.base_port, args.nodes, &flags)?;
+    let faults = crate::cluster::Faults {
+        control: nemesis.is_some(),
+        netns: nemesis.as_ref().is_some_and(|n| n.kinds.contains(&crate::nemesis::FaultKind::Partition)),
+    };
+    let mut cluster = crate::cluster::LocalCluster::start(paxoskv, &data, args.base_port, args.nodes, &flags, faults)?;
     let leaders: Vec<String> = cluster.leaders.iter().map(|l| l.to_string()).collect();
     labels.insert("leaders".into(), leaders.join(","));
-    let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels, trace_dir), out);
+    let nemesis = match nemesis {
+        Some(spec) => {
+            let control = cluster.take_control().ok_or("the cluster has no control channel")?;
+            Some(crate::nemesis::Nemesis::new(spec, Box::new(control))?)
+        }
+        None => None,
+    };
+    let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels, trace_dir, nemesis), out);
     cluster.stop();
     let _ = std::fs::remove_dir_all(&data);
     result
@@ -386,6 +468,10 @@ fn run_compare(args: &CompareArgs) -> Result<PathBuf, String> {
             let rel = format!("runs/{}-r{repeat}", profile.name);
             println!("== repeat {repeat}/{}: {} ==", args.repeats, profile.name);
             let bundle = measure(args, profile, &dir.join(&rel), paxoskv.as_deref())?;
+            // Each run's own charts (its timeline shows the faults).
+            if let Err(e) = crate::plot::plot_bundle(&dir.join(&rel), &bundle) {
+                eprintln!("loadgen compare: drawing the charts of {rel}: {e}");
+            }
             row.push((rel, bundle));
         }
         results.push(row);
@@ -451,6 +537,8 @@ mod tests {
             events: vec![],
             passed: None,
             stages: vec![],
+            faults: vec![],
+            check: None,
         };
         let text = serde_json::json!({
             "format_version": 1, "kind": "run", "command": "c", "git_commit": "g",

@@ -32,7 +32,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::anatomy::{self, AnatomyWatch};
 use crate::bundle::StageMean;
+use crate::check::{self, CheckReport};
+use crate::history::{self, History, UNRECORDED};
 use crate::inflight::{InFlight, InFlightQueue, Mode, Popped};
+use crate::nemesis::{self, FaultRecord, Nemesis};
 use crate::recorder::{OpRecord, Recorder, SecondReport, Totals, Window, LATENCY_US_MAX_DEFAULT};
 use crate::resp;
 use crate::rng::SplitMix64;
@@ -80,7 +83,16 @@ pub struct RunConfig {
     pub threads: usize,
     /// Leader changes from this protocol trace directory, not `INFO` polls.
     pub trace_dir: Option<std::path::PathBuf>,
+    /// `--check linearizable`: record every operation, write unique values,
+    /// and check the history after the run.
+    pub check: bool,
+    /// Faults during the measured window.
+    pub nemesis: Option<Arc<Nemesis>>,
 }
+
+/// Operations a run records for `--check` at most (48 bytes each), over
+/// all executors.
+pub const HISTORY_OPS_MAX: usize = 20_000_000;
 
 impl RunConfig {
     pub fn window(&self) -> Window {
@@ -106,6 +118,10 @@ pub struct RunOutput {
     /// The server's latency anatomy over the measured window, per node,
     /// shard and stage (empty when the servers do not report one).
     pub stages: Vec<StageMean>,
+    /// The faults the nemesis injected.
+    pub faults: Vec<FaultRecord>,
+    /// `--check`'s verdict.
+    pub check: Option<CheckReport>,
 }
 
 /// Executor to caller. The channel is unbounded but its traffic is not:
@@ -154,6 +170,10 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
             "etcd target {endpoints:?}: this loadgen was built without the `etcd` feature \
              (cargo build --release -p loadgen --features etcd; needs protoc, see benches/install-deps.sh)"
         ));
+    }
+    if config.check {
+        let spec = &config.workload;
+        check::seed_keys(&config.addresses, &spec.key_space, spec.keys, spec.value.len())?;
     }
     let config = Arc::new(config.clone());
     let threads = config.threads.clamp(1, config.connections);
@@ -204,6 +224,10 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
     } else {
         drop(watcher_events); // the event loop ends once every sender is gone
     }
+    let nemesis_thread = config.nemesis.clone().map(|nemesis| {
+        let (addresses, window) = (config.addresses.clone(), config.window());
+        std::thread::spawn(move || nemesis.run(epoch, epoch_unix_us, window, &addresses))
+    });
     let window_start = epoch + Duration::from_nanos(config.warmup_ns);
     let anatomy =
         AnatomyWatch::start(&config.addresses, window_start, window_start + Duration::from_nanos(config.duration_ns));
@@ -242,13 +266,17 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
     let latency_us_max = config.latency_us_max();
     let mut totals =
         Totals { ops: [OpRecord::new(latency_us_max), OpRecord::new(latency_us_max)], completed_in_window: 0 };
+    let mut entries = Vec::new();
+    let mut over_cap = 0;
     for handle in handles {
         match handle.join() {
-            Ok(Some(part)) => {
+            Ok(Some((part, history))) => {
                 for op in OpKind::ALL {
                     totals.ops[op as usize].merge(&part.ops[op as usize]);
                 }
                 totals.completed_in_window += part.completed_in_window;
+                entries.extend(history.entries);
+                over_cap += history.over_cap;
             }
             Ok(None) => return Err("an executor was called off".into()),
             Err(e) => return Err(format!("an executor failed: {e}")),
@@ -258,10 +286,21 @@ pub fn run(config: &RunConfig, on_second: &mut dyn FnMut(&SecondReport)) -> Resu
         let run_ns = config.warmup_ns + config.duration_ns + config.drain_ns;
         notes.extend(trace_notes(dir, epoch_unix_us, run_ns)?);
     }
+    // Every fault is healed before the read-back starts.
+    let faults = match nemesis_thread {
+        Some(thread) => thread.join().map_err(|_| "the nemesis thread panicked".to_string())?,
+        None => Vec::new(),
+    };
+    notes.extend(nemesis::notes(&faults, config.window()));
     notes.sort_by_key(|(t_ns, _)| *t_ns);
     // The drain is over, so the end readings (at the window's end) are in.
     let stages = anatomy.finish();
-    Ok(RunOutput { window: config.window(), totals, seconds, notes, stages })
+    let check = config.check.then(|| {
+        let spec = &config.workload;
+        let (read_backs, not_read) = check::read_back(&config.addresses, &spec.key_space, spec.keys, epoch);
+        check::check(&entries, over_cap, &read_backs, not_read, &spec.key_space, config.warmup_ns)
+    });
+    Ok(RunOutput { window: config.window(), totals, seconds, notes, stages, faults, check })
 }
 
 fn empty_like(report: &SecondReport) -> SecondReport {
@@ -358,6 +397,8 @@ struct Executor {
     window: Window,
     /// Taken when the run ends.
     recorder: RefCell<Option<Recorder>>,
+    /// `--check`: every operation of this executor's connections.
+    history: RefCell<History>,
     conns: Vec<Rc<Conn>>,
     events: mpsc::Sender<Event>,
     notes_sent: Cell<usize>,
@@ -384,7 +425,7 @@ async fn executor_main(
     conn_indexes: Vec<usize>,
     events: mpsc::Sender<Event>,
     gate: Arc<Gate>,
-) -> Option<Totals> {
+) -> Option<(Totals, History)> {
     let mut streams = Vec::new();
     let mut conns = Vec::new();
     for &conn_index in &conn_indexes {
@@ -419,11 +460,13 @@ async fn executor_main(
     });
     let recorder = Recorder::new(index, window, config.latency_us_max(), sink);
     let clock = Clock { epoch };
+    let history_cap = if config.check { HISTORY_OPS_MAX / config.threads.max(1) } else { 0 };
     let executor = Rc::new(Executor {
         config,
         clock,
         window,
         recorder: RefCell::new(Some(recorder)),
+        history: RefCell::new(History::new(history_cap)),
         conns,
         events,
         notes_sent: Cell::new(0),
@@ -442,7 +485,8 @@ async fn executor_main(
     drop(ticker);
     let mut recorder = executor.recorder.borrow_mut().take().expect("the recorder is taken once");
     recorder.advance(executor.clock.now_ns());
-    Some(recorder.finish())
+    let history = executor.history.replace(History::new(0));
+    Some((recorder.finish(), history))
 }
 
 /// Sweeps timeouts and closes idle seconds until the run ends.
@@ -472,6 +516,9 @@ struct RequestSource {
     schedule: Option<Schedule>,
     workload: Workload,
     key: Vec<u8>,
+    /// `--check`: this connection's writes so far (each writes its own value).
+    writes: Option<u64>,
+    value: Vec<u8>,
 }
 
 impl RequestSource {
@@ -481,12 +528,13 @@ impl RequestSource {
             Schedule::new(config.arrivals, rate / config.connections as f64, seed)
         });
         let seed = SplitMix64::derive(config.seed, WORKLOAD_STREAM, conn_index as u64).next_u64();
-        RequestSource { schedule, workload: Workload::new(config.workload.clone(), seed), key: Vec::new() }
-    }
-
-    /// Draws the next request and appends its encoding to `out`.
-    fn encode_next(&mut self, out: &mut Vec<u8>) -> OpKind {
-        source_encode(&mut self.workload, &mut self.key, out)
+        RequestSource {
+            schedule,
+            workload: Workload::new(config.workload.clone(), seed),
+            key: Vec::new(),
+            writes: config.check.then_some(0),
+            value: Vec::new(),
+        }
     }
 
     /// Open loop, while disconnected: every request due by `now_ns` fails.
@@ -633,12 +681,24 @@ async fn send_open(
                 }
                 schedule.advance();
                 let start = out.len();
-                let op = source_encode(&mut source.workload, &mut source.key, &mut out);
+                let request = encode_request(
+                    &mut source.workload,
+                    &mut source.key,
+                    &mut source.writes,
+                    &mut source.value,
+                    conn.index,
+                    &mut out,
+                );
+                let op = request.op;
                 let origin_ns = executor.config.mode.latency_origin_ns(intended, now);
-                let item = InFlight { origin_ns, op, measured: window.contains(intended) };
+                let mut item = InFlight { origin_ns, op, measured: window.contains(intended), history: UNRECORDED };
                 if queue.push(item).is_err() {
                     out.truncate(start);
                     executor.recorder().local_error(op, item.measured, now);
+                } else if source.writes.is_some() {
+                    item.history =
+                        executor.history.borrow_mut().invoke(conn.index, request.key, op, request.value, now);
+                    queue.set_last_history(item.history);
                 }
             }
         }
@@ -657,18 +717,42 @@ async fn send_open(
     }
 }
 
-/// [`RequestSource::encode_next`] on the fields, so the schedule can stay
-/// borrowed.
-fn source_encode(workload: &mut Workload, key: &mut Vec<u8>, out: &mut Vec<u8>) -> OpKind {
+/// One request drawn and encoded.
+struct Drawn {
+    op: OpKind,
+    key: u64,
+    /// `--check`'s write id of a SET (0 otherwise).
+    value: i64,
+}
+
+/// Draws the next request and appends its encoding to `out`; with
+/// `writes` (`--check`), a SET writes a value of its own (`history.rs`).
+/// On the fields of a [`RequestSource`], so its schedule can stay borrowed.
+fn encode_request(
+    workload: &mut Workload,
+    key: &mut Vec<u8>,
+    writes: &mut Option<u64>,
+    value: &mut Vec<u8>,
+    conn: usize,
+    out: &mut Vec<u8>,
+) -> Drawn {
     let (op, key_index) = workload.next_request();
     key.clear();
     let spec = workload.spec();
     spec.key_space.write_key(key_index, key);
-    match op {
-        OpKind::Get => resp::encode_get(out, key),
-        OpKind::Set => resp::encode_set(out, key, &spec.value),
+    let mut id = 0;
+    match (op, writes.as_mut()) {
+        (OpKind::Get, _) => resp::encode_get(out, key),
+        (OpKind::Set, None) => resp::encode_set(out, key, &spec.value),
+        (OpKind::Set, Some(count)) => {
+            *count += 1;
+            id = history::write_id(conn, *count);
+            value.clear();
+            history::write_value(id, spec.value.len(), value);
+            resp::encode_set(out, key, value);
+        }
     }
-    op
+    Drawn { op, key: key_index, value: id }
 }
 
 async fn send_closed(
@@ -700,11 +784,23 @@ async fn send_closed(
             let mut queue = conn.queue.borrow_mut();
             for _ in 0..credits {
                 let start = out.len();
-                let op = source.encode_next(&mut out);
-                let item = InFlight { origin_ns: now, op, measured: window.contains(now) };
+                let request = encode_request(
+                    &mut source.workload,
+                    &mut source.key,
+                    &mut source.writes,
+                    &mut source.value,
+                    conn.index,
+                    &mut out,
+                );
+                let op = request.op;
+                let mut item = InFlight { origin_ns: now, op, measured: window.contains(now), history: UNRECORDED };
                 if queue.push(item).is_err() {
                     out.truncate(start);
                     executor.recorder().local_error(op, item.measured, now);
+                } else if source.writes.is_some() {
+                    item.history =
+                        executor.history.borrow_mut().invoke(conn.index, request.key, op, request.value, now);
+                    queue.set_last_history(item.history);
                 }
             }
         }
@@ -764,14 +860,24 @@ async fn read_until_broken(executor: &Executor, conn: &Conn, reader: &mut ReadHa
         {
             let mut queue = conn.queue.borrow_mut();
             let mut recorder = executor.recorder();
+            let mut history = executor.history.borrow_mut();
             loop {
                 match resp::parse_reply(&buf[start..end]) {
                     Ok(Some((reply, used))) => {
                         start += used;
                         replies += 1;
                         match queue.pop_reply() {
-                            Some(Popped::Live(item)) => recorder.reply(&item, now, reply.is_error()),
-                            Some(Popped::AlreadyTimedOut) => {}
+                            Some(Popped::Live(item)) => {
+                                recorder.reply(&item, now, reply.is_error());
+                                if item.history != UNRECORDED {
+                                    history.complete(item.history, now, &reply);
+                                }
+                            }
+                            Some(Popped::AlreadyTimedOut(item)) => {
+                                if item.history != UNRECORDED {
+                                    history.complete(item.history, now, &reply);
+                                }
+                            }
                             None => {
                                 failure = Some("a reply to no request".to_string());
                                 break;
@@ -843,7 +949,10 @@ pub fn trace_notes(dir: &std::path::Path, epoch_unix_us: u64, run_ns: u64) -> Re
     let mut notes = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".jsonl")) {
+        // Node files only: the nemesis's own (`nemesis-run*.jsonl`) are
+        // already notes.
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.contains(".jsonl") || name.starts_with("nemesis") {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;

@@ -139,7 +139,12 @@ fn workload_for(config: &RunConfig, index: usize) -> Workload {
 
 /// One request, resolved into the recorder: a reply, an error, or a timeout.
 async fn request(shared: Rc<Shared>, index: usize, mut kv: KvClient, op: OpKind, key: Vec<u8>, origin_ns: u64) {
-    let item = InFlight { origin_ns, op, measured: shared.config.window().contains(origin_ns) };
+    let item = InFlight {
+        origin_ns,
+        op,
+        measured: shared.config.window().contains(origin_ns),
+        history: crate::history::UNRECORDED,
+    };
     let budget_ns = (origin_ns + shared.config.timeout_ns).saturating_sub(shared.now_ns());
     let call = async {
         match op {

@@ -45,6 +45,9 @@ pub struct InFlight {
     pub op: OpKind,
     /// Intended (open) or sent (closed) inside the measured window.
     pub measured: bool,
+    /// Its entry in the executor's `History` (`--check`), or
+    /// `history::UNRECORDED`.
+    pub history: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -54,8 +57,9 @@ pub struct QueueFull;
 pub enum Popped {
     /// Resolve this request with the reply.
     Live(InFlight),
-    /// The reply of a request already recorded as a timeout: drop it.
-    AlreadyTimedOut,
+    /// The reply of a request already recorded as a timeout: not measured
+    /// again (its history entry still learns the outcome).
+    AlreadyTimedOut(InFlight),
 }
 
 /// Requests awaiting replies, oldest first.
@@ -92,9 +96,16 @@ impl InFlightQueue {
         let item = self.items.pop_front()?;
         if self.timed_out > 0 {
             self.timed_out -= 1;
-            return Some(Popped::AlreadyTimedOut);
+            return Some(Popped::AlreadyTimedOut(item));
         }
         Some(Popped::Live(item))
+    }
+
+    /// Sets the history entry of the request pushed last.
+    pub fn set_last_history(&mut self, history: u32) {
+        if let Some(last) = self.items.back_mut() {
+            last.history = history;
+        }
     }
 
     /// Marks as timed out every live request older than `timeout_ns` at
@@ -138,7 +149,7 @@ mod tests {
     use super::*;
 
     fn item(origin_ns: u64) -> InFlight {
-        InFlight { origin_ns, op: OpKind::Get, measured: true }
+        InFlight { origin_ns, op: OpKind::Get, measured: true, history: crate::history::UNRECORDED }
     }
 
     #[test]
@@ -198,8 +209,8 @@ mod tests {
         assert_eq!(queue.unresolved(), 2);
         queue.expire(25, 10, |i| expired.push(i.origin_ns));
         assert_eq!(expired, vec![0, 10], "nothing expires twice");
-        assert_eq!(queue.pop_reply(), Some(Popped::AlreadyTimedOut));
-        assert_eq!(queue.pop_reply(), Some(Popped::AlreadyTimedOut));
+        assert_eq!(queue.pop_reply(), Some(Popped::AlreadyTimedOut(item(0))));
+        assert_eq!(queue.pop_reply(), Some(Popped::AlreadyTimedOut(item(10))));
         assert_eq!(queue.pop_reply(), Some(Popped::Live(item(20))));
         let mut lost = Vec::new();
         queue.lose_all(|i| lost.push(i.origin_ns));

@@ -10,14 +10,17 @@ use clap::{Parser, Subcommand};
 mod anatomy;
 mod args;
 mod bundle;
+mod check;
 mod cluster;
 mod compare;
 mod engine;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod findmax;
+mod history;
 mod inflight;
 mod machine;
+mod nemesis;
 mod output;
 mod plot;
 mod quickstart;

@@ -176,6 +176,8 @@ mod tests {
             events: vec![],
             passed: Some(true),
             stages: vec![],
+            faults: vec![],
+            check: None,
         };
         let bundle = Bundle {
             format_version: BUNDLE_FORMAT_VERSION,

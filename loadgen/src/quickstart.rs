@@ -52,7 +52,8 @@ fn quickstart(args: &QuickstartArgs) -> Result<(), String> {
     let trace_dir = out.join("trace");
     let trace_flag = LocalCluster::trace_flag(&paxoskv, &trace_dir);
     let trace_dir = trace_flag.is_some().then_some(trace_dir);
-    let cluster = LocalCluster::start(&paxoskv, &data, args.base_port, 3, &Vec::from_iter(trace_flag))?;
+    let cluster =
+        LocalCluster::start(&paxoskv, &data, args.base_port, 3, &Vec::from_iter(trace_flag), Default::default())?;
     println!("cluster ready: shard leaders {:?}; its log: {}", cluster.leaders, cluster.log_path.display());
     let mut labels = std::collections::BTreeMap::new();
     labels.insert("system".into(), "paxoskv".into());
@@ -78,6 +79,8 @@ fn quickstart(args: &QuickstartArgs) -> Result<(), String> {
         seed: 1,
     };
     let spec = RunSpec {
+        check: false,
+        nemesis: None,
         target: cluster.target(),
         params,
         plan: Plan::Rates(args.rates.clone()),

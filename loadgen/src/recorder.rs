@@ -220,8 +220,14 @@ mod tests {
             LATENCY_US_MAX_DEFAULT,
             Box::new(move |s: SecondReport| sink.borrow_mut().push(s)),
         );
-        let warm = InFlight { origin_ns: NS_PER_S, op: OpKind::Get, measured: false };
-        let hot = InFlight { origin_ns: 2 * NS_PER_S + 500, op: OpKind::Set, measured: true };
+        let warm =
+            InFlight { origin_ns: NS_PER_S, op: OpKind::Get, measured: false, history: crate::history::UNRECORDED };
+        let hot = InFlight {
+            origin_ns: 2 * NS_PER_S + 500,
+            op: OpKind::Set,
+            measured: true,
+            history: crate::history::UNRECORDED,
+        };
         recorder.reply(&warm, NS_PER_S + 2000, false);
         recorder.reply(&hot, 2 * NS_PER_S + 1500, true);
         recorder.timeout(&hot, 3 * NS_PER_S + 500);

@@ -99,8 +99,34 @@ pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output
         events,
         passed: None,
         stages: output.stages.clone(),
+        faults: output.faults.clone(),
+        check: output.check.clone(),
     };
+    let mut run = run;
+    fill_recovery(&run.timeline, &mut run.faults);
     (run, histograms)
+}
+
+/// Each fault's time to recover: from its start to the end of the first
+/// second (from the one it starts in) with no errors and a p99 within 2x
+/// of the median per-second p99 between the previous fault's end and this
+/// one's start. None when there is no such baseline or no such second.
+pub fn fill_recovery(timeline: &[Second], faults: &mut [crate::nemesis::FaultRecord]) {
+    let mut previous_end: f64 = 0.0;
+    for fault in faults.iter_mut() {
+        let mut baseline: Vec<u64> = timeline
+            .iter()
+            .filter(|s| s.t_s as f64 >= previous_end.ceil() && ((s.t_s + 1) as f64) <= fault.start_s && s.ok > 0)
+            .map(|s| s.p99_us)
+            .collect();
+        previous_end = fault.end_s;
+        baseline.sort_unstable();
+        let Some(&median) = baseline.get(baseline.len() / 2) else { continue };
+        fault.recovered_s = timeline
+            .iter()
+            .find(|s| s.t_s as f64 >= fault.start_s.floor() && s.errors == 0 && s.ok > 0 && s.p99_us <= 2 * median)
+            .map(|s| (s.t_s + 1) as f64 - fault.start_s);
+    }
 }
 
 /// Connections to a server that dies are lost all at once: one event per
@@ -202,6 +228,9 @@ pub fn summary_table(bundle: &Bundle) -> String {
                 passed
             );
         }
+    }
+    for run in &bundle.runs {
+        text.push_str(&faults_and_check(run));
     }
     if let Some(sustainable) = &bundle.sustainable {
         let _ = writeln!(
@@ -320,6 +349,36 @@ impl Progress {
 }
 
 /// A one-line account of a finished run.
+/// A run's faults (with their recovery) and its `--check` verdict, with
+/// the operations of the first violations; empty when it has neither.
+pub fn faults_and_check(run: &Run) -> String {
+    let mut text = String::new();
+    for f in &run.faults {
+        let recovered =
+            f.recovered_s.map_or("not recovered in the window".to_string(), |s| format!("recovered in {s:.1} s"));
+        let failed = f.error.as_ref().map_or(String::new(), |e| format!("; FAILED: {e}"));
+        let _ = writeln!(
+            text,
+            "run {} fault: {} node {} at {:.1}-{:.1} s, {recovered}{failed}",
+            run.index, f.kind, f.node, f.start_s, f.end_s
+        );
+    }
+    if let Some(check) = &run.check {
+        let _ = writeln!(text, "run {} check: {}", run.index, check.headline());
+        for v in &check.violations {
+            let _ = writeln!(text, "  key {}: {}", v.key, v.summary);
+            for op in &v.ops {
+                let _ = writeln!(text, "    {op}");
+            }
+        }
+        if !check.keys_over_budget.is_empty() {
+            let shown: Vec<&str> = check.keys_over_budget.iter().take(10).map(String::as_str).collect();
+            let _ = writeln!(text, "  keys over the search budget (unknown): {}", shown.join(" "));
+        }
+    }
+    text
+}
+
 pub fn run_line(run: &Run) -> String {
     let all = &run.ops["all"];
     let mut line = format!(
@@ -335,6 +394,9 @@ pub fn run_line(run: &Run) -> String {
     );
     if let Some(passed) = run.passed {
         line.push_str(if passed { " (pass)" } else { " (fail)" });
+    }
+    if let Some(check) = &run.check {
+        line.push_str(&format!("; check: {}", check.verdict));
     }
     line
 }
@@ -368,6 +430,8 @@ mod tests {
                 stage("127.0.0.1:7002", 0, "reply", 9, 30.0),
                 stage("127.0.0.1:7002", 0, "forward", 9, 1500.6),
             ],
+            faults: vec![],
+            check: None,
         };
         let mut bundle = Bundle {
             format_version: crate::bundle::BUNDLE_FORMAT_VERSION,

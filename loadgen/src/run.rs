@@ -51,6 +51,10 @@ pub struct RunSpec {
     /// Read leader changes from these protocol trace files (`engine::trace_notes`)
     /// instead of polling `INFO`.
     pub trace_dir: Option<std::path::PathBuf>,
+    /// `--check linearizable`.
+    pub check: bool,
+    /// `--nemesis`: faults during every run's measured window.
+    pub nemesis: Option<std::sync::Arc<crate::nemesis::Nemesis>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +85,14 @@ pub fn run_bundle(spec: &RunSpec, out: &Path) -> Result<Bundle, String> {
     }
     let mut base = base_config(&target, &params, spec.threads)?;
     base.trace_dir = spec.trace_dir.clone();
+    base.check = spec.check;
+    base.nemesis = spec.nemesis.clone();
+    if (spec.check || spec.nemesis.is_some()) && matches!(spec.plan, Plan::FindMax(_)) {
+        return Err("--check and --nemesis need a fixed load (--rate, --rates or --closed), not --find-max".into());
+    }
+    if spec.check && !matches!(target, Target::Resp { .. }) {
+        return Err("--check linearizable needs a resp:// target".into());
+    }
 
     let mut bundle = Bundle {
         format_version: BUNDLE_FORMAT_VERSION,
@@ -215,10 +227,29 @@ fn execute_run(
         }
     };
     let (run, histograms) = build_run(index, label, rate, &output);
+    if !run.faults.is_empty() {
+        write_fault_trace(spec, &run, index)?;
+    }
     // Find-max prints its own line, with the verdict.
     let line = if matches!(spec.plan, Plan::FindMax(_)) { String::new() } else { report::run_line(&run) };
     progress.finish(&line);
     Ok((run, histograms))
+}
+
+/// The run's faults as a `paxoskv-trace` file next to the cluster's own
+/// (`paxoskv viz DIR/*.jsonl` draws them together); none without a trace
+/// directory.
+fn write_fault_trace(spec: &RunSpec, run: &Run, index: usize) -> Result<(), String> {
+    let Some(dir) = &spec.trace_dir else { return Ok(()) };
+    let nodes: Vec<u32> = spec
+        .labels
+        .get("nodes")
+        .and_then(|n| n.parse().ok())
+        .map_or_else(|| run.faults.iter().map(|f| f.node).collect(), |n: u32| (1..=n).collect());
+    let text = crate::nemesis::trace_lines(&run.faults, &nodes, &spec.command);
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join(format!("nemesis-run{index}.jsonl"));
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// The engine configuration shared by every run of a plan (all but the rate).
@@ -267,6 +298,8 @@ fn base_config(target: &Target, params: &Params, threads: usize) -> Result<RunCo
         seed: params.seed,
         threads,
         trace_dir: None,
+        check: false,
+        nemesis: None,
     })
 }
 
@@ -344,6 +377,8 @@ mod tests {
             threads: 1,
             progress: false,
             trace_dir: None,
+            check: false,
+            nemesis: None,
         }
     }
 

@@ -99,6 +99,8 @@ fn run(index: usize, offered: Option<f64>, achieved: f64, p50_us: u64, passed: O
         events: Vec::new(),
         passed,
         stages: Vec::new(),
+        faults: Vec::new(),
+        check: None,
     }
 }
 
@@ -191,6 +193,9 @@ fn comparison() -> (Comparison, Vec<(String, Bundle)>) {
                 p50_us: s.p50_us,
                 p99_us: s.p99_us,
                 errors: 0,
+                check: None,
+                lost_acknowledged_writes: 0,
+                faults: Vec::new(),
             });
             run_bundles.push((name.to_string(), b));
         }

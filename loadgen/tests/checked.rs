@@ -1,0 +1,130 @@
+//! Checked benchmarks end to end: `loadgen compare` starts a real 3-node
+//! paxoskv cluster, injects faults during the measured window and checks
+//! the run's history for linearizability; the bundle must say what
+//! happened. Partitions need root (network namespaces): without it that
+//! test says so and passes vacuously.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn loadgen() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+/// The server binary of the same build (`cargo test --workspace` builds it).
+fn paxoskv() -> PathBuf {
+    let path = loadgen().with_file_name("paxoskv");
+    assert!(path.exists(), "no {} (run the tests with --workspace)", path.display());
+    path
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A scratch directory for one test, removed when it passes.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("loadgen-checked-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs `loadgen compare PROFILE` with `extra` flags; returns the run
+/// bundle's JSON and the comparison README.
+fn compare(scratch: &Scratch, profile: &Path, base_port: u16, extra: &[&str]) -> (serde_json::Value, String) {
+    let out = scratch.0.join("out");
+    let mut command = Command::new(loadgen());
+    command
+        .current_dir(workspace())
+        .arg("compare")
+        .arg(profile)
+        .args(["--repeats", "1", "--rate", "800", "--warmup-s", "1", "--duration-s", "8"])
+        .args(["--base-port", &base_port.to_string()])
+        .arg("--paxoskv")
+        .arg(paxoskv())
+        .arg("--data-dir")
+        .arg(scratch.0.join("data"))
+        .arg("--out")
+        .arg(&out)
+        .args(extra);
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadgen compare failed:\n{stdout}\n{stderr}");
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let bundle = std::fs::read_to_string(runs[0].join("bundle.json")).unwrap();
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    (serde_json::from_str(&bundle).unwrap(), readme)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_checked_run_through_kills_and_pauses_is_linearizable_and_shows_its_faults() {
+    let scratch = Scratch::new("kill-pause");
+    let profile = workspace().join("tuning/all.toml");
+    let nemesis = ["--nemesis", "kill,pause", "--nemesis-interval-s", "1", "--nemesis-duration-s", "1.5"];
+    let (bundle, readme) = compare(&scratch, &profile, 33100, &[&["--check", "linearizable"][..], &nemesis].concat());
+    let run = &bundle["runs"][0];
+    let check = &run["check"];
+    assert_eq!(check["verdict"], "linearizable", "{check:#}");
+    assert_eq!(check["lost_acknowledged_writes"], 0);
+    assert!(check["operations"].as_u64().unwrap() > 4_000, "{check:#}");
+    assert_eq!(check["keys"], 1000, "--check's default key space");
+    let faults = run["faults"].as_array().unwrap();
+    let kinds: Vec<&str> = faults.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["kill", "pause"], "{faults:#?}");
+    assert!(faults.iter().all(|f| f.get("error").is_none()), "{faults:#?}");
+    let events: Vec<&str> = run["events"].as_array().unwrap().iter().map(|e| e["what"].as_str().unwrap()).collect();
+    assert!(events.iter().any(|e| e.starts_with("fault: kill node")), "{events:?}");
+    assert!(events.iter().any(|e| e.ends_with("restarted") && e.starts_with("fault:")), "{events:?}");
+    // The table has the verdict, the README the faults; the run's timeline
+    // chart marks them; the trace directory has them in the trace schema.
+    assert!(readme.contains("| linearizable | 0 |"), "{readme}");
+    assert!(readme.contains("## Faults") && readme.contains("| kill |"), "{readme}");
+    let run_dir = scratch.0.join("out/runs/all-r1");
+    let timeline = std::fs::read_to_string(run_dir.join("timeline.svg")).unwrap();
+    assert!(timeline.contains("fault: kill node"), "the timeline marks the faults");
+    let trace = std::fs::read_to_string(run_dir.join("trace/nemesis-run0.jsonl")).unwrap();
+    assert!(trace.contains(r#""event":"crash""#) && trace.contains(r#""event":"stall_start""#), "{trace}");
+}
+
+#[test]
+fn partitions_run_in_network_namespaces_that_are_gone_afterwards() {
+    if !is_root() {
+        eprintln!("skipped: partitions need root (network namespaces)");
+        return;
+    }
+    let scratch = Scratch::new("partition");
+    let profile = workspace().join("tuning/all.toml");
+    let flags = ["--check", "linearizable", "--nemesis", "partition", "--nemesis-target", "leader"];
+    let timing = ["--nemesis-interval-s", "1", "--nemesis-duration-s", "3"];
+    let (bundle, _) = compare(&scratch, &profile, 33200, &[&flags[..], &timing].concat());
+    let run = &bundle["runs"][0];
+    assert_eq!(run["check"]["verdict"], "linearizable", "{:#}", run["check"]);
+    let faults = run["faults"].as_array().unwrap();
+    assert!(!faults.is_empty() && faults.iter().all(|f| f["kind"] == "partition" && f.get("error").is_none()));
+    // The isolated leader was replaced while cut off.
+    let events: Vec<&str> = run["events"].as_array().unwrap().iter().map(|e| e["what"].as_str().unwrap()).collect();
+    assert!(events.iter().any(|e| e.contains("stands for election")), "{events:?}");
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(!namespaces.contains("paxoskv-33200"), "namespaces left behind:\n{namespaces}");
+}
