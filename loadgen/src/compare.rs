@@ -238,8 +238,9 @@ fn faults_section(comparison: &Comparison) -> String {
         return md;
     }
     format!(
-        "\n## Faults\n\nRecovered: the end of the first second from the fault's start with no errors and a p99 \
-         within 2x of the median per-second p99 before the fault.\n{md}"
+        "\n## Faults\n\nRecovered: the end of the first second from the fault's start with no errors, at least \
+         90% of the median per-second throughput and a p99 within 2x of the median per-second p99 before \
+         the fault.\n{md}"
     )
 }
 

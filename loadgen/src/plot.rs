@@ -749,6 +749,42 @@ fn dashed(points: Vec<(f64, f64)>, style: ShapeStyle) -> DashedLineSeries<std::v
     DashedLineSeries::new(points, 7, 5, style)
 }
 
+/// The events a timeline marks with a line: all, except that a run with
+/// faults shows them as shaded spans instead (their notes are left out),
+/// and lost or re-established connections are left out there (a fault
+/// makes many).
+fn chart_events(run: &Run) -> Vec<RunEvent> {
+    if run.faults.is_empty() {
+        return run.events.clone();
+    }
+    run.events.iter().filter(|e| !e.what.starts_with("fault:") && !e.what.contains("connection")).cloned().collect()
+}
+
+/// Each fault of `run` as a shaded span, named at the top when `labels`.
+fn draw_faults(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Coord>,
+    run: &Run,
+    y: &Axis,
+    labels: bool,
+) -> Result<(), String> {
+    let shade = RGBColor(255, 150, 0);
+    for fault in &run.faults {
+        let span = [(fault.start_s, y.lo), (fault.end_s, y.hi)];
+        chart.draw_series(std::iter::once(Rectangle::new(span, shade.mix(0.18).filled()))).map_err(de)?;
+        if labels {
+            let text = format!("{} node {}", fault.kind, fault.node);
+            annotate(
+                chart,
+                (fault.start_s, y.hi),
+                (3, 4),
+                text,
+                text_style(14, RGBColor(190, 90, 0), HPos::Left, VPos::Top),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The event markers: a dashed vertical line each, labelled when `labels`.
 fn draw_events(
     chart: &mut ChartContext<'_, SVGBackend<'_>, Coord>,
@@ -1149,7 +1185,9 @@ fn chart_timeline(path: &Path, bundle: &Bundle) -> Result<bool, String> {
     if let Some(rate) = offered {
         chart.draw_series(dashed(vec![(x.lo, rate), (x.hi, rate)], BLACK.stroke_width(1))).map_err(de)?;
     }
-    draw_events(&mut chart, &run.events, &x, &y_rate, true)?;
+    draw_faults(&mut chart, run, &y_rate, true)?;
+    let events = chart_events(run);
+    draw_events(&mut chart, &events, &x, &y_rate, true)?;
 
     let y_lat = Axis::log_ms(
         run.timeline.iter().filter(|s| completed(s) > 0).flat_map(|s| [s.p50_us, s.max_us]),
@@ -1157,7 +1195,8 @@ fn chart_timeline(path: &Path, bundle: &Bundle) -> Result<bool, String> {
         "latency (ms, log scale)",
     );
     let mut chart = cartesian(&bottom, &x, &y_lat, &PANEL)?;
-    draw_events(&mut chart, &run.events, &x, &y_lat, false)?;
+    draw_faults(&mut chart, run, &y_lat, false)?;
+    draw_events(&mut chart, &events, &x, &y_lat, false)?;
     for (name, color, width, pick) in TIMELINE_LATENCIES {
         draw_broken_line(&mut chart, &per_second(run, pick), color.stroke_width(width))?;
         chart

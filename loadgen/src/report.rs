@@ -108,23 +108,34 @@ pub fn build_run(index: usize, label: String, offered_ops_s: Option<f64>, output
 }
 
 /// Each fault's time to recover: from its start to the end of the first
-/// second (from the one it starts in) with no errors and a p99 within 2x
-/// of the median per-second p99 between the previous fault's end and this
+/// second (from the one it starts in) with no errors, at least 90% of the
+/// median per-second throughput and a p99 within 2x of the median
+/// per-second p99, medians taken between the previous fault's end and this
 /// one's start. None when there is no such baseline or no such second.
 pub fn fill_recovery(timeline: &[Second], faults: &mut [crate::nemesis::FaultRecord]) {
     let mut previous_end: f64 = 0.0;
     for fault in faults.iter_mut() {
-        let mut baseline: Vec<u64> = timeline
+        let before: Vec<&Second> = timeline
             .iter()
             .filter(|s| s.t_s as f64 >= previous_end.ceil() && ((s.t_s + 1) as f64) <= fault.start_s && s.ok > 0)
-            .map(|s| s.p99_us)
             .collect();
         previous_end = fault.end_s;
-        baseline.sort_unstable();
-        let Some(&median) = baseline.get(baseline.len() / 2) else { continue };
+        let median = |mut values: Vec<u64>| {
+            values.sort_unstable();
+            values.get(values.len() / 2).copied()
+        };
+        let (Some(p99), Some(ok)) =
+            (median(before.iter().map(|s| s.p99_us).collect()), median(before.iter().map(|s| s.ok).collect()))
+        else {
+            continue;
+        };
+        // Healthy: no errors, at least 90% of the usual throughput (clients
+        // of a cut-off node wait without errors), and the p99 within 2x.
         fault.recovered_s = timeline
             .iter()
-            .find(|s| s.t_s as f64 >= fault.start_s.floor() && s.errors == 0 && s.ok > 0 && s.p99_us <= 2 * median)
+            .find(|s| {
+                s.t_s as f64 >= fault.start_s.floor() && s.errors == 0 && s.ok * 10 >= ok * 9 && s.p99_us <= 2 * p99
+            })
             .map(|s| (s.t_s + 1) as f64 - fault.start_s);
     }
 }
@@ -405,6 +416,39 @@ pub fn run_line(run: &Run) -> String {
 mod tests {
     use super::*;
     use crate::bundle::StageMean;
+
+    #[test]
+    fn a_fault_recovers_at_the_first_healthy_second_after_it_starts() {
+        let second = |t_s: u64, ok: u64, errors: u64, p99_us: u64| Second {
+            t_s,
+            ok,
+            errors,
+            p50_us: 100,
+            p99_us,
+            p999_us: p99_us,
+            max_us: p99_us,
+        };
+        let timeline = [
+            second(0, 1000, 0, 1000),
+            second(1, 1000, 0, 1200),
+            second(2, 600, 0, 900),    // clients of the cut-off node wait
+            second(3, 1000, 5, 900),   // errors
+            second(4, 1400, 0, 50000), // the backlog drains
+            second(5, 1000, 0, 1500),  // healthy again
+            second(6, 1000, 0, 1000),
+        ];
+        let fault = |start_s: f64, end_s: f64| crate::nemesis::FaultRecord {
+            kind: "partition".into(),
+            node: 3,
+            start_s,
+            end_s,
+            ..Default::default()
+        };
+        let mut faults = [fault(2.0, 4.0), fault(0.5, 1.0)];
+        fill_recovery(&timeline, &mut faults);
+        assert_eq!(faults[0].recovered_s, Some(4.0));
+        assert_eq!(faults[1].recovered_s, None, "no second before it to compare with");
+    }
 
     #[test]
     fn the_stage_table_has_a_row_per_node_and_shard_and_a_column_per_stage() {
