@@ -45,6 +45,9 @@ pub struct Bundle {
     /// For `--find-max`: the highest offered rate that passed, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sustainable: Option<Sustainable>,
+    /// The noise probe taken just before this bundle's runs (`compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::noise::NoiseProbe>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -237,6 +240,18 @@ pub struct RepeatResult {
     /// Every fault of the repeat's runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::nemesis::FaultRecord>,
+    /// The noise probe taken just before the repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::noise::NoiseProbe>,
+    /// Why the probe says this repeat ran on a noisy machine, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noisy: Option<String>,
+    /// Find-max: the highest step that passed and the lowest that failed
+    /// above it (offered ops/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass_ops_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_fail_ops_s: Option<f64>,
 }
 
 #[cfg(test)]

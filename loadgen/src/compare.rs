@@ -36,6 +36,15 @@ pub struct Profile {
     /// Facts recorded in the run bundles (durability, members, ...).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `--nemesis` on an external system (kill and pause): a shell command,
+    /// run after `start`, that prints its server processes' pids, node 1
+    /// first ...
+    #[serde(default)]
+    pub nemesis_pids: Option<String>,
+    /// ... and the command that restarts a killed node in the foreground
+    /// (`{n}`: its position in that list, from 1).
+    #[serde(default)]
+    pub nemesis_restart: Option<String>,
 }
 
 impl Profile {
@@ -128,6 +137,10 @@ pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], refere
                     check: worst_verdict(&checks),
                     lost_acknowledged_writes: checks.iter().map(|c| c.lost_acknowledged_writes).sum(),
                     faults: bundle.runs.iter().flat_map(|r| r.faults.clone()).collect(),
+                    noise: bundle.noise.clone(),
+                    noisy: None,
+                    last_pass_ops_s: bundle.sustainable.as_ref().map(|s| s.offered_ops_s),
+                    first_fail_ops_s: first_fail(bundle),
                 }
             })
             .collect();
@@ -162,6 +175,29 @@ pub fn summarize(profiles: &[Profile], results: &[Vec<(String, Bundle)>], refere
     out
 }
 
+/// Find-max: the lowest failing step above the last passing one.
+fn first_fail(bundle: &Bundle) -> Option<f64> {
+    let floor = bundle.sustainable.as_ref().map_or(0.0, |s| s.offered_ops_s);
+    bundle
+        .runs
+        .iter()
+        .filter(|r| r.passed == Some(false))
+        .filter_map(|r| r.offered_ops_s)
+        .filter(|&rate| rate > floor)
+        .min_by(f64::total_cmp)
+}
+
+/// Flags the repeats whose noise probe is far worse than the comparison's
+/// median (see noise.rs).
+fn flag_noisy(profiles: &mut [ProfileResult]) {
+    let probes: Vec<crate::noise::NoiseProbe> =
+        profiles.iter().flat_map(|p| &p.repeats).filter_map(|r| r.noise.clone()).collect();
+    let all: Vec<&crate::noise::NoiseProbe> = probes.iter().collect();
+    for repeat in profiles.iter_mut().flat_map(|p| p.repeats.iter_mut()) {
+        repeat.noisy = repeat.noise.as_ref().and_then(|probe| crate::noise::noisy(probe, &all));
+    }
+}
+
 /// The worst of several `--check` verdicts: any violation, else any
 /// unknown, else linearizable; none without checks.
 fn worst_verdict(checks: &[&crate::check::CheckReport]) -> Option<String> {
@@ -179,13 +215,24 @@ fn worst_verdict(checks: &[&crate::check::CheckReport]) -> Option<String> {
 pub fn table(comparison: &Comparison) -> String {
     let mut t = String::new();
     let checked = comparison.profiles.iter().flat_map(|p| &p.repeats).any(|r| r.check.is_some());
+    let noise = comparison.profiles.iter().flat_map(|p| &p.repeats).any(|r| r.noise.is_some());
     let _ = write!(
         t,
         "| profile | throughput ops/s, median (min - max) | ratio to {} (min - max) | p50 ms | p99 ms | errors |",
         comparison.reference
     );
-    let _ = writeln!(t, "{}", if checked { " check | lost acknowledged writes |" } else { "" });
-    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: |{}", if checked { " --- | ---: |" } else { "" });
+    let _ = writeln!(
+        t,
+        "{}{}",
+        if noise { " noisy repeats |" } else { "" },
+        if checked { " check | lost acknowledged writes |" } else { "" }
+    );
+    let _ = writeln!(
+        t,
+        "| --- | ---: | ---: | ---: | ---: | ---: |{}{}",
+        if noise { " --- |" } else { "" },
+        if checked { " --- | ---: |" } else { "" }
+    );
     for p in &comparison.profiles {
         let errors: u64 = p.repeats.iter().map(|r| r.errors).sum();
         let _ = write!(
@@ -201,6 +248,11 @@ pub fn table(comparison: &Comparison) -> String {
             p.p50_us_median as f64 / 1000.0,
             p.p99_us_median as f64 / 1000.0,
         );
+        if noise {
+            let noisy: Vec<String> =
+                p.repeats.iter().filter(|r| r.noisy.is_some()).map(|r| r.repeat.to_string()).collect();
+            let _ = write!(t, " {} |", if noisy.is_empty() { "none".to_string() } else { noisy.join(", ") });
+        }
         if checked {
             let verdicts: Vec<&str> = p.repeats.iter().map(|r| r.check.as_deref().unwrap_or("-")).collect();
             let lost: u64 = p.repeats.iter().map(|r| r.lost_acknowledged_writes).sum();
@@ -209,6 +261,65 @@ pub fn table(comparison: &Comparison) -> String {
         t.push('\n');
     }
     t
+}
+
+/// Find-max's stability over repeats: the spread of the last passing and
+/// the first failing steps.
+fn stability_section(comparison: &Comparison) -> String {
+    let mut md = String::new();
+    for p in &comparison.profiles {
+        let passes: Vec<f64> = p.repeats.iter().filter_map(|r| r.last_pass_ops_s).collect();
+        let fails: Vec<f64> = p.repeats.iter().filter_map(|r| r.first_fail_ops_s).collect();
+        if passes.is_empty() && fails.is_empty() {
+            continue;
+        }
+        let range = |v: &[f64]| -> String {
+            let (lo, hi) = (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max));
+            match v.len() {
+                0 => "none".into(),
+                _ if lo > 0.0 => format!("{lo:.0} - {hi:.0} ({:.1}x spread)", hi / lo),
+                _ => format!("{lo:.0} - {hi:.0}"),
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {} of {} | {} | {} |",
+            p.name,
+            passes.len(),
+            p.repeats.len(),
+            range(&passes),
+            range(&fails)
+        );
+    }
+    if md.is_empty() {
+        return md;
+    }
+    format!(
+        "\n## How stable find-max is\n\nOver the repeats: the highest step that passed and the lowest that failed \
+         above it. A wide spread means the answer depends on the moment (tail stalls), not only on the system.\n\n\
+         | profile | repeats that passed a step | last pass, ops/s | first fail, ops/s |\n| --- | ---: | ---: | ---: |\n{md}"
+    )
+}
+
+/// Each repeat's noise probe, flagged when far off the others.
+fn noise_section(comparison: &Comparison) -> String {
+    let mut md = String::new();
+    for p in &comparison.profiles {
+        for r in &p.repeats {
+            let Some(probe) = &r.noise else { continue };
+            let flag = r.noisy.as_ref().map_or(String::new(), |why| format!(" **noisy: {why}**"));
+            let _ = writeln!(md, "- `{}` repeat {}: {}{flag}", p.name, r.repeat, crate::noise::text(probe));
+        }
+    }
+    if md.is_empty() {
+        return md;
+    }
+    format!(
+        "\n## Noise\n\nBefore each measurement the previous system's files are deleted, everything is synced and \
+         loadgen waits until the data disk is idle; then a probe: 4 KiB write + fdatasync on the data disk, loopback \
+         TCP round trip, CPU steal. A repeat is flagged when its fsync or loopback p50 or p99 is over 3x the \
+         comparison's (lower) median or steal is over 5%.\n\n{md}"
+    )
 }
 
 /// The faults section of a comparison's README: every fault of every
@@ -281,6 +392,8 @@ pub fn write_comparison(dir: &Path, comparison: &Comparison, charts: &[PathBuf])
     );
     md.push_str(&table(comparison));
     md.push_str(&faults_section(comparison));
+    md.push_str(&stability_section(comparison));
+    md.push_str(&noise_section(comparison));
     md.push('\n');
     for p in &comparison.profiles {
         let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -347,6 +460,28 @@ fn shell(command: &str) -> Result<(), String> {
     }
 }
 
+/// The processes of an external profile's system, for `--nemesis`.
+fn external_faults(profile: &Profile) -> Result<crate::nemesis::Processes, String> {
+    let (Some(pids), Some(restart)) = (&profile.nemesis_pids, &profile.nemesis_restart) else {
+        return Err(format!(
+            "profile {}: --nemesis on an external system needs nemesis_pids and nemesis_restart in its profile",
+            profile.name
+        ));
+    };
+    let output =
+        std::process::Command::new("sh").arg("-c").arg(pids).output().map_err(|e| format!("running `{pids}`: {e}"))?;
+    let pids: Vec<u32> =
+        String::from_utf8_lossy(&output.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    if !output.status.success() || pids.is_empty() {
+        return Err(format!(
+            "profile {}: `{}` printed no pids",
+            profile.name,
+            profile.nemesis_pids.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(crate::nemesis::Processes::new(pids, Some(restart.clone())))
+}
+
 /// Set up a profile's system, measure, tear it down.
 fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&Path>) -> Result<Bundle, String> {
     let params = args.load.params();
@@ -372,16 +507,20 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
         nemesis,
     };
     if let Some(target) = &profile.target {
-        if nemesis.is_some() {
-            return Err(format!(
-                "profile {}: --nemesis needs a paxoskv cluster loadgen starts (this profile's target is external)",
-                profile.name
-            ));
-        }
         if let Some(start) = &profile.start {
             shell(start)?;
         }
-        let result = crate::run::run_bundle(&spec_for(target.clone(), &labels, None, None), out);
+        let nemesis = match nemesis {
+            Some(spec) => match external_faults(profile) {
+                Ok(faults) => Some(crate::nemesis::Nemesis::new(spec, Box::new(faults))),
+                Err(e) => Some(Err(e)),
+            },
+            None => None,
+        };
+        let result = match nemesis.transpose() {
+            Ok(nemesis) => crate::run::run_bundle(&spec_for(target.clone(), &labels, None, nemesis), out),
+            Err(e) => Err(e),
+        };
         if let Some(stop) = &profile.stop {
             shell(stop)?;
         }
@@ -421,8 +560,24 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
     };
     let result = crate::run::run_bundle(&spec_for(cluster.target(), &labels, trace_dir, nemesis), out);
     cluster.stop();
-    let _ = std::fs::remove_dir_all(&data);
+    // The data directory is removed before the next measurement starts
+    // (see `run_compare`), not while it runs.
     result
+}
+
+/// Removes the clusters' data (the previous measurement's), syncs, waits
+/// until the data disk is idle, and probes the machine.
+fn settle_and_probe(args: &CompareArgs, profiles: &[Profile]) -> Result<crate::noise::NoiseProbe, String> {
+    remove_cluster_data(args, profiles);
+    let settled = crate::noise::settle(&args.data_dir);
+    crate::noise::probe(&args.data_dir, settled.as_millis() as u64)
+}
+
+/// Every profile's cluster data directory under --data-dir (their logs stay).
+fn remove_cluster_data(args: &CompareArgs, profiles: &[Profile]) {
+    for profile in profiles {
+        let _ = std::fs::remove_dir_all(args.data_dir.join(&profile.name));
+    }
 }
 
 pub fn run(args: CompareArgs) -> std::process::ExitCode {
@@ -468,7 +623,13 @@ fn run_compare(args: &CompareArgs) -> Result<PathBuf, String> {
         for profile in &profiles {
             let rel = format!("runs/{}-r{repeat}", profile.name);
             println!("== repeat {repeat}/{}: {} ==", args.repeats, profile.name);
-            let bundle = measure(args, profile, &dir.join(&rel), paxoskv.as_deref())?;
+            let probe = settle_and_probe(args, &profiles)?;
+            println!("noise probe: {}", crate::noise::text(&probe));
+            let mut bundle = measure(args, profile, &dir.join(&rel), paxoskv.as_deref())?;
+            bundle.noise = Some(probe);
+            let json = serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(&rel).join("bundle.json"), json)
+                .map_err(|e| format!("rewriting bundle.json: {e}"))?;
             // Each run's own charts (its timeline shows the faults).
             if let Err(e) = crate::plot::plot_bundle(&dir.join(&rel), &bundle) {
                 eprintln!("loadgen compare: drawing the charts of {rel}: {e}");
@@ -477,7 +638,9 @@ fn run_compare(args: &CompareArgs) -> Result<PathBuf, String> {
         }
         results.push(row);
     }
-    let summary = summarize(&profiles, &results, reference);
+    remove_cluster_data(args, &profiles);
+    let mut summary = summarize(&profiles, &results, reference);
+    flag_noisy(&mut summary);
     let comparison = new_comparison(
         crate::machine::command_line(),
         crate::machine::git_commit(),
@@ -564,6 +727,8 @@ mod tests {
             start: None,
             stop: None,
             labels: BTreeMap::new(),
+            nemesis_pids: None,
+            nemesis_restart: None,
         }
     }
 
@@ -580,6 +745,39 @@ mod tests {
         assert_eq!(summary[1].throughput_median, 250.0);
         assert_eq!((summary[1].ratio_min, summary[1].ratio_to_reference, summary[1].ratio_max), (2.5, 3.0, 4.0));
         assert_eq!((summary[1].throughput_min, summary[1].throughput_max), (200.0, 300.0));
+    }
+
+    #[test]
+    fn find_max_spread_and_noisy_repeats_are_reported() {
+        let profiles = [profile("all")];
+        let results: Vec<Vec<(String, Bundle)>> = (0..3).map(|_| vec![("a".into(), bundle(100.0, 10))]).collect();
+        let mut summary = summarize(&profiles, &results, 0);
+        let probe = |fsync_p99_us| crate::noise::NoiseProbe { fsync_p50_us: 50, fsync_p99_us, ..Default::default() };
+        for (repeat, (pass, fail, fsync)) in
+            summary[0].repeats.iter_mut().zip([(1000.0, 1500.0, 200), (4000.0, 6000.0, 210), (2000.0, 3000.0, 5000)])
+        {
+            (repeat.last_pass_ops_s, repeat.first_fail_ops_s, repeat.noise) =
+                (Some(pass), Some(fail), Some(probe(fsync)));
+        }
+        flag_noisy(&mut summary);
+        let flags: Vec<bool> = summary[0].repeats.iter().map(|r| r.noisy.is_some()).collect();
+        assert_eq!(flags, [false, false, true]);
+        let comparison = new_comparison(
+            "loadgen compare".into(),
+            "abc".into(),
+            bundle(1.0, 1).machine,
+            0,
+            bundle(1.0, 1).params,
+            "all".into(),
+            summary,
+        );
+        assert!(table(&comparison).contains("| 3 |"), "{}", table(&comparison));
+        let stability = stability_section(&comparison);
+        assert!(
+            stability.contains("| `all` | 3 of 3 | 1000 - 4000 (4.0x spread) | 1500 - 6000 (4.0x spread) |"),
+            "{stability}"
+        );
+        assert!(noise_section(&comparison).contains("**noisy: fsync p99 5000 µs"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod history;
 mod inflight;
 mod machine;
 mod nemesis;
+mod noise;
 mod output;
 mod plot;
 mod quickstart;

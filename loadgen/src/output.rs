@@ -191,6 +191,7 @@ mod tests {
             params: crate::engine::tests_support::params(),
             runs: vec![run],
             sustainable: None,
+            noise: None,
         };
         let histograms = vec![BTreeMap::from([("all".to_string(), histogram.clone())])];
         write_bundle(&dir, &bundle, &histograms).unwrap();

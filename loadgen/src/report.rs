@@ -494,6 +494,7 @@ mod tests {
             params: crate::engine::tests_support::params(),
             runs: vec![run],
             sustainable: None,
+            noise: None,
         };
         let table = stage_table(&bundle).unwrap();
         let lines: Vec<&str> = table.lines().collect();

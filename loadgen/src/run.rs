@@ -106,6 +106,7 @@ pub fn run_bundle(spec: &RunSpec, out: &Path) -> Result<Bundle, String> {
         params,
         runs: Vec::new(),
         sustainable: None,
+        noise: None,
     };
     let mut histograms = Vec::new();
     let outcome = execute_plan(spec, &base, &mut bundle, &mut histograms, out);

@@ -121,6 +121,7 @@ fn bundle(runs: Vec<Run>) -> Bundle {
         params: params("open"),
         runs,
         sustainable: None,
+        noise: None,
     }
 }
 
@@ -196,6 +197,10 @@ fn comparison() -> (Comparison, Vec<(String, Bundle)>) {
                 check: None,
                 lost_acknowledged_writes: 0,
                 faults: Vec::new(),
+                noise: None,
+                noisy: None,
+                last_pass_ops_s: None,
+                first_fail_ops_s: None,
             });
             run_bundles.push((name.to_string(), b));
         }
