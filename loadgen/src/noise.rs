@@ -177,6 +177,9 @@ fn steal_probe() -> f64 {
     100.0 * steal_b.saturating_sub(steal_a) as f64 / total as f64
 }
 
+/// A probe figure's name and how to read it.
+type Figure = (&'static str, fn(&NoiseProbe) -> u64);
+
 /// Why a probe is noisy next to `all` (the comparison's probes), if it is:
 /// a figure over `NOISY_RATIO` times the lower median of the same figure
 /// (the lower one, so that with few repeats half of them noisy still
@@ -191,7 +194,7 @@ pub fn noisy(probe: &NoiseProbe, all: &[&NoiseProbe]) -> Option<String> {
     if probe.steal_pct > NOISY_STEAL_PCT {
         why.push(format!("CPU steal {:.1}%", probe.steal_pct));
     }
-    let checks: [(&str, fn(&NoiseProbe) -> u64); 4] = [
+    let checks: [Figure; 4] = [
         ("fsync p50", |p| p.fsync_p50_us),
         ("fsync p99", |p| p.fsync_p99_us),
         ("loopback p50", |p| p.rtt_p50_us),
