@@ -28,7 +28,7 @@ use paxoskv::net::peer::{
     HandshakeProof, HandshakeReply, MAGIC, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
 };
 use paxoskv::net::slot::{key_slot, slot_shard};
-use paxoskv::server::config::{ClusterFile, NodeSpec, Secret, Tuning};
+use paxoskv::server::config::{ClusterFile, NodeSpec, Secret, Tuning, ALLOW_INJECTED_BUGS_ENV};
 use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -192,7 +192,9 @@ impl TestCluster {
         self.spawn_from(node, &config_path, extra);
     }
 
-    /// Start node `node` from the cluster file `config_path`, with `extra` flags.
+    /// Start node `node` from the cluster file `config_path`, with `extra`
+    /// flags. A cluster file that asks for an injected bug gets the
+    /// environment variable that allows it; no other server sees it set.
     fn spawn_from(&mut self, node: NodeId, config_path: &Path, extra: &[&str]) {
         assert!(self.children[Self::index(node)].is_none(), "node {node} is already running");
         let mut log = File::options()
@@ -201,7 +203,12 @@ impl TestCluster {
             .open(self.log_path(node))
             .unwrap_or_else(|e| panic!("opening the log of node {node}: {e}"));
         writeln!(log, "--- test harness: starting node {node} ---").expect("writing the log");
-        let child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paxoskv"));
+        match self.file.tuning.unsafe_inject_bug {
+            Some(_) => command.env(ALLOW_INJECTED_BUGS_ENV, "1"),
+            None => command.env_remove(ALLOW_INJECTED_BUGS_ENV),
+        };
+        let child = command
             .arg("server")
             .arg("--config")
             .arg(config_path)
@@ -1230,14 +1237,32 @@ fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
 /// Run `paxoskv server` with `config` as node 1 until it exits on its own
 /// (a node that starts fails the test); return its status and stderr.
 fn run_until_exit(dir: &Path, name: &str, config: &Path) -> (ExitStatus, String) {
+    run_until_exit_with(dir, name, config, &[], None)
+}
+
+/// [`run_until_exit`] with `extra` flags, and [`ALLOW_INJECTED_BUGS_ENV`]
+/// set to `allow_bugs` (unset when None).
+fn run_until_exit_with(
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    extra: &[&str],
+    allow_bugs: Option<&str>,
+) -> (ExitStatus, String) {
     let stderr_path = dir.join(format!("{name}.stderr"));
     let stderr = File::create(&stderr_path).expect("creating a stderr file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paxoskv"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paxoskv"));
+    match allow_bugs {
+        Some(value) => command.env(ALLOW_INJECTED_BUGS_ENV, value),
+        None => command.env_remove(ALLOW_INJECTED_BUGS_ENV),
+    };
+    let mut child = command
         .arg("server")
         .arg("--config")
         .arg(config)
         .arg("--node-id")
         .arg("1")
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -1251,7 +1276,7 @@ fn run_until_exit(dir: &Path, name: &str, config: &Path) -> (ExitStatus, String)
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name}: the second server did not exit within {DEADLINE:?}: it started on a taken port");
+            panic!("{name}: the server did not exit within {DEADLINE:?}: it started where it must be refused");
         }
         thread::sleep(POLL_PAUSE);
     };
@@ -1468,4 +1493,81 @@ fn live_nodes_trace_a_failover_that_viz_can_merge() {
     assert!(!covered.is_empty(), "sampled messages were traced");
     let unpaired: Vec<_> = covered.iter().filter(|d| !sends.contains(d)).collect();
     assert!(unpaired.is_empty(), "{} of {} deliveries without their send: {unpaired:?}", unpaired.len(), covered.len());
+}
+
+// ---------------------------------------------------------------------------
+// Injected bugs on real servers (measurement only), ports 27000-27999
+// ---------------------------------------------------------------------------
+
+/// `--unsafe-inject-bug` (or `tuning.unsafe_inject_bug`) is refused, with
+/// an error that says how to allow it, unless PAXOSKV_ALLOW_INJECTED_BUGS
+/// is exactly 1; a bug meant for the simulator only is refused even then.
+#[test]
+fn a_server_refuses_an_injected_bug_unless_the_environment_allows_it() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("server-tests").join("injected_bug_refused");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the test directory");
+    let mut file = ClusterFile::local(1, 27100, 1, &dir.join("data")).expect("a cluster file");
+    ports_within(&mut file, 27100);
+    let plain = dir.join("cluster.toml");
+    std::fs::write(&plain, file.to_toml()).expect("writing the cluster file");
+    file.tuning.unsafe_inject_bug = Some("stale-lease-reads".into());
+    let with_bug = dir.join("with-bug.toml");
+    std::fs::write(&with_bug, file.to_toml()).expect("writing the cluster file");
+
+    let flag = ["--unsafe-inject-bug", "stale-lease-reads"];
+    for (name, config, extra, allow) in [
+        ("flag-unset", &plain, &flag[..], None),
+        ("flag-not-1", &plain, &flag[..], Some("yes")),
+        ("file-unset", &with_bug, &[][..], None),
+    ] {
+        let (status, stderr) = run_until_exit_with(&dir, name, config, extra, allow);
+        assert!(!status.success(), "{name}: started");
+        let expected = "refusing to start with the injected bug `stale-lease-reads`";
+        assert!(stderr.contains(expected) && stderr.contains("PAXOSKV_ALLOW_INJECTED_BUGS=1"), "{name}: {stderr}");
+        assert!(!stderr.contains("WARNING"), "{name}: refused before anything started: {stderr}");
+    }
+    let sim_only = ["--unsafe-inject-bug", "reply-before-persist"];
+    let (status, stderr) = run_until_exit_with(&dir, "simulator-only", &plain, &sim_only, Some("1"));
+    assert!(!status.success(), "a simulator-only bug started");
+    assert!(stderr.contains("`reply-before-persist` is an injected bug for the simulator only"), "{stderr}");
+    std::fs::remove_dir_all(&dir).expect("removing the test directory");
+}
+
+/// Allowed, the bug is loud (a warning at startup, `injected_bug:` in
+/// `INFO server`) and real: a node cut off from the others, which a
+/// correct cluster would not let answer, answers a read from its own state.
+#[test]
+fn a_server_allowed_an_injected_bug_warns_shows_it_in_info_and_serves_reads_alone() {
+    let mut cluster = TestCluster::start_some(
+        "injected_bug_allowed",
+        27000,
+        3,
+        1,
+        |file| {
+            ports_within(file, 27000);
+            file.tuning.unsafe_inject_bug = Some("stale-lease-reads".into());
+        },
+        &[1, 2, 3],
+    );
+    for node in cluster.node_ids() {
+        let line = cluster.wait_for_log_line(node, "WARNING: injected bug `stale-lease-reads` is ON");
+        assert!(line.contains("guarantees for acknowledged data and consistency are OFF"), "node {node}: {line}");
+        let mut con = cluster.con(node);
+        let info: String = redis::cmd("INFO").arg("server").query(&mut con).expect("INFO server");
+        assert!(info.contains("\r\ninjected_bug:stale-lease-reads\r\n"), "node {node}: {info}");
+    }
+    let leader = cluster.leader(0);
+    let alone = cluster.node_ids().into_iter().find(|&n| n != leader).expect("a follower");
+    assert_eq!(call::<String>(&mut cluster.con(leader), "SET stale here"), "OK");
+    let mut con = cluster.con(alone);
+    wait_until("the follower to apply the write", || {
+        (call::<Option<String>>(&mut con, "GET stale").as_deref() == Some("here")).then_some(())
+    });
+    for node in cluster.node_ids().into_iter().filter(|&n| n != alone) {
+        cluster.kill9(node);
+    }
+    // Alone, with no majority: a correct node would time out; this one answers.
+    assert_eq!(call::<Option<String>>(&mut con, "GET stale"), Some("here".into()));
 }

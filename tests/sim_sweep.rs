@@ -188,6 +188,11 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
             vec![2832, 4973, 6145],
         ),
+        (
+            InjectedBug::StaleLeaseReads,
+            bug_sweep("stale-lease-reads", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
+            vec![1, 2, 3, 4],
+        ),
     ]
 }
 

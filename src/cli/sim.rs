@@ -182,6 +182,9 @@ enum BugArg {
     /// A new leader serves reads without closing the slots past its
     /// recovered log where an unknown older batch may lie.
     LeaderLeavesWindowOpen,
+    /// Every node answers reads from its own applied state at once: no
+    /// lease, no read-index round, no forward to the leader.
+    StaleLeaseReads,
 }
 
 impl BugArg {

@@ -10,7 +10,7 @@ use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite};
 use super::state::Node;
 use crate::kv::{Command, Reply, SessionId};
 use crate::net::peer::{ForwardRefusal, PeerFrame};
-use crate::paxos::{NodeId, ProposeError};
+use crate::paxos::{InjectedBug, NodeId, ProposeError};
 
 impl<C> Node<C> {
     // ---- requests -----------------------------------------------------------
@@ -49,6 +49,14 @@ impl<C> Node<C> {
         !command.op.is_read_only() || self.config.reads_via_log
     }
 
+    /// `InjectedBug::StaleLeaseReads`: every read not through the log is
+    /// answered here, from this replica's applied state. (Reads through the
+    /// log, the simulator's `--read-mode log`, stay there: their clients
+    /// chain them into the session like writes, `ClientSession::command`.)
+    fn serves_stale_reads(&self) -> bool {
+        self.replica.config().injected_bug == InjectedBug::StaleLeaseReads
+    }
+
     pub(super) fn try_submit(&mut self, request: Request<C>) {
         let session = request.command.session;
         let through_log = self.goes_through_log(&request.command);
@@ -56,6 +64,10 @@ impl<C> Node<C> {
             if let Some(waiting) = self.sessions_waiting.get_mut(&session).filter(|w| w.holds(request.command.seq)) {
                 let at = waiting.held_reads.partition_point(|r| r.command.seq < request.command.seq);
                 waiting.held_reads.insert(at, request);
+                return;
+            }
+            if self.serves_stale_reads() {
+                self.serve_stale_read(request);
                 return;
             }
         }
@@ -87,6 +99,26 @@ impl<C> Node<C> {
             Err(ProposeError::QueueFull) => self.refuse(request, ForwardRefusal::Busy),
             Err(ProposeError::TooLarge) => self.refuse(request, ForwardRefusal::TooLarge),
         }
+    }
+
+    /// `InjectedBug::StaleLeaseReads`: answer a read at once from what this
+    /// replica has applied, as if it held a lease it never asked for. The
+    /// read still waits behind its session's writes waiting here (that is
+    /// the connection's order, not freshness), but for nothing else: not
+    /// for a lease, a read-index round or the leader. The checkers see it
+    /// as the local read it is (read index: the slots applied here).
+    fn serve_stale_read(&mut self, request: Request<C>) {
+        let id = self.next_read_id;
+        self.next_read_id += 1;
+        let (read_index, at_ms) = (self.applied, self.kv.log_time());
+        if self.config.trace_checks {
+            let (session, seq) = (request.command.session, request.command.seq);
+            self.out.events.push(NodeEvent::ReadRegistered { id });
+            self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms, session, seq });
+        }
+        let reply = self.kv.read(&request.command.op, at_ms);
+        self.reads_served += 1;
+        self.deliver(request.waiter, reply);
     }
 
     /// The same forward, delivered twice (a duplicating network).

@@ -377,3 +377,41 @@ fn a_commit_index_record_rides_with_the_next_sync() {
     let accepted = out.messages.iter().filter(|(_, f)| matches!(f, PeerFrame::Paxos(Message::Accepted(_)))).count();
     assert_eq!(accepted, 1);
 }
+
+/// The injected bug `stale-lease-reads`: a follower answers a read at once
+/// from what it has applied, with no lease, no read-index round and no
+/// forward; without the bug the same read goes to the leader.
+#[test]
+fn with_stale_lease_reads_a_follower_answers_a_read_locally_and_without_it_forwards_it() {
+    use crate::paxos::{Accept, InjectedBug, Value};
+    for bug in [InjectedBug::StaleLeaseReads, InjectedBug::None] {
+        let mut core = Config::new(vec![1, 2, 3]);
+        core.injected_bug = bug;
+        let mut n: Node<Client> = Node::boot(NodeConfig::new(2, vec![1, 2, 3]), core, 7, Boot::New).expect("valid");
+        n.on_link_up(1);
+        // Leader 1 has k = v1 chosen in slot 0; this follower applies it.
+        let write = ClientSession::new(1).command(set("k", "v1"), true, || 1);
+        let values = vec![Value::batch(vec![write.encode()])];
+        let accept = Accept { ballot: Ballot::new(1, 1), first_slot: 0, values, commit: 0 };
+        n.on_peer_frame(1_000, 1, PeerFrame::Paxos(Message::Accept(accept)));
+        settle(&mut n, 1_000);
+        let heartbeat = Heartbeat { ballot: Ballot::new(1, 1), commit: 1, round: 1, horizon: 0 };
+        n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+        settle(&mut n, 2_000);
+        assert_eq!((n.applied(), n.leader()), (1, Some(1)));
+
+        let read = ClientSession::new(2).command(get("k"), false, || 1);
+        n.submit(3_000, Request::new(read, Waiter::Client(9), 1_000_000));
+        let out = drain(&mut n);
+        let forwarded = out.messages.iter().any(|(to, f)| *to == 1 && matches!(f, PeerFrame::ForwardRead { .. }));
+        if bug == InjectedBug::StaleLeaseReads {
+            assert_eq!(out.replies, vec![(9, Reply::Bulk(Bytes::from_static(b"v1")))], "answered here, at once");
+            assert!(!forwarded, "{:?}", out.messages);
+            assert_eq!(n.status().reads_served, 1);
+        } else {
+            assert!(out.replies.is_empty(), "a follower does not answer a read itself: {:?}", out.replies);
+            assert!(forwarded, "it goes to the leader: {:?}", out.messages);
+            assert_eq!(n.status().reads_served, 0);
+        }
+    }
+}

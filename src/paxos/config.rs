@@ -124,11 +124,18 @@ pub enum InjectedBug {
     /// unknown to it, can be recovered later with a stamp older than times
     /// it judged reads at.
     LeaderLeavesWindowOpen,
+    /// Every node answers a client read (GET and every other read-only
+    /// command) from its own applied state at once: no lease, no
+    /// read-index round, no forward to the leader. A follower behind the
+    /// log, or a deposed leader cut off in a minority, then serves stale
+    /// values. Implemented in `node/`. The one bug a server may run with
+    /// (`--unsafe-inject-bug`, to measure what safe reads cost).
+    StaleLeaseReads,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 12] = [
+    pub const ALL: [(InjectedBug, &'static str); 13] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -141,6 +148,7 @@ impl InjectedBug {
         (InjectedBug::StampIgnoresHorizon, "stamp-ignores-horizon"),
         (InjectedBug::SplitMultiKeyWrites, "split-multi-key-writes"),
         (InjectedBug::LeaderLeavesWindowOpen, "leader-leaves-window-open"),
+        (InjectedBug::StaleLeaseReads, "stale-lease-reads"),
     ];
 
     pub fn name(self) -> &'static str {

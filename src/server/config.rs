@@ -22,6 +22,8 @@
 //! lease_reads = true
 //! durability = "sync"                # or "none": no fsync, for measuring only
 //! peer_write_coalescing = true
+//! # unsafe_inject_bug = "stale-lease-reads"  # measurement only: breaks consistency,
+//! #                                          # refused unless PAXOSKV_ALLOW_INJECTED_BUGS=1
 //!
 //! [trace]                            # optional: protocol traces for `paxoskv viz`
 //! dir = "/var/log/paxoskv-trace"
@@ -37,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kv::SESSION_NODE_MAX;
 use crate::node::NodeConfig;
-use crate::paxos::{Config, NodeId};
+use crate::paxos::{Config, InjectedBug, NodeId};
 
 /// Client sessions each shard's store remembers (exactly-once retries).
 pub const SESSIONS_MAX: usize = 100_000;
@@ -102,6 +104,14 @@ pub struct Tuning {
     pub peer_queue_bytes_max: usize,
     /// Commands queued at a leader beyond the window before proposals are refused.
     pub proposal_queue_max: usize,
+    /// Measurement only: break a protocol rule on purpose (an injected bug
+    /// of `paxoskv sim --inject-bug`; a server accepts only those in
+    /// [`SERVER_INJECTED_BUGS`]), to measure what the rule costs. The
+    /// cluster then no longer keeps its consistency guarantees. A server
+    /// refuses to start with it unless the environment variable
+    /// [`ALLOW_INJECTED_BUGS_ENV`] is `1` ([`check_injected_bug_allowed`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsafe_inject_bug: Option<String>,
 }
 
 impl Default for Tuning {
@@ -128,8 +138,58 @@ impl Default for Tuning {
             clients_max: 10_000,
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
+            unsafe_inject_bug: None,
         }
     }
+}
+
+/// The environment variable that must be `1` for a server to run with
+/// `tuning.unsafe_inject_bug` (`--unsafe-inject-bug`).
+pub const ALLOW_INJECTED_BUGS_ENV: &str = "PAXOSKV_ALLOW_INJECTED_BUGS";
+
+/// The injected bugs a server may run with; the others are for the
+/// simulator only. `stale-lease-reads`: every node answers reads from its
+/// own state, what reads would cost without leases, read-index rounds and
+/// forwarding.
+pub const SERVER_INJECTED_BUGS: [InjectedBug; 1] = [InjectedBug::StaleLeaseReads];
+
+/// The injected bug `name` names, if a server may run with it.
+pub fn parse_server_injected_bug(name: &str) -> Result<InjectedBug, String> {
+    let allowed: Vec<&str> = SERVER_INJECTED_BUGS.iter().map(|bug| bug.name()).collect();
+    let allowed = allowed.join(", ");
+    match InjectedBug::from_name(name) {
+        Some(bug) if SERVER_INJECTED_BUGS.contains(&bug) => Ok(bug),
+        Some(InjectedBug::None) => {
+            Err(format!("`none`: leave it out for no injected bug (a server accepts: {allowed})"))
+        }
+        Some(_) => Err(format!(
+            "`{name}` is an injected bug for the simulator only (paxoskv sim --inject-bug {name}); a server accepts: \
+             {allowed}"
+        )),
+        None => Err(format!("`{name}` is not an injected bug; a server accepts: {allowed}")),
+    }
+}
+
+/// The gate in front of `tuning.unsafe_inject_bug`: a server runs with an
+/// injected bug only when the environment variable
+/// [`ALLOW_INJECTED_BUGS_ENV`] holds exactly `1` (`env_value`: its value,
+/// if set). Nothing to allow without a bug.
+pub fn check_injected_bug_allowed(tuning: &Tuning, env_value: Option<&str>) -> Result<(), String> {
+    match &tuning.unsafe_inject_bug {
+        Some(name) if env_value != Some("1") => Err(format!(
+            "refusing to start with the injected bug `{name}` (--unsafe-inject-bug, or tuning.unsafe_inject_bug): \
+             it breaks the cluster's consistency guarantees on purpose and is for measurement only; set the \
+             environment variable {ALLOW_INJECTED_BUGS_ENV}=1 to allow it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_injected_bug_allowed`] with this process's environment: what
+/// `server::run` checks before anything else starts.
+pub fn check_injected_bug_allowed_by_environment(tuning: &Tuning) -> Result<(), String> {
+    let value = std::env::var(ALLOW_INJECTED_BUGS_ENV).ok();
+    check_injected_bug_allowed(tuning, value.as_deref())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -352,6 +412,9 @@ impl ClusterFile {
         config.lease_ticks = t.lease_ticks;
         config.clock_drift_permille = t.clock_drift_permille;
         config.proposal_queue_max = t.proposal_queue_max;
+        // Checked by `validate`; a name it refuses runs no bug.
+        let bug = t.unsafe_inject_bug.as_deref().map(parse_server_injected_bug);
+        config.injected_bug = bug.and_then(Result::ok).unwrap_or_default();
         config
     }
 
@@ -418,6 +481,9 @@ impl ClusterFile {
         }
         if t.value_bytes_max == 0 || t.client_pending_max == 0 || t.request_timeout_ms == 0 {
             return Err("tuning.value_bytes_max, client_pending_max and request_timeout_ms must be positive".into());
+        }
+        if let Some(name) = &t.unsafe_inject_bug {
+            parse_server_injected_bug(name).map_err(|e| format!("tuning.unsafe_inject_bug: {e}"))?;
         }
         // The largest command (a SET of the largest value and its key) must fit a slot.
         if t.batch_bytes_max < t.value_bytes_max + COMMAND_OVERHEAD_BYTES {
@@ -530,6 +596,19 @@ pub struct TuningArgs {
     /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
     #[arg(long)]
     pub proposal_queue_max: Option<usize>,
+    /// UNSAFE, FOR MEASUREMENT ONLY: run with a protocol bug injected on
+    /// purpose; the cluster's consistency guarantees are then off. Only
+    /// `stale-lease-reads` (every node answers reads from its own state at
+    /// once, possibly stale: no lease, no read-index round, no forward to
+    /// the leader), to measure what safe reads cost. Refused unless the
+    /// environment variable PAXOSKV_ALLOW_INJECTED_BUGS=1 is set.
+    #[arg(long, value_name = "BUG", value_parser = parse_server_injected_bug_name)]
+    pub unsafe_inject_bug: Option<String>,
+}
+
+/// `--unsafe-inject-bug`: a name [`parse_server_injected_bug`] accepts.
+fn parse_server_injected_bug_name(name: &str) -> Result<String, String> {
+    parse_server_injected_bug(name).map(|bug| bug.name().to_string())
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -620,6 +699,9 @@ impl TuningArgs {
         }
         if let Some(v) = self.proposal_queue_max {
             t.proposal_queue_max = v;
+        }
+        if let Some(v) = &self.unsafe_inject_bug {
+            t.unsafe_inject_bug = Some(v.clone());
         }
     }
 }
@@ -745,6 +827,45 @@ mod tests {
         let args = TuningArgs { window_slots: Some(1), lease_reads: Some(false), ..Default::default() };
         args.apply(&mut t);
         assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
+    }
+
+    #[test]
+    fn a_server_accepts_only_the_injected_bugs_meant_for_measurement() {
+        assert_eq!(parse_server_injected_bug("stale-lease-reads"), Ok(InjectedBug::StaleLeaseReads));
+        let sim_only = parse_server_injected_bug("ignore-promised-values").unwrap_err();
+        assert!(sim_only.contains("for the simulator only") && sim_only.contains("stale-lease-reads"), "{sim_only}");
+        assert!(parse_server_injected_bug("no-such-bug").unwrap_err().contains("is not an injected bug"));
+        assert!(parse_server_injected_bug("none").unwrap_err().contains("leave it out"));
+
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        assert!(!file.to_toml().contains("unsafe_inject_bug"), "absent unless asked for");
+        assert_eq!(file.core_config().injected_bug, InjectedBug::None);
+        let args = TuningArgs { unsafe_inject_bug: Some("stale-lease-reads".into()), ..Default::default() };
+        args.apply(&mut file.tuning);
+        // `paxoskv cluster` hands it to its servers through the file's [tuning].
+        let text = file.to_toml();
+        assert!(text.contains("unsafe_inject_bug = \"stale-lease-reads\""), "{text}");
+        let parsed = ClusterFile::parse(&text).unwrap();
+        assert_eq!(parsed, file);
+        assert_eq!(parsed.core_config().injected_bug, InjectedBug::StaleLeaseReads);
+        let sim_only = text.replace("stale-lease-reads", "reply-before-persist");
+        assert!(ClusterFile::parse(&sim_only)
+            .unwrap_err()
+            .contains("tuning.unsafe_inject_bug: `reply-before-persist`"));
+    }
+
+    #[test]
+    fn an_injected_bug_needs_the_environment_variable_set_to_1() {
+        let mut tuning = Tuning::default();
+        for env in [None, Some("1"), Some("0")] {
+            assert_eq!(check_injected_bug_allowed(&tuning, env), Ok(()), "nothing to allow without a bug");
+        }
+        tuning.unsafe_inject_bug = Some("stale-lease-reads".into());
+        assert_eq!(check_injected_bug_allowed(&tuning, Some("1")), Ok(()));
+        for env in [None, Some(""), Some("0"), Some("true"), Some("yes")] {
+            let error = check_injected_bug_allowed(&tuning, env).unwrap_err();
+            assert!(error.contains("stale-lease-reads") && error.contains("PAXOSKV_ALLOW_INJECTED_BUGS=1"), "{error}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ use self::util::{Notify, ReplySender};
 use crate::kv::{Command, Reply};
 use crate::net::peer_auth::PeerKey;
 use crate::node::{Boot, Node, Request, Waiter};
-use crate::paxos::NodeId;
+use crate::paxos::{InjectedBug, NodeId};
 use crate::server_log;
 use crate::storage::{Wal, WalOptions};
 
@@ -136,8 +136,15 @@ impl Shared {
 /// Run node `node` of the cluster until the process is stopped.
 pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(), String> {
     file.validate()?;
+    config::check_injected_bug_allowed_by_environment(&file.tuning)?;
     let spec = file.node(node).ok_or_else(|| format!("node {node} is not in the cluster file"))?.clone();
     let shards = file.shards;
+    let bug = file.core_config().injected_bug;
+    if bug != InjectedBug::None {
+        for _ in 0..3 {
+            server_log!(node, "-", "WARNING: injected bug `{}` is ON ({}=1): {}. The cluster's guarantees for acknowledged data and consistency are OFF. Use it to measure, never to keep data.", bug.name(), config::ALLOW_INJECTED_BUGS_ENV, injected_bug_effect(bug));
+        }
+    }
     if file.tuning.durability == config::DurabilityMode::None {
         for _ in 0..3 {
             server_log!(node, "-", "WARNING: durability is `none`: the WAL writes into the page cache and nothing is fsynced; a power loss or kernel crash can lose acknowledged writes. Use it to measure, never to keep data.");
@@ -254,11 +261,23 @@ fn raise_open_files_limit(node: NodeId) {
     }
 }
 
+/// What an injected bug a server may run with does, for its startup warning.
+fn injected_bug_effect(bug: InjectedBug) -> &'static str {
+    match bug {
+        InjectedBug::StaleLeaseReads => {
+            "every node answers reads from its own applied state at once, with no lease, no read-index round and \
+             no forward to the leader, so a follower or a deposed leader returns stale values"
+        }
+        _ => "a protocol rule is broken on purpose",
+    }
+}
+
 fn config_summary(file: &ClusterFile) -> String {
     let t = &file.tuning;
     format!(
-        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\npeer_write_coalescing:{}",
-        file.shards, t.window_slots, t.batch_count_max, t.batch_bytes_max, t.lease_reads, t.durability, t.peer_write_coalescing
+        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\npeer_write_coalescing:{}\r\ninjected_bug:{}",
+        file.shards, t.window_slots, t.batch_count_max, t.batch_bytes_max, t.lease_reads, t.durability, t.peer_write_coalescing,
+        file.core_config().injected_bug.name()
     )
     .to_lowercase()
 }
@@ -482,5 +501,13 @@ mod tests {
         assert!(error.contains("no peer secret") && error.contains("peer_secret_file"), "{error}");
         file.peer_secret = Some(Secret::new("a secret of 32 random bytes, say"));
         assert!(peer_key(&file, 1).is_ok());
+    }
+
+    #[test]
+    fn info_server_names_the_injected_bug_or_none() {
+        let mut file = ClusterFile::local(3, 7000, 1, Path::new("/d")).unwrap();
+        assert!(config_summary(&file).ends_with("\r\ninjected_bug:none"), "{}", config_summary(&file));
+        file.tuning.unsafe_inject_bug = Some("stale-lease-reads".into());
+        assert!(config_summary(&file).ends_with("\r\ninjected_bug:stale-lease-reads"));
     }
 }
