@@ -434,6 +434,15 @@ fn explain(key: String, history: &[(Op, String)], prefix: &[usize], window_start
         Some(i) => {
             shown.push(i);
             ops.push(format!("{}   <- cannot be placed", describe(&history[i].0, &history[i].1, window_start_ns)));
+            // A read: the write whose value it returned, wherever it is.
+            if let Some(RegisterOutput::Value(Some(id))) = history[i].0.output {
+                if let Some(w) = history.iter().position(|(op, _)| op.input == RegisterInput::Set(id)) {
+                    if !shown.contains(&w) {
+                        let write = describe(&history[w].0, &history[w].1, window_start_ns);
+                        ops.push(format!("{write}   <- the write whose value it read"));
+                    }
+                }
+            }
             format!(
                 "after the {} operations listed last could be ordered, {} has no place in any order",
                 prefix.len(),

@@ -124,6 +124,7 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     }
     args.tuning.apply(&mut file.tuning);
     file.validate()?;
+    paxoskv::server::config::check_injected_bug_allowed_by_environment(&file.tuning)?;
 
     let netns = match args.netns {
         true => {
