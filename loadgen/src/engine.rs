@@ -936,7 +936,7 @@ fn watch_leaders(addresses: &[SocketAddr], epoch: Instant, end: Instant, events:
     }
 }
 
-fn unix_now_us() -> u64 {
+pub fn unix_now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 

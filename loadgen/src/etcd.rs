@@ -58,18 +58,25 @@ pub fn run(
         .map_err(|e| format!("starting the tokio runtime: {e}"))?;
     let seconds = Rc::new(RefCell::new(Vec::new()));
     let local = tokio::task::LocalSet::new();
-    let totals = local.block_on(&runtime, drive(config.clone(), endpoints.to_vec(), seconds.clone()))?;
+    let mut nemesis = None;
+    let totals = local.block_on(&runtime, drive(config.clone(), endpoints.to_vec(), seconds.clone(), &mut nemesis))?;
     let seconds = std::mem::take(&mut *seconds.borrow_mut());
     for second in &seconds {
         on_second(second);
     }
-    Ok(RunOutput { window: config.window(), totals, seconds, notes: Vec::new(), stages: Vec::new() })
+    let faults = match nemesis.take() {
+        Some(thread) => thread.join().map_err(|_| "the nemesis thread panicked".to_string())?,
+        None => Vec::new(),
+    };
+    let notes = crate::nemesis::notes(&faults, config.window());
+    Ok(RunOutput { window: config.window(), totals, seconds, notes, stages: Vec::new(), faults, check: None })
 }
 
 async fn drive(
     config: RunConfig,
     endpoints: Vec<String>,
     seconds: Rc<RefCell<Vec<SecondReport>>>,
+    nemesis: &mut Option<std::thread::JoinHandle<Vec<crate::nemesis::FaultRecord>>>,
 ) -> Result<crate::recorder::Totals, String> {
     let mut clients = Vec::new();
     for index in 0..config.connections {
@@ -82,6 +89,10 @@ async fn drive(
     }
     let epoch = Instant::now() + START_LEAD;
     let window = config.window();
+    if let Some(faults) = config.nemesis.clone() {
+        let epoch_unix_us = crate::engine::unix_now_us() + START_LEAD.as_micros() as u64;
+        *nemesis = Some(std::thread::spawn(move || faults.run(epoch, epoch_unix_us, window, &[])));
+    }
     let sink = seconds.clone();
     let recorder = Recorder::new(
         0,
