@@ -51,9 +51,18 @@ start)
     exit 1
     ;;
 stop)
+    pids=()
     for pid in "$dir"/m*.pid; do
-        [[ -f $pid ]] && kill "$(cat "$pid")" 2>/dev/null || true
+        [[ -f $pid ]] && pids+=("$(cat "$pid")")
     done
+    kill "${pids[@]}" 2>/dev/null || true
+    # Wait for them to exit (a member may take seconds to hand over its
+    # leadership), so that the next start finds the ports free.
+    for _ in $(seq 100); do
+        kill -0 "${pids[@]}" 2>/dev/null || exit 0
+        sleep 0.1
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
     ;;
 *)
     echo "usage: $0 start|stop|pids DIR, or $0 member DIR N" >&2

@@ -304,6 +304,8 @@ def section_faults(out):
         return
     rows, details = [], []
     for name in sorted(os.listdir(base)):
+        if not os.path.isdir(os.path.join(base, name)):
+            continue
         comparison = load(f"faults/{name}/comparison.json")
         if not comparison:
             continue
@@ -362,6 +364,16 @@ def section_faults(out):
     out.append(header)
     out.extend(rows)
     out.append("\nDetails, timelines and violations: [faults/README.md](faults/README.md).\n")
+    cost = load("check-cost/summary.json")
+    if cost:
+        out.append(
+            f"**What recording costs the load generator**: `benches/record-check-cost.sh`, closed loop "
+            f"{cost['connections']}x{cost['pipeline']} against one redis-server, half reads, loadgen without and with "
+            f"`--check` interleaved, {cost['repeats']} repeats: with/without throughput **{cost['median_ratio']:.2f}x** "
+            f"(per repeat {', '.join(f'{r:.2f}' for r in cost['ratios'])}; goal >= 0.9); checking the "
+            f"{max(cost['operations']):,} operations of a run took {max(cost['check_ms'])} ms at most. Commit "
+            f"`{cost['commit']}`.\n"
+        )
     page = ["# Checked benchmarks under faults\n", intro, header]
     page.extend(row.replace("](faults/", "](") for row in rows)
     page.append("\nEach run's timeline (faults shaded, elections marked): `<run>/runs/*/timeline.svg`.\n")
