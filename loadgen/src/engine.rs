@@ -514,11 +514,45 @@ async fn tick(executor: Rc<Executor>) {
 /// and a scratch buffer for keys.
 struct RequestSource {
     schedule: Option<Schedule>,
+    encoder: Encoder,
+}
+
+/// Draws requests and encodes them (apart from the schedule, so that both
+/// can be borrowed at once).
+struct Encoder {
     workload: Workload,
     key: Vec<u8>,
     /// `--check`: this connection's writes so far (each writes its own value).
     writes: Option<u64>,
     value: Vec<u8>,
+}
+
+impl Encoder {
+    /// Draws the next request, appends it to `out` and queues it; a request
+    /// the queue refuses is taken back out and counted as an error; with
+    /// `--check`, a queued one is recorded in the history.
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue(
+        &mut self,
+        executor: &Executor,
+        conn: usize,
+        queue: &mut InFlightQueue,
+        out: &mut Vec<u8>,
+        origin_ns: u64,
+        measured: bool,
+        now: u64,
+    ) {
+        let start = out.len();
+        let request = encode_request(&mut self.workload, &mut self.key, &mut self.writes, &mut self.value, conn, out);
+        let item = InFlight { origin_ns, op: request.op, measured, history: UNRECORDED };
+        if queue.push(item).is_err() {
+            out.truncate(start);
+            executor.recorder().local_error(request.op, measured, now);
+        } else if self.writes.is_some() {
+            let history = executor.history.borrow_mut().invoke(conn, request.key, request.op, request.value, now);
+            queue.set_last_history(history);
+        }
+    }
 }
 
 impl RequestSource {
@@ -528,13 +562,13 @@ impl RequestSource {
             Schedule::new(config.arrivals, rate / config.connections as f64, seed)
         });
         let seed = SplitMix64::derive(config.seed, WORKLOAD_STREAM, conn_index as u64).next_u64();
-        RequestSource {
-            schedule,
+        let encoder = Encoder {
             workload: Workload::new(config.workload.clone(), seed),
             key: Vec::new(),
             writes: config.check.then_some(0),
             value: Vec::new(),
-        }
+        };
+        RequestSource { schedule, encoder }
     }
 
     /// Open loop, while disconnected: every request due by `now_ns` fails.
@@ -546,7 +580,7 @@ impl RequestSource {
         while schedule.peek_ns() <= now_ns && schedule.peek_ns() < executor.window.end_ns {
             let intended = schedule.peek_ns();
             schedule.advance();
-            let (op, _) = self.workload.next_request();
+            let (op, _) = self.encoder.workload.next_request();
             recorder.local_error(op, executor.window.contains(intended), now_ns);
         }
     }
@@ -680,26 +714,9 @@ async fn send_open(
                     break;
                 }
                 schedule.advance();
-                let start = out.len();
-                let request = encode_request(
-                    &mut source.workload,
-                    &mut source.key,
-                    &mut source.writes,
-                    &mut source.value,
-                    conn.index,
-                    &mut out,
-                );
-                let op = request.op;
                 let origin_ns = executor.config.mode.latency_origin_ns(intended, now);
-                let mut item = InFlight { origin_ns, op, measured: window.contains(intended), history: UNRECORDED };
-                if queue.push(item).is_err() {
-                    out.truncate(start);
-                    executor.recorder().local_error(op, item.measured, now);
-                } else if source.writes.is_some() {
-                    item.history =
-                        executor.history.borrow_mut().invoke(conn.index, request.key, op, request.value, now);
-                    queue.set_last_history(item.history);
-                }
+                let measured = window.contains(intended);
+                source.encoder.enqueue(executor, conn.index, &mut queue, &mut out, origin_ns, measured, now);
             }
         }
         if !out.is_empty() {
@@ -783,25 +800,7 @@ async fn send_closed(
         {
             let mut queue = conn.queue.borrow_mut();
             for _ in 0..credits {
-                let start = out.len();
-                let request = encode_request(
-                    &mut source.workload,
-                    &mut source.key,
-                    &mut source.writes,
-                    &mut source.value,
-                    conn.index,
-                    &mut out,
-                );
-                let op = request.op;
-                let mut item = InFlight { origin_ns: now, op, measured: window.contains(now), history: UNRECORDED };
-                if queue.push(item).is_err() {
-                    out.truncate(start);
-                    executor.recorder().local_error(op, item.measured, now);
-                } else if source.writes.is_some() {
-                    item.history =
-                        executor.history.borrow_mut().invoke(conn.index, request.key, op, request.value, now);
-                    queue.set_last_history(item.history);
-                }
+                source.encoder.enqueue(executor, conn.index, &mut queue, &mut out, now, window.contains(now), now);
             }
         }
         if let Some(outcome) = write_before(executor, &mut writer, &out, deadline_ns).await {

@@ -42,13 +42,21 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs `loadgen compare PROFILE` with `extra` flags; returns the run
-/// bundle's JSON and the comparison README.
-fn compare(scratch: &Scratch, profile: &Path, base_port: u16, extra: &[&str]) -> (serde_json::Value, String) {
+/// What `loadgen compare` left: the run bundle, the comparison README and
+/// its standard output.
+struct Compared {
+    bundle: serde_json::Value,
+    readme: String,
+    stdout: String,
+}
+
+/// Runs `loadgen compare PROFILE` with `extra` flags (and `env`).
+fn compare(scratch: &Scratch, profile: &Path, base_port: u16, extra: &[&str], env: &[(&str, &str)]) -> Compared {
     let out = scratch.0.join("out");
     let mut command = Command::new(loadgen());
     command
         .current_dir(workspace())
+        .envs(env.iter().copied())
         .arg("compare")
         .arg(profile)
         .args(["--repeats", "1", "--rate", "800", "--warmup-s", "1", "--duration-s", "8"])
@@ -68,7 +76,7 @@ fn compare(scratch: &Scratch, profile: &Path, base_port: u16, extra: &[&str]) ->
     assert_eq!(runs.len(), 1, "{runs:?}");
     let bundle = std::fs::read_to_string(runs[0].join("bundle.json")).unwrap();
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
-    (serde_json::from_str(&bundle).unwrap(), readme)
+    Compared { bundle: serde_json::from_str(&bundle).unwrap(), readme, stdout: stdout.into_owned() }
 }
 
 fn is_root() -> bool {
@@ -81,7 +89,8 @@ fn a_checked_run_through_kills_and_pauses_is_linearizable_and_shows_its_faults()
     let scratch = Scratch::new("kill-pause");
     let profile = workspace().join("tuning/all.toml");
     let nemesis = ["--nemesis", "kill,pause", "--nemesis-interval-s", "1", "--nemesis-duration-s", "1.5"];
-    let (bundle, readme) = compare(&scratch, &profile, 33100, &[&["--check", "linearizable"][..], &nemesis].concat());
+    let Compared { bundle, readme, .. } =
+        compare(&scratch, &profile, 33100, &[&["--check", "linearizable"][..], &nemesis].concat(), &[]);
     let run = &bundle["runs"][0];
     let check = &run["check"];
     assert_eq!(check["verdict"], "linearizable", "{check:#}");
@@ -116,7 +125,7 @@ fn partitions_run_in_network_namespaces_that_are_gone_afterwards() {
     let profile = workspace().join("tuning/all.toml");
     let flags = ["--check", "linearizable", "--nemesis", "partition", "--nemesis-target", "leader"];
     let timing = ["--nemesis-interval-s", "1", "--nemesis-duration-s", "3"];
-    let (bundle, _) = compare(&scratch, &profile, 33200, &[&flags[..], &timing].concat());
+    let Compared { bundle, .. } = compare(&scratch, &profile, 33200, &[&flags[..], &timing].concat(), &[]);
     let run = &bundle["runs"][0];
     assert_eq!(run["check"]["verdict"], "linearizable", "{:#}", run["check"]);
     let faults = run["faults"].as_array().unwrap();
@@ -137,28 +146,11 @@ fn partitions_run_in_network_namespaces_that_are_gone_afterwards() {
 fn servers_with_an_injected_stale_read_bug_are_reported_not_linearizable() {
     let scratch = Scratch::new("stale-reads");
     let profile = workspace().join("benches/faults/stale-reads-bug.toml");
-    let out = scratch.0.join("out");
-    let output = Command::new(loadgen())
-        .current_dir(workspace())
-        .env("PAXOSKV_ALLOW_INJECTED_BUGS", "1")
-        .arg("compare")
-        .arg(&profile)
-        .args(["--repeats", "1", "--rate", "800", "--warmup-s", "1", "--duration-s", "6", "--read-ratio", "0.5"])
-        .args(["--keys", "20", "--check", "linearizable", "--base-port", "33300"])
-        .arg("--paxoskv")
-        .arg(paxoskv())
-        .arg("--data-dir")
-        .arg(scratch.0.join("data"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let flags = ["--read-ratio", "0.5", "--keys", "20", "--check", "linearizable"];
+    let Compared { bundle, stdout, .. } =
+        compare(&scratch, &profile, 33300, &flags, &[("PAXOSKV_ALLOW_INJECTED_BUGS", "1")]);
     assert!(stdout.contains("check: not linearizable"), "{stdout}");
     assert!(stdout.contains("<- cannot be placed"), "the offending operations are shown:\n{stdout}");
-    let bundle = std::fs::read_to_string(out.join("runs/stale-reads-bug-r1/bundle.json")).unwrap();
-    let bundle: serde_json::Value = serde_json::from_str(&bundle).unwrap();
     let check = &bundle["runs"][0]["check"];
     assert_eq!(check["verdict"], "not linearizable");
     assert!(check["keys_failing"].as_u64().unwrap() > 0 && !check["violations"].as_array().unwrap().is_empty());
