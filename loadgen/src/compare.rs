@@ -510,17 +510,14 @@ fn measure(args: &CompareArgs, profile: &Profile, out: &Path, paxoskv: Option<&P
         if let Some(start) = &profile.start {
             shell(start)?;
         }
-        let nemesis = match nemesis {
-            Some(spec) => match external_faults(profile) {
-                Ok(faults) => Some(crate::nemesis::Nemesis::new(spec, Box::new(faults))),
-                Err(e) => Some(Err(e)),
-            },
-            None => None,
-        };
-        let result = match nemesis.transpose() {
-            Ok(nemesis) => crate::run::run_bundle(&spec_for(target.clone(), &labels, None, nemesis), out),
-            Err(e) => Err(e),
-        };
+        // On any failure the system is still stopped below.
+        let nemesis = nemesis
+            .map(|spec| {
+                external_faults(profile).and_then(|faults| crate::nemesis::Nemesis::new(spec, Box::new(faults)))
+            })
+            .transpose();
+        let result =
+            nemesis.and_then(|nemesis| crate::run::run_bundle(&spec_for(target.clone(), &labels, None, nemesis), out));
         if let Some(stop) = &profile.stop {
             shell(stop)?;
         }

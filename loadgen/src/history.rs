@@ -113,10 +113,11 @@ pub fn id_text(id: i64) -> String {
 }
 
 /// Appends the value that carries `id`: its decimal digits, then dots up
-/// to `value_bytes` (longer than `value_bytes` when the id needs it).
+/// to `value_bytes` (longer than `value_bytes` when the id needs it). Ids
+/// are never negative (see [`write_id`]); no allocation per write.
 pub fn write_value(id: i64, value_bytes: usize, out: &mut Vec<u8>) {
     let start = out.len();
-    out.extend_from_slice(id.to_string().as_bytes());
+    crate::workload::push_decimal(out, id as u64);
     while out.len() - start < value_bytes {
         out.push(b'.');
     }

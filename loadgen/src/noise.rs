@@ -73,7 +73,6 @@ pub fn settle(dir: &Path) -> Duration {
 fn disk_stat_path(dir: &Path) -> Option<std::path::PathBuf> {
     let existing = dir.ancestors().find(|p| p.exists())?;
     let dev = std::fs::metadata(existing).ok()?.dev();
-    // SAFETY: major/minor only decode the number.
     let (major, minor) = (libc::major(dev), libc::minor(dev));
     let path = std::path::PathBuf::from(format!("/sys/dev/block/{major}:{minor}/stat"));
     path.exists().then_some(path)

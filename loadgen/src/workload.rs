@@ -207,7 +207,8 @@ fn digits(mut value: u64) -> usize {
     count
 }
 
-fn push_decimal(out: &mut Vec<u8>, value: u64) {
+/// Appends `value` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, value: u64) {
     push_padded_decimal(out, value, digits(value));
 }
 
