@@ -3,11 +3,10 @@
 //! accepted values; the replica turns each decision into a persist op and a
 //! reply that leaves only after that op is durable.
 
-use std::collections::BTreeMap;
-
 use super::ballot::{Ballot, Slot};
 use super::lease::LeaseGrant;
 use super::message::{Accept, AcceptedEntry, Prepare, Promise, RejectReason, Value};
+use super::slotmap::SlotMap;
 
 #[derive(Clone, Debug)]
 pub struct Acceptor {
@@ -15,7 +14,7 @@ pub struct Acceptor {
     promised: Ballot,
     /// The highest-ballot value accepted per slot, for slots not yet known
     /// chosen locally (slots below the learner's commit index are pruned).
-    accepted: BTreeMap<Slot, (Ballot, Value)>,
+    accepted: SlotMap<(Ballot, Value)>,
     /// Lease granted to the leader last heard from.
     grant: LeaseGrant,
 }
@@ -49,7 +48,7 @@ pub enum AcceptDecision {
 }
 
 impl Acceptor {
-    pub fn new(promised: Ballot, accepted: BTreeMap<Slot, (Ballot, Value)>, grant: LeaseGrant) -> Acceptor {
+    pub fn new(promised: Ballot, accepted: SlotMap<(Ballot, Value)>, grant: LeaseGrant) -> Acceptor {
         debug_assert!(accepted.values().all(|(b, _)| *b <= promised));
         Acceptor { promised, accepted, grant }
     }
@@ -146,7 +145,7 @@ impl Acceptor {
     /// Forget accepted values below `commit` (the learner holds the chosen ones).
     pub fn prune_below(&mut self, commit: Slot) {
         if self.accepted.first_key_value().is_some_and(|(&s, _)| s < commit) {
-            self.accepted = self.accepted.split_off(&commit);
+            self.accepted.drop_below(commit);
         }
     }
 }

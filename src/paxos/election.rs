@@ -1,13 +1,12 @@
 //! Elections: pre-vote (Raft thesis section 9.6), Phase 1 over the whole log
 //! suffix, taking office once a majority promised, and stepping down.
 
-use std::collections::BTreeMap;
-
 use super::ballot::{Ballot, NodeSet};
 use super::lease::leader_lease_ticks;
 use super::message::*;
 use super::proposer::{Candidate, PreCandidate, Role};
 use super::replica::{Event, ReadOutcome, Replica, StepDownReason};
+use super::slotmap::SlotMap;
 
 impl Replica {
     // ---- elections --------------------------------------------------------
@@ -51,7 +50,7 @@ impl Replica {
             ballot,
             first_unchosen,
             promised_by: NodeSet::default(),
-            accepted: BTreeMap::new(),
+            accepted: SlotMap::new(),
         });
         self.out.events.push(Event::ElectionStarted { ballot });
         let prepare = Prepare { ballot, first_unchosen };

@@ -1,7 +1,7 @@
 //! The learner role: which slots are chosen, with what value, and which of
 //! them have been handed to the state machine.
 
-use std::collections::BTreeMap;
+use super::slotmap::SlotMap;
 
 use super::ballot::Slot;
 use super::message::Value;
@@ -10,7 +10,7 @@ use super::message::Value;
 pub struct Learner {
     /// Chosen values. Invariant: contains every slot in `[0, commit)` (until
     /// compaction by the storage layer), plus any chosen slot learned beyond a hole.
-    chosen: BTreeMap<Slot, Value>,
+    chosen: SlotMap<Value>,
     /// Commit index: the first slot not known chosen.
     commit: Slot,
     /// Slots below this were handed out in `Ready::committed`.
@@ -22,7 +22,7 @@ pub struct Learner {
 
 impl Learner {
     /// A learner whose log starts at `base` (a snapshot's slot, or 0).
-    pub fn new(chosen: BTreeMap<Slot, Value>, mut commit: Slot, base: Slot) -> Learner {
+    pub fn new(chosen: SlotMap<Value>, mut commit: Slot, base: Slot) -> Learner {
         assert!(
             base <= commit && chosen.range(base..commit).count() as u64 == commit - base,
             "recovered state lacks chosen values in [{base}, {commit})"
@@ -36,7 +36,7 @@ impl Learner {
 
     /// A snapshot covering every slot below `slot` replaces the log before it.
     pub fn install_snapshot(&mut self, slot: Slot) {
-        self.chosen = self.chosen.split_off(&slot);
+        self.chosen.drop_below(slot);
         self.commit = self.commit.max(slot);
         while self.chosen.contains_key(&self.commit) {
             self.commit += 1;
@@ -121,7 +121,7 @@ impl Learner {
     pub fn compact(&mut self, up_to: Slot) {
         let up_to = up_to.min(self.emitted);
         if up_to > self.compacted {
-            self.chosen = self.chosen.split_off(&up_to);
+            self.chosen.drop_below(up_to);
             self.compacted = up_to;
         }
     }
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn commit_index_advances_only_over_contiguous_slots() {
-        let mut l = Learner::new(BTreeMap::new(), 0, 0);
+        let mut l = Learner::new(SlotMap::new(), 0, 0);
         assert!(l.learn(1, Value::Noop));
         assert_eq!(l.commit(), 0, "hole at 0");
         assert!(l.take_committed().is_empty());
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "two values chosen")]
     fn learning_a_conflicting_value_is_a_bug() {
-        let mut l = Learner::new(BTreeMap::new(), 0, 0);
+        let mut l = Learner::new(SlotMap::new(), 0, 0);
         l.learn(0, Value::Noop);
         l.learn(0, Value::batch(vec![bytes::Bytes::from_static(b"x")]));
     }

@@ -19,6 +19,7 @@ mod persist;
 mod proposer;
 mod recovery;
 mod replica;
+mod slotmap;
 mod time;
 mod timeout;
 
@@ -29,3 +30,4 @@ pub use message::*;
 pub use persist::{DurableState, PersistOp, SnapshotImage};
 pub use proposer::RoleKind;
 pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason, StepError};
+pub use slotmap::SlotMap;

@@ -3,12 +3,11 @@
 //! model both implement exactly this: apply the ops in order, and after a
 //! restart hand the result to `Replica::recover`.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use super::ballot::{Ballot, Slot};
 use super::message::Value;
+use super::slotmap::SlotMap;
 
 /// One durable change, in the order the core produced it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +56,9 @@ pub struct DurableState {
     pub snapshot: Option<SnapshotImage>,
     pub promised: Ballot,
     /// Accepted (ballot, value) per slot at or above `commit`.
-    pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    pub accepted: SlotMap<(Ballot, Value)>,
     /// Chosen values: every slot below `commit`, plus any learned above it.
-    pub chosen: BTreeMap<Slot, Value>,
+    pub chosen: SlotMap<Value>,
     pub commit: Slot,
     /// Between `RecoveryBegun` and `RecoveryDone`: the replica must not vote.
     pub recovering: bool,
@@ -105,8 +104,7 @@ impl DurableState {
                     }
                 }
                 self.commit = self.commit.max(*commit);
-                let keep = self.accepted.split_off(&self.commit);
-                self.accepted = keep;
+                self.accepted.drop_below(self.commit);
             }
             PersistOp::RecoveryBegun => self.recovering = true,
             PersistOp::Horizon { ms } => self.horizon = self.horizon.max(*ms),
@@ -116,8 +114,8 @@ impl DurableState {
                     return;
                 }
                 self.snapshot = Some(image.clone());
-                self.chosen = self.chosen.split_off(&image.slot);
-                self.accepted = self.accepted.split_off(&image.slot);
+                self.chosen.drop_below(image.slot);
+                self.accepted.drop_below(image.slot);
                 self.commit = self.commit.max(image.slot);
                 while self.chosen.contains_key(&self.commit) {
                     self.commit += 1;

@@ -3,13 +3,14 @@
 //!
 //! The role's state lives here; the replica drives it (see `replica.rs`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use super::ballot::{Ballot, NodeSet, Slot};
 use super::config::Config;
 use super::message::{Promise, Value};
+use super::slotmap::SlotMap;
 
 /// What this replica is doing as a proposer.
 #[derive(Debug)]
@@ -66,7 +67,7 @@ pub struct Candidate {
     pub promised_by: NodeSet,
     /// Per slot, the highest-ballot accepted value reported so far (P2c:
     /// the new leader must propose it).
-    pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    pub accepted: SlotMap<(Ballot, Value)>,
 }
 
 impl Candidate {
@@ -125,7 +126,7 @@ pub struct Leader {
     pub next_slot: Slot,
     /// Proposed, not yet known chosen. At most `window_slots` entries, plus
     /// the slots re-proposed at election.
-    pub in_flight: BTreeMap<Slot, InFlight>,
+    pub in_flight: SlotMap<InFlight>,
     /// Commands waiting for a slot. Invariant: `queue.len() <= proposal_queue_max`.
     pub queue: VecDeque<Bytes>,
     /// Payload bytes in `queue`. Invariant: `<= proposal_queue_bytes_max`.
@@ -161,7 +162,7 @@ impl Leader {
         Leader {
             ballot,
             next_slot,
-            in_flight: BTreeMap::new(),
+            in_flight: SlotMap::new(),
             queue: VecDeque::new(),
             queue_bytes: 0,
             recovery_end: next_slot,

@@ -38,12 +38,11 @@
 //! the shell tells the two apart by an on-disk marker written at first
 //! initialization (or the operator's `--rejoin`).
 
-use std::collections::BTreeMap;
-
 use super::ballot::{Ballot, NodeSet, Slot};
 use super::message::*;
 use super::persist::PersistOp;
 use super::replica::{Event, Replica};
+use super::slotmap::SlotMap;
 
 /// What a recovering replica has learned so far.
 #[derive(Debug)]
@@ -59,7 +58,7 @@ pub struct Recovery {
     /// The highest commit index reported: the log is learned up to it.
     pub commit_target: Slot,
     /// Per slot, the highest-ballot accepted value reported.
-    pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    pub accepted: SlotMap<(Ballot, Value)>,
     /// The highest time horizon reported.
     pub horizon: u64,
 }
@@ -78,7 +77,7 @@ impl Replica {
             answered: NodeSet::default(),
             promised: self.acceptor.promised(),
             commit_target: 0,
-            accepted: BTreeMap::new(),
+            accepted: SlotMap::new(),
             horizon: 0,
         });
         self.out.events.push(Event::RecoveryStarted);

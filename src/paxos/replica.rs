@@ -25,6 +25,7 @@ use super::message::*;
 use super::persist::{DurableState, PersistOp, SnapshotImage};
 use super::proposer::{Role, RoleKind};
 use super::recovery::Recovery;
+use super::slotmap::SlotMap;
 use super::timeout::Timeout;
 use crate::rng::Rng;
 
@@ -236,7 +237,7 @@ impl Replica {
     /// A brand-new replica with empty durable state.
     pub fn new(config: Config, id: NodeId, seed: u64) -> Result<Replica, ConfigError> {
         let mut replica = Replica::build(config, id, seed, DurableState::default())?;
-        replica.acceptor = Acceptor::new(Ballot::ZERO, BTreeMap::new(), LeaseGrant::expired());
+        replica.acceptor = Acceptor::new(Ballot::ZERO, SlotMap::new(), LeaseGrant::expired());
         Ok(replica)
     }
 

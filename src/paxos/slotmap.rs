@@ -1,0 +1,318 @@
+//! A map keyed by log slot, for the core's per-slot state (accepted values,
+//! chosen values, slots in flight, the durable state's log).
+//!
+//! Those maps are dense in practice: slots arrive in order, are looked up
+//! near the end and pruned from the front. A `BTreeMap` paid a tree walk
+//! (and a key comparison per level) for every lookup, a node allocation
+//! every few inserts, and a whole new tree for every prune (`split_off`).
+//! This is a sorted `VecDeque` of `(slot, value)`: a lookup in a dense
+//! run is one subtraction (`slot - first slot`), checked, with a binary
+//! search as the fallback; appending and pruning from the front cost
+//! O(1) each. Holes are allowed (a chosen slot learned beyond a gap, a
+//! peer's Accept far ahead): memory is proportional to the entries, never
+//! to the span of slots, so no message can make it allocate a gap. An
+//! insert in the middle moves the entries after it (rare: an out-of-order
+//! slot; the map is bounded by the window or the snapshot interval).
+//!
+//! Iteration is in slot order and equality is entry-wise, as with the
+//! `BTreeMap` it replaces, so everything built from it stays deterministic.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Bound, Index, RangeBounds};
+
+use super::ballot::Slot;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SlotMap<V> {
+    /// Sorted by slot, no slot twice.
+    entries: VecDeque<(Slot, V)>,
+}
+
+impl<V> Default for SlotMap<V> {
+    fn default() -> Self {
+        SlotMap { entries: VecDeque::new() }
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for SlotMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries.iter().map(|(s, v)| (s, v))).finish()
+    }
+}
+
+impl<V> SlotMap<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `Ok(index)` of `slot`, or `Err(index)` where it would go.
+    fn position(&self, slot: Slot) -> Result<usize, usize> {
+        let (Some(&(first, _)), Some(&(last, _))) = (self.entries.front(), self.entries.back()) else {
+            return Err(0);
+        };
+        if slot > last {
+            return Err(self.entries.len());
+        }
+        if slot < first {
+            return Err(0);
+        }
+        // Dense run: the entry `slot - first` places along is the one.
+        let guess = slot - first;
+        if guess < self.entries.len() as u64 && self.entries[guess as usize].0 == slot {
+            return Ok(guess as usize);
+        }
+        self.entries.binary_search_by_key(&slot, |&(s, _)| s)
+    }
+
+    /// The index of the first entry at or after `slot`.
+    fn lower_bound(&self, slot: Slot) -> usize {
+        match self.position(slot) {
+            Ok(i) | Err(i) => i,
+        }
+    }
+
+    fn index_range(&self, range: impl RangeBounds<Slot>) -> (usize, usize) {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => self.lower_bound(s),
+            Bound::Excluded(&s) => s.checked_add(1).map_or(self.entries.len(), |s| self.lower_bound(s)),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&s) => s.checked_add(1).map_or(self.entries.len(), |s| self.lower_bound(s)),
+            Bound::Excluded(&s) => self.lower_bound(s),
+            Bound::Unbounded => self.entries.len(),
+        };
+        (start, end.max(start))
+    }
+
+    pub fn get(&self, slot: &Slot) -> Option<&V> {
+        self.position(*slot).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, slot: &Slot) -> Option<&mut V> {
+        self.position(*slot).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, slot: &Slot) -> bool {
+        self.position(*slot).is_ok()
+    }
+
+    /// Insert or replace; returns the value replaced.
+    pub fn insert(&mut self, slot: Slot, value: V) -> Option<V> {
+        match self.position(slot) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) if i == self.entries.len() => {
+                self.entries.push_back((slot, value));
+                None
+            }
+            Err(i) => {
+                self.entries.insert(i, (slot, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, slot: &Slot) -> Option<V> {
+        match self.position(*slot) {
+            Ok(0) => self.entries.pop_front().map(|(_, v)| v),
+            Ok(i) => self.entries.remove(i).map(|(_, v)| v),
+            Err(_) => None,
+        }
+    }
+
+    pub fn first_key_value(&self) -> Option<(&Slot, &V)> {
+        self.entries.front().map(|(s, v)| (s, v))
+    }
+
+    pub fn last_key_value(&self) -> Option<(&Slot, &V)> {
+        self.entries.back().map(|(s, v)| (s, v))
+    }
+
+    pub fn pop_first(&mut self) -> Option<(Slot, V)> {
+        self.entries.pop_front()
+    }
+
+    /// Drop every entry below `slot` (what `map = map.split_off(&slot)`
+    /// did, without building a new map).
+    pub fn drop_below(&mut self, slot: Slot) {
+        let keep_from = self.lower_bound(slot);
+        if keep_from == self.entries.len() {
+            self.entries.clear();
+        } else {
+            self.entries.drain(..keep_from);
+        }
+    }
+
+    /// Split off and return the entries at or above `slot`.
+    pub fn split_off(&mut self, slot: &Slot) -> SlotMap<V> {
+        let at = self.lower_bound(*slot);
+        SlotMap { entries: self.entries.split_off(at) }
+    }
+
+    pub fn range(&self, range: impl RangeBounds<Slot>) -> impl DoubleEndedIterator<Item = (&Slot, &V)> {
+        let (start, end) = self.index_range(range);
+        self.entries.range(start..end).map(|(s, v)| (s, v))
+    }
+
+    pub fn range_mut(&mut self, range: impl RangeBounds<Slot>) -> impl DoubleEndedIterator<Item = (&Slot, &mut V)> {
+        let (start, end) = self.index_range(range);
+        self.entries.range_mut(start..end).map(|(s, v)| (&*s, v))
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Slot, &V)> + ExactSizeIterator {
+        self.entries.iter().map(|(s, v)| (s, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Slot> + ExactSizeIterator {
+        self.entries.iter().map(|(s, _)| s)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<V> Index<&Slot> for SlotMap<V> {
+    type Output = V;
+
+    fn index(&self, slot: &Slot) -> &V {
+        self.get(slot).unwrap_or_else(|| panic!("slot {slot} is not in the map"))
+    }
+}
+
+/// Like `BTreeMap`'s: a later entry for the same slot replaces an earlier one.
+impl<V> FromIterator<(Slot, V)> for SlotMap<V> {
+    fn from_iter<I: IntoIterator<Item = (Slot, V)>>(iter: I) -> Self {
+        let mut map = SlotMap::new();
+        map.extend(iter);
+        map
+    }
+}
+
+impl<V> Extend<(Slot, V)> for SlotMap<V> {
+    fn extend<I: IntoIterator<Item = (Slot, V)>>(&mut self, iter: I) {
+        for (slot, value) in iter {
+            self.insert(slot, value);
+        }
+    }
+}
+
+impl<V> IntoIterator for SlotMap<V> {
+    type Item = (Slot, V);
+    type IntoIter = std::collections::vec_deque::IntoIter<(Slot, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SlotMap<V> {
+    type Item = (&'a Slot, &'a V);
+    type IntoIter =
+        std::iter::Map<std::collections::vec_deque::Iter<'a, (Slot, V)>, fn(&'a (Slot, V)) -> (&'a Slot, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        fn pair<V>((s, v): &(Slot, V)) -> (&Slot, &V) {
+            (s, v)
+        }
+        self.entries.iter().map(pair as fn(&'a (Slot, V)) -> (&'a Slot, &'a V))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Random operations on a `SlotMap` and a `BTreeMap` side by side:
+    /// every answer and every iteration must match.
+    #[test]
+    fn behaves_like_a_btreemap() {
+        for seed in 0..200u64 {
+            let mut rng = Rng::new(seed);
+            let mut ours: SlotMap<u64> = SlotMap::new();
+            let mut model: BTreeMap<Slot, u64> = BTreeMap::new();
+            let mut next = 0u64;
+            for step in 0..400u64 {
+                // Mostly dense and ascending, sometimes a hole, an old slot or a far one.
+                let slot = match rng.below(10) {
+                    0 => rng.below(next + 1),
+                    1 => next + 1 + rng.below(50),
+                    2 => next + 1_000_000 + rng.below(3),
+                    _ => next,
+                };
+                match rng.below(8) {
+                    0 => assert_eq!(ours.remove(&slot), model.remove(&slot), "seed {seed} step {step}: remove"),
+                    1 => {
+                        ours.drop_below(slot);
+                        model = model.split_off(&slot);
+                    }
+                    2 => {
+                        let (lo, hi) = (slot.saturating_sub(rng.below(20)), slot + rng.below(20));
+                        let a: Vec<_> = ours.range(lo..hi).map(|(s, v)| (*s, *v)).collect();
+                        let b: Vec<_> = model.range(lo..hi).map(|(s, v)| (*s, *v)).collect();
+                        assert_eq!(a, b, "seed {seed} step {step}: range {lo}..{hi}");
+                        let a: Vec<_> = ours.range(lo..=hi).map(|(s, _)| *s).collect();
+                        let b: Vec<_> = model.range(lo..=hi).map(|(s, _)| *s).collect();
+                        assert_eq!(a, b, "seed {seed} step {step}: range {lo}..={hi}");
+                    }
+                    3 => {
+                        let mut high = ours.split_off(&slot);
+                        let model_high = model.split_off(&slot);
+                        assert!(high.iter().map(|(s, v)| (*s, *v)).eq(model_high.iter().map(|(s, v)| (*s, *v))));
+                        // Put it back together.
+                        ours.extend(std::mem::take(&mut high));
+                        model.extend(model_high);
+                    }
+                    _ => {
+                        assert_eq!(
+                            ours.insert(slot, step),
+                            model.insert(slot, step),
+                            "seed {seed} step {step}: insert"
+                        );
+                        if slot == next {
+                            next += 1;
+                        }
+                    }
+                }
+                assert_eq!(ours.len(), model.len(), "seed {seed} step {step}: len");
+                assert_eq!(ours.get(&slot), model.get(&slot), "seed {seed} step {step}: get");
+                assert_eq!(ours.contains_key(&(slot + 1)), model.contains_key(&(slot + 1)));
+                assert_eq!(ours.first_key_value(), model.first_key_value());
+                assert_eq!(ours.last_key_value(), model.last_key_value());
+            }
+            assert!(ours.iter().eq(model.iter()), "seed {seed}: final contents");
+            let rebuilt: SlotMap<u64> = model.clone().into_iter().collect();
+            assert_eq!(rebuilt, ours, "seed {seed}: equality is entry-wise");
+        }
+    }
+
+    #[test]
+    fn a_far_slot_costs_one_entry_not_a_gap() {
+        let mut map = SlotMap::new();
+        map.insert(0, ());
+        map.insert(u64::MAX - 1, ());
+        map.insert(5, ());
+        assert_eq!(map.len(), 3);
+        assert_eq!(map.keys().copied().collect::<Vec<_>>(), vec![0, 5, u64::MAX - 1]);
+        assert_eq!(map.range(1..).count(), 2);
+        assert_eq!(map.range(..=u64::MAX).count(), 3);
+        map.drop_below(6);
+        assert_eq!(map.len(), 1);
+    }
+}
