@@ -106,7 +106,7 @@ impl Replica {
         let role = std::mem::replace(&mut self.role, Role::Follower);
         if let Role::Leader(leader) = role {
             self.out.events.push(Event::SteppedDown { ballot: leader.ballot, reason });
-            self.out.aborted.extend(leader.queue);
+            self.out.aborted.extend(leader.queue.into_commands());
             for read in leader.reads {
                 self.out.reads.push(ReadOutcome::Failed { id: read.id });
             }

@@ -127,10 +127,9 @@ pub struct Leader {
     /// Proposed, not yet known chosen. At most `window_slots` entries, plus
     /// the slots re-proposed at election.
     pub in_flight: SlotMap<InFlight>,
-    /// Commands waiting for a slot. Invariant: `queue.len() <= proposal_queue_max`.
-    pub queue: VecDeque<Bytes>,
-    /// Payload bytes in `queue`. Invariant: `<= proposal_queue_bytes_max`.
-    pub queue_bytes: usize,
+    /// Commands waiting for a slot. Invariants: `queue.len() <=
+    /// proposal_queue_max`, `queue.bytes() <= proposal_queue_bytes_max`.
+    pub queue: ProposalQueue,
     /// Slots below this were chosen or re-proposed at election: a read
     /// must wait for them (they may hold writes a previous leader acknowledged).
     pub recovery_end: Slot,
@@ -157,14 +156,97 @@ pub struct Leader {
     pub elected_floor: u64,
 }
 
+/// Commands waiting for a slot, in the chunks they were proposed in: a
+/// chunk that fits a batch becomes the batch as it is (one move of the
+/// caller's `Vec`, not one per command); only a chunk that straddles a
+/// batch limit is split.
+#[derive(Debug, Default)]
+pub struct ProposalQueue {
+    /// No chunk is empty.
+    chunks: VecDeque<Vec<Bytes>>,
+    len: usize,
+    bytes: usize,
+}
+
+impl ProposalQueue {
+    /// Commands queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Payload bytes queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn push(&mut self, commands: Vec<Bytes>, bytes: usize) {
+        if commands.is_empty() {
+            return;
+        }
+        self.len += commands.len();
+        self.bytes += bytes;
+        self.chunks.push_back(commands);
+    }
+
+    /// The next batch, in queue order: at most `count_max` commands and
+    /// `bytes_max` payload bytes, but never empty while commands wait (a
+    /// command alone over the limit goes alone).
+    pub fn take_batch(&mut self, count_max: usize, bytes_max: usize) -> Vec<Bytes> {
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(front) = self.chunks.front_mut() {
+            let mut fit = 0;
+            let mut fit_bytes = 0;
+            for command in front.iter() {
+                let full = batch.len() + fit >= count_max || bytes + fit_bytes + command.len() > bytes_max;
+                if full && batch.len() + fit > 0 {
+                    break;
+                }
+                fit += 1;
+                fit_bytes += command.len();
+            }
+            if fit == 0 {
+                break;
+            }
+            let whole = fit == front.len();
+            let taken = if whole {
+                self.chunks.pop_front().expect("front exists")
+            } else {
+                let rest = front.split_off(fit);
+                std::mem::replace(front, rest)
+            };
+            self.len -= fit;
+            self.bytes -= fit_bytes;
+            bytes += fit_bytes;
+            if batch.is_empty() {
+                batch = taken;
+            } else {
+                batch.extend(taken);
+            }
+            if !whole {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Every command, in queue order (for aborting them).
+    pub fn into_commands(self) -> impl Iterator<Item = Bytes> {
+        self.chunks.into_iter().flatten()
+    }
+}
+
 impl Leader {
     pub fn new(ballot: Ballot, next_slot: Slot, now: u64, members: usize) -> Leader {
         Leader {
             ballot,
             next_slot,
             in_flight: SlotMap::new(),
-            queue: VecDeque::new(),
-            queue_bytes: 0,
+            queue: ProposalQueue::default(),
             recovery_end: next_slot,
             heartbeat_round: 0,
             rounds: VecDeque::new(),
@@ -194,19 +276,8 @@ impl Leader {
             // time (expired keys are reclaimed as stamps advance).
             return std::mem::take(&mut self.stamp_due).then(Vec::new);
         }
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(command) = self.queue.front() {
-            let full = batch.len() >= config.batch_count_max || bytes + command.len() > config.batch_bytes_max;
-            if full && !batch.is_empty() {
-                break;
-            }
-            bytes += command.len();
-            self.queue_bytes -= command.len();
-            batch.push(self.queue.pop_front().expect("front exists"));
-        }
         self.stamp_due = false;
-        Some(batch)
+        Some(self.queue.take_batch(config.batch_count_max, config.batch_bytes_max))
     }
 
     pub fn start_round(&mut self, now: u64) -> u64 {
@@ -230,5 +301,53 @@ impl Leader {
             return Some((entry.sent_at_tick, entry.acks));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Batches cut from chunks are exactly the batches the one-command-at-a-
+    /// time rule cuts: same commands, same order, same limits.
+    #[test]
+    fn chunked_queue_cuts_the_batches_a_command_queue_would() {
+        for seed in 0..300u64 {
+            let mut rng = Rng::new(seed);
+            let (count_max, bytes_max) = (1 + rng.below(8) as usize, 1 + rng.below(64) as usize);
+            let mut queue = ProposalQueue::default();
+            let mut model: VecDeque<Bytes> = VecDeque::new();
+            let mut next = 0u32;
+            for step in 0..200 {
+                if rng.chance(0.5) {
+                    let chunk: Vec<Bytes> = (0..rng.below(6))
+                        .map(|_| {
+                            next += 1;
+                            let mut c = next.to_be_bytes().to_vec();
+                            c.resize(rng.below(20) as usize + 4, 0);
+                            Bytes::from(c)
+                        })
+                        .collect();
+                    let bytes = chunk.iter().map(Bytes::len).sum();
+                    model.extend(chunk.iter().cloned());
+                    queue.push(chunk, bytes);
+                } else {
+                    let mut expected = Vec::new();
+                    let mut bytes = 0;
+                    while let Some(c) = model.front() {
+                        if (expected.len() >= count_max || bytes + c.len() > bytes_max) && !expected.is_empty() {
+                            break;
+                        }
+                        bytes += c.len();
+                        expected.push(model.pop_front().unwrap());
+                    }
+                    assert_eq!(queue.take_batch(count_max, bytes_max), expected, "seed {seed} step {step}");
+                }
+                assert_eq!(queue.len(), model.len(), "seed {seed} step {step}");
+                assert_eq!(queue.bytes(), model.iter().map(Bytes::len).sum::<usize>(), "seed {seed} step {step}");
+            }
+            assert!(queue.into_commands().eq(model), "seed {seed}: what is left, in order");
+        }
     }
 }

@@ -391,12 +391,11 @@ impl Replica {
         }
         let bytes: usize = commands.iter().map(Bytes::len).sum();
         if leader.queue.len() + commands.len() > self.config.proposal_queue_max
-            || leader.queue_bytes + bytes > self.config.proposal_queue_bytes_max
+            || leader.queue.bytes() + bytes > self.config.proposal_queue_bytes_max
         {
             return Err(ProposeError::QueueFull);
         }
-        leader.queue_bytes += bytes;
-        leader.queue.extend(commands);
+        leader.queue.push(commands, bytes);
         Ok(())
     }
 
