@@ -60,8 +60,10 @@ impl<C> Node<C> {
             if ready.is_empty() {
                 // Replies to ourselves may wait on a Ready that had nothing to
                 // write (nothing they depend on is unsynced: `sync_wanted`).
+                let number = ready.number;
+                self.replica.recycle(ready);
                 if !self.sync_wanted() && self.replica.awaiting_persist() {
-                    self.replica.on_persisted(ready.number);
+                    self.replica.on_persisted(number);
                     continue;
                 }
                 break;
@@ -71,13 +73,17 @@ impl<C> Node<C> {
         self.check_invariants();
     }
 
-    pub(super) fn handle_ready(&mut self, ready: Ready) {
-        let Ready { number, persist, send_now, send_after_persist, committed, reads, aborted, events, snapshot } =
-            ready;
+    pub(super) fn handle_ready(&mut self, mut ready: Ready) {
+        let number = ready.number;
+        // Moved on as they are (the WAL and the sync queue keep them).
+        let persist = std::mem::take(&mut ready.persist);
+        let send_after_persist = std::mem::take(&mut ready.send_after_persist);
+        // Drained: their buffers go back to the core (`recycle`).
+        let Ready { send_now, committed, reads, aborted, events, snapshot, .. } = &mut ready;
         let stepped_down = events.iter().any(|e| matches!(e, Event::SteppedDown { .. }));
-        self.out.events.extend(events.into_iter().map(NodeEvent::Core));
-        self.transmit(send_now);
-        if let Some(image) = snapshot {
+        self.out.events.extend(events.drain(..).map(NodeEvent::Core));
+        self.transmit(send_now.drain(..));
+        if let Some(image) = snapshot.take() {
             match KvStore::restore(&image.data) {
                 Ok(kv) => {
                     self.kv = kv;
@@ -90,13 +96,13 @@ impl<C> Node<C> {
                 }
             }
         }
-        for (slot, value) in committed {
+        for (slot, value) in committed.drain(..) {
             self.apply(slot, &value);
         }
-        for outcome in reads {
+        for outcome in reads.drain(..) {
             self.on_read_outcome(outcome);
         }
-        for command in aborted {
+        for command in aborted.drain(..) {
             let Ok(command) = Command::decode(&command) else { continue };
             self.resubmit_waiting_write((command.session, command.seq));
         }
@@ -111,6 +117,7 @@ impl<C> Node<C> {
                 self.resubmit_waiting_write(key);
             }
         }
+        self.replica.recycle(ready);
         self.persist(number, persist, send_after_persist);
     }
 
@@ -161,7 +168,7 @@ impl<C> Node<C> {
         }
     }
 
-    pub(super) fn transmit(&mut self, envelopes: Vec<Envelope>) {
+    pub(super) fn transmit(&mut self, envelopes: impl IntoIterator<Item = Envelope>) {
         for envelope in envelopes {
             self.out.messages.push((envelope.to, PeerFrame::Paxos(envelope.message)));
         }

@@ -32,14 +32,23 @@ pub enum PrepareDecision {
     },
 }
 
+/// Which of an Accept's slots were recorded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Every one (the common case: the Accept's values go to disk as they are).
+    All,
+    /// Only these runs of consecutive slots (possibly none).
+    Runs(Vec<(Slot, Vec<Value>)>),
+}
+
 /// The acceptor's answer to an Accept.
 pub enum AcceptDecision {
-    /// Accepted. `stored` holds the runs of consecutive slots actually
-    /// recorded (slots already known chosen are skipped: their chosen value
-    /// must never be overwritten, in memory or on disk); `newly_promised`
-    /// says whether `promised` rose. Both must be persisted.
+    /// Accepted. `stored` says which slots were actually recorded (slots
+    /// already known chosen are skipped: their chosen value must never be
+    /// overwritten, in memory or on disk); `newly_promised` says whether
+    /// `promised` rose. Both must be persisted.
     Accepted {
-        stored: Vec<(Slot, Vec<Value>)>,
+        stored: Stored,
         newly_promised: bool,
     },
     Reject {
@@ -98,8 +107,15 @@ impl Acceptor {
         }
         let newly_promised = accept.ballot > self.promised;
         self.promised = accept.ballot;
+        let slots = accept.first_slot..accept.first_slot + accept.values.len() as u64;
+        if !accept.values.is_empty() && !slots.clone().any(&known_chosen) {
+            for (slot, value) in slots.zip(&accept.values) {
+                self.accepted.insert(slot, (accept.ballot, value.clone()));
+            }
+            return AcceptDecision::Accepted { stored: Stored::All, newly_promised };
+        }
         let mut stored: Vec<(Slot, Vec<Value>)> = Vec::new();
-        for (slot, value) in (accept.first_slot..).zip(&accept.values) {
+        for (slot, value) in slots.zip(&accept.values) {
             if known_chosen(slot) {
                 continue;
             }
@@ -109,7 +125,7 @@ impl Acceptor {
                 _ => stored.push((slot, vec![value.clone()])),
             }
         }
-        AcceptDecision::Accepted { stored, newly_promised }
+        AcceptDecision::Accepted { stored: Stored::Runs(stored), newly_promised }
     }
 
     /// Every value accepted at a slot >= `from`, ascending (for recovery answers).

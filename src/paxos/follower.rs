@@ -4,7 +4,7 @@
 //! The pure accept/promise decisions live in `acceptor.rs`; this file turns
 //! them into persist ops and replies ("Paxos Made Simple" section 2.2).
 
-use super::acceptor::{AcceptDecision, PrepareDecision};
+use super::acceptor::{AcceptDecision, PrepareDecision, Stored};
 use super::ballot::{Ballot, Slot};
 use super::message::*;
 use super::persist::PersistOp;
@@ -59,11 +59,19 @@ impl Replica {
                 let ack = Accepted { ballot: m.ballot, first_slot: m.first_slot, count: m.values.len() as u64 };
                 let leader_commit = m.commit;
                 let ballot = m.ballot;
-                if stored.is_empty() && newly_promised {
-                    self.out.persist.push(PersistOp::Promise { ballot });
-                }
-                for (first_slot, values) in stored {
-                    self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
+                match stored {
+                    Stored::All => {
+                        let (first_slot, values) = (m.first_slot, m.values);
+                        self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
+                    }
+                    Stored::Runs(runs) => {
+                        if runs.is_empty() && newly_promised {
+                            self.out.persist.push(PersistOp::Promise { ballot });
+                        }
+                        for (first_slot, values) in runs {
+                            self.out.persist.push(PersistOp::Accept { ballot, first_slot, values });
+                        }
+                    }
                 }
                 self.send_after_persist(from, Message::Accepted(ack));
                 if from != self.index {

@@ -85,18 +85,22 @@ impl Replica {
 
     /// Cut batches from the queue while the window has room (natural batching).
     pub(super) fn flush_proposals(&mut self) {
+        // What `next_stamp` returns for every batch sealed now (it moves
+        // the time floor only once a batch is sealed).
+        let stamp = self.wall_ms.max(self.time_floor);
         let Role::Leader(leader) = &mut self.role else { return };
         let first_slot = leader.next_slot;
         let room = self.config.window_slots.saturating_sub(leader.in_flight.len());
-        let mut batches = Vec::new();
-        while batches.len() < room {
+        let mut values = Vec::new();
+        while values.len() < room {
             match leader.next_batch(&self.config) {
-                Some(batch) => batches.push(batch),
+                Some(batch) => values.push(Value::stamped(stamp, batch)),
                 None => break,
             }
         }
-        let values: Vec<Value> = batches.into_iter().map(|batch| Value::stamped(self.next_stamp(), batch)).collect();
         if !values.is_empty() {
+            let sealed = self.next_stamp();
+            debug_assert_eq!(sealed, stamp);
             self.propose_values(first_slot, values);
         }
     }

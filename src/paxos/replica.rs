@@ -231,6 +231,9 @@ pub struct Replica {
     /// A horizon pushed into the Ready being built.
     pub(super) horizon_in_ready: Option<u64>,
     pub(super) out: Ready,
+    /// A drained `Ready` handed back by the shell (`recycle`): the next
+    /// one reuses its buffers.
+    spare: Option<Ready>,
 }
 
 impl Replica {
@@ -310,6 +313,7 @@ impl Replica {
             self_pending: VecDeque::new(),
             self_unpersisted: VecDeque::new(),
             out: Ready::default(),
+            spare: None,
             config,
         };
         replica.reset_election_timeout();
@@ -532,9 +536,29 @@ impl Replica {
         if let Some(ms) = self.horizon_in_ready.take() {
             self.horizon_unsynced.push_back((self.ready_number, ms));
         }
-        let mut ready = std::mem::take(&mut self.out);
+        let spare = self.spare.take().unwrap_or_default();
+        let mut ready = std::mem::replace(&mut self.out, spare);
         ready.number = self.ready_number;
         ready
+    }
+
+    /// Hand back a `Ready` the shell is done with: the next `ready()`
+    /// reuses its buffers instead of allocating new ones (a shell that
+    /// drains the vectors rather than moving them out saves an allocation
+    /// per vector per input). Whatever it still holds is dropped.
+    pub fn recycle(&mut self, mut ready: Ready) {
+        let Ready { number, persist, send_now, send_after_persist, committed, reads, aborted, snapshot, events } =
+            &mut ready;
+        *number = 0;
+        persist.clear();
+        send_now.clear();
+        send_after_persist.clear();
+        committed.clear();
+        reads.clear();
+        aborted.clear();
+        *snapshot = None;
+        events.clear();
+        self.spare = Some(ready);
     }
 
     // ---- dispatch ---------------------------------------------------------
@@ -597,11 +621,13 @@ impl Replica {
     }
 
     pub(super) fn broadcast(&mut self, message: Message) {
-        for index in 0..self.config.members.len() {
-            if index != self.index {
-                self.send(index, message.clone());
-            }
+        // The last peer gets the message itself, the others a clone.
+        let me = self.index;
+        let Some(last) = (0..self.config.members.len()).rev().find(|&i| i != me) else { return };
+        for index in (0..last).filter(|&i| i != me) {
+            self.send(index, message.clone());
         }
+        self.send(last, message);
     }
 
     pub(super) fn reset_election_timeout(&mut self) {

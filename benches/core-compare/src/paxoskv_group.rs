@@ -2,7 +2,7 @@
 //! interface as `replica.rs` prescribes: after every input the shell takes
 //! `ready()`, makes `persist` durable, then calls `on_persisted(number)`
 //! and sends `send_after_persist`; `send_now` may go at once; it applies
-//! `committed` in order.
+//! `committed` in order, and hands the drained `Ready` back (`recycle`).
 //!
 //! Storage: each replica's `persist` ops are applied to a
 //! [`DurableState`], the in-memory model of what the WAL holds (the one
@@ -108,21 +108,24 @@ impl PaxoskvGroup {
     fn drain(&mut self, index: usize) {
         loop {
             let replica = &mut self.replicas[index];
-            let ready = replica.ready();
+            let mut ready = replica.ready();
             if self.storage == Storage::Memory {
                 let durable = &mut self.durable[index];
                 ready.persist.iter().for_each(|op| durable.apply(op));
             }
             replica.on_persisted(ready.number);
             let idle = ready.is_empty() && !replica.awaiting_persist();
-            self.queue.extend(ready.send_now);
-            self.queue.extend(ready.send_after_persist);
+            self.queue.extend(ready.send_now.drain(..));
+            self.queue.extend(ready.send_after_persist.drain(..));
             assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
             for (_, value) in &ready.committed {
                 for command in value.commands() {
                     self.applied[index].add(command);
                 }
             }
+            // The buffers go back to the core for its next Ready (the API
+            // a shell uses to avoid an allocation per vector per input).
+            replica.recycle(ready);
             if idle {
                 return;
             }
