@@ -158,7 +158,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![6, 13, 50, 62],
+            vec![6, 13, 62, 63],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -176,7 +176,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![27, 37, 91, 101],
+            vec![27, 37, 61, 132],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -186,7 +186,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![2832, 4973, 6145],
+            vec![2832, 4035, 4381],
         ),
         (
             InjectedBug::StaleLeaseReads,

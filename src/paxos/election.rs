@@ -12,6 +12,14 @@ impl Replica {
     // ---- elections --------------------------------------------------------
 
     pub(super) fn on_election_timeout(&mut self) {
+        // No leader heard from for a whole election timeout: stop naming
+        // one (etcd-io/raft's `becomePreCandidate` sets `lead = None` for
+        // the same reason). The node layer forwards client requests to the
+        // leader named here; a node cut off from its leader would otherwise
+        // keep queueing forwards (and their retries) on a connection that
+        // delivers none of them until the partition heals, and then all at
+        // once. Without a name, they wait here until a leader is heard.
+        self.leader_hint = None;
         if self.recovery.is_some() {
             return; // a replica relearning its state never campaigns
         }

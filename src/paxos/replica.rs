@@ -184,7 +184,8 @@ pub struct Replica {
     pub(super) acceptor: Acceptor,
     pub(super) learner: Learner,
     pub(super) role: Role,
-    /// The leader last heard from (ourselves when leading).
+    /// The leader heard from since the election timeout was last reset
+    /// (ourselves when leading); `None` once it fires (`on_election_timeout`).
     pub(super) leader_hint: Option<NodeId>,
     /// Highest round seen in any ballot: a new campaign uses one above it.
     pub(super) max_round_seen: u64,
