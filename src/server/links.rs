@@ -488,6 +488,12 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
         if link.generation.get() != generation {
             break "replaced by a newer connection".into();
         }
+        // A socket full of frames (a peer's backlog after a partition
+        // heals) reads without ever waiting: give the executor back once
+        // the preemption timer says so (`PREEMPT_AFTER`), so that the
+        // driver sends what the node has to say, and the ticker keeps the
+        // heartbeats going, while the backlog is worked through.
+        glommio::yield_if_needed().await;
     };
     if reason != "connection closed" && !reason.contains("replaced") {
         ctx.shard_ref.borrow().metrics.peer_errors.inc();
