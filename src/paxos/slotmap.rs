@@ -98,10 +98,6 @@ impl<V> SlotMap<V> {
         self.position(*slot).ok().map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, slot: &Slot) -> Option<&mut V> {
-        self.position(*slot).ok().map(|i| &mut self.entries[i].1)
-    }
-
     pub fn contains_key(&self, slot: &Slot) -> bool {
         self.position(*slot).is_ok()
     }
@@ -135,10 +131,6 @@ impl<V> SlotMap<V> {
 
     pub fn last_key_value(&self) -> Option<(&Slot, &V)> {
         self.entries.back().map(|(s, v)| (s, v))
-    }
-
-    pub fn pop_first(&mut self) -> Option<(Slot, V)> {
-        self.entries.pop_front()
     }
 
     /// Drop every entry below `slot` (what `map = map.split_off(&slot)`
