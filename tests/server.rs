@@ -598,6 +598,34 @@ fn commands_work_on_every_node_of_a_three_node_cluster() {
         let mut con = cluster.con(node);
         assert_eq!(mismatched_values(&mut con, &written), Vec::<String>::new(), "reading through node {node}");
     }
+    a_closed_connection_is_gone_from_client_list(cluster.client_port(1));
+}
+
+/// Once the server has closed a connection (the client read its EOF), no
+/// `CLIENT LIST` may show it: the connection leaves the registry before
+/// its socket closes. Before the fix it left after, so a quick `CLIENT
+/// LIST` (served on another executor) saw it, and `CLIENT KILL` could reach
+/// a descriptor already closed and reused. Repeated: the window is short.
+fn a_closed_connection_is_gone_from_client_list(port: u16) {
+    let mut lister = raw_connect(port);
+    for round in 0..300 {
+        let name = format!("gone-{round}");
+        let mut stream = raw_connect(port);
+        assert_eq!(raw_call(&mut stream, &format!("CLIENT SETNAME {name}")), "+OK");
+        stream.shutdown(std::net::Shutdown::Write).expect("half-closing");
+        assert_eq!(read_until_closed(&mut stream), b"", "nothing after the half-close");
+        let header = raw_call(&mut lister, "CLIENT LIST");
+        let len: usize = header.strip_prefix('$').and_then(|n| n.parse().ok()).expect("a bulk string");
+        let list = read_bytes_exactly(&mut lister, len + 2);
+        let list = String::from_utf8_lossy(&list);
+        assert!(!list.contains(&format!("name={name} ")), "round {round}: a closed connection is listed:\n{list}");
+    }
+}
+
+fn read_bytes_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes).expect("reading a reply body");
+    bytes
 }
 
 // ---------------------------------------------------------------------------

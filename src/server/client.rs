@@ -140,6 +140,13 @@ struct Connection {
 }
 
 impl Connection {
+    /// Leave the node's registry before the socket shuts down: a client
+    /// that has seen the close must not find this connection in `CLIENT
+    /// LIST`. Removing twice is harmless (`ClientSlot` removes it again).
+    fn leave_registry(&self) {
+        self.shared.monitor.clients.deregister(self.info.id);
+    }
+
     fn push(&self, pending: Pending) {
         self.queue.borrow_mut().push_back(pending);
         self.queued.notify();
@@ -193,8 +200,7 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
     let addr = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
     let laddr = stream.local_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
     let info = shared.monitor.clients.register(ClientInfo::new(id, addr, laddr, stream.as_raw_fd()));
-    // Declared after the stream, so dropped before it: deregistered before the fd closes.
-    let _slot = ClientSlot(shared.clone(), id);
+    let slot = ClientSlot(shared.clone(), id);
     let sessions = (0..shared.file.shards).map(|_| ClientSession::new(shared.node)).collect();
     let authenticated = shared.requirepass().is_none();
     let conn = Rc::new(Connection {
@@ -212,12 +218,26 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
         read_at: Cell::new(None),
         sent: Cell::new(0),
     });
-    let (reader, writer) = futures_lite::io::split(stream);
-    let writer_task = glommio::spawn_local(write_replies(conn.clone(), writer));
-    read_requests(&conn, reader).await;
+    // The socket closes when both halves are gone, whichever task ends
+    // last: both come back here, so that the connection leaves the
+    // registry first. A client that has seen the close then never finds
+    // it in CLIENT LIST, and CLIENT KILL never reaches a closed (perhaps
+    // reused) descriptor.
+    let (mut reader, writer) = futures_lite::io::split(stream);
+    let writer_task = glommio::spawn_local({
+        let conn = conn.clone();
+        async move {
+            let mut writer = writer;
+            write_replies(conn, &mut writer).await;
+            writer
+        }
+    });
+    read_requests(&conn, &mut reader).await;
     conn.reader_done.set(true);
     conn.queued.notify();
-    writer_task.await;
+    let writer = writer_task.await;
+    drop(slot);
+    drop((reader, writer));
 }
 
 async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::AsyncRead + Unpin) {
@@ -347,11 +367,13 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
             }
         };
         if close {
+            conn.leave_registry();
             let _ = writer.write_all(&out).await;
             let _ = writer.close().await;
             return;
         }
     }
+    conn.leave_registry();
     let _ = writer.close().await;
 }
 
