@@ -146,6 +146,9 @@ impl LocalCluster {
             };
             if let Some(error) = line.strip_prefix("stderr: error: ") {
                 errors.push(error.to_string());
+            } else if let Some((node, error)) = line.trim_start_matches("stderr: ").split_once(" | error: ") {
+                // A node's own error, relayed with its name ("n1 | error: ...").
+                errors.push(format!("{node}: {error}"));
             }
             if let Some(rest) = line.trim_start().strip_prefix("node ") {
                 if let Some(addr) = rest.split_whitespace().nth(2) {
@@ -157,10 +160,12 @@ impl LocalCluster {
                 }
             } else if line.starts_with("ready:") {
                 break;
-            } else if line.starts_with("warning: not every shard") {
+            } else if let Some(why) = line.strip_prefix("warning: not every shard elected a leader") {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("the cluster did not elect leaders; see {}", log_path.display()));
+                let why = why.trim_start_matches([':', ' ']);
+                let errors = if errors.is_empty() { String::new() } else { format!("; {}", errors.join("; ")) };
+                return Err(format!("the cluster did not elect leaders ({why}{errors}); see {}", log_path.display()));
             }
         }
         // Keep draining output so the cluster never blocks on a full pipe;

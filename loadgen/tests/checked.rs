@@ -7,6 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Base ports of the three tests, which run at once. A local cluster on
+/// BASE takes client ports BASE+1.., peer ports BASE+1000+100*node (+shard)
+/// and metrics ports BASE+2001..: bases 100 apart (33100, 33200, 33300)
+/// collide on peer ports (the first cluster's node 3 and the third's node 1
+/// both want 34400), and the node that loses the race exits, so its cluster
+/// never reports a leader on every node. Bases 10 apart share nothing while
+/// a cluster has fewer than 10 nodes and 10 shards.
+const KILL_PAUSE_PORTS: u16 = 33100;
+const PARTITION_PORTS: u16 = 33110;
+const STALE_READS_PORTS: u16 = 33120;
+
 fn loadgen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
 }
@@ -90,7 +101,7 @@ fn a_checked_run_through_kills_and_pauses_is_linearizable_and_shows_its_faults()
     let profile = workspace().join("tuning/all.toml");
     let nemesis = ["--nemesis", "kill,pause", "--nemesis-interval-s", "1", "--nemesis-duration-s", "1.5"];
     let Compared { bundle, readme, .. } =
-        compare(&scratch, &profile, 33100, &[&["--check", "linearizable"][..], &nemesis].concat(), &[]);
+        compare(&scratch, &profile, KILL_PAUSE_PORTS, &[&["--check", "linearizable"][..], &nemesis].concat(), &[]);
     let run = &bundle["runs"][0];
     let check = &run["check"];
     assert_eq!(check["verdict"], "linearizable", "{check:#}");
@@ -125,7 +136,7 @@ fn partitions_run_in_network_namespaces_that_are_gone_afterwards() {
     let profile = workspace().join("tuning/all.toml");
     let flags = ["--check", "linearizable", "--nemesis", "partition", "--nemesis-target", "leader"];
     let timing = ["--nemesis-interval-s", "1", "--nemesis-duration-s", "3"];
-    let Compared { bundle, .. } = compare(&scratch, &profile, 33200, &[&flags[..], &timing].concat(), &[]);
+    let Compared { bundle, .. } = compare(&scratch, &profile, PARTITION_PORTS, &[&flags[..], &timing].concat(), &[]);
     let run = &bundle["runs"][0];
     assert_eq!(run["check"]["verdict"], "linearizable", "{:#}", run["check"]);
     let faults = run["faults"].as_array().unwrap();
@@ -135,7 +146,7 @@ fn partitions_run_in_network_namespaces_that_are_gone_afterwards() {
     assert!(events.iter().any(|e| e.contains("stands for election")), "{events:?}");
     let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let namespaces = String::from_utf8_lossy(&namespaces.stdout);
-    assert!(!namespaces.contains("paxoskv-33200"), "namespaces left behind:\n{namespaces}");
+    assert!(!namespaces.contains(&format!("paxoskv-{PARTITION_PORTS}")), "namespaces left behind:\n{namespaces}");
 }
 
 /// The checker fails when it should, on real processes: servers with the
@@ -148,7 +159,7 @@ fn servers_with_an_injected_stale_read_bug_are_reported_not_linearizable() {
     let profile = workspace().join("benches/faults/stale-reads-bug.toml");
     let flags = ["--read-ratio", "0.5", "--keys", "20", "--check", "linearizable"];
     let Compared { bundle, stdout, .. } =
-        compare(&scratch, &profile, 33300, &flags, &[("PAXOSKV_ALLOW_INJECTED_BUGS", "1")]);
+        compare(&scratch, &profile, STALE_READS_PORTS, &flags, &[("PAXOSKV_ALLOW_INJECTED_BUGS", "1")]);
     assert!(stdout.contains("check: not linearizable"), "{stdout}");
     assert!(stdout.contains("<- cannot be placed"), "the offending operations are shown:\n{stdout}");
     let check = &bundle["runs"][0]["check"];

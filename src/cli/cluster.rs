@@ -170,8 +170,9 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
     }
     let clients: Vec<(String, u16)> = file.nodes.iter().map(|n| (n.host.clone(), n.client_port)).collect();
     let password = file.requirepass.as_ref().map(Secret::expose);
-    match wait_for_leaders(&clients, password, file.shards, Duration::from_secs(30), &stop) {
-        Some(leaders) => {
+    let mut exited = || nodes.running.iter_mut().find_map(|p| p.child.as_mut()?.try_wait().ok()?.map(|_| p.id));
+    match wait_for_leaders(&clients, password, file.shards, Duration::from_secs(30), &stop, &mut exited) {
+        Ok(leaders) => {
             for (shard, leader) in leaders.iter().enumerate() {
                 println!("  shard {shard}: leader node {leader}");
             }
@@ -179,10 +180,14 @@ fn run_cluster(args: ClusterArgs) -> Result<ExitCode, String> {
             let (host, port) = &clients[0];
             println!("ready: try `redis-cli -h {host} -p {port}{auth}`; Ctrl-C stops the cluster");
         }
-        None if !stop.load(Ordering::SeqCst) => {
+        // `Child` keeps the status: the loop below still reports the exit.
+        Err(LeaderWait::NodeExited(id)) => {
+            println!("warning: not every shard elected a leader: node {id} exited while the cluster started")
+        }
+        Err(LeaderWait::TimedOut) if !stop.load(Ordering::SeqCst) => {
             println!("warning: not every shard elected a leader within 30 s; the nodes keep trying")
         }
-        None => {}
+        Err(LeaderWait::TimedOut) => {}
     }
     let controls = args.control_stdin.then(control::read_stdin);
     let deadline = args.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
@@ -473,15 +478,31 @@ fn stop_children(children: &mut [(u32, Child)]) {
 
 /// Poll `INFO replication` until every shard has a leader that the
 /// nodes agree on. Returns the leader of each shard.
+/// Why [`wait_for_leaders`] gave up.
+#[derive(Debug, PartialEq)]
+enum LeaderWait {
+    /// The limit passed (or Ctrl-C) before every node named each leader.
+    TimedOut,
+    /// A node's process exited (say, its port was taken): every node can
+    /// no longer agree, so waiting out the limit would only hide it.
+    NodeExited(u32),
+}
+
+/// Every shard's leader, once every node names the same one; `exited`
+/// returns a node whose process has exited.
 fn wait_for_leaders(
     clients: &[(String, u16)],
     password: Option<&str>,
     shards: usize,
     limit: Duration,
     stop: &AtomicBool,
-) -> Option<Vec<u32>> {
+    exited: &mut dyn FnMut() -> Option<u32>,
+) -> Result<Vec<u32>, LeaderWait> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        if let Some(id) = exited() {
+            return Err(LeaderWait::NodeExited(id));
+        }
         let infos: Vec<Option<String>> =
             clients.iter().map(|(host, port)| info(host, *port, password, "replication")).collect();
         let leaders: Option<Vec<u32>> = (0..shards)
@@ -492,12 +513,12 @@ fn wait_for_leaders(
                 (first != 0 && seen.len() == clients.len() && seen.iter().all(|&l| l == first)).then_some(first)
             })
             .collect();
-        if leaders.is_some() {
-            return leaders;
+        if let Some(leaders) = leaders {
+            return Ok(leaders);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    None
+    Err(LeaderWait::TimedOut)
 }
 
 fn field(text: &str, key: &str) -> Option<u32> {
@@ -554,6 +575,25 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    /// A node that exits while the cluster starts ends the wait at once,
+    /// named, instead of after the whole limit as "no leader".
+    #[test]
+    fn a_node_that_exits_during_start_up_ends_the_wait_for_leaders() {
+        // Port 1 on loopback: nothing listens, so no node ever answers.
+        let clients = vec![("127.0.0.1".to_string(), 1), ("127.0.0.1".to_string(), 1)];
+        let stop = AtomicBool::new(false);
+        let mut polls = 0;
+        let mut exited = || {
+            polls += 1;
+            (polls == 3).then_some(2)
+        };
+        let wait = wait_for_leaders(&clients, None, 1, Duration::from_secs(3600), &stop, &mut exited);
+        assert_eq!(wait, Err(LeaderWait::NodeExited(2)));
+        stop.store(true, Ordering::SeqCst);
+        let wait = wait_for_leaders(&clients, None, 1, Duration::from_secs(3600), &stop, &mut || None);
+        assert_eq!(wait, Err(LeaderWait::TimedOut), "Ctrl-C ends the wait too");
     }
 
     /// What `run_cluster` writes into a data directory on its first start.
