@@ -193,6 +193,11 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             bug_sweep("stale-lease-reads", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
             vec![1, 2, 3, 4],
         ),
+        (
+            InjectedBug::LateTickDeadline,
+            bug_sweep("late-tick-deadline", "--duration-ms 2000", |_| {}),
+            vec![1, 2, 3, 4],
+        ),
     ]
 }
 

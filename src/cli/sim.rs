@@ -185,6 +185,9 @@ enum BugArg {
     /// Every node answers reads from its own applied state at once: no
     /// lease, no read-index round, no forward to the leader.
     StaleLeaseReads,
+    /// The node reports its next timer deadline a tick late: a shell
+    /// that sleeps until it fires timeouts late.
+    LateTickDeadline,
 }
 
 impl BugArg {
@@ -416,7 +419,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();
     println!(
-        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), latency, liveness; {} of {} runs failed",
+        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), latency, liveness, tick deadline; {} of {} runs failed",
         unknown,
         failed_runs,
         reports.len()

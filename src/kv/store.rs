@@ -121,6 +121,11 @@ impl KvStore {
 
     /// Are there keys that expired by `at_ms` and wait to be removed? (The
     /// node then has a stamped no-op proposed.)
+    /// The earliest expiry time (Unix ms) of any key, if one has a TTL.
+    pub fn next_expiry_ms(&self) -> Option<i64> {
+        self.keys.next_expiry()
+    }
+
     pub fn has_expired_at(&self, at_ms: u64) -> bool {
         self.keys.next_expiry().is_some_and(|t| i64::try_from(at_ms).unwrap_or(i64::MAX) > t)
     }

@@ -27,6 +27,11 @@
 //! that wakes from a stall must hand the node the inputs that arrived
 //! during the stall before it ticks: firing timeouts first would start
 //! elections the backlog's heartbeats would have prevented.
+//!
+//! [`Node::next_tick_us`] says when the next tick may act; ticks before it
+//! do nothing, so a shell may sleep until then rather than tick every
+//! `tick_us` (the server does; the simulator ticks every tick and checks
+//! that no tick acts early). Every input may move it earlier.
 
 mod anatomy;
 mod boot;

@@ -77,6 +77,15 @@ impl<C> Default for Output<C> {
 }
 
 impl<C> Output<C> {
+    /// Items of every kind together (a snapshot job counts one).
+    pub fn len(&self) -> usize {
+        self.messages.len()
+            + self.appends.len()
+            + self.replies.len()
+            + self.events.len()
+            + usize::from(self.snapshot.is_some())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
             && self.appends.is_empty()

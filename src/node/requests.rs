@@ -238,39 +238,48 @@ impl<C> Node<C> {
         }
     }
 
-    pub(super) fn retry_parked(&mut self) {
+    /// True if it retried anything.
+    pub(super) fn retry_parked(&mut self) -> bool {
         if self.parked.is_empty() {
-            return;
+            return false;
         }
         let leader = self.leader();
         if leader.is_none() {
-            return;
+            return false;
         }
         // A stale hint gets refusals: retry on a new hint at once, else
         // only every few ticks, not on each one.
         let due = self.tick_now() >= self.parked_retry_tick + self.config.parked_retry_ticks;
         if leader == self.parked_retry_leader && !due {
-            return;
+            return false;
         }
         self.parked_retry_leader = leader;
         self.parked_retry_tick = self.tick_now();
         for request in std::mem::take(&mut self.parked) {
             self.try_submit(request);
         }
+        true
     }
 
     /// Forward again what got no answer in `forward_retry_ticks`, in the
-    /// order it was first sent.
-    pub(super) fn retry_forwarded(&mut self) {
+    /// order it was first sent. True if it retried anything.
+    pub(super) fn retry_forwarded(&mut self) -> bool {
         let now = self.tick_now();
         let retry = self.config.forward_retry_ticks;
-        let stale: Vec<u64> =
-            self.forwarded.iter().filter(|(_, f)| now >= f.sent_tick + retry).map(|(id, _)| *id).collect();
-        for id in stale {
-            let forwarded = self.forwarded.remove(&id).expect("listed");
+        // Ids grow with the tick they were sent at: the stale ones lead.
+        // A retry gets a new id, after every one listed now.
+        let last = self.next_forward_id;
+        let mut retried = false;
+        while let Some(entry) = self.forwarded.first_entry() {
+            if *entry.key() >= last || now < entry.get().sent_tick + retry {
+                break;
+            }
+            let forwarded = entry.remove();
             let leader = self.leader();
             self.route(forwarded.request, leader);
+            retried = true;
         }
+        retried
     }
 
     /// Answer every request past its deadline with an error that says

@@ -241,15 +241,19 @@ impl<C> Node<C> {
 
     /// The timer: fire the core's due timeouts, retry parked requests, and
     /// answer requests past their deadline. Call it after the inputs that
-    /// arrived before `now_us` (see the module docs).
-    pub fn tick(&mut self, now_us: u64) {
+    /// arrived before `now_us` (see the module docs), at the latest at
+    /// [`Node::next_tick_us`]; calls in between are allowed and do nothing.
+    /// True if it did something (the simulator checks it never does before
+    /// `next_tick_us`).
+    pub fn tick(&mut self, now_us: u64) -> bool {
         self.advance(now_us);
         // Injected bug `StaleGrantClock`: the core's clock moves only here,
         // on the timer, as the shell's ticker once moved it.
         self.replica.set_now(self.now_us / self.config.tick_us);
-        self.replica.fire_timeouts();
-        self.retry_forwarded();
-        self.retry_parked();
+        let output_before = self.out.len();
+        let mut acted = self.replica.fire_timeouts();
+        acted |= self.retry_forwarded();
+        acted |= self.retry_parked();
         // Only while no slot is in flight: every batch carries a stamp, so
         // the next one chosen moves the log's time on anyway. Sealing one
         // every RECLAIM_EVERY_TICKS regardless filled the whole window with
@@ -262,10 +266,55 @@ impl<C> Node<C> {
         {
             self.last_reclaim_tick = self.tick_now();
             self.replica.request_stamp();
+            acted = true;
         }
         if self.tick_now() >= self.last_expire_tick + EXPIRE_EVERY_TICKS {
             self.last_expire_tick = self.tick_now();
             self.expire();
         }
+        acted || self.out.len() != output_before
+    }
+
+    /// The node-local time (µs) of the earliest [`Node::tick`] that may do
+    /// something; `None`: none would until an input arrives. A shell may
+    /// sleep until then instead of ticking every `tick_us`, but must ask
+    /// again after every input, which may move it earlier (a new leader's
+    /// heartbeat, a request that starts to wait). Cheap: no scans.
+    pub fn next_tick_us(&self) -> Option<u64> {
+        let now_tick = self.tick_now();
+        let mut due = self.replica.next_timeout_tick();
+        let mut at = |tick: u64| due = Some(due.map_or(tick, |d| d.min(tick)));
+        // Forwards go out in id order, so the first is the oldest.
+        if let Some((_, oldest)) = self.forwarded.first_key_value() {
+            at(oldest.sent_tick + self.config.forward_retry_ticks);
+        }
+        let leader = self.leader();
+        if !self.parked.is_empty() && leader.is_some() {
+            // A new leader: at once (`retry_parked`).
+            let later = self.parked_retry_tick + self.config.parked_retry_ticks;
+            at(if leader != self.parked_retry_leader { now_tick } else { later });
+        }
+        if self.replica.is_leader() && self.replica.status().in_flight_slots == 0 {
+            if let Some(expiry_ms) = self.kv.next_expiry_ms() {
+                // Expired once the wall clock passes `expiry_ms`; a tick
+                // early, as the wall clock is known to the millisecond only.
+                let wait_ms = u64::try_from(expiry_ms.saturating_add(1)).unwrap_or(0).saturating_sub(self.wall_ms);
+                let expired_tick = (self.now_us + wait_ms * 1000) / self.config.tick_us;
+                at(expired_tick.saturating_sub(1).max(self.last_reclaim_tick + RECLAIM_EVERY_TICKS));
+            }
+        }
+        let waiting = !(self.waiting_writes.is_empty()
+            && self.sessions_waiting.is_empty()
+            && self.released_reads.is_empty()
+            && self.waiting_reads.is_empty()
+            && self.forwarded.is_empty()
+            && self.parked.is_empty()
+            && self.held.is_empty());
+        if waiting {
+            at(self.last_expire_tick + EXPIRE_EVERY_TICKS);
+        }
+        let due = due?;
+        let due = if self.replica.config().injected_bug == InjectedBug::LateTickDeadline { due + 1 } else { due };
+        Some(due.max(now_tick).saturating_mul(self.config.tick_us))
     }
 }

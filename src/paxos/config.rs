@@ -131,11 +131,17 @@ pub enum InjectedBug {
     /// values. Implemented in `node/`. The one bug a server may run with
     /// (`--unsafe-inject-bug`, to measure what safe reads cost).
     StaleLeaseReads,
+    /// The node reports its next timer deadline one tick late
+    /// (`Node::next_tick_us`): a shell that sleeps until then fires
+    /// heartbeats, retries and expiries late. The simulator ticks every
+    /// tick and reports any tick that acts before the reported deadline.
+    /// Implemented in `node/`.
+    LateTickDeadline,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 13] = [
+    pub const ALL: [(InjectedBug, &'static str); 14] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -149,6 +155,7 @@ impl InjectedBug {
         (InjectedBug::SplitMultiKeyWrites, "split-multi-key-writes"),
         (InjectedBug::LeaderLeavesWindowOpen, "leader-leaves-window-open"),
         (InjectedBug::StaleLeaseReads, "stale-lease-reads"),
+        (InjectedBug::LateTickDeadline, "late-tick-deadline"),
     ];
 
     pub fn name(self) -> &'static str {

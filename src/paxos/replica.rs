@@ -443,22 +443,38 @@ impl Replica {
         self.now = self.now.max(now);
     }
 
-    /// Fire every timeout whose deadline has passed, once each.
-    pub fn fire_timeouts(&mut self) {
+    /// Fire every timeout whose deadline has passed, once each. True if
+    /// any fired.
+    pub fn fire_timeouts(&mut self) -> bool {
         let now = self.now;
+        let mut fired = false;
         if self.is_leader() {
             if self.heartbeat_timeout.fired(now) {
                 self.on_heartbeat_timeout();
+                fired = true;
             }
         } else if self.election_timeout.fired(now) {
             self.on_election_timeout();
+            fired = true;
         }
         if self.catchup_timeout.fired(now) {
             self.on_catchup_timeout();
+            fired = true;
         }
         if self.recovery_timeout.fired(now) {
             self.on_recovery_timeout();
+            fired = true;
         }
+        fired
+    }
+
+    /// The earliest tick at which [`Replica::fire_timeouts`] fires
+    /// anything (`None`: nothing armed). Before it, firing does nothing,
+    /// so a shell may sleep until then instead of ticking in between; any
+    /// input may move it earlier (say, taking office arms the heartbeat).
+    pub fn next_timeout_tick(&self) -> Option<u64> {
+        let role = if self.is_leader() { &self.heartbeat_timeout } else { &self.election_timeout };
+        [role, &self.catchup_timeout, &self.recovery_timeout].iter().filter_map(|t| t.deadline()).min()
     }
 
     /// Handle one message from a peer. A message from a non-member, from

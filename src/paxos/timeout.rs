@@ -47,6 +47,11 @@ impl Timeout {
     pub fn stop(&mut self) {
         self.deadline_tick = None;
     }
+
+    /// The tick it fires at, while armed.
+    pub fn deadline(&self) -> Option<u64> {
+        self.deadline_tick
+    }
 }
 
 #[cfg(test)]

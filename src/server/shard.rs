@@ -48,6 +48,10 @@ pub struct Shard {
     clock_start: Instant,
     pub kick: Notify,
     sync_kick: Notify,
+    /// When the ticker will next tick the node (node-local µs), and how to
+    /// wake it sooner: an input may move the node's deadline earlier.
+    tick_at_us: u64,
+    tick_sooner: Notify,
     /// Woken when the node accepts input again after backpressure.
     pub accepting: Broadcast,
     pub metrics: ShardMetrics,
@@ -83,6 +87,8 @@ impl Shard {
             clock_start: Instant::now(),
             kick: Notify::default(),
             sync_kick: Notify::default(),
+            tick_at_us: 0,
+            tick_sooner: Notify::default(),
             accepting: Broadcast::default(),
             metrics,
             shared,
@@ -149,6 +155,9 @@ impl Shard {
         let output = self.node.take_output();
         self.perform(output);
         self.publish();
+        if self.node.next_tick_us().is_some_and(|due| due < self.tick_at_us) {
+            self.tick_sooner.notify();
+        }
     }
 
     fn perform(&mut self, output: Output<ClientWaiter>) {
@@ -361,23 +370,44 @@ pub async fn run_syncer(shard: ShardRef) {
     }
 }
 
-/// The ticker task: `Node::tick` every `tick_ms`. A late wake-up (the
-/// executor stalled) yields first, so that frames and requests that
-/// arrived meanwhile reach the node before its timeouts fire.
+/// The ticker task: `Node::tick` at the node's next deadline
+/// (`Node::next_tick_us`), or sooner when an input moved it earlier (the
+/// driver wakes it), and at least every [`TICK_IDLE_MAX`]. Between
+/// deadlines a tick does nothing (the simulator checks it), so an idle node
+/// wakes for its heartbeats and little else, not every `tick_ms`. A late
+/// wake-up (the executor stalled) yields first, so that frames and
+/// requests that arrived meanwhile reach the node before its timeouts fire.
 pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
-    let period = Duration::from_millis(tick_ms);
-    let mut last = Instant::now();
+    let tick_us = tick_ms * 1000;
+    let sooner = shard.borrow().tick_sooner.clone();
     loop {
-        glommio::timer::sleep(period).await;
-        if last.elapsed() > period * 3 {
+        let (now_us, at_us) = {
+            let mut s = shard.borrow_mut();
+            let now_us = s.now_us();
+            let idle_max = TICK_IDLE_MAX.as_micros() as u64;
+            let at_us = s.node.next_tick_us().map_or(now_us + idle_max, |due| due.clamp(now_us, now_us + idle_max));
+            s.tick_at_us = at_us;
+            (now_us, at_us)
+        };
+        if at_us > now_us {
+            let sleep = glommio::timer::sleep(Duration::from_micros(at_us - now_us));
+            futures_lite::future::or(sleep, sooner.wait()).await;
+        }
+        let late_us = shard.borrow().now_us().saturating_sub(at_us);
+        if late_us > 3 * tick_us {
             for _ in 0..4 {
                 futures_lite::future::yield_now().await;
             }
         }
-        last = Instant::now();
         let mut s = shard.borrow_mut();
         let now = s.now();
-        s.node.tick(now);
-        s.kick.notify();
+        if now >= s.tick_at_us && s.node.tick(now) {
+            s.kick.notify();
+        }
     }
 }
+
+/// The longest the ticker sleeps, whatever the node's deadline: a bound
+/// on the cost of a deadline the node got wrong, or of a wall-clock jump
+/// (key expiry is on the wall clock).
+const TICK_IDLE_MAX: Duration = Duration::from_millis(100);

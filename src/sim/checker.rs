@@ -43,6 +43,10 @@ pub enum Violation {
     /// trips and fsyncs allow: something waited that should not have.
     /// `ops`: that operation's history index.
     Latency { detail: String, ops: Vec<usize> },
+    /// A node's timer did something before the deadline the node had
+    /// reported (`Node::next_tick_us`): a shell that sleeps until that
+    /// deadline, as the server's does, would have done it late.
+    EarlyTick { node: NodeId, local_us: u64, due_us: Option<u64>, t_us: u64 },
     /// An invariant assertion fired inside the core or the simulator.
     Panic { message: String },
 }
@@ -73,6 +77,14 @@ impl fmt::Display for Violation {
             Violation::NotDurable { detail } => write!(f, "durability: {detail}"),
             Violation::LostStateVoted { detail } => write!(f, "lost state voted: {detail}"),
             Violation::DeposedRead { detail } => write!(f, "deposed read: {detail}"),
+            Violation::EarlyTick { node, local_us, due_us, t_us } => {
+                let due = due_us.map_or("none".to_string(), |d| format!("{d}us"));
+                write!(
+                    f,
+                    "tick deadline: node {node}'s timer acted at local {local_us}us ({t_us}us), before the deadline \
+                     it had reported ({due})"
+                )
+            }
             Violation::Panic { message } => write!(f, "invariant panic: {message}"),
         }
     }
@@ -96,6 +108,7 @@ impl Violation {
             Violation::LostStateVoted { .. } => "lost_state_voted",
             Violation::DeposedRead { .. } => "deposed_read",
             Violation::Latency { .. } => "latency",
+            Violation::EarlyTick { .. } => "tick_deadline",
             Violation::Panic { .. } => "invariant",
         }
     }

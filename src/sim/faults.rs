@@ -183,7 +183,7 @@ impl Cluster {
         let n = self.node_mut(node);
         let local = n.clock(now);
         let interval = n.tick_interval_us(1_000);
-        n.node.as_mut().expect("live").tick(local);
+        self.tick_node(node, local);
         self.schedule(interval, EventKind::Tick { node, epoch });
         self.tracer.emit(now, TraceEvent::StallEnd { node });
         self.drain(node);

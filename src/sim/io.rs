@@ -106,9 +106,28 @@ impl Cluster {
         }
         let local = n.clock(now);
         let interval = n.tick_interval_us(1_000);
-        n.node.as_mut().expect("live").tick(local);
+        self.tick_node(id, local);
         self.schedule(interval, EventKind::Tick { node: id, epoch });
         self.drain(id);
+    }
+
+    /// Tick node `id` at local time `local`, as the simulator does every
+    /// tick; the server's ticker instead sleeps until the node's reported
+    /// deadline (`Node::next_tick_us`). A tick that acts before it is a
+    /// violation: the server would have acted late, or never.
+    pub(super) fn tick_node(&mut self, id: NodeId, local: u64) {
+        let now = self.now_us;
+        let node = self.node_mut(id).node.as_mut().expect("live");
+        let due_us = node.next_tick_us();
+        let acted = node.tick(local);
+        if acted && due_us.is_none_or(|due| local < due) {
+            // The first per node: the same fault tends to repeat every tick.
+            let known =
+                self.checker.violations.iter().any(|v| matches!(v, Violation::EarlyTick { node, .. } if *node == id));
+            if !known {
+                self.checker.violations.push(Violation::EarlyTick { node: id, local_us: local, due_us, t_us: now });
+            }
+        }
     }
 
     pub(super) fn on_deliver(&mut self, from: NodeId, to: NodeId, id: MessageId, frame: PeerFrame) {
