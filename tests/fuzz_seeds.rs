@@ -311,6 +311,8 @@ fn peer_frame_and_paxos_step() {
         shard: 17,
         protocol_version: PROTOCOL_VERSION,
         nonce: [0x5A; NONCE_BYTES],
+        shards: 2,
+        members: vec![1, 2, 3],
     };
     for (name, version) in [("handshake", PROTOCOL_VERSION), ("handshake-old-version", PROTOCOL_VERSION - 1)] {
         let mut handshake = BytesMut::new();

@@ -971,6 +971,8 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
         shard: 0,
         protocol_version: PROTOCOL_VERSION,
         nonce: [0; NONCE_BYTES],
+        shards: 1,
+        members: vec![1, 2, 3],
     };
     send_body(&mut stream, |body| encode_handshake(&handshake, body));
     let mut received = BytesMut::new();
@@ -983,6 +985,27 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
     assert!(line.contains("other"), "node 3 logged the refusal without the cluster id: {line}");
+
+    // (e) This cluster's id from a node whose cluster file lists other
+    // members (it would count other majorities): refused, both lists named.
+    let mut stream = raw_connect(cluster.peer_port(3, 0));
+    let local = stream.local_addr().expect("a local address");
+    let handshake =
+        Handshake { cluster_id: cluster.file.cluster_id.clone(), members: vec![1, 2, 3, 4, 5], ..handshake };
+    send_body(&mut stream, |body| encode_handshake(&handshake, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Refused(reason) => assert!(
+            reason.contains("cluster files differ")
+                && reason.contains("nodes 1,2,3,4,5")
+                && reason.contains("nodes 1,2,3 "),
+            "refused for {reason:?}"
+        ),
+        other => panic!("node 3 answered {other:?} to a handshake listing five members"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
+    assert!(line.contains("cluster files differ"), "node 3 logged: {line}");
 
     // After all of it, every node still serves reads and writes.
     for node in cluster.node_ids() {
@@ -1242,6 +1265,8 @@ fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
         shard: 0,
         protocol_version: PROTOCOL_VERSION,
         nonce: [9; NONCE_BYTES],
+        shards: cluster.file.shards as u32,
+        members: cluster.file.nodes.iter().map(|n| n.id).collect(),
     };
     send_body(&mut stream, |body| encode_handshake(&hello, body));
     let mut received = BytesMut::new();

@@ -79,11 +79,13 @@ use crate::paxos::{
     PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
 };
 
-/// 4: the handshake proves knowledge of the peer secret (nonces, Challenge,
-/// proof). 3: time horizons in
+/// 5: the handshake carries the dialer's view of the cluster (its members
+/// and shard count), which the acceptor must share. 4: the handshake
+/// proves knowledge of the peer secret (nonces, Challenge, proof). 3: time
+/// horizons in
 /// Promise, Heartbeat, HeartbeatReply and RecoveryReply. 2: the handshake
 /// carried the cluster id only.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
@@ -160,6 +162,13 @@ pub struct Handshake {
     /// The dialer's fresh random challenge: the acceptor's proof covers it,
     /// so a recorded proof is worthless on another connection.
     pub nonce: [u8; NONCE_BYTES],
+    /// The dialer's cluster file: its shard count and member ids, in
+    /// ascending order. Nodes that disagree on the members count different
+    /// majorities (two leaders could each win one), and nodes that disagree
+    /// on the shard count route a key to different groups: the acceptor
+    /// refuses a dialer whose view is not its own.
+    pub shards: u32,
+    pub members: Vec<u32>,
 }
 
 /// The accepting side's answers: first to a [`Handshake`] (Challenge or
@@ -415,7 +424,7 @@ pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
         "cluster id of {} bytes exceeds CLUSTER_ID_BYTES_MAX ({CLUSTER_ID_BYTES_MAX})",
         h.cluster_id.len()
     );
-    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4 + NONCE_BYTES);
+    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4 + NONCE_BYTES + 4 + 4 + 4 * h.members.len());
     out.put_slice(&MAGIC);
     out.put_u16_le(h.protocol_version);
     out.put_u16_le(h.cluster_id.len() as u16);
@@ -423,6 +432,11 @@ pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
     out.put_u32_le(h.node_id);
     out.put_u32_le(h.shard);
     out.put_slice(&h.nonce);
+    out.put_u32_le(h.shards);
+    out.put_u32_le(h.members.len() as u32);
+    for &member in &h.members {
+        out.put_u32_le(member);
+    }
 }
 
 /// Decode a handshake body. The version is checked right after the magic,
@@ -440,8 +454,11 @@ pub fn decode_handshake(body: &[u8]) -> Result<Handshake, PeerDecodeError> {
     let node_id = reader.u32("node id")?;
     let shard = reader.u32("shard")?;
     let nonce = reader.array("handshake nonce")?;
+    let shards = reader.u32("shard count")?;
+    let count = reader.count("members", 4)?;
+    let members = (0..count).map(|_| reader.u32("member")).collect::<Result<_, _>>()?;
     reader.finish("handshake")?;
-    Ok(Handshake { cluster_id, node_id, shard, protocol_version, nonce })
+    Ok(Handshake { cluster_id, node_id, shard, protocol_version, nonce, shards, members })
 }
 
 /// Append a handshake reply body (no frame header). A refusal reason longer

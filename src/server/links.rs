@@ -140,6 +140,10 @@ pub struct LinkContext {
     pub shard_ref: ShardRef,
     /// The cluster's peer secret, which both sides of a link prove.
     pub key: Rc<PeerKey>,
+    /// This node's cluster file: shard count and member ids, ascending
+    /// (`Handshake::members`).
+    pub shards: u32,
+    pub members: Vec<NodeId>,
 }
 
 impl LinkContext {
@@ -150,6 +154,8 @@ impl LinkContext {
             shard: self.shard as u32,
             protocol_version: PROTOCOL_VERSION,
             nonce,
+            shards: self.shards,
+            members: self.members.clone(),
         }
     }
 
@@ -364,6 +370,18 @@ async fn accept_handshake(
         Some(format!("protocol version {} (this node speaks {PROTOCOL_VERSION})", handshake.protocol_version))
     } else if handshake.cluster_id != ctx.cluster_id {
         Some(format!("cluster id {:?} (this node is in cluster {:?})", handshake.cluster_id, ctx.cluster_id))
+    } else if handshake.shards != ctx.shards || handshake.members != ctx.members {
+        let list = |ids: &[NodeId]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+        Some(format!(
+            "cluster files differ: node {}'s lists nodes {} and {} shards, node {}'s lists nodes {} and {} shards \
+             (every node needs the same [[nodes]] and shards)",
+            handshake.node_id,
+            list(&handshake.members),
+            handshake.shards,
+            ctx.node,
+            list(&ctx.members),
+            ctx.shards
+        ))
     } else if handshake.shard as usize != ctx.shard {
         Some(format!("shard {} on the port of shard {}", handshake.shard, ctx.shard))
     } else if !members.contains(&handshake.node_id) || handshake.node_id == ctx.node {

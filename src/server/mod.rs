@@ -365,6 +365,12 @@ async fn run_executor(
         shard: index,
         shard_ref: shard.clone(),
         key: Rc::new((*peer_key).clone()),
+        shards: file.shards as u32,
+        members: {
+            let mut ids = file.member_ids();
+            ids.sort_unstable();
+            ids
+        },
     };
     let metrics = monitor.shards[index].clone();
     let mut accepted = Vec::new();

@@ -392,6 +392,8 @@ fn handshake() -> Handshake {
         shard: 17,
         protocol_version: PROTOCOL_VERSION,
         nonce: [0xA5; NONCE_BYTES],
+        shards: 2,
+        members: vec![1, 3, 5],
     }
 }
 
@@ -407,6 +409,8 @@ fn handshake_round_trips_in_a_frame() {
         handshake(),
         Handshake { cluster_id: "é".repeat(127), ..handshake() },
         Handshake { cluster_id: String::new(), ..handshake() },
+        Handshake { members: Vec::new(), shards: 0, ..handshake() },
+        Handshake { members: (1..=64).collect(), ..handshake() },
     ] {
         let mut wire = BytesMut::new();
         write_frame_body(&mut wire, |out| encode_handshake(&h, out));
@@ -414,7 +418,11 @@ fn handshake_round_trips_in_a_frame() {
         assert_eq!(decode_handshake(&body), Ok(h.clone()));
         assert_eq!(&body[..4], b"PXKV");
         for cut in 0..body.len() {
-            assert!(matches!(decode_handshake(&body[..cut]), Err(PeerDecodeError::Truncated { .. })), "cut {cut}");
+            // A cut member list shows as a count the bytes left cannot hold.
+            let error = decode_handshake(&body[..cut]);
+            let cut_short =
+                matches!(error, Err(PeerDecodeError::Truncated { .. } | PeerDecodeError::CountTooLarge { .. }));
+            assert!(cut_short, "cut {cut}: {error:?}");
         }
         let mut long = body.to_vec();
         long.push(0);
@@ -436,7 +444,7 @@ fn handshake_of_another_version_reports_that_version() {
     let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
     let error = decode_handshake(&body).unwrap_err();
     assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
-    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 4)");
+    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 5)");
     // The fields after the version are not read: a later version may lay them out differently.
     let mut future = body[..6].to_vec();
     future.extend_from_slice(b"anything at all");
@@ -476,7 +484,7 @@ fn a_version_3_handshake_is_reported_as_version_3() {
     old.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
     let error = decode_handshake(&old).unwrap_err();
     assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 3 });
-    assert_eq!(error.to_string(), "unsupported protocol version 3 (this node speaks 4)");
+    assert_eq!(error.to_string(), format!("unsupported protocol version 3 (this node speaks {PROTOCOL_VERSION})"));
 }
 
 fn challenge() -> HandshakeReply {
@@ -520,8 +528,11 @@ fn challenge_body_layout_is_pinned() {
     assert_eq!(&body[..], &expected[..]);
     let mut body = BytesMut::new();
     encode_handshake(&handshake(), &mut body);
-    assert_eq!(&body[..6], b"PXKV\x04\0");
-    assert_eq!(&body[body.len() - NONCE_BYTES..], &[0xA5; NONCE_BYTES]);
+    assert_eq!(&body[..6], b"PXKV\x05\0");
+    let view = body.len() - 20;
+    assert_eq!(&body[view - NONCE_BYTES..view], &[0xA5; NONCE_BYTES]);
+    // After the nonce: shard count 2, then 3 members: 1, 3, 5.
+    assert_eq!(&body[view..], b"\x02\0\0\0\x03\0\0\0\x01\0\0\0\x03\0\0\0\x05\0\0\0");
 }
 
 #[test]
