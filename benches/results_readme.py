@@ -411,6 +411,21 @@ def section_faults(out):
         f.write("\n".join(page) + "\n")
 
 
+def section_idle(out):
+    """Section 11: an idle cluster's CPU (benches/record-idle.sh), the newest bundle."""
+    base = os.path.join(R, "idle")
+    if not os.path.isdir(base):
+        return
+    newest = sorted(os.listdir(base))[-1]
+    with open(os.path.join(base, newest, "README.md")) as f:
+        page = f.read().split("\n", 2)[2]  # without its title
+    out.append("## 11. An idle cluster's CPU\n")
+    out.append(page.replace("](raw.txt)", f"](idle/{newest}/raw.txt)"))
+    out.append(f"Bundle: [idle/{newest}](idle/{newest}/README.md). The server's ticker sleeps until the node's next "
+               "deadline (`Node::next_tick_us`) instead of ticking every millisecond; what is left is mostly the "
+               "leader's heartbeats (every 10 ms to each follower) and their replies.\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -550,6 +565,7 @@ def main():
     section_core_compare(out)
     section_goals(out)
     section_faults(out)
+    section_idle(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
