@@ -87,6 +87,26 @@ fn sweep_200_seeds_5_replicas_every_fault() {
     assert_no_violations(&sweep, &reports);
 }
 
+/// Seeds of longer soaks that once failed, each kept clean since. 799 (5
+/// replicas, 5 s): a stalled acceptor stepped a deposed leader's heartbeat
+/// from its backlog, granting it a lease, then the new leader's, moving the
+/// grant there, and later promised the new leader's next ballot; the
+/// *grant honoured* watch wrongly counted the grant to the deposed ballot,
+/// which no majority could back (`src/sim/watch.rs`).
+#[test]
+fn soak_seeds_that_once_failed_stay_clean() {
+    let mut options = all_faults(5, 0.2);
+    options.faults.duration_ms = 5_000;
+    let sweep = Sweep {
+        name: "5 replicas, every fault, 5 s",
+        flags:
+            "--replicas 5 --duration-ms 5000 --loss 0.2 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
+        options,
+    };
+    let reports = run_seeds(&sweep.options, 799..=799, 1);
+    assert_no_violations(&sweep, &reports);
+}
+
 #[test]
 fn sweep_200_seeds_read_index_and_log_reads() {
     for (mode, flags) in [

@@ -51,6 +51,8 @@ pub struct Shard {
     /// When the ticker will next tick the node (node-local µs), and how to
     /// wake it sooner: an input may move the node's deadline earlier.
     tick_at_us: u64,
+    /// The ticker ticks no sooner than this (once per `tick_ms` at most).
+    tick_floor_us: u64,
     tick_sooner: Notify,
     /// Woken when the node accepts input again after backpressure.
     pub accepting: Broadcast,
@@ -88,6 +90,7 @@ impl Shard {
             kick: Notify::default(),
             sync_kick: Notify::default(),
             tick_at_us: 0,
+            tick_floor_us: 0,
             tick_sooner: Notify::default(),
             accepting: Broadcast::default(),
             metrics,
@@ -155,7 +158,7 @@ impl Shard {
         let output = self.node.take_output();
         self.perform(output);
         self.publish();
-        if self.node.next_tick_us().is_some_and(|due| due < self.tick_at_us) {
+        if self.node.next_tick_us().is_some_and(|due| due.max(self.tick_floor_us) < self.tick_at_us) {
             self.tick_sooner.notify();
         }
     }
@@ -380,12 +383,18 @@ pub async fn run_syncer(shard: ShardRef) {
 pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
     let tick_us = tick_ms * 1000;
     let sooner = shard.borrow().tick_sooner.clone();
+    let mut last_tick_us = 0;
     loop {
         let (now_us, at_us) = {
             let mut s = shard.borrow_mut();
             let now_us = s.now_us();
             let idle_max = TICK_IDLE_MAX.as_micros() as u64;
-            let at_us = s.node.next_tick_us().map_or(now_us + idle_max, |due| due.clamp(now_us, now_us + idle_max));
+            let due = s.node.next_tick_us().unwrap_or(u64::MAX).min(now_us + idle_max);
+            // Never more often than every `tick_ms`: a deadline that stays
+            // in the past (a key's expiry by a wall clock that went back)
+            // must not turn this loop into a spin that starves the executor.
+            s.tick_floor_us = last_tick_us + tick_us;
+            let at_us = due.max(s.tick_floor_us);
             s.tick_at_us = at_us;
             (now_us, at_us)
         };
@@ -401,8 +410,11 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
         }
         let mut s = shard.borrow_mut();
         let now = s.now();
-        if now >= s.tick_at_us && s.node.tick(now) {
-            s.kick.notify();
+        if now >= s.tick_at_us {
+            last_tick_us = now;
+            if s.node.tick(now) {
+                s.kick.notify();
+            }
         }
     }
 }

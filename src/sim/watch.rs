@@ -6,7 +6,16 @@
 //!
 //! - *grant honoured*: an acceptor that granted a lease to one leader
 //!   promises no one else until the grant's end in real time (lease_ticks
-//!   of its own clock from when it processed the leader's message);
+//!   of its own clock from when it processed the leader's message). Grants
+//!   made to a ballot after a higher one took office are exempt: that
+//!   leader can never again collect a majority of grants (every majority
+//!   holds a promiser of the higher ballot, which refuses it), so nothing
+//!   rests on them, and an acceptor that then hears from the higher
+//!   leader rightly moves its grant there (seed 799 of the 5-replica
+//!   soak: a stalled acceptor stepped the deposed leader's heartbeat from
+//!   its backlog, then the new leader's). A lease that did rest on such a
+//!   grant is still caught by *lease within grants* and by *reads come from
+//!   the newest leader*;
 //! - *lease within grants*: a leader's lease ends, in real time, before
 //!   the grants of the acceptors whose acks it rests on;
 //! - *votes are durable*: a Promise or Accepted leaves only once what it
@@ -32,6 +41,9 @@ use crate::paxos::{Ballot, Message, NodeId, NodeSet, Slot};
 pub(super) struct Watch {
     /// Per (acceptor, holder ballot): the real time its grant ends.
     grants: BTreeMap<(NodeId, Ballot), u64>,
+    /// The same, counting only grants made while no higher ballot had
+    /// taken office: the grants an acceptor must honour.
+    binding_grants: BTreeMap<(NodeId, Ballot), u64>,
     /// Promises already checked: (acceptor, ballot).
     promises_seen: BTreeSet<(NodeId, Ballot)>,
     /// Replicas whose disk was lost and which have not recovered since.
@@ -57,6 +69,10 @@ impl Cluster {
         let until = self.real_us(id, (tick + self.paxos_config.lease_ticks) * 1_000);
         let entry = self.watch.grants.entry((id, holder)).or_insert(until);
         *entry = (*entry).max(until);
+        if !self.leader_changes.iter().any(|change| change.ballot > holder) {
+            let entry = self.watch.binding_grants.entry((id, holder)).or_insert(until);
+            *entry = (*entry).max(until);
+        }
     }
 
     /// Leader `id` may serve lease reads until its tick `until_tick`, on the
@@ -104,7 +120,7 @@ impl Cluster {
         let now = self.now_us;
         let broken: Vec<(Ballot, u64)> = self
             .watch
-            .grants
+            .binding_grants
             .range((from, Ballot::ZERO)..=(from, Ballot::new(u64::MAX, u32::MAX)))
             .filter(|((_, holder), until)| holder.node != to && promise.ballot > *holder && **until > now)
             .map(|((_, holder), until)| (*holder, *until))
