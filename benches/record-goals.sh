@@ -109,18 +109,8 @@ leader_port() { # base
     echo "no leader" >&2; return 1
 }
 
-# CPU ticks (user + system) of the given processes and their threads.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "$@"; do
-        local stat
-        stat=$(cat "/proc/$pid/stat")
-        stat=${stat##*) }
-        read -r -a f <<<"$stat"
-        total=$((total + f[11] + f[12]))
-    done
-    echo "$total"
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh  # cpu_ticks
 
 # paxoskv's counters summed over the nodes (slots: the largest node's
 # count, every node applies every slot): peer socket writes, peer frames,

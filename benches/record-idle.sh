@@ -38,17 +38,8 @@ work=$(mktemp -d /tmp/record-idle.XXXXXX)
 trap 'pkill -INT -f "cluster --base-port 17500 --data-dir $work" 2>/dev/null || true; redis-cli -p 6392 shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 ticks_per_second=$(getconf CLK_TCK)
 
-# CPU ticks (user + system) of the given processes and their threads.
-cpu_ticks() {
-    local total=0 pid stat
-    for pid in "$@"; do
-        stat=$(cat "/proc/$pid/stat")
-        stat=${stat##*) }
-        read -r -a f <<<"$stat"
-        total=$((total + f[11] + f[12]))
-    done
-    echo "$total"
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh  # cpu_ticks
 
 # Measure one idle window of PIDS; prints the fraction of one core.
 measure() {
