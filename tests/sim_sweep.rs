@@ -87,24 +87,40 @@ fn sweep_200_seeds_5_replicas_every_fault() {
     assert_no_violations(&sweep, &reports);
 }
 
-/// Seeds of longer soaks that once failed, each kept clean since. 799 (5
-/// replicas, 5 s): a stalled acceptor stepped a deposed leader's heartbeat
-/// from its backlog, granting it a lease, then the new leader's, moving the
-/// grant there, and later promised the new leader's next ballot; the
-/// *grant honoured* watch wrongly counted the grant to the deposed ballot,
-/// which no majority could back (`src/sim/watch.rs`).
+/// Seeds of longer soaks (5 s runs, every fault) that once failed, each
+/// clean since; the checkers were wrong both times, the protocol right:
+/// - 799, 5 replicas: a stalled acceptor stepped a deposed leader's
+///   heartbeat from its backlog, granting it a lease, then the new
+///   leader's, moving the grant there, and later promised the new leader's
+///   next ballot; the *grant honoured* watch counted the grant to the
+///   deposed ballot, which no majority could back (`src/sim/watch.rs`);
+/// - 1078, 3 replicas: a leader took a read in under its lease and stalled
+///   before its output was collected; read freshness judged the read as
+///   of the collection, 290 ms later, after the next leader had committed
+///   20 more slots (`NodeEvent::ReadRegistered` now carries its time).
 #[test]
 fn soak_seeds_that_once_failed_stay_clean() {
-    let mut options = all_faults(5, 0.2);
-    options.faults.duration_ms = 5_000;
-    let sweep = Sweep {
-        name: "5 replicas, every fault, 5 s",
-        flags:
+    let runs = [
+        (
+            5,
+            0.2,
+            799,
             "--replicas 5 --duration-ms 5000 --loss 0.2 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
-        options,
-    };
-    let reports = run_seeds(&sweep.options, 799..=799, 1);
-    assert_no_violations(&sweep, &reports);
+        ),
+        (
+            3,
+            0.1,
+            1078,
+            "--replicas 3 --duration-ms 5000 --loss 0.1 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
+        ),
+    ];
+    for (replicas, loss, seed, flags) in runs {
+        let mut options = all_faults(replicas, loss);
+        options.faults.duration_ms = 5_000;
+        let sweep = Sweep { name: "every fault, 5 s", flags, options };
+        let reports = run_seeds(&sweep.options, seed..=seed, 1);
+        assert_no_violations(&sweep, &reports);
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use crate::kv::{KvStore, Reply, SessionId};
 use crate::net::peer::PeerFrame;
-use crate::paxos::{Event, NodeId, PersistOp, Slot, StepError};
+use crate::paxos::{Ballot, Event, NodeId, PersistOp, Slot, StepError};
 
 /// Records to append to the WAL, in order. Once an fsync covers them, the
 /// shell calls `Node::on_synced(token)` (for the highest token covered).
@@ -32,8 +32,11 @@ pub enum NodeEvent {
     Proposed,
     /// A request was handed to the leader.
     Forwarded { to: NodeId },
-    /// A lease or read-index read entered the core (`trace_checks` only).
-    ReadRegistered { id: u64 },
+    /// A lease or read-index read entered the core (`trace_checks` only),
+    /// at node-local time `at_us`, with ballot `promised` promised. The
+    /// shell may collect it much later (after an executor stall): a
+    /// checker judges the read as of `at_us`.
+    ReadRegistered { id: u64, at_us: u64, promised: Ballot },
     /// That read, command `seq` of `session`, was answered at `read_index`,
     /// judged at time `at_ms` (`trace_checks` only).
     ReadServed { id: u64, read_index: Slot, at_ms: u64, session: SessionId, seq: u64 },

@@ -101,6 +101,11 @@ impl<C> Node<C> {
         }
     }
 
+    /// The checkers' record of read `id` entering the core, now.
+    fn read_registered(&self, id: u64) -> NodeEvent {
+        NodeEvent::ReadRegistered { id, at_us: self.now_us, promised: self.replica.status().promised }
+    }
+
     /// `InjectedBug::StaleLeaseReads`: answer a read at once from what this
     /// replica has applied, as if it held a lease it never asked for. The
     /// read still waits behind its session's writes waiting here (that is
@@ -113,7 +118,7 @@ impl<C> Node<C> {
         let (read_index, at_ms) = (self.applied, self.kv.log_time());
         if self.config.trace_checks {
             let (session, seq) = (request.command.session, request.command.seq);
-            self.out.events.push(NodeEvent::ReadRegistered { id });
+            self.out.events.push(self.read_registered(id));
             self.out.events.push(NodeEvent::ReadServed { id, read_index, at_ms, session, seq });
         }
         let reply = self.kv.read(&request.command.op, at_ms);
@@ -162,7 +167,7 @@ impl<C> Node<C> {
         let id = self.next_read_id;
         self.next_read_id += 1;
         if self.config.trace_checks {
-            self.out.events.push(NodeEvent::ReadRegistered { id });
+            self.out.events.push(self.read_registered(id));
         }
         let Request { command, waiter, deadline_us, .. } = request;
         let sampled_us = self.anatomy.sample(self.now_us);

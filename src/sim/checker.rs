@@ -140,6 +140,8 @@ pub struct Checker {
     chosen: BTreeMap<Slot, Value>,
     /// The highest commit index any replica has reached (exclusive end).
     pub committed_end: Slot,
+    /// When `committed_end` rose: (real time, new end), in time order.
+    commit_history: Vec<(u64, Slot)>,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget.
     pub unknown_keys: Vec<u32>,
@@ -158,7 +160,21 @@ impl Checker {
                 self.chosen.insert(slot, value.clone());
             }
         }
-        self.committed_end = self.committed_end.max(slot + 1);
+        self.note_committed(slot + 1, t_us);
+    }
+
+    /// Some replica has committed every slot below `end` by `t_us`.
+    pub fn note_committed(&mut self, end: Slot, t_us: u64) {
+        if end > self.committed_end {
+            self.committed_end = end;
+            self.commit_history.push((t_us, end));
+        }
+    }
+
+    /// `committed_end` as it stood at real time `t_us`.
+    pub fn committed_end_at(&self, t_us: u64) -> Slot {
+        let after = self.commit_history.partition_point(|&(t, _)| t <= t_us);
+        after.checked_sub(1).map_or(0, |i| self.commit_history[i].1)
     }
 
     /// A replica answered a read at `read_index`; `committed_at_issue` was

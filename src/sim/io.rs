@@ -247,12 +247,17 @@ impl Cluster {
                 let value = self.node(id).replica().and_then(|r| r.chosen_value(slot)).cloned();
                 match value {
                     Some(value) => self.checker.on_commit(id, slot, &value, self.now_us),
-                    None => self.checker.committed_end = self.checker.committed_end.max(slot + 1),
+                    None => self.checker.note_committed(slot + 1, self.now_us),
                 }
             }
-            NodeEvent::ReadRegistered { id: read } => {
-                let ballot = self.node(id).replica().map_or(Ballot::ZERO, |r| r.status().promised);
-                self.reads_begun.insert((id, read), (self.now_us, self.checker.committed_end, ballot));
+            NodeEvent::ReadRegistered { id: read, at_us, promised } => {
+                // As of when the node took the read in, not when its output
+                // was collected: a node that stalls right after taking a
+                // read in hands over the event only when it wakes, and the
+                // commits of that whole stall are not the read's business.
+                let begun_us = self.node(id).real_us(at_us).min(self.now_us);
+                let committed = self.checker.committed_end_at(begun_us);
+                self.reads_begun.insert((id, read), (begun_us, committed, promised));
             }
             NodeEvent::ReadServed { id: read, read_index, at_ms, session, seq } => {
                 self.read_times.entry((session, seq)).or_default().push(at_ms);
