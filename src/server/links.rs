@@ -317,7 +317,7 @@ async fn dial_once(ctx: &LinkContext, addr: SocketAddr, peer: NodeId) -> Result<
 }
 
 /// Accept peer connections for this shard; each must handshake first.
-pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<Rc<Link>>, members: Vec<NodeId>) {
+pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<Rc<Link>>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -329,10 +329,9 @@ pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<
         };
         let ctx = ctx.clone();
         let links = links.clone();
-        let members = members.clone();
         glommio::spawn_local(async move {
             let peer_addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-            match accept_handshake(&ctx, stream, &members).await {
+            match accept_handshake(&ctx, stream).await {
                 Ok((peer, stream, buffered)) => {
                     let Some(link) = links.iter().find(|l| l.peer == peer).cloned() else { return };
                     server_log!(ctx.node, ctx.shard, "peer node {peer} up (from {peer_addr})");
@@ -351,11 +350,7 @@ pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<
 
 /// The acceptor's side of the handshake: check who dials, challenge it
 /// with our nonce and proof, check its proof, accept.
-async fn accept_handshake(
-    ctx: &LinkContext,
-    mut stream: TcpStream,
-    members: &[NodeId],
-) -> Result<(NodeId, TcpStream, BytesMut), String> {
+async fn accept_handshake(ctx: &LinkContext, mut stream: TcpStream) -> Result<(NodeId, TcpStream, BytesMut), String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     let body = read_handshake_frame(&mut stream, &mut buf).await.map_err(|e| format!("no valid handshake: {e}"))?;
@@ -384,7 +379,7 @@ async fn accept_handshake(
         ))
     } else if handshake.shard as usize != ctx.shard {
         Some(format!("shard {} on the port of shard {}", handshake.shard, ctx.shard))
-    } else if !members.contains(&handshake.node_id) || handshake.node_id == ctx.node {
+    } else if !ctx.members.contains(&handshake.node_id) || handshake.node_id == ctx.node {
         Some(format!("node id {}, which is not a peer of node {}", handshake.node_id, ctx.node))
     } else if handshake.node_id > ctx.node {
         Some(format!("node {} dialed node {}, but the lower id dials", handshake.node_id, ctx.node))

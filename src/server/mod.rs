@@ -387,7 +387,7 @@ async fn run_executor(
         }
     }
     let peer_listener = ports::into_glommio(listeners.peer);
-    glommio::spawn_local(accept_forever(ctx, peer_listener, accepted, file.member_ids())).detach();
+    glommio::spawn_local(accept_forever(ctx, peer_listener, accepted)).detach();
 
     glommio::spawn_local(shard::run_driver(shard.clone())).detach();
     glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
