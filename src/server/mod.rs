@@ -13,6 +13,7 @@
 pub mod client;
 mod clients;
 pub mod config;
+pub mod executors;
 mod identity;
 pub mod links;
 pub mod metrics;
@@ -32,7 +33,7 @@ use std::time::Instant;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use glommio::net::TcpListener;
-use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+use glommio::PoolPlacement;
 
 use self::config::ClusterFile;
 pub use self::config::TraceSettings;
@@ -65,14 +66,6 @@ pub enum MeshMessage {
 
 /// Capacity of each executor-to-executor channel.
 const MESH_CHANNEL_CAPACITY: usize = 4096;
-
-/// How long a task may keep the executor before `yield_if_needed` gives
-/// it back (glommio's default is 100 ms). A peer link's reader working
-/// through a backlog yields at this pace, so the ticker's heartbeats never
-/// wait longer than this for it: well inside `heartbeat_ticks` x
-/// `election_timeout` margins (10 ms and 150 ms by default). Idle and
-/// ordinary load never reach it: every task waits long before 5 ms.
-const PREEMPT_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What every task on one executor shares.
 pub struct Shared {
@@ -180,8 +173,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let monitor = Monitor::new(node, shards);
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
-    let handles = LocalExecutorPoolBuilder::new(placement)
-        .preempt_timer(PREEMPT_AFTER)
+    let handles = executors::pool(placement)
         .on_all_shards(move || {
             let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
             let (peer_key, ports) = (peer_key.clone(), ports.clone());
