@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,30 @@ fn try_connect(port: u16) -> RedisResult<Connection> {
 
 /// [`try_connect`], authenticating with `password` if there is one.
 fn try_connect_as(port: u16, password: Option<&str>) -> RedisResult<Connection> {
-    let con = client_for(port, password).get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    connect_within_deadline(client_for(port, password))
+}
+
+/// Connect `client`, with read and write timeouts on the connection.
+///
+/// The `redis` crate sends its setup commands (`CLIENT SETINFO`, `AUTH`,
+/// `HELLO`) and waits for their replies before a read timeout can be set,
+/// so a node that accepts connections but never answers would block it
+/// for ever (that hung CI for 90 minutes once). The setup runs on its own
+/// thread; past [`REPLY_TIMEOUT`] the attempt fails, and the thread ends
+/// when the node is killed and its socket closes.
+fn connect_within_deadline(client: redis::Client) -> RedisResult<Connection> {
+    let addr = client.get_connection_info().addr.to_string();
+    let (done, setup) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(client.get_connection_with_timeout(CONNECT_TIMEOUT));
+    });
+    let con = match setup.recv_timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT) {
+        Ok(result) => result?,
+        Err(_) => {
+            let detail = format!("{addr} accepted a connection but did not answer the client's setup commands");
+            return Err(RedisError::from((redis::ErrorKind::IoError, "connection setup timed out", detail)));
+        }
+    };
     con.set_read_timeout(Some(REPLY_TIMEOUT))?;
     con.set_write_timeout(Some(REPLY_TIMEOUT))?;
     Ok(con)
@@ -1142,7 +1165,7 @@ fn a_client_must_authenticate_when_requirepass_is_set() {
     let mut con = try_connect_as(port, Some(PASSWORD)).expect("a RESP2 client with the password");
     assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
     let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}/?protocol=resp3");
-    let mut con = redis::Client::open(url).expect("a valid URL").get_connection().expect("a RESP3 client");
+    let mut con = connect_within_deadline(redis::Client::open(url).expect("a valid URL")).expect("a RESP3 client");
     assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));
     match try_connect_as(port, Some("wrong")) {
         Err(e) => assert_eq!(e.kind(), redis::ErrorKind::AuthenticationFailed, "{e}"),
