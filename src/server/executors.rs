@@ -16,7 +16,90 @@
 //! few dozen rounds. Tasks that must not hold the executor for long give
 //! way on their own clock instead (see `links::PEER_READ_SLICE`).
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+
+use super::metrics::{Monitor, ShardStatus};
+use crate::paxos::NodeId;
+use crate::server_log;
+
+/// How long a node's executors may take to start before the node says
+/// which have not, and then how often it says so again.
+const START_WATCH_FIRST: Duration = Duration::from_secs(10);
+const START_WATCH_AGAIN: Duration = Duration::from_secs(30);
+
+/// How far an executor has come in its start (`ShardStatus::start_phase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPhase {
+    /// Waiting for the node's other executors in `MeshBuilder::join`.
+    JoiningMesh = 0,
+    /// Reading its shard's snapshot and WAL back.
+    Recovering = 1,
+    /// Accepting clients.
+    Serving = 2,
+}
+
+impl StartPhase {
+    pub fn record(self, status: &ShardStatus) {
+        status.start_phase.store(self as u8, Relaxed);
+    }
+
+    fn of(status: &ShardStatus) -> StartPhase {
+        match status.start_phase.load(Relaxed) {
+            0 => StartPhase::JoiningMesh,
+            1 => StartPhase::Recovering,
+            _ => StartPhase::Serving,
+        }
+    }
+
+    fn doing(self) -> &'static str {
+        match self {
+            StartPhase::JoiningMesh => "joining the executor mesh",
+            StartPhase::Recovering => "recovering its snapshot and WAL",
+            StartPhase::Serving => "serving",
+        }
+    }
+}
+
+/// What the node logs while some executor has not finished starting, or
+/// None once all serve.
+fn start_report(monitor: &Monitor, waited: Duration) -> Option<String> {
+    let behind: Vec<String> = (monitor.status.iter().enumerate())
+        .map(|(shard, status)| (shard, StartPhase::of(status)))
+        .filter(|(_, phase)| *phase != StartPhase::Serving)
+        .map(|(shard, phase)| format!("shard {shard} is {}", phase.doing()))
+        .collect();
+    (!behind.is_empty()).then(|| {
+        format!(
+            "still starting after {} s: {} (clients that connect meanwhile wait)",
+            waited.as_secs(),
+            behind.join(", ")
+        )
+    })
+}
+
+/// Watch the node's start from a thread of its own: while some executor
+/// has not finished starting, say which and where it is, after
+/// [`START_WATCH_FIRST`] and then every [`START_WATCH_AGAIN`]. A long WAL
+/// recovery is expected; a node stuck in its start (as once in the mesh
+/// join, see the module's note) then says so in its log.
+pub fn watch_start(node: NodeId, monitor: Arc<Monitor>) {
+    let watch = move || {
+        let mut waited = START_WATCH_FIRST;
+        std::thread::sleep(START_WATCH_FIRST);
+        while let Some(report) = start_report(&monitor, waited) {
+            server_log!(node, "-", "{report}");
+            std::thread::sleep(START_WATCH_AGAIN);
+            waited += START_WATCH_AGAIN;
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("start-watch".into()).spawn(watch) {
+        server_log!(node, "-", "could not start the start-up watch: {e}");
+    }
+}
 
 /// The builder of a node's executor pool; the server and the test below
 /// both use it, so that the test checks what the server runs.
@@ -27,7 +110,6 @@ pub fn pool(placement: PoolPlacement) -> LocalExecutorPoolBuilder {
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
-    use std::time::Duration;
 
     use glommio::channels::channel_mesh::{Full, MeshBuilder};
 
@@ -37,6 +119,26 @@ mod tests {
     /// beyond a normal join (well under a millisecond), far below the
     /// 20 s and more a lost wake-up cost.
     const ROUND_DEADLINE: Duration = Duration::from_secs(10);
+
+    /// The watch names each executor that is not serving yet, and where it
+    /// is; it is quiet once all serve.
+    #[test]
+    fn the_start_report_names_the_executors_still_starting() {
+        let monitor = Monitor::new(1, 3);
+        StartPhase::Recovering.record(&monitor.status[1]);
+        StartPhase::Serving.record(&monitor.status[2]);
+        assert_eq!(
+            start_report(&monitor, Duration::from_secs(10)).as_deref(),
+            Some(
+                "still starting after 10 s: shard 0 is joining the executor mesh, shard 1 is recovering its \
+                 snapshot and WAL (clients that connect meanwhile wait)"
+            )
+        );
+        for status in &monitor.status {
+            StartPhase::Serving.record(status);
+        }
+        assert_eq!(start_report(&monitor, Duration::from_secs(40)), None);
+    }
 
     /// Many fresh pools of two executors join a mesh, as a node's
     /// executors do at start; every executor of every round must come out

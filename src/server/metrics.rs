@@ -123,7 +123,9 @@ pub struct ShardStatus {
     pub recovering: AtomicU8,
     pub ops: AtomicU64,
     pub slots: AtomicU64,
-    pub ready: AtomicU8,
+    /// How far the shard's executor has come in its start
+    /// (`executors::StartPhase`).
+    pub start_phase: AtomicU8,
 }
 
 impl ShardStatus {

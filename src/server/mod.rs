@@ -171,6 +171,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let ports = Arc::new(ports::claim(&spec, shards)?);
     raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
+    let monitor_for_watch = monitor.clone();
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
     let handles = executors::pool(placement)
@@ -189,6 +190,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
             }
         })
         .map_err(|e| format!("starting executors: {e}"))?;
+    executors::watch_start(node, monitor_for_watch);
     for result in handles.join_all() {
         match result {
             Ok(Ok(())) => {}
@@ -294,6 +296,7 @@ async fn run_executor(
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "joining the executor mesh failed".to_string())?;
     let index = senders.peer_id();
+    executors::StartPhase::Recovering.record(&monitor.status[index]);
     let spec = file.node(node).expect("validated").clone();
     let listeners = ports.take(index);
 
@@ -394,7 +397,7 @@ async fn run_executor(
     if index == 0 {
         server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
     }
-    monitor.status[index].ready.store(1, std::sync::atomic::Ordering::Relaxed);
+    executors::StartPhase::Serving.record(&monitor.status[index]);
     loop {
         match listener.accept().await {
             Ok(stream) => {
