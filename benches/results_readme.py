@@ -305,10 +305,16 @@ def section_goals(out):
             f"forwards the request to the leader and its answer back.\n")
     others = [d for d in runs if d != name]
     if others:
+        def spread(values):
+            values = [float(v) for v in values if v not in (None, "", "?")]
+            return max(values) / min(values) if values and min(values) > 0 else 1.0
+        bundles = [load(f"goals/{d}/goals.json") for d in [name] + others]
+        disk = spread(b.get("raw_disk", {}).get("raw_disk_p50_us") for b in bundles)
+        redis_c1 = spread(b["systems"].get("redis", {}).get("set_c1_p50_ms") for b in bundles)
         out.append("One run of each step per bundle, so compare with the other bundles (same script, earlier builds) "
-                   "before reading a small difference, and compare ratios: the sessions ran on different virtual "
-                   "machines of the same size, whose disk and loopback differ by up to 3x (the references in "
-                   "brackets). paxoskv (after) in each:\n")
+                   "before reading a small difference, and compare ratios: the sessions ran on virtual machines of "
+                   f"the same size whose raw disk p50 differs by up to {disk:.1f}x and Redis's single-client SET p50 "
+                   f"by up to {redis_c1:.1f}x (the references in brackets). paxoskv (after) in each:\n")
         for d in [name] + others[::-1]:
             x = load(f"goals/{d}/goals.json")
             p = x["systems"].get("paxoskv", {})

@@ -90,15 +90,17 @@ fn try_connect_as(port: u16, password: Option<&str>) -> RedisResult<Connection> 
 /// `HELLO`) and waits for their replies before a read timeout can be set,
 /// so a node that accepts connections but never answers would block it
 /// for ever (that hung CI for 90 minutes once). The setup runs on its own
-/// thread; past [`REPLY_TIMEOUT`] the attempt fails, and the thread ends
-/// when the node is killed and its socket closes.
+/// thread; past [`REPLY_TIMEOUT`] (connecting included) the attempt
+/// fails, and the thread ends when the node is killed and its socket
+/// closes. A caller polling under [`DEADLINE`] may so overrun it by up to
+/// [`REPLY_TIMEOUT`] before it fails.
 fn connect_within_deadline(client: redis::Client) -> RedisResult<Connection> {
     let addr = client.get_connection_info().addr.to_string();
     let (done, setup) = mpsc::channel();
     thread::spawn(move || {
         let _ = done.send(client.get_connection_with_timeout(CONNECT_TIMEOUT));
     });
-    let con = match setup.recv_timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT) {
+    let con = match setup.recv_timeout(REPLY_TIMEOUT) {
         Ok(result) => result?,
         Err(_) => {
             let detail = format!("{addr} accepted a connection but did not answer the client's setup commands");

@@ -21,7 +21,7 @@
 //! for long give way on their own clock instead (see
 //! `links::PEER_READ_SLICE`).
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +69,13 @@ impl StartPhase {
     }
 }
 
+/// Executor `index` has finished starting and serves; true for the last of
+/// the node's executors to get there (it says the node is ready).
+pub fn now_serving(monitor: &Monitor, index: usize) -> bool {
+    StartPhase::Serving.record(&monitor.status[index]);
+    monitor.executors_serving.fetch_add(1, AcqRel) + 1 == monitor.status.len()
+}
+
 /// What the node logs while some executor has not finished starting, or
 /// None once all serve.
 fn start_report(monitor: &Monitor, waited: Duration) -> Option<String> {
@@ -106,8 +113,9 @@ pub fn watch_start(node: NodeId, monitor: Arc<Monitor>) {
     }
 }
 
-/// The builder of a node's executor pool; the server and the test below
-/// both use it, so that the test checks what the server runs.
+/// The builder of a node's executor pool, configured: the server builds
+/// its pool with this and adds no setting of its own, and the test below
+/// joins pools built by it.
 pub fn pool(placement: PoolPlacement) -> LocalExecutorPoolBuilder {
     LocalExecutorPoolBuilder::new(placement)
 }
@@ -156,7 +164,7 @@ mod tests {
             let mesh: MeshBuilder<u64, Full> = MeshBuilder::full(EXECUTORS, 16);
             let handles = pool(PoolPlacement::Unbound(EXECUTORS))
                 .on_all_shards(move || {
-                    let (mesh, done) = (mesh.clone(), done.clone());
+                    // Moved, not cloned, on the executor's thread (see `run`).
                     async move {
                         let (senders, _receivers) = mesh.join().await.expect("joining the mesh");
                         let _ = done.send(senders.peer_id());

@@ -50,7 +50,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// How long a peer link's reader works through frames already in its
-/// socket before it steps aside: well inside the heartbeat interval and
+/// socket, without waiting once, before it steps aside: well inside the heartbeat interval and
 /// election timeout (10 ms and 150 ms by default). Measured on our own
 /// clock, not by glommio's preemption timer (see `executors`).
 const PEER_READ_SLICE: Duration = Duration::from_millis(5);
@@ -486,9 +486,21 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
     .detach();
     let peer = link.peer;
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+    // When the reader last had to wait (for the socket, or for the disk
+    // at the gate below): the start of its current run of work.
     let mut slice_start = Instant::now();
     let reason = loop {
-        let body = match read_frame(&mut reader, &mut buf, &mut scratch, FRAME_BYTES_MAX).await {
+        let read = read_frame(&mut reader, &mut buf, &mut scratch, FRAME_BYTES_MAX);
+        futures_lite::pin!(read);
+        let body = match futures_lite::future::poll_once(&mut read).await {
+            Some(result) => result,
+            None => {
+                let result = read.await;
+                slice_start = Instant::now();
+                result
+            }
+        };
+        let body = match body {
             Ok(body) => body,
             Err(e) => break e,
         };
@@ -506,15 +518,17 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
                 shard.accepting.clone()
             };
             gate.wait().await;
+            slice_start = Instant::now();
         }
         if link.generation.get() != generation {
             break "replaced by a newer connection".into();
         }
         // A socket full of frames (a peer's backlog after a partition
-        // heals) reads without ever waiting: step aside once a slice is
-        // used up, so that the driver sends what the node has to say, and
-        // the ticker keeps the heartbeats going, while the backlog is
-        // worked through.
+        // heals) reads without ever waiting: step aside once it has
+        // worked a slice without a wait, so that the driver sends what the
+        // node has to say, and the ticker keeps the heartbeats going,
+        // while the backlog is worked through. A reader that waits between
+        // frames (any ordinary load) never steps aside.
         if slice_start.elapsed() >= PEER_READ_SLICE {
             glommio::timer::sleep(PEER_READ_STEP_ASIDE).await;
             slice_start = Instant::now();

@@ -5,7 +5,7 @@
 //! shard writes only its own, readers tolerate a slightly stale view.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
@@ -176,6 +176,8 @@ pub struct Monitor {
     pub session_counter: AtomicU64,
     /// Every client connection of the node, for CLIENT LIST / KILL and INFO.
     pub clients: super::clients::ClientRegistry,
+    /// How many of the node's executors have finished starting.
+    pub executors_serving: AtomicUsize,
 }
 
 impl Monitor {
@@ -197,6 +199,7 @@ impl Monitor {
             started_unix_ms: super::util::unix_millis(),
             session_counter: AtomicU64::new(0),
             clients: super::clients::ClientRegistry::default(),
+            executors_serving: AtomicUsize::new(0),
         })
     }
 

@@ -175,9 +175,11 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
     let handles = executors::pool(placement)
+        // glommio clones this closure for each executor on this thread;
+        // each executor then moves its copy into its future, never cloning
+        // the mesh builder there: its peer list sits behind a plain `Rc`,
+        // whose count must not change on two threads at once.
         .on_all_shards(move || {
-            let (file, monitor, mesh) = (file.clone(), monitor.clone(), mesh.clone());
-            let (peer_key, ports) = (peer_key.clone(), ports.clone());
             async move {
                 let result = run_executor(file, node, rejoin, monitor, mesh, peer_key, ports).await;
                 if let Err(e) = &result {
@@ -394,10 +396,9 @@ async fn run_executor(
     shard.borrow_mut().kick.notify();
 
     let listener = ports::into_glommio(listeners.client);
-    if index == 0 {
+    if executors::now_serving(&monitor, index) {
         server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
     }
-    executors::StartPhase::Serving.record(&monitor.status[index]);
     loop {
         match listener.accept().await {
             Ok(stream) => {
