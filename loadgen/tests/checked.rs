@@ -9,14 +9,18 @@ use std::process::Command;
 
 /// Base ports of the three tests, which run at once. A local cluster on
 /// BASE takes client ports BASE+1.., peer ports BASE+1000+100*node (+shard)
-/// and metrics ports BASE+2001..: bases 100 apart (33100, 33200, 33300)
-/// collide on peer ports (the first cluster's node 3 and the third's node 1
-/// both want 34400), and the node that loses the race exits, so its cluster
+/// and metrics ports BASE+2001..: bases 100 apart collide on peer ports
+/// (the first cluster's node 3 and the third's node 1 both want
+/// BASE+1300), and the node that loses the race exits, so its cluster
 /// never reports a leader on every node. Bases 10 apart share nothing while
-/// a cluster has fewer than 10 nodes and 10 shards.
-const KILL_PAUSE_PORTS: u16 = 33100;
-const PARTITION_PORTS: u16 = 33110;
-const STALE_READS_PORTS: u16 = 33120;
+/// a cluster has fewer than 10 nodes and 10 shards. All of it stays below
+/// the kernel's ephemeral ports (32768 and up): there, any outgoing
+/// connection of these very tests may hold a port as its local end (a run
+/// at bases 33100.. once lost a node to "metrics port 35122 ... is already
+/// in use").
+const KILL_PAUSE_PORTS: u16 = 10100;
+const PARTITION_PORTS: u16 = 10110;
+const STALE_READS_PORTS: u16 = 10120;
 
 fn loadgen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
