@@ -16,10 +16,13 @@
 //!
 //! Two indexes: a hash table from key to entry for point lookups (GET,
 //! SET: one probe, not a walk down a tree of 100,000 keys, which took 16%
-//! of a leader's time under pipelined GETs; seeded, see `HashedKey`'s
-//! `Hash`), and the ordered set of keys for everything that goes in order
-//! (SCAN, snapshots, digests, random keys). Overwriting a key touches the
-//! table only.
+//! of a leader's time under pipelined GETs), and the ordered set of keys
+//! for everything that goes in order (SCAN, snapshots, digests, random
+//! keys). Looking a key up computes no fixed hash, and overwriting a key
+//! without an expiry touches the table only. The table is std's seeded
+//! SipHash map: with a fixed, unseeded hash a client could choose keys
+//! that all land in one probe sequence (Redis seeds its table for the same
+//! reason); its order is never seen, so the seed changes no output.
 //!
 //! Invariants:
 //! - `order` holds exactly the keys of `entries`;
@@ -30,7 +33,6 @@
 //!   order is never seen.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 
@@ -56,24 +58,11 @@ pub fn key_hash(key: &[u8]) -> u64 {
 }
 
 /// A key with its hash, ordered by `(hash, key)`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HashedKey {
     hash: u64,
     key: Bytes,
 }
-
-/// The point index hashes a key's bytes with a per-process random seed
-/// (std's SipHash), not the fixed hash: with a fixed, unseeded hash a
-/// client could choose keys that all land in one probe sequence and make
-/// every lookup walk them (Redis seeds its table for the same reason).
-/// The table's order is never seen, so the seed changes no output.
-impl Hash for HashedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
-    }
-}
-
-type PointIndex = HashMap<HashedKey, Entry>;
 
 impl HashedKey {
     pub fn new(key: Bytes) -> HashedKey {
@@ -115,7 +104,7 @@ impl Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyspace {
     /// Every entry, by key.
-    entries: PointIndex,
+    entries: HashMap<Bytes, Entry>,
     /// Every key of `entries`, in `(hash, key)` order.
     order: BTreeSet<HashedKey>,
     /// `(expires_at, key)` of every entry with an expiry.
@@ -150,32 +139,33 @@ impl Keyspace {
 
     /// The entry of `key` if it is alive at `now`.
     pub fn live(&self, key: &Bytes, now: i64) -> Option<&Entry> {
-        self.entries.get(&HashedKey::new(key.clone())).filter(|entry| !entry.expired_at(now))
+        self.entries.get(key).filter(|entry| !entry.expired_at(now))
     }
 
     /// Set `key`'s entry, replacing any (expired or not).
     pub fn put(&mut self, key: Bytes, entry: Entry) {
-        let hashed = HashedKey::new(key);
         let expires_at = entry.expires_at;
+        let old = self.entries.insert(key.clone(), entry);
+        let stale = old.as_ref().and_then(|old| old.expires_at).filter(|t| Some(*t) != expires_at);
+        if old.is_some() && stale.is_none() && expires_at.is_none() {
+            return;
+        }
+        let hashed = HashedKey::new(key);
+        if let Some(t) = stale {
+            self.expiring.remove(&(t, hashed.clone()));
+        }
         if let Some(t) = expires_at {
             self.expiring.insert((t, hashed.clone()));
         }
-        match self.entries.insert(hashed.clone(), entry) {
-            Some(old) => {
-                if let Some(t) = old.expires_at.filter(|t| Some(*t) != expires_at) {
-                    self.expiring.remove(&(t, hashed));
-                }
-            }
-            None => {
-                self.order.insert(hashed);
-            }
+        if old.is_none() {
+            self.order.insert(hashed);
         }
     }
 
     /// Remove `key`'s entry (expired or not); returns it.
     pub fn remove(&mut self, key: &Bytes) -> Option<Entry> {
+        let old = self.entries.remove(key)?;
         let hashed = HashedKey::new(key.clone());
-        let old = self.entries.remove(&hashed)?;
         if let Some(t) = old.expires_at {
             self.expiring.remove(&(t, hashed.clone()));
         }
@@ -193,7 +183,7 @@ impl Keyspace {
                 break;
             }
             let (_, hashed) = self.expiring.pop_first().expect("checked above");
-            self.entries.remove(&hashed);
+            self.entries.remove(&hashed.key);
             self.order.remove(&hashed);
             removed += 1;
         }
@@ -209,7 +199,7 @@ impl Keyspace {
 
     /// The entry of a key from `order` (every one has one).
     fn entry_of(&self, hashed: &HashedKey) -> &Entry {
-        self.entries.get(hashed).expect("every ordered key has an entry")
+        self.entries.get(&hashed.key).expect("every ordered key has an entry")
     }
 
     /// `keys` (taken from `order`) with their entries.
@@ -266,7 +256,7 @@ impl Keyspace {
     pub fn check_invariants(&self) {
         if cfg!(debug_assertions) {
             assert_eq!(self.order.len(), self.entries.len(), "the key order lists every entry");
-            assert!(self.order.iter().all(|k| self.entries.contains_key(k)), "every ordered key has an entry");
+            assert!(self.order.iter().all(|k| self.entries.contains_key(&k.key)), "every ordered key has an entry");
             let expected: BTreeSet<(i64, HashedKey)> =
                 self.iter().filter_map(|(k, e)| e.expires_at.map(|t| (t, k.clone()))).collect();
             assert_eq!(expected, self.expiring, "the expiry index matches the entries");
@@ -306,7 +296,7 @@ mod tests {
         assert_eq!(keys.next_expiry(), Some(50));
         assert_eq!(keys.reclaim(101, 1), 1);
         assert_eq!(keys.len_stored(), 2);
-        assert!(keys.entries.contains_key(&HashedKey::new(b("a"))), "b expired first and went first");
+        assert!(keys.entries.contains_key(&b("a")), "b expired first and went first");
         assert_eq!(keys.reclaim(101, 10), 1);
         assert_eq!(keys.len_stored(), 1);
         keys.check_invariants();

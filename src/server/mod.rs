@@ -171,7 +171,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     let ports = Arc::new(ports::claim(&spec, shards)?);
     raise_open_files_limit(node);
     let monitor = Monitor::new(node, shards);
-    let monitor_for_watch = monitor.clone();
+    executors::watch_start(node, monitor.clone());
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };
     let handles = executors::pool(placement)
@@ -192,7 +192,6 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
             }
         })
         .map_err(|e| format!("starting executors: {e}"))?;
-    executors::watch_start(node, monitor_for_watch);
     for result in handles.join_all() {
         match result {
             Ok(Ok(())) => {}
