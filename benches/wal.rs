@@ -265,6 +265,7 @@ fn stats_delta(after: WalStats, before: WalStats) -> WalStats {
         writes: after.writes - before.writes,
         fsyncs: after.fsyncs - before.fsyncs,
         zeroed_bytes: after.zeroed_bytes - before.zeroed_bytes,
+        zero_writes: after.zero_writes - before.zero_writes,
         snapshots: after.snapshots - before.snapshots,
     }
 }

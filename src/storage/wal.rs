@@ -58,9 +58,11 @@ use super::write::{encode_write, scan_segment};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 /// `Wal::zero_ahead`: how far past the data segments are kept zeroed, and
-/// how much is zeroed at once.
+/// the least that is zeroed at once: the zeros are topped up only once the
+/// lead fell by this much, so that one journal commit (the first record
+/// write into fresh zeros) covers at least this many bytes of records.
 const ZERO_AHEAD_BYTES: u64 = 1 << 20;
-const ZERO_CHUNK_BYTES: u64 = 64 << 10;
+const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 
 /// When a reply may leave relative to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,8 +185,10 @@ pub struct WalStats {
     /// segment and snapshot files, and directory fsyncs.
     pub fsyncs: u64,
     pub snapshots: u64,
-    /// Bytes written with zeros ahead of the data (`Wal::zero_ahead`).
+    /// Bytes written with zeros ahead of the data (`Wal::zero_ahead`), and
+    /// in how many writes.
     pub zeroed_bytes: u64,
+    pub zero_writes: u64,
 }
 
 /// Wakes every waiter once per `notify_all` (single-threaded).
@@ -232,6 +236,9 @@ struct Segment {
     /// `Durability::None`: the same file opened for buffered writes, which
     /// record writes use instead of the DMA file.
     buffered: Option<Rc<std::fs::File>>,
+    /// `Durability::Sync`: the same file opened O_DIRECT without O_DSYNC,
+    /// for the zeros ahead of the data (`Wal::zero_ahead`).
+    zeros: Option<Rc<DmaFile>>,
 }
 
 /// `Durability::None` writes records through the page cache.
@@ -390,6 +397,25 @@ async fn open_segment_for_writing(path: &Path, durability: Durability, fresh: bo
         .map_err(glommio_err("opening segment for writing", path))
 }
 
+/// The descriptor the zeros ahead of the data go through: O_DIRECT but not
+/// O_DSYNC. The zeros need not be durable (unwritten extents read as zeros
+/// too); an O_DSYNC zero write would cost its own device flush and a
+/// journal commit (it converts unwritten extents) on every group commit
+/// that extends the zeros. The first record write into zeros whose
+/// conversion is not yet committed commits it (O_DSYNC), once per zeroed
+/// chunk.
+async fn open_zeroing(path: &Path, durability: Durability, zero_ahead: bool) -> Result<Option<Rc<DmaFile>>, WalError> {
+    if durability == Durability::None || !zero_ahead {
+        return Ok(None);
+    }
+    let file = glommio::io::OpenOptions::new()
+        .write(true)
+        .dma_open(path)
+        .await
+        .map_err(glommio_err("opening segment for zeroing", path))?;
+    Ok(Some(Rc::new(file)))
+}
+
 impl Wal {
     /// Open (creating if needed) the log in `options.dir` and recover the
     /// durable state: the latest snapshot, then every segment in order. A
@@ -529,7 +555,9 @@ impl Wal {
         let align = file.alignment();
         let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
         let buffered = open_buffered(&path, options.durability)?;
-        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered };
+        let zeros = open_zeroing(&path, options.durability, options.zero_ahead).await?;
+        let segment =
+            Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered, zeros };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
@@ -686,33 +714,29 @@ impl Wal {
 
     /// Keep the segment written with zeros up to `ZERO_AHEAD_BYTES` past
     /// the data: a record write into a preallocated but unwritten extent
-    /// makes its fdatasync journal the extent's conversion too, one into
-    /// written zeros is a plain overwrite (about half the sync time on the
+    /// makes its sync journal the extent's conversion too, one into written
+    /// zeros is a plain overwrite (about half the sync time on the
     /// development machine's disk, issue 11). Zeros read as the end of the
-    /// log exactly as unwritten extents do, so recovery is unchanged. Runs
-    /// beside the write of `len` bytes at `end`, never below what it writes:
-    /// both are done before the next write starts.
+    /// log exactly as unwritten extents do, so recovery is unchanged. The
+    /// zeros go through their own descriptor without O_DSYNC
+    /// ([`open_zeroing`]) and are topped up in chunks of at least
+    /// `ZERO_CHUNK_BYTES`. Runs beside the write of `len` bytes at `end`,
+    /// never below what it writes: both are done before the next write
+    /// starts.
     async fn zero_ahead(&self, len: u64) -> Result<(), WalError> {
         let (file, path, start, stop) = {
             let inner = self.inner.borrow();
-            if inner.options.durability == Durability::None || !inner.options.zero_ahead {
-                return Ok(());
-            }
             let s = &inner.segment;
+            let Some(zeros) = &s.zeros else { return Ok(()) };
             let align = s.file.alignment();
             let data_end = (s.end + len).div_ceil(align) * align;
             let start = s.zeroed.max(data_end);
             let limit = inner.options.segment_bytes / align * align;
-            if start >= limit || start >= data_end + ZERO_AHEAD_BYTES {
+            if start >= limit || start + ZERO_CHUNK_BYTES > data_end + ZERO_AHEAD_BYTES {
                 return Ok(());
             }
-            // The first time in a segment, the whole lead at once (once per
-            // segment); then, per write, at least as much as it writes, so
-            // the zeros keep ahead of large group commits too.
-            let step =
-                if s.zeroed == 0 { ZERO_AHEAD_BYTES } else { ZERO_CHUNK_BYTES.max(data_end - s.end / align * align) };
-            let stop = (start + step).min(limit);
-            (s.file.clone(), s.path.clone(), start, stop)
+            let stop = (data_end + ZERO_AHEAD_BYTES).min(limit);
+            (zeros.clone(), s.path.clone(), start, stop)
         };
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
@@ -720,7 +744,8 @@ impl Wal {
         file.write_at(buffer, start).await.map_err(glommio_err("zeroing", &path))?;
         let mut inner = self.inner.borrow_mut();
         inner.stats.zeroed_bytes += stop - start;
-        if Rc::ptr_eq(&inner.segment.file, &file) {
+        inner.stats.zero_writes += 1;
+        if inner.segment.zeros.as_ref().is_some_and(|zeros| Rc::ptr_eq(zeros, &file)) {
             inner.segment.zeroed = stop;
         }
         Ok(())
@@ -788,13 +813,21 @@ impl Wal {
     /// Start a new segment beginning with `first_bytes`, made durable
     /// along with the directory entry.
     async fn roll_segment(&self, first_bytes: Vec<u8>) -> Result<(), WalError> {
-        let (index, dir, segment_bytes, durability) = {
+        let (index, dir, segment_bytes, durability, zero_ahead) = {
             let inner = self.inner.borrow();
-            (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes, inner.options.durability)
+            let options = &inner.options;
+            (
+                inner.segment.index + 1,
+                options.dir.clone(),
+                options.segment_bytes,
+                options.durability,
+                options.zero_ahead,
+            )
         };
         let path = dir.join(segment_name(index));
         let file = open_segment_for_writing(&path, durability, true).await?;
         let buffered = open_buffered(&path, durability)?;
+        let zeros = open_zeroing(&path, durability, zero_ahead).await?;
         // Preallocation is a hint: a filesystem without it still works.
         let _ = file.pre_allocate(segment_bytes, false).await;
         let old = {
@@ -808,6 +841,7 @@ impl Wal {
                 next_write_seq: 1,
                 zeroed: 0,
                 buffered,
+                zeros,
             };
             std::mem::replace(&mut inner.segment, fresh)
         };
