@@ -28,7 +28,8 @@
 //! writes `results/wal-bench/`). Environment: `WAL_BENCH_OUT` (JSON bundle,
 //! default `results/wal-bench/summary.json`), `WAL_BENCH_ROUNDS` (5),
 //! `WAL_BENCH_WINDOW_MS` (2000), `WAL_BENCH_WARMUP_MS` (250),
-//! `WAL_BENCH_ZERO_AHEAD` (1; 0 turns off `WalOptions::zero_ahead`).
+//! `WAL_BENCH_ZERO_AHEAD` (1; 0 turns off `WalOptions::zero_ahead`),
+//! `WAL_BENCH_DIR` (`target/wal-bench`; created and removed whole).
 
 use std::cell::Cell;
 use std::error::Error;
@@ -100,7 +101,12 @@ impl Settings {
             window: Duration::from_millis(number("WAL_BENCH_WINDOW_MS", 2000)?),
             warmup: Duration::from_millis(number("WAL_BENCH_WARMUP_MS", 250)?),
             zero_ahead: number("WAL_BENCH_ZERO_AHEAD", 1)? != 0,
-            data_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("wal-bench"),
+            // `WAL_BENCH_DIR`: the directory the rounds write in (default
+            // target/wal-bench), created and removed whole: give a
+            // directory of its own, e.g. one inside a filesystem mounted
+            // for the purpose, never the mount point itself.
+            data_dir: std::env::var_os("WAL_BENCH_DIR")
+                .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("wal-bench"), PathBuf::from),
             out: std::env::var_os("WAL_BENCH_OUT")
                 .map_or_else(|| PathBuf::from("results/wal-bench/summary.json"), PathBuf::from),
         })

@@ -58,9 +58,10 @@ use super::write::{encode_write, scan_segment};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 /// `Wal::zero_ahead`: how far past the data segments are kept zeroed, and
-/// the least that is zeroed at once: the zeros are topped up only once the
-/// lead fell by this much, so that one journal commit (the first record
-/// write into fresh zeros) covers at least this many bytes of records.
+/// the least that is zeroed at once (but for a segment's last piece): the
+/// zeros are topped up only once the lead fell by this much, so that their
+/// metadata (extents converted from unwritten) is written once per this
+/// many bytes of records, not at every group commit.
 const ZERO_AHEAD_BYTES: u64 = 1 << 20;
 const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 
@@ -236,9 +237,6 @@ struct Segment {
     /// `Durability::None`: the same file opened for buffered writes, which
     /// record writes use instead of the DMA file.
     buffered: Option<Rc<std::fs::File>>,
-    /// `Durability::Sync`: the same file opened O_DIRECT without O_DSYNC,
-    /// for the zeros ahead of the data (`Wal::zero_ahead`).
-    zeros: Option<Rc<DmaFile>>,
 }
 
 /// `Durability::None` writes records through the page cache.
@@ -397,25 +395,6 @@ async fn open_segment_for_writing(path: &Path, durability: Durability, fresh: bo
         .map_err(glommio_err("opening segment for writing", path))
 }
 
-/// The descriptor the zeros ahead of the data go through: O_DIRECT but not
-/// O_DSYNC. The zeros need not be durable (unwritten extents read as zeros
-/// too); an O_DSYNC zero write would cost its own device flush and a
-/// journal commit (it converts unwritten extents) on every group commit
-/// that extends the zeros. The first record write into zeros whose
-/// conversion is not yet committed commits it (O_DSYNC), once per zeroed
-/// chunk.
-async fn open_zeroing(path: &Path, durability: Durability, zero_ahead: bool) -> Result<Option<Rc<DmaFile>>, WalError> {
-    if durability == Durability::None || !zero_ahead {
-        return Ok(None);
-    }
-    let file = glommio::io::OpenOptions::new()
-        .write(true)
-        .dma_open(path)
-        .await
-        .map_err(glommio_err("opening segment for zeroing", path))?;
-    Ok(Some(Rc::new(file)))
-}
-
 impl Wal {
     /// Open (creating if needed) the log in `options.dir` and recover the
     /// durable state: the latest snapshot, then every segment in order. A
@@ -555,9 +534,7 @@ impl Wal {
         let align = file.alignment();
         let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
         let buffered = open_buffered(&path, options.durability)?;
-        let zeros = open_zeroing(&path, options.durability, options.zero_ahead).await?;
-        let segment =
-            Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered, zeros };
+        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
@@ -579,8 +556,17 @@ impl Wal {
             let dirty_end = end + bytes[end as usize..].iter().rposition(|byte| *byte != 0).map_or(0, |p| p as u64 + 1);
             wal.scrub_tail(&bytes[..end as usize], dirty_end).await?;
         }
-        if segments.is_empty() && wal.inner.borrow().options.durability == Durability::Sync {
-            fsync_directory(&dir).await?;
+        if segments.is_empty() {
+            // A fresh log's first segment is preallocated as every later
+            // one is (`roll_segment`): a hint, as there.
+            let (file, segment_bytes) = {
+                let inner = wal.inner.borrow();
+                (inner.segment.file.clone(), inner.options.segment_bytes)
+            };
+            let _ = file.pre_allocate(segment_bytes, false).await;
+            if wal.inner.borrow().options.durability == Durability::Sync {
+                fsync_directory(&dir).await?;
+            }
         }
         Ok((wal, state, report))
     }
@@ -714,29 +700,36 @@ impl Wal {
 
     /// Keep the segment written with zeros up to `ZERO_AHEAD_BYTES` past
     /// the data: a record write into a preallocated but unwritten extent
-    /// makes its sync journal the extent's conversion too, one into written
+    /// makes its sync write the extent's conversion too, one into written
     /// zeros is a plain overwrite (about half the sync time on the
     /// development machine's disk, issue 11). Zeros read as the end of the
-    /// log exactly as unwritten extents do, so recovery is unchanged. The
-    /// zeros go through their own descriptor without O_DSYNC
-    /// ([`open_zeroing`]) and are topped up in chunks of at least
-    /// `ZERO_CHUNK_BYTES`. Runs beside the write of `len` bytes at `end`,
-    /// never below what it writes: both are done before the next write
-    /// starts.
-    async fn zero_ahead(&self, len: u64) -> Result<(), WalError> {
+    /// log exactly as unwritten extents do, so recovery is unchanged. Topped
+    /// up in chunks of at least `ZERO_CHUNK_BYTES`, through the segment's
+    /// O_DSYNC descriptor: each zero write is durable, data and conversion,
+    /// before the next record write starts. (Through a descriptor without
+    /// O_DSYNC it saved about 8% of the block requests per sync under load,
+    /// `results/wal-requests/`, but on ext4 without a journal the
+    /// conversion could then reach the disk by writeback long before a
+    /// flush makes the zeros durable, exposing the blocks' old contents
+    /// past the end of the log.) Runs beside the write of `len` bytes at
+    /// `end` (the segment's end before that write), never below what it
+    /// writes: both are done before the next write starts.
+    async fn zero_ahead(&self, end: u64, len: u64) -> Result<(), WalError> {
         let (file, path, start, stop) = {
             let inner = self.inner.borrow();
+            if inner.options.durability == Durability::None || !inner.options.zero_ahead {
+                return Ok(());
+            }
             let s = &inner.segment;
-            let Some(zeros) = &s.zeros else { return Ok(()) };
             let align = s.file.alignment();
-            let data_end = (s.end + len).div_ceil(align) * align;
+            let data_end = (end + len).div_ceil(align) * align;
             let start = s.zeroed.max(data_end);
             let limit = inner.options.segment_bytes / align * align;
             if start >= limit || start + ZERO_CHUNK_BYTES > data_end + ZERO_AHEAD_BYTES {
                 return Ok(());
             }
             let stop = (data_end + ZERO_AHEAD_BYTES).min(limit);
-            (zeros.clone(), s.path.clone(), start, stop)
+            (s.file.clone(), s.path.clone(), start, stop)
         };
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
@@ -745,7 +738,7 @@ impl Wal {
         let mut inner = self.inner.borrow_mut();
         inner.stats.zeroed_bytes += stop - start;
         inner.stats.zero_writes += 1;
-        if inner.segment.zeros.as_ref().is_some_and(|zeros| Rc::ptr_eq(zeros, &file)) {
+        if Rc::ptr_eq(&inner.segment.file, &file) {
             inner.segment.zeroed = stop;
         }
         Ok(())
@@ -789,10 +782,12 @@ impl Wal {
                     if end > 0 && end + bytes.len() as u64 > limit {
                         self.roll_segment(Vec::new()).await?;
                     }
-                    // The zeros go out beside the records, past them.
+                    // The zeros go out beside the records, past them
+                    // (measured from the end the records are written at).
+                    let end = self.inner.borrow().segment.end;
                     let (written, zeroed) = futures_lite::future::zip(
                         self.write_tail(&bytes),
-                        self.zero_ahead(bytes.len() as u64 + super::write::WRITE_HEADER_BYTES as u64),
+                        self.zero_ahead(end, bytes.len() as u64 + super::write::WRITE_HEADER_BYTES as u64),
                     )
                     .await;
                     written?;
@@ -813,21 +808,13 @@ impl Wal {
     /// Start a new segment beginning with `first_bytes`, made durable
     /// along with the directory entry.
     async fn roll_segment(&self, first_bytes: Vec<u8>) -> Result<(), WalError> {
-        let (index, dir, segment_bytes, durability, zero_ahead) = {
+        let (index, dir, segment_bytes, durability) = {
             let inner = self.inner.borrow();
-            let options = &inner.options;
-            (
-                inner.segment.index + 1,
-                options.dir.clone(),
-                options.segment_bytes,
-                options.durability,
-                options.zero_ahead,
-            )
+            (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes, inner.options.durability)
         };
         let path = dir.join(segment_name(index));
         let file = open_segment_for_writing(&path, durability, true).await?;
         let buffered = open_buffered(&path, durability)?;
-        let zeros = open_zeroing(&path, durability, zero_ahead).await?;
         // Preallocation is a hint: a filesystem without it still works.
         let _ = file.pre_allocate(segment_bytes, false).await;
         let old = {
@@ -841,7 +828,6 @@ impl Wal {
                 next_write_seq: 1,
                 zeroed: 0,
                 buffered,
-                zeros,
             };
             std::mem::replace(&mut inner.segment, fresh)
         };
