@@ -437,6 +437,23 @@ def section_idle(out):
                "leader's heartbeats (every 10 ms to each follower) and their replies.\n")
 
 
+def section_wal_requests(out):
+    """Section 12: block requests per WAL sync (benches/record-wal-requests.sh), the newest bundle."""
+    base = os.path.join(R, "wal-requests")
+    if not os.path.isdir(base):
+        return
+    # Bundles are <label>-<UTC time>: the newest by its time, whatever the label.
+    bundles = [d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))]
+    newest = max(bundles, key=lambda d: d.rsplit("-", 1)[-1])
+    with open(os.path.join(base, newest, "README.md")) as f:
+        page = f.read().split("\n", 2)[2]  # without its title
+    out.append("## 12. What a WAL sync costs the disk\n")
+    out.append(page.replace("`counts.txt`", f"[counts.txt](wal-requests/{newest}/counts.txt)"))
+    others = sorted(d for d in bundles if d != newest)
+    links = ", ".join(f"[{d}](wal-requests/{d}/README.md)" for d in others)
+    out.append(f"Bundle: [wal-requests/{newest}](wal-requests/{newest}/README.md)" + (f"; earlier: {links}" if links else "")
+               + ".\n")
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -577,6 +594,7 @@ def main():
     section_goals(out)
     section_faults(out)
     section_idle(out)
+    section_wal_requests(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
