@@ -11,3 +11,18 @@ cpu_ticks() {
     done
     echo "$total"
 }
+
+# The client port of shard 0's leader in a local 3-node cluster whose node i
+# listens on BASE+i (waits up to about 20 s for an election).
+leader_port() { # BASE
+    local base=$1 i
+    for _ in $(seq 200); do
+        for i in 1 2 3; do
+            if redis-cli -p $((base + i)) INFO replication 2>/dev/null | grep -q "shard0_role:leader"; then
+                echo $((base + i)); return 0
+            fi
+        done
+        sleep 0.1
+    done
+    echo "no leader on ports $((base + 1))-$((base + 3))" >&2; return 1
+}

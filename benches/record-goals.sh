@@ -97,20 +97,8 @@ wait_ping() { # port
     echo "port $1 does not answer" >&2; return 1
 }
 
-leader_port() { # base
-    for _ in $(seq 100); do
-        for i in 1 2 3; do
-            if redis-cli -p $((base + i)) INFO replication 2>/dev/null | grep -q "shard0_role:leader"; then
-                echo $((base + i)); return 0
-            fi
-        done
-        sleep 0.1
-    done
-    echo "no leader" >&2; return 1
-}
-
 # shellcheck source=benches/lib.sh
-source benches/lib.sh  # cpu_ticks
+source benches/lib.sh  # cpu_ticks, leader_port
 
 # paxoskv's counters summed over the nodes (slots: the largest node's
 # count, every node applies every slot): peer socket writes, peer frames,

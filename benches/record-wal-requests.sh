@@ -63,24 +63,15 @@ syncs() {
         awk '/^paxoskv_fsync_seconds_count/ { s += $NF } END { print s + 0 }'
 }
 
-leader_port() {
-    for _ in $(seq 200); do
-        for i in 1 2 3; do
-            if redis-cli -p $((base + i)) INFO replication 2>/dev/null | grep -q "shard0_role:leader"; then
-                echo $((base + i)); return 0
-            fi
-        done
-        sleep 0.1
-    done
-    echo "no leader" >&2; return 1
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh  # leader_port
 
 one_run() { # NAME BIN RUN
     local name=$1 bin=$2 run=$3
     "$bin" cluster --base-port $base --data-dir "$work/data" --fresh --run-seconds 600 >"$out/$name-$run-cluster.log" 2>&1 &
     cluster=$!
     local leader
-    leader=$(leader_port)
+    leader=$(leader_port $base)
     redis-benchmark -p "$leader" -t set -c 50 -P 16 -n 800000 -r 100000 -d 100 --csv >"$out/$name-$run-p16.csv" &
     bench=$!
     sleep 2
