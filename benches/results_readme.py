@@ -68,6 +68,15 @@ def p99_bound_ms(comparison_dir):
     return None
 
 
+def bundles_by_time(base):
+    """The bundle directories under `base`, oldest first by the UTC time that ends every bundle's name
+    (`<label>-<time>`), whatever the label."""
+    if not os.path.isdir(base):
+        return []
+    names = (d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
+    return sorted(names, key=lambda d: d.rsplit("-", 1)[-1])
+
+
 def section_comparison(out, title, directory, intro):
     c = load(f"{directory}/comparison.json")
     if not c:
@@ -253,9 +262,7 @@ def section_core_compare(out):
 def section_goals(out):
     """Issue 11's goals, before and after, from the newest results/goals bundle."""
     out.append("## 9. Issue 11's goals: before and after, each next to its reference (durable unless said)\n")
-    # Newest first by the UTC time that ends every bundle's name.
-    runs = sorted((d for d in os.listdir(os.path.join(R, "goals")) if load(f"goals/{d}/goals.json")),
-                  key=lambda d: d.rsplit("-", 1)[-1]) if os.path.isdir(os.path.join(R, "goals")) else []
+    runs = [d for d in bundles_by_time(os.path.join(R, "goals")) if load(f"goals/{d}/goals.json")]
     if not runs:
         out.append("(not recorded yet: `benches/record-goals.sh --before OLD_BINARY`)\n")
         return
@@ -440,11 +447,10 @@ def section_idle(out):
 def section_wal_requests(out):
     """Section 12: block requests per WAL sync (benches/record-wal-requests.sh), the newest bundle."""
     base = os.path.join(R, "wal-requests")
-    if not os.path.isdir(base):
+    bundles = bundles_by_time(base)
+    if not bundles:
         return
-    # Bundles are <label>-<UTC time>: the newest by its time, whatever the label.
-    bundles = [d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))]
-    newest = max(bundles, key=lambda d: d.rsplit("-", 1)[-1])
+    newest = bundles[-1]
     with open(os.path.join(base, newest, "README.md")) as f:
         page = f.read().split("\n", 2)[2]  # without its title
     out.append("## 12. What a WAL sync costs the disk\n")
