@@ -460,6 +460,20 @@ def section_wal_requests(out):
     out.append(f"Bundle: [wal-requests/{newest}](wal-requests/{newest}/README.md)" + (f"; earlier: {links}" if links else "")
                + ".\n")
 
+def section_floor(out):
+    """Section 13: a single client's write beside the machine's floor (benches/record-floor.sh), the newest bundle."""
+    base = os.path.join(R, "floor")
+    bundles = bundles_by_time(base)
+    if not bundles:
+        return
+    newest = bundles[-1]
+    with open(os.path.join(base, newest, "README.md")) as f:
+        page = f.read().split("\n", 2)[2]  # without its title
+    out.append("## 13. A single client's write next to the machine's floor\n")
+    out.append(page.replace("`runs.txt`", f"[runs.txt](floor/{newest}/runs.txt)"))
+    out.append(f"Bundle: [floor/{newest}](floor/{newest}/README.md).\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -601,6 +615,7 @@ def main():
     section_faults(out)
     section_idle(out)
     section_wal_requests(out)
+    section_floor(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")

@@ -17,6 +17,7 @@ mod engine;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod findmax;
+mod floor;
 mod history;
 mod inflight;
 mod machine;
@@ -60,6 +61,12 @@ enum Command {
     /// Start a local 3-node paxoskv cluster, run a short open-loop sweep,
     /// print the summary and the charts' paths, stop the cluster.
     Quickstart(quickstart::QuickstartArgs),
+    /// The machine's floor for one replicated write: a 3-replica commit's
+    /// messages (client, leader, two followers) over loopback TCP with
+    /// blocking syscalls, no consensus code; with --sync-dir, an O_DIRECT
+    /// write + fdatasync per op at each replica. Prints latency percentiles
+    /// and the replicas' CPU per op.
+    Floor(floor::FloorArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::StallChart(args) => stall_chart(&args),
+        Command::Floor(args) => floor::run(args),
     }
 }
 

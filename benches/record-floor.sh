@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# How far is a single-client write from what this machine allows? One run
+# sets side by side, interleaved, each measured --runs times:
+#   Redis          redis-server without persistence, redis-benchmark -c 1 SET
+#   floor, 1       `loadgen floor --replicas 1`: one loopback round trip,
+#                  blocking syscalls (what Redis is set beside)
+#   floor, 3       `loadgen floor --replicas 3`: a 3-replica commit's
+#                  messages (client, leader, two followers), no consensus code
+#   paxoskv none   a fresh local 3-node cluster, durability none,
+#                  redis-benchmark -c 1 SET at the leader
+#   floor, 3, sync the same messages plus an O_DIRECT write + fdatasync per
+#                  op at each replica, in the data directory's filesystem
+#   paxoskv sync   a fresh cluster, durability sync (the default), -c 1 SET
+# Each: p50 latency, and the servers' CPU per op (all three nodes; for the
+# floor its replica threads).
+#
+#   benches/record-floor.sh [--runs N] [--ops N] [--label NAME]
+#
+# Needs redis-server, redis-benchmark and redis-cli (benches/install-deps.sh)
+# and the release builds (cargo build --release --workspace). Ports 17571-17573
+# (peers 18670, 18770, 18870, metrics 19571-19573) and 17579 (Redis). Writes
+# results/floor/<label>-<UTC>/: README.md (the table and the command),
+# summary.json and every run's raw output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command_line="benches/record-floor.sh $*"
+runs=3
+ops=20000
+label=run
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --runs) runs=$2; shift ;;
+        --ops) ops=$2; shift ;;
+        --label) label=$2; shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+for tool in redis-server redis-benchmark redis-cli python3; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
+done
+for bin in paxoskv loadgen; do
+    [[ -x target/release/$bin ]] || { echo "target/release/$bin is missing (cargo build --release --workspace)" >&2; exit 2; }
+done
+paxoskv=$(realpath target/release/paxoskv)
+loadgen=$(realpath target/release/loadgen)
+out="results/floor/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+work=$(mktemp -d /var/tmp/record-floor.XXXXXX)
+base=17570
+redis_port=17579
+cluster=""
+redis=""
+cleanup() {
+    [[ -n $cluster ]] && kill "$cluster" 2>/dev/null && wait "$cluster" 2>/dev/null
+    [[ -n $redis ]] && kill "$redis" 2>/dev/null && wait "$redis" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck source=benches/lib.sh
+source benches/lib.sh  # cpu_ticks, leader_port
+hz=$(getconf CLK_TCK)
+
+# -c 1 SETs at PORT while PIDS serve; appends "NAME RUN p50_us cpu_us_per_op".
+single_client() { # NAME RUN PORT PIDS...
+    local name=$1 run=$2 port=$3; shift 3
+    redis-benchmark -p "$port" -t set -c 1 -n 2000 -r 100000 -d 100 -q >/dev/null  # warm-up
+    local c0 c1
+    c0=$(cpu_ticks "$@")
+    redis-benchmark -p "$port" -t set -c 1 -n "$ops" -r 100000 -d 100 --csv >"$out/$name-$run.csv"
+    c1=$(cpu_ticks "$@")
+    python3 - "$out/$name-$run.csv" "$name" "$run" "$((c1 - c0))" "$hz" "$ops" >>"$out/runs.txt" <<'PY'
+import csv, sys
+path, name, run, ticks, hz, ops = sys.argv[1:7]
+rows = list(csv.reader(open(path)))
+p50_ms = float(rows[-1][rows[0].index("p50_latency_ms")])
+print(name, run, f"{p50_ms * 1000:.1f}", f"{int(ticks) / int(hz) * 1e6 / int(ops):.1f}")
+PY
+}
+
+floor() { # NAME RUN loadgen-floor-flags...
+    local name=$1 run=$2; shift 2
+    "$loadgen" floor --ops "$ops" --json "$work/floor.json" "$@" >"$out/$name-$run.txt"
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(*sys.argv[2:4], "%.1f" % r["p50_us"], "%.1f" % r["replica_cpu_us_per_op"])' \
+        "$work/floor.json" "$name" "$run" >>"$out/runs.txt"
+}
+
+redis_run() { # RUN
+    redis-server --port $redis_port --save '' --appendonly no >"$out/redis-$1-server.log" 2>&1 &
+    redis=$!
+    until redis-cli -p $redis_port ping >/dev/null 2>&1; do sleep 0.05; done
+    single_client redis "$1" $redis_port "$redis"
+    kill "$redis"; wait "$redis" 2>/dev/null || true
+    redis=""
+}
+
+paxoskv_run() { # DURABILITY RUN
+    "$paxoskv" cluster --base-port $base --data-dir "$work/data" --fresh --run-seconds 900 --durability "$1" \
+        >"$out/paxoskv-$1-$2-cluster.log" 2>&1 &
+    cluster=$!
+    local leader pids
+    leader=$(leader_port $base)
+    pids=$(pgrep -f "server --config $work/data/cluster.toml" | tr '\n' ' ')
+    # shellcheck disable=SC2086 # one argument per pid
+    single_client "paxoskv-$1" "$2" "$leader" $pids
+    kill "$cluster"; wait "$cluster" 2>/dev/null || true
+    cluster=""
+}
+
+: >"$out/runs.txt"
+for run in $(seq "$runs"); do
+    echo "run $run of $runs..."
+    redis_run "$run"
+    floor floor-1 "$run" --replicas 1
+    floor floor-3 "$run" --replicas 3
+    paxoskv_run none "$run"
+    floor floor-3-sync "$run" --replicas 3 --sync-dir "$work"
+    paxoskv_run sync "$run"
+done
+
+python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src loadgen || echo -dirty)" \
+    <<'PY'
+import json, statistics, sys
+out, command, rev = sys.argv[1:4]
+runs = {}
+for line in open(f"{out}/runs.txt"):
+    name, run, p50, cpu = line.split()
+    runs.setdefault(name, []).append((float(p50), float(cpu)))
+med = {name: (statistics.median(p for p, _ in rs), statistics.median(c for _, c in rs), len(rs)) for name, rs in runs.items()}
+rows = [
+    ("redis", "Redis, no persistence", None),
+    ("floor-1", "floor: 1 replica (one loopback round trip)", None),
+    ("floor-3", "floor: 3 replicas, no disk", None),
+    ("paxoskv-none", "paxoskv, durability none", "floor-3"),
+    ("floor-3-sync", "floor: 3 replicas, O_DIRECT write + fdatasync each", None),
+    ("paxoskv-sync", "paxoskv, durability sync", "floor-3-sync"),
+]
+json.dump({"command": command, "commit": rev, "runs": runs, "medians": {k: {"p50_us": v[0], "cpu_us_per_op": v[1]} for k, v in med.items()}},
+          open(f"{out}/summary.json", "w"), indent=1)
+with open(f"{out}/README.md", "w") as f:
+    f.write("# A single client's write next to the machine's floor\n\n")
+    f.write(f"Produced by `{command}` at {rev}.\n\n")
+    f.write("Each run, interleaved: `redis-benchmark -c 1 -t set -d 100` against Redis and against the shard leader "
+            "of a fresh local 3-node paxoskv cluster, and `loadgen floor`, which plays the same request's messages "
+            "between threads over loopback TCP with blocking syscalls and no consensus code (with `sync`, each "
+            "replica also makes every op durable with an O_DIRECT 4 KiB overwrite + fdatasync). CPU: the servers' "
+            "user + system time per op (all three paxoskv nodes; the floor's replica threads, not its client). "
+            "Medians over the runs.\n\n")
+    f.write("| what | runs | p50 (us) | CPU per op (us) | p50 / floor | CPU / floor |\n")
+    f.write("| --- | ---: | ---: | ---: | ---: | ---: |\n")
+    for key, label, floor in rows:
+        if key not in med:
+            continue
+        p50, cpu, n = med[key]
+        ratio = lambda i: f"{med[key][i] / med[floor][i]:.2f}x" if floor in med else ""
+        f.write(f"| {label} | {n} | {p50:.0f} | {cpu:.0f} | {ratio(0) if floor else ''} | {ratio(1) if floor else ''} |\n")
+    if "redis" in med and "floor-1" in med:
+        f.write(f"\nRedis's p50 is {med['redis'][0] / med['floor-1'][0]:.2f}x the one-replica floor, a calibration of "
+                "the client: redis-benchmark against a server that does almost nothing. ")
+    f.write("Every run's figures: `runs.txt`; raw outputs beside it.\n")
+print(open(f"{out}/README.md").read())
+PY
+echo "written: $out"
