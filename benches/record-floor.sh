@@ -6,6 +6,8 @@
 #                  blocking syscalls (what Redis is set beside)
 #   floor, 3       `loadgen floor --replicas 3`: a 3-replica commit's
 #                  messages (client, leader, two followers), no consensus code
+#   floor, 3, glommio  the same with each replica on a glommio executor, as
+#                  paxoskv's nodes run (`--runtime glommio`)
 #   paxoskv none   a fresh local 3-node cluster, durability none,
 #                  redis-benchmark -c 1 SET at the leader
 #   floor, 3, sync the same messages plus an O_DIRECT write + fdatasync per
@@ -114,6 +116,7 @@ for run in $(seq "$runs"); do
     redis_run "$run"
     floor floor-1 "$run" --replicas 1
     floor floor-3 "$run" --replicas 3
+    floor floor-3-glommio "$run" --replicas 3 --runtime glommio
     paxoskv_run none "$run"
     floor floor-3-sync "$run" --replicas 3 --sync-dir "$work"
     paxoskv_run sync "$run"
@@ -132,6 +135,7 @@ rows = [
     ("redis", "Redis, no persistence", None),
     ("floor-1", "floor: 1 replica (one loopback round trip)", None),
     ("floor-3", "floor: 3 replicas, no disk", None),
+    ("floor-3-glommio", "floor: 3 replicas on glommio executors, no disk", "floor-3"),
     ("paxoskv-none", "paxoskv, durability none", "floor-3"),
     ("floor-3-sync", "floor: 3 replicas, O_DIRECT write + fdatasync each", None),
     ("paxoskv-sync", "paxoskv, durability sync", "floor-3-sync"),
@@ -143,7 +147,8 @@ with open(f"{out}/README.md", "w") as f:
     f.write(f"Produced by `{command}` at {rev}.\n\n")
     f.write("Each run, interleaved: `redis-benchmark -c 1 -t set -d 100` against Redis and against the shard leader "
             "of a fresh local 3-node paxoskv cluster, and `loadgen floor`, which plays the same request's messages "
-            "between threads over loopback TCP with blocking syscalls and no consensus code (with `sync`, each "
+            "between threads over loopback TCP with blocking syscalls and no consensus code (on glommio: each replica a "
+            "glommio executor instead; with `sync`, each "
             "replica also makes every op durable with an O_DIRECT 4 KiB overwrite + fdatasync). CPU: the servers' "
             "user + system time per op (all three paxoskv nodes; the floor's replica threads, not its client). "
             "Medians over the runs.\n\n")
@@ -155,6 +160,12 @@ with open(f"{out}/README.md", "w") as f:
         p50, cpu, n = med[key]
         ratio = lambda i: f"{med[key][i] / med[floor][i]:.2f}x" if floor in med else ""
         f.write(f"| {label} | {n} | {p50:.0f} | {cpu:.0f} | {ratio(0) if floor else ''} | {ratio(1) if floor else ''} |\n")
+    if "paxoskv-none" in med and "floor-3-glommio" in med:
+        g, n = med["floor-3-glommio"], med["paxoskv-none"]
+        f.write(f"\nAgainst the floor on glommio (the same messages, each replica on a glommio executor as paxoskv's "
+                f"nodes are), paxoskv with durability none is {n[0] / g[0]:.2f}x its p50 and {n[1] / g[1]:.2f}x its "
+                "CPU per op: what is left is the node's own work; the rest of the gap to the blocking floor is the "
+                "runtime's.\n")
     if "redis" in med and "floor-1" in med:
         f.write(f"\nRedis's p50 is {med['redis'][0] / med['floor-1'][0]:.2f}x the one-replica floor, a calibration of "
                 "the client: redis-benchmark against a server that does almost nothing. ")

@@ -16,11 +16,16 @@
 //! figures (`benches/record-floor.sh`), it splits the gap to the hardware
 //! into what the machine charges and what the server adds. Threads wake
 //! and switch like processes do, so four threads stand for four processes.
+//! `--runtime glommio` runs each replica on a glommio executor instead (as
+//! paxoskv's nodes run), which splits the server's part once more: what
+//! the runtime costs per message, and what the node's own work adds.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,15 +52,29 @@ pub struct FloorArgs {
     /// Without it, nothing touches the disk (a `durability = none` floor).
     #[arg(long, value_name = "DIR")]
     pub sync_dir: Option<PathBuf>,
+    /// How the replicas run: `blocking` (a thread each, blocking syscalls
+    /// and poll(2)), or `glommio` (a glommio executor each, as paxoskv's
+    /// nodes run: io_uring, its reactor and timers; the disk writes, if
+    /// any, stay blocking). The client is the same blocking thread in both.
+    #[arg(long, value_enum, default_value_t = Runtime::Blocking)]
+    pub runtime: Runtime,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Blocking,
+    Glommio,
 }
 
 /// What one run measured.
 #[derive(Debug, serde::Serialize)]
 pub struct FloorResult {
     pub replicas: usize,
+    pub runtime: Runtime,
     pub ops: u64,
     pub sync: bool,
     pub p50_us: f64,
@@ -71,9 +90,9 @@ pub fn run(args: FloorArgs) -> ExitCode {
         Ok(result) => {
             let mode = if result.sync { "O_DIRECT write + fdatasync per replica" } else { "no disk" };
             println!(
-                "loadgen floor ({} replicas, {mode}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us; \
+                "loadgen floor ({} replicas, {:?} runtime, {mode}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us; \
                  replicas' CPU {:.1} us per op",
-                result.replicas, result.ops, result.p50_us, result.p90_us, result.p99_us, result.max_us, result.replica_cpu_us_per_op
+                result.replicas, result.runtime, result.ops, result.p50_us, result.p90_us, result.p99_us, result.max_us, result.replica_cpu_us_per_op
             );
             if let Some(path) = &args.json {
                 let text = serde_json::to_string_pretty(&result).expect("serializable");
@@ -119,6 +138,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
     let total = args.warmup + args.ops;
     let request_bytes = args.request_bytes;
+    let runtime = args.runtime;
 
     let mut threads = Vec::new();
     let mut follower_addrs = Vec::new();
@@ -129,7 +149,13 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         threads.push(std::thread::spawn(move || {
             let result = (|| {
                 let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
-                follower(stream, disk, request_bytes, total)?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                match runtime {
+                    Runtime::Blocking => follower(stream, disk, request_bytes, total)?,
+                    Runtime::Glommio => {
+                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?
+                    }
+                }
                 Ok(thread_cpu())
             })();
             let _ = cpu_tx.send(result);
@@ -141,7 +167,12 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
             let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
             let (client, _) = leader_listener.accept().map_err(|e| e.to_string())?;
             client.set_nodelay(true).map_err(|e| e.to_string())?;
-            leader(client, followers, leader_disk, request_bytes, total)?;
+            match runtime {
+                Runtime::Blocking => leader(client, followers, leader_disk, request_bytes, total)?,
+                Runtime::Glommio => on_glommio("floor-leader", move || {
+                    glommio_leader(client, followers, leader_disk, request_bytes, total)
+                })?,
+            }
             Ok(thread_cpu())
         })();
         let _ = cpu_tx.send(result);
@@ -168,6 +199,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     Ok(FloorResult {
         replicas: n,
+        runtime: args.runtime,
         ops: args.ops,
         sync: args.sync_dir.is_some(),
         p50_us: at(0.50),
@@ -224,7 +256,6 @@ fn connect(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
 
 /// Each request in, made durable if asked, answered with its op number.
 fn follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize, total: u64) -> Result<(), String> {
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut request = vec![0u8; request_bytes];
     for _ in 0..total {
         stream.read_exact(&mut request).map_err(|e| format!("follower: reading: {e}"))?;
@@ -305,6 +336,98 @@ fn read_answers(
         }
     }
     Ok(client.is_some() && fds.last().is_some_and(|fd| fd.revents != 0))
+}
+
+/// Run `task` on a glommio executor made on this thread (unbound, like a
+/// local paxoskv cluster's), until it ends.
+fn on_glommio<F, T>(name: &str, task: F) -> Result<(), String>
+where
+    F: FnOnce() -> T,
+    T: std::future::Future<Output = Result<(), String>>,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name(name)
+        .make()
+        .map_err(|e| format!("starting a glommio executor: {e}"))?
+        .run(task())
+}
+
+/// A blocking socket handed to the calling glommio executor.
+fn to_glommio(stream: TcpStream) -> Result<glommio::net::TcpStream, String> {
+    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+    // SAFETY: the descriptor comes out of a `TcpStream` that gives it up.
+    Ok(unsafe { glommio::net::TcpStream::from_raw_fd(stream.into_raw_fd()) })
+}
+
+/// [`follower`] on glommio.
+async fn glommio_follower(
+    stream: TcpStream,
+    mut disk: Option<Disk>,
+    request_bytes: usize,
+    total: u64,
+) -> Result<(), String> {
+    let mut stream = to_glommio(stream)?;
+    let mut request = vec![0u8; request_bytes];
+    for _ in 0..total {
+        stream.read_exact(&mut request).await.map_err(|e| format!("follower: reading: {e}"))?;
+        if let Some(disk) = &mut disk {
+            disk.write_and_sync()?;
+        }
+        stream.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("follower: answering: {e}"))?;
+    }
+    Ok(())
+}
+
+/// [`leader`] on glommio: a task per follower reads its answers and
+/// passes them on through a channel, as a node's peer readers hand frames
+/// to its driver.
+async fn glommio_leader(
+    client: TcpStream,
+    followers: Vec<TcpStream>,
+    mut disk: Option<Disk>,
+    request_bytes: usize,
+    total: u64,
+) -> Result<(), String> {
+    let needed = followers.len() / 2;
+    let mut client = to_glommio(client)?;
+    let (answers, answered) = glommio::channels::local_channel::new_unbounded::<usize>();
+    // The channel closes when the last reader task lets go of it.
+    let answers = std::rc::Rc::new(answers);
+    let mut writers = Vec::new();
+    for (i, follower) in followers.into_iter().enumerate() {
+        let (mut reader, writer) = futures_lite::io::split(to_glommio(follower)?);
+        writers.push(writer);
+        let answers = answers.clone();
+        glommio::spawn_local(async move {
+            let mut ack = [0u8; ACK_BYTES];
+            for _ in 0..total {
+                if reader.read_exact(&mut ack).await.is_err() || answers.send(i).await.is_err() {
+                    break; // the leader sees the channel close short of its answers
+                }
+            }
+        })
+        .detach();
+    }
+    drop(answers);
+    let mut request = vec![0u8; request_bytes];
+    let mut acks = vec![0u64; writers.len()];
+    for served in 0..total {
+        client.read_exact(&mut request).await.map_err(|e| format!("leader: reading the client: {e}"))?;
+        for writer in &mut writers {
+            writer.write_all(&request).await.map_err(|e| format!("leader: sending: {e}"))?;
+        }
+        if let Some(disk) = &mut disk {
+            disk.write_and_sync()?;
+        }
+        while acks.iter().filter(|a| **a > served).count() < needed {
+            acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
+        }
+        client.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("leader: answering: {e}"))?;
+    }
+    while acks.iter().any(|a| *a < total) {
+        acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
+    }
+    Ok(())
 }
 
 /// User + system CPU of the calling thread so far.
@@ -391,18 +514,48 @@ mod tests {
 
     #[test]
     fn a_short_run_answers_every_op_in_order() {
-        let args = FloorArgs { replicas: 3, ops: 200, warmup: 10, request_bytes: 64, sync_dir: None, json: None };
+        let args = FloorArgs {
+            replicas: 3,
+            runtime: Runtime::Blocking,
+            ops: 200,
+            warmup: 10,
+            request_bytes: 64,
+            sync_dir: None,
+            json: None,
+        };
         let result = floor(&args).expect("the floor runs");
         assert_eq!(result.ops, 200);
         assert!(result.p50_us <= result.p99_us && result.p99_us <= result.max_us);
     }
 
     #[test]
+    fn a_short_run_on_glommio_answers_every_op_in_order() {
+        let args = FloorArgs {
+            replicas: 3,
+            runtime: Runtime::Glommio,
+            ops: 200,
+            warmup: 10,
+            request_bytes: 64,
+            sync_dir: None,
+            json: None,
+        };
+        let result = floor(&args).expect("the floor runs on glommio");
+        assert_eq!((result.ops, result.runtime), (200, Runtime::Glommio));
+    }
+
+    #[test]
     fn a_durable_run_writes_and_removes_its_files() {
         let dir = std::env::temp_dir().join(format!("loadgen-floor-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let args =
-            FloorArgs { replicas: 3, ops: 20, warmup: 2, request_bytes: 16, sync_dir: Some(dir.clone()), json: None };
+        let args = FloorArgs {
+            replicas: 3,
+            runtime: Runtime::Blocking,
+            ops: 20,
+            warmup: 2,
+            request_bytes: 16,
+            sync_dir: Some(dir.clone()),
+            json: None,
+        };
         let result = floor(&args);
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -416,7 +569,15 @@ mod tests {
 
     #[test]
     fn a_request_too_short_for_its_op_number_is_refused() {
-        let args = FloorArgs { replicas: 3, ops: 1, warmup: 0, request_bytes: 4, sync_dir: None, json: None };
+        let args = FloorArgs {
+            replicas: 3,
+            runtime: Runtime::Blocking,
+            ops: 1,
+            warmup: 0,
+            request_bytes: 4,
+            sync_dir: None,
+            json: None,
+        };
         assert!(floor(&args).unwrap_err().contains("--request-bytes"));
     }
 }
