@@ -471,7 +471,8 @@ def section_floor(out):
         page = f.read().split("\n", 2)[2]  # without its title
     out.append("## 13. A single client's write next to the machine's floor\n")
     out.append(page.replace("`runs.txt`", f"[runs.txt](floor/{newest}/runs.txt)"))
-    out.append(f"Bundle: [floor/{newest}](floor/{newest}/README.md).\n")
+    links = ", ".join(f"[{d}](floor/{d}/README.md)" for d in bundles if d != newest)
+    out.append(f"Bundle: [floor/{newest}](floor/{newest}/README.md)" + (f"; earlier: {links}" if links else "") + ".\n")
 
 
 def main():
