@@ -5,7 +5,7 @@
 //! Data directory layout (one directory per shard):
 //!
 //! ```text
-//! wal-00000000000000000007.log   segments, in order; records never span two
+//! wal-00000000000000000007-c3e1f00d12345678.log   segments, in order (index, salt); records never span two
 //! snapshot-00000000000000004096.snap   the latest snapshot (covers slots < 4096)
 //! ```
 //!
@@ -222,6 +222,9 @@ impl Notify {
 
 struct Segment {
     index: u64,
+    /// Carried by every write in this segment (`write.rs`): its salt, or
+    /// its index if it has none (a segment written before salts).
+    epoch: u64,
     path: PathBuf,
     file: Rc<DmaFile>,
     /// Logical end of the data in this segment.
@@ -303,8 +306,60 @@ fn glommio_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(glommio::G
 /// Where a snapshot is written before it is renamed into place.
 const SNAPSHOT_TMP_NAME: &str = "snapshot.tmp";
 
-fn segment_name(index: u64) -> String {
-    format!("wal-{index:020}.log")
+/// A segment's file name: `wal-{index:020}-{salt:016x}.log`, or
+/// `wal-{index:020}.log` for a segment written before segments had salts
+/// (`salt` 0).
+fn segment_name(index: u64, salt: u64) -> String {
+    if salt == 0 {
+        format!("wal-{index:020}.log")
+    } else {
+        format!("wal-{index:020}-{salt:016x}.log")
+    }
+}
+
+/// The index and salt of a segment file name (salt 0: an unsalted one).
+fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    let digits = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten();
+    match stem.split_once('-') {
+        None => Some((digits(stem)?, 0)),
+        Some((index, salt)) if salt.len() == 16 && salt.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let salt = u64::from_str_radix(salt, 16).ok().filter(|salt| salt & SALT_MARK != 0)?;
+            Some((digits(index)?, salt))
+        }
+        Some(_) => None,
+    }
+}
+
+/// The epoch of the writes in segment file `name` (`write.rs`): its salt,
+/// or its index if it has none. None if `name` is not a segment's.
+pub fn segment_epoch(name: &str) -> Option<u64> {
+    parse_segment_name(name).map(|(index, salt)| epoch(index, salt))
+}
+
+fn epoch(index: u64, salt: u64) -> u64 {
+    if salt == 0 {
+        index
+    } else {
+        salt
+    }
+}
+
+/// Every salt has its top bit set, so that no salt is an unsalted
+/// segment's epoch (its index).
+const SALT_MARK: u64 = 1 << 63;
+
+/// A fresh segment's salt: random, so that the writes of no other segment,
+/// of this log or of any other on the filesystem (a deleted log's blocks
+/// that a power loss exposes past this one's end), carry its epoch.
+fn new_salt(dir: &Path) -> Result<u64, WalError> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).map_err(|e| WalError::Io {
+        what: "drawing a segment's salt",
+        path: dir.to_path_buf(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    Ok(u64::from_le_bytes(bytes) | SALT_MARK)
 }
 
 fn snapshot_name(slot: Slot) -> String {
@@ -356,6 +411,7 @@ fn read_whole(path: &Path) -> Result<Vec<u8>, WalError> {
 /// One segment read at recovery.
 struct ScannedSegment {
     index: u64,
+    salt: u64,
     path: PathBuf,
     records: Vec<Record>,
     offsets: Vec<usize>,
@@ -408,22 +464,31 @@ impl Wal {
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
             let name = entry.map_err(io_err("listing", &dir))?.file_name();
             let name = name.to_string_lossy();
-            if let Some(index) = parse_name(&name, "wal-", ".log") {
-                segments.push(index);
+            if let Some((index, salt)) = parse_segment_name(&name) {
+                segments.push((index, salt));
             } else if let Some(slot) = parse_name(&name, "snapshot-", ".snap") {
                 snapshots.push(slot);
             }
         }
         segments.sort_unstable();
+        if let Some(pair) = segments.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            let reason = format!(
+                "{} and {} are both segment {}: one of them is not this log's",
+                segment_name(pair[0].0, pair[0].1),
+                segment_name(pair[1].0, pair[1].1),
+                pair[0].0
+            );
+            return Err(WalError::Corrupt { file: dir.join(segment_name(pair[1].0, pair[1].1)), offset: 0, reason });
+        }
         let mut report = RecoveryReport::default();
 
         // Newest segment first, back to the newest whole checkpoint.
         let mut scanned: Vec<ScannedSegment> = Vec::new();
         let mut last: Option<(u64, u64, Vec<u8>)> = None;
-        for (position, &index) in segments.iter().enumerate().rev() {
-            let path = dir.join(segment_name(index));
+        for (position, &(index, salt)) in segments.iter().enumerate().rev() {
+            let path = dir.join(segment_name(index, salt));
             let bytes = read_whole(&path)?;
-            let scan = scan_segment(&bytes, index);
+            let scan = scan_segment(&bytes, epoch(index, salt));
             let is_last = position + 1 == segments.len();
             let mut end = match scan.end {
                 ScanEnd::Clean => scan.valid_len as u64,
@@ -466,7 +531,7 @@ impl Wal {
                 let next_write_seq = if end == 0 { 1 } else { scan.writes + 1 };
                 last = Some((end, next_write_seq, bytes));
             }
-            scanned.push(ScannedSegment { index, path, records, offsets, checkpoint });
+            scanned.push(ScannedSegment { index, salt, path, records, offsets, checkpoint });
             if checkpoint.is_some() {
                 break;
             }
@@ -475,16 +540,14 @@ impl Wal {
         // The replayed segments must be the whole log from its start: a
         // checkpoint, or the first segment ever (index 0), then no gaps.
         if let Some(first) = scanned.first().filter(|first| first.checkpoint.is_none() && first.index != 0) {
-            let reason = format!(
-                "it is the oldest segment but does not start with a snapshot checkpoint, so the segments before it \
-                 ({} and on) are missing",
-                segment_name(0)
-            );
+            let reason = "it is the oldest segment but does not start with a snapshot checkpoint, so the segments \
+                          before it (segment 0 and on) are missing"
+                .to_string();
             return Err(WalError::Corrupt { file: first.path.clone(), offset: 0, reason });
         }
         for pair in scanned.windows(2) {
             if pair[1].index != pair[0].index + 1 {
-                let reason = format!("the segment before it, {}, is missing", segment_name(pair[1].index - 1));
+                let reason = format!("the segment before it, segment {}, is missing", pair[1].index - 1);
                 return Err(WalError::Corrupt { file: pair[1].path.clone(), offset: 0, reason });
             }
         }
@@ -527,14 +590,20 @@ impl Wal {
         }
         report.segments = scanned.len();
 
-        let index = scanned.last().map_or(0, |segment| segment.index);
+        // Go on writing the newest segment; a fresh log starts segment 0.
+        let (index, salt) = match scanned.last() {
+            Some(segment) => (segment.index, segment.salt),
+            None => (0, new_salt(&dir)?),
+        };
         let (end, next_write_seq, bytes) = last.unwrap_or((0, 1, Vec::new()));
-        let path = dir.join(segment_name(index));
+        let path = dir.join(segment_name(index, salt));
         let file = open_segment_for_writing(&path, options.durability, false).await?;
         let align = file.alignment();
         let tail = bytes[(end / align * align) as usize..end as usize].to_vec();
         let buffered = open_buffered(&path, options.durability)?;
-        let segment = Segment { index, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered };
+        let epoch = epoch(index, salt);
+        let segment =
+            Segment { index, epoch, path, file: Rc::new(file), end, tail, next_write_seq, zeroed: 0, buffered };
         let wal = Wal {
             inner: RefCell::new(Inner {
                 options,
@@ -667,7 +736,7 @@ impl Wal {
             let inner = self.inner.borrow();
             let s = &inner.segment;
             let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
-            encode_write(s.index, s.next_write_seq, body, &mut data);
+            encode_write(s.epoch, s.next_write_seq, body, &mut data);
             (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), data)
         };
         let align = file.alignment();
@@ -812,7 +881,8 @@ impl Wal {
             let inner = self.inner.borrow();
             (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes, inner.options.durability)
         };
-        let path = dir.join(segment_name(index));
+        let salt = new_salt(&dir)?;
+        let path = dir.join(segment_name(index, salt));
         let file = open_segment_for_writing(&path, durability, true).await?;
         let buffered = open_buffered(&path, durability)?;
         // Preallocation is a hint: a filesystem without it still works.
@@ -821,6 +891,7 @@ impl Wal {
             let mut inner = self.inner.borrow_mut();
             let fresh = Segment {
                 index,
+                epoch: epoch(index, salt),
                 path: path.clone(),
                 file: Rc::new(file),
                 end: 0,
@@ -868,7 +939,7 @@ impl Wal {
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
             let name = entry.map_err(io_err("listing", &dir))?.file_name();
             let name = name.to_string_lossy();
-            let stale = parse_name(&name, "wal-", ".log").is_some_and(|i| i < keep_segment)
+            let stale = parse_segment_name(&name).is_some_and(|(i, _)| i < keep_segment)
                 || parse_name(&name, "snapshot-", ".snap").is_some_and(|s| s < image.slot);
             if stale {
                 let path = dir.join(&*name);

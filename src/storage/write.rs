@@ -8,9 +8,12 @@
 //! body    = frame*                       (record.rs; body_crc = CRC32C(body), header_crc over the 28 bytes before it)
 //! ```
 //!
-//! `epoch` is the segment's index (its file name): bytes left in a reused
-//! file by an older segment carry another epoch and read as the end of the
-//! log, never as records. `seq` counts the writes of a segment from 1.
+//! `epoch` is the segment's salt, 64 random bits drawn when it was created
+//! and kept in its file name (`wal.rs`; a segment from before salts uses
+//! its index): bytes of any other segment, of this log or of another one
+//! on the filesystem (a deleted file's blocks that a power loss exposes
+//! past the end), carry another epoch and read as the end of the log,
+//! never as records. `seq` counts the writes of a segment from 1.
 //!
 //! Why: one write spans several disk blocks, and after a power loss a later
 //! block of it can be on disk without an earlier one. Frame by frame, that
