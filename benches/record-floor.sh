@@ -48,12 +48,13 @@ paxoskv=$(realpath target/release/paxoskv)
 loadgen=$(realpath target/release/loadgen)
 out="results/floor/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
-work=$(mktemp -d /var/tmp/record-floor.XXXXXX)
+work=$(realpath "$(mktemp -d /var/tmp/record-floor.XXXXXX)")  # as the nodes' command lines show it
 base=17570
 redis_port=17579
 cluster=""
 redis=""
 cleanup() {
+    set +e  # a server that already failed must not stop the cleanup
     [[ -n $cluster ]] && kill "$cluster" 2>/dev/null && wait "$cluster" 2>/dev/null
     [[ -n $redis ]] && kill "$redis" 2>/dev/null && wait "$redis" 2>/dev/null
     rm -rf "$work"
@@ -91,7 +92,12 @@ floor() { # NAME RUN loadgen-floor-flags...
 redis_run() { # RUN
     redis-server --port $redis_port --save '' --appendonly no >"$out/redis-$1-server.log" 2>&1 &
     redis=$!
-    until redis-cli -p $redis_port ping >/dev/null 2>&1; do sleep 0.05; done
+    for _ in $(seq 200); do
+        redis-cli -p $redis_port ping >/dev/null 2>&1 && break
+        kill -0 "$redis" 2>/dev/null || { echo "redis-server did not start (port $redis_port taken?): $out/redis-$1-server.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    redis-cli -p $redis_port ping >/dev/null 2>&1 || { echo "redis-server on $redis_port does not answer" >&2; exit 1; }
     single_client redis "$1" $redis_port "$redis"
     kill "$redis"; wait "$redis" 2>/dev/null || true
     redis=""

@@ -481,6 +481,11 @@ fn appends_during_a_segment_roll_wait_for_the_next_sync() {
         // record alone, so the rest needed at least one roll.
         let rolled = segments(&dir).len();
         assert!(rolled >= 2, "the workload rolled segments: {rolled}");
+        let mut epochs: Vec<u64> =
+            segments(&dir).iter().map(|p| segment_epoch(&p.file_name().unwrap().to_string_lossy()).unwrap()).collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        assert_eq!(epochs.len(), rolled, "every segment has its own salt");
         let (_wal, state, report) = open(options(&dir, 4096)).await;
         assert_eq!(report.torn_tail, None);
         let slots: Vec<Slot> = state.accepted.keys().copied().collect();
@@ -1364,6 +1369,8 @@ fn segment_names_give_their_epochs() {
         "wal-00000000000000000003-0000000000000abc.log", // a salt always has its top bit set
         "wal-00000000000000000003-8000000000000ab.log",  // 15 hex digits
         "wal-+3.log",
+        "wal-3.log",                                     // not 20 digits: not a name the log writes
+        "wal-00000000000000000003-8000000000000ABC.log", // upper-case hex, likewise
         "wal-3-zz00000000000000.log",
         "wal-.log",
         "snapshot-00000000000000000003.snap",

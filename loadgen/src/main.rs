@@ -61,11 +61,11 @@ enum Command {
     /// Start a local 3-node paxoskv cluster, run a short open-loop sweep,
     /// print the summary and the charts' paths, stop the cluster.
     Quickstart(quickstart::QuickstartArgs),
-    /// The machine's floor for one replicated write: a 3-replica commit's
-    /// messages (client, leader, two followers) over loopback TCP with
-    /// blocking syscalls, no consensus code; with --sync-dir, an O_DIRECT
-    /// write + fdatasync per op at each replica. Prints latency percentiles
-    /// and the replicas' CPU per op.
+    /// The machine's floor for one replicated write: a commit's messages
+    /// (client, leader, followers; --replicas) over loopback TCP, no
+    /// consensus code, on blocking threads or glommio executors
+    /// (--runtime); with --sync-dir, an O_DIRECT write + fdatasync per op at
+    /// each replica. Prints latency percentiles and the replicas' CPU per op.
     Floor(floor::FloorArgs),
 }
 

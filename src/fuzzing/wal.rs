@@ -27,7 +27,8 @@ pub const BLOCK_BYTES: usize = 512;
 /// short writes tear too), a sector, a page.
 const TEAR_BLOCK_BYTES: [usize; 3] = [64, BLOCK_BYTES, 4096];
 
-/// `data[0]` is the segment's epoch (its index), the rest its bytes: the
+/// `data[0]` is the segment's epoch (a salt or an index in a real log; one
+/// byte is enough to tell ours from another's here), the rest its bytes: the
 /// scan obeys its rules ([`check_scan`]) and replaying what it read never
 /// panics, from an empty state or from a snapshot.
 pub fn wal_scan(data: &[u8]) {

@@ -318,7 +318,14 @@ fn segment_name(index: u64, salt: u64) -> String {
 }
 
 /// The index and salt of a segment file name (salt 0: an unsalted one).
+/// Only the names [`segment_name`] writes: recovery rebuilds each path
+/// from its index and salt.
 fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
+    let parsed = parse_segment_name_loosely(name)?;
+    (segment_name(parsed.0, parsed.1) == name).then_some(parsed)
+}
+
+fn parse_segment_name_loosely(name: &str) -> Option<(u64, u64)> {
     let stem = name.strip_prefix("wal-")?.strip_suffix(".log")?;
     let digits = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten();
     match stem.split_once('-') {
