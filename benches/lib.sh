@@ -1,5 +1,13 @@
 # Helpers the record-*.sh scripts source (not run on its own).
 
+# Stop with a pointer to benches/install-deps.sh unless every tool is on PATH.
+require_tools() { # TOOL...
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
+    done
+}
+
 # CPU ticks (user + system) of the given processes and their threads.
 cpu_ticks() {
     local total=0 pid stat

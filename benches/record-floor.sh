@@ -38,9 +38,9 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-for tool in redis-server redis-benchmark redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools redis-server redis-benchmark redis-cli python3
 for bin in paxoskv loadgen; do
     [[ -x target/release/$bin ]] || { echo "target/release/$bin is missing (cargo build --release --workspace)" >&2; exit 2; }
 done
@@ -61,8 +61,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=benches/lib.sh
-source benches/lib.sh  # cpu_ticks, leader_port
 hz=$(getconf CLK_TCK)
 
 # -c 1 SETs at PORT while PIDS serve; appends "NAME RUN p50_us cpu_us_per_op".

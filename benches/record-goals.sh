@@ -49,9 +49,9 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-for tool in redis-server redis-benchmark redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools redis-server redis-benchmark redis-cli python3
 paxoskv=$(realpath target/release/paxoskv)
 loadgen=$(realpath target/release/loadgen)
 out="results/goals/$label-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -96,9 +96,6 @@ wait_ping() { # port
     done
     echo "port $1 does not answer" >&2; return 1
 }
-
-# shellcheck source=benches/lib.sh
-source benches/lib.sh  # cpu_ticks, leader_port
 
 # paxoskv's counters summed over the nodes (slots: the largest node's
 # count, every node applies every slot): peer socket writes, peer frames,

@@ -27,9 +27,9 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-for tool in redis-server redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools redis-server redis-cli python3
 paxoskv=$(realpath target/release/paxoskv)
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)
 out="results/idle/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -37,9 +37,6 @@ mkdir -p "$out"
 work=$(mktemp -d /tmp/record-idle.XXXXXX)
 trap 'pkill -INT -f "cluster --base-port 17500 --data-dir $work" 2>/dev/null || true; redis-cli -p 6392 shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 ticks_per_second=$(getconf CLK_TCK)
-
-# shellcheck source=benches/lib.sh
-source benches/lib.sh  # cpu_ticks
 
 # Measure one idle window of PIDS; prints the fraction of one core.
 measure() {

@@ -24,9 +24,9 @@ case $op in
     get) read_ratio=1 ;;
     *) echo "OP must be set or get" >&2; exit 2 ;;
 esac
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: run benches/install-deps.sh" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools redis-server redis-benchmark redis-cli
 cargo build --release -p loadgen
 out=results/loadgen-accuracy
 mkdir -p "$out"

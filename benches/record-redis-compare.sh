@@ -19,9 +19,9 @@ redis_port=6390
 base_port=7000
 out=results/redis-benchmark
 data=$(mktemp -d /var/tmp/paxoskv-bench.XXXXXX)  # a real disk: fsync must mean something
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: run benches/install-deps.sh" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools redis-server redis-benchmark redis-cli
 cargo build --release --bin paxoskv
 rm -rf "$out/runs"
 mkdir -p "$out/runs"

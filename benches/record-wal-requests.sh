@@ -39,9 +39,9 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 [[ $(id -u) == 0 ]] || { echo "needs root (perf tracepoints)" >&2; exit 2; }
-for tool in perf redis-benchmark redis-cli curl; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (benches/install-deps.sh)" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+require_tools perf redis-benchmark redis-cli curl
 paxoskv=$(realpath target/release/paxoskv)
 out="results/wal-requests/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
@@ -62,9 +62,6 @@ syncs() {
     for i in 1 2 3; do curl -s "http://127.0.0.1:$((base + 2000 + i))/metrics" || true; done |
         awk '/^paxoskv_fsync_seconds_count/ { s += $NF } END { print s + 0 }'
 }
-
-# shellcheck source=benches/lib.sh
-source benches/lib.sh  # leader_port
 
 one_run() { # NAME BIN RUN
     local name=$1 bin=$2 run=$3

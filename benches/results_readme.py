@@ -444,35 +444,31 @@ def section_idle(out):
                "leader's heartbeats (every 10 ms to each follower) and their replies.\n")
 
 
-def section_wal_requests(out):
-    """Section 12: block requests per WAL sync (benches/record-wal-requests.sh), the newest bundle."""
-    base = os.path.join(R, "wal-requests")
+def section_newest_bundle(out, directory, heading, raw_name):
+    """A section made of the newest bundle's README under results/DIRECTORY (its title replaced by HEADING,
+    its RAW_NAME file linked), then links to the bundle and to the earlier ones."""
+    base = os.path.join(R, directory)
     bundles = bundles_by_time(base)
     if not bundles:
         return
     newest = bundles[-1]
     with open(os.path.join(base, newest, "README.md")) as f:
         page = f.read().split("\n", 2)[2]  # without its title
-    out.append("## 12. What a WAL sync costs the disk\n")
-    out.append(page.replace("`counts.txt`", f"[counts.txt](wal-requests/{newest}/counts.txt)"))
-    others = sorted(d for d in bundles if d != newest)
-    links = ", ".join(f"[{d}](wal-requests/{d}/README.md)" for d in others)
-    out.append(f"Bundle: [wal-requests/{newest}](wal-requests/{newest}/README.md)" + (f"; earlier: {links}" if links else "")
+    out.append(f"## {heading}\n")
+    out.append(page.replace(f"`{raw_name}`", f"[{raw_name}]({directory}/{newest}/{raw_name})"))
+    links = ", ".join(f"[{d}]({directory}/{d}/README.md)" for d in bundles if d != newest)
+    out.append(f"Bundle: [{directory}/{newest}]({directory}/{newest}/README.md)" + (f"; earlier: {links}" if links else "")
                + ".\n")
 
+
+def section_wal_requests(out):
+    """Section 12: block requests per WAL sync (benches/record-wal-requests.sh)."""
+    section_newest_bundle(out, "wal-requests", "12. What a WAL sync costs the disk", "counts.txt")
+
+
 def section_floor(out):
-    """Section 13: a single client's write beside the machine's floor (benches/record-floor.sh), the newest bundle."""
-    base = os.path.join(R, "floor")
-    bundles = bundles_by_time(base)
-    if not bundles:
-        return
-    newest = bundles[-1]
-    with open(os.path.join(base, newest, "README.md")) as f:
-        page = f.read().split("\n", 2)[2]  # without its title
-    out.append("## 13. A single client's write next to the machine's floor\n")
-    out.append(page.replace("`runs.txt`", f"[runs.txt](floor/{newest}/runs.txt)"))
-    links = ", ".join(f"[{d}](floor/{d}/README.md)" for d in bundles if d != newest)
-    out.append(f"Bundle: [floor/{newest}](floor/{newest}/README.md)" + (f"; earlier: {links}" if links else "") + ".\n")
+    """Section 13: a single client's write beside the machine's floor (benches/record-floor.sh)."""
+    section_newest_bundle(out, "floor", "13. A single client's write next to the machine's floor", "runs.txt")
 
 
 def main():
