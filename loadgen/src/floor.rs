@@ -58,6 +58,19 @@ pub struct FloorArgs {
     /// any, stay blocking). The client is the same blocking thread in both.
     #[arg(long, value_enum, default_value_t = Runtime::Blocking)]
     pub runtime: Runtime,
+    /// Clients, each with one request outstanding on its own connection.
+    /// With more than one (blocking runtime only) the leader batches: the
+    /// requests it read in one pass go to every follower as one message,
+    /// with one disk write per replica under --sync-dir, as a leader that
+    /// batches its accepts does.
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// Offered rate, ops/s over all clients: each client sends on a fixed
+    /// schedule, and a latency counts from the request's scheduled time (a
+    /// request held up by a late reply does not hide the delay). 0: each
+    /// client sends as soon as its last reply came.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -75,6 +88,10 @@ pub enum Runtime {
 pub struct FloorResult {
     pub replicas: usize,
     pub runtime: Runtime,
+    pub clients: usize,
+    /// The offered rate (0: closed loop) and the rate achieved over the run.
+    pub rate: f64,
+    pub achieved_ops_per_s: f64,
     pub ops: u64,
     pub sync: bool,
     pub p50_us: f64,
@@ -125,6 +142,16 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if args.replicas.is_multiple_of(2) || !(1..=7).contains(&args.replicas) {
         return Err(format!("--replicas must be odd, 1 to 7 (not {})", args.replicas));
     }
+    if !(1..=1024).contains(&args.clients) {
+        return Err(format!("--clients must be 1 to 1024 (not {})", args.clients));
+    }
+    if args.clients > 1 && args.runtime == Runtime::Glommio {
+        return Err("--clients above 1 needs --runtime blocking (the glommio leader serves one client)".into());
+    }
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        return Err(format!("--rate must be 0 (closed loop) or a positive number of ops/s (not {})", args.rate));
+    }
+    let batching = args.clients > 1;
     let n = args.replicas;
     let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
     let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
@@ -139,6 +166,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let total = args.warmup + args.ops;
     let request_bytes = args.request_bytes;
     let runtime = args.runtime;
+    let client_count = args.clients;
 
     let mut threads = Vec::new();
     let mut follower_addrs = Vec::new();
@@ -151,6 +179,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
                 let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 match runtime {
+                    Runtime::Blocking if batching => batching_follower(stream, disk, request_bytes)?,
                     Runtime::Blocking => follower(stream, disk, request_bytes, total)?,
                     Runtime::Glommio => {
                         on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?
@@ -165,8 +194,17 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     threads.push(std::thread::spawn(move || {
         let result = (|| {
             let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
-            let (client, _) = leader_listener.accept().map_err(|e| e.to_string())?;
-            client.set_nodelay(true).map_err(|e| e.to_string())?;
+            let mut clients = Vec::new();
+            for _ in 0..client_count {
+                let (client, _) = leader_listener.accept().map_err(|e| e.to_string())?;
+                client.set_nodelay(true).map_err(|e| e.to_string())?;
+                clients.push(client);
+            }
+            if batching {
+                batching_leader(clients, followers, leader_disk, request_bytes, total)?;
+                return Ok(thread_cpu());
+            }
+            let client = clients.pop().expect("one client");
             match runtime {
                 Runtime::Blocking => leader(client, followers, leader_disk, request_bytes, total)?,
                 Runtime::Glommio => on_glommio("floor-leader", move || {
@@ -178,7 +216,9 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         let _ = cpu_tx.send(result);
     }));
 
-    let client = drive(leader_addr, args, request_bytes, total);
+    let started = Instant::now();
+    let client = drive_all(leader_addr, args, request_bytes);
+    let elapsed = started.elapsed();
     if let Err(e) = client {
         // A replica's error explains the client's (it only sees a closed
         // socket); a replica still waiting for its peers is abandoned.
@@ -200,6 +240,9 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     Ok(FloorResult {
         replicas: n,
         runtime: args.runtime,
+        clients: args.clients,
+        rate: args.rate,
+        achieved_ops_per_s: total as f64 / elapsed.as_secs_f64(),
         ops: args.ops,
         sync: args.sync_dir.is_some(),
         p50_us: at(0.50),
@@ -210,23 +253,71 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     })
 }
 
-/// The client: `total` round trips, one at a time; the latencies (µs) of
-/// those after the warm-up.
-fn drive(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usize, total: u64) -> Result<Vec<f64>, String> {
+/// Every client on its own thread; the latencies (µs) of the measured
+/// ops of all of them. Client `c` of `C` makes its share of the warm-up
+/// and of the measured ops; with a rate, its requests are due every `C /
+/// rate` seconds, offset by `c / rate`.
+fn drive_all(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usize) -> Result<Vec<f64>, String> {
+    let clients = args.clients as u64;
+    let share = |total: u64, c: u64| total / clients + u64::from(c < total % clients);
+    let start = Instant::now() + Duration::from_millis(10); // all clients connected by then
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let (warmup, ops) = (share(args.warmup, c), share(args.ops, c));
+            let schedule = (args.rate > 0.0).then(|| {
+                (
+                    start + Duration::from_secs_f64(c as f64 / args.rate),
+                    Duration::from_secs_f64(clients as f64 / args.rate),
+                )
+            });
+            std::thread::spawn(move || drive(leader, warmup, ops, request_bytes, schedule))
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(args.ops as usize);
+    let mut failure = None;
+    for thread in threads {
+        match thread.join().map_err(|_| "a client thread panicked".to_string()).and_then(|r| r) {
+            Ok(some) => latencies.extend(some),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    failure.map_or(Ok(latencies), Err)
+}
+
+/// One client: `warmup + ops` round trips, one at a time, each sent at its
+/// due time if there is a `schedule` (first due time, interval), else at
+/// once; the latencies (µs) of the `ops` after the warm-up, from the due
+/// time (else from the send).
+fn drive(
+    leader: std::net::SocketAddr,
+    warmup: u64,
+    ops: u64,
+    request_bytes: usize,
+    schedule: Option<(Instant, Duration)>,
+) -> Result<Vec<f64>, String> {
     let mut stream = connect(leader)?;
     let mut request = vec![0x5a; request_bytes];
     let mut reply = [0u8; ACK_BYTES];
-    let mut latencies = Vec::with_capacity(args.ops as usize);
-    for op in 0..total {
+    let mut latencies = Vec::with_capacity(ops as usize);
+    for op in 0..warmup + ops {
         request[..ACK_BYTES].copy_from_slice(&op.to_le_bytes());
-        let started = Instant::now();
+        let due = match schedule {
+            Some((first, interval)) => {
+                let due = first + interval * op as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                due
+            }
+            None => Instant::now(),
+        };
         stream.write_all(&request).map_err(|e| format!("client: sending: {e}"))?;
         stream.read_exact(&mut reply).map_err(|e| format!("client: reading the reply: {e}"))?;
-        let took = started.elapsed();
+        let took = due.elapsed();
         if u64::from_le_bytes(reply) != op {
             return Err(format!("client: reply for op {} to op {op}", u64::from_le_bytes(reply)));
         }
-        if op >= args.warmup {
+        if op >= warmup {
             latencies.push(took.as_nanos() as f64 / 1000.0);
         }
     }
@@ -336,6 +427,112 @@ fn read_answers(
         }
     }
     Ok(client.is_some() && fds.last().is_some_and(|fd| fd.revents != 0))
+}
+
+/// [`follower`] for batches: `[count u32][count requests]` in, made
+/// durable if asked, answered with the batch's number; ends when the
+/// leader hangs up.
+fn batching_follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize) -> Result<(), String> {
+    let mut header = [0u8; 4];
+    let mut body = Vec::new();
+    for batch in 0u64.. {
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(format!("follower: reading: {e}")),
+        }
+        body.resize(u32::from_le_bytes(header) as usize * request_bytes, 0);
+        stream.read_exact(&mut body).map_err(|e| format!("follower: reading a batch: {e}"))?;
+        if let Some(disk) = &mut disk {
+            disk.write_and_sync()?;
+        }
+        stream.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A batch sent and not yet answered: its number, and each member's
+/// client and op number.
+type SentBatch = (u64, Vec<(usize, [u8; ACK_BYTES])>);
+
+/// [`leader`] for many clients: each pass reads every client request that
+/// is ready and sends them to the followers as one batch (then writes its
+/// own disk once); a batch's clients are answered once a majority has it.
+/// Nothing waits for a batch's answers before the next batch goes out.
+fn batching_leader(
+    mut clients: Vec<TcpStream>,
+    mut followers: Vec<TcpStream>,
+    mut disk: Option<Disk>,
+    request_bytes: usize,
+    total: u64,
+) -> Result<(), String> {
+    let needed = followers.len() / 2;
+    let mut request = vec![0u8; request_bytes];
+    let mut batch = Vec::new();
+    let mut unanswered: std::collections::VecDeque<SentBatch> = Default::default();
+    let mut acks = vec![0u64; followers.len()];
+    let mut done = vec![false; clients.len()];
+    let (mut sent, mut served) = (0u64, 0u64);
+    let mut ack = [0u8; ACK_BYTES];
+    while served < total || acks.iter().any(|a| *a < sent) {
+        let mut fds: Vec<libc::pollfd> = clients
+            .iter()
+            .zip(&done)
+            .map(|(c, done)| if *done { -1 } else { c.as_raw_fd() })
+            .chain(followers.iter().map(|f| f.as_raw_fd()))
+            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .collect();
+        // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("leader: poll: {error}"));
+        }
+        let (client_fds, follower_fds) = fds.split_at(clients.len());
+        for (i, follower) in followers.iter_mut().enumerate() {
+            if follower_fds[i].revents != 0 {
+                follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
+                acks[i] += 1;
+            }
+        }
+        batch.clear();
+        batch.extend_from_slice(&[0; 4]);
+        let mut members = Vec::new();
+        for (c, client) in clients.iter_mut().enumerate() {
+            if client_fds[c].revents == 0 {
+                continue;
+            }
+            match client.read_exact(&mut request) {
+                Ok(()) => {
+                    batch.extend_from_slice(&request);
+                    members.push((c, request[..ACK_BYTES].try_into().expect("8 bytes")));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => done[c] = true,
+                Err(e) => return Err(format!("leader: reading client {c}: {e}")),
+            }
+        }
+        if !members.is_empty() {
+            batch[..4].copy_from_slice(&(members.len() as u32).to_le_bytes());
+            for follower in &mut followers {
+                follower.write_all(&batch).map_err(|e| format!("leader: sending: {e}"))?;
+            }
+            if let Some(disk) = &mut disk {
+                disk.write_and_sync()?;
+            }
+            unanswered.push_back((sent, members));
+            sent += 1;
+        }
+        while unanswered.front().is_some_and(|(number, _)| acks.iter().filter(|a| **a > *number).count() >= needed) {
+            let (_, members) = unanswered.pop_front().expect("a front");
+            for (c, op) in members {
+                clients[c].write_all(&op).map_err(|e| format!("leader: answering client {c}: {e}"))?;
+                served += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Run `task` on a glommio executor made on this thread (unbound, like a
@@ -512,51 +709,58 @@ unsafe impl Send for AlignedBlock {}
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_short_run_answers_every_op_in_order() {
-        let args = FloorArgs {
+    fn args() -> FloorArgs {
+        FloorArgs {
             replicas: 3,
             runtime: Runtime::Blocking,
             ops: 200,
             warmup: 10,
             request_bytes: 64,
             sync_dir: None,
+            clients: 1,
+            rate: 0.0,
             json: None,
-        };
-        let result = floor(&args).expect("the floor runs");
+        }
+    }
+
+    #[test]
+    fn a_short_run_answers_every_op_in_order() {
+        let result = floor(&args()).expect("the floor runs");
         assert_eq!(result.ops, 200);
         assert!(result.p50_us <= result.p99_us && result.p99_us <= result.max_us);
     }
 
     #[test]
     fn a_short_run_on_glommio_answers_every_op_in_order() {
-        let args = FloorArgs {
-            replicas: 3,
-            runtime: Runtime::Glommio,
-            ops: 200,
-            warmup: 10,
-            request_bytes: 64,
-            sync_dir: None,
-            json: None,
-        };
-        let result = floor(&args).expect("the floor runs on glommio");
+        let result = floor(&FloorArgs { runtime: Runtime::Glommio, ..args() }).expect("the floor runs on glommio");
         assert_eq!((result.ops, result.runtime), (200, Runtime::Glommio));
+    }
+
+    /// Many clients: the leader batches, and every client still gets each
+    /// of its replies in order (a client checks every reply's op number).
+    #[test]
+    fn many_clients_are_batched_and_every_reply_reaches_its_client() {
+        for replicas in [1, 3, 5] {
+            let result = floor(&FloorArgs { replicas, clients: 7, ops: 500, ..args() })
+                .unwrap_or_else(|e| panic!("{replicas} replicas: {e}"));
+            assert_eq!((result.ops, result.clients), (500, 7));
+        }
+    }
+
+    #[test]
+    fn a_paced_run_keeps_to_its_rate() {
+        // 200 ops at 20,000/s over 2 clients: a 10 ms schedule, met or late, never early.
+        let started = Instant::now();
+        let result = floor(&FloorArgs { clients: 2, rate: 20_000.0, warmup: 0, ..args() }).expect("runs");
+        assert!(started.elapsed() >= Duration::from_millis(9), "the schedule held the clients back");
+        assert_eq!(result.rate, 20_000.0);
     }
 
     #[test]
     fn a_durable_run_writes_and_removes_its_files() {
         let dir = std::env::temp_dir().join(format!("loadgen-floor-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let args = FloorArgs {
-            replicas: 3,
-            runtime: Runtime::Blocking,
-            ops: 20,
-            warmup: 2,
-            request_bytes: 16,
-            sync_dir: Some(dir.clone()),
-            json: None,
-        };
-        let result = floor(&args);
+        let result = floor(&FloorArgs { ops: 20, warmup: 2, sync_dir: Some(dir.clone()), clients: 3, ..args() });
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         std::fs::remove_dir_all(&dir).unwrap();
         // tmpfs has no O_DIRECT: a clear error there, never a panic.
@@ -568,16 +772,12 @@ mod tests {
     }
 
     #[test]
-    fn a_request_too_short_for_its_op_number_is_refused() {
-        let args = FloorArgs {
-            replicas: 3,
-            runtime: Runtime::Blocking,
-            ops: 1,
-            warmup: 0,
-            request_bytes: 4,
-            sync_dir: None,
-            json: None,
-        };
-        assert!(floor(&args).unwrap_err().contains("--request-bytes"));
+    fn bad_arguments_are_refused_with_the_option_named() {
+        assert!(floor(&FloorArgs { request_bytes: 4, ..args() }).unwrap_err().contains("--request-bytes"));
+        assert!(floor(&FloorArgs { replicas: 4, ..args() }).unwrap_err().contains("--replicas"));
+        assert!(floor(&FloorArgs { clients: 0, ..args() }).unwrap_err().contains("--clients"));
+        let glommio = FloorArgs { runtime: Runtime::Glommio, clients: 2, ..args() };
+        assert!(floor(&glommio).unwrap_err().contains("--runtime blocking"));
+        assert!(floor(&FloorArgs { rate: -1.0, ..args() }).unwrap_err().contains("--rate"));
     }
 }
