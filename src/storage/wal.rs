@@ -319,24 +319,17 @@ fn segment_name(index: u64, salt: u64) -> String {
 }
 
 /// The index and salt of a segment file name (salt 0: an unsalted one).
-/// Only the names [`segment_name`] writes: recovery rebuilds each path
-/// from its index and salt.
+/// Only the exact names [`segment_name`] writes (20 digits, 16 lower-case
+/// hex digits), as recovery rebuilds each path from its index and salt.
 fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
-    let parsed = parse_segment_name_loosely(name)?;
-    (segment_name(parsed.0, parsed.1) == name).then_some(parsed)
-}
-
-fn parse_segment_name_loosely(name: &str) -> Option<(u64, u64)> {
     let stem = name.strip_prefix("wal-")?.strip_suffix(".log")?;
-    let digits = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten();
-    match stem.split_once('-') {
-        None => Some((digits(stem)?, 0)),
-        Some((index, salt)) if salt.len() == 16 && salt.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            let salt = u64::from_str_radix(salt, 16).ok().filter(|salt| salt & SALT_MARK != 0)?;
-            Some((digits(index)?, salt))
+    let (index, salt) = match stem.split_once('-') {
+        None => (stem.parse().ok()?, 0),
+        Some((index, salt)) => {
+            (index.parse().ok()?, u64::from_str_radix(salt, 16).ok().filter(|salt| salt & SALT_MARK != 0)?)
         }
-        Some(_) => None,
-    }
+    };
+    (segment_name(index, salt) == name).then_some((index, salt))
 }
 
 /// The epoch of the writes in segment file `name` (`write.rs`): its salt,
