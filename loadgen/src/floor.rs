@@ -24,13 +24,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
-
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(clap::Args)]
 pub struct FloorArgs {
@@ -151,7 +151,6 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if !args.rate.is_finite() || args.rate < 0.0 {
         return Err(format!("--rate must be 0 (closed loop) or a positive number of ops/s (not {})", args.rate));
     }
-    let batching = args.clients > 1;
     let n = args.replicas;
     let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
     let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
@@ -179,8 +178,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
                 let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 match runtime {
-                    Runtime::Blocking if batching => batching_follower(stream, disk, request_bytes)?,
-                    Runtime::Blocking => follower(stream, disk, request_bytes, total)?,
+                    Runtime::Blocking => follower(stream, disk, request_bytes)?,
                     Runtime::Glommio => {
                         on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?
                     }
@@ -200,16 +198,14 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
                 client.set_nodelay(true).map_err(|e| e.to_string())?;
                 clients.push(client);
             }
-            if batching {
-                batching_leader(clients, followers, leader_disk, request_bytes, total)?;
-                return Ok(thread_cpu());
-            }
-            let client = clients.pop().expect("one client");
             match runtime {
-                Runtime::Blocking => leader(client, followers, leader_disk, request_bytes, total)?,
-                Runtime::Glommio => on_glommio("floor-leader", move || {
-                    glommio_leader(client, followers, leader_disk, request_bytes, total)
-                })?,
+                Runtime::Blocking => leader(clients, followers, leader_disk, request_bytes, total)?,
+                Runtime::Glommio => {
+                    let client = clients.pop().expect("one client (checked above)");
+                    on_glommio("floor-leader", move || {
+                        glommio_leader(client, followers, leader_disk, request_bytes, total)
+                    })?
+                }
             }
             Ok(thread_cpu())
         })();
@@ -345,94 +341,10 @@ fn connect(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
     Ok(stream)
 }
 
-/// Each request in, made durable if asked, answered with its op number.
-fn follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize, total: u64) -> Result<(), String> {
-    let mut request = vec![0u8; request_bytes];
-    for _ in 0..total {
-        stream.read_exact(&mut request).map_err(|e| format!("follower: reading: {e}"))?;
-        if let Some(disk) = &mut disk {
-            disk.write_and_sync()?;
-        }
-        stream.write_all(&request[..ACK_BYTES]).map_err(|e| format!("follower: answering: {e}"))?;
-    }
-    Ok(())
-}
-
-/// The leader: a request goes to every follower (then to its own disk);
-/// the client's answer leaves once a majority has it (the leader and
-/// half the followers); later answers are read whenever they arrive
-/// (poll(2) over all the sockets).
-fn leader(
-    mut client: TcpStream,
-    mut followers: Vec<TcpStream>,
-    mut disk: Option<Disk>,
-    request_bytes: usize,
-    total: u64,
-) -> Result<(), String> {
-    let needed = followers.len() / 2;
-    let mut request = vec![0u8; request_bytes];
-    let mut acks = vec![0u64; followers.len()];
-    let mut served = 0u64;
-    while served < total || acks.iter().any(|a| *a < total) {
-        // A socket with nothing more to come is left out (poll(2) skips a
-        // negative descriptor): at its end it would read as ready forever.
-        let client_fd = if served < total { client.as_raw_fd() } else { -1 };
-        if read_answers(&mut followers, &mut acks, total, Some(client_fd))? {
-            client.read_exact(&mut request).map_err(|e| format!("leader: reading the client: {e}"))?;
-            for follower in &mut followers {
-                follower.write_all(&request).map_err(|e| format!("leader: sending: {e}"))?;
-            }
-            if let Some(disk) = &mut disk {
-                disk.write_and_sync()?;
-            }
-            // This op is op number `served`: wait for a majority's answers.
-            while acks.iter().filter(|a| **a > served).count() < needed {
-                read_answers(&mut followers, &mut acks, total, None)?;
-            }
-            client.write_all(&request[..ACK_BYTES]).map_err(|e| format!("leader: answering: {e}"))?;
-            served += 1;
-        }
-    }
-    Ok(())
-}
-
-/// Wait until a follower's answer (or the client's request, with
-/// `client`) can be read; read the answers. True if the client's request is ready.
-fn read_answers(
-    followers: &mut [TcpStream],
-    acks: &mut [u64],
-    total: u64,
-    client: Option<i32>,
-) -> Result<bool, String> {
-    let mut fds: Vec<libc::pollfd> = followers
-        .iter()
-        .zip(acks.iter())
-        .map(|(f, a)| if *a < total { f.as_raw_fd() } else { -1 })
-        .chain(client)
-        .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
-        .collect();
-    // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
-    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
-        let error = std::io::Error::last_os_error();
-        if error.kind() == std::io::ErrorKind::Interrupted {
-            return Ok(false);
-        }
-        return Err(format!("leader: poll: {error}"));
-    }
-    let mut ack = [0u8; ACK_BYTES];
-    for (i, follower) in followers.iter_mut().enumerate() {
-        if fds[i].revents != 0 {
-            follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
-            acks[i] += 1;
-        }
-    }
-    Ok(client.is_some() && fds.last().is_some_and(|fd| fd.revents != 0))
-}
-
-/// [`follower`] for batches: `[count u32][count requests]` in, made
-/// durable if asked, answered with the batch's number; ends when the
+/// A follower: each batch (`[count u32][count requests]`) in, made
+/// durable if asked, answered with the batch's number; it ends when the
 /// leader hangs up.
-fn batching_follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize) -> Result<(), String> {
+fn follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize) -> Result<(), String> {
     let mut header = [0u8; 4];
     let mut body = Vec::new();
     for batch in 0u64.. {
@@ -455,11 +367,13 @@ fn batching_follower(mut stream: TcpStream, mut disk: Option<Disk>, request_byte
 /// client and op number.
 type SentBatch = (u64, Vec<(usize, [u8; ACK_BYTES])>);
 
-/// [`leader`] for many clients: each pass reads every client request that
-/// is ready and sends them to the followers as one batch (then writes its
-/// own disk once); a batch's clients are answered once a majority has it.
-/// Nothing waits for a batch's answers before the next batch goes out.
-fn batching_leader(
+/// The leader: each pass (poll(2) over every socket) reads every client
+/// request that is ready and sends them to every follower as one batch
+/// (then writes its own disk once); a batch's clients are answered once a
+/// majority has it, the leader and half the followers. Nothing waits for
+/// a batch's answers before the next batch goes out; with one client
+/// every batch is one request.
+fn leader(
     mut clients: Vec<TcpStream>,
     mut followers: Vec<TcpStream>,
     mut disk: Option<Disk>,
@@ -556,7 +470,8 @@ fn to_glommio(stream: TcpStream) -> Result<glommio::net::TcpStream, String> {
     Ok(unsafe { glommio::net::TcpStream::from_raw_fd(stream.into_raw_fd()) })
 }
 
-/// [`follower`] on glommio.
+/// A follower on glommio, for one client: each request is its own
+/// message, answered with its op number.
 async fn glommio_follower(
     stream: TcpStream,
     mut disk: Option<Disk>,
@@ -575,7 +490,7 @@ async fn glommio_follower(
     Ok(())
 }
 
-/// [`leader`] on glommio: a task per follower reads its answers and
+/// A leader on glommio for one client, one request per message: a task per follower reads its answers and
 /// passes them on through a channel, as a node's peer readers hand frames
 /// to its driver.
 async fn glommio_leader(
