@@ -234,6 +234,14 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             bug_sweep("late-tick-deadline", "--duration-ms 2000", |_| {}),
             vec![1, 2, 3, 4],
         ),
+        (
+            InjectedBug::WalIndexEpochs,
+            bug_sweep("wal-index-epochs", "--duration-ms 2000 --crashes --disk-faults", |o| {
+                o.faults.crashes = true;
+                o.sim.disk_faults = true;
+            }),
+            vec![1, 18, 22, 56],
+        ),
     ]
 }
 

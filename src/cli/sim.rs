@@ -188,6 +188,9 @@ enum BugArg {
     /// The node reports its next timer deadline a tick late: a shell
     /// that sleeps until it fires timeouts late.
     LateTickDeadline,
+    /// The simulated disk stamps WAL writes with their segment's index, not
+    /// a salt: a re-created log takes a deleted one's exposed writes for its own.
+    WalIndexEpochs,
 }
 
 impl BugArg {
@@ -395,10 +398,11 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         s.injected_bug.name()
     );
     println!(
-        "faults injected: {} crashes ({} torn writes, {} lost disks), {} restarts, {} partitions ({} one-way), {} stalls, {} messages lost, {} cut by partitions, {} duplicated, {} client reconnects",
+        "faults injected: {} crashes ({} torn writes, {} lost disks, {} with deleted blocks exposed), {} restarts, {} partitions ({} one-way), {} stalls, {} messages lost, {} cut by partitions, {} duplicated, {} client reconnects",
         sum(|r| r.faults.crashes),
         sum(|r| r.faults.torn_writes),
         sum(|r| r.faults.disk_losses),
+        sum(|r| r.faults.stale_exposures),
         sum(|r| r.faults.restarts),
         sum(|r| r.faults.partitions + r.faults.one_way_partitions),
         sum(|r| r.faults.one_way_partitions),

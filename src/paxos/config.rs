@@ -137,11 +137,18 @@ pub enum InjectedBug {
     /// tick and reports any tick that acts before the reported deadline.
     /// Implemented in `node/`.
     LateTickDeadline,
+    /// The simulated disk stamps a WAL segment's writes with the segment's
+    /// index, as the WAL did before salts: after a lost log, the new log's
+    /// segment 0 takes the deleted one's writes, exposed past its end by a
+    /// crash, for its own (a later write number behind a torn one reads as
+    /// mid-log damage, and recovery refuses to start). Implemented in
+    /// `sim/disk.rs`; the real WAL has no such switch.
+    WalIndexEpochs,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 14] = [
+    pub const ALL: [(InjectedBug, &'static str); 15] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -156,6 +163,7 @@ impl InjectedBug {
         (InjectedBug::LeaderLeavesWindowOpen, "leader-leaves-window-open"),
         (InjectedBug::StaleLeaseReads, "stale-lease-reads"),
         (InjectedBug::LateTickDeadline, "late-tick-deadline"),
+        (InjectedBug::WalIndexEpochs, "wal-index-epochs"),
     ];
 
     pub fn name(self) -> &'static str {

@@ -308,6 +308,8 @@ pub struct FaultCounts {
     pub torn_writes: u64,
     /// Disks lost (the replica rejoined and relearned its state).
     pub disk_losses: u64,
+    /// Crashes that left a deleted segment's bytes past a log's end.
+    pub stale_exposures: u64,
     pub stalls: u64,
     /// Client reconnections (timeouts and session churn).
     pub reconnects: u64,
@@ -323,6 +325,9 @@ pub struct Cluster {
     pub(super) net_rng: Rng,
     pub(super) client_rng: Rng,
     pub(super) disk_rng: Rng,
+    /// Whether a crash exposes deleted segments' blocks (its own stream,
+    /// so that the other faults of a seed are those it had without it).
+    pub(super) stale_rng: Rng,
     /// Decides each fault of the safety phase.
     pub(super) fault_rng: Rng,
     /// Which fault kinds the safety phase injects.
@@ -384,7 +389,11 @@ impl Cluster {
                 } else {
                     node_rng.range_inclusive(0, 2 * bound as u64) as i64 - bound
                 };
-                SimNode::new(id, drift)
+                let mut node = SimNode::new(id, drift);
+                if config.injected_bug == InjectedBug::WalIndexEpochs {
+                    node.disk.use_index_epochs();
+                }
+                node
             })
             .collect::<Vec<SimNode>>();
         let mut clock_rng = Rng::new(seed ^ 0xC10C_5EED);
@@ -405,6 +414,7 @@ impl Cluster {
             net_rng: rng.fork(),
             client_rng: rng.fork(),
             disk_rng: rng.fork(),
+            stale_rng: Rng::new(seed ^ 0x57A1_E5EED),
             fault_rng: Rng::new(seed ^ 0xFA17_5EED),
             fault_plan: super::run::FaultPlan::default(),
             disk_losses_left: 0,

@@ -13,13 +13,28 @@
 //! exactly as a server does: a torn last write is truncated; anything else
 //! is an error. A disk loss wipes everything (the marker too, unless the
 //! fault keeps it).
+//!
+//! Each segment's writes carry its epoch, a salt drawn when the segment
+//! starts, as the real WAL's do (`storage/wal.rs`). Deleted segments (the
+//! ones a snapshot retires, and the whole log of a lost disk) leave their
+//! bytes on the device: a crash with disk faults may expose one past a
+//! log's end ([`SimDisk::expose`]), as a power loss can expose a deleted
+//! file's blocks in a file that was growing over them. With
+//! [`InjectedBug::WalIndexEpochs`] the epoch is the segment's index, as it
+//! was before salts, and a log takes a deleted segment's writes of the
+//! same index for its own.
+//!
+//! [`InjectedBug::WalIndexEpochs`]: crate::paxos::InjectedBug::WalIndexEpochs
 
 use crate::paxos::{DurableState, PersistOp, SnapshotImage};
 use crate::rng::Rng;
-use crate::storage::{encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd};
+use crate::storage::{encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd, SALT_MARK};
 
 /// The sector size torn writes are cut at.
 const BLOCK_BYTES: usize = 512;
+
+/// Deleted segments whose bytes the device keeps for exposure (the newest).
+const FREED_KEPT: usize = 4;
 
 /// One device step of a sync.
 #[derive(Clone, Debug)]
@@ -32,11 +47,20 @@ enum Step {
     Snapshot { image: SnapshotImage, checkpoint: Vec<u8> },
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SimDisk {
-    /// The current segment's index (its writes' epoch) and durable bytes.
+    /// The current segment's index, its writes' epoch, and its durable bytes.
     segment: u64,
+    epoch: u64,
     wal: Vec<u8>,
+    /// Where segment salts come from (kept across a lost disk: the new
+    /// log's segments get new salts, as the real WAL draws fresh ones).
+    salts: Rng,
+    /// [`InjectedBug::WalIndexEpochs`](crate::paxos::InjectedBug::WalIndexEpochs):
+    /// a segment's epoch is its index.
+    index_epochs: bool,
+    /// The bytes of deleted segments, oldest first, still on the device.
+    freed: Vec<Vec<u8>>,
     /// The sequence number of the segment's next write.
     next_write_seq: u64,
     /// The durable snapshot file.
@@ -61,8 +85,60 @@ pub struct SimDisk {
 }
 
 impl SimDisk {
-    pub fn new() -> SimDisk {
-        SimDisk { next_write_seq: 1, ..SimDisk::default() }
+    /// A new, empty disk; `salt_seed` seeds its segments' salts.
+    pub fn new(salt_seed: u64) -> SimDisk {
+        let mut disk = SimDisk {
+            segment: 0,
+            epoch: 0,
+            wal: Vec::new(),
+            salts: Rng::new(salt_seed),
+            index_epochs: false,
+            freed: Vec::new(),
+            next_write_seq: 1,
+            snapshot: None,
+            initialized: false,
+            lost_marker: false,
+            pending: Vec::new(),
+            in_flight: None,
+            state: DurableState::default(),
+            appended_state: DurableState::default(),
+            torn_tails_recovered: 0,
+        };
+        disk.epoch = disk.new_epoch();
+        disk
+    }
+
+    /// [`InjectedBug::WalIndexEpochs`](crate::paxos::InjectedBug::WalIndexEpochs),
+    /// on a disk nothing was written to yet.
+    pub fn use_index_epochs(&mut self) {
+        assert!(self.wal.is_empty() && self.segment == 0, "index epochs from the start only");
+        self.index_epochs = true;
+        self.epoch = self.new_epoch();
+    }
+
+    /// The epoch of a segment starting now (`self.segment` is its index).
+    fn new_epoch(&mut self) -> u64 {
+        if self.index_epochs {
+            self.segment
+        } else {
+            self.salts.next_u64() | SALT_MARK
+        }
+    }
+
+    /// The current segment is deleted: its bytes stay on the device.
+    fn free_segment(&mut self) {
+        let bytes = std::mem::take(&mut self.wal);
+        if !bytes.is_empty() {
+            if self.freed.len() == FREED_KEPT {
+                self.freed.remove(0);
+            }
+            self.freed.push(bytes);
+        }
+    }
+
+    /// The bytes of this disk's deleted segments still on the device.
+    pub fn freed(&self) -> &[Vec<u8>] {
+        &self.freed
     }
 
     /// The state the durable bytes hold.
@@ -139,7 +215,7 @@ impl SimDisk {
     fn land(&mut self, step: Step) {
         match step {
             Step::Write { frames, ops } => {
-                encode_write(self.segment, self.next_write_seq, &frames, &mut self.wal);
+                encode_write(self.epoch, self.next_write_seq, &frames, &mut self.wal);
                 self.next_write_seq += 1;
                 for op in &ops {
                     self.state.apply(op);
@@ -148,9 +224,10 @@ impl SimDisk {
             Step::Snapshot { image, checkpoint } => {
                 self.state.apply(&PersistOp::Snapshot(image.clone()));
                 self.snapshot = Some(image);
+                self.free_segment();
                 self.segment += 1;
-                self.wal.clear();
-                encode_write(self.segment, 1, &checkpoint, &mut self.wal);
+                self.epoch = self.new_epoch();
+                encode_write(self.epoch, 1, &checkpoint, &mut self.wal);
                 self.next_write_seq = 2;
             }
         }
@@ -182,7 +259,7 @@ impl SimDisk {
     fn tear(&mut self, frames: &[u8], rng: &mut Rng) {
         let start = self.wal.len();
         let mut bytes = Vec::new();
-        encode_write(self.segment, self.next_write_seq, frames, &mut bytes);
+        encode_write(self.epoch, self.next_write_seq, frames, &mut bytes);
         self.wal.resize(start + bytes.len(), 0);
         let mut at = start / BLOCK_BYTES * BLOCK_BYTES;
         let mut landed = Vec::new();
@@ -205,19 +282,41 @@ impl SimDisk {
         }
     }
 
-    /// The disk is gone (replaced, or the data directory moved aside).
-    /// The marker survives only if `keep_marker`.
+    /// After a crash: the blocks past the log's end (from the first whole
+    /// block after it) hold `stale`'s bytes at the same offsets, a deleted
+    /// segment's, as if the segment file had grown over that segment's
+    /// freed blocks and the power went before our writes reached them.
+    /// Returns whether any block was exposed (`stale` reaches past it).
+    pub fn expose(&mut self, stale: &[u8]) -> bool {
+        let from = self.wal.len().next_multiple_of(BLOCK_BYTES);
+        if stale.len() <= from {
+            return false;
+        }
+        self.wal.resize(from, 0);
+        self.wal.extend_from_slice(&stale[from..]);
+        true
+    }
+
+    /// The disk is gone (replaced, or the data directory deleted): its
+    /// log's blocks are freed on the device. The marker survives only if
+    /// `keep_marker`.
     pub fn wipe(&mut self, keep_marker: bool) {
         let (initialized, lost) = (self.initialized, self.lost_marker);
-        *self = SimDisk {
+        self.free_segment();
+        let mut fresh = SimDisk {
+            salts: self.salts.clone(),
+            index_epochs: self.index_epochs,
+            freed: std::mem::take(&mut self.freed),
             initialized: keep_marker && initialized,
             lost_marker: lost || (!keep_marker && initialized),
-            ..SimDisk::new()
+            ..SimDisk::new(0)
         };
+        fresh.epoch = fresh.new_epoch();
+        *self = fresh;
     }
 
     fn replayed(&self) -> Result<DurableState, String> {
-        let scan = scan_segment(&self.wal, self.segment);
+        let scan = scan_segment(&self.wal, self.epoch);
         let mut state = DurableState::default();
         if let Some(image) = &self.snapshot {
             state.apply(&PersistOp::Snapshot(image.clone()));
@@ -228,9 +327,11 @@ impl SimDisk {
 
     /// Rebuild the durable state from the bytes, as a restarting server does.
     pub fn recover(&mut self) -> Result<DurableState, String> {
-        let scan = scan_segment(&self.wal, self.segment);
+        let scan = scan_segment(&self.wal, self.epoch);
         match &scan.end {
-            ScanEnd::Clean => {}
+            // What follows the last write (zeros, or another segment's
+            // stale writes) is not the log: the next write goes there.
+            ScanEnd::Clean => self.wal.truncate(scan.valid_len),
             ScanEnd::TornTail { offset, .. } => {
                 self.wal.truncate(*offset);
                 self.torn_tails_recovered += 1;
@@ -278,7 +379,7 @@ mod tests {
 
     #[test]
     fn recovery_from_the_bytes_equals_the_synced_state() {
-        let mut disk = SimDisk::new();
+        let mut disk = SimDisk::new(7);
         for (token, ops) in workload().iter().enumerate() {
             sync(&mut disk, token as u64, ops);
             let expected = disk.state().clone();
@@ -295,7 +396,7 @@ mod tests {
         let steps = workload();
         for cut in 0..steps.len() {
             for round in 0..300 {
-                let mut disk = SimDisk::new();
+                let mut disk = SimDisk::new(7);
                 for (token, ops) in steps[..cut].iter().enumerate() {
                     sync(&mut disk, token as u64, ops);
                 }
@@ -316,9 +417,44 @@ mod tests {
         }
     }
 
+    /// A lost log's disk, re-created: the old log's writes fill the device
+    /// past the new log's first write, exposed by a crash. Returns what
+    /// the new log synced and what recovery makes of the bytes.
+    fn stale_log_after_a_lost_one(index_epochs: bool) -> (DurableState, Result<DurableState, String>) {
+        let mut disk = SimDisk::new(7);
+        if index_epochs {
+            disk.use_index_epochs();
+        }
+        let b = Ballot::new(1, 1);
+        for slot in 0..8 {
+            sync(&mut disk, slot, &[PersistOp::Accept { ballot: b, first_slot: slot, values: vec![value("o")] }]);
+        }
+        disk.wipe(true);
+        sync(&mut disk, 20, &[PersistOp::Promise { ballot: Ballot::new(2, 2) }]);
+        let synced = disk.state().clone();
+        disk.append(21, &[PersistOp::Accept { ballot: Ballot::new(2, 2), first_slot: 0, values: vec![value("n")] }]);
+        disk.start_sync();
+        disk.crash(false, &mut Rng::new(3));
+        let old_log = disk.freed()[0].clone();
+        assert!(disk.expose(&old_log));
+        let recovered = disk.recover();
+        (synced, recovered)
+    }
+
+    #[test]
+    fn a_deleted_logs_blocks_past_the_end_are_not_read_as_writes() {
+        let (synced, recovered) = stale_log_after_a_lost_one(false);
+        assert_eq!(recovered.unwrap(), synced);
+        // The injected bug: with the index as the epoch, the old log's
+        // later writes read as this one's, behind a gap.
+        let (_, recovered) = stale_log_after_a_lost_one(true);
+        let error = recovered.expect_err("index epochs take the old log's writes for this one's");
+        assert!(error.contains("followed by a valid later write"), "{error}");
+    }
+
     #[test]
     fn a_wiped_disk_forgets_everything_but_perhaps_its_marker() {
-        let mut disk = SimDisk::new();
+        let mut disk = SimDisk::new(7);
         assert!(!disk.initialized, "nothing synced yet");
         sync(&mut disk, 1, &workload()[1]);
         assert!(disk.initialized, "the first sync writes the marker");

@@ -42,6 +42,13 @@ impl Cluster {
                 detail: "the crash tore the write in flight".to_string(),
             });
         }
+        if faults && self.expose_stale(node) {
+            self.faults.stale_exposures += 1;
+            self.tracer.emit_with(self.now_us, || TraceEvent::DiskFault {
+                node,
+                detail: "the crash exposed a deleted segment's blocks past the log's end".to_string(),
+            });
+        }
         // Its peers see the connections close.
         let peers: Vec<NodeId> = self.config.members().into_iter().filter(|&p| p != node && self.is_up(p)).collect();
         for peer in peers {
@@ -58,6 +65,23 @@ impl Cluster {
             client.reconnect(target);
             self.faults.reconnects += 1;
         }
+    }
+
+    /// After a crash of `node`: with even odds, a deleted segment's blocks
+    /// show past its log's end. The replicas share one device here, as a
+    /// local cluster's do, so the segment may be any replica's: one a peer
+    /// ahead of it deleted holds nearly the same writes, at nearly the same
+    /// offsets, as the segment being written.
+    fn expose_stale(&mut self, node: NodeId) -> bool {
+        if !self.stale_rng.chance(0.5) {
+            return false;
+        }
+        let freed: Vec<&Vec<u8>> = self.nodes.iter().flat_map(|n| n.disk.freed()).collect();
+        if freed.is_empty() {
+            return false;
+        }
+        let stale = freed[self.stale_rng.below(freed.len() as u64) as usize].clone();
+        self.node_mut(node).disk.expose(&stale)
     }
 
     /// Crash `node` and lose its disk. With `keep_marker`, only the log is

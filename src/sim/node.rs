@@ -71,7 +71,7 @@ impl SimNode {
             id,
             node: None,
             epoch: 0,
-            disk: SimDisk::new(),
+            disk: SimDisk::new(0x5A17_0000 ^ u64::from(id)),
             drift_permille,
             booted_at_us: 0,
             wall_offset_ms: 0,

@@ -348,7 +348,7 @@ fn epoch(index: u64, salt: u64) -> u64 {
 
 /// Every salt has its top bit set, so that no salt is an unsalted
 /// segment's epoch (its index).
-const SALT_MARK: u64 = 1 << 63;
+pub const SALT_MARK: u64 = 1 << 63;
 
 /// A fresh segment's salt: random, so that the writes of no other segment,
 /// of this log or of any other on the filesystem (a deleted log's blocks
