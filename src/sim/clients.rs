@@ -62,7 +62,17 @@ impl Cluster {
 
     pub(super) fn on_client_arrive(&mut self, node: NodeId, waiter: SimWaiter, command: Command) {
         if !self.is_up(node) {
-            return; // the connection is dead: the client will give up on it
+            // The node is down, so the connection is refused or reset (a
+            // client that reconnected while every node was down dialed a
+            // dead one). The client sees it at once: its operations on the
+            // connection stay open (indeterminate) and it dials the next
+            // node, on a new session. Kept, the connection would outlive
+            // the process, its commands lost without an answer, and the
+            // session would wait for them.
+            if self.clients[waiter.client].conn == waiter.conn {
+                self.drop_connection(waiter.client, node);
+            }
+            return;
         }
         let timeout_us = self.config.request_timeout_us;
         self.input(node, Input::Client { waiter, command, timeout_us });
@@ -111,28 +121,34 @@ impl Cluster {
     /// A connection silent for too long is dropped: its operations stay
     /// open (indeterminate) and the client reconnects to the next node.
     pub(super) fn on_client_check(&mut self, client: usize) {
-        let (now, timeout, replicas) = (self.now_us, self.config.client_timeout_us, self.config.replicas);
+        let (now, timeout) = (self.now_us, self.config.client_timeout_us);
         let c = &self.clients[client];
         if c.waiting_since_us.is_some_and(|since| now >= since + timeout) {
-            if self.tracer.enabled() {
-                for op in c.in_flight.values() {
-                    let event = crate::trace::Event::Complete {
-                        op: op.history_index as u64,
-                        outcome: crate::trace::Outcome::Timeout,
-                        output: None,
-                    };
-                    self.tracer.emit(now, event);
-                }
-            }
-            // A down node refuses the connection: the client dials on.
-            let target = self.reachable_from(c.target % replicas + 1);
-            self.clients[client].reconnect(target);
-            self.faults.reconnects += 1;
+            self.drop_connection(client, c.target);
         }
         let c = &self.clients[client];
         if c.active || !c.in_flight.is_empty() {
             self.schedule(CLIENT_CHECK_US, EventKind::ClientCheck { client });
         }
+    }
+
+    /// The client gives up on its connection to `node`: its operations in
+    /// flight stay open (indeterminate), and it dials the next node that is
+    /// up (a down node refuses the connection), on a new session.
+    fn drop_connection(&mut self, client: usize, node: NodeId) {
+        if self.tracer.enabled() {
+            for op in self.clients[client].in_flight.values() {
+                let event = crate::trace::Event::Complete {
+                    op: op.history_index as u64,
+                    outcome: crate::trace::Outcome::Timeout,
+                    output: None,
+                };
+                self.tracer.emit(self.now_us, event);
+            }
+        }
+        let target = self.reachable_from(node % self.config.replicas + 1);
+        self.clients[client].reconnect(target);
+        self.faults.reconnects += 1;
     }
 
     /// In the quiet stretch after the faults healed, an operation must
