@@ -64,15 +64,18 @@ impl<C> Default for SessionWaiting<C> {
 }
 
 impl<C> SessionWaiting<C> {
-    /// Must a read with this sequence number wait?
-    pub fn holds(&self, seq: u64) -> bool {
-        self.writes.first().is_some_and(|&first| first < seq)
+    /// Must `read` wait? Only for writes sent before it that its client
+    /// has not settled: a write below the read's `ack` has had its answer
+    /// (or was given up on, its outcome unknown), so the read owes it no
+    /// order; waiting for it could take as long as its own `prev` does,
+    /// one the client gave up on too.
+    pub fn holds(&self, read: &Command) -> bool {
+        self.writes.range(read.ack.min(read.seq)..read.seq).next().is_some()
     }
 
-    /// The held reads no write sent before them waits any more.
+    /// The held reads (a prefix, in order) no write waits for any more.
     pub fn releasable(&mut self) -> Vec<Request<C>> {
-        let first = self.writes.first().copied().unwrap_or(u64::MAX);
-        let count = self.held_reads.iter().take_while(|r| r.command.seq < first).count();
+        let count = self.held_reads.iter().take_while(|r| !self.holds(&r.command)).count();
         self.held_reads.drain(..count).collect()
     }
 }

@@ -61,7 +61,7 @@ impl<C> Node<C> {
         let session = request.command.session;
         let through_log = self.goes_through_log(&request.command);
         if !through_log {
-            if let Some(waiting) = self.sessions_waiting.get_mut(&session).filter(|w| w.holds(request.command.seq)) {
+            if let Some(waiting) = self.sessions_waiting.get_mut(&session).filter(|w| w.holds(&request.command)) {
                 let at = waiting.held_reads.partition_point(|r| r.command.seq < request.command.seq);
                 waiting.held_reads.insert(at, request);
                 return;

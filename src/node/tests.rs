@@ -123,6 +123,32 @@ fn a_read_waits_only_for_the_writes_sent_before_it() {
     assert_eq!(replies.len(), 2, "the later write is still waiting for its fsync");
 }
 
+/// A read owes no order to a write its client has settled: one it was
+/// answered for (or gave up on, its outcome unknown), which its `ack`
+/// says. Holding it there made it wait for as long as the write did; in
+/// the simulator (seed 788 of the every-fault sweep, before clients
+/// learned that a dead node refuses them), 1.8 s behind a write that
+/// waited in the store for a command lost with a crash.
+#[test]
+fn a_read_does_not_wait_for_a_write_its_client_gave_up_on() {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let deadline = now + 1_000_000;
+    let write = session.command(set("k", "1"), true, || 1);
+    let write_seq = write.seq;
+    n.submit(now, Request::new(write, Waiter::Client(1), deadline));
+    let token = drain(&mut n).appends[0].token;
+    // The client's own timeout answers the write: its outcome is unknown.
+    session.answered(write_seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
+    let read = session.command(get("k"), false, || 1);
+    assert!(read.ack > write_seq, "the read says the write is settled");
+    n.submit(now, Request::new(read, Waiter::Client(2), deadline));
+    let out = drain(&mut n);
+    assert_eq!(out.replies, vec![(2, Reply::Nil)], "answered at once, before the write");
+    n.on_synced(now, token);
+    assert_eq!(settle(&mut n, now), vec![(1, Reply::Ok)]);
+}
+
 /// Defect 4 of the node audit: a request that may have been applied (it
 /// was forwarded) times out as "unknown"; one that never left this node
 /// times out as "not applied".
