@@ -471,6 +471,18 @@ def section_floor(out):
     section_newest_bundle(out, "floor", "13. A single client's write next to the machine's floor", "runs.txt")
 
 
+def section_cpu_split(out):
+    """Section 14: server CPU per operation split into user and kernel time (benches/record-cpu-split.sh)."""
+    section_newest_bundle(out, "cpu-split", "14. Where the CPU per operation goes: user, kernel, syscalls",
+                          "paxoskv-ticks.txt")
+    out.append("How to read it: most of every server's CPU per operation here is kernel time, Redis's too "
+               "(its socket reads and writes). paxoskv's system calls are its own socket reads and writes "
+               "(`recvfrom`, `sendto`, between nodes as well as to clients) and `io_uring_enter`, which its "
+               "runtime (glommio 0.9) makes several of each time an executor runs out of work and waits: it "
+               "flushes each of its rings, arms a throughput timer and re-arms its preemption timer on every "
+               "pass (`Reactor::wait` in its `sys/uring.rs`), and issues a `membarrier` before it sleeps.\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -613,6 +625,7 @@ def main():
     section_idle(out)
     section_wal_requests(out)
     section_floor(out)
+    section_cpu_split(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
