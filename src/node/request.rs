@@ -46,10 +46,12 @@ pub(super) struct WaitingWrite<C> {
 }
 
 /// Per session: its writes waiting here, and its reads held until the
-/// writes sent before them are applied. A connection's commands take effect
-/// in the order it sent them (Redis's pipelining contract): a read must see
-/// the writes pipelined before it, though they are not acknowledged yet,
-/// and need not wait for the writes pipelined after it.
+/// writes sent before them that its client has not settled are applied. A
+/// connection's commands take effect in the order it sent them (Redis's
+/// pipelining contract): a read must see the writes pipelined before it,
+/// though they are not acknowledged yet, and need not wait for the writes
+/// pipelined after it, nor for one its client was already answered for
+/// (its outcome unknown: it timed out at the entry node).
 pub(super) struct SessionWaiting<C> {
     /// Sequence numbers of the session's waiting writes.
     pub writes: BTreeSet<u64>,
@@ -64,18 +66,24 @@ impl<C> Default for SessionWaiting<C> {
 }
 
 impl<C> SessionWaiting<C> {
-    /// Must `read` wait? Only for writes sent before it that its client
-    /// has not settled: a write below the read's `ack` has had its answer
-    /// (or was given up on, its outcome unknown), so the read owes it no
-    /// order; waiting for it could take as long as its own `prev` does,
-    /// one the client gave up on too.
+    /// Must `read`, arriving now, wait? Behind an earlier read held here
+    /// (reads take effect in the order sent), and for the writes sent
+    /// before it that its client has not settled.
     pub fn holds(&self, read: &Command) -> bool {
+        self.held_reads.front().is_some_and(|held| held.command.seq < read.seq) || self.waits_for_a_write(read)
+    }
+
+    /// A write below the read's `ack` has had its answer (its outcome
+    /// unknown, if it is still waiting here), so the read owes it no
+    /// order; waiting for it could take as long as the write waits for its
+    /// own `prev`, which the client may have given up on too.
+    fn waits_for_a_write(&self, read: &Command) -> bool {
         self.writes.range(read.ack.min(read.seq)..read.seq).next().is_some()
     }
 
     /// The held reads (a prefix, in order) no write waits for any more.
     pub fn releasable(&mut self) -> Vec<Request<C>> {
-        let count = self.held_reads.iter().take_while(|r| !self.holds(&r.command)).count();
+        let count = self.held_reads.iter().take_while(|r| !self.waits_for_a_write(&r.command)).count();
         self.held_reads.drain(..count).collect()
     }
 }

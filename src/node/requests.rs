@@ -174,8 +174,8 @@ impl<C> Node<C> {
         self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us, sampled_us });
     }
 
-    /// Forget a waiting write; once a session has none left, its held
-    /// reads are released (they now read after those writes).
+    /// Forget a waiting write; the session's held reads no write waits
+    /// for any more are released, in order (they now read after it).
     pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
         let waiting = self.waiting_writes.remove(&key)?;
         if waiting.sampled_us.is_some() {

@@ -138,7 +138,8 @@ fn a_read_does_not_wait_for_a_write_its_client_gave_up_on() {
     let write_seq = write.seq;
     n.submit(now, Request::new(write, Waiter::Client(1), deadline));
     let token = drain(&mut n).appends[0].token;
-    // The client's own timeout answers the write: its outcome is unknown.
+    // The write was forwarded here and its entry node's deadline came
+    // first: the entry answered it (outcome unknown) while it still waits.
     session.answered(write_seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
     let read = session.command(get("k"), false, || 1);
     assert!(read.ack > write_seq, "the read says the write is settled");
@@ -147,6 +148,28 @@ fn a_read_does_not_wait_for_a_write_its_client_gave_up_on() {
     assert_eq!(out.replies, vec![(2, Reply::Nil)], "answered at once, before the write");
     n.on_synced(now, token);
     assert_eq!(settle(&mut n, now), vec![(1, Reply::Ok)]);
+}
+
+/// ... but a read still waits for an earlier read of its session held
+/// behind that write, so that reads take effect in the order sent.
+#[test]
+fn a_read_does_not_overtake_an_earlier_held_read() {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let deadline = now + 1_000_000;
+    let write = session.command(set("k", "1"), true, || 1);
+    let write_seq = write.seq;
+    n.submit(now, Request::new(write, Waiter::Client(1), deadline));
+    let token = drain(&mut n).appends[0].token;
+    let first_read = session.command(get("k"), false, || 1);
+    n.submit(now, Request::new(first_read, Waiter::Client(2), deadline));
+    session.answered(write_seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
+    let second_read = session.command(get("k"), false, || 1);
+    n.submit(now, Request::new(second_read, Waiter::Client(3), deadline));
+    assert!(drain(&mut n).replies.is_empty(), "the first read waits for the write, the second for the first");
+    n.on_synced(now, token);
+    let one = Reply::Bulk(Bytes::from_static(b"1"));
+    assert_eq!(settle(&mut n, now), vec![(1, Reply::Ok), (2, one.clone()), (3, one)]);
 }
 
 /// Defect 4 of the node audit: a request that may have been applied (it
