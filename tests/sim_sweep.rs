@@ -261,7 +261,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![1, 18, 22, 56],
+            vec![1, 18, 28, 56],
         ),
     ]
 }

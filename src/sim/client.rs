@@ -58,6 +58,9 @@ pub struct SimClient {
     pub active: bool,
     /// Operations completed on this connection (for session churn).
     pub ops_on_conn: u64,
+    /// A refused connection: no new operation before this time (the
+    /// client's redial delay).
+    pub redial_at_us: u64,
     /// Last value this client saw per key, for compare-and-set guesses.
     last_seen: Vec<Option<i64>>,
     next_unique: i64,
@@ -75,6 +78,7 @@ impl SimClient {
             waiting_since_us: None,
             active: true,
             ops_on_conn: 0,
+            redial_at_us: 0,
             last_seen: vec![None; keys as usize],
             next_unique: 0,
         }

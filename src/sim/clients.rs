@@ -10,6 +10,10 @@ use crate::paxos::NodeId;
 
 /// Clients check their connection this often.
 const CLIENT_CHECK_US: u64 = 100_000;
+/// A client refused by a down node starts no new operation for this long
+/// (a client library's reconnect delay), so that while every node is down
+/// it does not pile up an operation per attempt.
+const CLIENT_REDIAL_US: u64 = 10_000;
 
 impl Cluster {
     /// Let every client start issuing operations.
@@ -40,7 +44,7 @@ impl Cluster {
         if !c.active {
             return;
         }
-        if c.in_flight.len() < c.pipeline {
+        if c.in_flight.len() < c.pipeline && now >= c.redial_at_us {
             let (key, input) = c.next_input(&mut self.client_rng, keys, super::node::true_wall_ms(now));
             let op = kv_op(key, input, c.ops_on_conn);
             let through_log = !op.is_read_only() || read_mode_log == super::cluster::ReadMode::Log;
@@ -64,13 +68,25 @@ impl Cluster {
         if !self.is_up(node) {
             // The node is down, so the connection is refused or reset (a
             // client that reconnected while every node was down dialed a
-            // dead one). The client sees it at once: its operations on the
-            // connection stay open (indeterminate) and it dials the next
-            // node, on a new session. Kept, the connection would outlive
-            // the process, its commands lost without an answer, and the
-            // session would wait for them.
+            // dead one). The client sees it at once: this command never
+            // ran; its other operations on the connection stay open
+            // (indeterminate: one still in the network may reach the node
+            // once it is back), and it dials the next node, on a new
+            // session, after its redial delay. Kept, the connection would
+            // outlive the process, its commands lost without an answer, and
+            // the session would wait for them.
             if self.clients[waiter.client].conn == waiter.conn {
+                // This command is gone with the refusal: it never ran.
+                if let Some(op) = self.clients[waiter.client].in_flight.remove(&waiter.seq) {
+                    self.history.not_applied(op.history_index);
+                    self.tracer.emit_with(self.now_us, || crate::trace::Event::Complete {
+                        op: op.history_index as u64,
+                        outcome: crate::trace::Outcome::Error,
+                        output: Some("connection refused: the node is down".to_string()),
+                    });
+                }
                 self.drop_connection(waiter.client, node);
+                self.clients[waiter.client].redial_at_us = self.now_us + CLIENT_REDIAL_US;
             }
             return;
         }

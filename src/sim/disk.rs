@@ -34,7 +34,7 @@ use crate::storage::{encode_checkpoint, encode_ops, encode_write, replay, scan_s
 const BLOCK_BYTES: usize = 512;
 
 /// Deleted segments whose bytes the device keeps for exposure (the newest).
-const FREED_KEPT: usize = 4;
+const FREED_SEGMENTS_MAX: usize = 4;
 
 /// One device step of a sync.
 #[derive(Clone, Debug)]
@@ -80,7 +80,8 @@ pub struct SimDisk {
     state: DurableState,
     /// What everything appended amounts to (checkpoints are cut from it).
     appended_state: DurableState,
-    /// Torn tails truncated at recovery.
+    /// Torn tails truncated at recovery (exposed deleted blocks after the
+    /// log's last block read as one too).
     pub torn_tails_recovered: u64,
 }
 
@@ -129,7 +130,7 @@ impl SimDisk {
     fn free_segment(&mut self) {
         let bytes = std::mem::take(&mut self.wal);
         if !bytes.is_empty() {
-            if self.freed.len() == FREED_KEPT {
+            if self.freed.len() == FREED_SEGMENTS_MAX {
                 self.freed.remove(0);
             }
             self.freed.push(bytes);
@@ -285,8 +286,12 @@ impl SimDisk {
     /// After a crash: the blocks past the log's end (from the first whole
     /// block after it) hold `stale`'s bytes at the same offsets, a deleted
     /// segment's, as if the segment file had grown over that segment's
-    /// freed blocks and the power went before our writes reached them.
-    /// Returns whether any block was exposed (`stale` reaches past it).
+    /// freed blocks. Stronger than the real WAL on purpose: it zeroes the
+    /// blocks ahead of its end durably before it writes there
+    /// (`WalOptions::zero_ahead`), so only a file system that exposes
+    /// deleted data could show them; here they show after any crash, and
+    /// the write format alone must tell them from the log. Returns whether
+    /// any block was exposed (`stale` reaches past it).
     pub fn expose(&mut self, stale: &[u8]) -> bool {
         let from = self.wal.len().next_multiple_of(BLOCK_BYTES);
         if stale.len() <= from {
@@ -297,9 +302,9 @@ impl SimDisk {
         true
     }
 
-    /// The disk is gone (replaced, or the data directory deleted): its
-    /// log's blocks are freed on the device. The marker survives only if
-    /// `keep_marker`.
+    /// The disk is gone (the data directory deleted, or the disk replaced:
+    /// the model keeps one device, so the old log's blocks stay on it,
+    /// freed, either way). The marker survives only if `keep_marker`.
     pub fn wipe(&mut self, keep_marker: bool) {
         let (initialized, lost) = (self.initialized, self.lost_marker);
         self.free_segment();
@@ -331,6 +336,8 @@ impl SimDisk {
         match &scan.end {
             // What follows the last write (zeros, or another segment's
             // stale writes) is not the log: the next write goes there.
+            // The real WAL overwrites those bytes in place; the model
+            // appends at the end of its buffer, so it cuts them first.
             ScanEnd::Clean => self.wal.truncate(scan.valid_len),
             ScanEnd::TornTail { offset, .. } => {
                 self.wal.truncate(*offset);
