@@ -8,16 +8,41 @@ require_tools() { # TOOL...
     done
 }
 
-# CPU ticks (user + system) of the given processes and their threads.
-cpu_ticks() {
-    local total=0 pid stat
+# CPU ticks of the given processes and their threads: "USER SYSTEM".
+split_ticks() {
+    local user=0 sys=0 pid stat
     for pid in "$@"; do
         stat=$(cat "/proc/$pid/stat")
         stat=${stat##*) }
         read -r -a f <<<"$stat"
-        total=$((total + f[11] + f[12]))
+        user=$((user + f[11])); sys=$((sys + f[12]))
     done
-    echo "$total"
+    echo "$user $sys"
+}
+
+# CPU ticks (user + system) of the given processes and their threads.
+cpu_ticks() {
+    local user sys
+    read -r user sys < <(split_ticks "$@")
+    echo $((user + sys))
+}
+
+# Wait until a RESP server answers PING on PORT (about 20 s at most).
+wait_ping() { # PORT
+    for _ in $(seq 200); do
+        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    echo "port $1 does not answer" >&2; return 1
+}
+
+# An EXIT trap's work: kill the processes in the caller's `pids` array,
+# wait for them, and remove DIR.
+stop_pids_and_remove() { # DIR
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$1"
 }
 
 # The client port of shard 0's leader in a local 3-node cluster whose node i

@@ -45,12 +45,7 @@ out="results/cpu-split/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-cpu-split.XXXXXX)
 pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_pids_and_remove "$work"' EXIT
 # Every system call, context switches, and the calls that make up most of
 # the count for these servers (io_uring, sockets, epoll, files, futexes).
 perf_events=raw_syscalls:sys_enter,context-switches
@@ -61,26 +56,6 @@ have_perf=0
 if command -v perf >/dev/null && perf stat -e "$perf_events" -- true >/dev/null 2>&1; then
     have_perf=1
 fi
-
-# user and system ticks, summed over the given processes
-split_ticks() {
-    local user=0 sys=0 pid stat
-    for pid in "$@"; do
-        stat=$(cat "/proc/$pid/stat")
-        stat=${stat##*) }
-        read -r -a f <<<"$stat"
-        user=$((user + f[11])); sys=$((sys + f[12]))
-    done
-    echo "$user $sys"
-}
-
-wait_ping() { # port
-    for _ in $(seq 200); do
-        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    echo "port $1 does not answer" >&2; return 1
-}
 
 # measure NAME TARGETS PID...: the load, and the servers' CPU over the window
 measure() {
@@ -96,11 +71,16 @@ measure() {
             -o "$out/$name-perf.csv" -- sleep "$seconds" &
         perf_pid=$!
     fi
-    local t0 t1 u0 s0 u1 s1
-    read -r u0 s0 < <(split_ticks "$@"); t0=$(date +%s.%N)
+    local t0 t1 u0 s0 u1 s1 ticks
+    ticks=$(split_ticks "$@"); t0=$(date +%s.%N)
+    read -r u0 s0 <<<"$ticks"
     sleep "$seconds"
-    read -r u1 s1 < <(split_ticks "$@"); t1=$(date +%s.%N)
-    if [[ -n $perf_pid ]]; then wait "$perf_pid"; fi
+    ticks=$(split_ticks "$@"); t1=$(date +%s.%N)
+    read -r u1 s1 <<<"$ticks"
+    if [[ -n $perf_pid ]] && ! wait "$perf_pid"; then
+        echo "perf stat could not count $name's processes; no syscall columns for it" >&2
+        rm -f "$out/$name-perf.csv"
+    fi
     wait "$lg"
     echo "hz=$(getconf CLK_TCK) user=$((u1 - u0)) system=$((s1 - s0)) seconds=$(awk "BEGIN { print $t1 - $t0 }") rate=$rate" \
         >"$out/$name-ticks.txt"

@@ -58,12 +58,7 @@ out="results/goals/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-goals.XXXXXX)
 pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_pids_and_remove "$work"' EXIT
 
 # The floor: three processes, each an O_DIRECT 4 KiB overwrite + fdatasync
 # loop on its own file, for 5 s; p50 and p99 of each write + sync.
@@ -87,14 +82,6 @@ lat = sorted(sum((q.get() for _ in ps), []))
 pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000
 print(f"raw_disk_p50_us {pct(0.5):.1f}\nraw_disk_p99_us {pct(0.99):.1f}\nraw_disk_samples {len(lat)}")
 PY
-}
-
-wait_ping() { # port
-    for _ in $(seq 200); do
-        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    echo "port $1 does not answer" >&2; return 1
 }
 
 # paxoskv's counters summed over the nodes (slots: the largest node's
