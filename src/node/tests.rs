@@ -123,6 +123,25 @@ fn a_read_waits_only_for_the_writes_sent_before_it() {
     assert_eq!(replies.len(), 2, "the later write is still waiting for its fsync");
 }
 
+/// A lone leader with a client's write (SET k 1, waiter 1) appended and
+/// not yet synced. Returns the node, the time, the session, the write's
+/// seq and the append's sync token.
+fn leader_with_a_waiting_write() -> (Node<Client>, u64, ClientSession, u64, u64) {
+    let (mut n, now) = leader_alone(|_| {});
+    let mut session = ClientSession::new(1);
+    let write = session.command(set("k", "1"), true, || 1);
+    let write_seq = write.seq;
+    n.submit(now, Request::new(write, Waiter::Client(1), now + 1_000_000));
+    let token = drain(&mut n).appends[0].token;
+    (n, now, session, write_seq, token)
+}
+
+/// The write was forwarded and its entry node's deadline came first: the
+/// entry answered it (outcome unknown) while the leader still has it.
+fn entry_timed_out(session: &mut ClientSession, seq: u64) {
+    session.answered(seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
+}
+
 /// A read owes no order to a write its client has settled: one it was
 /// answered for (or gave up on, its outcome unknown), which its `ack`
 /// says. Holding it there made it wait for as long as the write did; in
@@ -131,19 +150,11 @@ fn a_read_waits_only_for_the_writes_sent_before_it() {
 /// waited in the store for a command lost with a crash.
 #[test]
 fn a_read_does_not_wait_for_a_write_its_client_gave_up_on() {
-    let (mut n, now) = leader_alone(|_| {});
-    let mut session = ClientSession::new(1);
-    let deadline = now + 1_000_000;
-    let write = session.command(set("k", "1"), true, || 1);
-    let write_seq = write.seq;
-    n.submit(now, Request::new(write, Waiter::Client(1), deadline));
-    let token = drain(&mut n).appends[0].token;
-    // The write was forwarded here and its entry node's deadline came
-    // first: the entry answered it (outcome unknown) while it still waits.
-    session.answered(write_seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
+    let (mut n, now, mut session, write_seq, token) = leader_with_a_waiting_write();
+    entry_timed_out(&mut session, write_seq);
     let read = session.command(get("k"), false, || 1);
     assert!(read.ack > write_seq, "the read says the write is settled");
-    n.submit(now, Request::new(read, Waiter::Client(2), deadline));
+    n.submit(now, Request::new(read, Waiter::Client(2), now + 1_000_000));
     let out = drain(&mut n);
     assert_eq!(out.replies, vec![(2, Reply::Nil)], "answered at once, before the write");
     n.on_synced(now, token);
@@ -154,18 +165,12 @@ fn a_read_does_not_wait_for_a_write_its_client_gave_up_on() {
 /// behind that write, so that reads take effect in the order sent.
 #[test]
 fn a_read_does_not_overtake_an_earlier_held_read() {
-    let (mut n, now) = leader_alone(|_| {});
-    let mut session = ClientSession::new(1);
-    let deadline = now + 1_000_000;
-    let write = session.command(set("k", "1"), true, || 1);
-    let write_seq = write.seq;
-    n.submit(now, Request::new(write, Waiter::Client(1), deadline));
-    let token = drain(&mut n).appends[0].token;
+    let (mut n, now, mut session, write_seq, token) = leader_with_a_waiting_write();
     let first_read = session.command(get("k"), false, || 1);
-    n.submit(now, Request::new(first_read, Waiter::Client(2), deadline));
-    session.answered(write_seq, &Reply::Error("ERR request timed out; its outcome is unknown".into()));
+    n.submit(now, Request::new(first_read, Waiter::Client(2), now + 1_000_000));
+    entry_timed_out(&mut session, write_seq);
     let second_read = session.command(get("k"), false, || 1);
-    n.submit(now, Request::new(second_read, Waiter::Client(3), deadline));
+    n.submit(now, Request::new(second_read, Waiter::Client(3), now + 1_000_000));
     assert!(drain(&mut n).replies.is_empty(), "the first read waits for the write, the second for the first");
     n.on_synced(now, token);
     let one = Reply::Bulk(Bytes::from_static(b"1"));
