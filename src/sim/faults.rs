@@ -23,12 +23,12 @@ impl Cluster {
     /// the sync in progress may be torn, and deleted blocks may show past
     /// its log's end.
     pub fn crash(&mut self, node: NodeId) {
-        self.crash_keeping_disk(node, true);
+        self.crash_node(node, true);
     }
 
-    /// A crash; `expose`: deleted blocks may show past the log's end (not
-    /// for a crash that loses the disk anyway).
-    fn crash_keeping_disk(&mut self, node: NodeId, expose: bool) {
+    /// A crash; with `may_expose`, deleted blocks may show past the log's
+    /// end (not for a crash that loses the disk anyway).
+    fn crash_node(&mut self, node: NodeId, may_expose: bool) {
         if !self.is_up(node) {
             return;
         }
@@ -49,7 +49,7 @@ impl Cluster {
                 detail: "the crash tore the write in flight".to_string(),
             });
         }
-        if faults && expose && self.expose_stale(node) {
+        if faults && may_expose && self.expose_stale(node) {
             self.faults.stale_exposures += 1;
             self.tracer.emit_with(self.now_us, || TraceEvent::DiskFault {
                 node,
@@ -96,7 +96,7 @@ impl Cluster {
     /// operator restarts it with `--rejoin`. Either way it must relearn
     /// its state before it votes.
     pub fn lose_disk(&mut self, node: NodeId, keep_marker: bool) {
-        self.crash_keeping_disk(node, false);
+        self.crash_node(node, false); // the disk goes: nothing to expose
         self.faults.disk_losses += 1;
         if self.node(node).disk.initialized {
             self.watch_disk_lost(node); // it had state, and may have voted with it
