@@ -483,6 +483,19 @@ def section_cpu_split(out):
                "pass (`Reactor::wait` in its `sys/uring.rs`), and issues a `membarrier` before it sleeps.\n")
 
 
+def section_wal_writes(out):
+    """Section 15: WAL writes through io_uring or inline (benches/record-wal-writes.sh)."""
+    section_newest_bundle(out, "wal-writes", "15. WAL writes through io_uring or on the shard's own thread",
+                          "runs.txt")
+    out.append("How to read it: `inline` saves the two cross-thread wake-ups io_uring's worker costs per group "
+               "commit (less CPU per operation, a lower single-client p50, a WAL sync at the raw disk's p50), and "
+               "loses the overlap of a shard's disk wait with its other work: under load, and through each disk "
+               "hiccup, the reads and forwarded requests on that shard wait for the sync (the 10k/s p50; in "
+               "`runs.txt`, one 2k/s run's p99). The default stays `async`; `--wal-writes inline` is for "
+               "CPU-bound deployments that can take the tail. The WAL sync p50 is the `INFO latency` histogram's "
+               "bucket bound (steps of about 15%).\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -626,6 +639,7 @@ def main():
     section_wal_requests(out)
     section_floor(out)
     section_cpu_split(out)
+    section_wal_writes(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")

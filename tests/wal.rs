@@ -534,6 +534,52 @@ fn segments_are_zeroed_ahead_of_the_records_and_recover_unchanged() {
     });
 }
 
+/// `inline_writes` makes the same writes as io_uring does (records, zeros
+/// ahead of them, a segment roll), and the log recovers the same.
+#[test]
+fn inline_writes_make_the_same_writes_as_io_uring() {
+    let test = TestDir::new("inline_writes");
+    let batches: Vec<Vec<PersistOp>> = (0..48u64)
+        .map(|i| {
+            let text = format!("{i:0>2}{}", "i".repeat(50_000));
+            vec![PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: i, values: vec![value(&text)] }]
+        })
+        .collect();
+    let mut stats = Vec::new();
+    for inline_writes in [false, true] {
+        let dir = test.join(if inline_writes { "inline" } else { "uring" });
+        let batches = batches.clone();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        run_local(move || async move {
+            let mut options = options(&dir, 1 << 20);
+            options.inline_writes = inline_writes;
+            let (wal, _, _) = open(options).await;
+            // Inline, the write is made (blocking) by the time the sync is
+            // first polled; through io_uring it waits for the reactor.
+            let seq = wal.append(&batches[0]);
+            {
+                let mut sync = std::pin::pin!(wal.sync(seq));
+                let first_poll = futures_lite::future::poll_once(&mut sync).await;
+                assert_eq!(first_poll.is_some(), inline_writes, "inline writes {inline_writes}: {first_poll:?}");
+                match first_poll {
+                    Some(result) => result.unwrap(),
+                    None => sync.await.unwrap(),
+                }
+            }
+            write_batches(&wal, &batches[1..]).await;
+            sender.send(wal.stats()).unwrap();
+            drop(wal);
+            let (_wal, state, report) = open(self::options(&dir, 1 << 20)).await;
+            assert_eq!(report.torn_tail, None, "inline writes {inline_writes}");
+            assert!(report.segments > 1, "inline writes {inline_writes}: the workload rolls segments: {report:?}");
+            assert_eq!(state, apply_all(&flatten(&batches)), "inline writes {inline_writes}");
+        });
+        stats.push(receiver.recv().unwrap());
+    }
+    assert!(stats[0].zero_writes > 0, "{:?}", stats[0]);
+    assert_eq!(stats[0], stats[1], "io_uring, then inline");
+}
+
 // ---------------------------------------------------------------------------
 // 3. Segment rolling
 // ---------------------------------------------------------------------------
@@ -893,9 +939,10 @@ struct CrashRun {
     stats: WalStats,
 }
 
-async fn run_until_crash(dir: &Path, batches: &[Vec<PersistOp>], limit: u64) -> CrashRun {
+async fn run_until_crash(dir: &Path, batches: &[Vec<PersistOp>], limit: u64, inline_writes: bool) -> CrashRun {
     let mut options = options(dir, 4096);
     options.crash_after_device_ops = Some(limit);
+    options.inline_writes = inline_writes;
     let (wal, state, _) = open(options).await;
     assert_eq!(state, DurableState::default());
     let mut run = CrashRun { crashed: false, durable_ops: 0, appended_ops: 0, stats: WalStats::default() };
@@ -924,8 +971,19 @@ async fn run_until_crash(dir: &Path, batches: &[Vec<PersistOp>], limit: u64) -> 
 /// never appended. The recovered log then keeps working.
 #[test]
 fn a_crash_at_every_device_operation_recovers_a_durable_prefix() {
+    crash_at_every_device_operation("crash_points", false);
+}
+
+/// The same with `inline_writes` (`wal_writes = "inline"`): the blocking
+/// writes fail, and leave the device, exactly as the io_uring ones do.
+#[test]
+fn a_crash_at_every_device_operation_recovers_a_durable_prefix_with_inline_writes() {
+    crash_at_every_device_operation("crash_points_inline", true);
+}
+
+fn crash_at_every_device_operation(name: &str, inline_writes: bool) {
     const SEED: u64 = 0x5EED_0006;
-    let test = TestDir::new("crash_points");
+    let test = TestDir::new(name);
     run_local(move || async move {
         let batches = crash_workload(SEED);
         let ops = flatten(&batches);
@@ -938,9 +996,9 @@ fn a_crash_at_every_device_operation_recovers_a_durable_prefix() {
         }
         let mut limit = 0;
         loop {
-            let context = format!("seed {SEED:#x}, crash after {limit} device ops");
+            let context = format!("seed {SEED:#x}, inline writes {inline_writes}, crash after {limit} device ops");
             let dir = test.join(&format!("limit-{limit}"));
-            let run = run_until_crash(&dir, &batches, limit).await;
+            let run = run_until_crash(&dir, &batches, limit, inline_writes).await;
             let (wal, recovered, report) =
                 Wal::open(options(&dir, 4096)).await.unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));
             let appended = run.appended_ops;

@@ -21,6 +21,7 @@
 //! batch_bytes_max = 1048576
 //! lease_reads = true
 //! durability = "sync"                # or "none": no fsync, for measuring only
+//! wal_writes = "async"               # or "inline": the shard's thread writes its WAL itself
 //! peer_write_coalescing = true
 //! # unsafe_inject_bug = "stale-lease-reads"  # measurement only: breaks consistency,
 //! #                                          # refused unless PAXOSKV_ALLOW_INJECTED_BUGS=1
@@ -73,6 +74,8 @@ pub struct Tuning {
     pub lease_reads: bool,
     /// "sync": fdatasync before any acknowledgement; "none": never fsync.
     pub durability: DurabilityMode,
+    /// How a shard makes its WAL writes (`WalWrites`).
+    pub wal_writes: WalWrites,
     /// Coalesce peer messages into one write per wake-up (else one write each).
     pub peer_write_coalescing: bool,
     /// Milliseconds per core tick (the unit of the `*_ticks` settings).
@@ -123,6 +126,7 @@ impl Default for Tuning {
             batch_bytes_max: core.batch_bytes_max,
             lease_reads: true,
             durability: DurabilityMode::Sync,
+            wal_writes: WalWrites::Async,
             peer_write_coalescing: true,
             tick_ms: 1,
             heartbeat_ticks: core.heartbeat_ticks,
@@ -206,6 +210,22 @@ impl DurabilityMode {
             DurabilityMode::None => Durability::None,
         }
     }
+}
+
+/// How a shard makes its WAL's record writes with `durability = "sync"`
+/// (`storage::WalOptions::inline_writes`). The durability is the same
+/// either way: a write is acknowledged once it is on stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WalWrites {
+    /// Through io_uring: the shard goes on serving clients and peers while
+    /// a kernel worker thread waits for the disk (two cross-thread
+    /// wake-ups per group commit).
+    Async,
+    /// A blocking write on the shard's own thread: less CPU per operation,
+    /// but nothing else runs on the shard while its disk syncs, so latency
+    /// under load is higher.
+    Inline,
 }
 
 /// A secret from the cluster file or a flag (the peer secret, the client
@@ -554,6 +574,9 @@ pub struct TuningArgs {
     /// sync: O_DSYNC WAL writes before acknowledging; none: page-cache writes, never fsync (loses data on power loss) [default: sync]
     #[arg(long, value_enum)]
     pub durability: Option<DurabilityMode>,
+    /// async: WAL writes through io_uring, the shard serves on while the disk syncs; inline: the shard's own thread makes each write (blocking), less CPU per op but higher latency under load [default: async]
+    #[arg(long, value_enum)]
+    pub wal_writes: Option<WalWrites>,
     /// One write per wake-up for all queued peer messages (true) or one write per message [default: true]
     #[arg(long)]
     pub peer_write_coalescing: Option<bool>,
@@ -653,6 +676,9 @@ impl TuningArgs {
         if let Some(v) = self.durability {
             t.durability = v;
         }
+        if let Some(v) = self.wal_writes {
+            t.wal_writes = v;
+        }
         if let Some(v) = self.peer_write_coalescing {
             t.peer_write_coalescing = v;
         }
@@ -741,6 +767,11 @@ mod tests {
         let file = ClusterFile::parse(text).unwrap();
         assert_eq!(file.shards, 1);
         assert_eq!(file.tuning, Tuning::default());
+        assert_eq!(file.tuning.wal_writes, WalWrites::Async);
+        let inline = ClusterFile::parse(&format!("{text}\n[tuning]\nwal_writes = \"inline\"")).unwrap();
+        assert_eq!(inline.tuning.wal_writes, WalWrites::Inline);
+        let bad = ClusterFile::parse(&format!("{text}\n[tuning]\nwal_writes = \"sometimes\"")).unwrap_err();
+        assert!(bad.contains("unknown variant"), "{bad}");
     }
 
     #[test]
@@ -824,9 +855,15 @@ mod tests {
     #[test]
     fn cli_flags_override_the_file() {
         let mut t = Tuning::default();
-        let args = TuningArgs { window_slots: Some(1), lease_reads: Some(false), ..Default::default() };
+        let args = TuningArgs {
+            window_slots: Some(1),
+            lease_reads: Some(false),
+            wal_writes: Some(WalWrites::Inline),
+            ..Default::default()
+        };
         args.apply(&mut t);
         assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
+        assert_eq!(t.wal_writes, WalWrites::Inline);
     }
 
     #[test]

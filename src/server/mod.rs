@@ -279,8 +279,15 @@ fn injected_bug_effect(bug: InjectedBug) -> &'static str {
 fn config_summary(file: &ClusterFile) -> String {
     let t = &file.tuning;
     format!(
-        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\npeer_write_coalescing:{}\r\ninjected_bug:{}",
-        file.shards, t.window_slots, t.batch_count_max, t.batch_bytes_max, t.lease_reads, t.durability, t.peer_write_coalescing,
+        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\nwal_writes:{:?}\r\npeer_write_coalescing:{}\r\ninjected_bug:{}",
+        file.shards,
+        t.window_slots,
+        t.batch_count_max,
+        t.batch_bytes_max,
+        t.lease_reads,
+        t.durability,
+        t.wal_writes,
+        t.peer_write_coalescing,
         file.core_config().injected_bug.name()
     )
     .to_lowercase()
@@ -306,6 +313,7 @@ async fn run_executor(
     let initialized = identity::prepare(&file, node, index).map_err(|e| format!("shard {index}: {e}"))?;
     let mut options = WalOptions::new(&dir);
     options.durability = file.tuning.durability.storage();
+    options.inline_writes = file.tuning.wal_writes == config::WalWrites::Inline;
     let (wal, durable, report) = Wal::open(options).await.map_err(|e| format!("shard {index}: {e}"))?;
     server_log!(
         node,

@@ -17,6 +17,10 @@
 //! one device operation instead of a write and an fdatasync (io_uring runs
 //! every fsync on a worker thread; the O_DSYNC write is issued inline and
 //! saved about 30 µs per commit on the development machine, issue 11).
+//! On a disk without FUA writes the O_DSYNC write needs a cache flush, and
+//! the kernel runs it on an io_uring worker thread after all;
+//! `WalOptions::inline_writes` makes record writes and zero top-ups
+//! blocking `pwrite`s on the shard's own thread instead.
 //! Rolling a segment and writing a snapshot still fdatasync (preallocation
 //! and the new file's metadata) and fsync the directory.
 //!
@@ -49,7 +53,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use glommio::io::{Directory, DmaFile};
+use glommio::io::{Directory, DmaBuffer, DmaFile};
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
@@ -88,6 +93,15 @@ pub struct WalOptions {
     /// Write zeros ahead of the records (`Wal::zero_ahead`; default on).
     /// Off only to measure what it saves.
     pub zero_ahead: bool,
+    /// `Durability::Sync`: make each record write and zero top-up with a
+    /// blocking system call on the calling thread (`wal_writes =
+    /// "inline"`) instead of through io_uring (off, the default). The
+    /// kernel runs an O_DSYNC write handed to io_uring on one of its worker
+    /// threads, so each group commit costs two cross-thread wake-ups (to
+    /// the worker and back to the executor); inline costs none, but the
+    /// shard does nothing else while its disk syncs. Measured side by side
+    /// in `results/README.md` (section 15).
+    pub inline_writes: bool,
     /// Test-only crash injection: after this many device operations
     /// (writes and fsyncs), every further one fails as if power was cut.
     #[doc(hidden)]
@@ -101,6 +115,7 @@ impl WalOptions {
             segment_bytes: 64 << 20,
             durability: Durability::Sync,
             zero_ahead: true,
+            inline_writes: false,
             crash_after_device_ops: None,
         }
     }
@@ -521,7 +536,7 @@ impl Wal {
             bytes[..prefix.len()].copy_from_slice(&prefix);
             bytes[prefix.len()..total].copy_from_slice(&data);
             bytes[total..].fill(0);
-            file.write_at(buffer, block_start).await.map_err(glommio_err("writing", &path))?;
+            self.write_block_aligned(&file, buffer, block_start).await.map_err(io_err("writing", &path))?;
         }
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
@@ -568,7 +583,7 @@ impl Wal {
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
         self.device_op()?;
-        file.write_at(buffer, start).await.map_err(glommio_err("zeroing", &path))?;
+        self.write_block_aligned(&file, buffer, start).await.map_err(io_err("zeroing", &path))?;
         let mut inner = self.inner.borrow_mut();
         inner.stats.zeroed_bytes += stop - start;
         inner.stats.zero_writes += 1;
@@ -576,6 +591,19 @@ impl Wal {
             inner.segment.zeroed = stop;
         }
         Ok(())
+    }
+
+    /// Write `buffer` (whole aligned blocks) at `offset` of a segment:
+    /// through io_uring, or with `WalOptions::inline_writes` a blocking
+    /// `pwrite` on this thread.
+    async fn write_block_aligned(&self, file: &DmaFile, buffer: DmaBuffer, offset: u64) -> io::Result<()> {
+        if !self.inner.borrow().options.inline_writes {
+            return file.write_at(buffer, offset).await.map(|_| ()).map_err(|e| io::Error::other(e.to_string()));
+        }
+        // SAFETY: the descriptor stays open (the `DmaFile` outlives this
+        // call) and `ManuallyDrop` keeps this `File` from closing it.
+        let borrowed = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(file.as_raw_fd()) });
+        std::os::unix::fs::FileExt::write_all_at(&*borrowed, buffer.as_bytes(), offset)
     }
 
     async fn fdatasync(&self, file: &DmaFile, path: &Path) -> Result<(), WalError> {
