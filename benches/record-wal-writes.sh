@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # paxoskv with `wal_writes = "async"` (the default: WAL writes through
-# io_uring, whose O_DSYNC writes the kernel runs on a worker thread) next to
-# `wal_writes = "inline"` (the shard's own thread makes each write, blocking),
+# io_uring, whose O_DSYNC writes the kernel runs on a worker thread on a
+# disk without FUA) next to `wal_writes = "inline"` (the shard's own thread
+# makes each record write, blocking),
 # durability sync, run after run, interleaved, each on a fresh local
 # 3-node cluster; AOF Redis (appendfsync always) and Redis beside them.
 #
@@ -14,12 +15,18 @@
 #                p50 and p99
 #   10k/s        the same at 10000 ops/s: p50, p99, and the servers' CPU per
 #                operation (user + system ticks of every process, all
-#                threads, over the measured window)
+#                threads, io_uring's worker threads included, over 8 s of
+#                the measured window; block-layer completions in kernel
+#                threads are charged to no system)
 # plus, once per run, the raw disk: three concurrent O_DIRECT 4 KiB
-# overwrite + fdatasync loops (p50), the reference for the WAL sync.
+# overwrite + fdatasync loops (p50), the reference for the WAL sync. The two
+# paxoskv modes swap order from run to run.
 #
 # Writes results/wal-writes/<label>-<UTC time>/: README.md (medians over the
-# runs), runs.txt (every figure of every run) and the raw outputs.
+# runs), runs.txt (every figure of every run) and the raw outputs. Needs
+# redis-server, redis-cli, redis-benchmark (benches/install-deps.sh); /tmp
+# must be on the disk under test. Ports 17550-17553 (peers and metrics
+# +1000..+1300, +2000) and 17596. About 8 minutes with 3 runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="benches/record-wal-writes.sh $*"
@@ -29,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
         --label) label=$2; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -47,6 +54,8 @@ work=$(mktemp -d /tmp/record-wal-writes.XXXXXX)
 pids=()
 trap 'stop_pids_and_remove "$work"' EXIT
 base=17550
+rate_high=10000
+cpu_seconds=8
 : >"$out/runs.txt"
 
 raw_disk() { # RUN
@@ -68,17 +77,36 @@ lat = sorted(sum((q.get() for _ in ps), []))
 [p.join() for p in ps]
 print(f"raw_disk_p50_us {lat[len(lat) // 2] / 1000:.1f}")
 PY
-    awk '{print $2}' "$out/raw-disk-$1.txt"
+    local p50
+    p50=$(awk '{print $2}' "$out/raw-disk-$1.txt")
+    [[ -n $p50 ]] || { echo "the raw disk loops gave no figure" >&2; exit 1; }
+    echo "raw $1 $p50" >>"$out/runs.txt"
 }
 
-# CSV line of redis-benchmark -c 1 SET -> its p50 in ms
-set_p50() { # PORT
-    redis-benchmark -p "$1" -c 1 -t set -d 100 -n 5000 --csv | tail -1 | tr -d '"' | cut -d, -f5
+# redis-benchmark -c 1 SET (its CSV kept as FILE) -> its p50 in ms
+set_p50() { # PORT FILE
+    redis-benchmark -p "$1" -c 1 -t set -d 100 -n 5000 --csv >"$2"
+    tail -1 "$2" | tr -d '"' | cut -d, -f5
 }
 
-# A loadgen run's "all" row -> "p50 p99" in ms
-load_p50_p99() { # FILE
-    awk '$4 == "all" { print $7, $9 }' "$1"
+# A loadgen bundle's summary.csv -> "p50 p99" in ms of its "all" row
+load_p50_p99() { # BUNDLE
+    python3 - "$1/summary.csv" <<'PY'
+import csv, sys
+row = next(r for r in csv.DictReader(open(sys.argv[1])) if r["op"] == "all")
+print(f"{float(row['p50_us']) / 1000:.3f} {float(row['p99_us']) / 1000:.3f}")
+PY
+}
+
+# open-loop load over TARGETS at RATE ops/s into bundle OUT
+load() { # TARGETS RATE OUT
+    "$loadgen" run --target "resp://$1" --rate "$2" --read-ratio 0.5 --connections 16 --warmup-s 2 \
+        --duration-s 10 --out "$3" >"$3.txt"
+}
+
+# CPU per op over the high-rate load, from TICKS before and after
+cpu_per_op() { # T0 T1
+    awk "BEGIN { printf \"%.1f\", ($2 - $1) / $(getconf CLK_TCK) * 1e6 / ($rate_high * $cpu_seconds) }"
 }
 
 # One system's three steps; appends "NAME RUN set_p50 wal_sync_p50 p50_2k p99_2k p50_10k p99_10k
@@ -97,33 +125,35 @@ paxoskv_steps() { # NAME RUN [flags...]
     }
     stop_cluster() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
     start_cluster "$@"
+    # The mode the nodes really run, as INFO reports it.
+    redis-cli -p "$leader" INFO | tr -d '\r' | grep -E '^(durability|wal_writes):' >"$out/$name-$run-config.txt"
+    grep -qx "wal_writes:$name" "$out/$name-$run-config.txt" \
+        || { echo "$name: the cluster runs $(cat "$out/$name-$run-config.txt")" >&2; exit 1; }
     local p50 wal
-    p50=$(set_p50 "$leader")
+    p50=$(set_p50 "$leader" "$out/$name-$run-set.csv")
     wal=$(redis-cli -p "$leader" INFO latency | tr -d '\r' | sed -n 's/.*wal_sync_usec:.*p50=\([0-9]*\).*/\1/p')
+    wal=${wal:--}
     stop_cluster
     local targets="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
     start_cluster "$@"
-    "$loadgen" run --target "resp://$targets" --rate 2000 --read-ratio 0.5 --warmup-s 2 --duration-s 10 \
-        --out "$out/$name-$run-2k" >"$out/$name-$run-2k.txt"
+    load "$targets" 2000 "$out/$name-$run-2k"
     stop_cluster
     start_cluster "$@"
     local servers t0 t1
     servers=$(pgrep -P "$pid" | tr '\n' ' ')
-    "$loadgen" run --target "resp://$targets" --rate 10000 --read-ratio 0.5 --warmup-s 2 --duration-s 10 \
-        --out "$out/$name-$run-10k" >"$out/$name-$run-10k.txt" &
+    load "$targets" "$rate_high" "$out/$name-$run-10k" &
     local lg=$!
+    pids+=("$lg")
     sleep 3
     # shellcheck disable=SC2086
     t0=$(cpu_ticks $servers)
-    sleep 8
+    sleep "$cpu_seconds"
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $servers)
     wait "$lg"
     stop_cluster
-    local cpu
-    cpu=$(awk "BEGIN { printf \"%.1f\", ($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / (10000 * 8) }")
-    echo "$name $run $p50 $wal $(load_p50_p99 "$out/$name-$run-2k.txt") $(load_p50_p99 "$out/$name-$run-10k.txt") $cpu" \
-        >>"$out/runs.txt"
+    echo "$name $run $p50 $wal $(load_p50_p99 "$out/$name-$run-2k") $(load_p50_p99 "$out/$name-$run-10k")" \
+        "$(cpu_per_op "$t0" "$t1")" >>"$out/runs.txt"
 }
 
 redis_steps() { # NAME RUN [redis flags...]
@@ -136,31 +166,30 @@ redis_steps() { # NAME RUN [redis flags...]
     pids+=("$pid")
     wait_ping "$port"
     local p50 t0 t1
-    p50=$(set_p50 "$port")
-    "$loadgen" run --target "resp://127.0.0.1:$port" --rate 2000 --read-ratio 0.5 --warmup-s 2 --duration-s 10 \
-        --out "$out/$name-$run-2k" >"$out/$name-$run-2k.txt"
-    "$loadgen" run --target "resp://127.0.0.1:$port" --rate 10000 --read-ratio 0.5 --warmup-s 2 --duration-s 10 \
-        --out "$out/$name-$run-10k" >"$out/$name-$run-10k.txt" &
+    p50=$(set_p50 "$port" "$out/$name-$run-set.csv")
+    load "127.0.0.1:$port" 2000 "$out/$name-$run-2k"
+    load "127.0.0.1:$port" "$rate_high" "$out/$name-$run-10k" &
     local lg=$!
+    pids+=("$lg")
     sleep 3
     t0=$(cpu_ticks "$pid")
-    sleep 8
+    sleep "$cpu_seconds"
     t1=$(cpu_ticks "$pid")
     wait "$lg"
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    local cpu
-    cpu=$(awk "BEGIN { printf \"%.1f\", ($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / (10000 * 8) }")
-    echo "$name $run $p50 - $(load_p50_p99 "$out/$name-$run-2k.txt") $(load_p50_p99 "$out/$name-$run-10k.txt") $cpu" \
-        >>"$out/runs.txt"
+    echo "$name $run $p50 - $(load_p50_p99 "$out/$name-$run-2k") $(load_p50_p99 "$out/$name-$run-10k")" \
+        "$(cpu_per_op "$t0" "$t1")" >>"$out/runs.txt"
 }
 
 for run in $(seq "$runs"); do
     echo "run $run: raw disk..."
-    echo "raw $run $(raw_disk "$run")" >>"$out/runs.txt"
-    echo "run $run: paxoskv, wal_writes async..."
-    paxoskv_steps async "$run" --wal-writes async
-    echo "run $run: paxoskv, wal_writes inline..."
-    paxoskv_steps inline "$run" --wal-writes inline
+    raw_disk "$run"
+    modes=(async inline)
+    if ((run % 2 == 0)); then modes=(inline async); fi
+    for mode in "${modes[@]}"; do
+        echo "run $run: paxoskv, wal_writes $mode..."
+        paxoskv_steps "$mode" "$run" --wal-writes "$mode"
+    done
     echo "run $run: AOF Redis..."
     redis_steps redis-aof "$run" --appendonly yes --appendfsync always
     echo "run $run: Redis..."
@@ -187,15 +216,18 @@ lines = [
     f"# paxoskv's WAL writes: through io_uring or inline ({os.path.basename(out)}, commit {commit})",
     "",
     f"Command: `{command}`. Durability sync everywhere. Medians over {n} runs, the systems interleaved in",
-    "each run, each paxoskv step on a fresh local 3-node cluster. `async` is the default (`wal_writes =",
-    "\"async\"`: WAL writes through io_uring; the kernel runs an O_DSYNC write on one of its worker threads);",
-    "`inline` (`--wal-writes inline`) makes each write a blocking system call on the shard's own thread.",
+    "each run (the two paxoskv modes swap order from run to run), each paxoskv step on a fresh local",
+    "3-node cluster. `async` is the default (`wal_writes = \"async\"`: WAL writes through io_uring; on a",
+    "disk without FUA the kernel runs an O_DSYNC write on one of its worker threads); `inline`",
+    "(`--wal-writes inline`) makes each record write a blocking system call on the shard's own thread.",
     "SET -c 1: `redis-benchmark -c 1 -t set -d 100` at the leader, with the leader's WAL sync p50 over it",
-    "(`INFO latency`, `wal_sync`). 2k/s and 10k/s: `loadgen run --read-ratio 0.5` over every node (16",
-    "connections), 10 s after a 2 s warmup. CPU: the servers' user + system ticks per operation over 8 s",
-    f"of the 10k/s window (all three nodes, every thread). Raw disk: three concurrent O_DIRECT 4 KiB",
+    "(`INFO latency`, `wal_sync`: the histogram's bucket bound; buckets are quarter powers of two, so",
+    "319 us means 256-319 us). 2k/s and 10k/s: `loadgen run --read-ratio 0.5 --connections 16` over",
+    "every node, 10 s after a 2 s warmup. CPU: the servers' user + system ticks per operation over 8 s",
+    "of the 10k/s window (all three nodes, every thread, io_uring's workers included; block-layer",
+    "completions in kernel threads are charged to no system). Raw disk: three concurrent O_DIRECT 4 KiB",
     f"overwrite + fdatasync loops, p50 {statistics.median(raw):.0f} us (median of the runs). Every",
-    "run's figures: `runs.txt`.",
+    "run's figures: `runs.txt`; the mode each cluster ran in, from its `INFO`: `*-config.txt`.",
     "",
     "| system | SET -c 1 p50 (ms) | WAL sync p50 (us) | WAL sync / raw disk | 2k/s p50 (ms) | 2k/s p99 (ms) "
     "| 10k/s p50 (ms) | 10k/s p99 (ms) | CPU us/op at 10k/s | CPU x Redis |",

@@ -488,12 +488,11 @@ def section_wal_writes(out):
     section_newest_bundle(out, "wal-writes", "15. WAL writes through io_uring or on the shard's own thread",
                           "runs.txt")
     out.append("How to read it: `inline` saves the two cross-thread wake-ups io_uring's worker costs per group "
-               "commit (less CPU per operation, a lower single-client p50, a WAL sync at the raw disk's p50), and "
-               "loses the overlap of a shard's disk wait with its other work: under load, and through each disk "
-               "hiccup, the reads and forwarded requests on that shard wait for the sync (the 10k/s p50; in "
-               "`runs.txt`, one 2k/s run's p99). The default stays `async`; `--wal-writes inline` is for "
-               "CPU-bound deployments that can take the tail. The WAL sync p50 is the `INFO latency` histogram's "
-               "bucket bound (steps of about 15%).\n")
+               "commit (CPU per operation, the single-client p50, the WAL sync itself), and loses the overlap of "
+               "an executor's disk wait with its other work: under load the reads and forwarded requests on that "
+               "executor wait for the sync (the 10k/s p50), and a disk hiccup stalls them all (a p99 effect a few "
+               "runs do not resolve: compare the runs in `runs.txt`). The default stays `async`; "
+               "`--wal-writes inline` is for CPU-bound deployments that can take the latency.\n")
 
 
 def main():

@@ -222,9 +222,9 @@ pub enum WalWrites {
     /// a kernel worker thread waits for the disk (two cross-thread
     /// wake-ups per group commit).
     Async,
-    /// A blocking write on the shard's own thread: less CPU per operation,
-    /// but nothing else runs on the shard while its disk syncs, so latency
-    /// under load is higher.
+    /// A blocking write on the executor's own thread: less CPU per
+    /// operation, but nothing else runs on that executor while its disk
+    /// syncs, so latency under load, and through a disk stall, is higher.
     Inline,
 }
 
@@ -574,7 +574,7 @@ pub struct TuningArgs {
     /// sync: O_DSYNC WAL writes before acknowledging; none: page-cache writes, never fsync (loses data on power loss) [default: sync]
     #[arg(long, value_enum)]
     pub durability: Option<DurabilityMode>,
-    /// async: WAL writes through io_uring, the shard serves on while the disk syncs; inline: the shard's own thread makes each write (blocking), less CPU per op but higher latency under load [default: async]
+    /// With durability sync: async: WAL writes through io_uring, the executor serves on while the disk syncs; inline: the executor's own thread makes each record write (blocking), less CPU per op but higher latency under load and through disk stalls [default: async]
     #[arg(long, value_enum)]
     pub wal_writes: Option<WalWrites>,
     /// One write per wake-up for all queued peer messages (true) or one write per message [default: true]

@@ -172,6 +172,11 @@ impl Shard {
                 trace.on_send(now, *to, frame);
             }
         }
+        // Peer links first, client replies next, the syncer last: tasks run
+        // in the order they were woken, and with `wal_writes = "inline"` the
+        // syncer's write blocks the executor, so whatever this drain has
+        // ready leaves before it (through io_uring the order changes
+        // nothing: its writes are submitted when the executor next polls).
         for (to, frame) in messages {
             if let Some(link) = self.links.get(&to) {
                 link.send(&frame);
@@ -182,14 +187,14 @@ impl Shard {
             let seq = self.wal.append(&append.ops);
             self.appended.push_back((seq, append.token));
         }
-        if self.node.sync_wanted() {
-            self.sync_kick.notify();
-        }
         for (waiter, reply) in replies {
             match waiter {
                 ClientWaiter::Local(sender) => sender.send(reply),
                 ClientWaiter::Mesh { executor, token } => self.shared.mesh_reply(executor, token, reply),
             }
+        }
+        if self.node.sync_wanted() {
+            self.sync_kick.notify();
         }
         for event in events {
             self.on_event(event);

@@ -14,13 +14,12 @@
 //! While one write runs, every append made meanwhile waits for the next
 //! one, which covers them all. With `Durability::Sync` segments are opened
 //! O_DSYNC, so a record write completes only once it is on stable storage:
-//! one device operation instead of a write and an fdatasync (io_uring runs
-//! every fsync on a worker thread; the O_DSYNC write is issued inline and
-//! saved about 30 µs per commit on the development machine, issue 11).
-//! On a disk without FUA writes the O_DSYNC write needs a cache flush, and
-//! the kernel runs it on an io_uring worker thread after all;
-//! `WalOptions::inline_writes` makes record writes and zero top-ups
-//! blocking `pwrite`s on the shard's own thread instead.
+//! one io_uring operation instead of a write and an fdatasync (about 30 µs
+//! less per commit on the development machine, issue 11). On a disk
+//! without FUA writes the O_DSYNC write needs a cache flush, so the kernel
+//! still runs it on an io_uring worker thread;
+//! `WalOptions::inline_writes` makes record writes blocking `pwrite`s on
+//! the shard's own thread instead.
 //! Rolling a segment and writing a snapshot still fdatasync (preallocation
 //! and the new file's metadata) and fsync the directory.
 //!
@@ -54,7 +53,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use glommio::io::{Directory, DmaBuffer, DmaFile};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
@@ -93,14 +92,15 @@ pub struct WalOptions {
     /// Write zeros ahead of the records (`Wal::zero_ahead`; default on).
     /// Off only to measure what it saves.
     pub zero_ahead: bool,
-    /// `Durability::Sync`: make each record write and zero top-up with a
-    /// blocking system call on the calling thread (`wal_writes =
-    /// "inline"`) instead of through io_uring (off, the default). The
-    /// kernel runs an O_DSYNC write handed to io_uring on one of its worker
-    /// threads, so each group commit costs two cross-thread wake-ups (to
-    /// the worker and back to the executor); inline costs none, but the
-    /// shard does nothing else while its disk syncs. Measured side by side
-    /// in `results/README.md` (section 15).
+    /// `Durability::Sync`: make each record write with a blocking system
+    /// call on the calling thread (`wal_writes = "inline"`) instead of
+    /// through io_uring (off, the default). On a disk without FUA writes
+    /// the kernel runs an O_DSYNC write handed to io_uring on one of its
+    /// worker threads, so each group commit costs two cross-thread
+    /// wake-ups (to the worker and back to the executor); inline costs
+    /// none, but the executor does nothing else while its disk syncs. The
+    /// zero top-ups (`zero_ahead`, up to 1 MiB) stay on io_uring. Measured
+    /// side by side in `results/README.md` (section 15).
     pub inline_writes: bool,
     /// Test-only crash injection: after this many device operations
     /// (writes and fsyncs), every further one fails as if power was cut.
@@ -317,6 +317,28 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> W
 
 fn glommio_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(glommio::GlommioError<()>) -> WalError + 'a {
     move |e| WalError::Io { what, path: path.to_path_buf(), source: io::Error::other(e.to_string()) }
+}
+
+/// Write `buffer` (whole aligned blocks) at `offset` of a segment: through
+/// io_uring, or `inline` with blocking `pwrite`s on this thread. A short
+/// write is an error either way (O_DIRECT writes whole blocks or fail).
+async fn write_block_aligned(file: &DmaFile, buffer: DmaBuffer, offset: u64, inline: bool) -> io::Result<()> {
+    let len = buffer.len();
+    let written = if inline {
+        // SAFETY: `file` is borrowed for the call, so its descriptor stays
+        // open; the buffer is valid for `len` bytes.
+        let n = unsafe { libc::pwrite(file.as_raw_fd(), buffer.as_ptr().cast(), len, offset as libc::off_t) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        n as usize
+    } else {
+        file.write_at(buffer, offset).await.map_err(|e| io::Error::other(e.to_string()))?
+    };
+    if written != len {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("wrote {written} of {len} bytes")));
+    }
+    Ok(())
 }
 
 /// Where a snapshot is written before it is renamed into place.
@@ -536,7 +558,8 @@ impl Wal {
             bytes[..prefix.len()].copy_from_slice(&prefix);
             bytes[prefix.len()..total].copy_from_slice(&data);
             bytes[total..].fill(0);
-            self.write_block_aligned(&file, buffer, block_start).await.map_err(io_err("writing", &path))?;
+            let inline = self.inner.borrow().options.inline_writes;
+            write_block_aligned(&file, buffer, block_start, inline).await.map_err(io_err("writing", &path))?;
         }
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
@@ -583,7 +606,9 @@ impl Wal {
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
         self.device_op()?;
-        self.write_block_aligned(&file, buffer, start).await.map_err(io_err("zeroing", &path))?;
+        // Through io_uring even with `inline_writes`: a top-up is up to
+        // 1 MiB of O_DSYNC zeros, and the shard serves on while it runs.
+        write_block_aligned(&file, buffer, start, false).await.map_err(io_err("zeroing", &path))?;
         let mut inner = self.inner.borrow_mut();
         inner.stats.zeroed_bytes += stop - start;
         inner.stats.zero_writes += 1;
@@ -591,19 +616,6 @@ impl Wal {
             inner.segment.zeroed = stop;
         }
         Ok(())
-    }
-
-    /// Write `buffer` (whole aligned blocks) at `offset` of a segment:
-    /// through io_uring, or with `WalOptions::inline_writes` a blocking
-    /// `pwrite` on this thread.
-    async fn write_block_aligned(&self, file: &DmaFile, buffer: DmaBuffer, offset: u64) -> io::Result<()> {
-        if !self.inner.borrow().options.inline_writes {
-            return file.write_at(buffer, offset).await.map(|_| ()).map_err(|e| io::Error::other(e.to_string()));
-        }
-        // SAFETY: the descriptor stays open (the `DmaFile` outlives this
-        // call) and `ManuallyDrop` keeps this `File` from closing it.
-        let borrowed = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(file.as_raw_fd()) });
-        std::os::unix::fs::FileExt::write_all_at(&*borrowed, buffer.as_bytes(), offset)
     }
 
     async fn fdatasync(&self, file: &DmaFile, path: &Path) -> Result<(), WalError> {
