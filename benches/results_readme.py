@@ -488,11 +488,11 @@ def section_wal_writes(out):
     section_newest_bundle(out, "wal-writes", "15. WAL writes through io_uring or on the shard's own thread",
                           "runs.txt")
     out.append("How to read it: `inline` saves the two cross-thread wake-ups io_uring's worker costs per group "
-               "commit (CPU per operation, the single-client p50, the WAL sync itself), and loses the overlap of "
-               "an executor's disk wait with its other work: under load the reads and forwarded requests on that "
-               "executor wait for the sync (the 10k/s p50), and a disk hiccup stalls them all (a p99 effect a few "
-               "runs do not resolve: compare the runs in `runs.txt`). The default stays `async`; "
-               "`--wal-writes inline` is for CPU-bound deployments that can take the latency.\n")
+               "commit (the CPU per operation, the WAL sync itself), and gives up the overlap of an executor's "
+               "disk wait with its other work: its reads and forwarded requests wait for each sync, and a disk "
+               "hiccup stalls them all. How much that moves p50 and p99 here is within the run-to-run spread of "
+               "a few runs: compare the runs in `runs.txt` and the bundles, not one median. The default stays "
+               "`async`; `--wal-writes inline` is for CPU-bound deployments that can take the latency.\n")
 
 
 def main():
