@@ -63,25 +63,7 @@ trap 'stop_pids_and_remove "$work"' EXIT
 # The floor: three processes, each an O_DIRECT 4 KiB overwrite + fdatasync
 # loop on its own file, for 5 s; p50 and p99 of each write + sync.
 raw_disk() {
-    python3 - "$work" <<'PY' >"$out/raw-disk.txt"
-import mmap, os, sys, time, multiprocessing as mp
-def loop(path, q):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
-    buf = mmap.mmap(-1, 4096)
-    os.pwrite(fd, buf, 0); os.fdatasync(fd)
-    lat, end = [], time.monotonic() + 5
-    while time.monotonic() < end:
-        t = time.perf_counter_ns(); os.pwrite(fd, buf, 0); os.fdatasync(fd)
-        lat.append(time.perf_counter_ns() - t)
-    os.close(fd); q.put(lat)
-q = mp.Queue()
-ps = [mp.Process(target=loop, args=(f"{sys.argv[1]}/raw-{i}", q)) for i in range(3)]
-[p.start() for p in ps]
-lat = sorted(sum((q.get() for _ in ps), []))
-[p.join() for p in ps]
-pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000
-print(f"raw_disk_p50_us {pct(0.5):.1f}\nraw_disk_p99_us {pct(0.99):.1f}\nraw_disk_samples {len(lat)}")
-PY
+    python3 benches/raw_disk.py "$work" >"$out/raw-disk.txt"
 }
 
 # paxoskv's counters summed over the nodes (slots: the largest node's

@@ -59,26 +59,9 @@ cpu_seconds=8
 : >"$out/runs.txt"
 
 raw_disk() { # RUN
-    python3 - "$work" <<'PY' >"$out/raw-disk-$1.txt"
-import mmap, os, sys, time, multiprocessing as mp
-def loop(path, q):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
-    buf = mmap.mmap(-1, 4096)
-    os.pwrite(fd, buf, 0); os.fdatasync(fd)
-    lat, end = [], time.monotonic() + 5
-    while time.monotonic() < end:
-        t = time.perf_counter_ns(); os.pwrite(fd, buf, 0); os.fdatasync(fd)
-        lat.append(time.perf_counter_ns() - t)
-    os.close(fd); os.unlink(path); q.put(lat)
-q = mp.Queue()
-ps = [mp.Process(target=loop, args=(f"{sys.argv[1]}/raw-{i}", q)) for i in range(3)]
-[p.start() for p in ps]
-lat = sorted(sum((q.get() for _ in ps), []))
-[p.join() for p in ps]
-print(f"raw_disk_p50_us {lat[len(lat) // 2] / 1000:.1f}")
-PY
+    python3 benches/raw_disk.py "$work" >"$out/raw-disk-$1.txt"
     local p50
-    p50=$(awk '{print $2}' "$out/raw-disk-$1.txt")
+    p50=$(awk '$1 == "raw_disk_p50_us" {print $2}' "$out/raw-disk-$1.txt")
     [[ -n $p50 ]] || { echo "the raw disk loops gave no figure" >&2; exit 1; }
     echo "raw $1 $p50" >>"$out/runs.txt"
 }
