@@ -219,8 +219,8 @@ impl DurabilityMode {
 #[serde(rename_all = "lowercase")]
 pub enum WalWrites {
     /// Through io_uring: the shard goes on serving clients and peers while
-    /// a kernel worker thread waits for the disk (two cross-thread
-    /// wake-ups per group commit).
+    /// the disk syncs (on a disk without FUA writes, a kernel worker thread
+    /// waits for it: two cross-thread wake-ups per group commit).
     Async,
     /// A blocking write on the executor's own thread: less CPU per
     /// operation, but nothing else runs on that executor while its disk

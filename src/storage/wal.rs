@@ -48,12 +48,12 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use glommio::io::{Directory, DmaBuffer, DmaFile};
-use std::os::fd::AsRawFd;
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
@@ -325,13 +325,18 @@ fn glommio_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(glommio::G
 async fn write_block_aligned(file: &DmaFile, buffer: DmaBuffer, offset: u64, inline: bool) -> io::Result<()> {
     let len = buffer.len();
     let written = if inline {
-        // SAFETY: `file` is borrowed for the call, so its descriptor stays
-        // open; the buffer is valid for `len` bytes.
-        let n = unsafe { libc::pwrite(file.as_raw_fd(), buffer.as_ptr().cast(), len, offset as libc::off_t) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
+        loop {
+            // SAFETY: `file` is borrowed for the call, so its descriptor
+            // stays open; the buffer is valid for `len` bytes.
+            let n = unsafe { libc::pwrite(file.as_raw_fd(), buffer.as_ptr().cast(), len, offset as libc::off_t) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
         }
-        n as usize
     } else {
         file.write_at(buffer, offset).await.map_err(|e| io::Error::other(e.to_string()))?
     };
