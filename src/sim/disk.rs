@@ -88,12 +88,18 @@ pub struct SimDisk {
 impl SimDisk {
     /// A new, empty disk; `salt_seed` seeds its segments' salts.
     pub fn new(salt_seed: u64) -> SimDisk {
+        SimDisk::blank(Rng::new(salt_seed), false)
+    }
+
+    /// Nothing on it yet; its first segment's epoch comes from `salts`
+    /// (or is 0, with `index_epochs`).
+    fn blank(salts: Rng, index_epochs: bool) -> SimDisk {
         let mut disk = SimDisk {
             segment: 0,
             epoch: 0,
             wal: Vec::new(),
-            salts: Rng::new(salt_seed),
-            index_epochs: false,
+            salts,
+            index_epochs,
             freed: Vec::new(),
             next_write_seq: 1,
             snapshot: None,
@@ -308,15 +314,10 @@ impl SimDisk {
     pub fn wipe(&mut self, keep_marker: bool) {
         let (initialized, lost) = (self.initialized, self.lost_marker);
         self.free_segment();
-        let mut fresh = SimDisk {
-            salts: self.salts.clone(),
-            index_epochs: self.index_epochs,
-            freed: std::mem::take(&mut self.freed),
-            initialized: keep_marker && initialized,
-            lost_marker: lost || (!keep_marker && initialized),
-            ..SimDisk::new(0)
-        };
-        fresh.epoch = fresh.new_epoch();
+        let mut fresh = SimDisk::blank(self.salts.clone(), self.index_epochs);
+        fresh.freed = std::mem::take(&mut self.freed);
+        fresh.initialized = keep_marker && initialized;
+        fresh.lost_marker = lost || (!keep_marker && initialized);
         *self = fresh;
     }
 
