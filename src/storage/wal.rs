@@ -57,7 +57,7 @@ use glommio::io::{Directory, DmaBuffer, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
-use super::write::encode_write;
+use super::write::write_header;
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 mod recovery;
@@ -69,6 +69,10 @@ mod recovery;
 /// many bytes of records, not at every group commit.
 const ZERO_AHEAD_BYTES: u64 = 1 << 20;
 const ZERO_CHUNK_BYTES: u64 = 256 << 10;
+/// The largest record buffer kept for reuse between syncs (see
+/// `Inner::spare_records`): above the usual group commit, so a burst's
+/// buffer is freed rather than held.
+const SPARE_RECORDS_BYTES_MAX: usize = 4 << 20;
 
 /// When a reply may leave relative to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,6 +297,11 @@ struct Inner {
     segment: Segment,
     /// Appended work not yet written, in order.
     pending: Vec<Pending>,
+    /// A written run's buffer, cleared, for the next run of records to
+    /// encode into: encoding a group commit into a fresh `Vec` grew it by
+    /// reallocation, onto fresh pages, at every sync (issue 11). At most
+    /// [`SPARE_RECORDS_BYTES_MAX`] of capacity is kept.
+    spare_records: Vec<u8>,
     /// Append calls so far / covered by a completed sync.
     /// Invariant: `synced <= appended`.
     appended: u64,
@@ -469,7 +478,8 @@ impl Wal {
                 op => {
                     inner.state.apply(op);
                     if !matches!(inner.pending.last(), Some(Pending::Records { .. })) {
-                        inner.pending.push(Pending::Records { bytes: Vec::new(), records: 0 });
+                        let bytes = std::mem::take(&mut inner.spare_records);
+                        inner.pending.push(Pending::Records { bytes, records: 0 });
                     }
                     let Some(Pending::Records { bytes, records }) = inner.pending.last_mut() else {
                         unreachable!("a records run was just ensured");
@@ -537,41 +547,55 @@ impl Wal {
     }
 
     /// Write `body` (whole record frames) as the segment's next write
-    /// (`write.rs`), at its end, rewriting the partial last block.
+    /// (`write.rs`), at its end, rewriting the partial last block. With
+    /// `Durability::Sync` the header and body are placed straight into the
+    /// aligned buffer the device reads, after the block's old prefix: the
+    /// body is copied once (a write of a large group commit is hundreds of
+    /// KiB, and a staging copy of it cost an allocation of fresh pages and a
+    /// copy per write, issue 11).
     async fn write_tail(&self, body: &[u8]) -> Result<(), WalError> {
-        let (file, buffered, path, end, prefix, data) = {
+        let (file, buffered, path, end, prefix, header) = {
             let inner = self.inner.borrow();
             let s = &inner.segment;
-            let mut data = Vec::with_capacity(super::write::WRITE_HEADER_BYTES + body.len());
-            encode_write(s.epoch, s.next_write_seq, body, &mut data);
-            (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), data)
+            let header = write_header(s.epoch, s.next_write_seq, body);
+            (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), header)
         };
         let align = file.alignment();
         let block_start = end / align * align;
         debug_assert_eq!(prefix.len() as u64, end - block_start);
-        let new_end = end + data.len() as u64;
+        let data_len = header.len() + body.len();
+        let new_end = end + data_len as u64;
         let new_block_start = new_end / align * align;
-        let tail = prefix.iter().chain(&data).skip((new_block_start - block_start) as usize).copied().collect();
         self.device_op()?;
-        if let Some(buffered) = buffered {
+        let tail = if let Some(buffered) = buffered {
             // Durability::None: into the page cache, at once.
+            let mut data = Vec::with_capacity(data_len);
+            data.extend_from_slice(&header);
+            data.extend_from_slice(body);
             std::os::unix::fs::FileExt::write_all_at(&*buffered, &data, end).map_err(io_err("writing", &path))?;
+            prefix.iter().chain(&data).skip((new_block_start - block_start) as usize).copied().collect()
         } else {
-            let total = prefix.len() + data.len();
+            let total = prefix.len() + data_len;
             let mut buffer = file.alloc_dma_buffer(total.div_ceil(align as usize) * align as usize);
             let bytes = buffer.as_bytes_mut();
-            bytes[..prefix.len()].copy_from_slice(&prefix);
-            bytes[prefix.len()..total].copy_from_slice(&data);
-            bytes[total..].fill(0);
+            let (old, rest) = bytes.split_at_mut(prefix.len());
+            old.copy_from_slice(&prefix);
+            let (head, rest) = rest.split_at_mut(header.len());
+            head.copy_from_slice(&header);
+            let (data, zeros) = rest.split_at_mut(body.len());
+            data.copy_from_slice(body);
+            zeros.fill(0);
+            let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
             let inline = self.inner.borrow().options.inline_writes;
             write_block_aligned(&file, buffer, block_start, inline).await.map_err(io_err("writing", &path))?;
-        }
+            tail
+        };
         let mut inner = self.inner.borrow_mut();
         inner.segment.end = new_end;
         inner.segment.tail = tail;
         inner.segment.next_write_seq += 1;
         inner.stats.writes += 1;
-        inner.stats.bytes += data.len() as u64;
+        inner.stats.bytes += data_len as u64;
         Ok(())
     }
 
@@ -653,7 +677,7 @@ impl Wal {
     async fn write_and_sync(&self, pending: Vec<Pending>) -> Result<(), WalError> {
         for work in pending {
             match work {
-                Pending::Records { bytes, records } => {
+                Pending::Records { mut bytes, records } => {
                     let (end, limit) = {
                         let inner = self.inner.borrow();
                         (inner.segment.end, inner.options.segment_bytes)
@@ -677,6 +701,11 @@ impl Wal {
                         inner.stats.fsyncs += 1;
                     }
                     inner.stats.records += records;
+                    if bytes.capacity() <= SPARE_RECORDS_BYTES_MAX && bytes.capacity() > inner.spare_records.capacity()
+                    {
+                        bytes.clear();
+                        inner.spare_records = bytes;
+                    }
                 }
                 Pending::Snapshot { image, checkpoint } => self.write_snapshot(&image, checkpoint).await?,
             }

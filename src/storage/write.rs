@@ -47,17 +47,25 @@ pub const WRITE_BODY_BYTES_MAX: u32 = 1 << 30;
 
 /// Append one write holding `body` (whole frames) to `out`.
 pub fn encode_write(epoch: u64, seq: u64, body: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&write_header(epoch, seq, body));
+    out.extend_from_slice(body);
+}
+
+/// The header of the write holding `body` (whole frames): what
+/// [`encode_write`] puts before the body, for a writer that places the two
+/// in its own buffer.
+pub fn write_header(epoch: u64, seq: u64, body: &[u8]) -> [u8; WRITE_HEADER_BYTES] {
     let body_len = u32::try_from(body.len()).ok().filter(|len| *len <= WRITE_BODY_BYTES_MAX);
     let body_len = body_len.unwrap_or_else(|| panic!("a WAL write of {} bytes exceeds the bound", body.len()));
-    let start = out.len();
-    out.extend_from_slice(&WRITE_MAGIC);
-    out.extend_from_slice(&epoch.to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&body_len.to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
-    let header_crc = crc32c::crc32c(&out[start..]);
-    out.extend_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(body);
+    let mut header = [0u8; WRITE_HEADER_BYTES];
+    header[..4].copy_from_slice(&WRITE_MAGIC);
+    header[4..12].copy_from_slice(&epoch.to_le_bytes());
+    header[12..20].copy_from_slice(&seq.to_le_bytes());
+    header[20..24].copy_from_slice(&body_len.to_le_bytes());
+    header[24..28].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    let header_crc = crc32c::crc32c(&header[..28]);
+    header[28..].copy_from_slice(&header_crc.to_le_bytes());
+    header
 }
 
 /// A write header that checks out on its own.

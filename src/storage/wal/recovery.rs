@@ -224,6 +224,7 @@ impl Wal {
                 options,
                 segment,
                 pending: Vec::new(),
+                spare_records: Vec::new(),
                 appended: 0,
                 synced: 0,
                 syncing: false,
