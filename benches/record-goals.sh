@@ -22,6 +22,13 @@
 # redis}.toml: the highest rate with p99 <= 5 ms, the systems comparison's
 # settings) and paxoskv at half its found rate (p99 goal: <= 2 ms).
 #
+# And the machine's floor in the same session (`loadgen floor`: a commit's
+# messages between threads over loopback with blocking syscalls, no
+# consensus code; see benches/record-floor.sh): a single client with and
+# without an O_DIRECT write + fdatasync per replica, and 16 paced clients at
+# 10,000 ops/s with 3 replicas (a write) and with 1 (a read at the leader).
+# The table marks a goal whose bound even the floor misses here.
+#
 # Writes results/goals/<label>-<UTC time>/: README.md (the tables, the goals
 # met or missed), goals.json, and every raw output (CSVs, loadgen bundles,
 # INFO texts, CPU readings).
@@ -152,7 +159,18 @@ redis_system() { # NAME PORT [redis flags...]
     done
 }
 
+# The floor runs: NAME loadgen-floor-flags...; JSON to floor-NAME.json.
+floor_run() {
+    local name=$1; shift
+    "$loadgen" floor --json "$out/floor-$name.json" "$@" >"$out/floor-$name.txt"
+}
+
 echo "raw disk..."; raw_disk
+echo "floor..."
+floor_run c1-sync --ops 20000 --sync-dir "$work"
+floor_run c1-none --ops 20000
+floor_run rate-3 --clients 16 --rate 10000 --ops 100000 --warmup 20000
+floor_run rate-1 --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 echo "AOF Redis..."; redis_system redis-aof 17591 --appendonly yes --appendfsync always
 echo "Redis..."; redis_system redis 17592 --appendonly no
 echo "paxoskv..."; paxoskv_system paxoskv "$paxoskv" 17500
