@@ -316,8 +316,8 @@ def section_goals(out):
             f"and half reads at the leader (one round trip: {f1['replica_cpu_us_per_op']:.1f} µs), every client at "
             f"the leader (which favours the floor: no request is forwarded). find-max's floor is the rate at which "
             f"that mix keeps all {g['cores']} cores busy, before the load generator's own share. Where the floor "
-            f"misses a bound (**no**), no 3-replica server with a leader can meet that goal on this machine: the "
-            f"bound was set from figures of another machine (the issue's Redis p50 of 0.023 ms).")
+            f"misses a bound (**no**), no 3-replica server with a leader can meet that goal on this machine in that "
+            f"session; where it meets it (yes), what paxoskv adds over the floor is what is left to remove.")
     s = g["systems"]
     px = s.get("paxoskv", {})
     out.append("")
