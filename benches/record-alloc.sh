@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# paxoskv's allocator setting side by side: mimalloc's purge delay as the
-# servers set it (10 s, src/main.rs) next to mimalloc's own default (1 s,
-# forced with MIMALLOC_PURGE_DELAY=1000, which the servers respect), run
-# after run, interleaved, each on a fresh local 3-node cluster (durability
-# sync); Redis beside them in every run.
+# paxoskv's allocator side by side: mimalloc's purge delay (how long a freed
+# page stays mapped before it goes back to the OS) at its default, 1 s, and
+# at 10 s (MIMALLOC_PURGE_DELAY=10000 in the servers' environment, as
+# jemalloc's decay), run after run, interleaved, each on a fresh local
+# 3-node cluster (durability sync); Redis beside them in every run. Why:
+# under a pipelined write load `perf` showed 7-12% of the servers' CPU in
+# `clear_page_erms`, pages faulted back in after a purge.
 #
 #   benches/record-alloc.sh [--runs N] [--label NAME] [--requests N]
 #
@@ -79,7 +81,7 @@ paxoskv_steps() {
     for i in 1 2 3; do wait_ping $((base + i)); done
     local leader servers set get hwm
     leader=$(leader_port "$base")
-    read -r -a servers < <(pgrep -P "$pid" | tr '\n' ' ')
+    mapfile -t servers < <(pgrep -P "$pid")
     set=$(pipelined set "$leader" "$out/$name-$run-set.csv" "${servers[@]}")
     get=$(pipelined get "$leader" "$out/$name-$run-get.csv" "${servers[@]}")
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$(pgrep -f "$work/$name-$run/cluster.toml --node-id $((leader - base))$")/status")
@@ -102,14 +104,14 @@ redis_steps() { # RUN
 }
 
 for run in $(seq "$runs"); do
-    settings=(purge-10s purge-1s)
-    if ((run % 2 == 0)); then settings=(purge-1s purge-10s); fi
+    settings=(purge-1s purge-10s)
+    if ((run % 2 == 0)); then settings=(purge-10s purge-1s); fi
     for setting in "${settings[@]}"; do
         echo "run $run: paxoskv, $setting..."
         if [[ $setting == purge-1s ]]; then
-            paxoskv_steps "$setting" "$run" MIMALLOC_PURGE_DELAY=1000
-        else
             paxoskv_steps "$setting" "$run" -u MIMALLOC_PURGE_DELAY
+        else
+            paxoskv_steps "$setting" "$run" MIMALLOC_PURGE_DELAY=10000
         fi
     done
     echo "run $run: Redis..."
@@ -132,7 +134,7 @@ medians = {name: {c: med(name, c) for c in cols} for name in rows}
 json.dump({"command": command, "commit": commit, "runs": rows, "medians": medians},
           open(os.path.join(out, "summary.json"), "w"), indent=1)
 fmt = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
-names = {"purge-10s": "paxoskv, purge delay 10 s (the default)", "purge-1s": "paxoskv, purge delay 1 s (mimalloc's)",
+names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s": "paxoskv, purge delay 10 s",
          "redis": "Redis, no persistence"}
 lines = [f"# paxoskv's allocator purge delay ({os.path.basename(out)}, commit {commit})", "",
          f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at the shard leader of a fresh "
@@ -141,7 +143,7 @@ lines = [f"# paxoskv's allocator purge delay ({os.path.basename(out)}, commit {c
          f"leader's peak RSS. Medians over {len(rows.get('redis', []))} interleaved runs; every run in `runs.txt`.", "",
          "| system | SET ops/s | SET CPU µs/op | SET faults / 1000 ops | GET ops/s | GET CPU µs/op | GET faults / 1000 ops | leader peak RSS (MiB) |",
          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-for name in ["purge-10s", "purge-1s", "redis"]:
+for name in ["purge-1s", "purge-10s", "redis"]:
     m = medians.get(name)
     if not m:
         continue

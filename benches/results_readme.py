@@ -514,6 +514,18 @@ def section_wal_writes(out):
                "`async`; `--wal-writes inline` is for CPU-bound deployments that can take the latency.\n")
 
 
+def section_alloc(out):
+    """Section 16: mimalloc's purge delay (benches/record-alloc.sh)."""
+    section_newest_bundle(out, "alloc", "16. The allocator's purge delay under pipelined writes", "runs.txt")
+    out.append("Why: mimalloc hands a freed page back to the OS once it has been free for its purge delay. The "
+               "servers free and reuse large buffers (peer frames, WAL record runs, client buffers) on a cycle of "
+               "about a second under a pipelined write load; with mimalloc's 1 s, each reuse faulted the memory "
+               "back in, a whole transparent huge page zeroed at a time (`clear_page_erms` was 7-12% of the "
+               "servers' CPU in `perf` under this load). The servers set 10 s unless `MIMALLOC_PURGE_DELAY` is "
+               "set (src/main.rs). This bundle measures the pipelined load only; section 9's goals were recorded "
+               "at ec33101, before the change.\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -658,6 +670,7 @@ def main():
     section_floor(out)
     section_cpu_split(out)
     section_wal_writes(out)
+    section_alloc(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
