@@ -582,8 +582,8 @@ impl Wal {
             old.copy_from_slice(&prefix);
             let (head, rest) = rest.split_at_mut(header.len());
             head.copy_from_slice(&header);
-            let (data, zeros) = rest.split_at_mut(body.len());
-            data.copy_from_slice(body);
+            let (records, zeros) = rest.split_at_mut(body.len());
+            records.copy_from_slice(body);
             zeros.fill(0);
             let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
             let inline = self.inner.borrow().options.inline_writes;
@@ -701,8 +701,8 @@ impl Wal {
                         inner.stats.fsyncs += 1;
                     }
                     inner.stats.records += records;
-                    if bytes.capacity() <= SPARE_RECORDS_BYTES_MAX && bytes.capacity() > inner.spare_records.capacity()
-                    {
+                    let capacity = bytes.capacity();
+                    if capacity <= SPARE_RECORDS_BYTES_MAX && capacity > inner.spare_records.capacity() {
                         bytes.clear();
                         inner.spare_records = bytes;
                     }
