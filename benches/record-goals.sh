@@ -14,7 +14,8 @@
 # the latency anatomy, covers that step alone):
 #   set-c1   redis-benchmark -t set -c 1 at the leader (p50)
 #   open-2k  loadgen open loop, 2000 ops/s, half reads, 16 connections over
-#            the nodes (p50, p99, worst second); paxoskv's `wal_sync` p50
+#            the nodes (p50, p99, worst second); paxoskv's `wal_sync` p50,
+#            and what each node's WAL writes held (benches/wal_write_kinds.py)
 #   cpu-10k  the same at 10,000 ops/s; server CPU (user + system, every
 #            server process) over the measured window / operations
 #   p16      redis-benchmark -c 50 -P 16 -t set,get at the leader (ops/s)
@@ -141,6 +142,12 @@ paxoskv_system() { # NAME BIN BASE [flags...]
         step "$s" "$name" "$leader" "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" \
             $(pgrep -P "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
+        if [[ $s == open-2k ]]; then
+            # What each group commit wrote, node by node (a write of
+            # commit-index records alone is a sync nothing waited for).
+            python3 benches/wal_write_kinds.py "$work/$name"/node-*/shard-*/wal-*.log \
+                >"$out/$name-open-2k-wal-writes.txt" 2>&1 || true
+        fi
     done
     metrics_ports=""
 }

@@ -537,6 +537,13 @@ impl Replica {
         !self.self_pending.is_empty()
     }
 
+    /// Replies from our own acceptor wait for the persist of Ready `number`
+    /// (or of a later one): not only for an earlier Ready's, whose own
+    /// persist the shell is already making durable.
+    pub fn awaiting_persist_of(&self, number: u64) -> bool {
+        self.self_pending.back().is_some_and(|(n, _)| *n >= number)
+    }
+
     /// Collect the output produced since the last call.
     pub fn ready(&mut self) -> Ready {
         while let Some(message) = self.self_unpersisted.pop_front() {
