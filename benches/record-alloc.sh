@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# paxoskv's allocator side by side: mimalloc's purge delay (how long a freed
-# page stays mapped before it goes back to the OS) at its default, 1 s, and
-# at 10 s (MIMALLOC_PURGE_DELAY=10000 in the servers' environment, as
-# jemalloc's decay), run after run, interleaved, each on a fresh local
-# 3-node cluster (durability sync); Redis beside them in every run. Why:
-# under a pipelined write load `perf` showed 7-12% of the servers' CPU in
-# `clear_page_erms`, pages faulted back in after a purge.
+# paxoskv's memory settings side by side, run after run, interleaved, each on
+# a fresh local 3-node cluster (durability sync); Redis beside them in every
+# run. Two comparisons (--compare):
 #
-#   benches/record-alloc.sh [--runs N] [--label NAME] [--requests N]
+#   thp    transparent huge pages turned off for the servers (the default,
+#          tuning.transparent_huge_pages = false) or left to the system
+#          (--transparent-huge-pages true). Why: under a pipelined write
+#          load `perf` put 15% of the servers' CPU in `clear_page_erms`
+#          under `vma_alloc_anon_folio_pmd`: mimalloc's arenas ask for huge
+#          pages, freed memory goes back to the OS in smaller pieces, and
+#          each huge page faulted back in is zeroed whole (2 MiB).
+#   purge  mimalloc's purge delay (how long a freed page stays mapped before
+#          it goes back to the OS) at its default, 1 s, and at 10 s
+#          (MIMALLOC_PURGE_DELAY=10000 in the servers' environment).
+#
+#   benches/record-alloc.sh [--compare thp|purge] [--runs N] [--label NAME] [--requests N]
 #
 # Each run, per system, at the shard leader:
 #   redis-benchmark -c 50 -P 16 -t set -n N -r 100000 -d 100, then the same
@@ -17,19 +24,21 @@
 #   resident memory (VmHWM) after both.
 # The two settings swap order from run to run.
 #
-# Writes results/alloc/<label>-<UTC time>/: README.md (medians over the
-# runs), runs.txt (every figure of every run) and the raw outputs. Needs
-# redis-server, redis-cli, redis-benchmark (benches/install-deps.sh). Ports
-# 17560-17563 (peers and metrics +1000..+1300, +2000) and 17597. About 4
-# minutes with 3 runs.
+# Writes results/<thp|alloc>/<label>-<UTC time>/ (alloc: the purge
+# comparison): README.md (medians over the runs), runs.txt (every figure
+# of every run) and the raw outputs. Needs redis-server, redis-cli,
+# redis-benchmark (benches/install-deps.sh). Ports 17560-17563 (peers and
+# metrics +1000..+1300, +2000) and 17597. About 4 minutes with 3 runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="benches/record-alloc.sh $*"
+compare=purge
 runs=3
 label=run
 requests=1000000
 while [[ $# -gt 0 ]]; do
     case $1 in
+        --compare) compare=$2; shift ;;
         --runs) runs=$2; shift ;;
         --label) label=$2; shift ;;
         --requests) requests=$2; shift ;;
@@ -39,11 +48,17 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
+case $compare in
+    thp) settings_order=(thp-off thp-on); directory=thp ;;
+    purge) settings_order=(purge-1s purge-10s); directory=alloc ;;
+    *) echo "--compare: thp or purge, not $compare" >&2; exit 2 ;;
+esac
+
 source benches/lib.sh
 require_tools redis-server redis-cli redis-benchmark python3
 cargo build --release --quiet -p paxoskv --bin paxoskv
 paxoskv=$(realpath target/release/paxoskv)
-out="results/alloc/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+out="results/$directory/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-alloc.XXXXXX)
 pids=()
@@ -70,12 +85,24 @@ pipelined() { # TEST PORT CSV PIDS...
     awk "BEGIN { printf \"%s %.2f %.1f\", $rps, ($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $requests, ($f1 - $f0) * 1000 / $requests }"
 }
 
-# One setting: NAME RUN [env...]; appends "NAME RUN set_ops set_cpu set_faults get_ops get_cpu get_faults hwm_kb"
+# The servers' environment and the cluster's flags for setting NAME.
+setting_args() { # NAME: sets env_args and flag_args
+    env_args=()
+    flag_args=()
+    case $1 in
+        purge-1s) env_args=(-u MIMALLOC_PURGE_DELAY) ;;
+        purge-10s) env_args=(MIMALLOC_PURGE_DELAY=10000) ;;
+        thp-off) flag_args=(--transparent-huge-pages false) ;;
+        thp-on) flag_args=(--transparent-huge-pages true) ;;
+    esac
+}
+
+# One setting: NAME RUN; appends "NAME RUN set_ops set_cpu set_faults get_ops get_cpu get_faults hwm_kb"
 paxoskv_steps() {
     local name=$1 run=$2
-    shift 2
-    env "$@" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$name-$run" --fresh --run-seconds 600 \
-        >"$out/$name-$run-cluster.log" 2>&1 &
+    setting_args "$name"
+    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$name-$run" --fresh \
+        --run-seconds 600 "${flag_args[@]}" >"$out/$name-$run-cluster.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
     for i in 1 2 3; do wait_ping $((base + i)); done
@@ -84,7 +111,10 @@ paxoskv_steps() {
     mapfile -t servers < <(pgrep -P "$pid")
     set=$(pipelined set "$leader" "$out/$name-$run-set.csv" "${servers[@]}")
     get=$(pipelined get "$leader" "$out/$name-$run-get.csv" "${servers[@]}")
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$(pgrep -f "$work/$name-$run/cluster.toml --node-id $((leader - base))$")/status")
+    local leader_pid
+    leader_pid=$(pgrep -f "$work/$name-$run/cluster.toml --node-id $((leader - base))$")
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$leader_pid/status")
+    echo "$name $run: leader $(grep THP_enabled "/proc/$leader_pid/status" || echo 'THP_enabled: unknown')" >>"$out/thp-status.txt"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$name $run $set $get $hwm" >>"$out/runs.txt"
 }
@@ -103,24 +133,21 @@ redis_steps() { # RUN
     echo "redis $run $set $get -" >>"$out/runs.txt"
 }
 
+echo "system setting: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)" >"$out/thp-status.txt"
 for run in $(seq "$runs"); do
-    settings=(purge-1s purge-10s)
-    if ((run % 2 == 0)); then settings=(purge-10s purge-1s); fi
+    settings=("${settings_order[@]}")
+    if ((run % 2 == 0)); then settings=("${settings_order[1]}" "${settings_order[0]}"); fi
     for setting in "${settings[@]}"; do
         echo "run $run: paxoskv, $setting..."
-        if [[ $setting == purge-1s ]]; then
-            paxoskv_steps "$setting" "$run" -u MIMALLOC_PURGE_DELAY
-        else
-            paxoskv_steps "$setting" "$run" MIMALLOC_PURGE_DELAY=10000
-        fi
+        paxoskv_steps "$setting" "$run"
     done
     echo "run $run: Redis..."
     redis_steps "$run"
 done
 
-python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" <<'PY'
+python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" <<'PY'
 import json, os, statistics, sys
-out, command, commit = sys.argv[1:4]
+out, command, commit, compare = sys.argv[1:5]
 cols = ["set_ops_s", "set_cpu_us_per_op", "set_faults_per_kop", "get_ops_s", "get_cpu_us_per_op",
         "get_faults_per_kop", "leader_hwm_kb"]
 rows = {}
@@ -131,19 +158,26 @@ def med(name, c):
     vals = [r[c] for r in rows.get(name, []) if r[c] is not None]
     return statistics.median(vals) if vals else None
 medians = {name: {c: med(name, c) for c in cols} for name in rows}
-json.dump({"command": command, "commit": commit, "runs": rows, "medians": medians},
+json.dump({"command": command, "commit": commit, "compare": compare, "runs": rows, "medians": medians},
           open(os.path.join(out, "summary.json"), "w"), indent=1)
 fmt = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
 names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s": "paxoskv, purge delay 10 s",
+         "thp-off": "paxoskv, transparent huge pages off (the default)",
+         "thp-on": "paxoskv, transparent huge pages left to the system (`--transparent-huge-pages true`)",
          "redis": "Redis, no persistence"}
-lines = [f"# paxoskv's allocator purge delay ({os.path.basename(out)}, commit {commit})", "",
+order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"]}[compare]
+title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages"}[compare]
+system = open(os.path.join(out, "thp-status.txt")).readline().strip()
+lines = [f"# {title} ({os.path.basename(out)}, commit {commit})", "",
          f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at the shard leader of a fresh "
          "3-node cluster (durability sync), SET then GET; CPU: the servers' user + system time per operation (all "
          "three nodes); faults: minor page faults of the server processes per 1000 operations; memory: the "
-         f"leader's peak RSS. Medians over {len(rows.get('redis', []))} interleaved runs; every run in `runs.txt`.", "",
+         f"leader's peak RSS. Medians over {len(rows.get('redis', []))} interleaved runs; every run in `runs.txt`. "
+         f"Transparent huge pages, {system} (`/sys/kernel/mm/transparent_hugepage/enabled`); each leader's own "
+         "`THP_enabled` in `thp-status.txt`.", "",
          "| system | SET ops/s | SET CPU µs/op | SET faults / 1000 ops | GET ops/s | GET CPU µs/op | GET faults / 1000 ops | leader peak RSS (MiB) |",
          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-for name in ["purge-1s", "purge-10s", "redis"]:
+for name in order + ["redis"]:
     m = medians.get(name)
     if not m:
         continue

@@ -107,6 +107,14 @@ pub struct Tuning {
     pub peer_queue_bytes_max: usize,
     /// Commands queued at a leader beyond the window before proposals are refused.
     pub proposal_queue_max: usize,
+    /// Let the server's memory use transparent huge pages. `false` (the
+    /// default, like Redis's `disable-thp yes`) turns them off for the
+    /// server's own process (`prctl(PR_SET_THP_DISABLE)`): the allocator
+    /// hands memory back to the kernel in pieces smaller than a huge page,
+    /// and each huge page faulted back in is zeroed whole (2 MiB), which
+    /// cost about a sixth of a replicated SET's CPU (issue 11). `true`
+    /// leaves the system's setting in force.
+    pub transparent_huge_pages: bool,
     /// Measurement only: break a protocol rule on purpose (an injected bug
     /// of `paxoskv sim --inject-bug`; a server accepts only those in
     /// [`SERVER_INJECTED_BUGS`]), to measure what the rule costs. The
@@ -142,6 +150,7 @@ impl Default for Tuning {
             clients_max: 10_000,
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
+            transparent_huge_pages: false,
             unsafe_inject_bug: None,
         }
     }
@@ -619,6 +628,9 @@ pub struct TuningArgs {
     /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
     #[arg(long)]
     pub proposal_queue_max: Option<usize>,
+    /// Let this node's memory use transparent huge pages (true), or turn them off for its process like Redis's disable-thp (false: the allocator's huge pages, faulted back in whole, cost CPU) [default: false]
+    #[arg(long)]
+    pub transparent_huge_pages: Option<bool>,
     /// UNSAFE, FOR MEASUREMENT ONLY: run with a protocol bug injected on
     /// purpose; the cluster's consistency guarantees are then off. Only
     /// `stale-lease-reads` (every node answers reads from its own state at
@@ -726,6 +738,9 @@ impl TuningArgs {
         if let Some(v) = self.proposal_queue_max {
             t.proposal_queue_max = v;
         }
+        if let Some(v) = self.transparent_huge_pages {
+            t.transparent_huge_pages = v;
+        }
         if let Some(v) = &self.unsafe_inject_bug {
             t.unsafe_inject_bug = Some(v.clone());
         }
@@ -772,6 +787,9 @@ mod tests {
         assert_eq!(inline.tuning.wal_writes, WalWrites::Inline);
         let bad = ClusterFile::parse(&format!("{text}\n[tuning]\nwal_writes = \"sometimes\"")).unwrap_err();
         assert!(bad.contains("unknown variant"), "{bad}");
+        assert!(!file.tuning.transparent_huge_pages, "huge pages are off unless asked for");
+        let thp = ClusterFile::parse(&format!("{text}\n[tuning]\ntransparent_huge_pages = true")).unwrap();
+        assert!(thp.tuning.transparent_huge_pages);
     }
 
     #[test]
@@ -859,11 +877,13 @@ mod tests {
             window_slots: Some(1),
             lease_reads: Some(false),
             wal_writes: Some(WalWrites::Inline),
+            transparent_huge_pages: Some(true),
             ..Default::default()
         };
         args.apply(&mut t);
         assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
         assert_eq!(t.wal_writes, WalWrites::Inline);
+        assert!(t.transparent_huge_pages);
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
     // that its ports are taken.
     let ports = Arc::new(ports::claim(&spec, shards)?);
     raise_open_files_limit(node);
+    if !file.tuning.transparent_huge_pages {
+        disable_transparent_huge_pages(node);
+    }
     let monitor = Monitor::new(node, shards);
     executors::watch_start(node, monitor.clone());
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
@@ -265,6 +268,25 @@ fn raise_open_files_limit(node: NodeId) {
     }
 }
 
+/// `tuning.transparent_huge_pages = false`: no huge page for this process
+/// from now on, whatever the allocator asks (`madvise(MADV_HUGEPAGE)`):
+/// the kernel checks the flag at every fault, so memory mapped before
+/// this call is covered too. mimalloc marks its arenas for huge pages and
+/// returns freed memory to the kernel in pieces smaller than one; every
+/// huge page faulted back in is zeroed whole, 2 MiB at a time.
+fn disable_transparent_huge_pages(node: NodeId) {
+    // SAFETY: prctl with integer arguments only.
+    let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0, 0) };
+    if result != 0 {
+        let error = std::io::Error::last_os_error();
+        server_log!(
+            node,
+            "-",
+            "could not turn transparent huge pages off for this process ({error}); running with the system's setting"
+        );
+    }
+}
+
 /// What an injected bug a server may run with does, for its startup warning.
 fn injected_bug_effect(bug: InjectedBug) -> &'static str {
     match bug {
@@ -279,7 +301,7 @@ fn injected_bug_effect(bug: InjectedBug) -> &'static str {
 fn config_summary(file: &ClusterFile) -> String {
     let t = &file.tuning;
     format!(
-        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\nwal_writes:{:?}\r\npeer_write_coalescing:{}\r\ninjected_bug:{}",
+        "shards:{}\r\nwindow_slots:{}\r\nbatch_count_max:{}\r\nbatch_bytes_max:{}\r\nlease_reads:{}\r\ndurability:{:?}\r\nwal_writes:{:?}\r\npeer_write_coalescing:{}\r\ntransparent_huge_pages:{}\r\ninjected_bug:{}",
         file.shards,
         t.window_slots,
         t.batch_count_max,
@@ -288,6 +310,7 @@ fn config_summary(file: &ClusterFile) -> String {
         t.durability,
         t.wal_writes,
         t.peer_write_coalescing,
+        t.transparent_huge_pages,
         file.core_config().injected_bug.name()
     )
     .to_lowercase()
