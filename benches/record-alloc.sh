@@ -3,9 +3,9 @@
 # a fresh local 3-node cluster (durability sync); Redis beside them in every
 # run. Two comparisons (--compare):
 #
-#   thp    transparent huge pages turned off for the servers (the default,
-#          tuning.transparent_huge_pages = false) or left to the system
-#          (--transparent-huge-pages true). Why: under a pipelined write
+#   thp    transparent huge pages turned off for the servers
+#          (--transparent-huge-pages false) or as the system sets them (the
+#          default, --transparent-huge-pages true). Why: under a pipelined write
 #          load `perf` put 15% of the servers' CPU in `clear_page_erms`
 #          under `vma_alloc_anon_folio_pmd`: mimalloc's arenas ask for huge
 #          pages, freed memory goes back to the OS in smaller pieces, and
@@ -14,7 +14,7 @@
 #          it goes back to the OS) at its default, 1 s, and at 10 s
 #          (MIMALLOC_PURGE_DELAY=10000 in the servers' environment).
 #
-#   benches/record-alloc.sh [--compare thp|purge] [--runs N] [--label NAME] [--requests N]
+#   benches/record-alloc.sh [--compare thp|purge] [--runs N] [--label NAME] [--requests N] [--perf]
 #
 # Each run, per system, at the shard leader:
 #   redis-benchmark -c 50 -P 16 -t set -n N -r 100000 -d 100, then the same
@@ -22,7 +22,10 @@
 #   system ticks of every server process, all threads) and minor page
 #   faults per 1000 operations (every server process); the leader's peak
 #   resident memory (VmHWM) after both.
-# The two settings swap order from run to run.
+# The two settings swap order from run to run. With --perf, one more SET
+# step per setting after the runs (not in the medians) under `perf record`
+# of the three servers: the share of their samples in the kernel's page
+# zeroing (`clear_page_erms`), and each profile's top symbols.
 #
 # Writes results/<thp|alloc>/<label>-<UTC time>/ (alloc: the purge
 # comparison): README.md (medians over the runs), runs.txt (every figure
@@ -33,6 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="benches/record-alloc.sh $*"
 compare=purge
+profile=0
 runs=3
 label=run
 requests=1000000
@@ -40,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --compare) compare=$2; shift ;;
         --runs) runs=$2; shift ;;
+        --perf) profile=1 ;;
         --label) label=$2; shift ;;
         --requests) requests=$2; shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -145,6 +150,38 @@ for run in $(seq "$runs"); do
     redis_steps "$run"
 done
 
+# One SET step of setting NAME under perf: "NAME zeroing_percent" into perf.txt.
+profiled_set() { # NAME
+    local name=$1
+    setting_args "$name"
+    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$name-perf" --fresh \
+        --run-seconds 600 "${flag_args[@]}" >"$out/$name-perf-cluster.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    for i in 1 2 3; do wait_ping $((base + i)); done
+    local leader servers
+    leader=$(leader_port "$base")
+    servers=$(pgrep -P "$pid" | paste -sd,)
+    perf record -F 499 -g -p "$servers" -o "$work/$name.perf" >/dev/null 2>&1 &
+    local recorder=$!
+    redis-benchmark -p "$leader" -t set -c 50 -P 16 -n "$requests" -r 100000 -d 100 --csv >"$out/$name-perf-set.csv"
+    kill -INT "$recorder"; wait "$recorder" 2>/dev/null || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    perf report -i "$work/$name.perf" --no-children --stdio --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -40 \
+        >"$out/$name-perf-top.txt"
+    local share
+    share=$(awk '/clear_page_erms/ {sub("%", "", $1); s += $1} END {printf "%.1f", s}' "$out/$name-perf-top.txt")
+    echo "$name $share" >>"$out/perf.txt"
+}
+
+if ((profile)); then
+    require_tools perf
+    for setting in "${settings_order[@]}"; do
+        echo "perf: paxoskv, $setting..."
+        profiled_set "$setting"
+    done
+fi
+
 python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" <<'PY'
 import json, os, statistics, sys
 out, command, commit, compare = sys.argv[1:5]
@@ -158,12 +195,16 @@ def med(name, c):
     vals = [r[c] for r in rows.get(name, []) if r[c] is not None]
     return statistics.median(vals) if vals else None
 medians = {name: {c: med(name, c) for c in cols} for name in rows}
-json.dump({"command": command, "commit": commit, "compare": compare, "runs": rows, "medians": medians},
+perf = {}
+if os.path.exists(os.path.join(out, "perf.txt")):
+    perf = {f[0]: float(f[1]) for f in (l.split() for l in open(os.path.join(out, "perf.txt")))}
+json.dump({"command": command, "commit": commit, "compare": compare, "runs": rows, "medians": medians,
+           "perf_zeroing_percent": perf},
           open(os.path.join(out, "summary.json"), "w"), indent=1)
 fmt = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
 names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s": "paxoskv, purge delay 10 s",
-         "thp-off": "paxoskv, transparent huge pages off (the default)",
-         "thp-on": "paxoskv, transparent huge pages left to the system (`--transparent-huge-pages true`)",
+         "thp-off": "paxoskv, transparent huge pages off (`--transparent-huge-pages false`)",
+         "thp-on": "paxoskv, transparent huge pages as the system sets them (`--transparent-huge-pages true`)",
          "redis": "Redis, no persistence"}
 order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"]}[compare]
 title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages"}[compare]
@@ -185,6 +226,11 @@ for name in order + ["redis"]:
     lines.append(f"| {names[name]} | {fmt(m['set_ops_s'])} | {fmt(m['set_cpu_us_per_op'], 2)} | "
                  f"{fmt(m['set_faults_per_kop'], 1)} | {fmt(m['get_ops_s'])} | {fmt(m['get_cpu_us_per_op'], 2)} | "
                  f"{fmt(m['get_faults_per_kop'], 1)} | {fmt(hwm)} |")
+if perf:
+    shares = ", ".join(f"{names[n]}: {perf[n]:.1f}%" for n in order if n in perf)
+    lines += ["", "Under `perf record -F 499 -g` of the three servers, one more SET step per setting (not in the "
+              f"medians), the share of their samples in the kernel's page zeroing (`clear_page_erms`): {shares}. "
+              "Each profile's top symbols: `<setting>-perf-top.txt`."]
 open(os.path.join(out, "README.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -269,11 +269,9 @@ fn raise_open_files_limit(node: NodeId) {
 }
 
 /// `tuning.transparent_huge_pages = false`: no huge page for this process
-/// from now on, whatever the allocator asks (`madvise(MADV_HUGEPAGE)`):
-/// the kernel checks the flag at every fault, so memory mapped before
-/// this call is covered too. mimalloc marks its arenas for huge pages and
-/// returns freed memory to the kernel in pieces smaller than one; every
-/// huge page faulted back in is zeroed whole, 2 MiB at a time.
+/// from now on, whatever the allocator asks (mimalloc marks its arenas
+/// with `madvise(MADV_HUGEPAGE)`): the kernel checks the flag at every
+/// fault, so memory mapped before this call is covered too.
 fn disable_transparent_huge_pages(node: NodeId) {
     // SAFETY: prctl with integer arguments only.
     let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0, 0) };
