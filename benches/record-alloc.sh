@@ -3,9 +3,9 @@
 # a fresh local 3-node cluster (durability sync); Redis beside them in every
 # run. Two comparisons (--compare):
 #
-#   thp    transparent huge pages turned off for the servers
-#          (--transparent-huge-pages false) or as the system sets them (the
-#          default, --transparent-huge-pages true). Why: under a pipelined write
+#   thp    transparent huge pages turned off for the servers (the default,
+#          --transparent-huge-pages false) or as the system sets them
+#          (--transparent-huge-pages true). Why: under a pipelined write
 #          load `perf` put 15% of the servers' CPU in `clear_page_erms`
 #          under `vma_alloc_anon_folio_pmd`: mimalloc's arenas ask for huge
 #          pages, freed memory goes back to the OS in smaller pieces, and
@@ -167,7 +167,7 @@ profiled_set() { # NAME
     redis-benchmark -p "$leader" -t set -c 50 -P 16 -n "$requests" -r 100000 -d 100 --csv >"$out/$name-perf-set.csv"
     kill -INT "$recorder"; wait "$recorder" 2>/dev/null || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    perf report -i "$work/$name.perf" --no-children --stdio --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -40 \
+    perf report -i "$work/$name.perf" --no-children --stdio --sort sym 2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,40p' \
         >"$out/$name-perf-top.txt"
     local share
     share=$(awk '/clear_page_erms/ {sub("%", "", $1); s += $1} END {printf "%.1f", s}' "$out/$name-perf-top.txt")

@@ -108,13 +108,13 @@ pub struct Tuning {
     /// Commands queued at a leader beyond the window before proposals are refused.
     pub proposal_queue_max: usize,
     /// Let the server's memory use transparent huge pages as the system
-    /// sets them (`true`, the default), or turn them off for the server's
-    /// own process (`false`: `prctl(PR_SET_THP_DISABLE)`, what Redis's
-    /// `disable-thp` does). A trade measured in `results/thp`: with huge
-    /// pages, each one the allocator faults in is zeroed whole (2 MiB),
-    /// about 18% of the servers' CPU under pipelined SETs in `perf`;
-    /// without them SETs cost 4-14% less CPU and GETs 4-9% more (TLB
-    /// misses in the key index).
+    /// sets them (`true`), or turn them off for the server's own process
+    /// (`false`, the default: `prctl(PR_SET_THP_DISABLE)`, what Redis's
+    /// `disable-thp yes` does). mimalloc marks its arenas for huge pages,
+    /// and each one faulted in is zeroed whole (2 MiB): 17.6% of the
+    /// servers' samples under pipelined SETs in `perf`, 0.7% without. In
+    /// `results/thp` a SET costs 4-14% less CPU without them (13 of 15
+    /// interleaved pairs), and GETs show no consistent difference.
     pub transparent_huge_pages: bool,
     /// Measurement only: break a protocol rule on purpose (an injected bug
     /// of `paxoskv sim --inject-bug`; a server accepts only those in
@@ -151,7 +151,7 @@ impl Default for Tuning {
             clients_max: 10_000,
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
-            transparent_huge_pages: true,
+            transparent_huge_pages: false,
             unsafe_inject_bug: None,
         }
     }
@@ -629,7 +629,7 @@ pub struct TuningArgs {
     /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
     #[arg(long)]
     pub proposal_queue_max: Option<usize>,
-    /// Let this node's memory use transparent huge pages as the system sets them (true), or turn them off for its process like Redis's disable-thp (false: less CPU per SET, more per GET; see results/thp) [default: true]
+    /// Let this node's memory use transparent huge pages as the system sets them (true), or turn them off for its process like Redis's disable-thp (false: huge pages are zeroed whole when faulted in, which cost 4-14% of a SET's CPU; see results/thp) [default: false]
     #[arg(long)]
     pub transparent_huge_pages: Option<bool>,
     /// UNSAFE, FOR MEASUREMENT ONLY: run with a protocol bug injected on
@@ -788,9 +788,9 @@ mod tests {
         assert_eq!(inline.tuning.wal_writes, WalWrites::Inline);
         let bad = ClusterFile::parse(&format!("{text}\n[tuning]\nwal_writes = \"sometimes\"")).unwrap_err();
         assert!(bad.contains("unknown variant"), "{bad}");
-        assert!(file.tuning.transparent_huge_pages, "the system's setting unless asked otherwise");
-        let thp = ClusterFile::parse(&format!("{text}\n[tuning]\ntransparent_huge_pages = false")).unwrap();
-        assert!(!thp.tuning.transparent_huge_pages);
+        assert!(!file.tuning.transparent_huge_pages, "huge pages are off unless asked for");
+        let thp = ClusterFile::parse(&format!("{text}\n[tuning]\ntransparent_huge_pages = true")).unwrap();
+        assert!(thp.tuning.transparent_huge_pages);
     }
 
     #[test]
@@ -878,13 +878,13 @@ mod tests {
             window_slots: Some(1),
             lease_reads: Some(false),
             wal_writes: Some(WalWrites::Inline),
-            transparent_huge_pages: Some(false),
+            transparent_huge_pages: Some(true),
             ..Default::default()
         };
         args.apply(&mut t);
         assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
         assert_eq!(t.wal_writes, WalWrites::Inline);
-        assert!(!t.transparent_huge_pages);
+        assert!(t.transparent_huge_pages);
     }
 
     #[test]
