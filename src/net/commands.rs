@@ -292,9 +292,33 @@ pub fn full_name(spec: &'static CommandSpec, args: &[bytes::Bytes]) -> &'static 
     args.get(1).and_then(|sub| spec.subcommand(sub)).map_or(spec.name, |sub| sub.name)
 }
 
+/// The longest command or subcommand name we know, in bytes
+/// (`every_name_is_lowercase_and_found_in_any_case` checks the table).
+pub const NAME_BYTES_MAX: usize = 16;
+
+/// `name` lowercased into `buffer`, or an empty slice (no command's name)
+/// when it is longer than any name we know.
+pub fn lowercase<'a>(name: &[u8], buffer: &'a mut [u8; NAME_BYTES_MAX]) -> &'a [u8] {
+    let Some(lowered) = buffer.get_mut(..name.len()) else {
+        return &[];
+    };
+    lowered.copy_from_slice(name);
+    lowered.make_ascii_lowercase();
+    lowered
+}
+
 /// The spec of `name` (case-insensitive).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    command_index(name).map(|index| &COMMANDS[index])
+}
+
+/// Where `name` (case-insensitive) is in [`COMMANDS`]: a binary search of
+/// the sorted table by the lower-cased name (every request looks its
+/// command up once; a scan compared it with each name before it).
+pub fn command_index(name: &[u8]) -> Option<usize> {
+    let mut buffer = [0u8; NAME_BYTES_MAX];
+    let lower = lowercase(name, &mut buffer);
+    COMMANDS.binary_search_by(|spec| spec.name.as_bytes().cmp(lower)).ok()
 }
 
 /// The spec of a command or of a subcommand named `container|sub`
@@ -339,6 +363,20 @@ mod tests {
                 assert!(pair[0].name < pair[1].name, "{} then {}", pair[0].name, pair[1].name);
             }
         }
+    }
+
+    #[test]
+    fn every_name_is_lowercase_and_found_in_any_case() {
+        for spec in all_with_subcommands() {
+            assert!(spec.name.len() <= NAME_BYTES_MAX, "{}", spec.name);
+        }
+        for (index, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert_eq!(command_index(spec.name.as_bytes()), Some(index));
+            assert_eq!(command_index(spec.name.to_ascii_uppercase().as_bytes()), Some(index));
+        }
+        assert_eq!(command_index(&[b'a'; NAME_BYTES_MAX + 1]), None);
+        assert_eq!(command_index(b""), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! stays open.
 
 use crate::kv::{ExpireWhen, Expiry, Op, SetCondition, SetTtl, ERROR_NOT_INTEGER};
-use crate::net::commands::{arity_ok, lookup};
+use crate::net::commands::{arity_ok, lookup, lowercase, CommandSpec, NAME_BYTES_MAX};
 use bytes::Bytes;
 
 /// A parsed client request.
@@ -150,21 +150,22 @@ const EXPIRY_GETEX: u8 = 3;
 const EXPIRY_EXPIRE: u8 = 4;
 const EXPIRY_PEXPIRE: u8 = 5;
 
-/// The longest command or subcommand name we know, in bytes.
-const NAME_BYTES_MAX: usize = 16;
-
 /// The words SCAN's default COUNT asks for, as Redis.
 const SCAN_COUNT_DEFAULT: u64 = 10;
 
 /// Parses one command's arguments (name first). `value_bytes_max` bounds
 /// each stored value (SET, MSET, APPEND's and SETRANGE's results, ...).
 pub fn parse_request(args: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
-    let Some((name, rest)) = args.split_first() else {
+    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
         return Err(unknown_command(args));
     };
-    let Some(spec) = lookup(name) else {
-        return Err(unknown_command(args));
-    };
+    parse_request_of(spec, args, value_bytes_max)
+}
+
+/// [`parse_request`] of a command already looked up: `spec` is the spec
+/// of `args[0]`.
+pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_max: usize) -> Result<Request, String> {
+    let rest = args.get(1..).unwrap_or_default();
     if !arity_ok(spec.arity, args.len()) {
         return Err(wrong_args(spec.name));
     }
@@ -696,17 +697,6 @@ fn parse_hello(rest: &[Bytes]) -> Result<Request, String> {
         }
     }
     Ok(Request::Hello { version: Some(version), auth, setname })
-}
-
-/// `name` lowercased into `buffer`, or an empty slice (no command's name)
-/// when it is longer than any name we know.
-fn lowercase<'a>(name: &[u8], buffer: &'a mut [u8; NAME_BYTES_MAX]) -> &'a [u8] {
-    let Some(lowered) = buffer.get_mut(..name.len()) else {
-        return &[];
-    };
-    lowered.copy_from_slice(name);
-    lowered.make_ascii_lowercase();
-    lowered
 }
 
 fn expect_args(ok: bool, command: &str) -> Result<(), String> {

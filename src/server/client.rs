@@ -32,8 +32,8 @@ use super::util::{reply_cell_stamped, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
 use crate::net::commands::reply::command_reply;
-use crate::net::commands::{arity_ok, full_name, lookup};
-use crate::net::request::{parse_request, Request as ClientRequest};
+use crate::net::commands::{arity_ok, command_index, COMMANDS};
+use crate::net::request::{parse_request, parse_request_of, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Stage, Waiter};
@@ -467,14 +467,15 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     shared.monitor.clients.total_commands.fetch_add(1, Relaxed);
     // Name and arity first, as Redis: those errors come before NOAUTH and
     // refuse a command at MULTI's queue time (the transaction then aborts).
-    let spec = match args.first().and_then(|name| lookup(name)) {
-        Some(spec) if arity_ok(spec.arity, args.len()) => spec,
+    let found = args.first().and_then(|name| command_index(name)).map(|index| (index, &COMMANDS[index]));
+    let (index, spec) = match found {
+        Some((index, spec)) if arity_ok(spec.arity, args.len()) => (index, spec),
         found => {
             let message = match parse_request(args, shared.file.tuning.value_bytes_max) {
                 Err(message) => message,
                 Ok(_) => unreachable!("a name or arity error parses as an error"),
             };
-            if found.is_some_and(|spec| spec.name == "exec") {
+            if found.is_some_and(|(_, spec)| spec.name == "exec") {
                 // Redis answers a malformed EXEC by discarding the transaction.
                 *conn.multi.borrow_mut() = None;
                 *conn.watching.borrow_mut() = None;
@@ -489,12 +490,12 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             return true;
         }
     };
-    conn.info.touch(full_name(spec, args));
+    conn.info.touch_command(index, args.get(1).and_then(|word| spec.subcommand(word)));
     if !conn.authenticated.get() && !spec.flags.contains(&"no_auth") {
         conn.push_error(ERROR_NOAUTH);
         return true;
     }
-    let request = parse_request(args, shared.file.tuning.value_bytes_max);
+    let request = parse_request_of(spec, args, shared.file.tuning.value_bytes_max);
     if conn.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
         queue_in_multi(conn, request);
         return true;
@@ -952,7 +953,9 @@ fn config_get(parameters: &[Bytes]) -> Vec<(Bytes, &'static str)> {
 
 /// Send `op` to the shard its keys map to.
 async fn submit_kv(conn: &Rc<Connection>, op: Op, shape: Shape) {
-    let shard = match shard_of_keys(op.keys(), conn.shards()) {
+    // One shard holds every key: no key list to build, no key to hash.
+    let keys_shard = if conn.shards() == 1 { Some(Some(0)) } else { shard_of_keys(op.keys(), conn.shards()) };
+    let shard = match keys_shard {
         Some(shard) => shard.unwrap_or(0),
         None => {
             conn.push_error(ERROR_CROSSSLOT);

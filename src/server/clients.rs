@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::util;
-use crate::net::commands::COMMANDS;
+use crate::net::commands::{self, CommandSpec, COMMANDS};
 use crate::net::request::KillFilter;
 
 /// One connection's state as others may see it.
@@ -64,11 +64,18 @@ impl ClientInfo {
     /// A command starts now: `name` from the table, or `container|sub`
     /// from its subcommands (`commands::full_name`).
     pub fn touch(&self, full_name: &str) {
-        self.last_ms.store(util::unix_millis() as u64, Relaxed);
         let name = full_name.split('|').next().unwrap_or(full_name);
-        let Some(index) = COMMANDS.iter().position(|spec| spec.name == name) else { return };
+        let Some(index) = commands::command_index(name.as_bytes()) else { return };
+        let sub = COMMANDS[index].subcommands.iter().find(|sub| sub.name == full_name);
+        self.touch_command(index, sub);
+    }
+
+    /// [`ClientInfo::touch`] for a command already looked up: `COMMANDS[index]`,
+    /// and `sub`, one of its subcommands.
+    pub fn touch_command(&self, index: usize, sub: Option<&CommandSpec>) {
+        self.last_ms.store(util::unix_millis() as u64, Relaxed);
         self.last_command.store(index as u8, Relaxed);
-        let sub = COMMANDS[index].subcommands.iter().position(|sub| sub.name == full_name);
+        let sub = sub.and_then(|sub| COMMANDS[index].subcommands.iter().position(|s| s.name == sub.name));
         self.last_subcommand.store(sub.map_or(u8::MAX, |i| i as u8), Relaxed);
     }
 
