@@ -260,6 +260,35 @@ def section_core_compare(out):
     )
 
 
+def session_check(out, runs, g):
+    """Flag the references of bundle `g` that moved far from their median over every goals bundle: the
+    verdicts computed from them then say more about the session than about paxoskv."""
+    references = [
+        ("Redis's -P 16 GET", lambda b: b["systems"].get("redis", {}).get("p16_get_rps"), "{:,.0f} ops/s"),
+        ("Redis's -P 16 SET", lambda b: b["systems"].get("redis", {}).get("p16_set_rps"), "{:,.0f} ops/s"),
+        ("Redis's find-max", lambda b: b["systems"].get("redis", {}).get("find_max_ops_s"), "{:,.0f} ops/s"),
+        ("AOF Redis's 2k/s p99", lambda b: b["systems"].get("redis-aof", {}).get("open_2k_p99_us"), "{:,.0f} µs"),
+        ("the raw disk's p50", lambda b: b["raw_disk"].get("raw_disk_p50_us"), "{:,.0f} µs"),
+    ]
+    bundles = [load(f"goals/{d}/goals.json") for d in runs]
+    number = lambda v: float(v) if v not in (None, "", "-") else None
+    moved = []
+    for name, get, unit in references:
+        values = [v for v in (number(get(b)) for b in bundles) if v]
+        value = number(get(g))
+        if not value or len(values) < 3:
+            continue
+        median = statistics.median(values)
+        ratio = value / median
+        if ratio > 1.5 or ratio < 1 / 1.5:
+            moved.append(f"{name} {unit.format(value)}, {ratio:.2f}x its median over {len(values)} sessions "
+                         f"({unit.format(median)})")
+    if moved:
+        out.append(f"\n**This session's references moved** (by more than 1.5x from their median over every goals "
+                   f"bundle): {'; '.join(moved)}. The verdicts computed from them say more about the session than "
+                   f"about paxoskv; read them with the earlier bundles.")
+
+
 def section_goals(out):
     """Issue 11's goals, before and after, from the newest results/goals bundle."""
     out.append("## 9. Issue 11's goals: before and after, each next to its reference (durable unless said)\n")
@@ -307,6 +336,7 @@ def section_goals(out):
             cells.append(f"{fmt(floor)} {row['unit']}" if floor is not None else "-")
             cells.append({True: "yes", False: "**no**", None: "-"}[row.get("floor_met")])
         out.append("| " + " | ".join(cells) + " |")
+    session_check(out, runs, g)
     if has_floor:
         f3, f1 = g["floors"]["rate-3"], g["floors"]["rate-1"]
         out.append(
