@@ -102,17 +102,23 @@ setting_args() { # NAME: sets env_args and flag_args
     esac
 }
 
+# A fresh cluster of setting NAME in $work/TAG, its log in $out/TAG-cluster.log;
+# sets cluster_pid (the `paxoskv cluster` process) and leader (its leader's port).
+start_cluster() { # NAME TAG
+    setting_args "$1"
+    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$2" --fresh \
+        --run-seconds 600 "${flag_args[@]}" >"$out/$2-cluster.log" 2>&1 &
+    cluster_pid=$!
+    pids+=("$cluster_pid")
+    for i in 1 2 3; do wait_ping $((base + i)); done
+    leader=$(leader_port "$base")
+}
+
 # One setting: NAME RUN; appends "NAME RUN set_ops set_cpu set_faults get_ops get_cpu get_faults hwm_kb"
 paxoskv_steps() {
     local name=$1 run=$2
-    setting_args "$name"
-    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$name-$run" --fresh \
-        --run-seconds 600 "${flag_args[@]}" >"$out/$name-$run-cluster.log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    for i in 1 2 3; do wait_ping $((base + i)); done
-    local leader servers set get hwm
-    leader=$(leader_port "$base")
+    start_cluster "$name" "$name-$run"
+    local pid=$cluster_pid servers set get hwm
     mapfile -t servers < <(pgrep -P "$pid")
     set=$(pipelined set "$leader" "$out/$name-$run-set.csv" "${servers[@]}")
     get=$(pipelined get "$leader" "$out/$name-$run-get.csv" "${servers[@]}")
@@ -153,14 +159,8 @@ done
 # One SET step of setting NAME under perf: "NAME zeroing_percent" into perf.txt.
 profiled_set() { # NAME
     local name=$1
-    setting_args "$name"
-    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$name-perf" --fresh \
-        --run-seconds 600 "${flag_args[@]}" >"$out/$name-perf-cluster.log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    for i in 1 2 3; do wait_ping $((base + i)); done
-    local leader servers
-    leader=$(leader_port "$base")
+    start_cluster "$name" "$name-perf"
+    local pid=$cluster_pid servers
     servers=$(pgrep -P "$pid" | paste -sd,)
     perf record -F 499 -g -p "$servers" -o "$work/$name.perf" >/dev/null 2>&1 &
     local recorder=$!
