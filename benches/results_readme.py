@@ -496,11 +496,12 @@ def section_idle(out):
 
 def section_newest_bundle(out, directory, heading, raw_name):
     """A section made of the newest bundle's README under results/DIRECTORY (its title replaced by HEADING,
-    its RAW_NAME file linked), then links to the bundle and to the earlier ones."""
+    its RAW_NAME file linked), then links to the bundle and to the earlier ones. Returns the bundles, oldest
+    first (none: the section is left out)."""
     base = os.path.join(R, directory)
     bundles = bundles_by_time(base)
     if not bundles:
-        return
+        return bundles
     newest = bundles[-1]
     with open(os.path.join(base, newest, "README.md")) as f:
         page = f.read().split("\n", 2)[2]  # without its title
@@ -509,6 +510,7 @@ def section_newest_bundle(out, directory, heading, raw_name):
     links = ", ".join(f"[{d}]({directory}/{d}/README.md)" for d in bundles if d != newest)
     out.append(f"Bundle: [{directory}/{newest}]({directory}/{newest}/README.md)" + (f"; earlier: {links}" if links else "")
                + ".\n")
+    return bundles
 
 
 def section_wal_requests(out):
@@ -547,8 +549,7 @@ def section_wal_writes(out):
 
 def section_alloc(out):
     """Section 16: mimalloc's purge delay (benches/record-alloc.sh)."""
-    section_newest_bundle(out, "alloc", "16. The allocator's purge delay under pipelined writes", "runs.txt")
-    bundles = bundles_by_time(os.path.join(R, "alloc"))
+    bundles = section_newest_bundle(out, "alloc", "16. The allocator's purge delay under pipelined writes", "runs.txt")
     if not bundles:
         return
     m = load(f"alloc/{bundles[-1]}/summary.json")["medians"]
@@ -569,8 +570,8 @@ def section_alloc(out):
 
 def section_thp(out):
     """Section 17: transparent huge pages on or off (benches/record-alloc.sh --compare thp)."""
-    section_newest_bundle(out, "thp", "17. Transparent huge pages under pipelined writes and reads", "runs.txt")
-    bundles = bundles_by_time(os.path.join(R, "thp"))
+    bundles = section_newest_bundle(out, "thp", "17. Transparent huge pages under pipelined writes and reads",
+                                    "runs.txt")
     if not bundles:
         return
     rows = []
