@@ -122,16 +122,11 @@ impl Replica {
             }
         }
         let ballot = leader.ballot;
-        let chosen: Vec<(Slot, Value, NodeSet)> = chosen
-            .into_iter()
-            .map(|slot| {
-                let in_flight = leader.in_flight.remove(&slot).expect("slot is in flight");
-                (slot, in_flight.value, in_flight.acks)
-            })
-            .collect();
-        for (slot, value, voters) in chosen {
-            self.out.events.push(Event::Chosen { slot, ballot, voters });
-            self.learn_chosen(slot, value);
+        for slot in chosen {
+            let Role::Leader(leader) = &mut self.role else { unreachable!("learning keeps the role") };
+            let in_flight = leader.in_flight.remove(&slot).expect("slot is in flight");
+            self.out.events.push(Event::Chosen { slot, ballot, voters: in_flight.acks });
+            self.learn_chosen(slot, in_flight.value);
         }
         self.after_learning();
     }
@@ -257,6 +252,9 @@ impl Replica {
     pub(super) fn release_reads(&mut self) {
         let commit = self.learner.commit();
         let Role::Leader(leader) = &self.role else { return };
+        if leader.reads.is_empty() {
+            return; // called at every commit: skip the horizon's majority count
+        }
         if self.horizon_acked() < leader.elected_floor {
             // A read judged now might come before a time an earlier leader
             // judged a read at: wait for our horizon to pass it.

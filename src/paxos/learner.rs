@@ -126,10 +126,19 @@ impl Learner {
         }
     }
 
-    /// Newly committed slots not yet handed out, in slot order.
-    pub fn take_committed(&mut self) -> Vec<(Slot, Value)> {
-        let out: Vec<(Slot, Value)> = (self.emitted..self.commit).map(|s| (s, self.chosen[&s].clone())).collect();
+    /// Newly committed slots not yet handed out, in slot order, appended
+    /// to `out` (the core's recycled `Ready::committed`: no allocation per
+    /// `ready()`).
+    pub fn take_committed_into(&mut self, out: &mut Vec<(Slot, Value)>) {
+        out.extend((self.emitted..self.commit).map(|s| (s, self.chosen[&s].clone())));
         self.emitted = self.commit;
+    }
+
+    /// Newly committed slots not yet handed out, in slot order.
+    #[cfg(test)]
+    fn take_committed(&mut self) -> Vec<(Slot, Value)> {
+        let mut out = Vec::new();
+        self.take_committed_into(&mut out);
         out
     }
 }

@@ -158,12 +158,13 @@ pub struct Leader {
 
 /// Commands waiting for a slot, in the chunks they were proposed in: a
 /// chunk that fits a batch becomes the batch as it is (one move of the
-/// caller's `Vec`, not one per command); only a chunk that straddles a
-/// batch limit is split.
+/// caller's `Vec`, not one per command, and no pass over its commands:
+/// each chunk keeps its byte count); only a chunk that straddles a batch
+/// limit is split.
 #[derive(Debug, Default)]
 pub struct ProposalQueue {
-    /// No chunk is empty.
-    chunks: VecDeque<Vec<Bytes>>,
+    /// Each chunk with its payload bytes. No chunk is empty.
+    chunks: VecDeque<(Vec<Bytes>, usize)>,
     len: usize,
     bytes: usize,
 }
@@ -183,13 +184,14 @@ impl ProposalQueue {
         self.bytes
     }
 
+    /// Queue `commands`, whose payload is `bytes` bytes in all.
     pub fn push(&mut self, commands: Vec<Bytes>, bytes: usize) {
         if commands.is_empty() {
             return;
         }
         self.len += commands.len();
         self.bytes += bytes;
-        self.chunks.push_back(commands);
+        self.chunks.push_back((commands, bytes));
     }
 
     /// The next batch, in queue order: at most `count_max` commands and
@@ -198,24 +200,29 @@ impl ProposalQueue {
     pub fn take_batch(&mut self, count_max: usize, bytes_max: usize) -> Vec<Bytes> {
         let mut batch: Vec<Bytes> = Vec::new();
         let mut bytes = 0usize;
-        while let Some(front) = self.chunks.front_mut() {
-            let mut fit = 0;
-            let mut fit_bytes = 0;
-            for command in front.iter() {
-                let full = batch.len() + fit >= count_max || bytes + fit_bytes + command.len() > bytes_max;
-                if full && batch.len() + fit > 0 {
-                    break;
+        while let Some((front, front_bytes)) = self.chunks.front_mut() {
+            let (fit, fit_bytes) = if batch.len() + front.len() <= count_max && bytes + *front_bytes <= bytes_max {
+                (front.len(), *front_bytes)
+            } else {
+                let (mut fit, mut fit_bytes) = (0, 0);
+                for command in front.iter() {
+                    let full = batch.len() + fit >= count_max || bytes + fit_bytes + command.len() > bytes_max;
+                    if full && batch.len() + fit > 0 {
+                        break;
+                    }
+                    fit += 1;
+                    fit_bytes += command.len();
                 }
-                fit += 1;
-                fit_bytes += command.len();
-            }
+                (fit, fit_bytes)
+            };
             if fit == 0 {
                 break;
             }
             let whole = fit == front.len();
             let taken = if whole {
-                self.chunks.pop_front().expect("front exists")
+                self.chunks.pop_front().expect("front exists").0
             } else {
+                *front_bytes -= fit_bytes;
                 let rest = front.split_off(fit);
                 std::mem::replace(front, rest)
             };
@@ -236,7 +243,7 @@ impl ProposalQueue {
 
     /// Every command, in queue order (for aborting them).
     pub fn into_commands(self) -> impl Iterator<Item = Bytes> {
-        self.chunks.into_iter().flatten()
+        self.chunks.into_iter().flat_map(|(chunk, _)| chunk)
     }
 }
 

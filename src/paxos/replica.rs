@@ -391,10 +391,13 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader_hint });
         };
-        if commands.iter().any(|c| c.len() > self.config.batch_bytes_max) {
-            return Err(ProposeError::TooLarge);
+        let mut bytes = 0usize;
+        for command in &commands {
+            if command.len() > self.config.batch_bytes_max {
+                return Err(ProposeError::TooLarge);
+            }
+            bytes += command.len();
         }
-        let bytes: usize = commands.iter().map(Bytes::len).sum();
         if leader.queue.len() + commands.len() > self.config.proposal_queue_max
             || leader.queue.bytes() + bytes > self.config.proposal_queue_bytes_max
         {
@@ -555,7 +558,7 @@ impl Replica {
             self.persisted_commit = self.learner.commit();
             self.out.persist.push(PersistOp::Commit { commit: self.persisted_commit });
         }
-        self.out.committed = self.learner.take_committed();
+        self.learner.take_committed_into(&mut self.out.committed);
         self.ready_number += 1;
         if let Some(ms) = self.horizon_in_ready.take() {
             self.horizon_unsynced.push_back((self.ready_number, ms));

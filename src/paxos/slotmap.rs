@@ -139,6 +139,12 @@ impl<V> SlotMap<V> {
         let keep_from = self.lower_bound(slot);
         if keep_from == self.entries.len() {
             self.entries.clear();
+        } else if keep_from <= 4 {
+            // After a commit this is one or a few entries, where
+            // `drain(..keep_from)` costs several times more than a pop each.
+            for _ in 0..keep_from {
+                self.entries.pop_front();
+            }
         } else {
             self.entries.drain(..keep_from);
         }
