@@ -5,25 +5,36 @@
 # libraries take turns, allocation counts) and its criterion bench, and
 # writes a bundle to results/core-compare/<UTC time>/: the raw JSON and
 # criterion output, the command, commit, machine and versions, and a table
-# (README.md).
+# (README.md). With valgrind installed it also counts instructions per
+# command (benches/core_compare_instructions.py): deterministic, where the
+# timings move with the machine's noise.
 #
-# Usage: benches/core-compare.sh [--quick] [--note TEXT]
+# Usage: benches/core-compare.sh [--quick] [--note TEXT] [--before REV]
 #   --quick   short samples (a smoke test, not a result)
 #   --note    a line for the bundle's README (e.g. what else ran)
+#   --before  also count paxoskv's instructions with the core (src/) of
+#             git revision REV, driven by this harness: a before/after
+#             column measured in the same bundle (needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 quick=0
 note=""
+before=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1; shift ;;
     --note) note="$2"; shift 2 ;;
+    --before) before="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 if ! command -v protoc >/dev/null; then
   echo "protoc not found: raft-rs's build needs it (benches/install-deps.sh installs protobuf-compiler)" >&2
+  exit 1
+fi
+if [[ -n "$before" ]] && ! command -v valgrind >/dev/null; then
+  echo "--before counts instructions: valgrind not found (benches/install-deps.sh installs it)" >&2
   exit 1
 fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -79,6 +90,26 @@ if command -v perf >/dev/null && [[ $quick -eq 0 ]]; then
     rm -f "$out/perf.data"
   done
   echo "profiles: perf record -F 999 -g target/release/core-compare --library paxoskv --entries-per-round E --commands-per-entry C --repeats 5 --sample-ms 300" >> "$out/machine.txt"
+fi
+# Instructions per command (valgrind): every library, and with --before
+# paxoskv with REV's core under this same harness (a worktree of REV with
+# this commit's benches/core-compare copied in, built in its own target
+# directory so its dependencies stay cached between runs).
+if command -v valgrind >/dev/null && [[ $quick -eq 0 ]]; then
+  python3 "$root/benches/core_compare_instructions.py" "$out" "$crate/target/release/core-compare"
+  echo "instructions: python3 benches/core_compare_instructions.py BUNDLE benches/core-compare/target/release/core-compare" >> "$out/machine.txt"
+  if [[ -n "$before" ]]; then
+    tree=$(mktemp -d)
+    trap 'git -C "$root" worktree remove --force "$tree" 2>/dev/null || true' EXIT
+    git worktree add -q --detach "$tree" "$before"
+    rm -rf "$tree/benches/core-compare"
+    mkdir -p "$tree/benches/core-compare"
+    cp -r "$crate/Cargo.toml" "$crate/Cargo.lock" "$crate/src" "$crate/benches" "$tree/benches/core-compare/"
+    (cd "$tree/benches/core-compare" && CARGO_TARGET_DIR="$root/$crate/target-before" nice -n 5 cargo build --release --bin core-compare)
+    rev=$(git rev-parse --short=7 "$before")
+    python3 "$root/benches/core_compare_instructions.py" "$out" "$crate/target-before/release/core-compare" --label "paxoskv@$rev"
+    echo "before: paxoskv's core at $(git rev-parse "$before") (src/ of that commit, this commit's harness), counted as paxoskv@$rev" >> "$out/machine.txt"
+  fi
 fi
 python3 "$root/benches/core_compare_table.py" "$out"
 echo "bundle: $out"

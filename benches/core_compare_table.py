@@ -27,9 +27,25 @@ def by_library(name):
 
 paxoskv = by_library("paxoskv")
 harness = by_library("harness-only")
+instructions_path = os.path.join(out, "instructions.json")
+instructions = json.load(open(instructions_path)) if os.path.exists(instructions_path) else {"rows": []}
+counted = {(r["library"], r["entries_per_round"], r["commands_per_entry"]): r["instructions_per_command"]
+           for r in instructions["rows"]}
+
+
+def instructions_text(library, shape):
+    """Instructions per command, and the own ones' ratio to paxoskv's."""
+    mine, base, floor = (counted.get((name, *shape)) for name in (library, "paxoskv", "harness-only"))
+    if mine is None:
+        return "-", "-"
+    if library == "harness-only" or base is None or floor is None or base <= floor:
+        return f"{mine:,.1f}", "-"
+    return f"{mine:,.1f}", f"{(mine - floor) / (base - floor):.2f}"
+
+
 lines = [
-    "| entries per round | commands per entry | library | ns per committed command: median of interleaved samples (min-max) | ratio to paxoskv | own ns per command (minus harness-only) | own ratio to paxoskv | criterion median ns per command | allocations per command | bytes allocated per command | messages per entry |",
-    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| entries per round | commands per entry | library | ns per committed command: median of interleaved samples (min-max) | ratio to paxoskv | own ns per command (minus harness-only) | own ratio to paxoskv | criterion median ns per command | instructions per command (valgrind) | own instructions ratio to paxoskv | allocations per command | bytes allocated per command | messages per entry |",
+    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 for r in rows:
     shape = (r["entries_per_round"], r["commands_per_entry"])
@@ -45,12 +61,20 @@ for r in rows:
         own_ratio_text = f"{own / own_base:.2f}" if own_base > 0 else "-"
     crit = criterion_ns_per_command(r)
     crit_text = f"{crit:,.1f}" if crit is not None else "-"
+    ins_text, ins_ratio_text = instructions_text(r["library"], shape)
     lines.append(
         f"| {r['entries_per_round']} | {r['commands_per_entry']} | {r['library']} "
         f"| {r['ns_per_command_median']:,.1f} ({r['ns_per_command_min']:,.1f}-{r['ns_per_command_max']:,.1f}) "
-        f"| {ratio:.2f} | {own_text} | {own_ratio_text} | {crit_text} "
+        f"| {ratio:.2f} | {own_text} | {own_ratio_text} | {crit_text} | {ins_text} | {ins_ratio_text} "
         f"| {r['allocations_per_command']:.3f} | {r['bytes_per_command']:,.1f} | {r.get('messages_per_entry', 0):.2f} |"
     )
+# Builds counted only for instructions (--before: an earlier commit's core).
+others = sorted({r["library"] for r in instructions["rows"]} - {r["library"] for r in rows})
+for library in others:
+    for shape in sorted(paxoskv):
+        ins_text, ins_ratio_text = instructions_text(library, shape)
+        if ins_text != "-":
+            lines.append(f"| {shape[0]} | {shape[1]} | {library} | - | - | - | - | - | {ins_text} | {ins_ratio_text} | - | - | - |")
 table = "\n".join(lines) + "\n"
 
 readme = f"""# Consensus core comparison: paxoskv vs OmniPaxos vs raft-rs
@@ -90,6 +114,15 @@ them into the proposer's and three replicas' digests, work that every
 other row includes; "own ns per command" subtracts it. "Messages per
 entry" counts the messages delivered between replicas (each library's
 own messages to itself excluded), over the allocation run.
+
+Instructions: `instructions.json` holds valgrind's count (cachegrind,
+no cache simulation) of the instructions per committed command, from two
+runs of the binary at different fixed numbers of rounds, so that only the
+rounds count (`benches/core_compare_instructions.py` says how). The same
+work gives the same count on every run, however noisy the machine; but an
+instruction is not a nanosecond (cache misses and mispredicted branches
+cost time, not instructions). A `paxoskv@REV` row counts the core of an
+earlier commit driven by this harness (`core-compare.sh --before REV`).
 
 Timing: `results.json` holds the binary's interleaved samples
 (the libraries take turns, {doc['repeats']} samples of about

@@ -36,6 +36,11 @@ struct Args {
     /// Only these libraries (by name; default: all), e.g. for a profile.
     #[arg(long, value_delimiter = ',')]
     library: Vec<String>,
+    /// Rounds per sample, fixed instead of calibrated to `--sample-ms`:
+    /// the same work on every run, for counting instructions
+    /// (`benches/core-compare.sh --instructions`, under valgrind).
+    #[arg(long)]
+    rounds: Option<u64>,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -65,10 +70,14 @@ fn main() -> Result<(), String> {
                 .filter(|l| args.library.is_empty() || args.library.iter().any(|n| n == l.name()))
                 .map(|l| l.build(shape))
                 .collect();
-            // Calibrate (this also warms each group up), then one discarded sample.
+            // Calibrate (this also warms each group up), then one discarded sample;
+            // with `--rounds`, no calibration: the discarded sample warms up.
             let mut rounds = Vec::new();
             for group in groups.iter_mut() {
-                rounds.push(measure::calibrate(group.as_mut(), target)?);
+                rounds.push(match args.rounds {
+                    Some(fixed) => fixed,
+                    None => measure::calibrate(group.as_mut(), target)?,
+                });
             }
             let mut ns: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
             for repeat in 0..=args.repeats {
