@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+command_line="benches/core-compare.sh $*"
 quick=0
 note=""
 before=""
@@ -43,7 +44,7 @@ mkdir -p "$out"
 crate=benches/core-compare
 # Provenance first, before this script touches the tree.
 {
-  echo "command: benches/core-compare.sh $*"
+  echo "command: $command_line"
   echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- src benches/core-compare || echo ' (dirty)')"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "cores: $(nproc)"
