@@ -110,16 +110,24 @@ impl Replica {
     /// `value` is chosen at `slot`. Records it durably unless our acceptor's
     /// accepted value (already on its way to disk) is that same value.
     pub(super) fn learn_chosen(&mut self, slot: Slot, value: Value) {
+        self.learn_chosen_from(slot, value, false);
+    }
+
+    /// `learn_chosen`, where `accepted_here` says the caller took `value`
+    /// from our acceptor's accepted slot (the commit knowledge of a
+    /// leader's message): then it is on its way to disk without a second
+    /// lookup and comparison.
+    pub(super) fn learn_chosen_from(&mut self, slot: Slot, value: Value, accepted_here: bool) {
         self.note_stamp(&value);
         if self.learner.is_chosen(slot) {
             self.learner.learn(slot, value); // asserts agreement
             return;
         }
-        let on_disk = self.acceptor.accepted(slot).is_some_and(|(_, v)| *v == value);
+        let on_disk = accepted_here || self.acceptor.accepted(slot).is_some_and(|(_, v)| *v == value);
         if !on_disk {
             self.out.persist.push(PersistOp::Chosen { first_slot: slot, values: vec![value.clone()] });
         }
-        self.learner.learn(slot, value);
+        self.learner.learn_new(slot, value);
     }
 
     /// Housekeeping after the commit index may have moved.

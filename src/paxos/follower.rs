@@ -132,7 +132,7 @@ impl Replica {
             match self.acceptor.accepted(slot) {
                 Some((b, value)) if *b == ballot => {
                     let value = value.clone();
-                    self.learn_chosen(slot, value);
+                    self.learn_chosen_from(slot, value, true);
                 }
                 _ if self.learner.is_chosen(slot) => {}
                 _ => break,

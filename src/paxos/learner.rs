@@ -96,6 +96,17 @@ impl Learner {
         true
     }
 
+    /// Record `slot`'s chosen value, which the caller checked is not known
+    /// chosen here (`!is_chosen(slot)`): `learn` without its lookup for a
+    /// known value (one per slot on every replica).
+    pub fn learn_new(&mut self, slot: Slot, value: Value) {
+        debug_assert!(!self.is_chosen(slot), "slot {slot} is already known chosen");
+        self.chosen.insert(slot, value);
+        while self.chosen.contains_key(&self.commit) {
+            self.commit += 1;
+        }
+    }
+
     /// Chosen values from `first` on, contiguous, at most `max` of them.
     /// Empty if `first` was compacted away (the storage layer's snapshot
     /// transfer serves such a replica).
