@@ -88,7 +88,7 @@ impl<C> Node<C> {
             }
         }
         let outcome = if through_log {
-            self.replica.propose(vec![request.command.encode()])
+            self.replica.propose_one(request.command.encode())
         } else {
             self.replica.read(self.next_read_id)
         };

@@ -194,6 +194,24 @@ impl ProposalQueue {
         self.chunks.push_back((commands, bytes));
     }
 
+    /// Queue one command (`bytes` long) after the others: it joins the last
+    /// chunk while that chunk still fits one batch of at most `count_max`
+    /// commands and `bytes_max` bytes (so chunks built this way are taken
+    /// whole), else it starts a chunk. No allocation per command: a shell
+    /// that proposes one request at a time would otherwise build a `Vec`
+    /// for each.
+    pub fn push_one(&mut self, command: Bytes, bytes: usize, count_max: usize, bytes_max: usize) {
+        self.len += 1;
+        self.bytes += bytes;
+        match self.chunks.back_mut() {
+            Some((chunk, chunk_bytes)) if chunk.len() < count_max && *chunk_bytes + bytes <= bytes_max => {
+                chunk.push(command);
+                *chunk_bytes += bytes;
+            }
+            _ => self.chunks.push_back((vec![command], bytes)),
+        }
+    }
+
     /// The next batch, in queue order: at most `count_max` commands and
     /// `bytes_max` payload bytes, but never empty while commands wait (a
     /// command alone over the limit goes alone).
@@ -316,8 +334,9 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    /// Batches cut from chunks are exactly the batches the one-command-at-a-
-    /// time rule cuts: same commands, same order, same limits.
+    /// Batches cut from chunks (pushed whole or one command at a time) are
+    /// exactly the batches the one-command-at-a-time rule cuts: same
+    /// commands, same order, same limits.
     #[test]
     fn chunked_queue_cuts_the_batches_a_command_queue_would() {
         for seed in 0..300u64 {
@@ -327,7 +346,15 @@ mod tests {
             let mut model: VecDeque<Bytes> = VecDeque::new();
             let mut next = 0u32;
             for step in 0..200 {
-                if rng.chance(0.5) {
+                if rng.chance(0.2) {
+                    next += 1;
+                    let mut c = next.to_be_bytes().to_vec();
+                    c.resize(rng.below(20) as usize + 4, 0);
+                    let c = Bytes::from(c);
+                    model.push_back(c.clone());
+                    let len = c.len();
+                    queue.push_one(c, len, count_max, bytes_max);
+                } else if rng.chance(0.5) {
                     let chunk: Vec<Bytes> = (0..rng.below(6))
                         .map(|_| {
                             next += 1;

@@ -407,6 +407,26 @@ impl Replica {
         Ok(())
     }
 
+    /// `propose(vec![command])` without the `Vec`: one command, queued
+    /// after the others (see `ProposalQueue::push_one`). The node proposes
+    /// each write this way.
+    pub fn propose_one(&mut self, command: Bytes) -> Result<(), ProposeError> {
+        let Role::Leader(leader) = &mut self.role else {
+            return Err(ProposeError::NotLeader { leader: self.leader_hint });
+        };
+        let bytes = command.len();
+        if bytes > self.config.batch_bytes_max {
+            return Err(ProposeError::TooLarge);
+        }
+        if leader.queue.len() + 1 > self.config.proposal_queue_max
+            || leader.queue.bytes() + bytes > self.config.proposal_queue_bytes_max
+        {
+            return Err(ProposeError::QueueFull);
+        }
+        leader.queue.push_one(command, bytes, self.config.batch_count_max, self.config.batch_bytes_max);
+        Ok(())
+    }
+
     /// Ask for a linearizable read. Answered in a later `Ready::reads`:
     /// at once under a lease, else after a read-index heartbeat round.
     pub fn read(&mut self, id: u64) -> Result<(), ProposeError> {
