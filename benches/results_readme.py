@@ -182,7 +182,8 @@ def section_core_instructions(out, name, shapes, machine):
     out.append("")
     if before:
         out.append(
-            f"What changed in the core since `{before}` (commit 2276808), none of it visible to the simulator "
+            f"What changed in the core since `{before}` (commits 2276808, 5fa3541, 0f10d4b), none of it visible to "
+            "the simulator "
             "(`paxoskv sim --seeds 1..=60 --crashes --partitions` and `--seeds 1..=40 --crashes --stalls "
             "--read-mode read-index` print byte-identical output before and after):\n\n"
             "- newly committed slots are appended to the recycled `Ready::committed` (they went into a new `Vec` "
@@ -193,7 +194,13 @@ def section_core_instructions(out, name, shapes, machine):
             "proposal queue keeps each chunk's byte count, so a chunk that fits a batch is taken without a pass "
             "over its commands;\n"
             "- a commit collects the chosen slots in one `Vec` (it built two);\n"
-            "- `SlotMap::drop_below` pops one to four entries (what a commit drops) instead of `drain`ing them.\n"
+            "- `SlotMap::drop_below` pops one to four entries (what a commit drops) instead of `drain`ing them;\n"
+            "- a slot learned chosen is inserted without first looking for a known value once `is_chosen` said "
+            "there is none (`Learner::learn_new`), and a follower that learns a slot from the leader's commit index "
+            "takes the value from its own acceptor without looking it up and comparing it a second time;\n"
+            "- `Replica::propose_one` queues a single command without a `Vec` (it joins the queue's last chunk while "
+            "that chunk fits a batch): the node proposes every write with it. This harness proposes whole entries "
+            "with `propose`, so the table does not show it.\n"
         )
 
 
