@@ -412,11 +412,8 @@ fn pipelining_window_bounds_slots_in_flight_and_batches_the_rest() {
     assert_eq!((next.first_slot, next.values[0].commands().len()), (4, 3));
 }
 
-#[test]
-fn proposal_queue_is_bounded() {
-    let mut cfg = config(vec![1]);
-    cfg.proposal_queue_max = 4;
-    cfg.window_slots = 1;
+/// A single replica with `cfg`, elected leader of itself.
+fn lone_leader(cfg: Config) -> Replica {
     let mut r = Replica::new(cfg, 1, 1).unwrap();
     for _ in 0..1_000 {
         r.tick();
@@ -427,8 +424,66 @@ fn proposal_queue_is_bounded() {
         }
     }
     assert!(r.is_leader(), "a single replica elects itself");
+    // Its window of no-ops chosen, so proposals go out at the next `ready()`.
+    for _ in 0..100 {
+        if r.status().in_flight_slots == 0 {
+            break;
+        }
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+    }
+    assert_eq!(r.status().in_flight_slots, 0, "the no-ops are chosen");
+    r
+}
+
+/// The batches (each slot's commands) that `ready` persists as accepted.
+fn accepted_batches(ready: &Ready) -> Vec<Vec<Bytes>> {
+    ready
+        .persist
+        .iter()
+        .flat_map(|op| match op {
+            PersistOp::Accept { values, .. } => values.iter().map(|v| v.commands().to_vec()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn proposal_queue_is_bounded() {
+    let mut cfg = config(vec![1]);
+    cfg.proposal_queue_max = 4;
+    cfg.window_slots = 1;
+    let mut r = lone_leader(cfg);
     assert_eq!(r.propose(vec![Bytes::new(); 5]), Err(ProposeError::QueueFull));
     assert_eq!(r.propose(vec![Bytes::new(); 4]), Ok(()));
+}
+
+#[test]
+fn propose_one_refuses_what_propose_refuses_and_cuts_the_same_batches() {
+    let mut cfg = config(vec![1]);
+    cfg.proposal_queue_max = 7;
+    cfg.batch_count_max = 3;
+    cfg.batch_bytes_max = 8;
+    let commands: Vec<Bytes> = (0..7).map(|i| Bytes::from(format!("c{i}-{}", "x".repeat(i % 3)))).collect();
+
+    let mut one_by_one = lone_leader(cfg.clone());
+    assert_eq!(one_by_one.propose_one(Bytes::from_static(b"123456789")), Err(ProposeError::TooLarge));
+    for command in &commands {
+        assert_eq!(one_by_one.propose_one(command.clone()), Ok(()));
+    }
+    assert_eq!(one_by_one.propose_one(Bytes::from_static(b"c7")), Err(ProposeError::QueueFull));
+    assert_eq!(one_by_one.status().queued_commands, 7);
+
+    let mut whole = lone_leader(cfg);
+    whole.propose(commands.clone()).unwrap();
+    let (a, b) = (accepted_batches(&one_by_one.ready()), accepted_batches(&whole.ready()));
+    assert_eq!(a.len(), 4, "seven commands of 3 to 5 bytes, at most 3 or 8 bytes a batch: {a:?}");
+    assert_eq!(a, b, "one command at a time or all at once, the same batches");
+    assert_eq!(a.concat(), commands, "every command, in order");
+    assert!(a.iter().all(|batch| batch.len() <= 3 && batch.iter().map(Bytes::len).sum::<usize>() <= 8));
+
+    let mut follower = replica(2, 3);
+    assert!(matches!(follower.propose_one(Bytes::from_static(b"x")), Err(ProposeError::NotLeader { .. })));
 }
 
 #[test]
