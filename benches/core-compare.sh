@@ -34,6 +34,14 @@ if ! command -v protoc >/dev/null; then
   echo "protoc not found: raft-rs's build needs it (benches/install-deps.sh installs protobuf-compiler)" >&2
   exit 1
 fi
+if [[ -n "$before" && $quick -eq 1 ]]; then
+  echo "--before adds instruction counts, which --quick skips: use one or the other" >&2
+  exit 2
+fi
+if [[ -n "$before" ]] && ! git rev-parse --verify -q "$before^{commit}" >/dev/null; then
+  echo "--before $before: not a commit of this repository" >&2
+  exit 2
+fi
 if [[ -n "$before" ]] && ! command -v valgrind >/dev/null; then
   echo "--before counts instructions: valgrind not found (benches/install-deps.sh installs it)" >&2
   exit 1
