@@ -38,7 +38,7 @@ struct Args {
     library: Vec<String>,
     /// Rounds per sample, fixed instead of calibrated to `--sample-ms`:
     /// the same work on every run, for counting instructions
-    /// (`benches/core-compare.sh --instructions`, under valgrind).
+    /// (`benches/core_compare_instructions.py`, under valgrind).
     #[arg(long)]
     rounds: Option<u64>,
 }
