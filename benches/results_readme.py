@@ -381,6 +381,20 @@ def session_check(out, runs, g):
                    f"about paxoskv; read them with the earlier bundles.")
 
 
+def goals_cpu_model(name):
+    """The host CPU a goals bundle ran on, from its loadgen bundles (the
+    script itself does not record it): sessions on different host CPUs
+    compare by ratios only."""
+    import glob
+
+    for path in sorted(glob.glob(os.path.join(R, "goals", name, "*", "bundle.json"))):
+        with open(path) as f:
+            model = json.load(f).get("machine", {}).get("cpu_model")
+        if model:
+            return model
+    return "CPU not recorded"
+
+
 def section_goals(out):
     """Issue 11's goals, before and after, from the newest results/goals bundle."""
     out.append("## 9. Issue 11's goals: before and after, each next to its reference (durable unless said)\n")
@@ -470,7 +484,7 @@ def section_goals(out):
             r = x["systems"].get("redis-aof", {})
             raw = x.get("raw_disk", {}).get("raw_disk_p50_us", "?")
             red = x["systems"].get("redis", {})
-            out.append(f"- [{d}](goals/{d}/README.md) at `{x['commit']}` (raw disk p50 {raw} µs, Redis SET -c 1 "
+            out.append(f"- [{d}](goals/{d}/README.md) at `{x['commit']}` ({goals_cpu_model(d)}; raw disk p50 {raw} µs, Redis SET -c 1 "
                        f"p50 {red.get('set_c1_p50_ms')} ms): SET -c 1 p50 {p.get('set_c1_p50_ms')} ms, "
                        f"2k/s p99 {p.get('open_2k_p99_us', 0):,} µs (AOF Redis {r.get('open_2k_p99_us', 0):,} µs), "
                        f"find-max {p.get('find_max_ops_s') or 0:,.0f} ops/s (AOF Redis "
