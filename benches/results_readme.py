@@ -158,7 +158,7 @@ def section_core_instructions(out, name, shapes, machine):
         "move with this machine's noise; an instruction is not a nanosecond (cache misses and mispredicted "
         "branches cost time, not instructions), so the goal is judged on the timings, and this table says how "
         "much of a gap is work. `own` subtracts the harness's count"
-        + (f"; `{before}` is the core (`src/`) of commit `{before.split('@', 1)[1]}`, before this stop's changes, "
+        + (f"; `{before}` is the core (`src/`) of the earlier commit `{before.split('@', 1)[1]}`, "
            "driven by the same harness and counted in the same run" if before else "")
         + ".\n"
     )
@@ -180,7 +180,9 @@ def section_core_instructions(out, name, shapes, machine):
             line += f" {b:,.1f} | {p / b:.2f} |" if b else " - | - |"
         out.append(line)
     out.append("")
-    if before:
+    # The changes behind the before column this list was written for (a
+    # bundle with another --before says nothing it cannot back).
+    if before == "paxoskv@f091ead":
         out.append(
             f"What changed in the core since `{before}` (commits 2276808, 5fa3541, 0f10d4b), none of it visible to "
             "the simulator "
