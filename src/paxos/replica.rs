@@ -23,7 +23,7 @@ use super::learner::Learner;
 use super::lease::LeaseGrant;
 use super::message::*;
 use super::persist::{DurableState, PersistOp, SnapshotImage};
-use super::proposer::{Role, RoleKind};
+use super::proposer::{ProposalQueue, Role, RoleKind};
 use super::recovery::Recovery;
 use super::slotmap::SlotMap;
 use super::timeout::Timeout;
@@ -388,22 +388,8 @@ impl Replica {
     /// Queue client commands for the log. They go out at the next `ready()`.
     /// All or nothing: on error none of them was queued.
     pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<(), ProposeError> {
-        let Role::Leader(leader) = &mut self.role else {
-            return Err(ProposeError::NotLeader { leader: self.leader_hint });
-        };
-        let mut bytes = 0usize;
-        for command in &commands {
-            if command.len() > self.config.batch_bytes_max {
-                return Err(ProposeError::TooLarge);
-            }
-            bytes += command.len();
-        }
-        if leader.queue.len() + commands.len() > self.config.proposal_queue_max
-            || leader.queue.bytes() + bytes > self.config.proposal_queue_bytes_max
-        {
-            return Err(ProposeError::QueueFull);
-        }
-        leader.queue.push(commands, bytes);
+        let (bytes, longest) = commands.iter().fold((0, 0), |(sum, max), c| (sum + c.len(), max.max(c.len())));
+        self.proposal_queue(commands.len(), bytes, longest)?.push(commands, bytes);
         Ok(())
     }
 
@@ -411,20 +397,33 @@ impl Replica {
     /// after the others (see `ProposalQueue::push_one`). The node proposes
     /// each write this way.
     pub fn propose_one(&mut self, command: Bytes) -> Result<(), ProposeError> {
+        let (count_max, bytes_max) = (self.config.batch_count_max, self.config.batch_bytes_max);
+        let bytes = command.len();
+        self.proposal_queue(1, bytes, bytes)?.push_one(command, bytes, count_max, bytes_max);
+        Ok(())
+    }
+
+    /// The leader's queue, if it takes `count` more commands of `bytes` in
+    /// all, the longest `longest` bytes; else why not, checked in this order:
+    /// not the leader, a command over a batch's bytes, the queue's bounds.
+    fn proposal_queue(
+        &mut self,
+        count: usize,
+        bytes: usize,
+        longest: usize,
+    ) -> Result<&mut ProposalQueue, ProposeError> {
         let Role::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader_hint });
         };
-        let bytes = command.len();
-        if bytes > self.config.batch_bytes_max {
+        if longest > self.config.batch_bytes_max {
             return Err(ProposeError::TooLarge);
         }
-        if leader.queue.len() + 1 > self.config.proposal_queue_max
+        if leader.queue.len() + count > self.config.proposal_queue_max
             || leader.queue.bytes() + bytes > self.config.proposal_queue_bytes_max
         {
             return Err(ProposeError::QueueFull);
         }
-        leader.queue.push_one(command, bytes, self.config.batch_count_max, self.config.batch_bytes_max);
-        Ok(())
+        Ok(&mut leader.queue)
     }
 
     /// Ask for a linearizable read. Answered in a later `Ready::reads`:
