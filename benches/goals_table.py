@@ -231,5 +231,9 @@ with open(f"{out}/README.md", "w") as f:
                 f"{floor_cpu_mix:.1f} µs for the goals' half-and-half mix, with every client at the leader (no "
                 f"request forwarded, which favours the floor). find-max's floor: the rate at which that mix would "
                 f"keep all {cores} cores busy, the load generator's own share not counted. A goal whose bound the "
-                "floor misses cannot be met on this machine by any 3-replica server with a leader.\n")
+                "floor misses cannot be met on this machine by any 3-replica server with a leader. The CPU and "
+                "find-max floors do no disk work, so a floor that meets one of those two bounds shows only that the "
+                "goal is not out of reach for want of CPU, not that a durable server can meet it: a durable write's "
+                "CPU depends on how many writes each sync covers, which is latency traded for CPU (`loadgen floor "
+                "--sync-dir --group-commit --rate R` shows that trade on this disk).\n")
 print(open(f"{out}/README.md").read())

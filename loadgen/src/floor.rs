@@ -19,6 +19,13 @@
 //! `--runtime glommio` runs each replica on a glommio executor instead (as
 //! paxoskv's nodes run), which splits the server's part once more: what
 //! the runtime costs per message, and what the node's own work adds.
+//!
+//! A sync per batch on the replica's own thread stops everything else that
+//! replica does, so at a high rate the blocking replicas fall behind.
+//! `--group-commit` moves each replica's disk to a thread of its own that
+//! syncs whatever batches arrived while its last sync ran, as a WAL's group
+//! commit does: the durable floor for CPU per op at a rate (a batch counts
+//! at a replica once a sync that covers it is done).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -65,6 +72,12 @@ pub struct FloorArgs {
     /// batches its accepts does.
     #[arg(long, default_value_t = 1)]
     pub clients: usize,
+    /// With --sync-dir (blocking runtime): each replica's disk on a thread
+    /// of its own, one sync for every batch that arrived while the previous
+    /// sync ran (a WAL's group commit), so that the replicas keep up at
+    /// rates where a sync per batch on the replica's thread falls behind.
+    #[arg(long)]
+    pub group_commit: bool,
     /// Offered rate, ops/s over all clients: each client sends on a fixed
     /// schedule, and a latency counts from the request's scheduled time (a
     /// request held up by a late reply does not hide the delay). 0: each
@@ -94,18 +107,24 @@ pub struct FloorResult {
     pub achieved_ops_per_s: f64,
     pub ops: u64,
     pub sync: bool,
+    pub group_commit: bool,
     pub p50_us: f64,
     pub p90_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
-    /// User + system CPU of the replica threads, per op (warm-up included).
+    /// User + system CPU of the replica threads (their disk threads
+    /// included), per op (warm-up included).
     pub replica_cpu_us_per_op: f64,
 }
 
 pub fn run(args: FloorArgs) -> ExitCode {
     match floor(&args) {
         Ok(result) => {
-            let mode = if result.sync { "O_DIRECT write + fdatasync per replica" } else { "no disk" };
+            let mode = match (result.sync, result.group_commit) {
+                (false, _) => "no disk",
+                (true, false) => "O_DIRECT write + fdatasync per replica",
+                (true, true) => "O_DIRECT write + fdatasync per replica, group commit",
+            };
             println!(
                 "loadgen floor ({} replicas, {:?} runtime, {mode}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us; \
                  replicas' CPU {:.1} us per op",
@@ -148,6 +167,9 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if args.clients > 1 && args.runtime == Runtime::Glommio {
         return Err("--clients above 1 needs --runtime blocking (the glommio leader serves one client)".into());
     }
+    if args.group_commit && (args.sync_dir.is_none() || args.runtime != Runtime::Blocking) {
+        return Err("--group-commit needs --sync-dir and --runtime blocking".into());
+    }
     if !args.rate.is_finite() || args.rate < 0.0 {
         return Err(format!("--rate must be 0 (closed loop) or a positive number of ops/s (not {})", args.rate));
     }
@@ -166,6 +188,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let request_bytes = args.request_bytes;
     let runtime = args.runtime;
     let client_count = args.clients;
+    let group_commit = args.group_commit;
 
     let mut threads = Vec::new();
     let mut follower_addrs = Vec::new();
@@ -177,13 +200,14 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
             let result = (|| {
                 let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                match runtime {
-                    Runtime::Blocking => follower(stream, disk, request_bytes)?,
+                let helpers = match runtime {
+                    Runtime::Blocking => follower(stream, disk, request_bytes, group_commit)?,
                     Runtime::Glommio => {
-                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?
+                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?;
+                        Duration::ZERO
                     }
-                }
-                Ok(thread_cpu())
+                };
+                Ok(thread_cpu() + helpers)
             })();
             let _ = cpu_tx.send(result);
         }));
@@ -198,16 +222,17 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
                 client.set_nodelay(true).map_err(|e| e.to_string())?;
                 clients.push(client);
             }
-            match runtime {
-                Runtime::Blocking => leader(clients, followers, leader_disk, request_bytes, total)?,
+            let helpers = match runtime {
+                Runtime::Blocking => leader(clients, followers, leader_disk, request_bytes, total, group_commit)?,
                 Runtime::Glommio => {
                     let client = clients.pop().expect("one client (checked above)");
                     on_glommio("floor-leader", move || {
                         glommio_leader(client, followers, leader_disk, request_bytes, total)
-                    })?
+                    })?;
+                    Duration::ZERO
                 }
-            }
-            Ok(thread_cpu())
+            };
+            Ok(thread_cpu() + helpers)
         })();
         let _ = cpu_tx.send(result);
     }));
@@ -241,6 +266,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         achieved_ops_per_s: total as f64 / elapsed.as_secs_f64(),
         ops: args.ops,
         sync: args.sync_dir.is_some(),
+        group_commit: args.group_commit,
         p50_us: at(0.50),
         p90_us: at(0.90),
         p99_us: at(0.99),
@@ -342,25 +368,48 @@ fn connect(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
 }
 
 /// A follower: each batch (`[count u32][count requests]`) in, made
-/// durable if asked, answered with the batch's number; it ends when the
-/// leader hangs up.
-fn follower(mut stream: TcpStream, mut disk: Option<Disk>, request_bytes: usize) -> Result<(), String> {
+/// durable if asked, answered with the number of the last batch it has
+/// (every one before it too); it ends when the leader hangs up. With
+/// `group_commit` its disk thread answers, once per sync. Returns the CPU
+/// time of that thread.
+fn follower(
+    mut stream: TcpStream,
+    mut disk: Option<Disk>,
+    request_bytes: usize,
+    group_commit: bool,
+) -> Result<Duration, String> {
+    let mut syncer = match disk.take() {
+        Some(disk) if group_commit => {
+            let mut answers = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
+            Some(Syncer::start(disk, move |batch| {
+                answers.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"))
+            }))
+        }
+        other => {
+            disk = other;
+            None
+        }
+    };
     let mut header = [0u8; 4];
     let mut body = Vec::new();
     for batch in 0u64.. {
         match stream.read_exact(&mut header) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(format!("follower: reading: {e}")),
         }
         body.resize(u32::from_le_bytes(header) as usize * request_bytes, 0);
         stream.read_exact(&mut body).map_err(|e| format!("follower: reading a batch: {e}"))?;
+        if let Some(handed) = syncer.take() {
+            syncer = Some(handed.submit(batch)?);
+            continue;
+        }
         if let Some(disk) = &mut disk {
             disk.write_and_sync()?;
         }
         stream.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"))?;
     }
-    Ok(())
+    syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
 }
 
 /// A batch sent and not yet answered: its number, and each member's
@@ -369,18 +418,39 @@ type SentBatch = (u64, Vec<(usize, [u8; ACK_BYTES])>);
 
 /// The leader: each pass (poll(2) over every socket) reads every client
 /// request that is ready and sends them to every follower as one batch
-/// (then writes its own disk once); a batch's clients are answered once a
-/// majority has it, the leader and half the followers. Nothing waits for
-/// a batch's answers before the next batch goes out; with one client
-/// every batch is one request.
+/// (then writes its own disk once, or with `group_commit` hands the batch
+/// to its disk thread); a batch's clients are answered once a majority has
+/// it, the leader and half the followers. Nothing waits for a batch's
+/// answers before the next batch goes out; with one client every batch is
+/// one request. Returns the CPU time of its disk thread.
 fn leader(
     mut clients: Vec<TcpStream>,
     mut followers: Vec<TcpStream>,
     mut disk: Option<Disk>,
     request_bytes: usize,
     total: u64,
-) -> Result<(), String> {
+    group_commit: bool,
+) -> Result<Duration, String> {
     let needed = followers.len() / 2;
+    // With group commit the disk thread says which batches are durable
+    // here through a socket pair, which the pass polls beside the others.
+    let mut durable_here = None;
+    let mut syncer = match disk.take() {
+        Some(disk) if group_commit => {
+            let (mut tell, told) =
+                std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
+            durable_here = Some(told);
+            Some(Syncer::start(disk, move |batch| {
+                tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"))
+            }))
+        }
+        other => {
+            disk = other;
+            None
+        }
+    };
+    // Batches below this are durable at the leader.
+    let mut own = 0u64;
     let mut request = vec![0u8; request_bytes];
     let mut batch = Vec::new();
     let mut unanswered: std::collections::VecDeque<SentBatch> = Default::default();
@@ -394,6 +464,7 @@ fn leader(
             .zip(&done)
             .map(|(c, done)| if *done { -1 } else { c.as_raw_fd() })
             .chain(followers.iter().map(|f| f.as_raw_fd()))
+            .chain(durable_here.iter().map(|d| d.as_raw_fd()))
             .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
             .collect();
         // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
@@ -404,11 +475,18 @@ fn leader(
             }
             return Err(format!("leader: poll: {error}"));
         }
-        let (client_fds, follower_fds) = fds.split_at(clients.len());
+        let (client_fds, rest) = fds.split_at(clients.len());
+        let (follower_fds, durable_fd) = rest.split_at(followers.len());
         for (i, follower) in followers.iter_mut().enumerate() {
             if follower_fds[i].revents != 0 {
                 follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
-                acks[i] += 1;
+                acks[i] = acks[i].max(u64::from_le_bytes(ack) + 1);
+            }
+        }
+        if let (Some(told), Some(fd)) = (&mut durable_here, durable_fd.first()) {
+            if fd.revents != 0 {
+                told.read_exact(&mut ack).map_err(|e| format!("leader: hearing its disk thread: {e}"))?;
+                own = own.max(u64::from_le_bytes(ack) + 1);
             }
         }
         batch.clear();
@@ -432,13 +510,22 @@ fn leader(
             for follower in &mut followers {
                 follower.write_all(&batch).map_err(|e| format!("leader: sending: {e}"))?;
             }
-            if let Some(disk) = &mut disk {
-                disk.write_and_sync()?;
+            match syncer.take() {
+                Some(handed) => syncer = Some(handed.submit(sent)?),
+                None => {
+                    if let Some(disk) = &mut disk {
+                        disk.write_and_sync()?;
+                    }
+                    own = sent + 1;
+                }
             }
             unanswered.push_back((sent, members));
             sent += 1;
         }
-        while unanswered.front().is_some_and(|(number, _)| acks.iter().filter(|a| **a > *number).count() >= needed) {
+        while unanswered
+            .front()
+            .is_some_and(|(number, _)| own > *number && acks.iter().filter(|a| **a > *number).count() >= needed)
+        {
             let (_, members) = unanswered.pop_front().expect("a front");
             for (c, op) in members {
                 clients[c].write_all(&op).map_err(|e| format!("leader: answering client {c}: {e}"))?;
@@ -446,7 +533,50 @@ fn leader(
             }
         }
     }
-    Ok(())
+    syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
+}
+
+/// A replica's disk on a thread of its own, group commit: each sync covers
+/// every batch handed over while the previous one ran, and then
+/// `on_durable` hears the last batch it covered.
+struct Syncer {
+    batches: mpsc::Sender<u64>,
+    thread: std::thread::JoinHandle<Result<Duration, String>>,
+}
+
+impl Syncer {
+    fn start<F>(mut disk: Disk, mut on_durable: F) -> Syncer
+    where
+        F: FnMut(u64) -> Result<(), String> + Send + 'static,
+    {
+        let (batches, handed) = mpsc::channel::<u64>();
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut last) = handed.recv() {
+                while let Ok(batch) = handed.try_recv() {
+                    last = batch;
+                }
+                disk.write_and_sync()?;
+                on_durable(last)?;
+            }
+            Ok(thread_cpu())
+        });
+        Syncer { batches, thread }
+    }
+
+    /// Hand `batch` over; a thread that stopped (its disk failed) gives
+    /// its error.
+    fn submit(self, batch: u64) -> Result<Syncer, String> {
+        match self.batches.send(batch) {
+            Ok(()) => Ok(self),
+            Err(_) => Err(self.finish().err().unwrap_or_else(|| "a disk thread stopped early".into())),
+        }
+    }
+
+    /// Sync what is left, stop the thread; its CPU time.
+    fn finish(self) -> Result<Duration, String> {
+        drop(self.batches);
+        self.thread.join().map_err(|_| "a disk thread panicked".to_string())?
+    }
 }
 
 /// Run `task` on a glommio executor made on this thread (unbound, like a
@@ -633,6 +763,7 @@ mod tests {
             request_bytes: 64,
             sync_dir: None,
             clients: 1,
+            group_commit: false,
             rate: 0.0,
             json: None,
         }
@@ -686,6 +817,28 @@ mod tests {
         assert!(left.is_empty(), "the floor's files are removed: {left:?}");
     }
 
+    /// Group commit: every reply still reaches its client in order, a
+    /// replica's disk thread answers for every batch its sync covers, and
+    /// its CPU counts.
+    #[test]
+    fn a_group_commit_run_answers_every_op_and_removes_its_files() {
+        let dir = std::env::temp_dir().join(format!("loadgen-floor-group-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let group = FloorArgs { ops: 300, sync_dir: Some(dir.clone()), clients: 5, group_commit: true, ..args() };
+        let result = floor(&group);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        match result {
+            Ok(result) => {
+                assert!(result.sync && result.group_commit);
+                assert_eq!((result.ops, result.clients), (300, 5));
+                assert!(result.replica_cpu_us_per_op > 0.0);
+            }
+            Err(e) => assert!(e.contains("O_DIRECT"), "{e}"),
+        }
+        assert!(left.is_empty(), "the floor's files are removed: {left:?}");
+    }
+
     #[test]
     fn bad_arguments_are_refused_with_the_option_named() {
         assert!(floor(&FloorArgs { request_bytes: 4, ..args() }).unwrap_err().contains("--request-bytes"));
@@ -694,5 +847,6 @@ mod tests {
         let glommio = FloorArgs { runtime: Runtime::Glommio, clients: 2, ..args() };
         assert!(floor(&glommio).unwrap_err().contains("--runtime blocking"));
         assert!(floor(&FloorArgs { rate: -1.0, ..args() }).unwrap_err().contains("--rate"));
+        assert!(floor(&FloorArgs { group_commit: true, ..args() }).unwrap_err().contains("--group-commit"));
     }
 }
