@@ -723,7 +723,7 @@ def section_glommio_timer(out):
         return
     out.append("How to read it: glommio 0.9 arms an io_uring TIMEOUT (with a linked eventfd WRITE) on every pass "
                "of its reactor and cancels the previous one, which section 14 counts among paxoskv's system calls. "
-               "Keeping the timer armed, or never arming it, cuts io_uring submissions per operation by about a "
+               "Keeping the timer armed, or never arming it, cuts io_uring submissions per operation by a quarter to a "
                "third, but not the CPU per operation: that follows how many times per operation the executors "
                "wake and pass through the reactor (the correlation under the table), which neither edit changes. "
                "Patching or replacing glommio for this timer would not move issue 11's CPU goal. The variants' "
