@@ -161,7 +161,10 @@ def goals_for(px, none):
     add("find-max rate at p99 <= 5 ms >= 25% of Redis's", g(px, "find_max_ops_s"), fm_r and 0.25 * fm_r, "ops/s",
         ge, f"Redis {fm_r:,.0f}/s; AOF Redis {g(aof, 'find_max_ops_s') or 0:,.0f}/s" if fm_r else "",
         floor_cpu_mix and cores * 1e6 / floor_cpu_mix)
-    add("p99 at half the found rate <= 2 ms", g(px, "half_rate_p99_us"), 2000, "µs", le, "")
+    # No system runs at paxoskv's half rate in the same session; AOF Redis's
+    # p99 at 2k/s says what a durable server's tail is on this disk.
+    add("p99 at half the found rate <= 2 ms", g(px, "half_rate_p99_us"), 2000, "µs", le,
+        f"AOF Redis at 2k/s: p99 {p99_a:,} µs" if p99_a else "")
     add("WAL sync p50 at 2k/s <= 1.5x raw overwrite + fdatasync", g(px, "wal_sync_p50_us"), 1.5 * raw_p50_us, "µs",
         le, f"raw {raw_p50_us:.0f} µs (three concurrent loops)")
     return rows
