@@ -59,3 +59,12 @@ leader_port() { # BASE
     done
     echo "no leader on ports $((base + 1))-$((base + 3))" >&2; return 1
 }
+
+# A loadgen bundle's summary.csv -> "p50 p99" in ms of its "all" row
+load_p50_p99() { # BUNDLE
+    python3 - "$1/summary.csv" <<'PY'
+import csv, sys
+row = next(r for r in csv.DictReader(open(sys.argv[1])) if r["op"] == "all")
+print(f"{float(row['p50_us']) / 1000:.3f} {float(row['p99_us']) / 1000:.3f}")
+PY
+}

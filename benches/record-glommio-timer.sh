@@ -128,15 +128,6 @@ seconds=8
 ops=$((rate * seconds))
 : >"$out/runs.txt"
 
-# A loadgen bundle's summary.csv -> "p50 p99" in ms of its "all" row
-load_p50_p99() { # BUNDLE
-    python3 - "$1/summary.csv" <<'PY'
-import csv, sys
-row = next(r for r in csv.DictReader(open(sys.argv[1])) if r["op"] == "all")
-print(f"{float(row['p50_us']) / 1000:.3f} {float(row['p99_us']) / 1000:.3f}")
-PY
-}
-
 # perf stat's CSV -> the count of EVENT per offered operation
 per_op() { # CSV EVENT
     awk -F, -v event="$2" -v ops="$ops" '$3 == event { printf "%.3f", $1 / ops; found = 1 } END { if (!found) print "-" }' "$1"

@@ -72,15 +72,6 @@ set_p50() { # PORT FILE
     tail -1 "$2" | tr -d '"' | cut -d, -f5
 }
 
-# A loadgen bundle's summary.csv -> "p50 p99" in ms of its "all" row
-load_p50_p99() { # BUNDLE
-    python3 - "$1/summary.csv" <<'PY'
-import csv, sys
-row = next(r for r in csv.DictReader(open(sys.argv[1])) if r["op"] == "all")
-print(f"{float(row['p50_us']) / 1000:.3f} {float(row['p99_us']) / 1000:.3f}")
-PY
-}
-
 # open-loop load over TARGETS at RATE ops/s into bundle OUT
 load() { # TARGETS RATE OUT
     "$loadgen" run --target "resp://$1" --rate "$2" --read-ratio 0.5 --connections 16 --warmup-s 2 \
