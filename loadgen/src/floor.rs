@@ -24,8 +24,10 @@
 //! replica does, so at a high rate the blocking replicas fall behind.
 //! `--group-commit` moves each replica's disk to a thread of its own that
 //! syncs whatever batches arrived while its last sync ran, as a WAL's group
-//! commit does: the durable floor for CPU per op at a rate (a batch counts
-//! at a replica once a sync that covers it is done).
+//! commit does (a batch counts at a replica once a sync that covers it is
+//! done). What a durable write then costs depends on how many writes each
+//! sync covers, latency traded for CPU: a curve over `--rate`, not one
+//! floor.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -381,9 +383,15 @@ fn follower(
     let mut syncer = match disk.take() {
         Some(disk) if group_commit => {
             let mut answers = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
-            Some(Syncer::start(disk, move |batch| {
+            let closer = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
+            // A failed disk closes the connection: the leader sees it go
+            // (as when a follower without a disk thread fails), and so does
+            // this thread's read, which then reports the disk's error.
+            let on_failure = move || drop(closer.shutdown(std::net::Shutdown::Both));
+            let on_durable = move |batch: u64| {
                 answers.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"))
-            }))
+            };
+            Some(Syncer::start(disk, on_durable, on_failure))
         }
         other => {
             disk = other;
@@ -396,7 +404,7 @@ fn follower(
         match stream.read_exact(&mut header) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("follower: reading: {e}")),
+            Err(e) => return Err(syncer.and_then(|s| s.finish().err()).unwrap_or(format!("follower: reading: {e}"))),
         }
         body.resize(u32::from_le_bytes(header) as usize * request_bytes, 0);
         stream.read_exact(&mut body).map_err(|e| format!("follower: reading a batch: {e}"))?;
@@ -440,9 +448,11 @@ fn leader(
             let (mut tell, told) =
                 std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
             durable_here = Some(told);
-            Some(Syncer::start(disk, move |batch| {
+            // A failed disk thread drops `tell`: the pass hears it close.
+            let on_durable = move |batch: u64| {
                 tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"))
-            }))
+            };
+            Some(Syncer::start(disk, on_durable, || {}))
         }
         other => {
             disk = other;
@@ -485,7 +495,10 @@ fn leader(
         }
         if let (Some(told), Some(fd)) = (&mut durable_here, durable_fd.first()) {
             if fd.revents != 0 {
-                told.read_exact(&mut ack).map_err(|e| format!("leader: hearing its disk thread: {e}"))?;
+                if let Err(e) = told.read_exact(&mut ack) {
+                    let cause = syncer.take().and_then(|s| s.finish().err());
+                    return Err(cause.unwrap_or(format!("leader: hearing its disk thread: {e}")));
+                }
                 own = own.max(u64::from_le_bytes(ack) + 1);
             }
         }
@@ -538,27 +551,35 @@ fn leader(
 
 /// A replica's disk on a thread of its own, group commit: each sync covers
 /// every batch handed over while the previous one ran, and then
-/// `on_durable` hears the last batch it covered.
+/// `on_durable` hears the last batch it covered. If the disk or
+/// `on_durable` fails, `on_failure` runs and the thread ends with the error.
 struct Syncer {
     batches: mpsc::Sender<u64>,
     thread: std::thread::JoinHandle<Result<Duration, String>>,
 }
 
 impl Syncer {
-    fn start<F>(mut disk: Disk, mut on_durable: F) -> Syncer
+    fn start<F, G>(mut disk: Disk, mut on_durable: F, on_failure: G) -> Syncer
     where
         F: FnMut(u64) -> Result<(), String> + Send + 'static,
+        G: FnOnce() + Send + 'static,
     {
         let (batches, handed) = mpsc::channel::<u64>();
         let thread = std::thread::spawn(move || {
-            while let Ok(mut last) = handed.recv() {
-                while let Ok(batch) = handed.try_recv() {
-                    last = batch;
+            let synced = (|| {
+                while let Ok(mut last) = handed.recv() {
+                    while let Ok(batch) = handed.try_recv() {
+                        last = batch;
+                    }
+                    disk.write_and_sync()?;
+                    on_durable(last)?;
                 }
-                disk.write_and_sync()?;
-                on_durable(last)?;
+                Ok(())
+            })();
+            if synced.is_err() {
+                on_failure();
             }
-            Ok(thread_cpu())
+            synced.map(|()| thread_cpu())
         });
         Syncer { batches, thread }
     }
