@@ -1,5 +1,5 @@
 //! `peer_frame`: bytes from a peer through the frame splitter and every
-//! body decoder of `net/peer.rs`.
+//! body decoder of `net::peer` (`net/peer.rs` and `net/peer/`).
 
 use bytes::{Bytes, BytesMut};
 

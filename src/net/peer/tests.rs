@@ -1,4 +1,4 @@
-//! Tests of `peer.rs`.
+//! Tests of `net::peer` (framing, handshake and frame body codecs).
 
 use super::*;
 use crate::rng::Rng;
