@@ -79,6 +79,17 @@ use crate::paxos::{
     PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
 };
 
+mod codec;
+mod handshake;
+mod reader;
+
+pub use codec::decode_frame;
+use codec::{message_payload_bytes, put_frame};
+pub use handshake::{
+    decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_handshake, encode_handshake_proof,
+    encode_handshake_reply,
+};
+
 /// 5: the handshake carries the dialer's view of the cluster (its members
 /// and shard count), which the acceptor must share. 4: the handshake
 /// proves knowledge of the peer secret (nonces, Challenge, proof). 3: time
@@ -409,17 +420,6 @@ pub fn split_frame(buf: &mut BytesMut, frame_bytes_max: usize) -> Result<Option<
 fn le_u32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
-
-mod codec;
-mod handshake;
-mod reader;
-
-pub use codec::decode_frame;
-use codec::{message_payload_bytes, put_frame};
-pub use handshake::{
-    decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_handshake, encode_handshake_proof,
-    encode_handshake_reply,
-};
 
 #[cfg(test)]
 mod tests;
