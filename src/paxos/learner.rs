@@ -38,9 +38,7 @@ impl Learner {
     pub fn install_snapshot(&mut self, slot: Slot) {
         self.chosen.drop_below(slot);
         self.commit = self.commit.max(slot);
-        while self.chosen.contains_key(&self.commit) {
-            self.commit += 1;
-        }
+        self.advance_commit();
         self.emitted = self.emitted.max(slot);
         self.compacted = self.compacted.max(slot);
     }
@@ -89,10 +87,7 @@ impl Learner {
             assert_eq!(known, &value, "two values chosen for slot {slot}");
             return false;
         }
-        self.chosen.insert(slot, value);
-        while self.chosen.contains_key(&self.commit) {
-            self.commit += 1;
-        }
+        self.learn_new(slot, value);
         true
     }
 
@@ -102,6 +97,11 @@ impl Learner {
     pub fn learn_new(&mut self, slot: Slot, value: Value) {
         debug_assert!(!self.is_chosen(slot), "slot {slot} is already known chosen");
         self.chosen.insert(slot, value);
+        self.advance_commit();
+    }
+
+    /// Move the commit index past every chosen value that now follows it.
+    fn advance_commit(&mut self) {
         while self.chosen.contains_key(&self.commit) {
             self.commit += 1;
         }
