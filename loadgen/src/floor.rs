@@ -380,24 +380,19 @@ fn follower(
     request_bytes: usize,
     group_commit: bool,
 ) -> Result<Duration, String> {
-    let mut syncer = match disk.take() {
-        Some(disk) if group_commit => {
-            let mut answers = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
-            let closer = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
-            // A failed disk closes the connection: the leader sees it go
-            // (as when a follower without a disk thread fails), and so does
-            // this thread's read, which then reports the disk's error.
-            let on_failure = move || drop(closer.shutdown(std::net::Shutdown::Both));
-            let on_durable = move |batch: u64| {
-                answers.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"))
-            };
-            Some(Syncer::start(disk, on_durable, on_failure))
-        }
-        other => {
-            disk = other;
-            None
-        }
-    };
+    // With group commit the disk moves to its thread; else it stays here.
+    let mut syncer = None;
+    if let Some(disk) = disk.take_if(|_| group_commit) {
+        let mut answers = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
+        let closer = stream.try_clone().map_err(|e| format!("follower: {e}"))?;
+        // A failed disk closes the connection: the leader sees it go
+        // (as when a follower without a disk thread fails), and so does
+        // this thread's read, which then reports the disk's error.
+        let on_failure = move || drop(closer.shutdown(std::net::Shutdown::Both));
+        let on_durable =
+            move |batch: u64| answers.write_all(&batch.to_le_bytes()).map_err(|e| format!("follower: answering: {e}"));
+        syncer = Some(Syncer::start(disk, on_durable, on_failure));
+    }
     let mut header = [0u8; 4];
     let mut body = Vec::new();
     for batch in 0u64.. {
@@ -443,22 +438,16 @@ fn leader(
     // With group commit the disk thread says which batches are durable
     // here through a socket pair, which the pass polls beside the others.
     let mut durable_here = None;
-    let mut syncer = match disk.take() {
-        Some(disk) if group_commit => {
-            let (mut tell, told) =
-                std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
-            durable_here = Some(told);
-            // A failed disk thread drops `tell`: the pass hears it close.
-            let on_durable = move |batch: u64| {
-                tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"))
-            };
-            Some(Syncer::start(disk, on_durable, || {}))
-        }
-        other => {
-            disk = other;
-            None
-        }
-    };
+    let mut syncer = None;
+    if let Some(disk) = disk.take_if(|_| group_commit) {
+        let (mut tell, told) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
+        durable_here = Some(told);
+        // A failed disk thread drops `tell`: the pass hears it close.
+        let on_durable =
+            move |batch: u64| tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"));
+        syncer = Some(Syncer::start(disk, on_durable, || {}));
+    }
     // Batches below this are durable at the leader.
     let mut own = 0u64;
     let mut request = vec![0u8; request_bytes];
