@@ -771,3 +771,29 @@ fn a_ballot_round_far_above_any_seen_is_refused() {
     let ready = r.ready();
     assert_eq!(ready.persist, vec![PersistOp::Promise { ballot: ballot(ROUND_JUMP_MAX, 1) }]);
 }
+
+#[test]
+fn has_ready_says_yes_exactly_while_there_is_output_to_take() {
+    let mut c = InstantCluster::new(3, 4, config);
+    let leader = c.elect(2_000).expect("a leader");
+    c.deliver_all();
+    for id in 1..=3 {
+        assert!(!c.replica(id).has_ready(), "node {id}: nothing left after draining");
+        assert!(c.replica(id).ready().is_empty(), "node {id}: and ready() agrees");
+    }
+    // A proposal, a message and a tick each give the replica something to say.
+    c.replica(leader).propose(vec![Bytes::from_static(b"a")]).unwrap();
+    assert!(c.replica(leader).has_ready(), "a queued command goes out at the next ready()");
+    let ready = c.replica(leader).ready();
+    assert!(!ready.is_empty());
+    let accept = sent(&ready, "accept")[0].clone();
+    c.replica(leader).on_persisted(ready.number);
+    assert!(!c.replica(leader).has_ready(), "everything was taken");
+    let follower = accept.to;
+    c.replica(follower).step(leader, accept.message).unwrap();
+    assert!(c.replica(follower).has_ready(), "an Accept is answered");
+    // InstantCluster::process checks the promise at every ready() it takes.
+    c.process(follower);
+    c.deliver_all();
+    assert!(c.committed[&leader].iter().any(|(_, v)| v.commands() == [Bytes::from_static(b"a")]));
+}

@@ -56,7 +56,12 @@ impl<C> Node<C> {
     /// Run the core's Ready loop until it has nothing more to say.
     pub fn drain(&mut self) {
         loop {
+            // The core's promise to shells that skip `ready()` on its word
+            // (the core benchmarks do): checked here so that every
+            // simulated run checks it.
+            let promised = self.replica.has_ready();
             let ready = self.replica.ready();
+            assert!(promised || ready.is_empty(), "Replica::has_ready said no, and ready() had output: {ready:?}");
             if ready.is_empty() {
                 // Replies to ourselves may wait on a Ready that had nothing to
                 // write (nothing they depend on is unsynced: `sync_wanted`).

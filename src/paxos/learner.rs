@@ -63,8 +63,12 @@ impl Learner {
     }
 
     /// Known chosen here: below the commit index (even if compacted) or learned beyond it.
+    /// The commit index itself is never in `chosen` (`advance_commit` moves
+    /// past every chosen slot that follows it), so the slot a leader's
+    /// message usually names costs no lookup.
     pub fn is_chosen(&self, slot: Slot) -> bool {
-        slot < self.commit || self.chosen.contains_key(&slot)
+        debug_assert!(!self.chosen.contains_key(&self.commit), "the commit index {} is chosen", self.commit);
+        slot < self.commit || (slot > self.commit && self.chosen.contains_key(&slot))
     }
 
     pub fn value(&self, slot: Slot) -> Option<&Value> {
@@ -141,7 +145,14 @@ impl Learner {
     /// to `out` (the core's recycled `Ready::committed`: no allocation per
     /// `ready()`).
     pub fn take_committed_into(&mut self, out: &mut Vec<(Slot, Value)>) {
-        out.extend((self.emitted..self.commit).map(|s| (s, self.chosen[&s].clone())));
+        // Every slot in `[emitted, commit)` is held (the invariant on
+        // `chosen`), so the run from `emitted` is exactly those slots.
+        if self.emitted == self.commit {
+            return; // most calls: nothing new
+        }
+        let start = out.len();
+        out.extend(self.chosen.run(self.emitted, self.commit - self.emitted).map(|(&s, v)| (s, v.clone())));
+        debug_assert_eq!((out.len() - start) as u64, self.commit - self.emitted, "a committed slot has no value");
         self.emitted = self.commit;
     }
 

@@ -388,7 +388,14 @@ impl Replica {
     /// Queue client commands for the log. They go out at the next `ready()`.
     /// All or nothing: on error none of them was queued.
     pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<(), ProposeError> {
-        let (bytes, longest) = commands.iter().fold((0, 0), |(sum, max), c| (sum + c.len(), max.max(c.len())));
+        let bytes: usize = commands.iter().map(Bytes::len).sum();
+        // No command is longer than all of them together: the longest is
+        // looked for only when that bound is over a batch's bytes.
+        let longest = if bytes > self.config.batch_bytes_max {
+            commands.iter().map(Bytes::len).max().unwrap_or(0)
+        } else {
+            bytes
+        };
         self.proposal_queue(commands.len(), bytes, longest)?.push(commands, bytes);
         Ok(())
     }
@@ -564,6 +571,28 @@ impl Replica {
     /// persist the shell is already making durable.
     pub fn awaiting_persist_of(&self, number: u64) -> bool {
         self.self_pending.back().is_some_and(|(n, _)| *n >= number)
+    }
+
+    /// Whether `ready()` may have anything to hand out. False means it
+    /// would return an empty `Ready` (and a shell may skip the call, as
+    /// raft-rs's `has_ready` lets it); true means it may not be empty.
+    /// The node checks that promise at every `ready()`, so the simulator's
+    /// runs check it too.
+    pub fn has_ready(&self) -> bool {
+        let proposals = match &self.role {
+            Role::Leader(leader) => {
+                leader.read_round_due
+                    || (leader.in_flight.len() < self.config.window_slots
+                        && (!leader.queue.is_empty() || leader.stamp_due))
+            }
+            _ => false,
+        };
+        proposals
+            || !self.out.is_empty()
+            || !self.self_unpersisted.is_empty()
+            || self.horizon_in_ready.is_some()
+            || self.learner.commit() > self.persisted_commit
+            || self.learner.emitted() < self.learner.commit()
     }
 
     /// Collect the output produced since the last call.

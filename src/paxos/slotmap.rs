@@ -54,7 +54,10 @@ impl<V> SlotMap<V> {
         self.entries.is_empty()
     }
 
-    /// `Ok(index)` of `slot`, or `Err(index)` where it would go.
+    /// `Ok(index)` of `slot`, or `Err(index)` where it would go. Inlined:
+    /// the core calls it some thirty times per slot, and most calls end at
+    /// the first test (a new slot past the end) or the dense guess.
+    #[inline]
     fn position(&self, slot: Slot) -> Result<usize, usize> {
         let (Some(&(first, _)), Some(&(last, _))) = (self.entries.front(), self.entries.back()) else {
             return Err(0);
@@ -125,6 +128,11 @@ impl<V> SlotMap<V> {
         }
     }
 
+    /// Remove and return the first entry.
+    pub fn pop_first(&mut self) -> Option<(Slot, V)> {
+        self.entries.pop_front()
+    }
+
     pub fn first_key_value(&self) -> Option<(&Slot, &V)> {
         self.entries.front().map(|(s, v)| (s, v))
     }
@@ -159,6 +167,20 @@ impl<V> SlotMap<V> {
     pub fn range(&self, range: impl RangeBounds<Slot>) -> impl DoubleEndedIterator<Item = (&Slot, &V)> {
         let (start, end) = self.index_range(range);
         self.entries.range(start..end).map(|(s, v)| (s, v))
+    }
+
+    /// At most `len` entries from `first` on, which must be held (else
+    /// nothing): the entries of `first..first + len` when that run has no
+    /// hole, found with one lookup where `range` takes two.
+    pub fn run(&self, first: Slot, len: u64) -> impl DoubleEndedIterator<Item = (&Slot, &V)> {
+        let (start, end) = match self.position(first) {
+            Ok(i) => (i, i.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(self.entries.len())),
+            Err(_) => (0, 0),
+        };
+        (start..end).map(move |i| {
+            let (s, v) = &self.entries[i];
+            (s, v)
+        })
     }
 
     pub fn range_mut(&mut self, range: impl RangeBounds<Slot>) -> impl DoubleEndedIterator<Item = (&Slot, &mut V)> {

@@ -52,7 +52,9 @@ impl InstantCluster {
     pub fn process(&mut self, id: NodeId) {
         loop {
             let replica = self.replicas.get_mut(&id).expect("known replica");
+            let promised = replica.has_ready();
             let ready = replica.ready();
+            assert!(promised || ready.is_empty(), "Replica::has_ready said no, and ready() had output: {ready:?}");
             if ready.is_empty() && !replica.awaiting_persist() {
                 return;
             }

@@ -1,8 +1,9 @@
 //! paxoskv's core (`paxoskv::paxos::Replica`), driven through its sans-IO
-//! interface as `replica.rs` prescribes: after every input the shell takes
-//! `ready()`, makes `persist` durable, then calls `on_persisted(number)`
-//! and sends `send_after_persist`; `send_now` may go at once; it applies
-//! `committed` in order, and hands the drained `Ready` back (`recycle`).
+//! interface as `replica.rs` prescribes: after every input, while
+//! `has_ready()` says there is output, the shell takes `ready()`, makes
+//! `persist` durable, then calls `on_persisted(number)` and sends
+//! `send_after_persist`; `send_now` may go at once; it applies `committed`
+//! in order, and hands the drained `Ready` back (`recycle`).
 //!
 //! Storage: each replica's `persist` ops are applied to a
 //! [`DurableState`], the in-memory model of what the WAL holds (the one
@@ -104,9 +105,10 @@ impl PaxoskvGroup {
         &self.durable[index]
     }
 
-    /// Take the replica's output until it has none; persistence is instant.
+    /// Take the replica's output until it has none (`has_ready`, as
+    /// raft-rs's harness asks its `has_ready`); persistence is instant.
     fn drain(&mut self, index: usize) {
-        loop {
+        while self.replicas[index].has_ready() {
             let replica = &mut self.replicas[index];
             let mut ready = replica.ready();
             if self.storage == Storage::Memory {
@@ -114,7 +116,6 @@ impl PaxoskvGroup {
                 ready.persist.iter().for_each(|op| durable.apply(op));
             }
             replica.on_persisted(ready.number);
-            let idle = ready.is_empty() && !replica.awaiting_persist();
             self.queue.extend(ready.send_now.drain(..));
             self.queue.extend(ready.send_after_persist.drain(..));
             assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
@@ -126,9 +127,6 @@ impl PaxoskvGroup {
             // The buffers go back to the core for its next Ready (the API
             // a shell uses to avoid an allocation per vector per input).
             replica.recycle(ready);
-            if idle {
-                return;
-            }
         }
     }
 
