@@ -66,6 +66,7 @@ impl Acceptor {
         self.promised
     }
 
+    #[inline]
     pub fn accepted(&self, slot: Slot) -> Option<&(Ballot, Value)> {
         self.accepted.get(&slot)
     }

@@ -101,12 +101,20 @@ impl Learner {
     pub fn learn_new(&mut self, slot: Slot, value: Value) {
         debug_assert!(!self.is_chosen(slot), "slot {slot} is already known chosen");
         self.chosen.insert(slot, value);
-        self.advance_commit();
+        // The commit index is the first slot not chosen: only learning
+        // that very slot moves it.
+        if slot == self.commit {
+            self.commit += 1;
+            self.advance_commit();
+        }
     }
 
-    /// Move the commit index past every chosen value that now follows it.
+    /// Move the commit index past every chosen value that now follows it
+    /// (none to look up once it is past the last chosen slot).
     fn advance_commit(&mut self) {
-        while self.chosen.contains_key(&self.commit) {
+        while self.chosen.last_key_value().is_some_and(|(&last, _)| last >= self.commit)
+            && self.chosen.contains_key(&self.commit)
+        {
             self.commit += 1;
         }
     }

@@ -97,16 +97,33 @@ impl<V> SlotMap<V> {
         (start, end.max(start))
     }
 
+    #[inline]
     pub fn get(&self, slot: &Slot) -> Option<&V> {
         self.position(*slot).ok().map(|i| &self.entries[i].1)
     }
 
+    #[inline]
     pub fn contains_key(&self, slot: &Slot) -> bool {
         self.position(*slot).is_ok()
     }
 
-    /// Insert or replace; returns the value replaced.
+    /// Insert or replace; returns the value replaced. Always inlined
+    /// (the core inserts a dozen times per slot): the common case is a
+    /// `push_back`, and a call's prologue and returned `Option<V>` cost
+    /// more than it does.
+    #[inline(always)]
     pub fn insert(&mut self, slot: Slot, value: V) -> Option<V> {
+        // Nearly every insert is a new slot past the end.
+        if self.entries.back().is_none_or(|&(last, _)| slot > last) {
+            self.entries.push_back((slot, value));
+            return None;
+        }
+        self.insert_within(slot, value)
+    }
+
+    /// `insert` of a slot at or before the last one.
+    #[inline(never)]
+    fn insert_within(&mut self, slot: Slot, value: V) -> Option<V> {
         match self.position(slot) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) if i == self.entries.len() => {
