@@ -91,7 +91,11 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else { return };
         let first_slot = leader.next_slot;
         let room = self.config.window_slots.saturating_sub(leader.in_flight.len());
-        let mut values = Vec::new();
+        // As many batches as the queue fills, or a stamped empty one (a
+        // hint: chunks may split further); none, and no allocation, when
+        // nothing waits.
+        let batches = leader.queue.len().div_ceil(self.config.batch_count_max.max(1)).max(leader.stamp_due as usize);
+        let mut values = Vec::with_capacity(room.min(batches));
         while values.len() < room {
             match leader.next_batch(&self.config) {
                 Some(batch) => values.push(Value::stamped(stamp, batch)),
@@ -113,7 +117,8 @@ impl Replica {
             return;
         }
         leader.last_heard_tick[from] = now;
-        let mut chosen = Vec::new();
+        let mut chosen = std::mem::take(&mut self.newly_chosen);
+        chosen.clear();
         // Walk the slots in flight, not the claimed range: a peer's count is not trusted.
         let end = m.first_slot.saturating_add(m.count);
         for (&slot, in_flight) in leader.in_flight.range_mut(m.first_slot..end) {
@@ -122,12 +127,13 @@ impl Replica {
             }
         }
         let ballot = leader.ballot;
-        for slot in chosen {
+        for &slot in &chosen {
             let Role::Leader(leader) = &mut self.role else { unreachable!("learning keeps the role") };
             let in_flight = leader.in_flight.remove(&slot).expect("slot is in flight");
             self.out.events.push(Event::Chosen { slot, ballot, voters: in_flight.acks });
             self.learn_chosen(slot, in_flight.value);
         }
+        self.newly_chosen = chosen;
         self.after_learning();
     }
 

@@ -235,6 +235,9 @@ pub struct Replica {
     /// A drained `Ready` handed back by the shell (`recycle`): the next
     /// one reuses its buffers.
     spare: Option<Ready>,
+    /// Scratch for the slots one Accepted makes chosen (kept, not
+    /// allocated per message).
+    pub(super) newly_chosen: Vec<Slot>,
 }
 
 impl Replica {
@@ -315,6 +318,7 @@ impl Replica {
             self_unpersisted: VecDeque::new(),
             out: Ready::default(),
             spare: None,
+            newly_chosen: Vec::new(),
             config,
         };
         replica.reset_election_timeout();
