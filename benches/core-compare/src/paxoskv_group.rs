@@ -107,27 +107,44 @@ impl PaxoskvGroup {
 
     /// Take the replica's output until it has none (`has_ready`, as
     /// raft-rs's harness asks its `has_ready`); persistence is instant.
+    #[cfg(not(feature = "core-without-has-ready"))]
     fn drain(&mut self, index: usize) {
         while self.replicas[index].has_ready() {
-            let replica = &mut self.replicas[index];
-            let mut ready = replica.ready();
-            if self.storage == Storage::Memory {
-                let durable = &mut self.durable[index];
-                ready.persist.iter().for_each(|op| durable.apply(op));
-            }
-            replica.on_persisted(ready.number);
-            self.queue.extend(ready.send_now.drain(..));
-            self.queue.extend(ready.send_after_persist.drain(..));
-            assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
-            for (_, value) in &ready.committed {
-                for command in value.commands() {
-                    self.applied[index].add(command);
-                }
-            }
-            // The buffers go back to the core for its next Ready (the API
-            // a shell uses to avoid an allocation per vector per input).
-            replica.recycle(ready);
+            self.take_ready(index);
         }
+    }
+
+    /// A core from before `Replica::has_ready` (a `--before` revision of
+    /// `benches/core-compare.sh`): take `ready()` until one comes back
+    /// empty, as that core's shells did.
+    #[cfg(feature = "core-without-has-ready")]
+    fn drain(&mut self, index: usize) {
+        while !self.take_ready(index) {}
+    }
+
+    /// Take one `Ready` and act on it; true if it was empty and nothing
+    /// waits for a persist (the replica is idle).
+    fn take_ready(&mut self, index: usize) -> bool {
+        let replica = &mut self.replicas[index];
+        let mut ready = replica.ready();
+        if self.storage == Storage::Memory {
+            let durable = &mut self.durable[index];
+            ready.persist.iter().for_each(|op| durable.apply(op));
+        }
+        replica.on_persisted(ready.number);
+        let idle = ready.is_empty() && !replica.awaiting_persist();
+        self.queue.extend(ready.send_now.drain(..));
+        self.queue.extend(ready.send_after_persist.drain(..));
+        assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
+        for (_, value) in &ready.committed {
+            for command in value.commands() {
+                self.applied[index].add(command);
+            }
+        }
+        // The buffers go back to the core for its next Ready (the API
+        // a shell uses to avoid an allocation per vector per input).
+        replica.recycle(ready);
+        idle
     }
 
     fn deliver_all(&mut self) {
