@@ -64,11 +64,15 @@ impl Learner {
 
     /// Known chosen here: below the commit index (even if compacted) or learned beyond it.
     /// The commit index itself is never in `chosen` (`advance_commit` moves
-    /// past every chosen slot that follows it), so the slot a leader's
-    /// message usually names costs no lookup.
+    /// past every chosen slot that follows it), and nothing past the last
+    /// chosen slot is: the slots a leader's messages usually name cost no
+    /// lookup.
     pub fn is_chosen(&self, slot: Slot) -> bool {
         debug_assert!(!self.chosen.contains_key(&self.commit), "the commit index {} is chosen", self.commit);
-        slot < self.commit || (slot > self.commit && self.chosen.contains_key(&slot))
+        slot < self.commit
+            || (slot > self.commit
+                && self.chosen.last_key_value().is_some_and(|(&last, _)| slot <= last)
+                && self.chosen.contains_key(&slot))
     }
 
     pub fn value(&self, slot: Slot) -> Option<&Value> {
