@@ -204,6 +204,32 @@ def section_core_instructions(out, name, shapes, machine):
             "that chunk fits a batch): the node proposes every write with it. This harness proposes whole entries "
             "with `propose`, so the table does not show it.\n"
         )
+    elif before == "paxoskv@db3a29e":
+        out.append(
+            f"What changed in the core since `{before}` (commits 5b8ecc6, afb2d25, 4633e8b, febe434), none of it visible to "
+            "the simulator "
+            "(`paxoskv sim --seeds 1..=60 --crashes --partitions` and `--seeds 1..=40 --crashes --stalls "
+            "--read-mode read-index` print byte-identical output before and after):\n\n"
+            "- `Replica::has_ready` says whether `ready()` has anything to hand out, as raft-rs's `has_ready` does, "
+            "and this harness drains a replica while it says yes, where it took `ready()` until one came back empty "
+            "(the core before it is drained that way: it has no `has_ready`). The node checks the promise at every "
+            "`ready()` (`has_ready` false means an empty `Ready`), so every simulated run checks it;\n"
+            "- `DurableState` (the WAL's model, this harness's storage) moves newly committed values from "
+            "`accepted` to `chosen` by popping the front of `accepted`, where it looked each slot up in both maps "
+            "and cloned its value, and it skips the lookup in `chosen` for an accepted slot past the last chosen "
+            "one;\n"
+            "- `SlotMap::insert` is inlined with a `push_back` fast path for a slot past the last one (nearly every "
+            "insert), and its lookups (`get`, `contains_key`) are inlined;\n"
+            "- the learner moves its commit index only when it learns that very slot and stops looking past its "
+            "last chosen slot; `is_chosen` needs no lookup for the commit index itself (never chosen: the index "
+            "moves past every chosen slot that follows it), nor for a slot past the last chosen one (an Accept's new "
+            "slots); `take_committed_into` finds its run with one lookup, "
+            "and none when nothing is new;\n"
+            "- `propose` sums the commands' bytes and looks for the longest command only when that sum is over a "
+            "batch's bytes;\n"
+            "- the slots an `Accepted` makes chosen go into a scratch `Vec` the replica keeps, and the leader sizes "
+            "its list of batches from its queue (no allocation when nothing waits) instead of growing it.\n"
+        )
 
 
 def section_core_compare(out):
