@@ -164,7 +164,7 @@ impl Learner {
         }
         let start = out.len();
         out.extend(self.chosen.run(self.emitted, self.commit - self.emitted).map(|(&s, v)| (s, v.clone())));
-        debug_assert_eq!((out.len() - start) as u64, self.commit - self.emitted, "a committed slot has no value");
+        assert_eq!((out.len() - start) as u64, self.commit - self.emitted, "a committed slot has no value");
         self.emitted = self.commit;
     }
 
