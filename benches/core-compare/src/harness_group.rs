@@ -34,7 +34,7 @@ impl Group for HarnessGroup {
             .collect();
         for applied in &mut self.applied {
             for batch in &batches {
-                batch.iter().for_each(|command| applied.add(command));
+                applied.add_batch(batch);
             }
         }
     }

@@ -105,7 +105,7 @@ impl OmniPaxosGroup {
             let entries = node.read_decided_suffix(self.applied_index[index]).expect("decided entries are readable");
             for entry in entries {
                 match entry {
-                    LogEntry::Decided(batch) => batch.0.iter().for_each(|c| self.applied[index].add(c)),
+                    LogEntry::Decided(batch) => self.applied[index].add_batch(&batch.0),
                     other => panic!("omnipaxos: unexpected entry in the decided suffix: {other:?}"),
                 }
             }

@@ -137,9 +137,7 @@ impl PaxoskvGroup {
         self.queue.extend(ready.send_after_persist.drain(..));
         assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
         for (_, value) in &ready.committed {
-            for command in value.commands() {
-                self.applied[index].add(command);
-            }
+            self.applied[index].add_batch(value.commands());
         }
         // The buffers go back to the core for its next Ready (the API
         // a shell uses to avoid an allocation per vector per input).

@@ -39,6 +39,22 @@ impl Digest {
         self.hash = hash;
         self.commands += 1;
     }
+
+    /// Every command of a batch, in order, on a copy that stays in
+    /// registers and is stored once. Every group applies through this (or
+    /// `apply_encoded_batch`, which does the same), so that they all pay
+    /// the same for it: a loop that updates the digest in place, inside
+    /// `self.applied[index]`, may store and reload it for every command,
+    /// and whether the compiler did depended on how each group's loop was
+    /// written (paxoskv's paid that chain of stores; its drain took about
+    /// 3 ns per command more at 16 x 64 for the same instructions).
+    pub fn add_batch(&mut self, commands: &[Bytes]) {
+        let mut digest = *self;
+        for command in commands {
+            digest.add(command);
+        }
+        *self = digest;
+    }
 }
 
 /// The proposer's side: hands out commands and remembers what it handed out.
@@ -114,7 +130,9 @@ pub fn encode_batch(commands: &[Bytes]) -> Vec<u8> {
 }
 
 /// Fold every command of an [`encode_batch`] encoding into `digest`.
-pub fn apply_encoded_batch(mut data: &[u8], digest: &mut Digest) {
+pub fn apply_encoded_batch(mut data: &[u8], applied: &mut Digest) {
+    // On a copy, as `Digest::add_batch` does.
+    let mut digest = *applied;
     while !data.is_empty() {
         let (len, rest) = data.split_at(4);
         let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
@@ -122,6 +140,7 @@ pub fn apply_encoded_batch(mut data: &[u8], digest: &mut Digest) {
         digest.add(command);
         data = rest;
     }
+    *applied = digest;
 }
 
 #[cfg(test)]
