@@ -773,7 +773,7 @@ fn a_ballot_round_far_above_any_seen_is_refused() {
 }
 
 #[test]
-fn has_ready_says_yes_exactly_while_there_is_output_to_take() {
+fn has_ready_says_whether_ready_has_output() {
     let mut c = InstantCluster::new(3, 4, config);
     let leader = c.elect(2_000).expect("a leader");
     c.deliver_all();
@@ -781,7 +781,7 @@ fn has_ready_says_yes_exactly_while_there_is_output_to_take() {
         assert!(!c.replica(id).has_ready(), "node {id}: nothing left after draining");
         assert!(c.replica(id).ready().is_empty(), "node {id}: and ready() agrees");
     }
-    // A proposal, a message and a tick each give the replica something to say.
+    // A proposal, a message and a due heartbeat each give a replica something to say.
     c.replica(leader).propose(vec![Bytes::from_static(b"a")]).unwrap();
     assert!(c.replica(leader).has_ready(), "a queued command goes out at the next ready()");
     let ready = c.replica(leader).ready();
@@ -796,4 +796,10 @@ fn has_ready_says_yes_exactly_while_there_is_output_to_take() {
     c.process(follower);
     c.deliver_all();
     assert!(c.committed[&leader].iter().any(|(_, v)| v.commands() == [Bytes::from_static(b"a")]));
+    assert!(!c.replica(leader).has_ready(), "the round is over");
+    for _ in 0..config(vec![]).heartbeat_ticks {
+        c.replica(leader).tick();
+    }
+    assert!(c.replica(leader).has_ready(), "a heartbeat is due");
+    assert!(!sent(&c.replica(leader).ready(), "heartbeat").is_empty());
 }
