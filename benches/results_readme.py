@@ -370,6 +370,7 @@ def section_core_compare(out):
         "fewer messages per entry and allocates less per slot: every replica stores each slot in its acceptor, "
         "in its `DurableState` (the WAL's model) and then in its learner, where OmniPaxos keeps one log; per "
         f"command (1024 commands per entry) its own time is at most {cmd_ratio:.1f}x either library's"
+        + (" (below both)" if cmd_ratio < 1 else "")
     )
     counted = instruction_counts(name)
     if counted:
