@@ -77,13 +77,10 @@ impl DurableState {
             PersistOp::Promise { ballot } => self.promised = self.promised.max(*ballot),
             PersistOp::Accept { ballot, first_slot, values } => {
                 self.promised = self.promised.max(*ballot);
-                // Slots past the last chosen one need no lookup in `chosen`.
-                let last_chosen = self.chosen.last_key_value().map(|(&s, _)| s);
                 for (slot, value) in (*first_slot..).zip(values) {
                     // A chosen value is final; the core never sends an Accept
                     // op for one, and a replayed log must not undo it either.
-                    let chosen = last_chosen.is_some_and(|last| slot <= last) && self.chosen.contains_key(&slot);
-                    if slot >= self.commit && !chosen {
+                    if slot >= self.commit && !self.chosen.contains_key(&slot) {
                         self.accepted.insert(slot, (*ballot, value.clone()));
                     }
                 }
@@ -96,37 +93,27 @@ impl DurableState {
                     }
                 }
             }
-            PersistOp::Commit { commit } if self.chosen.last_key_value().is_none_or(|(&s, _)| s < self.commit) => {
-                // Nothing is chosen at or beyond the old commit index (the
-                // common case): every newly committed slot's value is an
-                // accepted one, at the front of `accepted` in slot order.
-                // Move them over instead of a lookup in each map and a
-                // clone per slot.
-                let commit = *commit;
-                let target = commit.max(self.commit);
-                while self.accepted.first_key_value().is_some_and(|(&slot, _)| slot < target) {
-                    let (slot, (_, value)) = self.accepted.pop_first().expect("an entry is there");
-                    if slot < self.commit {
-                        continue; // below a snapshot that advanced the commit index
-                    }
-                    assert!(slot == self.commit, "commit {commit} covers slot {} with no value", self.commit);
-                    self.chosen.insert(slot, value);
-                    self.commit += 1;
-                }
-                assert!(self.commit == target, "commit {commit} covers slot {} with no value", self.commit);
-            }
             PersistOp::Commit { commit } => {
-                for slot in self.commit..*commit {
+                // `accepted` is sorted: its entries below the old commit
+                // index are stale (a snapshot moved the index past them),
+                // and each newly committed slot's accepted value, if any,
+                // is then at its front. Moved, not looked up and cloned.
+                let target = (*commit).max(self.commit);
+                while self.accepted.first_key_value().is_some_and(|(&slot, _)| slot < self.commit) {
+                    self.accepted.pop_first();
+                }
+                for slot in self.commit..target {
+                    let accepted = match self.accepted.first_key_value() {
+                        Some((&first, _)) if first == slot => self.accepted.pop_first().map(|(_, (_, value))| value),
+                        _ => None,
+                    };
                     if !self.chosen.contains_key(&slot) {
-                        let (_, value) = self
-                            .accepted
-                            .get(&slot)
-                            .unwrap_or_else(|| panic!("commit {commit} covers slot {slot} with no value"));
-                        self.chosen.insert(slot, value.clone());
+                        let value =
+                            accepted.unwrap_or_else(|| panic!("commit {commit} covers slot {slot} with no value"));
+                        self.chosen.insert(slot, value);
                     }
                 }
-                self.commit = self.commit.max(*commit);
-                self.accepted.drop_below(self.commit);
+                self.commit = target;
             }
             PersistOp::RecoveryBegun => self.recovering = true,
             PersistOp::Horizon { ms } => self.horizon = self.horizon.max(*ms),

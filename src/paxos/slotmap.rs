@@ -59,12 +59,15 @@ impl<V> SlotMap<V> {
     /// the first test (a new slot past the end) or the dense guess.
     #[inline]
     fn position(&self, slot: Slot) -> Result<usize, usize> {
-        let (Some(&(first, _)), Some(&(last, _))) = (self.entries.front(), self.entries.back()) else {
+        // The last entry alone answers for a slot past the end (every
+        // lookup of a slot not seen yet), before the first is read.
+        let Some(&(last, _)) = self.entries.back() else {
             return Err(0);
         };
         if slot > last {
             return Err(self.entries.len());
         }
+        let first = self.entries.front().expect("not empty").0;
         if slot < first {
             return Err(0);
         }
