@@ -321,6 +321,15 @@ pub fn command_index(name: &[u8]) -> Option<usize> {
     COMMANDS.binary_search_by(|spec| spec.name.as_bytes().cmp(lower)).ok()
 }
 
+/// [`command_index`], trying `COMMANDS[hint]` first: a connection passes
+/// its previous command's, as pipelines repeat one command.
+pub fn command_index_from(name: &[u8], hint: usize) -> Option<usize> {
+    match COMMANDS.get(hint) {
+        Some(spec) if spec.name.as_bytes().eq_ignore_ascii_case(name) => Some(hint),
+        _ => command_index(name),
+    }
+}
+
 /// The spec of a command or of a subcommand named `container|sub`
 /// (case-insensitive), as `COMMAND INFO` and `COMMAND DOCS` take names.
 pub fn lookup_full(name: &[u8]) -> Option<&'static CommandSpec> {
@@ -377,6 +386,18 @@ mod tests {
         }
         assert_eq!(command_index(&[b'a'; NAME_BYTES_MAX + 1]), None);
         assert_eq!(command_index(b""), None);
+    }
+
+    #[test]
+    fn a_hint_finds_the_same_index_as_the_search() {
+        let get = command_index(b"get").unwrap();
+        let set = command_index(b"set").unwrap();
+        for hint in [get, set, 0, COMMANDS.len(), usize::MAX] {
+            assert_eq!(command_index_from(b"GeT", hint), Some(get), "hint {hint}");
+            assert_eq!(command_index_from(b"set", hint), Some(set), "hint {hint}");
+            assert_eq!(command_index_from(b"nosuchcommand", hint), None, "hint {hint}");
+            assert_eq!(command_index_from(b"", hint), None, "hint {hint}");
+        }
     }
 
     #[test]

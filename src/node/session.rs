@@ -4,7 +4,7 @@
 //! number not yet answered, and `prev`, the previous command through the
 //! log. The server's connections and the simulator's clients both use it.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 use crate::kv::{session_id, Command, Op, Reply, SessionId, ERROR_SESSION_EXPIRED};
 use crate::paxos::NodeId;
@@ -17,15 +17,17 @@ pub struct ClientSession {
     /// slot in any store.
     session: Option<SessionId>,
     next_seq: u64,
-    /// Commands sent and not yet answered.
-    outstanding: BTreeSet<u64>,
+    /// Commands sent and not yet answered, in ascending order (numbers
+    /// are handed out in order; answers mostly come in order, so the
+    /// front is usually the one answered).
+    outstanding: VecDeque<u64>,
     /// The last command that went through the log (0: none yet).
     last_logged: u64,
 }
 
 impl ClientSession {
     pub fn new(node: NodeId) -> ClientSession {
-        ClientSession { node, session: None, next_seq: 1, outstanding: BTreeSet::new(), last_logged: 0 }
+        ClientSession { node, session: None, next_seq: 1, outstanding: VecDeque::new(), last_logged: 0 }
     }
 
     /// The next command of this session. `through_log`: the op will be
@@ -37,8 +39,8 @@ impl ClientSession {
         let session = *self.session.get_or_insert_with(|| session_id(node, counter()));
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.outstanding.insert(seq);
-        let ack = *self.outstanding.first().expect("just inserted");
+        self.outstanding.push_back(seq);
+        let ack = *self.outstanding.front().expect("just pushed");
         let prev = if through_log { std::mem::replace(&mut self.last_logged, seq) } else { self.last_logged };
         Command { session, seq, ack, prev, op }
     }
@@ -46,7 +48,11 @@ impl ClientSession {
     /// The answer to command `seq` reached the client. A session the store
     /// evicted is replaced by a fresh one for the next command.
     pub fn answered(&mut self, seq: u64, reply: &Reply) {
-        self.outstanding.remove(&seq);
+        if self.outstanding.front() == Some(&seq) {
+            self.outstanding.pop_front();
+        } else if let Ok(at) = self.outstanding.binary_search(&seq) {
+            self.outstanding.remove(at);
+        }
         if matches!(reply, Reply::Error(message) if message == ERROR_SESSION_EXPIRED) {
             self.session = None;
             self.outstanding.clear();

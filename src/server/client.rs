@@ -35,7 +35,7 @@ use super::shard::ClientWaiter;
 use super::util::{reply_cell_stamped, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
-use crate::net::commands::{arity_ok, command_index, COMMANDS};
+use crate::net::commands::{arity_ok, command_index_from, COMMANDS};
 use crate::net::request::{parse_request, parse_request_of, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, Proto, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
@@ -136,8 +136,13 @@ struct Connection {
     authenticated: Cell<bool>,
     multi: RefCell<Option<Multi>>,
     watching: RefCell<Option<Watching>>,
-    /// When the latest bytes came off the socket (the `parse` stage).
+    /// When the latest bytes came off the socket: the `parse` stage's
+    /// start, and the time the requests parsed from them arrived (their
+    /// deadlines count from it).
     read_at: Cell<Option<Instant>>,
+    /// The index in `COMMANDS` of the connection's previous command, tried
+    /// first (a pipeline repeats one command).
+    last_command: Cell<usize>,
     /// Requests sent to shards, for sampling stages.
     sent: Cell<u64>,
 }
@@ -219,6 +224,7 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
         multi: RefCell::new(None),
         watching: RefCell::new(None),
         read_at: Cell::new(None),
+        last_command: Cell::new(0),
         sent: Cell::new(0),
     });
     // The socket closes when both halves are gone, whichever task ends
@@ -261,6 +267,7 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             Ok(n) => n,
         };
         conn.read_at.set(Some(Instant::now()));
+        conn.info.read_at(super::util::unix_millis() as u64);
         if conn.info.killed.load(Relaxed) {
             return;
         }
@@ -470,7 +477,10 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     shared.monitor.clients.total_commands.fetch_add(1, Relaxed);
     // Name and arity first, as Redis: those errors come before NOAUTH and
     // refuse a command at MULTI's queue time (the transaction then aborts).
-    let found = args.first().and_then(|name| command_index(name)).map(|index| (index, &COMMANDS[index]));
+    let found = args
+        .first()
+        .and_then(|name| command_index_from(name, conn.last_command.get()))
+        .map(|index| (index, &COMMANDS[index]));
     let (index, spec) = match found {
         Some((index, spec)) if arity_ok(spec.arity, args.len()) => (index, spec),
         found => {
@@ -493,6 +503,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             return true;
         }
     };
+    conn.last_command.set(index);
     conn.info.touch_command(index, args.get(1).and_then(|word| spec.subcommand(word)));
     if !conn.authenticated.get() && !spec.flags.contains(&"no_auth") {
         conn.push_error(ERROR_NOAUTH);
@@ -840,14 +851,22 @@ async fn send_to(conn: &Rc<Connection>, shard: usize, op: Op) -> (ReplyCell<Repl
         sessions[shard].command(op, through_log, || shared.new_session_counter())
     };
     let seq = command.seq;
-    let now = Instant::now();
     let sent = conn.sent.get() + 1;
     conn.sent.set(sent);
     let sampled = sent.is_multiple_of(STAGE_SAMPLE_EVERY);
-    if let Some(read_at) = conn.read_at.get().filter(|_| sampled) {
-        shared.monitor.shards[shard].stages.record(Stage::Parse, now.duration_since(read_at).as_micros() as u64);
-    }
-    let deadline = now + Duration::from_millis(shared.file.tuning.request_timeout_ms);
+    // The deadline counts from the read the request came in (one clock
+    // read per read, not per request); a sampled request reads the clock
+    // for its `parse` stage.
+    let arrived = match conn.read_at.get() {
+        Some(read_at) if sampled => {
+            let parsed = read_at.elapsed().as_micros() as u64;
+            shared.monitor.shards[shard].stages.record(Stage::Parse, parsed);
+            read_at
+        }
+        Some(read_at) => read_at,
+        None => Instant::now(),
+    };
+    let deadline = arrived + Duration::from_millis(shared.file.tuning.request_timeout_ms);
     let (sender, cell) = reply_cell_stamped(sampled);
     if shard == shared.executor {
         let local = shared.shard.borrow().clone().expect("the shard is set before clients connect");

@@ -61,7 +61,14 @@ impl ClientInfo {
         }
     }
 
-    /// A command starts now: `name` from the table, or `container|sub`
+    /// Bytes came from the client at `unix_ms`: `CLIENT LIST`'s `idle`
+    /// counts from the latest read, as Redis's `lastinteraction` does (one
+    /// clock read per read from the socket, not one per command).
+    pub fn read_at(&self, unix_ms: u64) {
+        self.last_ms.store(unix_ms, Relaxed);
+    }
+
+    /// The client's latest command: `name` from the table, or `container|sub`
     /// from its subcommands (`commands::full_name`).
     pub fn touch(&self, full_name: &str) {
         let name = full_name.split('|').next().unwrap_or(full_name);
@@ -71,9 +78,9 @@ impl ClientInfo {
     }
 
     /// [`ClientInfo::touch`] for a command already looked up: `COMMANDS[index]`,
-    /// and `sub`, one of its subcommands.
+    /// and `sub`, one of its subcommands. Reads no clock: the connection
+    /// stamps its reads ([`ClientInfo::read_at`]).
     pub fn touch_command(&self, index: usize, sub: Option<&CommandSpec>) {
-        self.last_ms.store(util::unix_millis() as u64, Relaxed);
         self.last_command.store(index as u8, Relaxed);
         let sub = sub.and_then(|sub| COMMANDS[index].subcommands.iter().position(|s| s.name == sub.name));
         self.last_subcommand.store(sub.map_or(u8::MAX, |i| i as u8), Relaxed);

@@ -46,6 +46,9 @@ pub struct Shard {
     pub links: HashMap<NodeId, Rc<Link>>,
     /// Node-local time starts here.
     clock_start: Instant,
+    /// The wall clock as last read: (node-local µs, Unix µs) then. See
+    /// `Shard::now`.
+    wall_read: Option<(u64, u64)>,
     pub kick: Notify,
     sync_kick: Notify,
     /// When the ticker will next tick the node (node-local µs), and how to
@@ -87,6 +90,7 @@ impl Shard {
             appended: VecDeque::new(),
             links: HashMap::new(),
             clock_start: Instant::now(),
+            wall_read: None,
             kick: Notify::default(),
             sync_kick: Notify::default(),
             tick_at_us: 0,
@@ -108,10 +112,28 @@ impl Shard {
     }
 
     /// The clocks before an input: hands the node the wall clock (batch
-    /// stamps, lease reads' expiry) and returns node-local time.
+    /// stamps, lease reads' expiry) and returns node-local time. One clock
+    /// read per input (every request is one): the wall clock is read again
+    /// once [`WALL_CLOCK_REREAD_US`] of node-local time has passed since it
+    /// was last read, and in between is that reading moved on by the
+    /// node-local time since. So a step of the wall clock (it may go
+    /// backwards; the node's stamps do not) reaches the node within that
+    /// interval, as it would at the next input, and its slew in between
+    /// (at most about 0.05% of its rate) is not seen for that long.
     fn now(&mut self) -> u64 {
-        self.node.set_wall_clock(super::util::unix_millis() as u64);
-        self.now_us()
+        let now_us = self.now_us();
+        let wall_us = match self.wall_read {
+            Some((read_us, wall_us)) if now_us.wrapping_sub(read_us) < WALL_CLOCK_REREAD_US => {
+                wall_us + (now_us - read_us)
+            }
+            _ => {
+                let wall_us = super::util::unix_micros();
+                self.wall_read = Some((now_us, wall_us));
+                wall_us
+            }
+        };
+        self.node.set_wall_clock(wall_us / 1000);
+        now_us
     }
 
     /// Node-local microseconds of a wall-clock deadline.
@@ -423,6 +445,10 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
         }
     }
 }
+
+/// How long `Shard::now` moves its last reading of the wall clock on by
+/// node-local time before it reads the wall clock again.
+const WALL_CLOCK_REREAD_US: u64 = 1000;
 
 /// The longest the ticker sleeps, whatever the node's deadline: a bound
 /// on the cost of a deadline the node got wrong, or of a wall-clock jump

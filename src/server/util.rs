@@ -157,7 +157,8 @@ impl<T> Drop for ReplySender<T> {
     }
 }
 
-/// Microseconds since the Unix epoch (session counters, trace times).
+/// Microseconds since the Unix epoch (session counters, trace times, the
+/// wall clock `Shard::now` hands the node).
 pub fn unix_micros() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
