@@ -518,9 +518,9 @@ fn kv() {
     write("kv_snapshot", "empty", &KvStore::new(3).snapshot());
     let mut small = KvStore::new(2);
     let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false };
-    small.apply(&Command { session: session_id(1, 7), seq: 1, ack: 1, prev: 0, op: set });
+    small.apply(Command { session: session_id(1, 7), seq: 1, ack: 1, prev: 0, op: set });
     let mget = Op::MGet { keys: vec![b("a"), b("zz")] };
-    small.apply(&Command { session: session_id(2, 3), seq: 9, ack: 9, prev: 8, op: mget });
+    small.apply(Command { session: session_id(2, 3), seq: 9, ack: 9, prev: 8, op: mget });
     write("kv_snapshot", "small", &small.snapshot());
     let mut busy = KvStore::new(5);
     let mut rng = Rng::new(0x5EED);
@@ -538,7 +538,7 @@ fn kv() {
             let op = ops[rng.below(ops.len() as u64) as usize].clone();
             Command { session, seq, ack: seq.saturating_sub(rng.below(3)).max(1), prev: seq - 1, op }
         };
-        busy.apply(&command);
+        busy.apply(command.clone());
         history.push(command);
     }
     write("kv_snapshot", "busy", &busy.snapshot());

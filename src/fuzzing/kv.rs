@@ -37,7 +37,7 @@ pub fn kv_command(data: &[u8]) {
             *limit = (*limit).min(1 << 20);
         }
         let mut store = KvStore::new(4);
-        let applied = store.apply(&command);
+        let applied = store.apply(command.clone());
         assert!(applied.reply.is_some() || !applied.ran, "a command ran without a reply");
         assert!(applied.released.is_empty(), "a fresh store released commands that never waited");
         if let Some(reply) = &applied.reply {
@@ -49,7 +49,7 @@ pub fn kv_command(data: &[u8]) {
                 assert_eq!(&local, reply, "a read served locally differs from the log's");
             }
         }
-        let retry = store.apply(&command);
+        let retry = store.apply(command.clone());
         if command.session != crate::kv::SESSION_NONE {
             assert!(!retry.ran, "a retry of {command:?} ran again");
             assert_eq!(retry.reply, applied.reply, "a retry of {command:?} got another reply");
@@ -89,7 +89,7 @@ pub fn kv_snapshot(data: &[u8]) {
                 prev: seq.saturating_sub(1),
                 op: Op::IncrBy { key: Bytes::from_static(b"n"), delta: 1 },
             };
-            store.apply(&command);
+            store.apply(command);
         }
     }
     // An image restored within these few applies of APPLY_COUNT_MAX ends
@@ -113,7 +113,7 @@ pub fn kv_snapshot_mutated(data: &[u8]) {
         if input.below(4) == 0 {
             store.advance_clock(input.below(3000) as u64);
         }
-        store.apply(&command_from(&mut input));
+        store.apply(command_from(&mut input));
     }
     let image = store.snapshot();
     assert_eq!(KvStore::restore(&image).as_ref(), Ok(&store), "a fresh image does not restore");

@@ -64,7 +64,11 @@ impl KvStore {
 
     /// Store `value` under `key` with `expires_at`, versioned by this apply.
     fn write(&mut self, key: &Bytes, value: Bytes, expires_at: Option<i64>) {
-        self.keys.put(key.clone(), Entry { value, expires_at, version: self.apply_count });
+        self.write_owned(key.clone(), value, expires_at);
+    }
+
+    fn write_owned(&mut self, key: Bytes, value: Bytes, expires_at: Option<i64>) {
+        self.keys.put(key, Entry { value, expires_at, version: self.apply_count });
     }
 
     /// Remove `key`; true if it was alive. Any removal (of an expired
@@ -81,6 +85,26 @@ impl KvStore {
     fn set_expiry(&mut self, key: &Bytes, expires_at: Option<i64>) {
         let value = self.live(key).expect("the caller checked it is alive").value.clone();
         self.write(key, value, expires_at);
+    }
+
+    /// [`KvStore::execute`] of an op the caller gives up: a plain SET or
+    /// MSET moves its keys and values into the keyspace instead of cloning
+    /// them (each clone of a freshly decoded key or value allocated, and
+    /// the op's own copies were dropped right after).
+    pub(super) fn execute_owned(&mut self, op: Op) -> Reply {
+        match op {
+            Op::Set { key, value, condition: SetCondition::Always, ttl: SetTtl::Clear, get: false } => {
+                self.write_owned(key, value, None);
+                Reply::Ok
+            }
+            Op::MSet { pairs } => {
+                for (key, value) in pairs {
+                    self.write_owned(key, value, None);
+                }
+                Reply::Ok
+            }
+            op => self.execute(&op),
+        }
     }
 
     /// Runs `op` at the log's time (no session logic).

@@ -32,7 +32,7 @@
 //!   every build ([`key_hash`] is fixed, not seeded); the table's own
 //!   order is never seen.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{hash_map, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
@@ -145,11 +145,23 @@ impl Keyspace {
     /// Set `key`'s entry, replacing any (expired or not).
     pub fn put(&mut self, key: Bytes, entry: Entry) {
         let expires_at = entry.expires_at;
-        let old = self.entries.insert(key.clone(), entry);
-        let stale = old.as_ref().and_then(|old| old.expires_at).filter(|t| Some(*t) != expires_at);
-        if old.is_some() && stale.is_none() && expires_at.is_none() {
-            return;
-        }
+        // One probe; a key that is there already is not cloned (a clone of
+        // a key that owns its bytes allocates), and `key` is dropped.
+        let (key, existed, stale) = match self.entries.entry(key) {
+            hash_map::Entry::Occupied(mut slot) => {
+                let old = slot.insert(entry);
+                let stale = old.expires_at.filter(|t| Some(*t) != expires_at);
+                if stale.is_none() && expires_at.is_none() {
+                    return;
+                }
+                (slot.key().clone(), true, stale)
+            }
+            hash_map::Entry::Vacant(slot) => {
+                let key = slot.key().clone();
+                slot.insert(entry);
+                (key, false, None)
+            }
+        };
         let hashed = HashedKey::new(key);
         if let Some(t) = stale {
             self.expiring.remove(&(t, hashed.clone()));
@@ -157,7 +169,7 @@ impl Keyspace {
         if let Some(t) = expires_at {
             self.expiring.insert((t, hashed.clone()));
         }
-        if old.is_none() {
+        if !existed {
             self.order.insert(hashed);
         }
     }

@@ -134,7 +134,7 @@ impl KvStore {
     /// its session's order (see `session.rs`). Without a session
     /// (`SESSION_NONE`) it simply runs. A command of a session whose `prev`
     /// is not below its `seq` is malformed: refused, the state unchanged.
-    pub fn apply(&mut self, command: &Command) -> Applied {
+    pub fn apply(&mut self, command: Command) -> Applied {
         if command.session != SESSION_NONE && command.prev != 0 && command.prev >= command.seq {
             // No entry node writes one (`prev` names an earlier command),
             // but a peer's forwarded command could. Such a command would
@@ -148,13 +148,13 @@ impl KvStore {
         }
         self.apply_count += 1;
         if command.session == SESSION_NONE {
-            return Applied::ran(self.execute(&command.op));
+            return Applied::ran(self.execute_owned(command.op));
         }
         if let Admission::Retired = self.sessions.admit(command.session, self.apply_count) {
             return Applied::refused(Reply::Error(ERROR_SESSION_EXPIRED.to_string()));
         }
         let Some(session) = self.sessions.get_mut(command.session) else {
-            return Applied::ran(self.execute(&command.op)); // sessions_max == 0: no memory
+            return Applied::ran(self.execute_owned(command.op)); // sessions_max == 0: no memory
         };
         let mut released = Vec::new();
         session.settle(command.ack);
@@ -170,21 +170,22 @@ impl KvStore {
             Some(cached.clone())
         } else if session.waiting.contains_key(&command.seq) {
             None // a copy of a command that is already waiting
-        } else if session.must_wait(command) {
+        } else if session.must_wait(&command) {
             if session.waiting.len() >= SESSION_WAITING_MAX {
                 Some(Reply::Error(format!(
                     "ERR more than {SESSION_WAITING_MAX} commands of this session wait for an earlier one; not run"
                 )))
             } else {
-                session.waiting.insert(command.seq, command.clone());
+                session.waiting.insert(command.seq, command);
                 None
             }
         } else {
-            let reply = self.execute(&command.op);
+            let (id, seq) = (command.session, command.seq);
+            let reply = self.execute_owned(command.op);
             ran = true;
-            let session = self.sessions.get_mut(command.session).expect("admitted above");
-            session.replies.insert(command.seq, reply.clone());
-            self.run_released(command.session, &mut released);
+            let session = self.sessions.get_mut(id).expect("admitted above");
+            session.replies.insert(seq, reply.clone());
+            self.run_released(id, &mut released);
             Some(reply)
         };
         self.sessions.check_invariants();
@@ -199,7 +200,7 @@ impl KvStore {
             // A command that settled while it waited (its client was told
             // the outcome is unknown) runs too, once, and caches nothing.
             let command = session.waiting.remove(&seq).expect("listed");
-            let reply = self.execute(&command.op);
+            let reply = self.execute_owned(command.op);
             let session = self.sessions.get_mut(id).expect("still present");
             if seq >= session.floor {
                 session.replies.insert(seq, reply.clone());
@@ -213,7 +214,7 @@ impl KvStore {
     /// every replica.
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Applied {
         match Command::decode(bytes) {
-            Ok(command) => self.apply(&command),
+            Ok(command) => self.apply(command),
             Err(error) => Applied::refused(Reply::Error(format!("ERR malformed command: {error}"))),
         }
     }
@@ -380,7 +381,7 @@ mod tests {
 
     /// Applies `op` without a session.
     fn run(store: &mut KvStore, op: Op) -> Reply {
-        store.apply(&Command::anonymous(op)).reply.expect("a sessionless command runs at once")
+        store.apply(Command::anonymous(op)).reply.expect("a sessionless command runs at once")
     }
 
     /// A command of `session` with every earlier one settled and no predecessor.
@@ -389,7 +390,7 @@ mod tests {
     }
 
     fn reply(store: &mut KvStore, command: &Command) -> Option<Reply> {
-        store.apply(command).reply
+        store.apply(command.clone()).reply
     }
 
     fn incr(key: &str) -> Op {
@@ -602,11 +603,11 @@ mod tests {
         let mut store = KvStore::new(8);
         let set_a = Command { session: 9, seq: 1, ack: 1, prev: 0, op: set("k", "a", SetCondition::Always) };
         let set_b = Command { session: 9, seq: 2, ack: 1, prev: 1, op: set("k", "b", SetCondition::Always) };
-        let early = store.apply(&set_b);
+        let early = store.apply(set_b.clone());
         assert_eq!(early, Applied { reply: None, ran: false, released: vec![] }, "set_b waits for set_a");
         assert_eq!(store.get(b"k"), None);
-        assert_eq!(store.apply(&set_b).reply, None, "a copy of a waiting command waits too");
-        let applied = store.apply(&set_a);
+        assert_eq!(store.apply(set_b.clone()).reply, None, "a copy of a waiting command waits too");
+        let applied = store.apply(set_a.clone());
         assert_eq!(applied.reply, Some(Reply::Ok));
         assert_eq!(applied.released, vec![(9, 2, Reply::Ok)], "set_b ran right after");
         assert_eq!(store.get(b"k"), Some(&b("b")), "the client's order held");
@@ -622,7 +623,7 @@ mod tests {
         let waits = Command { session: 2, seq: 5, ack: 4, prev: 4, op: incr("n") };
         assert_eq!(reply(&mut store, &waits), None);
         let later = Command { session: 2, seq: 6, ack: 5, prev: 5, op: incr("m") };
-        let applied = store.apply(&later);
+        let applied = store.apply(later.clone());
         assert_eq!(applied.released, vec![(2, 5, Reply::Int(1))]);
         assert_eq!(applied.reply, Some(Reply::Int(1)));
         // Command 4 arriving now is settled: refused, never run.
@@ -671,7 +672,7 @@ mod tests {
         let before = store.clone();
         for prev in [10, 3] {
             let malformed = Command { session: 4, seq: 3, ack: 0, prev, op: incr("n") };
-            let applied = store.apply(&malformed);
+            let applied = store.apply(malformed.clone());
             assert_eq!(applied.reply, Some(error(&format!("ERR malformed command: prev {prev} is not below seq 3"))));
             assert!(!applied.ran);
         }
@@ -696,7 +697,7 @@ mod tests {
     #[test]
     fn malformed_entry_is_an_error_and_leaves_state_unchanged() {
         let mut store = KvStore::new(8);
-        store.apply(&cmd(1, 1, set("k", "v", SetCondition::Always)));
+        store.apply(cmd(1, 1, set("k", "v", SetCondition::Always)));
         let before = store.clone();
         let mut encoded = cmd(2, 1, set("j", "w", SetCondition::Always)).encode().to_vec();
         encoded.pop();
@@ -733,7 +734,7 @@ mod tests {
             .collect();
         let mut first = KvStore::new(4);
         let mut second = KvStore::new(4);
-        let replies_first: Vec<Applied> = log.iter().map(|c| first.apply(c)).collect();
+        let replies_first: Vec<Applied> = log.iter().map(|c| first.apply(c.clone())).collect();
         let replies_second: Vec<Applied> = log.iter().map(|c| second.apply_bytes(&c.encode())).collect();
         assert_eq!(replies_first, replies_second);
         assert_eq!(first.digest(), second.digest());
@@ -741,9 +742,9 @@ mod tests {
 
         // One more command makes them differ; the same one makes them equal again.
         let extra = cmd(99, 1, set("z", "1", SetCondition::Always));
-        first.apply(&extra);
+        first.apply(extra.clone());
         assert_ne!(first.digest(), second.digest());
-        second.apply(&extra);
+        second.apply(extra.clone());
         assert_eq!(first.digest(), second.digest());
     }
 

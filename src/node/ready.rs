@@ -195,7 +195,7 @@ impl<C> Node<C> {
         }
         let at_ms = self.kv.log_time();
         if let Some(rest) = self.split_rest.take() {
-            self.kv.apply(&rest);
+            self.kv.apply(rest);
         }
         for bytes in commands {
             // Decode once: the store applies the command, its key finds the waiter.
@@ -206,15 +206,16 @@ impl<C> Node<C> {
             if self.replica.config().injected_bug == InjectedBug::SplitMultiKeyWrites {
                 self.split_multi_key_write(&mut command);
             }
-            let applied = self.kv.apply(&command);
+            let (session, seq) = (command.session, command.seq);
+            let applied = self.kv.apply(command);
             if self.config.trace_checks {
-                let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (command.session, command.seq, r));
+                let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (session, seq, r));
                 for (session, seq, reply) in executed.chain(applied.released.iter().map(|(s, q, r)| (*s, *q, r))) {
                     self.out.events.push(NodeEvent::Executed { session, seq, reply: reply.clone(), at_ms });
                 }
             }
             if let Some(reply) = applied.reply {
-                if let Some(w) = self.take_waiting_write((command.session, command.seq)) {
+                if let Some(w) = self.take_waiting_write((session, seq)) {
                     if let Some(start) = w.sampled_us {
                         let mut stages = Vec::new();
                         self.anatomy.write_answered(slot, start, self.now_us, &mut stages);

@@ -11,7 +11,7 @@ fn b(text: &str) -> Bytes {
 }
 
 fn reply_of(store: &mut KvStore, command: &Command) -> Option<Reply> {
-    store.apply(command).reply
+    store.apply(command.clone()).reply
 }
 
 /// Found by the kv_snapshot fuzz target: an image of the current
@@ -80,7 +80,7 @@ fn busy_store() -> (KvStore, Vec<Command>) {
                 random_command(&mut rng, session, seq, ack, prev)
             }
         };
-        store.apply(&command);
+        store.apply(command.clone());
         history.push(command);
     }
     (store, history)
@@ -92,8 +92,8 @@ fn apply_to_both(first: &mut KvStore, second: &mut KvStore, commands: &[Command]
     commands
         .iter()
         .map(|command| {
-            let applied = first.apply(command);
-            assert_eq!(second.apply(command), applied, "{command:?}");
+            let applied = first.apply(command.clone());
+            assert_eq!(second.apply(command.clone()), applied, "{command:?}");
             assert_eq!(first.digest(), second.digest(), "after {command:?}");
             applied
         })
@@ -138,7 +138,7 @@ fn exercise(mut store: KvStore) {
     for id in ids.into_iter().chain([SESSION_NONE, u64::MAX - 1]) {
         for seq in [0, 1, 2, u64::MAX] {
             let prev = seq.saturating_sub(1);
-            store.apply(&Command { session: id, seq, ack: seq / 2, prev, op: Op::IncrBy { key: b("n"), delta: 1 } });
+            store.apply(Command { session: id, seq, ack: seq / 2, prev, op: Op::IncrBy { key: b("n"), delta: 1 } });
         }
     }
     store.sessions.check_invariants();
@@ -250,8 +250,8 @@ fn every_truncation_is_an_error() {
 fn random_bytes_never_panic() {
     let mut small = KvStore::new(2);
     let set = Op::Set { key: b("a"), value: b("1"), condition: SetCondition::Always, ttl: SetTtl::Clear, get: false };
-    small.apply(&Command { session: 7, seq: 1, ack: 1, prev: 0, op: set });
-    small.apply(&Command { session: 3, seq: 9, ack: 9, prev: 0, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
+    small.apply(Command { session: 7, seq: 1, ack: 1, prev: 0, op: set });
+    small.apply(Command { session: 3, seq: 9, ack: 9, prev: 0, op: Op::MGet { keys: vec![b("a"), b("zz")] } });
     let seeds = [busy_store().0.snapshot(), small.snapshot(), KvStore::new(0).snapshot()];
     // Noise, and seeds with bytes flipped: whatever restores (in the
     // current version) must re-snapshot to the same bytes and keep working.
@@ -344,7 +344,7 @@ fn an_apply_count_no_replica_reaches_is_rejected() {
         );
     }
     let mut store = KvStore::restore(&raw_image(2, APPLY_COUNT_MAX, &[], &[(1, 1, APPLY_COUNT_MAX)])).unwrap();
-    store.apply(&Command { session: 2, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } });
+    store.apply(Command { session: 2, seq: 1, ack: 1, prev: 0, op: Op::Get { key: b("k") } });
     assert_eq!(store.sessions_len(), 2);
     assert_eq!(
         SnapshotError::ApplyCountOutOfRange { apply_count: u64::MAX }.to_string(),
@@ -356,8 +356,8 @@ fn an_apply_count_no_replica_reaches_is_rejected() {
 fn invalid_session_entries_and_watermarks_are_rejected() {
     let mut store = KvStore::new(4);
     let command = |seq, ack, prev| Command { session: 5, seq, ack, prev, op: Op::Get { key: b("k") } };
-    store.apply(&command(2, 1, 1)); // waits for 1
-    store.apply(&command(4, 1, 3)); // waits for 3
+    store.apply(command(2, 1, 1)); // waits for 1
+    store.apply(command(4, 1, 3)); // waits for 3
     let image = store.snapshot();
     assert!(KvStore::restore(&image).is_ok());
     // Swap the two waiting commands: out of order.
@@ -439,8 +439,8 @@ fn equal_stores_give_identical_bytes() {
     let mut first = KvStore::new(4);
     let mut second = KvStore::new(4);
     let mset = |pairs: &[(&str, &str)]| Op::MSet { pairs: pairs.iter().map(|(k, v)| (b(k), b(v))).collect() };
-    first.apply(&Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("a", "1"), ("b", "2")]) });
-    second.apply(&Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("b", "2"), ("a", "1")]) });
+    first.apply(Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("a", "1"), ("b", "2")]) });
+    second.apply(Command { session: 5, seq: 1, ack: 1, prev: 0, op: mset(&[("b", "2"), ("a", "1")]) });
     assert_eq!(first, second);
     assert_eq!(first.snapshot(), second.snapshot());
     // The test helper writes exactly the real format.
