@@ -46,9 +46,8 @@ pub struct Shard {
     pub links: HashMap<NodeId, Rc<Link>>,
     /// Node-local time starts here.
     clock_start: Instant,
-    /// The wall clock as last read: (node-local µs, Unix µs) then. See
-    /// `Shard::now`.
-    wall_read: Option<(u64, u64)>,
+    /// The wall clock `Shard::now` hands the node.
+    wall: WallClock,
     pub kick: Notify,
     sync_kick: Notify,
     /// When the ticker will next tick the node (node-local µs), and how to
@@ -90,7 +89,7 @@ impl Shard {
             appended: VecDeque::new(),
             links: HashMap::new(),
             clock_start: Instant::now(),
-            wall_read: None,
+            wall: WallClock::default(),
             kick: Notify::default(),
             sync_kick: Notify::default(),
             tick_at_us: 0,
@@ -112,26 +111,11 @@ impl Shard {
     }
 
     /// The clocks before an input: hands the node the wall clock (batch
-    /// stamps, lease reads' expiry) and returns node-local time. One clock
-    /// read per input (every request is one): the wall clock is read again
-    /// once [`WALL_CLOCK_REREAD_US`] of node-local time has passed since it
-    /// was last read, and in between is that reading moved on by the
-    /// node-local time since. So a step of the wall clock (it may go
-    /// backwards; the node's stamps do not) reaches the node within that
-    /// interval, as it would at the next input, and its slew in between
-    /// (at most about 0.05% of its rate) is not seen for that long.
+    /// stamps, lease reads' expiry; see [`WallClock`]) and returns
+    /// node-local time, one clock read per input (every request is one).
     fn now(&mut self) -> u64 {
         let now_us = self.now_us();
-        let wall_us = match self.wall_read {
-            Some((read_us, wall_us)) if now_us.wrapping_sub(read_us) < WALL_CLOCK_REREAD_US => {
-                wall_us + (now_us - read_us)
-            }
-            _ => {
-                let wall_us = super::util::unix_micros();
-                self.wall_read = Some((now_us, wall_us));
-                wall_us
-            }
-        };
+        let wall_us = self.wall.at(now_us, super::util::unix_micros);
         self.node.set_wall_clock(wall_us / 1000);
         now_us
     }
@@ -446,11 +430,55 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
     }
 }
 
-/// How long `Shard::now` moves its last reading of the wall clock on by
-/// node-local time before it reads the wall clock again.
+/// The wall clock read at most once per [`WALL_CLOCK_REREAD_US`] of
+/// node-local time, and in between that reading moved on by the node-local
+/// time since. A step of the wall clock (it may go backwards; the node's
+/// stamps do not) reaches the node within that interval, and its slew in
+/// between (at most about 0.05% of its rate) is not seen for that long.
+#[derive(Debug, Default)]
+struct WallClock {
+    /// The last reading: (node-local µs, Unix µs) then.
+    read: Option<(u64, u64)>,
+}
+
+impl WallClock {
+    /// Unix µs at node-local time `now_us` (which never goes backwards);
+    /// `read_wall` reads the wall clock.
+    fn at(&mut self, now_us: u64, read_wall: impl FnOnce() -> u64) -> u64 {
+        match self.read {
+            Some((read_us, wall_us)) if now_us.wrapping_sub(read_us) < WALL_CLOCK_REREAD_US => {
+                wall_us + (now_us - read_us)
+            }
+            _ => {
+                let wall_us = read_wall();
+                self.read = Some((now_us, wall_us));
+                wall_us
+            }
+        }
+    }
+}
+
 const WALL_CLOCK_REREAD_US: u64 = 1000;
 
 /// The longest the ticker sleeps, whatever the node's deadline: a bound
 /// on the cost of a deadline the node got wrong, or of a wall-clock jump
 /// (key expiry is on the wall clock).
 const TICK_IDLE_MAX: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wall_clock_is_read_once_per_interval_and_moved_on_in_between() {
+        let mut clock = WallClock::default();
+        let never = || -> u64 { panic!("read within the interval") };
+        assert_eq!(clock.at(10, || 5_000_000), 5_000_000);
+        assert_eq!(clock.at(10, never), 5_000_000);
+        assert_eq!(clock.at(400, never), 5_000_390);
+        assert_eq!(clock.at(10 + WALL_CLOCK_REREAD_US - 1, never), 5_000_000 + WALL_CLOCK_REREAD_US - 1);
+        // Read again: a step back of the wall clock is seen at once.
+        assert_eq!(clock.at(10 + WALL_CLOCK_REREAD_US, || 4_000_000), 4_000_000);
+        assert_eq!(clock.at(20 + WALL_CLOCK_REREAD_US, never), 4_000_010);
+    }
+}
