@@ -1,0 +1,109 @@
+//! The store's own cost per command: what every replica pays to apply a
+//! committed SET (decode, session bookkeeping, the keyspace), and what the
+//! leader pays to serve a GET, over a keyspace of 100,000 keys with
+//! 100-byte values (redis-benchmark's `-r 100000 -d 100`). Commands come
+//! from 16 pipelining client sessions, 16 unanswered each, as the server's
+//! connections number them. Criterion reports time per batch of 256;
+//! throughput is in commands.
+//!
+//! Run: `cargo bench --bench kv`
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use paxoskv::kv::{session_id, Command, KvStore, Op, SetCondition, SetTtl};
+
+const KEYS: u64 = 100_000;
+const BATCH: usize = 256;
+const BATCHES: usize = 512;
+const SESSIONS: u64 = 16;
+const PIPELINE: u64 = 16;
+
+/// xorshift64: a fixed sequence of keys.
+struct Keys(u64);
+
+impl Keys {
+    fn next(&mut self) -> Bytes {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Bytes::from(format!("key:{:012}", self.0 % KEYS))
+    }
+}
+
+fn set(key: Bytes) -> Op {
+    Op::Set {
+        key,
+        value: Bytes::from(vec![b'x'; 100]),
+        condition: SetCondition::Always,
+        ttl: SetTtl::Clear,
+        get: false,
+    }
+}
+
+/// `BATCHES` batches of encoded SETs, the sessions' numbers running on
+/// from batch to batch.
+fn set_batches(keys: &mut Keys, seqs: &mut [u64]) -> Vec<Vec<Bytes>> {
+    (0..BATCHES)
+        .map(|b| {
+            (0..BATCH)
+                .map(|i| {
+                    let s = (b * BATCH + i) as u64 % SESSIONS;
+                    let seq = &mut seqs[s as usize];
+                    *seq += 1;
+                    let command = Command {
+                        session: session_id(1, s + 1),
+                        seq: *seq,
+                        ack: seq.saturating_sub(PIPELINE).max(1),
+                        prev: *seq - 1,
+                        op: set(keys.next()),
+                    };
+                    command.encode()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn store(c: &mut Criterion) {
+    let mut keys = Keys(0x9e37_79b9_7f4a_7c15);
+    let mut seqs = vec![0u64; SESSIONS as usize];
+    let mut store = KvStore::new(1024);
+    // Fill the keyspace first, as a benchmark's SET phase would.
+    for _ in 0..(KEYS as usize * 4 / (BATCH * BATCHES)).max(1) {
+        for batch in set_batches(&mut keys, &mut seqs) {
+            for command in &batch {
+                store.apply_bytes(command);
+            }
+        }
+    }
+    let mut group = c.benchmark_group("kv");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    // The batches are made ahead, in rounds: a retry of a number already
+    // applied would replay its cached reply instead of running.
+    let mut batches = set_batches(&mut keys, &mut seqs).into_iter();
+    group.bench_function("apply_set_256", |b| {
+        b.iter(|| {
+            let batch = batches.next().unwrap_or_else(|| {
+                batches = set_batches(&mut keys, &mut seqs).into_iter();
+                batches.next().expect("a round has batches")
+            });
+            for command in &batch {
+                store.apply_bytes(command);
+            }
+        })
+    });
+    let gets: Vec<Vec<Op>> = (0..BATCHES).map(|_| (0..BATCH).map(|_| Op::Get { key: keys.next() }).collect()).collect();
+    let mut round = 0;
+    group.bench_function("read_get_256", |b| {
+        b.iter(|| {
+            round = (round + 1) % BATCHES;
+            for op in &gets[round] {
+                criterion::black_box(store.read(op, store.log_time()));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store);
+criterion_main!(benches);
