@@ -765,6 +765,16 @@ def section_glommio_timer(out):
                "they are not a free gain either.\n")
 
 
+def section_kv(out):
+    """Section 19: the store's own cost per command (benches/record-kv.sh)."""
+    if not section_newest_bundle(out, "kv", "19. The store's own cost per command", "runs.txt"):
+        return
+    out.append("How to read it: what every replica pays to apply a committed SET, and the leader to serve a GET, "
+               "inside the store alone (decoding, the session table, the keyspace), without the network, the WAL "
+               "or the runtime. On a keyspace this large the cost is mostly cache misses in the key table and on "
+               "the values' allocations, so it moves with the machine's caches more than its clock.\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -912,6 +922,7 @@ def main():
     section_alloc(out)
     section_thp(out)
     section_glommio_timer(out)
+    section_kv(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
