@@ -85,11 +85,11 @@ impl HashedKey {
 }
 
 /// A key as the table holds it: up to [`INLINE_KEY_BYTES`] bytes inside
-/// the table's slot, so that a lookup compares them there (a key in an
-/// allocation of its own cost a cache miss per lookup on a large
-/// keyspace: about a tenth of applying a SET, `benches/kv.rs`), and a
-/// longer one on the heap. Hashes and compares as its bytes, so the table
-/// is looked up with a `&[u8]`.
+/// the table's slot, so that a lookup compares them there, and a longer
+/// one on the heap. A key in an allocation of its own cost a cache miss
+/// per lookup on a large keyspace: serving a GET took about twice as long
+/// in the store (`benches/kv.rs`). Hashes and compares as its bytes, so
+/// the table is looked up with a `&[u8]`.
 #[derive(Clone)]
 enum MapKey {
     Inline { len: u8, bytes: [u8; INLINE_KEY_BYTES] },
@@ -208,8 +208,8 @@ impl Keyspace {
     /// Set `key`'s entry, replacing any (expired or not).
     pub fn put(&mut self, key: Bytes, entry: Entry) {
         let expires_at = entry.expires_at;
-        // One probe; a key that is there already is not cloned, and `key`
-        // is dropped.
+        // One probe. The table keeps its own copy of the key (`MapKey`);
+        // `key` goes to the ordered index if it is new, else is dropped.
         let (existed, stale) = match self.entries.entry(MapKey::new(&key)) {
             hash_map::Entry::Occupied(mut slot) => {
                 let old = slot.insert(entry);
