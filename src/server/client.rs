@@ -477,10 +477,8 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     shared.monitor.clients.total_commands.fetch_add(1, Relaxed);
     // Name and arity first, as Redis: those errors come before NOAUTH and
     // refuse a command at MULTI's queue time (the transaction then aborts).
-    let found = args
-        .first()
-        .and_then(|name| command_index_from(name, conn.last_command.get()))
-        .map(|index| (index, &COMMANDS[index]));
+    let hint = conn.last_command.get();
+    let found = args.first().and_then(|name| command_index_from(name, hint)).map(|index| (index, &COMMANDS[index]));
     let (index, spec) = match found {
         Some((index, spec)) if arity_ok(spec.arity, args.len()) => (index, spec),
         found => {
