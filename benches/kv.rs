@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench kv`
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use paxoskv::kv::{session_id, Command, KvStore, Op, SetCondition, SetTtl};
 
 const KEYS: u64 = 100_000;
@@ -40,26 +40,22 @@ fn set(key: Bytes) -> Op {
     }
 }
 
-/// `BATCHES` batches of encoded SETs, the sessions' numbers running on
-/// from batch to batch.
-fn set_batches(keys: &mut Keys, seqs: &mut [u64]) -> Vec<Vec<Bytes>> {
-    (0..BATCHES)
-        .map(|b| {
-            (0..BATCH)
-                .map(|i| {
-                    let s = (b * BATCH + i) as u64 % SESSIONS;
-                    let seq = &mut seqs[s as usize];
-                    *seq += 1;
-                    let command = Command {
-                        session: session_id(1, s + 1),
-                        seq: *seq,
-                        ack: seq.saturating_sub(PIPELINE).max(1),
-                        prev: *seq - 1,
-                        op: set(keys.next()),
-                    };
-                    command.encode()
-                })
-                .collect()
+/// A batch of `BATCH` encoded SETs, the sessions taking turns and their
+/// numbers running on from the previous batch.
+fn set_batch(keys: &mut Keys, seqs: &mut [u64]) -> Vec<Bytes> {
+    (0..BATCH)
+        .map(|i| {
+            let s = i as u64 % SESSIONS;
+            let seq = &mut seqs[s as usize];
+            *seq += 1;
+            let command = Command {
+                session: session_id(1, s + 1),
+                seq: *seq,
+                ack: seq.saturating_sub(PIPELINE).max(1),
+                prev: *seq - 1,
+                op: set(keys.next()),
+            };
+            command.encode()
         })
         .collect()
 }
@@ -69,28 +65,26 @@ fn store(c: &mut Criterion) {
     let mut seqs = vec![0u64; SESSIONS as usize];
     let mut store = KvStore::new(1024);
     // Fill the keyspace first, as a benchmark's SET phase would.
-    for _ in 0..(KEYS as usize * 4 / (BATCH * BATCHES)).max(1) {
-        for batch in set_batches(&mut keys, &mut seqs) {
-            for command in &batch {
-                store.apply_bytes(command);
-            }
+    for _ in 0..KEYS as usize * 4 / BATCH {
+        for command in &set_batch(&mut keys, &mut seqs) {
+            store.apply_bytes(command);
         }
     }
     let mut group = c.benchmark_group("kv");
     group.throughput(Throughput::Elements(BATCH as u64));
-    // The batches are made ahead, in rounds: a retry of a number already
-    // applied would replay its cached reply instead of running.
-    let mut batches = set_batches(&mut keys, &mut seqs).into_iter();
+    // Every batch is new, made outside the timed part: a retry of a number
+    // already applied would replay its cached reply instead of running.
     group.bench_function("apply_set_256", |b| {
-        b.iter(|| {
-            let batch = batches.next().unwrap_or_else(|| {
-                batches = set_batches(&mut keys, &mut seqs).into_iter();
-                batches.next().expect("a round has batches")
-            });
-            for command in &batch {
-                store.apply_bytes(command);
-            }
-        })
+        b.iter_batched(
+            || set_batch(&mut keys, &mut seqs),
+            |batch| {
+                for command in &batch {
+                    store.apply_bytes(command);
+                }
+                batch
+            },
+            BatchSize::SmallInput,
+        )
     });
     let gets: Vec<Vec<Op>> = (0..BATCHES).map(|_| (0..BATCH).map(|_| Op::Get { key: keys.next() }).collect()).collect();
     let mut round = 0;
