@@ -113,11 +113,8 @@ impl KvStore {
             return self.evaluate(op, self.now);
         }
         match op {
-            Op::Set { key, value, condition: SetCondition::Always, ttl: SetTtl::Clear, get: false } => {
-                // The common case: one tree walk.
-                self.write(key, value.clone(), None);
-                Reply::Ok
-            }
+            // A plain SET from the log takes `execute_owned`'s path; here
+            // (inside EXEC) the general one does the same.
             Op::Set { key, value, condition, ttl, get } => {
                 let expires_at = match ttl {
                     SetTtl::Expire(expiry) => match self.resolve(expiry) {

@@ -18,8 +18,8 @@ pub struct ClientSession {
     session: Option<SessionId>,
     next_seq: u64,
     /// Commands sent and not yet answered, in ascending order (numbers
-    /// are handed out in order; answers mostly come in order, so the
-    /// front is usually the one answered).
+    /// are handed out in order; answers mostly come in order, and a
+    /// removal at the front is cheap).
     outstanding: VecDeque<u64>,
     /// The last command that went through the log (0: none yet).
     last_logged: u64,
@@ -48,9 +48,7 @@ impl ClientSession {
     /// The answer to command `seq` reached the client. A session the store
     /// evicted is replaced by a fresh one for the next command.
     pub fn answered(&mut self, seq: u64, reply: &Reply) {
-        if self.outstanding.front() == Some(&seq) {
-            self.outstanding.pop_front();
-        } else if let Ok(at) = self.outstanding.binary_search(&seq) {
+        if let Ok(at) = self.outstanding.binary_search(&seq) {
             self.outstanding.remove(at);
         }
         if matches!(reply, Reply::Error(message) if message == ERROR_SESSION_EXPIRED) {
