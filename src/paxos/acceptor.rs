@@ -71,6 +71,26 @@ impl Acceptor {
         self.accepted.get(&slot)
     }
 
+    /// Move out the value accepted at `slot` if it was accepted in
+    /// `ballot`, for a learner that is about to learn it chosen and move
+    /// the commit index past it: `prune_below` would drop it next, so the
+    /// learner takes this copy instead of a clone of it. A slot that stays
+    /// at or above the commit index must not be taken (its accepted value
+    /// answers Prepares and recovery queries).
+    #[inline]
+    pub fn take_accepted_in(&mut self, slot: Slot, ballot: Ballot) -> Option<Value> {
+        match self.accepted.first_key_value() {
+            // The slots learned from a leader's commit index are the first
+            // ones held (everything below the commit index is pruned).
+            Some((&first, (b, _))) if first == slot && *b == ballot => self.accepted.pop_first().map(|(_, (_, v))| v),
+            Some((&first, _)) if first == slot => None,
+            _ => match self.accepted.get(&slot) {
+                Some((b, _)) if *b == ballot => self.accepted.remove(&slot).map(|(_, v)| v),
+                _ => None,
+            },
+        }
+    }
+
     /// Would this acceptor promise `ballot` now? (PreVote: no state changes.)
     pub fn would_promise(&self, now: u64, ballot: Ballot) -> bool {
         ballot > self.promised && !self.grant.blocks(now, ballot.node)

@@ -126,19 +126,19 @@ impl Replica {
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value
         // (a leader proposes one value per slot per ballot). Anything else
-        // must be fetched.
+        // must be fetched. Every slot learned here ends below the commit
+        // index (the walk is contiguous from it), so `after_learning`
+        // prunes the acceptor's copy: the learner takes it instead.
         let mut slot = self.learner.commit();
         while slot < leader_commit {
-            match self.acceptor.accepted(slot) {
-                Some((b, value)) if *b == ballot => {
-                    let value = value.clone();
-                    self.learn_chosen_from(slot, value, true);
-                }
-                _ if self.learner.is_chosen(slot) => {}
-                _ => break,
+            match self.acceptor.take_accepted_in(slot, ballot) {
+                Some(value) => self.learn_chosen_from(slot, value, true),
+                None if self.learner.is_chosen(slot) => {}
+                None => break,
             }
             slot += 1;
         }
+        debug_assert!(slot <= self.learner.commit(), "a slot learned from the leader's commit stays above the commit");
         self.after_learning();
         self.maybe_catch_up();
     }
