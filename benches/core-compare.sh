@@ -121,6 +121,10 @@ if command -v valgrind >/dev/null && [[ $quick -eq 0 ]]; then
       features=(--features core-without-has-ready)
       echo "before: REV has no Replica::has_ready: built with --features core-without-has-ready" >> "$out/machine.txt"
     fi
+    if ! grep -q "pub fn apply_owned" "$tree/src/paxos/persist.rs"; then
+      features+=(--features core-without-apply-owned)
+      echo "before: REV has no DurableState::apply_owned: built with --features core-without-apply-owned" >> "$out/machine.txt"
+    fi
     (cd "$tree/benches/core-compare" && CARGO_TARGET_DIR="$root/$crate/target-before" nice -n 5 cargo build --release --bin core-compare "${features[@]}")
     rev=$(git rev-parse --short=7 "$before")
     python3 "$root/benches/core_compare_instructions.py" "$out" "$crate/target-before/release/core-compare" --label "paxoskv@$rev"

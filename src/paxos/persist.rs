@@ -72,27 +72,24 @@ impl DurableState {
         self.snapshot.as_ref().map_or(0, |s| s.slot)
     }
 
+    /// Apply `op`, moving its values in (a shell that is done with the op
+    /// saves a clone of each value: an atomic increment, and a decrement
+    /// when the op is dropped).
+    pub fn apply_owned(&mut self, op: PersistOp) {
+        match op {
+            PersistOp::Accept { ballot, first_slot, values } => self.accept(ballot, first_slot, values),
+            PersistOp::Chosen { first_slot, values } => self.learn_chosen(first_slot, values),
+            op => self.apply(&op),
+        }
+    }
+
     pub fn apply(&mut self, op: &PersistOp) {
         match op {
             PersistOp::Promise { ballot } => self.promised = self.promised.max(*ballot),
             PersistOp::Accept { ballot, first_slot, values } => {
-                self.promised = self.promised.max(*ballot);
-                for (slot, value) in (*first_slot..).zip(values) {
-                    // A chosen value is final; the core never sends an Accept
-                    // op for one, and a replayed log must not undo it either.
-                    if slot >= self.commit && !self.chosen.contains_key(&slot) {
-                        self.accepted.insert(slot, (*ballot, value.clone()));
-                    }
-                }
+                self.accept(*ballot, *first_slot, values.iter().cloned())
             }
-            PersistOp::Chosen { first_slot, values } => {
-                let log_start = self.log_start();
-                for (slot, value) in (*first_slot..).zip(values) {
-                    if slot >= log_start {
-                        self.chosen.insert(slot, value.clone());
-                    }
-                }
-            }
+            PersistOp::Chosen { first_slot, values } => self.learn_chosen(*first_slot, values.iter().cloned()),
             PersistOp::Commit { commit } => {
                 // `accepted` is sorted: its entries below the old commit
                 // index are stale (a snapshot moved the index past them),
@@ -129,6 +126,26 @@ impl DurableState {
                 while self.chosen.contains_key(&self.commit) {
                     self.commit += 1;
                 }
+            }
+        }
+    }
+
+    fn accept(&mut self, ballot: Ballot, first_slot: Slot, values: impl IntoIterator<Item = Value>) {
+        self.promised = self.promised.max(ballot);
+        for (slot, value) in (first_slot..).zip(values) {
+            // A chosen value is final; the core never sends an Accept op
+            // for one, and a replayed log must not undo it either.
+            if slot >= self.commit && !self.chosen.contains_key(&slot) {
+                self.accepted.insert(slot, (ballot, value));
+            }
+        }
+    }
+
+    fn learn_chosen(&mut self, first_slot: Slot, values: impl IntoIterator<Item = Value>) {
+        let log_start = self.log_start();
+        for (slot, value) in (first_slot..).zip(values) {
+            if slot >= log_start {
+                self.chosen.insert(slot, value);
             }
         }
     }

@@ -127,12 +127,17 @@ impl PaxoskvGroup {
     fn take_ready(&mut self, index: usize) -> bool {
         let replica = &mut self.replicas[index];
         let mut ready = replica.ready();
+        let empty = ready.is_empty();
         if self.storage == Storage::Memory {
             let durable = &mut self.durable[index];
+            // The ops are done with once stored: moved in, not cloned.
+            #[cfg(not(feature = "core-without-apply-owned"))]
+            ready.persist.drain(..).for_each(|op| durable.apply_owned(op));
+            #[cfg(feature = "core-without-apply-owned")]
             ready.persist.iter().for_each(|op| durable.apply(op));
         }
         replica.on_persisted(ready.number);
-        let idle = ready.is_empty() && !replica.awaiting_persist();
+        let idle = empty && !replica.awaiting_persist();
         self.queue.extend(ready.send_now.drain(..));
         self.queue.extend(ready.send_after_persist.drain(..));
         assert!(ready.snapshot.is_none() && ready.aborted.is_empty(), "paxoskv: no snapshot or abort expected");
