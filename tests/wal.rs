@@ -540,18 +540,21 @@ fn segments_are_zeroed_ahead_of_the_records_and_recover_unchanged() {
 #[test]
 fn inline_writes_make_the_same_writes_as_io_uring() {
     let test = TestDir::new("inline_writes");
-    let batches: Vec<Vec<PersistOp>> = (0..48u64)
-        .map(|i| {
-            let text = format!("{i:0>2}{}", "i".repeat(50_000));
-            vec![PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: i, values: vec![value(&text)] }]
-        })
-        .collect();
+    // Built on the executor's thread: a value is not `Send` (`Value`).
+    fn batches() -> Vec<Vec<PersistOp>> {
+        (0..48u64)
+            .map(|i| {
+                let text = format!("{i:0>2}{}", "i".repeat(50_000));
+                vec![PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: i, values: vec![value(&text)] }]
+            })
+            .collect()
+    }
     let mut stats = Vec::new();
     for inline_writes in [false, true] {
         let dir = test.join(if inline_writes { "inline" } else { "uring" });
-        let batches = batches.clone();
         let (sender, receiver) = std::sync::mpsc::channel();
         run_local(move || async move {
+            let batches = batches();
             let mut options = options(&dir, 1 << 20);
             options.inline_writes = inline_writes;
             let (wal, _, _) = open(options).await;
@@ -1382,15 +1385,19 @@ fn another_logs_writes_past_the_end_are_not_replayed() {
 fn an_unsalted_segment_from_before_salts_recovers_and_goes_on() {
     let test = TestDir::new("unsalted");
     let dir = test.join("wal");
-    let old_ops = vec![PersistOp::Promise { ballot: Ballot::new(4, 2) }, PersistOp::Commit { commit: 0 }];
+    // A function, not a value: a `PersistOp` is not `Send` (`Value`).
+    fn old_ops() -> Vec<PersistOp> {
+        vec![PersistOp::Promise { ballot: Ballot::new(4, 2) }, PersistOp::Commit { commit: 0 }]
+    }
     let mut body = Vec::new();
-    paxoskv::storage::encode_ops(&old_ops, &mut body);
+    paxoskv::storage::encode_ops(&old_ops(), &mut body);
     let mut segment = Vec::new();
     paxoskv::storage::encode_write(0, 1, &body, &mut segment);
     std::fs::create_dir_all(&dir).unwrap();
     let unsalted = dir.join("wal-00000000000000000000.log");
     write(&unsalted, &segment);
     run_local(move || async move {
+        let old_ops = old_ops();
         let (wal, state, report) = open(options(&dir, SEGMENT_BYTES_LARGE)).await;
         assert_eq!(state, apply_all(&old_ops));
         assert_eq!(report.records, 2);

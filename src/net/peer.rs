@@ -70,7 +70,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -5,7 +5,7 @@
 //! is Prepare/Promise, Phase 2 is Accept/Accepted. `commit` fields carry the
 //! sender's *commit index*: every slot below it is known chosen.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use bytes::Bytes;
 
@@ -19,16 +19,22 @@ use super::ballot::{Ballot, NodeId, Slot};
 ///
 /// A batch is shared, not copied: a value travels to every peer, into the
 /// acceptor, the learner and the committed output, and each of those is a
-/// reference-count increment, whatever the batch size.
+/// reference-count increment, whatever the batch size. The count is an
+/// `Rc`'s, not an `Arc`'s: a replica lives on its shard's thread (thread
+/// per core), and the atomic increments and decrements of an `Arc`, some
+/// nine of each per slot across three replicas, cost about 7% of a round
+/// of 16 slots of 64 commands (`benches/core-compare`, harness included).
+/// So a `Value`, and with it every message, persist op and `Replica`, is
+/// not `Send`: build them on the thread that uses them.
 #[derive(Clone, Debug, Eq)]
 pub enum Value {
     Noop,
-    Batch { stamp: u64, commands: Arc<[Bytes]> },
+    Batch { stamp: u64, commands: Rc<[Bytes]> },
 }
 
 /// By content, but the same shared batch is equal without reading it: the
 /// core compares a learned value with the accepted one for every slot,
-/// and they are nearly always one `Arc` (`Arc<[Bytes]>`'s own `==`
+/// and they are nearly always one `Rc` (`Rc<[Bytes]>`'s own `==`
 /// compares every command's bytes; 10% of the core's time at 64 commands
 /// per slot, issue 11).
 impl PartialEq for Value {
@@ -36,7 +42,7 @@ impl PartialEq for Value {
         match (self, other) {
             (Value::Noop, Value::Noop) => true,
             (Value::Batch { stamp: s1, commands: c1 }, Value::Batch { stamp: s2, commands: c2 }) => {
-                s1 == s2 && (Arc::ptr_eq(c1, c2) || c1[..] == c2[..])
+                s1 == s2 && (Rc::ptr_eq(c1, c2) || c1[..] == c2[..])
             }
             _ => false,
         }

@@ -400,7 +400,7 @@ impl BodyDecoder<'_> {
                 };
                 let count = self.reader.count("command count", COMMAND_BYTES_MIN)?;
                 // Two passes, so the batch is allocated once, at its exact
-                // size, straight into the `Arc<[Bytes]>` (a `Vec` first would
+                // size, straight into the `Rc<[Bytes]>` (a `Vec` first would
                 // allocate and copy twice): the first pass validates every
                 // length; the second slices, and cannot fail.
                 let start = self.reader.at();
@@ -409,7 +409,7 @@ impl BodyDecoder<'_> {
                 }
                 let body = self.body;
                 let mut at = start;
-                let commands: Arc<[Bytes]> = (0..count)
+                let commands: Rc<[Bytes]> = (0..count)
                     .map(|_| {
                         let len = le_u32(&body[at..at + 4]) as usize;
                         at += 4 + len;
