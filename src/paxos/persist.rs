@@ -99,6 +99,17 @@ impl DurableState {
                 while self.accepted.first_key_value().is_some_and(|(&slot, _)| slot < self.commit) {
                     self.accepted.pop_first();
                 }
+                // The common case: nothing is chosen past the old commit
+                // index, and `accepted` starts with every newly committed
+                // slot. They move over as one run.
+                let none_chosen_past = self.chosen.last_key_value().is_none_or(|(&last, _)| last < self.commit);
+                if none_chosen_past {
+                    if let Some(run) = self.accepted.take_front_run(self.commit, target - self.commit) {
+                        self.chosen.append_ascending(run.map(|(slot, (_, value))| (slot, value)));
+                        self.commit = target;
+                        return;
+                    }
+                }
                 for slot in self.commit..target {
                     let accepted = match self.accepted.first_key_value() {
                         Some((&first, _)) if first == slot => self.accepted.pop_first().map(|(_, (_, value))| value),
@@ -132,6 +143,16 @@ impl DurableState {
 
     fn accept(&mut self, ballot: Ballot, first_slot: Slot, values: impl IntoIterator<Item = Value>) {
         self.promised = self.promised.max(ballot);
+        // The common case: every slot is new, past the commit index, past
+        // every chosen one and past every accepted one. No lookup per slot.
+        let past = |last: Option<Slot>| last.is_none_or(|last| first_slot > last);
+        if first_slot >= self.commit
+            && past(self.chosen.last_key_value().map(|(&s, _)| s))
+            && past(self.accepted.last_key_value().map(|(&s, _)| s))
+        {
+            self.accepted.append_ascending((first_slot..).zip(values).map(|(slot, value)| (slot, (ballot, value))));
+            return;
+        }
         for (slot, value) in (first_slot..).zip(values) {
             // A chosen value is final; the core never sends an Accept op
             // for one, and a replayed log must not undo it either.

@@ -178,6 +178,27 @@ impl<V> SlotMap<V> {
         }
     }
 
+    /// Take the entries of `first..first + len` off the front, if the map
+    /// starts with exactly that run (no hole in it); else None, and nothing
+    /// moves. One check for the run, where popping each entry checks each.
+    pub fn take_front_run(&mut self, first: Slot, len: u64) -> Option<impl Iterator<Item = (Slot, V)> + '_> {
+        let n = usize::try_from(len).ok().filter(|&n| n > 0 && n <= self.entries.len())?;
+        let starts = self.entries.front().is_some_and(|&(slot, _)| slot == first);
+        // Sorted and no slot twice: the run is whole iff its last entry is
+        // `len - 1` slots past its first.
+        let whole = starts && self.entries[n - 1].0 == first + (len - 1);
+        whole.then(|| self.entries.drain(..n))
+    }
+
+    /// Append `entries`, every one past the last held (they must ascend:
+    /// debug-checked; `insert` places any other), with no lookup.
+    pub fn append_ascending(&mut self, entries: impl IntoIterator<Item = (Slot, V)>) {
+        for (slot, value) in entries {
+            debug_assert!(self.entries.back().is_none_or(|&(last, _)| slot > last), "slot {slot} is not past the last");
+            self.entries.push_back((slot, value));
+        }
+    }
+
     /// Split off and return the entries at or above `slot`.
     pub fn split_off(&mut self, slot: &Slot) -> SlotMap<V> {
         let at = self.lower_bound(*slot);
@@ -354,5 +375,22 @@ mod tests {
         assert_eq!(map.range(..=u64::MAX).count(), 3);
         map.drop_below(6);
         assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn a_front_run_is_taken_only_when_whole() {
+        let mut map: SlotMap<u64> = [(3, 30), (4, 40), (6, 60), (7, 70)].into_iter().collect();
+        assert!(map.take_front_run(4, 1).is_none(), "not the first slot");
+        assert!(map.take_front_run(3, 3).is_none(), "a hole at 5");
+        assert!(map.take_front_run(3, 5).is_none(), "longer than the map");
+        assert!(map.take_front_run(3, 0).is_none(), "empty");
+        assert_eq!(map.len(), 4, "a refused run moves nothing");
+        assert_eq!(map.take_front_run(3, 2).unwrap().collect::<Vec<_>>(), vec![(3, 30), (4, 40)]);
+        assert_eq!(map.keys().copied().collect::<Vec<_>>(), vec![6, 7]);
+        let mut other = SlotMap::new();
+        other.insert(1, 10);
+        other.append_ascending(map.take_front_run(6, 2).unwrap());
+        assert_eq!(other.iter().map(|(&s, &v)| (s, v)).collect::<Vec<_>>(), vec![(1, 10), (6, 60), (7, 70)]);
+        assert!(map.is_empty());
     }
 }
