@@ -130,8 +130,12 @@ impl Acceptor {
         self.promised = accept.ballot;
         let slots = accept.first_slot..accept.first_slot + accept.values.len() as u64;
         if !accept.values.is_empty() && !slots.clone().any(&known_chosen) {
-            for (slot, value) in slots.zip(&accept.values) {
-                self.accepted.insert(slot, (accept.ballot, value.clone()));
+            let values = accept.values.iter().map(|value| (accept.ballot, value.clone()));
+            if self.accepted.last_key_value().is_none_or(|(&last, _)| accept.first_slot > last) {
+                // New slots past every accepted one (nearly every Accept).
+                self.accepted.append_ascending(slots.zip(values));
+            } else {
+                slots.zip(values).for_each(|(slot, entry)| _ = self.accepted.insert(slot, entry));
             }
             return AcceptDecision::Accepted { stored: Stored::All, newly_promised };
         }

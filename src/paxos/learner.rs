@@ -98,6 +98,7 @@ impl Learner {
     /// Record `slot`'s chosen value, which the caller checked is not known
     /// chosen here (`!is_chosen(slot)`): `learn` without its lookup for a
     /// known value (one per slot on every replica).
+    #[inline]
     pub fn learn_new(&mut self, slot: Slot, value: Value) {
         debug_assert!(!self.is_chosen(slot), "slot {slot} is already known chosen");
         self.chosen.insert(slot, value);

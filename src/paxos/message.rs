@@ -19,7 +19,10 @@ use super::ballot::{Ballot, NodeId, Slot};
 ///
 /// A batch is shared, not copied: a value travels to every peer, into the
 /// acceptor, the learner and the committed output, and each of those is a
-/// reference-count increment, whatever the batch size. The count is an
+/// reference-count increment, whatever the batch size. It holds the `Vec`
+/// its commands were proposed in (an `Rc<[Bytes]>` copied every batch into
+/// a new allocation and freed the `Vec`: 3% of a core-compare round), and
+/// the value is 16 bytes, so the per-slot maps move less. The count is an
 /// `Rc`'s, not an `Arc`'s: a replica lives on its shard's thread (thread
 /// per core), and the atomic increments and decrements of an `Arc`, some
 /// nine of each per slot across three replicas, cost about 7% of a round
@@ -29,7 +32,7 @@ use super::ballot::{Ballot, NodeId, Slot};
 #[derive(Clone, Debug, Eq)]
 pub enum Value {
     Noop,
-    Batch { stamp: u64, commands: Rc<[Bytes]> },
+    Batch { stamp: u64, commands: Rc<Vec<Bytes>> },
 }
 
 /// By content, but the same shared batch is equal without reading it: the
@@ -74,12 +77,12 @@ impl Value {
 
     /// A batch without a stamp (stamp 0).
     pub fn batch(commands: Vec<Bytes>) -> Value {
-        Value::Batch { stamp: 0, commands: commands.into() }
+        Value::Batch { stamp: 0, commands: Rc::new(commands) }
     }
 
     /// A batch sealed at `stamp`.
     pub fn stamped(stamp: u64, commands: Vec<Bytes>) -> Value {
-        Value::Batch { stamp, commands: commands.into() }
+        Value::Batch { stamp, commands: Rc::new(commands) }
     }
 
     pub fn commands(&self) -> &[Bytes] {

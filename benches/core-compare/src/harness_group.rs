@@ -29,8 +29,8 @@ impl Group for HarnessGroup {
     }
 
     fn round(&mut self) {
-        let batches: Vec<Arc<[Bytes]>> = (0..self.shape.entries_per_round)
-            .map(|_| self.commands.next_batch(self.shape.commands_per_entry).into())
+        let batches: Vec<Arc<Vec<Bytes>>> = (0..self.shape.entries_per_round)
+            .map(|_| Arc::new(self.commands.next_batch(self.shape.commands_per_entry)))
             .collect();
         for applied in &mut self.applied {
             for batch in &batches {

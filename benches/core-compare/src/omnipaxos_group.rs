@@ -7,9 +7,11 @@
 //! defaults (`batch_size` 1: an appended entry goes out at once, it does
 //! not wait for a tick to flush a batch).
 //!
-//! An entry is [`Batch`]: a shared slice of commands, so cloning an entry
-//! (into storage, into each follower's message) costs a reference count,
-//! as paxoskv's `Value::Batch` does.
+//! An entry is [`Batch`]: the proposed `Vec` of commands, shared (not
+//! copied into a new allocation), so cloning an entry (into storage, into
+//! each follower's message) costs a reference count, as paxoskv's
+//! `Value::Batch` does (an `Arc`, where paxoskv's is an `Rc`: OmniPaxos's
+//! entries must be `Send`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::{Group, Library, Shape, TRIM_EVERY_ENTRIES};
 
 /// One log entry: `commands_per_entry` commands, shared.
 #[derive(Clone, Debug)]
-pub struct Batch(pub Arc<[Bytes]>);
+pub struct Batch(pub Arc<Vec<Bytes>>);
 
 impl Entry for Batch {
     type Snapshot = NoSnapshot;
@@ -139,7 +141,7 @@ impl Group for OmniPaxosGroup {
 
     fn round(&mut self) {
         for _ in 0..self.shape.entries_per_round {
-            let batch = Batch(self.commands.next_batch(self.shape.commands_per_entry).into());
+            let batch = Batch(Arc::new(self.commands.next_batch(self.shape.commands_per_entry)));
             self.nodes[self.leader].append(batch).expect("the leader takes the entry");
         }
         self.drain(self.leader);

@@ -399,23 +399,23 @@ impl BodyDecoder<'_> {
                     0
                 };
                 let count = self.reader.count("command count", COMMAND_BYTES_MIN)?;
-                // Two passes, so the batch is allocated once, at its exact
-                // size, straight into the `Rc<[Bytes]>` (a `Vec` first would
-                // allocate and copy twice): the first pass validates every
-                // length; the second slices, and cannot fail.
+                // Two passes, so the batch's `Vec` is allocated once, at its
+                // exact size: the first pass validates every length; the
+                // second slices, and cannot fail.
                 let start = self.reader.at();
                 for _ in 0..count {
                     self.reader.data_span("command")?;
                 }
                 let body = self.body;
                 let mut at = start;
-                let commands: Rc<[Bytes]> = (0..count)
+                let commands: Vec<Bytes> = (0..count)
                     .map(|_| {
                         let len = le_u32(&body[at..at + 4]) as usize;
                         at += 4 + len;
                         body.slice(at - len..at)
                     })
                     .collect();
+                let commands = Rc::new(commands);
                 debug_assert_eq!(at, self.reader.at());
                 Ok(Value::Batch { stamp, commands })
             }
