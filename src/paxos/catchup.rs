@@ -150,10 +150,16 @@ impl Replica {
 
     /// Ask the most advanced peer we know of for chosen values we lack
     /// (one request outstanding at a time).
+    /// Inlined: called at every contact with the leader, and a check (or
+    /// two) when a request is out or no peer is ahead.
+    #[inline]
     pub(super) fn maybe_catch_up(&mut self) {
-        if self.catchup_target.is_some() {
-            return;
+        if self.catchup_target.is_none() {
+            self.catch_up_if_behind();
         }
+    }
+
+    fn catch_up_if_behind(&mut self) {
         let commit = self.learner.commit();
         let best = (0..self.peer_commit.len())
             .filter(|&i| i != self.index && self.peer_commit[i] > commit)

@@ -224,7 +224,13 @@ impl Message {
     /// `[commit, commit + ACCEPTED_AHEAD_MAX)`. The replica drops such a
     /// message and reports it.
     pub fn check_well_formed(&self) -> Result<(), &'static str> {
-        if self.max_round() > ROUND_MAX {
+        self.check_well_formed_at(self.max_round())
+    }
+
+    /// `check_well_formed`, given the message's `max_round()` (the replica
+    /// needs it too: one walk of the message instead of two).
+    pub(super) fn check_well_formed_at(&self, max_round: u64) -> Result<(), &'static str> {
+        if max_round > ROUND_MAX {
             return Err("ballot round out of range");
         }
         let reported_in_reach = |commit: Slot, entries: &[AcceptedEntry]| {

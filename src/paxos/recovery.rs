@@ -136,7 +136,15 @@ impl Replica {
     }
 
     /// Finish once enough members answered and the log is learned.
+    /// Inlined: called at every commit, and a check when not recovering.
+    #[inline]
     pub(super) fn maybe_finish_recovery(&mut self) {
+        if self.recovery.is_some() {
+            self.finish_recovery_if_done();
+        }
+    }
+
+    fn finish_recovery_if_done(&mut self) {
         let Some(recovery) = &self.recovery else { return };
         let others = self.config.members.len() - 1;
         let grace_over = self.now >= recovery.started_at_tick + self.config.election_timeout_max_ticks;

@@ -520,8 +520,9 @@ impl Replica {
         if from == self.id {
             return Err(StepError::FromSelf); // our own traffic never crosses the network
         }
-        message.check_well_formed().map_err(StepError::Malformed)?;
-        if message.max_round() > self.max_round_seen.saturating_add(ROUND_JUMP_MAX) {
+        let max_round = message.max_round();
+        message.check_well_formed_at(max_round).map_err(StepError::Malformed)?;
+        if max_round > self.max_round_seen.saturating_add(ROUND_JUMP_MAX) {
             return Err(StepError::Malformed("ballot round jumps too far above any round seen"));
         }
         self.handle(from_index, message);
