@@ -91,9 +91,11 @@ proposer's). Lower is better; "ratio to paxoskv" is the library's time
 over paxoskv's in the same shape (above 1: slower than paxoskv).
 
 "Batch" per library: paxoskv, one slot whose value holds the entry's
-commands (`batch_count_max` = commands per entry); OmniPaxos, one `append`
-of an entry type holding a shared slice of commands; raft-rs, one
-`propose` whose data is the commands, each behind a 4-byte length. With 16
+commands (`batch_count_max` = commands per entry; the proposed `Vec`
+behind an `Rc`); OmniPaxos, one `append` of an entry type holding the
+proposed `Vec` of commands behind an `Arc` (its entries must be `Send`);
+raft-rs, one `propose` whose data is the commands, each behind a 4-byte
+length. With 16
 entries per round each library groups them on the wire its own way (one
 Accept with 16 slots; one AcceptDecide extended 16 times; one append
 merged by `batch_append`).
