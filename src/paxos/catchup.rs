@@ -150,6 +150,7 @@ impl Replica {
 
     /// Ask the most advanced peer we know of for chosen values we lack
     /// (one request outstanding at a time).
+    ///
     /// Inlined: called at every contact with the leader, and a check (or
     /// two) when a request is out or no peer is ahead.
     #[inline]

@@ -138,7 +138,7 @@ impl Replica {
             }
             slot += 1;
         }
-        debug_assert!(slot <= self.learner.commit(), "a slot learned from the leader's commit stays above the commit");
+        debug_assert!(slot <= self.learner.commit(), "a value taken from the acceptor is at or above the commit index");
         self.after_learning();
         self.maybe_catch_up();
     }

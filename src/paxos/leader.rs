@@ -255,6 +255,7 @@ impl Replica {
 
     /// Answer every waiting read whose round is confirmed and whose read
     /// index is committed.
+    ///
     /// Called at every commit and persist: inlined, it costs a check when
     /// no read waits (nearly always), and the call happens only when one does.
     #[inline]

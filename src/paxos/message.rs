@@ -37,7 +37,7 @@ pub enum Value {
 
 /// By content, but the same shared batch is equal without reading it: the
 /// core compares a learned value with the accepted one for every slot,
-/// and they are nearly always one `Rc` (`Rc<[Bytes]>`'s own `==`
+/// and they are nearly always one `Rc` (`Rc<Vec<Bytes>>`'s own `==`
 /// compares every command's bytes; 10% of the core's time at 64 commands
 /// per slot, issue 11).
 impl PartialEq for Value {

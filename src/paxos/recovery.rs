@@ -136,6 +136,7 @@ impl Replica {
     }
 
     /// Finish once enough members answered and the log is learned.
+    ///
     /// Inlined: called at every commit, and a check when not recovering.
     #[inline]
     pub(super) fn maybe_finish_recovery(&mut self) {
