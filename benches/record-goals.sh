@@ -11,7 +11,8 @@
 #   Redis         redis-server without persistence
 #
 # For each system, each step on a fresh server or cluster (so `INFO latency`,
-# the latency anatomy, covers that step alone):
+# the latency anatomy, covers that step alone; paxoskv's binaries take turns
+# step by step, each going first in every other step):
 #   set-c1   redis-benchmark -t set -c 1 at the leader (p50)
 #   open-2k  loadgen open loop, 2000 ops/s, half reads, 16 connections over
 #            the nodes (p50, p99, worst second); paxoskv's `wal_sync` p50,
@@ -126,30 +127,37 @@ step() {
 
 STEPS=(set-c1 open-2k cpu-10k p16)
 
-paxoskv_system() { # NAME BIN BASE [flags...]
-    local name=$1 bin=$2 base=$3
-    shift 3
+paxoskv_step() { # STEP NAME BIN BASE [flags...]
+    local s=$1 name=$2 bin=$3 base=$4
+    shift 4
     metrics_ports="$((base + 2001)) $((base + 2002)) $((base + 2003))"
-    for s in "${STEPS[@]}"; do
-        "$bin" cluster --base-port "$base" --data-dir "$work/$name" --fresh --run-seconds 3600 "$@" \
-            >"$out/$name-$s-cluster.log" 2>&1 &
-        local pid=$!
-        pids+=("$pid")
-        for i in 1 2 3; do wait_ping $((base + i)); done
-        local leader
-        leader=$(leader_port "$base")
-        # shellcheck disable=SC2046
-        step "$s" "$name" "$leader" "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" \
-            $(pgrep -P "$pid")
-        kill "$pid"; wait "$pid" 2>/dev/null || true
-        if [[ $s == open-2k ]]; then
-            # What each group commit wrote, node by node (a write of
-            # commit-index records alone is a sync nothing waited for).
-            python3 benches/wal_write_kinds.py "$work/$name"/node-*/shard-*/wal-*.log \
-                >"$out/$name-open-2k-wal-writes.txt" 2>&1 || true
-        fi
-    done
+    "$bin" cluster --base-port "$base" --data-dir "$work/$name" --fresh --run-seconds 3600 "$@" \
+        >"$out/$name-$s-cluster.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    for i in 1 2 3; do wait_ping $((base + i)); done
+    local leader
+    leader=$(leader_port "$base")
+    # shellcheck disable=SC2046
+    step "$s" "$name" "$leader" "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" \
+        $(pgrep -P "$pid")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    if [[ $s == open-2k ]]; then
+        # What each group commit wrote, node by node (a write of
+        # commit-index records alone is a sync nothing waited for).
+        python3 benches/wal_write_kinds.py "$work/$name"/node-*/shard-*/wal-*.log \
+            >"$out/$name-open-2k-wal-writes.txt" 2>&1 || true
+    fi
     metrics_ports=""
+}
+
+paxoskv_run() { # WHICH STEP, WHICH one of: after after-none before before-none
+    case $1 in
+        after) paxoskv_step "$2" paxoskv "$paxoskv" 17500 ;;
+        after-none) paxoskv_step "$2" paxoskv-none "$paxoskv" 17510 --durability none ;;
+        before) paxoskv_step "$2" paxoskv-before "$before" 17520 ;;
+        before-none) paxoskv_step "$2" paxoskv-before-none "$before" 17530 --durability none ;;
+    esac
 }
 
 redis_system() { # NAME PORT [redis flags...]
@@ -180,12 +188,25 @@ floor_run rate-3 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 floor_run rate-1 --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 echo "AOF Redis..."; redis_system redis-aof 17591 --appendonly yes --appendfsync always
 echo "Redis..."; redis_system redis 17592 --appendonly no
-echo "paxoskv..."; paxoskv_system paxoskv "$paxoskv" 17500
-echo "paxoskv, durability none..."; paxoskv_system paxoskv-none "$paxoskv" 17510 --durability none
-if [[ -n $before ]]; then
-    echo "paxoskv before..."; paxoskv_system paxoskv-before "$before" 17520
-    echo "paxoskv before, durability none..."; paxoskv_system paxoskv-before-none "$before" 17530 --durability none
-fi
+# paxoskv and, with --before, the older binary take turns step by step,
+# each going first in every other step: the host's drift over the minutes
+# a binary's steps take lands on both columns alike (one binary's steps
+# and then the other's read a slower stretch of the host as a change).
+turn=0
+for s in "${STEPS[@]}"; do
+    if [[ -z $before ]]; then
+        order=(after after-none)
+    elif ((turn % 2 == 0)); then
+        order=(after after-none before before-none)
+    else
+        order=(before before-none after after-none)
+    fi
+    for which in "${order[@]}"; do
+        echo "paxoskv $which, $s..."
+        paxoskv_run "$which" "$s"
+    done
+    turn=$((turn + 1))
+done
 
 if [[ $find_max == 1 ]]; then
     fm=(--repeats 1 --read-ratio 0.5 --keys 100000 --value-bytes 100 --connections 16 --find-max --p99-ms 5
