@@ -79,16 +79,7 @@ impl Acceptor {
     /// answers Prepares and recovery queries).
     #[inline]
     pub fn take_accepted_in(&mut self, slot: Slot, ballot: Ballot) -> Option<Value> {
-        match self.accepted.first_key_value() {
-            // The slots learned from a leader's commit index are the first
-            // ones held (everything below the commit index is pruned).
-            Some((&first, (b, _))) if first == slot && *b == ballot => self.accepted.pop_first().map(|(_, (_, v))| v),
-            Some((&first, _)) if first == slot => None,
-            _ => match self.accepted.get(&slot) {
-                Some((b, _)) if *b == ballot => self.accepted.remove(&slot).map(|(_, v)| v),
-                _ => None,
-            },
-        }
+        self.accepted.remove_if(slot, |(b, _)| *b == ballot).map(|(_, v)| v)
     }
 
     /// Would this acceptor promise `ballot` now? (PreVote: no state changes.)
@@ -131,12 +122,7 @@ impl Acceptor {
         let slots = accept.first_slot..accept.first_slot + accept.values.len() as u64;
         if !accept.values.is_empty() && !slots.clone().any(&known_chosen) {
             let values = accept.values.iter().map(|value| (accept.ballot, value.clone()));
-            if self.accepted.last_key_value().is_none_or(|(&last, _)| accept.first_slot > last) {
-                // New slots past every accepted one (nearly every Accept).
-                self.accepted.append_ascending(slots.zip(values));
-            } else {
-                slots.zip(values).for_each(|(slot, entry)| _ = self.accepted.insert(slot, entry));
-            }
+            self.accepted.insert_run(accept.first_slot, values);
             return AcceptDecision::Accepted { stored: Stored::All, newly_promised };
         }
         let mut stored: Vec<(Slot, Vec<Value>)> = Vec::new();

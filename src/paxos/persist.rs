@@ -105,7 +105,7 @@ impl DurableState {
                 let none_chosen_past = self.chosen.last_key_value().is_none_or(|(&last, _)| last < self.commit);
                 if none_chosen_past {
                     if let Some(run) = self.accepted.take_front_run(self.commit, target - self.commit) {
-                        self.chosen.append_ascending(run.map(|(slot, (_, value))| (slot, value)));
+                        self.chosen.insert_run(self.commit, run.map(|(_, (_, value))| value));
                         self.commit = target;
                         return;
                     }
@@ -143,14 +143,10 @@ impl DurableState {
 
     fn accept(&mut self, ballot: Ballot, first_slot: Slot, values: impl IntoIterator<Item = Value>) {
         self.promised = self.promised.max(ballot);
-        // The common case: every slot is new, past the commit index, past
-        // every chosen one and past every accepted one. No lookup per slot.
-        let past = |last: Option<Slot>| last.is_none_or(|last| first_slot > last);
-        if first_slot >= self.commit
-            && past(self.chosen.last_key_value().map(|(&s, _)| s))
-            && past(self.accepted.last_key_value().map(|(&s, _)| s))
-        {
-            self.accepted.append_ascending((first_slot..).zip(values).map(|(slot, value)| (slot, (ballot, value))));
+        // The common case: every slot is past the commit index and every
+        // chosen one, so each is stored (as one run: `insert_run`).
+        if first_slot >= self.commit && self.chosen.last_key_value().is_none_or(|(&last, _)| first_slot > last) {
+            self.accepted.insert_run(first_slot, values.into_iter().map(|value| (ballot, value)));
             return;
         }
         for (slot, value) in (first_slot..).zip(values) {

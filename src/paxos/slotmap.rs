@@ -141,11 +141,15 @@ impl<V> SlotMap<V> {
     }
 
     pub fn remove(&mut self, slot: &Slot) -> Option<V> {
-        match self.position(*slot) {
-            Ok(0) => self.entries.pop_front().map(|(_, v)| v),
-            Ok(i) => self.entries.remove(i).map(|(_, v)| v),
-            Err(_) => None,
-        }
+        self.remove_if(*slot, |_| true)
+    }
+
+    /// Remove and return `slot`'s value if `take` says so, with one lookup.
+    #[inline]
+    pub fn remove_if(&mut self, slot: Slot, take: impl FnOnce(&V) -> bool) -> Option<V> {
+        let i = self.position(slot).ok().filter(|&i| take(&self.entries[i].1))?;
+        let entry = if i == 0 { self.entries.pop_front() } else { self.entries.remove(i) };
+        entry.map(|(_, v)| v)
     }
 
     /// Remove and return the first entry.
@@ -192,12 +196,18 @@ impl<V> SlotMap<V> {
         whole.then(|| (0..n).map(|_| self.entries.pop_front().expect("the run is held")))
     }
 
-    /// Append `entries`, every one past the last held (they must ascend:
-    /// debug-checked; `insert` places any other), with no lookup.
-    pub fn append_ascending(&mut self, entries: impl IntoIterator<Item = (Slot, V)>) {
-        for (slot, value) in entries {
-            debug_assert!(self.entries.back().is_none_or(|&(last, _)| slot > last), "slot {slot} is not past the last");
-            self.entries.push_back((slot, value));
+    /// `insert` of `values` at consecutive slots from `first`. When the run
+    /// starts past the last slot held (nearly every run: an Accept's new
+    /// slots, a commit's), one check appends it all; otherwise each value
+    /// goes through `insert`.
+    pub fn insert_run(&mut self, first: Slot, values: impl IntoIterator<Item = V>) {
+        let run = (first..).zip(values);
+        if self.entries.back().is_none_or(|&(last, _)| first > last) {
+            // Pushed one by one: `extend`'s set-up costs more than the
+            // push of the one value most runs of a lightly loaded log hold.
+            run.for_each(|entry| self.entries.push_back(entry));
+        } else {
+            run.for_each(|(slot, value)| _ = self.insert(slot, value));
         }
     }
 
@@ -391,8 +401,13 @@ mod tests {
         assert_eq!(map.keys().copied().collect::<Vec<_>>(), vec![6, 7]);
         let mut other = SlotMap::new();
         other.insert(1, 10);
-        other.append_ascending(map.take_front_run(6, 2).unwrap());
+        other.insert_run(6, map.take_front_run(6, 2).unwrap().map(|(_, v)| v));
         assert_eq!(other.iter().map(|(&s, &v)| (s, v)).collect::<Vec<_>>(), vec![(1, 10), (6, 60), (7, 70)]);
         assert!(map.is_empty());
+        // A run that does not start past the last slot goes through insert.
+        other.insert_run(0, [0, 11]);
+        assert_eq!(other.iter().map(|(&s, &v)| (s, v)).collect::<Vec<_>>(), vec![(0, 0), (1, 11), (6, 60), (7, 70)]);
+        assert_eq!(other.remove_if(6, |&v| v == 61), None, "kept: take said no");
+        assert_eq!(other.remove_if(6, |&v| v == 60), Some(60));
     }
 }
