@@ -28,8 +28,11 @@
 # messages between threads over loopback with blocking syscalls, no
 # consensus code; see benches/record-floor.sh): a single client with and
 # without an O_DIRECT write + fdatasync per replica, and 16 paced clients at
-# 10,000 ops/s with 3 replicas (a write) and with 1 (a read at the leader).
-# The table marks a goal whose bound even the floor misses here.
+# 10,000 ops/s with 3 replicas (a write) and with 1 (a read at the leader);
+# and the single client's floors again with each replica on a glommio
+# executor (`--runtime glommio`), the runtime paxoskv's nodes run on.
+# The table marks a goal whose bound even the floor misses here, and a
+# single-client goal whose bound the floor on glommio misses.
 #
 # Writes results/goals/<label>-<UTC time>/: README.md (the tables, the goals
 # met or missed), goals.json, and every raw output (CSVs, loadgen bundles,
@@ -184,6 +187,8 @@ echo "raw disk..."; raw_disk
 echo "floor..."
 floor_run c1-sync --ops 20000 --sync-dir "$work"
 floor_run c1-none --ops 20000
+floor_run c1-sync-glommio --runtime glommio --ops 20000 --sync-dir "$work"
+floor_run c1-none-glommio --runtime glommio --ops 20000
 floor_run rate-3 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 floor_run rate-1 --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 echo "AOF Redis..."; redis_system redis-aof 17591 --appendonly yes --appendfsync always
