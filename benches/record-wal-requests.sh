@@ -11,6 +11,18 @@
 # Counts, not timings: they move little from run to run on a noisy host.
 # Throughput is printed beside them for reference only.
 #
+# And over the same window, how long a sync takes: as the syncers see it
+# (`paxoskv_fsync_seconds`, from the syncer starting a sync until it has
+# resumed after it, mean over the three nodes) next to the kernel's part of
+# it (perf's io_uring:io_uring_submit_req and io_uring_complete tracepoints:
+# each DMA write (WRITE_FIXED, the WAL's records and the zeros written
+# ahead of them) from its submission to io_uring until its completion was
+# posted). The rest is spent in the node: a write queued by the syncer
+# waits for its executor to finish the tasks it is running before it is
+# submitted, its completion waits for the executor's next poll, and a sync
+# that wrote zeros ahead waits for that write too (how the rest splits
+# between these is not measured).
+#
 #   benches/record-wal-requests.sh [--before BIN] [--runs N] [--label NAME]
 #
 # Only the requests to the device that holds the data directory count;
@@ -58,9 +70,11 @@ trap cleanup EXIT
 # The device the data directory is on, as the block tracepoints print it.
 device=$(stat -c '%Hd,%Ld' "$work")
 
+# The WAL syncs the three nodes reported so far, and their seconds: "COUNT SUM".
 syncs() {
     for i in 1 2 3; do curl -s "http://127.0.0.1:$((base + 2000 + i))/metrics" || true; done |
-        awk '/^paxoskv_fsync_seconds_count/ { s += $NF } END { print s + 0 }'
+        awk '/^paxoskv_fsync_seconds_count/ { n += $NF } /^paxoskv_fsync_seconds_sum/ { s += $NF }
+             END { printf "%d %.6f\n", n, s }'
 }
 
 one_run() { # NAME BIN RUN
@@ -75,20 +89,26 @@ one_run() { # NAME BIN RUN
     # The syncs are read inside perf's window, so both count the same span.
     export -f syncs
     export base window_s work
-    perf record -q -e block:block_rq_issue -a -o "$work/blk.data" -- \
+    perf record -q -e block:block_rq_issue,io_uring:io_uring_submit_req,io_uring:io_uring_complete -a \
+        -o "$work/blk.data" -- \
         bash -c 'syncs >"$work/s0"; sleep "$window_s"; syncs >"$work/s1"' 2>"$work/perf.err" ||
         { cat "$work/perf.err" >&2; exit 1; }
-    local synced=$(($(cat "$work/s1") - $(cat "$work/s0")))
+    local synced sync_mean_us
+    synced=$(($(cut -d' ' -f1 "$work/s1") - $(cut -d' ' -f1 "$work/s0")))
+    sync_mean_us=$(awk -v n="$synced" 'NR == FNR { s0 = $2; next } { printf "%.0f", (n > 0 ? ($2 - s0) * 1e6 / n : 0) }' \
+        "$work/s0" "$work/s1")
     wait "$bench"
     bench=""
     [[ $synced -gt 0 ]] || { echo "$name run $run: no WAL syncs counted (metrics ports $((base + 2001))..)" >&2; exit 1; }
-    perf script -i "$work/blk.data" 2>/dev/null |
-        awk -v name="$name" -v run="$run" -v syncs="$synced" -v dev="$device" '
+    perf script -i "$work/blk.data" 2>/dev/null >"$work/events.txt"
+    local kernel
+    kernel=$(python3 benches/wal_write_times.py <"$work/events.txt")
+    awk -v name="$name" -v run="$run" -v syncs="$synced" -v dev="$device" -v sync_us="$sync_mean_us" -v kernel="$kernel" '
             { for (i = 1; i <= NF; i++) if ($i == "block:block_rq_issue:") {
                   if ($(i + 1) == dev) { k = $(i + 2); if (k == "WS" || k == "WSM" || k == "FF") n[k]++; else n["other"]++ }
                   break } }
-            END { printf "%s %s syncs %d WS %d WSM %d FF %d other %d\n", name, run, syncs, n["WS"], n["WSM"], n["FF"], n["other"] }' \
-        >>"$out/counts.txt"
+            END { printf "%s %s syncs %d WS %d WSM %d FF %d other %d sync_mean_us %s %s\n", name, run, syncs, n["WS"],
+                         n["WSM"], n["FF"], n["other"], sync_us, kernel }' "$work/events.txt" >>"$out/counts.txt"
     kill "$cluster"; wait "$cluster" 2>/dev/null || true
     cluster=""
 }
@@ -109,15 +129,21 @@ python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quie
 import csv, statistics, sys
 out, command, rev, before = sys.argv[1:5]
 rows = [line.split() for line in open(f"{out}/counts.txt")]
+# name run, then key value pairs
 def rps(name, run):
     with open(f"{out}/{name}-{run}-p16.csv") as f:
         return float(list(csv.reader(f))[-1][1])
 table = {}
-for name, run, _, syncs, _, ws, _, wsm, _, ff, _, other in rows:
-    syncs = int(syncs)
-    per = {k: int(v) / syncs for k, v in (("WS", ws), ("WSM", wsm), ("FF", ff), ("other", other))}
+for name, run, *pairs in rows:
+    kv = dict(zip(pairs[::2], pairs[1::2]))
+    syncs = int(kv["syncs"])
+    per = {k: int(kv[k]) / syncs for k in ("WS", "WSM", "FF", "other")}
     per["all"] = sum(per.values())
     per["rps"] = rps(name, run)
+    # Runs recorded before the timings were added have none.
+    for k in ("sync_mean_us", "write_p50_us", "record_write_mean_us", "zero_writes"):
+        per[k] = float(kv[k]) if k in kv else None
+    per["syncs_n"] = syncs
     table.setdefault(name, []).append(per)
 with open(f"{out}/README.md", "w") as f:
     f.write("# Device requests per WAL sync under `redis-benchmark -c 50 -P 16 -t set`\n\n")
@@ -138,6 +164,30 @@ with open(f"{out}/README.md", "w") as f:
         label = "this build" if name == "after" else "before"
         f.write(f"| {label} | {len(runs)} | {med('WS'):.2f} | {med('WSM'):.2f} | {med('FF'):.2f} | "
                 f"{med('other'):.2f} | {med('all'):.2f} | {med('rps'):,.0f} |\n")
+    timed = {name: [r for r in runs if r["sync_mean_us"] is not None] for name, runs in table.items()}
+    if any(timed.values()):
+        f.write("\nHow long a sync takes over the same window: as the syncers see it (`paxoskv_fsync_seconds`: from "
+                "the syncer starting a sync until it resumed after it; mean over the three nodes' syncs) and the "
+                "kernel's part (io_uring tracepoints: each DMA write from its submission to io_uring until its "
+                "completion was posted). A write is a group commit's records, or zeros written ahead of them "
+                "(writes of 256 KiB and more, counted as zeros here; a group commit that large would count "
+                "with them). The rest of a sync is spent in the node, not the kernel: the write waiting for its "
+                "executor to finish the tasks it is running before it is submitted, its completion waiting for "
+                "the executor's next poll, and, for a sync that wrote zeros ahead, that write (how the rest "
+                "splits between these is not measured here). Medians over the runs.\n\n")
+        f.write("| build | runs | sync as the syncers see it (mean µs) | a records write in the kernel (mean µs) "
+                "| every write in the kernel (p50 µs) | zero writes per sync | the sync outside the kernel |\n")
+        f.write("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+        for name in ("before", "after"):
+            runs = timed.get(name)
+            if not runs:
+                continue
+            med = lambda k: statistics.median(r[k] for r in runs)
+            zeros = statistics.median(r["zero_writes"] / r["syncs_n"] for r in runs)
+            outside = statistics.median(1 - r["record_write_mean_us"] / r["sync_mean_us"] for r in runs)
+            label = "this build" if name == "after" else "before"
+            f.write(f"| {label} | {len(runs)} | {med('sync_mean_us'):,.0f} | {med('record_write_mean_us'):,.0f} | "
+                    f"{med('write_p50_us'):,.0f} | {zeros:.2f} | {outside:.0%} |\n")
     f.write("\nRaw counts per run: `counts.txt`; each run's redis-benchmark CSV and cluster log beside it.\n")
 print(open(f"{out}/README.md").read())
 PY
