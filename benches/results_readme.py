@@ -707,6 +707,9 @@ def section_newest_bundle(out, directory, heading, raw_name):
 def section_wal_requests(out):
     """Section 12: block requests per WAL sync (benches/record-wal-requests.sh)."""
     section_newest_bundle(out, "wal-requests", "12. What a WAL sync costs the disk", "counts.txt")
+    out.append("The zeros written ahead of the records were measured against the build before them in "
+               "[zero-ahead-chunked-20261201T124117Z](wal-requests/zero-ahead-chunked-20261201T124117Z/README.md): "
+               "block requests per sync fell from 5.04 to 3.21, synchronous metadata writes from 1.70 to 0.82.\n")
 
 
 def section_floor(out):
