@@ -73,8 +73,8 @@ impl DurableState {
     }
 
     /// Apply `op`, moving its values in (a shell that is done with the op
-    /// saves a clone of each value: an atomic increment, and a decrement
-    /// when the op is dropped).
+    /// saves a clone of each value: a reference-count increment, and a
+    /// decrement when the op is dropped).
     pub fn apply_owned(&mut self, op: PersistOp) {
         match op {
             PersistOp::Accept { ballot, first_slot, values } => self.accept(ballot, first_slot, values),
