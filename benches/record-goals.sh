@@ -30,7 +30,9 @@
 # without an O_DIRECT write + fdatasync per replica, and 16 paced clients at
 # 10,000 ops/s with 3 replicas (a write) and with 1 (a read at the leader);
 # and the single client's floors again with each replica on a glommio
-# executor (`--runtime glommio`), the runtime paxoskv's nodes run on.
+# executor (`--runtime glommio`), the runtime paxoskv's nodes run on; and
+# the p16 step's SETs against the floor serving RESP (`loadgen floor
+# --serve`), with and without a disk (group commit at every replica).
 # The table marks a goal whose bound even the floor misses here, and a
 # single-client goal whose bound the floor on glommio misses.
 #
@@ -183,6 +185,23 @@ floor_run() {
     "$loadgen" floor --json "$out/floor-$name.json" "$@" >"$out/floor-$name.txt"
 }
 
+# The floor serving RESP (`loadgen floor --serve`: its blocking leader
+# replicates every pass's commands as one batch, nothing stored) under the
+# p16 step's SETs: NAME [floor flags...]. redis-benchmark's CSV to
+# floor-NAME.csv, the floor's own summary to floor-NAME.json once it has
+# served its 20 s. Each SET is about 144 bytes of RESP (-d 100).
+floor_p16() {
+    local name=$1; shift
+    local port=17597
+    "$loadgen" floor --serve "127.0.0.1:$port" --serve-seconds 20 --request-bytes 144 \
+        --json "$out/floor-$name.json" "$@" >"$out/floor-$name.txt" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    wait_ping "$port"
+    redis-benchmark -p "$port" -t set -c 50 -P 16 -n 400000 -r 100000 -d 100 --csv >"$out/floor-$name.csv"
+    wait "$pid"
+}
+
 echo "raw disk..."; raw_disk
 echo "floor..."
 floor_run c1-sync --ops 20000 --sync-dir "$work"
@@ -191,6 +210,8 @@ floor_run c1-sync-glommio --runtime glommio --ops 20000 --sync-dir "$work"
 floor_run c1-none-glommio --runtime glommio --ops 20000
 floor_run rate-3 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 floor_run rate-1 --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
+floor_p16 p16-sync --sync-dir "$work" --group-commit
+floor_p16 p16-none
 echo "AOF Redis..."; redis_system redis-aof 17591 --appendonly yes --appendfsync always
 echo "Redis..."; redis_system redis 17592 --appendonly no
 # paxoskv and, with --before, the older binary take turns step by step,

@@ -540,6 +540,15 @@ def section_goals(out):
             f"{fn['p50_us']:.0f} µs without. Where it misses a single-client bound (**no**), the bare messages on "
             f"paxoskv's runtime already miss it on this machine in that session, before any consensus code; "
             f"paxoskv's distance from that floor is the node's own work.")
+    fs16, fn16 = g["floors"].get("p16-sync") or {}, g["floors"].get("p16-none") or {}
+    if fs16.get("p16_set_rps") and fn16.get("p16_set_rps"):
+        out.append(
+            f"\nThe pipelined SET's floor, in the same session: the p16 step's `redis-benchmark -t set -c 50 -P 16` "
+            f"against `loadgen floor --serve`, a blocking leader that sends every pass's commands to both followers "
+            f"as one batch and answers them once a majority has them, nothing stored: {fs16['p16_set_rps']:,.0f} "
+            f"SET/s with a durable group commit at every replica (the replicas' CPU "
+            f"{fs16['replica_cpu_us_per_op']:.1f} µs per command), {fn16['p16_set_rps']:,.0f} SET/s without the "
+            f"disk ({fn16['replica_cpu_us_per_op']:.1f} µs).")
     s = g["systems"]
     px = s.get("paxoskv", {})
     out.append("")

@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
+mod serve;
+
 #[derive(clap::Args)]
 pub struct FloorArgs {
     /// Replicas, the leader included (odd, 1 to 7). With 1 the leader
@@ -86,6 +88,19 @@ pub struct FloorArgs {
     /// client sends as soon as its last reply came.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Serve RESP clients on ADDR instead of driving built-in clients:
+    /// the leader (blocking runtime) reads every whole command its
+    /// connections sent in a pass and replicates them as one batch, so
+    /// that `redis-benchmark -c 50 -P 16 -t set` drives the floor as it
+    /// drives paxoskv and Redis (the throughput is the client's figure).
+    /// SET is answered +OK, PING +PONG, anything else an error; nothing is
+    /// stored. --clients, --ops, --warmup and --rate do not apply.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// With --serve: how long to serve; then the commands in flight are
+    /// answered and the floor prints what it served and exits.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub serve_seconds: f64,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -120,32 +135,70 @@ pub struct FloorResult {
 }
 
 pub fn run(args: FloorArgs) -> ExitCode {
-    match floor(&args) {
-        Ok(result) => {
-            let mode = match (result.sync, result.group_commit) {
-                (false, _) => "no disk",
-                (true, false) => "O_DIRECT write + fdatasync per replica",
-                (true, true) => "O_DIRECT write + fdatasync per replica, group commit",
-            };
-            println!(
-                "loadgen floor ({} replicas, {:?} runtime, {mode}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us; \
-                 replicas' CPU {:.1} us per op",
-                result.replicas, result.runtime, result.ops, result.p50_us, result.p90_us, result.p99_us, result.max_us, result.replica_cpu_us_per_op
-            );
-            if let Some(path) = &args.json {
-                let text = serde_json::to_string_pretty(&result).expect("serializable");
-                if let Err(e) = std::fs::write(path, text + "\n") {
-                    eprintln!("loadgen floor: writing {}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
-            ExitCode::SUCCESS
-        }
+    if args.serve.is_some() {
+        let result = serve_floor(&args);
+        return report(result, args.json.as_deref(), |r| {
+            format!(
+                "loadgen floor ({} replicas, serving RESP on {}, {}): {} commands on {} connections, {:.0} per \
+                 second over the {:.2} s from the first command to the last reply; replicas' CPU {:.1} us per command",
+                r.replicas,
+                r.serve,
+                mode(r.sync, r.group_commit),
+                r.commands,
+                r.connections,
+                r.commands_per_busy_s,
+                r.busy_s,
+                r.replica_cpu_us_per_op
+            )
+        });
+    }
+    report(floor(&args), args.json.as_deref(), |r| {
+        format!(
+            "loadgen floor ({} replicas, {:?} runtime, {}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, \
+             max {:.1} us; replicas' CPU {:.1} us per op",
+            r.replicas,
+            r.runtime,
+            mode(r.sync, r.group_commit),
+            r.ops,
+            r.p50_us,
+            r.p90_us,
+            r.p99_us,
+            r.max_us,
+            r.replica_cpu_us_per_op
+        )
+    })
+}
+
+fn mode(sync: bool, group_commit: bool) -> &'static str {
+    match (sync, group_commit) {
+        (false, _) => "no disk",
+        (true, false) => "O_DIRECT write + fdatasync per replica",
+        (true, true) => "O_DIRECT write + fdatasync per replica, group commit",
+    }
+}
+
+/// Print a run's summary line (and write it as JSON, if asked), or its error.
+fn report<T: serde::Serialize>(
+    result: Result<T, String>,
+    json: Option<&Path>,
+    line: impl Fn(&T) -> String,
+) -> ExitCode {
+    let result = match result {
+        Ok(result) => result,
         Err(e) => {
             eprintln!("loadgen floor: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", line(&result));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&result).expect("serializable");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("loadgen floor: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
         }
     }
+    ExitCode::SUCCESS
 }
 
 /// A follower's answer: the op's number.
@@ -192,28 +245,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let client_count = args.clients;
     let group_commit = args.group_commit;
 
-    let mut threads = Vec::new();
-    let mut follower_addrs = Vec::new();
-    for disk in disks.drain(1..) {
-        let listener = listen()?;
-        follower_addrs.push(listener.local_addr().map_err(|e| e.to_string())?);
-        let cpu_tx = cpu_tx.clone();
-        threads.push(std::thread::spawn(move || {
-            let result = (|| {
-                let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let helpers = match runtime {
-                    Runtime::Blocking => follower(stream, disk, request_bytes, group_commit)?,
-                    Runtime::Glommio => {
-                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?;
-                        Duration::ZERO
-                    }
-                };
-                Ok(thread_cpu() + helpers)
-            })();
-            let _ = cpu_tx.send(result);
-        }));
-    }
+    let (follower_addrs, mut threads) = start_followers(disks.drain(1..), args, total, &cpu_tx)?;
     let leader_disk = disks.pop().flatten();
     threads.push(std::thread::spawn(move || {
         let result = (|| {
@@ -274,6 +306,136 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         p99_us: at(0.99),
         max_us: at(1.0),
         replica_cpu_us_per_op: cpu.as_nanos() as f64 / 1000.0 / total as f64,
+    })
+}
+
+/// One thread per follower (each disk in `disks` is one follower's),
+/// listening on a loopback port of its own; their addresses, and the
+/// threads, each of which sends its CPU time (or its error) on `cpu_tx`.
+fn start_followers(
+    disks: impl Iterator<Item = Option<Disk>>,
+    args: &FloorArgs,
+    total: u64,
+    cpu_tx: &mpsc::Sender<Result<Duration, String>>,
+) -> Result<(Vec<std::net::SocketAddr>, Vec<std::thread::JoinHandle<()>>), String> {
+    let (runtime, request_bytes, group_commit) = (args.runtime, args.request_bytes, args.group_commit);
+    let mut threads = Vec::new();
+    let mut addrs = Vec::new();
+    for disk in disks {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a loopback port: {e}"))?;
+        addrs.push(listener.local_addr().map_err(|e| e.to_string())?);
+        let cpu_tx = cpu_tx.clone();
+        threads.push(std::thread::spawn(move || {
+            let result = (|| {
+                let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let helpers = match runtime {
+                    Runtime::Blocking => follower(stream, disk, request_bytes, group_commit)?,
+                    Runtime::Glommio => {
+                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?;
+                        Duration::ZERO
+                    }
+                };
+                Ok(thread_cpu() + helpers)
+            })();
+            let _ = cpu_tx.send(result);
+        }));
+    }
+    Ok((addrs, threads))
+}
+
+/// What `--serve` measured.
+#[derive(Debug, serde::Serialize)]
+pub struct ServeResult {
+    pub replicas: usize,
+    pub serve: String,
+    pub serve_seconds: f64,
+    pub sync: bool,
+    pub group_commit: bool,
+    pub request_bytes: usize,
+    pub connections: u64,
+    pub commands: u64,
+    /// From the first command read to the last reply written.
+    pub busy_s: f64,
+    /// `commands / busy_s`: near the client's own figure when the client
+    /// kept the floor busy throughout.
+    pub commands_per_busy_s: f64,
+    /// User + system CPU of the replica threads (their disk threads
+    /// included), per command.
+    pub replica_cpu_us_per_op: f64,
+}
+
+/// `--serve`: the replicas with the leader serving RESP clients (the
+/// `serve` module) for `--serve-seconds`.
+pub fn serve_floor(args: &FloorArgs) -> Result<ServeResult, String> {
+    let Some(addr) = args.serve else { return Err("serve_floor needs --serve".into()) };
+    check_serve_args(args)?;
+    serve_floor_on(serve::bind(addr)?, args)
+}
+
+fn check_serve_args(args: &FloorArgs) -> Result<(), String> {
+    if args.replicas.is_multiple_of(2) || !(1..=7).contains(&args.replicas) {
+        return Err(format!("--replicas must be odd, 1 to 7 (not {})", args.replicas));
+    }
+    if args.runtime != Runtime::Blocking {
+        return Err("--serve needs --runtime blocking".into());
+    }
+    if args.group_commit && args.sync_dir.is_none() {
+        return Err("--group-commit needs --sync-dir".into());
+    }
+    if !args.serve_seconds.is_finite() || args.serve_seconds <= 0.0 || args.serve_seconds > 86_400.0 {
+        return Err(format!("--serve-seconds must be above 0, at most a day (not {})", args.serve_seconds));
+    }
+    if args.request_bytes < ACK_BYTES {
+        return Err(format!("--request-bytes must be at least {ACK_BYTES} (the op number)"));
+    }
+    Ok(())
+}
+
+/// `serve_floor` on a listener already bound (to `args.serve`).
+fn serve_floor_on(listener: TcpListener, args: &FloorArgs) -> Result<ServeResult, String> {
+    let addr = listener.local_addr().map_err(|e| format!("serve: {e}"))?;
+    check_serve_args(args)?;
+    let n = args.replicas;
+    let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
+    let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
+        Some(dir) => (0..n).map(|i| Disk::create(&disk_path(dir, i)).map(Some)).collect::<Result<_, _>>()?,
+        None => (0..n).map(|_| None).collect(),
+    };
+    let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
+    let (follower_addrs, threads) = start_followers(disks.drain(1..), args, 0, &cpu_tx)?;
+    drop(cpu_tx);
+    let leader_disk = disks.pop().flatten();
+    let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
+    println!("loadgen floor: serving RESP on {addr} for {} s", args.serve_seconds);
+    let served = serve::serve(
+        listener,
+        followers,
+        leader_disk,
+        args.request_bytes,
+        args.group_commit,
+        Duration::from_secs_f64(args.serve_seconds),
+    )?;
+    let mut cpu = thread_cpu() + served.disk_thread_cpu;
+    for result in cpu_rx.iter() {
+        cpu += result?;
+    }
+    for thread in threads {
+        thread.join().map_err(|_| "a replica thread panicked".to_string())?;
+    }
+    let busy_s = served.busy.as_secs_f64();
+    Ok(ServeResult {
+        replicas: n,
+        serve: addr.to_string(),
+        serve_seconds: args.serve_seconds,
+        sync: args.sync_dir.is_some(),
+        group_commit: args.group_commit,
+        request_bytes: args.request_bytes,
+        connections: served.connections,
+        commands: served.commands,
+        busy_s,
+        commands_per_busy_s: if busy_s > 0.0 { served.commands as f64 / busy_s } else { 0.0 },
+        replica_cpu_us_per_op: cpu.as_nanos() as f64 / 1000.0 / served.commands.max(1) as f64,
     })
 }
 
@@ -775,6 +937,8 @@ mod tests {
             clients: 1,
             group_commit: false,
             rate: 0.0,
+            serve: None,
+            serve_seconds: 30.0,
             json: None,
         }
     }
@@ -849,6 +1013,35 @@ mod tests {
         assert!(left.is_empty(), "the floor's files are removed: {left:?}");
     }
 
+    /// `--serve`: a pipelined client's commands are replicated and
+    /// answered in order, whatever they are; input that is not RESP gets
+    /// an error in its turn and the connection is read no further.
+    #[test]
+    fn a_served_pipeline_is_answered_in_order() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = FloorArgs { serve: Some(addr), serve_seconds: 3.0, ..args() };
+        let server = std::thread::spawn(move || serve_floor_on(listener, &serve));
+        let mut client = TcpStream::connect(addr).expect("the floor listens");
+        client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut pipeline = Vec::new();
+        for i in 0..20 {
+            pipeline.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$5\r\nkey{i:02}\r\n$1\r\nv\r\n").as_bytes());
+        }
+        pipeline.extend_from_slice(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n*1\r\n:9\r\n");
+        client.write_all(&pipeline).unwrap();
+        let mut expected = "+OK\r\n".repeat(20);
+        expected += "+PONG\r\n-ERR loadgen floor answers SET and PING only\r\n+PONG\r\n";
+        expected += "-ERR loadgen floor: not a RESP command; closing the connection\r\n";
+        let mut got = vec![0u8; expected.len()];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+        let result = server.join().unwrap().expect("the floor serves");
+        assert_eq!((result.commands, result.connections, result.replicas), (24, 1, 3));
+        assert!(result.replica_cpu_us_per_op > 0.0);
+    }
+
     #[test]
     fn bad_arguments_are_refused_with_the_option_named() {
         assert!(floor(&FloorArgs { request_bytes: 4, ..args() }).unwrap_err().contains("--request-bytes"));
@@ -858,5 +1051,9 @@ mod tests {
         assert!(floor(&glommio).unwrap_err().contains("--runtime blocking"));
         assert!(floor(&FloorArgs { rate: -1.0, ..args() }).unwrap_err().contains("--rate"));
         assert!(floor(&FloorArgs { group_commit: true, ..args() }).unwrap_err().contains("--group-commit"));
+        let serve = || FloorArgs { serve: Some("127.0.0.1:0".parse().unwrap()), ..args() };
+        assert!(serve_floor(&FloorArgs { serve_seconds: 0.0, ..serve() }).unwrap_err().contains("--serve-seconds"));
+        let glommio = FloorArgs { runtime: Runtime::Glommio, ..serve() };
+        assert!(serve_floor(&glommio).unwrap_err().contains("--runtime blocking"));
     }
 }

@@ -66,6 +66,8 @@ enum Command {
     /// consensus code, on blocking threads or glommio executors
     /// (--runtime); with --sync-dir, an O_DIRECT write + fdatasync per op at
     /// each replica. Prints latency percentiles and the replicas' CPU per op.
+    /// With --serve ADDR the leader serves RESP clients instead (SET is
+    /// replicated and answered +OK), for redis-benchmark to drive.
     Floor(floor::FloorArgs),
 }
 

@@ -1,0 +1,363 @@
+//! `loadgen floor --serve ADDR`: the floor's blocking leader as a RESP
+//! server, so that a client no one here wrote drives the floor exactly as
+//! it drives paxoskv and Redis (`redis-benchmark -c 50 -P 16 -t set`:
+//! many connections, each with a pipeline of requests in flight).
+//!
+//! Each pass of the leader (poll(2) over the listener, every connection,
+//! the followers and its own disk thread) reads what every ready
+//! connection sent, takes every whole command out of it, and sends all of
+//! them to every follower as one batch (`--request-bytes` per command on
+//! the wire, as the floor's other modes do); with `--sync-dir` each replica
+//! makes the batch durable (`--group-commit`: on its disk thread, one sync
+//! for every batch that arrived while its last sync ran). A batch's
+//! commands are answered, in order on each connection, once a majority has
+//! it. SET is answered `+OK` and PING `+PONG`; anything else gets an error,
+//! after the same round (a reply never overtakes an earlier one).
+//!
+//! Nothing is stored: this is the least work any 3-replica server with a
+//! leader does for a pipelined durable write (the messages, the disk
+//! writes, reading and answering the client), and its throughput under
+//! `redis-benchmark -P 16` is the floor that issue 11's pipelined SET goal
+//! is set beside.
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::{Disk, Syncer, ACK_BYTES};
+
+/// Connections served over a run (a connection's slot is not reused).
+const CONNECTIONS_MAX: usize = 4096;
+/// Bytes read from a connection in one pass.
+const READ_BYTES: usize = 64 << 10;
+/// The longest argument a command may have: a SET with a large value.
+const ARGUMENT_BYTES_MAX: usize = 16 << 20;
+/// The most arguments a command may have.
+const ARGUMENTS_MAX: usize = 1 << 20;
+
+/// What a command gets back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Set,
+    Ping,
+    Other,
+    /// Not a RESP command: answered with an error, and the connection is
+    /// read no further.
+    Malformed,
+}
+
+impl Kind {
+    fn of(name: &[u8]) -> Kind {
+        if name.eq_ignore_ascii_case(b"SET") {
+            Kind::Set
+        } else if name.eq_ignore_ascii_case(b"PING") {
+            Kind::Ping
+        } else {
+            Kind::Other
+        }
+    }
+
+    fn reply(self) -> &'static [u8] {
+        match self {
+            Kind::Set => b"+OK\r\n",
+            Kind::Ping => b"+PONG\r\n",
+            Kind::Other => b"-ERR loadgen floor answers SET and PING only\r\n",
+            Kind::Malformed => b"-ERR loadgen floor: not a RESP command; closing the connection\r\n",
+        }
+    }
+}
+
+/// The number on the line that starts at `at` (`123\r\n`), and where the
+/// next line starts; None if the line is not all there yet.
+fn number_line(input: &[u8], at: usize) -> Result<Option<(usize, usize)>, String> {
+    let rest = &input[at.min(input.len())..];
+    let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
+        return if rest.len() > 20 { Err("a length line without its end".into()) } else { Ok(None) };
+    };
+    let digits = std::str::from_utf8(&rest[..end]).map_err(|_| "a length that is not a number".to_string())?;
+    let number = digits.parse::<usize>().map_err(|_| format!("a length that is not a number: {digits:?}"))?;
+    Ok(Some((number, at + end + 2)))
+}
+
+/// The first whole command in `input`: its length and what it asks. None
+/// if it is not all there yet; an error for anything that is not a RESP
+/// command (an array of bulk strings, or an inline command line).
+fn next_command(input: &[u8]) -> Result<Option<(usize, Kind)>, String> {
+    let Some(&first) = input.first() else { return Ok(None) };
+    if first != b'*' {
+        // An inline command: one line, the command's name first.
+        let Some(end) = input.iter().position(|b| *b == b'\n') else {
+            return if input.len() > ARGUMENT_BYTES_MAX { Err("an inline command too long".into()) } else { Ok(None) };
+        };
+        let name = input[..end].split(|b| b.is_ascii_whitespace()).find(|word| !word.is_empty()).unwrap_or(b"");
+        return Ok(Some((end + 1, Kind::of(name))));
+    }
+    let Some((count, mut at)) = number_line(input, 1)? else { return Ok(None) };
+    if !(1..=ARGUMENTS_MAX).contains(&count) {
+        return Err(format!("a command of {count} arguments"));
+    }
+    let mut kind = Kind::Other;
+    for i in 0..count {
+        match input.get(at) {
+            None => return Ok(None),
+            Some(b'$') => {}
+            Some(_) => return Err("an argument that is not a bulk string".into()),
+        }
+        let Some((len, start)) = number_line(input, at + 1)? else { return Ok(None) };
+        if len > ARGUMENT_BYTES_MAX {
+            return Err(format!("an argument of {len} bytes"));
+        }
+        let end = start + len + 2;
+        if input.len() < end {
+            return Ok(None);
+        }
+        if &input[start + len..end] != b"\r\n" {
+            return Err("a bulk string without its line end".into());
+        }
+        if i == 0 {
+            kind = Kind::of(&input[start..start + len]);
+        }
+        at = end;
+    }
+    Ok(Some((at, kind)))
+}
+
+/// A client connection: what it sent that is not yet a whole command,
+/// and the replies this pass owes it.
+struct Conn {
+    stream: TcpStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// It sent something that is not a command: nothing more is read.
+    broken: bool,
+}
+
+/// What a serving run did.
+pub(super) struct Served {
+    /// Commands answered.
+    pub commands: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// From the first command read to the last reply written.
+    pub busy: Duration,
+    /// CPU time of the leader's disk thread, if any.
+    pub disk_thread_cpu: Duration,
+}
+
+/// Serve RESP clients on `listener` for `seconds` (see the module doc),
+/// then answer what is in flight and hang up on the followers.
+pub(super) fn serve(
+    listener: TcpListener,
+    mut followers: Vec<TcpStream>,
+    mut disk: Option<Disk>,
+    request_bytes: usize,
+    group_commit: bool,
+    seconds: Duration,
+) -> Result<Served, String> {
+    listener.set_nonblocking(true).map_err(|e| format!("serve: {e}"))?;
+    let needed = followers.len() / 2;
+    let mut durable_here = None;
+    let mut syncer = None;
+    if let Some(disk) = disk.take_if(|_| group_commit) {
+        let (mut tell, told) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
+        durable_here = Some(told);
+        let on_durable =
+            move |batch: u64| tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"));
+        syncer = Some(Syncer::start(disk, on_durable, || {}));
+    }
+    let deadline = Instant::now() + seconds;
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut own = 0u64;
+    let mut acks = vec![0u64; followers.len()];
+    let mut unanswered: VecDeque<(u64, Vec<(usize, Kind)>)> = VecDeque::new();
+    let (mut sent, mut commands) = (0u64, 0u64);
+    let (mut first_read, mut last_reply) = (None::<Instant>, None::<Instant>);
+    let mut batch = Vec::new();
+    let mut chunk = vec![0u8; READ_BYTES];
+    let mut ack = [0u8; ACK_BYTES];
+    loop {
+        let open = Instant::now() < deadline;
+        if !open && unanswered.is_empty() {
+            break;
+        }
+        // Listener, connections (while open), followers, disk thread.
+        let conn_fds = conns.iter().map(|c| match c {
+            Some(c) if open && !c.broken => c.stream.as_raw_fd(),
+            _ => -1,
+        });
+        let mut fds: Vec<libc::pollfd> = std::iter::once(if open { listener.as_raw_fd() } else { -1 })
+            .chain(conn_fds)
+            .chain(followers.iter().map(|f| f.as_raw_fd()))
+            .chain(durable_here.iter().map(|d| d.as_raw_fd()))
+            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .collect();
+        let timeout_ms =
+            if open { deadline.saturating_duration_since(Instant::now()).as_millis() as i32 + 1 } else { -1 };
+        // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("leader: poll: {error}"));
+        }
+        let (listener_fd, rest) = fds.split_at(1);
+        let (conn_fds, rest) = rest.split_at(conns.len());
+        let (follower_fds, durable_fd) = rest.split_at(followers.len());
+        for (i, follower) in followers.iter_mut().enumerate() {
+            if follower_fds[i].revents != 0 {
+                follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
+                acks[i] = acks[i].max(u64::from_le_bytes(ack) + 1);
+            }
+        }
+        if let (Some(told), Some(fd)) = (&mut durable_here, durable_fd.first()) {
+            if fd.revents != 0 {
+                if let Err(e) = told.read_exact(&mut ack) {
+                    let cause = syncer.take().and_then(|s| s.finish().err());
+                    return Err(cause.unwrap_or(format!("leader: hearing its disk thread: {e}")));
+                }
+                own = own.max(u64::from_le_bytes(ack) + 1);
+            }
+        }
+        let mut members = Vec::new();
+        for (c, slot) in conns.iter_mut().enumerate() {
+            if conn_fds[c].revents == 0 {
+                continue;
+            }
+            let Some(conn) = slot else { continue };
+            // A client's error or hang-up ends its connection, not the run.
+            let n = match conn.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    *slot = None;
+                    continue;
+                }
+                Ok(n) => n,
+            };
+            first_read.get_or_insert_with(Instant::now);
+            conn.input.extend_from_slice(&chunk[..n]);
+            let mut at = 0;
+            loop {
+                match next_command(&conn.input[at..]) {
+                    Ok(Some((len, kind))) => {
+                        members.push((c, kind));
+                        at += len;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        // Answered in its turn, after what came before it.
+                        members.push((c, Kind::Malformed));
+                        conn.broken = true;
+                        at = conn.input.len();
+                        break;
+                    }
+                }
+            }
+            conn.input.drain(..at);
+        }
+        if listener_fd[0].revents != 0 {
+            while conns.len() < CONNECTIONS_MAX {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nodelay(true).map_err(|e| format!("serve: {e}"))?;
+                        conns.push(Some(Conn { stream, input: Vec::new(), output: Vec::new(), broken: false }));
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("serve: accepting: {e}")),
+                }
+            }
+        }
+        if !members.is_empty() {
+            batch.clear();
+            batch.extend_from_slice(&(members.len() as u32).to_le_bytes());
+            batch.resize(4 + members.len() * request_bytes, 0x5a);
+            for follower in &mut followers {
+                follower.write_all(&batch).map_err(|e| format!("leader: sending: {e}"))?;
+            }
+            match syncer.take() {
+                Some(handed) => syncer = Some(handed.submit(sent)?),
+                None => {
+                    if let Some(disk) = &mut disk {
+                        disk.write_and_sync()?;
+                    }
+                    own = sent + 1;
+                }
+            }
+            unanswered.push_back((sent, members));
+            sent += 1;
+        }
+        let mut answered = false;
+        while unanswered
+            .front()
+            .is_some_and(|(number, _)| own > *number && acks.iter().filter(|a| **a > *number).count() >= needed)
+        {
+            let (_, members) = unanswered.pop_front().expect("a front");
+            for (c, kind) in members {
+                if let Some(conn) = &mut conns[c] {
+                    conn.output.extend_from_slice(kind.reply());
+                    commands += 1;
+                    answered = true;
+                }
+            }
+        }
+        for slot in &mut conns {
+            if let Some(conn) = slot.as_mut().filter(|c| !c.output.is_empty()) {
+                if conn.stream.write_all(&conn.output).is_err() {
+                    *slot = None;
+                } else {
+                    conn.output.clear();
+                }
+            }
+        }
+        if answered {
+            last_reply = Some(Instant::now());
+        }
+    }
+    drop(followers); // they see the end of their input and stop
+    let disk_thread_cpu = syncer.map_or(Ok(Duration::ZERO), Syncer::finish)?;
+    let busy = match (first_read, last_reply) {
+        (Some(first), Some(last)) => last.saturating_duration_since(first),
+        _ => Duration::ZERO,
+    };
+    Ok(Served { commands, connections: conns.len() as u64, busy, disk_thread_cpu })
+}
+
+/// Bind `addr` for serving, with an error that names it.
+pub(super) fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("--serve {addr}: binding: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_commands_are_cut_out_and_partial_ones_wait() {
+        let set = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n";
+        assert_eq!(next_command(set), Ok(Some((set.len(), Kind::Set))));
+        for cut in 0..set.len() {
+            assert_eq!(next_command(&set[..cut]), Ok(None), "cut at {cut}");
+        }
+        let mut two = set.to_vec();
+        two.extend_from_slice(b"*1\r\n$4\r\nping\r\n");
+        assert_eq!(next_command(&two[set.len()..]), Ok(Some((14, Kind::Ping))));
+        assert_eq!(next_command(b"CONFIG GET save\r\n"), Ok(Some((17, Kind::Other))));
+        assert_eq!(next_command(b"*2\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n").map(|c| c.map(|c| c.1)), Ok(Some(Kind::Other)));
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        for bad in [
+            &b"*0\r\n"[..],
+            b"*x\r\n",
+            b"*1\r\n:5\r\n",
+            b"*1\r\n$3\r\nSETX\r\n",
+            b"*1\r\n$99999999999999999999999\r\n",
+            b"*1\r\n$123456789012345678901234567890",
+        ] {
+            assert!(next_command(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
