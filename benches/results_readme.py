@@ -726,6 +726,20 @@ def section_floor(out):
     section_newest_bundle(out, "floor", "13. A single client's write next to the machine's floor", "runs.txt")
 
 
+def section_p16_profile(out):
+    """Section 20: where the servers' CPU goes under pipelined SETs (benches/record-p16-profile.sh)."""
+    bundles = section_newest_bundle(out, "p16-profile", "20. Where the servers' CPU goes under pipelined SETs",
+                                    "leader-report.txt")
+    if bundles:
+        out.append("How to read it: per command, the leader's and each follower's CPU add up to what one SET costs "
+                   "the cluster (section 9's -P 16 SET goal is bounded by it: the three nodes and the client share "
+                   "the machine's cores). A follower's biggest part is applying the command to its store, and most "
+                   "of that is the key table's write, a cache miss or two per key on a keyspace this large (section "
+                   "19 measures the store alone); the leader adds reading, parsing and answering its clients. The "
+                   "pipelined floor in section 9 (`loadgen floor --serve`, nothing stored) prices the messages and "
+                   "the disk without a store.\n")
+
+
 def section_cpu_split(out):
     """Section 14: server CPU per operation split into user and kernel time (benches/record-cpu-split.sh)."""
     section_newest_bundle(out, "cpu-split", "14. Where the CPU per operation goes: user, kernel, syscalls",
@@ -983,6 +997,7 @@ def main():
     section_thp(out)
     section_glommio_timer(out)
     section_kv(out)
+    section_p16_profile(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
