@@ -133,13 +133,16 @@ def goals_for(px, none):
     redis, aof = "redis", "redis-aof"
     rows = []
 
-    def add(goal, value, bound, unit, ok, reference, floor=None, runtime_floor=None):
+    def add(goal, value, bound, unit, ok, reference, floor=None, runtime_floor=None, floor_bounds=True):
         """`floor`: what the machine's floor (same session) reaches on this
         goal's measure; a floor that misses the bound makes the goal
         unreachable here by any server. `runtime_floor`: the same messages
         with each replica on a glommio executor, paxoskv's runtime; one that
-        misses the bound makes the goal unreachable here on that runtime."""
-        rows.append({"goal": goal, "value": value, "bound": bound, "unit": unit,
+        misses the bound makes the goal unreachable here on that runtime.
+        `floor_bounds` false: the floor is a reference, not a bound (a
+        throughput a better-built floor could exceed), so missing it shows
+        nothing out of reach."""
+        rows.append({"goal": goal, "value": value, "bound": bound, "unit": unit, "floor_bounds": floor_bounds,
                      "met": None if value is None or bound is None else ok(value, bound),
                      "reference": reference, "floor": floor,
                      "floor_met": None if floor is None or bound is None else ok(floor, bound),
@@ -161,7 +164,7 @@ def goals_for(px, none):
         f"Redis {cpu_r:.1f} µs" if cpu_r else "", floor_cpu_mix)
     set_r, get_r = g(redis, "p16_set_rps"), g(redis, "p16_get_rps")
     add("redis-benchmark -P 16 SET >= 40% of Redis's", g(px, "p16_set_rps"), set_r and 0.4 * set_r, "ops/s", ge,
-        f"Redis {set_r:,.0f}/s" if set_r else "", floors["p16-sync"].get("p16_set_rps"))
+        f"Redis {set_r:,.0f}/s" if set_r else "", floors["p16-sync"].get("p16_set_rps"), floor_bounds=False)
     add("redis-benchmark -P 16 GET >= 80% of Redis's", g(px, "p16_get_rps"), get_r and 0.8 * get_r, "ops/s", ge,
         f"Redis {get_r:,.0f}/s" if get_r else "")
     p99_a = g(aof, "open_2k_p99_us")
@@ -229,7 +232,8 @@ with open(f"{out}/README.md", "w") as f:
             b = goals["before"][i]
             line += f" {fmt(b['value'])} {b['unit']} | {met[b['met']]} |"
         # Each floor's cells: what it reaches, and whether that meets the bound.
-        for key, missed in (("floor", "out of reach here"), ("runtime_floor", "missed on glommio here")):
+        out_of_reach = "out of reach here" if row.get("floor_bounds", True) else "a reference, not a bound"
+        for key, missed in (("floor", out_of_reach), ("runtime_floor", "missed on glommio here")):
             floor = row.get(key)
             line += f" {fmt(floor)} {row['unit']} |" if floor is not None else " - |"
             line += " " + {True: "yes", False: f"**no**: {missed}", None: "-"}[row.get(f"{key}_met")] + " |"
@@ -268,9 +272,10 @@ with open(f"{out}/README.md", "w") as f:
     fs16, fn16 = floors["p16-sync"], floors["p16-none"]
     if fs16.get("p16_set_rps") and fn16.get("p16_set_rps"):
         f.write("\nThe pipelined floor (`floor-p16-*`): the p16 step's SETs (`redis-benchmark -t set -c 50 -P 16`) "
-                "against `loadgen floor --serve`, whose blocking leader reads every whole command its connections "
-                "sent in a pass, sends them to both followers as one batch and answers them once a majority has "
-                "them; nothing is stored. With a durable group commit at every replica (`--sync-dir "
+                "against `loadgen floor --serve`, whose blocking leader reads what each ready connection sent in a "
+                "pass, sends the whole commands in it to both followers as one batch and answers them once a "
+                "majority has them; nothing is stored. A reference for this goal, not a bound: a floor built "
+                "differently (more threads, say) could go faster. With a durable group commit at every replica (`--sync-dir "
                 f"--group-commit`): {fs16['p16_set_rps']:,.0f} SET/s, the replicas' CPU "
                 f"{fs16['replica_cpu_us_per_op']:.1f} µs per command; without the disk: {fn16['p16_set_rps']:,.0f} "
                 f"SET/s, {fn16['replica_cpu_us_per_op']:.1f} µs.\n")

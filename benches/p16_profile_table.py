@@ -43,14 +43,19 @@ LINE = re.compile(r"^\s+([0-9.]+)%\s+([0-9.]+)%\s+\[(.)\]\s+(.*)$")
 def shares(path):
     """Every entry's (symbol, inclusive percentage), and the CPU time the
     samples stand for in seconds (cpu-clock counts nanoseconds)."""
-    entries, cpu_s = [], None
+    entries, cpu_s, event = [], None, None
     for line in open(path):
+        m = re.match(r"^# Samples: \S+\s+of event '([^']+)'", line)
+        if m:
+            event = m.group(1)
         m = re.match(r"^# Event count \(approx\.\): (\d+)", line)
         if m:
             cpu_s = int(m.group(1)) / 1e9
         m = LINE.match(line)
         if m:
             entries.append((f"[{m.group(3)}] {m.group(4)}", float(m.group(1))))
+    if not (event or "").startswith("cpu-clock"):
+        sys.exit(f"{path}: samples of {event!r}, not cpu-clock: the event count is not CPU time")
     return entries, cpu_s
 
 
@@ -64,7 +69,7 @@ with open(f"{out}/README.md", "w") as f:
     f.write("# Where the servers' CPU goes under pipelined SETs\n\n")
     f.write(f"Produced by `{command}` at commit {commit}. `redis-benchmark -c 50 -P 16 -t set -d 100 -r 100000` at "
             "the leader of a fresh local 3-node cluster (durability sync); meanwhile `perf record --call-graph dwarf "
-            "-F 499` on the leader, then on a follower. Each cell: the share of that process's samples spent in the "
+            "-e cpu-clock -F 499` on the leader, then on a follower. Each cell: the share of that process's samples spent in the "
             "function, including everything it calls (so rows nest and overlap; \"of which\" rows are part of the "
             "row above). A function with several entries in the report (inlined copies) counts its largest.\n\n")
     for role in ("leader", "follower"):

@@ -188,17 +188,18 @@ floor_run() {
 # The floor serving RESP (`loadgen floor --serve`: its blocking leader
 # replicates every pass's commands as one batch, nothing stored) under the
 # p16 step's SETs: NAME [floor flags...]. redis-benchmark's CSV to
-# floor-NAME.csv, the floor's own summary to floor-NAME.json once it has
-# served its 20 s. Each SET is about 144 bytes of RESP (-d 100).
+# floor-NAME.csv; SIGTERM then ends the serving, and the floor writes its
+# own summary to floor-NAME.json. Each SET is about 144 bytes of RESP (-d 100).
 floor_p16() {
     local name=$1; shift
     local port=17597
-    "$loadgen" floor --serve "127.0.0.1:$port" --serve-seconds 20 --request-bytes 144 \
+    "$loadgen" floor --serve "127.0.0.1:$port" --serve-seconds 600 --request-bytes 144 \
         --json "$out/floor-$name.json" "$@" >"$out/floor-$name.txt" 2>&1 &
     local pid=$!
     pids+=("$pid")
     wait_ping "$port"
     redis-benchmark -p "$port" -t set -c 50 -P 16 -n 400000 -r 100000 -d 100 --csv >"$out/floor-$name.csv"
+    kill -TERM "$pid"
     wait "$pid"
 }
 

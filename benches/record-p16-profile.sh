@@ -2,7 +2,7 @@
 # Where the servers' CPU goes under pipelined SETs (issue 11's -P 16 SET
 # goal): `redis-benchmark -c 50 -P 16 -t set -d 100 -r 100000` at the leader
 # of a fresh local 3-node cluster (durability sync), and meanwhile
-# `perf record --call-graph dwarf` for --seconds (3) on the leader, then
+# `perf record -e cpu-clock --call-graph dwarf` for --seconds (3) on the leader, then
 # as long on a follower. Each process's samples are split by the functions
 # that do a SET's work (inclusive time: a function's own samples and those
 # of everything it calls), by benches/p16_profile_table.py.
@@ -33,7 +33,7 @@ while [[ $# -gt 0 ]]; do
 done
 # shellcheck source=benches/lib.sh
 source benches/lib.sh
-require_tools perf redis-benchmark redis-cli python3
+require_tools perf redis-benchmark redis-cli python3 ss
 [[ -x $bin ]] || { echo "$bin is missing (cargo build --release)" >&2; exit 2; }
 bin=$(realpath "$bin")
 out="results/p16-profile/$label-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -56,16 +56,17 @@ redis-benchmark -p "$leader" -c 50 -P 16 -t set -d 100 -r 100000 -n 20000000 -q 
 bench=$!
 pids+=("$bench")
 sleep 2 # past the benchmark's start-up and the cluster's first snapshot
-processed() {
-    redis-cli -p "$leader" INFO stats | tr -d '\r' | awk -F: '/^total_commands_processed/ {print $2}'
-}
+# The commands the leader processed while the samples were taken: read
+# inside the profiled command, so that perf's own start and finish (which
+# take a while with dwarf stacks) are not counted.
+count="redis-cli -p $leader INFO stats | tr -d '\\r' | awk -F: '/^total_commands_processed/ {print \$2}'"
 for role in leader follower; do
     port=$leader; [[ $role == follower ]] && port=$follower
-    before=$(processed)
-    perf record -q --call-graph dwarf,16384 -F 499 -p "$(pid_of "$port")" -o "$work/$role.data" -- sleep "$seconds" \
+    perf record -q -e cpu-clock --call-graph dwarf,16384 -F 499 -p "$(pid_of "$port")" -o "$work/$role.data" -- \
+        sh -c "a=\$($count); sleep $seconds; b=\$($count); echo \$((b - a)) >'$out/$role-commands.txt'" \
         2>"$out/$role-perf-record.txt"
-    echo "$(( $(processed) - before ))" >"$out/$role-commands.txt"
 done
+kill -0 "$bench" 2>/dev/null || { echo "redis-benchmark ended before the profiles did" >&2; exit 1; }
 kill "$bench" 2>/dev/null || true
 # Reading the samples back (unwinding every stack) is heavy: only now.
 for role in leader follower; do

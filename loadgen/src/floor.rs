@@ -89,16 +89,18 @@ pub struct FloorArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
     /// Serve RESP clients on ADDR instead of driving built-in clients:
-    /// the leader (blocking runtime) reads every whole command its
-    /// connections sent in a pass and replicates them as one batch, so
-    /// that `redis-benchmark -c 50 -P 16 -t set` drives the floor as it
-    /// drives paxoskv and Redis (the throughput is the client's figure).
-    /// SET is answered +OK, PING +PONG, anything else an error; nothing is
-    /// stored. --clients, --ops, --warmup and --rate do not apply.
+    /// each pass the leader (blocking runtime) reads what every ready
+    /// connection sent (up to 64 KiB each) and replicates the whole
+    /// commands in it as one batch, so that `redis-benchmark -c 50 -P 16
+    /// -t set` drives the floor as it drives paxoskv and Redis (the
+    /// throughput is the client's figure). SET is answered +OK, PING
+    /// +PONG, anything else an error; nothing is stored. --clients, --ops,
+    /// --warmup and --rate do not apply.
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<std::net::SocketAddr>,
-    /// With --serve: how long to serve; then the commands in flight are
-    /// answered and the floor prints what it served and exits.
+    /// With --serve: how long to serve at most (SIGTERM or SIGINT ends it
+    /// sooner); then the commands in flight are answered and the floor
+    /// prints what it served and exits.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub serve_seconds: f64,
     /// Also write the result as JSON to this file.
@@ -136,7 +138,7 @@ pub struct FloorResult {
 
 pub fn run(args: FloorArgs) -> ExitCode {
     if args.serve.is_some() {
-        let result = serve_floor(&args);
+        let result = serve::catch_stop_signals().and_then(|()| serve_floor(&args));
         return report(result, args.json.as_deref(), |r| {
             format!(
                 "loadgen floor ({} replicas, serving RESP on {}, {}): {} commands on {} connections, {:.0} per \
@@ -577,82 +579,166 @@ fn follower(
     syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
 }
 
-/// A batch sent and not yet answered: its number, and each member's
-/// client and op number.
-type SentBatch = (u64, Vec<(usize, [u8; ACK_BYTES])>);
+/// The leader's side of replication, shared by both leaders: each batch
+/// goes to every follower and is made durable here (at once, or by the
+/// disk thread with group commit); it is answered once a majority has it,
+/// the leader and half the followers. Nothing waits for a batch's answers
+/// before the next batch goes out. `M`: what a batch's clients need to
+/// be answered.
+struct Replication<M> {
+    followers: Vec<TcpStream>,
+    /// Without group commit: the leader's disk, written in `send`.
+    disk: Option<Disk>,
+    syncer: Option<Syncer>,
+    /// With group commit the disk thread says which batches are durable
+    /// here through a socket pair, which the pass polls beside the others.
+    durable_here: Option<std::os::unix::net::UnixStream>,
+    /// Batches below this are durable here.
+    own: u64,
+    /// Per follower: batches below this are durable there.
+    acks: Vec<u64>,
+    sent: u64,
+    unanswered: std::collections::VecDeque<(u64, M)>,
+}
+
+impl<M> Replication<M> {
+    fn new(followers: Vec<TcpStream>, mut disk: Option<Disk>, group_commit: bool) -> Result<Self, String> {
+        let mut durable_here = None;
+        let mut syncer = None;
+        if let Some(disk) = disk.take_if(|_| group_commit) {
+            let (mut tell, told) =
+                std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
+            durable_here = Some(told);
+            // A failed disk thread drops `tell`: the pass hears it close.
+            let on_durable = move |batch: u64| {
+                tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"))
+            };
+            syncer = Some(Syncer::start(disk, on_durable, || {}));
+        }
+        let acks = vec![0; followers.len()];
+        Ok(Replication { followers, disk, syncer, durable_here, own: 0, acks, sent: 0, unanswered: Default::default() })
+    }
+
+    /// The descriptors a pass polls for this, in the order `hear` takes
+    /// them: every follower, then the disk thread's socket, if any.
+    fn poll_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        self.followers.iter().map(|f| f.as_raw_fd()).chain(self.durable_here.iter().map(|d| d.as_raw_fd()))
+    }
+
+    /// Read what the ready ones among `fds` (polled as `poll_fds` listed
+    /// them) say: a follower's or the disk thread's latest durable batch.
+    fn hear(&mut self, fds: &[libc::pollfd]) -> Result<(), String> {
+        let (follower_fds, durable_fd) = fds.split_at(self.followers.len());
+        let mut ack = [0u8; ACK_BYTES];
+        for (i, follower) in self.followers.iter_mut().enumerate() {
+            if follower_fds[i].revents != 0 {
+                follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
+                self.acks[i] = self.acks[i].max(u64::from_le_bytes(ack) + 1);
+            }
+        }
+        if let (Some(told), Some(fd)) = (&mut self.durable_here, durable_fd.first()) {
+            if fd.revents != 0 {
+                if let Err(e) = told.read_exact(&mut ack) {
+                    let cause = self.syncer.take().and_then(|s| s.finish().err());
+                    return Err(cause.unwrap_or(format!("leader: hearing its disk thread: {e}")));
+                }
+                self.own = self.own.max(u64::from_le_bytes(ack) + 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Send `batch` (`[count u32][count requests]`) to every follower and
+    /// make it durable here; `members` wait for a majority.
+    fn send(&mut self, batch: &[u8], members: M) -> Result<(), String> {
+        for follower in &mut self.followers {
+            follower.write_all(batch).map_err(|e| format!("leader: sending: {e}"))?;
+        }
+        match self.syncer.take() {
+            Some(handed) => self.syncer = Some(handed.submit(self.sent)?),
+            None => {
+                if let Some(disk) = &mut self.disk {
+                    disk.write_and_sync()?;
+                }
+                self.own = self.sent + 1;
+            }
+        }
+        self.unanswered.push_back((self.sent, members));
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// The members of the oldest batch not yet answered, once a majority
+    /// has it.
+    fn next_answered(&mut self) -> Option<M> {
+        let needed = self.followers.len() / 2;
+        let (number, _) = self.unanswered.front()?;
+        let majority = self.own > *number && self.acks.iter().filter(|a| **a > *number).count() >= needed;
+        majority.then(|| self.unanswered.pop_front().expect("a front").1)
+    }
+
+    /// Has a follower not yet answered for every batch sent?
+    fn followers_behind(&self) -> bool {
+        self.acks.iter().any(|a| *a < self.sent)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.unanswered.is_empty()
+    }
+
+    /// Hang up on the followers (they see the end of their input and
+    /// stop), sync what is left here; the disk thread's CPU time.
+    fn finish(self) -> Result<Duration, String> {
+        drop(self.followers);
+        self.syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
+    }
+}
+
+/// poll(2) on `fds` for up to `timeout_ms` (-1: no limit); false if a
+/// signal cut it short (poll again).
+fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<bool, String> {
+    // SAFETY: poll(2) on a caller's vector of descriptors it owns.
+    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(format!("leader: poll: {error}"));
+    }
+    Ok(true)
+}
 
 /// The leader: each pass (poll(2) over every socket) reads every client
-/// request that is ready and sends them to every follower as one batch
-/// (then writes its own disk once, or with `group_commit` hands the batch
-/// to its disk thread); a batch's clients are answered once a majority has
-/// it, the leader and half the followers. Nothing waits for a batch's
-/// answers before the next batch goes out; with one client every batch is
-/// one request. Returns the CPU time of its disk thread.
+/// request that is ready and replicates them as one batch (`Replication`);
+/// with one client every batch is one request. Returns the CPU time of its
+/// disk thread.
 fn leader(
     mut clients: Vec<TcpStream>,
-    mut followers: Vec<TcpStream>,
-    mut disk: Option<Disk>,
+    followers: Vec<TcpStream>,
+    disk: Option<Disk>,
     request_bytes: usize,
     total: u64,
     group_commit: bool,
 ) -> Result<Duration, String> {
-    let needed = followers.len() / 2;
-    // With group commit the disk thread says which batches are durable
-    // here through a socket pair, which the pass polls beside the others.
-    let mut durable_here = None;
-    let mut syncer = None;
-    if let Some(disk) = disk.take_if(|_| group_commit) {
-        let (mut tell, told) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
-        durable_here = Some(told);
-        // A failed disk thread drops `tell`: the pass hears it close.
-        let on_durable =
-            move |batch: u64| tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"));
-        syncer = Some(Syncer::start(disk, on_durable, || {}));
-    }
-    // Batches below this are durable at the leader.
-    let mut own = 0u64;
+    // Each member: its client, and the op number it is answered with.
+    let mut replication = Replication::<Vec<(usize, [u8; ACK_BYTES])>>::new(followers, disk, group_commit)?;
     let mut request = vec![0u8; request_bytes];
     let mut batch = Vec::new();
-    let mut unanswered: std::collections::VecDeque<SentBatch> = Default::default();
-    let mut acks = vec![0u64; followers.len()];
     let mut done = vec![false; clients.len()];
-    let (mut sent, mut served) = (0u64, 0u64);
-    let mut ack = [0u8; ACK_BYTES];
-    while served < total || acks.iter().any(|a| *a < sent) {
+    let mut served = 0u64;
+    while served < total || replication.followers_behind() {
         let mut fds: Vec<libc::pollfd> = clients
             .iter()
             .zip(&done)
             .map(|(c, done)| if *done { -1 } else { c.as_raw_fd() })
-            .chain(followers.iter().map(|f| f.as_raw_fd()))
-            .chain(durable_here.iter().map(|d| d.as_raw_fd()))
+            .chain(replication.poll_fds())
             .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
             .collect();
-        // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("leader: poll: {error}"));
+        if !poll(&mut fds, -1)? {
+            continue;
         }
         let (client_fds, rest) = fds.split_at(clients.len());
-        let (follower_fds, durable_fd) = rest.split_at(followers.len());
-        for (i, follower) in followers.iter_mut().enumerate() {
-            if follower_fds[i].revents != 0 {
-                follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
-                acks[i] = acks[i].max(u64::from_le_bytes(ack) + 1);
-            }
-        }
-        if let (Some(told), Some(fd)) = (&mut durable_here, durable_fd.first()) {
-            if fd.revents != 0 {
-                if let Err(e) = told.read_exact(&mut ack) {
-                    let cause = syncer.take().and_then(|s| s.finish().err());
-                    return Err(cause.unwrap_or(format!("leader: hearing its disk thread: {e}")));
-                }
-                own = own.max(u64::from_le_bytes(ack) + 1);
-            }
-        }
+        replication.hear(rest)?;
         batch.clear();
         batch.extend_from_slice(&[0; 4]);
         let mut members = Vec::new();
@@ -671,33 +757,16 @@ fn leader(
         }
         if !members.is_empty() {
             batch[..4].copy_from_slice(&(members.len() as u32).to_le_bytes());
-            for follower in &mut followers {
-                follower.write_all(&batch).map_err(|e| format!("leader: sending: {e}"))?;
-            }
-            match syncer.take() {
-                Some(handed) => syncer = Some(handed.submit(sent)?),
-                None => {
-                    if let Some(disk) = &mut disk {
-                        disk.write_and_sync()?;
-                    }
-                    own = sent + 1;
-                }
-            }
-            unanswered.push_back((sent, members));
-            sent += 1;
+            replication.send(&batch, members)?;
         }
-        while unanswered
-            .front()
-            .is_some_and(|(number, _)| own > *number && acks.iter().filter(|a| **a > *number).count() >= needed)
-        {
-            let (_, members) = unanswered.pop_front().expect("a front");
+        while let Some(members) = replication.next_answered() {
             for (c, op) in members {
                 clients[c].write_all(&op).map_err(|e| format!("leader: answering client {c}: {e}"))?;
                 served += 1;
             }
         }
     }
-    syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
+    replication.finish()
 }
 
 /// A replica's disk on a thread of its own, group commit: each sync covers
@@ -1033,7 +1102,7 @@ mod tests {
         client.write_all(&pipeline).unwrap();
         let mut expected = "+OK\r\n".repeat(20);
         expected += "+PONG\r\n-ERR loadgen floor answers SET and PING only\r\n+PONG\r\n";
-        expected += "-ERR loadgen floor: not a RESP command; closing the connection\r\n";
+        expected += "-ERR loadgen floor: not a RESP command; nothing more is read from this connection\r\n";
         let mut got = vec![0u8; expected.len()];
         client.read_exact(&mut got).unwrap();
         assert_eq!(String::from_utf8_lossy(&got), expected);

@@ -5,8 +5,8 @@
 //!
 //! Each pass of the leader (poll(2) over the listener, every connection,
 //! the followers and its own disk thread) reads what every ready
-//! connection sent, takes every whole command out of it, and sends all of
-//! them to every follower as one batch (`--request-bytes` per command on
+//! connection sent (up to 64 KiB each), takes every whole command out of
+//! it, and sends all of them to every follower as one batch (`--request-bytes` per command on
 //! the wire, as the floor's other modes do); with `--sync-dir` each replica
 //! makes the batch durable (`--group-commit`: on its disk thread, one sync
 //! for every batch that arrived while its last sync ran). A batch's
@@ -20,22 +20,59 @@
 //! `redis-benchmark -P 16` is the floor that issue 11's pipelined SET goal
 //! is set beside.
 
-use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::{Disk, Syncer, ACK_BYTES};
+use super::{poll, Disk, Replication};
 
 /// Connections served over a run (a connection's slot is not reused).
 const CONNECTIONS_MAX: usize = 4096;
 /// Bytes read from a connection in one pass.
 const READ_BYTES: usize = 64 << 10;
-/// The longest argument a command may have: a SET with a large value.
-const ARGUMENT_BYTES_MAX: usize = 16 << 20;
+/// The most a command's arguments may add up to (a SET with a large
+/// value): a connection never holds more than one command's worth plus
+/// one read.
+const COMMAND_BYTES_MAX: usize = 64 << 20;
 /// The most arguments a command may have.
 const ARGUMENTS_MAX: usize = 1 << 20;
+/// The longest inline command line (Redis's limit too).
+const INLINE_BYTES_MAX: usize = 64 << 10;
+/// How long a reply may wait for a client that does not read before
+/// that connection is dropped (the leader's one thread serves them all).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest poll(2) while serving: a stop signal that lands just
+/// before a poll is seen this soon.
+const POLL_MS_MAX: u128 = 100;
+
+/// Set by SIGTERM or SIGINT: stop serving, answer what is in flight,
+/// print the summary.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// From now on SIGTERM and SIGINT end the serving early (`STOP`), as the
+/// deadline does (for the command line: a test must not take them over).
+pub(super) fn catch_stop_signals() -> Result<(), String> {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction with a handler that only stores to an
+        // atomic (async-signal-safe); no SA_RESTART, so a poll(2) in
+        // progress returns EINTR and the loop sees `STOP` at once.
+        let installed = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if installed != 0 {
+            return Err(format!("serve: catching signal {signal}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
 
 /// What a command gets back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +101,7 @@ impl Kind {
             Kind::Set => b"+OK\r\n",
             Kind::Ping => b"+PONG\r\n",
             Kind::Other => b"-ERR loadgen floor answers SET and PING only\r\n",
-            Kind::Malformed => b"-ERR loadgen floor: not a RESP command; closing the connection\r\n",
+            Kind::Malformed => b"-ERR loadgen floor: not a RESP command; nothing more is read from this connection\r\n",
         }
     }
 }
@@ -81,19 +118,31 @@ fn number_line(input: &[u8], at: usize) -> Result<Option<(usize, usize)>, String
     Ok(Some((number, at + end + 2)))
 }
 
-/// The first whole command in `input`: its length and what it asks. None
-/// if it is not all there yet; an error for anything that is not a RESP
-/// command (an array of bulk strings, or an inline command line).
+/// The first whole command in `input`: its length (empty inline lines
+/// before it included: they are skipped, as Redis skips them) and what it
+/// asks. None if it is not all there yet; an error for anything that is
+/// not a RESP command (an array of bulk strings, or an inline command line).
 fn next_command(input: &[u8]) -> Result<Option<(usize, Kind)>, String> {
-    let Some(&first) = input.first() else { return Ok(None) };
-    if first != b'*' {
+    let mut skipped = 0;
+    loop {
+        let rest = &input[skipped..];
+        let Some(&first) = rest.first() else { return Ok(None) };
+        if first == b'*' {
+            return Ok(multibulk(rest)?.map(|(len, kind)| (skipped + len, kind)));
+        }
         // An inline command: one line, the command's name first.
-        let Some(end) = input.iter().position(|b| *b == b'\n') else {
-            return if input.len() > ARGUMENT_BYTES_MAX { Err("an inline command too long".into()) } else { Ok(None) };
+        let Some(end) = rest.iter().take(INLINE_BYTES_MAX + 1).position(|b| *b == b'\n') else {
+            return if rest.len() > INLINE_BYTES_MAX { Err("an inline command too long".into()) } else { Ok(None) };
         };
-        let name = input[..end].split(|b| b.is_ascii_whitespace()).find(|word| !word.is_empty()).unwrap_or(b"");
-        return Ok(Some((end + 1, Kind::of(name))));
+        match rest[..end].split(|b| b.is_ascii_whitespace()).find(|word| !word.is_empty()) {
+            Some(name) => return Ok(Some((skipped + end + 1, Kind::of(name)))),
+            None => skipped += end + 1,
+        }
     }
+}
+
+/// The array of bulk strings at the start of `input` (see `next_command`).
+fn multibulk(input: &[u8]) -> Result<Option<(usize, Kind)>, String> {
     let Some((count, mut at)) = number_line(input, 1)? else { return Ok(None) };
     if !(1..=ARGUMENTS_MAX).contains(&count) {
         return Err(format!("a command of {count} arguments"));
@@ -106,8 +155,8 @@ fn next_command(input: &[u8]) -> Result<Option<(usize, Kind)>, String> {
             Some(_) => return Err("an argument that is not a bulk string".into()),
         }
         let Some((len, start)) = number_line(input, at + 1)? else { return Ok(None) };
-        if len > ARGUMENT_BYTES_MAX {
-            return Err(format!("an argument of {len} bytes"));
+        if len > COMMAND_BYTES_MAX.saturating_sub(start) {
+            return Err(format!("a command of more than {COMMAND_BYTES_MAX} bytes"));
         }
         let end = start + len + 2;
         if input.len() < end {
@@ -150,78 +199,47 @@ pub(super) struct Served {
 /// then answer what is in flight and hang up on the followers.
 pub(super) fn serve(
     listener: TcpListener,
-    mut followers: Vec<TcpStream>,
-    mut disk: Option<Disk>,
+    followers: Vec<TcpStream>,
+    disk: Option<Disk>,
     request_bytes: usize,
     group_commit: bool,
     seconds: Duration,
 ) -> Result<Served, String> {
     listener.set_nonblocking(true).map_err(|e| format!("serve: {e}"))?;
-    let needed = followers.len() / 2;
-    let mut durable_here = None;
-    let mut syncer = None;
-    if let Some(disk) = disk.take_if(|_| group_commit) {
-        let (mut tell, told) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| format!("leader: a socket pair: {e}"))?;
-        durable_here = Some(told);
-        let on_durable =
-            move |batch: u64| tell.write_all(&batch.to_le_bytes()).map_err(|e| format!("leader: its disk thread: {e}"));
-        syncer = Some(Syncer::start(disk, on_durable, || {}));
-    }
+    // Each member: its connection, and what it asked.
+    let mut replication = Replication::<Vec<(usize, Kind)>>::new(followers, disk, group_commit)?;
     let deadline = Instant::now() + seconds;
     let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut own = 0u64;
-    let mut acks = vec![0u64; followers.len()];
-    let mut unanswered: VecDeque<(u64, Vec<(usize, Kind)>)> = VecDeque::new();
-    let (mut sent, mut commands) = (0u64, 0u64);
+    let mut commands = 0u64;
     let (mut first_read, mut last_reply) = (None::<Instant>, None::<Instant>);
     let mut batch = Vec::new();
     let mut chunk = vec![0u8; READ_BYTES];
-    let mut ack = [0u8; ACK_BYTES];
+    // Off once accepting failed (out of descriptors, say).
+    let mut accepting = true;
     loop {
-        let open = Instant::now() < deadline;
-        if !open && unanswered.is_empty() {
+        let open = Instant::now() < deadline && !STOP.load(std::sync::atomic::Ordering::Relaxed);
+        if !open && replication.is_idle() {
             break;
         }
-        // Listener, connections (while open), followers, disk thread.
+        // The listener and the connections (while open), then replication's.
         let conn_fds = conns.iter().map(|c| match c {
             Some(c) if open && !c.broken => c.stream.as_raw_fd(),
             _ => -1,
         });
-        let mut fds: Vec<libc::pollfd> = std::iter::once(if open { listener.as_raw_fd() } else { -1 })
+        let listening = open && accepting && conns.len() < CONNECTIONS_MAX;
+        let mut fds: Vec<libc::pollfd> = std::iter::once(if listening { listener.as_raw_fd() } else { -1 })
             .chain(conn_fds)
-            .chain(followers.iter().map(|f| f.as_raw_fd()))
-            .chain(durable_here.iter().map(|d| d.as_raw_fd()))
+            .chain(replication.poll_fds())
             .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
             .collect();
-        let timeout_ms =
-            if open { deadline.saturating_duration_since(Instant::now()).as_millis() as i32 + 1 } else { -1 };
-        // SAFETY: poll(2) on descriptors this thread owns, in a local vector.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("leader: poll: {error}"));
+        let left_ms = deadline.saturating_duration_since(Instant::now()).as_millis() + 1;
+        let timeout_ms = if open { left_ms.min(POLL_MS_MAX) as i32 } else { -1 };
+        if !poll(&mut fds, timeout_ms)? {
+            continue;
         }
         let (listener_fd, rest) = fds.split_at(1);
         let (conn_fds, rest) = rest.split_at(conns.len());
-        let (follower_fds, durable_fd) = rest.split_at(followers.len());
-        for (i, follower) in followers.iter_mut().enumerate() {
-            if follower_fds[i].revents != 0 {
-                follower.read_exact(&mut ack).map_err(|e| format!("leader: reading follower {i}: {e}"))?;
-                acks[i] = acks[i].max(u64::from_le_bytes(ack) + 1);
-            }
-        }
-        if let (Some(told), Some(fd)) = (&mut durable_here, durable_fd.first()) {
-            if fd.revents != 0 {
-                if let Err(e) = told.read_exact(&mut ack) {
-                    let cause = syncer.take().and_then(|s| s.finish().err());
-                    return Err(cause.unwrap_or(format!("leader: hearing its disk thread: {e}")));
-                }
-                own = own.max(u64::from_le_bytes(ack) + 1);
-            }
-        }
+        replication.hear(rest)?;
         let mut members = Vec::new();
         for (c, slot) in conns.iter_mut().enumerate() {
             if conn_fds[c].revents == 0 {
@@ -261,11 +279,21 @@ pub(super) fn serve(
             while conns.len() < CONNECTIONS_MAX {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        stream.set_nodelay(true).map_err(|e| format!("serve: {e}"))?;
-                        conns.push(Some(Conn { stream, input: Vec::new(), output: Vec::new(), broken: false }));
+                        // A connection that cannot be set up is dropped, not the run.
+                        let ready =
+                            stream.set_nodelay(true).and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)));
+                        if ready.is_ok() {
+                            conns.push(Some(Conn { stream, input: Vec::new(), output: Vec::new(), broken: false }));
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(format!("serve: accepting: {e}")),
+                    Err(e) if matches!(e.kind(), ErrorKind::ConnectionAborted | ErrorKind::Interrupted) => {}
+                    Err(e) => {
+                        // Out of descriptors, say: serve the connections there are.
+                        eprintln!("loadgen floor: accepting no more connections: {e}");
+                        accepting = false;
+                        break;
+                    }
                 }
             }
         }
@@ -273,27 +301,10 @@ pub(super) fn serve(
             batch.clear();
             batch.extend_from_slice(&(members.len() as u32).to_le_bytes());
             batch.resize(4 + members.len() * request_bytes, 0x5a);
-            for follower in &mut followers {
-                follower.write_all(&batch).map_err(|e| format!("leader: sending: {e}"))?;
-            }
-            match syncer.take() {
-                Some(handed) => syncer = Some(handed.submit(sent)?),
-                None => {
-                    if let Some(disk) = &mut disk {
-                        disk.write_and_sync()?;
-                    }
-                    own = sent + 1;
-                }
-            }
-            unanswered.push_back((sent, members));
-            sent += 1;
+            replication.send(&batch, members)?;
         }
         let mut answered = false;
-        while unanswered
-            .front()
-            .is_some_and(|(number, _)| own > *number && acks.iter().filter(|a| **a > *number).count() >= needed)
-        {
-            let (_, members) = unanswered.pop_front().expect("a front");
+        while let Some(members) = replication.next_answered() {
             for (c, kind) in members {
                 if let Some(conn) = &mut conns[c] {
                     conn.output.extend_from_slice(kind.reply());
@@ -315,8 +326,7 @@ pub(super) fn serve(
             last_reply = Some(Instant::now());
         }
     }
-    drop(followers); // they see the end of their input and stop
-    let disk_thread_cpu = syncer.map_or(Ok(Duration::ZERO), Syncer::finish)?;
+    let disk_thread_cpu = replication.finish()?;
     let busy = match (first_read, last_reply) {
         (Some(first), Some(last)) => last.saturating_duration_since(first),
         _ => Duration::ZERO,
@@ -344,6 +354,9 @@ mod tests {
         two.extend_from_slice(b"*1\r\n$4\r\nping\r\n");
         assert_eq!(next_command(&two[set.len()..]), Ok(Some((14, Kind::Ping))));
         assert_eq!(next_command(b"CONFIG GET save\r\n"), Ok(Some((17, Kind::Other))));
+        // Empty inline lines are skipped, as Redis skips them.
+        assert_eq!(next_command(b"\r\n  \r\nPING\r\n"), Ok(Some((12, Kind::Ping))));
+        assert_eq!(next_command(b"\r\n\r\n"), Ok(None));
         assert_eq!(next_command(b"*2\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n").map(|c| c.map(|c| c.1)), Ok(Some(Kind::Other)));
     }
 
@@ -359,5 +372,9 @@ mod tests {
         ] {
             assert!(next_command(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+        // Bounded: an inline line, and a command's declared size.
+        assert!(next_command(&vec![b'x'; INLINE_BYTES_MAX + 1]).is_err());
+        assert_eq!(next_command(&vec![b'x'; INLINE_BYTES_MAX]), Ok(None));
+        assert!(next_command(format!("*2\r\n$3\r\nSET\r\n${COMMAND_BYTES_MAX}\r\n").as_bytes()).is_err());
     }
 }
