@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""The table of benches/record-p16-profile.sh: reads the leader's and a
-follower's `perf report --children --sort sym` texts in OUT and writes
-OUT/README.md, the share of each process's samples spent in (inclusive of
-everything it calls) each function that does part of a SET's work.
+"""The table of benches/record-p16-profile.sh: reads each run's leader and
+follower `perf report --children --sort sym` texts in OUT and writes
+OUT/README.md: each process's CPU per command, and the share of its
+samples spent in (inclusive of everything it calls) each function that
+does part of a SET's work, medians over the runs.
 
-Usage: p16_profile_table.py OUT COMMAND COMMIT"""
+Usage: p16_profile_table.py OUT COMMAND COMMIT RUNS"""
 import re
+import statistics
 import sys
 
-out, command, commit = sys.argv[1:4]
+out, command, commit, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 
 # (what, symbol substring). A symbol can have several entries in a report
 # (an inlined copy beside the out-of-line one, each with the time spent
@@ -64,25 +66,44 @@ def share(entries, pattern):
     return max(found) if found else None
 
 
-reports = {role: shares(f"{out}/{role}-report.txt") for role in ("leader", "follower")}
+ROLES = ("leader", "follower")
+reports = {(run, role): shares(f"{out}/run{run}-{role}-report.txt") for run in range(1, runs + 1) for role in ROLES}
+per_command = {}
+for (run, role), (_, cpu_s) in reports.items():
+    commands = int(open(f"{out}/run{run}-{role}-commands.txt").read())
+    per_command[run, role] = (cpu_s, commands, cpu_s * 1e6 / max(commands, 1))
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 with open(f"{out}/README.md", "w") as f:
     f.write("# Where the servers' CPU goes under pipelined SETs\n\n")
     f.write(f"Produced by `{command}` at commit {commit}. `redis-benchmark -c 50 -P 16 -t set -d 100 -r 100000` at "
-            "the leader of a fresh local 3-node cluster (durability sync); meanwhile `perf record --call-graph dwarf "
-            "-e cpu-clock -F 499` on the leader, then on a follower. Each cell: the share of that process's samples spent in the "
+            "the leader of a fresh local 3-node cluster (durability sync); meanwhile `perf record -e cpu-clock "
+            "--call-graph dwarf -F 499` on the leader, then on a follower; "
+            f"{runs} runs, each on a fresh cluster. Each share: the part of that process's samples spent in the "
             "function, including everything it calls (so rows nest and overlap; \"of which\" rows are part of the "
-            "row above). A function with several entries in the report (inlined copies) counts its largest.\n\n")
-    for role in ("leader", "follower"):
-        commands = int(open(f"{out}/{role}-commands.txt").read())
-        cpu_s = reports[role][1]
-        f.write(f"- The {role}'s profile: {cpu_s:.2f} s of its CPU sampled while the leader processed {commands:,} "
-                f"commands, {cpu_s * 1e6 / max(commands, 1):.2f} µs per command.\n")
-    f.write("\nRaw reports: `leader-report.txt`, `follower-report.txt`.\n\n")
+            "row above), the median over the runs. A function with several entries in a report (inlined copies) "
+            "counts its largest.\n\n")
+    f.write("CPU per command (the process's sampled CPU time over the commands the leader processed meanwhile):\n\n")
+    f.write("| run | leader | follower |\n| --- | ---: | ---: |\n")
+    for run in range(1, runs + 1):
+        f.write(f"| {run} | " + " | ".join(f"{per_command[run, role][2]:.2f} µs" for role in ROLES) + " |\n")
+    medians = {role: median(per_command[run, role][2] for run in range(1, runs + 1)) for role in ROLES}
+    f.write("| median | " + " | ".join(f"**{medians[role]:.2f} µs**" for role in ROLES) + " |\n\n")
+    f.write(f"So a SET costs the three nodes about {medians['leader'] + 2 * medians['follower']:.1f} µs of CPU "
+            "(the leader's and twice a follower's). Raw reports: `run1-leader-report.txt` and the rest beside it.\n\n")
     f.write("| where | leader | follower |\n| --- | ---: | ---: |\n")
     for what, pattern in ROWS:
         cells = []
-        for role in ("leader", "follower"):
-            pct = share(reports[role][0], pattern)
+        for role in ROLES:
+            found = [share(reports[run, role][0], pattern) for run in range(1, runs + 1)]
+            # Absent from a run's profile: none of its samples (say, no
+            # snapshot in that run); absent from all: not this role's work.
+            pct = None if all(p is None for p in found) else median([p or 0.0 for p in found])
             cells.append("-" if pct is None else f"{pct:.1f}%")
         f.write(f"| {what} | {cells[0]} | {cells[1]} |\n")
 print(open(f"{out}/README.md").read())

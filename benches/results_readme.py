@@ -734,7 +734,7 @@ def section_floor(out):
 def section_p16_profile(out):
     """Section 20: where the servers' CPU goes under pipelined SETs (benches/record-p16-profile.sh)."""
     bundles = section_newest_bundle(out, "p16-profile", "20. Where the servers' CPU goes under pipelined SETs",
-                                    "leader-report.txt")
+                                    "run1-leader-report.txt")
     if bundles:
         out.append("How to read it: per command, the leader's and each follower's CPU add up to what one SET costs "
                    "the cluster (section 9's -P 16 SET goal is bounded by it: the three nodes and the client share "
