@@ -29,19 +29,20 @@
 //! sync covers, latency traded for CPU: a curve over `--rate`, not one
 //! floor.
 
-use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
+mod disk;
+mod glommio_replicas;
 mod serve;
+
+use disk::{disk_path, Disk, RemoveOnDrop, Syncer};
+use glommio_replicas::{glommio_follower, glommio_leader, on_glommio};
 
 #[derive(clap::Args)]
 pub struct FloorArgs {
@@ -138,7 +139,7 @@ pub struct FloorResult {
 
 pub fn run(args: FloorArgs) -> ExitCode {
     if args.serve.is_some() {
-        let result = serve::catch_stop_signals().and_then(|()| serve_floor(&args));
+        let result = serve::catch_stop_signals().and_then(|()| serve::serve_floor(&args));
         return report(result, args.json.as_deref(), |r| {
             format!(
                 "loadgen floor ({} replicas, serving RESP on {}, {}): {} commands on {} connections, {:.0} per \
@@ -205,9 +206,6 @@ fn report<T: serde::Serialize>(
 
 /// A follower's answer: the op's number.
 const ACK_BYTES: usize = 8;
-/// The disk write each replica makes per op.
-const BLOCK: usize = 4096;
-
 pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if args.ops == 0 {
         return Err("--ops must be at least 1".into());
@@ -346,101 +344,6 @@ fn start_followers(
     Ok((addrs, threads))
 }
 
-/// What `--serve` measured.
-#[derive(Debug, serde::Serialize)]
-pub struct ServeResult {
-    pub replicas: usize,
-    pub serve: String,
-    pub serve_seconds: f64,
-    pub sync: bool,
-    pub group_commit: bool,
-    pub request_bytes: usize,
-    pub connections: u64,
-    pub commands: u64,
-    /// From the first command read to the last reply written.
-    pub busy_s: f64,
-    /// `commands / busy_s`: near the client's own figure when the client
-    /// kept the floor busy throughout.
-    pub commands_per_busy_s: f64,
-    /// User + system CPU of the replica threads (their disk threads
-    /// included), per command.
-    pub replica_cpu_us_per_op: f64,
-}
-
-/// `--serve`: the replicas with the leader serving RESP clients (the
-/// `serve` module) for `--serve-seconds`.
-pub fn serve_floor(args: &FloorArgs) -> Result<ServeResult, String> {
-    let Some(addr) = args.serve else { return Err("serve_floor needs --serve".into()) };
-    check_serve_args(args)?;
-    serve_floor_on(serve::bind(addr)?, args)
-}
-
-fn check_serve_args(args: &FloorArgs) -> Result<(), String> {
-    if args.replicas.is_multiple_of(2) || !(1..=7).contains(&args.replicas) {
-        return Err(format!("--replicas must be odd, 1 to 7 (not {})", args.replicas));
-    }
-    if args.runtime != Runtime::Blocking {
-        return Err("--serve needs --runtime blocking".into());
-    }
-    if args.group_commit && args.sync_dir.is_none() {
-        return Err("--group-commit needs --sync-dir".into());
-    }
-    if !args.serve_seconds.is_finite() || args.serve_seconds <= 0.0 || args.serve_seconds > 86_400.0 {
-        return Err(format!("--serve-seconds must be above 0, at most a day (not {})", args.serve_seconds));
-    }
-    if args.request_bytes < ACK_BYTES {
-        return Err(format!("--request-bytes must be at least {ACK_BYTES} (the op number)"));
-    }
-    Ok(())
-}
-
-/// `serve_floor` on a listener already bound (to `args.serve`).
-fn serve_floor_on(listener: TcpListener, args: &FloorArgs) -> Result<ServeResult, String> {
-    let addr = listener.local_addr().map_err(|e| format!("serve: {e}"))?;
-    check_serve_args(args)?;
-    let n = args.replicas;
-    let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
-    let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
-        Some(dir) => (0..n).map(|i| Disk::create(&disk_path(dir, i)).map(Some)).collect::<Result<_, _>>()?,
-        None => (0..n).map(|_| None).collect(),
-    };
-    let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
-    let (follower_addrs, threads) = start_followers(disks.drain(1..), args, 0, &cpu_tx)?;
-    drop(cpu_tx);
-    let leader_disk = disks.pop().flatten();
-    let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
-    println!("loadgen floor: serving RESP on {addr} for {} s", args.serve_seconds);
-    let served = serve::serve(
-        listener,
-        followers,
-        leader_disk,
-        args.request_bytes,
-        args.group_commit,
-        Duration::from_secs_f64(args.serve_seconds),
-    )?;
-    let mut cpu = thread_cpu() + served.disk_thread_cpu;
-    for result in cpu_rx.iter() {
-        cpu += result?;
-    }
-    for thread in threads {
-        thread.join().map_err(|_| "a replica thread panicked".to_string())?;
-    }
-    let busy_s = served.busy.as_secs_f64();
-    Ok(ServeResult {
-        replicas: n,
-        serve: addr.to_string(),
-        serve_seconds: args.serve_seconds,
-        sync: args.sync_dir.is_some(),
-        group_commit: args.group_commit,
-        request_bytes: args.request_bytes,
-        connections: served.connections,
-        commands: served.commands,
-        busy_s,
-        commands_per_busy_s: if busy_s > 0.0 { served.commands as f64 / busy_s } else { 0.0 },
-        replica_cpu_us_per_op: cpu.as_nanos() as f64 / 1000.0 / served.commands.max(1) as f64,
-    })
-}
-
 /// Every client on its own thread; the latencies (µs) of the measured
 /// ops of all of them. Client `c` of `C` makes its share of the warm-up
 /// and of the measured ops; with a rate, its requests are due every `C /
@@ -510,21 +413,6 @@ fn drive(
         }
     }
     Ok(latencies)
-}
-
-fn disk_path(dir: &Path, replica: usize) -> PathBuf {
-    dir.join(format!("loadgen-floor-{}-{replica}.dat", std::process::id()))
-}
-
-/// The replicas' files go when the run ends, however it ends.
-struct RemoveOnDrop(Vec<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 fn connect(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
@@ -769,150 +657,6 @@ fn leader(
     replication.finish()
 }
 
-/// A replica's disk on a thread of its own, group commit: each sync covers
-/// every batch handed over while the previous one ran, and then
-/// `on_durable` hears the last batch it covered. If the disk or
-/// `on_durable` fails, `on_failure` runs and the thread ends with the error.
-struct Syncer {
-    batches: mpsc::Sender<u64>,
-    thread: std::thread::JoinHandle<Result<Duration, String>>,
-}
-
-impl Syncer {
-    fn start<F, G>(mut disk: Disk, mut on_durable: F, on_failure: G) -> Syncer
-    where
-        F: FnMut(u64) -> Result<(), String> + Send + 'static,
-        G: FnOnce() + Send + 'static,
-    {
-        let (batches, handed) = mpsc::channel::<u64>();
-        let thread = std::thread::spawn(move || {
-            let synced = (|| {
-                while let Ok(mut last) = handed.recv() {
-                    while let Ok(batch) = handed.try_recv() {
-                        last = batch;
-                    }
-                    disk.write_and_sync()?;
-                    on_durable(last)?;
-                }
-                Ok(())
-            })();
-            if synced.is_err() {
-                on_failure();
-            }
-            synced.map(|()| thread_cpu())
-        });
-        Syncer { batches, thread }
-    }
-
-    /// Hand `batch` over; a thread that stopped (its disk failed) gives
-    /// its error.
-    fn submit(self, batch: u64) -> Result<Syncer, String> {
-        match self.batches.send(batch) {
-            Ok(()) => Ok(self),
-            Err(_) => Err(self.finish().err().unwrap_or_else(|| "a disk thread stopped early".into())),
-        }
-    }
-
-    /// Sync what is left, stop the thread; its CPU time.
-    fn finish(self) -> Result<Duration, String> {
-        drop(self.batches);
-        self.thread.join().map_err(|_| "a disk thread panicked".to_string())?
-    }
-}
-
-/// Run `task` on a glommio executor made on this thread (unbound, like a
-/// local paxoskv cluster's), until it ends.
-fn on_glommio<F, T>(name: &str, task: F) -> Result<(), String>
-where
-    F: FnOnce() -> T,
-    T: std::future::Future<Output = Result<(), String>>,
-{
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .name(name)
-        .make()
-        .map_err(|e| format!("starting a glommio executor: {e}"))?
-        .run(task())
-}
-
-/// A blocking socket handed to the calling glommio executor.
-fn to_glommio(stream: TcpStream) -> Result<glommio::net::TcpStream, String> {
-    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-    // SAFETY: the descriptor comes out of a `TcpStream` that gives it up.
-    Ok(unsafe { glommio::net::TcpStream::from_raw_fd(stream.into_raw_fd()) })
-}
-
-/// A follower on glommio, for one client: each request is its own
-/// message, answered with its op number.
-async fn glommio_follower(
-    stream: TcpStream,
-    mut disk: Option<Disk>,
-    request_bytes: usize,
-    total: u64,
-) -> Result<(), String> {
-    let mut stream = to_glommio(stream)?;
-    let mut request = vec![0u8; request_bytes];
-    for _ in 0..total {
-        stream.read_exact(&mut request).await.map_err(|e| format!("follower: reading: {e}"))?;
-        if let Some(disk) = &mut disk {
-            disk.write_and_sync()?;
-        }
-        stream.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("follower: answering: {e}"))?;
-    }
-    Ok(())
-}
-
-/// A leader on glommio for one client, one request per message: a task per follower reads its answers and
-/// passes them on through a channel, as a node's peer readers hand frames
-/// to its driver.
-async fn glommio_leader(
-    client: TcpStream,
-    followers: Vec<TcpStream>,
-    mut disk: Option<Disk>,
-    request_bytes: usize,
-    total: u64,
-) -> Result<(), String> {
-    let needed = followers.len() / 2;
-    let mut client = to_glommio(client)?;
-    let (answers, answered) = glommio::channels::local_channel::new_unbounded::<usize>();
-    // The channel closes when the last reader task lets go of it.
-    let answers = std::rc::Rc::new(answers);
-    let mut writers = Vec::new();
-    for (i, follower) in followers.into_iter().enumerate() {
-        let (mut reader, writer) = futures_lite::io::split(to_glommio(follower)?);
-        writers.push(writer);
-        let answers = answers.clone();
-        glommio::spawn_local(async move {
-            let mut ack = [0u8; ACK_BYTES];
-            for _ in 0..total {
-                if reader.read_exact(&mut ack).await.is_err() || answers.send(i).await.is_err() {
-                    break; // the leader sees the channel close short of its answers
-                }
-            }
-        })
-        .detach();
-    }
-    drop(answers);
-    let mut request = vec![0u8; request_bytes];
-    let mut acks = vec![0u64; writers.len()];
-    for served in 0..total {
-        client.read_exact(&mut request).await.map_err(|e| format!("leader: reading the client: {e}"))?;
-        for writer in &mut writers {
-            writer.write_all(&request).await.map_err(|e| format!("leader: sending: {e}"))?;
-        }
-        if let Some(disk) = &mut disk {
-            disk.write_and_sync()?;
-        }
-        while acks.iter().filter(|a| **a > served).count() < needed {
-            acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
-        }
-        client.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("leader: answering: {e}"))?;
-    }
-    while acks.iter().any(|a| *a < total) {
-        acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
-    }
-    Ok(())
-}
-
 /// User + system CPU of the calling thread so far.
 fn thread_cpu() -> Duration {
     // SAFETY: getrusage(2) filling a zeroed struct on the stack.
@@ -925,74 +669,9 @@ fn thread_cpu() -> Duration {
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
-/// One replica's file: a 4 KiB block overwritten in place, O_DIRECT, each
-/// write followed by fdatasync (the raw-disk reference of
-/// `benches/record-goals.sh`).
-struct Disk {
-    file: File,
-    path: PathBuf,
-    block: AlignedBlock,
-}
-
-impl Disk {
-    fn create(path: &Path) -> Result<Disk, String> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-            .map_err(|e| format!("opening {} with O_DIRECT: {e}", path.display()))?;
-        let mut disk = Disk { file, path: path.to_path_buf(), block: AlignedBlock::new() };
-        disk.write_and_sync()?; // the block exists: later writes overwrite it
-        Ok(disk)
-    }
-
-    fn write_and_sync(&mut self) -> Result<(), String> {
-        let block = self.block.bytes();
-        block[0] = block[0].wrapping_add(1);
-        self.file.write_all_at(block, 0).map_err(|e| format!("writing {}: {e}", self.path.display()))?;
-        self.file.sync_data().map_err(|e| format!("syncing {}: {e}", self.path.display()))
-    }
-}
-
-/// A zeroed 4 KiB buffer aligned for O_DIRECT.
-struct AlignedBlock(*mut u8);
-
-impl AlignedBlock {
-    const LAYOUT: std::alloc::Layout = match std::alloc::Layout::from_size_align(BLOCK, BLOCK) {
-        Ok(layout) => layout,
-        Err(_) => panic!("4 KiB aligned to 4 KiB is a valid layout"),
-    };
-
-    fn new() -> AlignedBlock {
-        // SAFETY: a non-zero-sized layout; the null case is handled.
-        let ptr = unsafe { std::alloc::alloc_zeroed(Self::LAYOUT) };
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(Self::LAYOUT);
-        }
-        AlignedBlock(ptr)
-    }
-
-    fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: `self.0` points to BLOCK bytes this value owns.
-        unsafe { std::slice::from_raw_parts_mut(self.0, BLOCK) }
-    }
-}
-
-impl Drop for AlignedBlock {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.0, Self::LAYOUT) }
-    }
-}
-
-// SAFETY: the block is owned by one `Disk`, moved to one thread.
-unsafe impl Send for AlignedBlock {}
-
 #[cfg(test)]
 mod tests {
+    use super::serve::{serve_floor, serve_floor_on};
     use super::*;
 
     fn args() -> FloorArgs {

@@ -25,7 +25,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::{poll, Disk, Replication};
+use std::sync::mpsc;
+
+use super::disk::{disk_path, Disk, RemoveOnDrop};
+use super::{connect, poll, start_followers, thread_cpu, FloorArgs, Replication, Runtime, ACK_BYTES};
 
 /// Connections served over a run (a connection's slot is not reused).
 const CONNECTIONS_MAX: usize = 4096;
@@ -334,8 +337,103 @@ pub(super) fn serve(
     Ok(Served { commands, connections: conns.len() as u64, busy, disk_thread_cpu })
 }
 
+/// What `--serve` measured.
+#[derive(Debug, serde::Serialize)]
+pub struct ServeResult {
+    pub replicas: usize,
+    pub serve: String,
+    pub serve_seconds: f64,
+    pub sync: bool,
+    pub group_commit: bool,
+    pub request_bytes: usize,
+    pub connections: u64,
+    pub commands: u64,
+    /// From the first command read to the last reply written.
+    pub busy_s: f64,
+    /// `commands / busy_s`: near the client's own figure when the client
+    /// kept the floor busy throughout.
+    pub commands_per_busy_s: f64,
+    /// User + system CPU of the replica threads (their disk threads
+    /// included), per command.
+    pub replica_cpu_us_per_op: f64,
+}
+
+/// `--serve`: the replicas with the leader serving RESP clients (the
+/// `serve` module) for `--serve-seconds`.
+pub(super) fn serve_floor(args: &FloorArgs) -> Result<ServeResult, String> {
+    let Some(addr) = args.serve else { return Err("serve_floor needs --serve".into()) };
+    check_serve_args(args)?;
+    serve_floor_on(bind(addr)?, args)
+}
+
+fn check_serve_args(args: &FloorArgs) -> Result<(), String> {
+    if args.replicas.is_multiple_of(2) || !(1..=7).contains(&args.replicas) {
+        return Err(format!("--replicas must be odd, 1 to 7 (not {})", args.replicas));
+    }
+    if args.runtime != Runtime::Blocking {
+        return Err("--serve needs --runtime blocking".into());
+    }
+    if args.group_commit && args.sync_dir.is_none() {
+        return Err("--group-commit needs --sync-dir".into());
+    }
+    if !args.serve_seconds.is_finite() || args.serve_seconds <= 0.0 || args.serve_seconds > 86_400.0 {
+        return Err(format!("--serve-seconds must be above 0, at most a day (not {})", args.serve_seconds));
+    }
+    if args.request_bytes < ACK_BYTES {
+        return Err(format!("--request-bytes must be at least {ACK_BYTES} (the op number)"));
+    }
+    Ok(())
+}
+
+/// `serve_floor` on a listener already bound (to `args.serve`).
+pub(super) fn serve_floor_on(listener: TcpListener, args: &FloorArgs) -> Result<ServeResult, String> {
+    let addr = listener.local_addr().map_err(|e| format!("serve: {e}"))?;
+    check_serve_args(args)?;
+    let n = args.replicas;
+    let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
+    let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
+        Some(dir) => (0..n).map(|i| Disk::create(&disk_path(dir, i)).map(Some)).collect::<Result<_, _>>()?,
+        None => (0..n).map(|_| None).collect(),
+    };
+    let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
+    let (follower_addrs, threads) = start_followers(disks.drain(1..), args, 0, &cpu_tx)?;
+    drop(cpu_tx);
+    let leader_disk = disks.pop().flatten();
+    let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
+    println!("loadgen floor: serving RESP on {addr} for {} s", args.serve_seconds);
+    let served = serve(
+        listener,
+        followers,
+        leader_disk,
+        args.request_bytes,
+        args.group_commit,
+        Duration::from_secs_f64(args.serve_seconds),
+    )?;
+    let mut cpu = thread_cpu() + served.disk_thread_cpu;
+    for result in cpu_rx.iter() {
+        cpu += result?;
+    }
+    for thread in threads {
+        thread.join().map_err(|_| "a replica thread panicked".to_string())?;
+    }
+    let busy_s = served.busy.as_secs_f64();
+    Ok(ServeResult {
+        replicas: n,
+        serve: addr.to_string(),
+        serve_seconds: args.serve_seconds,
+        sync: args.sync_dir.is_some(),
+        group_commit: args.group_commit,
+        request_bytes: args.request_bytes,
+        connections: served.connections,
+        commands: served.commands,
+        busy_s,
+        commands_per_busy_s: if busy_s > 0.0 { served.commands as f64 / busy_s } else { 0.0 },
+        replica_cpu_us_per_op: cpu.as_nanos() as f64 / 1000.0 / served.commands.max(1) as f64,
+    })
+}
+
 /// Bind `addr` for serving, with an error that names it.
-pub(super) fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr).map_err(|e| format!("--serve {addr}: binding: {e}"))
 }
 
