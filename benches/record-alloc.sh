@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # paxoskv's memory settings side by side, run after run, interleaved, each on
 # a fresh local 3-node cluster (durability sync); Redis beside them in every
-# run. Two comparisons (--compare):
+# run. Three comparisons (--compare):
 #
 #   thp    transparent huge pages turned off for the servers (the default,
 #          --transparent-huge-pages false) or as the system sets them
@@ -13,8 +13,13 @@
 #   purge  mimalloc's purge delay (how long a freed page stays mapped before
 #          it goes back to the OS) at its default, 1 s, and at 10 s
 #          (MIMALLOC_PURGE_DELAY=10000 in the servers' environment).
+#   allocator  the server binary built three ways: with mimalloc's 2.x line
+#          (the default feature), its 3.x line (--no-default-features
+#          --features mimalloc-v3) and the system's allocator
+#          (--no-default-features). Why: under pipelined SETs `perf` put
+#          about 6% of a 3.x leader's time in `mi_find_free_page`.
 #
-#   benches/record-alloc.sh [--compare thp|purge] [--runs N] [--label NAME] [--requests N] [--perf]
+#   benches/record-alloc.sh [--compare thp|purge|allocator] [--runs N] [--label NAME] [--requests N] [--perf]
 #
 # Each run, per system, at the shard leader:
 #   redis-benchmark -c 50 -P 16 -t set -n N -r 100000 -d 100, then the same
@@ -22,16 +27,17 @@
 #   system ticks of every server process, all threads) and minor page
 #   faults per 1000 operations (every server process); the leader's peak
 #   resident memory (VmHWM) after both.
-# The two settings swap order from run to run. With --perf, one more SET
+# The settings take turns going first from run to run. With --perf, one more SET
 # step per setting after the runs (not in the medians) under `perf record`
 # of the three servers: the share of their samples in the kernel's page
 # zeroing (`clear_page_erms`), and each profile's top symbols.
 #
-# Writes results/<thp|alloc>/<label>-<UTC time>/ (alloc: the purge
+# Writes results/<thp|alloc|allocator>/<label>-<UTC time>/ (alloc: the purge
 # comparison): README.md (medians over the runs), runs.txt (every figure
 # of every run) and the raw outputs. Needs redis-server, redis-cli,
 # redis-benchmark (benches/install-deps.sh). Ports 17560-17563 (peers and
-# metrics +1000..+1300, +2000) and 17597. About 4 minutes with 3 runs.
+# metrics +1000..+1300, +2000) and 17597. About 4 minutes with 3 runs (6
+# for the allocators, plus their builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="benches/record-alloc.sh $*"
@@ -56,18 +62,37 @@ done
 case $compare in
     thp) settings_order=(thp-off thp-on); directory=thp ;;
     purge) settings_order=(purge-1s purge-10s); directory=alloc ;;
-    *) echo "--compare: thp or purge, not $compare" >&2; exit 2 ;;
+    allocator) settings_order=(mimalloc-v2 mimalloc-v3 system-alloc); directory=allocator ;;
+    *) echo "--compare: thp, purge or allocator, not $compare" >&2; exit 2 ;;
 esac
 
 source benches/lib.sh
 require_tools redis-server redis-cli redis-benchmark python3
-cargo build --release --quiet -p paxoskv --bin paxoskv
-paxoskv=$(realpath target/release/paxoskv)
 out="results/$directory/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-alloc.XXXXXX)
 pids=()
 trap 'stop_pids_and_remove "$work"' EXIT
+# The server binary of each setting: this commit as built by default, or
+# (allocator) one build per allocator, copied aside; the default last, so
+# target/ is left as a plain build finds it.
+declare -A binary
+if [[ $compare == allocator ]]; then
+    for setting in system-alloc mimalloc-v3 mimalloc-v2; do
+        case $setting in
+            mimalloc-v2) features=() ;;
+            mimalloc-v3) features=(--no-default-features --features mimalloc-v3) ;;
+            system-alloc) features=(--no-default-features) ;;
+        esac
+        echo "building paxoskv ($setting)..."
+        cargo build --release --quiet -p paxoskv --bin paxoskv "${features[@]}"
+        cp target/release/paxoskv "$work/paxoskv-$setting"
+        binary[$setting]=$work/paxoskv-$setting
+    done
+else
+    cargo build --release --quiet -p paxoskv --bin paxoskv
+    for setting in "${settings_order[@]}"; do binary[$setting]=$(realpath target/release/paxoskv); done
+fi
 base=17560
 : >"$out/runs.txt"
 
@@ -106,7 +131,7 @@ setting_args() { # NAME: sets env_args and flag_args
 # sets cluster_pid (the `paxoskv cluster` process) and leader (its leader's port).
 start_cluster() { # NAME TAG
     setting_args "$1"
-    env "${env_args[@]}" "$paxoskv" cluster --base-port "$base" --data-dir "$work/$2" --fresh \
+    env "${env_args[@]}" "${binary[$1]}" cluster --base-port "$base" --data-dir "$work/$2" --fresh \
         --run-seconds 600 "${flag_args[@]}" >"$out/$2-cluster.log" 2>&1 &
     cluster_pid=$!
     pids+=("$cluster_pid")
@@ -146,8 +171,9 @@ redis_steps() { # RUN
 
 echo "system setting: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)" >"$out/thp-status.txt"
 for run in $(seq "$runs"); do
-    settings=("${settings_order[@]}")
-    if ((run % 2 == 0)); then settings=("${settings_order[1]}" "${settings_order[0]}"); fi
+    # Rotate the order: each setting goes first in turn.
+    first=$(((run - 1) % ${#settings_order[@]}))
+    settings=("${settings_order[@]:first}" "${settings_order[@]:0:first}")
     for setting in "${settings[@]}"; do
         echo "run $run: paxoskv, $setting..."
         paxoskv_steps "$setting" "$run"
@@ -205,9 +231,13 @@ fmt = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
 names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s": "paxoskv, purge delay 10 s",
          "thp-off": "paxoskv, transparent huge pages off (`--transparent-huge-pages false`)",
          "thp-on": "paxoskv, transparent huge pages as the system sets them (`--transparent-huge-pages true`)",
+         "mimalloc-v2": "paxoskv, mimalloc 2.x (the default)", "mimalloc-v3": "paxoskv, mimalloc 3.x",
+         "system-alloc": "paxoskv, the system's allocator (glibc)",
          "redis": "Redis, no persistence"}
-order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"]}[compare]
-title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages"}[compare]
+order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"],
+         "allocator": ["mimalloc-v2", "mimalloc-v3", "system-alloc"]}[compare]
+title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages",
+         "allocator": "paxoskv's allocator"}[compare]
 system = open(os.path.join(out, "thp-status.txt")).readline().strip()
 lines = [f"# {title} ({os.path.basename(out)}, commit {commit})", "",
          f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at the shard leader of a fresh "
