@@ -13,9 +13,9 @@
 #   purge  mimalloc's purge delay (how long a freed page stays mapped before
 #          it goes back to the OS) at its default, 1 s, and at 10 s
 #          (MIMALLOC_PURGE_DELAY=10000 in the servers' environment).
-#   allocator  the server binary built three ways: with mimalloc's 2.x line
-#          (the default feature), its 3.x line (--no-default-features
-#          --features mimalloc-v3) and the system's allocator
+#   allocator  the server binary built three ways: with mimalloc's 3.x line
+#          (the default feature), its 2.x line (--no-default-features
+#          --features mimalloc-v2) and the system's allocator
 #          (--no-default-features). Why: under pipelined SETs `perf` put
 #          about 6% of a 3.x leader's time in `mi_find_free_page`.
 #
@@ -62,7 +62,7 @@ done
 case $compare in
     thp) settings_order=(thp-off thp-on); directory=thp ;;
     purge) settings_order=(purge-1s purge-10s); directory=alloc ;;
-    allocator) settings_order=(mimalloc-v2 mimalloc-v3 system-alloc); directory=allocator ;;
+    allocator) settings_order=(mimalloc-v3 mimalloc-v2 system-alloc); directory=allocator ;;
     *) echo "--compare: thp, purge or allocator, not $compare" >&2; exit 2 ;;
 esac
 
@@ -78,10 +78,10 @@ trap 'stop_pids_and_remove "$work"' EXIT
 # target/ is left as a plain build finds it.
 declare -A binary
 if [[ $compare == allocator ]]; then
-    for setting in system-alloc mimalloc-v3 mimalloc-v2; do
+    for setting in system-alloc mimalloc-v2 mimalloc-v3; do
         case $setting in
-            mimalloc-v2) features=() ;;
-            mimalloc-v3) features=(--no-default-features --features mimalloc-v3) ;;
+            mimalloc-v3) features=() ;;
+            mimalloc-v2) features=(--no-default-features --features mimalloc-v2) ;;
             system-alloc) features=(--no-default-features) ;;
         esac
         echo "building paxoskv ($setting)..."
@@ -231,11 +231,11 @@ fmt = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
 names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s": "paxoskv, purge delay 10 s",
          "thp-off": "paxoskv, transparent huge pages off (`--transparent-huge-pages false`)",
          "thp-on": "paxoskv, transparent huge pages as the system sets them (`--transparent-huge-pages true`)",
-         "mimalloc-v2": "paxoskv, mimalloc 2.x (the default)", "mimalloc-v3": "paxoskv, mimalloc 3.x",
+         "mimalloc-v3": "paxoskv, mimalloc 3.x (the default)", "mimalloc-v2": "paxoskv, mimalloc 2.x",
          "system-alloc": "paxoskv, the system's allocator (glibc)",
          "redis": "Redis, no persistence"}
 order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"],
-         "allocator": ["mimalloc-v2", "mimalloc-v3", "system-alloc"]}[compare]
+         "allocator": ["mimalloc-v3", "mimalloc-v2", "system-alloc"]}[compare]
 title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages",
          "allocator": "paxoskv's allocator"}[compare]
 system = open(os.path.join(out, "thp-status.txt")).readline().strip()

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-#[cfg(any(feature = "mimalloc", feature = "mimalloc-v3"))]
+#[cfg(any(feature = "mimalloc", feature = "mimalloc-v2"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
