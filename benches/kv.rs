@@ -6,10 +6,14 @@
 //! connections number them. Criterion reports time per batch of 256;
 //! throughput is in commands.
 //!
-//! Run: `cargo bench --bench kv`
+//! Run: `cargo bench --bench kv`. With `KV_BENCH_COUNT=1` in the
+//! environment it only fills the keyspace and applies 64 more batches in
+//! `apply_counted`, then exits: for an instruction count of that function
+//! under `valgrind --tool=callgrind --toggle-collect=...apply_counted`
+//! (`benches/record-kv.sh`), which does not move with the machine's load.
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use paxoskv::kv::{session_id, Command, KvStore, Op, SetCondition, SetTtl};
 
 const KEYS: u64 = 100_000;
@@ -60,16 +64,34 @@ fn set_batch(keys: &mut Keys, seqs: &mut [u64]) -> Vec<Bytes> {
         .collect()
 }
 
-fn store(c: &mut Criterion) {
-    let mut keys = Keys(0x9e37_79b9_7f4a_7c15);
-    let mut seqs = vec![0u64; SESSIONS as usize];
+/// A store with every key set, as a benchmark's SET phase leaves it.
+fn filled(keys: &mut Keys, seqs: &mut [u64]) -> KvStore {
     let mut store = KvStore::new(1024);
-    // Fill the keyspace first, as a benchmark's SET phase would.
     for _ in 0..KEYS as usize * 4 / BATCH {
-        for command in &set_batch(&mut keys, &mut seqs) {
+        for command in &set_batch(keys, seqs) {
             store.apply_bytes(command);
         }
     }
+    store
+}
+
+/// Applies `batches` (the part whose instructions are counted).
+#[inline(never)]
+fn apply_counted(store: &mut KvStore, batches: &[Vec<Bytes>]) {
+    for batch in batches {
+        for command in batch {
+            criterion::black_box(store.apply_bytes(command));
+        }
+    }
+}
+
+/// Batches applied under the instruction count.
+const COUNTED_BATCHES: usize = 64;
+
+fn store(c: &mut Criterion) {
+    let mut keys = Keys(0x9e37_79b9_7f4a_7c15);
+    let mut seqs = vec![0u64; SESSIONS as usize];
+    let mut store = filled(&mut keys, &mut seqs);
     let mut group = c.benchmark_group("kv");
     group.throughput(Throughput::Elements(BATCH as u64));
     // Every batch is new, made outside the timed part: a retry of a number
@@ -100,4 +122,17 @@ fn store(c: &mut Criterion) {
 }
 
 criterion_group!(benches, store);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("KV_BENCH_COUNT").is_some() {
+        let mut keys = Keys(0x9e37_79b9_7f4a_7c15);
+        let mut seqs = vec![0u64; SESSIONS as usize];
+        let mut store = filled(&mut keys, &mut seqs);
+        let batches: Vec<Vec<Bytes>> = (0..COUNTED_BATCHES).map(|_| set_batch(&mut keys, &mut seqs)).collect();
+        apply_counted(&mut store, &batches);
+        println!("applied {} SETs in apply_counted", COUNTED_BATCHES * BATCH);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -12,6 +12,13 @@
 # results/kv/<label>-<UTC time>/: README.md (medians over the runs, ns per
 # command), runs.txt (every run's estimate) and the raw outputs. About
 # 3 minutes with 3 runs, plus the builds. Run it on a quiet machine.
+#
+# With valgrind installed (benches/install-deps.sh), it also counts the
+# instructions each binary executes applying 16,384 SETs to the filled
+# store (`KV_BENCH_COUNT=1`, callgrind collecting inside `apply_counted`
+# only): a figure that does not move with the machine's load, for changes
+# smaller than the timings' run-to-run spread. The bench runs on the
+# system's allocator (the library sets none), so allocation counts in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="benches/record-kv.sh $*"
@@ -80,6 +87,22 @@ PY
     done
 done
 
+# Instructions executed inside apply_counted, per applied SET.
+: >"$out/instructions.txt"
+if command -v valgrind >/dev/null; then
+    for which in before after; do
+        bin=$after_bin
+        [[ $which == before ]] && bin=$before_bin
+        echo "counting instructions: $which..."
+        KV_BENCH_COUNT=1 valgrind --tool=callgrind --toggle-collect='*apply_counted*' \
+            --callgrind-out-file="$work/callgrind.$which" "$bin" >"$out/$which-instructions.txt" 2>&1
+        collected=$(awk '/Collected :/ {gsub(",", "", $NF); print $NF}' "$out/$which-instructions.txt")
+        sets=$(awk '/^applied [0-9]+ SETs/ {print $2}' "$out/$which-instructions.txt")
+        echo "$which $collected $sets" >>"$out/instructions.txt"
+        callgrind_annotate --inclusive=yes "$work/callgrind.$which" 2>/dev/null | sed -n '1,80p' >"$out/$which-callgrind.txt"
+    done
+fi
+
 python3 - "$out" "$command_line" "$before_commit" "$after_commit" "$runs" <<'PY'
 import os, statistics, sys
 out, command, before, after, runs = sys.argv[1:6]
@@ -104,6 +127,12 @@ lines = [
 for name in ("apply_set_256", "read_get_256"):
     b, a = med[("before", name)] * 1000 / 256, med[("after", name)] * 1000 / 256
     lines.append(f"| {what[name]} | {b:.0f} | {a:.0f} | {a / b:.2f}x |")
+counts = {f[0]: int(f[1]) / int(f[2]) for f in (l.split() for l in open(os.path.join(out, "instructions.txt")))}
+if "before" in counts and "after" in counts:
+    b, a = counts["before"], counts["after"]
+    lines += ["", "Instructions per applied SET (callgrind, inside `apply_counted` only; the same in every run, "
+              "unlike the times; `<which>-callgrind.txt` lists them by function, inclusive):", "",
+              "| before | after | after / before |", "| ---: | ---: | ---: |", f"| {b:,.0f} | {a:,.0f} | {a / b:.2f}x |"]
 open(os.path.join(out, "README.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

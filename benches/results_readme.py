@@ -852,7 +852,13 @@ def section_kv(out):
     out.append("How to read it: what every replica pays to apply a committed SET, and the leader to serve a GET, "
                "inside the store alone (decoding, the session table, the keyspace), without the network, the WAL "
                "or the runtime. On a keyspace this large the cost is mostly cache misses in the key table and on "
-               "the values' allocations, so it moves with the machine's caches more than its clock.\n")
+               "the values' allocations, so it moves with the machine's caches more than its clock. The times "
+               "here move by 15-30% from run to run with the machine's load (the GET row measures code that no "
+               "recent change touched), so the instruction count, which does not, is the figure to compare for a "
+               "change of a few tens of percent or less. The newest bundle's change: a session's cached replies "
+               "in a deque instead of a `BTreeMap`, and the eviction queue of sessions as an append-only deque "
+               "with stale entries skipped instead of a `BTreeMap` with a removal and an insertion per command "
+               "(both trees split, merged and rebalanced their nodes on nearly every command).\n")
 
 
 def section_allocator(out):

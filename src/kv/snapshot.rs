@@ -54,7 +54,7 @@ use super::codec::{DecodeError, Reader, Writer};
 use super::command::{Command, SessionId, SESSION_NONE};
 use super::keyspace::{Entry, HashedKey, Keyspace};
 use super::reply::Reply;
-use super::session::{Session, SessionTable, SESSION_WAITING_MAX};
+use super::session::{Replies, Session, SessionTable, SESSION_WAITING_MAX};
 use super::store::KvStore;
 use bytes::Bytes;
 use std::cmp::Ordering;
@@ -226,8 +226,8 @@ impl KvStore {
             writer.u64(session.floor);
             writer.u64(session.apply_index_last);
             writer.length(session.replies.len());
-            for (seq, reply) in &session.replies {
-                writer.u64(*seq);
+            for (seq, reply) in session.replies.iter() {
+                writer.u64(seq);
                 writer.bytes(&reply.encode());
             }
             writer.length(session.waiting.len());
@@ -346,13 +346,14 @@ fn read_sessions(
         return Err(SnapshotError::TooManySessions { count, sessions_max });
     }
     let mut table = SessionTable::new(sessions_max);
+    let mut apply_indexes = std::collections::BTreeSet::new();
     for _ in 0..count {
         let id = reader.u64("session id")?;
         let (floor, apply_index_last, replies, waiting) = if version == SNAPSHOT_FORMAT_VERSION_1 {
             let seq_last = reader.u64("session seq_last")?;
             let apply_index_last = reader.u64("session apply index")?;
             let reply = Reply::decode(&reader.bytes("session reply")?)?;
-            (seq_last, apply_index_last, BTreeMap::from([(seq_last, reply)]), BTreeMap::new())
+            (seq_last, apply_index_last, Replies::one(seq_last, reply), BTreeMap::new())
         } else {
             let floor = reader.u64("session floor")?;
             let apply_index_last = reader.u64("session apply index")?;
@@ -381,11 +382,12 @@ fn read_sessions(
                 apply_count,
             });
         }
-        if table.sessions_by_apply.insert(apply_index_last, id).is_some() {
+        if !apply_indexes.insert(apply_index_last) {
             return Err(SnapshotError::ApplyIndexReused { session: id, apply_index: apply_index_last });
         }
-        table.sessions.insert(id, Session { floor, replies, waiting, apply_index_last });
+        table.restore(id, Session { floor, replies, waiting, apply_index_last });
     }
+    table.restored();
     Ok(table)
 }
 
@@ -402,20 +404,15 @@ fn current_format(bytes: &[u8], version: u8, what: &'static str, current: bool) 
 /// In a snapshot of the current version (`current`), replies are in the
 /// current reply format: `snapshot` writes no other, so an image holding an
 /// older one is not canonical (found by the kv_snapshot fuzz target).
-fn read_replies(
-    reader: &mut Reader<'_>,
-    id: SessionId,
-    floor: u64,
-    current: bool,
-) -> Result<BTreeMap<u64, Reply>, SnapshotError> {
+fn read_replies(reader: &mut Reader<'_>, id: SessionId, floor: u64, current: bool) -> Result<Replies, SnapshotError> {
     let count = reader.count("cached reply list", REPLY_ENTRY_BYTES_MIN)?;
-    let mut replies = BTreeMap::new();
+    let mut replies = Replies::default();
     for _ in 0..count {
         let seq = reader.u64("cached reply seq")?;
         let bytes = reader.bytes("cached reply")?;
         current_format(&bytes, super::reply::REPLY_FORMAT_VERSION, "cached reply", current)?;
         let reply = Reply::decode(&bytes)?;
-        if seq < floor || replies.last_key_value().is_some_and(|(&last, _)| seq <= last) {
+        if seq < floor || replies.last_key().is_some_and(|last| seq <= last) {
             return Err(SnapshotError::BadSessionEntry { session: id, seq });
         }
         replies.insert(seq, reply);
@@ -429,7 +426,7 @@ fn read_waiting(
     reader: &mut Reader<'_>,
     id: SessionId,
     floor: u64,
-    replies: &BTreeMap<u64, Reply>,
+    replies: &Replies,
     current: bool,
 ) -> Result<BTreeMap<u64, Command>, SnapshotError> {
     let count = reader.count("waiting command list", WAITING_ENTRY_BYTES_MIN)?;

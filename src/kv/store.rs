@@ -290,8 +290,8 @@ impl KvStore {
             hasher.u64(*id);
             hasher.u64(session.floor);
             hasher.u64(session.apply_index_last);
-            for (seq, reply) in &session.replies {
-                hasher.u64(*seq);
+            for (seq, reply) in session.replies.iter() {
+                hasher.u64(seq);
                 hasher.bytes(&reply.encode());
             }
             for command in session.waiting.values() {

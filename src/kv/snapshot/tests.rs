@@ -157,8 +157,8 @@ fn round_trip_then_identical_behaviour() {
     assert_eq!(restored.snapshot(), image, "snapshot(restore(b)) == b");
 
     // A retry of a cached command replays its reply without executing.
-    let (&id, session) = restored.sessions.sessions.iter().find(|(_, s)| !s.replies.is_empty()).unwrap();
-    let (&seq, cached) = session.replies.iter().next().unwrap();
+    let (&id, session) = restored.sessions.sessions.iter().find(|(_, s)| s.replies.len() > 0).unwrap();
+    let (seq, cached) = session.replies.iter().next().unwrap();
     let retry = history.iter().rev().find(|c| c.session == id && c.seq == seq).unwrap().clone();
     let (cached, data_before) = (cached.clone(), restored.keys.clone());
     let retry = Command { ack: retry.ack.min(seq), ..retry };
