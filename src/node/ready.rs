@@ -117,7 +117,8 @@ impl<C> Node<C> {
             // route them to the next leader now rather than at their
             // deadline; their session applies them once whichever slot
             // wins, and a session's later commands wait for them.
-            let keys: Vec<_> = self.waiting_writes.keys().copied().collect();
+            let mut keys: Vec<_> = self.waiting_writes.keys().copied().collect();
+            keys.sort_unstable();
             for key in keys {
                 self.resubmit_waiting_write(key);
             }

@@ -293,7 +293,9 @@ impl<C> Node<C> {
         let now = self.now_us;
         let timeout_ms = self.config.request_timeout_us / 1000;
         let unknown = || Reply::Error(format!("ERR request timed out after {timeout_ms} ms; its outcome is unknown"));
-        let late: Vec<_> = self.waiting_writes.iter().filter(|(_, w)| w.deadline_us <= now).map(|(k, _)| *k).collect();
+        let mut late: Vec<_> =
+            self.waiting_writes.iter().filter(|(_, w)| w.deadline_us <= now).map(|(k, _)| *k).collect();
+        late.sort_unstable();
         for key in late {
             let w = self.take_waiting_write(key).expect("listed");
             self.deliver(w.waiter, unknown());

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::anatomy::Anatomy;
 use super::config::NodeConfig;
 use super::output::Output;
-use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrite};
+use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrites};
 use crate::kv::{Command, KvStore, SessionId};
 use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot, SlotMap};
 
@@ -54,7 +54,7 @@ pub struct Node<C> {
     pub(super) last_reclaim_tick: u64,
 
     // ---- the request table ----
-    pub(super) waiting_writes: BTreeMap<(SessionId, u64), WaitingWrite<C>>,
+    pub(super) waiting_writes: WaitingWrites<C>,
     pub(super) sessions_waiting: BTreeMap<SessionId, SessionWaiting<C>>,
     /// Reads released by their session's last write, submitted after it.
     pub(super) released_reads: VecDeque<Request<C>>,
@@ -119,7 +119,7 @@ impl<C> Node<C> {
             wall_ms: 0,
             last_expire_tick: 0,
             last_reclaim_tick: 0,
-            waiting_writes: BTreeMap::new(),
+            waiting_writes: WaitingWrites::default(),
             sessions_waiting: BTreeMap::new(),
             released_reads: VecDeque::new(),
             waiting_reads: SlotMap::new(),
