@@ -131,6 +131,9 @@ pub(super) struct Unsynced {
 /// pipelined SETs). Its hasher is fixed, so the table behaves the same in
 /// every run, and the two places that go through every entry (expiry, a
 /// step-down) sort the keys first: the table's order is never seen.
+/// Slots the waiting writes' table keeps however empty it gets.
+pub(super) const WAITING_WRITES_SPARE: usize = 4096;
+
 pub(super) type WaitingWrites<C> = HashMap<(SessionId, u64), WaitingWrite<C>, BuildHasherDefault<KeyHasher>>;
 
 /// A fixed multiply-rotate hash (FxHash's step) for keys made of

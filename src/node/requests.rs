@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::anatomy::Stage;
 use super::output::NodeEvent;
-use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite};
+use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite, WAITING_WRITES_SPARE};
 use super::state::Node;
 use crate::kv::{Command, Reply, SessionId};
 use crate::net::peer::{ForwardRefusal, PeerFrame};
@@ -178,6 +178,11 @@ impl<C> Node<C> {
     /// for any more are released, in order (they now read after it).
     pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
         let waiting = self.waiting_writes.remove(&key)?;
+        // A hash table keeps its peak size: give a burst's back.
+        let capacity = self.waiting_writes.capacity();
+        if capacity > WAITING_WRITES_SPARE && self.waiting_writes.len() < capacity / 8 {
+            self.waiting_writes.shrink_to(WAITING_WRITES_SPARE.max(self.waiting_writes.len() * 2));
+        }
         if waiting.sampled_us.is_some() {
             self.anatomy.write_dropped();
         }
