@@ -36,6 +36,6 @@ pub use exec::{ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER, ERROR_NO_SUCH_KEY, ERROR_
 pub use float::{ERROR_NAN_OR_INFINITY, ERROR_NOT_FLOAT};
 pub use keyspace::{key_hash, BUCKET_MAX, BUCKET_SHIFT};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
-pub use session::{session_id, SESSION_NODE_MAX, SESSION_WAITING_MAX};
+pub use session::{session_id, IdHasher, SESSION_NODE_MAX, SESSION_WAITING_MAX};
 pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
 pub use store::{Applied, KvStore, ERROR_SESSION_EXPIRED, RECLAIM_PER_STAMP};

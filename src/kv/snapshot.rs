@@ -221,8 +221,8 @@ impl KvStore {
             writer.u64(entry.version);
         }
         writer.length(self.sessions.len());
-        for (id, session) in &self.sessions.sessions {
-            writer.u64(*id);
+        for (id, session) in self.sessions.sorted() {
+            writer.u64(id);
             writer.u64(session.floor);
             writer.u64(session.apply_index_last);
             writer.length(session.replies.len());
@@ -365,7 +365,7 @@ fn read_sessions(
         if id == SESSION_NONE {
             return Err(SnapshotError::SessionNone);
         }
-        if let Some((&previous, _)) = table.sessions.last_key_value() {
+        if let Some(previous) = table.last_restored() {
             match id.cmp(&previous) {
                 Ordering::Less => return Err(SnapshotError::SessionOutOfOrder { session: id }),
                 Ordering::Equal => return Err(SnapshotError::DuplicateSession { session: id }),

@@ -294,8 +294,8 @@ impl KvStore {
         hasher.u64(self.now as u64);
         hasher.u64(self.removals);
         hasher.u64(self.sessions.len() as u64);
-        for (id, session) in &self.sessions.sessions {
-            hasher.u64(*id);
+        for (id, session) in self.sessions.sorted() {
+            hasher.u64(id);
             hasher.u64(session.floor);
             hasher.u64(session.apply_index_last);
             for (seq, reply) in session.replies.iter() {

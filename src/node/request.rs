@@ -1,9 +1,9 @@
 //! The request table's entries.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
-use crate::kv::{Command, Op, SessionId};
+use crate::kv::{Command, IdHasher, Op, SessionId};
 use crate::paxos::NodeId;
 
 /// Who waits for a request's answer.
@@ -131,31 +131,7 @@ pub(super) struct Unsynced {
 /// pipelined SETs). Its hasher is fixed, so the table behaves the same in
 /// every run, and the two places that go through every entry (expiry, a
 /// step-down) sort the keys first: the table's order is never seen.
+pub(super) type WaitingWrites<C> = HashMap<(SessionId, u64), WaitingWrite<C>, BuildHasherDefault<IdHasher>>;
+
 /// Slots the waiting writes' table keeps however empty it gets.
 pub(super) const WAITING_WRITES_SPARE: usize = 4096;
-
-pub(super) type WaitingWrites<C> = HashMap<(SessionId, u64), WaitingWrite<C>, BuildHasherDefault<KeyHasher>>;
-
-/// A fixed multiply-rotate hash (FxHash's step) for keys made of
-/// integers the nodes assign (session ids and sequence numbers; no client
-/// chooses them).
-#[derive(Default)]
-pub(super) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        // The table picks buckets by the low bits: bring the product's
-        // well-mixed high bits down.
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}

@@ -134,7 +134,7 @@ fn raw_image(sessions_max: u64, apply_count: u64, data: &[(&str, &str)], session
 /// Runs commands on a restored store, so a corrupt-but-accepted image
 /// would show up as a panic in the session table.
 fn exercise(mut store: KvStore) {
-    let ids: Vec<SessionId> = store.sessions.sessions.keys().copied().collect();
+    let ids: Vec<SessionId> = store.sessions.sorted().into_iter().map(|(id, _)| id).collect();
     for id in ids.into_iter().chain([SESSION_NONE, u64::MAX - 1]) {
         for seq in [0, 1, 2, u64::MAX] {
             let prev = seq.saturating_sub(1);
