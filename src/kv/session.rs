@@ -125,6 +125,8 @@ impl Replies {
     fn position(&self, seq: u64) -> Result<usize, usize> {
         match self.entries.back() {
             Some(&(last, _)) if seq > last => Err(self.entries.len()),
+            // A command's `prev` is most often the last reply cached.
+            Some(&(last, _)) if seq == last => Ok(self.entries.len() - 1),
             None => Err(0),
             _ => self.entries.binary_search_by_key(&seq, |&(s, _)| s),
         }
@@ -142,6 +144,10 @@ impl Replies {
     pub(crate) fn insert(&mut self, seq: u64, reply: Reply) -> Option<Reply> {
         match self.position(seq) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, reply)),
+            Err(at) if at == self.entries.len() => {
+                self.entries.push_back((seq, reply));
+                None
+            }
             Err(at) => {
                 self.entries.insert(at, (seq, reply));
                 None
