@@ -575,9 +575,16 @@ impl<M> Replication<M> {
     }
 
     /// Hang up on the followers (they see the end of their input and
-    /// stop), sync what is left here; the disk thread's CPU time.
+    /// stop), sync what is left here; the disk thread's CPU time. Each
+    /// connection is half-closed, then read to its end: closed with a
+    /// follower's answers still unread, it would be reset, and the
+    /// follower would read an error instead of the end of its input (a
+    /// `--serve` run ending on SIGTERM failed so).
     fn finish(self) -> Result<Duration, String> {
-        drop(self.followers);
+        for mut follower in self.followers {
+            let _ = follower.shutdown(std::net::Shutdown::Write);
+            let _ = std::io::copy(&mut follower, &mut std::io::sink());
+        }
         self.syncer.map_or(Ok(Duration::ZERO), Syncer::finish)
     }
 }
@@ -788,6 +795,27 @@ mod tests {
         let result = server.join().unwrap().expect("the floor serves");
         assert_eq!((result.commands, result.connections, result.replicas), (24, 1, 3));
         assert!(result.replica_cpu_us_per_op > 0.0);
+    }
+
+    /// The leader hangs up with a follower's answer unread in its socket:
+    /// the follower still ends cleanly (a reset connection made it report
+    /// an error, and a `--serve` run fail at SIGTERM).
+    #[test]
+    fn hanging_up_with_answers_unread_ends_the_follower_cleanly() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let far = std::thread::spawn(move || follower(listener.accept().unwrap().0, None, 8, false));
+        let stream = TcpStream::connect(addr).unwrap();
+        let fd = stream.as_raw_fd();
+        let mut replication: Replication<()> = Replication::new(vec![stream], None, false).unwrap();
+        let mut batch = 1u32.to_le_bytes().to_vec();
+        batch.extend_from_slice(&[7; 8]);
+        replication.send(&batch, ()).unwrap();
+        // Wait until the follower's answer is in the leader's socket, unread.
+        let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+        while !poll(&mut fds, -1).unwrap() {}
+        replication.finish().expect("the leader finishes");
+        assert_eq!(far.join().unwrap(), Ok(Duration::ZERO));
     }
 
     #[test]
