@@ -18,8 +18,11 @@
 #          --features mimalloc-v2) and the system's allocator
 #          (--no-default-features). Why: under pipelined SETs `perf` put
 #          about 6% of a 3.x leader's time in `mi_find_free_page`.
+#   binary this commit's build against an earlier server binary (--before
+#          BIN, required): a code change's end-to-end effect under
+#          pipelined writes and reads, interleaved, instead of ad hoc pairs.
 #
-#   benches/record-alloc.sh [--compare thp|purge|allocator] [--runs N] [--label NAME] [--requests N] [--perf]
+#   benches/record-alloc.sh [--compare thp|purge|allocator|binary] [--before BIN] [--runs N] [--label NAME] [--requests N] [--perf]
 #
 # Each run, per system, at the shard leader:
 #   redis-benchmark -c 50 -P 16 -t set -n N -r 100000 -d 100, then the same
@@ -32,8 +35,8 @@
 # of the three servers: the share of their samples in the kernel's page
 # zeroing (`clear_page_erms`), and each profile's top symbols.
 #
-# Writes results/<thp|alloc|allocator>/<label>-<UTC time>/ (alloc: the purge
-# comparison): README.md (medians over the runs), runs.txt (every figure
+# Writes results/<thp|alloc|allocator|pairs>/<label>-<UTC time>/ (alloc: the
+# purge comparison; pairs: the binary comparison): README.md (medians over the runs), runs.txt (every figure
 # of every run) and the raw outputs. Needs redis-server, redis-cli,
 # redis-benchmark (benches/install-deps.sh). Ports 17560-17563 (peers and
 # metrics +1000..+1300, +2000) and 17597. About 4 minutes with 3 runs (6
@@ -46,9 +49,11 @@ profile=0
 runs=3
 label=run
 requests=1000000
+before=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --compare) compare=$2; shift ;;
+        --before) before=$2; shift ;;
         --runs) runs=$2; shift ;;
         --perf) profile=1 ;;
         --label) label=$2; shift ;;
@@ -63,8 +68,15 @@ case $compare in
     thp) settings_order=(thp-off thp-on); directory=thp ;;
     purge) settings_order=(purge-1s purge-10s); directory=alloc ;;
     allocator) settings_order=(mimalloc-v3 mimalloc-v2 system-alloc); directory=allocator ;;
-    *) echo "--compare: thp, purge or allocator, not $compare" >&2; exit 2 ;;
+    binary) settings_order=(after before); directory=pairs ;;
+    *) echo "--compare: thp, purge, allocator or binary, not $compare" >&2; exit 2 ;;
 esac
+if [[ $compare == binary ]]; then
+    [[ -n $before && -x $before ]] || { echo "--compare binary needs --before BIN (an executable server binary)" >&2; exit 2; }
+    before=$(realpath "$before")
+elif [[ -n $before ]]; then
+    echo "--before goes with --compare binary only" >&2; exit 2
+fi
 
 source benches/lib.sh
 require_tools redis-server redis-cli redis-benchmark python3
@@ -92,6 +104,10 @@ if [[ $compare == allocator ]]; then
 else
     cargo build --release --quiet -p paxoskv --bin paxoskv
     for setting in "${settings_order[@]}"; do binary[$setting]=$(realpath target/release/paxoskv); done
+    if [[ $compare == binary ]]; then
+        cp "$before" "$work/paxoskv-before"
+        binary[before]=$work/paxoskv-before
+    fi
 fi
 base=17560
 : >"$out/runs.txt"
@@ -208,9 +224,9 @@ if ((profile)); then
     done
 fi
 
-python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" <<'PY'
+python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" "$before" <<'PY'
 import json, os, statistics, sys
-out, command, commit, compare = sys.argv[1:5]
+out, command, commit, compare, before = sys.argv[1:6]
 cols = ["set_ops_s", "set_cpu_us_per_op", "set_faults_per_kop", "get_ops_s", "get_cpu_us_per_op",
         "get_faults_per_kop", "leader_hwm_kb"]
 rows = {}
@@ -233,11 +249,12 @@ names = {"purge-1s": "paxoskv, purge delay 1 s (mimalloc's default)", "purge-10s
          "thp-on": "paxoskv, transparent huge pages as the system sets them (`--transparent-huge-pages true`)",
          "mimalloc-v3": "paxoskv, mimalloc 3.x (the default)", "mimalloc-v2": "paxoskv, mimalloc 2.x",
          "system-alloc": "paxoskv, the system's allocator (glibc)",
+         "after": f"paxoskv at {commit} (this build)", "before": f"paxoskv, the earlier binary (`{before}`)",
          "redis": "Redis, no persistence"}
 order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"],
-         "allocator": ["mimalloc-v3", "mimalloc-v2", "system-alloc"]}[compare]
+         "allocator": ["mimalloc-v3", "mimalloc-v2", "system-alloc"], "binary": ["after", "before"]}[compare]
 title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages",
-         "allocator": "paxoskv's allocator"}[compare]
+         "allocator": "paxoskv's allocator", "binary": "paxoskv against an earlier binary"}[compare]
 system = open(os.path.join(out, "thp-status.txt")).readline().strip()
 lines = [f"# {title} ({os.path.basename(out)}, commit {commit})", "",
          f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at the shard leader of a fresh "
@@ -256,6 +273,19 @@ for name in order + ["redis"]:
     lines.append(f"| {names[name]} | {fmt(m['set_ops_s'])} | {fmt(m['set_cpu_us_per_op'], 2)} | "
                  f"{fmt(m['set_faults_per_kop'], 1)} | {fmt(m['get_ops_s'])} | {fmt(m['get_cpu_us_per_op'], 2)} | "
                  f"{fmt(m['get_faults_per_kop'], 1)} | {fmt(hwm)} |")
+if compare == "binary" and rows.get("after") and rows.get("before"):
+    pairs = list(zip(rows["after"], rows["before"]))
+    lines += ["", "Run by run (interleaved, each binary first in turn), this build's figure over the earlier "
+              "binary's:", "", "| run | SET ops/s | SET CPU µs/op | GET ops/s | GET CPU µs/op |",
+              "| ---: | ---: | ---: | ---: | ---: |"]
+    for i, (a, b) in enumerate(pairs):
+        cells = [f"{a[c]:,.{d}f} / {b[c]:,.{d}f}" for c, d in
+                 (("set_ops_s", 0), ("set_cpu_us_per_op", 2), ("get_ops_s", 0), ("get_cpu_us_per_op", 2))]
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    cheaper = sum(a["set_cpu_us_per_op"] < b["set_cpu_us_per_op"] for a, b in pairs)
+    faster = sum(a["set_ops_s"] > b["set_ops_s"] for a, b in pairs)
+    lines += ["", f"This build's SET cost less CPU per operation in {cheaper} of {len(pairs)} runs and went faster "
+              f"in {faster} of {len(pairs)}."]
 if perf:
     shares = ", ".join(f"{names[n]}: {perf[n]:.1f}%" for n in order if n in perf)
     lines += ["", "Under `perf record -F 499 -g` of the three servers, one more SET step per setting (not in the "
