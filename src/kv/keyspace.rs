@@ -363,6 +363,16 @@ mod tests {
         assert_eq!(hashes, pinned, "the hash function changed");
     }
 
+    /// The table's own hash, unlike the order's, is seeded: with a fixed
+    /// one a client could choose keys that all land in one probe sequence.
+    #[test]
+    fn the_tables_hash_is_seeded() {
+        use std::hash::BuildHasher;
+        let (a, b) = (Keyspace::default(), Keyspace::default());
+        let key: &[u8] = b"key:000000012345";
+        assert_ne!(a.entries.hasher().hash_one(key), b.entries.hasher().hash_one(key), "two tables, one seed");
+    }
+
     #[test]
     fn expired_entries_are_hidden_then_reclaimed_earliest_first() {
         let mut keys = Keyspace::default();
