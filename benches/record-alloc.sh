@@ -36,8 +36,8 @@
 # zeroing (`clear_page_erms`), and each profile's top symbols.
 #
 # Writes results/<thp|alloc|allocator|pairs>/<label>-<UTC time>/ (alloc: the
-# purge comparison; pairs: the binary comparison): README.md (medians over the runs), runs.txt (every figure
-# of every run) and the raw outputs. Needs redis-server, redis-cli,
+# purge comparison; pairs: the binary comparison): README.md (medians over
+# the runs), runs.txt (every figure of every run) and the raw outputs. Needs redis-server, redis-cli,
 # redis-benchmark (benches/install-deps.sh). Ports 17560-17563 (peers and
 # metrics +1000..+1300, +2000) and 17597. About 4 minutes with 3 runs (6
 # for the allocators, plus their builds).
