@@ -223,6 +223,7 @@ impl Wal {
             inner: RefCell::new(Inner {
                 options,
                 segment,
+                zeroing: None,
                 pending: Vec::new(),
                 spare_records: Vec::new(),
                 appended: 0,
