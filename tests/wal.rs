@@ -587,58 +587,6 @@ fn inline_writes_make_the_same_writes_as_io_uring() {
     assert_eq!(stats[0], stats[1], "io_uring, then inline");
 }
 
-/// A top-up of the zeros ahead runs in the background once the zeros lead
-/// the records by enough: the sync that issues one does not wait for it
-/// (with inline record writes it completes at its first poll, before the
-/// top-up has even started). A write that reaches a range still being
-/// zeroed waits for it, or the zeros could land over its records: here
-/// the next write, inline, is longer than the zeros' lead, and the log
-/// recovers every record.
-#[test]
-fn zero_top_ups_run_behind_the_syncs_and_never_over_records() {
-    let test = TestDir::new("zero_background");
-    let dir = test.join("wal");
-    run_local(move || async move {
-        let batch = |i: u64, bytes: usize| {
-            let text = format!("{i:0>3}{}", "b".repeat(bytes));
-            vec![PersistOp::Accept { ballot: Ballot::new(1, 1), first_slot: i, values: vec![value(&text)] }]
-        };
-        // One segment holds it all: a roll waits for its fsyncs.
-        let mut options = options(&dir, 64 << 20);
-        options.inline_writes = true;
-        let (wal, _, _) = open(options.clone()).await;
-        let mut batches = vec![batch(0, 50_000)];
-        // The first write tops the zeros up beside itself: none lie ahead.
-        write_batches(&wal, &batches).await;
-        let first_top_up = wal.stats().zero_writes;
-        assert_eq!(first_top_up, 1, "{:?}", wal.stats());
-        loop {
-            let i = batches.len() as u64;
-            assert!(i < 40, "no top-up in 40 writes of 50 kB: {:?}", wal.stats());
-            batches.push(batch(i, 50_000));
-            let seq = wal.append(&batches[i as usize]);
-            let mut sync = std::pin::pin!(wal.sync(seq));
-            let first_poll = futures_lite::future::poll_once(&mut sync).await;
-            if wal.stats().zero_writes > first_top_up {
-                assert!(matches!(first_poll, Some(Ok(()))), "sync {i} waited for its top-up: {first_poll:?}");
-                break;
-            }
-            if first_poll.is_none() {
-                sync.await.unwrap();
-            }
-        }
-        batches.push(batch(batches.len() as u64, 1_500_000));
-        write_batches(&wal, &batches[batches.len() - 1..]).await;
-        batches.push(batch(batches.len() as u64, 50_000));
-        write_batches(&wal, &batches[batches.len() - 1..]).await;
-        wal.settle().await.unwrap();
-        drop(wal);
-        let (_wal, state, report) = open(options).await;
-        assert_eq!(report.torn_tail, None);
-        assert_eq!(state, apply_all(&flatten(&batches)));
-    });
-}
-
 // ---------------------------------------------------------------------------
 // 3. Segment rolling
 // ---------------------------------------------------------------------------

@@ -69,13 +69,6 @@ mod recovery;
 /// many bytes of records, not at every group commit.
 const ZERO_AHEAD_BYTES: u64 = 1 << 20;
 const ZERO_CHUNK_BYTES: u64 = 256 << 10;
-/// A top-up runs in the background (`Inner::zeroing`), not beside the
-/// record write, when at least this much was zeroed past the records
-/// already: the next group commits then write into zeros while it runs.
-/// With less (a fresh segment, a write larger than the lead) the record
-/// write would reach the range being zeroed, so the top-up runs beside it
-/// and the sync waits for both.
-const ZERO_BACKGROUND_LEAD_MIN: u64 = ZERO_CHUNK_BYTES;
 /// The largest record buffer kept for reuse between syncs (see
 /// `Inner::spare_records`): above the usual group commit, so a burst's
 /// buffer is freed rather than held.
@@ -262,8 +255,7 @@ struct Segment {
     /// The sequence number of this segment's next write (`write.rs`).
     next_write_seq: u64,
     /// Bytes from here on may still be unwritten (preallocated) extents;
-    /// below it every byte past `end` was written with zeros (`zero_ahead`),
-    /// or is being written (`Inner::zeroing`).
+    /// below it every byte past `end` was written with zeros (`zero_ahead`).
     zeroed: u64,
     /// `Durability::None`: the same file opened for buffered writes, which
     /// record writes use instead of the DMA file.
@@ -300,23 +292,9 @@ enum Failure {
     Io(String),
 }
 
-/// Zeros being written in the background (`Wal::start_zeroing`), from
-/// `start` on in the current segment, by a task of the WAL's executor. No
-/// record write reaches `start` before that task has finished, or the
-/// zeros could land over its records.
-struct Zeroing {
-    start: u64,
-    write: glommio::Task<Result<(), WalError>>,
-}
-
-/// A top-up's zero write (`Wal::top_up`), not started until polled.
-type ZeroWrite = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WalError>>>>;
-
 struct Inner {
     options: WalOptions,
     segment: Segment,
-    /// A top-up still in flight, if any.
-    zeroing: Option<Zeroing>,
     /// Appended work not yet written, in order.
     pending: Vec<Pending>,
     /// A written run's buffer, cleared, for the next run of records to
@@ -541,10 +519,6 @@ impl Wal {
         };
         let mut in_flight = SyncInFlight { wal: self, done: false };
         let result = self.write_and_sync(pending).await;
-        if result.is_err() {
-            // Nothing of this log's is left running once it has failed.
-            let _ = self.settle_zeroing(u64::MAX).await;
-        }
         in_flight.done = true;
         let mut inner = self.inner.borrow_mut();
         inner.syncing = false;
@@ -556,15 +530,6 @@ impl Wal {
         drop(inner);
         self.notify.notify_all();
         result
-    }
-
-    /// Wait for the zeros being written ahead of the records in the
-    /// background, if any. A process's log need not: the zeros are past
-    /// the end of the log. Before a log is dropped and its directory opened
-    /// again in the same process (tests), so that no write of the old one
-    /// lands after the new one has written there.
-    pub async fn settle(&self) -> Result<(), WalError> {
-        self.settle_zeroing(u64::MAX).await
     }
 
     pub fn stats(&self) -> WalStats {
@@ -642,29 +607,27 @@ impl Wal {
     /// log exactly as unwritten extents do, so recovery is unchanged. Topped
     /// up in chunks of at least `ZERO_CHUNK_BYTES`, through the segment's
     /// O_DSYNC descriptor: each zero write is durable, data and conversion,
-    /// before a record write reaches its range. (Through a descriptor
-    /// without O_DSYNC it saved about 8% of the block requests per sync
-    /// under load, `results/wal-requests/`, but on ext4 without a journal
-    /// the conversion could then reach the disk by writeback long before a
+    /// before the next record write starts. (Through a descriptor without
+    /// O_DSYNC it saved about 8% of the block requests per sync under load,
+    /// `results/wal-requests/`, but on ext4 without a journal the
+    /// conversion could then reach the disk by writeback long before a
     /// flush makes the zeros durable, exposing the blocks' old contents
-    /// past the end of the log.)
-    ///
-    /// The top-up due once the records end at `written_end`, if any: its
-    /// first byte and its write (not started until polled). Counted (stats,
-    /// the segment's `zeroed`, the device operation) here, when issued.
-    fn top_up(&self, written_end: u64) -> Result<Option<(u64, ZeroWrite)>, WalError> {
+    /// past the end of the log.) Runs beside the write of `len` bytes at
+    /// `end` (the segment's end before that write), never below what it
+    /// writes: both are done before the next write starts.
+    async fn zero_ahead(&self, end: u64, len: u64) -> Result<(), WalError> {
         let (file, path, start, stop) = {
             let inner = self.inner.borrow();
             if inner.options.durability == Durability::None || !inner.options.zero_ahead {
-                return Ok(None);
+                return Ok(());
             }
             let s = &inner.segment;
             let align = s.file.alignment();
-            let data_end = written_end.div_ceil(align) * align;
+            let data_end = (end + len).div_ceil(align) * align;
             let start = s.zeroed.max(data_end);
             let limit = inner.options.segment_bytes / align * align;
             if start >= limit || start + ZERO_CHUNK_BYTES > data_end + ZERO_AHEAD_BYTES {
-                return Ok(None);
+                return Ok(());
             }
             let stop = (data_end + ZERO_AHEAD_BYTES).min(limit);
             (s.file.clone(), s.path.clone(), start, stop)
@@ -672,60 +635,16 @@ impl Wal {
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
         self.device_op()?;
+        // Through io_uring even with `inline_writes`: a top-up is up to
+        // 1 MiB of O_DSYNC zeros, and the shard serves on while it runs.
+        write_block_aligned(&file, buffer, start, false).await.map_err(io_err("zeroing", &path))?;
         let mut inner = self.inner.borrow_mut();
         inner.stats.zeroed_bytes += stop - start;
         inner.stats.zero_writes += 1;
-        inner.segment.zeroed = stop;
-        // Through io_uring even with `inline_writes`: a top-up is up to
-        // 1 MiB of O_DSYNC zeros, and the shard serves on while it runs.
-        let write: ZeroWrite = Box::pin(async move {
-            write_block_aligned(&file, buffer, start, false).await.map_err(io_err("zeroing", &path))
-        });
-        Ok(Some((start, write)))
-    }
-
-    /// The top-up due after a write ending at `written_end`, run beside
-    /// that write: done when both are.
-    async fn zero_ahead(&self, written_end: u64) -> Result<(), WalError> {
-        match self.top_up(written_end)? {
-            Some((_, write)) => write.await,
-            None => Ok(()),
+        if Rc::ptr_eq(&inner.segment.file, &file) {
+            inner.segment.zeroed = stop;
         }
-    }
-
-    /// The top-up due after a write ending at `written_end`, left running
-    /// in the background (after any still running: one at a time).
-    fn start_zeroing(&self, written_end: u64) -> Result<(), WalError> {
-        let Some((start, write)) = self.top_up(written_end)? else { return Ok(()) };
-        let mut inner = self.inner.borrow_mut();
-        inner.zeroing = Some(match inner.zeroing.take() {
-            Some(Zeroing { start, write: before }) => Zeroing {
-                start,
-                write: glommio::spawn_local(async move {
-                    before.await?;
-                    write.await
-                }),
-            },
-            None => Zeroing { start, write: glommio::spawn_local(write) },
-        });
         Ok(())
-    }
-
-    /// Finish a background top-up that reaches below `limit` (a record
-    /// write is about to), and pick up one that has completed meanwhile:
-    /// its error, if it failed, fails the sync.
-    async fn settle_zeroing(&self, limit: u64) -> Result<(), WalError> {
-        let Some(mut zeroing) = self.inner.borrow_mut().zeroing.take() else { return Ok(()) };
-        if zeroing.start < limit {
-            return zeroing.write.await;
-        }
-        match futures_lite::future::poll_once(&mut zeroing.write).await {
-            Some(result) => result,
-            None => {
-                self.inner.borrow_mut().zeroing = Some(zeroing);
-                Ok(())
-            }
-        }
     }
 
     async fn fdatasync(&self, file: &DmaFile, path: &Path) -> Result<(), WalError> {
@@ -766,27 +685,16 @@ impl Wal {
                     if end > 0 && end + bytes.len() as u64 > limit {
                         self.roll_segment(Vec::new()).await?;
                     }
-                    let (written_end, write_stop, zeroed) = {
-                        let inner = self.inner.borrow();
-                        let s = &inner.segment;
-                        let written_end = s.end + (super::write::WRITE_HEADER_BYTES + bytes.len()) as u64;
-                        let align = s.file.alignment();
-                        (written_end, written_end.div_ceil(align) * align, s.zeroed)
-                    };
-                    self.settle_zeroing(write_stop).await?;
-                    if zeroed >= write_stop + ZERO_BACKGROUND_LEAD_MIN {
-                        // Zeros lie ahead of this write: the top-up (if one
-                        // is due) runs while the next ones are collected.
-                        self.write_tail(&bytes).await?;
-                        self.start_zeroing(written_end)?;
-                    } else {
-                        // Too few: the zeros go out beside the records,
-                        // past them, and the sync waits for both.
-                        let (written, zeroed) =
-                            futures_lite::future::zip(self.write_tail(&bytes), self.zero_ahead(written_end)).await;
-                        written?;
-                        zeroed?;
-                    }
+                    // The zeros go out beside the records, past them
+                    // (measured from the end the records are written at).
+                    let end = self.inner.borrow().segment.end;
+                    let (written, zeroed) = futures_lite::future::zip(
+                        self.write_tail(&bytes),
+                        self.zero_ahead(end, bytes.len() as u64 + super::write::WRITE_HEADER_BYTES as u64),
+                    )
+                    .await;
+                    written?;
+                    zeroed?;
                     // O_DSYNC: the write above was the sync (module doc).
                     let mut inner = self.inner.borrow_mut();
                     if inner.options.durability == Durability::Sync {
@@ -808,8 +716,6 @@ impl Wal {
     /// Start a new segment beginning with `first_bytes`, made durable
     /// along with the directory entry.
     async fn roll_segment(&self, first_bytes: Vec<u8>) -> Result<(), WalError> {
-        // Zeros still going into the old segment: done before it is closed.
-        self.settle_zeroing(u64::MAX).await?;
         let (index, dir, segment_bytes, durability) = {
             let inner = self.inner.borrow();
             (inner.segment.index + 1, inner.options.dir.clone(), inner.options.segment_bytes, inner.options.durability)

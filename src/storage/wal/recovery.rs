@@ -223,7 +223,6 @@ impl Wal {
             inner: RefCell::new(Inner {
                 options,
                 segment,
-                zeroing: None,
                 pending: Vec::new(),
                 spare_records: Vec::new(),
                 appended: 0,
