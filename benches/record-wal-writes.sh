@@ -6,7 +6,12 @@
 # durability sync, run after run, interleaved, each on a fresh local
 # 3-node cluster; AOF Redis (appendfsync always) and Redis beside them.
 #
-#   benches/record-wal-writes.sh [--runs N] [--label NAME]
+#   benches/record-wal-writes.sh [--runs N] [--label NAME] [--before BIN]
+#
+# With --before BIN: this build next to an earlier server binary instead,
+# both with `wal_writes = "async"` (a change to the WAL's writes, side by
+# side); the systems are then named `this` and `before`, and the bundle
+# goes to results/wal-pairs/ instead.
 #
 # Each run, per system:
 #   SET -c 1     redis-benchmark -c 1 -t set -d 100 at the shard leader: p50,
@@ -17,7 +22,9 @@
 #                operation (user + system ticks of every process, all
 #                threads, io_uring's worker threads included, over 8 s of
 #                the measured window; block-layer completions in kernel
-#                threads are charged to no system)
+#                threads are charged to no system); after it, each node's
+#                WAL sync p99 and max since its start (INFO latency,
+#                `wal_sync`), the median over the three nodes
 # plus, once per run, the raw disk: three concurrent O_DIRECT 4 KiB
 # overwrite + fdatasync loops (p50), the reference for the WAL sync. The two
 # paxoskv modes swap order from run to run.
@@ -32,10 +39,12 @@ cd "$(dirname "$0")/.."
 command_line="benches/record-wal-writes.sh $*"
 runs=3
 label=run
+before=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
         --label) label=$2; shift ;;
+        --before) before=$2; shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -48,7 +57,11 @@ cargo build --release --quiet -p paxoskv --bin paxoskv
 cargo build --release --quiet -p loadgen
 paxoskv=$(realpath target/release/paxoskv)
 loadgen=$(realpath target/release/loadgen)
-out="results/wal-writes/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+if [[ -n $before ]]; then
+    before=$(realpath "$before")
+    [[ -x $before ]] || { echo "--before $before: not an executable" >&2; exit 2; }
+fi
+out="results/$([[ -n $before ]] && echo wal-pairs || echo wal-writes)/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-wal-writes.XXXXXX)
 pids=()
@@ -83,14 +96,23 @@ cpu_per_op() { # T0 T1
     awk "BEGIN { printf \"%.1f\", ($2 - $1) / $(getconf CLK_TCK) * 1e6 / ($rate_high * $cpu_seconds) }"
 }
 
+# The median over the nodes at BASE+1..3 of their WAL sync FIELD (p99, max) in INFO latency
+wal_sync_median() { # BASE FIELD
+    local i
+    for i in 1 2 3; do
+        redis-cli -p $(($1 + i)) INFO latency | tr -d '\r' | sed -n "s/.*wal_sync_usec:.*,$2=\([0-9]*\).*/\1/p"
+    done | sort -n | sed -n 2p
+}
+
 # One system's three steps; appends "NAME RUN set_p50 wal_sync_p50 p50_2k p99_2k p50_10k p99_10k
-# cpu_us_per_op" to runs.txt (not in a subshell, so that the EXIT trap knows every process)
-paxoskv_steps() { # NAME RUN [flags...]
-    local name=$1 run=$2
-    shift 2
+# cpu_us_per_op wal_sync_p99_10k wal_sync_max_10k" to runs.txt (not in a subshell, so that the
+# EXIT trap knows every process). MODE: the wal_writes the nodes must report; BIN: the server.
+paxoskv_steps() { # NAME RUN MODE BIN [flags...]
+    local name=$1 run=$2 mode=$3 bin=$4
+    shift 4
     local dir="$work/$name-$run" leader pid
     start_cluster() {
-        "$paxoskv" cluster --base-port "$base" --data-dir "$dir" --fresh --run-seconds 600 "$@" \
+        "$bin" cluster --base-port "$base" --data-dir "$dir" --fresh --run-seconds 600 "$@" \
             >>"$out/$name-$run-cluster.log" 2>&1 &
         pid=$!
         pids+=("$pid")
@@ -101,7 +123,7 @@ paxoskv_steps() { # NAME RUN [flags...]
     start_cluster "$@"
     # The mode the nodes really run, as INFO reports it.
     redis-cli -p "$leader" INFO | tr -d '\r' | grep -E '^(durability|wal_writes):' >"$out/$name-$run-config.txt"
-    grep -qx "wal_writes:$name" "$out/$name-$run-config.txt" \
+    grep -qx "wal_writes:$mode" "$out/$name-$run-config.txt" \
         || { echo "$name: the cluster runs $(cat "$out/$name-$run-config.txt")" >&2; exit 1; }
     local p50 wal
     p50=$(set_p50 "$leader" "$out/$name-$run-set.csv")
@@ -125,9 +147,12 @@ paxoskv_steps() { # NAME RUN [flags...]
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $servers)
     wait "$lg"
+    local sync99 syncmax
+    sync99=$(wal_sync_median "$base" p99)
+    syncmax=$(wal_sync_median "$base" max)
     stop_cluster
     echo "$name $run $p50 $wal $(load_p50_p99 "$out/$name-$run-2k") $(load_p50_p99 "$out/$name-$run-10k")" \
-        "$(cpu_per_op "$t0" "$t1")" >>"$out/runs.txt"
+        "$(cpu_per_op "$t0" "$t1") ${sync99:--} ${syncmax:--}" >>"$out/runs.txt"
 }
 
 redis_steps() { # NAME RUN [redis flags...]
@@ -152,17 +177,25 @@ redis_steps() { # NAME RUN [redis flags...]
     wait "$lg"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$name $run $p50 - $(load_p50_p99 "$out/$name-$run-2k") $(load_p50_p99 "$out/$name-$run-10k")" \
-        "$(cpu_per_op "$t0" "$t1")" >>"$out/runs.txt"
+        "$(cpu_per_op "$t0" "$t1") - -" >>"$out/runs.txt"
 }
 
 for run in $(seq "$runs"); do
     echo "run $run: raw disk..."
     raw_disk "$run"
-    modes=(async inline)
-    if ((run % 2 == 0)); then modes=(inline async); fi
-    for mode in "${modes[@]}"; do
-        echo "run $run: paxoskv, wal_writes $mode..."
-        paxoskv_steps "$mode" "$run" --wal-writes "$mode"
+    if [[ -n $before ]]; then
+        systems=(this before)
+    else
+        systems=(async inline)
+    fi
+    if ((run % 2 == 0)); then systems=("${systems[1]}" "${systems[0]}"); fi
+    for system in "${systems[@]}"; do
+        echo "run $run: paxoskv, $system..."
+        case $system in
+            this) paxoskv_steps this "$run" async "$paxoskv" ;;
+            before) paxoskv_steps before "$run" async "$before" ;;
+            *) paxoskv_steps "$system" "$run" "$system" "$paxoskv" --wal-writes "$system" ;;
+        esac
     done
     echo "run $run: AOF Redis..."
     redis_steps redis-aof "$run" --appendonly yes --appendfsync always
@@ -170,9 +203,9 @@ for run in $(seq "$runs"); do
     redis_steps redis "$run" --appendonly no
 done
 
-python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" <<'PY'
+python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$before" <<'PY'
 import os, statistics, sys
-out, command, commit = sys.argv[1:4]
+out, command, commit, before = sys.argv[1:5]
 rows = {}
 raw = []
 for line in open(os.path.join(out, "runs.txt")):
@@ -186,35 +219,53 @@ def med(name, i):
     return statistics.median(vals) if vals else None
 fmt = lambda v, d=3: "-" if v is None else f"{v:.{d}f}"
 n = len(raw)
-lines = [
-    f"# paxoskv's WAL writes: through io_uring or inline ({os.path.basename(out)}, commit {commit})",
-    "",
-    f"Command: `{command}`. Durability sync everywhere. Medians over {n} runs, the systems interleaved in",
-    "each run (the two paxoskv modes swap order from run to run), each paxoskv step on a fresh local",
-    "3-node cluster. `async` is the default (`wal_writes = \"async\"`: WAL writes through io_uring; on a",
-    "disk without FUA the kernel runs an O_DSYNC write on one of its worker threads); `inline`",
-    "(`--wal-writes inline`) makes each record write a blocking system call on the shard's own thread.",
+if before:
+    names = ["this", "before"]
+    head = [
+        f"# paxoskv's WAL writes: this build and an earlier binary ({os.path.basename(out)}, commit {commit})",
+        "",
+        f"Command: `{command}`. Durability sync everywhere. Medians over {n} runs, the systems interleaved in",
+        "each run (the two paxoskv binaries swap order from run to run), each paxoskv step on a fresh local",
+        f"3-node cluster, both with `wal_writes = \"async\"` (the default). `this`: commit {commit}; `before`:",
+        f"`{before}`.",
+    ]
+else:
+    names = ["async", "inline"]
+    head = [
+        f"# paxoskv's WAL writes: through io_uring or inline ({os.path.basename(out)}, commit {commit})",
+        "",
+        f"Command: `{command}`. Durability sync everywhere. Medians over {n} runs, the systems interleaved in",
+        "each run (the two paxoskv modes swap order from run to run), each paxoskv step on a fresh local",
+        "3-node cluster. `async` is the default (`wal_writes = \"async\"`: WAL writes through io_uring; on a",
+        "disk without FUA the kernel runs an O_DSYNC write on one of its worker threads); `inline`",
+        "(`--wal-writes inline`) makes each record write a blocking system call on the shard's own thread.",
+    ]
+lines = head + [
     "SET -c 1: `redis-benchmark -c 1 -t set -d 100` at the leader, with the leader's WAL sync p50 over it",
     "(`INFO latency`, `wal_sync`: the histogram's bucket bound; buckets are quarter powers of two, so",
     "319 us means 256-319 us). 2k/s and 10k/s: `loadgen run --read-ratio 0.5 --connections 16` over",
     "every node, 10 s after a 2 s warmup. CPU: the servers' user + system ticks per operation over 8 s",
     "of the 10k/s window (all three nodes, every thread, io_uring's workers included; block-layer",
-    "completions in kernel threads are charged to no system). Raw disk: three concurrent O_DIRECT 4 KiB",
+    "completions in kernel threads are charged to no system). WAL sync p99 and max at 10k/s: each",
+    "node's `wal_sync` histogram after the 10k/s step (since the cluster started), the median over the",
+    "three nodes (bucket bounds, as above). Raw disk: three concurrent O_DIRECT 4 KiB",
     f"overwrite + fdatasync loops, p50 {statistics.median(raw):.0f} us (median of the runs). Every",
     "run's figures: `runs.txt`; the mode each cluster ran in, from its `INFO`: `*-config.txt`.",
     "",
     "| system | SET -c 1 p50 (ms) | WAL sync p50 (us) | WAL sync / raw disk | 2k/s p50 (ms) | 2k/s p99 (ms) "
-    "| 10k/s p50 (ms) | 10k/s p99 (ms) | CPU us/op at 10k/s | CPU x Redis |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| 10k/s p50 (ms) | 10k/s p99 (ms) | CPU us/op at 10k/s | CPU x Redis | 10k/s WAL sync p99 (us) "
+    "| 10k/s WAL sync max (us) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 redis_cpu = med("redis", 6)
-for name in ["async", "inline", "redis-aof", "redis"]:
+for name in names + ["redis-aof", "redis"]:
     wal = med(name, 1)
     cpu = med(name, 6)
     lines.append(
         f"| {name} | {fmt(med(name, 0))} | {fmt(wal, 0)} | {fmt(wal / statistics.median(raw) if wal else None, 2)} "
         f"| {fmt(med(name, 2))} | {fmt(med(name, 3))} | {fmt(med(name, 4))} | {fmt(med(name, 5))} "
-        f"| {fmt(cpu, 1)} | {fmt(cpu / redis_cpu if cpu and redis_cpu else None, 2)} |"
+        f"| {fmt(cpu, 1)} | {fmt(cpu / redis_cpu if cpu and redis_cpu else None, 2)} "
+        f"| {fmt(med(name, 7), 0)} | {fmt(med(name, 8), 0)} |"
     )
 open(os.path.join(out, "README.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

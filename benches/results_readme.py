@@ -905,7 +905,30 @@ def section_pairs(out):
                "a SET's key decoded as a slice of the log entry instead of a copy (one allocation less per applied "
                "SET). It cost as much CPU (lower in 5 of 10 runs) and raised the leader's peak memory from 285 to "
                "315 MiB: slicing a command held in a buffer of its own makes that buffer shared, which allocates "
-               "a header that lives as long as the log keeps the command.\n")
+               "a header that lives as long as the log keeps the command. The newest, `inline-values` (stop 38), "
+               "measured another change tried and reverted: each stored value in one allocation right after the "
+               "reference count its clones share (`Bytes::from_owner`), so that a GET's clone of the value and its "
+               "copy of the bytes would miss the cache once instead of twice (the count and the bytes). GETs got "
+               "no faster (median 570,638 against 598,798 GET/s, slower in 7 of 10 runs); `perf` showed the miss "
+               "moved from copying the bytes into cloning the value rather than going away.\n")
+
+
+def section_wal_pairs(out):
+    """Section 23: a WAL change, this build against an earlier binary (benches/record-wal-writes.sh --before)."""
+    bundles = section_newest_bundle(out, "wal-pairs", "23. A change to the WAL's writes against an earlier binary",
+                                    "runs.txt")
+    if not bundles:
+        return
+    out.append("Why: a change to how the WAL writes, measured where a WAL change shows (a single client, open "
+               "loop at 2k and 10k ops/s, each node's WAL sync tail), interleaved, next to AOF Redis and Redis. "
+               "The bundle so far measured a change tried and reverted in stop 38: the zeros the WAL writes ahead "
+               "of its records (section 12) topped up in the background instead of beside a record write, whose "
+               "sync waited for both (about a sixth of the syncs under `-P 16` SETs, each about 0.45 ms longer). "
+               "The background top-up made no sync measurably faster and the 10k/s tail worse (p99 3.16 against "
+               "2.45 ms, higher in 3 of 4 runs; the nodes' WAL sync max 6.2 against 4.7 ms): a background zero "
+               "write is in flight beside several record writes instead of one. Under `-P 16` the leader's WAL "
+               "sync stayed 1.6-1.8 ms either way: most of it is waiting for the executor's next pass (the "
+               "disk's own time for those writes, from io_uring's tracepoints, is about 0.6 ms).\n")
 
 
 def main():
@@ -1059,6 +1082,7 @@ def main():
     section_p16_profile(out)
     section_allocator(out)
     section_pairs(out)
+    section_wal_pairs(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
