@@ -931,6 +931,28 @@ def section_wal_pairs(out):
                "disk's own time for those writes, from io_uring's tracepoints, is about 0.6 ms).\n")
 
 
+def section_wal_trace(out):
+    """Section 24: the WAL's writes under -P 16, the disk's time and the shard's (benches/record-wal-trace.sh)."""
+    bundles = section_newest_bundle(out, "wal-trace", "24. A group commit under pipelined SETs: the disk's time and "
+                                    "the shard's", "runs.txt")
+    if not bundles:
+        return
+    out.append("How to read it: under `-P 16` SETs a record write takes the disk about as long at the leader as at "
+               "a follower (the same bytes, the same disk), but the leader's syncer sees its group commit done "
+               "about a millisecond later than the disk does, a follower's about 0.2 ms later. The leader's "
+               "executor is busy with its clients: a write is submitted at its next pass over the reactor, its "
+               "completion is seen at the pass after it completes, and the syncer then waits its turn among the "
+               "tasks woken with it. Ad hoc attempts in stop 38 at shortening that wait left the `-P 16` "
+               "throughput where it was: record writes on glommio's blocking thread, with the syncer in a "
+               "latency-sensitive task queue so that their completion cuts the executor's pass short (the "
+               "leader's group commit 1.85 → 1.46 ms, 3 pairs), and inline record writes (`--wal-writes inline`: "
+               "0.71 ms, the executor blocked meanwhile). So the leader's wait alone does not bound the throughput "
+               "there; what does is not settled (the two cores ran about 80% busy under it by `/proc/stat`, ad hoc; "
+               "section 20 prices each SET's CPU). A zero write (section 12) runs "
+               "beside about one record write in five and takes about 0.9 ms; running it in the background "
+               "instead made the 10k/s tail worse (section 23).\n")
+
+
 def main():
     out = ["# Results\n"]
     out.append(
@@ -1083,6 +1105,7 @@ def main():
     section_allocator(out)
     section_pairs(out)
     section_wal_pairs(out)
+    section_wal_trace(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
