@@ -68,3 +68,8 @@ row = next(r for r in csv.DictReader(open(sys.argv[1])) if r["op"] == "all")
 print(f"{float(row['p50_us']) / 1000:.3f} {float(row['p99_us']) / 1000:.3f}")
 PY
 }
+
+# The process listening on TCP PORT (a node: its client port).
+pid_of() { # PORT
+    ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}

@@ -47,9 +47,6 @@ pids=()
 trap 'stop_pids_and_remove "$work"' EXIT
 
 base=17550
-pid_of() { # PORT: the node process listening on it
-    ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
-}
 for run in $(seq "$runs"); do
     echo "run $run of $runs..."
     "$bin" cluster --base-port "$base" --data-dir "$work/cluster-$run" --fresh --run-seconds 3600 \

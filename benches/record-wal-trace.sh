@@ -58,9 +58,6 @@ pids=()
 trap 'stop_pids_and_remove "$work"' EXIT
 
 base=17550
-pid_of() { # PORT: the node process listening on it
-    ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
-}
 # Each node's "I COUNT SUM" of its wal_sync histogram, into FILE.
 cat >"$work/snapshot.sh" <<SNAP
 for i in 1 2 3; do
