@@ -194,7 +194,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![5, 9, 11, 18],
+            vec![5, 11, 15, 19],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -215,7 +215,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![13, 39, 62, 63],
+            vec![13, 27, 62, 63],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -228,12 +228,12 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![4, 5, 58, 59],
+            vec![4, 5, 9, 59],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![19, 27, 37, 132],
+            vec![19, 27, 54, 132],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -243,7 +243,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![1870],
+            vec![2832],
         ),
         (
             InjectedBug::StaleLeaseReads,
@@ -261,7 +261,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![1, 16, 34, 56],
+            vec![16, 28, 49, 56],
         ),
     ]
 }

@@ -18,6 +18,7 @@ use paxoskv::paxos::{Ballot, DurableState, PersistOp, Slot, SnapshotImage, Value
 use paxoskv::rng::Rng;
 use paxoskv::storage::{
     scan_segment, segment_epoch, Durability, RecoveryReport, Scan, ScanEnd, Wal, WalError, WalOptions, WalStats,
+    WRITE_ALIGN_BYTES,
 };
 
 /// Scan a segment file's bytes (its name gives its writes' epoch).
@@ -432,6 +433,66 @@ fn group_commit_shares_fsyncs_between_concurrent_appenders() {
         for i in 0..APPENDERS {
             assert_eq!(state.accepted[&i].1, value(&format!("appender {i}")));
         }
+    });
+}
+
+/// Issue 11: records appended while a group commit's write is on the disk
+/// go out at once in a write beside it, after a zero gap, and both
+/// recover. If the earlier of the two is lost while the later one landed,
+/// recovery truncates both and zeroes the later one: records written after
+/// recovery are never followed by it on the next start.
+#[test]
+fn a_write_beside_one_in_flight_recovers_and_a_lost_earlier_one_takes_it_along() {
+    let test = TestDir::new("write_beside");
+    let dir = test.join("wal");
+    run_local(move || async move {
+        // No zeros ahead: a write may go out beside a lone record write only.
+        let options = || WalOptions { zero_ahead: false, ..options(&dir, SEGMENT_BYTES_LARGE) };
+        let op = |slot: Slot, text: &str| PersistOp::Accept {
+            ballot: Ballot::new(1, 1),
+            first_slot: slot,
+            values: vec![value(&format!("slot {slot} {text}"))],
+        };
+        let (wal, _, _) = open(options()).await;
+        write_batches(&wal, &[vec![op(0, "first")]]).await;
+        let first = wal.append(&[op(1, "first")]);
+        {
+            let mut first_sync = std::pin::pin!(wal.sync(first));
+            assert!(futures_lite::future::poll_once(first_sync.as_mut()).await.is_none(), "its write is in flight");
+            let second = wal.append(&[op(2, "first")]);
+            let (first_done, second_done) = futures_lite::future::zip(first_sync, wal.sync(second)).await;
+            first_done.and(second_done).unwrap_or_else(|e| panic!("sync: {e}"));
+        }
+        drop(wal);
+
+        let path = segments(&dir)[0].clone();
+        let bytes = read(&path);
+        let writes = scan_file(&path, &bytes).write_offsets;
+        assert_eq!(writes.len(), 3, "one write per sync: {writes:?}");
+        assert_eq!(writes[2] % WRITE_ALIGN_BYTES, 0, "the last write went out beside the one before: {writes:?}");
+        let (wal, state, report) = open(options()).await;
+        assert_eq!(report.torn_tail, None);
+        assert_eq!(state.accepted.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+        drop(wal);
+
+        // The second write lost, the third (beside it) landed.
+        let mut lost = bytes.clone();
+        lost[writes[1]..writes[2]].fill(0);
+        write(&path, &lost);
+        let (wal, state, report) = open(options()).await;
+        let torn_at = report.torn_tail.as_ref().map(|(_, offset, _)| *offset);
+        assert_eq!(torn_at, Some(writes[1] as u64), "{report:?}");
+        assert_eq!(state.accepted.keys().copied().collect::<Vec<_>>(), vec![0]);
+        write_batches(&wal, &[vec![op(1, "after recovery")]]).await;
+        drop(wal);
+        let (_wal, state, report) = open(options()).await;
+        assert_eq!(report.torn_tail, None);
+        assert_eq!(
+            state.accepted.keys().copied().collect::<Vec<_>>(),
+            vec![0, 1],
+            "the lost pair's last write is gone"
+        );
+        assert_eq!(state.accepted[&1].1, value("slot 1 after recovery"));
     });
 }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::input::Input;
 use crate::paxos::{Ballot, DurableState, PersistOp, SnapshotImage, Value};
-use crate::storage::write::{WRITE_BODY_BYTES_MAX, WRITE_MAGIC};
+use crate::storage::write::{WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_BODY_BYTES_MAX, WRITE_MAGIC};
 use crate::storage::{
     encode_ops, encode_write, replay, scan_frames, scan_segment, Record, Scan, ScanEnd, WRITE_HEADER_BYTES,
 };
@@ -54,7 +54,9 @@ pub fn wal_scan(data: &[u8]) {
 /// - the last write's blocks landing in any order read `TornTail` at its
 ///   start (`Clean` if none or all of them landed);
 /// - damage to, or the loss of, a write before the last one reads
-///   `Corrupt` at its start: a valid later write follows.
+///   `Corrupt` at its start: a valid later write follows; but damage to
+///   the write just before the last reads `TornTail`, as if the two had
+///   been in flight together (`storage/write.rs`).
 pub fn wal_scan_mutated(data: &[u8]) {
     let mut input = Input::new(data);
     let ops = ops_from(&mut input);
@@ -116,6 +118,11 @@ pub fn wal_scan_mutated(data: &[u8]) {
             } else {
                 Some((torn(start), last))
             }
+        }
+        // The write before the last may have been in flight with it: damage
+        // to it reads as a torn pair (the limit `storage/write.rs` states).
+        SegmentMutation::DamageWrite { write, .. } if write + 2 == writes_ops.len() => {
+            Some((torn(starts[write]), write))
         }
         SegmentMutation::DamageWrite { write, .. } | SegmentMutation::DropWrite { write } => {
             Some((corrupt(starts[write]), write))
@@ -352,7 +359,10 @@ pub fn check_scan(bytes: &[u8], epoch: u64, scan: &Scan) {
     let mut records = Vec::new();
     let mut offsets = Vec::new();
     for (index, &offset) in scan.write_offsets.iter().enumerate() {
-        assert_eq!(offset, at, "write {index} does not follow the one before");
+        assert!(
+            next_write_start(bytes, at).contains(&offset),
+            "write {index} at {offset} does not follow the one before"
+        );
         let (seq, body) = whole_write(bytes, at, epoch).unwrap_or_else(|| panic!("no valid write at {at}"));
         assert_eq!(seq, index as u64 + 1, "write at {at} out of sequence");
         let frames = scan_frames(&bytes[body.clone()]);
@@ -368,10 +378,12 @@ pub fn check_scan(bytes: &[u8], epoch: u64, scan: &Scan) {
     let rest_zero = bytes[at..].iter().all(|byte| *byte == 0);
     let foreign = header_at(bytes, at).is_some_and(|(write_epoch, _, _)| write_epoch != epoch);
     let here = whole_write(bytes, at, epoch);
-    if let Some((seq, body)) = &here {
-        let frames = scan_frames(&bytes[body.clone()]);
-        let readable = *seq == next_seq && frames.end == ScanEnd::Clean && frames.valid_len == body.len();
-        assert!(!readable, "the scan stopped at {at}, before a valid next write");
+    for start in next_write_start(bytes, at) {
+        if let Some((seq, body)) = whole_write(bytes, start, epoch) {
+            let frames = scan_frames(&bytes[body.clone()]);
+            let readable = seq == next_seq && frames.end == ScanEnd::Clean && frames.valid_len == body.len();
+            assert!(!readable, "the scan stopped at {at}, before a valid next write at {start}");
+        }
     }
     let later = valid_write_after(bytes, at, epoch, next_seq);
     match &scan.end {
@@ -414,9 +426,25 @@ fn whole_write(bytes: &[u8], at: usize, epoch: u64) -> Option<(u64, Range<usize>
 /// The first offset after `at` where a whole valid write of `epoch` with a
 /// sequence number above `next_seq` starts.
 fn valid_write_after(bytes: &[u8], at: usize, epoch: u64, next_seq: u64) -> Option<usize> {
-    (at + 1..bytes.len())
-        .filter(|&start| bytes[start..].starts_with(&WRITE_MAGIC))
-        .find(|&start| whole_write(bytes, start, epoch).is_some_and(|(seq, _)| seq > next_seq))
+    // Only the write after `next_seq`, issued while it was in flight, may
+    // follow it torn; an earlier seq is stale.
+    let in_flight_with = next_seq + 1..next_seq + WRITES_IN_FLIGHT_MAX;
+    (at + 1..bytes.len()).filter(|&start| bytes[start..].starts_with(&WRITE_MAGIC)).find(|&start| {
+        whole_write(bytes, start, epoch).is_some_and(|(seq, _)| seq >= next_seq && !in_flight_with.contains(&seq))
+    })
+}
+
+/// Where the next write starts after one ending at `at`: at `at`, or, if
+/// it was issued beside that one, at the next `WRITE_ALIGN_BYTES` boundary
+/// with only zeros between.
+fn next_write_start(bytes: &[u8], at: usize) -> Vec<usize> {
+    let boundary = at.next_multiple_of(WRITE_ALIGN_BYTES);
+    let gap_zero = bytes.get(at..boundary).is_some_and(|gap| gap.iter().all(|byte| *byte == 0));
+    if boundary != at && gap_zero {
+        vec![at, boundary]
+    } else {
+        vec![at]
+    }
 }
 
 /// Ops a core could persist: promises, contiguous accepts, chosen values,
@@ -555,6 +583,9 @@ mod tests {
             (vec![0, 5, 0, 10, 0x40], corrupt(0)),
             // Mutation 6: drop write 1.
             (vec![0, 6, 1], corrupt(starts[1])),
+            // Damage write 1, the one before the last: it may have been in
+            // flight with the last, so the two read as a torn tail.
+            (vec![0, 5, 1, 10, 0x40], torn(starts[1])),
         ] {
             let mut damaged = segment.clone();
             mutate_segment(&mut damaged, &starts, &mut Input::new(&decisions));

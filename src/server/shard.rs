@@ -13,7 +13,7 @@
 //!   first yields, so the reader tasks hand the node what arrived during
 //!   the stall before its timeouts fire (see `src/node/mod.rs`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use crate::net::peer::PeerFrame;
 use crate::node::{Node, NodeEvent, Output, Request, SnapshotJob, Stage};
 use crate::paxos::{Event, NodeId};
 use crate::server_log;
-use crate::storage::Wal;
+use crate::storage::{Wal, WRITES_IN_FLIGHT_MAX};
 
 /// How a client of this node waits for its reply.
 pub enum ClientWaiter {
@@ -333,55 +333,70 @@ pub async fn run_driver(shard: ShardRef) {
 }
 
 /// The syncer task: group commit, then tell the node what is durable.
+/// Up to `WRITES_IN_FLIGHT_MAX` syncs at once, each its own task: while
+/// one group commit is on the disk, the records appended since go out in
+/// the next beside it (`Wal::sync` decides whether they may), rather than
+/// waiting for it.
 pub async fn run_syncer(shard: ShardRef) {
-    let (kick, wal) = {
-        let s = shard.borrow();
-        (s.sync_kick.clone(), s.wal.clone())
-    };
+    let kick = shard.borrow().sync_kick.clone();
+    let running = Rc::new(Cell::new(0));
+    // The highest target handed to a sync task.
+    let mut requested = 0;
     loop {
         kick.wait().await;
-        loop {
+        while running.get() < WRITES_IN_FLIGHT_MAX {
             // Everything appended, but only once something waits for it
             // (`Node::sync_wanted`: commit-index records ride along).
             let target = {
                 let s = shard.borrow();
                 match s.appended.back() {
-                    Some(&(target, _)) if s.node.sync_wanted() => target,
+                    Some(&(target, _)) if s.node.sync_wanted() && target > requested => target,
                     _ => break,
                 }
             };
-            let started = Instant::now();
-            if let Err(e) = wal.sync(target).await {
-                let s = shard.borrow();
-                server_log!(
-                    s.shared.node,
-                    s.index,
-                    "FATAL: the WAL failed, stopping so nothing unsafe is acknowledged: {e}"
-                );
-                std::process::exit(2);
-            }
-            let mut s = shard.borrow_mut();
-            let took = started.elapsed();
-            s.metrics.fsync_seconds.observe(took.as_secs_f64());
-            s.metrics.stages.record(Stage::WalSync, took.as_micros() as u64);
-            if !s.identity_written {
-                if let Err(e) = super::identity::write(&s.shared.file, s.shared.node, s.index) {
-                    server_log!(s.shared.node, s.index, "FATAL: {e}");
-                    std::process::exit(2);
-                }
-                s.identity_written = true;
-            }
-            let mut token = None;
-            while s.appended.front().is_some_and(|(seq, _)| *seq <= target) {
-                token = s.appended.pop_front().map(|(_, token)| token);
-            }
-            if let Some(token) = token {
-                let now = s.now();
-                s.node.on_synced(now, token);
-            }
-            s.kick.notify();
+            requested = target;
+            running.set(running.get() + 1);
+            glommio::spawn_local(sync_to(shard.clone(), target, running.clone())).detach();
         }
     }
+}
+
+/// One group commit: sync the WAL up to `target`, then hand the node the
+/// newest token it covers (syncs complete in order, `Wal::sync`; a task
+/// that finds its tokens taken by a later sync's task hands none).
+async fn sync_to(shard: ShardRef, target: u64, running: Rc<Cell<u64>>) {
+    let wal = shard.borrow().wal.clone();
+    let started = Instant::now();
+    if let Err(e) = wal.sync(target).await {
+        let s = shard.borrow();
+        server_log!(s.shared.node, s.index, "FATAL: the WAL failed, stopping so nothing unsafe is acknowledged: {e}");
+        std::process::exit(2);
+    }
+    let mut s = shard.borrow_mut();
+    let took = started.elapsed();
+    s.metrics.fsync_seconds.observe(took.as_secs_f64());
+    s.metrics.stages.record(Stage::WalSync, took.as_micros() as u64);
+    if !s.identity_written {
+        if let Err(e) = super::identity::write(&s.shared.file, s.shared.node, s.index) {
+            server_log!(s.shared.node, s.index, "FATAL: {e}");
+            std::process::exit(2);
+        }
+        s.identity_written = true;
+    }
+    // Everything durable by now, which may be more than `target`: a sync
+    // that waited for the write in flight wrote all appended meanwhile.
+    let durable = wal.synced().max(target);
+    let mut token = None;
+    while s.appended.front().is_some_and(|(seq, _)| *seq <= durable) {
+        token = s.appended.pop_front().map(|(_, token)| token);
+    }
+    if let Some(token) = token {
+        let now = s.now();
+        s.node.on_synced(now, token);
+    }
+    running.set(running.get() - 1);
+    s.kick.notify();
+    s.sync_kick.notify();
 }
 
 /// The ticker task: `Node::tick` at the node's next deadline

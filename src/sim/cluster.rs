@@ -198,10 +198,11 @@ pub(super) enum EventKind {
         node: NodeId,
         epoch: u64,
     },
-    /// A node's fsync completed.
+    /// A node's fsync completed: the sync covering `token`.
     Synced {
         node: NodeId,
         epoch: u64,
+        token: u64,
     },
     /// A node's snapshot job is serialized.
     SnapshotDone {
@@ -306,6 +307,9 @@ pub struct FaultCounts {
     pub messages_cut: u64,
     /// Crashes that tore the sync in flight (blocks in any order, maybe a flipped bit).
     pub torn_writes: u64,
+    /// Crashes with two syncs in flight, the second's write beside the
+    /// first's (either may have completed).
+    pub crashes_beside: u64,
     /// Disks lost (the replica rejoined and relearned its state).
     pub disk_losses: u64,
     /// Crashes that left a deleted segment's bytes past a log's end.
@@ -508,7 +512,7 @@ impl Cluster {
                     self.drain(node);
                 }
             }
-            EventKind::Synced { node, epoch } => self.on_synced(node, epoch),
+            EventKind::Synced { node, epoch, token } => self.on_synced(node, epoch, token),
             EventKind::SnapshotDone { node, epoch, slot, data } => {
                 if self.node(node).epoch == epoch {
                     self.input(node, super::node::Input::SnapshotDone { slot, data });

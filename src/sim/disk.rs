@@ -9,7 +9,11 @@
 //! tear the sync in progress: its writes before the crash point landed,
 //! the one at the crash point landed block by block in any order (with
 //! disk faults on, a landed block may also have a flipped bit), and those
-//! after it never happened. Restart recovers through the real scanner,
+//! after it never happened. As in the real WAL, a second sync may go out
+//! beside a lone write in flight (at most two at once, the later one's
+//! write at the next 4 KiB boundary); the node hears of it only once the
+//! first completed too, and a crash may find it complete behind a torn or
+//! lost first one. Restart recovers through the real scanner,
 //! exactly as a server does: a torn last write is truncated; anything else
 //! is an error. A disk loss wipes everything (the marker too, unless the
 //! fault keeps it).
@@ -26,9 +30,14 @@
 //!
 //! [`InjectedBug::WalIndexEpochs`]: crate::paxos::InjectedBug::WalIndexEpochs
 
+use std::collections::VecDeque;
+
 use crate::paxos::{DurableState, PersistOp, SnapshotImage};
 use crate::rng::Rng;
-use crate::storage::{encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd, SALT_MARK};
+use crate::storage::{
+    encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd, SALT_MARK, WRITES_IN_FLIGHT_MAX,
+    WRITE_ALIGN_BYTES, WRITE_HEADER_BYTES,
+};
 
 /// The sector size torn writes are cut at.
 const BLOCK_BYTES: usize = 512;
@@ -45,6 +54,21 @@ enum Step {
     /// checkpoint write (`checkpoint` frames): atomic here, as the real
     /// WAL's temp-file, fsync, rename, fsync-directory sequence is.
     Snapshot { image: SnapshotImage, checkpoint: Vec<u8> },
+}
+
+/// A sync in progress.
+#[derive(Clone, Debug)]
+struct SimSync {
+    /// The last token it covers.
+    token: u64,
+    steps: Vec<Step>,
+    /// Its writes completed; they land once every sync before it did.
+    done: bool,
+    /// Issued beside the sync before it (both one write): its write's
+    /// offset and sequence number, fixed when it was issued, as the real
+    /// WAL fixes them (`Wal::place`): at the next `WRITE_ALIGN_BYTES`
+    /// boundary after the write before it, zeros between.
+    beside: Option<(usize, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,8 +98,9 @@ pub struct SimDisk {
     pub lost_marker: bool,
     /// Appended, not yet taken by a sync: (token, steps).
     pending: Vec<(u64, Vec<Step>)>,
-    /// The sync in progress: the last token it covers and its steps.
-    in_flight: Option<(u64, Vec<Step>)>,
+    /// The syncs in progress, oldest first: at most `WRITES_IN_FLIGHT_MAX`,
+    /// a second one only beside a lone write (`SimDisk::start_sync`).
+    in_flight: VecDeque<SimSync>,
     /// What the durable bytes replay to, kept in step for inspection.
     state: DurableState,
     /// What everything appended amounts to (checkpoints are cut from it).
@@ -106,7 +131,7 @@ impl SimDisk {
             initialized: false,
             lost_marker: false,
             pending: Vec::new(),
-            in_flight: None,
+            in_flight: VecDeque::new(),
             state: DurableState::default(),
             appended_state: DurableState::default(),
             torn_tails_recovered: 0,
@@ -158,7 +183,12 @@ impl SimDisk {
     }
 
     pub fn is_syncing(&self) -> bool {
-        self.in_flight.is_some()
+        !self.in_flight.is_empty()
+    }
+
+    /// A sync is in flight beside another (`start_sync`).
+    pub fn writes_beside(&self) -> bool {
+        self.in_flight.iter().any(|sync| sync.beside.is_some())
     }
 
     /// Queue one append (a node's `Append`).
@@ -194,34 +224,83 @@ impl SimDisk {
         self.pending.push((token, steps));
     }
 
-    /// Start a sync of everything appended, if none runs and there is
-    /// something to sync. Returns the last token it covers.
+    /// Start a sync of everything appended, if there is something to sync
+    /// and either none runs or this one may go out beside those that do,
+    /// as the real WAL's `Wal::sync` decides: one run of records (or
+    /// nothing) beside lone record writes, at most `WRITES_IN_FLIGHT_MAX`
+    /// at once. The appends' runs of records merge into one write, as the
+    /// real WAL's do. Returns the last token it covers.
     pub fn start_sync(&mut self) -> Option<u64> {
-        if self.in_flight.is_some() || self.pending.is_empty() {
-            return None;
+        let token = self.pending.last().map(|(t, _)| *t)?;
+        let mut steps: Vec<Step> = Vec::new();
+        for step in self.pending.iter().flat_map(|(_, steps)| steps) {
+            match (steps.last_mut(), step) {
+                (Some(Step::Write { frames, ops }), Step::Write { frames: more, ops: more_ops }) => {
+                    frames.extend_from_slice(more);
+                    ops.extend_from_slice(more_ops);
+                }
+                _ => steps.push(step.clone()),
+            }
         }
-        let token = self.pending.last().map(|(t, _)| *t).expect("not empty");
-        let steps = self.pending.drain(..).flat_map(|(_, steps)| steps).collect();
-        self.in_flight = Some((token, steps));
+        let lone = |steps: &[Step]| matches!(steps, [] | [Step::Write { .. }]);
+        let beside = match self.in_flight.back() {
+            None => None,
+            Some(_)
+                if self.in_flight.len() < WRITES_IN_FLIGHT_MAX as usize
+                    && self.in_flight.iter().all(|sync| lone(&sync.steps))
+                    && lone(&steps) =>
+            {
+                // The write before this one: its end, and this one's seq.
+                let (end, seq) = match self.in_flight.back().map(|sync| (&sync.steps[..], sync.beside)) {
+                    Some(([Step::Write { frames, .. }], Some((at, seq)))) => {
+                        (at + WRITE_HEADER_BYTES + frames.len(), seq + 1)
+                    }
+                    Some(([Step::Write { frames, .. }], None)) => {
+                        (self.wal.len() + WRITE_HEADER_BYTES + frames.len(), self.next_write_seq + 1)
+                    }
+                    Some((_, Some((at, seq)))) => (at, seq),
+                    _ => (self.wal.len(), self.next_write_seq),
+                };
+                Some((end.next_multiple_of(WRITE_ALIGN_BYTES), seq))
+            }
+            Some(_) => return None,
+        };
+        self.pending.clear();
+        self.in_flight.push_back(SimSync { token, steps, done: false, beside });
         Some(token)
     }
 
-    /// The sync in progress completed: its steps are durable.
-    pub fn finish_sync(&mut self) -> u64 {
-        let (token, steps) = self.in_flight.take().expect("a sync was in progress");
-        if !steps.is_empty() {
-            self.initialized = true;
-            self.lost_marker = false;
+    /// The sync that covers `token` completed. Returns the last token now
+    /// durable, if that moved: a sync's steps land, and the node hears of
+    /// it, only once every sync before it completed too.
+    pub fn complete(&mut self, token: u64) -> Option<u64> {
+        if let Some(sync) = self.in_flight.iter_mut().find(|sync| sync.token == token) {
+            sync.done = true;
         }
-        for step in steps {
-            self.land(step);
+        let mut durable = None;
+        while self.in_flight.front().is_some_and(|sync| sync.done) {
+            let sync = self.in_flight.pop_front().expect("a front");
+            if !sync.steps.is_empty() {
+                self.initialized = true;
+                self.lost_marker = false;
+            }
+            for step in sync.steps {
+                self.land(step, sync.beside);
+            }
+            durable = Some(sync.token);
         }
-        token
+        durable
     }
 
-    fn land(&mut self, step: Step) {
+    /// `beside`: the write's offset and seq, if it went out beside another.
+    fn land(&mut self, step: Step, beside: Option<(usize, u64)>) {
         match step {
             Step::Write { frames, ops } => {
+                if let Some((at, seq)) = beside {
+                    debug_assert!(at >= self.wal.len(), "a write beside lands past the one before it");
+                    self.wal.resize(at, 0);
+                    self.next_write_seq = seq;
+                }
                 encode_write(self.epoch, self.next_write_seq, &frames, &mut self.wal);
                 self.next_write_seq += 1;
                 for op in &ops {
@@ -240,19 +319,34 @@ impl SimDisk {
         }
     }
 
-    /// A crash. `faults`: the sync in progress may be torn (else it is lost whole).
+    /// A crash. `faults`: a sync in progress may be torn (else it is lost
+    /// whole). A sync that completed while one before it had not lands
+    /// whole: its write is on the disk, past the torn or lost one, where
+    /// recovery must take it for part of the torn tail.
     pub fn crash(&mut self, faults: bool, rng: &mut Rng) -> bool {
         self.pending.clear();
         let mut torn = false;
-        if let Some((_, steps)) = self.in_flight.take() {
-            if faults && !steps.is_empty() {
-                let cut = rng.below(steps.len() as u64) as usize;
-                let mut steps = steps.into_iter();
+        for sync in std::mem::take(&mut self.in_flight) {
+            if sync.done {
+                // Behind one that did not complete (a completed front
+                // sync has landed): its bytes are on the disk, its ops are
+                // durable only if recovery reads them.
+                if let (Some((at, seq)), [Step::Write { frames, .. }]) = (sync.beside, &sync.steps[..]) {
+                    debug_assert!(at >= self.wal.len(), "a write beside lands past the one before it");
+                    self.wal.resize(at, 0);
+                    encode_write(self.epoch, seq, frames, &mut self.wal);
+                }
+                continue;
+            }
+            if faults && !sync.steps.is_empty() {
+                let cut = rng.below(sync.steps.len() as u64) as usize;
+                let mut steps = sync.steps.into_iter();
                 for step in steps.by_ref().take(cut) {
-                    self.land(step);
+                    self.land(step, None);
                 }
                 if let Some(Step::Write { frames, .. }) = steps.next() {
-                    self.tear(&frames, rng);
+                    let (at, seq) = sync.beside.unwrap_or((self.wal.len(), self.next_write_seq));
+                    self.tear(&frames, at, seq, rng);
                     torn = true;
                 }
             }
@@ -261,12 +355,12 @@ impl SimDisk {
         torn
     }
 
-    /// Write one write block by block, each block landing or not, one
-    /// landed block perhaps with a flipped bit.
-    fn tear(&mut self, frames: &[u8], rng: &mut Rng) {
-        let start = self.wal.len();
+    /// Write one write (sequence number `seq`) at `start` block by block,
+    /// each block landing or not, one landed block perhaps with a flipped
+    /// bit.
+    fn tear(&mut self, frames: &[u8], start: usize, seq: u64, rng: &mut Rng) {
         let mut bytes = Vec::new();
-        encode_write(self.epoch, self.next_write_seq, frames, &mut bytes);
+        encode_write(self.epoch, seq, frames, &mut bytes);
         self.wal.resize(start + bytes.len(), 0);
         let mut at = start / BLOCK_BYTES * BLOCK_BYTES;
         let mut landed = Vec::new();
@@ -382,7 +476,7 @@ mod tests {
     fn sync(disk: &mut SimDisk, token: u64, ops: &[PersistOp]) {
         disk.append(token, ops);
         assert_eq!(disk.start_sync(), Some(token));
-        assert_eq!(disk.finish_sync(), token);
+        assert_eq!(disk.complete(token), Some(token));
     }
 
     #[test]
@@ -409,7 +503,9 @@ mod tests {
                     sync(&mut disk, token as u64, ops);
                 }
                 let synced = disk.state().clone();
-                // Several appends in one sync: several writes to tear among.
+                // Several appends in one sync: their runs of records merge
+                // into one write, a snapshot splits them: several steps to
+                // tear among.
                 for (token, ops) in steps[cut..].iter().enumerate() {
                     disk.append(100 + token as u64, ops);
                 }
@@ -422,6 +518,43 @@ mod tests {
                     assert!(recovered.chosen.get(slot) == Some(value) || recovered.log_start() > *slot);
                 }
             }
+        }
+    }
+
+    /// Issue 11: a sync issued while a lone write is in flight goes out
+    /// beside it, after a gap. If it completes first, nothing is durable
+    /// until the first one completes; a crash then, with the first torn or
+    /// lost, truncates both and never reads as corruption.
+    #[test]
+    fn a_sync_beside_another_is_durable_after_it_and_torn_with_it() {
+        let b = Ballot::new(1, 1);
+        let accept =
+            |slot: u64, text| vec![PersistOp::Accept { ballot: b, first_slot: slot, values: vec![value(text)] }];
+        let mut rng = Rng::new(11);
+        for round in 0..400 {
+            let mut disk = SimDisk::new(7);
+            sync(&mut disk, 1, &accept(0, "a"));
+            disk.append(2, &accept(1, "b"));
+            assert_eq!(disk.start_sync(), Some(2));
+            disk.append(3, &accept(2, "c"));
+            assert_eq!(disk.start_sync(), Some(3), "beside the lone write in flight");
+            disk.append(4, &accept(3, "d"));
+            assert_eq!(disk.start_sync(), None, "two in flight at most");
+            assert_eq!(disk.complete(3), None, "the write before it is still in flight");
+            assert_eq!(disk.state().accepted.len(), 1);
+            if round == 0 {
+                let mut whole = disk.clone();
+                assert_eq!(whole.complete(2), Some(3), "both durable once the first is");
+                let scan = scan_segment(&whole.wal, whole.epoch);
+                assert_eq!((scan.end, scan.writes), (ScanEnd::Clean, 3));
+                assert_eq!(scan.write_offsets[2] % WRITE_ALIGN_BYTES, 0, "{:?}", scan.write_offsets);
+                assert_eq!(whole.clone().recover().unwrap(), *whole.state());
+            }
+            disk.crash(round % 2 == 0, &mut rng);
+            let recovered = disk.recover().unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let slots: Vec<u64> = recovered.accepted.keys().copied().collect();
+            // The first write's blocks may all have landed unflipped.
+            assert!(slots == [0] || slots == [0, 1, 2], "round {round}: {slots:?}");
         }
     }
 

@@ -35,6 +35,9 @@ impl Cluster {
         self.faults.crashes += 1;
         let faults = self.config.disk_faults;
         let n = &mut self.nodes[(node - 1) as usize];
+        if n.disk.writes_beside() {
+            self.faults.crashes_beside += 1;
+        }
         let torn = n.disk.crash(faults, &mut self.disk_rng);
         n.node = None;
         n.epoch += 1;

@@ -143,26 +143,31 @@ impl Cluster {
 
     /// Node `id`'s fsync finished: the disk holds it now, whether or not
     /// the node's executor runs; the node learns it when it does.
-    pub(super) fn on_synced(&mut self, id: NodeId, epoch: u64) {
+    /// The sync covering `token` completed; the node learns what is
+    /// durable once every sync before it completed too (`SimDisk::complete`).
+    pub(super) fn on_synced(&mut self, id: NodeId, epoch: u64, token: u64) {
         let n = self.node_mut(id);
         if n.epoch != epoch || n.node.is_none() {
             return;
         }
-        let token = n.disk.finish_sync();
-        self.input(id, Input::Synced { token });
+        if let Some(token) = n.disk.complete(token) {
+            self.input(id, Input::Synced { token });
+        }
     }
 
-    /// Start a sync of everything appended, if the disk is idle and the
-    /// node waits for one (`Node::sync_wanted`).
+    /// Start a sync of everything appended, if the node waits for one
+    /// (`Node::sync_wanted`) and the disk takes it: idle, or beside a lone
+    /// write (`SimDisk::start_sync`).
     pub(super) fn start_sync(&mut self, id: NodeId) {
         let n = self.node_mut(id);
-        if !n.node.as_ref().is_some_and(|node| node.sync_wanted()) || n.disk.start_sync().is_none() {
+        if !n.node.as_ref().is_some_and(|node| node.sync_wanted()) {
             return;
         }
+        let Some(token) = n.disk.start_sync() else { return };
         let epoch = n.epoch;
         let jitter = 1.0 + self.disk_rng.unit() * self.config.fsync_jitter;
         let after = (self.config.fsync_us as f64 * jitter) as u64 * self.config.fsync_factor(id);
-        self.schedule(after, EventKind::Synced { node: id, epoch });
+        self.schedule(after, EventKind::Synced { node: id, epoch, token });
     }
 
     /// Run node `id`'s Ready loop and carry out its output.
@@ -193,9 +198,7 @@ impl Cluster {
         for append in appends {
             n.disk.append(append.token, &append.ops);
         }
-        if !n.disk.is_syncing() {
-            self.start_sync(id);
-        }
+        self.start_sync(id);
         for (waiter, reply) in replies {
             let delay = self.network.delay(&mut self.net_rng);
             self.schedule(delay, EventKind::ClientReply { waiter, reply });

@@ -10,9 +10,16 @@
 //! ```
 //!
 //! Group commit: `append` encodes records into memory at once (in call
-//! order); `sync(seq)` waits until a single durable write covers `seq`.
-//! While one write runs, every append made meanwhile waits for the next
-//! one, which covers them all. With `Durability::Sync` segments are opened
+//! order); `sync(seq)` waits until a durable write covers `seq`. While one
+//! write runs, the appends made meanwhile go out in one write beside it at
+//! once, if it is a lone write of records (no zeros, roll or snapshot
+//! beside it): at most `WRITES_IN_FLIGHT_MAX` (two) at a time, the later
+//! starting at the next `WRITE_ALIGN_BYTES` boundary so that the two share
+//! no block, and reported durable only once the earlier one is too
+//! (`write.rs` has the rule recovery reads them by). Otherwise they wait
+//! for the next write, which covers them all. Before, a write arriving
+//! during a group commit waited for it and then for its own: under load
+//! the leader's local sync took about twice the WAL's sync (issue 11). With `Durability::Sync` segments are opened
 //! O_DSYNC, so a record write completes only once it is on stable storage:
 //! one io_uring operation instead of a write and an fdatasync (about 30 µs
 //! less per commit on the development machine, issue 11). On a disk
@@ -45,6 +52,7 @@
 //! at recovery as a torn tail (if it was the last write) or as corruption.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -57,7 +65,7 @@ use glommio::io::{Directory, DmaBuffer, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
-use super::write::write_header;
+use super::write::{write_header, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_HEADER_BYTES};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 mod recovery;
@@ -274,6 +282,22 @@ fn open_buffered(path: &Path, durability: Durability) -> Result<Option<Rc<std::f
     }
 }
 
+/// A write laid out by `Wal::place`, to be sent by `Wal::issue`.
+enum Placed {
+    /// `Durability::None`: bytes for the page cache at `at`.
+    Buffered { file: Rc<std::fs::File>, data: Vec<u8>, at: u64, path: PathBuf },
+    /// Whole aligned blocks from `at`.
+    Direct { file: Rc<DmaFile>, buffer: DmaBuffer, at: u64, path: PathBuf, inline: bool },
+}
+
+/// Zeros to write ahead of the records: `[start, stop)` of `file`.
+struct ZeroRange {
+    file: Rc<DmaFile>,
+    path: PathBuf,
+    start: u64,
+    stop: u64,
+}
+
 /// Appended but not yet written, in append order.
 enum Pending {
     /// A run of encoded records.
@@ -292,6 +316,48 @@ enum Failure {
     Io(String),
 }
 
+/// A sync whose write is in flight.
+struct InFlight {
+    /// The `appended` count it makes durable.
+    target: u64,
+    done: bool,
+    /// Its work is one run of records, written with no zeros beside it: a
+    /// later sync may write beside it (`Inner::may_write_beside`).
+    lone: bool,
+}
+
+/// The syncs in flight, oldest first. A sync's target becomes `synced`
+/// only once it and every sync before it are done: the write after one in
+/// flight can complete first, and recovery would truncate it with the
+/// earlier one if that one was torn (`write.rs`).
+#[derive(Default)]
+struct InFlightSyncs(VecDeque<InFlight>);
+
+impl InFlightSyncs {
+    fn start(&mut self, target: u64) {
+        debug_assert!(self.0.back().is_none_or(|sync| sync.target < target), "targets rise");
+        self.0.push_back(InFlight { target, done: false, lone: false });
+    }
+
+    /// The sync of `target` is done: what is now durable, if that moved.
+    fn complete(&mut self, target: u64) -> Option<u64> {
+        if let Some(sync) = self.0.iter_mut().find(|sync| sync.target == target) {
+            sync.done = true;
+        }
+        let mut synced = None;
+        while self.0.front().is_some_and(|sync| sync.done) {
+            synced = self.0.pop_front().map(|sync| sync.target);
+        }
+        synced
+    }
+
+    fn mark_lone(&mut self, target: u64) {
+        if let Some(sync) = self.0.iter_mut().find(|sync| sync.target == target) {
+            sync.lone = true;
+        }
+    }
+}
+
 struct Inner {
     options: WalOptions,
     segment: Segment,
@@ -306,13 +372,37 @@ struct Inner {
     /// Invariant: `synced <= appended`.
     appended: u64,
     synced: u64,
-    syncing: bool,
+    /// Syncs whose writes are in flight, oldest first (at most
+    /// `WRITES_IN_FLIGHT_MAX`).
+    in_flight: InFlightSyncs,
     failure: Option<Failure>,
     /// What the appended records amount to (for checkpoints). Bounded by
     /// the snapshot interval, like the core's own log.
     state: DurableState,
     device_ops: u64,
     stats: WalStats,
+}
+
+impl Inner {
+    /// May the next write go out beside those in flight? Only a run of
+    /// records (or nothing), within this segment (no roll), with durable
+    /// writes (`Durability::Sync`), at most `WRITES_IN_FLIGHT_MAX` at once,
+    /// and only beside lone record writes: never beside a zero top-up (it
+    /// writes where the next records go), a roll or a snapshot.
+    fn may_write_beside(&self) -> bool {
+        let records = match self.pending.as_slice() {
+            [] => 0,
+            [Pending::Records { bytes, .. }] => bytes.len(),
+            _ => return false,
+        };
+        let s = &self.segment;
+        let start = s.end.next_multiple_of(WRITE_ALIGN_BYTES as u64);
+        self.options.durability == Durability::Sync
+            && self.in_flight.0.len() < WRITES_IN_FLIGHT_MAX as usize
+            && self.in_flight.0.iter().all(|sync| sync.lone)
+            && (WRITE_ALIGN_BYTES as u64).is_multiple_of(s.file.alignment())
+            && start + (WRITE_HEADER_BYTES + records) as u64 <= self.options.segment_bytes
+    }
 }
 
 pub struct Wal {
@@ -494,7 +584,12 @@ impl Wal {
     }
 
     /// Wait until everything appended up to `seq` is durable (per the
-    /// durability mode). Concurrent callers share one write and fsync.
+    /// durability mode). Concurrent callers share one write. A caller whose
+    /// `seq` the write in flight does not cover issues the next write at
+    /// once, beside it, if that write is a lone run of records
+    /// (`Inner::may_write_beside`); it then starts at the next
+    /// `WRITE_ALIGN_BYTES` boundary, and reports durable only once the
+    /// write before it is too (`write.rs` says why recovery needs both).
     pub async fn sync(&self, seq: u64) -> Result<(), WalError> {
         loop {
             {
@@ -506,30 +601,56 @@ impl Wal {
                 if inner.synced >= seq {
                     return Ok(());
                 }
-                if !inner.syncing {
+                let covered = inner.in_flight.0.back().is_some_and(|sync| sync.target >= seq);
+                if !covered && (inner.in_flight.0.is_empty() || inner.may_write_beside()) {
                     break;
                 }
             }
             self.notify.wait().await;
         }
-        let (target, pending) = {
+        let (target, pending, beside) = {
             let mut inner = self.inner.borrow_mut();
-            inner.syncing = true;
-            (inner.appended, std::mem::take(&mut inner.pending))
+            let target = inner.appended;
+            let beside = !inner.in_flight.0.is_empty();
+            inner.in_flight.start(target);
+            (target, std::mem::take(&mut inner.pending), beside)
         };
         let mut in_flight = SyncInFlight { wal: self, done: false };
-        let result = self.write_and_sync(pending).await;
+        let result = self.write_and_sync(pending, target, beside).await;
         in_flight.done = true;
-        let mut inner = self.inner.borrow_mut();
-        inner.syncing = false;
-        match &result {
-            Ok(()) => inner.synced = target,
-            Err(WalError::InjectedCrash) => inner.failure = Some(Failure::InjectedCrash),
-            Err(e) => inner.failure = Some(Failure::Io(e.to_string())),
+        {
+            let mut inner = self.inner.borrow_mut();
+            match &result {
+                Ok(()) => {
+                    if let Some(synced) = inner.in_flight.complete(target) {
+                        inner.synced = synced;
+                    }
+                }
+                Err(WalError::InjectedCrash) => inner.failure = Some(Failure::InjectedCrash),
+                Err(e) => inner.failure = Some(Failure::Io(e.to_string())),
+            }
         }
-        drop(inner);
         self.notify.notify_all();
-        result
+        result?;
+        // Written, but the write before it may still be in flight.
+        loop {
+            {
+                let inner = self.inner.borrow();
+                if let Some(failure) = &inner.failure {
+                    return Err(failure_error(failure, &inner.options.dir));
+                }
+                if inner.synced >= seq {
+                    return Ok(());
+                }
+            }
+            self.notify.wait().await;
+        }
+    }
+
+    /// Append calls whose records are durable (covered by completed syncs,
+    /// in order): at least the `seq` of every `sync` that returned.
+    pub fn synced(&self) -> u64 {
+        self.inner.borrow().synced
     }
 
     pub fn stats(&self) -> WalStats {
@@ -547,56 +668,79 @@ impl Wal {
     }
 
     /// Write `body` (whole record frames) as the segment's next write
-    /// (`write.rs`), at its end, rewriting the partial last block. With
-    /// `Durability::Sync` the header and body are placed straight into the
-    /// aligned buffer the device reads, after the block's old prefix: the
-    /// body is copied once (a write of a large group commit is hundreds of
-    /// KiB, and a staging copy of it cost an allocation of fresh pages and a
-    /// copy per write, issue 11).
+    /// (`write.rs`): [`Wal::place`], then [`Wal::issue`].
     async fn write_tail(&self, body: &[u8]) -> Result<(), WalError> {
-        let (file, buffered, path, end, prefix, header) = {
-            let inner = self.inner.borrow();
-            let s = &inner.segment;
-            let header = write_header(s.epoch, s.next_write_seq, body);
-            (s.file.clone(), s.buffered.clone(), s.path.clone(), s.end, s.tail.clone(), header)
-        };
+        let placed = self.place(body, false)?;
+        self.issue(placed).await
+    }
+
+    /// Lay out `body` as the segment's next write and move the segment's
+    /// end past it, at once, so that a write placed meanwhile goes after
+    /// it. At the end, rewriting the partial last block, or, `beside` a
+    /// write in flight, at the next `WRITE_ALIGN_BYTES` boundary (zeros
+    /// between, which the write in flight put there or found there), so
+    /// that the two share no block. With `Durability::Sync` the header and
+    /// body are placed straight into the aligned buffer the device reads,
+    /// after the block's old prefix: the body is copied once (a write of a
+    /// large group commit is hundreds of KiB, and a staging copy of it cost
+    /// an allocation of fresh pages and a copy per write, issue 11).
+    fn place(&self, body: &[u8], beside: bool) -> Result<Placed, WalError> {
+        self.device_op()?;
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        let s = &mut inner.segment;
+        let header = write_header(s.epoch, s.next_write_seq, body);
+        let file = s.file.clone();
         let align = file.alignment();
+        let (end, prefix) = match beside {
+            true => (s.end.next_multiple_of(WRITE_ALIGN_BYTES as u64), &[][..]),
+            false => (s.end, &s.tail[..]),
+        };
         let block_start = end / align * align;
         debug_assert_eq!(prefix.len() as u64, end - block_start);
         let data_len = header.len() + body.len();
         let new_end = end + data_len as u64;
         let new_block_start = new_end / align * align;
-        self.device_op()?;
-        let tail = if let Some(buffered) = buffered {
-            // Durability::None: into the page cache, at once.
+        let (placed, tail) = if let Some(buffered) = &s.buffered {
+            // Durability::None: into the page cache.
             let mut data = Vec::with_capacity(data_len);
             data.extend_from_slice(&header);
             data.extend_from_slice(body);
-            std::os::unix::fs::FileExt::write_all_at(&*buffered, &data, end).map_err(io_err("writing", &path))?;
-            prefix.iter().chain(&data).skip((new_block_start - block_start) as usize).copied().collect()
+            let tail = prefix.iter().chain(&data).skip((new_block_start - block_start) as usize).copied().collect();
+            (Placed::Buffered { file: buffered.clone(), data, at: end, path: s.path.clone() }, tail)
         } else {
             let total = prefix.len() + data_len;
             let mut buffer = file.alloc_dma_buffer(total.div_ceil(align as usize) * align as usize);
             let bytes = buffer.as_bytes_mut();
             let (old, rest) = bytes.split_at_mut(prefix.len());
-            old.copy_from_slice(&prefix);
+            old.copy_from_slice(prefix);
             let (head, rest) = rest.split_at_mut(header.len());
             head.copy_from_slice(&header);
             let (records, zeros) = rest.split_at_mut(body.len());
             records.copy_from_slice(body);
             zeros.fill(0);
             let tail = bytes[(new_block_start - block_start) as usize..total].to_vec();
-            let inline = self.inner.borrow().options.inline_writes;
-            write_block_aligned(&file, buffer, block_start, inline).await.map_err(io_err("writing", &path))?;
-            tail
+            let inline = inner.options.inline_writes;
+            (Placed::Direct { file, buffer, at: block_start, path: s.path.clone(), inline }, tail)
         };
-        let mut inner = self.inner.borrow_mut();
-        inner.segment.end = new_end;
-        inner.segment.tail = tail;
-        inner.segment.next_write_seq += 1;
+        s.end = new_end;
+        s.tail = tail;
+        s.next_write_seq += 1;
         inner.stats.writes += 1;
         inner.stats.bytes += data_len as u64;
-        Ok(())
+        Ok(placed)
+    }
+
+    /// Send a placed write to the disk.
+    async fn issue(&self, placed: Placed) -> Result<(), WalError> {
+        match placed {
+            Placed::Buffered { file, data, at, path } => {
+                std::os::unix::fs::FileExt::write_all_at(&*file, &data, at).map_err(io_err("writing", &path))
+            }
+            Placed::Direct { file, buffer, at, path, inline } => {
+                write_block_aligned(&file, buffer, at, inline).await.map_err(io_err("writing", &path))
+            }
+        }
     }
 
     /// Keep the segment written with zeros up to `ZERO_AHEAD_BYTES` past
@@ -612,26 +756,31 @@ impl Wal {
     /// `results/wal-requests/`, but on ext4 without a journal the
     /// conversion could then reach the disk by writeback long before a
     /// flush makes the zeros durable, exposing the blocks' old contents
-    /// past the end of the log.) Runs beside the write of `len` bytes at
-    /// `end` (the segment's end before that write), never below what it
-    /// writes: both are done before the next write starts.
-    async fn zero_ahead(&self, end: u64, len: u64) -> Result<(), WalError> {
-        let (file, path, start, stop) = {
-            let inner = self.inner.borrow();
-            if inner.options.durability == Durability::None || !inner.options.zero_ahead {
-                return Ok(());
-            }
-            let s = &inner.segment;
-            let align = s.file.alignment();
-            let data_end = (end + len).div_ceil(align) * align;
-            let start = s.zeroed.max(data_end);
-            let limit = inner.options.segment_bytes / align * align;
-            if start >= limit || start + ZERO_CHUNK_BYTES > data_end + ZERO_AHEAD_BYTES {
-                return Ok(());
-            }
-            let stop = (data_end + ZERO_AHEAD_BYTES).min(limit);
-            (s.file.clone(), s.path.clone(), start, stop)
-        };
+    /// past the end of the log.) Runs beside a record write, above its end
+    /// (the segment's end once that write is placed): no write goes out
+    /// beside the two (`Inner::may_write_beside`), so none lands where the
+    /// zeros go.
+    /// The zeros to write beside the write just placed, if the lead fell
+    /// by a chunk.
+    fn zero_range(&self) -> Option<ZeroRange> {
+        let inner = self.inner.borrow();
+        if inner.options.durability == Durability::None || !inner.options.zero_ahead {
+            return None;
+        }
+        let s = &inner.segment;
+        let align = s.file.alignment();
+        let data_end = s.end.div_ceil(align) * align;
+        let start = s.zeroed.max(data_end);
+        let limit = inner.options.segment_bytes / align * align;
+        if start >= limit || start + ZERO_CHUNK_BYTES > data_end + ZERO_AHEAD_BYTES {
+            return None;
+        }
+        let stop = (data_end + ZERO_AHEAD_BYTES).min(limit);
+        Some(ZeroRange { file: s.file.clone(), path: s.path.clone(), start, stop })
+    }
+
+    async fn zero_ahead(&self, range: Option<ZeroRange>) -> Result<(), WalError> {
+        let Some(ZeroRange { file, path, start, stop }) = range else { return Ok(()) };
         let mut buffer = file.alloc_dma_buffer((stop - start) as usize);
         buffer.as_bytes_mut().fill(0);
         self.device_op()?;
@@ -673,8 +822,11 @@ impl Wal {
     }
 
     /// Write the pending work in append order: each run of records synced
-    /// before what follows it, each snapshot at its place.
-    async fn write_and_sync(&self, pending: Vec<Pending>) -> Result<(), WalError> {
+    /// before what follows it, each snapshot at its place. `beside`: a
+    /// write is in flight (`sync`), and this work is one run of records
+    /// that fits the segment after a gap (`Inner::may_write_beside`).
+    async fn write_and_sync(&self, pending: Vec<Pending>, target: u64, beside: bool) -> Result<(), WalError> {
+        let lone = pending.len() == 1;
         for work in pending {
             match work {
                 Pending::Records { mut bytes, records } => {
@@ -682,17 +834,16 @@ impl Wal {
                         let inner = self.inner.borrow();
                         (inner.segment.end, inner.options.segment_bytes)
                     };
-                    if end > 0 && end + bytes.len() as u64 > limit {
+                    if !beside && end > 0 && end + bytes.len() as u64 > limit {
                         self.roll_segment(Vec::new()).await?;
                     }
-                    // The zeros go out beside the records, past them
-                    // (measured from the end the records are written at).
-                    let end = self.inner.borrow().segment.end;
-                    let (written, zeroed) = futures_lite::future::zip(
-                        self.write_tail(&bytes),
-                        self.zero_ahead(end, bytes.len() as u64 + super::write::WRITE_HEADER_BYTES as u64),
-                    )
-                    .await;
+                    // The zeros go out beside the records, past them.
+                    let placed = self.place(&bytes, beside)?;
+                    let zeros = self.zero_range();
+                    if lone && zeros.is_none() {
+                        self.inner.borrow_mut().in_flight.mark_lone(target);
+                    }
+                    let (written, zeroed) = futures_lite::future::zip(self.issue(placed), self.zero_ahead(zeros)).await;
                     written?;
                     zeroed?;
                     // O_DSYNC: the write above was the sync (module doc).
@@ -823,9 +974,29 @@ impl Drop for SyncInFlight<'_> {
             return;
         }
         let mut inner = self.wal.inner.borrow_mut();
-        inner.syncing = false;
         inner.failure.get_or_insert(Failure::Io("a sync was cancelled while writing".into()));
         drop(inner);
         self.wal.notify.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlightSyncs;
+
+    /// The write issued beside another completes first: nothing is
+    /// reported durable until the earlier one completes too, then both are.
+    #[test]
+    fn a_sync_is_durable_only_once_every_sync_before_it_is() {
+        let mut syncs = InFlightSyncs::default();
+        syncs.start(3);
+        syncs.start(7);
+        assert_eq!(syncs.complete(7), None, "the write of 3 is still in flight");
+        assert_eq!(syncs.complete(3), Some(7));
+        syncs.start(9);
+        syncs.start(12);
+        assert_eq!(syncs.complete(9), Some(9));
+        assert_eq!(syncs.complete(12), Some(12));
+        assert!(syncs.0.is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! `sync`, or a checkpoint) is one checksummed unit on disk.
 //!
 //! ```text
-//! segment = write*                       then zeros, or stale bytes of an older use of the file
+//! segment = (write | gap write)*         then zeros, or stale bytes of an older use of the file
+//! gap     = zeros up to the next multiple of WRITE_ALIGN_BYTES
 //! write   = header body
 //! header  = magic: u32 "PXWR" | epoch: u64 | seq: u64 | body_len: u32 | body_crc: u32 | header_crc: u32
 //! body    = frame*                       (record.rs; body_crc = CRC32C(body), header_crc over the 28 bytes before it)
@@ -18,21 +19,29 @@
 //! Why: one write spans several disk blocks, and after a power loss a later
 //! block of it can be on disk without an earlier one. Frame by frame, that
 //! looks like an invalid frame followed by valid ones: mid-log corruption.
-//! Write by write it is what it is: the last write fails its checksum, and
-//! no write comes after it, because the writer issues write `n + 1` only
-//! after write `n` and its fdatasync completed. So:
+//! Write by write it is what it is: a write that fails its checksum is one
+//! of the last [`WRITES_IN_FLIGHT_MAX`] (two), because the writer issues
+//! write `n + 2` only after write `n` is durable, and reports write `n + 1`
+//! durable only once write `n` is too (`wal.rs`). Write `n + 1` may start
+//! while write `n` is in flight; it then starts at the next multiple of
+//! [`WRITE_ALIGN_BYTES`] after write `n`'s end, with zeros between, so that
+//! the two never write the same block (a block written by both could land
+//! as either). So:
 //!
-//! - an invalid write with no valid write of this segment and a higher
-//!   `seq` anywhere after it is the torn last write: nothing in it was
-//!   acknowledged, and recovery truncates it ([`ScanEnd::TornTail`]);
-//! - an invalid write followed by a valid later write is damage to a write
-//!   that had been made durable ([`ScanEnd::Corrupt`]): recovery refuses to
-//!   start, because skipping it could forget a promise.
+//! - an invalid write followed by no valid write of this segment, or only
+//!   by the write after it (`seq + 1`, which was in flight with it), is the
+//!   torn tail: nothing in either was acknowledged, and recovery truncates
+//!   it ([`ScanEnd::TornTail`]) and zeroes what follows;
+//! - an invalid write followed by a valid write two or more `seq` later is
+//!   damage to a write that had been made durable ([`ScanEnd::Corrupt`]):
+//!   recovery refuses to start, because skipping it could forget a promise.
 //!
-//! What cannot be told apart: damage to the *last* durable write (a bit
-//! that rots after the fsync) reads as a torn tail. Nothing distinguishes
-//! the two on disk; the records lost are at most one group commit's, and
-//! the replica's peers hold them (a majority acknowledged every chosen value).
+//! What cannot be told apart: damage to one of the last two durable writes
+//! (a bit that rots after the sync) reads as a torn tail. Nothing
+//! distinguishes the two on disk; the records lost are at most two group
+//! commits', and the replica's peers hold them (a majority acknowledged
+//! every chosen value). A log written with gaps is not readable by a build
+//! from before them, which reads the gap as corruption.
 
 use super::record::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::scan::{scan_frames, Scan, ScanEnd};
@@ -41,6 +50,12 @@ use super::scan::{scan_frames, Scan, ScanEnd};
 pub const WRITE_MAGIC: [u8; 4] = *b"PXWR";
 /// Bytes of a write header.
 pub const WRITE_HEADER_BYTES: usize = 4 + 8 + 8 + 4 + 4 + 4;
+/// A write issued while the one before it is in flight starts at the next
+/// multiple of this many bytes (zeros between): a page, a multiple of any
+/// device's block size the writer accepts (`wal.rs`).
+pub const WRITE_ALIGN_BYTES: usize = 4096;
+/// Writes of a segment in flight at once, at most (module doc).
+pub const WRITES_IN_FLIGHT_MAX: u64 = 2;
 /// The largest body a write may have: a generous bound on one group commit
 /// (a header claiming more is damage, not a reason to read gigabytes).
 pub const WRITE_BODY_BYTES_MAX: u32 = 1 << 30;
@@ -129,6 +144,9 @@ pub fn scan_segment(bytes: &[u8], epoch: u64) -> Scan {
         if rest.iter().all(|byte| *byte == 0) {
             break; // the end: zeros (or nothing) follow
         }
+        if let Some(next) = after_gap(bytes, offset, epoch, next_seq) {
+            offset = next; // a write issued while the one before it was in flight
+        }
         let header = read_header(bytes, offset);
         if header.as_ref().is_some_and(|h| h.epoch != epoch) {
             break; // an older use of this file: not ours
@@ -169,14 +187,35 @@ pub fn scan_segment(bytes: &[u8], epoch: u64) -> Scan {
     scan
 }
 
+/// Where write `seq` starts if it follows a gap at `offset`: zeros up to
+/// the next multiple of [`WRITE_ALIGN_BYTES`], then that whole valid write.
+fn after_gap(bytes: &[u8], offset: usize, epoch: u64, seq: u64) -> Option<usize> {
+    let boundary = offset.next_multiple_of(WRITE_ALIGN_BYTES);
+    if boundary == offset || !bytes.get(offset..boundary)?.iter().all(|byte| *byte == 0) {
+        return None;
+    }
+    let header = read_header(bytes, boundary)?;
+    let whole = header.epoch == epoch && header.seq == seq && read_body(bytes, boundary, &header).is_some();
+    whole.then_some(boundary)
+}
+
+/// May a valid write `seq` follow a torn write `torn_seq`? Only if it was
+/// in flight with it. An earlier `seq` is a stale one, of no account; the
+/// same `seq` again (after damaged gap bytes) or a later one is damage.
+fn may_follow_torn(torn_seq: u64, seq: u64) -> bool {
+    seq < torn_seq || (torn_seq + 1..torn_seq + WRITES_IN_FLIGHT_MAX).contains(&seq)
+}
+
 /// The write at `offset` is invalid: torn if no valid write of this segment
-/// with a later sequence number starts after it, corrupt otherwise.
+/// starts after it but for one that may have been in flight with it,
+/// corrupt otherwise.
 fn classify(bytes: &[u8], offset: usize, epoch: u64, next_seq: u64, what: &str) -> ScanEnd {
     let later = (offset + 1..bytes.len().saturating_sub(WRITE_HEADER_BYTES - 1))
         .filter(|&at| bytes[at..at + 4] == WRITE_MAGIC)
         .find(|&at| {
-            read_header(bytes, at)
-                .is_some_and(|h| h.epoch == epoch && h.seq > next_seq && read_body(bytes, at, &h).is_some())
+            read_header(bytes, at).is_some_and(|h| {
+                h.epoch == epoch && !may_follow_torn(next_seq, h.seq) && read_body(bytes, at, &h).is_some()
+            })
         });
     match later {
         None => ScanEnd::TornTail { offset, reason: format!("{what}: the last write was torn") },
@@ -207,15 +246,74 @@ mod tests {
     /// Segment `epoch` with `writes` writes of 3 ops each; returns the
     /// bytes and each write's start.
     fn segment(epoch: u64, writes: u64) -> (Vec<u8>, Vec<usize>) {
+        segment_with_gaps(epoch, writes, |_| false)
+    }
+
+    /// As [`segment`], but write `seq` starts at the next
+    /// `WRITE_ALIGN_BYTES` boundary, zeros between, where `beside(seq)`:
+    /// it was issued while the write before it was in flight.
+    fn segment_with_gaps(epoch: u64, writes: u64, beside: impl Fn(u64) -> bool) -> (Vec<u8>, Vec<usize>) {
         let mut out = Vec::new();
         let mut starts = Vec::new();
         for seq in 1..=writes {
             let mut body = Vec::new();
             encode_ops(&ops(3), &mut body);
+            if beside(seq) {
+                out.resize(out.len().next_multiple_of(WRITE_ALIGN_BYTES), 0);
+            }
             starts.push(out.len());
             encode_write(epoch, seq, &body, &mut out);
         }
         (out, starts)
+    }
+
+    #[test]
+    fn a_write_issued_beside_the_one_before_follows_a_zero_gap_and_scans_clean() {
+        let (bytes, starts) = segment_with_gaps(4, 4, |seq| seq == 4);
+        assert_eq!(starts[3] % WRITE_ALIGN_BYTES, 0);
+        assert!(bytes[starts[3] - 1] == 0 && starts[3] > starts[2] + WRITE_HEADER_BYTES, "a gap: {starts:?}");
+        let scan = scan_segment(&bytes, 4);
+        assert_eq!((scan.end, scan.records.len(), scan.write_offsets), (ScanEnd::Clean, 12, starts));
+        assert_eq!(scan.valid_len, bytes.len());
+    }
+
+    /// Writes 3 and 4 were in flight together (4 beside 3), and 4 landed
+    /// while 3 did not, or only in part: neither was acknowledged, so both
+    /// are the torn tail, not damage; and write 4 is never read as the
+    /// write after 2.
+    #[test]
+    fn a_lost_write_with_the_one_beside_it_landed_is_a_torn_tail() {
+        let (bytes, starts) = segment_with_gaps(5, 4, |seq| seq == 4);
+        let third = starts[2]..starts[3];
+        for (what, lose) in
+            [("none", 0..third.len()), ("its header", WRITE_HEADER_BYTES..third.len()), ("all but a byte", 40..41)]
+        {
+            let mut torn = bytes.clone();
+            for byte in &mut torn[third.start + lose.start..third.start + lose.end] {
+                *byte = if lose.len() == 1 { !*byte } else { 0 };
+            }
+            let scan = scan_segment(&torn, 5);
+            let at_third = matches!(scan.end, ScanEnd::TornTail { offset, .. } if offset == third.start);
+            assert!(at_third, "{what} of write 3 landed: {:?}", scan.end);
+            assert_eq!((scan.records.len(), scan.valid_len), (6, third.start), "{what} of write 3 landed");
+        }
+    }
+
+    #[test]
+    fn bytes_in_a_gap_or_a_write_two_after_an_invalid_one_are_corruption() {
+        // A bit set in the zeros before the next write: damage, not a tear.
+        let (mut bytes, starts) = segment_with_gaps(6, 3, |seq| seq == 3);
+        let gap_end = starts[2];
+        bytes[gap_end - 1] = 1;
+        let scan = scan_segment(&bytes, 6);
+        assert!(matches!(scan.end, ScanEnd::Corrupt { .. }), "{:?}", scan.end);
+        assert_eq!(scan.records.len(), 6);
+        // Write 2 invalid, write 4 valid: 4 was issued after 2 was durable.
+        let (mut bytes, starts) = segment_with_gaps(6, 4, |seq| seq == 4);
+        bytes[starts[1] + WRITE_HEADER_BYTES + 5] ^= 0x10;
+        bytes[starts[2]..starts[3]].fill(0);
+        let scan = scan_segment(&bytes, 6);
+        assert!(matches!(scan.end, ScanEnd::Corrupt { offset, .. } if offset == starts[1]), "{:?}", scan.end);
     }
 
     #[test]

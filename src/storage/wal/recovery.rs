@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use super::{
     epoch, fsync_directory, glommio_err, io_err, new_salt, open_buffered, open_segment_for_writing, parse_name,
-    parse_segment_name, segment_name, snapshot_name, Durability, Inner, Notify, RecoveryReport, Segment, Wal, WalError,
-    WalOptions, WalStats, SNAPSHOT_TMP_NAME,
+    parse_segment_name, segment_name, snapshot_name, Durability, InFlightSyncs, Inner, Notify, RecoveryReport, Segment,
+    Wal, WalError, WalOptions, WalStats, SNAPSHOT_TMP_NAME,
 };
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 use crate::storage::record::Record;
@@ -227,7 +227,7 @@ impl Wal {
                 spare_records: Vec::new(),
                 appended: 0,
                 synced: 0,
-                syncing: false,
+                in_flight: InFlightSyncs::default(),
                 failure: None,
                 state: state.clone(),
                 device_ops: 0,
