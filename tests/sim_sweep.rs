@@ -261,7 +261,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![16, 28, 49, 56],
+            vec![16, 27, 28, 56],
         ),
     ]
 }

@@ -14,7 +14,9 @@ use bytes::Bytes;
 
 use super::input::Input;
 use crate::paxos::{Ballot, DurableState, PersistOp, SnapshotImage, Value};
-use crate::storage::write::{WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_BODY_BYTES_MAX, WRITE_MAGIC};
+use crate::storage::write::{
+    WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_BODY_BYTES_MAX, WRITE_GAP_ALIGN_BYTES, WRITE_MAGIC,
+};
 use crate::storage::{
     encode_ops, encode_write, replay, scan_frames, scan_segment, Record, Scan, ScanEnd, WRITE_HEADER_BYTES,
 };
@@ -434,17 +436,19 @@ fn valid_write_after(bytes: &[u8], at: usize, epoch: u64, next_seq: u64) -> Opti
     })
 }
 
-/// Where the next write starts after one ending at `at`: at `at`, or, if
-/// it was issued beside that one, at the next `WRITE_ALIGN_BYTES` boundary
-/// with only zeros between.
+/// Where the next write may start after one ending at `at`: at `at`, or,
+/// if it was issued beside that one, at any multiple of
+/// `WRITE_GAP_ALIGN_BYTES` up to the next multiple of `WRITE_ALIGN_BYTES`
+/// with only zeros from `at` to it.
 fn next_write_start(bytes: &[u8], at: usize) -> Vec<usize> {
-    let boundary = at.next_multiple_of(WRITE_ALIGN_BYTES);
-    let gap_zero = bytes.get(at..boundary).is_some_and(|gap| gap.iter().all(|byte| *byte == 0));
-    if boundary != at && gap_zero {
-        vec![at, boundary]
-    } else {
-        vec![at]
+    let mut starts = vec![at];
+    let limit = at.next_multiple_of(WRITE_ALIGN_BYTES).min(bytes.len());
+    for start in (at + 1..=limit).filter(|start| start.is_multiple_of(WRITE_GAP_ALIGN_BYTES)) {
+        if bytes[at..start].iter().all(|byte| *byte == 0) {
+            starts.push(start);
+        }
     }
+    starts
 }
 
 /// Ops a core could persist: promises, contiguous accepts, chosen values,

@@ -11,7 +11,7 @@
 //! disk faults on, a landed block may also have a flipped bit), and those
 //! after it never happened. As in the real WAL, a second sync may go out
 //! beside a lone write in flight (at most two at once, the later one's
-//! write at the next 4 KiB boundary); the node hears of it only once the
+//! write at the next sector boundary); the node hears of it only once the
 //! first completed too, and a crash may find it complete behind a torn or
 //! lost first one. Restart recovers through the real scanner,
 //! exactly as a server does: a torn last write is truncated; anything else
@@ -36,7 +36,7 @@ use crate::paxos::{DurableState, PersistOp, SnapshotImage};
 use crate::rng::Rng;
 use crate::storage::{
     encode_checkpoint, encode_ops, encode_write, replay, scan_segment, ScanEnd, SALT_MARK, WRITES_IN_FLIGHT_MAX,
-    WRITE_ALIGN_BYTES, WRITE_HEADER_BYTES,
+    WRITE_HEADER_BYTES,
 };
 
 /// The sector size torn writes are cut at.
@@ -66,7 +66,7 @@ struct SimSync {
     done: bool,
     /// Issued beside the sync before it (both one write): its write's
     /// offset and sequence number, fixed when it was issued, as the real
-    /// WAL fixes them (`Wal::place`): at the next `WRITE_ALIGN_BYTES`
+    /// WAL fixes them (`Wal::place`): at the next sector boundary
     /// boundary after the write before it, zeros between.
     beside: Option<(usize, u64)>,
 }
@@ -261,7 +261,7 @@ impl SimDisk {
                     Some((_, Some((at, seq)))) => (at, seq),
                     _ => (self.wal.len(), self.next_write_seq),
                 };
-                Some((end.next_multiple_of(WRITE_ALIGN_BYTES), seq))
+                Some((end.next_multiple_of(BLOCK_BYTES), seq))
             }
             Some(_) => return None,
         };
@@ -547,7 +547,7 @@ mod tests {
                 assert_eq!(whole.complete(2), Some(3), "both durable once the first is");
                 let scan = scan_segment(&whole.wal, whole.epoch);
                 assert_eq!((scan.end, scan.writes), (ScanEnd::Clean, 3));
-                assert_eq!(scan.write_offsets[2] % WRITE_ALIGN_BYTES, 0, "{:?}", scan.write_offsets);
+                assert_eq!(scan.write_offsets[2] % BLOCK_BYTES, 0, "{:?}", scan.write_offsets);
                 assert_eq!(whole.clone().recover().unwrap(), *whole.state());
             }
             disk.crash(round % 2 == 0, &mut rng);

@@ -53,4 +53,6 @@ pub use checkpoint::encode_checkpoint;
 pub use record::{decode_body, encode_ops, encode_record, Record, RecordError, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 pub use scan::{replay, scan_frames, validate_replay, ReplayError, Scan, ScanEnd};
 pub use wal::{segment_epoch, Durability, RecoveryReport, Wal, WalError, WalOptions, WalStats, SALT_MARK};
-pub use write::{encode_write, scan_segment, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_HEADER_BYTES};
+pub use write::{
+    encode_write, scan_segment, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_GAP_ALIGN_BYTES, WRITE_HEADER_BYTES,
+};

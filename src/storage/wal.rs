@@ -14,8 +14,8 @@
 //! write runs, the appends made meanwhile go out in one write beside it at
 //! once, if it is a lone write of records (no zeros, roll or snapshot
 //! beside it): at most `WRITES_IN_FLIGHT_MAX` (two) at a time, the later
-//! starting at the next `WRITE_ALIGN_BYTES` boundary so that the two share
-//! no block, and reported durable only once the earlier one is too
+//! starting at the next multiple of the device's block size so that the
+//! two share no block, and reported durable only once the earlier one is too
 //! (`write.rs` has the rule recovery reads them by). Otherwise they wait
 //! for the next write, which covers them all. Before, a write arriving
 //! during a group commit waited for it and then for its own: under load
@@ -65,7 +65,7 @@ use glommio::io::{Directory, DmaBuffer, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
-use super::write::{write_header, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_HEADER_BYTES};
+use super::write::{write_header, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_GAP_ALIGN_BYTES, WRITE_HEADER_BYTES};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
 mod recovery;
@@ -396,11 +396,13 @@ impl Inner {
             _ => return false,
         };
         let s = &self.segment;
-        let start = s.end.next_multiple_of(WRITE_ALIGN_BYTES as u64);
+        let align = s.file.alignment();
+        let start = s.end.next_multiple_of(align);
         self.options.durability == Durability::Sync
             && self.in_flight.0.len() < WRITES_IN_FLIGHT_MAX as usize
             && self.in_flight.0.iter().all(|sync| sync.lone)
-            && (WRITE_ALIGN_BYTES as u64).is_multiple_of(s.file.alignment())
+            && (WRITE_ALIGN_BYTES as u64).is_multiple_of(align)
+            && align.is_multiple_of(WRITE_GAP_ALIGN_BYTES as u64)
             && start + (WRITE_HEADER_BYTES + records) as u64 <= self.options.segment_bytes
     }
 }
@@ -588,7 +590,7 @@ impl Wal {
     /// `seq` the write in flight does not cover issues the next write at
     /// once, beside it, if that write is a lone run of records
     /// (`Inner::may_write_beside`); it then starts at the next
-    /// `WRITE_ALIGN_BYTES` boundary, and reports durable only once the
+    /// block boundary, and reports durable only once the
     /// write before it is too (`write.rs` says why recovery needs both).
     pub async fn sync(&self, seq: u64) -> Result<(), WalError> {
         loop {
@@ -677,7 +679,7 @@ impl Wal {
     /// Lay out `body` as the segment's next write and move the segment's
     /// end past it, at once, so that a write placed meanwhile goes after
     /// it. At the end, rewriting the partial last block, or, `beside` a
-    /// write in flight, at the next `WRITE_ALIGN_BYTES` boundary (zeros
+    /// write in flight, at the next block boundary (zeros
     /// between, which the write in flight put there or found there), so
     /// that the two share no block. With `Durability::Sync` the header and
     /// body are placed straight into the aligned buffer the device reads,
@@ -693,7 +695,7 @@ impl Wal {
         let file = s.file.clone();
         let align = file.alignment();
         let (end, prefix) = match beside {
-            true => (s.end.next_multiple_of(WRITE_ALIGN_BYTES as u64), &[][..]),
+            true => (s.end.next_multiple_of(file.alignment()), &[][..]),
             false => (s.end, &s.tail[..]),
         };
         let block_start = end / align * align;
