@@ -13,8 +13,10 @@
 //! One request in `NodeConfig::anatomy_every` is sampled (0: none).
 //!
 //! Besides the stages of sampled requests the shell times every WAL sync
-//! (`wal_sync`: one group commit's write until it is durable, as the syncer
-//! task sees it), the figure to set beside a raw write + fdatasync.
+//! (`wal_sync`: a group commit's sync task from its start until its write
+//! is durable; a write issued beside another one, `storage/wal.rs`, counts
+//! its wait for that one too, as does a sync that had to wait for the
+//! write in flight), the figure to set beside a raw write + fdatasync.
 
 use std::collections::{BTreeMap, VecDeque};
 

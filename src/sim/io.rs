@@ -141,10 +141,10 @@ impl Cluster {
         self.input(to, Input::Deliver { from, frame });
     }
 
-    /// Node `id`'s fsync finished: the disk holds it now, whether or not
-    /// the node's executor runs; the node learns it when it does.
-    /// The sync covering `token` completed; the node learns what is
-    /// durable once every sync before it completed too (`SimDisk::complete`).
+    /// Node `id`'s sync covering `token` finished: the disk holds it now,
+    /// whether or not the node's executor runs. The node learns what is
+    /// durable when it does, and only once every sync before this one
+    /// finished too (`SimDisk::complete`).
     pub(super) fn on_synced(&mut self, id: NodeId, epoch: u64, token: u64) {
         let n = self.node_mut(id);
         if n.epoch != epoch || n.node.is_none() {

@@ -19,9 +19,11 @@
 //! (`write.rs` has the rule recovery reads them by). Otherwise they wait
 //! for the next write, which covers them all. Before, a write arriving
 //! during a group commit waited for it and then for its own: under load
-//! the leader's local sync took about twice the WAL's sync (issue 11). With `Durability::Sync` segments are opened
-//! O_DSYNC, so a record write completes only once it is on stable storage:
-//! one io_uring operation instead of a write and an fdatasync (about 30 µs
+//! the leader's local sync took about twice the WAL's sync (issue 11).
+//!
+//! With `Durability::Sync` segments are opened O_DSYNC, so a record write
+//! completes only once it is on stable storage: one io_uring operation
+//! instead of a write and an fdatasync (about 30 µs
 //! less per commit on the development machine, issue 11). On a disk
 //! without FUA writes the O_DSYNC write needs a cache flush, so the kernel
 //! still runs it on an io_uring worker thread;
@@ -745,8 +747,9 @@ impl Wal {
         }
     }
 
-    /// Keep the segment written with zeros up to `ZERO_AHEAD_BYTES` past
-    /// the data: a record write into a preallocated but unwritten extent
+    /// The zeros to write beside the write just placed, if the lead fell by
+    /// a chunk. The segment is kept written with zeros up to
+    /// `ZERO_AHEAD_BYTES` past the data: a record write into a preallocated but unwritten extent
     /// makes its sync write the extent's conversion too, one into written
     /// zeros is a plain overwrite (about half the sync time on the
     /// development machine's disk, issue 11). Zeros read as the end of the
@@ -762,8 +765,6 @@ impl Wal {
     /// (the segment's end once that write is placed): no write goes out
     /// beside the two (`Inner::may_write_beside`), so none lands where the
     /// zeros go.
-    /// The zeros to write beside the write just placed, if the lead fell
-    /// by a chunk.
     fn zero_range(&self) -> Option<ZeroRange> {
         let inner = self.inner.borrow();
         if inner.options.durability == Durability::None || !inner.options.zero_ahead {
