@@ -54,7 +54,6 @@
 //! at recovery as a torn tail (if it was the last write) or as corruption.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -67,10 +66,13 @@ use glommio::io::{Directory, DmaBuffer, DmaFile};
 
 use super::checkpoint::encode_checkpoint;
 use super::record::encode_ops;
-use super::write::{write_header, WRITES_IN_FLIGHT_MAX, WRITE_ALIGN_BYTES, WRITE_GAP_ALIGN_BYTES, WRITE_HEADER_BYTES};
+use super::write::{write_header, WRITE_ALIGN_BYTES, WRITE_GAP_ALIGN_BYTES, WRITE_HEADER_BYTES};
 use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 
+mod in_flight;
 mod recovery;
+
+use in_flight::InFlightSyncs;
 
 /// `Wal::zero_ahead`: how far past the data segments are kept zeroed, and
 /// the least that is zeroed at once (but for a segment's last piece): the
@@ -318,48 +320,6 @@ enum Failure {
     Io(String),
 }
 
-/// A sync whose write is in flight.
-struct InFlight {
-    /// The `appended` count it makes durable.
-    target: u64,
-    done: bool,
-    /// Its work is one run of records, written with no zeros beside it: a
-    /// later sync may write beside it (`Inner::may_write_beside`).
-    lone: bool,
-}
-
-/// The syncs in flight, oldest first. A sync's target becomes `synced`
-/// only once it and every sync before it are done: the write after one in
-/// flight can complete first, and recovery would truncate it with the
-/// earlier one if that one was torn (`write.rs`).
-#[derive(Default)]
-struct InFlightSyncs(VecDeque<InFlight>);
-
-impl InFlightSyncs {
-    fn start(&mut self, target: u64) {
-        debug_assert!(self.0.back().is_none_or(|sync| sync.target < target), "targets rise");
-        self.0.push_back(InFlight { target, done: false, lone: false });
-    }
-
-    /// The sync of `target` is done: what is now durable, if that moved.
-    fn complete(&mut self, target: u64) -> Option<u64> {
-        if let Some(sync) = self.0.iter_mut().find(|sync| sync.target == target) {
-            sync.done = true;
-        }
-        let mut synced = None;
-        while self.0.front().is_some_and(|sync| sync.done) {
-            synced = self.0.pop_front().map(|sync| sync.target);
-        }
-        synced
-    }
-
-    fn mark_lone(&mut self, target: u64) {
-        if let Some(sync) = self.0.iter_mut().find(|sync| sync.target == target) {
-            sync.lone = true;
-        }
-    }
-}
-
 struct Inner {
     options: WalOptions,
     segment: Segment,
@@ -401,8 +361,7 @@ impl Inner {
         let align = s.file.alignment();
         let start = s.end.next_multiple_of(align);
         self.options.durability == Durability::Sync
-            && self.in_flight.0.len() < WRITES_IN_FLIGHT_MAX as usize
-            && self.in_flight.0.iter().all(|sync| sync.lone)
+            && self.in_flight.room_beside()
             && (WRITE_ALIGN_BYTES as u64).is_multiple_of(align)
             && align.is_multiple_of(WRITE_GAP_ALIGN_BYTES as u64)
             && start + (WRITE_HEADER_BYTES + records) as u64 <= self.options.segment_bytes
@@ -605,8 +564,7 @@ impl Wal {
                 if inner.synced >= seq {
                     return Ok(());
                 }
-                let covered = inner.in_flight.0.back().is_some_and(|sync| sync.target >= seq);
-                if !covered && (inner.in_flight.0.is_empty() || inner.may_write_beside()) {
+                if !inner.in_flight.covers(seq) && (inner.in_flight.is_empty() || inner.may_write_beside()) {
                     break;
                 }
             }
@@ -615,7 +573,7 @@ impl Wal {
         let (target, pending, beside) = {
             let mut inner = self.inner.borrow_mut();
             let target = inner.appended;
-            let beside = !inner.in_flight.0.is_empty();
+            let beside = !inner.in_flight.is_empty();
             inner.in_flight.start(target);
             (target, std::mem::take(&mut inner.pending), beside)
         };
@@ -697,7 +655,7 @@ impl Wal {
         let file = s.file.clone();
         let align = file.alignment();
         let (end, prefix) = match beside {
-            true => (s.end.next_multiple_of(file.alignment()), &[][..]),
+            true => (s.end.next_multiple_of(align), &[][..]),
             false => (s.end, &s.tail[..]),
         };
         let block_start = end / align * align;
@@ -980,26 +938,5 @@ impl Drop for SyncInFlight<'_> {
         inner.failure.get_or_insert(Failure::Io("a sync was cancelled while writing".into()));
         drop(inner);
         self.wal.notify.notify_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::InFlightSyncs;
-
-    /// The write issued beside another completes first: nothing is
-    /// reported durable until the earlier one completes too, then both are.
-    #[test]
-    fn a_sync_is_durable_only_once_every_sync_before_it_is() {
-        let mut syncs = InFlightSyncs::default();
-        syncs.start(3);
-        syncs.start(7);
-        assert_eq!(syncs.complete(7), None, "the write of 3 is still in flight");
-        assert_eq!(syncs.complete(3), Some(7));
-        syncs.start(9);
-        syncs.start(12);
-        assert_eq!(syncs.complete(9), Some(9));
-        assert_eq!(syncs.complete(12), Some(12));
-        assert!(syncs.0.is_empty());
     }
 }
