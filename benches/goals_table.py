@@ -113,7 +113,7 @@ def floor_of(name):
 
 
 floors = {name: floor_of(name) for name in ["c1-sync", "c1-none", "rate-3", "rate-1", "c1-sync-glommio",
-                                           "c1-none-glommio", "p16-sync", "p16-none"]}
+                                           "c1-none-glommio", "p16-sync", "p16-none", "open-2k"]}
 # The floor serving RESP under the p16 step's SETs: redis-benchmark's figure.
 for name in ["p16-sync", "p16-none"]:
     p16 = benchmark_csv(f"{out}/floor-{name}.csv")
@@ -168,8 +168,10 @@ def goals_for(px, none):
     add("redis-benchmark -P 16 GET >= 80% of Redis's", g(px, "p16_get_rps"), get_r and 0.8 * get_r, "ops/s", ge,
         f"Redis {get_r:,.0f}/s" if get_r else "")
     p99_a = g(aof, "open_2k_p99_us")
+    # The floor: the same mix, rate and clients, every client at the leader
+    # (none forwarded), writes durable with a group commit at each replica.
     add("open loop 2k/s p99 <= 2x AOF Redis's", g(px, "open_2k_p99_us"), p99_a and 2 * p99_a, "µs", le,
-        f"AOF Redis {p99_a:,} µs" if p99_a else "")
+        f"AOF Redis {p99_a:,} µs" if p99_a else "", floors["open-2k"].get("p99_us"))
     worst_a = g(aof, "open_2k_worst_second_max_us")
     add("open loop 2k/s worst second max <= 10x AOF Redis's worst", g(px, "open_2k_worst_second_max_us"),
         worst_a and 10 * worst_a, "µs", le, f"AOF Redis {worst_a:,} µs" if worst_a else "")
@@ -269,6 +271,15 @@ with open(f"{out}/README.md", "w") as f:
                 f"{floors['c1-none-glommio']['p50_us']:.0f} µs without. A single-client bound that floor misses, the "
                 "bare messages on paxoskv's runtime already miss here, before any consensus code; what paxoskv "
                 "adds over it is the node's own work.\n")
+    o2k = floors["open-2k"]
+    if o2k:
+        f.write("\nThe open-loop floor (`floor-open-2k.*`): the open-2k step's mix against the floor, 16 clients paced "
+                "at 2,000 ops/s in all, half of the ops reads that the blocking leader answers at once (a read under a "
+                "lease), the writes replicated with a durable group commit at every replica (`loadgen floor --rate 2000 "
+                f"--read-ratio 0.5 --sync-dir --group-commit`): p50 {o2k['p50_us']:,.0f} µs, p99 {o2k['p99_us']:,.0f} µs, "
+                f"max {o2k['max_us']:,.0f} µs. Every client talks to the leader (none is forwarded) and nothing else runs "
+                "beside it, so it favours the floor; where it misses the p99 bound, the tail this machine gives the mix "
+                "already misses it.\n")
     fs16, fn16 = floors["p16-sync"], floors["p16-none"]
     if fs16.get("p16_set_rps") and fn16.get("p16_set_rps"):
         f.write("\nThe pipelined floor (`floor-p16-*`): the p16 step's SETs (`redis-benchmark -t set -c 50 -P 16`) "

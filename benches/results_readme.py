@@ -555,6 +555,20 @@ def section_goals(out):
                if fs16["p16_set_rps"] >= 0.4 * (s16 or 0) else "Even the bare messages and disk miss the goal's bound here. ")
             + "What the floor leaves out is a store: applying each SET at every replica (section 19 prices it "
               "alone, section 20 inside the servers), which a replicated store pays three times and Redis once.")
+    o2k = g["floors"].get("open-2k") or {}
+    if o2k:
+        aof_p99 = g["systems"].get("redis-aof", {}).get("open_2k_p99_us")
+        verdict = ""
+        if aof_p99:
+            verdict = (" It meets the p99 bound, so the rest of paxoskv's tail there is its own."
+                       if o2k["p99_us"] <= 2 * aof_p99 else
+                       " It misses the p99 bound: the tail this machine gives the mix already misses it.")
+        out.append(
+            f"\nThe open-loop floor, in the same session: the open-2k step's mix against `loadgen floor`, 16 clients "
+            f"paced at 2,000 ops/s in all, half of the ops reads that the blocking leader answers at once, the writes "
+            f"replicated with a durable group commit at every replica (`--rate 2000 --read-ratio 0.5 --sync-dir "
+            f"--group-commit`), every client at the leader: p50 {o2k['p50_us']:,.0f} µs, p99 {o2k['p99_us']:,.0f} µs, "
+            f"max {o2k['max_us']:,.0f} µs." + verdict)
     s = g["systems"]
     px = s.get("paxoskv", {})
     out.append("")

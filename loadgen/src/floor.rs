@@ -28,13 +28,21 @@
 //! done). What a durable write then costs depends on how many writes each
 //! sync covers, latency traded for CPU: a curve over `--rate`, not one
 //! floor.
+//!
+//! `--read-ratio` makes part of the ops reads, which the leader answers at
+//! once with no follower and no disk (a read under a leader's lease), so
+//! that an open-loop run of the goals' mix (half reads) has a floor of the
+//! same shape: its tail is what the machine gives that mix, with every
+//! client at the leader.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 mod disk;
@@ -89,6 +97,12 @@ pub struct FloorArgs {
     /// client sends as soon as its last reply came.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Fraction of the ops that are reads (blocking runtime): the leader
+    /// answers a read at once, with no follower and no disk, as a leader
+    /// answers a read under its lease; the rest are replicated writes. The
+    /// open-loop goals' mix is 0.5. 0: every op is a write.
+    #[arg(long, default_value_t = 0.0)]
+    pub read_ratio: f64,
     /// Serve RESP clients on ADDR instead of driving built-in clients:
     /// each pass the leader (blocking runtime) reads what every ready
     /// connection sent (up to 64 KiB each) and replicates the whole
@@ -125,6 +139,10 @@ pub struct FloorResult {
     /// The offered rate (0: closed loop) and the rate achieved over the run.
     pub rate: f64,
     pub achieved_ops_per_s: f64,
+    /// The fraction of reads asked for (`--read-ratio`), and how many ops
+    /// (warm-up included) the leader replicated: the writes.
+    pub read_ratio: f64,
+    pub replicated_ops: u64,
     pub ops: u64,
     pub sync: bool,
     pub group_commit: bool,
@@ -157,11 +175,16 @@ pub fn run(args: FloorArgs) -> ExitCode {
     }
     report(floor(&args), args.json.as_deref(), |r| {
         format!(
-            "loadgen floor ({} replicas, {:?} runtime, {}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, \
-             max {:.1} us; replicas' CPU {:.1} us per op",
+            "loadgen floor ({} replicas, {:?} runtime, {}{}), {} round trips: p50 {:.1} us, p90 {:.1} us, p99 {:.1} \
+             us, max {:.1} us; replicas' CPU {:.1} us per op",
             r.replicas,
             r.runtime,
             mode(r.sync, r.group_commit),
+            if r.read_ratio > 0.0 {
+                format!(", {:.0}% reads at the leader", r.read_ratio * 100.0)
+            } else {
+                String::new()
+            },
             r.ops,
             r.p50_us,
             r.p90_us,
@@ -228,6 +251,14 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if !args.rate.is_finite() || args.rate < 0.0 {
         return Err(format!("--rate must be 0 (closed loop) or a positive number of ops/s (not {})", args.rate));
     }
+    if !(0.0..=1.0).contains(&args.read_ratio) {
+        return Err(format!("--read-ratio must be from 0 to 1 (not {})", args.read_ratio));
+    }
+    if args.read_ratio > 0.0 && (args.runtime != Runtime::Blocking || args.request_bytes <= ACK_BYTES) {
+        return Err(format!(
+            "--read-ratio needs --runtime blocking and --request-bytes above {ACK_BYTES} (a request says it is a read)"
+        ));
+    }
     let n = args.replicas;
     let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
     let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
@@ -244,6 +275,8 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     let runtime = args.runtime;
     let client_count = args.clients;
     let group_commit = args.group_commit;
+    let replicated = Arc::new(AtomicU64::new(0));
+    let replicated_at_leader = replicated.clone();
 
     let (follower_addrs, mut threads) = start_followers(disks.drain(1..), args, total, &cpu_tx)?;
     let leader_disk = disks.pop().flatten();
@@ -257,12 +290,16 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
                 clients.push(client);
             }
             let helpers = match runtime {
-                Runtime::Blocking => leader(clients, followers, leader_disk, request_bytes, total, group_commit)?,
+                Runtime::Blocking => {
+                    let setup = LeaderSetup { request_bytes, total, group_commit, replicated: replicated_at_leader };
+                    leader(clients, followers, leader_disk, setup)?
+                }
                 Runtime::Glommio => {
                     let client = clients.pop().expect("one client (checked above)");
                     on_glommio("floor-leader", move || {
                         glommio_leader(client, followers, leader_disk, request_bytes, total)
                     })?;
+                    replicated_at_leader.store(total, Relaxed); // no reads on glommio (checked above)
                     Duration::ZERO
                 }
             };
@@ -298,6 +335,8 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         clients: args.clients,
         rate: args.rate,
         achieved_ops_per_s: total as f64 / elapsed.as_secs_f64(),
+        read_ratio: args.read_ratio,
+        replicated_ops: replicated.load(Relaxed),
         ops: args.ops,
         sync: args.sync_dir.is_some(),
         group_commit: args.group_commit,
@@ -361,7 +400,8 @@ fn drive_all(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usiz
                     Duration::from_secs_f64(clients as f64 / args.rate),
                 )
             });
-            std::thread::spawn(move || drive(leader, warmup, ops, request_bytes, schedule))
+            let reads = Reads::new(args.read_ratio, c);
+            std::thread::spawn(move || drive(leader, warmup, ops, request_bytes, schedule, reads))
         })
         .collect();
     let mut latencies = Vec::with_capacity(args.ops as usize);
@@ -385,6 +425,7 @@ fn drive(
     ops: u64,
     request_bytes: usize,
     schedule: Option<(Instant, Duration)>,
+    reads: Reads,
 ) -> Result<Vec<f64>, String> {
     let mut stream = connect(leader)?;
     let mut request = vec![0x5a; request_bytes];
@@ -392,6 +433,9 @@ fn drive(
     let mut latencies = Vec::with_capacity(ops as usize);
     for op in 0..warmup + ops {
         request[..ACK_BYTES].copy_from_slice(&op.to_le_bytes());
+        if reads.ratio > 0.0 {
+            request[ACK_BYTES] = if reads.is_read(op) { READ } else { WRITE };
+        }
         let due = match schedule {
             Some((first, interval)) => {
                 let due = first + interval * op as u32;
@@ -414,6 +458,31 @@ fn drive(
     }
     Ok(latencies)
 }
+
+/// Which of a client's ops are reads: `ratio` of them, spread evenly
+/// (op `n` is a read when `n * ratio + phase` crosses an integer), each
+/// client at its own phase so that the clients' reads do not line up.
+#[derive(Clone, Copy)]
+struct Reads {
+    ratio: f64,
+    phase: f64,
+}
+
+impl Reads {
+    fn new(ratio: f64, client: u64) -> Reads {
+        Reads { ratio, phase: (client as f64 * 0.618_033_988_75).fract() }
+    }
+
+    fn is_read(&self, op: u64) -> bool {
+        let at = |n: u64| (n as f64 * self.ratio + self.phase).floor();
+        at(op + 1) > at(op)
+    }
+}
+
+/// The byte after the op number: a read the leader answers at once, or a
+/// write it replicates (`--read-ratio`).
+const READ: u8 = b'r';
+const WRITE: u8 = b'w';
 
 fn connect(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
     let stream = TcpStream::connect(addr).map_err(|e| format!("connecting to {addr}: {e}"))?;
@@ -607,14 +676,23 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<bool, String> {
 /// request that is ready and replicates them as one batch (`Replication`);
 /// with one client every batch is one request. Returns the CPU time of its
 /// disk thread.
+/// What the blocking leader runs with: the request size, the ops to serve
+/// (warm-up included), whether its disk syncs on a thread of its own, and
+/// where it counts the ops it replicated.
+struct LeaderSetup {
+    request_bytes: usize,
+    total: u64,
+    group_commit: bool,
+    replicated: Arc<AtomicU64>,
+}
+
 fn leader(
     mut clients: Vec<TcpStream>,
     followers: Vec<TcpStream>,
     disk: Option<Disk>,
-    request_bytes: usize,
-    total: u64,
-    group_commit: bool,
+    setup: LeaderSetup,
 ) -> Result<Duration, String> {
+    let LeaderSetup { request_bytes, total, group_commit, replicated } = setup;
     // Each member: its client, and the op number it is answered with.
     let mut replication = Replication::<Vec<(usize, [u8; ACK_BYTES])>>::new(followers, disk, group_commit)?;
     let mut request = vec![0u8; request_bytes];
@@ -642,7 +720,15 @@ fn leader(
                 continue;
             }
             match client.read_exact(&mut request) {
+                Ok(()) if request.get(ACK_BYTES) == Some(&READ) => {
+                    // A read under the lease: answered at once, by the leader alone.
+                    client
+                        .write_all(&request[..ACK_BYTES])
+                        .map_err(|e| format!("leader: answering client {c}: {e}"))?;
+                    served += 1;
+                }
                 Ok(()) => {
+                    replicated.fetch_add(1, Relaxed);
                     batch.extend_from_slice(&request);
                     members.push((c, request[..ACK_BYTES].try_into().expect("8 bytes")));
                 }
@@ -692,6 +778,7 @@ mod tests {
             clients: 1,
             group_commit: false,
             rate: 0.0,
+            read_ratio: 0.0,
             serve: None,
             serve_seconds: 30.0,
             json: None,
@@ -729,6 +816,25 @@ mod tests {
         let result = floor(&FloorArgs { clients: 2, rate: 20_000.0, warmup: 0, ..args() }).expect("runs");
         assert!(started.elapsed() >= Duration::from_millis(9), "the schedule held the clients back");
         assert_eq!(result.rate, 20_000.0);
+    }
+
+    /// `--read-ratio`: reads are answered by the leader alone, writes are
+    /// replicated, and each client's ops split in the ratio asked for.
+    #[test]
+    fn reads_are_answered_by_the_leader_and_only_writes_replicated() {
+        for (ratio, expected) in [(0.0, 1000), (0.5, 500), (0.25, 750), (1.0, 0)] {
+            let writes = (0..1000).filter(|op| !Reads::new(ratio, 3).is_read(*op)).count();
+            assert!(writes.abs_diff(expected) <= 1, "ratio {ratio}: {writes} writes of 1000");
+        }
+        for (read_ratio, clients) in [(0.0, 1), (0.5, 3), (1.0, 2)] {
+            let run = FloorArgs { read_ratio, clients, ops: 300, warmup: 0, ..args() };
+            let result = floor(&run).unwrap_or_else(|e| panic!("read ratio {read_ratio}: {e}"));
+            let share = |c: u64| 300 / clients as u64 + u64::from(c < 300 % clients as u64);
+            let writes: u64 = (0..clients as u64)
+                .map(|c| (0..share(c)).filter(|op| !Reads::new(read_ratio, c).is_read(*op)).count() as u64)
+                .sum();
+            assert_eq!((result.replicated_ops, result.read_ratio), (writes, read_ratio));
+        }
     }
 
     #[test]
@@ -827,6 +933,14 @@ mod tests {
         assert!(floor(&glommio).unwrap_err().contains("--runtime blocking"));
         assert!(floor(&FloorArgs { rate: -1.0, ..args() }).unwrap_err().contains("--rate"));
         assert!(floor(&FloorArgs { group_commit: true, ..args() }).unwrap_err().contains("--group-commit"));
+        for read_ratio in [-0.1, 1.5, f64::NAN] {
+            assert!(floor(&FloorArgs { read_ratio, ..args() }).unwrap_err().contains("--read-ratio"), "{read_ratio}");
+        }
+        let reads_on_glommio = FloorArgs { read_ratio: 0.5, runtime: Runtime::Glommio, ..args() };
+        assert!(floor(&reads_on_glommio).unwrap_err().contains("--read-ratio"));
+        assert!(floor(&FloorArgs { read_ratio: 0.5, request_bytes: 8, ..args() })
+            .unwrap_err()
+            .contains("--read-ratio"));
         let serve = || FloorArgs { serve: Some("127.0.0.1:0".parse().unwrap()), ..args() };
         assert!(serve_floor(&FloorArgs { serve_seconds: 0.0, ..serve() }).unwrap_err().contains("--serve-seconds"));
         let glommio = FloorArgs { runtime: Runtime::Glommio, ..serve() };
