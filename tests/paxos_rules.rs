@@ -760,6 +760,26 @@ fn a_replica_that_lost_its_state_neither_promises_nor_accepts_until_a_majority_o
     assert_eq!(p.accepted, vec![chosen_with_lost_vote]);
 }
 
+/// A group of one that lost its state has no other member to relearn it
+/// from: its recovery never finishes, so it never votes, campaigns or leads
+/// on the empty log (it did at once: "every other member answered" held
+/// with no other member, and a one-node cluster whose log was deleted
+/// served an empty store).
+#[test]
+fn a_lone_replica_that_lost_its_state_never_votes_again() {
+    let cfg = config(vec![1]);
+    let mut r = Replica::rejoin(cfg.clone(), 1, 1).unwrap();
+    for _ in 0..cfg.election_timeout_max_ticks * 5 {
+        r.tick();
+        let ready = r.ready();
+        let voted = ready.events.iter().find(|e| matches!(e, Event::Recovered { .. } | Event::BecameLeader { .. }));
+        assert!(voted.is_none(), "{voted:?}");
+        r.on_persisted(ready.number);
+    }
+    assert!(r.is_recovering());
+    assert!(r.propose(vec![Bytes::from_static(b"a")]).is_err(), "no leader, no proposal");
+}
+
 #[test]
 fn a_ballot_round_far_above_any_seen_is_refused() {
     let mut r = replica(2, 3);

@@ -75,6 +75,26 @@ fn sweep_300_seeds_3_replicas_every_fault() {
     assert!(sum(|r| r.faults.reconnects) > 300, "clients reconnected (timeouts and session churn)");
 }
 
+/// A group of one (a one-node cluster): crashes, torn writes and stalls;
+/// the fault schedule has no link to cut and no second member to crash
+/// with the first (it drew a victim from an empty list: `Rng::below(0)`,
+/// every seed), and never loses the only disk (that loses a majority).
+#[test]
+fn sweep_60_seeds_1_replica_every_fault() {
+    let sweep = Sweep {
+        name: "1 replica, every fault",
+        flags:
+            "--replicas 1 --duration-ms 2000 --loss 0.1 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
+        options: all_faults(1, 0.1),
+    };
+    let reports = run_seeds(&sweep.options, 1..=60, threads());
+    assert_no_violations(&sweep, &reports);
+    let sum = |f: fn(&RunReport) -> u64| reports.iter().map(f).sum::<u64>();
+    assert!(sum(|r| r.faults.crashes) > 30 && sum(|r| r.faults.torn_writes) > 5, "crashes tore writes");
+    assert!(sum(|r| r.faults.stalls) > 30, "the executor stalled");
+    assert_eq!(sum(|r| r.faults.disk_losses), 0, "the only disk is never lost");
+}
+
 #[test]
 fn sweep_200_seeds_5_replicas_every_fault() {
     let sweep = Sweep {

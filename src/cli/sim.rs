@@ -21,7 +21,8 @@ use paxoskv::trace::{Clock, Header, Source};
     with every fault healed that must finish all client operations and converge. The last line \
     is `violations: N`; the exit code is 1 if N > 0.")]
 pub struct SimArgs {
-    /// Replicas in the group (3, 5, 7, ...).
+    /// Replicas in the group (1, 3, 5, 7, ...; a group of one has no
+    /// partitions and never loses its disk).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     replicas: u32,
     /// Run one seed (prints a detailed summary).

@@ -39,6 +39,16 @@ impl<C> Node<C> {
     /// again, which the node re-applies).
     pub fn boot(config: NodeConfig, core: Config, seed: u64, boot: Boot) -> Result<Node<C>, String> {
         let id = config.node;
+        if matches!(boot, Boot::Rejoin) && core.members.len() == 1 {
+            // Recovery relearns from a majority of the *other* members
+            // (`paxos/recovery.rs`); a group of one has none, and would
+            // otherwise wait for them forever.
+            return Err("this replica lost its durable state (its identity marker is there but its log is not, or \
+                        --rejoin) and is the only member of its group: there is no other member to relearn the \
+                        acknowledged writes from. Restore its data directory from a backup, or move the directory \
+                        aside to start a new, empty cluster"
+                .to_string());
+        }
         let (replica, kv, applied) = match boot {
             Boot::New => (Replica::new(core, id, seed), KvStore::new(config.sessions_max), 0),
             Boot::Rejoin => (Replica::rejoin(core, id, seed), KvStore::new(config.sessions_max), 0),
@@ -62,6 +72,7 @@ impl<C> Node<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::NodeConfig;
     use crate::paxos::Ballot;
 
     #[test]
@@ -73,5 +84,19 @@ mod tests {
         let state = DurableState { promised: Ballot::new(3, 1), ..DurableState::default() };
         assert!(matches!(Boot::decide(state.clone(), true, false), Boot::Restart(_)));
         assert!(matches!(Boot::decide(state, true, true), Boot::Restart(_)), "a log with state wins over --rejoin");
+    }
+
+    /// A group of one that lost its state cannot relearn it: refused with
+    /// the way out, where a larger group rejoins.
+    #[test]
+    fn a_lone_member_that_lost_its_state_is_refused() {
+        let boot = |members: Vec<crate::paxos::NodeId>| {
+            Node::<()>::boot(NodeConfig::new(1, members.clone()), Config::new(members), 7, Boot::Rejoin)
+        };
+        let refused = boot(vec![1]).err().expect("refused");
+        assert!(refused.contains("only member of its group") && refused.contains("backup"), "{refused}");
+        assert!(boot(vec![1, 2, 3]).is_ok(), "three members rejoin");
+        let new = Node::<()>::boot(NodeConfig::new(1, vec![1]), Config::new(vec![1]), 7, Boot::New);
+        assert!(new.is_ok(), "a new group of one starts");
     }
 }

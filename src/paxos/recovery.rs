@@ -14,7 +14,9 @@
 //!    count) until it holds answers from every other member, or, once
 //!    `election_timeout_max_ticks` have passed, from a majority of the
 //!    membership counted among the *others* and only among those that are
-//!    not recovering themselves;
+//!    not recovering themselves (either way at least a majority: a group
+//!    of one that lost its state has no one to relearn from and never
+//!    votes again, `server/` refuses to start it);
 //! 3. learns the chosen log up to the highest commit index reported;
 //! 4. adopts the highest promised ballot reported, and per slot above its
 //!    commit index the highest-ballot accepted value reported (as Phase 1
@@ -149,8 +151,11 @@ impl Replica {
         let Some(recovery) = &self.recovery else { return };
         let others = self.config.members.len() - 1;
         let grace_over = self.now >= recovery.started_at_tick + self.config.election_timeout_max_ticks;
-        let enough =
-            recovery.answered.len() == others || (grace_over && recovery.answered.len() >= self.config.majority());
+        // A majority among the others, always: with every other member
+        // answered that is all of them (n >= 3), and a group of one, which
+        // has no other member, never finishes (nothing to relearn from).
+        let answered = recovery.answered.len();
+        let enough = answered >= self.config.majority() && (answered == others || grace_over);
         if !enough || self.learner.commit() < recovery.commit_target {
             return;
         }

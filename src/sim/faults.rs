@@ -239,7 +239,9 @@ impl Cluster {
     /// than faults drawn blindly in advance.
     pub(super) fn inject_fault(&mut self) {
         let plan = self.fault_plan.clone();
-        let kinds: Vec<u8> = [(plan.partitions, 0), (plan.crashes, 1), (plan.stalls, 2)]
+        // A group of one has no link between replicas to cut.
+        let partitions = plan.partitions && self.config.members().len() > 1;
+        let kinds: Vec<u8> = [(partitions, 0), (plan.crashes, 1), (plan.stalls, 2)]
             .into_iter()
             .filter(|(on, _)| *on)
             .map(|(_, kind)| kind)
@@ -328,7 +330,8 @@ impl Cluster {
             1 if leader.is_some() => leader.expect("checked"),
             _ => self.pick(&members),
         }];
-        if self.fault_rng.chance(0.25) {
+        // A second victim needs a second member (a group of one has none).
+        if members.len() > 1 && self.fault_rng.chance(0.25) {
             let others: Vec<NodeId> = members.iter().copied().filter(|n| !victims.contains(n)).collect();
             let syncing_others: Vec<NodeId> = syncing.iter().copied().filter(|n| others.contains(n)).collect();
             let second = match leader.filter(|l| !victims.contains(l)) {
