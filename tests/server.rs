@@ -959,8 +959,11 @@ fn a_second_process_for_a_running_node_is_refused() {
 #[test]
 fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     const VALUE_BYTES_MAX: usize = 1024;
-    let mut cluster =
-        TestCluster::start("bad_input_gets_an_error", 19500, 3, 1, |t| t.value_bytes_max = VALUE_BYTES_MAX);
+    const BATCH_BYTES_MAX: usize = 80 * 1024;
+    let mut cluster = TestCluster::start("bad_input_gets_an_error", 19500, 3, 1, |t| {
+        t.value_bytes_max = VALUE_BYTES_MAX;
+        t.batch_bytes_max = BATCH_BYTES_MAX;
+    });
 
     // (a) Malformed RESP: an error reply, then the server closes the connection.
     let mut stream = raw_connect(cluster.client_port(1));
@@ -977,6 +980,25 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     let at_limit = "y".repeat(VALUE_BYTES_MAX);
     assert_eq!(redis::cmd("SET").arg("big").arg(&at_limit).query::<String>(&mut con).expect("SET at the limit"), "OK");
     assert_eq!(call::<Option<String>>(&mut con, "GET big").as_deref(), Some(at_limit.as_str()));
+
+    // (b2) A transaction that outgrows a batch could never run (EXEC sends
+    // it as one command): refused at the command that crosses the bound,
+    // and EXEC aborts with nothing applied. (Queued without limit, a
+    // client held gigabytes in one connection's MULTI.)
+    assert_eq!(call::<String>(&mut con, "MULTI"), "OK");
+    let value = "v".repeat(VALUE_BYTES_MAX);
+    let refused_at = (0..200)
+        .find_map(|i| {
+            let reply = redis::cmd("SET").arg(format!("tx{i}")).arg(&value).query::<Value>(&mut con);
+            reply.err().map(|e| (i, e.to_string()))
+        })
+        .expect("refused before 200 KiB were queued");
+    assert!(refused_at.1.contains("transaction larger than the batch limit"), "{refused_at:?}");
+    assert!((70..80).contains(&refused_at.0), "refused at command {} of ~{VALUE_BYTES_MAX} bytes", refused_at.0);
+    assert_eq!(call::<String>(&mut con, "PING"), "QUEUED", "later commands are acknowledged, not kept");
+    let error = redis::cmd("EXEC").query::<Value>(&mut con).expect_err("EXEC aborts");
+    assert!(error.to_string().contains("Transaction discarded"), "EXEC answered {error}");
+    assert_eq!(call::<Option<String>>(&mut con, "GET tx0"), None, "nothing of it was applied");
 
     // (c) Garbage on a peer port: dropped, and logged by the accepting node.
     let mut stream = raw_connect(cluster.peer_port(2, 0));

@@ -106,7 +106,12 @@ enum Pending {
 #[derive(Default)]
 struct Multi {
     queued: Vec<Result<ClientRequest, String>>,
-    /// A command was refused while queueing: EXEC aborts.
+    /// The queued commands' arguments in bytes, plus
+    /// [`QUEUED_COMMAND_OVERHEAD_BYTES`] each: EXEC sends them as one
+    /// command, which must fit a batch.
+    queued_bytes: usize,
+    /// A command was refused while queueing: EXEC aborts, and nothing more
+    /// is kept.
     dirty: bool,
     /// The shard every queued store op maps to.
     shard: Option<usize>,
@@ -509,7 +514,8 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     }
     let request = parse_request_of(spec, args, shared.file.tuning.value_bytes_max);
     if conn.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
-        queue_in_multi(conn, request);
+        let bytes = args.iter().map(|arg| arg.len() + QUEUED_COMMAND_OVERHEAD_BYTES).sum();
+        queue_in_multi(conn, request, bytes);
         return true;
     }
     let request = match request {
@@ -645,7 +651,17 @@ fn is_last_page_and_empty(reply: &Reply) -> bool {
 
 /// A command inside MULTI: queue it, or refuse it (the transaction then
 /// aborts at EXEC).
-fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>) {
+/// What a queued command counts beyond its arguments' bytes (its share of
+/// the transaction's encoding and framing), so that a transaction of many
+/// tiny commands is bounded too.
+const QUEUED_COMMAND_OVERHEAD_BYTES: usize = 16;
+
+/// Queue a command of `bytes` (its arguments and overhead) in the
+/// transaction. A transaction is one command at EXEC, so one whose queued
+/// commands outgrow a batch could never run: it is refused at the command
+/// that crosses the bound (and EXEC aborts), rather than kept in memory
+/// without limit.
+fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>, bytes: usize) {
     let refusal = match &request {
         Ok(ClientRequest::Auth { .. } | ClientRequest::Hello { .. }) => {
             Some("ERR Command not allowed inside a transaction".to_string())
@@ -672,11 +688,29 @@ fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>)
         }
         _ => None,
     };
+    let batch_bytes_max = conn.shared.file.tuning.batch_bytes_max;
     let mut multi = conn.multi.borrow_mut();
     let multi = multi.as_mut().expect("in MULTI");
+    if !multi.dirty {
+        multi.queued_bytes = multi.queued_bytes.saturating_add(bytes);
+    }
+    let refusal = refusal.or_else(|| {
+        (!multi.dirty && multi.queued_bytes > batch_bytes_max).then(|| {
+            format!(
+                "ERR transaction larger than the batch limit ({} bytes queued; batch_bytes_max is {batch_bytes_max})",
+                multi.queued_bytes
+            )
+        })
+    });
     if let Some(message) = refusal {
         multi.dirty = true;
+        multi.queued = Vec::new();
         conn.push_error(&message);
+        return;
+    }
+    if multi.dirty {
+        // EXEC aborts: acknowledged as Redis does, but not kept.
+        conn.push(Pending::Ready(Bytes::from_static(b"+QUEUED\r\n")));
         return;
     }
     multi.queued.push(request);
