@@ -1000,6 +1000,46 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     assert!(error.to_string().contains("Transaction discarded"), "EXEC answered {error}");
     assert_eq!(call::<Option<String>>(&mut con, "GET tx0"), None, "nothing of it was applied");
 
+    // (b3) An argument over the batch limit (up to Redis's 512 MiB bulk
+    // limit): its bytes are dropped as they arrive, the command is answered
+    // with an error in its place in the pipeline (a transaction it is in
+    // aborts), and the connection goes on. (It was a protocol error that
+    // closed the connection before the value was read, so clients saw a
+    // broken pipe instead of the error.)
+    let encode = |args: &[&[u8]]| {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    };
+    let big = vec![b'z'; 3 * BATCH_BYTES_MAX];
+    let mut stream = raw_connect(cluster.client_port(3));
+    let pipeline: Vec<Vec<u8>> = vec![
+        encode(&[b"SET", b"small", b"1"]),
+        encode(&[b"SET", b"huge", &big]),
+        encode(&[b"GET", b"small"]),
+        encode(&[b"MULTI"]),
+        encode(&[b"SET", b"huge", &big, b"EX", b"100"]),
+        encode(&[b"EXEC"]),
+        encode(&[b"PING"]),
+    ];
+    stream.write_all(&pipeline.concat()).expect("sending the pipeline");
+    let replies = String::from_utf8(read_bytes_until(&mut stream, b"+PONG\r\n")).expect("text replies");
+    let too_large = format!(
+        "-ERR argument too large ({} bytes; an argument may have {BATCH_BYTES_MAX} bytes, a value {VALUE_BYTES_MAX}): \
+         the command was not applied\r\n",
+        big.len()
+    );
+    let expected = format!(
+        "+OK\r\n{too_large}$1\r\n1\r\n+OK\r\n{too_large}-EXECABORT Transaction discarded because of previous errors.\r\n\
+         +PONG\r\n"
+    );
+    assert_eq!(replies, expected);
+    assert_eq!(call::<Option<String>>(&mut cluster.con(1), "GET huge"), None);
+
     // (c) Garbage on a peer port: dropped, and logged by the accepting node.
     let mut stream = raw_connect(cluster.peer_port(2, 0));
     let local = stream.local_addr().expect("a local address");

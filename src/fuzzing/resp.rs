@@ -9,7 +9,7 @@ use crate::net::resp::{parse_command, RespError, RespLimits};
 
 /// Small limits, so that inputs of a few KiB reach every "too big" branch
 /// (the server's defaults are megabytes; the code paths are the same).
-const LIMITS: RespLimits = RespLimits { args_max: 16, bulk_bytes_max: 256, inline_bytes_max: 256 };
+const LIMITS: RespLimits = RespLimits { args_max: 16, bulk_bytes_max: 256, inline_bytes_max: 256, bulk_skip_max: 256 };
 const VALUE_BYTES_MAX: usize = 64;
 
 /// Parses `data` as a client stream: every command through

@@ -34,16 +34,29 @@ pub struct RespLimits {
     pub bulk_bytes_max: usize,
     /// The longest inline command line in bytes, without its line ending.
     pub inline_bytes_max: usize,
+    /// A bulk string longer than `bulk_bytes_max` but at most this long is
+    /// refused without losing the stream: [`RespError::BulkTooLarge`] says
+    /// where the rest of its command starts, and [`SkipCommand`] drops it
+    /// as it arrives. A longer one (or any, if this is not above
+    /// `bulk_bytes_max`) is an invalid length.
+    pub bulk_skip_max: usize,
 }
 
 impl Default for RespLimits {
     fn default() -> RespLimits {
-        RespLimits { args_max: 1024 * 1024, bulk_bytes_max: 8 * 1024 * 1024, inline_bytes_max: 64 * 1024 }
+        RespLimits {
+            args_max: 1024 * 1024,
+            bulk_bytes_max: 8 * 1024 * 1024,
+            inline_bytes_max: 64 * 1024,
+            bulk_skip_max: 0,
+        }
     }
 }
 
 /// A malformed command. The server replies `-ERR <Display>` and closes the
-/// connection: the stream cannot be resynchronized.
+/// connection: the stream cannot be resynchronized. All but
+/// [`RespError::BulkTooLarge`], which leaves the buffer as it was and says
+/// how to skip the command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RespError {
     /// A multibulk count that is not a number, is negative other than -1,
@@ -61,6 +74,11 @@ pub enum RespError {
     /// An inline line with an unterminated quote, or a closing quote not
     /// followed by a space.
     UnbalancedQuotes,
+    /// A bulk string of `len` bytes, over `bulk_bytes_max` but within
+    /// `bulk_skip_max`: its data starts at `data_start` in the buffer and
+    /// `args_left` more arguments follow it. Nothing was consumed; the
+    /// caller drops the command's bytes (`SkipCommand`) and answers it.
+    BulkTooLarge { len: usize, data_start: usize, args_left: usize },
 }
 
 impl fmt::Display for RespError {
@@ -74,6 +92,7 @@ impl fmt::Display for RespError {
             RespError::MissingBulkTerminator => f.write_str("Protocol error: expected CRLF after bulk data"),
             RespError::InlineTooBig => f.write_str("Protocol error: too big inline request"),
             RespError::UnbalancedQuotes => f.write_str("Protocol error: unbalanced quotes in request"),
+            RespError::BulkTooLarge { len, .. } => write!(f, "argument too large ({len} bytes)"),
         }
     }
 }
@@ -125,19 +144,23 @@ fn scan_multibulk(
     // `*-1` (a null array) is skipped like `*0`, as Redis does.
     let count = header.value.unwrap_or(0);
     let mut pos = header.end;
-    for _ in 0..count {
+    let length_max = limits.bulk_skip_max.max(limits.bulk_bytes_max);
+    for arg in 0..count {
         match input.get(pos) {
             None => return Ok(None),
             Some(b'$') => {}
             Some(&got) => return Err(RespError::ExpectedBulk { got }),
         }
-        let Some(line) = parse_length_line(input, pos + 1, limits.bulk_bytes_max, false, RespError::InvalidBulkLength)?
-        else {
+        let Some(line) = parse_length_line(input, pos + 1, length_max, false, RespError::InvalidBulkLength)? else {
             return Ok(None);
         };
         // Never null: nulls are not allowed here.
+        let len = line.value.unwrap_or(0);
         let data_start = line.end;
-        let data_end = data_start.saturating_add(line.value.unwrap_or(0));
+        if len > limits.bulk_bytes_max {
+            return Err(RespError::BulkTooLarge { len, data_start, args_left: count - arg - 1 });
+        }
+        let data_end = data_start.saturating_add(len);
         match input.get(data_end..data_end.saturating_add(2)) {
             None if input.len() < data_end.saturating_add(2) => {
                 // The terminator may already be wrong if part of it arrived.
@@ -169,6 +192,68 @@ fn split_multibulk(
     // only saves storing the ranges during the first, possibly partial, one.
     scan_multibulk(&command, limits, |start, end| args.push(command.slice(start..end)))?;
     Ok(args)
+}
+
+/// Drops the rest of a command refused with [`RespError::BulkTooLarge`]
+/// as its bytes arrive (the buffer advanced to the oversized bulk's data
+/// first), so that the connection goes on with the next command and never
+/// holds the oversized bytes.
+#[derive(Debug)]
+pub struct SkipCommand {
+    /// Bytes of the current bulk's data still to drop.
+    data_left: usize,
+    /// Its CRLF is still due.
+    terminator_due: bool,
+    /// Arguments after the current one.
+    args_left: usize,
+}
+
+impl SkipCommand {
+    /// After `BulkTooLarge { len, args_left, .. }`.
+    pub fn new(len: usize, args_left: usize) -> SkipCommand {
+        SkipCommand { data_left: len, terminator_due: true, args_left }
+    }
+
+    /// Drop what `buf` holds of the command: `Ok(true)` once all of it is
+    /// gone (the next command starts the buffer), `Ok(false)` while more is
+    /// due. The later arguments are checked as a command's are (an error
+    /// then ends the stream).
+    pub fn skip(&mut self, buf: &mut BytesMut, limits: &RespLimits) -> Result<bool, RespError> {
+        loop {
+            let dropped = self.data_left.min(buf.len());
+            buf.advance(dropped);
+            self.data_left -= dropped;
+            if self.data_left > 0 {
+                return Ok(false);
+            }
+            if self.terminator_due {
+                match (buf.first(), buf.get(1)) {
+                    (None, _) | (Some(b'\r'), None) => return Ok(false),
+                    (Some(b'\r'), Some(b'\n')) => {
+                        buf.advance(2);
+                        self.terminator_due = false;
+                    }
+                    _ => return Err(RespError::MissingBulkTerminator),
+                }
+            }
+            if self.args_left == 0 {
+                return Ok(true);
+            }
+            match buf.first() {
+                None => return Ok(false),
+                Some(b'$') => {}
+                Some(&got) => return Err(RespError::ExpectedBulk { got }),
+            }
+            let length_max = limits.bulk_skip_max.max(limits.bulk_bytes_max);
+            let Some(line) = parse_length_line(buf, 1, length_max, false, RespError::InvalidBulkLength)? else {
+                return Ok(false);
+            };
+            buf.advance(line.end);
+            self.data_left = line.value.unwrap_or(0);
+            self.terminator_due = true;
+            self.args_left -= 1;
+        }
+    }
 }
 
 /// A decimal length line, `count` or `length` followed by CRLF.
@@ -541,15 +626,77 @@ mod tests {
     /// Every command parseable from `input` in one go, and the error (if
     /// any) that ends it.
     fn parse_all(input: &[u8], limits: &RespLimits) -> (Vec<Vec<Bytes>>, Option<RespError>) {
-        let mut buf = BytesMut::from(input);
+        let mut feeder = Feeder::default();
+        feeder.buf.extend_from_slice(input);
         let mut commands = Vec::new();
-        loop {
-            match parse_command(&mut buf, limits) {
-                Ok(Some(command)) => commands.push(command),
-                Ok(None) => return (commands, None),
-                Err(error) => return (commands, Some(error)),
+        let error = feeder.drain(limits, &mut commands).err();
+        (commands, error)
+    }
+
+    /// A connection's parsing as the server does it: commands, and a
+    /// command with an argument over `bulk_bytes_max` dropped as its bytes
+    /// arrive, a marker `<skipped LEN>` in its place once all are gone.
+    #[derive(Default)]
+    struct Feeder {
+        buf: BytesMut,
+        skipping: Option<(SkipCommand, usize)>,
+    }
+
+    impl Feeder {
+        /// Everything the buffer holds, until more bytes are needed (Ok) or
+        /// the stream's error.
+        fn drain(&mut self, limits: &RespLimits, out: &mut Vec<Vec<Bytes>>) -> Result<(), RespError> {
+            loop {
+                if let Some((skip, len)) = self.skipping.as_mut() {
+                    if !skip.skip(&mut self.buf, limits)? {
+                        return Ok(());
+                    }
+                    out.push(vec![Bytes::from(format!("<skipped {len}>"))]);
+                    self.skipping = None;
+                }
+                match parse_command(&mut self.buf, limits) {
+                    Ok(Some(command)) => out.push(command),
+                    Ok(None) => return Ok(()),
+                    Err(RespError::BulkTooLarge { len, data_start, args_left }) => {
+                        let _ = self.buf.split_to(data_start);
+                        self.skipping = Some((SkipCommand::new(len, args_left), len));
+                    }
+                    Err(error) => return Err(error),
+                }
             }
         }
+    }
+
+    #[test]
+    fn an_argument_over_the_limit_is_dropped_and_the_stream_goes_on() {
+        let limits = RespLimits { bulk_bytes_max: 4, bulk_skip_max: 100, ..RespLimits::default() };
+        let mut input = multibulk(&args(&["SET", "k", "v"])).to_vec();
+        input.extend_from_slice(&multibulk(&args(&["SET", "k", "0123456789", "EX", "10"])));
+        input.extend_from_slice(&multibulk(&args(&["GET", "k"])));
+        let expected = vec![args(&["SET", "k", "v"]), vec![Bytes::from("<skipped 10>")], args(&["GET", "k"])];
+        // Whole, and a byte at a time: the oversized bytes are never held.
+        assert_eq!(parse_all(&input, &limits), (expected.clone(), None));
+        let mut feeder = Feeder::default();
+        let mut commands = Vec::new();
+        for byte in &input {
+            feeder.buf.extend_from_slice(&[*byte]);
+            feeder.drain(&limits, &mut commands).expect("a valid stream");
+            let held = feeder.buf.len();
+            assert!(feeder.skipping.is_none() || held <= 4, "held {held} bytes while dropping");
+        }
+        assert_eq!(commands, expected);
+        // The error leaves the buffer as it was and points at the data.
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$10\r\n0123"[..]);
+        let error = parse_command(&mut buf, &limits);
+        assert_eq!(error, Err(RespError::BulkTooLarge { len: 10, data_start: 18, args_left: 0 }));
+        assert_eq!(buf.len(), 22);
+        // Above bulk_skip_max, or with a later argument malformed: the stream's error.
+        let huge = b"*1\r\n$101\r\n";
+        assert_eq!(parse_all(huge, &limits), (vec![], Some(RespError::InvalidBulkLength)));
+        let bad_tail = b"*2\r\n$10\r\n0123456789\r\nx";
+        assert_eq!(parse_all(bad_tail, &limits), (vec![], Some(RespError::ExpectedBulk { got: b'x' })));
+        let bad_end = b"*1\r\n$10\r\n0123456789xy";
+        assert_eq!(parse_all(bad_end, &limits), (vec![], Some(RespError::MissingBulkTerminator)));
     }
 
     fn parse_one(input: &[u8]) -> Result<Option<Vec<Bytes>>, RespError> {
@@ -783,7 +930,7 @@ mod tests {
     /// The most bytes a pending (incomplete) command may hold under `limits`.
     fn pending_bytes_max(limits: &RespLimits) -> usize {
         let length_line = |max: usize| 1 + max.to_string().len() + 2;
-        let bulk = length_line(limits.bulk_bytes_max) + limits.bulk_bytes_max + 2;
+        let bulk = length_line(limits.bulk_bytes_max.max(limits.bulk_skip_max)) + limits.bulk_bytes_max + 2;
         let multibulk = length_line(limits.args_max) + limits.args_max * bulk;
         multibulk.max(limits.inline_bytes_max + 2)
     }
@@ -822,34 +969,32 @@ mod tests {
             args_max: rng.range_inclusive(1, 8) as usize,
             bulk_bytes_max: rng.range_inclusive(0, 40) as usize,
             inline_bytes_max: rng.range_inclusive(0, 40) as usize,
+            bulk_skip_max: rng.range_inclusive(0, 80) as usize,
         };
         let input_len = rng.range_inclusive(1, 400) as usize;
         let input = garbage(&mut rng, input_len);
         let whole = parse_all(&input, &limits);
 
-        let mut buf = BytesMut::new();
+        let mut feeder = Feeder::default();
         let mut commands = Vec::new();
         let mut failure = None;
         let mut fed = 0;
-        'feed: while fed < input.len() {
+        while fed < input.len() {
             let chunk = (rng.range_inclusive(1, 16) as usize).min(input.len() - fed);
-            buf.extend_from_slice(&input[fed..fed + chunk]);
+            feeder.buf.extend_from_slice(&input[fed..fed + chunk]);
             fed += chunk;
-            loop {
-                match parse_command(&mut buf, &limits) {
-                    Ok(Some(command)) => {
-                        assert!(!command.is_empty(), "seed {seed}: an empty command");
-                        assert!(command.len() <= limits.args_max.max(limits.inline_bytes_max), "seed {seed}");
-                        commands.push(command);
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        failure = Some(error);
-                        break 'feed;
-                    }
-                }
+            let parsed = commands.len();
+            let result = feeder.drain(&limits, &mut commands);
+            for command in &commands[parsed..] {
+                assert!(!command.is_empty(), "seed {seed}: an empty command");
+                assert!(command.len() <= limits.args_max.max(limits.inline_bytes_max), "seed {seed}");
             }
-            assert!(buf.len() <= pending_bytes_max(&limits), "seed {seed}: buffer grew to {} bytes", buf.len());
+            if let Err(error) = result {
+                failure = Some(error);
+                break;
+            }
+            let held = feeder.buf.len();
+            assert!(held <= pending_bytes_max(&limits), "seed {seed}: buffer grew to {held} bytes");
         }
         assert_eq!((commands, failure), whole, "seed {seed}: chunked parsing differs from whole");
     }

@@ -37,7 +37,7 @@ use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
 use crate::net::commands::{arity_ok, command_index_from, COMMANDS};
 use crate::net::request::{parse_request, parse_request_of, Request as ClientRequest};
-use crate::net::resp::{self, parse_command, Proto, RespLimits};
+use crate::net::resp::{self, parse_command, Proto, RespError, RespLimits, SkipCommand};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Stage, Waiter};
 
@@ -254,15 +254,54 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
     drop((reader, writer));
 }
 
+/// The longest argument a client may send and be answered with an error
+/// (its bytes dropped as they arrive) rather than a protocol error and a
+/// closed connection: Redis's own `proto-max-bulk-len`. Arguments up to
+/// `batch_bytes_max` are read whole.
+const BULK_SKIP_BYTES_MAX: usize = 512 << 20;
+
+/// The answer to a command with an argument of `len` bytes, over the limit.
+fn too_large(len: usize, tuning: &super::config::Tuning) -> String {
+    format!(
+        "ERR argument too large ({len} bytes; an argument may have {} bytes, a value {}): the command was not applied",
+        tuning.batch_bytes_max, tuning.value_bytes_max
+    )
+}
+
+/// A command refused before it was parsed: answered with `message`, and a
+/// transaction it was sent in aborts at EXEC (as a queue-time error).
+fn refuse_command(conn: &Connection, message: &str) {
+    if let Some(multi) = conn.multi.borrow_mut().as_mut() {
+        multi.dirty = true;
+        multi.queued = Vec::new();
+    }
+    conn.push_error(message);
+}
+
+/// A malformed stream: an error reply, then the connection closes (it
+/// cannot be resynchronized).
+fn close_on_protocol_error(conn: &Connection, e: RespError) {
+    let mut out = BytesMut::new();
+    resp::error(&mut out, &format!("ERR {e}"));
+    conn.push(Pending::Close(out.freeze()));
+}
+
 async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::AsyncRead + Unpin) {
     let tuning = &conn.shared.file.tuning;
-    let limits = RespLimits { bulk_bytes_max: tuning.batch_bytes_max, args_max: ARGS_MAX, ..RespLimits::default() };
+    let limits = RespLimits {
+        bulk_bytes_max: tuning.batch_bytes_max,
+        args_max: ARGS_MAX,
+        bulk_skip_max: BULK_SKIP_BYTES_MAX.max(tuning.batch_bytes_max),
+        ..RespLimits::default()
+    };
     // One command at most this large may sit in the buffer (Redis's
     // client-query-buffer-limit): an MSET of a whole batch and its framing.
     let query_bytes_max = tuning.batch_bytes_max * 2 + 64 * 1024;
     let pending_max = tuning.client_pending_max;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
+    // A command with an argument over the limit, being dropped as it arrives.
+    let mut skipping: Option<(SkipCommand, usize)> = None;
     loop {
         while conn.queue.borrow().len() >= pending_max {
             conn.room.wait().await;
@@ -277,6 +316,16 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
+        if let Some((skip, len)) = skipping.as_mut() {
+            match skip.skip(&mut buf, &limits) {
+                Ok(false) => continue,
+                Ok(true) => {
+                    refuse_command(conn, &too_large(*len, tuning));
+                    skipping = None;
+                }
+                Err(e) => return close_on_protocol_error(conn, e),
+            }
+        }
         if buf.len() > query_bytes_max {
             // parse_command consumes complete commands; a buffer this big
             // holds one unfinished command larger than any we accept.
@@ -296,12 +345,21 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
                     }
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    let mut out = BytesMut::new();
-                    resp::error(&mut out, &format!("ERR {e}"));
-                    conn.push(Pending::Close(out.freeze()));
-                    return;
+                Err(RespError::BulkTooLarge { len, data_start, args_left }) => {
+                    // Dropped as it arrives, never buffered; answered once
+                    // all of it is gone, in order with the commands around it.
+                    let mut skip = SkipCommand::new(len, args_left);
+                    let _ = buf.split_to(data_start);
+                    match skip.skip(&mut buf, &limits) {
+                        Ok(true) => refuse_command(conn, &too_large(len, tuning)),
+                        Ok(false) => {
+                            skipping = Some((skip, len));
+                            break;
+                        }
+                        Err(e) => return close_on_protocol_error(conn, e),
+                    }
                 }
+                Err(e) => return close_on_protocol_error(conn, e),
             }
         }
     }
