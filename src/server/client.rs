@@ -74,6 +74,10 @@ enum Shape {
 enum Part {
     /// The next reply of the store's array.
     Store,
+    /// The next reply of the store's array, a SCAN step's: its bucket
+    /// becomes the client's cursor, a bulk string, as outside MULTI (the
+    /// transaction's one shard, shard 0: SCAN in MULTI needs one shard).
+    Scan,
     /// Encoded already.
     Local(Bytes),
 }
@@ -499,6 +503,10 @@ fn encode_shaped(out: &mut BytesMut, reply: Reply, shape: Shape, shards: usize, 
                         let item = items.next().unwrap_or_else(|| Reply::Error("ERR internal: reply missing".into()));
                         resp::encode_reply(out, &item, proto);
                     }
+                    Part::Scan => {
+                        let item = items.next().unwrap_or_else(|| Reply::Error("ERR internal: reply missing".into()));
+                        encode_shaped(out, item, Shape::Scan { shard: 0 }, shards, proto);
+                    }
                 }
             }
         }
@@ -806,7 +814,7 @@ async fn exec(conn: &Rc<Connection>) {
             Ok(ClientRequest::Scan { cursor, count, pattern, type_filter }) => {
                 // A single shard (checked at queue time): the cursor is the bucket.
                 ops.push(Op::Scan { from: cursor & BUCKET_MAX, count, pattern, type_filter });
-                parts.push(Part::Store);
+                parts.push(Part::Scan);
             }
             Ok(ClientRequest::RandomKey) => {
                 ops.push(Op::RandomKey { point: rand_u64(conn) });
@@ -987,5 +995,22 @@ mod tests {
         assert!(!is_last_page_and_empty(&page(Reply::Nil, vec![key()])));
         assert!(!is_last_page_and_empty(&page(Reply::Int(7), vec![])));
         assert!(!is_last_page_and_empty(&Reply::Error("ERR x".into())));
+    }
+
+    /// A SCAN queued in MULTI answers its cursor as a bulk string in EXEC's
+    /// array, as outside MULTI (it came back as the store's integer bucket,
+    /// or a null when done, and redis-py's pipelined `scan` failed on it).
+    #[test]
+    fn a_scan_in_exec_answers_a_string_cursor() {
+        let key = || Reply::Bulk(Bytes::from_static(b"k"));
+        let page = |next: Reply| Reply::Array(vec![next, Reply::Array(vec![key()])]);
+        let parts = || vec![Part::Scan, Part::Store, Part::Scan];
+        let reply = Reply::Array(vec![page(Reply::Int(5)), key(), page(Reply::Nil)]);
+        for proto in [Proto::Resp2, Proto::Resp3] {
+            let mut out = BytesMut::new();
+            encode_shaped(&mut out, reply.clone(), Shape::Exec { parts: parts() }, 1, proto);
+            let expected = "*3\r\n*2\r\n$1\r\n5\r\n*1\r\n$1\r\nk\r\n$1\r\nk\r\n*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n";
+            assert_eq!(String::from_utf8_lossy(&out), expected, "{proto:?}");
+        }
     }
 }
