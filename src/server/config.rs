@@ -496,6 +496,15 @@ impl ClusterFile {
             if usize::from(node.peer_port) + self.shards > 65536 {
                 return Err(format!("node {}: peer ports {}+{} overflow", node.id, node.peer_port, self.shards));
             }
+            let named = [("client_port", Some(node.client_port)), ("peer_port", Some(node.peer_port))];
+            for (name, port) in named.into_iter().chain([("metrics_port", node.metrics_port)]) {
+                if port == Some(0) {
+                    return Err(format!(
+                        "node {}: {name} is 0, a port the system would choose, which no client or peer could find",
+                        node.id
+                    ));
+                }
+            }
             let mut ports = vec![node.client_port];
             ports.extend((0..self.shards).map(|s| node.peer_port + s as u16));
             ports.extend(node.metrics_port);
@@ -509,8 +518,16 @@ impl ClusterFile {
         if t.tick_ms == 0 {
             return Err("tuning.tick_ms must be at least 1".into());
         }
-        if t.value_bytes_max == 0 || t.client_pending_max == 0 || t.request_timeout_ms == 0 {
-            return Err("tuning.value_bytes_max, client_pending_max and request_timeout_ms must be positive".into());
+        if t.value_bytes_max == 0 || t.client_pending_max == 0 || t.request_timeout_ms == 0 || t.clients_max == 0 {
+            return Err(
+                "tuning.value_bytes_max, client_pending_max, request_timeout_ms and clients_max must be positive"
+                    .into(),
+            );
+        }
+        if t.snapshot_every_slots == 0 && t.snapshot_every_bytes == 0 {
+            return Err("tuning.snapshot_every_slots and snapshot_every_bytes are both 0: the log would never be \
+                        compacted and would grow in memory without bound"
+                .into());
         }
         if let Some(name) = &t.unsafe_inject_bug {
             parse_server_injected_bug(name).map_err(|e| format!("tuning.unsafe_inject_bug: {e}"))?;
@@ -596,10 +613,12 @@ pub struct TuningArgs {
     /// Election timeout range in ticks, as MIN..MAX [default: 150..300]
     #[arg(long, value_parser = parse_range)]
     pub election_timeout_ticks: Option<(u64, u64)>,
-    /// Snapshot and compact the log every this many slots [default: 1000000]
+    /// Snapshot and compact the log every this many slots; 0: not by slots
+    /// (one of the two must trigger) [default: 1000000]
     #[arg(long)]
     pub snapshot_every_slots: Option<u64>,
-    /// ... or every this many bytes of commands [default: 268435456]
+    /// ... or every this many bytes of commands; 0: not by bytes
+    /// [default: 268435456]
     #[arg(long)]
     pub snapshot_every_bytes: Option<u64>,
     /// Largest value a client may SET, in bytes [default: 983040 = 1 MiB - 64 KiB]

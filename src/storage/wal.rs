@@ -403,9 +403,24 @@ async fn write_block_aligned(file: &DmaFile, buffer: DmaBuffer, offset: u64, inl
         file.write_at(buffer, offset).await.map_err(|e| io::Error::other(e.to_string()))?
     };
     if written != len {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("wrote {written} of {len} bytes")));
+        // A short write is how a full filesystem shows itself (the errno
+        // only comes with the next write): say so when it is.
+        let free = free_bytes(file).map_or(String::new(), |free| {
+            let full = if free < len as u64 { ": no space left on the device" } else { "" };
+            format!("; the filesystem has {free} bytes free{full}")
+        });
+        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("wrote {written} of {len} bytes{free}")));
     }
     Ok(())
+}
+
+/// Bytes an unprivileged writer may still use on `file`'s filesystem.
+fn free_bytes(file: &DmaFile) -> Option<u64> {
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `file` is borrowed for the call, so its descriptor stays open;
+    // fstatvfs fills the struct when it returns 0.
+    let stat = unsafe { (libc::fstatvfs(file.as_raw_fd(), stat.as_mut_ptr()) == 0).then(|| stat.assume_init())? };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Where a snapshot is written before it is renamed into place.

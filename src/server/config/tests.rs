@@ -46,6 +46,22 @@ fn bad_files_are_refused_with_a_reason() {
     let mut window = base.clone();
     window.tuning.window_slots = 0;
     assert!(window.validate().is_err());
+    // Settings a server would start with and then serve nothing (a hostile
+    // operator's sweep): an OS-chosen port, no client allowed, no compaction.
+    let mut port_zero = base.clone();
+    port_zero.nodes[2].client_port = 0;
+    assert!(port_zero.validate().unwrap_err().contains("node 3: client_port is 0"));
+    let mut metrics_zero = base.clone();
+    metrics_zero.nodes[0].metrics_port = Some(0);
+    assert!(metrics_zero.validate().unwrap_err().contains("metrics_port is 0"));
+    let mut no_clients = base.clone();
+    no_clients.tuning.clients_max = 0;
+    assert!(no_clients.validate().unwrap_err().contains("clients_max"));
+    let mut never_compacts = base.clone();
+    (never_compacts.tuning.snapshot_every_slots, never_compacts.tuning.snapshot_every_bytes) = (0, 0);
+    assert!(never_compacts.validate().unwrap_err().contains("never be compacted"));
+    never_compacts.tuning.snapshot_every_bytes = 1 << 20;
+    assert!(never_compacts.validate().is_ok(), "one trigger is enough");
     assert!(ClusterFile::parse("cluster_id = 1").is_err());
     let unknown = base.to_toml().replace("window_slots", "windows_slots");
     assert!(ClusterFile::parse(&unknown).unwrap_err().contains("unknown field"));
