@@ -164,7 +164,8 @@ fn bind_patiently<T>(what: &str, addr: SocketAddr, mut bind: impl FnMut() -> io:
             continue;
         }
         let by = if holders.is_empty() {
-            format!(" (for {ORPHAN_WAIT:?}, by no process this user can see)")
+            let hint = ephemeral_hint(addr.port(), ephemeral_range());
+            format!(" (for {ORPHAN_WAIT:?}, by no process this user can see{hint})")
         } else {
             describe_holders(&holders)
         };
@@ -172,6 +173,29 @@ fn bind_patiently<T>(what: &str, addr: SocketAddr, mut bind: impl FnMut() -> io:
             "{what} on {addr} is already in use{by}: another server (another cluster, or another data \
              directory?) holds it; stop it or give this node other ports"
         ));
+    }
+}
+
+/// The ports this system gives outgoing connections
+/// (`net.ipv4.ip_local_port_range`), if it says.
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    Some((bounds.next()??, bounds.next()??))
+}
+
+/// Why a port that no listener holds may still be taken: outgoing
+/// connections (any process's, or one in TIME_WAIT after it closed) take
+/// their local port from the ephemeral range, and such a socket blocks a
+/// listener on that port. Empty when `port` is outside `range`.
+fn ephemeral_hint(port: u16, range: Option<(u16, u16)>) -> String {
+    match range {
+        Some((low, high)) if (low..=high).contains(&port) => format!(
+            "; port {port} is in the range this system gives outgoing connections, {low}-{high} \
+             (net.ipv4.ip_local_port_range), where a connection of any process, or one closed a moment ago, can \
+             hold it: choose ports below {low}"
+        ),
+        _ => String::new(),
     }
 }
 
@@ -308,6 +332,14 @@ mod tests {
         let v6 = "   1: 00000000000000000000000001000000:1B5A 00000000000000000000000000000000:0000 01 00000000:00000000 00:00000000 00000000  1000        0 77 1 0000000000000000 100 0 0 10 0";
         assert_eq!(parse_proc_net_tcp_line(v6), Some(("::1".parse().unwrap(), 7002, false, 77)));
         assert_eq!(parse_proc_net_tcp_line("  sl  local_address rem_address   st tx_queue"), None);
+    }
+
+    #[test]
+    fn a_port_in_the_ephemeral_range_is_named_as_such() {
+        let hint = ephemeral_hint(42001, Some((32768, 60999)));
+        assert!(hint.contains("42001 is in the range") && hint.contains("choose ports below 32768"), "{hint}");
+        assert_eq!(ephemeral_hint(7001, Some((32768, 60999))), "");
+        assert_eq!(ephemeral_hint(42001, None), "");
     }
 
     #[test]
