@@ -17,7 +17,9 @@
 //!   an error as soon as its digits arrive, before the data does, and so is
 //!   an inline line that outgrows `inline_bytes_max`. While it waits for
 //!   more data the buffer therefore holds at most one command, no larger
-//!   than the limits allow. It does not bound the total size of a command
+//!   than the limits allow (a length over `bulk_bytes_max` but within
+//!   `bulk_skip_max` is told once its line ends, and its data is never
+//!   buffered: [`SkipCommand`]). It does not bound the total size of a command
 //!   (`args_max` × `bulk_bytes_max`); the connection caps its read buffer.
 //! - Arguments are zero-copy slices of the read buffer, except inline
 //!   arguments that contain quotes.
@@ -104,7 +106,8 @@ impl std::error::Error for RespError {}
 /// `Ok(Some(args))`: the command's bytes are consumed and `args` (never
 /// empty) are slices of them. `Ok(None)`: more data is needed; only empty
 /// commands (`*0`, `*-1`, blank inline lines) were consumed. `Err`: the
-/// stream is malformed; `buf` is left in an unspecified state.
+/// stream is malformed; `buf` is left in an unspecified state, but for
+/// [`RespError::BulkTooLarge`], which consumes nothing.
 pub fn parse_command(buf: &mut BytesMut, limits: &RespLimits) -> Result<Option<Vec<Bytes>>, RespError> {
     loop {
         match buf.first() {

@@ -715,18 +715,16 @@ fn is_last_page_and_empty(reply: &Reply) -> bool {
     }
 }
 
-/// A command inside MULTI: queue it, or refuse it (the transaction then
-/// aborts at EXEC).
 /// What a queued command counts beyond its arguments' bytes (its share of
 /// the transaction's encoding and framing), so that a transaction of many
 /// tiny commands is bounded too.
 const QUEUED_COMMAND_OVERHEAD_BYTES: usize = 16;
 
-/// Queue a command of `bytes` (its arguments and overhead) in the
-/// transaction. A transaction is one command at EXEC, so one whose queued
-/// commands outgrow a batch could never run: it is refused at the command
-/// that crosses the bound (and EXEC aborts), rather than kept in memory
-/// without limit.
+/// A command inside MULTI, of `bytes` (its arguments and overhead): queue
+/// it, or refuse it (the transaction then aborts at EXEC). A transaction is
+/// one command at EXEC, so one whose queued commands outgrow a batch could
+/// never run: it is refused at the command that crosses the bound, rather
+/// than kept in memory without limit.
 fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>, bytes: usize) {
     let refusal = match &request {
         Ok(ClientRequest::Auth { .. } | ClientRequest::Hello { .. }) => {
