@@ -37,7 +37,7 @@ use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
 use crate::net::commands::{arity_ok, command_index_from, COMMANDS};
 use crate::net::request::{parse_request, parse_request_of, Request as ClientRequest};
-use crate::net::resp::{self, parse_command, Proto, RespError, RespLimits, SkipCommand};
+use crate::net::resp::{self, parse_command, CommandStream, Next, Proto, RespError, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Stage, Waiter};
 
@@ -304,8 +304,9 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
     let pending_max = tuning.client_pending_max;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
-    // A command with an argument over the limit, being dropped as it arrives.
-    let mut skipping: Option<(SkipCommand, usize)> = None;
+    // Commands, and one with an argument over the limit dropped as it
+    // arrives (never buffered), answered in its place in the pipeline.
+    let mut stream = CommandStream::default();
     loop {
         while conn.queue.borrow().len() >= pending_max {
             conn.room.wait().await;
@@ -320,17 +321,7 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
-        if let Some((skip, len)) = skipping.as_mut() {
-            match skip.skip(&mut buf, &limits) {
-                Ok(false) => continue,
-                Ok(true) => {
-                    refuse_command(conn, &too_large(*len, tuning));
-                    skipping = None;
-                }
-                Err(e) => return close_on_protocol_error(conn, e),
-            }
-        }
-        if buf.len() > query_bytes_max {
+        if buf.len() > query_bytes_max && !stream.is_skipping() {
             // parse_command consumes complete commands; a buffer this big
             // holds one unfinished command larger than any we accept.
             let pending = parse_command(&mut buf.clone(), &limits);
@@ -342,27 +333,14 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             }
         }
         loop {
-            match parse_command(&mut buf, &limits) {
-                Ok(Some(args)) => {
+            match stream.next(&mut buf, &limits) {
+                Ok(Next::Command(args)) => {
                     if !dispatch(conn, &args).await {
                         return;
                     }
                 }
-                Ok(None) => break,
-                Err(RespError::BulkTooLarge { len, data_start, args_left }) => {
-                    // Dropped as it arrives, never buffered; answered once
-                    // all of it is gone, in order with the commands around it.
-                    let mut skip = SkipCommand::new(len, args_left);
-                    let _ = buf.split_to(data_start);
-                    match skip.skip(&mut buf, &limits) {
-                        Ok(true) => refuse_command(conn, &too_large(len, tuning)),
-                        Ok(false) => {
-                            skipping = Some((skip, len));
-                            break;
-                        }
-                        Err(e) => return close_on_protocol_error(conn, e),
-                    }
-                }
+                Ok(Next::Refused { len }) => refuse_command(conn, &too_large(len, tuning)),
+                Ok(Next::More) => break,
                 Err(e) => return close_on_protocol_error(conn, e),
             }
         }
@@ -753,13 +731,14 @@ fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>,
         _ => None,
     };
     let batch_bytes_max = conn.shared.file.tuning.batch_bytes_max;
-    let mut multi = conn.multi.borrow_mut();
-    let multi = multi.as_mut().expect("in MULTI");
-    if !multi.dirty {
-        multi.queued_bytes = multi.queued_bytes.saturating_add(bytes);
-    }
     let refusal = refusal.or_else(|| {
-        (!multi.dirty && multi.queued_bytes > batch_bytes_max).then(|| {
+        let mut multi = conn.multi.borrow_mut();
+        let multi = multi.as_mut().expect("in MULTI");
+        if multi.dirty {
+            return None;
+        }
+        multi.queued_bytes = multi.queued_bytes.saturating_add(bytes);
+        (multi.queued_bytes > batch_bytes_max).then(|| {
             format!(
                 "ERR transaction larger than the batch limit ({} bytes queued; batch_bytes_max is {batch_bytes_max})",
                 multi.queued_bytes
@@ -767,18 +746,16 @@ fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>,
         })
     });
     if let Some(message) = refusal {
-        multi.dirty = true;
-        multi.queued = Vec::new();
-        conn.push_error(&message);
+        refuse_command(conn, &message);
         return;
     }
-    if multi.dirty {
-        // EXEC aborts: acknowledged as Redis does, but not kept.
-        conn.push(Pending::Ready(Bytes::from_static(b"+QUEUED\r\n")));
-        return;
+    let mut multi = conn.multi.borrow_mut();
+    let multi = multi.as_mut().expect("in MULTI");
+    // A dirty transaction aborts at EXEC: acknowledged as Redis does, but not kept.
+    if !multi.dirty {
+        multi.queued.push(request);
+        conn.info.multi.store(multi.queued.len() as i64, Relaxed);
     }
-    multi.queued.push(request);
-    conn.info.multi.store(multi.queued.len() as i64, Relaxed);
     conn.push(Pending::Ready(Bytes::from_static(b"+QUEUED\r\n")));
 }
 
