@@ -210,7 +210,8 @@ impl<C> Node<C> {
         }
     }
 
-    /// This replica does not lead: hand the request to the leader, or park it.
+    /// This replica does not lead: hand the request to the leader, or park
+    /// it (no leader to hand it to, or `forward_window` full).
     pub(super) fn route(&mut self, request: Request<C>, leader: Option<NodeId>) {
         if let Waiter::Remote { peer, id } = request.waiter {
             // Never forward twice: the entry node retries with a better hint.
@@ -222,6 +223,11 @@ impl<C> Node<C> {
             self.park(request);
             return;
         };
+        if self.forwarded.len() >= self.config.forward_window {
+            self.out.events.push(NodeEvent::ForwardWindowFull);
+            self.park(request);
+            return;
+        }
         let id = self.next_forward_id;
         self.next_forward_id += 1;
         let command = request.command.encode();
@@ -250,7 +256,7 @@ impl<C> Node<C> {
 
     /// True if it retried anything.
     pub(super) fn retry_parked(&mut self) -> bool {
-        if self.parked.is_empty() {
+        if self.parked.is_empty() || !self.parked_may_go() {
             return false;
         }
         let leader = self.leader();
@@ -265,14 +271,38 @@ impl<C> Node<C> {
         }
         self.parked_retry_leader = leader;
         self.parked_retry_tick = self.tick_now();
-        for request in std::mem::take(&mut self.parked) {
-            self.try_submit(request);
-        }
-        true
+        self.submit_parked()
     }
 
-    /// Forward again what got no answer in `forward_retry_ticks`, in the
-    /// order it was first sent. True if it retried anything.
+    /// Submit parked requests in arrival order while they may go, until
+    /// one is parked again (no route to a leader yet, or the window
+    /// filled). True if it submitted any.
+    pub(super) fn submit_parked(&mut self) -> bool {
+        let mut submitted = false;
+        while self.parked_may_go() {
+            let Some(request) = self.parked.pop_front() else { break };
+            let parked = self.parked.len();
+            self.try_submit(request);
+            submitted = true;
+            if self.parked.len() > parked {
+                break;
+            }
+        }
+        submitted
+    }
+
+    /// Parked requests may go: to the core if this node leads, else
+    /// while the forward window has room.
+    pub(super) fn parked_may_go(&self) -> bool {
+        self.replica.is_leader() || self.forwarded.len() < self.config.forward_window
+    }
+
+    /// Forward again what got no answer in `forward_retry_ticks`: back
+    /// among the parked requests, in arrival order, so that with the
+    /// forward window full the oldest request goes first (a session's
+    /// write waits in the store for its `prev`, which arrived before it:
+    /// resent ahead of it, the later write would hold the window while its
+    /// `prev` waited behind the window). True if it retried anything.
     pub(super) fn retry_forwarded(&mut self) -> bool {
         let now = self.tick_now();
         let retry = self.config.forward_retry_ticks;
@@ -285,9 +315,11 @@ impl<C> Node<C> {
                 break;
             }
             let forwarded = entry.remove();
-            let leader = self.leader();
-            self.route(forwarded.request, leader);
+            self.park(forwarded.request);
             retried = true;
+        }
+        if retried {
+            self.submit_parked();
         }
         retried
     }
@@ -411,6 +443,7 @@ impl<C> Node<C> {
                         .push(NodeEvent::Stage { stage: Stage::Forward, us: self.now_us.saturating_sub(start) });
                 }
                 self.deliver(forwarded.request.waiter, reply);
+                self.submit_parked();
             }
             PeerFrame::ForwardRefused { id, reason } => {
                 self.advance(now_us);

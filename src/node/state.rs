@@ -294,7 +294,9 @@ impl<C> Node<C> {
             at(oldest.sent_tick + self.config.forward_retry_ticks);
         }
         let leader = self.leader();
-        if !self.parked.is_empty() && leader.is_some() {
+        // A full forward window opens on an answer, or on the retry or
+        // expiry of a forward (both timed above).
+        if !self.parked.is_empty() && leader.is_some() && self.parked_may_go() {
             // A new leader: at once (`retry_parked`).
             let later = self.parked_retry_tick + self.config.parked_retry_ticks;
             at(if leader != self.parked_retry_leader { now_tick } else { later });

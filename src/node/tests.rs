@@ -624,3 +624,62 @@ fn a_follower_that_hears_no_leader_parks_requests_instead_of_forwarding_them() {
         .iter()
         .all(|(to, f)| *to == 1 || !matches!(f, PeerFrame::Forward { .. } | PeerFrame::ForwardRead { .. })));
 }
+
+/// Found by a hostile-client sweep on real processes: a client at a
+/// follower pipelined 3,000 GETs of a 900 KB value and never read. The
+/// follower forwarded every request its connection let it read (1,024),
+/// the leader encoded 1,024 replies of 900 KB at once (RSS 1.4 GB) and the
+/// heartbeats queued behind them were dropped (two elections in 4 s). A
+/// node has at most `forward_window` forwards unanswered; the rest wait,
+/// in arrival order, and go as answers come back.
+#[test]
+fn a_follower_forwards_at_most_its_window_and_the_rest_as_answers_return() {
+    let forwarded_ids = |out: &Output<Client>| -> Vec<u64> {
+        out.messages
+            .iter()
+            .filter_map(|(to, f)| match f {
+                PeerFrame::ForwardRead { id, .. } | PeerFrame::Forward { id, .. } if *to == 1 => Some(*id),
+                _ => None,
+            })
+            .collect()
+    };
+    let heartbeat =
+        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
+    let mut n = node(2, vec![1, 2, 3], |c| c.forward_window = 2);
+    n.on_link_up(1);
+    n.on_peer_frame(1_000, 1, heartbeat);
+    settle(&mut n, 1_000);
+    let mut session = ClientSession::new(1);
+    for client in 0..5 {
+        let command = session.command(get("big"), false, || 1);
+        n.submit(2_000, Request::new(command, Waiter::Client(client), 1_000_000));
+    }
+    n.drain();
+    let out = n.take_output();
+    let first = forwarded_ids(&out);
+    assert_eq!(first.len(), 2, "the window's worth: {:?}", out.messages);
+    let waits = out.events.iter().filter(|e| matches!(e, NodeEvent::ForwardWindowFull)).count();
+    assert!(waits >= 1, "a request waited for room: {:?}", out.events);
+
+    // Ticks alone do not open the window (nothing expired or timed out).
+    for now in (3_000..50_000).step_by(1_000) {
+        n.tick(now);
+        assert!(forwarded_ids(&drain(&mut n)).is_empty(), "forwarded with the window full at {now} µs");
+    }
+
+    // Each answer lets exactly one more go, oldest first.
+    let value = Reply::Bulk(Bytes::from_static(b"v")).encode();
+    let mut answered = Vec::new();
+    let mut next = first.clone();
+    while let Some(id) = next.first().copied() {
+        next.remove(0);
+        n.on_peer_frame(50_000, 1, PeerFrame::ForwardReply { id, reply: value.clone() });
+        let out = drain(&mut n);
+        answered.extend(out.replies.iter().map(|(client, _)| *client));
+        let more = forwarded_ids(&out);
+        assert!(more.len() <= 1, "one answer, one more forward: {more:?}");
+        next.extend(more);
+        assert!(n.forwarded.len() <= 2);
+    }
+    assert_eq!(answered, vec![0, 1, 2, 3, 4], "every request answered, in the order it arrived");
+}

@@ -241,6 +241,9 @@ impl Shard {
             NodeEvent::Forwarded { .. } => {
                 self.metrics.forwarded.inc();
             }
+            NodeEvent::ForwardWindowFull => {
+                self.metrics.forward_window_full.inc();
+            }
             NodeEvent::ReadRegistered { .. } | NodeEvent::ReadServed { .. } | NodeEvent::Executed { .. } => {}
             NodeEvent::PeerMessageRefused { from, error } => {
                 self.metrics.peer_errors.inc();

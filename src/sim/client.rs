@@ -61,6 +61,12 @@ pub struct SimClient {
     /// A refused connection: no new operation before this time (the
     /// client's redial delay).
     pub redial_at_us: u64,
+    /// When the latest command on this connection reaches its node: the
+    /// next one arrives no earlier. A connection is a TCP stream, in
+    /// order; a command overtaking an earlier one of its session never
+    /// happens on a real connection (forwards retried between nodes do
+    /// reorder, and so may two connections).
+    pub last_arrival_us: u64,
     /// Last value this client saw per key, for compare-and-set guesses.
     last_seen: Vec<Option<i64>>,
     next_unique: i64,
@@ -79,6 +85,7 @@ impl SimClient {
             active: true,
             ops_on_conn: 0,
             redial_at_us: 0,
+            last_arrival_us: 0,
             last_seen: vec![None; keys as usize],
             next_unique: 0,
         }
@@ -92,6 +99,7 @@ impl SimClient {
         self.in_flight.clear();
         self.waiting_since_us = None;
         self.ops_on_conn = 0;
+        self.last_arrival_us = 0;
     }
 
     /// Draw the next operation: mostly reads and writes, some increments,

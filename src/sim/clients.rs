@@ -57,8 +57,9 @@ impl Cluster {
             c.waiting_since_us.get_or_insert(now);
             let waiter = SimWaiter { client, conn: c.conn, seq: command.seq };
             self.tracer.emit_with(now, || super::trace::invoke_event(history_index, client, target, key, input));
-            let delay = self.network.delay(&mut self.net_rng);
-            self.schedule(delay, EventKind::ClientArrive { node: target, waiter, command });
+            let arrival_us = (now + self.network.delay(&mut self.net_rng)).max(c.last_arrival_us);
+            c.last_arrival_us = arrival_us;
+            self.schedule_at(arrival_us, EventKind::ClientArrive { node: target, waiter, command });
         }
         let think = self.client_rng.below(self.config.think_us.max(1)) + 1;
         self.schedule(think, EventKind::ClientStart { client });
