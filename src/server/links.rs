@@ -10,21 +10,28 @@
 //! wrong (another cluster, node or shard, another protocol version, a wrong
 //! proof) tells the other why, logs the reason and drops the connection;
 //! neither the secret nor a proof ever appears in a log. After it, both sides exchange
-//! CRC-checked frames (`net::peer`). Outgoing frames are encoded into one
-//! buffer and written by one task: everything queued since its last write
-//! goes out in a single write (coalescing), unless coalescing is off.
+//! CRC-checked frames (`net::peer`). Outgoing frames are encoded into two
+//! queues, one for the protocol's own messages (Paxos) and one for client
+//! data (forwarded requests and their answers), and written by one task:
+//! every Paxos frame queued since its last write, then forwarded frames
+//! up to [`FORWARD_SLICE_BYTES`], go out in a single write (coalescing),
+//! unless coalescing is off. So a heartbeat never waits behind more than
+//! a slice of client data: a follower's forwarded GETs of a large value
+//! once queued tens of megabytes ahead of the leader's heartbeats.
 //!
 //! While a link is down its messages are dropped, and so is whatever
-//! exceeds `peer_queue_bytes_max`: Paxos tolerates loss (the core
-//! retransmits on its timers), and memory stays bounded.
+//! exceeds `peer_queue_bytes_max` (per queue): Paxos tolerates loss (the
+//! core retransmits on its timers), a lost forward or answer is forwarded
+//! again (`node`'s `forward_retry_ticks`), and memory stays bounded.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
@@ -57,13 +64,20 @@ const PEER_READ_SLICE: Duration = Duration::from_millis(5);
 /// How long it steps aside: a timer, so that the executor's queue drains
 /// and its reactor runs (timers, I/O) before the reader goes on.
 const PEER_READ_STEP_ASIDE: Duration = Duration::from_micros(10);
+/// Forwarded frames per write at most, after the Paxos frames (a larger
+/// frame goes alone).
+pub const FORWARD_SLICE_BYTES: usize = 256 * 1024;
 
 /// The sending side of the link to one peer, for one shard.
 pub struct Link {
     pub peer: NodeId,
+    /// Paxos frames.
     out: RefCell<BytesMut>,
-    /// Frames encoded into `out` (one write each when not coalescing).
+    /// Where each frame in `out` ends (one write each when not coalescing).
     out_frames: RefCell<Vec<usize>>,
+    /// Forwarded requests and answers, in order, and each one's length.
+    forwards: RefCell<BytesMut>,
+    forward_frames: RefCell<VecDeque<usize>>,
     /// Bumped per connection; a connection's tasks stop when it moves on.
     generation: Cell<u64>,
     up: Cell<bool>,
@@ -82,6 +96,8 @@ impl Link {
             peer,
             out: RefCell::new(BytesMut::with_capacity(64 * 1024)),
             out_frames: RefCell::new(Vec::new()),
+            forwards: RefCell::new(BytesMut::new()),
+            forward_frames: RefCell::new(VecDeque::new()),
             generation: Cell::new(0),
             up: Cell::new(false),
             wake_writer: RefCell::new(Notify::default()),
@@ -100,17 +116,59 @@ impl Link {
         if !self.up.get() {
             return;
         }
-        let mut out = self.out.borrow_mut();
+        let forward = !matches!(frame, PeerFrame::Paxos(_));
+        let mut out = if forward { self.forwards.borrow_mut() } else { self.out.borrow_mut() };
         if out.len() >= self.queue_bytes_max {
             self.metrics.peer_errors.inc();
             return;
         }
+        let start = out.len();
         encode_frame(frame, &mut out);
-        if !self.coalesce {
+        if forward {
+            self.forward_frames.borrow_mut().push_back(out.len() - start);
+        } else if !self.coalesce {
             self.out_frames.borrow_mut().push(out.len());
         }
         drop(out);
         self.wake_writer.borrow().notify();
+    }
+
+    /// What the writer writes next: every queued Paxos frame, then the
+    /// oldest forwarded frames up to [`FORWARD_SLICE_BYTES`] in all (at
+    /// least one, if there are no Paxos frames); and where each frame ends
+    /// in it, when not coalescing. Empty when nothing is queued.
+    fn next_write(&self) -> (Bytes, Vec<usize>) {
+        let mut data = self.out.borrow_mut().split();
+        let mut ends = std::mem::take(&mut *self.out_frames.borrow_mut());
+        let mut lens = self.forward_frames.borrow_mut();
+        let mut take = 0;
+        let mut frames = 0;
+        while let Some(&len) = lens.get(frames) {
+            let first = data.is_empty() && frames == 0;
+            if !first && data.len() + take + len > FORWARD_SLICE_BYTES {
+                break;
+            }
+            take += len;
+            frames += 1;
+        }
+        if frames > 0 {
+            let slice = self.forwards.borrow_mut().split_to(take);
+            if data.is_empty() {
+                data = slice;
+            } else {
+                data.extend_from_slice(&slice);
+            }
+            if !self.coalesce {
+                let mut end = data.len() - take;
+                for len in lens.drain(..frames) {
+                    end += len;
+                    ends.push(end);
+                }
+            } else {
+                lens.drain(..frames);
+            }
+        }
+        (data.freeze(), ends)
     }
 
     /// Make a new connection current; returns its generation and the
@@ -120,11 +178,17 @@ impl Link {
         self.generation.set(generation);
         let notify = Notify::default();
         std::mem::replace(&mut *self.wake_writer.borrow_mut(), notify.clone()).notify();
-        self.out.borrow_mut().clear();
-        self.out_frames.borrow_mut().clear();
+        self.clear();
         self.up.set(true);
         self.metrics.peer_connects.inc();
         (generation, notify)
+    }
+
+    fn clear(&self) {
+        self.out.borrow_mut().clear();
+        self.out_frames.borrow_mut().clear();
+        self.forwards.borrow_mut().clear();
+        self.forward_frames.borrow_mut().clear();
     }
 
     fn detach(&self, generation: u64) -> bool {
@@ -132,8 +196,7 @@ impl Link {
             return false; // a newer connection already replaced this one
         }
         self.up.set(false);
-        self.out.borrow_mut().clear();
-        self.out_frames.borrow_mut().clear();
+        self.clear();
         self.wake_writer.borrow().notify();
         true
     }
@@ -435,6 +498,28 @@ async fn refuse(stream: &mut TcpStream, reason: String) -> String {
     reason
 }
 
+/// Write one of [`Link::next_write`]'s buffers: in one write, or one per
+/// frame when not coalescing (`boundaries`: where each frame ends).
+async fn write_frames(
+    link: &Link,
+    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
+    data: &[u8],
+    boundaries: Vec<usize>,
+) -> std::io::Result<()> {
+    link.metrics.peer_bytes_out.inc_by(data.len() as u64);
+    if link.coalesce || boundaries.is_empty() {
+        link.metrics.peer_writes.inc();
+        return writer.write_all(data).await;
+    }
+    let mut start = 0;
+    for end in boundaries {
+        link.metrics.peer_writes.inc();
+        writer.write_all(&data[start..end]).await?;
+        start = end;
+    }
+    Ok(())
+}
+
 /// Run an established connection until it fails: a reader feeding the
 /// shard, and a writer draining the link's queue.
 async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, mut buf: BytesMut) {
@@ -445,35 +530,19 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
     let writer_link = link.clone();
     let writer_task = glommio::spawn_local(async move {
         let link = writer_link;
-        loop {
+        'connection: loop {
             wake.wait().await;
-            if link.generation.get() != generation || !link.up.get() {
-                break;
-            }
-            let data = link.out.borrow_mut().split().freeze();
-            if data.is_empty() {
-                continue;
-            }
-            let boundaries = std::mem::take(&mut *link.out_frames.borrow_mut());
-            let result = if link.coalesce || boundaries.is_empty() {
-                link.metrics.peer_writes.inc();
-                writer.write_all(&data).await
-            } else {
-                let mut start = 0;
-                let mut result = Ok(());
-                for end in boundaries {
-                    link.metrics.peer_writes.inc();
-                    result = writer.write_all(&data[start..end]).await;
-                    start = end;
-                    if result.is_err() {
-                        break;
-                    }
+            loop {
+                if link.generation.get() != generation || !link.up.get() {
+                    break 'connection;
                 }
-                result
-            };
-            link.metrics.peer_bytes_out.inc_by(data.len() as u64);
-            if result.is_err() {
-                break;
+                let (data, boundaries) = link.next_write();
+                if data.is_empty() {
+                    break;
+                }
+                if write_frames(&link, &mut writer, &data, boundaries).await.is_err() {
+                    break 'connection;
+                }
             }
         }
         // Unblock the reader: the connection is over.
@@ -542,4 +611,98 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
         ctx.shard_ref.borrow_mut().on_link_down(peer);
     }
     drop(writer_task);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paxos::{Ballot, Heartbeat, Message};
+    use crate::server::metrics::Monitor;
+
+    fn link(coalesce: bool) -> Link {
+        let link = Link::new(2, coalesce, 64 << 20, Monitor::new(1, 1).shards[0].clone());
+        link.up.set(true);
+        link
+    }
+
+    fn heartbeat(round: u64) -> PeerFrame {
+        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round, horizon: 0 }))
+    }
+
+    fn reply(id: u64, bytes: usize) -> PeerFrame {
+        PeerFrame::ForwardReply { id, reply: Bytes::from(vec![7u8; bytes]) }
+    }
+
+    /// The frames in one write, in order.
+    fn frames(data: Bytes) -> Vec<PeerFrame> {
+        let mut buf = BytesMut::from(&data[..]);
+        let mut frames = Vec::new();
+        while let Some(body) = split_frame(&mut buf, FRAME_BYTES_MAX).expect("well formed") {
+            frames.push(decode_frame(body).expect("decodes"));
+        }
+        assert!(buf.is_empty(), "whole frames only");
+        frames
+    }
+
+    /// Seen on real processes: a client at a follower pipelining GETs of
+    /// a 900 KB value put tens of megabytes of answers in the leader's
+    /// queue to that follower, ahead of its heartbeats, and the follower
+    /// stopped hearing its leader. A heartbeat now goes out in the next
+    /// write, whatever client data waits.
+    #[test]
+    fn a_heartbeat_goes_out_before_forwarded_data_queued_ahead_of_it() {
+        let link = link(true);
+        for id in 0..8 {
+            link.send(&reply(id, 900_000));
+        }
+        link.send(&heartbeat(1));
+        assert_eq!(frames(link.next_write().0), vec![heartbeat(1)]);
+        for id in 0..8 {
+            link.send(&heartbeat(id + 2));
+            let got = frames(link.next_write().0);
+            assert_eq!(got, vec![heartbeat(id + 2)], "the heartbeat alone: the answer is over a slice");
+            assert_eq!(frames(link.next_write().0), vec![reply(id, 900_000)]);
+        }
+        assert!(link.next_write().0.is_empty());
+    }
+
+    #[test]
+    fn small_forwards_ride_with_the_paxos_frames_a_slice_at_a_time_in_order() {
+        let link = link(true);
+        for id in 0..1_000 {
+            link.send(&reply(id, 1_000));
+        }
+        link.send(&heartbeat(1));
+        let mut all = Vec::new();
+        loop {
+            let (data, ends) = link.next_write();
+            if data.is_empty() {
+                break;
+            }
+            assert!(ends.is_empty(), "coalescing: one write");
+            assert!(data.len() <= FORWARD_SLICE_BYTES, "{} bytes in one write", data.len());
+            all.extend(frames(data));
+        }
+        let expected: Vec<PeerFrame> =
+            std::iter::once(heartbeat(1)).chain((0..1_000).map(|id| reply(id, 1_000))).collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn without_coalescing_each_frame_of_both_queues_is_its_own_write() {
+        let link = link(false);
+        link.send(&reply(1, 10));
+        link.send(&heartbeat(1));
+        link.send(&heartbeat(2));
+        link.send(&reply(2, 20));
+        let (data, ends) = link.next_write();
+        let mut start = 0;
+        let mut each = Vec::new();
+        for end in ends {
+            each.extend(frames(data.slice(start..end)).into_iter().map(|f| vec![f]));
+            start = end;
+        }
+        assert_eq!(start, data.len());
+        assert_eq!(each, vec![vec![heartbeat(1)], vec![heartbeat(2)], vec![reply(1, 10)], vec![reply(2, 20)]]);
+    }
 }
