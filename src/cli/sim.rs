@@ -131,10 +131,11 @@ pub struct SimArgs {
     /// or per seed just above the lease half the time].
     #[arg(long, value_parser = parse_tick_range)]
     election_timeout_ms: Option<(u64, u64)>,
-    /// Requests each node may have forwarded to the leader and unanswered
-    /// at once; more wait for an answer (small values make them wait).
+    /// Reads each node may have forwarded to the leader and unanswered at
+    /// once; more wait for an answer, with whatever arrives after them
+    /// (small values make them wait).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    forward_window: u64,
+    forward_read_window: u64,
     /// Write a JSON-lines trace of every event (needs --seed).
     #[arg(long, requires = "seed")]
     trace: Option<String>,
@@ -274,7 +275,7 @@ impl SimArgs {
             disk_faults: self.disk_faults,
             window_slots: self.window as usize,
             batch_count_max: self.batch as usize,
-            forward_window: self.forward_window as usize,
+            forward_read_window: self.forward_read_window as usize,
             injected_bug: self.inject_bug.bug(),
             ..SimConfig::default()
         };

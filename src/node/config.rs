@@ -34,13 +34,17 @@ pub struct NodeConfig {
     /// to whoever leads then: a forward lost with its link, or one whose
     /// slot the next leader filled with a no-op, is not left to its deadline.
     pub forward_retry_ticks: u64,
-    /// Requests this node may have forwarded and unanswered at once; more
-    /// wait, parked in arrival order, until an answer makes room. It bounds
-    /// what one node makes the leader serve and send back in one go: a
-    /// client pipelining GETs of a large value at a follower costs the
-    /// leader this many replies in flight, not one per request the
-    /// follower read (`client_pending_max` each connection).
-    pub forward_window: usize,
+    /// Reads this node may have forwarded and unanswered at once; a read
+    /// past it waits, parked, and so does everything that arrives after it
+    /// (arrival order), until an answer makes room. It bounds what one node
+    /// makes the leader serve and send back in one go: a client pipelining
+    /// GETs of a large value at a follower costs the leader this many
+    /// values in flight, not one per request the follower read
+    /// (`client_pending_max` each connection). Writes do not count: their
+    /// answers are small, and each carries its own value to the leader
+    /// first; a window on them would cap pipelined writes through a
+    /// follower at this many per commit round.
+    pub forward_read_window: usize,
     /// Emit the events only checkers need (`ReadRegistered`, `ReadServed`,
     /// `Executed`): the simulator.
     pub trace_checks: bool,
@@ -64,7 +68,7 @@ impl NodeConfig {
             unsynced_bytes_max: 64 << 20,
             parked_retry_ticks: 10,
             forward_retry_ticks: 200,
-            forward_window: 64,
+            forward_read_window: 64,
             trace_checks: false,
             anatomy_every: 64,
         }

@@ -32,9 +32,9 @@ pub enum NodeEvent {
     Proposed,
     /// A request was handed to the leader.
     Forwarded { to: NodeId },
-    /// A request found `NodeConfig::forward_window` full and waits (parked)
-    /// for an answer to make room.
-    ForwardWindowFull,
+    /// A read found `NodeConfig::forward_read_window` full and waits
+    /// (parked) for an answer to make room.
+    ForwardReadWindowFull,
     /// A lease or read-index read entered the core (`trace_checks` only),
     /// at node-local time `at_us`, with ballot `promised` promised. The
     /// shell may collect it much later (after an executor stall): a

@@ -303,7 +303,9 @@ impl<C> Node<C> {
             let counted: usize = self.sessions_waiting.values().map(|s| s.writes.len()).sum();
             assert_eq!(counted, self.waiting_writes.len(), "per-session write counts out of step");
             assert!(self.released_reads.is_empty(), "released reads left unsubmitted");
-            assert!(self.forwarded.len() <= self.config.forward_window, "more forwarded than the window");
+            let reads = self.forwarded.values().filter(|f| !self.goes_through_log(&f.request.command)).count();
+            assert_eq!(reads, self.forwarded_reads, "forwarded reads miscounted");
+            assert!(reads <= self.config.forward_read_window, "more reads forwarded than the window");
             assert_eq!(
                 self.unsynced_bytes,
                 self.appends_unsynced.iter().map(|(_, b)| b).sum::<usize>(),

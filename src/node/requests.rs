@@ -211,7 +211,7 @@ impl<C> Node<C> {
     }
 
     /// This replica does not lead: hand the request to the leader, or park
-    /// it (no leader to hand it to, or `forward_window` full).
+    /// it (no leader to hand it to, or `forward_read_window` full).
     pub(super) fn route(&mut self, request: Request<C>, leader: Option<NodeId>) {
         if let Waiter::Remote { peer, id } = request.waiter {
             // Never forward twice: the entry node retries with a better hint.
@@ -223,18 +223,20 @@ impl<C> Node<C> {
             self.park(request);
             return;
         };
-        if self.forwarded.len() >= self.config.forward_window {
-            self.out.events.push(NodeEvent::ForwardWindowFull);
+        let read = !self.goes_through_log(&request.command);
+        if read && self.forwarded_reads >= self.config.forward_read_window {
+            self.out.events.push(NodeEvent::ForwardReadWindowFull);
             self.park(request);
             return;
         }
         let id = self.next_forward_id;
         self.next_forward_id += 1;
         let command = request.command.encode();
-        let frame = if self.goes_through_log(&request.command) {
-            PeerFrame::Forward { id, command }
-        } else {
+        let frame = if read {
+            self.forwarded_reads += 1;
             PeerFrame::ForwardRead { id, command }
+        } else {
+            PeerFrame::Forward { id, command }
         };
         self.out.messages.push((leader, frame));
         self.out.events.push(NodeEvent::Forwarded { to: leader });
@@ -291,18 +293,29 @@ impl<C> Node<C> {
         submitted
     }
 
-    /// Parked requests may go: to the core if this node leads, else
-    /// while the forward window has room.
+    /// The first parked request may go: to the core if this node leads, to
+    /// the leader if it is a write or the read window has room.
     pub(super) fn parked_may_go(&self) -> bool {
-        self.replica.is_leader() || self.forwarded.len() < self.config.forward_window
+        self.parked.front().is_some_and(|first| {
+            self.replica.is_leader()
+                || self.goes_through_log(&first.command)
+                || self.forwarded_reads < self.config.forward_read_window
+        })
     }
 
-    /// Forward again what got no answer in `forward_retry_ticks`: back
-    /// among the parked requests, in arrival order, so that with the
-    /// forward window full the oldest request goes first (a session's
-    /// write waits in the store for its `prev`, which arrived before it:
-    /// resent ahead of it, the later write would hold the window while its
-    /// `prev` waited behind the window). True if it retried anything.
+    /// Forget forward `id` (answered, refused, retried, expired or lost
+    /// with its link).
+    pub(super) fn unforward(&mut self, id: u64) -> Option<Forwarded<C>> {
+        let forwarded = self.forwarded.remove(&id)?;
+        if !self.goes_through_log(&forwarded.request.command) {
+            self.forwarded_reads -= 1;
+        }
+        Some(forwarded)
+    }
+
+    /// Forward again what got no answer in `forward_retry_ticks`, in the
+    /// order it was first sent (a retried read takes the window's place it
+    /// frees). True if it retried anything.
     pub(super) fn retry_forwarded(&mut self) -> bool {
         let now = self.tick_now();
         let retry = self.config.forward_retry_ticks;
@@ -310,16 +323,14 @@ impl<C> Node<C> {
         // A retry gets a new id, after every one listed now.
         let last = self.next_forward_id;
         let mut retried = false;
-        while let Some(entry) = self.forwarded.first_entry() {
-            if *entry.key() >= last || now < entry.get().sent_tick + retry {
+        while let Some((&id, oldest)) = self.forwarded.first_key_value() {
+            if id >= last || now < oldest.sent_tick + retry {
                 break;
             }
-            let forwarded = entry.remove();
-            self.park(forwarded.request);
+            let forwarded = self.unforward(id).expect("listed");
+            let leader = self.leader();
+            self.route(forwarded.request, leader);
             retried = true;
-        }
-        if retried {
-            self.submit_parked();
         }
         retried
     }
@@ -346,7 +357,7 @@ impl<C> Node<C> {
         let late: Vec<_> =
             self.forwarded.iter().filter(|(_, f)| f.request.deadline_us <= now).map(|(k, _)| *k).collect();
         for id in late {
-            let forwarded = self.forwarded.remove(&id).expect("listed");
+            let forwarded = self.unforward(id).expect("listed");
             self.deliver(forwarded.request.waiter, unknown());
         }
         let not_applied = |request: &Request<C>| {
@@ -400,7 +411,7 @@ impl<C> Node<C> {
         self.links_up.remove(&peer);
         let ids: Vec<u64> = self.forwarded.iter().filter(|(_, f)| f.leader == peer).map(|(id, _)| *id).collect();
         for id in ids {
-            let forwarded = self.forwarded.remove(&id).expect("listed");
+            let forwarded = self.unforward(id).expect("listed");
             self.park(forwarded.request);
         }
     }
@@ -432,7 +443,7 @@ impl<C> Node<C> {
             }
             PeerFrame::ForwardReply { id, reply } => {
                 self.advance(now_us);
-                let Some(forwarded) = self.forwarded.remove(&id) else { return };
+                let Some(forwarded) = self.unforward(id) else { return };
                 let reply = Reply::decode(&reply).unwrap_or_else(|e| {
                     self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
                     Reply::Error(format!("ERR malformed reply from node {from}: {e}; the outcome is unknown"))
@@ -447,7 +458,7 @@ impl<C> Node<C> {
             }
             PeerFrame::ForwardRefused { id, reason } => {
                 self.advance(now_us);
-                let Some(forwarded) = self.forwarded.remove(&id) else { return };
+                let Some(forwarded) = self.unforward(id) else { return };
                 match reason {
                     // Retry on the next tick, when the hint may be better.
                     ForwardRefusal::NotLeader { .. } => self.park(forwarded.request),

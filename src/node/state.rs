@@ -66,6 +66,8 @@ pub struct Node<C> {
     pub(super) waiting_reads: SlotMap<WaitingRead<C>>,
     pub(super) next_read_id: u64,
     pub(super) forwarded: BTreeMap<u64, Forwarded<C>>,
+    /// Reads among them (`NodeConfig::forward_read_window`).
+    pub(super) forwarded_reads: usize,
     pub(super) next_forward_id: u64,
     /// Requests waiting for a leader to be known, in arrival order.
     pub(super) parked: VecDeque<Request<C>>,
@@ -125,6 +127,7 @@ impl<C> Node<C> {
             waiting_reads: SlotMap::new(),
             next_read_id: 0,
             forwarded: BTreeMap::new(),
+            forwarded_reads: 0,
             next_forward_id: 0,
             parked: VecDeque::new(),
             parked_retry_leader: None,
@@ -294,9 +297,9 @@ impl<C> Node<C> {
             at(oldest.sent_tick + self.config.forward_retry_ticks);
         }
         let leader = self.leader();
-        // A full forward window opens on an answer, or on the retry or
-        // expiry of a forward (both timed above).
-        if !self.parked.is_empty() && leader.is_some() && self.parked_may_go() {
+        // A full read window opens on an answer, or on the retry or expiry
+        // of a forward (both timed above).
+        if leader.is_some() && self.parked_may_go() {
             // A new leader: at once (`retry_parked`).
             let later = self.parked_retry_tick + self.config.parked_retry_ticks;
             at(if leader != self.parked_retry_leader { now_tick } else { later });

@@ -35,8 +35,8 @@ pub struct ShardMetrics {
     pub leader_changes: Counter,
     /// Commands this node handed to another node's leader.
     pub forwarded: Counter,
-    /// Times the forward window was found full (`NodeConfig::forward_window`).
-    pub forward_window_full: Counter,
+    /// Times the forward read window was found full (`NodeConfig::forward_read_window`).
+    pub forward_read_window_full: Counter,
     /// Commands queued at the leader beyond the window.
     pub proposal_queue_depth: Gauge,
     /// Client requests waiting for an answer at this shard.
@@ -64,7 +64,7 @@ impl ShardMetrics {
             elections: Counter::default(),
             leader_changes: Counter::default(),
             forwarded: Counter::default(),
-            forward_window_full: Counter::default(),
+            forward_read_window_full: Counter::default(),
             proposal_queue_depth: Gauge::default(),
             waiting_requests: Gauge::default(),
             reads_lease: Counter::default(),
@@ -86,9 +86,9 @@ impl ShardMetrics {
         registry.register("leader_changes", "Times this replica became leader", m.leader_changes.clone());
         registry.register("forwarded", "Client commands forwarded to another node's leader", m.forwarded.clone());
         registry.register(
-            "forward_window_full",
-            "Times this node found its forward window full: commands then wait, in arrival order, for answers to make room",
-            m.forward_window_full.clone(),
+            "forward_read_window_full",
+            "Times this node found its window of forwarded reads full: commands then wait, in arrival order, for answers to make room",
+            m.forward_read_window_full.clone(),
         );
         registry.register("proposal_queue_depth", "Commands waiting for a slot", m.proposal_queue_depth.clone());
         registry.register("waiting_requests", "Client requests awaiting an answer", m.waiting_requests.clone());

@@ -241,8 +241,8 @@ impl Shard {
             NodeEvent::Forwarded { .. } => {
                 self.metrics.forwarded.inc();
             }
-            NodeEvent::ForwardWindowFull => {
-                self.metrics.forward_window_full.inc();
+            NodeEvent::ForwardReadWindowFull => {
+                self.metrics.forward_read_window_full.inc();
             }
             NodeEvent::ReadRegistered { .. } | NodeEvent::ReadServed { .. } | NodeEvent::Executed { .. } => {}
             NodeEvent::PeerMessageRefused { from, error } => {

@@ -99,9 +99,9 @@ pub struct SimConfig {
     /// Override the core's election timeout range `(min, max)` in ticks
     /// (equal bounds make replicas time out together: dueling proposers).
     pub election_timeout_ticks: Option<(u64, u64)>,
-    /// Requests each node may have forwarded and unanswered at once
-    /// (`NodeConfig::forward_window`).
-    pub forward_window: usize,
+    /// Reads each node may have forwarded and unanswered at once
+    /// (`NodeConfig::forward_read_window`).
+    pub forward_read_window: usize,
 }
 
 impl Default for SimConfig {
@@ -132,7 +132,7 @@ impl Default for SimConfig {
             snapshot_chunk_bytes: 64,
             disk_faults: false,
             election_timeout_ticks: None,
-            forward_window: 64,
+            forward_read_window: 64,
         }
     }
 }
@@ -180,7 +180,7 @@ impl SimConfig {
         c.reads_via_log = self.read_mode == ReadMode::Log;
         c.unsynced_bytes_max = 64 << 10;
         c.trace_checks = true;
-        c.forward_window = self.forward_window;
+        c.forward_read_window = self.forward_read_window;
         c
     }
 }
@@ -360,8 +360,8 @@ pub struct Cluster {
     pub snapshots_installed: u64,
     /// Replicas that finished relearning a lost state.
     pub recoveries: u64,
-    /// Requests that found their node's forward window full and waited.
-    pub forward_window_waits: u64,
+    /// Reads that found their node's forward read window full and waited.
+    pub forward_read_waits: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit
     /// end then, and the ballot its leader served it under.
@@ -441,7 +441,7 @@ impl Cluster {
             messages_delivered: 0,
             snapshots_installed: 0,
             recoveries: 0,
-            forward_window_waits: 0,
+            forward_read_waits: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
             faults_over: false,

@@ -292,7 +292,7 @@ impl Cluster {
             NodeEvent::Fatal(detail) => {
                 self.checker.violations.push(Violation::Panic { message: format!("node {id}: {detail}") });
             }
-            NodeEvent::ForwardWindowFull => self.forward_window_waits += 1,
+            NodeEvent::ForwardReadWindowFull => self.forward_read_waits += 1,
             NodeEvent::Proposed
             | NodeEvent::Forwarded { .. }
             | NodeEvent::SnapshotStarted { .. }

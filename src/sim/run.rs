@@ -94,8 +94,8 @@ pub struct RunReport {
     pub leader_changes: Vec<LeaderChange>,
     pub faults: FaultCounts,
     pub recoveries: u64,
-    /// Requests that found their node's forward window full and waited.
-    pub forward_window_waits: u64,
+    /// Reads that found their node's forward read window full and waited.
+    pub forward_read_waits: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget (neither verdict).
@@ -210,7 +210,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
         leader_changes: cluster.leader_changes.clone(),
         faults: cluster.faults,
         recoveries: cluster.recoveries,
-        forward_window_waits: cluster.forward_window_waits,
+        forward_read_waits: cluster.forward_read_waits,
         messages_delivered: cluster.messages_delivered,
         violations: std::mem::take(&mut cluster.checker.violations),
         unknown_keys: cluster.checker.unknown_keys.len(),
