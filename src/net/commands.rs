@@ -375,6 +375,23 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_subcommand_with_its_summary_as_simple_strings() {
+        let mut out = bytes::BytesMut::new();
+        reply::help_reply("config", &mut out);
+        let expected = "*5\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+GET\r\n\
+                        +    Return the configuration parameters whose names match glob patterns.\r\n+HELP\r\n\
+                        +    List the CONFIG subcommands, each with what it does.\r\n";
+        assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+        for container in ["client", "command", "config"] {
+            let spec = lookup(container.as_bytes()).expect("in the table");
+            assert!(lookup_full(format!("{container}|help").as_bytes()).is_some(), "{container} HELP");
+            let mut out = bytes::BytesMut::new();
+            reply::help_reply(container, &mut out);
+            assert!(out.starts_with(format!("*{}\r\n", 1 + 2 * spec.subcommands.len()).as_bytes()));
+        }
+    }
+
+    #[test]
     fn every_name_is_lowercase_and_found_in_any_case() {
         for spec in all_with_subcommands() {
             assert!(spec.name.len() <= NAME_BYTES_MAX, "{}", spec.name);

@@ -74,6 +74,9 @@ pub enum Request {
     /// `CONFIG GET parameter [parameter ...]` (names or glob patterns);
     /// redis-benchmark asks for `save` and `appendonly`.
     ConfigGet(Vec<Bytes>),
+    /// `CLIENT HELP`, `COMMAND HELP`, `CONFIG HELP`: the container's name
+    /// (`client`, `command`, `config`).
+    Help(&'static str),
     Multi,
     Exec,
     Discard,
@@ -88,6 +91,8 @@ pub enum CommandSub {
     All,
     /// `COMMAND COUNT`.
     Count,
+    /// `COMMAND HELP`.
+    Help,
     /// `COMMAND LIST [FILTERBY MODULE|ACLCAT|PATTERN arg]`.
     List(Option<ListFilter>),
     /// `COMMAND DOCS [name ...]`, every command without names (redis-cli
@@ -203,7 +208,7 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             kv(Op::Append { key: key(), value: rest[1].clone(), limit: limit as u64 })
         }
         "strlen" => kv(Op::StrLen { key: key() }),
-        "getrange" => {
+        "getrange" | "substr" => {
             let start = parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
             let end = parse_i64(&rest[2]).ok_or(ERROR_NOT_INTEGER)?;
             kv(Op::GetRange { key: key(), start, end })
@@ -214,7 +219,7 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             kv(Op::SetRange { key: key(), offset, value: rest[2].clone(), limit: limit as u64 })
         }
         "del" | "unlink" => kv(Op::Del { keys: rest.to_vec() }),
-        "exists" => kv(Op::Exists { keys: rest.to_vec() }),
+        "exists" | "touch" => kv(Op::Exists { keys: rest.to_vec() }),
         "mget" => kv(Op::MGet { keys: rest.to_vec() }),
         "mset" | "msetnx" => {
             if rest.len() % 2 != 0 {
@@ -282,6 +287,10 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
                 b"get" => {
                     expect_args(rest.len() >= 2, "config|get")?;
                     Ok(Request::ConfigGet(rest[1..].to_vec()))
+                }
+                b"help" => {
+                    expect_args(rest.len() == 1, "config|help")?;
+                    Ok(Request::Help("config"))
                 }
                 _ => Err(unknown_subcommand(&rest[0], "CONFIG")),
             }
@@ -540,6 +549,10 @@ fn parse_command_sub(rest: &[Bytes]) -> Result<CommandSub, String> {
             Ok(CommandSub::Count)
         }
         b"list" => parse_command_list(&rest[1..]),
+        b"help" => {
+            expect_args(rest.len() == 1, "command|help")?;
+            Ok(CommandSub::Help)
+        }
         b"docs" => Ok(CommandSub::Docs(rest[1..].to_vec())),
         b"info" => Ok(CommandSub::Info(rest[1..].to_vec())),
         _ => Err(unknown_subcommand(sub, "COMMAND")),
@@ -587,6 +600,10 @@ fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
         }
         b"list" => parse_client_list(&rest[1..]),
         b"kill" => parse_client_kill(&rest[1..]),
+        b"help" => {
+            expect_args(rest.len() == 1, "client|help")?;
+            Ok(Request::Help("client"))
+        }
         b"setinfo" => {
             expect_args(rest.len() == 3, "client|setinfo")?;
             let mut option_lowered = [0u8; NAME_BYTES_MAX];

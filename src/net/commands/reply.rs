@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 
-use super::{all_with_subcommands, lookup_full, Arg, CommandSpec, KeySpec, COMMANDS};
+use super::{all_with_subcommands, lookup, lookup_full, Arg, CommandSpec, KeySpec, COMMANDS};
 use crate::kv::glob::Glob;
 use crate::net::request::{CommandSub, ListFilter};
 use crate::net::resp::{self, Proto};
@@ -15,6 +15,7 @@ use crate::net::resp::{self, Proto};
 pub fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
     match sub {
         CommandSub::Count => resp::integer(out, COMMANDS.len() as i64),
+        CommandSub::Help => help_reply("command", out),
         CommandSub::List(filter) => {
             let names: Vec<&str> =
                 all_with_subcommands().filter(|spec| keeps(filter.as_ref(), spec)).map(|spec| spec.name).collect();
@@ -46,6 +47,20 @@ pub fn command_reply(sub: CommandSub, proto: Proto, out: &mut BytesMut) {
                 docs(spec, proto, out);
             }
         }
+    }
+}
+
+/// `CONTAINER HELP` (`client`, `command`, `config`): its subcommands, each
+/// name and below it, indented, what it does (simple strings, as Redis).
+pub fn help_reply(container: &str, out: &mut BytesMut) {
+    let subcommands = lookup(container.as_bytes()).map_or(&[][..], |spec| spec.subcommands);
+    let upper = container.to_ascii_uppercase();
+    resp::array_header(out, 1 + 2 * subcommands.len());
+    resp::simple(out, &format!("{upper} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for sub in subcommands {
+        let name = sub.name.split_once('|').map_or(sub.name, |(_, name)| name);
+        resp::simple(out, &name.to_ascii_uppercase());
+        resp::simple(out, &format!("    {}.", sub.docs.summary));
     }
 }
 

@@ -95,6 +95,13 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         O_1,
         &[],
     ),
+    CommandSpec::new("client|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
+        "List the CLIENT subcommands, each with what it does",
+        "5.0.0",
+        "connection",
+        O_1,
+        &[],
+    ),
     CommandSpec::new("client|id", 2, NO_SCRIPT, CONNECTION_SLOW).docs(
         "Return this connection's unique id",
         "5.0.0",
@@ -225,6 +232,13 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         "O(N) in the number of commands described",
         COMMAND_NAMES,
     ),
+    CommandSpec::new("command|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
+        "List the COMMAND subcommands, each with what it does",
+        "5.0.0",
+        "server",
+        O_1,
+        &[],
+    ),
     CommandSpec::new("command|info", -2, &["loading", "stale"], CONNECTION_SLOW)
         .tips(ORDER_VARIES)
         .docs(
@@ -253,8 +267,8 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-const CONFIG_SUBCOMMANDS: &[CommandSpec] =
-    &[CommandSpec::new("config|get", -3, NO_SCRIPT_ADMIN, &["@admin", "@slow", "@dangerous"])
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("config|get", -3, NO_SCRIPT_ADMIN, &["@admin", "@slow", "@dangerous"])
         .docs(
             "Return the configuration parameters whose names match glob patterns",
             "2.0.0",
@@ -262,7 +276,15 @@ const CONFIG_SUBCOMMANDS: &[CommandSpec] =
             "O(N) in the number of parameters asked for",
             &[Arg::new("parameter", ArgKind::Block(&[Arg::new("parameter", ArgKind::String)])).multiple()],
         )
-        .history(&[("7.0.0", "Takes several patterns in one call.")])];
+        .history(&[("7.0.0", "Takes several patterns in one call.")]),
+    CommandSpec::new("config|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
+        "List the CONFIG subcommands, each with what it does",
+        "5.0.0",
+        "server",
+        O_1,
+        &[],
+    ),
+];
 
 /// Every command, sorted by name.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -706,6 +728,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         O_1,
         KEY,
     ),
+    CommandSpec::new("substr", 4, READ, STRING_READ_SLOW)
+        .keys(ONE_KEY, &[KeySpec::at(1, RO_ACCESS)])
+        .docs(
+            "Return a substring of the string stored at a key",
+            "1.0.0",
+            "string",
+            "O(N) in the length returned (so O(1) for short ranges)",
+            &[Arg::key("key", 0), Arg::new("start", ArgKind::Integer), Arg::new("end", ArgKind::Integer)],
+        )
+        .deprecated("2.0.0", "`GETRANGE`"),
     CommandSpec::new("time", 1, ANY_STATE_FAST, &["@fast"]).tips(VARIES).docs(
         "Return the server's clock: Unix seconds and microseconds",
         "2.6.0",
@@ -713,6 +745,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         O_1,
         &[],
     ),
+    CommandSpec::new("touch", -2, READ_FAST, KEYSPACE_READ)
+        .keys(ALL_KEYS, &[KeySpec::range(1, RO, -1, 1)])
+        .tips(PER_SHARD_SUM)
+        .docs(
+            "Count how many of the given keys exist (paxoskv keeps no access time to update)",
+            "3.2.1",
+            "generic",
+            "O(N) in the number of keys given",
+            KEYS,
+        ),
     CommandSpec::new("ttl", 2, READ_FAST, KEYSPACE_READ)
         .keys(ONE_KEY, &[KeySpec::at(1, RO_ACCESS)])
         .tips(VARIES)

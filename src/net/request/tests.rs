@@ -347,6 +347,25 @@ fn config_get() {
     assert_eq!(error("CONFIG SET save x"), "ERR unknown subcommand 'SET'. Try CONFIG HELP.");
 }
 
+/// Every "Try X HELP." names a subcommand that exists (a sweep found
+/// `CLIENT HELP` answered "unknown subcommand 'HELP'. Try CLIENT HELP.").
+#[test]
+fn the_help_the_errors_point_to_is_there() {
+    assert_eq!(ok("CLIENT HELP"), Request::Help("client"));
+    assert_eq!(ok("config help"), Request::Help("config"));
+    assert_eq!(ok("COMMAND HELP"), Request::Command(CommandSub::Help));
+    assert_eq!(error("CLIENT HELP x"), "ERR wrong number of arguments for 'client|help' command");
+}
+
+/// TOUCH counts the keys that exist, as EXISTS (there is no access time
+/// to update); SUBSTR is GETRANGE under its old name.
+#[test]
+fn touch_and_substr_are_exists_and_getrange() {
+    assert_eq!(ok("TOUCH a b a"), ok("EXISTS a b a"));
+    assert_eq!(ok("SUBSTR k 1 -2"), ok("GETRANGE k 1 -2"));
+    assert_eq!(error("TOUCH"), "ERR wrong number of arguments for 'touch' command");
+}
+
 #[test]
 fn unknown_commands_are_reported_like_redis() {
     assert_eq!(error("FOO a b"), "ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::{ClientRequest, Connection, ERROR_WRONGPASS};
-use crate::net::commands::reply::command_reply;
+use crate::net::commands::reply::{command_reply, help_reply};
 use crate::net::resp::{self, Proto};
 
 /// Authenticate as `username` (the only user is `default`) with `password`.
@@ -141,14 +141,23 @@ pub(super) fn answer_locally(conn: &Connection, request: ClientRequest, out: &mu
                 resp::bulk(out, value.as_bytes());
             }
         }
+        ClientRequest::Help(container) => help_reply(container, out),
         other => resp::error(out, &format!("ERR internal: {other:?} is not answered locally")),
     }
 }
 
 /// The parameters `CONFIG GET` knows. redis-benchmark and other tools ask
-/// about persistence; answer like a Redis without RDB or AOF (paxoskv has
-/// its own WAL).
-const CONFIG_PARAMETERS: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+/// about persistence: answered like a Redis without RDB or AOF (paxoskv has
+/// its own WAL). GUI clients ask how many databases to list (one: SELECT 0
+/// only), and whether keys may be evicted or idle clients closed (neither).
+const CONFIG_PARAMETERS: [(&str, &str); 6] = [
+    ("save", ""),
+    ("appendonly", "no"),
+    ("databases", "1"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("timeout", "0"),
+];
 
 /// `CONFIG GET`'s matches, as Redis 7.0 finds them: a parameter without
 /// `*`, `?` or `[` is a name, looked up ignoring case and answered with the
@@ -197,5 +206,6 @@ mod tests {
             [pair("save", ""), pair("appendonly", "no")]
         );
         assert!(config_get(&words(&["nosuch"])).is_empty());
+        assert_eq!(names(config_get(&words(&["databases"]))), [pair("databases", "1")]);
     }
 }
