@@ -686,6 +686,7 @@ impl TuningArgs {
     /// leader could have in flight; `paxos::time`).
     pub fn check_cluster_wide(&self, file: &Tuning) -> Result<(), String> {
         match self.window_slots {
+            Some(0) => Err("--window-slots must be at least 1 (1 turns pipelining off)".into()),
             Some(window) if window != file.window_slots => Err(format!(
                 "--window-slots {window} differs from the cluster file's window_slots = {}: it must be the same on \
                  every node; change it in the cluster file for all of them",

@@ -190,4 +190,10 @@ fn window_slots_is_cluster_wide_so_one_node_cannot_override_it() {
     let other = TuningArgs { window_slots: Some(file.window_slots + 1), ..Default::default() };
     let error = other.check_cluster_wide(&file).unwrap_err();
     assert!(error.contains("must be the same on every node"), "{error}");
+    // A sweep found 0 answered "differs from the file", not why 0 is wrong.
+    let zero = TuningArgs { window_slots: Some(0), ..Default::default() };
+    assert_eq!(
+        zero.check_cluster_wide(&file),
+        Err("--window-slots must be at least 1 (1 turns pipelining off)".into())
+    );
 }
