@@ -22,9 +22,10 @@
 #          BIN, required): a code change's end-to-end effect under
 #          pipelined writes and reads, interleaved, instead of ad hoc pairs.
 #
-#   benches/record-alloc.sh [--compare thp|purge|allocator|binary] [--before BIN] [--runs N] [--label NAME] [--requests N] [--perf]
+#   benches/record-alloc.sh [--compare thp|purge|allocator|binary] [--before BIN] [--runs N] [--label NAME] [--requests N] [--at leader|follower] [--perf]
 #
-# Each run, per system, at the shard leader:
+# Each run, per system, at the shard leader (--at follower: at a follower,
+# which forwards every command to the leader; Redis is its own target):
 #   redis-benchmark -c 50 -P 16 -t set -n N -r 100000 -d 100, then the same
 #   with -t get: ops/s, and over each the servers' CPU per operation (user +
 #   system ticks of every server process, all threads) and minor page
@@ -50,6 +51,7 @@ runs=3
 label=run
 requests=1000000
 before=""
+at=leader
 while [[ $# -gt 0 ]]; do
     case $1 in
         --compare) compare=$2; shift ;;
@@ -58,12 +60,14 @@ while [[ $# -gt 0 ]]; do
         --perf) profile=1 ;;
         --label) label=$2; shift ;;
         --requests) requests=$2; shift ;;
+        --at) at=$2; shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
+[[ $at == leader || $at == follower ]] || { echo "--at: leader or follower, not $at" >&2; exit 2; }
 case $compare in
     thp) settings_order=(thp-off thp-on); directory=thp ;;
     purge) settings_order=(purge-1s purge-10s); directory=alloc ;;
@@ -144,7 +148,9 @@ setting_args() { # NAME: sets env_args and flag_args
 }
 
 # A fresh cluster of setting NAME in $work/TAG, its log in $out/TAG-cluster.log;
-# sets cluster_pid (the `paxoskv cluster` process) and leader (its leader's port).
+# sets cluster_pid (the `paxoskv cluster` process), leader (its leader's port)
+# and target (the port the load goes to: the leader's, or with --at follower
+# the next node's).
 start_cluster() { # NAME TAG
     setting_args "$1"
     env "${env_args[@]}" "${binary[$1]}" cluster --base-port "$base" --data-dir "$work/$2" --fresh \
@@ -153,6 +159,9 @@ start_cluster() { # NAME TAG
     pids+=("$cluster_pid")
     for i in 1 2 3; do wait_ping $((base + i)); done
     leader=$(leader_port "$base")
+    target=$leader
+    [[ $at == follower ]] && target=$((base + (leader - base) % 3 + 1))
+    return 0
 }
 
 # One setting: NAME RUN; appends "NAME RUN set_ops set_cpu set_faults get_ops get_cpu get_faults hwm_kb"
@@ -161,8 +170,8 @@ paxoskv_steps() {
     start_cluster "$name" "$name-$run"
     local pid=$cluster_pid servers set get hwm
     mapfile -t servers < <(pgrep -P "$pid")
-    set=$(pipelined set "$leader" "$out/$name-$run-set.csv" "${servers[@]}")
-    get=$(pipelined get "$leader" "$out/$name-$run-get.csv" "${servers[@]}")
+    set=$(pipelined set "$target" "$out/$name-$run-set.csv" "${servers[@]}")
+    get=$(pipelined get "$target" "$out/$name-$run-get.csv" "${servers[@]}")
     local leader_pid
     leader_pid=$(pgrep -f "$work/$name-$run/cluster.toml --node-id $((leader - base))$")
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$leader_pid/status")
@@ -206,7 +215,7 @@ profiled_set() { # NAME
     servers=$(pgrep -P "$pid" | paste -sd,)
     perf record -F 499 -g -p "$servers" -o "$work/$name.perf" >/dev/null 2>&1 &
     local recorder=$!
-    redis-benchmark -p "$leader" -t set -c 50 -P 16 -n "$requests" -r 100000 -d 100 --csv >"$out/$name-perf-set.csv"
+    redis-benchmark -p "$target" -t set -c 50 -P 16 -n "$requests" -r 100000 -d 100 --csv >"$out/$name-perf-set.csv"
     kill -INT "$recorder"; wait "$recorder" 2>/dev/null || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
     perf report -i "$work/$name.perf" --no-children --stdio --sort sym 2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,40p' \
@@ -224,9 +233,9 @@ if ((profile)); then
     done
 fi
 
-python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" "$before" <<'PY'
+python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" "$compare" "$before" "$at" <<'PY'
 import json, os, statistics, sys
-out, command, commit, compare, before = sys.argv[1:6]
+out, command, commit, compare, before, at = sys.argv[1:7]
 cols = ["set_ops_s", "set_cpu_us_per_op", "set_faults_per_kop", "get_ops_s", "get_cpu_us_per_op",
         "get_faults_per_kop", "leader_hwm_kb"]
 rows = {}
@@ -256,8 +265,9 @@ order = {"purge": ["purge-1s", "purge-10s"], "thp": ["thp-off", "thp-on"],
 title = {"purge": "paxoskv's allocator purge delay", "thp": "paxoskv with and without transparent huge pages",
          "allocator": "paxoskv's allocator", "binary": "paxoskv against an earlier binary"}[compare]
 system = open(os.path.join(out, "thp-status.txt")).readline().strip()
+where = "the shard leader" if at == "leader" else "a follower of the shard (it forwards every command to the leader)"
 lines = [f"# {title} ({os.path.basename(out)}, commit {commit})", "",
-         f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at the shard leader of a fresh "
+         f"Produced by `{command}`. `redis-benchmark -c 50 -P 16 -r 100000 -d 100` at {where} of a fresh "
          "3-node cluster (durability sync), SET then GET; CPU: the servers' user + system time per operation (all "
          "three nodes); faults: minor page faults of the server processes per 1000 operations; memory: the "
          f"leader's peak RSS. Medians over {len(rows.get('redis', []))} interleaved runs; every run in `runs.txt`. "

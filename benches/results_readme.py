@@ -927,7 +927,10 @@ def section_pairs(out):
                "moved from copying the bytes into cloning the value rather than going away. The newest, `get-copy` "
                "(stop 38, not committed either): a GET's reply given a copy of a small value (up to 1 KiB) instead "
                "of sharing it, so that a read never touches the value's reference count: 505,690 against 506,330 "
-               "GET/s, lower CPU per GET in 5 of 10 runs, no difference.\n")
+               "GET/s, lower CPU per GET in 5 of 10 runs, no difference. The newest, `follower` (stop 41, "
+               "`--at follower`): the load at a follower, so that every command is forwarded to the leader, "
+               "against the build before the forward read window and the peer link's two queues (d45fcf64; "
+               "section 25): what the window costs pipelined commands through a follower.\n")
 
 
 def section_wal_pairs(out):
@@ -961,6 +964,24 @@ def section_wal_pairs(out):
                "The background top-up made no sync measurably faster and the 10k/s tail worse (p99 3.16 against "
                "2.45 ms, higher in 3 of 4 runs; the nodes' WAL sync max 6.2 against 4.7 ms): a background zero "
                "write is in flight beside several record writes instead of one.\n")
+
+
+def section_nonreading(out):
+    """Section 25: a client that never reads, at a follower (benches/record-nonreading-client.sh)."""
+    bundles = section_newest_bundle(out, "nonreading-client", "25. A client that never reads, at a follower",
+                                    "raw.txt")
+    if not bundles:
+        return
+    out.append("Why: a hostile-client sweep (stop 40) found that one such client drove the leader to 1.4 GB and "
+               "cost it its leadership. The follower forwarded every GET its connection let it read (1,024), the "
+               "leader encoded every answer at once, and the peer link's one queue dropped the heartbeats behind "
+               "them. Since stop 41 a node has at most 64 reads forwarded and unanswered (`forward_read_window`, a rule of "
+               "the node that the simulator runs). A link queues forwarded requests and answers apart from the "
+               "protocol's messages and sends them a 256 KiB slice at a time after them. The follower still holds "
+               "what its client does not read, up to `client_pending_max` answers per connection, as Redis holds a "
+               "client's unread replies (without a limit by default: the Redis row); a limit on a connection's "
+               "unread bytes is not built. Section 22's `follower` bundle measures what the window costs pipelined "
+               "commands through a follower.\n")
 
 
 def section_wal_trace(out):
@@ -1138,6 +1159,7 @@ def main():
     section_pairs(out)
     section_wal_pairs(out)
     section_wal_trace(out)
+    section_nonreading(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")

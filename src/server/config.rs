@@ -107,6 +107,11 @@ pub struct Tuning {
     pub peer_queue_bytes_max: usize,
     /// Commands queued at a leader beyond the window before proposals are refused.
     pub proposal_queue_max: usize,
+    /// Reads a node may have forwarded to its shard's leader and unanswered
+    /// at once (`NodeConfig::forward_read_window`): what one follower makes
+    /// the leader send back in one go. Larger: more pipelined reads through
+    /// a follower; smaller: less leader memory under a flood of large GETs.
+    pub forward_read_window: usize,
     /// Let the server's memory use transparent huge pages as the system
     /// sets them (`true`), or turn them off for the server's own process
     /// (`false`, the default: `prctl(PR_SET_THP_DISABLE)`, what Redis's
@@ -151,6 +156,7 @@ impl Default for Tuning {
             clients_max: 10_000,
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
+            forward_read_window: 64,
             transparent_huge_pages: false,
             unsafe_inject_bug: None,
         }
@@ -457,6 +463,7 @@ impl ClusterFile {
         config.snapshot_every_slots = t.snapshot_every_slots;
         config.snapshot_every_bytes = t.snapshot_every_bytes;
         config.sessions_max = SESSIONS_MAX;
+        config.forward_read_window = t.forward_read_window;
         config
     }
 
@@ -518,11 +525,15 @@ impl ClusterFile {
         if t.tick_ms == 0 {
             return Err("tuning.tick_ms must be at least 1".into());
         }
-        if t.value_bytes_max == 0 || t.client_pending_max == 0 || t.request_timeout_ms == 0 || t.clients_max == 0 {
-            return Err(
-                "tuning.value_bytes_max, client_pending_max, request_timeout_ms and clients_max must be positive"
-                    .into(),
-            );
+        if t.value_bytes_max == 0
+            || t.client_pending_max == 0
+            || t.request_timeout_ms == 0
+            || t.clients_max == 0
+            || t.forward_read_window == 0
+        {
+            return Err("tuning.value_bytes_max, client_pending_max, request_timeout_ms, clients_max and \
+                        forward_read_window must be positive"
+                .into());
         }
         if t.snapshot_every_slots == 0 && t.snapshot_every_bytes == 0 {
             return Err("tuning.snapshot_every_slots and snapshot_every_bytes are both 0: the log would never be \
@@ -651,6 +662,9 @@ pub struct TuningArgs {
     /// Commands queued at a leader beyond the window before proposals are refused [default: 65536]
     #[arg(long)]
     pub proposal_queue_max: Option<usize>,
+    /// Reads this node may have forwarded to the shard's leader and unanswered at once; more wait in arrival order (larger: more pipelined reads through a follower; smaller: less leader memory under a flood of large GETs) [default: 64]
+    #[arg(long)]
+    pub forward_read_window: Option<usize>,
     /// Let this node's memory use transparent huge pages as the system sets them (true), or turn them off for its process like Redis's disable-thp (false: huge pages are zeroed whole when faulted in, which cost 4-14% of a SET's CPU; see results/thp) [default: false]
     #[arg(long)]
     pub transparent_huge_pages: Option<bool>,
@@ -761,6 +775,9 @@ impl TuningArgs {
         }
         if let Some(v) = self.proposal_queue_max {
             t.proposal_queue_max = v;
+        }
+        if let Some(v) = self.forward_read_window {
+            t.forward_read_window = v;
         }
         if let Some(v) = self.transparent_huge_pages {
             t.transparent_huge_pages = v;

@@ -57,6 +57,9 @@ fn bad_files_are_refused_with_a_reason() {
     let mut no_clients = base.clone();
     no_clients.tuning.clients_max = 0;
     assert!(no_clients.validate().unwrap_err().contains("clients_max"));
+    let mut no_forwarded_reads = base.clone();
+    no_forwarded_reads.tuning.forward_read_window = 0;
+    assert!(no_forwarded_reads.validate().unwrap_err().contains("forward_read_window"));
     let mut never_compacts = base.clone();
     (never_compacts.tuning.snapshot_every_slots, never_compacts.tuning.snapshot_every_bytes) = (0, 0);
     assert!(never_compacts.validate().unwrap_err().contains("never be compacted"));
