@@ -1065,13 +1065,16 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     let mut received = BytesMut::new();
     match read_handshake_reply(&mut stream, &mut received) {
         HandshakeReply::Refused(reason) => {
-            assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}")
+            assert!(reason.contains("cluster id") && reason.contains("other"), "refused for {reason:?}");
+            // A stranger learns nothing of this cluster (a sweep found its id in the refusal).
+            assert!(!reason.contains(&cluster.file.cluster_id), "refused for {reason:?}");
         }
         other => panic!("node 3 answered {other:?} to a handshake from cluster \"other\""),
     }
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
     assert!(line.contains("other"), "node 3 logged the refusal without the cluster id: {line}");
+    assert!(line.contains(&cluster.file.cluster_id), "node 3 logged the refusal without its own cluster id: {line}");
 
     // (e) This cluster's id from a node whose cluster file lists other
     // members (it would count other majorities): refused, both lists named.

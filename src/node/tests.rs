@@ -661,7 +661,7 @@ fn a_follower_forwards_at_most_its_window_of_reads_and_the_rest_as_answers_retur
     let first = forwarded_ids(&out);
     assert_eq!(first.len(), 2, "the window's worth: {:?}", out.messages);
     let waits = out.events.iter().filter(|e| matches!(e, NodeEvent::ForwardReadWindowFull)).count();
-    assert!(waits >= 1, "a request waited for room: {:?}", out.events);
+    assert!(waits >= 1, "a read waited for room: {:?}", out.events);
 
     // Ticks alone do not open the window (nothing expired or timed out).
     for now in (3_000..50_000).step_by(1_000) {

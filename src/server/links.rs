@@ -435,7 +435,11 @@ async fn accept_handshake(ctx: &LinkContext, mut stream: TcpStream) -> Result<(N
     let refusal = if handshake.protocol_version != PROTOCOL_VERSION {
         Some(format!("protocol version {} (this node speaks {PROTOCOL_VERSION})", handshake.protocol_version))
     } else if handshake.cluster_id != ctx.cluster_id {
-        Some(format!("cluster id {:?} (this node is in cluster {:?})", handshake.cluster_id, ctx.cluster_id))
+        // The dialer has proved nothing yet: it learns that its cluster id
+        // is not ours, not what ours is; our log names both.
+        let told = format!("cluster id {:?}, not this node's cluster", handshake.cluster_id);
+        let _ = refuse(&mut stream, told).await;
+        return Err(format!("cluster id {:?} (this node is in cluster {:?})", handshake.cluster_id, ctx.cluster_id));
     } else if handshake.shards != ctx.shards || handshake.members != ctx.members {
         let list = |ids: &[NodeId]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
         Some(format!(
