@@ -37,7 +37,7 @@ use glommio::net::{TcpListener, TcpStream};
 
 use super::metrics::ShardMetrics;
 use super::shard::ShardRef;
-use super::util::Notify;
+use super::util::{LogLimiter, Notify};
 use crate::net::peer::{
     decode_frame, decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_frame, encode_handshake,
     encode_handshake_proof, encode_handshake_reply, split_frame, write_frame_body, Handshake, HandshakeProof,
@@ -64,6 +64,8 @@ const PEER_READ_SLICE: Duration = Duration::from_millis(5);
 /// How long it steps aside: a timer, so that the executor's queue drains
 /// and its reactor runs (timers, I/O) before the reader goes on.
 const PEER_READ_STEP_ASIDE: Duration = Duration::from_micros(10);
+/// Refused peer connections logged per second at most, per shard.
+const REFUSALS_LOGGED_PER_SECOND: u32 = 10;
 /// Forwarded frames per write at most, after the Paxos frames (a larger
 /// frame goes alone).
 pub const FORWARD_SLICE_BYTES: usize = 256 * 1024;
@@ -388,7 +390,10 @@ async fn dial_once(ctx: &LinkContext, addr: SocketAddr, peer: NodeId) -> Result<
 }
 
 /// Accept peer connections for this shard; each must handshake first.
+/// Refusals are logged at most ten a second (then with a count of the ones
+/// left out): anyone can open connections to a peer port.
 pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<Rc<Link>>) {
+    let refusals = Rc::new(LogLimiter::new(Duration::from_secs(1), REFUSALS_LOGGED_PER_SECOND));
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -400,6 +405,7 @@ pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<
         };
         let ctx = ctx.clone();
         let links = links.clone();
+        let refusals = refusals.clone();
         glommio::spawn_local(async move {
             let peer_addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
             match accept_handshake(&ctx, stream).await {
@@ -411,7 +417,16 @@ pub async fn accept_forever(ctx: LinkContext, listener: TcpListener, links: Vec<
                 }
                 Err(e) => {
                     ctx.shard_ref.borrow().metrics.peer_errors.inc();
-                    server_log!(ctx.node, ctx.shard, "refused a peer connection from {peer_addr}: {e}");
+                    match refusals.admit(Instant::now()) {
+                        Some(0) => server_log!(ctx.node, ctx.shard, "refused a peer connection from {peer_addr}: {e}"),
+                        Some(left_out) => server_log!(
+                            ctx.node,
+                            ctx.shard,
+                            "refused a peer connection from {peer_addr}: {e} ({left_out} more refused since the last \
+                             line, not logged; paxoskv_peer_errors_total counts them)"
+                        ),
+                        None => {}
+                    }
                 }
             }
         })

@@ -176,3 +176,58 @@ macro_rules! server_log {
         eprintln!("{}.{:03} node={} shard={} {}", ms / 1000, ms % 1000, $node, $shard, format_args!($($arg)*));
     }};
 }
+
+/// At most `burst` log lines of a kind per `every`: a stranger who opens
+/// peer connections as fast as it can would otherwise write a line for each
+/// (stop 40's operator sweep). Lines past the burst are counted, and the
+/// first line written after them says how many were left out.
+pub struct LogLimiter {
+    every: std::time::Duration,
+    burst: u32,
+    /// The current interval's start and the lines written in it.
+    window: std::cell::Cell<Option<(std::time::Instant, u32)>>,
+    skipped: std::cell::Cell<u64>,
+}
+
+impl LogLimiter {
+    pub fn new(every: std::time::Duration, burst: u32) -> LogLimiter {
+        LogLimiter { every, burst, window: std::cell::Cell::new(None), skipped: std::cell::Cell::new(0) }
+    }
+
+    /// Write a line at `now`? `Some(n)`: yes, after `n` left out since the
+    /// last one written.
+    pub fn admit(&self, now: std::time::Instant) -> Option<u64> {
+        let (start, written) = match self.window.get() {
+            Some((start, written)) if now.saturating_duration_since(start) < self.every => (start, written),
+            _ => (now, 0),
+        };
+        if written >= self.burst {
+            self.skipped.set(self.skipped.get() + 1);
+            return None;
+        }
+        self.window.set(Some((start, written + 1)));
+        Some(self.skipped.replace(0))
+    }
+}
+
+#[cfg(test)]
+mod log_limiter_tests {
+    use std::time::{Duration, Instant};
+
+    use super::LogLimiter;
+
+    #[test]
+    fn a_burst_per_interval_and_the_next_line_counts_the_ones_left_out() {
+        let limiter = LogLimiter::new(Duration::from_secs(1), 2);
+        let t0 = Instant::now();
+        assert_eq!(limiter.admit(t0), Some(0), "the first at once");
+        assert_eq!(limiter.admit(t0 + Duration::from_millis(1)), Some(0), "and the burst");
+        for ms in [2, 10, 500, 999] {
+            assert_eq!(limiter.admit(t0 + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(limiter.admit(t0 + Duration::from_millis(1_000)), Some(4), "four left out");
+        assert_eq!(limiter.admit(t0 + Duration::from_millis(1_001)), Some(0));
+        assert_eq!(limiter.admit(t0 + Duration::from_millis(1_002)), None);
+        assert_eq!(limiter.admit(t0 + Duration::from_millis(5_000)), Some(1));
+    }
+}
