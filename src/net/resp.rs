@@ -61,8 +61,8 @@ impl Default for RespLimits {
 /// how to skip the command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RespError {
-    /// A multibulk count that is not a number, is negative other than -1,
-    /// or exceeds `args_max`.
+    /// A multibulk count that is not a number, is `-0`, or exceeds
+    /// `args_max`.
     InvalidMultibulkLength,
     /// A bulk length that is not a number, is negative, or exceeds
     /// `bulk_bytes_max`.
@@ -144,7 +144,8 @@ fn scan_multibulk(
     let Some(header) = parse_length_line(input, 1, limits.args_max, true, RespError::InvalidMultibulkLength)? else {
         return Ok(None);
     };
-    // `*-1` (a null array) is skipped like `*0`, as Redis does.
+    // `*-1` (a null array), or any negative count, is skipped like `*0`, as
+    // Redis does.
     let count = header.value.unwrap_or(0);
     let mut pos = header.end;
     let length_max = limits.bulk_skip_max.max(limits.bulk_bytes_max);
@@ -313,14 +314,14 @@ impl SkipCommand {
 
 /// A decimal length line, `count` or `length` followed by CRLF.
 struct LengthLine {
-    /// The number; `None` for `-1` (a null array).
+    /// The number; `None` for a negative one (`-1`: a null array).
     value: Option<usize>,
     /// The index after the line's LF.
     end: usize,
 }
 
 /// Parses the decimal number at `input[start..]` that ends with CRLF: at
-/// most `max`, or `-1` when `allow_null`. `Ok(None)` when the line is
+/// most `max`, or any negative number (but `-0`) when `allow_null`. `Ok(None)` when the line is
 /// incomplete. Any other byte, including a leading zero (as Redis), fails
 /// with `error` as soon as it arrives, so a pending line is short.
 fn parse_length_line(
@@ -346,7 +347,7 @@ fn parse_length_line(
             Some(&digit @ b'0'..=b'9') => {
                 let leading_zero = pos > digits_start && value == 0;
                 value = value.checked_mul(10).and_then(|v| v.checked_add(usize::from(digit - b'0'))).ok_or(error)?;
-                if leading_zero || (negative && value > 1) || (!negative && value > max) {
+                if leading_zero || (!negative && value > max) {
                     return Err(error);
                 }
                 pos += 1;
@@ -355,7 +356,7 @@ fn parse_length_line(
             Some(_) => return Err(error),
         }
     }
-    if pos == digits_start || (negative && value != 1) {
+    if pos == digits_start || (negative && value == 0) {
         return Err(error);
     }
     match input.get(pos + 1) {
