@@ -1228,6 +1228,22 @@ fn a_client_must_authenticate_when_requirepass_is_set() {
     assert!(hello.starts_with("%7\r\n") && hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");
     assert_eq!(raw_call(&mut stream, "GET auth-missing"), "_");
 
+    // RESET, as Redis 6.2: out of MULTI (nothing it queued runs), RESP2
+    // again, no name, and logged out.
+    for (command, reply) in [
+        ("CLIENT SETNAME resetme", "+OK"),
+        ("MULTI", "+OK"),
+        ("SET reset-key queued", "+QUEUED"),
+        ("RESET", "+RESET"),
+        ("GET reset-key", NOAUTH),
+        (&format!("AUTH {PASSWORD}"), "+OK"),
+        ("EXEC", "-ERR EXEC without MULTI"),
+        ("GET reset-key", "$-1"),
+        ("CLIENT GETNAME", "$-1"),
+    ] {
+        assert_eq!(raw_call(&mut stream, command), reply, "{command}");
+    }
+
     // Clients that AUTH on connect: RESP2 (AUTH) and RESP3 (HELLO 3 AUTH).
     let mut con = try_connect_as(port, Some(PASSWORD)).expect("a RESP2 client with the password");
     assert_eq!(call::<Option<String>>(&mut con, "GET auth-key"), Some("yes".into()));

@@ -71,6 +71,8 @@ pub enum Request {
     Select(u32),
     /// `QUIT`.
     Quit,
+    /// `RESET`.
+    Reset,
     /// `CONFIG GET parameter [parameter ...]` (names or glob patterns);
     /// redis-benchmark asks for `save` and `appendonly`.
     ConfigGet(Vec<Bytes>),
@@ -281,6 +283,7 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             _ => Err(ERROR_DB_INDEX.to_string()),
         },
         "quit" => Ok(Request::Quit),
+        "reset" => Ok(Request::Reset),
         "config" => {
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
             match lowercase(&rest[0], &mut sub_lowered) {

@@ -557,7 +557,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
         return true;
     }
     let request = parse_request_of(spec, args, shared.file.tuning.value_bytes_max);
-    if conn.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
+    if conn.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         let bytes = args.iter().map(|arg| arg.len() + QUEUED_COMMAND_OVERHEAD_BYTES).sum();
         queue_in_multi(conn, request, bytes);
         return true;
@@ -610,6 +610,21 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             *conn.watching.borrow_mut() = None;
             conn.info.watching.store(0, Relaxed);
             conn.push_ok();
+        }
+        ClientRequest::Reset => {
+            // As Redis 6.2's RESET: out of MULTI, nothing watched, RESP2, no
+            // name, and logged out if a password is required.
+            *conn.multi.borrow_mut() = None;
+            conn.info.multi.store(-1, Relaxed);
+            *conn.watching.borrow_mut() = None;
+            conn.info.watching.store(0, Relaxed);
+            conn.proto.set(Proto::Resp2);
+            conn.info.proto.store(2, Relaxed);
+            *conn.info.name.lock().expect("not poisoned") = None;
+            conn.authenticated.set(conn.shared.requirepass().is_none());
+            let mut out = BytesMut::new();
+            resp::simple(&mut out, "RESET");
+            conn.push(Pending::Ready(out.freeze()));
         }
         ClientRequest::Quit => {
             let mut out = BytesMut::new();

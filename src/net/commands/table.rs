@@ -641,6 +641,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(TWO_KEYS, &[KeySpec::at(1, RW_ACCESS_DELETE), KeySpec::at(2, OW_INSERT)])
         .docs("Give a key a new name, only if no key has that name", "1.0.0", "generic", O_1, RENAME_ARGS)
         .history(&[("3.2.0", "Renaming a key to its own name is no longer an error.")]),
+    CommandSpec::new("reset", 1, BEFORE_AUTH, CONNECTION).docs(
+        "Reset the connection: leave MULTI, unwatch every key, speak RESP2, drop its name, and log out when a \
+         password is set",
+        "6.2.0",
+        "connection",
+        O_1,
+        &[],
+    ),
     CommandSpec::new("scan", -2, READ, KEYSPACE_READ_SLOW)
         .tips(&["nondeterministic_output", "request_policy:special"])
         .docs(

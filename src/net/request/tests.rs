@@ -367,6 +367,12 @@ fn touch_and_substr_are_exists_and_getrange() {
 }
 
 #[test]
+fn reset_takes_no_argument() {
+    assert_eq!(ok("RESET"), Request::Reset);
+    assert_eq!(error("RESET now"), "ERR wrong number of arguments for 'reset' command");
+}
+
+#[test]
 fn unknown_commands_are_reported_like_redis() {
     assert_eq!(error("FOO a b"), "ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
     assert_eq!(error("FOO"), "ERR unknown command 'FOO', with args beginning with: ");
