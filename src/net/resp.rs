@@ -321,9 +321,10 @@ struct LengthLine {
 }
 
 /// Parses the decimal number at `input[start..]` that ends with CRLF: at
-/// most `max`, or any negative number (but `-0`) when `allow_null`. `Ok(None)` when the line is
-/// incomplete. Any other byte, including a leading zero (as Redis), fails
-/// with `error` as soon as it arrives, so a pending line is short.
+/// most `max`, or when `allow_null` any negative number but `-0` (a
+/// multibulk count, skipped as an empty command). `Ok(None)` when the line
+/// is incomplete. Any other byte, including a leading zero (as Redis),
+/// fails with `error` as soon as it arrives, so a pending line is short.
 fn parse_length_line(
     input: &[u8],
     start: usize,

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// Wakes one waiting task; wake-ups before the wait are not lost.
 #[derive(Clone, Default)]
@@ -182,21 +183,21 @@ macro_rules! server_log {
 /// (stop 40's operator sweep). Lines past the burst are counted, and the
 /// first line written after them says how many were left out.
 pub struct LogLimiter {
-    every: std::time::Duration,
+    every: Duration,
     burst: u32,
     /// The current interval's start and the lines written in it.
-    window: std::cell::Cell<Option<(std::time::Instant, u32)>>,
-    skipped: std::cell::Cell<u64>,
+    window: Cell<Option<(Instant, u32)>>,
+    skipped: Cell<u64>,
 }
 
 impl LogLimiter {
-    pub fn new(every: std::time::Duration, burst: u32) -> LogLimiter {
-        LogLimiter { every, burst, window: std::cell::Cell::new(None), skipped: std::cell::Cell::new(0) }
+    pub fn new(every: Duration, burst: u32) -> LogLimiter {
+        LogLimiter { every, burst, window: Cell::new(None), skipped: Cell::new(0) }
     }
 
     /// Write a line at `now`? `Some(n)`: yes, after `n` left out since the
     /// last one written.
-    pub fn admit(&self, now: std::time::Instant) -> Option<u64> {
+    pub fn admit(&self, now: Instant) -> Option<u64> {
         let (start, written) = match self.window.get() {
             Some((start, written)) if now.saturating_duration_since(start) < self.every => (start, written),
             _ => (now, 0),
