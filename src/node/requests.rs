@@ -258,7 +258,7 @@ impl<C> Node<C> {
 
     /// True if it retried anything.
     pub(super) fn retry_parked(&mut self) -> bool {
-        if self.parked.is_empty() || !self.parked_may_go() {
+        if !self.parked_may_go() {
             return false;
         }
         let leader = self.leader();

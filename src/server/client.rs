@@ -190,6 +190,19 @@ impl Connection {
     fn in_multi(&self) -> bool {
         self.multi.borrow().is_some()
     }
+
+    /// Forget every WATCHed key, and CLIENT LIST's count of them.
+    fn unwatch(&self) -> Option<Watching> {
+        self.info.watching.store(0, Relaxed);
+        self.watching.borrow_mut().take()
+    }
+
+    /// Leave MULTI and unwatch (EXEC, DISCARD, RESET, a malformed EXEC),
+    /// CLIENT LIST's counters with them.
+    fn end_transaction(&self) -> (Option<Multi>, Option<Watching>) {
+        self.info.multi.store(-1, Relaxed);
+        (self.multi.borrow_mut().take(), self.unwatch())
+    }
 }
 
 /// Answer a connection over `clients_max` with an error, like Redis.
@@ -537,8 +550,7 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             };
             if found.is_some_and(|(_, spec)| spec.name == "exec") {
                 // Redis answers a malformed EXEC by discarding the transaction.
-                *conn.multi.borrow_mut() = None;
-                *conn.watching.borrow_mut() = None;
+                conn.end_transaction();
                 let reason = message.strip_prefix("ERR ").unwrap_or(&message);
                 conn.push_error(&format!("EXECABORT Transaction discarded because of: {reason}"));
                 return true;
@@ -591,12 +603,11 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
         }
         ClientRequest::Exec => exec(conn).await,
         ClientRequest::Discard => {
-            if conn.multi.borrow_mut().take().is_none() {
-                conn.push_error("ERR DISCARD without MULTI");
-            } else {
-                *conn.watching.borrow_mut() = None;
-                conn.info.multi.store(-1, Relaxed);
+            if conn.in_multi() {
+                conn.end_transaction();
                 conn.push_ok();
+            } else {
+                conn.push_error("ERR DISCARD without MULTI");
             }
         }
         ClientRequest::Watch(keys) => {
@@ -607,17 +618,13 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             }
         }
         ClientRequest::Unwatch => {
-            *conn.watching.borrow_mut() = None;
-            conn.info.watching.store(0, Relaxed);
+            conn.unwatch();
             conn.push_ok();
         }
         ClientRequest::Reset => {
             // As Redis 6.2's RESET: out of MULTI, nothing watched, RESP2, no
             // name, and logged out if a password is required.
-            *conn.multi.borrow_mut() = None;
-            conn.info.multi.store(-1, Relaxed);
-            *conn.watching.borrow_mut() = None;
-            conn.info.watching.store(0, Relaxed);
+            conn.end_transaction();
             conn.proto.set(Proto::Resp2);
             conn.info.proto.store(2, Relaxed);
             *conn.info.name.lock().expect("not poisoned") = None;
@@ -777,13 +784,12 @@ fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>,
 /// EXEC: one command to the transaction's shard, the connection's own
 /// commands answered in place.
 async fn exec(conn: &Rc<Connection>) {
-    let Some(multi) = conn.multi.borrow_mut().take() else {
+    if !conn.in_multi() {
         conn.push_error("ERR EXEC without MULTI");
         return;
-    };
-    conn.info.multi.store(-1, Relaxed);
-    let watching = conn.watching.borrow_mut().take();
-    conn.info.watching.store(0, Relaxed);
+    }
+    let (multi, watching) = conn.end_transaction();
+    let multi = multi.unwrap_or_default();
     if multi.dirty {
         conn.push_error("EXECABORT Transaction discarded because of previous errors.");
         return;
