@@ -328,12 +328,15 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        conn.read_at.set(Some(Instant::now()));
+        let now = Instant::now();
+        conn.read_at.set(Some(now));
         conn.info.read_at(super::util::unix_millis() as u64);
         if conn.info.killed.load(Relaxed) {
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
+        // Many connections ready at once: the ticker and driver go first.
+        conn.shared.turns.give_way(now).await;
         if buf.len() > query_bytes_max && !stream.is_skipping() {
             // parse_command consumes complete commands; a buffer this big
             // holds one unfinished command larger than any we accept.
@@ -462,6 +465,8 @@ async fn flush(
     for (shard, at) in samples.drain(..) {
         conn.shared.monitor.shards[shard].stages.record(Stage::Reply, now.duration_since(at).as_micros() as u64);
     }
+    // Many connections writing at once: the ticker and driver go first.
+    conn.shared.turns.give_way(now).await;
     true
 }
 

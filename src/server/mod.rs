@@ -21,6 +21,7 @@ mod ports;
 pub mod shard;
 pub mod stages;
 mod trace;
+pub mod turns;
 pub mod util;
 
 use std::cell::{Cell, RefCell};
@@ -84,6 +85,9 @@ pub struct Shared {
     next_client_id: Cell<u64>,
     /// Client connections open on this executor.
     pub clients: Cell<usize>,
+    /// When the shard's ticker and driver last had their turn: client
+    /// tasks give way to them.
+    pub turns: turns::Turns,
 }
 
 impl Shared {
@@ -370,6 +374,7 @@ async fn run_executor(
         outbox_kick: Notify::default(),
         next_client_id: Cell::new(1),
         clients: Cell::new(0),
+        turns: turns::Turns::default(),
     });
     let shard: ShardRef =
         Rc::new(RefCell::new(Shard::new(index, node_state, Rc::new(wal), shared.clone(), initialized)));
@@ -417,6 +422,7 @@ async fn run_executor(
     glommio::spawn_local(shard::run_driver(shard.clone())).detach();
     glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
     glommio::spawn_local(shard::run_ticker(shard.clone(), file.tuning.tick_ms)).detach();
+    glommio::spawn_local(turns::run_pulse(shared.clone())).detach();
     spawn_mesh_tasks(shared.clone(), receivers);
     if let Some(listener) = listeners.metrics {
         glommio::spawn_local(serve_metrics(ports::into_glommio(listener), monitor.clone())).detach();
@@ -428,6 +434,9 @@ async fn run_executor(
         server_log!(node, "-", "ready: serving RESP clients on {}:{}", spec.host, spec.client_port);
     }
     loop {
+        // A backlog of connections is accepted without the queue ever
+        // emptying: give way to the ticker and the driver (`turns`).
+        shared.turns.give_way(Instant::now()).await;
         match listener.accept().await {
             Ok(stream) => {
                 if shared.clients.get() >= file.tuning.clients_max {
