@@ -422,7 +422,6 @@ async fn run_executor(
     glommio::spawn_local(shard::run_driver(shard.clone())).detach();
     glommio::spawn_local(shard::run_syncer(shard.clone())).detach();
     glommio::spawn_local(shard::run_ticker(shard.clone(), file.tuning.tick_ms)).detach();
-    glommio::spawn_local(turns::run_pulse(shared.clone())).detach();
     spawn_mesh_tasks(shared.clone(), receivers);
     if let Some(listener) = listeners.metrics {
         glommio::spawn_local(serve_metrics(ports::into_glommio(listener), monitor.clone())).detach();

@@ -12,99 +12,70 @@
 //! followers elected another, in 14 of 15 such floods (ad hoc; see
 //! `benches/record-connection-flood.sh`).
 //!
-//! So a *pulse* runs every [`PULSE`] while clients are busy, a timer that
-//! stamps when the reactor last ran, and a client task steps aside (for a
-//! timer, so that the queue drains and the reactor runs) once that stamp
-//! is more than [`CLIENT_SLICE`] old. Under an ordinary load the queue
-//! drains far more often than that, and no client ever waits here. With no
-//! client work, the pulse parks: an idle node wakes no more often for it.
+//! So a client task steps aside (for a timer, so that the queue drains and
+//! the reactor runs) once the queue has not drained for [`CLIENT_SLICE`].
+//! That the queue drained since a client last looked is read from
+//! glommio's own count of scheduler passes, which goes up only when a pass
+//! finds the queue empty (or preempted) and the reactor runs next: no timer
+//! of our own, so an idle node wakes no more often for it. Under an
+//! ordinary load the queue drains far more often than that, and no client
+//! ever waits here.
 
 use std::cell::Cell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::util::Notify;
-use super::Shared;
-
-/// How long the reactor may go unpolled before client tasks step aside:
-/// well inside the heartbeat interval and election timeout (10 ms and
-/// 150 ms by default). The peer links' readers keep the same slice
+/// How long the queue may go without draining before client tasks step
+/// aside: well inside the heartbeat interval and election timeout (10 ms
+/// and 150 ms by default). The peer links' readers keep the same slice
 /// (`links::PEER_READ_SLICE`).
 pub const CLIENT_SLICE: Duration = Duration::from_millis(5);
-/// How often the pulse runs while clients are busy.
-pub const PULSE: Duration = Duration::from_millis(1);
 /// How long a client task steps aside.
 const STEP_ASIDE: Duration = Duration::from_micros(10);
 
-/// One executor's record of when its reactor last ran.
+/// One executor's record of when its task queue last drained.
 #[derive(Default)]
 pub struct Turns {
-    /// When the pulse last ran; `None` while it is parked.
-    pulse_at: Cell<Option<Instant>>,
-    /// Client work since the pulse last ran.
-    busy: Cell<bool>,
-    /// Wakes the parked pulse.
-    wake: Notify,
+    /// When a client task last found that the queue had drained since the
+    /// look before; `None` before the first look.
+    drained_at: Cell<Option<Instant>>,
 }
 
 impl Turns {
-    /// Should a client task step aside at `now`?
-    pub fn overdue(&self, now: Instant) -> bool {
-        self.pulse_at.get().is_some_and(|at| now.saturating_duration_since(at) > CLIENT_SLICE)
-    }
-
-    /// A client task is about to work at `now`: wake the pulse if it is
-    /// parked, and say whether the task should step aside first.
-    fn client_works(&self, now: Instant) -> bool {
-        self.busy.set(true);
-        if self.pulse_at.get().is_none() {
-            self.pulse_at.set(Some(now));
-            self.wake.notify();
-            return false;
-        }
-        self.overdue(now)
-    }
-
-    /// The pulse ran at `now`; false: no client worked since the last
-    /// one, and the pulse parks.
-    fn pulse(&self, now: Instant) -> bool {
-        if self.busy.replace(false) {
-            self.pulse_at.set(Some(now));
-            true
-        } else {
-            self.pulse_at.set(None);
-            false
+    /// Should a client task step aside at `now`? `drained`: the queue
+    /// drained since the last look.
+    fn overdue(&self, now: Instant, drained: bool) -> bool {
+        match self.drained_at.get() {
+            Some(at) if !drained => now.saturating_duration_since(at) > CLIENT_SLICE,
+            _ => {
+                self.drained_at.set(Some(now));
+                false
+            }
         }
     }
 
     /// Called by a client task before it works: steps aside (timers) for
-    /// as long as the reactor is overdue.
+    /// as long as the queue has not drained for a slice.
     pub async fn give_way(&self, now: Instant) {
-        if !self.client_works(now) {
+        if !self.overdue(now, queue_drained()) {
             return;
         }
         loop {
             glommio::timer::sleep(STEP_ASIDE).await;
-            if !self.overdue(Instant::now()) {
+            if !self.overdue(Instant::now(), queue_drained()) {
                 return;
             }
         }
     }
 }
 
-/// The pulse task: every [`PULSE`] while clients are busy, parked while
-/// they are not.
-pub async fn run_pulse(shared: Rc<Shared>) {
-    let turns = &shared.turns;
-    loop {
-        turns.wake.wait().await;
-        loop {
-            glommio::timer::sleep(PULSE).await;
-            if !turns.pulse(Instant::now()) {
-                break;
-            }
-        }
-    }
+/// Has this executor's queue drained since the last call? glommio counts a
+/// scheduler pass each time it picks a task queue to run, and a pass that
+/// finds none (the queue drained) is followed by a poll of the reactor;
+/// with the executor's one task queue, a pass is counted only then or
+/// after a preemption. Reading the count resets it (`executor_stats`
+/// takes the counters), and nothing else in the server reads it.
+fn queue_drained() -> bool {
+    glommio::executor().executor_stats().scheduler_runs() > 0
 }
 
 #[cfg(test)]
@@ -112,30 +83,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_steps_aside_once_the_pulse_is_a_slice_late() {
+    fn a_client_steps_aside_once_the_queue_has_not_drained_for_a_slice() {
         let turns = Turns::default();
         let t0 = Instant::now();
-        assert!(!turns.client_works(t0), "the first client work wakes the pulse");
-        assert!(!turns.overdue(t0 + CLIENT_SLICE));
-        assert!(turns.overdue(t0 + CLIENT_SLICE + Duration::from_micros(1)));
-        assert!(turns.client_works(t0 + 2 * CLIENT_SLICE));
-        assert!(turns.pulse(t0 + 2 * CLIENT_SLICE), "clients worked: the pulse goes on");
-        assert!(!turns.client_works(t0 + 3 * CLIENT_SLICE));
-        assert!(turns.client_works(t0 + 4 * CLIENT_SLICE));
+        assert!(!turns.overdue(t0, false), "the first look starts the clock");
+        assert!(!turns.overdue(t0 + CLIENT_SLICE, false), "a slice is still the clients' turn");
+        assert!(turns.overdue(t0 + CLIENT_SLICE + Duration::from_micros(1), false));
+        assert!(turns.overdue(t0 + 2 * CLIENT_SLICE, false), "overdue until the queue drains");
+        assert!(!turns.overdue(t0 + 3 * CLIENT_SLICE, true), "drained: the clock starts again");
+        assert!(!turns.overdue(t0 + 4 * CLIENT_SLICE, false));
+        assert!(turns.overdue(t0 + 4 * CLIENT_SLICE + Duration::from_micros(1), false));
     }
 
     #[test]
-    fn the_pulse_parks_without_client_work_and_is_never_overdue_parked() {
+    fn a_queue_that_drained_since_the_last_look_is_never_overdue() {
         let turns = Turns::default();
         let t0 = Instant::now();
-        assert!(!turns.overdue(t0 + 100 * CLIENT_SLICE), "parked from the start");
-        turns.client_works(t0);
-        assert!(turns.pulse(t0 + PULSE));
-        assert!(!turns.pulse(t0 + 2 * PULSE), "no client worked since: it parks");
-        assert!(!turns.overdue(t0 + 100 * CLIENT_SLICE), "a parked pulse is never late");
-        // The next client work wakes it and starts its clock afresh.
-        assert!(!turns.client_works(t0 + 100 * CLIENT_SLICE));
-        assert!(!turns.overdue(t0 + 101 * CLIENT_SLICE));
-        assert!(turns.overdue(t0 + 101 * CLIENT_SLICE + Duration::from_micros(1)));
+        turns.overdue(t0, false);
+        // An idle hour later: the queue drained many times meanwhile.
+        assert!(!turns.overdue(t0 + Duration::from_secs(3600), true));
     }
 }
