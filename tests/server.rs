@@ -1558,6 +1558,23 @@ fn metrics_count_proposals_commits_and_reads() {
         assert!(counter(&text, "paxoskv_commands_applied_total") >= 1, "{text}");
         Some(())
     });
+
+    // The metrics port holds a bounded number of connections: with the
+    // limit open and idle, one more is answered 503 and closed; once they
+    // close, scrapes go through again.
+    let idle: Vec<TcpStream> = (0..paxoskv::server::METRICS_CONNECTIONS_MAX)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let answer = String::from_utf8(read_until_closed(&mut extra)).expect("UTF-8");
+    assert!(answer.starts_with("HTTP/1.0 503") && answer.contains("too many metrics connections"), "{answer}");
+    drop(idle);
+    wait_until("a scrape to go through once the idle connections closed", || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let text = String::from_utf8(read_until_closed(&mut stream)).expect("UTF-8");
+        text.starts_with("HTTP/1.0 200").then_some(())
+    });
 }
 
 /// Issue 12: with `[trace]` each node writes its protocol events to its own

@@ -500,35 +500,64 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
 }
 
 /// A minimal HTTP/1.0 responder for Prometheus: `GET /metrics`.
+/// Metrics connections open at once at most, per node; one more is
+/// answered 503 and closed. A scraper needs one or two.
+pub const METRICS_CONNECTIONS_MAX: usize = 64;
+/// How long a metrics client may take to send its request, and to take
+/// the answer, before its connection is closed.
+const METRICS_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
+    let open = Rc::new(Cell::new(0usize));
     loop {
         let Ok(mut stream) = listener.accept().await else {
             glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
+        // Counted here, in accept order, so the connection one over the
+        // limit is the one refused.
+        let full = open.get() >= METRICS_CONNECTIONS_MAX;
+        open.set(open.get() + 1);
         let monitor = monitor.clone();
+        let open = open.clone();
         glommio::spawn_local(async move {
-            let mut request = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => request.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let response = if request.starts_with(b"GET /metrics") {
-                let body = monitor.encode_metrics();
-                format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
+            let _ = stream.set_read_timeout(Some(METRICS_IO_TIMEOUT));
+            let _ = stream.set_write_timeout(Some(METRICS_IO_TIMEOUT));
+            let response = if full {
+                let body = format!("too many metrics connections open (at most {METRICS_CONNECTIONS_MAX})\n");
+                format!("HTTP/1.0 503 Service Unavailable\r\nContent-Length: {}\r\n\r\n{body}", body.len())
             } else {
-                "HTTP/1.0 404 Not Found\r\nContent-Length: 22\r\n\r\ntry GET /metrics here\n".to_string()
+                metrics_response(&mut stream, &monitor).await
             };
-            let _ = stream.write_all(response.as_bytes()).await;
+            if !response.is_empty() {
+                let _ = stream.write_all(response.as_bytes()).await;
+            }
             let _ = stream.close().await;
+            open.set(open.get() - 1);
         })
         .detach();
+    }
+}
+
+/// Read one request (at most 8 KiB of it) and say what to answer: the
+/// metrics, a 404, or nothing (the client closed, or timed out).
+async fn metrics_response(stream: &mut glommio::net::TcpStream, monitor: &Monitor) -> String {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return String::new(),
+            Ok(n) => request.extend_from_slice(&chunk[..n]),
+        }
+    }
+    if request.starts_with(b"GET /metrics") {
+        let body = monitor.encode_metrics();
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.0 404 Not Found\r\nContent-Length: 22\r\n\r\ntry GET /metrics here\n".to_string()
     }
 }
 
