@@ -2,10 +2,10 @@
 # A flood of connections at the leader: 9,000 TCP connections opened at
 # once (well under `clients_max`, 10,000), each sending a PING 1 s later,
 # then all closed. What it costs the cluster's leadership, and how long a
-# probe client on an open connection to the same node waits for a PING
-# meanwhile (one PING every millisecond, from before the flood until after
-# the close); the same flood and probe at a redis-server (`maxclients`
-# raised past the flood) is the reference. For this build and optionally
+# probe client (a process of its own) on an open connection to the same
+# node waits for a PING meanwhile (one PING every millisecond, from before
+# the flood until after the close); the same flood and probe at a
+# redis-server (`maxclients` raised past the flood) is the reference. For this build and optionally
 # an older binary (--before BIN), interleaved, each run on a fresh cluster.
 #
 #   benches/record-connection-flood.sh [--before BIN] [--repeats N] [--floods N] [--connections N]
@@ -52,29 +52,35 @@ trap 'pkill -INT -f "cluster --base-port $base --data-dir $work" 2>/dev/null || 
 # open connection to that port throughout each; prints the probe's PING
 # latencies in ms: p50 p99 max over every flood.
 cat >"$work/flood.py" <<'PY'
-import socket, subprocess, sys, threading, time
-floods, connections, port_command = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-latencies = []
-def probe(port, stop):
+import os, signal, socket, subprocess, sys, time
+if sys.argv[1] == "probe":
+    # A process of its own (not a thread beside the flood: the interpreter's
+    # lock would make it wait for the flood's loop): PING every millisecond
+    # until SIGTERM, then print each latency in ms.
+    port = int(sys.argv[2])
+    latencies = []
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    while not stop.is_set():
+    while not stop:
         start = time.perf_counter()
         s.sendall(b"PING\r\n")
         got = b""
         while not got.endswith(b"\r\n"):
             chunk = s.recv(100)
             if not chunk:
-                return
+                break
             got += chunk
         latencies.append((time.perf_counter() - start) * 1e3)
         time.sleep(0.001)
-    s.close()
+    print(" ".join("%.3f" % x for x in latencies))
+    sys.exit(0)
+floods, connections, port_command = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+latencies = []
 for _ in range(floods):
     port = int(subprocess.check_output(port_command, shell=True))
-    stop = threading.Event()
-    prober = threading.Thread(target=probe, args=(port, stop))
-    prober.start()
+    prober = subprocess.Popen([sys.executable, __file__, "probe", str(port)], stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
     socks = []
     for _ in range(connections):
@@ -95,8 +101,8 @@ for _ in range(floods):
     for s in socks:
         s.close()
     time.sleep(2)
-    stop.set()
-    prober.join()
+    prober.send_signal(signal.SIGTERM)
+    latencies += [float(x) for x in prober.communicate()[0].split()]
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]
 print("%.2f %.2f %.1f" % (pick(0.5), pick(0.99), latencies[-1]))
@@ -162,7 +168,7 @@ lines = [
     "each sends a PING 1 s later, and 1 s after that all close. A probe client on an already open connection to the same "
     "node sends a PING every millisecond throughout. Each run is a fresh 3-node cluster (durability sync) taking several floods in a row; "
     "the binaries interleaved, each first in turn. Elections: elections begun and leaders stepped down over the run's floods, "
-    "from the cluster's log (the leader moves: each flood goes to the leader of the moment). Every run: [raw.txt](raw.txt).", "",
+    "from the cluster's log (the leader moves: each flood goes to the leader of the moment). Every run: `raw.txt`.", "",
     "| system | floods | elections begun | leaders stepped down | probe PING p50 (ms) | p99 (ms) | max (ms) |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]

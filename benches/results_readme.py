@@ -930,7 +930,14 @@ def section_pairs(out):
                "GET/s, lower CPU per GET in 5 of 10 runs, no difference. The newest, `follower` (stop 41, "
                "`--at follower`): the load at a follower, so that every command is forwarded to the leader, "
                "against the build before the forward read window and the peer link's two queues (d45fcf64; "
-               "section 25): what the window costs pipelined commands through a follower.\n")
+               "section 25): what the window costs pipelined commands through a follower. The newest, `drained-8` "
+               "(stop 42), measures the connection-flood fix of section 26 (client tasks that step aside once the "
+               "executor's queue has not drained for 5 ms, io_uring rings of 4,096 entries) against the build before "
+               "it (e5009fd0), 8 runs in a noisy session (Redis's SET from 267,000 to 351,000/s between bundles): no "
+               "cost shows, the SET cheaper in 6 of 8 runs. Its earlier bundles `flood-gate` and `flood-gate-5` "
+               "measured the fix's first version (bedd1282, with a timer of its own every millisecond), `drained` "
+               "the final one over 5 runs, and `rings-vs-not` the first version with and without the larger rings; "
+               "all within the runs' spread.\n")
 
 
 def section_wal_pairs(out):
@@ -982,6 +989,34 @@ def section_nonreading(out):
                "client's unread replies (without a limit by default: the Redis row); a limit on a connection's "
                "unread bytes is not built. Section 22's `follower` bundle measures what the window costs pipelined "
                "commands through a follower.\n")
+
+
+def section_connection_flood(out):
+    """Section 26: a flood of connections at the leader (benches/record-connection-flood.sh)."""
+    bundles = section_newest_bundle(out, "connection-flood", "26. A flood of connections at the leader", "raw.txt")
+    if not bundles:
+        return
+    out.append("Why: a hostile-client sweep (stop 40) found that 9,000 connections opened at the leader within a "
+               "second or two (under `clients_max`, 10,000) cost it its leadership; in stop 42 it did in 14 of 15 "
+               "floods (ad hoc) and 9 of 10 in the bundle above. A shard's ticker, driver and peer links share one glommio executor and one first-in, "
+               "first-out task queue with every client's tasks, and glommio polls its reactor only when that queue "
+               "drains (or after its 100 ms preemption timer, which we keep long: `server/executors.rs` says "
+               "why). 9,000 connections to set up, or 9,000 PINGs to answer, kept the queue full for "
+               "150-400 ms: the ticker's timer did not fire, the followers' answers waited unread, and the leader "
+               "stepped down (`LostMajorityContact`) or a follower took over. Since stop 42 a client task (a "
+               "connection's reader before each read's commands, its writer after each write, the accept loop "
+               "before each accept) steps aside for a 10 µs timer once the queue has not drained for 5 ms "
+               "(`server/turns.rs`; glommio's own count of scheduler passes says when it drained, so no timer of "
+               "ours runs, idle or busy), and each executor's io_uring rings have 4,096 entries instead of 128: "
+               "the kernel sizes a ring's table of pending polls by it, and every timeout glommio cancels walks a "
+               "bucket of that table, about 1,100 polls long with 9,000 connections at 128 entries, 35 at 4,096. "
+               "Either alone left elections (the step-aside alone: 4 of 10 floods, ad hoc). The probe's worst "
+               "PING is not what changed: it waits its turn among the 9,000 connections' commands (the queue stays "
+               "first in, first out among clients), and the machine's two cores also run the flood's own client "
+               "and the kernel's handshakes; Redis, one event loop, makes it wait about half as long. What the "
+               "change costs an ordinary pipelined load is in section 22 (`drained-8`, the newest pairs bundle); "
+               "an idle cluster's CPU is unchanged (section 11's newest bundle). `/tmp/pk-old` in these bundles is the "
+               "build of e5009fd0, the commit before the fix.\n")
 
 
 def section_wal_trace(out):
@@ -1160,6 +1195,7 @@ def main():
     section_wal_pairs(out)
     section_wal_trace(out)
     section_nonreading(out)
+    section_connection_flood(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
