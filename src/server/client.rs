@@ -335,7 +335,8 @@ async fn read_requests(conn: &Rc<Connection>, mut reader: impl futures_lite::Asy
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
-        // Many connections ready at once: the ticker and driver go first.
+        // Many connections ready at once: the ticker, the driver and the
+        // peer links go first (`turns`).
         conn.shared.turns.give_way(now).await;
         if buf.len() > query_bytes_max && !stream.is_skipping() {
             // parse_command consumes complete commands; a buffer this big
@@ -465,7 +466,8 @@ async fn flush(
     for (shard, at) in samples.drain(..) {
         conn.shared.monitor.shards[shard].stages.record(Stage::Reply, now.duration_since(at).as_micros() as u64);
     }
-    // Many connections writing at once: the ticker and driver go first.
+    // Many connections writing at once: the ticker, the driver and the
+    // peer links go first (`turns`).
     conn.shared.turns.give_way(now).await;
     true
 }

@@ -116,9 +116,10 @@ pub fn watch_start(node: NodeId, monitor: Arc<Monitor>) {
 /// Entries in each of an executor's io_uring rings (glommio's default:
 /// 128). The kernel sizes a ring's table of pending polls by it: 8 buckets
 /// at 128, 256 (its most) from 4,096. Every connection keeps a poll
-/// pending, and every timeout glommio cancels (it re-arms one as its timers
-/// change, several times a millisecond) first walks a bucket of that table:
-/// with 9,000 connections open, 1,100 polls a walk at 128, 35 at 4,096.
+/// pending, and every timeout glommio cancels (it re-arms one as its
+/// timers change, hundreds of times a second when busy) first walks a
+/// bucket of that table: with 9,000 connections open, 1,100 polls a walk
+/// at 128, 35 at 4,096 (`turns` says what that cost).
 pub const RING_DEPTH: usize = 4096;
 
 /// The builder of a node's executor pool, configured: the server builds

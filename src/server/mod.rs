@@ -85,8 +85,9 @@ pub struct Shared {
     next_client_id: Cell<u64>,
     /// Client connections open on this executor.
     pub clients: Cell<usize>,
-    /// When the shard's ticker and driver last had their turn: client
-    /// tasks give way to them.
+    /// When the executor's task queue last drained: client tasks give way
+    /// to the ticker, the driver and the peer links once it has not for a
+    /// while.
     pub turns: turns::Turns,
 }
 
@@ -434,7 +435,7 @@ async fn run_executor(
     }
     loop {
         // A backlog of connections is accepted without the queue ever
-        // emptying: give way to the ticker and the driver (`turns`).
+        // draining: give way to the rest of the executor (`turns`).
         shared.turns.give_way(Instant::now()).await;
         match listener.accept().await {
             Ok(stream) => {
@@ -499,7 +500,6 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
     .detach();
 }
 
-/// A minimal HTTP/1.0 responder for Prometheus: `GET /metrics`.
 /// Metrics connections open at once at most, per node; one more is
 /// answered 503 and closed. A scraper needs one or two.
 pub const METRICS_CONNECTIONS_MAX: usize = 64;
@@ -507,6 +507,7 @@ pub const METRICS_CONNECTIONS_MAX: usize = 64;
 /// the answer, before its connection is closed.
 const METRICS_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A minimal HTTP/1.0 responder for Prometheus: `GET /metrics`.
 async fn serve_metrics(listener: TcpListener, monitor: Arc<Monitor>) {
     let open = Rc::new(Cell::new(0usize));
     loop {

@@ -20,6 +20,11 @@
 //! of our own, so an idle node wakes no more often for it. Under an
 //! ordinary load the queue drains far more often than that, and no client
 //! ever waits here.
+//!
+//! The flood also cost the kernel: `perf` put 23% of the flooded leader's
+//! CPU in `io_poll_find`, walking 9,000 pending polls in 8 buckets on every
+//! cancel, which `executors::RING_DEPTH` cuts to 35 a walk. Either change
+//! alone left elections (the step-aside alone: 4 of 10 floods, ad hoc).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
