@@ -45,6 +45,8 @@ pub fn sample_ops() -> Vec<(Op, bool)> {
         (Op::StrLen { key: b("k") }, true),
         (Op::GetRange { key: b("k"), start: -3, end: i64::MAX }, true),
         (Op::Type { key: b("k") }, true),
+        (Op::MemoryUsage { key: b("k") }, true),
+        (Op::ObjectEncoding { key: b("k") }, true),
         (Op::Ttl { key: b("k"), milliseconds: true, absolute: false }, true),
         (Op::Ttl { key: b("k"), milliseconds: false, absolute: true }, true),
         (Op::Keys { pattern: b("user:*") }, true),

@@ -105,6 +105,8 @@ const TAG_RENAME: u8 = 26;
 const TAG_COPY: u8 = 27;
 const TAG_FLUSH: u8 = 28;
 const TAG_EXEC: u8 = 29;
+const TAG_MEMORY_USAGE: u8 = 30;
+const TAG_OBJECT_ENCODING: u8 = 31;
 
 const CONDITION_ALWAYS: u8 = 0;
 const CONDITION_IF_NOT_EXISTS: u8 = 1;
@@ -226,6 +228,14 @@ pub enum Op {
     Type {
         key: Bytes,
     },
+    /// MEMORY USAGE: an estimate of the bytes a key takes.
+    MemoryUsage {
+        key: Bytes,
+    },
+    /// OBJECT ENCODING: how the key's value is kept.
+    ObjectEncoding {
+        key: Bytes,
+    },
     /// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
     Ttl {
         key: Bytes,
@@ -325,6 +335,8 @@ impl Op {
             | Op::StrLen { .. }
             | Op::GetRange { .. }
             | Op::Type { .. }
+            | Op::MemoryUsage { .. }
+            | Op::ObjectEncoding { .. }
             | Op::Ttl { .. }
             | Op::Keys { .. }
             | Op::Scan { .. }
@@ -352,6 +364,8 @@ impl Op {
             | Op::StrLen { key }
             | Op::GetRange { key, .. }
             | Op::Type { key }
+            | Op::MemoryUsage { key }
+            | Op::ObjectEncoding { key }
             | Op::Ttl { key, .. }
             | Op::SetNx { key, .. }
             | Op::GetDel { key }
@@ -388,6 +402,8 @@ impl Op {
             Op::Get { key }
             | Op::StrLen { key }
             | Op::Type { key }
+            | Op::MemoryUsage { key }
+            | Op::ObjectEncoding { key }
             | Op::GetDel { key }
             | Op::Persist { key }
             | Op::Keys { pattern: key } => bytes_len(key),
@@ -494,6 +510,14 @@ impl Op {
             }
             Op::Type { key } => {
                 writer.u8(TAG_TYPE);
+                writer.bytes(key);
+            }
+            Op::MemoryUsage { key } => {
+                writer.u8(TAG_MEMORY_USAGE);
+                writer.bytes(key);
+            }
+            Op::ObjectEncoding { key } => {
+                writer.u8(TAG_OBJECT_ENCODING);
                 writer.bytes(key);
             }
             Op::Ttl { key, milliseconds, absolute } => {
@@ -655,6 +679,8 @@ impl Op {
                 Op::GetRange { key: reader.bytes("key")?, start: reader.i64("start")?, end: reader.i64("end")? }
             }
             TAG_TYPE => Op::Type { key: reader.bytes("key")? },
+            TAG_MEMORY_USAGE => Op::MemoryUsage { key: reader.bytes("key")? },
+            TAG_OBJECT_ENCODING => Op::ObjectEncoding { key: reader.bytes("key")? },
             TAG_TTL => {
                 let key = reader.bytes("key")?;
                 let flags = reader.u8("ttl flags")?;

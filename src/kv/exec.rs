@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::command::{ExpireWhen, Expiry, Op, SetCondition, SetTtl, Watched, EXPIRE_COMMAND_NAMES};
 use super::float;
 use super::glob::{matches_all, Glob};
-use super::keyspace::Entry;
+use super::keyspace::{Entry, ENTRY_BYTES};
 use super::reply::Reply;
 use super::store::{parse_i64_strict, KvStore};
 
@@ -335,6 +335,8 @@ impl KvStore {
             | Op::StrLen { .. }
             | Op::GetRange { .. }
             | Op::Type { .. }
+            | Op::MemoryUsage { .. }
+            | Op::ObjectEncoding { .. }
             | Op::Ttl { .. }
             | Op::Keys { .. }
             | Op::Scan { .. }
@@ -371,6 +373,11 @@ impl KvStore {
                 Reply::Bulk(get_range(&value, *start, *end))
             }
             Op::Type { key } => Reply::Status(if live(key).is_some() { "string" } else { "none" }.to_string()),
+            Op::MemoryUsage { key } => {
+                live(key).map_or(Reply::Nil, |entry| count(key.len() + entry.value.len() + ENTRY_BYTES))
+            }
+            // Every value is kept as its bytes, whatever they spell.
+            Op::ObjectEncoding { key } => live(key).map_or(Reply::Nil, |_| Reply::Bulk(Bytes::from_static(b"raw"))),
             Op::Ttl { key, milliseconds, absolute } => {
                 let Some(entry) = live(key) else { return Reply::Int(-2) };
                 let Some(expires_at) = entry.expires_at else { return Reply::Int(-1) };

@@ -60,6 +60,13 @@ pub fn key_hash(key: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
+/// What a key costs beyond its bytes and its value's, for MEMORY USAGE: its
+/// slot in the key table and its place in the key order. An estimate, the
+/// same on every replica: the tables' spare room and the allocator's own
+/// bookkeeping are left out.
+pub const ENTRY_BYTES: usize =
+    std::mem::size_of::<MapKey>() + std::mem::size_of::<Entry>() + std::mem::size_of::<HashedKey>();
+
 /// A key with its hash, ordered by `(hash, key)`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HashedKey {

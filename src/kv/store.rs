@@ -422,6 +422,21 @@ mod tests {
         assert_eq!(store.get(b"k"), Some(&b("x")));
     }
 
+    /// MEMORY USAGE: the key, the value and the entry's fixed cost, the
+    /// same on every replica; OBJECT ENCODING: raw. Both nil when missing.
+    #[test]
+    fn memory_usage_and_object_encoding() {
+        let mut store = KvStore::new(8);
+        let usage = || Op::MemoryUsage { key: b("key") };
+        let encoding = || Op::ObjectEncoding { key: b("key") };
+        assert_eq!(run(&mut store, usage()), Reply::Nil);
+        assert_eq!(run(&mut store, encoding()), Reply::Nil);
+        assert_eq!(run(&mut store, set("key", "12345", SetCondition::Always)), Reply::Ok);
+        let expected = 3 + 5 + crate::kv::keyspace::ENTRY_BYTES;
+        assert_eq!(run(&mut store, usage()), Reply::Int(expected as i64));
+        assert_eq!(run(&mut store, encoding()), Reply::Bulk(b("raw")));
+    }
+
     #[test]
     fn get_and_plain_set() {
         let mut store = KvStore::new(8);

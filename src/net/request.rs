@@ -284,6 +284,42 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
         },
         "quit" => Ok(Request::Quit),
         "reset" => Ok(Request::Reset),
+        "memory" => {
+            let mut sub_lowered = [0u8; NAME_BYTES_MAX];
+            match lowercase(&rest[0], &mut sub_lowered) {
+                b"usage" => {
+                    expect_args(rest.len() == 2 || rest.len() == 4, "memory|usage")?;
+                    // SAMPLES: how many elements of a collection Redis
+                    // samples; a string has none, so it only has to parse.
+                    if rest.len() == 4 {
+                        if !rest[2].eq_ignore_ascii_case(b"samples") {
+                            return Err(ERROR_SYNTAX.to_string());
+                        }
+                        parse_i64(&rest[3]).ok_or(ERROR_NOT_INTEGER)?;
+                    }
+                    kv(Op::MemoryUsage { key: rest[1].clone() })
+                }
+                b"help" => {
+                    expect_args(rest.len() == 1, "memory|help")?;
+                    Ok(Request::Help("memory"))
+                }
+                _ => Err(unknown_subcommand(&rest[0], "MEMORY")),
+            }
+        }
+        "object" => {
+            let mut sub_lowered = [0u8; NAME_BYTES_MAX];
+            match lowercase(&rest[0], &mut sub_lowered) {
+                b"encoding" => {
+                    expect_args(rest.len() == 2, "object|encoding")?;
+                    kv(Op::ObjectEncoding { key: rest[1].clone() })
+                }
+                b"help" => {
+                    expect_args(rest.len() == 1, "object|help")?;
+                    Ok(Request::Help("object"))
+                }
+                _ => Err(unknown_subcommand(&rest[0], "OBJECT")),
+            }
+        }
         "config" => {
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
             match lowercase(&rest[0], &mut sub_lowered) {

@@ -286,6 +286,40 @@ const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("memory|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
+        "List the MEMORY subcommands, each with what it does",
+        "4.0.0",
+        "server",
+        O_1,
+        &[],
+    ),
+    CommandSpec::new("memory|usage", -3, READ, KEYSPACE_READ_SLOW).keys((2, 2, 1), &[KeySpec::at(2, RO)]).docs(
+        "Estimate the bytes a key and its value take: both, and the key's place in the key table and order",
+        "4.0.0",
+        "server",
+        O_1,
+        &[Arg::key("key", 0), Arg::new("count", ArgKind::Integer).token("SAMPLES").optional()],
+    ),
+];
+
+const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("object|encoding", 3, READ, KEYSPACE_READ_SLOW).keys((2, 2, 1), &[KeySpec::at(2, RO)]).docs(
+        "Say how a key's value is kept: raw (every value is kept as its bytes)",
+        "2.2.3",
+        "generic",
+        O_1,
+        KEY,
+    ),
+    CommandSpec::new("object|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
+        "List the OBJECT subcommands, each with what it does",
+        "6.2.0",
+        "generic",
+        O_1,
+        &[],
+    ),
+];
+
 /// Every command, sorted by name.
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("append", 3, WRITE_GROW_FAST, STRING_WRITE_FAST)
@@ -540,6 +574,13 @@ pub const COMMANDS: &[CommandSpec] = &[
             "O(N) in the number of keys in the database (names and pattern taken as short)",
             &[Arg::new("pattern", ArgKind::Pattern)],
         ),
+    CommandSpec::new("memory", -2, &[], &["@slow"]).subcommands(MEMORY_SUBCOMMANDS).docs(
+        "Inspect the server's memory (see the subcommands)",
+        "4.0.0",
+        "server",
+        "That of the subcommand.",
+        &[],
+    ),
     CommandSpec::new("mget", -2, READ_FAST, STRING_READ)
         .keys(ALL_KEYS, &[KeySpec::range(1, RO_ACCESS, -1, 1)])
         .tips(&["request_policy:multi_shard"])
@@ -569,6 +610,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         "1.2.0",
         "transactions",
         O_1,
+        &[],
+    ),
+    CommandSpec::new("object", -2, &[], &["@slow"]).subcommands(OBJECT_SUBCOMMANDS).docs(
+        "Inspect a key's value (see the subcommands)",
+        "2.2.3",
+        "generic",
+        "That of the subcommand.",
         &[],
     ),
     CommandSpec::new("persist", 2, WRITE_FAST, KEYSPACE_WRITE).keys(ONE_KEY, &[KeySpec::at(1, RW_UPDATE)]).docs(

@@ -357,6 +357,24 @@ fn the_help_the_errors_point_to_is_there() {
     assert_eq!(error("CLIENT HELP x"), "ERR wrong number of arguments for 'client|help' command");
 }
 
+/// MEMORY USAGE and OBJECT ENCODING read one key; SAMPLES only has to
+/// parse (a string has no elements to sample); the other subcommands are
+/// unknown, pointing at a HELP that exists.
+#[test]
+fn memory_usage_and_object_encoding() {
+    assert_eq!(ok("MEMORY USAGE k"), Request::Kv(Op::MemoryUsage { key: Bytes::from_static(b"k") }));
+    assert_eq!(ok("memory usage k samples 0"), ok("MEMORY USAGE k"));
+    assert_eq!(ok("OBJECT ENCODING k"), Request::Kv(Op::ObjectEncoding { key: Bytes::from_static(b"k") }));
+    assert_eq!(error("MEMORY USAGE k SAMPLE 5"), "ERR syntax error");
+    assert_eq!(error("MEMORY USAGE k SAMPLES x"), "ERR value is not an integer or out of range");
+    assert_eq!(error("MEMORY USAGE"), "ERR wrong number of arguments for 'memory|usage' command");
+    assert_eq!(error("OBJECT ENCODING k extra"), "ERR wrong number of arguments for 'object|encoding' command");
+    assert_eq!(error("OBJECT FREQ k"), "ERR unknown subcommand 'FREQ'. Try OBJECT HELP.");
+    assert_eq!(error("MEMORY DOCTOR"), "ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP.");
+    assert_eq!(ok("MEMORY HELP"), Request::Help("memory"));
+    assert_eq!(ok("OBJECT HELP"), Request::Help("object"));
+}
+
 /// TOUCH counts the keys that exist, as EXISTS (there is no access time
 /// to update); SUBSTR is GETRANGE under its old name.
 #[test]
