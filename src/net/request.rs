@@ -288,14 +288,17 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             let mut sub_lowered = [0u8; NAME_BYTES_MAX];
             match lowercase(&rest[0], &mut sub_lowered) {
                 b"usage" => {
-                    expect_args(rest.len() == 2 || rest.len() == 4, "memory|usage")?;
+                    expect_args(rest.len() >= 2, "memory|usage")?;
                     // SAMPLES: how many elements of a collection Redis
-                    // samples; a string has none, so it only has to parse.
-                    if rest.len() == 4 {
-                        if !rest[2].eq_ignore_ascii_case(b"samples") {
-                            return Err(ERROR_SYNTAX.to_string());
+                    // samples; a string has none, so it only has to parse
+                    // (as in Redis, a repeat is allowed and the last wins).
+                    for option in rest[2..].chunks(2) {
+                        match option {
+                            [name, count] if name.eq_ignore_ascii_case(b"samples") => {
+                                parse_i64(count).ok_or(ERROR_NOT_INTEGER)?;
+                            }
+                            _ => return Err(ERROR_SYNTAX.to_string()),
                         }
-                        parse_i64(&rest[3]).ok_or(ERROR_NOT_INTEGER)?;
                     }
                     kv(Op::MemoryUsage { key: rest[1].clone() })
                 }

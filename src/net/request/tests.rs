@@ -366,6 +366,8 @@ fn memory_usage_and_object_encoding() {
     assert_eq!(ok("memory usage k samples 0"), ok("MEMORY USAGE k"));
     assert_eq!(ok("OBJECT ENCODING k"), Request::Kv(Op::ObjectEncoding { key: Bytes::from_static(b"k") }));
     assert_eq!(error("MEMORY USAGE k SAMPLE 5"), "ERR syntax error");
+    assert_eq!(error("MEMORY USAGE k SAMPLES"), "ERR syntax error");
+    assert_eq!(ok("MEMORY USAGE k SAMPLES 5 samples 7"), ok("MEMORY USAGE k"));
     assert_eq!(error("MEMORY USAGE k SAMPLES x"), "ERR value is not an integer or out of range");
     assert_eq!(error("MEMORY USAGE"), "ERR wrong number of arguments for 'memory|usage' command");
     assert_eq!(error("OBJECT ENCODING k extra"), "ERR wrong number of arguments for 'object|encoding' command");
