@@ -15,7 +15,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use paxoskv::fuzzing::recovery_nonce;
-use paxoskv::kv::{session_id, Command, KvStore, Op, Reply, SetCondition, SetTtl};
+use paxoskv::kv::{session_id, Command, KvStore, Op, Reply, SetCondition, SetTtl, FORMATS};
 use paxoskv::net::peer::{
     encode_frame, encode_handshake, encode_handshake_proof, encode_handshake_reply, ForwardRefusal, Handshake,
     HandshakeProof, HandshakeReply, PeerFrame, FRAME_HEADER_BYTES, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
@@ -313,6 +313,7 @@ fn peer_frame_and_paxos_step() {
         nonce: [0x5A; NONCE_BYTES],
         shards: 2,
         members: vec![1, 2, 3],
+        formats: FORMATS,
     };
     for (name, version) in [("handshake", PROTOCOL_VERSION), ("handshake-old-version", PROTOCOL_VERSION - 1)] {
         let mut handshake = BytesMut::new();

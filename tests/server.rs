@@ -23,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use paxoskv::kv::{Formats, FORMATS};
 use paxoskv::net::peer::{
     decode_handshake_reply, encode_handshake, encode_handshake_proof, split_frame, write_frame_body, Handshake,
     HandshakeProof, HandshakeReply, MAGIC, NONCE_BYTES, PROOF_BYTES, PROTOCOL_VERSION,
@@ -1060,6 +1061,7 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
         nonce: [0; NONCE_BYTES],
         shards: 1,
         members: vec![1, 2, 3],
+        formats: FORMATS,
     };
     send_body(&mut stream, |body| encode_handshake(&handshake, body));
     let mut received = BytesMut::new();
@@ -1096,6 +1098,28 @@ fn bad_input_gets_an_error_and_the_cluster_keeps_serving() {
     read_until_closed(&mut stream);
     let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
     assert!(line.contains("cluster files differ"), "node 3 logged: {line}");
+
+    // (f) A node of another build, whose state machine knows one op more
+    // (it would propose commands this build refuses as malformed, and the
+    // replicas would part): refused, both builds' formats named.
+    let mut stream = raw_connect(cluster.peer_port(3, 0));
+    let local = stream.local_addr().expect("a local address");
+    let newer = Formats { op_tag_max: FORMATS.op_tag_max + 1, ..FORMATS };
+    let handshake = Handshake { members: vec![1, 2, 3], formats: newer, ..handshake };
+    send_body(&mut stream, |body| encode_handshake(&handshake, body));
+    let mut received = BytesMut::new();
+    match read_handshake_reply(&mut stream, &mut received) {
+        HandshakeReply::Refused(reason) => assert!(
+            reason.contains("builds differ")
+                && reason.contains(&format!("node 1 speaks {newer}"))
+                && reason.contains(&format!("node 3 speaks {FORMATS}")),
+            "refused for {reason:?}"
+        ),
+        other => panic!("node 3 answered {other:?} to a handshake of another build"),
+    }
+    read_until_closed(&mut stream);
+    let line = cluster.wait_for_log_line(3, &format!("refused a peer connection from {local}"));
+    assert!(line.contains("builds differ"), "node 3 logged: {line}");
 
     // After all of it, every node still serves reads and writes.
     for node in cluster.node_ids() {
@@ -1373,6 +1397,7 @@ fn a_peer_without_the_secret_is_refused_and_one_with_it_joins() {
         nonce: [9; NONCE_BYTES],
         shards: cluster.file.shards as u32,
         members: cluster.file.nodes.iter().map(|n| n.id).collect(),
+        formats: FORMATS,
     };
     send_body(&mut stream, |body| encode_handshake(&hello, body));
     let mut received = BytesMut::new();

@@ -41,6 +41,8 @@
 //!           | 27 from:bytes to:bytes replace:u8       COPY
 //!           | 28                                      FLUSHALL, FLUSHDB
 //!           | 29 removals:u64 count (key opt_version)* count op*    EXEC (ops not EXEC)
+//!           | 30 key                                  MEMORY USAGE
+//!           | 31 key                                  OBJECT ENCODING
 //! key       = bytes;  keys = count key*;  pairs = count (key value)*
 //! condition = 0 (always) | 1 (NX) | 2 (XX) | 3 old:bytes (IFEQ)
 //! ttl       = 0 (clear) | 1 (keep) | 2 expiry
@@ -107,6 +109,9 @@ const TAG_FLUSH: u8 = 28;
 const TAG_EXEC: u8 = 29;
 const TAG_MEMORY_USAGE: u8 = 30;
 const TAG_OBJECT_ENCODING: u8 = 31;
+/// The highest op tag `decode` knows: peers compare it before they link
+/// (`formats.rs`), so a new op must raise it.
+pub const OP_TAG_MAX: u8 = TAG_OBJECT_ENCODING;
 
 const CONDITION_ALWAYS: u8 = 0;
 const CONDITION_IF_NOT_EXISTS: u8 = 1;

@@ -11,6 +11,8 @@
 //!   `glob.rs` the KEYS / SCAN MATCH patterns.
 //! - `snapshot.rs`: [`KvStore::snapshot`] / [`KvStore::restore`], the
 //!   canonical image of the whole state for log compaction and catch-up.
+//! - `formats.rs`: [`FORMATS`], the formats above as peers compare them
+//!   before they link (builds that differ would apply the log differently).
 //! - `codec.rs`: [`DecodeError`] and the bounds-checked primitives.
 //!
 //! Everything here is plain, deterministic Rust: replicas that apply the
@@ -20,6 +22,7 @@ mod codec;
 pub mod command;
 mod exec;
 mod float;
+mod formats;
 pub mod glob;
 pub mod keyspace;
 pub mod reply;
@@ -34,6 +37,7 @@ pub use command::{
 };
 pub use exec::{ERROR_INCR_OVERFLOW, ERROR_NOT_INTEGER, ERROR_NO_SUCH_KEY, ERROR_STRING_TOO_LONG};
 pub use float::{ERROR_NAN_OR_INFINITY, ERROR_NOT_FLOAT};
+pub use formats::{Formats, FORMATS};
 pub use keyspace::{key_hash, BUCKET_MAX, BUCKET_SHIFT};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
 pub use session::{session_id, IdHasher, SESSION_NODE_MAX, SESSION_WAITING_MAX};

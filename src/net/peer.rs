@@ -17,7 +17,8 @@
 //! ```text
 //! frame       = len: u32 | crc: u32 | body (len bytes)        crc = CRC32C(body), len <= frame_bytes_max
 //! handshake   = magic "PXKV" | version: u16 | cluster_id: u16 len + UTF-8 (<= 255) | node_id: u32 | shard: u32
-//!               | nonce: 32 bytes
+//!               | nonce: 32 bytes | shards: u32 | members: u32 count + node_id: u32*
+//!               | formats: command u8 | op_tag_max u8 | reply u8 | snapshot u8
 //! hs_reply    = magic "PXKV" | 0 Accepted | node_id: u32 | shard: u32
 //!             | magic "PXKV" | 1 Refused | reason: u16 len + UTF-8 (<= REFUSAL_REASON_BYTES_MAX)
 //!             | magic "PXKV" | 2 Challenge | node_id: u32 | shard: u32 | nonce: 32 bytes | proof: 32 bytes
@@ -74,6 +75,8 @@ use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::kv::Formats;
+
 use crate::paxos::{
     Accept, Accepted, AcceptedEntry, Ballot, CatchUp, CatchUpReply, FetchSnapshot, Heartbeat, HeartbeatReply, Message,
     PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
@@ -90,13 +93,15 @@ pub use handshake::{
     encode_handshake_reply,
 };
 
-/// 5: the handshake carries the dialer's view of the cluster (its members
+/// 6: the handshake carries the dialer's state-machine formats
+/// (`kv::FORMATS`), which the acceptor must share. 5: the handshake
+/// carries the dialer's view of the cluster (its members
 /// and shard count), which the acceptor must share. 4: the handshake
 /// proves knowledge of the peer secret (nonces, Challenge, proof). 3: time
 /// horizons in
 /// Promise, Heartbeat, HeartbeatReply and RecoveryReply. 2: the handshake
 /// carried the cluster id only.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
@@ -180,6 +185,10 @@ pub struct Handshake {
     /// refuses a dialer whose view is not its own.
     pub shards: u32,
     pub members: Vec<u32>,
+    /// The dialer's state-machine formats (`kv::FORMATS`): a build that
+    /// decodes or applies the log otherwise would part from its replicas,
+    /// so the acceptor refuses a dialer whose formats are not its own.
+    pub formats: Formats,
 }
 
 /// The accepting side's answers: first to a [`Handshake`] (Challenge or

@@ -3,12 +3,12 @@
 //! accepts; both directions share the connection.
 //!
 //! A link starts with a handshake (cluster id, node id, shard, protocol
-//! version, nonce) from the dialer; the acceptor answers with a challenge
+//! version, nonce, cluster file, state-machine formats) from the dialer; the acceptor answers with a challenge
 //! (its nonce and its proof of the peer secret), the dialer checks that
 //! proof and sends its own, and the acceptor checks it and answers
 //! Accepted (`net::peer`, `net::peer_auth`). Whichever side finds something
-//! wrong (another cluster, node or shard, another protocol version, a wrong
-//! proof) tells the other why, logs the reason and drops the connection;
+//! wrong (another cluster, node or shard, another protocol version or
+//! state-machine format, another cluster file, a wrong proof) tells the other why, logs the reason and drops the connection;
 //! neither the secret nor a proof ever appears in a log. After it, both sides exchange
 //! CRC-checked frames (`net::peer`). Outgoing frames are encoded into two
 //! queues, one for the protocol's own messages (Paxos) and one for client
@@ -38,6 +38,7 @@ use glommio::net::{TcpListener, TcpStream};
 use super::metrics::ShardMetrics;
 use super::shard::ShardRef;
 use super::util::{LogLimiter, Notify};
+use crate::kv::FORMATS;
 use crate::net::peer::{
     decode_frame, decode_handshake, decode_handshake_proof, decode_handshake_reply, encode_frame, encode_handshake,
     encode_handshake_proof, encode_handshake_reply, split_frame, write_frame_body, Handshake, HandshakeProof,
@@ -229,6 +230,7 @@ impl LinkContext {
             nonce,
             shards: self.shards,
             members: self.members.clone(),
+            formats: FORMATS,
         }
     }
 
@@ -466,6 +468,12 @@ async fn accept_handshake(ctx: &LinkContext, mut stream: TcpStream) -> Result<(N
             ctx.node,
             list(&ctx.members),
             ctx.shards
+        ))
+    } else if handshake.formats != FORMATS {
+        Some(format!(
+            "builds differ: node {} speaks {}, node {} speaks {} (replicas of different builds would apply the log \
+             differently; upgrade one node at a time: a majority of one build stays linked)",
+            handshake.node_id, handshake.formats, ctx.node, FORMATS
         ))
     } else if handshake.shard as usize != ctx.shard {
         Some(format!("shard {} on the port of shard {}", handshake.shard, ctx.shard))

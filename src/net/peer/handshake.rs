@@ -15,7 +15,7 @@ pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
         "cluster id of {} bytes exceeds CLUSTER_ID_BYTES_MAX ({CLUSTER_ID_BYTES_MAX})",
         h.cluster_id.len()
     );
-    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4 + NONCE_BYTES + 4 + 4 + 4 * h.members.len());
+    out.reserve(4 + 2 + 2 + h.cluster_id.len() + 4 + 4 + NONCE_BYTES + 4 + 4 + 4 * h.members.len() + Formats::BYTES);
     out.put_slice(&MAGIC);
     out.put_u16_le(h.protocol_version);
     out.put_u16_le(h.cluster_id.len() as u16);
@@ -28,6 +28,7 @@ pub fn encode_handshake(h: &Handshake, out: &mut BytesMut) {
     for &member in &h.members {
         out.put_u32_le(member);
     }
+    out.put_slice(&h.formats.to_bytes());
 }
 
 /// Decode a handshake body. The version is checked right after the magic,
@@ -48,8 +49,9 @@ pub fn decode_handshake(body: &[u8]) -> Result<Handshake, PeerDecodeError> {
     let shards = reader.u32("shard count")?;
     let count = reader.count("members", 4)?;
     let members = (0..count).map(|_| reader.u32("member")).collect::<Result<_, _>>()?;
+    let formats = Formats::from_bytes(reader.array("state-machine formats")?);
     reader.finish("handshake")?;
-    Ok(Handshake { cluster_id, node_id, shard, protocol_version, nonce, shards, members })
+    Ok(Handshake { cluster_id, node_id, shard, protocol_version, nonce, shards, members, formats })
 }
 
 /// Append a handshake reply body (no frame header). A refusal reason longer

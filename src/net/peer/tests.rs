@@ -1,6 +1,7 @@
 //! Tests of `net::peer` (framing, handshake and frame body codecs).
 
 use super::*;
+use crate::kv::FORMATS;
 use crate::rng::Rng;
 
 /// Bodies are limited by callers; tests use a limit no sample reaches.
@@ -394,6 +395,7 @@ fn handshake() -> Handshake {
         nonce: [0xA5; NONCE_BYTES],
         shards: 2,
         members: vec![1, 3, 5],
+        formats: FORMATS,
     }
 }
 
@@ -444,7 +446,7 @@ fn handshake_of_another_version_reports_that_version() {
     let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
     let error = decode_handshake(&body).unwrap_err();
     assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
-    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 5)");
+    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 6)");
     // The fields after the version are not read: a later version may lay them out differently.
     let mut future = body[..6].to_vec();
     future.extend_from_slice(b"anything at all");
@@ -528,11 +530,16 @@ fn challenge_body_layout_is_pinned() {
     assert_eq!(&body[..], &expected[..]);
     let mut body = BytesMut::new();
     encode_handshake(&handshake(), &mut body);
-    assert_eq!(&body[..6], b"PXKV\x05\0");
-    let view = body.len() - 20;
+    assert_eq!(&body[..6], b"PXKV\x06\0");
+    let view = body.len() - 20 - Formats::BYTES;
     assert_eq!(&body[view - NONCE_BYTES..view], &[0xA5; NONCE_BYTES]);
-    // After the nonce: shard count 2, then 3 members: 1, 3, 5.
-    assert_eq!(&body[view..], b"\x02\0\0\0\x03\0\0\0\x01\0\0\0\x03\0\0\0\x05\0\0\0");
+    // After the nonce: shard count 2, then 3 members: 1, 3, 5, then the
+    // state-machine formats.
+    assert_eq!(&body[view..view + 20], b"\x02\0\0\0\x03\0\0\0\x01\0\0\0\x03\0\0\0\x05\0\0\0");
+    let formats = Formats { command: 3, op_tag_max: 31, reply: 2, snapshot: 3 };
+    let mut body = BytesMut::new();
+    encode_handshake(&Handshake { formats, ..handshake() }, &mut body);
+    assert_eq!(&body[body.len() - Formats::BYTES..], b"\x03\x1f\x02\x03");
 }
 
 #[test]
