@@ -8,6 +8,7 @@ line. Used by benches/record-goals.sh and benches/record-wal-writes.sh.
 import mmap
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 
@@ -29,11 +30,18 @@ def loop(path, q):
 
 
 def main():
+    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+        sys.exit(__doc__.strip() + "\n\nDIR must be an existing directory on the disk to measure.")
     q = mp.Queue()
     ps = [mp.Process(target=loop, args=(os.path.join(sys.argv[1], f"raw-{i}"), q)) for i in range(3)]
     for p in ps:
         p.start()
-    lat = sorted(sum((q.get() for _ in ps), []))
+    # A loop that failed (its file could not be opened) puts nothing:
+    # stop rather than wait for it forever.
+    try:
+        lat = sorted(sum((q.get(timeout=60) for _ in ps), []))
+    except queue.Empty:
+        sys.exit("a write loop failed; see its error above")
     for p in ps:
         p.join()
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000
