@@ -69,6 +69,10 @@ pub enum Request {
     },
     /// `SELECT 0`, the only database.
     Select(u32),
+    /// `SWAPDB 0 0`, the only database with itself: changes nothing.
+    SwapDb,
+    /// `WAIT numreplicas timeout`: answered at once (`server/client/local.rs`).
+    Wait,
     /// `QUIT`.
     Quit,
     /// `RESET`.
@@ -282,6 +286,22 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             0 => Ok(Request::Select(0)),
             _ => Err(ERROR_DB_INDEX.to_string()),
         },
+        "swapdb" => {
+            let first = parse_i64(&rest[0]).ok_or("ERR invalid first DB index")?;
+            let second = parse_i64(&rest[1]).ok_or("ERR invalid second DB index")?;
+            if first != 0 || second != 0 {
+                return Err(ERROR_DB_INDEX.to_string());
+            }
+            Ok(Request::SwapDb)
+        }
+        "wait" => {
+            parse_i64(&rest[0]).ok_or(ERROR_NOT_INTEGER)?;
+            match parse_i64(&rest[1]) {
+                None => Err("ERR timeout is not an integer or out of range".to_string()),
+                Some(timeout) if timeout < 0 => Err("ERR timeout is negative".to_string()),
+                Some(_) => Ok(Request::Wait),
+            }
+        }
         "quit" => Ok(Request::Quit),
         "reset" => Ok(Request::Reset),
         "memory" => {

@@ -794,6 +794,13 @@ pub const COMMANDS: &[CommandSpec] = &[
             &[Arg::key("key", 0), Arg::new("start", ArgKind::Integer), Arg::new("end", ArgKind::Integer)],
         )
         .deprecated("2.0.0", "`GETRANGE`"),
+    CommandSpec::new("swapdb", 3, WRITE_FAST, &["@keyspace", "@write", "@fast", "@dangerous"]).docs(
+        "Swap two databases (paxoskv has only database 0: SWAPDB 0 0, which changes nothing)",
+        "4.0.0",
+        "server",
+        O_1,
+        &[Arg::new("index1", ArgKind::Integer), Arg::new("index2", ArgKind::Integer)],
+    ),
     CommandSpec::new("time", 1, ANY_STATE_FAST, &["@fast"]).tips(VARIES).docs(
         "Return the server's clock: Unix seconds and microseconds",
         "2.6.0",
@@ -840,6 +847,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         O_1,
         &[],
     ),
+    CommandSpec::new("wait", 3, &["noscript"], CONNECTION_SLOW)
+        .tips(&["request_policy:all_shards", "response_policy:agg_min"])
+        .docs(
+            "Return how many replicas hold every write this connection was answered (at once: a write is answered \
+             only once a majority holds it)",
+            "3.0.0",
+            "generic",
+            O_1,
+            &[Arg::new("numreplicas", ArgKind::Integer), Arg::new("timeout", ArgKind::Integer)],
+        ),
     CommandSpec::new("watch", -2, TRANSACTION_FLAGS, TRANSACTION).keys(ALL_KEYS, &[KeySpec::range(1, RO, -1, 1)]).docs(
         "Make the next EXEC fail if any of the given keys changes before it",
         "2.2.0",

@@ -338,6 +338,20 @@ fn select() {
 }
 
 #[test]
+fn swapdb_and_wait() {
+    assert_eq!(ok("SWAPDB 0 0"), Request::SwapDb);
+    assert_eq!(error("SWAPDB 0 1"), "ERR DB index is out of range");
+    assert_eq!(error("SWAPDB x 1"), "ERR invalid first DB index");
+    assert_eq!(error("SWAPDB 0 x"), "ERR invalid second DB index");
+    assert_eq!(ok("WAIT 0 0"), Request::Wait);
+    assert_eq!(ok("wait 3 100"), Request::Wait);
+    assert_eq!(error("WAIT x 0"), "ERR value is not an integer or out of range");
+    assert_eq!(error("WAIT 0 x"), "ERR timeout is not an integer or out of range");
+    assert_eq!(error("WAIT 0 -1"), "ERR timeout is negative");
+    assert_eq!(error("WAIT 0"), "ERR wrong number of arguments for 'wait' command");
+}
+
+#[test]
 fn config_get() {
     assert_eq!(ok("CONFIG GET save"), Request::ConfigGet(keys(&["save"])));
     assert_eq!(ok("config get appendonly save"), Request::ConfigGet(keys(&["appendonly", "save"])));

@@ -1,7 +1,7 @@
 //! Connection-level commands, answered on the connection's executor
 //! without a shard: `AUTH` and `HELLO` (authentication and the protocol),
-//! and `PING`, `ECHO`, `INFO`, `TIME`, `COMMAND`, `CLIENT ...`, `SELECT`
-//! and `CONFIG GET`.
+//! and `PING`, `ECHO`, `INFO`, `TIME`, `COMMAND`, `CLIENT ...`, `SELECT`,
+//! `SWAPDB`, `WAIT` and `CONFIG GET`.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -132,7 +132,14 @@ pub(super) fn answer_locally(conn: &Connection, request: ClientRequest, out: &mu
             }
         }
         // UNWATCH here was queued in MULTI: EXEC has unwatched already.
-        ClientRequest::ClientOther | ClientRequest::Select(_) | ClientRequest::Unwatch => resp::simple(out, "OK"),
+        ClientRequest::ClientOther | ClientRequest::Select(_) | ClientRequest::SwapDb | ClientRequest::Unwatch => {
+            resp::simple(out, "OK")
+        }
+        // A write is answered only once a majority of the nodes holds it,
+        // so every write this connection was answered is on at least half
+        // the nodes besides one: that many replicas, at once (Redis waits
+        // up to the timeout for more, and inside MULTI answers at once).
+        ClientRequest::Wait => resp::integer(out, (shared.file.nodes.len() / 2) as i64),
         ClientRequest::ConfigGet(parameters) => {
             let matched = config_get(&parameters);
             resp::map_header(out, matched.len(), proto);
