@@ -53,9 +53,13 @@ pub enum Request {
     },
     /// `CLIENT KILL addr` or `CLIENT KILL <filter value> ...`.
     ClientKill(KillFilter),
-    /// A CLIENT subcommand that is accepted and ignored (`CLIENT SETINFO`):
-    /// reply `+OK`.
+    /// A CLIENT subcommand that is accepted and ignored (`CLIENT SETINFO`,
+    /// `NO-EVICT`, `UNPAUSE`): reply `+OK`.
     ClientOther,
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: no command blocks, so 0.
+    ClientUnblock,
+    /// `CLIENT GETREDIR`: tracking is not served, so -1.
+    ClientGetRedir,
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
     Hello {
         version: Option<u32>,
@@ -666,6 +670,33 @@ fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
             expect_args(rest.len() == 1, "client|help")?;
             Ok(Request::Help("client"))
         }
+        b"no-evict" => {
+            expect_args(rest.len() == 2, "client|no-evict")?;
+            if !rest[1].eq_ignore_ascii_case(b"on") && !rest[1].eq_ignore_ascii_case(b"off") {
+                return Err(ERROR_SYNTAX.to_string());
+            }
+            Ok(Request::ClientOther)
+        }
+        b"unpause" => {
+            expect_args(rest.len() == 1, "client|unpause")?;
+            Ok(Request::ClientOther)
+        }
+        b"unblock" => {
+            expect_args(rest.len() >= 2, "client|unblock")?;
+            // Redis's order: the arguments' count, the reason, the id.
+            match &rest[2..] {
+                [] => {}
+                [reason] if reason.eq_ignore_ascii_case(b"timeout") || reason.eq_ignore_ascii_case(b"error") => {}
+                [_] => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".to_string()),
+                _ => return Err(wrong_subcommand_args(&rest[0], "CLIENT")),
+            }
+            parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
+            Ok(Request::ClientUnblock)
+        }
+        b"getredir" => {
+            expect_args(rest.len() == 1, "client|getredir")?;
+            Ok(Request::ClientGetRedir)
+        }
         b"setinfo" => {
             expect_args(rest.len() == 3, "client|setinfo")?;
             let mut option_lowered = [0u8; NAME_BYTES_MAX];
@@ -815,6 +846,12 @@ fn check_client_name(name: &[u8]) -> Result<(), String> {
 fn printable(input: &[u8], bytes_max: usize) -> String {
     let text = String::from_utf8_lossy(&input[..input.len().min(bytes_max)]);
     text.replace(['\r', '\n'], " ")
+}
+
+/// Redis's answer to a known subcommand given a count of arguments its
+/// table allows but the subcommand does not (it names `sub` as written).
+fn wrong_subcommand_args(sub: &[u8], command: &str) -> String {
+    format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try {command} HELP.", printable(sub, 128))
 }
 
 fn unknown_subcommand(sub: &[u8], command: &str) -> String {

@@ -95,6 +95,13 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         O_1,
         &[],
     ),
+    CommandSpec::new("client|getredir", 2, NO_SCRIPT, CONNECTION_SLOW).docs(
+        "Return the connection this one's tracking invalidations go to: -1, none (tracking is not served)",
+        "6.0.0",
+        "connection",
+        O_1,
+        &[],
+    ),
     CommandSpec::new("client|help", 2, &["loading", "stale"], CONNECTION_SLOW).docs(
         "List the CLIENT subcommands, each with what it does",
         "5.0.0",
@@ -195,6 +202,13 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             ("7.0.3", "The `ssub` field."),
         ]),
     // Redis 7.2's subcommand (redis-py sends it on connect).
+    CommandSpec::new("client|no-evict", 3, NO_SCRIPT_ADMIN, CONNECTION_ADMIN).docs(
+        "Exempt this connection from client eviction, or not (accepted: paxoskv never evicts a client)",
+        "7.0.0",
+        "connection",
+        O_1,
+        &[Arg::new("enabled", ArgKind::OneOf(&[Arg::pure_token("on", "ON"), Arg::pure_token("off", "OFF")]))],
+    ),
     CommandSpec::new("client|setinfo", 4, NO_SCRIPT, CONNECTION_SLOW).docs(
         "Record the name or version of the client library, for CLIENT LIST",
         "7.2.0",
@@ -214,6 +228,27 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "connection",
         O_1,
         &[Arg::new("connection-name", ArgKind::String)],
+    ),
+    CommandSpec::new("client|unblock", -3, NO_SCRIPT_ADMIN, CONNECTION_ADMIN).docs(
+        "Unblock a connection blocked in a blocking command: 0, as no command blocks here",
+        "5.0.0",
+        "connection",
+        O_1,
+        &[
+            Arg::new("client-id", ArgKind::Integer),
+            Arg::new(
+                "timeout_error",
+                ArgKind::OneOf(&[Arg::pure_token("timeout", "TIMEOUT"), Arg::pure_token("error", "ERROR")]),
+            )
+            .optional(),
+        ],
+    ),
+    CommandSpec::new("client|unpause", 2, NO_SCRIPT_ADMIN, CONNECTION_ADMIN).docs(
+        "Resume paused connections (accepted: CLIENT PAUSE is not served, so none is paused)",
+        "6.2.0",
+        "connection",
+        O_1,
+        &[],
     ),
 ];
 

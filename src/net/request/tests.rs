@@ -338,6 +338,25 @@ fn select() {
 }
 
 #[test]
+fn client_subcommands_that_change_nothing_here() {
+    assert_eq!(ok("CLIENT NO-EVICT on"), Request::ClientOther);
+    assert_eq!(ok("client no-evict OFF"), Request::ClientOther);
+    assert_eq!(error("CLIENT NO-EVICT maybe"), "ERR syntax error");
+    assert_eq!(ok("CLIENT UNPAUSE"), Request::ClientOther);
+    assert_eq!(ok("CLIENT UNBLOCK 7"), Request::ClientUnblock);
+    assert_eq!(ok("CLIENT UNBLOCK 7 error"), Request::ClientUnblock);
+    // Redis judges the reason before the id.
+    assert_eq!(error("CLIENT UNBLOCK x y"), "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    assert_eq!(error("CLIENT UNBLOCK x"), "ERR value is not an integer or out of range");
+    assert_eq!(
+        error("CLIENT Unblock 7 error extra"),
+        "ERR unknown subcommand or wrong number of arguments for 'Unblock'. Try CLIENT HELP."
+    );
+    assert_eq!(ok("CLIENT GETREDIR"), Request::ClientGetRedir);
+    assert_eq!(error("CLIENT GETREDIR x"), "ERR wrong number of arguments for 'client|getredir' command");
+}
+
+#[test]
 fn swapdb_and_wait() {
     assert_eq!(ok("SWAPDB 0 0"), Request::SwapDb);
     assert_eq!(error("SWAPDB 0 1"), "ERR DB index is out of range");

@@ -115,6 +115,8 @@ pub(super) fn answer_locally(conn: &Connection, request: ClientRequest, out: &mu
             None => resp::null(out, proto),
         },
         ClientRequest::ClientId => resp::integer(out, conn.info.id as i64),
+        ClientRequest::ClientUnblock => resp::integer(out, 0),
+        ClientRequest::ClientGetRedir => resp::integer(out, -1),
         ClientRequest::ClientInfo => {
             let line = conn.info.line() + "\n";
             resp::verbatim(out, line.as_bytes(), proto);
