@@ -16,7 +16,9 @@
 //! refused by the others until a majority runs the new build, and a
 //! majority of one build is always linked. (A downgrade is not covered:
 //! an older build that restarts on a log a newer one wrote refuses the ops
-//! it does not know, as above.)
+//! it does not know, as above.) Only formats are compared: a change to
+//! what an existing op does, in the same format, must raise
+//! [`COMMAND_FORMAT_VERSION`], or builds that apply it differently link.
 
 use std::fmt;
 
