@@ -1553,6 +1553,81 @@ fn a_pipelined_read_sees_the_writes_sent_before_it_on_its_connection() {
             vec![Value::Okay, Value::BulkString(b"a".to_vec()), Value::Int(1), Value::BulkString(b"1".to_vec())];
         assert_eq!(replies, expected, "SET {key} a; GET {key}; INCR {counter}; GET {counter} through node {node}");
     }
+    // WAIT after a pipelined write, in its turn: one of the two other nodes
+    // holds every write this connection was answered.
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(format!("wait-{node}")).arg("x");
+        pipe.cmd("WAIT").arg(2).arg(100);
+        let replies: Vec<Value> = pipe.query(&mut con).unwrap_or_else(|e| panic!("SET; WAIT through {node}: {e}"));
+        assert_eq!(replies, vec![Value::Okay, Value::Int(1)], "SET; WAIT 2 100 through node {node}");
+    }
+    // CLIENT REPLY, at every node (at a follower the silenced replies come
+    // back from the leader, in their turn): OFF silences everything, errors
+    // too, until ON; SKIP silences the next command only (a second SKIP is
+    // that command). The stream then holds exactly the replies not silenced.
+    for node in cluster.node_ids() {
+        let mut stream = raw_connect(cluster.client_port(node));
+        let key = format!("reply-{node}");
+        let commands = [
+            "CLIENT REPLY OFF".to_string(),
+            format!("SET {key} 1"),
+            format!("GET {key}"),
+            "NOSUCHCOMMAND".into(),
+            "CLIENT REPLY ON".into(),
+            format!("GET {key}"),
+            "CLIENT REPLY SKIP".into(),
+            format!("INCR {key}-2"),
+            "CLIENT REPLY SKIP".into(),
+            "CLIENT REPLY SKIP".into(),
+            format!("GET {key}-2"),
+            format!("GET {key}-2"),
+            "PING".into(),
+        ];
+        let mut request = String::new();
+        for command in &commands {
+            let words: Vec<&str> = command.split(' ').collect();
+            request.push_str(&format!("*{}\r\n", words.len()));
+            words.iter().for_each(|word| request.push_str(&format!("${}\r\n{word}\r\n", word.len())));
+        }
+        stream.write_all(request.as_bytes()).expect("sending the pipeline");
+        let received = read_bytes_until(&mut stream, b"+PONG\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&received),
+            "+OK\r\n$1\r\n1\r\n$1\r\n1\r\n+PONG\r\n",
+            "CLIENT REPLY through node {node}"
+        );
+        // QUIT while OFF: the connection closes without a word.
+        assert_eq!(raw_call(&mut stream, "CLIENT REPLY ON"), "+OK");
+        stream.write_all(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*1\r\n$4\r\nQUIT\r\n").expect("sending");
+        assert_eq!(read_until_closed(&mut stream), b"", "QUIT after CLIENT REPLY OFF through node {node}");
+    }
+}
+
+/// A pipelined read must not see a write its connection sent after it:
+/// `SET k 1; GET k; INCR k; GET k` in one pipeline answers `OK, 1, 2, 2` in
+/// Redis. It answers `OK, 2, 2, 2` here, at every node, every time: the GET
+/// is held behind the SET (`node::request`'s held reads), the INCR is
+/// proposed meanwhile, and the GET is served once the SET is applied, from
+/// a state that already holds the INCR. Found in stop 43, not yet fixed.
+#[test]
+#[ignore = "known bug (stop 43's note): a held read is served after the writes sent behind it"]
+fn a_pipelined_read_does_not_see_the_writes_sent_after_it() {
+    let mut cluster = TestCluster::start("a_pipelined_read_does_not_see_later_writes", 21000, 3, 1, |_| {});
+    for node in cluster.node_ids() {
+        let mut con = cluster.con(node);
+        let key = format!("ordered-{node}");
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&key).arg(1);
+        pipe.cmd("GET").arg(&key);
+        pipe.cmd("INCR").arg(&key);
+        pipe.cmd("GET").arg(&key);
+        let replies: Vec<Value> = pipe.query(&mut con).unwrap_or_else(|e| panic!("the pipeline through {node}: {e}"));
+        let expected =
+            vec![Value::Okay, Value::BulkString(b"1".to_vec()), Value::Int(2), Value::BulkString(b"2".to_vec())];
+        assert_eq!(replies, expected, "SET {key} 1; GET {key}; INCR {key}; GET {key} through node {node}");
+    }
 }
 
 /// The Prometheus counters move with the work: a write is a proposal and a

@@ -60,6 +60,8 @@ pub enum Request {
     ClientUnblock,
     /// `CLIENT GETREDIR`: tracking is not served, so -1.
     ClientGetRedir,
+    /// `CLIENT REPLY ON|OFF|SKIP`.
+    ClientReply(ReplyMode),
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
     Hello {
         version: Option<u32>,
@@ -92,6 +94,14 @@ pub enum Request {
     Discard,
     Watch(Vec<Bytes>),
     Unwatch,
+}
+
+/// `CLIENT REPLY`'s modes: answer every command, none, or not the next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    Skip,
 }
 
 /// The subcommands of `COMMAND`.
@@ -291,8 +301,10 @@ pub fn parse_request_of(spec: &'static CommandSpec, args: &[Bytes], value_bytes_
             _ => Err(ERROR_DB_INDEX.to_string()),
         },
         "swapdb" => {
-            let first = parse_i64(&rest[0]).ok_or("ERR invalid first DB index")?;
-            let second = parse_i64(&rest[1]).ok_or("ERR invalid second DB index")?;
+            // Redis reads both as C ints.
+            let index = |arg: &Bytes| parse_i64(arg).and_then(|n| i32::try_from(n).ok());
+            let first = index(&rest[0]).ok_or("ERR invalid first DB index")?;
+            let second = index(&rest[1]).ok_or("ERR invalid second DB index")?;
             if first != 0 || second != 0 {
                 return Err(ERROR_DB_INDEX.to_string());
             }
@@ -692,6 +704,16 @@ fn parse_client(rest: &[Bytes]) -> Result<Request, String> {
             }
             parse_i64(&rest[1]).ok_or(ERROR_NOT_INTEGER)?;
             Ok(Request::ClientUnblock)
+        }
+        b"reply" => {
+            expect_args(rest.len() == 2, "client|reply")?;
+            let mut mode_lowered = [0u8; NAME_BYTES_MAX];
+            match lowercase(&rest[1], &mut mode_lowered) {
+                b"on" => Ok(Request::ClientReply(ReplyMode::On)),
+                b"off" => Ok(Request::ClientReply(ReplyMode::Off)),
+                b"skip" => Ok(Request::ClientReply(ReplyMode::Skip)),
+                _ => Err(ERROR_SYNTAX.to_string()),
+            }
         }
         b"getredir" => {
             expect_args(rest.len() == 1, "client|getredir")?;

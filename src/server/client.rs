@@ -38,7 +38,7 @@ use super::util::{reply_cell_stamped, Notify, ReplyCell};
 use super::{MeshMessage, Shared};
 use crate::kv::{Op, Reply, Watched, BUCKET_MAX, BUCKET_SHIFT};
 use crate::net::commands::{arity_ok, command_index_from, COMMANDS};
-use crate::net::request::{parse_request, parse_request_of, Request as ClientRequest};
+use crate::net::request::{parse_request, parse_request_of, ReplyMode, Request as ClientRequest};
 use crate::net::resp::{self, parse_command, CommandStream, Next, Proto, RespError, RespLimits};
 use crate::net::slot::{key_slot, slot_shard};
 use crate::node::{ClientSession, Request, Stage, Waiter};
@@ -106,6 +106,9 @@ enum Pending {
     Gather { parts: Vec<(ReplyCell<Reply>, usize, u64)>, gather: Gather },
     /// Write this, then close the connection (QUIT, protocol errors).
     Close(Bytes),
+    /// A slot whose reply is not written (`CLIENT REPLY OFF` or `SKIP`):
+    /// the writer still waits for it in its turn, and closes if it closes.
+    Silent(Box<Pending>),
 }
 
 /// A MULTI block being queued.
@@ -156,6 +159,12 @@ struct Connection {
     last_command: Cell<usize>,
     /// Requests sent to shards, for sampling stages.
     sent: Cell<u64>,
+    /// `CLIENT REPLY`, as Redis keeps it: no reply at all (`OFF`), none
+    /// for the command running (`skip`), none for the next one
+    /// (`skip_next`, set by `SKIP`).
+    reply_off: Cell<bool>,
+    reply_skip: Cell<bool>,
+    reply_skip_next: Cell<bool>,
 }
 
 impl Connection {
@@ -167,6 +176,8 @@ impl Connection {
     }
 
     fn push(&self, pending: Pending) {
+        let pending =
+            if self.reply_off.get() || self.reply_skip.get() { Pending::Silent(Box::new(pending)) } else { pending };
         self.queue.borrow_mut().push_back(pending);
         self.queued.notify();
     }
@@ -179,6 +190,11 @@ impl Connection {
 
     fn push_ok(&self) {
         self.push(Pending::Ready(Bytes::from_static(b"+OK\r\n")));
+    }
+
+    /// A command finished: `CLIENT REPLY SKIP` silences the one after it.
+    fn command_done(&self) {
+        self.reply_skip.set(self.reply_skip_next.replace(false));
     }
 
     fn proto(&self) -> Proto {
@@ -250,6 +266,9 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream) {
         read_at: Cell::new(None),
         last_command: Cell::new(0),
         sent: Cell::new(0),
+        reply_off: Cell::new(false),
+        reply_skip: Cell::new(false),
+        reply_skip_next: Cell::new(false),
     });
     // The socket closes when both halves are gone, whichever task ends
     // last: both come back here, so that the connection leaves the
@@ -393,6 +412,11 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
         if out.len() >= OUT_BYTES_FLUSH && !flush(&conn, &mut writer, &mut out, &mut samples).await {
             return;
         }
+        // A silent slot is handled as any other, its bytes then cut off.
+        let (item, silent_from) = match item {
+            Pending::Silent(item) => (*item, Some(out.len())),
+            item => (item, None),
+        };
         let close = match item {
             Pending::Ready(bytes) => {
                 out.extend_from_slice(&bytes);
@@ -410,7 +434,7 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                     }
                 };
                 conn.sessions.borrow_mut()[shard].answered(seq, &reply);
-                if let Some(at) = cell.sent_at() {
+                if let Some(at) = cell.sent_at().filter(|_| silent_from.is_none()) {
                     samples.push((shard, at));
                 }
                 encode_shaped(&mut out, reply, shape, conn.shards(), conn.proto());
@@ -439,7 +463,11 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                 out.extend_from_slice(&bytes);
                 true
             }
+            Pending::Silent(_) => unreachable!("unwrapped above, and never nested"),
         };
+        if let Some(len) = silent_from {
+            out.truncate(len);
+        }
         if close {
             conn.leave_registry();
             let _ = writer.write_all(&out).await;
@@ -544,6 +572,12 @@ fn combine(replies: Vec<Reply>, gather: Gather) -> Reply {
 
 /// Handle one command. Returns false to stop reading (QUIT).
 async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
+    let go_on = dispatch_command(conn, args).await;
+    conn.command_done();
+    go_on
+}
+
+async fn dispatch_command(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
     let shared = &conn.shared;
     shared.monitor.clients.total_commands.fetch_add(1, Relaxed);
     // Name and arity first, as Redis: those errors come before NOAUTH and
@@ -630,10 +664,21 @@ async fn dispatch(conn: &Rc<Connection>, args: &[Bytes]) -> bool {
             conn.unwatch();
             conn.push_ok();
         }
+        ClientRequest::ClientReply(mode) => match mode {
+            ReplyMode::On => {
+                conn.reply_off.set(false);
+                conn.reply_skip.set(false);
+                conn.push_ok();
+            }
+            ReplyMode::Off => conn.reply_off.set(true),
+            ReplyMode::Skip => conn.reply_skip_next.set(!conn.reply_off.get()),
+        },
         ClientRequest::Reset => {
             // As Redis 6.2's RESET: out of MULTI, nothing watched, RESP2, no
-            // name, and logged out if a password is required.
+            // name, replies on, and logged out if a password is required.
             conn.end_transaction();
+            conn.reply_off.set(false);
+            conn.reply_skip_next.set(false);
             conn.proto.set(Proto::Resp2);
             conn.info.proto.store(2, Relaxed);
             *conn.info.name.lock().expect("not poisoned") = None;

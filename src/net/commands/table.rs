@@ -201,7 +201,6 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             ("7.0.0", "The `resp`, `multi-mem`, `rbs` and `rbp` fields."),
             ("7.0.3", "The `ssub` field."),
         ]),
-    // Redis 7.2's subcommand (redis-py sends it on connect).
     CommandSpec::new("client|no-evict", 3, NO_SCRIPT_ADMIN, CONNECTION_ADMIN).docs(
         "Exempt this connection from client eviction, or not (accepted: paxoskv never evicts a client)",
         "7.0.0",
@@ -209,6 +208,21 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         O_1,
         &[Arg::new("enabled", ArgKind::OneOf(&[Arg::pure_token("on", "ON"), Arg::pure_token("off", "OFF")]))],
     ),
+    CommandSpec::new("client|reply", 3, NO_SCRIPT, CONNECTION_SLOW).docs(
+        "Answer every later command, none (OFF, until ON), or all but the next one (SKIP)",
+        "3.2.0",
+        "connection",
+        O_1,
+        &[Arg::new(
+            "on_off_skip",
+            ArgKind::OneOf(&[
+                Arg::pure_token("on", "ON"),
+                Arg::pure_token("off", "OFF"),
+                Arg::pure_token("skip", "SKIP"),
+            ]),
+        )],
+    ),
+    // Redis 7.2's subcommand (redis-py sends it on connect).
     CommandSpec::new("client|setinfo", 4, NO_SCRIPT, CONNECTION_SLOW).docs(
         "Record the name or version of the client library, for CLIENT LIST",
         "7.2.0",

@@ -362,6 +362,8 @@ fn swapdb_and_wait() {
     assert_eq!(error("SWAPDB 0 1"), "ERR DB index is out of range");
     assert_eq!(error("SWAPDB x 1"), "ERR invalid first DB index");
     assert_eq!(error("SWAPDB 0 x"), "ERR invalid second DB index");
+    assert_eq!(error("SWAPDB 2147483648 0"), "ERR invalid first DB index");
+    assert_eq!(error("SWAPDB 0 2147483647"), "ERR DB index is out of range");
     assert_eq!(ok("WAIT 0 0"), Request::Wait);
     assert_eq!(ok("wait 3 100"), Request::Wait);
     assert_eq!(error("WAIT x 0"), "ERR value is not an integer or out of range");

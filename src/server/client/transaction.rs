@@ -17,7 +17,9 @@ pub(super) const QUEUED_COMMAND_OVERHEAD_BYTES: usize = 16;
 /// than kept in memory without limit.
 pub(super) fn queue_in_multi(conn: &Rc<Connection>, request: Result<ClientRequest, String>, bytes: usize) {
     let refusal = match &request {
-        Ok(ClientRequest::Auth { .. } | ClientRequest::Hello { .. }) => {
+        // CLIENT REPLY too: Redis runs it inside EXEC, silencing the rest
+        // of EXEC's own reply, which leaves the client a broken stream.
+        Ok(ClientRequest::Auth { .. } | ClientRequest::Hello { .. } | ClientRequest::ClientReply(_)) => {
             Some("ERR Command not allowed inside a transaction".to_string())
         }
         Ok(ClientRequest::Kv(op)) if op.is_keyspace_wide() && conn.shards() > 1 => Some(ERROR_KEYSPACE_IN_MULTI.into()),
