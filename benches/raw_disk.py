@@ -38,10 +38,14 @@ def main():
         p.start()
     # A loop that failed (its file could not be opened) puts nothing:
     # stop rather than wait for it forever.
-    try:
-        lat = sorted(sum((q.get(timeout=60) for _ in ps), []))
-    except queue.Empty:
-        sys.exit("a write loop failed; see its error above")
+    results = []
+    while len(results) < len(ps):
+        try:
+            results.append(q.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in ps):
+                sys.exit("a write loop failed; see its error above")
+    lat = sorted(sum(results, []))
     for p in ps:
         p.join()
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000

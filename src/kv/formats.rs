@@ -12,13 +12,14 @@
 //! (catch-up): the peer handshake carries [`FORMATS`] and the acceptor
 //! refuses a dialer whose formats differ (`server/links.rs`).
 //!
-//! A rolling upgrade still works one node at a time: the upgraded node is
-//! refused by the others until a majority runs the new build, and a
-//! majority of one build is always linked. (A downgrade is not covered:
-//! an older build that restarts on a log a newer one wrote refuses the ops
-//! it does not know, as above.) Only formats are compared: a change to
-//! what an existing op does, in the same format, must raise
-//! [`COMMAND_FORMAT_VERSION`], or builds that apply it differently link.
+//! A rolling upgrade goes one node at a time: an upgraded node is refused
+//! by the others (and cannot catch up) until a majority runs the new
+//! build, and while the node that tips the majority restarts no majority
+//! is linked. Not covered: a downgrade onto a log a newer build wrote
+//! (nothing records the formats on disk), and a change to what an
+//! existing op does in the same format, or to a constant the store
+//! applies by (`SESSION_WAITING_MAX`, the session table's size): builds
+//! that differ so link, and apply the log differently.
 
 use std::fmt;
 
@@ -33,6 +34,8 @@ pub struct Formats {
     pub command: u8,
     /// The highest op tag the command format's decoder knows
     /// ([`OP_TAG_MAX`]): a new op changes it without a new format version.
+    /// A new option of an existing op (a SET condition, a TTL kind) does
+    /// not: it needs a new format version.
     pub op_tag_max: u8,
     /// [`REPLY_FORMAT_VERSION`].
     pub reply: u8,

@@ -472,7 +472,7 @@ async fn accept_handshake(ctx: &LinkContext, mut stream: TcpStream) -> Result<(N
     } else if handshake.formats != FORMATS {
         Some(format!(
             "builds differ: node {} speaks {}, node {} speaks {} (replicas of different builds would apply the log \
-             differently; upgrade one node at a time: a majority of one build stays linked)",
+             differently; upgrade one node at a time: nodes of the new build link once they are a majority)",
             handshake.node_id, handshake.formats, ctx.node, FORMATS
         ))
     } else if handshake.shard as usize != ctx.shard {
