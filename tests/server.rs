@@ -1598,6 +1598,18 @@ fn a_pipelined_read_sees_the_writes_sent_before_it_on_its_connection() {
             "+OK\r\n$1\r\n1\r\n$1\r\n1\r\n+PONG\r\n",
             "CLIENT REPLY through node {node}"
         );
+        // A reply ready before a silenced one that is not: the writer sends
+        // the first while it waits, and still writes nothing of the second.
+        let mut pipeline = String::new();
+        for command in ["PING".to_string(), "CLIENT REPLY SKIP".into(), format!("SET {key}-3 v"), "PING".into()] {
+            let words: Vec<&str> = command.split(' ').collect();
+            pipeline.push_str(&format!("*{}\r\n", words.len()));
+            words.iter().for_each(|word| pipeline.push_str(&format!("${}\r\n{word}\r\n", word.len())));
+        }
+        stream.write_all(pipeline.as_bytes()).expect("sending the pipeline");
+        let mut received = read_bytes_until(&mut stream, b"+PONG\r\n");
+        received.extend(read_bytes_until(&mut stream, b"+PONG\r\n"));
+        assert_eq!(String::from_utf8_lossy(&received), "+PONG\r\n+PONG\r\n", "SKIP after a ready reply, node {node}");
         // QUIT while OFF: the connection closes without a word.
         assert_eq!(raw_call(&mut stream, "CLIENT REPLY ON"), "+OK");
         stream.write_all(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*1\r\n$4\r\nQUIT\r\n").expect("sending");

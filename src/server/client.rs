@@ -412,14 +412,18 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
         if out.len() >= OUT_BYTES_FLUSH && !flush(&conn, &mut writer, &mut out, &mut samples).await {
             return;
         }
-        // A silent slot is handled as any other, its bytes then cut off.
-        let (item, silent_from) = match item {
-            Pending::Silent(item) => (*item, Some(out.len())),
-            item => (item, None),
+        // A silent slot is waited for as any other, and nothing of it
+        // written. (Not written and cut off after: `out` may be flushed
+        // while the slot waits for its answer.)
+        let (item, silent) = match item {
+            Pending::Silent(item) => (*item, true),
+            item => (item, false),
         };
         let close = match item {
             Pending::Ready(bytes) => {
-                out.extend_from_slice(&bytes);
+                if !silent {
+                    out.extend_from_slice(&bytes);
+                }
                 false
             }
             Pending::Wait { cell, shard, seq, shape } => {
@@ -434,7 +438,10 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                     }
                 };
                 conn.sessions.borrow_mut()[shard].answered(seq, &reply);
-                if let Some(at) = cell.sent_at().filter(|_| silent_from.is_none()) {
+                if silent {
+                    continue;
+                }
+                if let Some(at) = cell.sent_at() {
                     samples.push((shard, at));
                 }
                 encode_shaped(&mut out, reply, shape, conn.shards(), conn.proto());
@@ -456,18 +463,19 @@ async fn write_replies(conn: Rc<Connection>, mut writer: impl futures_lite::Asyn
                     conn.sessions.borrow_mut()[*shard].answered(*seq, &reply);
                     replies.push(reply);
                 }
-                resp::encode_reply(&mut out, &combine(replies, gather), conn.proto());
+                if !silent {
+                    resp::encode_reply(&mut out, &combine(replies, gather), conn.proto());
+                }
                 false
             }
             Pending::Close(bytes) => {
-                out.extend_from_slice(&bytes);
+                if !silent {
+                    out.extend_from_slice(&bytes);
+                }
                 true
             }
             Pending::Silent(_) => unreachable!("unwrapped above, and never nested"),
         };
-        if let Some(len) = silent_from {
-            out.truncate(len);
-        }
         if close {
             conn.leave_registry();
             let _ = writer.write_all(&out).await;
