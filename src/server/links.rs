@@ -3,12 +3,14 @@
 //! accepts; both directions share the connection.
 //!
 //! A link starts with a handshake (cluster id, node id, shard, protocol
-//! version, nonce, cluster file, state-machine formats) from the dialer; the acceptor answers with a challenge
-//! (its nonce and its proof of the peer secret), the dialer checks that
-//! proof and sends its own, and the acceptor checks it and answers
-//! Accepted (`net::peer`, `net::peer_auth`). Whichever side finds something
-//! wrong (another cluster, node or shard, another protocol version or
-//! state-machine format, another cluster file, a wrong proof) tells the other why, logs the reason and drops the connection;
+//! version, nonce, cluster file, state-machine formats) from the dialer;
+//! the acceptor answers with a challenge (its nonce and its proof of the
+//! peer secret), the dialer checks that proof and sends its own, and the
+//! acceptor checks it and answers Accepted (`net::peer`,
+//! `net::peer_auth`). Whichever side finds something wrong (another
+//! cluster, node or shard, another protocol version or state-machine
+//! format, another cluster file, a wrong proof) tells the other why, logs
+//! the reason and drops the connection;
 //! neither the secret nor a proof ever appears in a log. After it, both sides exchange
 //! CRC-checked frames (`net::peer`). Outgoing frames are encoded into two
 //! queues, one for the protocol's own messages (Paxos) and one for client

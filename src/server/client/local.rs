@@ -138,9 +138,10 @@ pub(super) fn answer_locally(conn: &Connection, request: ClientRequest, out: &mu
             resp::simple(out, "OK")
         }
         // A write is answered only once a majority of the nodes holds it,
-        // so every write this connection was answered is on at least half
-        // the nodes besides one: that many replicas, at once (Redis waits
-        // up to the timeout for more, and inside MULTI answers at once).
+        // so besides the leader at least half the nodes, rounded down, hold
+        // every write this connection was answered: that many replicas, at
+        // once (Redis waits up to the timeout while fewer have
+        // acknowledged, and inside MULTI answers at once).
         ClientRequest::Wait => resp::integer(out, (shared.file.nodes.len() / 2) as i64),
         ClientRequest::ConfigGet(parameters) => {
             let matched = config_get(&parameters);
