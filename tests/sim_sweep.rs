@@ -221,7 +221,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![1, 6, 9, 11],
+            vec![1, 2, 4, 5],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -239,7 +239,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![5, 11, 15, 19],
+            vec![4, 5, 9, 11],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -247,7 +247,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![2, 5, 6, 9],
+            vec![2, 4, 5, 6],
         ),
         (
             InjectedBug::CountOwnVoteBeforePersist,
@@ -260,7 +260,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![27, 34, 62, 63],
+            vec![39, 50, 62, 77],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -273,12 +273,12 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![4, 18, 40, 59],
+            vec![4, 18, 20, 48],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![19, 27, 37, 68],
+            vec![40, 68, 109, 113],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -288,7 +288,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![1440],
+            vec![2359],
         ),
         (
             InjectedBug::StaleLeaseReads,
@@ -301,12 +301,17 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             vec![1, 2, 3, 4],
         ),
         (
+            InjectedBug::SessionOrderIgnored,
+            bug_sweep("session-order-ignored", "--duration-ms 2000", |_| {}),
+            vec![1, 2, 3, 4],
+        ),
+        (
             InjectedBug::WalIndexEpochs,
             bug_sweep("wal-index-epochs", "--duration-ms 2000 --crashes --disk-faults", |o| {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![16, 28, 34, 66],
+            vec![1, 7, 16, 22],
         ),
     ]
 }

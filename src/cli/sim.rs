@@ -197,6 +197,9 @@ enum BugArg {
     /// The simulated disk stamps WAL writes with their segment's index, not
     /// a salt: a re-created log takes a deleted one's exposed writes for its own.
     WalIndexEpochs,
+    /// A client's pipelined commands take effect out of the order sent: a
+    /// read can miss earlier writes of its connection, or see later ones.
+    SessionOrderIgnored,
 }
 
 impl BugArg {
@@ -431,7 +434,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();
     println!(
-        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), latency, liveness, tick deadline; {} of {} runs failed",
+        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), session order, latency, liveness, tick deadline; {} of {} runs failed",
         unknown,
         failed_runs,
         reports.len()

@@ -135,6 +135,14 @@ impl KvStore {
     /// (`SESSION_NONE`) it simply runs. A command of a session whose `prev`
     /// is not below its `seq` is malformed: refused, the state unchanged.
     pub fn apply(&mut self, command: Command) -> Applied {
+        self.apply_observed(command, &mut |_, _, _| {})
+    }
+
+    /// [`KvStore::apply`], calling `ran(store, session, seq)` right after
+    /// each command of a session runs (this one, and each waiting one it
+    /// lets run): the node answers there the reads due right after that
+    /// command, before the next one runs (`node/order.rs`).
+    pub fn apply_observed(&mut self, command: Command, ran: &mut dyn FnMut(&KvStore, SessionId, u64)) -> Applied {
         if command.session != SESSION_NONE && command.prev != 0 && command.prev >= command.seq {
             // No entry node writes one (`prev` names an earlier command),
             // but a peer's forwarded command could. Such a command would
@@ -163,10 +171,10 @@ impl KvStore {
         let session = if session.waiting.is_empty() {
             session
         } else {
-            self.run_released(command.session, &mut released);
+            self.run_released(command.session, &mut released, ran);
             self.sessions.get_mut(command.session).expect("admitted above")
         };
-        let mut ran = false;
+        let mut executed = false;
         let reply = if command.seq < session.floor {
             Some(Reply::Error(format!(
                 "ERR command {} of session {} was already settled: its reply was delivered before",
@@ -188,20 +196,26 @@ impl KvStore {
         } else {
             let (id, seq) = (command.session, command.seq);
             let reply = self.execute_owned(command.op);
-            ran = true;
+            executed = true;
+            ran(self, id, seq);
             let session = self.sessions.get_mut(id).expect("admitted above");
             session.replies.insert(seq, reply.clone());
             if !session.waiting.is_empty() {
-                self.run_released(id, &mut released);
+                self.run_released(id, &mut released, ran);
             }
             Some(reply)
         };
         self.sessions.check_invariants();
-        Applied { reply, ran, released }
+        Applied { reply, ran: executed, released }
     }
 
     /// Run the session's waiting commands whose turn has come, in order.
-    fn run_released(&mut self, id: SessionId, released: &mut Vec<(SessionId, u64, Reply)>) {
+    fn run_released(
+        &mut self,
+        id: SessionId,
+        released: &mut Vec<(SessionId, u64, Reply)>,
+        ran: &mut dyn FnMut(&KvStore, SessionId, u64),
+    ) {
         loop {
             let session = self.sessions.get_mut(id).expect("the caller admitted it");
             let Some(seq) = session.next_runnable() else { return };
@@ -209,12 +223,30 @@ impl KvStore {
             // the outcome is unknown) runs too, once, and caches nothing.
             let command = session.waiting.remove(&seq).expect("listed");
             let reply = self.execute_owned(command.op);
+            ran(self, id, seq);
             let session = self.sessions.get_mut(id).expect("still present");
             if seq >= session.floor {
                 session.replies.insert(seq, reply.clone());
             }
             released.push((id, seq, reply));
         }
+    }
+
+    /// The reply command `seq` of `session` ran with, while the store
+    /// remembers it: a retry of it gets this, and does not run again.
+    pub fn ran_reply(&self, session: SessionId, seq: u64) -> Option<&Reply> {
+        self.sessions.get(session).and_then(|s| s.replies.get(&seq))
+    }
+
+    /// Where a session stands for a read of it pipelined after command
+    /// `write`, as command `read`: has `write` run (or settled), and has
+    /// any command after `read` run? `None`: the store does not know the
+    /// session (not yet run here, or evicted).
+    pub fn session_position(&self, session: SessionId, write: u64, read: u64) -> Option<(bool, bool)> {
+        let s = self.sessions.get(session)?;
+        let write_done = write < s.floor || s.replies.contains_key(&write);
+        let later_ran = s.replies.last_key().is_some_and(|last| last > read);
+        Some((write_done, later_ran))
     }
 
     /// Decodes a committed log entry and applies it. A malformed entry

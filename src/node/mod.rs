@@ -6,8 +6,9 @@
 //! exercised by the simulator.
 //!
 //! What it holds: the Multi-Paxos replica, the key-value store it applies
-//! to, and the request table: writes waiting for their slot, reads held
-//! behind their session's writes, reads waiting for the core's go-ahead,
+//! to, and the request table: writes waiting for their slot, reads to
+//! answer right after a write of their session, commands held behind a
+//! read of their session (`order.rs`), reads waiting for the core's go-ahead,
 //! requests forwarded to the leader, requests parked until a leader is
 //! known, requests held while the disk is behind (backpressure), and every
 //! request's deadline.
@@ -36,6 +37,7 @@
 mod anatomy;
 mod boot;
 mod config;
+mod order;
 mod output;
 mod ready;
 mod request;

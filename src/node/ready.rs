@@ -55,6 +55,9 @@ impl<C> Node<C> {
 
     /// Run the core's Ready loop until it has nothing more to say.
     pub fn drain(&mut self) {
+        // What an input let go of its session's order (a forwarded read
+        // answered, say) goes first, behind what let it go.
+        self.submit_released();
         loop {
             // The core's promise to shells that skip `ready()` on its word
             // (the core benchmarks do): checked here so that every
@@ -94,6 +97,7 @@ impl<C> Node<C> {
                     self.kv = kv;
                     self.applied = image.slot;
                     self.out.events.push(NodeEvent::SnapshotInstalled { slot: image.slot });
+                    self.answer_reads_after_snapshot();
                 }
                 Err(e) => {
                     let detail = format!("a peer's snapshot at slot {} does not restore: {e}", image.slot);
@@ -107,6 +111,7 @@ impl<C> Node<C> {
         for outcome in reads.drain(..) {
             self.on_read_outcome(outcome);
         }
+        self.submit_released();
         for command in aborted.drain(..) {
             let Ok(command) = Command::decode(&command) else { continue };
             self.resubmit_waiting_write((command.session, command.seq));
@@ -131,10 +136,10 @@ impl<C> Node<C> {
     /// got a slot, or its slot may never be chosen).
     pub(super) fn resubmit_waiting_write(&mut self, key: (SessionId, u64)) {
         if let Some(w) = self.take_waiting_write(key) {
-            let (command, waiter, deadline_us) = (w.command, w.waiter, w.deadline_us);
-            self.try_submit(Request { command, waiter, deadline_us, arrival: 0, maybe_applied: true });
+            let (command, waiter, deadline_us, arrival) = (w.command, w.waiter, w.deadline_us, w.arrival);
+            self.try_submit(Request { command, waiter, deadline_us, arrival, maybe_applied: true, via_log: true });
         }
-        self.submit_released_reads();
+        self.submit_released();
     }
 
     /// Hand `persist` to the shell and hold the Ready's persist-gated
@@ -208,7 +213,22 @@ impl<C> Node<C> {
                 self.split_multi_key_write(&mut command);
             }
             let (session, seq) = (command.session, command.seq);
-            let applied = self.kv.apply(command);
+            // Reads due right after a command of this session are answered
+            // as it runs: the store may run the session's next waiting
+            // command right after it, in the same call.
+            let mut answered = Vec::new();
+            let applied = match self.sessions_waiting.get_mut(&session).filter(|w| !w.after_writes.is_empty()) {
+                Some(waiting) => self.kv.apply_observed(command, &mut |store, _, ran| {
+                    for read in waiting.reads_after(ran) {
+                        // Past its write, and past the read itself: the write
+                        // ran where this node did not see it (a snapshot).
+                        let in_order = ran < read.request.command.seq;
+                        let reply = in_order.then(|| store.read(&read.request.command.op, at_ms));
+                        answered.push((read, reply));
+                    }
+                }),
+                None => self.kv.apply(command),
+            };
             if self.config.trace_checks {
                 let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (session, seq, r));
                 for (session, seq, reply) in executed.chain(applied.released.iter().map(|(s, q, r)| (*s, *q, r))) {
@@ -223,16 +243,21 @@ impl<C> Node<C> {
                         self.out.events.extend(stages.into_iter().map(|(stage, us)| NodeEvent::Stage { stage, us }));
                     }
                     self.deliver(w.waiter, reply);
+                    self.answer_reads_after(session, seq);
                 }
             }
             for (session, seq, reply) in applied.released {
                 if let Some(w) = self.take_waiting_write((session, seq)) {
                     self.deliver(w.waiter, reply);
+                    self.answer_reads_after(session, seq);
                 }
             }
+            for (read, reply) in answered {
+                self.answer_read_after(read, reply, at_ms);
+            }
+            self.forget_if_idle(session);
         }
         self.anatomy.applied(self.applied);
-        self.submit_released_reads();
         self.maybe_snapshot(value.size_bytes() as u64);
     }
 
@@ -269,6 +294,7 @@ impl<C> Node<C> {
         match outcome {
             ReadOutcome::Ready { id, read_index, at_ms } => {
                 let Some(read) = self.waiting_reads.remove(&id) else { return };
+                self.left(read.command.session, read.command.seq, true);
                 assert!(self.applied >= read_index, "read released before its index was applied");
                 // Judged at the leader's read time, but not after a batch
                 // the read comes before, and never before the log's time
@@ -289,7 +315,9 @@ impl<C> Node<C> {
             }
             ReadOutcome::Failed { id } => {
                 if let Some(read) = self.waiting_reads.remove(&id) {
-                    let request = Request::new(read.command, read.waiter, read.deadline_us);
+                    self.left(read.command.session, read.command.seq, true);
+                    let mut request = Request::new(read.command, read.waiter, read.deadline_us);
+                    request.arrival = read.arrival;
                     self.try_submit(request);
                 }
             }
@@ -300,10 +328,14 @@ impl<C> Node<C> {
     pub(super) fn check_invariants(&self) {
         if cfg!(debug_assertions) {
             assert!(self.applied <= self.replica.commit_index(), "applied past the commit index");
-            let counted: usize = self.sessions_waiting.values().map(|s| s.writes.len()).sum();
-            assert_eq!(counted, self.waiting_writes.len(), "per-session write counts out of step");
-            assert!(self.released_reads.is_empty(), "released reads left unsubmitted");
-            let reads = self.forwarded.values().filter(|f| !self.goes_through_log(&f.request.command)).count();
+            assert!(self.released.is_empty(), "released requests left unsubmitted");
+            let forwarded_writes = self.forwarded.len() - self.forwarded_reads;
+            let writes: usize = self.sessions_waiting.values().map(|s| s.writes.total()).sum();
+            assert_eq!(writes, self.waiting_writes.len() + forwarded_writes, "pending writes miscounted");
+            let reads: usize = self.sessions_waiting.values().map(|s| s.reads.total()).sum();
+            assert_eq!(reads, self.waiting_reads.len() + self.forwarded_reads, "pending reads miscounted");
+            assert!(self.sessions_waiting.values().all(|s| !s.is_empty()), "an idle session kept");
+            let reads = self.forwarded.values().filter(|f| !self.goes_through_log(&f.request)).count();
             assert_eq!(reads, self.forwarded_reads, "forwarded reads miscounted");
             assert!(reads <= self.config.forward_read_window, "more reads forwarded than the window");
             assert_eq!(

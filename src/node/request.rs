@@ -1,6 +1,6 @@
 //! The request table's entries.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 
 use crate::kv::{Command, IdHasher, Op, SessionId};
@@ -28,11 +28,14 @@ pub struct Request<C> {
     /// The request may have been applied (it was handed to another node,
     /// or proposed here): a timeout must not claim otherwise.
     pub(super) maybe_applied: bool,
+    /// A read this node sends through the log, behind writes of its
+    /// session (`order.rs`).
+    pub(super) via_log: bool,
 }
 
 impl<C> Request<C> {
     pub fn new(command: Command, waiter: Waiter<C>, deadline_us: u64) -> Request<C> {
-        Request { command, waiter, deadline_us, arrival: 0, maybe_applied: false }
+        Request { command, waiter, deadline_us, arrival: 0, maybe_applied: false, via_log: false }
     }
 }
 
@@ -42,51 +45,175 @@ pub(super) struct WaitingWrite<C> {
     pub command: Command,
     pub waiter: Waiter<C>,
     pub deadline_us: u64,
+    /// Its request's arrival order (`Request::arrival`), kept if it is
+    /// routed again.
+    pub arrival: u64,
     /// Sampled for the latency anatomy: when it was proposed.
     pub sampled_us: Option<u64>,
 }
 
-/// Per session: its writes waiting here, and its reads held until the
-/// writes sent before them that its client has not settled are applied. A
+/// Per session: what of it is pending at this node, kept so that a
 /// connection's commands take effect in the order it sent them (Redis's
-/// pipelining contract): a read must see the writes pipelined before it,
-/// though they are not acknowledged yet, and need not wait for the writes
-/// pipelined after it, nor for one its client was already answered for
-/// (its outcome unknown: it timed out at the entry node).
+/// pipelining contract), though it pipelines them. A read must see the
+/// writes pipelined before it, though they are not acknowledged yet, and
+/// must not see those pipelined after it. It owes no order to a command
+/// its client was already answered for (outcome unknown: it timed out at
+/// the entry node), which its `ack` says; waiting for one could take as
+/// long as that command waits for its own `prev`.
+///
+/// The rules (`order.rs`), for a node that leads or forwards alike:
+/// - a read behind a pending write is answered right after that write
+///   runs, before anything after it (`after_writes`), if the write waits
+///   here for its slot and this leader held a lease when the read
+///   arrived. Otherwise it goes through the log, where the store runs it
+///   after its `prev`, the session's last write, wherever the two land;
+/// - a write behind a pending read (confirmed by the core, or forwarded
+///   to the leader) waits until that read is answered (`held`), and so
+///   does everything the session sends after it: once a forwarded write
+///   has left, nothing orders it after a read that left before it (a
+///   forward is retried, so two can arrive out of order).
 pub(super) struct SessionWaiting<C> {
-    /// Sequence numbers of the session's waiting writes.
-    pub writes: BTreeSet<u64>,
-    /// Held reads, in sequence order.
-    pub held_reads: VecDeque<Request<C>>,
+    /// The session's commands through the log pending here (waiting for a
+    /// slot, or forwarded and unanswered): sequence number -> copies.
+    pub writes: Counts,
+    /// The session's reads pending here (the core is confirming them, or
+    /// they were forwarded and are unanswered): sequence number -> copies.
+    pub reads: Counts,
+    /// Reads to answer right after a write of the session runs, in
+    /// sequence order (so their writes ascend too).
+    pub after_writes: VecDeque<AfterWrite<C>>,
+    /// Commands held behind a pending read, in sequence order.
+    pub held: VecDeque<Request<C>>,
+}
+
+/// A multiset of sequence numbers: a forward retried while its first
+/// copy is still waiting is two.
+#[derive(Default)]
+pub(super) struct Counts(BTreeMap<u64, u32>);
+
+impl Counts {
+    pub fn add(&mut self, seq: u64) {
+        *self.0.entry(seq).or_default() += 1;
+    }
+
+    pub fn remove(&mut self, seq: u64) {
+        if let Some(count) = self.0.get_mut(&seq) {
+            *count -= 1;
+            if *count == 0 {
+                self.0.remove(&seq);
+            }
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.values().map(|&c| c as usize).sum()
+    }
+
+    fn last_in(&self, range: std::ops::Range<u64>) -> Option<u64> {
+        self.0.range(range).next_back().map(|(&seq, _)| seq)
+    }
+
+    fn any_in(&self, range: std::ops::Range<u64>) -> bool {
+        self.0.range(range).next().is_some()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl<C> Default for SessionWaiting<C> {
     fn default() -> Self {
-        SessionWaiting { writes: BTreeSet::new(), held_reads: VecDeque::new() }
+        SessionWaiting {
+            writes: Counts::default(),
+            reads: Counts::default(),
+            after_writes: VecDeque::new(),
+            held: VecDeque::new(),
+        }
     }
 }
 
+/// The sequence numbers below `command`'s that it owes order to: those
+/// its client has not settled.
+fn owed(command: &Command) -> std::ops::Range<u64> {
+    command.ack.min(command.seq)..command.seq
+}
+
 impl<C> SessionWaiting<C> {
-    /// Must `read`, arriving now, wait? Behind an earlier read held here
-    /// (reads take effect in the order sent), and for the writes sent
-    /// before it that its client has not settled.
-    pub fn holds(&self, read: &Command) -> bool {
-        self.held_reads.front().is_some_and(|held| held.command.seq < read.seq) || self.waits_for_a_write(read)
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.reads.is_empty() && self.after_writes.is_empty() && self.held.is_empty()
     }
 
-    /// A write below the read's `ack` has had its answer (its outcome
-    /// unknown, if it is still waiting here), so the read owes it no
-    /// order; waiting for it could take as long as the write waits for its
-    /// own `prev`, which the client may have given up on too.
-    fn waits_for_a_write(&self, read: &Command) -> bool {
-        self.writes.range(read.ack.min(read.seq)..read.seq).next().is_some()
+    /// Must `command`, arriving now, be held? Behind an earlier held
+    /// command; a write (or a read through the log) also behind a
+    /// pending read.
+    pub fn holds(&self, command: &Command, through_log: bool) -> bool {
+        self.held.front().is_some_and(|held| held.command.seq < command.seq)
+            || (through_log && self.reads.any_in(owed(command)))
     }
 
-    /// The held reads (a prefix, in order) no write waits for any more.
+    /// The write a read arriving now must come after: the session's last
+    /// pending one it owes order to, or the one an earlier read waits for
+    /// (reads take effect in the order sent).
+    pub fn write_before(&self, read: &Command) -> Option<u64> {
+        let owed = owed(read);
+        let write = self.writes.last_in(owed.clone());
+        let earlier_read =
+            self.after_writes.iter().rev().find(|a| owed.contains(&a.request.command.seq)).map(|a| a.write);
+        write.max(earlier_read)
+    }
+
+    /// The session's last command through the log pending here that
+    /// `command` owes order to.
+    pub fn last_logged_before(&self, command: &Command) -> Option<u64> {
+        self.writes.last_in(owed(command))
+    }
+
+    pub fn attach(&mut self, read: AfterWrite<C>) {
+        let at = self.after_writes.partition_point(|a| a.request.command.seq < read.request.command.seq);
+        self.after_writes.insert(at, read);
+    }
+
+    /// The reads to answer now that `write` ran (those after it, or after
+    /// an earlier write).
+    pub fn reads_after(&mut self, write: u64) -> Vec<AfterWrite<C>> {
+        let count = self.after_writes.iter().take_while(|a| a.write <= write).count();
+        self.after_writes.drain(..count).collect()
+    }
+
+    /// The reads that wait for `write` alone (it expired).
+    pub fn reads_waiting_for(&mut self, write: u64) -> Vec<Request<C>> {
+        let (waiting, kept): (VecDeque<_>, _) =
+            std::mem::take(&mut self.after_writes).into_iter().partition(|a| a.write == write);
+        self.after_writes = kept;
+        waiting.into_iter().map(|a| a.request).collect()
+    }
+
+    /// The held commands (a prefix, in order) no pending read holds any
+    /// more. A read goes as soon as it leads: it is placed again, behind
+    /// the commands released before it.
     pub fn releasable(&mut self) -> Vec<Request<C>> {
-        let count = self.held_reads.iter().take_while(|r| !self.waits_for_a_write(&r.command)).count();
-        self.held_reads.drain(..count).collect()
+        let count = self
+            .held
+            .iter()
+            .take_while(|r| (r.command.op.is_read_only() && !r.via_log) || !self.reads.any_in(owed(&r.command)))
+            .count();
+        self.held.drain(..count).collect()
     }
+
+    pub fn hold(&mut self, request: Request<C>) {
+        let at = self.held.partition_point(|r| r.command.seq < request.command.seq);
+        self.held.insert(at, request);
+    }
+}
+
+/// A read to answer right after a write of its session runs.
+pub(super) struct AfterWrite<C> {
+    /// The write's sequence number.
+    pub write: u64,
+    /// Its read id, for the checkers' events.
+    pub id: u64,
+    pub request: Request<C>,
 }
 
 /// A read the core is confirming (lease or read-index).
@@ -94,6 +221,8 @@ pub(super) struct WaitingRead<C> {
     pub command: Command,
     pub waiter: Waiter<C>,
     pub deadline_us: u64,
+    /// Its request's arrival order, kept if it is routed again.
+    pub arrival: u64,
     /// Sampled for the latency anatomy: when the core took it.
     pub sampled_us: Option<u64>,
 }

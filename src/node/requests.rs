@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::anatomy::Stage;
+use super::order::Placement;
 use super::output::NodeEvent;
 use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite, WAITING_WRITES_SPARE};
 use super::state::Node;
@@ -23,8 +24,14 @@ impl<C> Node<C> {
         self.admit(request);
     }
 
-    /// Hold, park or submit a request that arrived, keeping arrival order.
+    /// Hold, park or submit a request that arrived, keeping arrival order:
+    /// behind what its session's order let go already (`order.rs`).
     pub(super) fn admit(&mut self, request: Request<C>) {
+        self.submit_released();
+        self.admit_in_order(request);
+    }
+
+    pub(super) fn admit_in_order(&mut self, request: Request<C>) {
         if !self.held.is_empty() || !self.accepting() {
             if self.held.is_empty() {
                 self.out.events.push(NodeEvent::Backpressure { unsynced_bytes: self.unsynced_bytes });
@@ -45,32 +52,25 @@ impl<C> Node<C> {
         self.parked.insert(at, request);
     }
 
-    pub(super) fn goes_through_log(&self, command: &Command) -> bool {
-        !command.op.is_read_only() || self.config.reads_via_log
+    pub(super) fn goes_through_log(&self, request: &Request<C>) -> bool {
+        request.via_log || !request.command.op.is_read_only() || self.config.reads_via_log
     }
 
     /// `InjectedBug::StaleLeaseReads`: every read not through the log is
     /// answered here, from this replica's applied state. (Reads through the
     /// log, the simulator's `--read-mode log`, stay there: their clients
     /// chain them into the session like writes, `ClientSession::command`.)
-    fn serves_stale_reads(&self) -> bool {
+    pub(super) fn serves_stale_reads(&self) -> bool {
         self.replica.config().injected_bug == InjectedBug::StaleLeaseReads
     }
 
     pub(super) fn try_submit(&mut self, request: Request<C>) {
-        let session = request.command.session;
-        let through_log = self.goes_through_log(&request.command);
-        if !through_log {
-            if let Some(waiting) = self.sessions_waiting.get_mut(&session).filter(|w| w.holds(&request.command)) {
-                let at = waiting.held_reads.partition_point(|r| r.command.seq < request.command.seq);
-                waiting.held_reads.insert(at, request);
-                return;
-            }
-            if self.serves_stale_reads() {
-                self.serve_stale_read(request);
-                return;
-            }
-        }
+        let (request, through_log) = match self.place(request) {
+            Placement::Waits => return,
+            Placement::Log(request) => (request, true),
+            Placement::Read(request) if self.serves_stale_reads() => return self.serve_stale_read(request),
+            Placement::Read(request) => (request, false),
+        };
         if through_log && self.is_duplicate_forward(&request) {
             return;
         }
@@ -102,14 +102,15 @@ impl<C> Node<C> {
     }
 
     /// The checkers' record of read `id` entering the core, now.
-    fn read_registered(&self, id: u64) -> NodeEvent {
+    pub(super) fn read_registered(&self, id: u64) -> NodeEvent {
         NodeEvent::ReadRegistered { id, at_us: self.now_us, promised: self.replica.status().promised }
     }
 
     /// `InjectedBug::StaleLeaseReads`: answer a read at once from what this
-    /// replica has applied, as if it held a lease it never asked for. The
-    /// read still waits behind its session's writes waiting here (that is
-    /// the connection's order, not freshness), but for nothing else: not
+    /// replica has applied, as if it held a lease it never asked for. A
+    /// read behind its session's writes waiting here is still answered
+    /// after them (that is the connection's order, not freshness:
+    /// `order.rs`), but waits for nothing else: not
     /// for a lease, a read-index round or the leader. The checkers see it
     /// as the local read it is (read index: the slots applied here).
     fn serve_stale_read(&mut self, request: Request<C>) {
@@ -138,20 +139,20 @@ impl<C> Node<C> {
     /// The core took the command: it waits here for its slot.
     fn on_proposed(&mut self, request: Request<C>) {
         self.out.events.push(NodeEvent::Proposed);
-        let Request { waiter, deadline_us, command, .. } = request;
+        let Request { waiter, deadline_us, command, arrival, .. } = request;
         let key = (command.session, command.seq);
         let sampled_us = self.anatomy.sample(self.now_us);
         if sampled_us.is_some() {
             self.anatomy.write_sampled();
         }
-        let waiting = WaitingWrite { command, waiter, deadline_us, sampled_us };
+        let waiting = WaitingWrite { command, waiter, deadline_us, arrival, sampled_us };
         if let Some(old) = self.waiting_writes.insert(key, waiting) {
             if old.sampled_us.is_some() {
                 self.anatomy.write_dropped();
             }
             self.supersede(old.waiter);
         } else {
-            self.sessions_waiting.entry(key.0).or_default().writes.insert(key.1);
+            self.pending(key.0, key.1, false);
         }
     }
 
@@ -169,13 +170,14 @@ impl<C> Node<C> {
         if self.config.trace_checks {
             self.out.events.push(self.read_registered(id));
         }
-        let Request { command, waiter, deadline_us, .. } = request;
+        self.pending(request.command.session, request.command.seq, true);
+        let Request { command, waiter, deadline_us, arrival, .. } = request;
         let sampled_us = self.anatomy.sample(self.now_us);
-        self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us, sampled_us });
+        self.waiting_reads.insert(id, WaitingRead { command, waiter, deadline_us, arrival, sampled_us });
     }
 
-    /// Forget a waiting write; the session's held reads no write waits
-    /// for any more are released, in order (they now read after it).
+    /// Forget a waiting write. The reads that wait for it stay: the caller
+    /// answers them (it ran) or places them again (it left).
     pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
         let waiting = self.waiting_writes.remove(&key)?;
         // A hash table keeps its peak size: give a burst's back.
@@ -186,21 +188,8 @@ impl<C> Node<C> {
         if waiting.sampled_us.is_some() {
             self.anatomy.write_dropped();
         }
-        let session = self.sessions_waiting.get_mut(&key.0).expect("counted when inserted");
-        session.writes.remove(&key.1);
-        let released = session.releasable();
-        if session.writes.is_empty() && session.held_reads.is_empty() {
-            self.sessions_waiting.remove(&key.0);
-        }
-        self.released_reads.extend(released);
+        self.left(key.0, key.1, false);
         Some(waiting)
-    }
-
-    /// Submit the reads `take_waiting_write` released, after the write itself.
-    pub(super) fn submit_released_reads(&mut self) {
-        while let Some(read) = self.released_reads.pop_front() {
-            self.try_submit(read);
-        }
     }
 
     pub(super) fn refuse(&mut self, request: Request<C>, reason: ForwardRefusal) {
@@ -223,7 +212,7 @@ impl<C> Node<C> {
             self.park(request);
             return;
         };
-        let read = !self.goes_through_log(&request.command);
+        let read = !self.goes_through_log(&request);
         if read && self.forwarded_reads >= self.config.forward_read_window {
             self.out.events.push(NodeEvent::ForwardReadWindowFull);
             self.park(request);
@@ -240,6 +229,7 @@ impl<C> Node<C> {
         };
         self.out.messages.push((leader, frame));
         self.out.events.push(NodeEvent::Forwarded { to: leader });
+        self.pending(request.command.session, request.command.seq, read);
         let request = Request { maybe_applied: true, ..request };
         let sent_tick = self.tick_now();
         let sampled_us = self.anatomy.sample(self.now_us);
@@ -298,7 +288,7 @@ impl<C> Node<C> {
     pub(super) fn parked_may_go(&self) -> bool {
         self.parked.front().is_some_and(|first| {
             self.replica.is_leader()
-                || self.goes_through_log(&first.command)
+                || self.goes_through_log(first)
                 || self.forwarded_reads < self.config.forward_read_window
         })
     }
@@ -307,9 +297,11 @@ impl<C> Node<C> {
     /// with its link).
     pub(super) fn unforward(&mut self, id: u64) -> Option<Forwarded<C>> {
         let forwarded = self.forwarded.remove(&id)?;
-        if !self.goes_through_log(&forwarded.request.command) {
+        let read = !self.goes_through_log(&forwarded.request);
+        if read {
             self.forwarded_reads -= 1;
         }
+        self.left(forwarded.request.command.session, forwarded.request.command.seq, read);
         Some(forwarded)
     }
 
@@ -344,16 +336,30 @@ impl<C> Node<C> {
         let mut late: Vec<_> =
             self.waiting_writes.iter().filter(|(_, w)| w.deadline_us <= now).map(|(k, _)| *k).collect();
         late.sort_unstable();
+        // What waited behind its connection's earlier command and never ran.
+        let behind = || {
+            Reply::Error(format!(
+                "ERR request timed out after {timeout_ms} ms behind an earlier command of its connection; \
+                 it was not applied"
+            ))
+        };
         for key in late {
             let w = self.take_waiting_write(key).expect("listed");
             self.deliver(w.waiter, unknown());
+            // The reads after it time out with it: the session's later
+            // writes may run at any time now, and nothing could keep
+            // these reads from seeing them.
+            for read in self.reads_after_expired(key.0, key.1) {
+                self.deliver(read.waiter, behind());
+            }
         }
-        self.submit_released_reads();
         let late: Vec<_> = self.waiting_reads.iter().filter(|(_, r)| r.deadline_us <= now).map(|(k, _)| *k).collect();
         for id in late {
             let read = self.waiting_reads.remove(&id).expect("listed");
+            self.left(read.command.session, read.command.seq, true);
             self.deliver(read.waiter, unknown());
         }
+        self.submit_released();
         let late: Vec<_> =
             self.forwarded.iter().filter(|(_, f)| f.request.deadline_us <= now).map(|(k, _)| *k).collect();
         for id in late {
@@ -383,18 +389,23 @@ impl<C> Node<C> {
                 }
             }
         }
-        let held: Vec<_> = self
-            .sessions_waiting
-            .iter_mut()
-            .flat_map(|(_, s)| {
-                let (late, fresh): (VecDeque<_>, VecDeque<_>) =
-                    std::mem::take(&mut s.held_reads).into_iter().partition(|r| r.deadline_us <= now);
-                s.held_reads = fresh;
-                late
-            })
-            .collect();
-        for read in held {
-            self.deliver(read.waiter, unknown());
+        // Waiting behind their session's commands. A held write may have
+        // been applied if it was handed here by another leader.
+        let mut late = Vec::new();
+        for session in self.sessions_waiting.values_mut() {
+            let (expired, fresh): (VecDeque<_>, _) =
+                std::mem::take(&mut session.after_writes).into_iter().partition(|a| a.request.deadline_us <= now);
+            session.after_writes = fresh;
+            late.extend(expired.into_iter().map(|a| a.request));
+            let (expired, fresh): (VecDeque<_>, _) =
+                std::mem::take(&mut session.held).into_iter().partition(|r| r.deadline_us <= now);
+            session.held = fresh;
+            late.extend(expired);
+        }
+        self.sessions_waiting.retain(|_, s| !s.is_empty());
+        for request in late {
+            let reply = if request.maybe_applied { unknown() } else { behind() };
+            self.deliver(request.waiter, reply);
         }
     }
 
@@ -417,6 +428,7 @@ impl<C> Node<C> {
     }
 
     pub fn on_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
+        let via_log = matches!(frame, PeerFrame::Forward { .. });
         match frame {
             PeerFrame::Paxos(message) => {
                 self.advance(now_us);
@@ -427,11 +439,15 @@ impl<C> Node<C> {
             PeerFrame::Forward { id, command } | PeerFrame::ForwardRead { id, command } => {
                 self.advance(now_us);
                 let deadline_us = self.now_us + self.config.request_timeout_us;
+                // A read its entry node sent through the log (`order.rs`)
+                // stays there.
                 match Command::decode(&command) {
                     Ok(command) => {
                         self.arrivals += 1;
                         let mut request = Request::new(command, Waiter::Remote { peer: from, id }, deadline_us);
                         request.arrival = self.arrivals;
+                        request.via_log = via_log;
+                        self.submit_released();
                         self.try_submit(request);
                     }
                     Err(e) => {

@@ -56,8 +56,9 @@ pub struct Node<C> {
     // ---- the request table ----
     pub(super) waiting_writes: WaitingWrites<C>,
     pub(super) sessions_waiting: BTreeMap<SessionId, SessionWaiting<C>>,
-    /// Reads released by their session's last write, submitted after it.
-    pub(super) released_reads: VecDeque<Request<C>>,
+    /// Requests their session's order let go (`order.rs`), submitted
+    /// after what let them go.
+    pub(super) released: VecDeque<Request<C>>,
     /// By read id. Ids only grow and reads mostly finish in order, so this
     /// is the core's `SlotMap` (a sorted deque: append at the back, take
     /// from the front), not a `BTreeMap`, whose node shifts moved every
@@ -123,7 +124,7 @@ impl<C> Node<C> {
             last_reclaim_tick: 0,
             waiting_writes: WaitingWrites::default(),
             sessions_waiting: BTreeMap::new(),
-            released_reads: VecDeque::new(),
+            released: VecDeque::new(),
             waiting_reads: SlotMap::new(),
             next_read_id: 0,
             forwarded: BTreeMap::new(),
@@ -199,7 +200,7 @@ impl<C> Node<C> {
                 + self.forwarded.len()
                 + self.parked.len()
                 + self.held.len()
-                + self.sessions_waiting.values().map(|s| s.held_reads.len()).sum::<usize>(),
+                + self.sessions_waiting.values().map(|s| s.held.len() + s.after_writes.len()).sum::<usize>(),
             unsynced_bytes: self.unsynced_bytes,
             recovering: self.replica.is_recovering(),
             reads_served: self.reads_served,
@@ -315,7 +316,7 @@ impl<C> Node<C> {
         }
         let waiting = !(self.waiting_writes.is_empty()
             && self.sessions_waiting.is_empty()
-            && self.released_reads.is_empty()
+            && self.released.is_empty()
             && self.waiting_reads.is_empty()
             && self.forwarded.is_empty()
             && self.parked.is_empty()

@@ -144,11 +144,17 @@ pub enum InjectedBug {
     /// mid-log damage, and recovery refuses to start). Implemented in
     /// `sim/disk.rs`; the real WAL has no such switch.
     WalIndexEpochs,
+    /// The node takes a client's commands in without its connection's
+    /// order: a read is answered as if its session had nothing waiting (it
+    /// can miss the writes pipelined before it) and a write never waits
+    /// for a read sent before it (the read can see it). Implemented in
+    /// `node/order.rs`.
+    SessionOrderIgnored,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 15] = [
+    pub const ALL: [(InjectedBug, &'static str); 16] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -164,6 +170,7 @@ impl InjectedBug {
         (InjectedBug::StaleLeaseReads, "stale-lease-reads"),
         (InjectedBug::LateTickDeadline, "late-tick-deadline"),
         (InjectedBug::WalIndexEpochs, "wal-index-epochs"),
+        (InjectedBug::SessionOrderIgnored, "session-order-ignored"),
     ];
 
     pub fn name(self) -> &'static str {

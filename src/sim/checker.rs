@@ -1,6 +1,7 @@
 //! The simulator's checkers. Safety is checked while the run goes on
 //! (agreement per slot, lease/read-index read freshness); linearizability of
-//! the whole client history and liveness are checked at the end.
+//! the whole client history, each connection's order (`session_order.rs`)
+//! and liveness are checked at the end.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,6 +40,9 @@ pub enum Violation {
     LostStateVoted { detail: String },
     /// A deposed leader answered a read that began after its successor took office.
     DeposedRead { detail: String },
+    /// A read saw its connection's commands out of the order they were
+    /// sent (`session_order.rs`). `ops`: the read and the write.
+    SessionOrder { detail: String, ops: Vec<usize> },
     /// In a fault-free stretch, a request took longer than a few round
     /// trips and fsyncs allow: something waited that should not have.
     /// `ops`: that operation's history index.
@@ -77,6 +81,7 @@ impl fmt::Display for Violation {
             Violation::NotDurable { detail } => write!(f, "durability: {detail}"),
             Violation::LostStateVoted { detail } => write!(f, "lost state voted: {detail}"),
             Violation::DeposedRead { detail } => write!(f, "deposed read: {detail}"),
+            Violation::SessionOrder { detail, .. } => write!(f, "session order: {detail}"),
             Violation::EarlyTick { node, local_us, due_us, t_us } => {
                 let due = due_us.map_or("none".to_string(), |d| format!("{d}us"));
                 write!(
@@ -107,6 +112,7 @@ impl Violation {
             Violation::NotDurable { .. } => "durability",
             Violation::LostStateVoted { .. } => "lost_state_voted",
             Violation::DeposedRead { .. } => "deposed_read",
+            Violation::SessionOrder { .. } => "session_order",
             Violation::Latency { .. } => "latency",
             Violation::EarlyTick { .. } => "tick_deadline",
             Violation::Panic { .. } => "invariant",
@@ -116,7 +122,9 @@ impl Violation {
     /// The client operations (history indexes) it names.
     pub fn ops(&self) -> &[usize] {
         match self {
-            Violation::NotLinearizable { ops, .. } | Violation::Latency { ops, .. } => ops,
+            Violation::NotLinearizable { ops, .. }
+            | Violation::Latency { ops, .. }
+            | Violation::SessionOrder { ops, .. } => ops,
             _ => &[],
         }
     }
@@ -193,8 +201,10 @@ impl Checker {
         self.chosen.values().map(|v| v.commands().len()).sum()
     }
 
-    /// Check every key's history (Wing & Gong / Lowe).
+    /// Check every key's history (Wing & Gong / Lowe), and every
+    /// session's order.
     pub fn check_history(&mut self, history: &History) {
+        self.violations.extend(super::session_order::check(history));
         // Per key: the operations and their history indexes.
         let mut per_key: BTreeMap<u32, (Vec<_>, Vec<usize>)> = BTreeMap::new();
         for (index, recorded) in history.ops.iter().enumerate() {

@@ -1,9 +1,9 @@
 //! The emulation layer: a deterministic simulator that drives N real nodes
 //! (`src/node`: the core, the store and the request table, the code the
 //! server runs) through a faulty network, disk, clock and executor, with
-//! simulated clients, and checks agreement, linearizability, read
-//! freshness, lease safety, latency and liveness. One seed reproduces a
-//! run exactly.
+//! simulated clients, and checks agreement, linearizability, session
+//! order, read freshness, lease safety, latency and liveness. One seed
+//! reproduces a run exactly.
 
 mod checker;
 mod client;
@@ -16,6 +16,7 @@ mod io;
 mod network;
 mod node;
 mod run;
+mod session_order;
 mod trace;
 mod watch;
 
