@@ -11,9 +11,11 @@
 //! run the session's next command, waiting for that write, in the same
 //! call. Such a read stays with its write if this node stops leading (the
 //! write still runs here, as a follower applies the log, at whatever slot
-//! it lands in); if this node only learns of the write's run from a
-//! snapshot, and the session has run past the read, the read is refused
-//! as not applied rather than answered out of order.
+//! it lands in). If the session runs past the read before the write runs
+//! here (this node learns of the write from a snapshot, or a later command
+//! runs first because the client gave the write up), the read is refused
+//! as not applied rather than answered out of order. If the write never
+//! runs (the store refused it), the read waits for its deadline.
 
 use super::output::NodeEvent;
 use super::request::{AfterWrite, Request};
@@ -133,7 +135,8 @@ impl<C> Node<C> {
         let AfterWrite { id, request, .. } = read;
         let Some(reply) = reply else {
             let message = "ERR the read could not be served in its connection's order (a later command of the \
-                           connection ran first, after a change of leader); it was not applied";
+                           connection ran first: the leader changed, or the write before it was given up on); it \
+                           was not applied";
             self.deliver(request.waiter, Reply::Error(message.into()));
             return;
         };

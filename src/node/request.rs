@@ -80,7 +80,7 @@ pub(super) struct SessionWaiting<C> {
     /// they were forwarded and are unanswered): sequence number -> copies.
     pub reads: Counts,
     /// Reads to answer right after a write of the session runs, in
-    /// sequence order (so their writes ascend too).
+    /// sequence order.
     pub after_writes: VecDeque<AfterWrite<C>>,
     /// Commands held behind a pending read, in sequence order.
     pub held: VecDeque<Request<C>>,

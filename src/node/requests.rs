@@ -270,6 +270,9 @@ impl<C> Node<C> {
     /// one is parked again (no route to a leader yet, or the window
     /// filled). True if it submitted any.
     pub(super) fn submit_parked(&mut self) -> bool {
+        // What its session's order let go arrived before the parked
+        // requests behind it: it takes its place among them first.
+        self.submit_released();
         let mut submitted = false;
         while self.parked_may_go() {
             let Some(request) = self.parked.pop_front() else { break };
@@ -401,12 +404,15 @@ impl<C> Node<C> {
                 std::mem::take(&mut session.held).into_iter().partition(|r| r.deadline_us <= now);
             session.held = fresh;
             late.extend(expired);
+            // What an expired command held goes on.
+            self.released.extend(session.releasable());
         }
         self.sessions_waiting.retain(|_, s| !s.is_empty());
         for request in late {
             let reply = if request.maybe_applied { unknown() } else { behind() };
             self.deliver(request.waiter, reply);
         }
+        self.submit_released();
     }
 
     // ---- peers --------------------------------------------------------------

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::kv::{Command, Expiry, Op, Reply, SetCondition, SetTtl};
+use crate::kv::{Command, Expiry, Op, Reply, SessionId, SetCondition, SetTtl};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId};
 
@@ -211,6 +211,63 @@ fn a_follower_holds_a_write_behind_a_forwarded_read_until_its_answer() {
     assert!(next[0].0 && next[0].2 == write);
     assert!(next[1].0, "the read after the write goes through the log");
     assert_eq!((next[1].2.seq, next[1].2.prev), (read_after.seq, write.seq));
+}
+
+/// Found in review: a command parked (behind another client's) while an
+/// earlier write of its connection was held went out before that write,
+/// when the read holding the write was answered: the parked queue was
+/// submitted before the released write took its place in it.
+#[test]
+fn a_parked_read_does_not_overtake_a_write_of_its_connection_released_before_it() {
+    let sent = |out: &Output<Client>| -> Vec<(bool, Command)> {
+        out.messages
+            .iter()
+            .filter_map(|(_, f)| match f {
+                PeerFrame::Forward { command, .. } => Some((true, Command::decode(command).unwrap())),
+                PeerFrame::ForwardRead { command, .. } => Some((false, Command::decode(command).unwrap())),
+                _ => None,
+            })
+            .collect()
+    };
+    let heartbeat =
+        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
+    let mut n = node(2, vec![1, 2, 3], |c| c.forward_read_window = 1);
+    n.on_link_up(1);
+    n.on_peer_frame(1_000, 1, heartbeat);
+    settle(&mut n, 1_000);
+    let (mut a, mut b) = (ClientSession::new(2), ClientSession::new(2));
+    let read = a.command(get("k"), false, || 1);
+    let write = a.command(set("k", "1"), true, || 1);
+    let other = b.command(get("x"), false, || 2);
+    let read_after = a.command(get("k"), false, || 1);
+    for (client, command) in [read, write.clone(), other.clone(), read_after.clone()].into_iter().enumerate() {
+        n.submit(2_000, Request::new(command, Waiter::Client(client as Client), 1_000_000));
+    }
+    let first = drain(&mut n);
+    let id = match &first.messages[..] {
+        [(1, PeerFrame::ForwardRead { id, .. })] => *id,
+        other => panic!("only the first read goes (the window holds one): {other:?}"),
+    };
+    n.on_peer_frame(3_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
+    let out = drain(&mut n);
+    let seqs = |out: &Output<Client>| -> Vec<(bool, SessionId, u64)> {
+        sent(out).iter().map(|(log, c)| (*log, c.session, c.seq)).collect()
+    };
+    let expected = vec![(true, write.session, write.seq), (false, other.session, other.seq)];
+    assert_eq!(seqs(&out), expected, "in arrival order (the last read waits for the window)");
+    let id = out
+        .messages
+        .iter()
+        .find_map(|(_, f)| match f {
+            PeerFrame::ForwardRead { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("forwarded");
+    n.on_peer_frame(4_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
+    let last = sent(&drain(&mut n));
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert!(last[0].0 && last[0].1.seq == read_after.seq, "through the log: {last:?}");
+    assert_eq!(last[0].1.prev, write.seq, "behind the write");
 }
 
 /// A lone leader with a client's write (SET k 1, waiter 1) appended and

@@ -8,12 +8,16 @@
 //! lookup. Per session (one connection), a read that returned a value:
 //! - must not see a write of its session sent after it;
 //! - must not see a write of its session older than the session's last
-//!   write to that key sent before it and answered as done (a later one
+//!   SET or DEL of that key sent before it and answered as done (that one
 //!   would have overwritten it first). A write answered "outcome unknown"
-//!   is owed no order (the node's rule: see `node::request::SessionWaiting`).
+//!   is left out (looser than the node's rule, `node::request::
+//!   SessionWaiting`, which exempts only writes answered before the read
+//!   was sent: it only misses cases, it never raises a false alarm).
 //!
 //! A value an INCRBY on the key may have produced is not anyone's for
-//! sure, and is skipped.
+//! sure, and is skipped; so are reads that return nil or another
+//! connection's value. The headline case (`SET k 1; GET k; INCR k; GET
+//! k`) is therefore the node's and the server's tests' to check.
 
 use std::collections::{BTreeMap, BTreeSet};
 
