@@ -299,7 +299,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![4, 18, 20, 48],
+            vec![20, 48, 53, 58],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
