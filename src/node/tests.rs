@@ -141,6 +141,29 @@ fn a_read_waits_only_for_the_writes_sent_before_it() {
     assert_eq!(replies.len(), 2, "the later write is still waiting for its fsync");
 }
 
+/// Node 2 of three, following node 1 (heard from, link up).
+fn follower_of_node_1(tweak: impl FnOnce(&mut NodeConfig)) -> Node<Client> {
+    let heartbeat =
+        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
+    let mut n = node(2, vec![1, 2, 3], tweak);
+    n.on_link_up(1);
+    n.on_peer_frame(1_000, 1, heartbeat);
+    settle(&mut n, 1_000);
+    n
+}
+
+/// The requests forwarded: (through the log, forward id, command).
+fn forwards_sent(out: &Output<Client>) -> Vec<(bool, u64, Command)> {
+    out.messages
+        .iter()
+        .filter_map(|(_, f)| match f {
+            PeerFrame::Forward { id, command } => Some((true, *id, Command::decode(command).unwrap())),
+            PeerFrame::ForwardRead { id, command } => Some((false, *id, Command::decode(command).unwrap())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Found by the simulator's session-order checker: `SET k 1; GET k; INCR
 /// k; GET k` in one pipeline answered `OK, 2, 2, 2` (Redis: `OK, 1, 2,
 /// 2`). The first GET waited for the SET, but the INCR, proposed at once,
@@ -176,22 +199,8 @@ fn pipelined_reads_see_the_writes_sent_before_them_and_not_those_after() {
 /// after a forwarded write goes through the log, after that write.
 #[test]
 fn a_follower_holds_a_write_behind_a_forwarded_read_until_its_answer() {
-    let sent = |out: &Output<Client>| -> Vec<(bool, u64, Command)> {
-        out.messages
-            .iter()
-            .filter_map(|(_, f)| match f {
-                PeerFrame::Forward { id, command } => Some((true, *id, Command::decode(command).unwrap())),
-                PeerFrame::ForwardRead { id, command } => Some((false, *id, Command::decode(command).unwrap())),
-                _ => None,
-            })
-            .collect()
-    };
-    let heartbeat =
-        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
-    let mut n = node(2, vec![1, 2, 3], |_| {});
-    n.on_link_up(1);
-    n.on_peer_frame(1_000, 1, heartbeat);
-    settle(&mut n, 1_000);
+    let sent = forwards_sent;
+    let mut n = follower_of_node_1(|_| {});
     let mut session = ClientSession::new(1);
     let read = session.command(get("a"), false, || 1);
     let write = session.command(set("a", "1"), true, || 1);
@@ -220,21 +229,9 @@ fn a_follower_holds_a_write_behind_a_forwarded_read_until_its_answer() {
 #[test]
 fn a_parked_read_does_not_overtake_a_write_of_its_connection_released_before_it() {
     let sent = |out: &Output<Client>| -> Vec<(bool, Command)> {
-        out.messages
-            .iter()
-            .filter_map(|(_, f)| match f {
-                PeerFrame::Forward { command, .. } => Some((true, Command::decode(command).unwrap())),
-                PeerFrame::ForwardRead { command, .. } => Some((false, Command::decode(command).unwrap())),
-                _ => None,
-            })
-            .collect()
+        forwards_sent(out).into_iter().map(|(log, _, command)| (log, command)).collect()
     };
-    let heartbeat =
-        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
-    let mut n = node(2, vec![1, 2, 3], |c| c.forward_read_window = 1);
-    n.on_link_up(1);
-    n.on_peer_frame(1_000, 1, heartbeat);
-    settle(&mut n, 1_000);
+    let mut n = follower_of_node_1(|c| c.forward_read_window = 1);
     let (mut a, mut b) = (ClientSession::new(2), ClientSession::new(2));
     let read = a.command(get("k"), false, || 1);
     let write = a.command(set("k", "1"), true, || 1);
@@ -792,12 +789,7 @@ fn a_follower_forwards_at_most_its_window_of_reads_and_the_rest_as_answers_retur
             })
             .collect()
     };
-    let heartbeat =
-        PeerFrame::Paxos(Message::Heartbeat(Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 }));
-    let mut n = node(2, vec![1, 2, 3], |c| c.forward_read_window = 2);
-    n.on_link_up(1);
-    n.on_peer_frame(1_000, 1, heartbeat);
-    settle(&mut n, 1_000);
+    let mut n = follower_of_node_1(|c| c.forward_read_window = 2);
     let mut session = ClientSession::new(1);
     for client in 0..5 {
         let command = session.command(get("big"), false, || 1);
