@@ -220,8 +220,9 @@ impl<C> Node<C> {
             let applied = match self.sessions_waiting.get_mut(&session).filter(|w| !w.after_writes.is_empty()) {
                 Some(waiting) => self.kv.apply_observed(command, &mut |store, _, ran| {
                     for read in waiting.reads_after(ran) {
-                        // Past its write, and past the read itself: the write
-                        // ran where this node did not see it (a snapshot).
+                        // Past the read itself: its write ran where this node
+                        // did not see it (a snapshot), or was given up on and
+                        // a later command ran first.
                         let in_order = ran < read.request.command.seq;
                         let reply = in_order.then(|| store.read(&read.request.command.op, at_ms));
                         answered.push((read, reply));

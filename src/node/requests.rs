@@ -110,8 +110,8 @@ impl<C> Node<C> {
     /// replica has applied, as if it held a lease it never asked for. A
     /// read behind its session's writes waiting here is still answered
     /// after them (that is the connection's order, not freshness:
-    /// `order.rs`), but waits for nothing else: not
-    /// for a lease, a read-index round or the leader. The checkers see it
+    /// `order.rs`), but waits for nothing else: not for a lease, a
+    /// read-index round or the leader. The checkers see it
     /// as the local read it is (read index: the slots applied here).
     fn serve_stale_read(&mut self, request: Request<C>) {
         let id = self.next_read_id;
@@ -177,7 +177,8 @@ impl<C> Node<C> {
     }
 
     /// Forget a waiting write. The reads that wait for it stay: the caller
-    /// answers them (it ran) or places them again (it left).
+    /// answers them (it ran) or times them out (it expired); a write routed
+    /// to another leader keeps them, answered when it runs here.
     pub(super) fn take_waiting_write(&mut self, key: (SessionId, u64)) -> Option<WaitingWrite<C>> {
         let waiting = self.waiting_writes.remove(&key)?;
         // A hash table keeps its peak size: give a burst's back.
