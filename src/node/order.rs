@@ -18,7 +18,7 @@
 //! runs (the store refused it), the read waits for its deadline.
 
 use super::output::NodeEvent;
-use super::request::{AfterWrite, Request};
+use super::request::{AfterWrite, Request, Waiter};
 use super::state::Node;
 use crate::kv::{Reply, SessionId, SESSION_NONE};
 use crate::paxos::InjectedBug;
@@ -78,13 +78,14 @@ impl<C> Node<C> {
         Placement::Waits
     }
 
-    /// A read with nothing of its session before it here. A retry of a
-    /// read that a leader sent through the log, and that ran there, gets
-    /// the reply it ran with (its entry node, which retried it, does not
-    /// know it went through the log).
+    /// A read with nothing of its session before it here. A forwarded
+    /// retry of a read that this leader sent through the log, and that ran
+    /// there, gets the reply it ran with (its entry node, which retried
+    /// it, does not know it went through the log). A client's own read
+    /// here never ran: this node keeps its choice (`Request::via_log`).
     fn place_read(&mut self, request: Request<C>) -> Placement<C> {
         let (session, seq) = (request.command.session, request.command.seq);
-        if session == SESSION_NONE {
+        if session == SESSION_NONE || !matches!(request.waiter, Waiter::Remote { .. }) {
             return Placement::Read(request);
         }
         let Some(reply) = self.kv.ran_reply(session, seq).cloned() else { return Placement::Read(request) };

@@ -244,19 +244,23 @@ impl<C> Node<C> {
                         self.out.events.extend(stages.into_iter().map(|(stage, us)| NodeEvent::Stage { stage, us }));
                     }
                     self.deliver(w.waiter, reply);
-                    self.answer_reads_after(session, seq);
+                    if !applied.ran {
+                        // A replay: the hook above did not see it run.
+                        self.answer_reads_after(session, seq);
+                    }
                 }
             }
             for (session, seq, reply) in applied.released {
                 if let Some(w) = self.take_waiting_write((session, seq)) {
                     self.deliver(w.waiter, reply);
-                    self.answer_reads_after(session, seq);
                 }
             }
-            for (read, reply) in answered {
-                self.answer_read_after(read, reply, at_ms);
+            if !answered.is_empty() {
+                for (read, reply) in answered {
+                    self.answer_read_after(read, reply, at_ms);
+                }
+                self.forget_if_idle(session);
             }
-            self.forget_if_idle(session);
         }
         self.anatomy.applied(self.applied);
         self.maybe_snapshot(value.size_bytes() as u64);
