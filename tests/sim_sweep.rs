@@ -247,7 +247,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![1, 2, 4, 5],
+            vec![5, 6, 7, 10],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -265,7 +265,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![4, 5, 9, 11],
+            vec![4, 9, 11, 15],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -286,7 +286,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![39, 50, 62, 77],
+            vec![13, 34, 49, 50],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -299,12 +299,12 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![20, 48, 53, 58],
+            vec![37, 48, 59, 105],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![40, 68, 109, 113],
+            vec![109, 113, 132, 141],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -314,7 +314,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![2359],
+            vec![879, 952],
         ),
         (
             InjectedBug::StaleLeaseReads,
@@ -337,7 +337,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![1, 7, 16, 22],
+            vec![1, 7, 16, 34],
         ),
     ]
 }

@@ -42,4 +42,4 @@ pub use keyspace::{key_hash, BUCKET_MAX, BUCKET_SHIFT};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
 pub use session::{session_id, IdHasher, SESSION_NODE_MAX, SESSION_WAITING_MAX};
 pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
-pub use store::{Applied, KvStore, ERROR_SESSION_EXPIRED, RECLAIM_PER_STAMP};
+pub use store::{Applied, KvStore, ERROR_READ_OVERTAKEN, ERROR_SESSION_EXPIRED, RECLAIM_PER_STAMP};

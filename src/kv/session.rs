@@ -95,6 +95,16 @@ impl Session {
         command.prev != 0 && command.prev >= self.floor && !self.replies.contains_key(&command.prev)
     }
 
+    /// Is `command` a read that a later command of its session already ran
+    /// before? It would see that command's effect, out of its connection's
+    /// order: it is refused instead (`ERROR_READ_OVERTAKEN`). A write
+    /// whose `prev` ran runs (the `prev` chain is the order writes owe);
+    /// a read through the log can be overtaken when its entry node let a
+    /// later write go ahead without naming it (`node/order.rs`).
+    pub(crate) fn overtaken(&self, command: &Command) -> bool {
+        command.op.is_read_only() && self.replies.last_key().is_some_and(|last| last > command.seq)
+    }
+
     /// The waiting command with the lowest seq that may run now.
     pub(crate) fn next_runnable(&self) -> Option<u64> {
         self.waiting.iter().find(|(_, command)| !self.must_wait(command)).map(|(&seq, _)| seq)
@@ -272,6 +282,13 @@ impl SessionTable {
 
     pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
         self.sessions.get_mut(&id)
+    }
+
+    /// Was session `id` forgotten (evicted)? It is unknown and at or below
+    /// its node's retired watermark: any of its commands may have run.
+    pub(crate) fn is_retired(&self, id: SessionId) -> bool {
+        !self.sessions.contains_key(&id)
+            && self.retired.get(&session_node(id)).is_some_and(|&watermark| session_counter(id) <= watermark)
     }
 
     /// Find or create session `id`, marking it applied at `apply_index`

@@ -48,6 +48,12 @@ pub const ERROR_SESSION_EXPIRED: &str =
     "ERR session expired (too many client sessions); this command was not run now, but an earlier attempt of it \
      may have been: its outcome is unknown";
 
+/// The reply to a read that a later command of its connection ran before
+/// (`Session::overtaken`, `node/order.rs`): it is not served out of order.
+pub const ERROR_READ_OVERTAKEN: &str = "ERR the read could not be served in its connection's order (a later \
+     command of the connection ran first: the leader changed, a forward was retried, or the write before it was \
+     given up on); it was not applied";
+
 /// What applying one command did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -193,6 +199,8 @@ impl KvStore {
                 session.waiting.insert(command.seq, command);
                 None
             }
+        } else if session.overtaken(&command) {
+            Some(Reply::Error(ERROR_READ_OVERTAKEN.to_string()))
         } else {
             let (id, seq) = (command.session, command.seq);
             let reply = self.execute_owned(command.op);
@@ -222,6 +230,10 @@ impl KvStore {
             // A command that settled while it waited (its client was told
             // the outcome is unknown) runs too, once, and caches nothing.
             let command = session.waiting.remove(&seq).expect("listed");
+            if session.overtaken(&command) {
+                released.push((id, seq, Reply::Error(ERROR_READ_OVERTAKEN.to_string())));
+                continue;
+            }
             let reply = self.execute_owned(command.op);
             ran(self, id, seq);
             let session = self.sessions.get_mut(id).expect("still present");
@@ -241,9 +253,12 @@ impl KvStore {
     /// Where a session stands for a read of it pipelined after command
     /// `write`, as command `read`: has `write` run (or settled), and has
     /// any command after `read` run? `None`: the store does not know the
-    /// session (not yet run here, or evicted).
+    /// session (nothing of it ran here yet). An evicted session counts as
+    /// one whose later commands ran: nothing tells they did not.
     pub fn session_position(&self, session: SessionId, write: u64, read: u64) -> Option<(bool, bool)> {
-        let s = self.sessions.get(session)?;
+        let Some(s) = self.sessions.get(session) else {
+            return self.sessions.is_retired(session).then_some((false, true));
+        };
         let write_done = write < s.floor || s.replies.contains_key(&write);
         let later_ran = s.replies.last_key().is_some_and(|last| last > read);
         Some((write_done, later_ran))
@@ -738,6 +753,41 @@ mod tests {
         // Without a session, prev means nothing.
         let anonymous = Command { session: SESSION_NONE, seq: 0, ack: 0, prev: 9, op: incr("n") };
         assert_eq!(reply(&mut store, &anonymous), Some(Reply::Int(2)));
+    }
+
+    /// A read through the log that a later command of its connection ran
+    /// before (its entry node let that command go without naming the
+    /// read) is refused, not answered with that command's effect; one
+    /// released from waiting for its `prev` too. A write whose `prev` ran
+    /// runs.
+    #[test]
+    fn a_read_overtaken_by_a_later_command_of_its_session_is_refused() {
+        let mut store = KvStore::new(8);
+        let get = |seq, prev| Command { session: 5, seq, ack: 1, prev, op: Op::Get { key: Bytes::from_static(b"n") } };
+        assert_eq!(
+            reply(&mut store, &Command { session: 5, seq: 1, ack: 1, prev: 0, op: incr("n") }),
+            Some(Reply::Int(1))
+        );
+        assert_eq!(
+            reply(&mut store, &Command { session: 5, seq: 3, ack: 1, prev: 1, op: incr("n") }),
+            Some(Reply::Int(2))
+        );
+        assert_eq!(reply(&mut store, &get(2, 1)), Some(error(ERROR_READ_OVERTAKEN)));
+        // Waiting for its prev (seq 4) while seq 6, which names 4 too, is
+        // waiting behind it: released in seq order, the read runs first.
+        assert_eq!(reply(&mut store, &get(5, 4)), None);
+        assert_eq!(reply(&mut store, &Command { session: 5, seq: 6, ack: 1, prev: 4, op: incr("n") }), None);
+        let applied = store.apply(Command { session: 5, seq: 4, ack: 1, prev: 3, op: incr("n") });
+        let released: Vec<(u64, Reply)> = applied.released.into_iter().map(|(_, seq, r)| (seq, r)).collect();
+        assert_eq!(released, vec![(5, Reply::Bulk(Bytes::from_static(b"3"))), (6, Reply::Int(4))]);
+        // A read waiting for its prev (seq 8) that seq 9 overtook: refused when released.
+        assert_eq!(reply(&mut store, &get(8, 7)), None);
+        assert_eq!(
+            reply(&mut store, &Command { session: 5, seq: 9, ack: 1, prev: 6, op: incr("n") }),
+            Some(Reply::Int(5))
+        );
+        let applied = store.apply(Command { session: 5, seq: 7, ack: 1, prev: 6, op: incr("n") });
+        assert_eq!(applied.released, vec![(5, 8, error(ERROR_READ_OVERTAKEN))]);
     }
 
     #[test]

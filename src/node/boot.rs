@@ -33,6 +33,9 @@ impl Boot {
     }
 }
 
+/// Mixed into the boot seed for the first forward id.
+const FORWARD_ID_SALT: u64 = 0x666f_7277_6172_6473;
+
 impl<C> Node<C> {
     /// Build the node: the replica from its durable state and the store
     /// from its snapshot (the replica hands out the chosen log after it
@@ -65,7 +68,15 @@ impl<C> Node<C> {
             }
         };
         let replica = replica.map_err(|e| e.to_string())?;
-        Ok(Node::new(config, replica, kv, applied))
+        let mut node = Node::new(config, replica, kv, applied);
+        // A leader may still answer forwards this node sent before it
+        // restarted, by their ids: ids from 0 on every boot took those
+        // answers for the new forwards that reused them (a client got
+        // another command's reply). Each boot starts at its own random
+        // point (bits 24..56; 2^63 ids of room): two boots' ranges overlap
+        // only if they start within as many ids as the earlier one used.
+        node.next_forward_id = (crate::rng::Rng::new(seed ^ FORWARD_ID_SALT).next_u64() >> 32) << 24;
+        Ok(node)
     }
 }
 

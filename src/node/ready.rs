@@ -8,7 +8,7 @@ use super::anatomy::Stage;
 use super::output::{Append, NodeEvent, SnapshotJob};
 use super::request::{Request, Unsynced};
 use super::state::Node;
-use crate::kv::{Command, KvStore, Op, SessionId};
+use crate::kv::{Command, KvStore, Op, Reply, SessionId, ERROR_READ_OVERTAKEN};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{Envelope, Event, InjectedBug, PersistOp, ReadOutcome, Ready, Slot, Value};
 
@@ -217,6 +217,7 @@ impl<C> Node<C> {
             // as it runs: the store may run the session's next waiting
             // command right after it, in the same call.
             let mut answered = Vec::new();
+            let applied_slots = self.applied;
             let applied = match self.sessions_waiting.get_mut(&session).filter(|w| !w.after_writes.is_empty()) {
                 Some(waiting) => self.kv.apply_observed(command, &mut |store, _, ran| {
                     for read in waiting.reads_after(ran) {
@@ -224,7 +225,10 @@ impl<C> Node<C> {
                         // did not see it (a snapshot), or was given up on and
                         // a later command ran first.
                         let in_order = ran < read.request.command.seq;
-                        let reply = in_order.then(|| store.read(&read.request.command.op, at_ms));
+                        // Ran below the slots committed when the read
+                        // arrived (a copy from an earlier leader): too old.
+                        let fresh = applied_slots >= read.read_index;
+                        let reply = (in_order && fresh).then(|| store.read(&read.request.command.op, at_ms));
                         answered.push((read, reply));
                     }
                 }),
@@ -232,7 +236,9 @@ impl<C> Node<C> {
             };
             if self.config.trace_checks {
                 let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (session, seq, r));
-                for (session, seq, reply) in executed.chain(applied.released.iter().map(|(s, q, r)| (*s, *q, r))) {
+                // A released read the store refused (`Session::overtaken`) did not run.
+                let released = applied.released.iter().filter(|(_, _, r)| !is_overtaken(r));
+                for (session, seq, reply) in executed.chain(released.map(|(s, q, r)| (*s, *q, r))) {
                     self.out.events.push(NodeEvent::Executed { session, seq, reply: reply.clone(), at_ms });
                 }
             }
@@ -301,6 +307,10 @@ impl<C> Node<C> {
                 let Some(read) = self.waiting_reads.remove(&id) else { return };
                 self.left(read.command.session, read.command.seq, true);
                 assert!(self.applied >= read_index, "read released before its index was applied");
+                if self.overtaken(read.command.session, read.command.seq) {
+                    self.deliver(read.waiter, Reply::Error(ERROR_READ_OVERTAKEN.into()));
+                    return;
+                }
                 // Judged at the leader's read time, but not after a batch
                 // the read comes before, and never before the log's time
                 // (see `paxos::time`).
@@ -361,4 +371,8 @@ fn op_bytes(op: &PersistOp) -> usize {
         PersistOp::Snapshot(image) => image.data.len(),
         _ => 32,
     }
+}
+
+fn is_overtaken(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(message) if message == ERROR_READ_OVERTAKEN)
 }

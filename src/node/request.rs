@@ -61,23 +61,27 @@ pub(super) struct WaitingWrite<C> {
 /// the entry node), which its `ack` says; waiting for one could take as
 /// long as that command waits for its own `prev`.
 ///
-/// The rules (`order.rs`), for a node that leads or forwards alike:
+/// The rules (`order.rs`):
 /// - a read behind a pending write is answered right after that write
 ///   runs, before anything after it (`after_writes`), if the write waits
-///   here for its slot and this leader held a lease when the read
-///   arrived. Otherwise it goes through the log, where the store runs it
-///   after its `prev`, the session's last write, wherever the two land;
-/// - a write behind a pending read (confirmed by the core, or forwarded
-///   to the leader) waits until that read is answered (`held`), and so
-///   does everything the session sends after it: once a forwarded write
-///   has left, nothing orders it after a read that left before it (a
-///   forward is retried, so two can arrive out of order).
+///   here for its slot and this leader held a lease, with every committed
+///   slot applied, when the read arrived. Otherwise a leader sends it
+///   through the log, where the store runs it after its `prev`, the
+///   session's last write, wherever the two land; a follower forwards it
+///   as a read naming that write, and the leader places it
+///   (`Node::place_forwarded_read`);
+/// - a write behind a read the core is confirming waits until that read
+///   is answered (`held`), and so does everything the session sends after
+///   it. A follower holds nothing behind a read it forwarded: the leader
+///   refuses a read that a later command of its connection overtook (a
+///   forward retried, or a leader change), never answering it out of
+///   order (`Node::overtaken`, `kv::Session::overtaken`).
 pub(super) struct SessionWaiting<C> {
     /// The session's commands through the log pending here (waiting for a
     /// slot, or forwarded and unanswered): sequence number -> copies.
     pub writes: Counts,
-    /// The session's reads pending here (the core is confirming them, or
-    /// they were forwarded and are unanswered): sequence number -> copies.
+    /// The session's reads the core is confirming here: sequence number ->
+    /// copies.
     pub reads: Counts,
     /// Reads to answer right after a write of the session runs, in
     /// sequence order.
@@ -213,6 +217,10 @@ pub(super) struct AfterWrite<C> {
     pub write: u64,
     /// Its read id, for the checkers' events.
     pub id: u64,
+    /// The slots it must see applied: those committed when it arrived
+    /// (`Replica::read_index`). The write's slot is past them, unless a
+    /// copy of the write from an earlier leader ran first, below them.
+    pub read_index: u64,
     pub request: Request<C>,
 }
 

@@ -230,7 +230,11 @@ impl<C> Node<C> {
         };
         self.out.messages.push((leader, frame));
         self.out.events.push(NodeEvent::Forwarded { to: leader });
-        self.pending(request.command.session, request.command.seq, read);
+        // A forwarded read holds nothing here: the leader keeps its order
+        // (`Node::place_read`).
+        if !read {
+            self.pending(request.command.session, request.command.seq, false);
+        }
         let request = Request { maybe_applied: true, ..request };
         let sent_tick = self.tick_now();
         let sampled_us = self.anatomy.sample(self.now_us);
@@ -305,7 +309,9 @@ impl<C> Node<C> {
         if read {
             self.forwarded_reads -= 1;
         }
-        self.left(forwarded.request.command.session, forwarded.request.command.seq, read);
+        if !read {
+            self.left(forwarded.request.command.session, forwarded.request.command.seq, false);
+        }
         Some(forwarded)
     }
 

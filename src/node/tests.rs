@@ -192,14 +192,14 @@ fn pipelined_reads_see_the_writes_sent_before_them_and_not_those_after() {
     }
 }
 
-/// At an entry node that forwards: a write pipelined after a read it
-/// forwarded waits for that read's answer (once both were forwarded,
-/// nothing would order the write after the read: a forward is retried,
-/// and two can arrive out of order), and so does what follows it. A read
-/// after a forwarded write goes through the log, after that write.
+/// At an entry node that forwards: a pipeline's commands all leave at
+/// once, in order (the leader keeps their order, below). A read after a
+/// forwarded write names that write (its `prev`), as a read, not a slot.
+/// Until stop 44 the write waited here for the read before it to be
+/// answered, and the read after it took a slot of its own: a round trip
+/// and a group commit more per turn of a pipeline.
 #[test]
-fn a_follower_holds_a_write_behind_a_forwarded_read_until_its_answer() {
-    let sent = forwards_sent;
+fn a_follower_forwards_a_pipeline_at_once_and_a_read_names_the_write_before_it() {
     let mut n = follower_of_node_1(|_| {});
     let mut session = ClientSession::new(1);
     let read = session.command(get("a"), false, || 1);
@@ -208,26 +208,97 @@ fn a_follower_holds_a_write_behind_a_forwarded_read_until_its_answer() {
     for (client, command) in [read.clone(), write.clone(), read_after.clone()].into_iter().enumerate() {
         n.submit(2_000, Request::new(command, Waiter::Client(client as Client), 1_000_000));
     }
-    let first = sent(&drain(&mut n));
-    assert_eq!(first.len(), 1, "only the read goes: {first:?}");
-    assert!(!first[0].0 && first[0].2 == read);
-
-    n.on_peer_frame(3_000, 1, PeerFrame::ForwardReply { id: first[0].1, reply: Reply::Nil.encode() });
-    let out = drain(&mut n);
-    assert_eq!(out.replies, vec![(0, Reply::Nil)]);
-    let next = sent(&out);
-    assert_eq!(next.len(), 2, "the write, then the read behind it: {next:?}");
-    assert!(next[0].0 && next[0].2 == write);
-    assert!(next[1].0, "the read after the write goes through the log");
-    assert_eq!((next[1].2.seq, next[1].2.prev), (read_after.seq, write.seq));
+    let sent: Vec<(bool, Command)> = forwards_sent(&drain(&mut n)).into_iter().map(|(l, _, c)| (l, c)).collect();
+    let expected = vec![(false, read), (true, write.clone()), (false, read_after.clone())];
+    assert_eq!(sent, expected);
+    assert_eq!(read_after.prev, write.seq);
 }
 
-/// Found in review: a command parked (behind another client's) while an
-/// earlier write of its connection was held went out before that write,
-/// when the read holding the write was answered: the parked queue was
-/// submitted before the released write took its place in it.
+/// The leader's side of the rule above: a forwarded read is answered
+/// right after the write it names runs (it sees it, and takes no slot);
+/// one whose write has not reached the leader is sent back to be retried;
+/// one that a later command of its connection overtook (a retried
+/// forward) is refused, never answered out of order.
 #[test]
-fn a_parked_read_does_not_overtake_a_write_of_its_connection_released_before_it() {
+fn a_leader_answers_a_forwarded_read_after_the_write_it_names_and_never_after_a_later_one() {
+    let (mut nodes, l, now) = group_of_three();
+    let f = if l == 0 { 2 } else { 1 }; // a follower's id
+    let mut session = ClientSession::new(f);
+    let write = session.command(set("k", "1"), true, || 1);
+    let read = session.command(get("k"), false, || 1);
+    let later = session.command(set("k", "2"), true, || 1);
+    let frame = |id: u64, c: &Command, log: bool| {
+        if log {
+            PeerFrame::Forward { id, command: c.encode() }
+        } else {
+            PeerFrame::ForwardRead { id, command: c.encode() }
+        }
+    };
+    // The read before its write: sent back.
+    nodes[l].on_peer_frame(now, f, frame(10, &read, false));
+    let out = drain(&mut nodes[l]);
+    assert!(
+        matches!(&out.messages[..], [(to, PeerFrame::ForwardRefused { id: 10, .. })] if *to == f),
+        "{:?}",
+        out.messages
+    );
+    // The write, then the read: answered after the write, seeing it.
+    nodes[l].on_peer_frame(now, f, frame(11, &write, true));
+    nodes[l].on_peer_frame(now, f, frame(12, &read, false));
+    let answers = deliver_all(&mut nodes, now);
+    let reads_served = nodes[l].status().reads_served;
+    let bulk_1 = Reply::Bulk(Bytes::from_static(b"1")).encode();
+    assert!(answers.contains(&(f, PeerFrame::ForwardReply { id: 12, reply: bulk_1 })), "{answers:?}");
+    assert_eq!(reads_served, 1, "served as a read, not through the log");
+    // A later write runs; a retry of the read arriving after it is refused.
+    nodes[l].on_peer_frame(now, f, frame(13, &later, true));
+    deliver_all(&mut nodes, now);
+    nodes[l].on_peer_frame(now, f, frame(14, &read, false));
+    let answers = deliver_all(&mut nodes, now);
+    let refused = Reply::Error(crate::kv::ERROR_READ_OVERTAKEN.into()).encode();
+    assert!(answers.contains(&(f, PeerFrame::ForwardReply { id: 14, reply: refused })), "{answers:?}");
+}
+
+/// Found by the simulator (seed 802 of the every-fault mix with
+/// `--pipeline 4`, once the pipeline order above moved its schedule): a
+/// follower restarted while a leader still held forwards it had sent, and
+/// numbered its new forwards from 0 again; the leader's late answers to
+/// the old ones, by id, reached clients of the new ones (a SET answered
+/// `(integer) 1`). Each boot now numbers its forwards from its own point.
+#[test]
+fn a_restarted_node_does_not_reuse_the_forward_ids_of_its_last_boot() {
+    let ids = |seed: u64| {
+        let mut n: Node<Client> =
+            Node::boot(NodeConfig::new(2, vec![1, 2, 3]), Config::new(vec![1, 2, 3]), seed, Boot::New).expect("valid");
+        let heartbeat = PeerFrame::Paxos(Message::Heartbeat(Heartbeat {
+            ballot: Ballot::new(1, 1),
+            commit: 0,
+            round: 1,
+            horizon: 0,
+        }));
+        n.on_link_up(1);
+        n.on_peer_frame(1_000, 1, heartbeat);
+        settle(&mut n, 1_000);
+        let mut session = ClientSession::new(2);
+        for client in 0..3 {
+            let command = session.command(set("k", "v"), true, || 1);
+            n.submit(2_000, Request::new(command, Waiter::Client(client), 1_000_000));
+        }
+        forwards_sent(&drain(&mut n)).into_iter().map(|(_, id, _)| id).collect::<Vec<u64>>()
+    };
+    let (first, second) = (ids(7), ids(8));
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|id| !second.contains(id)), "{first:?} {second:?}");
+}
+
+/// Found in review (stop 44): a command parked (behind another client's)
+/// while an earlier write of its connection was held went out before that
+/// write once the read holding it was answered. A follower holds no write
+/// behind a forwarded read any more; with the read window full, the
+/// connection's later read still leaves after its write, in arrival
+/// order, naming it.
+#[test]
+fn a_read_parked_for_the_window_leaves_in_arrival_order_naming_the_write_before_it() {
     let sent = |out: &Output<Client>| -> Vec<(bool, Command)> {
         forwards_sent(out).into_iter().map(|(log, _, command)| (log, command)).collect()
     };
@@ -237,20 +308,26 @@ fn a_parked_read_does_not_overtake_a_write_of_its_connection_released_before_it(
     let write = a.command(set("k", "1"), true, || 1);
     let other = b.command(get("x"), false, || 2);
     let read_after = a.command(get("k"), false, || 1);
-    for (client, command) in [read, write.clone(), other.clone(), read_after.clone()].into_iter().enumerate() {
+    for (client, command) in [read.clone(), write.clone(), other.clone(), read_after.clone()].into_iter().enumerate() {
         n.submit(2_000, Request::new(command, Waiter::Client(client as Client), 1_000_000));
     }
     let first = drain(&mut n);
-    let id = match &first.messages[..] {
-        [(1, PeerFrame::ForwardRead { id, .. })] => *id,
-        other => panic!("only the first read goes (the window holds one): {other:?}"),
-    };
-    n.on_peer_frame(3_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
-    let out = drain(&mut n);
     let seqs = |out: &Output<Client>| -> Vec<(bool, SessionId, u64)> {
         sent(out).iter().map(|(log, c)| (*log, c.session, c.seq)).collect()
     };
-    let expected = vec![(true, write.session, write.seq), (false, other.session, other.seq)];
+    let expected = vec![(false, read.session, read.seq), (true, write.session, write.seq)];
+    assert_eq!(seqs(&first), expected, "the first read (the window holds one), and the write");
+    let id = first
+        .messages
+        .iter()
+        .find_map(|(_, f)| match f {
+            PeerFrame::ForwardRead { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("forwarded");
+    n.on_peer_frame(3_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
+    let out = drain(&mut n);
+    let expected = vec![(false, other.session, other.seq)];
     assert_eq!(seqs(&out), expected, "in arrival order (the last read waits for the window)");
     let id = out
         .messages
@@ -263,8 +340,8 @@ fn a_parked_read_does_not_overtake_a_write_of_its_connection_released_before_it(
     n.on_peer_frame(4_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
     let last = sent(&drain(&mut n));
     assert_eq!(last.len(), 1, "{last:?}");
-    assert!(last[0].0 && last[0].1.seq == read_after.seq, "through the log: {last:?}");
-    assert_eq!(last[0].1.prev, write.seq, "behind the write");
+    assert!(!last[0].0 && last[0].1.seq == read_after.seq, "as a read: {last:?}");
+    assert_eq!(last[0].1.prev, write.seq, "naming the write before it");
 }
 
 /// A lone leader with a client's write (SET k 1, waiter 1) appended and
@@ -603,7 +680,10 @@ fn group_of_three() -> (Vec<Node<Client>>, usize, u64) {
 }
 
 /// Drain every node, sync its appends, carry its messages, until quiet.
-fn deliver_all(nodes: &mut [Node<Client>], now: u64) {
+/// Returns the answers to forwards, as `(to, frame)` (a test plays the
+/// entry nodes' side of forwards it sends by hand).
+fn deliver_all(nodes: &mut [Node<Client>], now: u64) -> Vec<(NodeId, PeerFrame)> {
+    let mut answers = Vec::new();
     loop {
         let mut quiet = true;
         for i in 0..nodes.len() {
@@ -614,12 +694,15 @@ fn deliver_all(nodes: &mut [Node<Client>], now: u64) {
                 quiet = false;
             }
             for (to, frame) in out.messages {
+                if matches!(frame, PeerFrame::ForwardReply { .. } | PeerFrame::ForwardRefused { .. }) {
+                    answers.push((to, frame.clone()));
+                }
                 nodes[to as usize - 1].on_peer_frame(now, from, frame);
                 quiet = false;
             }
         }
         if quiet {
-            return;
+            return answers;
         }
     }
 }

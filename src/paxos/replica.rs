@@ -356,6 +356,16 @@ impl Replica {
         self.learner.value(slot)
     }
 
+    /// The slot a read arriving now must see applied (what [`Replica::read`]
+    /// would register it at): every slot committed, and the new leader's
+    /// recovered log. `None`: not the leader.
+    pub fn read_index(&self) -> Option<Slot> {
+        match &self.role {
+            Role::Leader(leader) => Some(self.learner.commit().max(leader.recovery_end)),
+            _ => None,
+        }
+    }
+
     pub fn holds_lease(&self) -> bool {
         self.holds_lease_at(self.now)
     }
