@@ -247,7 +247,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![5, 6, 7, 10],
+            vec![5, 6, 7, 11],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -265,7 +265,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.stalls = true;
             }),
-            vec![4, 9, 11, 15],
+            vec![4, 5, 9, 11],
         ),
         (
             InjectedBug::EmptyReplicaVotes,
@@ -286,7 +286,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![13, 34, 49, 50],
+            vec![13, 39, 49, 62],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -304,7 +304,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![109, 113, 132, 141],
+            vec![18, 27, 61, 101],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -314,7 +314,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![879, 952],
+            vec![141],
         ),
         (
             InjectedBug::StaleLeaseReads,
@@ -337,7 +337,15 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![1, 7, 16, 34],
+            vec![16, 40, 56, 98],
+        ),
+        (
+            InjectedBug::AfterWriteReadRefused,
+            bug_sweep("after-write-read-refused", "--duration-ms 2000 --pipeline 4", |o| {
+                o.draw.pipeline = false;
+                o.sim.pipeline = 4;
+            }),
+            vec![4, 6, 7, 8],
         ),
     ]
 }

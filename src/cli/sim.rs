@@ -200,6 +200,9 @@ enum BugArg {
     /// A client's pipelined commands take effect out of the order sent: a
     /// read can miss earlier writes of its connection, or see later ones.
     SessionOrderIgnored,
+    /// A read due right after its write is refused when that write ran
+    /// below the slots committed when the read arrived, instead of waiting.
+    AfterWriteReadRefused,
 }
 
 impl BugArg {
@@ -434,7 +437,7 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();
     println!(
-        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), session order, latency, liveness, tick deadline; {} of {} runs failed",
+        "checkers: agreement, read freshness, lease overlap, linearizability ({} keys beyond the search budget), session order, latency, quiet refusal, liveness, tick deadline; {} of {} runs failed",
         unknown,
         failed_runs,
         reports.len()

@@ -114,7 +114,7 @@ impl<C> Node<C> {
         }
         let read_index = if self.serves_stale_reads() { 0 } else { self.replica.read_index().unwrap_or(u64::MAX) };
         let session = self.sessions_waiting.entry(request.command.session).or_default();
-        session.attach(AfterWrite { write, id, read_index, request });
+        session.attach(AfterWrite { write, id, read_index, ran: false, request });
     }
 
     /// A read another node forwarded here. It names in `prev` the write of
@@ -131,12 +131,13 @@ impl<C> Node<C> {
     ///   (the core's lease or read-index round; a later command of its
     ///   connection that runs meanwhile makes it refused then,
     ///   `Node::overtaken`).
-    /// - If its write waits here for its slot and this leader holds its
-    ///   lease, it is answered right after that write runs.
-    /// - Else (its write has not reached this node, or no lease) the entry
-    ///   node is told to try again shortly. It never goes through the log
-    ///   here: a copy in the log and a copy served as a read, on two
-    ///   leaders, could answer differently.
+    /// - If this leader holds its lease, it is answered right after its
+    ///   write runs here, whether that write waits here for its slot or has
+    ///   not arrived yet (a forward lost and sent again, or overtaken on a
+    ///   network that reorders): it waits for it, until its deadline.
+    /// - Else (no lease) the entry node is told to try again shortly. It
+    ///   never goes through the log here: a copy in the log and a copy
+    ///   served as a read, on two leaders, could answer differently.
     fn place_forwarded_read(&mut self, request: Request<C>, unordered: bool) -> Placement<C> {
         let (session, seq, prev) = (request.command.session, request.command.seq, request.command.prev);
         let remote = matches!(request.waiter, Waiter::Remote { .. });
@@ -169,6 +170,13 @@ impl<C> Node<C> {
                 self.attach(write, request);
                 Placement::Waits
             }
+            None if remote && self.may_answer_after_a_write() => {
+                // Its write has not arrived: forwards overtake each other
+                // (one lost and sent again, a network that reorders). It
+                // waits here for that write, whichever way it comes.
+                self.attach(prev.max(before.unwrap_or(0)), request);
+                Placement::Waits
+            }
             _ if remote => {
                 self.refuse(request, ForwardRefusal::NotLeader { leader: self.leader() });
                 Placement::Waits
@@ -198,14 +206,45 @@ impl<C> Node<C> {
     pub(super) fn answer_reads_after(&mut self, session: SessionId, upto: u64) {
         let Some(waiting) = self.sessions_waiting.get_mut(&session) else { return };
         let reads = waiting.reads_after(upto);
+        self.settle_reads_after(session, reads);
+    }
+
+    /// Answer the reads whose read index the apply has reached: their
+    /// writes ran below it (`AfterWrite::read_index`).
+    pub(super) fn answer_reads_due(&mut self) {
+        while let Some(&(index, session)) = self.reads_due.first() {
+            if index > self.applied {
+                break;
+            }
+            self.reads_due.pop_first();
+            let Some(waiting) = self.sessions_waiting.get_mut(&session) else { continue };
+            let reads = waiting.reads_due(self.applied);
+            if !reads.is_empty() {
+                self.settle_reads_after(session, reads);
+            }
+        }
+    }
+
+    /// `reads` of `session`, taken from those waiting after a write: a
+    /// read whose write ran is answered from the state as it is, once its
+    /// read index is applied (until then it waits, due by that index), if
+    /// nothing of the session after it ran yet; if something did, it
+    /// cannot be served in its connection's order any more. The others
+    /// wait on.
+    fn settle_reads_after(&mut self, session: SessionId, reads: Vec<AfterWrite<C>>) {
         let at_ms = self.kv.log_time();
         let mut kept = Vec::new();
-        for read in reads {
+        for mut read in reads {
             match self.kv.session_position(session, read.write, read.request.command.seq) {
                 Some((_, true)) => self.answer_read_after(read, None, at_ms),
                 Some((true, false)) if self.applied >= read.read_index => {
                     let reply = self.kv.read(&read.request.command.op, at_ms);
                     self.answer_read_after(read, Some(reply), at_ms);
+                }
+                Some((true, false)) => {
+                    read.ran = true;
+                    self.reads_due.insert((read.read_index, session));
+                    kept.push(read);
                 }
                 _ => kept.push(read),
             }
@@ -252,7 +291,9 @@ impl<C> Node<C> {
     }
 
     /// Command `seq` of `session` is pending here: waiting for its slot or
-    /// for the core to confirm it (a read), or forwarded to the leader.
+    /// for the core to confirm it (a read), or forwarded to the leader (a
+    /// write; a forwarded read holds nothing here, the leader keeps its
+    /// order).
     pub(super) fn pending(&mut self, session: SessionId, seq: u64, read: bool) {
         let waiting = self.sessions_waiting.entry(session).or_default();
         if read {

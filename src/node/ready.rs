@@ -217,23 +217,35 @@ impl<C> Node<C> {
             // as it runs: the store may run the session's next waiting
             // command right after it, in the same call.
             let mut answered = Vec::new();
+            let mut due = Vec::new();
             let applied_slots = self.applied;
+            let refuse_below_index = self.replica.config().injected_bug == InjectedBug::AfterWriteReadRefused;
             let applied = match self.sessions_waiting.get_mut(&session).filter(|w| !w.after_writes.is_empty()) {
                 Some(waiting) => self.kv.apply_observed(command, &mut |store, _, ran| {
-                    for read in waiting.reads_after(ran) {
+                    for mut read in waiting.reads_after(ran) {
                         // Past the read itself: its write ran where this node
                         // did not see it (a snapshot), or was given up on and
                         // a later command ran first.
                         let in_order = ran < read.request.command.seq;
-                        // Ran below the slots committed when the read
-                        // arrived (a copy from an earlier leader): too old.
                         let fresh = applied_slots >= read.read_index;
+                        if in_order && !fresh && !refuse_below_index {
+                            // Ran below the slots committed when the read
+                            // arrived (committed, not yet applied here then;
+                            // or a copy from an earlier leader): the read
+                            // waits for them, unless a later command of its
+                            // session runs first.
+                            read.ran = true;
+                            due.push(read.read_index);
+                            waiting.attach(read);
+                            continue;
+                        }
                         let reply = (in_order && fresh).then(|| store.read(&read.request.command.op, at_ms));
                         answered.push((read, reply));
                     }
                 }),
                 None => self.kv.apply(command),
             };
+            self.reads_due.extend(due.into_iter().map(|index| (index, session)));
             if self.config.trace_checks {
                 let executed = applied.reply.iter().filter(|_| applied.ran).map(|r| (session, seq, r));
                 // A released read the store refused (`Session::overtaken`) did not run.
@@ -267,6 +279,9 @@ impl<C> Node<C> {
                 }
                 self.forget_if_idle(session);
             }
+        }
+        if !self.reads_due.is_empty() {
+            self.answer_reads_due();
         }
         self.anatomy.applied(self.applied);
         self.maybe_snapshot(value.size_bytes() as u64);

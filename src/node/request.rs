@@ -158,12 +158,14 @@ impl<C> SessionWaiting<C> {
 
     /// The write a read arriving now must come after: the session's last
     /// pending one it owes order to, or the one an earlier read waits for
-    /// (reads take effect in the order sent).
+    /// (reads take effect in the order sent). Not a write that ran: an
+    /// earlier read waiting for its read index after it holds nothing
+    /// back (reads change nothing).
     pub fn write_before(&self, read: &Command) -> Option<u64> {
         let owed = owed(read);
         let write = self.writes.last_in(owed.clone());
         let earlier_read =
-            self.after_writes.iter().rev().find(|a| owed.contains(&a.request.command.seq)).map(|a| a.write);
+            self.after_writes.iter().rev().find(|a| !a.ran && owed.contains(&a.request.command.seq)).map(|a| a.write);
         write.max(earlier_read)
     }
 
@@ -185,10 +187,18 @@ impl<C> SessionWaiting<C> {
         self.after_writes.drain(..count).collect()
     }
 
+    /// The reads whose write ran and whose read index is applied, in order.
+    pub fn reads_due(&mut self, applied: u64) -> Vec<AfterWrite<C>> {
+        let (due, kept): (VecDeque<_>, _) =
+            std::mem::take(&mut self.after_writes).into_iter().partition(|a| a.ran && a.read_index <= applied);
+        self.after_writes = kept;
+        due.into_iter().collect()
+    }
+
     /// The reads that wait for `write` alone (it expired).
     pub fn reads_waiting_for(&mut self, write: u64) -> Vec<Request<C>> {
         let (waiting, kept): (VecDeque<_>, _) =
-            std::mem::take(&mut self.after_writes).into_iter().partition(|a| a.write == write);
+            std::mem::take(&mut self.after_writes).into_iter().partition(|a| a.write == write && !a.ran);
         self.after_writes = kept;
         waiting.into_iter().map(|a| a.request).collect()
     }
@@ -218,9 +228,14 @@ pub(super) struct AfterWrite<C> {
     /// Its read id, for the checkers' events.
     pub id: u64,
     /// The slots it must see applied: those committed when it arrived
-    /// (`Replica::read_index`). The write's slot is past them, unless a
-    /// copy of the write from an earlier leader ran first, below them.
+    /// (`Replica::read_index`). The write's slot is usually past them; if
+    /// it is not (the write was committed but not yet applied here when
+    /// the read arrived, or a copy of it from an earlier leader ran), the
+    /// read is answered once they are applied, if no later command of its
+    /// session ran by then.
     pub read_index: u64,
+    /// Its write ran: it waits for `read_index` alone.
+    pub ran: bool,
     pub request: Request<C>,
 }
 

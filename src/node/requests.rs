@@ -231,7 +231,7 @@ impl<C> Node<C> {
         self.out.messages.push((leader, frame));
         self.out.events.push(NodeEvent::Forwarded { to: leader });
         // A forwarded read holds nothing here: the leader keeps its order
-        // (`Node::place_read`).
+        // (`Node::place`).
         if !read {
             self.pending(request.command.session, request.command.seq, false);
         }

@@ -59,6 +59,11 @@ pub struct Node<C> {
     /// Requests their session's order let go (`order.rs`), submitted
     /// after what let them go.
     pub(super) released: VecDeque<Request<C>>,
+    /// Sessions with a read whose write ran below the slots committed when
+    /// the read arrived: it is answered once those are applied, by read
+    /// index (`Node::answer_reads_due`). An entry may outlive its read
+    /// (expired, refused); it goes once the index is applied.
+    pub(super) reads_due: BTreeSet<(Slot, SessionId)>,
     /// By read id. Ids only grow and reads mostly finish in order, so this
     /// is the core's `SlotMap` (a sorted deque: append at the back, take
     /// from the front), not a `BTreeMap`, whose node shifts moved every
@@ -125,6 +130,7 @@ impl<C> Node<C> {
             waiting_writes: WaitingWrites::default(),
             sessions_waiting: BTreeMap::new(),
             released: VecDeque::new(),
+            reads_due: BTreeSet::new(),
             waiting_reads: SlotMap::new(),
             next_read_id: 0,
             forwarded: BTreeMap::new(),

@@ -150,11 +150,17 @@ pub enum InjectedBug {
     /// for a read sent before it (the read can see it). Implemented in
     /// `node/order.rs`.
     SessionOrderIgnored,
+    /// A read to answer right after its write, whose write runs below the
+    /// slots committed when the read arrived (committed, not yet applied
+    /// then), is refused instead of waiting for them: under steady load a
+    /// client gets errors for reads nothing overtook. Implemented in
+    /// `node/ready.rs`.
+    AfterWriteReadRefused,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 16] = [
+    pub const ALL: [(InjectedBug, &'static str); 17] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -171,6 +177,7 @@ impl InjectedBug {
         (InjectedBug::LateTickDeadline, "late-tick-deadline"),
         (InjectedBug::WalIndexEpochs, "wal-index-epochs"),
         (InjectedBug::SessionOrderIgnored, "session-order-ignored"),
+        (InjectedBug::AfterWriteReadRefused, "after-write-read-refused"),
     ];
 
     pub fn name(self) -> &'static str {

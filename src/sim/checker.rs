@@ -47,6 +47,11 @@ pub enum Violation {
     /// trips and fsyncs allow: something waited that should not have.
     /// `ops`: that operation's history index.
     Latency { detail: String, ops: Vec<usize> },
+    /// In a fault-free stretch, a read sent to the leader was refused as
+    /// overtaken by a later command of its connection: nothing was lost,
+    /// retried or reordered that could have let one overtake it. `ops`:
+    /// the read.
+    QuietRefusal { detail: String, ops: Vec<usize> },
     /// A node's timer did something before the deadline the node had
     /// reported (`Node::next_tick_us`): a shell that sleeps until that
     /// deadline, as the server's does, would have done it late.
@@ -76,6 +81,7 @@ impl fmt::Display for Violation {
             Violation::Divergence { detail } => write!(f, "divergence: {detail}"),
             Violation::Recovery { detail } => write!(f, "recovery: {detail}"),
             Violation::Latency { detail, .. } => write!(f, "latency: {detail}"),
+            Violation::QuietRefusal { detail, .. } => write!(f, "quiet refusal: {detail}"),
             Violation::LeaseWindow { detail } => write!(f, "lease window: {detail}"),
             Violation::GrantBroken { detail } => write!(f, "grant broken: {detail}"),
             Violation::NotDurable { detail } => write!(f, "durability: {detail}"),
@@ -114,6 +120,7 @@ impl Violation {
             Violation::DeposedRead { .. } => "deposed_read",
             Violation::SessionOrder { .. } => "session_order",
             Violation::Latency { .. } => "latency",
+            Violation::QuietRefusal { .. } => "quiet_refusal",
             Violation::EarlyTick { .. } => "tick_deadline",
             Violation::Panic { .. } => "invariant",
         }
@@ -124,6 +131,7 @@ impl Violation {
         match self {
             Violation::NotLinearizable { ops, .. }
             | Violation::Latency { ops, .. }
+            | Violation::QuietRefusal { ops, .. }
             | Violation::SessionOrder { ops, .. } => ops,
             _ => &[],
         }

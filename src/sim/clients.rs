@@ -5,7 +5,7 @@ use super::checker::Violation;
 use super::client::{kv_op, outcome, InFlight, Outcome, SimWaiter};
 use super::cluster::{Cluster, EventKind};
 use super::node::Input;
-use crate::kv::{Command, Reply};
+use crate::kv::{Command, Reply, ERROR_READ_OVERTAKEN};
 use crate::paxos::NodeId;
 
 /// Clients check their connection this often.
@@ -118,7 +118,12 @@ impl Cluster {
                 self.check_latency(op.history_index);
             }
             Outcome::Unknown => {}
-            Outcome::NotApplied => self.history.not_applied(op.history_index),
+            Outcome::NotApplied => {
+                self.history.not_applied(op.history_index);
+                if matches!(&reply, Reply::Error(message) if message == ERROR_READ_OVERTAKEN) {
+                    self.check_refusal(op.history_index);
+                }
+            }
             Outcome::Bad => {
                 let what = if op.key >= super::client::PAIR_BASE { "atomicity: a pair's " } else { "" };
                 let detail = format!("client {}: {what}{:?} answered {reply:?}", waiter.client, op.input);
@@ -178,11 +183,7 @@ impl Cluster {
         if call < quiet_since {
             return;
         }
-        let leadership_moved = self
-            .leader_changes
-            .iter()
-            .chain(&self.elections_started)
-            .any(|change| change.t_us + self.latency_bound_us() >= call && change.t_us <= ret);
+        let leadership_moved = self.leadership_moved(call, ret);
         let took = ret - call;
         if took > self.latency_bound_us() && !leadership_moved {
             let detail = format!(
@@ -195,6 +196,45 @@ impl Cluster {
             );
             self.checker.violations.push(Violation::Latency { detail, ops: vec![history_index] });
         }
+    }
+
+    /// In the quiet stretch, a read sent to the leader and refused as
+    /// overtaken by a later command of its connection
+    /// (`kv::ERROR_READ_OVERTAKEN`) is a fault of the node, unless
+    /// leadership moved while it ran: nothing reorders a connection's
+    /// commands at the leader. (Not at a follower: this network reorders
+    /// the forwards a follower sends, which a TCP link does not, and a
+    /// read that reaches the leader after a later write ran there cannot
+    /// be served in order. Nor once the clients opened more sessions than
+    /// the session table holds: an evicted session's read is refused so.)
+    fn check_refusal(&mut self, history_index: usize) {
+        let Some(quiet_since) = self.quiet_since_us else { return };
+        let recorded = &self.history.ops[history_index];
+        let call = recorded.op.call;
+        let leader = self.leader_changes.last().map(|change| change.node);
+        let sessions_opened = self.config.clients as u64 + self.faults.reconnects;
+        if call < quiet_since
+            || leader != Some(recorded.node)
+            || sessions_opened > self.config.sessions_max as u64
+            || self.leadership_moved(call, self.now_us)
+        {
+            return;
+        }
+        let detail = format!(
+            "{:?} on k{} sent to node {} at {call} us was refused at {} us as overtaken by a later command \
+             of its connection, in a fault-free stretch",
+            recorded.op.input, recorded.key, recorded.node, self.now_us
+        );
+        self.checker.violations.push(Violation::QuietRefusal { detail, ops: vec![history_index] });
+    }
+
+    /// Did leadership move (or an election start) while an operation
+    /// called at `call` ran, until `ret`, or just before it?
+    fn leadership_moved(&self, call: u64, ret: u64) -> bool {
+        self.leader_changes
+            .iter()
+            .chain(&self.elections_started)
+            .any(|change| change.t_us + self.latency_bound_us() >= call && change.t_us <= ret)
     }
 
     /// The latency bound of the quiet stretch: client to node, node to
