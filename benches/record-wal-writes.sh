@@ -27,7 +27,9 @@
 #                `wal_sync`), the median over the three nodes
 # plus, once per run, the raw disk: three concurrent O_DIRECT 4 KiB
 # overwrite + fdatasync loops (p50), the reference for the WAL sync. The two
-# paxoskv modes swap order from run to run.
+# paxoskv modes swap order from run to run. The table also counts the
+# requests loadgen saw answered with an error or time out, over every run
+# (a latency is only worth reading next to that).
 #
 # Writes results/wal-writes/<label>-<UTC time>/: README.md (medians over the
 # runs), runs.txt (every figure of every run) and the raw outputs. Needs
@@ -251,12 +253,23 @@ lines = head + [
     "three nodes (bucket bounds, as above). Raw disk: three concurrent O_DIRECT 4 KiB",
     f"overwrite + fdatasync loops, p50 {statistics.median(raw):.0f} us (median of the runs). Every",
     "run's figures: `runs.txt`; the mode each cluster ran in, from its `INFO`: `*-config.txt`.",
+    "Errors: the requests answered with an error or timed out at 2k/s and 10k/s, summed over every run",
+    "(loadgen's `errors` and `timeouts`, `*-2k.txt` and `*-10k.txt`).",
     "",
     "| system | SET -c 1 p50 (ms) | WAL sync p50 (us) | WAL sync / raw disk | 2k/s p50 (ms) | 2k/s p99 (ms) "
     "| 10k/s p50 (ms) | 10k/s p99 (ms) | CPU us/op at 10k/s | CPU x Redis | 10k/s WAL sync p99 (us) "
-    "| 10k/s WAL sync max (us) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| 10k/s WAL sync max (us) | errors |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
+def errors(name):
+    total = 0
+    for f in os.listdir(out):
+        if f.startswith(name + "-") and f[len(name) + 1:].split("-")[0].isdigit() and f.endswith(("-2k.txt", "-10k.txt")):
+            for line in open(os.path.join(out, f)):
+                v = line.split()
+                if len(v) >= 14 and v[0] == "0" and v[1] == "rate" and v[3] == "all":
+                    total += int(v[12]) + int(v[13])
+    return total
 redis_cpu = med("redis", 6)
 for name in names + ["redis-aof", "redis"]:
     wal = med(name, 1)
@@ -265,7 +278,7 @@ for name in names + ["redis-aof", "redis"]:
         f"| {name} | {fmt(med(name, 0))} | {fmt(wal, 0)} | {fmt(wal / statistics.median(raw) if wal else None, 2)} "
         f"| {fmt(med(name, 2))} | {fmt(med(name, 3))} | {fmt(med(name, 4))} | {fmt(med(name, 5))} "
         f"| {fmt(cpu, 1)} | {fmt(cpu / redis_cpu if cpu and redis_cpu else None, 2)} "
-        f"| {fmt(med(name, 7), 0)} | {fmt(med(name, 8), 0)} |"
+        f"| {fmt(med(name, 7), 0)} | {fmt(med(name, 8), 0)} | {errors(name)} |"
     )
 open(os.path.join(out, "README.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
