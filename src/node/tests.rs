@@ -362,26 +362,21 @@ fn a_read_parked_for_the_window_leaves_in_arrival_order_naming_the_write_before_
     };
     let expected = vec![(false, read.session, read.seq), (true, write.session, write.seq)];
     assert_eq!(seqs(&first), expected, "the first read (the window holds one), and the write");
-    let id = first
-        .messages
-        .iter()
-        .find_map(|(_, f)| match f {
-            PeerFrame::ForwardRead { id, .. } => Some(*id),
-            _ => None,
-        })
-        .expect("forwarded");
+    let read_id = |out: &Output<Client>| {
+        out.messages
+            .iter()
+            .find_map(|(_, f)| match f {
+                PeerFrame::ForwardRead { id, .. } => Some(*id),
+                _ => None,
+            })
+            .expect("forwarded")
+    };
+    let id = read_id(&first);
     n.on_peer_frame(3_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
     let out = drain(&mut n);
     let expected = vec![(false, other.session, other.seq)];
     assert_eq!(seqs(&out), expected, "in arrival order (the last read waits for the window)");
-    let id = out
-        .messages
-        .iter()
-        .find_map(|(_, f)| match f {
-            PeerFrame::ForwardRead { id, .. } => Some(*id),
-            _ => None,
-        })
-        .expect("forwarded");
+    let id = read_id(&out);
     n.on_peer_frame(4_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Nil.encode() });
     let last = sent(&drain(&mut n));
     assert_eq!(last.len(), 1, "{last:?}");
