@@ -98,8 +98,9 @@ impl<C> Node<C> {
     /// write's slot is past it, unless a copy of the write proposed by an
     /// earlier leader sits in a slot below, committed but not yet applied
     /// (found by the simulator: a new leader answered such a read at slot
-    /// 318 after slots up to 359 were committed). The read keeps its read
-    /// index, and is refused if the write runs below it
+    /// 318 after slots up to 359 were committed), or the write itself was
+    /// committed but not yet applied when the read arrived. The read keeps
+    /// its read index and, if the write runs below it, waits for it
     /// (`AfterWrite::read_index`).
     fn may_answer_after_a_write(&self) -> bool {
         self.replica.holds_lease() || self.serves_stale_reads()
