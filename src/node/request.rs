@@ -64,8 +64,10 @@ pub(super) struct WaitingWrite<C> {
 /// The rules (`order.rs`):
 /// - a read behind a pending write is answered right after that write
 ///   runs, before anything after it (`after_writes`), if the write waits
-///   here for its slot and this leader held a lease, with every committed
-///   slot applied, when the read arrived. Otherwise a leader sends it
+///   here for its slot (or, for a forwarded read, has yet to arrive) and
+///   this leader held a lease when the read arrived; if the write runs
+///   below the slots committed then, the read waits for those
+///   (`AfterWrite::read_index`). Otherwise a leader sends it
 ///   through the log, where the store runs it after its `prev`, the
 ///   session's last write, wherever the two land; a follower forwards it
 ///   as a read naming that write, and the leader places it

@@ -308,8 +308,7 @@ impl<C> Node<C> {
         let read = !self.goes_through_log(&forwarded.request);
         if read {
             self.forwarded_reads -= 1;
-        }
-        if !read {
+        } else {
             self.left(forwarded.request.command.session, forwarded.request.command.seq, false);
         }
         Some(forwarded)
