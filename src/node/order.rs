@@ -260,8 +260,9 @@ impl<C> Node<C> {
     /// A snapshot from a peer replaced the store: the writes reads wait
     /// for may be in it.
     pub(super) fn answer_reads_after_snapshot(&mut self) {
-        let sessions: Vec<SessionId> =
+        let mut sessions: Vec<SessionId> =
             self.sessions_waiting.iter().filter(|(_, w)| !w.after_writes.is_empty()).map(|(s, _)| *s).collect();
+        sessions.sort_unstable();
         for session in sessions {
             self.answer_reads_after(session, u64::MAX);
         }

@@ -401,7 +401,10 @@ impl<C> Node<C> {
         // Waiting behind their session's commands. A held write may have
         // been applied if it was handed here by another leader.
         let mut late = Vec::new();
-        for session in self.sessions_waiting.values_mut() {
+        let mut sessions: Vec<SessionId> = self.sessions_waiting.keys().copied().collect();
+        sessions.sort_unstable();
+        for id in sessions {
+            let session = self.sessions_waiting.get_mut(&id).expect("listed");
             let (expired, fresh): (VecDeque<_>, _) =
                 std::mem::take(&mut session.after_writes).into_iter().partition(|a| a.request.deadline_us <= now);
             session.after_writes = fresh;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::anatomy::Anatomy;
 use super::config::NodeConfig;
 use super::output::Output;
-use super::request::{Forwarded, Request, SessionWaiting, Unsynced, WaitingRead, WaitingWrites};
+use super::request::{Forwarded, Request, SessionsWaiting, Unsynced, WaitingRead, WaitingWrites};
 use crate::kv::{Command, KvStore, SessionId};
 use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot, SlotMap};
 
@@ -55,7 +55,7 @@ pub struct Node<C> {
 
     // ---- the request table ----
     pub(super) waiting_writes: WaitingWrites<C>,
-    pub(super) sessions_waiting: BTreeMap<SessionId, SessionWaiting<C>>,
+    pub(super) sessions_waiting: SessionsWaiting<C>,
     /// Requests their session's order let go (`order.rs`), submitted
     /// after what let them go.
     pub(super) released: VecDeque<Request<C>>,
@@ -128,7 +128,7 @@ impl<C> Node<C> {
             last_expire_tick: 0,
             last_reclaim_tick: 0,
             waiting_writes: WaitingWrites::default(),
-            sessions_waiting: BTreeMap::new(),
+            sessions_waiting: SessionsWaiting::default(),
             released: VecDeque::new(),
             reads_due: BTreeSet::new(),
             waiting_reads: SlotMap::new(),
