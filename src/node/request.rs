@@ -95,7 +95,7 @@ pub(super) struct SessionWaiting<C> {
 /// A multiset of sequence numbers: a forward retried while its first
 /// copy is still waiting is two. Sorted `(seq, copies)` pairs in a deque:
 /// a session's commands arrive in sequence order and mostly leave in it,
-/// so an entry is added at the back and removed near the front, and the
+/// so an entry lands at the back and leaves near the front, and the
 /// few entries (about a pipeline's depth) are searched in place. Every
 /// read and write at the node passes through one (see `SessionsWaiting`).
 #[derive(Default)]
@@ -103,16 +103,10 @@ pub(super) struct Counts(VecDeque<(u64, u32)>);
 
 impl Counts {
     pub fn add(&mut self, seq: u64) {
-        match self.0.back_mut() {
-            Some((last, count)) if *last == seq => *count += 1,
-            Some((last, _)) if *last > seq => {
-                let at = self.0.partition_point(|&(s, _)| s < seq);
-                match self.0.get_mut(at) {
-                    Some((s, count)) if *s == seq => *count += 1,
-                    _ => self.0.insert(at, (seq, 1)),
-                }
-            }
-            _ => self.0.push_back((seq, 1)),
+        let at = self.0.partition_point(|&(s, _)| s < seq);
+        match self.0.get_mut(at) {
+            Some((s, count)) if *s == seq => *count += 1,
+            _ => self.0.insert(at, (seq, 1)),
         }
     }
 
