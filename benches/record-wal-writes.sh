@@ -244,8 +244,8 @@ else:
     ]
 lines = head + [
     "SET -c 1: `redis-benchmark -c 1 -t set -d 100` at the leader, with the leader's WAL sync p50 over it",
-    "(`INFO latency`, `wal_sync`: the histogram's bucket bound; buckets are quarter powers of two, so",
-    "319 us means 256-319 us). 2k/s and 10k/s: `loadgen run --read-ratio 0.5 --connections 16` over",
+    "(`INFO latency`, `wal_sync`: the histogram's bucket bound; a bucket is a sixteenth of a power of two, so",
+    "271 us means 256-271 us). 2k/s and 10k/s: `loadgen run --read-ratio 0.5 --connections 16` over",
     "every node, 10 s after a 2 s warmup. CPU: the servers' user + system ticks per operation over 8 s",
     "of the 10k/s window (all three nodes, every thread, io_uring's workers included; block-layer",
     "completions in kernel threads are charged to no system). WAL sync p99 and max at 10k/s: each",
