@@ -385,9 +385,7 @@ impl<C> Node<C> {
             }
         };
         for queue in [&mut self.parked, &mut self.held] {
-            let (late, fresh): (VecDeque<_>, VecDeque<_>) =
-                std::mem::take(queue).into_iter().partition(|r| r.deadline_us <= now);
-            *queue = fresh;
+            let late = take_expired(queue, now, |r| r.deadline_us);
             for request in late {
                 let reply = not_applied(&request);
                 match request.waiter {
@@ -405,14 +403,8 @@ impl<C> Node<C> {
         sessions.sort_unstable();
         for id in sessions {
             let session = self.sessions_waiting.get_mut(&id).expect("listed");
-            let (expired, fresh): (VecDeque<_>, _) =
-                std::mem::take(&mut session.after_writes).into_iter().partition(|a| a.request.deadline_us <= now);
-            session.after_writes = fresh;
-            late.extend(expired.into_iter().map(|a| a.request));
-            let (expired, fresh): (VecDeque<_>, _) =
-                std::mem::take(&mut session.held).into_iter().partition(|r| r.deadline_us <= now);
-            session.held = fresh;
-            late.extend(expired);
+            late.extend(take_expired(&mut session.after_writes, now, |a| a.request.deadline_us).map(|a| a.request));
+            late.extend(take_expired(&mut session.held, now, |r| r.deadline_us));
             // What an expired command held goes on.
             self.released.extend(session.releasable());
         }
@@ -505,5 +497,40 @@ fn refusal_reply(reason: &ForwardRefusal) -> Reply {
         ForwardRefusal::Busy => Reply::Error("BUSY the shard's proposal queue is full; retry later".into()),
         ForwardRefusal::TooLarge => Reply::Error("ERR command larger than the batch limit".into()),
         ForwardRefusal::NotLeader { .. } => Reply::Error("CLUSTERDOWN no leader".into()),
+    }
+}
+
+/// Take the entries of `queue` whose deadline (`deadline_us`) is `now` or
+/// earlier, in order, keeping the rest in order. Leaves the queue as it is,
+/// without rebuilding it, when nothing expired (the common case: this runs
+/// for every waiting session every few ticks).
+fn take_expired<T>(
+    queue: &mut VecDeque<T>,
+    now: u64,
+    deadline_us: impl Fn(&T) -> u64,
+) -> std::collections::vec_deque::IntoIter<T> {
+    if !queue.iter().any(|item| deadline_us(item) <= now) {
+        return VecDeque::new().into_iter();
+    }
+    let (late, fresh): (VecDeque<T>, VecDeque<T>) =
+        std::mem::take(queue).into_iter().partition(|item| deadline_us(item) <= now);
+    *queue = fresh;
+    late.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_expired_keeps_both_sides_in_order_and_an_unexpired_queue_as_it_was() {
+        let mut queue: VecDeque<u64> = [5, 1, 7, 3, 9].into_iter().collect();
+        let capacity = queue.capacity();
+        assert_eq!(take_expired(&mut queue, 0, |&d| d).count(), 0);
+        assert_eq!(queue, [5, 1, 7, 3, 9], "nothing expired: untouched");
+        assert_eq!(queue.capacity(), capacity);
+        let late: Vec<u64> = take_expired(&mut queue, 5, |&d| d).collect();
+        assert_eq!(late, [5, 1, 3], "the expired, in queue order (a deadline equal to now counts)");
+        assert_eq!(queue, [7, 9], "the rest, in queue order");
     }
 }
