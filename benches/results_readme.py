@@ -962,7 +962,7 @@ def section_pairs(out):
                "five interleaved rounds of the leader's CPU per GET alone (each on a fresh cluster: 1M SETs, then "
                "3M GETs under `-c 50 -P 16`, the leader's user + system ticks over the GETs; ad hoc, not a script "
                "here) gave medians of 2.23 µs at f1644c3a, 2.02 at e5009fd0, 2.00 at 80d48eb7, 1.96 at dac0c8ba and "
-               "2.21 at 14f48375 (the order bookkeeping in hash tables), each build's rounds spreading by 0.3-1.5 "
+               "2.21 at 14f48375 (the order bookkeeping in hash tables), each build's rounds spreading by 0.2-1.6 "
                "µs; and section 9's newest bundle met the `-P 16` GET goal at dede32bf. Read `order-work`'s gap as "
                "this host's spread, not a found regression.\n")
 
