@@ -95,11 +95,16 @@ def segments(trace, pids_file, run):
         print(f"# run {run}: no client or no leader in the trace")
         return
     # The leader's connection to the client: paxoskv's replies are 5 bytes
-    # ("+OK\r\n"); in the floor, the socket the leader reads first after the
-    # client's first send (nothing else reaches it while the client waits).
+    # ("+OK\r\n"); in the floor, the socket the leader most often reads
+    # first after a send of the client's (the trace may begin with a
+    # follower's answer to an earlier request in flight).
     if pids_file == "floor":
-        first_send = next(i for i, e in enumerate(ev) if e[1] == client and e[3] == "send")
-        client_fd = next(e[4] for e in ev[first_send:] if e[1] == leader and e[3] == "recv")
+        firsts = {}
+        for i, e in enumerate(ev):
+            if e[1] == client and e[3] == "send":
+                fd = next((x[4] for x in ev[i:] if x[1] == leader and x[3] == "recv"), None)
+                firsts[fd] = firsts.get(fd, 0) + 1
+        client_fd = max(firsts, key=firsts.get)
     else:
         client_fd = next(e[4] for e in ev if e[1] == leader and e[3] == "send" and e[5] == 5)
     followers = sorted(nodes - {leader})
@@ -129,11 +134,11 @@ def segments(trace, pids_file, run):
             first = None
             for f in followers:
                 e_ = step_after(d, f)
-                f_ = find(e_, lambda e, f=f: e[1] == f and e[3] == "recv")
-                g = find(f_, lambda e, f=f: e[1] == f and e[3] == "send")
-                if first is None or ev[g][0] < ev[first[2]][0]:
+                f_ = None if e_ is None else find(e_, lambda e, f=f: e[1] == f and e[3] == "recv")
+                g = None if f_ is None else find(f_, lambda e, f=f: e[1] == f and e[3] == "send")
+                if g is not None and (first is None or ev[g][0] < ev[first[2]][0]):
                     first = (e_, f_, g, f)
-            e_, f_, g, follower = first
+            e_, f_, g, follower = first  # None: no follower answered before the trace ended
             h = step_after(g, leader)
             i_ = find(h, lambda e: e[1] == leader and e[3] == "recv" and e[4] != client_fd)
             j = find(i_, lambda e: e[1] == leader and e[3] == "send" and e[4] == client_fd)
