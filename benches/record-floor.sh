@@ -14,7 +14,7 @@
 #                  op at each replica, in the data directory's filesystem
 #   paxoskv sync   a fresh cluster, durability sync (the default), -c 1 SET
 # Each: p50 latency, and the servers' CPU per op (all three nodes; for the
-# floor its replica threads). Then the same systems at --rate ops/s (10,000)
+# floor its replicas: threads, or processes on glommio). Then the same systems at --rate ops/s (10,000)
 # from 16 connections, all SETs at the leader: `loadgen run --read-ratio 0`
 # against the servers (CPU over a 9 s window), `loadgen floor --clients 16
 # --rate` (its leader batches what it read in one pass).

@@ -29,15 +29,16 @@
 # consensus code; see benches/record-floor.sh): a single client with and
 # without an O_DIRECT write + fdatasync per replica, and 16 paced clients at
 # 10,000 ops/s with 3 replicas (a write) and with 1 (a read at the leader);
-# and the single client's floors again with each replica on a glommio
-# executor (`--runtime glommio`), the runtime paxoskv's nodes run on; the
+# and the single client's and the paced clients' floors again with each
+# replica on a glommio executor (`--runtime glommio`), the runtime
+# paxoskv's nodes run on; the
 # open-2k step's mix against the floor (16 paced clients at 2,000 ops/s,
 # half of them reads the leader answers at once, the writes durable with
 # a group commit at every replica: the tail the machine gives that mix);
 # and the p16 step's SETs against the floor serving RESP (`loadgen floor
 # --serve`), with and without a disk (group commit at every replica).
-# The table marks a goal whose bound even the floor misses here, and a
-# single-client goal whose bound the floor on glommio misses.
+# The table marks a goal whose bound even the floor misses here, and one
+# whose bound the floor on glommio misses (the single-client and CPU goals).
 #
 # Writes results/goals/<label>-<UTC time>/: README.md (the tables, the goals
 # met or missed), goals.json, and every raw output (CSVs, loadgen bundles,
@@ -214,6 +215,8 @@ floor_run c1-sync-glommio --runtime glommio --ops 20000 --sync-dir "$work"
 floor_run c1-none-glommio --runtime glommio --ops 20000
 floor_run rate-3 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 floor_run rate-1 --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
+floor_run rate-3-glommio --runtime glommio --clients 16 --rate 10000 --ops 100000 --warmup 20000
+floor_run rate-1-glommio --runtime glommio --replicas 1 --clients 16 --rate 10000 --ops 100000 --warmup 20000
 floor_run open-2k --clients 16 --rate 2000 --read-ratio 0.5 --ops 20000 --warmup 4000 --sync-dir "$work" --group-commit
 floor_p16 p16-sync --sync-dir "$work" --group-commit
 floor_p16 p16-none

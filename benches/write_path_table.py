@@ -2,7 +2,7 @@
 """A single client's write, hop by hop across the processes (benches/record-write-path.sh).
 
   write_path_table.py segments TRACE PIDS RUN   one run's segments (lines for runs.txt); PIDS "floor":
-                                                a trace of `loadgen floor --runtime glommio` (one process)
+                                                a trace of `loadgen floor --runtime glommio`
   write_path_table.py table OUT COMMAND COMMIT DURABILITY SECONDS   README.md from OUT/runs.txt
 
 TRACE is `perf script -F comm,pid,tid,time,event,trace` of sched_wakeup,
@@ -72,8 +72,9 @@ def events(path):
 def segments(trace, pids_file, run):
     ev = events(trace)
     if pids_file == "floor":
-        # `loadgen floor --runtime glommio`: one process, a thread per replica
-        # and one blocking client thread; each event goes by its thread. The
+        # `loadgen floor --runtime glommio`: an executor thread per replica
+        # (a process each since stop 49, one process's threads before) and
+        # one blocking client thread; each event goes by its thread. The
         # client is the thread that sends and never enters io_uring; the
         # leader, of the others, the one that reads the most (from the
         # client and every follower).

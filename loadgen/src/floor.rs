@@ -16,9 +16,11 @@
 //! figures (`benches/record-floor.sh`), it splits the gap to the hardware
 //! into what the machine charges and what the server adds. Threads wake
 //! and switch like processes do, so four threads stand for four processes.
-//! `--runtime glommio` runs each replica on a glommio executor instead (as
-//! paxoskv's nodes run), which splits the server's part once more: what
-//! the runtime costs per message, and what the node's own work adds.
+//! `--runtime glommio` runs each replica on a glommio executor in a process
+//! of its own instead (as paxoskv's nodes run), which splits the server's
+//! part once more: what the runtime costs per message, and what the node's
+//! own work adds. Every mode but `--group-commit` and `--serve` runs on
+//! either.
 //!
 //! A sync per batch on the replica's own thread stops everything else that
 //! replica does, so at a high rate the blocking replicas fall behind.
@@ -47,10 +49,11 @@ use std::time::{Duration, Instant};
 
 mod disk;
 mod glommio_replicas;
+mod processes;
 mod serve;
 
 use disk::{disk_path, Disk, RemoveOnDrop, Syncer};
-use glommio_replicas::{glommio_follower, glommio_leader, on_glommio};
+pub use processes::replica_from_env;
 
 #[derive(clap::Args)]
 pub struct FloorArgs {
@@ -73,16 +76,17 @@ pub struct FloorArgs {
     #[arg(long, value_name = "DIR")]
     pub sync_dir: Option<PathBuf>,
     /// How the replicas run: `blocking` (a thread each, blocking syscalls
-    /// and poll(2)), or `glommio` (a glommio executor each, as paxoskv's
-    /// nodes run: io_uring, its reactor and timers; the disk writes, if
-    /// any, stay blocking). The client is the same blocking thread in both.
+    /// and poll(2)), or `glommio` (a glommio executor each, in a process of
+    /// its own, as paxoskv's nodes run: io_uring, its reactor and timers;
+    /// the disk writes, if any, stay blocking). The clients are the same
+    /// blocking threads in both.
     #[arg(long, value_enum, default_value_t = Runtime::Blocking)]
     pub runtime: Runtime,
     /// Clients, each with one request outstanding on its own connection.
-    /// With more than one (blocking runtime only) the leader batches: the
-    /// requests it read in one pass go to every follower as one message,
-    /// with one disk write per replica under --sync-dir, as a leader that
-    /// batches its accepts does.
+    /// With more than one the leader batches: the requests it read in one
+    /// pass (of its poll(2) loop, or of its glommio executor) go to every
+    /// follower as one message, with one disk write per replica under
+    /// --sync-dir, as a leader that batches its accepts does.
     #[arg(long, default_value_t = 1)]
     pub clients: usize,
     /// With --sync-dir (blocking runtime): each replica's disk on a thread
@@ -97,10 +101,10 @@ pub struct FloorArgs {
     /// client sends as soon as its last reply came.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Fraction of the ops that are reads (blocking runtime): the leader
-    /// answers a read at once, with no follower and no disk, as a leader
-    /// answers a read under its lease; the rest are replicated writes. The
-    /// open-loop goals' mix is 0.5. 0: every op is a write.
+    /// Fraction of the ops that are reads: the leader answers a read at
+    /// once, with no follower and no disk, as a leader answers a read under
+    /// its lease; the rest are replicated writes. The open-loop goals' mix
+    /// is 0.5. 0: every op is a write.
     #[arg(long, default_value_t = 0.0)]
     pub read_ratio: f64,
     /// Serve RESP clients on ADDR instead of driving built-in clients:
@@ -242,9 +246,6 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if !(1..=1024).contains(&args.clients) {
         return Err(format!("--clients must be 1 to 1024 (not {})", args.clients));
     }
-    if args.clients > 1 && args.runtime == Runtime::Glommio {
-        return Err("--clients above 1 needs --runtime blocking (the glommio leader serves one client)".into());
-    }
     if args.group_commit && (args.sync_dir.is_none() || args.runtime != Runtime::Blocking) {
         return Err("--group-commit needs --sync-dir and --runtime blocking".into());
     }
@@ -254,78 +255,26 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     if !(0.0..=1.0).contains(&args.read_ratio) {
         return Err(format!("--read-ratio must be from 0 to 1 (not {})", args.read_ratio));
     }
-    if args.read_ratio > 0.0 && (args.runtime != Runtime::Blocking || args.request_bytes <= ACK_BYTES) {
-        return Err(format!(
-            "--read-ratio needs --runtime blocking and --request-bytes above {ACK_BYTES} (a request says it is a read)"
-        ));
+    if args.read_ratio > 0.0 && args.request_bytes <= ACK_BYTES {
+        return Err(format!("--read-ratio needs --request-bytes above {ACK_BYTES} (a request says it is a read)"));
     }
     let n = args.replicas;
     let _files = args.sync_dir.as_ref().map(|dir| RemoveOnDrop((0..n).map(|i| disk_path(dir, i)).collect()));
-    let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
-        Some(dir) => (0..n).map(|i| Disk::create(&disk_path(dir, i)).map(Some)).collect::<Result<_, _>>()?,
-        None => (0..n).map(|_| None).collect(),
-    };
-
-    let listen = || TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a loopback port: {e}"));
-    let leader_listener = listen()?;
-    let leader_addr = leader_listener.local_addr().map_err(|e| e.to_string())?;
-    let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
     let total = args.warmup + args.ops;
-    let request_bytes = args.request_bytes;
-    let runtime = args.runtime;
-    let client_count = args.clients;
-    let group_commit = args.group_commit;
-    let replicated = Arc::new(AtomicU64::new(0));
-    let replicated_at_leader = replicated.clone();
-
-    let (follower_addrs, mut threads) = start_followers(disks.drain(1..), args, total, &cpu_tx)?;
-    let leader_disk = disks.pop().flatten();
-    threads.push(std::thread::spawn(move || {
-        let result = (|| {
-            let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
-            let mut clients = Vec::new();
-            for _ in 0..client_count {
-                let (client, _) = leader_listener.accept().map_err(|e| e.to_string())?;
-                client.set_nodelay(true).map_err(|e| e.to_string())?;
-                clients.push(client);
-            }
-            let helpers = match runtime {
-                Runtime::Blocking => {
-                    let setup = LeaderSetup { request_bytes, total, group_commit, replicated: replicated_at_leader };
-                    leader(clients, followers, leader_disk, setup)?
-                }
-                Runtime::Glommio => {
-                    let client = clients.pop().expect("one client (checked above)");
-                    on_glommio("floor-leader", move || {
-                        glommio_leader(client, followers, leader_disk, request_bytes, total)
-                    })?;
-                    replicated_at_leader.store(total, Relaxed); // no reads on glommio (checked above)
-                    Duration::ZERO
-                }
-            };
-            Ok(thread_cpu() + helpers)
-        })();
-        let _ = cpu_tx.send(result);
-    }));
-
+    let (streams, replicas) = match args.runtime {
+        Runtime::Blocking => start_threads(args)?,
+        Runtime::Glommio => processes::start(args).map(|(streams, running)| (streams, Replicas::Processes(running)))?,
+    };
     let started = Instant::now();
-    let client = drive_all(leader_addr, args, request_bytes);
+    let client = drive_all(streams, args);
     let elapsed = started.elapsed();
     if let Err(e) = client {
         // A replica's error explains the client's (it only sees a closed
         // socket); a replica still waiting for its peers is abandoned.
-        while let Ok(result) = cpu_rx.recv_timeout(Duration::from_secs(1)) {
-            result?;
-        }
+        replicas.finish(true)?;
         return Err(e);
     }
-    let mut cpu = Duration::ZERO;
-    for result in cpu_rx.iter() {
-        cpu += result?;
-    }
-    for thread in threads {
-        thread.join().map_err(|_| "a replica thread panicked".to_string())?;
-    }
+    let (cpu, replicated) = replicas.finish(false)?;
     let mut latencies = client?;
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
@@ -336,7 +285,7 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
         rate: args.rate,
         achieved_ops_per_s: total as f64 / elapsed.as_secs_f64(),
         read_ratio: args.read_ratio,
-        replicated_ops: replicated.load(Relaxed),
+        replicated_ops: replicated,
         ops: args.ops,
         sync: args.sync_dir.is_some(),
         group_commit: args.group_commit,
@@ -348,16 +297,55 @@ pub fn floor(args: &FloorArgs) -> Result<FloorResult, String> {
     })
 }
 
-/// One thread per follower (each disk in `disks` is one follower's),
-/// listening on a loopback port of its own; their addresses, and the
-/// threads, each of which sends its CPU time (or its error) on `cpu_tx`.
+/// The replicas of a run, until they end.
+enum Replicas {
+    /// Blocking replicas, a thread each; each sends its CPU time (or its
+    /// error) on `cpu`, and the leader counts the writes it replicated.
+    Threads {
+        threads: Vec<std::thread::JoinHandle<()>>,
+        cpu: mpsc::Receiver<Result<Duration, String>>,
+        replicated: Arc<AtomicU64>,
+    },
+    /// Glommio replicas, a process each (`processes`).
+    Processes(processes::Running),
+}
+
+impl Replicas {
+    /// Wait for every replica to end: their CPU time and the writes the
+    /// leader replicated, or the first replica's error. After a client
+    /// failed, a replica still waiting for its peers is abandoned.
+    fn finish(self, client_failed: bool) -> Result<(Duration, u64), String> {
+        match self {
+            Replicas::Threads { threads, cpu, replicated } => {
+                let mut total = Duration::ZERO;
+                if client_failed {
+                    while let Ok(result) = cpu.recv_timeout(Duration::from_secs(1)) {
+                        result?;
+                    }
+                    return Ok((total, 0));
+                }
+                for result in cpu.iter() {
+                    total += result?;
+                }
+                for thread in threads {
+                    thread.join().map_err(|_| "a replica thread panicked".to_string())?;
+                }
+                Ok((total, replicated.load(Relaxed)))
+            }
+            Replicas::Processes(running) => running.finish(client_failed),
+        }
+    }
+}
+
+/// One blocking follower per disk in `disks`, a thread each, listening on
+/// a loopback port of its own; their addresses, and the threads, each of
+/// which sends its CPU time (or its error) on `cpu_tx`.
 fn start_followers(
     disks: impl Iterator<Item = Option<Disk>>,
     args: &FloorArgs,
-    total: u64,
     cpu_tx: &mpsc::Sender<Result<Duration, String>>,
 ) -> Result<(Vec<std::net::SocketAddr>, Vec<std::thread::JoinHandle<()>>), String> {
-    let (runtime, request_bytes, group_commit) = (args.runtime, args.request_bytes, args.group_commit);
+    let (request_bytes, group_commit) = (args.request_bytes, args.group_commit);
     let mut threads = Vec::new();
     let mut addrs = Vec::new();
     for disk in disks {
@@ -368,13 +356,7 @@ fn start_followers(
             let result = (|| {
                 let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let helpers = match runtime {
-                    Runtime::Blocking => follower(stream, disk, request_bytes, group_commit)?,
-                    Runtime::Glommio => {
-                        on_glommio("floor-follower", move || glommio_follower(stream, disk, request_bytes, total))?;
-                        Duration::ZERO
-                    }
-                };
+                let helpers = follower(stream, disk, request_bytes, group_commit)?;
                 Ok(thread_cpu() + helpers)
             })();
             let _ = cpu_tx.send(result);
@@ -383,16 +365,60 @@ fn start_followers(
     Ok((addrs, threads))
 }
 
+/// The blocking replicas, a thread each (the leader's on a loopback port,
+/// each follower on one of its own); the clients' connections to the leader.
+fn start_threads(args: &FloorArgs) -> Result<(Vec<TcpStream>, Replicas), String> {
+    let n = args.replicas;
+    let mut disks: Vec<Option<Disk>> = match &args.sync_dir {
+        Some(dir) => (0..n).map(|i| Disk::create(&disk_path(dir, i)).map(Some)).collect::<Result<_, _>>()?,
+        None => (0..n).map(|_| None).collect(),
+    };
+    let listen = || TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a loopback port: {e}"));
+    let leader_listener = listen()?;
+    let leader_addr = leader_listener.local_addr().map_err(|e| e.to_string())?;
+    let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
+    let setup = LeaderSetup {
+        request_bytes: args.request_bytes,
+        total: args.warmup + args.ops,
+        group_commit: args.group_commit,
+        replicated: Arc::new(AtomicU64::new(0)),
+    };
+    let replicated = setup.replicated.clone();
+    let client_count = args.clients;
+    let (follower_addrs, mut threads) = start_followers(disks.drain(1..), args, &cpu_tx)?;
+    let leader_disk = disks.pop().flatten();
+    threads.push(std::thread::spawn(move || {
+        let result = (|| {
+            let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;
+            let mut clients = Vec::new();
+            for _ in 0..client_count {
+                let (client, _) = leader_listener.accept().map_err(|e| e.to_string())?;
+                client.set_nodelay(true).map_err(|e| e.to_string())?;
+                clients.push(client);
+            }
+            let helpers = leader(clients, followers, leader_disk, setup)?;
+            Ok(thread_cpu() + helpers)
+        })();
+        let _ = cpu_tx.send(result);
+    }));
+    // The leader accepts them in its thread (beyond the listen backlog a
+    // connect waits for that).
+    let streams = (0..client_count).map(|_| connect(leader_addr)).collect::<Result<Vec<_>, _>>()?;
+    Ok((streams, Replicas::Threads { threads, cpu: cpu_rx, replicated }))
+}
+
 /// Every client on its own thread; the latencies (µs) of the measured
 /// ops of all of them. Client `c` of `C` makes its share of the warm-up
 /// and of the measured ops; with a rate, its requests are due every `C /
 /// rate` seconds, offset by `c / rate`.
-fn drive_all(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usize) -> Result<Vec<f64>, String> {
+fn drive_all(streams: Vec<TcpStream>, args: &FloorArgs) -> Result<Vec<f64>, String> {
     let clients = args.clients as u64;
     let share = |total: u64, c: u64| total / clients + u64::from(c < total % clients);
     let start = Instant::now() + Duration::from_millis(10); // all clients connected by then
+    let request_bytes = args.request_bytes;
     let threads: Vec<_> = (0..clients)
-        .map(|c| {
+        .zip(streams)
+        .map(|(c, stream)| {
             let (warmup, ops) = (share(args.warmup, c), share(args.ops, c));
             let schedule = (args.rate > 0.0).then(|| {
                 (
@@ -401,7 +427,7 @@ fn drive_all(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usiz
                 )
             });
             let reads = Reads::new(args.read_ratio, c);
-            std::thread::spawn(move || drive(leader, warmup, ops, request_bytes, schedule, reads))
+            std::thread::spawn(move || drive(stream, warmup, ops, request_bytes, schedule, reads))
         })
         .collect();
     let mut latencies = Vec::with_capacity(args.ops as usize);
@@ -420,14 +446,13 @@ fn drive_all(leader: std::net::SocketAddr, args: &FloorArgs, request_bytes: usiz
 /// once; the latencies (µs) of the `ops` after the warm-up, from the due
 /// time (else from the send).
 fn drive(
-    leader: std::net::SocketAddr,
+    mut stream: TcpStream,
     warmup: u64,
     ops: u64,
     request_bytes: usize,
     schedule: Option<(Instant, Duration)>,
     reads: Reads,
 ) -> Result<Vec<f64>, String> {
-    let mut stream = connect(leader)?;
     let mut request = vec![0x5a; request_bytes];
     let mut reply = [0u8; ACK_BYTES];
     let mut latencies = Vec::with_capacity(ops as usize);

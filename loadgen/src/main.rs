@@ -72,6 +72,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A replica process of `loadgen floor --runtime glommio`, started by
+    // the floor itself: no command line of its own.
+    if let Some(ended) = floor::replica_from_env() {
+        return match ended {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen floor replica: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(run_args) => run_command(&run_args),

@@ -1,21 +1,34 @@
-//! `--runtime glommio`: a single client's messages with each replica on a
+//! `--runtime glommio`: the floor's messages with each replica on a
 //! glommio executor, as paxoskv's nodes run (the disk writes, if any,
-//! stay blocking).
+//! stay blocking, on the executor's thread).
+//!
+//! The leader is a few tasks, shaped as a node's are: a task per client
+//! connection reads its requests (a read is answered there and then, a
+//! write handed on and its answer awaited), the *replicator* sends the
+//! writes that arrived in one pass of the executor to every follower as one
+//! batch (the wire format of the blocking replicas: `[count u32][count
+//! requests]`, answered with the batch's number) and makes it durable here,
+//! and a task per follower reads its answers and answers the batches a
+//! majority has.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::disk::Disk;
-use super::ACK_BYTES;
+use super::{ACK_BYTES, READ};
 
 /// Run `task` on a glommio executor made on this thread (unbound, like a
 /// local paxoskv cluster's), until it ends.
-pub(super) fn on_glommio<F, T>(name: &str, task: F) -> Result<(), String>
+pub(super) fn on_glommio<F, T, R>(name: &str, task: F) -> Result<R, String>
 where
     F: FnOnce() -> T,
-    T: std::future::Future<Output = Result<(), String>>,
+    T: std::future::Future<Output = Result<R, String>>,
 {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name(name)
@@ -31,74 +44,214 @@ fn to_glommio(stream: TcpStream) -> Result<glommio::net::TcpStream, String> {
     Ok(unsafe { glommio::net::TcpStream::from_raw_fd(stream.into_raw_fd()) })
 }
 
-/// A follower on glommio, for one client: each request is its own
-/// message, answered with its op number.
+/// A follower on glommio: each batch in, made durable if asked, answered
+/// with its number; it ends when the leader hangs up.
 pub(super) async fn glommio_follower(
     stream: TcpStream,
     mut disk: Option<Disk>,
     request_bytes: usize,
-    total: u64,
 ) -> Result<(), String> {
     let mut stream = to_glommio(stream)?;
-    let mut request = vec![0u8; request_bytes];
-    for _ in 0..total {
-        stream.read_exact(&mut request).await.map_err(|e| format!("follower: reading: {e}"))?;
+    let mut header = [0u8; 4];
+    let mut body = Vec::new();
+    for batch in 0u64.. {
+        match stream.read_exact(&mut header).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("follower: reading: {e}")),
+        }
+        body.resize(u32::from_le_bytes(header) as usize * request_bytes, 0);
+        stream.read_exact(&mut body).await.map_err(|e| format!("follower: reading a batch: {e}"))?;
         if let Some(disk) = &mut disk {
             disk.write_and_sync()?;
         }
-        stream.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("follower: answering: {e}"))?;
+        stream.write_all(&batch.to_le_bytes()).await.map_err(|e| format!("follower: answering: {e}"))?;
     }
     Ok(())
 }
 
-/// A leader on glommio for one client, one request per message: a task per follower reads its answers and
-/// passes them on through a channel, as a node's peer readers hand frames
-/// to its driver.
+/// What the leader's tasks share: the writes waiting for the next batch,
+/// and the batches sent and not yet answered.
+struct LeaderState {
+    /// Writes read since the last batch: their client and request.
+    pending: Vec<(usize, Vec<u8>)>,
+    /// Per follower: batches below this are durable there.
+    acks: Vec<u64>,
+    /// Batches sent (each durable here by then: the disk write is blocking).
+    sent: u64,
+    /// The clients of each batch sent and not yet answered, oldest first.
+    unanswered: VecDeque<(u64, Vec<usize>)>,
+    /// A clients' task waits on its channel for its write's answer.
+    answers: Vec<LocalSender<()>>,
+    /// Writes replicated.
+    replicated: u64,
+    /// The leader has hung up on the followers (the end of the run).
+    hung_up: bool,
+    /// The first error a task met.
+    failure: Option<String>,
+}
+
+impl LeaderState {
+    /// Answer the oldest batches that a majority (the leader and half the
+    /// followers) has.
+    fn answer_ready(&mut self) {
+        let needed = self.acks.len() / 2;
+        while let Some((number, _)) = self.unanswered.front() {
+            if self.acks.iter().filter(|a| **a > *number).count() < needed {
+                break;
+            }
+            let (_, clients) = self.unanswered.pop_front().expect("a front");
+            for c in clients {
+                // Unbounded: never full. After a failure there are no senders.
+                if let Some(answer) = self.answers.get(c) {
+                    let _ = answer.try_send(());
+                }
+            }
+        }
+    }
+
+    /// Record the first error; every client task waiting for an answer
+    /// then hears its channel close and ends, closing its connection.
+    fn fail(&mut self, error: String) {
+        self.failure.get_or_insert(error);
+        self.answers.clear();
+    }
+}
+
+/// A leader on glommio for `clients`: reads (`--read-ratio`) answered at
+/// once, writes replicated in batches (see the module's note). Returns the
+/// writes it replicated.
 pub(super) async fn glommio_leader(
-    client: TcpStream,
+    clients: Vec<TcpStream>,
     followers: Vec<TcpStream>,
     mut disk: Option<Disk>,
     request_bytes: usize,
-    total: u64,
-) -> Result<(), String> {
-    let needed = followers.len() / 2;
-    let mut client = to_glommio(client)?;
-    let (answers, answered) = glommio::channels::local_channel::new_unbounded::<usize>();
-    // The channel closes when the last reader task lets go of it.
-    let answers = std::rc::Rc::new(answers);
+) -> Result<u64, String> {
+    let (kick, kicked) = local_channel::new_bounded::<()>(1);
+    let mut answer_senders = Vec::new();
+    let mut answer_receivers = Vec::new();
+    for _ in &clients {
+        let (tx, rx) = local_channel::new_unbounded::<()>();
+        answer_senders.push(tx);
+        answer_receivers.push(rx);
+    }
+    let state = Rc::new(RefCell::new(LeaderState {
+        pending: Vec::new(),
+        acks: vec![0; followers.len()],
+        sent: 0,
+        unanswered: VecDeque::new(),
+        answers: answer_senders,
+        replicated: 0,
+        hung_up: false,
+        failure: None,
+    }));
+    let kick = Rc::new(kick);
+    let mut client_tasks = Vec::new();
+    for (c, (client, answered)) in clients.into_iter().zip(answer_receivers).enumerate() {
+        let (state, kick) = (state.clone(), kick.clone());
+        let stream = to_glommio(client)?;
+        client_tasks.push(glommio::spawn_local(async move {
+            if let Err(e) = serve_client(c, stream, request_bytes, &state, &kick, answered).await {
+                state.borrow_mut().fail(e);
+            }
+        }));
+    }
+    drop(kick); // the replicator's channel closes when the last client task ends
     let mut writers = Vec::new();
-    for (i, follower) in followers.into_iter().enumerate() {
+    let mut readers = Vec::new();
+    for (f, follower) in followers.into_iter().enumerate() {
         let (mut reader, writer) = futures_lite::io::split(to_glommio(follower)?);
         writers.push(writer);
-        let answers = answers.clone();
-        glommio::spawn_local(async move {
+        let state = state.clone();
+        readers.push(glommio::spawn_local(async move {
             let mut ack = [0u8; ACK_BYTES];
-            for _ in 0..total {
-                if reader.read_exact(&mut ack).await.is_err() || answers.send(i).await.is_err() {
-                    break; // the leader sees the channel close short of its answers
+            loop {
+                if let Err(e) = reader.read_exact(&mut ack).await {
+                    let mut s = state.borrow_mut();
+                    if !(s.hung_up && e.kind() == std::io::ErrorKind::UnexpectedEof) {
+                        s.fail(format!("leader: reading follower {f}: {e}"));
+                    }
+                    break;
                 }
+                let mut s = state.borrow_mut();
+                s.acks[f] = s.acks[f].max(u64::from_le_bytes(ack) + 1);
+                s.answer_ready();
             }
-        })
-        .detach();
+        }));
     }
-    drop(answers);
-    let mut request = vec![0u8; request_bytes];
-    let mut acks = vec![0u64; writers.len()];
-    for served in 0..total {
-        client.read_exact(&mut request).await.map_err(|e| format!("leader: reading the client: {e}"))?;
+    // The replicator: every pass's writes as one batch.
+    let mut batch = Vec::new();
+    while kicked.recv().await.is_some() && state.borrow().failure.is_none() {
+        let writes = std::mem::take(&mut state.borrow_mut().pending);
+        if writes.is_empty() {
+            continue;
+        }
+        batch.clear();
+        batch.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+        for (_, request) in &writes {
+            batch.extend_from_slice(request);
+        }
         for writer in &mut writers {
-            writer.write_all(&request).await.map_err(|e| format!("leader: sending: {e}"))?;
+            if let Err(e) = writer.write_all(&batch).await {
+                state.borrow_mut().fail(format!("leader: sending: {e}"));
+            }
         }
         if let Some(disk) = &mut disk {
-            disk.write_and_sync()?;
+            if let Err(e) = disk.write_and_sync() {
+                state.borrow_mut().fail(e);
+            }
         }
-        while acks.iter().filter(|a| **a > served).count() < needed {
-            acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
+        let mut s = state.borrow_mut();
+        let number = s.sent;
+        s.sent += 1;
+        s.replicated += writes.len() as u64;
+        s.unanswered.push_back((number, writes.into_iter().map(|(c, _)| c).collect()));
+        s.answer_ready();
+    }
+    for task in client_tasks {
+        task.await;
+    }
+    // Hang up: each follower sees the end of its input, answers what it
+    // had, and closes, which ends its reader here.
+    state.borrow_mut().hung_up = true;
+    for writer in &mut writers {
+        let _ = writer.close().await;
+    }
+    for task in readers {
+        task.await;
+    }
+    let s = state.borrow();
+    match &s.failure {
+        Some(e) => Err(e.clone()),
+        None if s.acks.iter().any(|a| *a < s.sent) => Err("leader: a follower left before answering".into()),
+        None => Ok(s.replicated),
+    }
+}
+
+/// One client connection until the client hangs up: a read answered at
+/// once, a write handed to the replicator and answered once replicated.
+async fn serve_client(
+    c: usize,
+    mut stream: glommio::net::TcpStream,
+    request_bytes: usize,
+    state: &RefCell<LeaderState>,
+    kick: &LocalSender<()>,
+    answered: LocalReceiver<()>,
+) -> Result<(), String> {
+    let mut request = vec![0u8; request_bytes];
+    loop {
+        match stream.read_exact(&mut request).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(format!("leader: reading client {c}: {e}")),
         }
-        client.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("leader: answering: {e}"))?;
+        if request.get(ACK_BYTES) != Some(&READ) {
+            state.borrow_mut().pending.push((c, request.clone()));
+            let _ = kick.try_send(()); // full: the replicator is already due to run
+            if answered.recv().await.is_none() {
+                return Err("leader: the replicator stopped".into());
+            }
+        }
+        stream.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("leader: answering client {c}: {e}"))?;
     }
-    while acks.iter().any(|a| *a < total) {
-        acks[answered.recv().await.ok_or("leader: a follower's connection closed")?] += 1;
-    }
-    Ok(())
 }

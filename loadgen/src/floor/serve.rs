@@ -396,7 +396,7 @@ pub(super) fn serve_floor_on(listener: TcpListener, args: &FloorArgs) -> Result<
         None => (0..n).map(|_| None).collect(),
     };
     let (cpu_tx, cpu_rx) = mpsc::channel::<Result<Duration, String>>();
-    let (follower_addrs, threads) = start_followers(disks.drain(1..), args, 0, &cpu_tx)?;
+    let (follower_addrs, threads) = start_followers(disks.drain(1..), args, &cpu_tx)?;
     drop(cpu_tx);
     let leader_disk = disks.pop().flatten();
     let followers = follower_addrs.into_iter().map(connect).collect::<Result<Vec<_>, _>>()?;

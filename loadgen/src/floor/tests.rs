@@ -26,6 +26,19 @@ fn a_short_run_answers_every_op_in_order() {
     assert!(result.p50_us <= result.p99_us && result.p99_us <= result.max_us);
 }
 
+/// Not a test: the entry of the replica processes a glommio run starts
+/// from this test binary (`processes::CHILD_ARGS`); in a test run of its
+/// own it does nothing.
+#[test]
+fn replica_process_entry() {
+    if let Some(ended) = super::replica_from_env() {
+        if let Err(e) = &ended {
+            eprintln!("{e}");
+        }
+        std::process::exit(i32::from(ended.is_err()));
+    }
+}
+
 #[test]
 fn a_short_run_on_glommio_answers_every_op_in_order() {
     let result = floor(&FloorArgs { runtime: Runtime::Glommio, ..args() }).expect("the floor runs on glommio");
@@ -33,13 +46,16 @@ fn a_short_run_on_glommio_answers_every_op_in_order() {
 }
 
 /// Many clients: the leader batches, and every client still gets each
-/// of its replies in order (a client checks every reply's op number).
+/// of its replies in order (a client checks every reply's op number), on
+/// either runtime.
 #[test]
 fn many_clients_are_batched_and_every_reply_reaches_its_client() {
-    for replicas in [1, 3, 5] {
-        let result = floor(&FloorArgs { replicas, clients: 7, ops: 500, ..args() })
-            .unwrap_or_else(|e| panic!("{replicas} replicas: {e}"));
-        assert_eq!((result.ops, result.clients), (500, 7));
+    for runtime in [Runtime::Blocking, Runtime::Glommio] {
+        for replicas in [1, 3, 5] {
+            let result = floor(&FloorArgs { replicas, runtime, clients: 7, ops: 500, ..args() })
+                .unwrap_or_else(|e| panic!("{runtime:?}, {replicas} replicas: {e}"));
+            assert_eq!((result.ops, result.clients, result.replicated_ops), (500, 7, 510));
+        }
     }
 }
 
@@ -60,9 +76,10 @@ fn reads_are_answered_by_the_leader_and_only_writes_replicated() {
         let writes = (0..1000).filter(|op| !Reads::new(ratio, 3).is_read(*op)).count();
         assert!(writes.abs_diff(expected) <= 1, "ratio {ratio}: {writes} writes of 1000");
     }
-    for (read_ratio, clients) in [(0.0, 1), (0.5, 3), (1.0, 2)] {
-        let run = FloorArgs { read_ratio, clients, ops: 300, warmup: 0, ..args() };
-        let result = floor(&run).unwrap_or_else(|e| panic!("read ratio {read_ratio}: {e}"));
+    let runs = [(0.0, 1), (0.5, 3), (1.0, 2)].into_iter();
+    for ((read_ratio, clients), runtime) in runs.flat_map(|r| [(r, Runtime::Blocking), (r, Runtime::Glommio)]) {
+        let run = FloorArgs { read_ratio, clients, runtime, ops: 300, warmup: 0, ..args() };
+        let result = floor(&run).unwrap_or_else(|e| panic!("{runtime:?}, read ratio {read_ratio}: {e}"));
         let share = |c: u64| 300 / clients as u64 + u64::from(c < 300 % clients as u64);
         let writes: u64 = (0..clients as u64)
             .map(|c| (0..share(c)).filter(|op| !Reads::new(read_ratio, c).is_read(*op)).count() as u64)
@@ -75,14 +92,16 @@ fn reads_are_answered_by_the_leader_and_only_writes_replicated() {
 fn a_durable_run_writes_and_removes_its_files() {
     let dir = std::env::temp_dir().join(format!("loadgen-floor-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let result = floor(&FloorArgs { ops: 20, warmup: 2, sync_dir: Some(dir.clone()), clients: 3, ..args() });
+    for runtime in [Runtime::Blocking, Runtime::Glommio] {
+        let durable = FloorArgs { ops: 20, warmup: 2, sync_dir: Some(dir.clone()), clients: 3, runtime, ..args() };
+        // tmpfs has no O_DIRECT: a clear error there, never a panic.
+        match floor(&durable) {
+            Ok(result) => assert!(result.sync),
+            Err(e) => assert!(e.contains("O_DIRECT"), "{runtime:?}: {e}"),
+        }
+    }
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     std::fs::remove_dir_all(&dir).unwrap();
-    // tmpfs has no O_DIRECT: a clear error there, never a panic.
-    match result {
-        Ok(result) => assert!(result.sync),
-        Err(e) => assert!(e.contains("O_DIRECT"), "{e}"),
-    }
     assert!(left.is_empty(), "the floor's files are removed: {left:?}");
 }
 
@@ -163,15 +182,11 @@ fn bad_arguments_are_refused_with_the_option_named() {
     assert!(floor(&FloorArgs { request_bytes: 4, ..args() }).unwrap_err().contains("--request-bytes"));
     assert!(floor(&FloorArgs { replicas: 4, ..args() }).unwrap_err().contains("--replicas"));
     assert!(floor(&FloorArgs { clients: 0, ..args() }).unwrap_err().contains("--clients"));
-    let glommio = FloorArgs { runtime: Runtime::Glommio, clients: 2, ..args() };
-    assert!(floor(&glommio).unwrap_err().contains("--runtime blocking"));
     assert!(floor(&FloorArgs { rate: -1.0, ..args() }).unwrap_err().contains("--rate"));
     assert!(floor(&FloorArgs { group_commit: true, ..args() }).unwrap_err().contains("--group-commit"));
     for read_ratio in [-0.1, 1.5, f64::NAN] {
         assert!(floor(&FloorArgs { read_ratio, ..args() }).unwrap_err().contains("--read-ratio"), "{read_ratio}");
     }
-    let reads_on_glommio = FloorArgs { read_ratio: 0.5, runtime: Runtime::Glommio, ..args() };
-    assert!(floor(&reads_on_glommio).unwrap_err().contains("--read-ratio"));
     assert!(floor(&FloorArgs { read_ratio: 0.5, request_bytes: 8, ..args() }).unwrap_err().contains("--read-ratio"));
     let serve = || FloorArgs { serve: Some("127.0.0.1:0".parse().unwrap()), ..args() };
     assert!(serve_floor(&FloorArgs { serve_seconds: 0.0, ..serve() }).unwrap_err().contains("--serve-seconds"));
