@@ -249,7 +249,8 @@ async fn serve_client(
             state.borrow_mut().pending.push((c, request.clone()));
             let _ = kick.try_send(()); // full: the replicator is already due to run
             if answered.recv().await.is_none() {
-                return Err("leader: the replicator stopped".into());
+                // Another task failed first (`LeaderState::fail`); its error is the one reported.
+                return Err("leader: stopped after an error".into());
             }
         }
         stream.write_all(&request[..ACK_BYTES]).await.map_err(|e| format!("leader: answering client {c}: {e}"))?;

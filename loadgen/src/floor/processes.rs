@@ -175,6 +175,8 @@ fn reap(mut child: Child, deadline: Option<Instant>) -> Result<(Duration, String
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
+            // SAFETY: reaping our own child, just killed, into locals.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
             return Err("a replica process did not end after its client failed (stopped)".into());
         }
         std::thread::sleep(Duration::from_millis(10)); // polling a child that is expected to end
