@@ -317,13 +317,13 @@ impl Replicas {
     fn finish(self, client_failed: bool) -> Result<(Duration, u64), String> {
         match self {
             Replicas::Threads { threads, cpu, replicated } => {
-                let mut total = Duration::ZERO;
                 if client_failed {
                     while let Ok(result) = cpu.recv_timeout(Duration::from_secs(1)) {
                         result?;
                     }
-                    return Ok((total, 0));
+                    return Ok((Duration::ZERO, 0));
                 }
+                let mut total = Duration::ZERO;
                 for result in cpu.iter() {
                     total += result?;
                 }

@@ -73,8 +73,10 @@ pub(super) async fn glommio_follower(
 /// What the leader's tasks share: the writes waiting for the next batch,
 /// and the batches sent and not yet answered.
 struct LeaderState {
-    /// Writes read since the last batch: their client and request.
-    pending: Vec<(usize, Vec<u8>)>,
+    /// The next batch as it goes out (a count, filled in when it is sent,
+    /// then the requests read since the last batch), and their clients.
+    batch: Vec<u8>,
+    batch_clients: Vec<usize>,
     /// Per follower: batches below this are durable there.
     acks: Vec<u64>,
     /// Batches sent (each durable here by then: the disk write is blocking).
@@ -136,7 +138,8 @@ pub(super) async fn glommio_leader(
         answer_receivers.push(rx);
     }
     let state = Rc::new(RefCell::new(LeaderState {
-        pending: Vec::new(),
+        batch: vec![0; 4],
+        batch_clients: Vec::new(),
         acks: vec![0; followers.len()],
         sent: 0,
         unanswered: VecDeque::new(),
@@ -180,17 +183,19 @@ pub(super) async fn glommio_leader(
         }));
     }
     // The replicator: every pass's writes as one batch.
-    let mut batch = Vec::new();
+    // The last batch's buffer, reused for the one after next.
+    let mut spare = Vec::new();
     while kicked.recv().await.is_some() && state.borrow().failure.is_none() {
-        let writes = std::mem::take(&mut state.borrow_mut().pending);
-        if writes.is_empty() {
-            continue;
-        }
-        batch.clear();
-        batch.extend_from_slice(&(writes.len() as u32).to_le_bytes());
-        for (_, request) in &writes {
-            batch.extend_from_slice(request);
-        }
+        let (mut batch, clients) = {
+            let mut s = state.borrow_mut();
+            if s.batch_clients.is_empty() {
+                continue;
+            }
+            spare.clear();
+            spare.extend_from_slice(&[0; 4]);
+            (std::mem::replace(&mut s.batch, std::mem::take(&mut spare)), std::mem::take(&mut s.batch_clients))
+        };
+        batch[..4].copy_from_slice(&(clients.len() as u32).to_le_bytes());
         for writer in &mut writers {
             if let Err(e) = writer.write_all(&batch).await {
                 state.borrow_mut().fail(format!("leader: sending: {e}"));
@@ -204,9 +209,10 @@ pub(super) async fn glommio_leader(
         let mut s = state.borrow_mut();
         let number = s.sent;
         s.sent += 1;
-        s.replicated += writes.len() as u64;
-        s.unanswered.push_back((number, writes.into_iter().map(|(c, _)| c).collect()));
+        s.replicated += clients.len() as u64;
+        s.unanswered.push_back((number, clients));
         s.answer_ready();
+        spare = batch;
     }
     for task in client_tasks {
         task.await;
@@ -246,7 +252,11 @@ async fn serve_client(
             Err(e) => return Err(format!("leader: reading client {c}: {e}")),
         }
         if request.get(ACK_BYTES) != Some(&READ) {
-            state.borrow_mut().pending.push((c, request.clone()));
+            {
+                let mut s = state.borrow_mut();
+                s.batch.extend_from_slice(&request);
+                s.batch_clients.push(c);
+            }
             let _ = kick.try_send(()); // full: the replicator is already due to run
             if answered.recv().await.is_none() {
                 // Another task failed first (`LeaderState::fail`); its error is the one reported.
