@@ -10,6 +10,7 @@
 //! - `client`: RESP connections and cross-shard routing over the mesh;
 //! - `metrics`: Prometheus metrics, `INFO`, the `/metrics` endpoint.
 
+mod alarm;
 pub mod client;
 mod clients;
 pub mod config;

@@ -9,15 +9,17 @@
 //! - the *syncer* makes appended records durable (group commit: one write
 //!   covers every append made meanwhile) once the node waits for them
 //!   (`Node::sync_wanted`), and tells the node (`on_synced`);
-//! - the *ticker* calls `Node::tick` every `tick_ms`. After a stall it
-//!   first yields, so the reader tasks hand the node what arrived during
-//!   the stall before its timeouts fire (see `src/node/mod.rs`).
+//! - the *ticker* calls `Node::tick` at the node's next deadline, woken by
+//!   its alarm thread (`alarm`). After a stall it first yields, so the
+//!   reader tasks hand the node what arrived during the stall before its
+//!   timeouts fire (see `src/node/mod.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::alarm::Alarm;
 use super::links::Link;
 use super::metrics::ShardMetrics;
 use super::util::{Broadcast, Notify, ReplySender};
@@ -412,6 +414,16 @@ async fn sync_to(shard: ShardRef, target: u64, running: Rc<Cell<u64>>) {
 pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
     let tick_us = tick_ms * 1000;
     let sooner = shard.borrow().tick_sooner.clone();
+    // The deadline's alarm, on a thread of its own (`alarm`); without it
+    // (no thread or socket to be had) a glommio timer.
+    let alarm = {
+        let s = shard.borrow();
+        Alarm::start(format!("alarm-{}", s.index), s.clock_start)
+            .inspect_err(|e| {
+                server_log!(s.shared.node, s.index, "no alarm thread for the ticker ({e}): it uses a glommio timer")
+            })
+            .ok()
+    };
     let mut last_tick_us = 0;
     loop {
         let (now_us, at_us) = {
@@ -428,8 +440,16 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
             (now_us, at_us)
         };
         if at_us > now_us {
-            let sleep = glommio::timer::sleep(Duration::from_micros(at_us - now_us));
-            futures_lite::future::or(sleep, sooner.wait()).await;
+            match &alarm {
+                Some(alarm) => {
+                    alarm.set(at_us);
+                    futures_lite::future::or(alarm.rang(), sooner.wait()).await;
+                }
+                None => {
+                    let sleep = glommio::timer::sleep(Duration::from_micros(at_us - now_us));
+                    futures_lite::future::or(sleep, sooner.wait()).await;
+                }
+            }
         }
         let late_us = shard.borrow().now_us().saturating_sub(at_us);
         if late_us > 3 * tick_us {
