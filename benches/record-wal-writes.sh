@@ -6,12 +6,14 @@
 # durability sync, run after run, interleaved, each on a fresh local
 # 3-node cluster; AOF Redis (appendfsync always) and Redis beside them.
 #
-#   benches/record-wal-writes.sh [--runs N] [--label NAME] [--before BIN]
+#   benches/record-wal-writes.sh [--runs N] [--label NAME] [--before BIN] [--group DIR]
 #
 # With --before BIN: this build next to an earlier server binary instead,
-# both with `wal_writes = "async"` (a change to the WAL's writes, side by
-# side); the systems are then named `this` and `before`, and the bundle
-# goes to results/wal-pairs/ instead.
+# both with `wal_writes = "async"` (a change to the WAL's writes, or any
+# change to the server, side by side); the systems are then named `this`
+# and `before`, and the bundle goes to results/wal-pairs/ instead, or to
+# results/DIR/ with --group DIR (build-pairs: a change that is not the
+# WAL's, results/README.md section 28).
 #
 # Each run, per system:
 #   SET -c 1     redis-benchmark -c 1 -t set -d 100 at the shard leader: p50,
@@ -42,16 +44,23 @@ command_line="benches/record-wal-writes.sh $*"
 runs=3
 label=run
 before=""
+group=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
         --label) label=$2; shift ;;
         --before) before=$2; shift ;;
+        --group) group=$2; shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+if [[ -n $group && -z $before ]]; then
+    echo "--group needs --before (a pair of builds)" >&2
+    exit 2
+fi
+[[ $group =~ ^[a-z0-9-]*$ ]] || { echo "--group $group: letters, digits and dashes only" >&2; exit 2; }
 
 source benches/lib.sh
 require_tools redis-server redis-cli redis-benchmark python3
@@ -63,7 +72,7 @@ if [[ -n $before ]]; then
     before=$(realpath "$before")
     [[ -x $before ]] || { echo "--before $before: not an executable" >&2; exit 2; }
 fi
-out="results/$([[ -n $before ]] && echo wal-pairs || echo wal-writes)/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+out="results/$([[ -n $before ]] && echo "${group:-wal-pairs}" || echo wal-writes)/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-wal-writes.XXXXXX)
 pids=()
