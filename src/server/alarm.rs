@@ -19,9 +19,11 @@
 //! deadline moved is harmless: the ticker ticks only at or after its
 //! deadline, and between deadlines a tick does nothing.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::sync::Arc;
@@ -48,6 +50,9 @@ pub struct Alarm {
     thread: Thread,
     /// Notified by the receiving task each time the thread rings.
     rang: Notify,
+    /// The receiving task has ended (the socket failed, or the thread
+    /// ended): the alarm rings no more, and the ticker must do without it.
+    broken: Rc<Cell<bool>>,
 }
 
 impl Alarm {
@@ -67,21 +72,30 @@ impl Alarm {
             .thread()
             .clone();
         let rang = Notify::default();
+        let broken = Rc::new(Cell::new(false));
         // SAFETY: the descriptor was just taken from `ours`, which gives it
         // up; the glommio stream is its only owner from here.
         let mut stream = unsafe { glommio::net::UnixStream::from_raw_fd(ours.into_raw_fd()) };
         glommio::spawn_local({
-            let rang = rang.clone();
+            let (rang, broken) = (rang.clone(), broken.clone());
             async move {
                 let mut buf = [0u8; 64];
-                // Ends when the thread does (its end of the pair closes).
+                // Ends when the thread does (its end of the pair closes),
+                // or the socket fails.
                 while let Ok(1..) = stream.read(&mut buf).await {
                     rang.notify();
                 }
+                broken.set(true);
+                rang.notify();
             }
         })
         .detach();
-        Ok(Alarm { deadline, thread, rang })
+        Ok(Alarm { deadline, thread, rang, broken })
+    }
+
+    /// The alarm rings no more (`broken`).
+    pub fn is_broken(&self) -> bool {
+        self.broken.get()
     }
 
     /// Ring at `at_us` (µs since the clock's start), instead of any
@@ -95,7 +109,7 @@ impl Alarm {
     }
 
     /// Until the thread rings (at the deadline, or stale: after a deadline
-    /// that has since moved).
+    /// that has since moved), or the alarm breaks.
     pub async fn rang(&self) {
         self.rang.wait().await;
     }
@@ -189,6 +203,22 @@ mod tests {
         drop(ours);
         set(&deadline, &thread, 0);
         handle.join().expect("the thread ends");
+    }
+
+    #[test]
+    fn an_alarm_whose_thread_ended_says_so_and_wakes_its_waiter() {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(|| async {
+                let alarm = Alarm::start("alarm-test".into(), Instant::now()).expect("alarm");
+                assert!(!alarm.is_broken());
+                // The thread ends as it would if its socket failed.
+                set(&alarm.deadline, &alarm.thread, STOPPED);
+                alarm.rang().await;
+                assert!(alarm.is_broken(), "woken without a ring, and not broken");
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
     }
 
     #[test]

@@ -416,7 +416,7 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
     let sooner = shard.borrow().tick_sooner.clone();
     // The deadline's alarm, on a thread of its own (`alarm`); without it
     // (no thread or socket to be had) a glommio timer.
-    let alarm = {
+    let mut alarm = {
         let s = shard.borrow();
         Alarm::start(format!("alarm-{}", s.index), s.clock_start)
             .inspect_err(|e| {
@@ -439,6 +439,11 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
             s.tick_at_us = at_us;
             (now_us, at_us)
         };
+        if alarm.as_ref().is_some_and(Alarm::is_broken) {
+            let s = shard.borrow();
+            server_log!(s.shared.node, s.index, "the ticker's alarm thread stopped: the ticker uses a glommio timer");
+            alarm = None;
+        }
         if at_us > now_us {
             match &alarm {
                 Some(alarm) => {
