@@ -25,7 +25,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -117,14 +117,14 @@ impl Alarm {
 
 impl Drop for Alarm {
     fn drop(&mut self) {
-        self.deadline.at_us.store(STOPPED, std::sync::atomic::Ordering::Release);
+        self.deadline.at_us.store(STOPPED, Release);
         self.thread.unpark();
     }
 }
 
 /// The alarm's thread: park until the deadline, then write a byte and
-/// forget the deadline. Ends when the alarm is dropped or the executor's
-/// end of the pair is gone.
+/// forget the deadline. Ends when the alarm is dropped, or when a ring
+/// finds the executor's end of the pair gone.
 fn ring_at_deadlines(deadline: &Deadline, clock_start: Instant, mut out: StdUnixStream) {
     loop {
         let at_us = deadline.at_us.load(Acquire);
@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn set(deadline: &Deadline, thread: &Thread, at_us: u64) {
-        deadline.at_us.store(at_us, std::sync::atomic::Ordering::Release);
+        deadline.at_us.store(at_us, Release);
         thread.unpark();
     }
 
