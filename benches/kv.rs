@@ -108,6 +108,21 @@ fn store(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same, with the batch's keys looked up in a row first, as a
+    // node applies a committed batch (`KvStore::warm`).
+    group.bench_function("apply_set_256_warmed", |b| {
+        b.iter_batched(
+            || set_batch(&mut keys, &mut seqs),
+            |batch| {
+                store.warm(&batch);
+                for command in &batch {
+                    store.apply_bytes(command);
+                }
+                batch
+            },
+            BatchSize::SmallInput,
+        )
+    });
     let gets: Vec<Vec<Op>> = (0..BATCHES).map(|_| (0..BATCH).map(|_| Op::Get { key: keys.next() }).collect()).collect();
     let mut round = 0;
     group.bench_function("read_get_256", |b| {

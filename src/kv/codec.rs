@@ -109,9 +109,14 @@ impl<'a> Reader<'a> {
 
     /// A `len:u32 data[len]` byte string, copied out of the input.
     pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
+        Ok(Bytes::copy_from_slice(self.slice(what)?))
+    }
+
+    /// A `len:u32 data[len]` byte string, left in the input.
+    pub(crate) fn slice(&mut self, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let length = self.u32(what)?;
         let length = self.check_fits(what, length, 1)?;
-        Ok(Bytes::copy_from_slice(self.take(what, length)?))
+        self.take(what, length)
     }
 
     /// The item count of a list whose every item takes at least

@@ -860,6 +860,26 @@ impl Command {
         writer.finish()
     }
 
+    /// The key of an encoded GET, SET or INCRBY, read in place: nothing
+    /// is copied or decoded past it. `None` for every other op and for
+    /// bytes that do not parse. Lets the store bring a batch's keys into
+    /// the cache before it runs the batch ([`crate::kv::KvStore::warm`]).
+    pub fn peek_key(bytes: &[u8]) -> Option<&[u8]> {
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8("command version").ok()?;
+        if !(COMMAND_FORMAT_VERSION_1..=COMMAND_FORMAT_VERSION).contains(&version) {
+            return None;
+        }
+        let header_words = if version == COMMAND_FORMAT_VERSION_1 { 2 } else { 4 };
+        for _ in 0..header_words {
+            reader.u64("command header").ok()?;
+        }
+        match reader.u8("op tag").ok()? {
+            TAG_GET | TAG_SET | TAG_INCRBY => reader.slice("key").ok(),
+            _ => None,
+        }
+    }
+
     /// Parses exactly one encoded command; never panics on any input.
     pub fn decode(bytes: &[u8]) -> Result<Command, DecodeError> {
         let mut reader = Reader::new(bytes);

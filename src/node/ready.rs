@@ -203,6 +203,9 @@ impl<C> Node<C> {
         if let Some(rest) = self.split_rest.take() {
             self.kv.apply(rest);
         }
+        if commands.len() > 1 {
+            self.kv.warm(commands);
+        }
         for bytes in commands {
             // Decode once: the store applies the command, its key finds the waiter.
             let Ok(mut command) = Command::decode(bytes) else {

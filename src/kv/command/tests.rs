@@ -61,6 +61,41 @@ fn truncations_and_random_bytes_are_rejected_without_panic() {
 }
 
 #[test]
+fn peek_key_reads_the_key_decode_would() {
+    let mut peeked = 0;
+    for command in every_command() {
+        let encoded = command.encode();
+        let expected = match &command.op {
+            Op::Get { key } | Op::Set { key, .. } | Op::IncrBy { key, .. } => Some(key.as_ref()),
+            _ => None,
+        };
+        assert_eq!(Command::peek_key(&encoded), expected, "{command:?}");
+        peeked += usize::from(expected.is_some());
+        // Cut anywhere, it reads the key whole or not at all.
+        for cut in 0..encoded.len() {
+            let key = Command::peek_key(&encoded[..cut]);
+            assert!(key.is_none() || key == expected, "{command:?} cut at {cut}");
+        }
+    }
+    assert!(peeked >= 3, "the sample has every op peek_key reads");
+}
+
+#[test]
+fn peek_key_reads_version_1_and_refuses_unknown_versions() {
+    let mut encoded = vec![COMMAND_FORMAT_VERSION_1];
+    encoded.extend_from_slice(&7u64.to_le_bytes());
+    encoded.extend_from_slice(&3u64.to_le_bytes());
+    encoded.push(TAG_SET);
+    encoded.extend_from_slice(&2u32.to_le_bytes());
+    encoded.extend_from_slice(b"ky");
+    assert_eq!(Command::peek_key(&encoded), Some(&b"ky"[..]));
+    encoded[0] = COMMAND_FORMAT_VERSION + 1;
+    assert_eq!(Command::peek_key(&encoded), None);
+    encoded[0] = 0;
+    assert_eq!(Command::peek_key(&encoded), None);
+}
+
+#[test]
 fn version_1_commands_still_decode() {
     let mut encoded = vec![COMMAND_FORMAT_VERSION_1];
     encoded.extend_from_slice(&7u64.to_le_bytes());
