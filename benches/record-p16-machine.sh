@@ -5,7 +5,12 @@
 # Redis (no persistence, 50 clients) beside them. Run after run, the
 # settings interleaved, each on a fresh cluster.
 #
-#   benches/record-p16-machine.sh [--runs N] [--label NAME] [--requests N]
+#   benches/record-p16-machine.sh [--runs N] [--label NAME] [--requests N] [--before BIN]
+#
+# --before BIN: an older build's binary (a copy of target/release/paxoskv
+# built at the earlier commit) beside this one, at 50 clients, sync and
+# none, interleaved with this build's steps (the 200-client steps are left
+# out then).
 #
 # Each step: redis-benchmark -c C -P 16 -t set -n N -r 100000 -d 100; over
 # it, /proc/stat (every CPU: busy = user + nice + system + irq + softirq;
@@ -27,11 +32,13 @@ command_line="benches/record-p16-machine.sh $*"
 runs=3
 label=run
 requests=1000000
+before=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
         --label) label=$2; shift ;;
         --requests) requests=$2; shift ;;
+        --before) before=$(realpath "$2"); shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -51,6 +58,10 @@ pids=()
 trap 'stop_pids_and_remove "$work"' EXIT
 base=17570
 settings=(sync-50 none-50 sync-200 none-200)
+if [[ -n $before ]]; then
+    [[ -x $before ]] || { echo "--before: $before is not an executable" >&2; exit 2; }
+    settings=(sync-50 before-sync-50 none-50 before-none-50)
+fi
 : >"$out/runs.txt"
 
 # The first line of /proc/stat without its name: user nice system idle iowait irq softirq ...
@@ -82,8 +93,11 @@ PY
 }
 
 paxoskv_step() { # SETTING RUN
-    local setting=$1 run=$2 durability=${1%-*} clients=${1#*-}
-    "$paxoskv" cluster --base-port "$base" --data-dir "$work/$setting-$run" --fresh --run-seconds 600 \
+    local setting=$1 run=$2 bin=$paxoskv
+    if [[ $setting == before-* ]]; then bin=$before; fi
+    local bare=${setting#before-}
+    local durability=${bare%-*} clients=${bare#*-}
+    "$bin" cluster --base-port "$base" --data-dir "$work/$setting-$run" --fresh --run-seconds 600 \
         --durability "$durability" >"$out/$setting-$run-cluster.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
@@ -118,26 +132,31 @@ for run in $(seq "$runs"); do
 done
 
 python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" \
-    "$(nproc)" <<'PY'
+    "$(nproc)" "$before" <<'PY'
 import os, statistics, sys
-out, command, commit, cores = sys.argv[1:5]
+out, command, commit, cores, before = sys.argv[1:6]
 rows = {}
 for line in open(os.path.join(out, "runs.txt")):
     name, run, *figures = line.split()
     rows.setdefault(name, []).append([float(f) for f in figures])
 names = {"sync-50": "paxoskv, durability sync, 50 clients", "none-50": "paxoskv, durability none, 50 clients",
          "sync-200": "paxoskv, durability sync, 200 clients", "none-200": "paxoskv, durability none, 200 clients",
-         "redis-50": "Redis (no persistence), 50 clients"}
+         "redis-50": "Redis (no persistence), 50 clients",
+         "before-sync-50": "paxoskv before, durability sync, 50 clients",
+         "before-none-50": "paxoskv before, durability none, 50 clients"}
+order = ["sync-50", "before-sync-50", "none-50", "before-none-50", "sync-200", "none-200", "redis-50"]
 lines = [f"# Pipelined SETs and the whole machine's CPU ({os.path.basename(out)})", "",
          f"Produced by `{command}` at commit {commit}, on {cores} cores. Each step: `redis-benchmark -c C -P 16 "
          "-t set -d 100 -r 100000` at the shard leader of a fresh local 3-node cluster (or at Redis); over it, "
          "`/proc/stat` (busy: user + nice + system + irq + softirq; idle and iowait, idle time with I/O pending, "
          "apart) and the servers' own user + system ticks. Machine CPU per SET: every process and the kernel, "
-         "the load generator included. Medians over the runs; every run in `runs.txt`.", "",
+         "the load generator included. Medians over the runs; every run in `runs.txt`."
+         + (f" *Before*: the binary `{before}`, an earlier build, run interleaved with this one." if before else ""),
+         "",
          "| system | SET/s | cores busy | cores idle | of which iowait | machine CPU µs per SET | servers' CPU µs "
          "per SET | the rest (client, kernel threads) µs per SET |",
          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-for key in ["sync-50", "none-50", "sync-200", "none-200", "redis-50"]:
+for key in order:
     if key not in rows:
         continue
     med = [statistics.median(col) for col in zip(*rows[key])]
@@ -147,7 +166,7 @@ for key in ["sync-50", "none-50", "sync-200", "none-200", "redis-50"]:
 lines += ["", "Per run, SET/s against the cores busy divided by the machine's CPU per SET (equal by construction, "
           "up to rounding: which of the two factors moves is the point):", "",
           "| system | run | SET/s | cores busy | machine CPU µs per SET |", "| --- | ---: | ---: | ---: | ---: |"]
-for key in ["sync-50", "none-50", "sync-200", "none-200", "redis-50"]:
+for key in order:
     for i, r in enumerate(rows.get(key, []), 1):
         lines.append(f"| {names[key]} | {i} | {r[0]:,.0f} | {r[1]:.2f} | {r[4]:.2f} |")
 with open(os.path.join(out, "README.md"), "w") as f:
