@@ -22,8 +22,16 @@ use crate::net::resp::{encode_reply, Proto};
 /// re-encodes to one that decodes to it. A command that decodes applies to
 /// a store, and its reply survives the reply format and the RESP encoder;
 /// applied again (a retry), it does not run again and gets the same reply.
+/// `Command::peek_key` never panics either, and on a command that decodes
+/// reads the key decode does (the store warms what it names).
 pub fn kv_command(data: &[u8]) {
+    let peeked = Command::peek_key(data);
     if let Ok(mut command) = Command::decode(data) {
+        let key = match &command.op {
+            Op::Get { key } | Op::Set { key, .. } | Op::IncrBy { key, .. } => Some(key.as_ref()),
+            _ => None,
+        };
+        assert_eq!(peeked, key, "peek_key disagrees with decode on {command:?}");
         let encoded = command.encode();
         if data[0] == COMMAND_FORMAT_VERSION {
             assert_eq!(encoded, data, "non-canonical command {command:?}");
