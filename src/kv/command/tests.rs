@@ -80,14 +80,20 @@ fn peek_key_reads_the_key_decode_would() {
     assert!(peeked >= 3, "the sample has every op peek_key reads");
 }
 
-#[test]
-fn peek_key_reads_version_1_and_refuses_unknown_versions() {
+/// A version 1 command (session 7, seq 3) of op `tag` whose first field is `key`.
+fn version_1(tag: u8, key: &[u8]) -> Vec<u8> {
     let mut encoded = vec![COMMAND_FORMAT_VERSION_1];
     encoded.extend_from_slice(&7u64.to_le_bytes());
     encoded.extend_from_slice(&3u64.to_le_bytes());
-    encoded.push(TAG_SET);
-    encoded.extend_from_slice(&2u32.to_le_bytes());
-    encoded.extend_from_slice(b"ky");
+    encoded.push(tag);
+    encoded.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    encoded.extend_from_slice(key);
+    encoded
+}
+
+#[test]
+fn peek_key_reads_version_1_and_refuses_unknown_versions() {
+    let mut encoded = version_1(TAG_SET, b"ky");
     assert_eq!(Command::peek_key(&encoded), Some(&b"ky"[..]));
     encoded[0] = COMMAND_FORMAT_VERSION + 1;
     assert_eq!(Command::peek_key(&encoded), None);
@@ -97,12 +103,7 @@ fn peek_key_reads_version_1_and_refuses_unknown_versions() {
 
 #[test]
 fn version_1_commands_still_decode() {
-    let mut encoded = vec![COMMAND_FORMAT_VERSION_1];
-    encoded.extend_from_slice(&7u64.to_le_bytes());
-    encoded.extend_from_slice(&3u64.to_le_bytes());
-    encoded.push(TAG_GET);
-    encoded.extend_from_slice(&1u32.to_le_bytes());
-    encoded.push(b'k');
+    let encoded = version_1(TAG_GET, b"k");
     let command = Command::decode(&encoded).expect("a version 1 command");
     assert_eq!(command, Command { session: 7, seq: 3, ack: 3, prev: 0, op: Op::Get { key: b("k") } });
 }
