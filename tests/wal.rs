@@ -1150,6 +1150,8 @@ fn snapshots_compact_the_log_and_checkpoints_carry_state_above_them() {
             workload.push(snapshot, &mut batch);
             write_batches(&wal, &[batch.clone()]).await;
             ops.extend(batch);
+            // The files before the checkpoint go in the background.
+            wal.removals_done().await;
             let files_bytes = total_bytes(&dir);
             let snapshot_files = snapshots(&dir);
             assert_eq!(snapshot_files.len(), 1, "seed {SEED:#x}, round {round}: {snapshot_files:?}");
@@ -1188,6 +1190,7 @@ fn snapshots_compact_the_log_and_checkpoints_carry_state_above_them() {
         assert!(image.slot < above);
         write_batches(&wal, &[vec![snapshot.clone()]]).await;
         ops.push(snapshot);
+        wal.removals_done().await;
         drop(wal);
         assert_eq!(snapshots(&dir), vec![dir.join(format!("snapshot-{:020}.snap", image.slot))]);
 
@@ -1275,6 +1278,41 @@ fn a_snapshot_no_newer_than_the_current_one_changes_nothing() {
     });
 }
 
+/// A compaction deletes the files before its checkpoint in the background:
+/// its own sync and the next ones do not wait for the deletions. One that
+/// fails (here a directory where a stale segment's name is) fails the log
+/// at its next sync, naming the file; the other stale files still go.
+#[test]
+fn a_failed_deletion_after_a_compaction_fails_the_next_sync() {
+    const SEED: u64 = 0x5EED_0010;
+    const SEGMENT_BYTES: u64 = 4096;
+    let test = TestDir::new("failed_deletion");
+    let dir = test.join("wal");
+    run_local(move || async move {
+        let mut workload = Workload::new(SEED);
+        workload.command_bytes_max = 150;
+        let (wal, _, _) = open(options(&dir, SEGMENT_BYTES)).await;
+        write_batches(&wal, &workload.batches(30)).await;
+        let stale = segments(&dir);
+        assert!(stale.len() >= 3, "seed {SEED:#x}: {stale:?}");
+        // Named as segment 0 (unsalted), so the compaction lists it as stale.
+        let blocker = dir.join(format!("wal-{:020}.log", 0));
+        std::fs::create_dir(&blocker).unwrap();
+        std::fs::write(blocker.join("inside"), b"x").unwrap();
+
+        write_batches(&wal, &[vec![workload.snapshot(500)]]).await;
+        wal.removals_done().await;
+        let left = segments(&dir);
+        assert_eq!(left.len(), 2, "seed {SEED:#x}: the checkpoint's segment and the blocker: {left:?}");
+        assert!(left.contains(&blocker), "seed {SEED:#x}: {left:?}");
+        assert!(stale.iter().all(|path| !left.contains(path)), "seed {SEED:#x}: {left:?}");
+
+        let seq = wal.append(&workload.batches(1)[0]);
+        let error = wal.sync(seq).await.expect_err("the failed deletion fails the log").to_string();
+        assert!(error.contains("wal-00000000000000000000.log") && error.contains("compaction"), "{error}");
+    });
+}
+
 // ---------------------------------------------------------------------------
 // An interrupted compaction
 // ---------------------------------------------------------------------------
@@ -1310,6 +1348,7 @@ fn an_interrupted_compaction_recovers_from_whatever_is_whole() {
         copy_dir(&old, &new);
         let (wal, _, _) = open(options(&new, SEGMENT_BYTES)).await;
         write_batches(&wal, &[vec![snapshot.clone()]]).await;
+        wal.removals_done().await;
         drop(wal);
         let old_segments = segments(&old);
         assert!(old_segments.len() >= 3, "seed {SEED:#x}: {old_segments:?}");
@@ -1337,6 +1376,7 @@ fn an_interrupted_compaction_recovers_from_whatever_is_whole() {
             // The log goes on from the old segments, and can compact again.
             let more = vec![later_ops(1), vec![snapshot.clone()], later_ops(2)];
             write_batches(&wal, &more).await;
+            wal.removals_done().await;
             drop(wal);
             let (_wal, state, report) = open(options(&dir, SEGMENT_BYTES)).await;
             assert_eq!(state, apply_all(ops_before.iter().chain(&flatten(&more))), "{context}");
@@ -1364,6 +1404,7 @@ fn an_interrupted_compaction_recovers_from_whatever_is_whole() {
             PersistOp::Snapshot(SnapshotImage { slot: commit + 2, data: Bytes::from_static(b"next") }),
         ];
         write_batches(&wal, &[next]).await;
+        wal.removals_done().await;
         drop(wal);
         assert_eq!(segments(&dir).len(), 1, "seed {SEED:#x}: {:?}", segments(&dir));
         assert_eq!(snapshots(&dir).len(), 1, "seed {SEED:#x}: {:?}", snapshots(&dir));

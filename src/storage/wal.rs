@@ -72,10 +72,12 @@ use crate::paxos::{DurableState, PersistOp, Slot, SnapshotImage};
 mod in_flight;
 mod names;
 mod recovery;
+mod removals;
 
 use in_flight::InFlightSyncs;
 use names::{epoch, new_salt, parse_name, parse_segment_name, segment_name, snapshot_name, SNAPSHOT_TMP_NAME};
 pub use names::{segment_epoch, SALT_MARK};
+use removals::Removals;
 
 /// `Wal::zero_ahead`: how far past the data segments are kept zeroed, and
 /// the least that is zeroed at once (but for a segment's last piece): the
@@ -374,6 +376,8 @@ impl Inner {
 pub struct Wal {
     inner: RefCell<Inner>,
     notify: Notify,
+    /// Files compactions left behind, deleted in the background.
+    removals: Rc<Removals>,
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WalError + 'a {
@@ -504,6 +508,9 @@ impl Wal {
     /// block boundary, and reports durable only once the
     /// write before it is too (`write.rs` says why recovery needs both).
     pub async fn sync(&self, seq: u64) -> Result<(), WalError> {
+        if let Some(error) = self.removals.take_error() {
+            self.inner.borrow_mut().failure.get_or_insert(Failure::Io(error));
+        }
         loop {
             {
                 let inner = self.inner.borrow();
@@ -836,19 +843,28 @@ impl Wal {
         // Make the rename durable before any segment refers to the snapshot.
         self.sync_directory().await?;
         self.roll_segment(checkpoint).await?; // syncs the directory again, for the new segment
+                                              // The checkpoint is durable: what came before it is deleted in
+                                              // the background (`removals.rs`), not before the next records.
         let keep_segment = self.inner.borrow().segment.index;
+        let mut stale = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
             let name = entry.map_err(io_err("listing", &dir))?.file_name();
             let name = name.to_string_lossy();
-            let stale = parse_segment_name(&name).is_some_and(|(i, _)| i < keep_segment)
-                || parse_name(&name, "snapshot-", ".snap").is_some_and(|s| s < image.slot);
-            if stale {
-                let path = dir.join(&*name);
-                glommio::io::remove(&path).await.map_err(glommio_err("removing", &path))?;
+            if parse_segment_name(&name).is_some_and(|(i, _)| i < keep_segment)
+                || parse_name(&name, "snapshot-", ".snap").is_some_and(|s| s < image.slot)
+            {
+                stale.push(dir.join(&*name));
             }
         }
+        self.removals.schedule(stale);
         self.inner.borrow_mut().stats.snapshots += 1;
         Ok(())
+    }
+
+    /// Until the files earlier compactions left behind are deleted: they
+    /// go in the background (`removals.rs`), while the log writes on.
+    pub async fn removals_done(&self) {
+        self.removals.idle().await;
     }
 }
 

@@ -234,6 +234,7 @@ impl Wal {
                 stats: WalStats::default(),
             }),
             notify: Notify::default(),
+            removals: Default::default(),
         };
         if report.torn_tail.is_some() {
             // Overwrite the torn bytes with zeros so that a later scan does
