@@ -1651,13 +1651,20 @@ fn pipelined_commands_take_effect_in_the_order_sent() {
 
 /// The Prometheus counters move with the work: a write is a proposal and a
 /// slot applied; a read at the leader is a read without a slot
-/// (`paxoskv_lease_reads_total`, which no code path incremented before).
+/// (`paxoskv_lease_reads_total`, which no code path incremented before);
+/// a snapshot every 4 slots is counted (`paxoskv_snapshots_total`).
 #[test]
 fn metrics_count_proposals_commits_and_reads() {
-    let mut cluster =
-        TestCluster::start_some("metrics_count", 28400, 3, 1, |file| ports_within(file, 28400), &[1, 2, 3]);
+    let edit = |file: &mut ClusterFile| {
+        ports_within(file, 28400);
+        file.tuning.snapshot_every_slots = 4;
+    };
+    let mut cluster = TestCluster::start_some("metrics_count", 28400, 3, 1, edit, &[1, 2, 3]);
     let leader = cluster.leader(0);
     let mut con = cluster.con(leader);
+    for i in 0..8 {
+        assert_eq!(call::<String>(&mut con, &format!("SET counted-{i} v")), "OK");
+    }
     assert_eq!(call::<String>(&mut con, "SET counted v"), "OK");
     for _ in 0..3 {
         assert_eq!(call::<String>(&mut con, "GET counted"), "v");
@@ -1675,6 +1682,7 @@ fn metrics_count_proposals_commits_and_reads() {
         (reads >= 3).then_some(())?;
         assert!(counter(&text, "paxoskv_proposals_total") >= 1, "{text}");
         assert!(counter(&text, "paxoskv_commands_applied_total") >= 1, "{text}");
+        (counter(&text, "paxoskv_snapshots_total") >= 1).then_some(())?;
         Some(())
     });
 

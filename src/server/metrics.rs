@@ -33,6 +33,8 @@ pub struct ShardMetrics {
     pub fsync_seconds: Histogram,
     pub elections: Counter,
     pub leader_changes: Counter,
+    /// Snapshots of the store this shard started (each compacts the log).
+    pub snapshots: Counter,
     /// Commands this node handed to another node's leader.
     pub forwarded: Counter,
     /// Times the forward read window was found full (`NodeConfig::forward_read_window`).
@@ -63,6 +65,7 @@ impl ShardMetrics {
             fsync_seconds: Histogram::new(exponential_buckets(25e-6, 2.0, 14)),
             elections: Counter::default(),
             leader_changes: Counter::default(),
+            snapshots: Counter::default(),
             forwarded: Counter::default(),
             forward_read_window_full: Counter::default(),
             proposal_queue_depth: Gauge::default(),
@@ -84,6 +87,7 @@ impl ShardMetrics {
         registry.register("fsync_seconds", "WAL write and fdatasync latency", m.fsync_seconds.clone());
         registry.register("elections", "Elections this replica started", m.elections.clone());
         registry.register("leader_changes", "Times this replica became leader", m.leader_changes.clone());
+        registry.register("snapshots", "Snapshots of the store started (each compacts the log)", m.snapshots.clone());
         registry.register("forwarded", "Client commands forwarded to another node's leader", m.forwarded.clone());
         registry.register(
             "forward_read_window_full",

@@ -258,7 +258,9 @@ impl Shard {
             NodeEvent::SnapshotInstalled { slot } => {
                 server_log!(node, index, "installed a snapshot from a peer covering slots < {slot}");
             }
-            NodeEvent::SnapshotStarted { .. } => {}
+            NodeEvent::SnapshotStarted { .. } => {
+                self.metrics.snapshots.inc();
+            }
             NodeEvent::Stage { stage, us } => self.metrics.stages.record(stage, us),
             NodeEvent::Backpressure { unsynced_bytes } => {
                 server_log!(node, index, "holding client requests: {unsynced_bytes} bytes wait for the disk");
