@@ -1074,6 +1074,32 @@ def section_p16_machine(out):
                "needs the machine's CPU per SET a third lower still.\n")
 
 
+def section_snapshot_stall(out):
+    """Section 30: snapshots under a steady write load (benches/record-snapshot-stall.sh)."""
+    bundles = section_newest_bundle(out, "snapshot-stall", "30. Snapshots under a steady write load", "runs.txt")
+    if not bundles:
+        return
+    out.append("Why: at 20,000 SET/s of 1,000-byte values (stop 52, ad hoc) a second's p99 reached 400-580 ms "
+               "every 13 s or so while other seconds stayed near 3 ms. Timed by hand in an instrumented build, "
+               "a node's snapshot stopped its executor: the WAL encoded the store's image for its file on the "
+               "executor thread (a checksum, a copy into one buffer and another into an aligned one) for "
+               "69-308 ms per snapshot of a 60-95 MB store, then wrote it; every client and peer of that shard "
+               "waited, and when the node was the leader its followers' answers went unread long enough for it "
+               "to step down (`LostMajorityContact`) in every run of the build before (`/tmp/pk-start`, built at "
+               "53a6fc1f: 1-12 elections beyond the first per run; once the cluster did not settle and 200,293 "
+               "requests failed). This build had none beyond the first in 4 of 5 runs; in run 2 its leader "
+               "stepped down three times, each at its own snapshot (p99 376 ms): why is not yet known (an "
+               "instrumented run showed no executor pass over 60 ms). Since stop 52 "
+               "(4ddb4707) the file is written from the image's bytes and synced on glommio's blocking thread "
+               "pool, and (7a2011a2) the segments a compaction leaves behind are deleted in the background, "
+               "not before the records appended after it (15-58 ms of unlinks, the filesystem discarding "
+               "their blocks). What is left, timed the same way: the executor still copies the store for the "
+               "snapshot job (`KvStore::clone`, 10-60 ms at 100,000 keys of 1,000 bytes), and the snapshotting "
+               "node's WAL writes wait for the file (100-300 ms), which the other two nodes' majority covers "
+               "unless the cluster is down to two. Nodes snapshot a third of an interval apart "
+               "(`NodeConfig::phase`), so at most one node stalls at a time.\n")
+
+
 def section_nonreading(out):
     """Section 25: a client that never reads, at a follower (benches/record-nonreading-client.sh)."""
     bundles = section_newest_bundle(out, "nonreading-client", "25. A client that never reads, at a follower",
@@ -1356,6 +1382,7 @@ def main():
     section_write_path(out)
     section_build_pairs(out)
     section_p16_machine(out)
+    section_snapshot_stall(out)
     with open(os.path.join(R, "README.md"), "w") as f:
         f.write("\n".join(out))
     print(f"wrote {R}/README.md")
