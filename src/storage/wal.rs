@@ -869,8 +869,9 @@ impl Wal {
         // Make the rename durable before any segment refers to the snapshot.
         self.sync_directory().await?;
         self.roll_segment(checkpoint).await?; // syncs the directory again, for the new segment
-                                              // The checkpoint is durable: what came before it is deleted in
-                                              // the background (`removals.rs`), not before the next records.
+
+        // The checkpoint is durable: what came before it is deleted in the
+        // background (`removals.rs`), not before the next records.
         let keep_segment = self.inner.borrow().segment.index;
         let mut stale = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
