@@ -36,8 +36,11 @@
 //! records before it are written and synced, then the snapshot file (temp,
 //! fsync, rename), then a new segment starting with a checkpoint (a
 //! [`Record::SnapshotMarker`] and the state the snapshot does not cover, as
-//! of that op), then the records appended after it. Only once the
-//! checkpoint is durable are older segments and snapshots deleted.
+//! of that op), then the records appended after it. The snapshot file is
+//! written and synced on the executor's blocking thread pool. Only once the
+//! checkpoint is durable are older segments and snapshots deleted, in the
+//! background (`removals.rs`): the records after the snapshot do not wait
+//! for the deletions.
 //!
 //! Recovery starts at the newest *complete* checkpoint (a segment whose
 //! first record is a marker, followed by the checkpoint's closing Commit)
