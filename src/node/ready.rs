@@ -380,13 +380,21 @@ impl<C> Node<C> {
     }
 }
 
-/// Roughly how many bytes an op takes in the WAL (for backpressure).
+/// Roughly how many bytes of input an op holds until the disk has it (for
+/// backpressure, `NodeConfig::unsynced_bytes_max`).
+///
+/// A snapshot counts as a small record. Its image is as large as the store,
+/// not input: holding requests does not bring it to the disk sooner, and
+/// its memory is bounded by the store's. Counted whole, a snapshot of a
+/// store larger than the bound (64 MiB by default) held every client
+/// request, and stopped the server reading its peers (`server/links.rs`),
+/// until the image was written: a leader so held heard no follower for
+/// its election timeout and stepped down (issue 11, stop 52).
 fn op_bytes(op: &PersistOp) -> usize {
     match op {
         PersistOp::Accept { values, .. } | PersistOp::Chosen { values, .. } => {
             32 + values.iter().map(|v| 16 + v.size_bytes()).sum::<usize>()
         }
-        PersistOp::Snapshot(image) => image.data.len(),
         _ => 32,
     }
 }

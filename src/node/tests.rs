@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::*;
 use crate::kv::{Command, Expiry, Op, Reply, SessionId, SetCondition, SetTtl};
 use crate::net::peer::PeerFrame;
-use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId};
+use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId, PersistOp};
 
 type Client = u64;
 
@@ -116,6 +116,50 @@ fn requests_are_held_while_the_disk_is_behind() {
     let answered: Vec<Client> = replies.iter().map(|(c, _)| *c).collect();
     assert_eq!(answered, [0, 1, 2, 3], "every request answered, in arrival order");
     assert!(n.accepting());
+}
+
+/// A snapshot larger than `unsynced_bytes_max` is appended without holding
+/// requests: its image is the store, not input waiting for the disk
+/// (`op_bytes`). Counted whole, it stopped a loaded leader reading its
+/// followers until the image was written, and it lost its leadership.
+#[test]
+fn a_snapshot_larger_than_the_backpressure_bound_holds_nothing() {
+    let (mut n, now) = leader_alone(|c| {
+        c.unsynced_bytes_max = 1_000;
+        // By bytes: the slots a new leader closes with no-ops carry none.
+        c.snapshot_every_slots = 0;
+        c.snapshot_every_bytes = 1_000;
+    });
+    let mut session = ClientSession::new(1);
+    let big = "x".repeat(600);
+    let mut job = None;
+    for client in 0..10 {
+        if job.is_some() {
+            break;
+        }
+        let command = session.command(set(&format!("k{client}"), &big), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
+        loop {
+            n.drain();
+            let out = n.take_output();
+            job = job.or(out.snapshot);
+            let Some(last) = out.appends.last() else { break };
+            n.on_synced(now, last.token);
+        }
+    }
+    let job = job.expect("a snapshot every 1,000 bytes of commands");
+    let image = job.store.snapshot();
+    assert!(image.len() > 1_000, "the image ({} bytes) is over the bound", image.len());
+    n.on_snapshot_ready(now, job.slot, image);
+    let out = drain(&mut n);
+    assert!(
+        out.appends.iter().any(|a| a.ops.iter().any(|op| matches!(op, PersistOp::Snapshot(_)))),
+        "the snapshot was appended"
+    );
+    assert!(n.accepting(), "a snapshot's image is not input: nothing is held for it");
+    let command = session.command(set("after", "v"), true, || 1);
+    n.submit(now, Request::new(command, Waiter::Client(7), now + 1_000_000));
+    assert_eq!(settle(&mut n, now), vec![(7, Reply::Ok)]);
 }
 
 /// Node 2 of three, following node 1 (heard from, link up).
