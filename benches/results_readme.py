@@ -1098,6 +1098,22 @@ def section_snapshot_stall(out):
                "node's WAL writes wait for the file (100-300 ms), which the other two nodes' majority covers "
                "unless the cluster is down to two. Nodes snapshot a third of an interval apart "
                "(`NodeConfig::phase`), so at most one node stalls at a time.\n")
+    out.append("The step-downs, found with `--trace-dir DIR --trace-messages-every 1` through a leader's own "
+               "snapshot: its followers sent `accepted` and `heartbeat_reply` all along, and the leader delivered "
+               "none of them for 150 ms, then stepped down. The node counted a snapshot's whole image (about "
+               "95 MB) as input waiting for the disk (`unsynced_bytes_max`, 64 MiB), so it stopped accepting "
+               "until the image was written, and the server stops reading clients and peers alike while a node "
+               "does not accept (`server/links.rs`). Since aec342e2 a snapshot counts as a small record (a node "
+               "test fails with the old rule). The newest bundle, `backpressure`, measures that build against "
+               "4ddb4707's binary (the snapshot file already off the executor; the metric commit between them "
+               "changes nothing at run time): p99 28.6 against 52.1 ms, lower in 5 of 5 pairs; max 90.6 against "
+               "208.8 ms; no election beyond the first in any of its runs (the build before: 1 and 2 in two "
+               "runs, whose p99 was 240 and 326 ms). What remains: 7-10 of a run's 30 seconds still have a p99 "
+               "above 10 ms (mostly 20-50 ms; a second without a snapshot or a roll runs near 3 ms), about as many "
+               "as the snapshots (7 per run) and segment rolls (one per 64 MiB per node) in it. Not yet taken "
+               "apart; candidates timed ad hoc: the store's copy and the snapshot op's append on the executor "
+               "(10-60 and 14-32 ms), the snapshotting node's WAL writes waiting for its file, and the disk the "
+               "three nodes share.\n")
 
 
 def section_nonreading(out):
