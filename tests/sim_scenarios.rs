@@ -355,3 +355,29 @@ fn a_deposed_leaders_batches_cannot_come_back_behind_its_successors_reads() {
         assert!(clean.is_empty(), "seed {seed}: {clean:#?}");
     }
 }
+
+/// A leader whose disk falls behind (its fsyncs take longer than an
+/// election timeout, its backpressure bound is small) keeps hearing its
+/// followers, and their heartbeat replies keep it leading; the cluster
+/// commits at its disk's pace. A server that stopped reading every peer
+/// frame while its disk was behind (`server/links.rs` until stop 53) lost
+/// its leadership to the first slow fsync (issue 11).
+#[test]
+fn a_leader_whose_disk_is_behind_keeps_hearing_its_followers() {
+    let mut c = cluster(3, 21, |s| {
+        s.unsynced_bytes_max = 256;
+        s.pipeline = 4;
+        s.think_us = 0;
+    });
+    let leader = elect(&mut c);
+    c.run_for_ms(300);
+    // From now on each of the leader's fsyncs takes 400 ms.
+    c.config.fsync_factors = (1..=3).map(|n| if n == leader { 2_000 } else { 1 }).collect();
+    let changes = c.leader_changes.len();
+    let committed = c.checker.committed_end;
+    c.run_for_ms(3_000);
+    assert_eq!(c.leader_changes[changes..], [], "seed {}: the leader kept its leadership", c.seed);
+    assert!(c.checker.committed_end > committed, "seed {}: the cluster kept committing", c.seed);
+    c.config.fsync_factors.clear();
+    assert_finishes_clean(&mut c);
+}

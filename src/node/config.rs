@@ -23,9 +23,11 @@ pub struct NodeConfig {
     /// Reads go through the log like writes (else lease or read-index).
     pub reads_via_log: bool,
     /// Backpressure: while more than this many bytes of appended records
-    /// wait for their fsync, new client requests are held (in arrival
-    /// order) and [`crate::node::Node::accepting`] tells the shell to stop
-    /// reading clients and peers.
+    /// wait for their fsync, new client requests (forwarded ones too) and
+    /// the entries peers send are held (in arrival order), and
+    /// [`crate::node::Node::accepting`] tells the shell to stop reading
+    /// clients. Once the entries held pass it too,
+    /// [`crate::node::Node::reading_peers`] tells it to stop reading peers.
     pub unsynced_bytes_max: usize,
     /// Requests parked with no leader known are retried this often (ticks)
     /// while the leader hint stays the same (at once when it changes).

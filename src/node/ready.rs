@@ -40,6 +40,7 @@ impl<C> Node<C> {
                 self.admit(request);
             }
         }
+        self.release_held_frames(now_us);
     }
 
     /// A snapshot job handed out earlier is serialized.

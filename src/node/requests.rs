@@ -10,8 +10,8 @@ use super::output::NodeEvent;
 use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite, WAITING_WRITES_SPARE};
 use super::state::Node;
 use crate::kv::{Command, Reply, SessionId};
-use crate::net::peer::{ForwardRefusal, PeerFrame};
-use crate::paxos::{InjectedBug, NodeId, ProposeError};
+use crate::net::peer::{frame_bytes, ForwardRefusal, PeerFrame};
+use crate::paxos::{InjectedBug, Message, NodeId, ProposeError};
 
 impl<C> Node<C> {
     // ---- requests -----------------------------------------------------------
@@ -434,7 +434,35 @@ impl<C> Node<C> {
         }
     }
 
+    /// A frame from peer `from`. While the disk is behind, a frame that
+    /// brings the disk entries (a leader's, a snapshot's chunk:
+    /// [`brings_entries`]) is held, in arrival order, until an fsync lets
+    /// the node accept again, and a forwarded request waits with the
+    /// clients' requests; every other frame (acks, heartbeats, votes,
+    /// answers) is stepped at once. So a leader whose disk is behind
+    /// still commits with its followers' acks and keeps its leadership
+    /// with their heartbeat replies, and what it holds is bounded
+    /// ([`Node::reading_peers`]). Holding a frame delays it, as the
+    /// network may: the core takes messages in any order.
     pub fn on_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
+        if brings_entries(&frame) && (!self.accepting() || !self.held_frames.is_empty()) {
+            self.held_frames_bytes += frame_bytes(&frame);
+            self.held_frames.push_back((from, frame));
+            return;
+        }
+        self.step_peer_frame(now_us, from, frame);
+    }
+
+    /// Step the frames held while the disk was behind, until it is again.
+    pub(super) fn release_held_frames(&mut self, now_us: u64) {
+        while self.accepting() {
+            let Some((from, frame)) = self.held_frames.pop_front() else { break };
+            self.held_frames_bytes -= frame_bytes(&frame);
+            self.step_peer_frame(now_us, from, frame);
+        }
+    }
+
+    fn step_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
         let via_log = matches!(frame, PeerFrame::Forward { .. });
         match frame {
             PeerFrame::Paxos(message) => {
@@ -454,8 +482,10 @@ impl<C> Node<C> {
                         let mut request = Request::new(command, Waiter::Remote { peer: from, id }, deadline_us);
                         request.arrival = self.arrivals;
                         request.via_log = via_log;
-                        self.submit_released();
-                        self.try_submit(request);
+                        // Held with the clients' requests while the disk
+                        // is behind: the forwarding node's connection
+                        // limits bound them, as they bound its clients.
+                        self.admit(request);
                     }
                     Err(e) => {
                         self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
@@ -490,6 +520,12 @@ impl<C> Node<C> {
             }
         }
     }
+}
+
+/// Frames that bring the disk entries to write: a leader's (an Accept, a
+/// catch-up's reply) and a snapshot's chunks.
+fn brings_entries(frame: &PeerFrame) -> bool {
+    matches!(frame, PeerFrame::Paxos(Message::Accept(_) | Message::CatchUpReply(_) | Message::SnapshotChunk(_)))
 }
 
 fn refusal_reply(reason: &ForwardRefusal) -> Reply {

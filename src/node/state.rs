@@ -10,6 +10,7 @@ use super::config::NodeConfig;
 use super::output::Output;
 use super::request::{Forwarded, Request, SessionsWaiting, Unsynced, WaitingRead, WaitingWrites};
 use crate::kv::{Command, KvStore, SessionId};
+use crate::net::peer::PeerFrame;
 use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot, SlotMap};
 
 /// Ticks between scans for requests past their deadline.
@@ -81,6 +82,10 @@ pub struct Node<C> {
     pub(super) parked_retry_tick: u64,
     /// Requests held while the disk is behind, in arrival order.
     pub(super) held: VecDeque<Request<C>>,
+    /// Peer frames that bring entries, held while the disk is behind, in
+    /// arrival order (`Node::on_peer_frame`), and their bytes on the wire.
+    pub(super) held_frames: VecDeque<(NodeId, PeerFrame)>,
+    pub(super) held_frames_bytes: usize,
     pub(super) arrivals: u64,
     /// Reads answered without a log slot so far (`NodeStatus::reads_served`).
     pub(super) reads_served: u64,
@@ -140,6 +145,8 @@ impl<C> Node<C> {
             parked_retry_leader: None,
             parked_retry_tick: 0,
             held: VecDeque::new(),
+            held_frames: VecDeque::new(),
+            held_frames_bytes: 0,
             arrivals: 0,
             reads_served: 0,
             links_up: BTreeSet::new(),
@@ -177,9 +184,19 @@ impl<C> Node<C> {
     }
 
     /// False while the disk is behind: the shell should stop reading
-    /// clients and peers until an fsync completes (TCP then pushes back).
+    /// clients until an fsync completes (TCP then pushes back). Peers have
+    /// their own gate, [`Node::reading_peers`].
     pub fn accepting(&self) -> bool {
         self.unsynced_bytes <= self.config.unsynced_bytes_max
+    }
+
+    /// False while the shell should stop reading its peers (TCP then
+    /// pushes back on them): the entries held while the disk is behind
+    /// (`Node::on_peer_frame`) are over the same bound as the disk's
+    /// backlog. Until then acks and heartbeats are read and stepped
+    /// whatever the disk does.
+    pub fn reading_peers(&self) -> bool {
+        self.held_frames_bytes <= self.config.unsynced_bytes_max
     }
 
     /// The leader as this node sees it (itself when leading).

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::*;
 use crate::kv::{Command, Expiry, Op, Reply, SessionId, SetCondition, SetTtl};
 use crate::net::peer::PeerFrame;
-use crate::paxos::{Ballot, Config, Heartbeat, Message, NodeId, PersistOp};
+use crate::paxos::{Accept, Ballot, Config, Heartbeat, Message, NodeId, PersistOp, Value};
 
 type Client = u64;
 
@@ -171,6 +171,90 @@ fn follower_of_node_1(tweak: impl FnOnce(&mut NodeConfig)) -> Node<Client> {
     n.on_peer_frame(1_000, 1, heartbeat);
     settle(&mut n, 1_000);
     n
+}
+
+/// The slots of the Accepts in `out`'s appends.
+fn accepted_slots(out: &Output<Client>) -> Vec<u64> {
+    out.appends
+        .iter()
+        .flat_map(|a| &a.ops)
+        .filter_map(|op| match op {
+            PersistOp::Accept { first_slot, .. } => Some(*first_slot),
+            _ => None,
+        })
+        .collect()
+}
+
+/// While its disk is behind, a node holds the entries its peers send (in
+/// arrival order, until the fsync) but steps everything else at once: a
+/// follower still answers its leader's heartbeats, a leader still counts
+/// its followers' acks. The shell reads its peers until what the node
+/// holds passes the bound (`reading_peers`). A server that stopped
+/// reading every peer while its disk was behind cost a leader its
+/// leadership at any fsync slower than an election timeout (stop 53; the
+/// scenario `a_leader_whose_disk_is_behind_keeps_hearing_its_followers`).
+#[test]
+fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
+    let mut n = follower_of_node_1(|c| c.unsynced_bytes_max = 1_000);
+    let ballot = Ballot::new(1, 1);
+    let value = Value::stamped(0, vec![Bytes::from(vec![b'x'; 600])]);
+    let accept = |slot: u64| {
+        PeerFrame::Paxos(Message::Accept(Accept { ballot, first_slot: slot, values: vec![value.clone()], commit: 0 }))
+    };
+    n.on_peer_frame(2_000, 1, accept(0));
+    n.on_peer_frame(2_000, 1, accept(1));
+    let out = drain(&mut n);
+    assert_eq!(accepted_slots(&out), [0, 1]);
+    let token = out.appends.last().expect("appended").token;
+    assert!(!n.accepting(), "1,200 bytes wait for the disk");
+
+    n.on_peer_frame(2_000, 1, accept(2));
+    assert!(drain(&mut n).appends.is_empty(), "the entry is held, not appended");
+    assert!(n.reading_peers(), "one entry held is under the bound");
+    let heartbeat = Heartbeat { ballot, commit: 0, round: 2, horizon: 0 };
+    n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+    let out = drain(&mut n);
+    let replied =
+        out.messages.iter().any(|(to, f)| *to == 1 && matches!(f, PeerFrame::Paxos(Message::HeartbeatReply(_))));
+    assert!(replied, "the heartbeat is answered while the disk is behind: {:?}", out.messages);
+
+    n.on_peer_frame(2_000, 1, accept(3));
+    assert!(!n.reading_peers(), "two entries held pass the bound: the shell stops reading its peers");
+    n.on_synced(2_000, token);
+    assert!(n.reading_peers());
+    assert_eq!(accepted_slots(&drain(&mut n)), [2, 3], "the held entries are appended, in arrival order");
+}
+
+/// A request a follower forwards to a leader whose disk is behind waits
+/// with the leader's own clients' requests, and the leader reads on (its
+/// followers' acks come over the same link); it goes on after the fsync.
+#[test]
+fn a_forwarded_request_waits_while_the_disk_is_behind_and_the_peer_is_read() {
+    let (mut n, now) = leader_alone(|c| c.unsynced_bytes_max = 1_000);
+    let mut session = ClientSession::new(1);
+    let big = "x".repeat(600);
+    let mut token = 0;
+    for client in 0..2 {
+        let command = session.command(set(&format!("k{client}"), &big), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
+        token = drain(&mut n).appends.last().expect("appended").token;
+    }
+    assert!(!n.accepting());
+    let mut follower = ClientSession::new(2);
+    let command = follower.command(set("f", "1"), true, || 1).encode();
+    n.on_peer_frame(now, 2, PeerFrame::Forward { id: 9, command });
+    assert!(drain(&mut n).appends.is_empty(), "the forwarded write waits");
+    assert!(n.reading_peers(), "and the peer is still read");
+    n.on_synced(now, token);
+    let mut answered = false;
+    loop {
+        n.drain();
+        let out = n.take_output();
+        answered |= out.messages.iter().any(|(to, f)| *to == 2 && matches!(f, PeerFrame::ForwardReply { id: 9, .. }));
+        let Some(last) = out.appends.last() else { break };
+        n.on_synced(now, last.token);
+    }
+    assert!(answered, "the forwarded write ran once the disk caught up");
 }
 
 /// The requests forwarded: (through the log, forward id, command).

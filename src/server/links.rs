@@ -606,11 +606,14 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
             Ok(frame) => ctx.shard_ref.borrow_mut().on_peer_frame(peer, frame),
             Err(e) => break format!("undecodable frame: {e}"),
         }
-        // Backpressure: while the disk is behind, read no more (TCP pushes back).
+        // Backpressure: while the node holds as much peer input as the
+        // disk's backlog bound, read no more (TCP pushes back). Below that
+        // it reads on, so acks and heartbeats arrive while the disk is
+        // behind (`Node::on_peer_frame`).
         loop {
             let gate = {
                 let shard = ctx.shard_ref.borrow();
-                if shard.node.accepting() {
+                if shard.node.reading_peers() {
                     break;
                 }
                 shard.accepting.clone()

@@ -58,7 +58,8 @@ pub struct Shard {
     /// The ticker ticks no sooner than this (once per `tick_ms` at most).
     tick_floor_us: u64,
     tick_sooner: Notify,
-    /// Woken when the node accepts input again after backpressure.
+    /// Woken when the node accepts input again after backpressure, or
+    /// reads its peers again (`Node::reading_peers`).
     pub accepting: Broadcast,
     pub metrics: ShardMetrics,
     pub shared: Rc<Shared>,
@@ -324,7 +325,9 @@ impl Shard {
         }
         let st = &self.shared.monitor.status[self.index];
         st.publish(&crate::paxos::Status { leader: node.leader, ..status }, &node);
-        if self.node.accepting() {
+        // Wakes the client and peer readers, each of which checks its own
+        // gate (`accepting`, `reading_peers`).
+        if self.node.accepting() || self.node.reading_peers() {
             self.accepting.notify_all();
         }
     }

@@ -102,6 +102,8 @@ pub struct SimConfig {
     /// Reads each node may have forwarded and unanswered at once
     /// (`NodeConfig::forward_read_window`).
     pub forward_read_window: usize,
+    /// The node's backpressure bound (`NodeConfig::unsynced_bytes_max`).
+    pub unsynced_bytes_max: usize,
 }
 
 impl Default for SimConfig {
@@ -133,6 +135,7 @@ impl Default for SimConfig {
             disk_faults: false,
             election_timeout_ticks: None,
             forward_read_window: 64,
+            unsynced_bytes_max: 64 << 10,
         }
     }
 }
@@ -178,7 +181,7 @@ impl SimConfig {
         c.snapshot_every_bytes = 0;
         c.sessions_max = self.sessions_max;
         c.reads_via_log = self.read_mode == ReadMode::Log;
-        c.unsynced_bytes_max = 64 << 10;
+        c.unsynced_bytes_max = self.unsynced_bytes_max;
         c.trace_checks = true;
         c.forward_read_window = self.forward_read_window;
         c
@@ -362,6 +365,8 @@ pub struct Cluster {
     pub recoveries: u64,
     /// Reads that found their node's forward read window full and waited.
     pub forward_read_waits: u64,
+    /// Times a node began holding client requests (its disk behind).
+    pub backpressure_holds: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit
     /// end then, and the ballot its leader served it under.
@@ -442,6 +447,7 @@ impl Cluster {
             snapshots_installed: 0,
             recoveries: 0,
             forward_read_waits: 0,
+            backpressure_holds: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
             faults_over: false,

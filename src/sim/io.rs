@@ -293,10 +293,8 @@ impl Cluster {
                 self.checker.violations.push(Violation::Panic { message: format!("node {id}: {detail}") });
             }
             NodeEvent::ForwardReadWindowFull => self.forward_read_waits += 1,
-            NodeEvent::Proposed
-            | NodeEvent::Forwarded { .. }
-            | NodeEvent::SnapshotStarted { .. }
-            | NodeEvent::Backpressure { .. } => {}
+            NodeEvent::Backpressure { .. } => self.backpressure_holds += 1,
+            NodeEvent::Proposed | NodeEvent::Forwarded { .. } | NodeEvent::SnapshotStarted { .. } => {}
         }
     }
 

@@ -61,6 +61,12 @@ pub struct SimNode {
     /// Real time the current stall ends.
     pub stalled_until_us: Option<u64>,
     pub backlog: VecDeque<Input>,
+    /// Peer frames the node has not read yet, in arrival order: a server
+    /// stops reading its peers while its node says so
+    /// ([`Node::reading_peers`]), and TCP keeps what they sent meanwhile.
+    pub unread: VecDeque<(NodeId, PeerFrame)>,
+    /// Peer frames that arrived while the node was not reading its peers.
+    pub frames_unread: u64,
     /// The last session counter handed out (grows across restarts).
     pub session_counter: u64,
 }
@@ -78,6 +84,8 @@ impl SimNode {
             drain_scheduled: false,
             stalled_until_us: None,
             backlog: VecDeque::new(),
+            unread: VecDeque::new(),
+            frames_unread: 0,
             session_counter: 0,
         }
     }
@@ -134,7 +142,12 @@ impl SimNode {
         let local = self.clock(now_us);
         let Some(node) = self.node.as_mut() else { return };
         match input {
-            Input::Deliver { from, frame } => node.on_peer_frame(local, from, frame),
+            Input::Deliver { from, frame } => {
+                if !node.reading_peers() || !self.unread.is_empty() {
+                    self.frames_unread += 1;
+                }
+                self.unread.push_back((from, frame));
+            }
             Input::Client { waiter, command, timeout_us } => {
                 let deadline = local + timeout_us;
                 node.submit(local, Request::new(command, Waiter::Client(waiter), deadline));
@@ -143,6 +156,10 @@ impl SimNode {
             Input::SnapshotDone { slot, data } => node.on_snapshot_ready(local, slot, data),
             Input::LinkUp { peer } => node.on_link_up(peer),
             Input::LinkDown { peer } => node.on_link_down(local, peer),
+        }
+        while node.reading_peers() {
+            let Some((from, frame)) = self.unread.pop_front() else { break };
+            node.on_peer_frame(local, from, frame);
         }
     }
 }

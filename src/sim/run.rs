@@ -68,13 +68,30 @@ pub struct Drawn {
     pub sessions: bool,
     /// Wall-clock offsets between nodes (0, 20 ms, 400 ms or 5 s).
     pub clocks: bool,
+    /// Sometimes a backpressure bound small enough that nodes hold
+    /// requests and entries, and stop reading their peers.
+    pub backpressure: bool,
 }
 
 impl Drawn {
-    pub const ALL: Drawn =
-        Drawn { disk: true, drift: true, timeouts: true, pipeline: true, sessions: true, clocks: true };
-    pub const NONE: Drawn =
-        Drawn { disk: false, drift: false, timeouts: false, pipeline: false, sessions: false, clocks: false };
+    pub const ALL: Drawn = Drawn {
+        disk: true,
+        drift: true,
+        timeouts: true,
+        pipeline: true,
+        sessions: true,
+        clocks: true,
+        backpressure: true,
+    };
+    pub const NONE: Drawn = Drawn {
+        disk: false,
+        drift: false,
+        timeouts: false,
+        pipeline: false,
+        sessions: false,
+        clocks: false,
+        backpressure: false,
+    };
 }
 
 #[derive(Clone, Debug, Default)]
@@ -96,6 +113,10 @@ pub struct RunReport {
     pub recoveries: u64,
     /// Reads that found their node's forward read window full and waited.
     pub forward_read_waits: u64,
+    /// Times a node began holding client requests, its disk behind.
+    pub backpressure_holds: u64,
+    /// Peer frames that waited while their node was not reading its peers.
+    pub frames_unread: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget (neither verdict).
@@ -169,6 +190,14 @@ pub fn resolve(options: &RunOptions, seed: u64) -> SimConfig {
         let mut clock_rng = Rng::new(seed ^ 0xC10C_0FF5);
         sim.clock_offset_ms = [0, 20, 400, 5_000][clock_rng.below(4) as usize];
     }
+    if draw.backpressure {
+        // Its own generator too. Sim commands are tens of bytes: these
+        // bounds are a few to a hundred of them.
+        let mut backpressure_rng = Rng::new(seed ^ 0xBAC4_9E55);
+        if backpressure_rng.chance(0.3) {
+            sim.unsynced_bytes_max = [256, 1_024, 4_096][backpressure_rng.below(3) as usize];
+        }
+    }
     if draw.timeouts && rng.chance(0.5) {
         // Just above the lease: leases must hold at their tightest.
         let min = sim.paxos_config().lease_ticks + 1 + rng.below(10);
@@ -211,6 +240,8 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
         faults: cluster.faults,
         recoveries: cluster.recoveries,
         forward_read_waits: cluster.forward_read_waits,
+        backpressure_holds: cluster.backpressure_holds,
+        frames_unread: cluster.nodes.iter().map(|n| n.frames_unread).sum(),
         messages_delivered: cluster.messages_delivered,
         violations: std::mem::take(&mut cluster.checker.violations),
         unknown_keys: cluster.checker.unknown_keys.len(),
