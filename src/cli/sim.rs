@@ -109,7 +109,7 @@ pub struct SimArgs {
     sessions_max: Option<u64>,
     /// Backpressure bound: appended bytes waiting for their fsync beyond
     /// which a node holds requests and entries [default: 65536, or per
-    /// seed 256, 1024 or 4096 bytes 30% of the time; 65536 with
+    /// seed 4096 or 16384 bytes 30% of the time; 65536 with
     /// --pin-knobs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     unsynced_bytes_max: Option<u64>,

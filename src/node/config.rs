@@ -25,8 +25,8 @@ pub struct NodeConfig {
     /// Backpressure: while more than this many bytes of appended records
     /// wait for their fsync, new client requests (forwarded ones too) and
     /// the entries peers send are held (in arrival order), and
-    /// [`crate::node::Node::accepting`] tells the shell to stop reading
-    /// clients. Once the entries held pass it too,
+    /// [`crate::node::Node::accepting`] turns false. Once the entries held
+    /// pass it too,
     /// [`crate::node::Node::reading_peers`] tells it to stop reading peers.
     pub unsynced_bytes_max: usize,
     /// Requests parked with no leader known are retried this often (ticks)

@@ -50,6 +50,7 @@ pub use boot::Boot;
 pub use config::NodeConfig;
 pub use output::{Append, NodeEvent, Output, SnapshotJob};
 pub use request::{Request, Waiter};
+pub use requests::{FRAMES_RELEASE_PER_DRAIN, RELEASE_PER_DRAIN};
 pub use session::ClientSession;
 pub use state::{Node, NodeStatus};
 

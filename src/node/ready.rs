@@ -35,12 +35,6 @@ impl<C> Node<C> {
         if let Some(number) = number {
             self.replica.on_persisted(number);
         }
-        if self.accepting() {
-            for request in std::mem::take(&mut self.held) {
-                self.admit(request);
-            }
-        }
-        self.release_held_frames(now_us);
     }
 
     /// A snapshot job handed out earlier is serialized.
@@ -56,6 +50,8 @@ impl<C> Node<C> {
 
     /// Run the core's Ready loop until it has nothing more to say.
     pub fn drain(&mut self) {
+        // A share of what was held while the disk was behind, if it caught up.
+        self.release_held();
         // What an input let go of its session's order (a forwarded read
         // answered, say) goes first, behind what let it go.
         self.submit_released();

@@ -34,6 +34,8 @@ pub struct NodeStatus {
     /// Requests in the table (waiting, held, forwarded, parked).
     pub requests: usize,
     pub unsynced_bytes: usize,
+    /// Peer frames bringing entries, held while the disk is behind.
+    pub held_frames: usize,
     pub recovering: bool,
     /// Reads answered without a log slot (lease or read-index round), ever.
     pub reads_served: u64,
@@ -183,9 +185,11 @@ impl<C> Node<C> {
         &self.config
     }
 
-    /// False while the disk is behind: the shell should stop reading
-    /// clients until an fsync completes (TCP then pushes back). Peers have
-    /// their own gate, [`Node::reading_peers`].
+    /// False while the disk is behind: requests are held until an fsync
+    /// completes, and the shell may stop taking more (the server stops
+    /// its cross-core channel; each client connection is bounded by
+    /// `client_pending_max`). Peers have their own gate,
+    /// [`Node::reading_peers`].
     pub fn accepting(&self) -> bool {
         self.unsynced_bytes <= self.config.unsynced_bytes_max
     }
@@ -225,6 +229,7 @@ impl<C> Node<C> {
                 + self.held.len()
                 + self.sessions_waiting.values().map(|s| s.held.len() + s.after_writes.len()).sum::<usize>(),
             unsynced_bytes: self.unsynced_bytes,
+            held_frames: self.held_frames.len(),
             recovering: self.replica.is_recovering(),
             reads_served: self.reads_served,
         }
@@ -236,9 +241,12 @@ impl<C> Node<C> {
     /// crash that loses it recovers an older commit index (the state of the
     /// moment before it was appended) and relearns the rest from its peers.
     /// So a leader's "slot n is chosen" record rides with the Accept of
-    /// slot n + 1 instead of costing a sync of its own.
+    /// slot n + 1 instead of costing a sync of its own. Unless the records
+    /// waiting are over the backpressure bound: then the node holds
+    /// requests and entries until a sync, and with commit-index records
+    /// alone nothing it steps would ever ask for one.
     pub fn sync_wanted(&self) -> bool {
-        self.wanted_append > self.synced_append
+        self.wanted_append > self.synced_append || (!self.accepting() && self.last_append > self.synced_append)
     }
 
     /// Everything the node wants done since the last call.

@@ -221,8 +221,72 @@ fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
     n.on_peer_frame(2_000, 1, accept(3));
     assert!(!n.reading_peers(), "two entries held pass the bound: the shell stops reading its peers");
     n.on_synced(2_000, token);
-    assert!(n.reading_peers());
+    assert!(n.has_held_to_release(), "the disk caught up: the shell drains");
     assert_eq!(accepted_slots(&drain(&mut n)), [2, 3], "the held entries are appended, in arrival order");
+    assert!(n.reading_peers());
+    assert!(!n.has_held_to_release());
+}
+
+/// Once the disk catches up, what was held goes a share per drain
+/// (`RELEASE_PER_DRAIN`), in arrival order, and the node asks for another
+/// drain while more waits: a leader that let 16,000 requests go in one
+/// pass kept its executor from its heartbeats for 450 ms (stop 53).
+#[test]
+fn held_requests_go_a_share_per_drain_once_the_disk_catches_up() {
+    let (mut n, now) = leader_alone(|c| c.unsynced_bytes_max = 1_000);
+    let mut session = ClientSession::new(1);
+    let big = "x".repeat(600);
+    let mut token = 0;
+    for client in 0..2 {
+        let command = session.command(set(&format!("k{client}"), &big), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
+        token = drain(&mut n).appends.last().expect("appended").token;
+    }
+    assert!(!n.accepting());
+    let held = 2 * RELEASE_PER_DRAIN as u64 + 10;
+    for client in 2..2 + held {
+        let command = session.command(set(&format!("k{client}"), "v"), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
+    }
+    assert!(drain(&mut n).appends.is_empty(), "all held");
+    n.on_synced(now, token);
+    let mut shares = 0;
+    let mut answered = Vec::new();
+    while n.has_held_to_release() {
+        shares += 1;
+        assert!(shares <= 3, "three shares at most");
+        let out = drain(&mut n);
+        answered.extend(out.replies.into_iter().map(|(c, _)| c));
+        let last = out.appends.last().expect("a share was proposed and appended");
+        n.on_synced(now, last.token);
+    }
+    answered.extend(settle(&mut n, now).into_iter().map(|(c, _)| c));
+    assert_eq!(shares, 3, "{held} requests go in shares of {RELEASE_PER_DRAIN}");
+    assert_eq!(answered, (0..2 + held).collect::<Vec<_>>(), "every request answered, in arrival order");
+}
+
+/// Commit-index records alone are not worth a sync (`sync_wanted`),
+/// unless they are over the backpressure bound: then the node holds
+/// entries until a sync, and nothing it steps would ever ask for one.
+#[test]
+fn commit_records_over_the_bound_want_a_sync() {
+    let mut n = follower_of_node_1(|c| c.unsynced_bytes_max = 40);
+    let ballot = Ballot::new(1, 1);
+    let value = Value::stamped(0, vec![Bytes::from_static(b"v")]);
+    for slot in 0..2 {
+        let accept = Accept { ballot, first_slot: slot, values: vec![value.clone()], commit: 0 };
+        n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Accept(accept)));
+        settle(&mut n, 2_000);
+    }
+    for commit in 1..=2 {
+        let heartbeat = Heartbeat { ballot, commit, round: 1 + commit, horizon: 0 };
+        n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+        let out = drain(&mut n);
+        let commits_only = out.appends.iter().flat_map(|a| &a.ops).all(|op| matches!(op, PersistOp::Commit { .. }));
+        assert!(commits_only, "learning the commit index appends its record alone: {:?}", out.appends);
+    }
+    assert!(!n.accepting(), "two commit records are over a 40-byte bound");
+    assert!(n.sync_wanted(), "the records the node holds its input behind want a sync");
 }
 
 /// A request a follower forwards to a leader whose disk is behind waits

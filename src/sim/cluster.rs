@@ -614,7 +614,17 @@ impl Cluster {
             Some(node) => {
                 let s = node.status();
                 let recovering = if s.recovering { " recovering" } else { "" };
-                format!("node {} {:?}{recovering} commit {} applied {}", n.id, s.role, s.commit, s.applied)
+                let behind = if node.accepting() { "" } else { " (disk behind)" };
+                format!(
+                    "node {} {:?}{recovering} commit {} applied {}, {} bytes unsynced{behind}, {} peer frames held, {} unread",
+                    n.id,
+                    s.role,
+                    s.commit,
+                    s.applied,
+                    s.unsynced_bytes,
+                    s.held_frames,
+                    n.unread.len()
+                )
             }
         };
         self.nodes.iter().map(line).collect::<Vec<_>>().join("; ")

@@ -12,6 +12,9 @@ use crate::trace::{DropReason, Event as TraceEvent, MessageId};
 
 /// A node collects its output at most this long after a delivery.
 const STEP_BATCH_WINDOW_US: u64 = 50;
+/// A server that drains again to let go of more held work does so after
+/// its other tasks had a turn (`Node::has_held_to_release`).
+const RELEASE_YIELD_US: u64 = 10;
 
 /// Link connect/reset notices arrive this long after the cause.
 const LINK_NOTICE_US: u64 = 1_000;
@@ -178,8 +181,21 @@ impl Cluster {
         }
         let Some(node) = n.node.as_mut() else { return };
         node.drain();
+        let more = node.has_held_to_release();
         let output = node.take_output();
         self.perform(id, output);
+        // What the node held while its disk was behind goes a share per
+        // drain, and once it reads its peers again the server's link
+        // readers take what waited: it drains again once its other tasks
+        // had a turn.
+        let now = self.now_us;
+        let n = self.node_mut(id);
+        let read = n.read_peers(now);
+        if (more || read) && !n.drain_scheduled {
+            n.drain_scheduled = true;
+            let epoch = n.epoch;
+            self.schedule(RELEASE_YIELD_US, EventKind::Drain { node: id, epoch });
+        }
     }
 
     fn perform(&mut self, id: NodeId, output: Output<super::client::SimWaiter>) {

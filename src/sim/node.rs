@@ -157,9 +157,20 @@ impl SimNode {
             Input::LinkUp { peer } => node.on_link_up(peer),
             Input::LinkDown { peer } => node.on_link_down(local, peer),
         }
+        self.read_peers(now_us);
+    }
+
+    /// Hand the node the peer frames it left unread, in order, while it
+    /// reads its peers. True if it took any.
+    pub fn read_peers(&mut self, now_us: u64) -> bool {
+        let local = self.clock(now_us);
+        let Some(node) = self.node.as_mut() else { return false };
+        let mut read = false;
         while node.reading_peers() {
             let Some((from, frame)) = self.unread.pop_front() else { break };
             node.on_peer_frame(local, from, frame);
+            read = true;
         }
+        read
     }
 }
