@@ -227,12 +227,17 @@ fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
     assert!(!n.has_held_to_release());
 }
 
-/// Once the disk catches up, what was held goes a share per drain
-/// (`RELEASE_PER_DRAIN`), in arrival order, and the node asks for another
-/// drain while more waits: a leader that let 16,000 requests go in one
-/// pass kept its executor from its heartbeats for 450 ms (stop 53).
-#[test]
-fn held_requests_go_a_share_per_drain_once_the_disk_catches_up() {
+/// A one-member leader whose disk is behind (a 1,000-byte bound): clients
+/// 0 and 1 wrote 600 bytes each, appended and not synced.
+struct Behind {
+    n: Node<Client>,
+    now: u64,
+    session: ClientSession,
+    /// The appends' last token: syncing it catches the disk up.
+    token: u64,
+}
+
+fn leader_behind_its_disk() -> Behind {
     let (mut n, now) = leader_alone(|c| c.unsynced_bytes_max = 1_000);
     let mut session = ClientSession::new(1);
     let big = "x".repeat(600);
@@ -243,6 +248,16 @@ fn held_requests_go_a_share_per_drain_once_the_disk_catches_up() {
         token = drain(&mut n).appends.last().expect("appended").token;
     }
     assert!(!n.accepting());
+    Behind { n, now, session, token }
+}
+
+/// Once the disk catches up, what was held goes a share per drain
+/// (`RELEASE_PER_DRAIN`), in arrival order, and the node asks for another
+/// drain while more waits: a leader that let 16,000 requests go in one
+/// pass kept its executor from its heartbeats for 450 ms (stop 53).
+#[test]
+fn held_requests_go_a_share_per_drain_once_the_disk_catches_up() {
+    let Behind { mut n, now, mut session, token } = leader_behind_its_disk();
     let held = 2 * RELEASE_PER_DRAIN as u64 + 10;
     for client in 2..2 + held {
         let command = session.command(set(&format!("k{client}"), "v"), true, || 1);
@@ -294,16 +309,7 @@ fn commit_records_over_the_bound_want_a_sync() {
 /// followers' acks come over the same link); it goes on after the fsync.
 #[test]
 fn a_forwarded_request_waits_while_the_disk_is_behind_and_the_peer_is_read() {
-    let (mut n, now) = leader_alone(|c| c.unsynced_bytes_max = 1_000);
-    let mut session = ClientSession::new(1);
-    let big = "x".repeat(600);
-    let mut token = 0;
-    for client in 0..2 {
-        let command = session.command(set(&format!("k{client}"), &big), true, || 1);
-        n.submit(now, Request::new(command, Waiter::Client(client), now + 1_000_000));
-        token = drain(&mut n).appends.last().expect("appended").token;
-    }
-    assert!(!n.accepting());
+    let Behind { mut n, now, token, .. } = leader_behind_its_disk();
     let mut follower = ClientSession::new(2);
     let command = follower.command(set("f", "1"), true, || 1).encode();
     n.on_peer_frame(now, 2, PeerFrame::Forward { id: 9, command });
