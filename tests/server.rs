@@ -1683,6 +1683,10 @@ fn metrics_count_proposals_commits_and_reads() {
         assert!(counter(&text, "paxoskv_proposals_total") >= 1, "{text}");
         assert!(counter(&text, "paxoskv_commands_applied_total") >= 1, "{text}");
         (counter(&text, "paxoskv_snapshots_total") >= 1).then_some(())?;
+        // Backpressure's instruments are there, at rest (stop 53).
+        for name in ["paxoskv_unsynced_bytes", "paxoskv_held_peer_frames", "paxoskv_backpressure_holds_total"] {
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing: {text}");
+        }
         Some(())
     });
 

@@ -43,6 +43,12 @@ pub struct ShardMetrics {
     pub proposal_queue_depth: Gauge,
     /// Client requests waiting for an answer at this shard.
     pub waiting_requests: Gauge,
+    /// Appended WAL bytes waiting for their fsync (`NodeStatus::unsynced_bytes`).
+    pub unsynced_bytes: Gauge,
+    /// Peer frames bringing entries, held while the disk is behind.
+    pub held_peer_frames: Gauge,
+    /// Times the node began holding requests, its disk behind.
+    pub backpressure_holds: Counter,
     pub reads_lease: Counter,
     pub peer_frames_in: Counter,
     pub peer_frames_out: Counter,
@@ -70,6 +76,9 @@ impl ShardMetrics {
             forward_read_window_full: Counter::default(),
             proposal_queue_depth: Gauge::default(),
             waiting_requests: Gauge::default(),
+            unsynced_bytes: Gauge::default(),
+            held_peer_frames: Gauge::default(),
+            backpressure_holds: Counter::default(),
             reads_lease: Counter::default(),
             peer_frames_in: Counter::default(),
             peer_frames_out: Counter::default(),
@@ -96,6 +105,21 @@ impl ShardMetrics {
         );
         registry.register("proposal_queue_depth", "Commands waiting for a slot", m.proposal_queue_depth.clone());
         registry.register("waiting_requests", "Client requests awaiting an answer", m.waiting_requests.clone());
+        registry.register(
+            "unsynced_bytes",
+            "Appended WAL bytes waiting for their fsync; past unsynced_bytes_max the node holds requests and entries",
+            m.unsynced_bytes.clone(),
+        );
+        registry.register(
+            "held_peer_frames",
+            "Peer frames bringing entries, held until the disk catches up",
+            m.held_peer_frames.clone(),
+        );
+        registry.register(
+            "backpressure_holds",
+            "Times this shard began holding requests because its disk was behind",
+            m.backpressure_holds.clone(),
+        );
         registry.register(
             "lease_reads",
             "Reads answered by this shard as leader without a log slot (lease, or read-index round)",

@@ -264,6 +264,7 @@ impl Shard {
             }
             NodeEvent::Stage { stage, us } => self.metrics.stages.record(stage, us),
             NodeEvent::Backpressure { unsynced_bytes } => {
+                self.metrics.backpressure_holds.inc();
                 server_log!(node, index, "holding client requests: {unsynced_bytes} bytes wait for the disk");
             }
             NodeEvent::Fatal(detail) => {
@@ -314,6 +315,8 @@ impl Shard {
         }
         let node = self.node.status();
         self.metrics.waiting_requests.set(node.requests as i64);
+        self.metrics.unsynced_bytes.set(node.unsynced_bytes as i64);
+        self.metrics.held_peer_frames.set(node.held_frames as i64);
         self.metrics.reads_lease.inc_by(node.reads_served - self.published_reads);
         self.published_reads = node.reads_served;
         if node.leader != self.published_leader {
