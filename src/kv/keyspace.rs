@@ -26,6 +26,11 @@
 //! changes no output. std's SipHash-1-3 cost about 200 of the 2,650
 //! instructions of applying a SET (`benches/record-kv.sh`).
 //!
+//! Snapshots copy the keyspace a share at a time ([`Keyspace::begin_copy`],
+//! [`Keyspace::copy_step`]) while it keeps changing: every change first
+//! leaves the key's earlier entry for the copy if the copy has not reached
+//! the key yet, as a fork's pages are copied on write.
+//!
 //! Invariants:
 //! - `order` holds exactly the keys of `entries`;
 //! - `expiring` holds exactly `(t, key)` for each entry with `expires_at =
@@ -34,8 +39,9 @@
 //!   every build ([`key_hash`] is fixed, not seeded); the table's own
 //!   order is never seen.
 
-use std::collections::{hash_map, BTreeSet, HashMap};
+use std::collections::{hash_map, BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::ops::Bound;
 
 use bytes::Bytes;
 
@@ -173,7 +179,7 @@ impl Entry {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Keyspace {
     /// Every entry, by key.
     entries: HashMap<MapKey, Entry, ahash::RandomState>,
@@ -181,6 +187,66 @@ pub struct Keyspace {
     order: BTreeSet<HashedKey>,
     /// `(expires_at, key)` of every entry with an expiry.
     expiring: BTreeSet<(i64, HashedKey)>,
+    /// A copy of every entry as of one moment, taken a share at a time
+    /// ([`Keyspace::begin_copy`]). Not part of the state: a clone starts
+    /// without one, and equality ignores it.
+    copy: Option<Box<KeyCopy>>,
+}
+
+/// A clone is the state alone: a copy in progress stays with its keyspace.
+impl Clone for Keyspace {
+    fn clone(&self) -> Keyspace {
+        Keyspace {
+            entries: self.entries.clone(),
+            order: self.order.clone(),
+            expiring: self.expiring.clone(),
+            copy: None,
+        }
+    }
+}
+
+impl PartialEq for Keyspace {
+    fn eq(&self, other: &Keyspace) -> bool {
+        self.entries == other.entries && self.order == other.order && self.expiring == other.expiring
+    }
+}
+
+impl Eq for Keyspace {}
+
+/// Every entry as it was when [`Keyspace::begin_copy`] was called, copied
+/// in key order a share at a time while the keyspace keeps changing.
+///
+/// Why: a snapshot needs the store as of one slot, and cloning 100,000
+/// keys at once held a shard's executor for 10-30 ms (section 30 of
+/// `results/README.md`), every client and peer of the shard waiting. Like
+/// a fork's copy-on-write pages, a key changed before the copy reached it
+/// leaves its earlier entry behind (`before`), which the copy takes
+/// instead of the changed one.
+///
+/// Invariants: every key up to `last` is copied, in `(hash, key)` order;
+/// every key in `before` is past `last`, and holds its entry at the start
+/// (`None`: absent then).
+#[derive(Debug, Default)]
+struct KeyCopy {
+    last: Option<HashedKey>,
+    before: BTreeMap<HashedKey, Option<Entry>>,
+    copied: Vec<(HashedKey, Entry)>,
+    done: bool,
+}
+
+impl KeyCopy {
+    /// `key` is about to change, or just changed from `was` (`None`: it
+    /// was absent): keep `was` if the copy has not reached the key and
+    /// this is its first change since the copy began.
+    fn note(&mut self, key: &Bytes, was: Option<&Entry>) {
+        if self.done {
+            return;
+        }
+        let hashed = HashedKey::new(key.clone());
+        if self.last.as_ref().is_none_or(|last| hashed > *last) {
+            self.before.entry(hashed).or_insert_with(|| was.cloned());
+        }
+    }
 }
 
 impl Keyspace {
@@ -235,6 +301,9 @@ impl Keyspace {
         let (existed, stale) = match self.entries.entry(MapKey::new(&key)) {
             hash_map::Entry::Occupied(mut slot) => {
                 let old = slot.insert(entry);
+                if let Some(copy) = self.copy.as_deref_mut() {
+                    copy.note(&key, Some(&old));
+                }
                 let stale = old.expires_at.filter(|t| Some(*t) != expires_at);
                 if stale.is_none() && expires_at.is_none() {
                     return;
@@ -243,6 +312,9 @@ impl Keyspace {
             }
             hash_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
+                if let Some(copy) = self.copy.as_deref_mut() {
+                    copy.note(&key, None);
+                }
                 (false, None)
             }
         };
@@ -261,6 +333,9 @@ impl Keyspace {
     /// Remove `key`'s entry (expired or not); returns it.
     pub fn remove(&mut self, key: &Bytes) -> Option<Entry> {
         let old = self.entries.remove(key.as_ref())?;
+        if let Some(copy) = self.copy.as_deref_mut() {
+            copy.note(key, Some(&old));
+        }
         let hashed = HashedKey::new(key.clone());
         if let Some(t) = old.expires_at {
             self.expiring.remove(&(t, hashed.clone()));
@@ -279,15 +354,20 @@ impl Keyspace {
                 break;
             }
             let (_, hashed) = self.expiring.pop_first().expect("checked above");
-            self.entries.remove(hashed.key.as_ref());
+            let old = self.entries.remove(hashed.key.as_ref());
+            if let Some(copy) = self.copy.as_deref_mut() {
+                copy.note(&hashed.key, old.as_ref());
+            }
             self.order.remove(&hashed);
             removed += 1;
         }
         removed
     }
 
-    /// Remove everything.
+    /// Remove everything. A copy in progress is finished first (it would
+    /// otherwise keep every entry's earlier state one by one).
     pub fn clear(&mut self) {
+        self.copy_step(usize::MAX);
         self.entries.clear();
         self.order.clear();
         self.expiring.clear();
@@ -301,13 +381,13 @@ impl Keyspace {
     /// `keys` (taken from `order`) with their entries.
     fn ordered<'a>(
         &'a self,
-        keys: impl Iterator<Item = &'a HashedKey> + 'a,
-    ) -> impl Iterator<Item = (&'a HashedKey, &'a Entry)> + 'a {
+        keys: impl Iterator<Item = &'a HashedKey> + Clone + 'a,
+    ) -> impl Iterator<Item = (&'a HashedKey, &'a Entry)> + Clone + 'a {
         keys.map(move |hashed| (hashed, self.entry_of(hashed)))
     }
 
     /// Every stored entry in hash order.
-    pub fn iter(&self) -> impl Iterator<Item = (&HashedKey, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&HashedKey, &Entry)> + Clone {
         self.ordered(self.order.iter())
     }
 
@@ -345,6 +425,76 @@ impl Keyspace {
             .take(tries.max(1))
             .find(|(_, entry)| !entry.expired_at(now))
             .map(|(hashed, _)| &hashed.key)
+    }
+
+    /// Start copying every entry as it is now (see [`KeyCopy`]), replacing a
+    /// copy in progress. [`Keyspace::copy_step`] takes it a share at a time.
+    pub fn begin_copy(&mut self) {
+        let copied = Vec::with_capacity(self.entries.len());
+        self.copy = Some(Box::new(KeyCopy { copied, ..KeyCopy::default() }));
+    }
+
+    /// A copy was begun and not yet taken.
+    pub fn copying(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// Copy up to `keys` more entries (keys that were present when the
+    /// copy began, in order); true once every one is copied (or no copy
+    /// is in progress). One walk of the key order per call: each share
+    /// costs a lookup of where it starts, not one per key.
+    pub fn copy_step(&mut self, keys: usize) -> bool {
+        let Keyspace { entries, order, copy, .. } = self;
+        let Some(copy) = copy.as_deref_mut() else { return true };
+        if copy.done {
+            return true;
+        }
+        let from = copy.last.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut now = order.range::<HashedKey, _>((from, Bound::Unbounded)).peekable();
+        let mut last = None;
+        for _ in 0..keys {
+            let changed = copy.before.first_key_value().map(|(key, _)| key);
+            let take_before = match (now.peek(), changed) {
+                (None, None) => {
+                    copy.done = true;
+                    break;
+                }
+                (Some(present), Some(changed)) => changed <= *present,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            if take_before {
+                let (key, was) = copy.before.pop_first().expect("peeked above");
+                if now.peek().is_some_and(|present| **present == key) {
+                    now.next();
+                }
+                if let Some(entry) = was {
+                    copy.copied.push((key.clone(), entry));
+                }
+                last = Some(key);
+            } else {
+                let key = now.next().expect("peeked above");
+                let entry = entries.get(key.key.as_ref()).expect("every ordered key has an entry");
+                copy.copied.push((key.clone(), entry.clone()));
+                last = Some(key.clone());
+            }
+        }
+        if now.peek().is_none() && copy.before.is_empty() {
+            copy.done = true;
+        }
+        if let Some(last) = last {
+            copy.last = Some(last);
+        }
+        copy.done
+    }
+
+    /// The finished copy's entries in `(hash, key)` order, once
+    /// [`Keyspace::copy_step`] said it is done; the copy ends.
+    pub fn take_copy(&mut self) -> Option<Vec<(HashedKey, Entry)>> {
+        if !self.copy.as_ref().is_some_and(|copy| copy.done) {
+            return None;
+        }
+        self.copy.take().map(|copy| copy.copied)
     }
 
     /// Checks the invariants between the entries, the key order and the

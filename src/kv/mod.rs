@@ -10,7 +10,9 @@
 //!   each op's Redis semantics, `float.rs` INCRBYFLOAT's x87 arithmetic,
 //!   `glob.rs` the KEYS / SCAN MATCH patterns.
 //! - `snapshot.rs`: [`KvStore::snapshot`] / [`KvStore::restore`], the
-//!   canonical image of the whole state for log compaction and catch-up.
+//!   canonical image of the whole state for log compaction and catch-up,
+//!   and [`KvImage`], the same image copied a share at a time
+//!   ([`KvStore::begin_image`]) and encoded off the executor.
 //! - `formats.rs`: [`FORMATS`], the formats above as peers compare them
 //!   before they link (builds that differ would apply the log differently).
 //! - `codec.rs`: [`DecodeError`] and the bounds-checked primitives.
@@ -41,5 +43,5 @@ pub use formats::{Formats, FORMATS};
 pub use keyspace::{key_hash, BUCKET_MAX, BUCKET_SHIFT};
 pub use reply::{Reply, REPLY_FORMAT_VERSION};
 pub use session::{session_id, IdHasher, SESSION_NODE_MAX, SESSION_WAITING_MAX};
-pub use snapshot::{SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
+pub use snapshot::{ImageStart, KvImage, SnapshotError, APPLY_COUNT_MAX, SNAPSHOT_FORMAT_VERSION};
 pub use store::{Applied, KvStore, ERROR_READ_OVERTAKEN, ERROR_SESSION_EXPIRED, RECLAIM_PER_STAMP};

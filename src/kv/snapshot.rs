@@ -179,6 +179,108 @@ impl std::error::Error for SnapshotError {
     }
 }
 
+/// The scalars of an image, as of its start.
+#[derive(Clone, Debug)]
+struct ImageHeader {
+    apply_count: u64,
+    now: i64,
+    removals: u64,
+}
+
+/// What an image keeps from its start besides the keys
+/// ([`KvStore::begin_image`]).
+#[derive(Debug)]
+pub struct ImageStart {
+    header: ImageHeader,
+    sessions: SessionTable,
+}
+
+/// A store's state as of one moment, every key copied: what
+/// [`KvStore::snapshot`] writes, ready to encode off the executor.
+#[derive(Debug)]
+pub struct KvImage {
+    header: ImageHeader,
+    sessions: SessionTable,
+    entries: Vec<(HashedKey, Entry)>,
+}
+
+impl KvImage {
+    /// The canonical image bytes ([`KvStore::snapshot`]'s).
+    pub fn encode(&self) -> Bytes {
+        encode_image(
+            &self.header,
+            self.entries.len(),
+            self.entries.iter().map(|(key, entry)| (key, entry)),
+            &self.sessions,
+        )
+    }
+
+    /// Keys in the image.
+    pub fn keys(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The canonical binary image (see the file header) of a store with
+/// `header`, `count` `entries` (in `(hash, key)` order) and `sessions`.
+///
+/// # Panics
+/// If the store holds more than `u32::MAX` keys, or a key or value longer
+/// than that (see `Writer::length`): far beyond any bound the client
+/// protocol admits, so a bug.
+fn encode_image<'a>(
+    header: &ImageHeader,
+    count: usize,
+    entries: impl Iterator<Item = (&'a HashedKey, &'a Entry)> + Clone,
+    sessions: &SessionTable,
+) -> Bytes {
+    let data_len: usize =
+        entries.clone().map(|(key, entry)| ENTRY_BYTES_MIN + 8 + key.key().len() + entry.value.len()).sum();
+    // Cached replies are usually few and small; the estimate only sizes the buffer.
+    let sessions_len = sessions.len() * (SESSION_BYTES_MIN + 32);
+    let mut writer = Writer::with_capacity(1 + 8 + 8 + 8 + 8 + 4 + data_len + 4 + sessions_len + 4);
+    writer.u8(SNAPSHOT_FORMAT_VERSION);
+    // usize is at most 64 bits on every supported platform.
+    writer.u64(sessions.sessions_max() as u64);
+    writer.u64(header.apply_count);
+    writer.i64(header.now);
+    writer.u64(header.removals);
+    writer.length(count);
+    for (key, entry) in entries {
+        writer.bytes(key.key());
+        writer.bytes(&entry.value);
+        match entry.expires_at {
+            None => writer.u8(0),
+            Some(at) => {
+                writer.u8(1);
+                writer.i64(at);
+            }
+        }
+        writer.u64(entry.version);
+    }
+    writer.length(sessions.len());
+    for (id, session) in sessions.sorted() {
+        writer.u64(id);
+        writer.u64(session.floor);
+        writer.u64(session.apply_index_last);
+        writer.length(session.replies.len());
+        for (seq, reply) in session.replies.iter() {
+            writer.u64(seq);
+            writer.bytes(&reply.encode());
+        }
+        writer.length(session.waiting.len());
+        for command in session.waiting.values() {
+            writer.bytes(&command.encode());
+        }
+    }
+    writer.length(sessions.retired.len());
+    for (node, watermark) in &sessions.retired {
+        writer.u32(*node);
+        writer.u64(*watermark);
+    }
+    writer.finish()
+}
+
 impl From<DecodeError> for SnapshotError {
     fn from(error: DecodeError) -> SnapshotError {
         SnapshotError::Decode(error)
@@ -196,53 +298,41 @@ impl KvStore {
     /// longer than that (see `Writer::length`): far beyond any bound the
     /// client protocol admits, so a bug.
     pub fn snapshot(&self) -> Bytes {
-        let data_len: usize =
-            self.keys.iter().map(|(key, entry)| ENTRY_BYTES_MIN + 8 + key.key().len() + entry.value.len()).sum();
-        // Cached replies are usually few and small; the estimate only sizes the buffer.
-        let sessions_len = self.sessions.len() * (SESSION_BYTES_MIN + 32);
-        let mut writer = Writer::with_capacity(1 + 8 + 8 + 8 + 8 + 4 + data_len + 4 + sessions_len + 4);
-        writer.u8(SNAPSHOT_FORMAT_VERSION);
-        // usize is at most 64 bits on every supported platform.
-        writer.u64(self.sessions.sessions_max() as u64);
-        writer.u64(self.apply_count);
-        writer.i64(self.now);
-        writer.u64(self.removals);
-        writer.length(self.keys.len_stored());
-        for (key, entry) in self.keys.iter() {
-            writer.bytes(key.key());
-            writer.bytes(&entry.value);
-            match entry.expires_at {
-                None => writer.u8(0),
-                Some(at) => {
-                    writer.u8(1);
-                    writer.i64(at);
-                }
-            }
-            writer.u64(entry.version);
-        }
-        writer.length(self.sessions.len());
-        for (id, session) in self.sessions.sorted() {
-            writer.u64(id);
-            writer.u64(session.floor);
-            writer.u64(session.apply_index_last);
-            writer.length(session.replies.len());
-            for (seq, reply) in session.replies.iter() {
-                writer.u64(seq);
-                writer.bytes(&reply.encode());
-            }
-            writer.length(session.waiting.len());
-            for command in session.waiting.values() {
-                writer.bytes(&command.encode());
-            }
-        }
-        writer.length(self.sessions.retired.len());
-        for (node, watermark) in &self.sessions.retired {
-            writer.u32(*node);
-            writer.u64(*watermark);
-        }
-        writer.finish()
+        encode_image(&self.image_header(), self.keys.len_stored(), self.keys.iter(), &self.sessions)
     }
 
+    fn image_header(&self) -> ImageHeader {
+        ImageHeader { apply_count: self.apply_count, now: self.now, removals: self.removals }
+    }
+
+    /// Start an image of the store as it is now, copied a share at a time
+    /// ([`KvStore::continue_image`]) while commands keep applying, then
+    /// encoded anywhere ([`KvImage::encode`]): the same bytes
+    /// [`KvStore::snapshot`] gives now. The session table is cloned at
+    /// once (it is bounded by `sessions_max`); the keys are not. Replaces
+    /// an image in progress.
+    pub fn begin_image(&mut self) -> ImageStart {
+        self.keys.begin_copy();
+        ImageStart { header: self.image_header(), sessions: self.sessions.clone() }
+    }
+
+    /// An image was begun and not yet taken.
+    pub fn image_in_progress(&self) -> bool {
+        self.keys.copying()
+    }
+
+    /// Copy up to `keys` more keys into the image in progress; true once
+    /// it is complete (see [`KvStore::take_image`]).
+    pub fn continue_image(&mut self, keys: usize) -> bool {
+        self.keys.copy_step(keys)
+    }
+
+    /// The complete image begun with `start`; `None` while keys remain to
+    /// copy (or if none was begun: a store replaced since has none).
+    pub fn take_image(&mut self, start: ImageStart) -> Option<KvImage> {
+        let entries = self.keys.take_copy()?;
+        Some(KvImage { header: start.header, sessions: start.sessions, entries })
+    }
     /// Rebuilds the store a [`KvStore::snapshot`] image describes. Never
     /// panics on any input; anything `snapshot` could not have produced is
     /// an error saying what is wrong.

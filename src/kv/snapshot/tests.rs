@@ -4,7 +4,7 @@ use super::*;
 use crate::kv::codec::test_support::{check_decoder_robust, XorShift};
 use crate::kv::command::{Command, Op, SetCondition};
 use crate::kv::store::Applied;
-use crate::kv::SetTtl;
+use crate::kv::{ExpireWhen, Expiry, SetTtl};
 
 fn b(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
@@ -464,4 +464,79 @@ fn errors_display_what_is_wrong() {
     assert_eq!(error.to_string(), "kv snapshot: key 1 sorts before the previous key (keys must ascend)");
     let error = KvStore::restore(&raw_image(4, 3, &[], &[(1, 1, 9)])).unwrap_err();
     assert_eq!(error.to_string(), "kv snapshot: session 1 has apply index 9, outside 1..=3");
+}
+
+/// A command for the image tests: sets (some with an expiry), deletes
+/// and expiries over `keys` keys, and now and then a flush.
+fn image_test_command(rng: &mut XorShift, keys: u64, seq: u64) -> Command {
+    let key = b(&format!("w{}", rng.next() % keys));
+    let value = b(&format!("v{}", rng.next() % 1000));
+    let op = match rng.next() % 20 {
+        0..=8 => Op::Set { key, value, condition: SetCondition::Always, ttl: SetTtl::Clear, get: false },
+        9..=11 => {
+            let ttl = SetTtl::Expire(Expiry::In { ms: (rng.next() % 50) as i64 + 1, command: 0 });
+            Op::Set { key, value, condition: SetCondition::Always, ttl, get: false }
+        }
+        12..=15 => Op::Del { keys: vec![key] },
+        16..=17 => Op::Expire {
+            key,
+            expiry: Expiry::In { ms: (rng.next() % 50) as i64 + 1, command: 0 },
+            when: ExpireWhen::default(),
+        },
+        18 if rng.next().is_multiple_of(10) => Op::Flush,
+        _ => Op::Persist { key },
+    };
+    Command { session: 1, seq, ack: seq, prev: seq - 1, op }
+}
+
+/// An image begun at one moment and copied a few keys at a time while
+/// commands keep applying (sets, deletes, expiries set and reclaimed, a
+/// flush now and then) encodes to the bytes `snapshot` gave at that
+/// moment; so does a second image begun after the first is taken.
+#[test]
+fn an_image_copied_in_shares_is_the_store_as_it_was_when_begun() {
+    for seed in 1..=60u64 {
+        let mut rng = XorShift(0x1DEA_5EED ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let keys = 1 + rng.next() % 200;
+        let mut store = KvStore::new(16);
+        let mut seq = 0;
+        let mut stamp = 1_000;
+        let mut step = |store: &mut KvStore, rng: &mut XorShift| {
+            seq += 1;
+            stamp += rng.next() % 5;
+            store.advance_clock(stamp);
+            store.apply(image_test_command(rng, keys, seq));
+        };
+        for _ in 0..rng.next() % 600 {
+            step(&mut store, &mut rng);
+        }
+        for round in 0..2 {
+            let expected = store.snapshot();
+            let start = store.begin_image();
+            assert!(store.image_in_progress());
+            let share = 1 + (rng.next() % 16) as usize;
+            while !store.continue_image(share) {
+                for _ in 0..rng.next() % 6 {
+                    step(&mut store, &mut rng);
+                }
+            }
+            let image = store.take_image(start).expect("the copy is complete");
+            assert!(!store.image_in_progress());
+            assert_eq!(image.encode(), expected, "seed {seed}, round {round}, {keys} keys, {share} per share");
+            store.keys.check_invariants();
+        }
+    }
+}
+
+/// A clone of a store with an image in progress is the state alone: it
+/// equals the store, and has no image to continue.
+#[test]
+fn a_clone_leaves_an_image_in_progress_behind() {
+    let (mut store, _) = busy_store();
+    let start = store.begin_image();
+    let clone = store.clone();
+    assert_eq!(clone, store);
+    assert!(!clone.image_in_progress() && store.image_in_progress());
+    while !store.continue_image(1) {}
+    assert!(store.take_image(start).is_some());
 }
