@@ -27,7 +27,7 @@ pub use ballot::{Ballot, NodeId, NodeSet, Slot};
 pub use config::{Config, ConfigError, InjectedBug, BATCH_BYTES_LIMIT, WINDOW_SLOTS_MAX};
 pub use lease::leader_lease_ticks;
 pub use message::*;
-pub use persist::{DurableState, PersistOp, SnapshotImage};
+pub use persist::{Compacted, DurableState, PersistOp, SnapshotImage};
 pub use proposer::RoleKind;
 pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason, StepError};
 pub use slotmap::SlotMap;

@@ -165,6 +165,14 @@ impl<V> SlotMap<V> {
         self.entries.back().map(|(s, v)| (s, v))
     }
 
+    /// Take every entry below `slot` out, as a map of its own: what
+    /// `drop_below` drops, handed back (the caller may free it later).
+    pub fn take_below(&mut self, slot: Slot) -> SlotMap<V> {
+        let at = self.lower_bound(slot);
+        let rest = self.entries.split_off(at);
+        SlotMap { entries: std::mem::replace(&mut self.entries, rest) }
+    }
+
     /// Drop every entry below `slot` (what `map = map.split_off(&slot)`
     /// did, without building a new map).
     pub fn drop_below(&mut self, slot: Slot) {
@@ -332,8 +340,15 @@ mod tests {
                 match rng.below(8) {
                     0 => assert_eq!(ours.remove(&slot), model.remove(&slot), "seed {seed} step {step}: remove"),
                     1 => {
-                        ours.drop_below(slot);
-                        model = model.split_off(&slot);
+                        let kept = model.split_off(&slot);
+                        if rng.chance(0.5) {
+                            ours.drop_below(slot);
+                        } else {
+                            let taken: Vec<_> = ours.take_below(slot).iter().map(|(s, v)| (*s, *v)).collect();
+                            let below: Vec<_> = model.iter().map(|(s, v)| (*s, *v)).collect();
+                            assert_eq!(taken, below, "seed {seed} step {step}: take_below {slot}");
+                        }
+                        model = kept;
                     }
                     2 => {
                         let (lo, hi) = (slot.saturating_sub(rng.below(20)), slot + rng.below(20));
