@@ -333,7 +333,7 @@ fn deposed_leaders_batches_outlive_its_successor(seed: u64, bug: paxoskv::paxos:
 #[test]
 fn a_deposed_leaders_batches_cannot_come_back_behind_its_successors_reads() {
     use paxoskv::paxos::InjectedBug;
-    // Seeds 6 and 9 catch the injected bug (23 of seeds 1..=150 do: the
+    // Seeds 9 and 15 catch the injected bug (19 of seeds 1..=150 do: the
     // second leader must serve a read before its own writes cover the
     // first one's batches); a change to the schedule may move them (the
     // leader's commit records stopped asking for syncs of their own, and
@@ -345,8 +345,9 @@ fn a_deposed_leaders_batches_cannot_come_back_behind_its_successors_reads() {
     // ones, and 100 stopped, 24 and 26 started; the leader keeping the
     // order of forwarded commands, and 24 and 26 stopped, 10 and 13
     // started; a read behind a chosen write waiting for its read index,
-    // and 10 and 13 stopped, 6 and 9 started).
-    for seed in [6, 9] {
+    // and 10 and 13 stopped, 6 and 9 started; a snapshot's copy of the
+    // store taken a share per drain, and 6 stopped, 15 started).
+    for seed in [9, 15] {
         let caught = deposed_leaders_batches_outlive_its_successor(seed, InjectedBug::LeaderLeavesWindowOpen);
         assert!(!caught.is_empty(), "seed {seed} no longer catches leader-leaves-window-open");
     }

@@ -330,12 +330,12 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                     o.sim.read_mode = ReadMode::ReadIndex;
                 },
             ),
-            vec![37, 48, 59, 105],
+            vec![48, 59, 73, 132],
         ),
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![18, 27, 61, 101],
+            vec![27, 54, 113, 132],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -345,7 +345,10 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::LeaderLeavesWindowOpen,
             bug_sweep("leader-leaves-window-open", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![1440, 2107, 3499],
+            // Rare in this sweep: 2 of seeds 1..4000 (stop 54). The scenario
+            // test `a_deposed_leaders_batches_cannot_come_back_behind_its_
+            // successors_reads` catches it on 19 of seeds 1..150.
+            vec![1440, 1853],
         ),
         (
             InjectedBug::StaleLeaseReads,
@@ -368,7 +371,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![16, 40, 56, 98],
+            vec![40, 50, 56, 78],
         ),
         (
             InjectedBug::AfterWriteReadRefused,
@@ -376,7 +379,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.draw.pipeline = false;
                 o.sim.pipeline = 4;
             }),
-            vec![4, 6, 7, 8],
+            vec![3, 4, 6, 8],
         ),
     ]
 }

@@ -1,6 +1,6 @@
 //! What a node asks its shell to do, drained by `Node::take_output`.
 
-use crate::kv::{KvStore, Reply, SessionId};
+use crate::kv::{KvImage, Reply, SessionId};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{Ballot, Event, NodeId, PersistOp, Slot, StepError};
 
@@ -12,13 +12,14 @@ pub struct Append {
     pub ops: Vec<PersistOp>,
 }
 
-/// A copy of the store to serialize off the critical path; the shell then
-/// calls `Node::on_snapshot_ready(slot, bytes)`.
+/// An image of the store to encode off the critical path
+/// (`KvImage::encode`); the shell then calls
+/// `Node::on_snapshot_ready(slot, bytes)`.
 #[derive(Debug)]
 pub struct SnapshotJob {
     /// The image covers every slot below this.
     pub slot: Slot,
-    pub store: KvStore,
+    pub image: KvImage,
 }
 
 /// Things that happened, for logs, metrics, traces and checkers.

@@ -50,6 +50,8 @@ impl<C> Node<C> {
 
     /// Run the core's Ready loop until it has nothing more to say.
     pub fn drain(&mut self) {
+        // A share of a snapshot's copy of the store, if one is in progress.
+        self.continue_snapshot_copy();
         // A share of what was held while the disk was behind, if it caught up.
         self.release_held();
         // What an input let go of its session's order (a forwarded read
@@ -92,6 +94,11 @@ impl<C> Node<C> {
             match KvStore::restore(&image.data) {
                 Ok(kv) => {
                     self.kv = kv;
+                    // Our own image in progress was of the store replaced:
+                    // it is dropped, and the next one may start.
+                    if self.snapshot_copy.take().is_some() {
+                        self.snapshot_pending = None;
+                    }
                     self.applied = image.slot;
                     self.out.events.push(NodeEvent::SnapshotInstalled { slot: image.slot });
                     self.answer_reads_after_snapshot();
@@ -313,7 +320,22 @@ impl<C> Node<C> {
         self.since_snapshot_bytes = 0;
         self.snapshot_pending = Some(self.applied);
         self.out.events.push(NodeEvent::SnapshotStarted { slot: self.applied });
-        self.out.snapshot = Some(SnapshotJob { slot: self.applied, store: self.kv.clone() });
+        let start = self.kv.begin_image();
+        self.snapshot_copy = Some((self.applied, start));
+        self.continue_snapshot_copy();
+    }
+
+    /// Copy the next share of the snapshot's keys
+    /// (`NodeConfig::snapshot_copy_keys`); once all are copied, hand the
+    /// image to the shell. The commands applied meanwhile leave the image
+    /// as it was at its slot (`kv::keyspace`).
+    pub(super) fn continue_snapshot_copy(&mut self) {
+        if self.snapshot_copy.is_none() || !self.kv.continue_image(self.config.snapshot_copy_keys) {
+            return;
+        }
+        let (slot, start) = self.snapshot_copy.take().expect("checked above");
+        let image = self.kv.take_image(start).expect("the copy is complete");
+        self.out.snapshot = Some(SnapshotJob { slot, image });
     }
 
     pub(super) fn on_read_outcome(&mut self, outcome: ReadOutcome) {

@@ -51,7 +51,7 @@ impl<C> Node<C> {
     /// Let go of what was held while the disk was behind, once it caught
     /// up: at most [`RELEASE_PER_DRAIN`] requests and
     /// [`FRAMES_RELEASE_PER_DRAIN`] peer frames per drain, in arrival
-    /// order; [`Node::has_held_to_release`] tells the shell to drain again
+    /// order; [`Node::wants_another_drain`] tells the shell to drain again
     /// (after letting its other tasks run) while more wait. Each request
     /// costs the executor tens of microseconds to propose, and a leader
     /// holds up to `client_pending_max` of them per connection: letting
@@ -76,11 +76,13 @@ impl<C> Node<C> {
         }
     }
 
-    /// Requests or peer frames held while the disk was behind wait to be
-    /// let go, and the disk has caught up: the shell should drain again
-    /// soon (`release_held`).
-    pub fn has_held_to_release(&self) -> bool {
-        self.accepting() && !(self.held.is_empty() && self.held_frames.is_empty())
+    /// The node has work left that goes a share per drain: the shell
+    /// should drain again soon, once its other tasks had a turn. Requests
+    /// or peer frames held while the disk was behind wait to be let go and
+    /// the disk has caught up (`release_held`), or a snapshot's copy of
+    /// the store is in progress (`continue_snapshot_copy`).
+    pub fn wants_another_drain(&self) -> bool {
+        self.snapshot_copy.is_some() || (self.accepting() && !(self.held.is_empty() && self.held_frames.is_empty()))
     }
 
     /// Park or submit a request the disk's backlog does not hold.

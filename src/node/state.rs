@@ -9,7 +9,7 @@ use super::anatomy::Anatomy;
 use super::config::NodeConfig;
 use super::output::Output;
 use super::request::{Forwarded, Request, SessionsWaiting, Unsynced, WaitingRead, WaitingWrites};
-use crate::kv::{Command, KvStore, SessionId};
+use crate::kv::{Command, ImageStart, KvStore, SessionId};
 use crate::net::peer::PeerFrame;
 use crate::paxos::{InjectedBug, NodeId, Replica, RoleKind, Slot, SlotMap};
 
@@ -114,6 +114,9 @@ pub struct Node<C> {
     pub(super) since_snapshot_slots: u64,
     pub(super) since_snapshot_bytes: u64,
     pub(super) snapshot_pending: Option<Slot>,
+    /// The image of the store at this slot, being copied a share per drain
+    /// (`Node::continue_snapshot_copy`).
+    pub(super) snapshot_copy: Option<(Slot, ImageStart)>,
 
     pub(super) anatomy: Anatomy,
     pub(super) out: Output<C>,
@@ -161,6 +164,7 @@ impl<C> Node<C> {
             since_snapshot_slots,
             since_snapshot_bytes,
             snapshot_pending: None,
+            snapshot_copy: None,
             anatomy: Anatomy::new(config.anatomy_every),
             out: Output::default(),
             config,

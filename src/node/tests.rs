@@ -148,7 +148,7 @@ fn a_snapshot_larger_than_the_backpressure_bound_holds_nothing() {
         }
     }
     let job = job.expect("a snapshot every 1,000 bytes of commands");
-    let image = job.store.snapshot();
+    let image = job.image.encode();
     assert!(image.len() > 1_000, "the image ({} bytes) is over the bound", image.len());
     n.on_snapshot_ready(now, job.slot, image);
     let out = drain(&mut n);
@@ -160,6 +160,47 @@ fn a_snapshot_larger_than_the_backpressure_bound_holds_nothing() {
     let command = session.command(set("after", "v"), true, || 1);
     n.submit(now, Request::new(command, Waiter::Client(7), now + 1_000_000));
     assert_eq!(settle(&mut n, now), vec![(7, Reply::Ok)]);
+}
+
+/// A snapshot copies the store a share per drain
+/// (`snapshot_copy_keys`), the shell told to drain again meanwhile, and
+/// the writes applied during the copy stay out of the image: it is the
+/// store as of its slot.
+#[test]
+fn a_snapshot_copies_the_store_a_share_per_drain_as_of_its_slot() {
+    let (mut n, now) = leader_alone(|c| {
+        // Past the slots the election and setup take.
+        c.snapshot_every_slots = 100;
+        c.snapshot_every_bytes = 0;
+        c.snapshot_copy_keys = 3;
+    });
+    let mut session = ClientSession::new(1);
+    // The store's image after each command: one slot each.
+    let mut images = std::collections::BTreeMap::new();
+    let mut job = None;
+    let mut drains_wanted = 0;
+    for i in 0..200u64 {
+        images.insert(n.applied(), n.kv().snapshot());
+        let command = session.command(set(&format!("k{}", i % 30), &i.to_string()), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(i), now + 1_000_000));
+        loop {
+            n.drain();
+            drains_wanted += u64::from(n.wants_another_drain());
+            let out = n.take_output();
+            job = job.or(out.snapshot);
+            let Some(last) = out.appends.last() else { break };
+            n.on_synced(now, last.token);
+        }
+        if job.is_some() {
+            break;
+        }
+    }
+    let job = job.expect("a snapshot every 100 slots");
+    assert!(drains_wanted >= 5, "30 keys at 3 a drain: the shell was asked to drain again ({drains_wanted})");
+    assert!(n.applied() > job.slot, "commands were applied while the store was copied");
+    assert!(!n.wants_another_drain(), "the copy is done");
+    let expected = images.get(&job.slot).expect("the store's image at the snapshot's slot");
+    assert_eq!(&job.image.encode(), expected, "the image is the store as of slot {}", job.slot);
 }
 
 /// Node 2 of three, following node 1 (heard from, link up).
@@ -221,10 +262,10 @@ fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
     n.on_peer_frame(2_000, 1, accept(3));
     assert!(!n.reading_peers(), "two entries held pass the bound: the shell stops reading its peers");
     n.on_synced(2_000, token);
-    assert!(n.has_held_to_release(), "the disk caught up: the shell drains");
+    assert!(n.wants_another_drain(), "the disk caught up: the shell drains");
     assert_eq!(accepted_slots(&drain(&mut n)), [2, 3], "the held entries are appended, in arrival order");
     assert!(n.reading_peers());
-    assert!(!n.has_held_to_release());
+    assert!(!n.wants_another_drain());
 }
 
 /// A one-member leader whose disk is behind (a 1,000-byte bound): clients
@@ -267,7 +308,7 @@ fn held_requests_go_a_share_per_drain_once_the_disk_catches_up() {
     n.on_synced(now, token);
     let mut shares = 0;
     let mut answered = Vec::new();
-    while n.has_held_to_release() {
+    while n.wants_another_drain() {
         shares += 1;
         assert!(shares <= 3, "three shares at most");
         let out = drain(&mut n);

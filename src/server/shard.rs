@@ -213,13 +213,13 @@ impl Shard {
         }
     }
 
-    /// Serialize the store copy on glommio's blocking thread pool: the
+    /// Encode the store's image on glommio's blocking thread pool: the
     /// executor goes on serving meanwhile.
     fn spawn_snapshot(&self, job: SnapshotJob) {
-        let SnapshotJob { slot, store } = job;
+        let SnapshotJob { slot, image } = job;
         let shared = self.shared.clone();
         glommio::spawn_local(async move {
-            let data = glommio::executor().spawn_blocking(move || store.snapshot()).await;
+            let data = glommio::executor().spawn_blocking(move || image.encode()).await;
             let Some(shard) = shared.shard.borrow().clone() else { return };
             let mut s = shard.borrow_mut();
             let now = s.now();
@@ -336,6 +336,11 @@ impl Shard {
     }
 }
 
+/// How long the driver steps aside between two shares of work
+/// (`Node::wants_another_drain`): long enough that the executor's task
+/// queue drains and its reactor runs.
+const SHARE_GAP: Duration = Duration::from_micros(10);
+
 /// The driver task: drain the node whenever something kicked it.
 pub async fn run_driver(shard: ShardRef) {
     let kick = shard.borrow().kick.clone();
@@ -345,14 +350,18 @@ pub async fn run_driver(shard: ShardRef) {
             let more = {
                 let mut s = shard.borrow_mut();
                 s.drain();
-                s.node.has_held_to_release()
+                s.node.wants_another_drain()
             };
             if !more {
                 break;
             }
-            // What was held while the disk was behind goes a share per
-            // drain: heartbeats, peer readers and replies run in between.
-            futures_lite::future::yield_now().await;
+            // Work that goes a share per drain (what was held while the
+            // disk was behind, a snapshot's copy of the store): heartbeats,
+            // peer readers and replies run in between. A timer, not a
+            // yield: glommio polls its reactor (sees new I/O, fires the
+            // ticker's alarm) only once its task queue drains, and a task
+            // that yields stays in the queue.
+            glommio::timer::sleep(SHARE_GAP).await;
         }
     }
 }

@@ -91,6 +91,10 @@ pub struct SimConfig {
     pub snapshot_every_slots: u64,
     /// Serializing a snapshot takes this long (the node goes on meanwhile).
     pub snapshot_us: u64,
+    /// A snapshot's copy of the store takes this many keys per drain
+    /// (`NodeConfig::snapshot_copy_keys`): a few, so that with the sim's
+    /// handful of keys a copy spans drains that apply commands between.
+    pub snapshot_copy_keys: usize,
     /// Snapshot transfer chunk size (small, so transfers take several chunks).
     pub snapshot_chunk_bytes: usize,
     /// A crash may tear the sync in progress (blocks land in any order, a
@@ -131,6 +135,7 @@ impl Default for SimConfig {
             injected_bug: InjectedBug::None,
             snapshot_every_slots: 64,
             snapshot_us: 0,
+            snapshot_copy_keys: 2,
             snapshot_chunk_bytes: 64,
             disk_faults: false,
             election_timeout_ticks: None,
@@ -179,6 +184,7 @@ impl SimConfig {
         c.request_timeout_us = self.request_timeout_us;
         c.snapshot_every_slots = self.snapshot_every_slots;
         c.snapshot_every_bytes = 0;
+        c.snapshot_copy_keys = self.snapshot_copy_keys;
         c.sessions_max = self.sessions_max;
         c.reads_via_log = self.read_mode == ReadMode::Log;
         c.unsynced_bytes_max = self.unsynced_bytes_max;
@@ -373,6 +379,10 @@ pub struct Cluster {
     pub(super) reads_begun: BTreeMap<(NodeId, u64), (u64, Slot, Ballot)>,
     /// After this real time, requests must finish within `latency_bound_us`.
     pub(super) quiet_since_us: Option<u64>,
+    /// When some node held its input because its disk was behind (not
+    /// accepting, or not reading its peers), as `(from, to)` real times:
+    /// the latency checker's bound assumes disks that keep up.
+    pub(super) backpressure_spans: Vec<(u64, u64)>,
     /// The liveness phase began: faults still scheduled are not injected.
     pub(super) faults_over: bool,
     /// The rule watchers' records (`watch.rs`).
@@ -450,6 +460,7 @@ impl Cluster {
             backpressure_holds: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
+            backpressure_spans: Vec::new(),
             faults_over: false,
             executions: BTreeMap::new(),
             read_times: BTreeMap::new(),

@@ -12,8 +12,9 @@ use crate::trace::{DropReason, Event as TraceEvent, MessageId};
 
 /// A node collects its output at most this long after a delivery.
 const STEP_BATCH_WINDOW_US: u64 = 50;
-/// A server that drains again to let go of more held work does so after
-/// its other tasks had a turn (`Node::has_held_to_release`).
+/// A server that drains again for more work that goes a share per drain
+/// (held requests, a snapshot's copy) does so after its other tasks had a
+/// turn (`Node::wants_another_drain`).
 const RELEASE_YIELD_US: u64 = 10;
 
 /// Link connect/reset notices arrive this long after the cause.
@@ -181,8 +182,12 @@ impl Cluster {
         }
         let Some(node) = n.node.as_mut() else { return };
         node.drain();
-        let more = node.has_held_to_release();
+        let more = node.wants_another_drain();
+        let held = !node.accepting() || !node.reading_peers();
         let output = node.take_output();
+        if held {
+            self.note_backpressure();
+        }
         self.perform(id, output);
         // What the node held while its disk was behind goes a share per
         // drain, and once it reads its peers again the server's link
@@ -195,6 +200,16 @@ impl Cluster {
             n.drain_scheduled = true;
             let epoch = n.epoch;
             self.schedule(RELEASE_YIELD_US, EventKind::Drain { node: id, epoch });
+        }
+    }
+
+    /// A node holds its input now (its disk is behind): extend the span
+    /// that ended within a millisecond, or start one.
+    fn note_backpressure(&mut self) {
+        let now = self.now_us;
+        match self.backpressure_spans.last_mut() {
+            Some(span) if span.1 + 1_000 >= now => span.1 = now,
+            _ => self.backpressure_spans.push((now, now)),
         }
     }
 
@@ -220,7 +235,7 @@ impl Cluster {
             self.schedule(delay, EventKind::ClientReply { waiter, reply });
         }
         if let Some(job) = snapshot {
-            let data = job.store.snapshot();
+            let data = job.image.encode();
             let epoch = self.node(id).epoch;
             let kind = EventKind::SnapshotDone { node: id, epoch, slot: job.slot, data };
             self.schedule(self.config.snapshot_us, kind);
@@ -309,7 +324,10 @@ impl Cluster {
                 self.checker.violations.push(Violation::Panic { message: format!("node {id}: {detail}") });
             }
             NodeEvent::ForwardReadWindowFull => self.forward_read_waits += 1,
-            NodeEvent::Backpressure { .. } => self.backpressure_holds += 1,
+            NodeEvent::Backpressure { .. } => {
+                self.backpressure_holds += 1;
+                self.note_backpressure();
+            }
             NodeEvent::Proposed | NodeEvent::Forwarded { .. } | NodeEvent::SnapshotStarted { .. } => {}
         }
     }
