@@ -330,7 +330,7 @@ impl<C> Node<C> {
     /// image to the shell. The commands applied meanwhile leave the image
     /// as it was at its slot (`kv::keyspace`).
     pub(super) fn continue_snapshot_copy(&mut self) {
-        if self.snapshot_copy.is_none() || !self.kv.continue_image(self.config.snapshot_copy_keys) {
+        if self.snapshot_copy.is_none() || !self.kv.continue_image(self.config.snapshot_copy_keys.max(1)) {
             return;
         }
         let (slot, start) = self.snapshot_copy.take().expect("checked above");

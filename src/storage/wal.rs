@@ -436,7 +436,7 @@ fn free_bytes(file: &DmaFile) -> Option<u64> {
 /// Snapshot file: `[len u64 LE][crc32c u32 LE][slot u64 LE][data]`, crc
 /// over slot and data. Written from `data` in place (no copy of it), on a
 /// blocking thread: see [`Wal::write_snapshot`].
-fn write_snapshot_file(path: &Path, slot: Slot, data: &[u8], write_back: bool) -> io::Result<std::fs::File> {
+fn write_snapshot_file(path: &Path, slot: Slot, data: &[u8], mut write_back: bool) -> io::Result<std::fs::File> {
     use std::io::Write;
     let slot_bytes = slot.to_le_bytes();
     let crc = crc32c::crc32c_append(crc32c::crc32c(&slot_bytes), data);
@@ -449,8 +449,11 @@ fn write_snapshot_file(path: &Path, slot: Slot, data: &[u8], write_back: bool) -
     let mut offset = header.len();
     for piece in data.chunks(SNAPSHOT_WRITE_BACK_BYTES) {
         file.write_all(piece)?;
-        if write_back {
-            write_back_range(&file, offset, piece.len())?;
+        // Only pacing: a filesystem without it (or an error, which the
+        // `fdatasync` after the whole file reports too) ends the pacing,
+        // not the snapshot.
+        if write_back && write_back_range(&file, offset, piece.len()).is_err() {
+            write_back = false;
         }
         offset += piece.len();
     }
