@@ -465,10 +465,11 @@ fn write_snapshot_file(path: &Path, slot: Slot, data: &[u8], mut write_back: boo
 /// durable. Written whole and then synced, a store's image (about 100 MB
 /// at 100,000 keys of 1,000 bytes) went to the disk in one burst that
 /// every node's WAL writes on that disk queued behind: the second of each
-/// snapshot had a p99 of 30-40 ms, against 2-3 ms for the others
-/// (`results/README.md` section 30). A piece of 1 MiB holds a WAL write up
-/// for about a millisecond. Redis syncs its snapshot files every 4 MB as
-/// it writes them for the same reason (`rdb-save-incremental-fsync`).
+/// snapshot had a p99 of 30-40 ms, against 2-3 ms for the others. In
+/// pieces of 1 MiB, a run's p99 fell from 33 to 17 ms (`results/README.md`
+/// section 30, `write-back`), though a snapshot's second still has a p99
+/// of 15-50 ms. Redis syncs its snapshot files every 4 MB as it writes
+/// them for the same reason (`rdb-save-incremental-fsync`).
 const SNAPSHOT_WRITE_BACK_BYTES: usize = 1 << 20;
 
 /// Start writing `len` bytes of `file` from `offset` back to the disk and
@@ -514,8 +515,8 @@ async fn open_segment_for_writing(path: &Path, durability: Durability, fresh: bo
         .map_err(glommio_err("opening segment for writing", path))
 }
 
-/// Slots of a compacted log freed per turn of [`free_in_background`]:
-/// about 0.1 ms of work at a few commands per slot.
+/// Slots of a compacted log freed per turn of [`free_in_background`]
+/// (each slot a batch of commands).
 const FREE_SLOTS_PER_TURN: usize = 256;
 /// How long the freeing task steps aside between turns: long enough that
 /// the executor's task queue drains and its reactor runs.
