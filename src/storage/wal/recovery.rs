@@ -294,7 +294,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("snapshot");
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-        drop(super::super::write_snapshot_file(&path, 0x0102_0304_0506, &data, true).unwrap());
+        drop(super::super::snapshot_io::write_snapshot_file(&path, 0x0102_0304_0506, &data, true).unwrap());
         let bytes = std::fs::read(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
 
