@@ -316,7 +316,9 @@ impl KvStore {
         ImageStart { header: self.image_header(), sessions: self.sessions.clone() }
     }
 
-    /// An image was begun and not yet taken.
+    /// An image was begun and not yet taken (the node keeps its own
+    /// record: tests ask here).
+    #[cfg(test)]
     pub fn image_in_progress(&self) -> bool {
         self.keys.copying()
     }
