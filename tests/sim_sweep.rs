@@ -122,8 +122,8 @@ fn sweep_200_seeds_3_replicas_forward_read_window_2() {
 
 /// A backpressure bound of a dozen commands: nodes hold client requests,
 /// forwarded ones and a leader's entries while their disk is behind, and
-/// stop reading their peers (`Node::on_peer_frame`, `reading_peers`),
-/// under every fault. Its first run, with a bound of 256 bytes, found a
+/// drop entries over the bound (`Node::on_peer_frame`), under every
+/// fault. Its first run, with a bound of 256 bytes, found a
 /// checker wrong, the protocol right: seed 73's quiet-refusal check took
 /// the last node to win an election for the leader, though it had stepped
 /// down at once (it won with promises from before a stall), and so judged
@@ -146,9 +146,9 @@ fn sweep_200_seeds_3_replicas_small_backpressure_bound() {
     let reports = run_seeds(&sweep.options, 1..=200, threads());
     assert_no_violations(&sweep, &reports);
     let holds: u64 = reports.iter().map(|r| r.backpressure_holds).sum();
-    let unread: u64 = reports.iter().map(|r| r.frames_unread).sum();
+    let dropped: u64 = reports.iter().map(|r| r.peer_frames_dropped).sum();
     assert!(holds > 1_000, "nodes held requests ({holds} times)");
-    assert!(unread > 1_000, "peer frames waited unread ({unread})");
+    assert!(dropped > 1_000, "nodes dropped entries over the bound ({dropped})");
 }
 
 #[test]
@@ -381,7 +381,37 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             }),
             vec![3, 4, 6, 8],
         ),
+        (
+            InjectedBug::PeersUnreadWhileBehind,
+            bug_sweep("peers-unread-while-behind", "--duration-ms 2000 --unsynced-bytes-max 2048", |o| {
+                o.sim.unsynced_bytes_max = 2_048;
+                o.draw.backpressure = false;
+            }),
+            // Each caught by the latency checker (`the_latency_checker_...`).
+            vec![12, 30, 63, 97],
+        ),
     ]
+}
+
+/// The latency checker's own injected bug: a follower whose disk cannot
+/// keep up leaves its peers' frames unread, its clients' answers with
+/// them, as servers did until stop 55. Its sweep's seeds fail the latency
+/// checker, not only another one.
+#[test]
+fn the_latency_checker_catches_a_node_that_leaves_its_clients_answers_unread() {
+    let (bug, mut sweep, seeds) =
+        bug_sweeps().into_iter().find(|(bug, ..)| *bug == InjectedBug::PeersUnreadWhileBehind).expect("listed");
+    sweep.options.sim.injected_bug = bug;
+    for seed in seeds {
+        let report = &run_seeds(&sweep.options, seed..=seed, 1)[0];
+        assert!(
+            report.violations.iter().any(|v| v.checker() == "latency"),
+            "seed {seed}: no latency violation (paxoskv sim --seed {seed} {} --inject-bug {}): {:?}",
+            sweep.flags,
+            bug.name(),
+            report.violations
+        );
+    }
 }
 
 #[test]

@@ -210,6 +210,9 @@ enum BugArg {
     /// A read due right after its write is refused when that write ran
     /// below the slots committed when the read arrived, instead of waiting.
     AfterWriteReadRefused,
+    /// A node whose held entries pass its backpressure bound holds every
+    /// peer frame (its clients' answers too) until its disk catches up.
+    PeersUnreadWhileBehind,
 }
 
 impl BugArg {
@@ -444,9 +447,9 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         sum(|r| r.leader_changes.len() as u64)
     );
     println!(
-        "backpressure: nodes began holding requests {} times; {} peer frames waited unread",
+        "backpressure: nodes began holding requests {} times; {} peer frames with entries dropped over the bound",
         sum(|r| r.backpressure_holds),
-        sum(|r| r.frames_unread)
+        sum(|r| r.peer_frames_dropped)
     );
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();

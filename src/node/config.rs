@@ -27,11 +27,12 @@ pub struct NodeConfig {
     /// Reads go through the log like writes (else lease or read-index).
     pub reads_via_log: bool,
     /// Backpressure: while more than this many bytes of appended records
-    /// wait for their fsync, new client requests (forwarded ones too) and
-    /// the entries peers send are held (in arrival order), and
-    /// [`crate::node::Node::accepting`] turns false. Once the entries held
-    /// pass it too,
-    /// [`crate::node::Node::reading_peers`] tells it to stop reading peers.
+    /// wait for their fsync, [`crate::node::Node::accepting`] turns false,
+    /// the entries peers send are held (in arrival order) and, at a
+    /// leader, new client requests (forwarded ones too)
+    /// ([`crate::node::Node::taking_requests`]). Once the entries held
+    /// pass it too, further entries from peers are dropped (and sent
+    /// again, or fetched, once the disk catches up).
     pub unsynced_bytes_max: usize,
     /// Requests parked with no leader known are retried this often (ticks)
     /// while the leader hint stays the same (at once when it changes).

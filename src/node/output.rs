@@ -58,6 +58,11 @@ pub enum NodeEvent {
     SnapshotStarted { slot: Slot },
     /// Client requests were held because the disk is behind.
     Backpressure { unsynced_bytes: usize },
+    /// A frame that brings entries from peer `from` was dropped: the
+    /// entries the node holds while its disk is behind are over the bound
+    /// (`Node::on_peer_frame`). `first`: the first since the node last
+    /// held none.
+    PeerFrameDropped { from: NodeId, first: bool },
     /// A sampled request spent `us` microseconds in `stage` (`node::anatomy`).
     Stage { stage: super::Stage, us: u64 },
     /// Something the node cannot continue from (a peer's snapshot that the

@@ -406,7 +406,7 @@ impl<C> Node<C> {
 /// not input: holding requests does not bring it to the disk sooner, and
 /// its memory is bounded by the store's. Counted whole, a snapshot of a
 /// store larger than the bound (64 MiB by default) held every client
-/// request, and stopped the server reading its peers (`server/links.rs`),
+/// request, and stopped the server reading its peers (as it then did),
 /// until the image was written: a leader so held heard no follower for
 /// its election timeout and stepped down (issue 11, stop 52).
 fn op_bytes(op: &PersistOp) -> usize {

@@ -37,7 +37,7 @@ impl<C> Node<C> {
     }
 
     pub(super) fn admit_in_order(&mut self, request: Request<C>) {
-        if !self.held.is_empty() || !self.accepting() {
+        if !self.held.is_empty() || !self.taking_requests() {
             if self.held.is_empty() {
                 self.out.events.push(NodeEvent::Backpressure { unsynced_bytes: self.unsynced_bytes });
             }
@@ -58,13 +58,12 @@ impl<C> Node<C> {
     /// 16,000 go in one pass kept its executor from its heartbeats for
     /// 450 ms, and a follower timed it out (stop 53).
     pub(super) fn release_held(&mut self) {
-        if !self.accepting() {
-            return;
-        }
-        for _ in 0..self.held.len().min(RELEASE_PER_DRAIN) {
-            self.submit_released();
-            let Some(request) = self.held.pop_front() else { break };
-            self.admit_past_the_disk(request);
+        if self.taking_requests() {
+            for _ in 0..self.held.len().min(RELEASE_PER_DRAIN) {
+                self.submit_released();
+                let Some(request) = self.held.pop_front() else { break };
+                self.admit_past_the_disk(request);
+            }
         }
         for _ in 0..FRAMES_RELEASE_PER_DRAIN {
             if !self.accepting() {
@@ -74,6 +73,9 @@ impl<C> Node<C> {
             self.held_frames_bytes -= frame_bytes(&frame);
             self.step_peer_frame(self.now_us, from, frame);
         }
+        if self.held_frames.is_empty() {
+            self.frames_dropped_while_held = 0;
+        }
     }
 
     /// The node has work left that goes a share per drain: the shell
@@ -82,7 +84,9 @@ impl<C> Node<C> {
     /// the disk has caught up (`release_held`), or a snapshot's copy of
     /// the store is in progress (`continue_snapshot_copy`).
     pub fn wants_another_drain(&self) -> bool {
-        self.snapshot_copy.is_some() || (self.accepting() && !(self.held.is_empty() && self.held_frames.is_empty()))
+        self.snapshot_copy.is_some()
+            || (self.taking_requests() && !self.held.is_empty())
+            || (self.accepting() && !self.held_frames.is_empty())
     }
 
     /// Park or submit a request the disk's backlog does not hold.
@@ -488,11 +492,33 @@ impl<C> Node<C> {
     /// clients' requests; every other frame (acks, heartbeats, votes,
     /// answers) is stepped at once. So a leader whose disk is behind
     /// still commits with its followers' acks and keeps its leadership
-    /// with their heartbeat replies, and what it holds is bounded
-    /// ([`Node::reading_peers`]). Holding a frame delays it, as the
-    /// network may: the core takes messages in any order.
+    /// with their heartbeat replies, and a follower whose disk is behind
+    /// still hands its clients the answers the leader sends them.
+    ///
+    /// Once the held frames are over `unsynced_bytes_max`, a frame that
+    /// brings entries is dropped, as the network may drop it: the leader
+    /// re-sends an Accept nobody acked (`accept_retry_ticks`), and a
+    /// follower fetches what it missed of the committed log (catch-up),
+    /// once its disk lets it take entries again. Holding a frame delays
+    /// it, as the network may: the core takes messages in any order.
+    /// Before, the shell stopped reading its peers at the bound, and a
+    /// follower whose disk could not keep up with the load left its
+    /// leader's answers to its clients unread, and its clients waiting,
+    /// for as long as its disk was behind (stop 54's simulator failures).
     pub fn on_peer_frame(&mut self, now_us: u64, from: NodeId, frame: PeerFrame) {
+        let over = self.held_frames_bytes > self.config.unsynced_bytes_max;
+        if over && self.replica.config().injected_bug == InjectedBug::PeersUnreadWhileBehind {
+            self.held_frames_bytes += frame_bytes(&frame);
+            self.held_frames.push_back((from, frame));
+            return;
+        }
         if brings_entries(&frame) && (!self.accepting() || !self.held_frames.is_empty()) {
+            if over {
+                let first = self.frames_dropped_while_held == 0;
+                self.frames_dropped_while_held += 1;
+                self.out.events.push(NodeEvent::PeerFrameDropped { from, first });
+                return;
+            }
             self.held_frames_bytes += frame_bytes(&frame);
             self.held_frames.push_back((from, frame));
             return;

@@ -88,6 +88,8 @@ pub struct Node<C> {
     /// arrival order (`Node::on_peer_frame`), and their bytes on the wire.
     pub(super) held_frames: VecDeque<(NodeId, PeerFrame)>,
     pub(super) held_frames_bytes: usize,
+    /// Entry-bearing frames dropped since the node last held none.
+    pub(super) frames_dropped_while_held: u64,
     pub(super) arrivals: u64,
     /// Reads answered without a log slot so far (`NodeStatus::reads_served`).
     pub(super) reads_served: u64,
@@ -152,6 +154,7 @@ impl<C> Node<C> {
             held: VecDeque::new(),
             held_frames: VecDeque::new(),
             held_frames_bytes: 0,
+            frames_dropped_while_held: 0,
             arrivals: 0,
             reads_served: 0,
             links_up: BTreeSet::new(),
@@ -192,19 +195,22 @@ impl<C> Node<C> {
     /// False while the disk is behind: requests are held until an fsync
     /// completes, and the shell may stop taking more (the server stops
     /// its cross-core channel; each client connection is bounded by
-    /// `client_pending_max`). Peers have their own gate,
-    /// [`Node::reading_peers`].
+    /// `client_pending_max`). Peers are read whatever the disk does: what
+    /// the node holds of theirs is bounded by dropping
+    /// (`Node::on_peer_frame`).
     pub fn accepting(&self) -> bool {
         self.unsynced_bytes <= self.config.unsynced_bytes_max
     }
 
-    /// False while the shell should stop reading its peers (TCP then
-    /// pushes back on them): the entries held while the disk is behind
-    /// (`Node::on_peer_frame`) are over the same bound as the disk's
-    /// backlog. Until then acks and heartbeats are read and stepped
-    /// whatever the disk does.
-    pub fn reading_peers(&self) -> bool {
-        self.held_frames_bytes <= self.config.unsynced_bytes_max
+    /// False while new requests wait for the disk: only at a leader whose
+    /// disk is behind (`accepting`), where they would become entries for
+    /// it. A follower forwards its clients' requests to the leader, whose
+    /// answers it reads whatever its own disk does (`Node::on_peer_frame`):
+    /// holding them behind its own disk made its clients wait for a disk
+    /// their requests never touch (stop 55). The server's gates (the
+    /// cross-core channel) follow this one.
+    pub fn taking_requests(&self) -> bool {
+        self.accepting() || !self.replica.is_leader()
     }
 
     /// The leader as this node sees it (itself when leading).

@@ -214,6 +214,17 @@ fn follower_of_node_1(tweak: impl FnOnce(&mut NodeConfig)) -> Node<Client> {
     n
 }
 
+/// The ids of the requests `out` forwards to node 1.
+fn forwarded_ids(out: &Output<Client>) -> Vec<u64> {
+    out.messages
+        .iter()
+        .filter_map(|(to, f)| match f {
+            PeerFrame::ForwardRead { id, .. } | PeerFrame::Forward { id, .. } if *to == 1 => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The slots of the Accepts in `out`'s appends.
 fn accepted_slots(out: &Output<Client>) -> Vec<u64> {
     out.appends
@@ -228,15 +239,25 @@ fn accepted_slots(out: &Output<Client>) -> Vec<u64> {
 
 /// While its disk is behind, a node holds the entries its peers send (in
 /// arrival order, until the fsync) but steps everything else at once: a
-/// follower still answers its leader's heartbeats, a leader still counts
-/// its followers' acks. The shell reads its peers until what the node
-/// holds passes the bound (`reading_peers`). A server that stopped
-/// reading every peer while its disk was behind cost a leader its
-/// leadership at any fsync slower than an election timeout (stop 53; the
-/// scenario `a_leader_whose_disk_is_behind_keeps_hearing_its_followers`).
+/// follower still answers its leader's heartbeats, forwards its clients'
+/// requests and hands them the answers the leader sends back, a leader
+/// still counts its followers' acks. Once what it holds passes the bound, it drops
+/// further entries (the leader re-sends them, or catch-up fetches them).
+/// A server that stopped reading every peer while its disk was behind
+/// cost a leader its leadership at any fsync slower than an election
+/// timeout (stop 53; the scenario
+/// `a_leader_whose_disk_is_behind_keeps_hearing_its_followers`); one that
+/// stopped reading them at the bound left a slow follower's clients
+/// waiting for its disk (stop 55).
 #[test]
-fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
+fn a_node_whose_disk_is_behind_holds_entries_drops_them_over_the_bound_and_steps_the_rest() {
     let mut n = follower_of_node_1(|c| c.unsynced_bytes_max = 1_000);
+    let mut session = ClientSession::new(1);
+    let command = session.command(set("k", "v"), true, || 1);
+    n.submit(2_000, Request::new(command, Waiter::Client(7), 1_000_000));
+    let forwarded = forwarded_ids(&drain(&mut n));
+    assert_eq!(forwarded.len(), 1, "the client's write goes to the leader");
+
     let ballot = Ballot::new(1, 1);
     let value = Value::stamped(0, vec![Bytes::from(vec![b'x'; 600])]);
     let accept = |slot: u64| {
@@ -251,7 +272,11 @@ fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
 
     n.on_peer_frame(2_000, 1, accept(2));
     assert!(drain(&mut n).appends.is_empty(), "the entry is held, not appended");
-    assert!(n.reading_peers(), "one entry held is under the bound");
+    let command = session.command(set("k", "w"), true, || 1);
+    n.submit(2_000, Request::new(command, Waiter::Client(8), 1_000_000));
+    let more = forwarded_ids(&drain(&mut n));
+    assert_eq!(more.len(), 1, "a follower forwards its clients' requests whatever its disk does");
+    assert!(n.taking_requests() && !n.accepting());
     let heartbeat = Heartbeat { ballot, commit: 0, round: 2, horizon: 0 };
     n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
     let out = drain(&mut n);
@@ -259,13 +284,38 @@ fn a_node_whose_disk_is_behind_holds_entries_and_steps_the_rest() {
         out.messages.iter().any(|(to, f)| *to == 1 && matches!(f, PeerFrame::Paxos(Message::HeartbeatReply(_))));
     assert!(replied, "the heartbeat is answered while the disk is behind: {:?}", out.messages);
 
+    // One entry held is under the bound, two pass it: the rest are dropped.
     n.on_peer_frame(2_000, 1, accept(3));
-    assert!(!n.reading_peers(), "two entries held pass the bound: the shell stops reading its peers");
+    n.on_peer_frame(2_000, 1, accept(4));
+    n.on_peer_frame(2_000, 1, accept(5));
+    let out = drain(&mut n);
+    assert!(out.appends.is_empty());
+    let dropped: Vec<bool> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::PeerFrameDropped { from: 1, first } => Some(*first),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, [true, false], "slots 4 and 5 dropped, the first one reported as such");
+    assert_eq!(n.status().held_frames, 2, "what is held stays bounded");
+
+    // The leader's answers to the clients still get through.
+    for id in [forwarded[0], more[0]] {
+        n.on_peer_frame(2_000, 1, PeerFrame::ForwardReply { id, reply: Reply::Ok.encode() });
+    }
+    let out = drain(&mut n);
+    assert_eq!(out.replies.iter().map(|(c, _)| *c).collect::<Vec<_>>(), [7, 8], "the clients are answered");
+
     n.on_synced(2_000, token);
     assert!(n.wants_another_drain(), "the disk caught up: the shell drains");
-    assert_eq!(accepted_slots(&drain(&mut n)), [2, 3], "the held entries are appended, in arrival order");
-    assert!(n.reading_peers());
+    let out = drain(&mut n);
+    assert_eq!(accepted_slots(&out), [2, 3], "the held entries are appended, in arrival order");
     assert!(!n.wants_another_drain());
+    n.on_synced(2_000, out.appends.last().expect("appended").token);
+    n.on_peer_frame(2_000, 1, accept(4));
+    assert_eq!(accepted_slots(&drain(&mut n)), [4], "a dropped entry sent again is taken");
 }
 
 /// A one-member leader whose disk is behind (a 1,000-byte bound): clients
@@ -355,7 +405,6 @@ fn a_forwarded_request_waits_while_the_disk_is_behind_and_the_peer_is_read() {
     let command = follower.command(set("f", "1"), true, || 1).encode();
     n.on_peer_frame(now, 2, PeerFrame::Forward { id: 9, command });
     assert!(drain(&mut n).appends.is_empty(), "the forwarded write waits");
-    assert!(n.reading_peers(), "and the peer is still read");
     n.on_synced(now, token);
     let mut answered = false;
     loop {
@@ -845,15 +894,6 @@ fn a_follower_that_hears_no_leader_parks_requests_instead_of_forwarding_them() {
 /// half their rate).
 #[test]
 fn a_follower_forwards_at_most_its_window_of_reads_and_the_rest_as_answers_return() {
-    let forwarded_ids = |out: &Output<Client>| -> Vec<u64> {
-        out.messages
-            .iter()
-            .filter_map(|(to, f)| match f {
-                PeerFrame::ForwardRead { id, .. } | PeerFrame::Forward { id, .. } if *to == 1 => Some(*id),
-                _ => None,
-            })
-            .collect()
-    };
     let mut n = follower_of_node_1(|c| c.forward_read_window = 2);
     let mut session = ClientSession::new(1);
     for client in 0..5 {

@@ -156,11 +156,20 @@ pub enum InjectedBug {
     /// client gets errors for reads nothing overtook. Implemented in
     /// `node/ready.rs`.
     AfterWriteReadRefused,
+    /// Once the entries a node holds while its disk is behind pass
+    /// `unsynced_bytes_max`, it holds every frame its peers send (acks,
+    /// heartbeats, its clients' answers), in arrival order, until its
+    /// disk catches up: as if its server stopped reading its peers, as
+    /// servers did until stop 55. A follower whose disk cannot keep up
+    /// with the load then leaves its clients waiting for it, their
+    /// answers unread (the latency checker). Implemented in
+    /// `node/requests.rs`.
+    PeersUnreadWhileBehind,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 17] = [
+    pub const ALL: [(InjectedBug, &'static str); 18] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -178,6 +187,7 @@ impl InjectedBug {
         (InjectedBug::WalIndexEpochs, "wal-index-epochs"),
         (InjectedBug::SessionOrderIgnored, "session-order-ignored"),
         (InjectedBug::AfterWriteReadRefused, "after-write-read-refused"),
+        (InjectedBug::PeersUnreadWhileBehind, "peers-unread-while-behind"),
     ];
 
     pub fn name(self) -> &'static str {

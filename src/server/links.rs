@@ -606,21 +606,9 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
             Ok(frame) => ctx.shard_ref.borrow_mut().on_peer_frame(peer, frame),
             Err(e) => break format!("undecodable frame: {e}"),
         }
-        // Backpressure: while the node holds as much peer input as the
-        // disk's backlog bound, read no more (TCP pushes back). Below that
-        // it reads on, so acks and heartbeats arrive while the disk is
-        // behind (`Node::on_peer_frame`).
-        loop {
-            let gate = {
-                let shard = ctx.shard_ref.borrow();
-                if shard.node.reading_peers() {
-                    break;
-                }
-                shard.accepting.clone()
-            };
-            gate.wait().await;
-            slice_start = Instant::now();
-        }
+        // No gate here: while the disk is behind, the node holds or drops
+        // the entries its peers send and steps the rest (acks, heartbeats,
+        // answers for its clients) at once (`Node::on_peer_frame`).
         if link.generation.get() != generation {
             break "replaced by a newer connection".into();
         }

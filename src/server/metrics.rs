@@ -49,6 +49,8 @@ pub struct ShardMetrics {
     pub held_peer_frames: Gauge,
     /// Times the node began holding requests, its disk behind.
     pub backpressure_holds: Counter,
+    /// Entry-bearing peer frames dropped, the held ones over the bound.
+    pub peer_frames_dropped: Counter,
     pub reads_lease: Counter,
     pub peer_frames_in: Counter,
     pub peer_frames_out: Counter,
@@ -79,6 +81,7 @@ impl ShardMetrics {
             unsynced_bytes: Gauge::default(),
             held_peer_frames: Gauge::default(),
             backpressure_holds: Counter::default(),
+            peer_frames_dropped: Counter::default(),
             reads_lease: Counter::default(),
             peer_frames_in: Counter::default(),
             peer_frames_out: Counter::default(),
@@ -119,6 +122,11 @@ impl ShardMetrics {
             "backpressure_holds",
             "Times this shard began holding requests because its disk was behind",
             m.backpressure_holds.clone(),
+        );
+        registry.register(
+            "peer_frames_dropped",
+            "Peer frames bringing entries dropped while the disk was behind and the held ones were over unsynced_bytes_max (the leader re-sends them, or catch-up fetches them)",
+            m.peer_frames_dropped.clone(),
         );
         registry.register(
             "lease_reads",

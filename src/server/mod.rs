@@ -462,11 +462,12 @@ fn spawn_mesh_tasks(shared: Rc<Shared>, mut receivers: Receivers<MeshMessage>) {
                 match message {
                     MeshMessage::Request { from, token, command, deadline } => {
                         let shard = shared.shard.borrow().clone().expect("set at start");
-                        // Backpressure: hold the channel (its senders block) while the disk is behind.
+                        // Backpressure: hold the channel (its senders block)
+                        // while the node holds requests for its disk.
                         loop {
                             let gate = {
                                 let s = shard.borrow();
-                                if s.node.accepting() {
+                                if s.node.taking_requests() {
                                     break;
                                 }
                                 s.accepting.clone()

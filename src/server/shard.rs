@@ -58,8 +58,8 @@ pub struct Shard {
     /// The ticker ticks no sooner than this (once per `tick_ms` at most).
     tick_floor_us: u64,
     tick_sooner: Notify,
-    /// Woken when the node accepts input again after backpressure, or
-    /// reads its peers again (`Node::reading_peers`).
+    /// Woken when the node takes requests again after backpressure
+    /// (`Node::taking_requests`).
     pub accepting: Broadcast,
     pub metrics: ShardMetrics,
     pub shared: Rc<Shared>,
@@ -267,6 +267,17 @@ impl Shard {
                 self.metrics.backpressure_holds.inc();
                 server_log!(node, index, "holding client requests: {unsynced_bytes} bytes wait for the disk");
             }
+            NodeEvent::PeerFrameDropped { from, first } => {
+                self.metrics.peer_frames_dropped.inc();
+                if first {
+                    server_log!(
+                        node,
+                        index,
+                        "dropping entries from node {from}: the disk is behind and the entries held are over \
+                         unsynced_bytes_max (they are sent again, or fetched once the disk catches up)"
+                    );
+                }
+            }
             NodeEvent::Fatal(detail) => {
                 server_log!(node, index, "FATAL: {detail}");
                 std::process::exit(3);
@@ -328,9 +339,9 @@ impl Shard {
         }
         let st = &self.shared.monitor.status[self.index];
         st.publish(&crate::paxos::Status { leader: node.leader, ..status }, &node);
-        // Wakes the client and peer readers, each of which checks its own
-        // gate (`accepting`, `reading_peers`).
-        if self.node.accepting() || self.node.reading_peers() {
+        // Wakes the cross-core channel, which checks the gate
+        // (`taking_requests`).
+        if self.node.taking_requests() {
             self.accepting.notify_all();
         }
     }

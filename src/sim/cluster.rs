@@ -373,16 +373,14 @@ pub struct Cluster {
     pub forward_read_waits: u64,
     /// Times a node began holding client requests (its disk behind).
     pub backpressure_holds: u64,
+    /// Entry-bearing peer frames nodes dropped, held ones over their bound.
+    pub peer_frames_dropped: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit
     /// end then, and the ballot its leader served it under.
     pub(super) reads_begun: BTreeMap<(NodeId, u64), (u64, Slot, Ballot)>,
     /// After this real time, requests must finish within `latency_bound_us`.
     pub(super) quiet_since_us: Option<u64>,
-    /// When some node held its input because its disk was behind (not
-    /// accepting, or not reading its peers), as `(from, to)` real times:
-    /// the latency checker's bound assumes disks that keep up.
-    pub(super) backpressure_spans: Vec<(u64, u64)>,
     /// The liveness phase began: faults still scheduled are not injected.
     pub(super) faults_over: bool,
     /// The rule watchers' records (`watch.rs`).
@@ -458,9 +456,9 @@ impl Cluster {
             recoveries: 0,
             forward_read_waits: 0,
             backpressure_holds: 0,
+            peer_frames_dropped: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
-            backpressure_spans: Vec::new(),
             faults_over: false,
             executions: BTreeMap::new(),
             read_times: BTreeMap::new(),
@@ -627,14 +625,8 @@ impl Cluster {
                 let recovering = if s.recovering { " recovering" } else { "" };
                 let behind = if node.accepting() { "" } else { " (disk behind)" };
                 format!(
-                    "node {} {:?}{recovering} commit {} applied {}, {} bytes unsynced{behind}, {} peer frames held, {} unread",
-                    n.id,
-                    s.role,
-                    s.commit,
-                    s.applied,
-                    s.unsynced_bytes,
-                    s.held_frames,
-                    n.unread.len()
+                    "node {} {:?}{recovering} commit {} applied {}, {} bytes unsynced{behind}, {} peer frames held",
+                    n.id, s.role, s.commit, s.applied, s.unsynced_bytes, s.held_frames,
                 )
             }
         };

@@ -44,7 +44,6 @@ impl Cluster {
         n.drain_scheduled = false;
         n.stalled_until_us = None;
         n.backlog.clear();
-        n.unread.clear();
         self.tracer.emit(self.now_us, TraceEvent::Crash { node });
         if torn {
             self.faults.torn_writes += 1;

@@ -183,33 +183,15 @@ impl Cluster {
         let Some(node) = n.node.as_mut() else { return };
         node.drain();
         let more = node.wants_another_drain();
-        let held = !node.accepting() || !node.reading_peers();
         let output = node.take_output();
-        if held {
-            self.note_backpressure();
-        }
         self.perform(id, output);
         // What the node held while its disk was behind goes a share per
-        // drain, and once it reads its peers again the server's link
-        // readers take what waited: it drains again once its other tasks
-        // had a turn.
-        let now = self.now_us;
+        // drain: it drains again once its other tasks had a turn.
         let n = self.node_mut(id);
-        let read = n.read_peers(now);
-        if (more || read) && !n.drain_scheduled {
+        if more && !n.drain_scheduled {
             n.drain_scheduled = true;
             let epoch = n.epoch;
             self.schedule(RELEASE_YIELD_US, EventKind::Drain { node: id, epoch });
-        }
-    }
-
-    /// A node holds its input now (its disk is behind): extend the span
-    /// that ended within a millisecond, or start one.
-    fn note_backpressure(&mut self) {
-        let now = self.now_us;
-        match self.backpressure_spans.last_mut() {
-            Some(span) if span.1 + 1_000 >= now => span.1 = now,
-            _ => self.backpressure_spans.push((now, now)),
         }
     }
 
@@ -324,10 +306,8 @@ impl Cluster {
                 self.checker.violations.push(Violation::Panic { message: format!("node {id}: {detail}") });
             }
             NodeEvent::ForwardReadWindowFull => self.forward_read_waits += 1,
-            NodeEvent::Backpressure { .. } => {
-                self.backpressure_holds += 1;
-                self.note_backpressure();
-            }
+            NodeEvent::Backpressure { .. } => self.backpressure_holds += 1,
+            NodeEvent::PeerFrameDropped { .. } => self.peer_frames_dropped += 1,
             NodeEvent::Proposed | NodeEvent::Forwarded { .. } | NodeEvent::SnapshotStarted { .. } => {}
         }
     }

@@ -61,12 +61,6 @@ pub struct SimNode {
     /// Real time the current stall ends.
     pub stalled_until_us: Option<u64>,
     pub backlog: VecDeque<Input>,
-    /// Peer frames the node has not read yet, in arrival order: a server
-    /// stops reading its peers while its node says so
-    /// ([`Node::reading_peers`]), and TCP keeps what they sent meanwhile.
-    pub unread: VecDeque<(NodeId, PeerFrame)>,
-    /// Peer frames that arrived while the node was not reading its peers.
-    pub frames_unread: u64,
     /// The last session counter handed out (grows across restarts).
     pub session_counter: u64,
 }
@@ -84,8 +78,6 @@ impl SimNode {
             drain_scheduled: false,
             stalled_until_us: None,
             backlog: VecDeque::new(),
-            unread: VecDeque::new(),
-            frames_unread: 0,
             session_counter: 0,
         }
     }
@@ -142,12 +134,7 @@ impl SimNode {
         let local = self.clock(now_us);
         let Some(node) = self.node.as_mut() else { return };
         match input {
-            Input::Deliver { from, frame } => {
-                if !node.reading_peers() || !self.unread.is_empty() {
-                    self.frames_unread += 1;
-                }
-                self.unread.push_back((from, frame));
-            }
+            Input::Deliver { from, frame } => node.on_peer_frame(local, from, frame),
             Input::Client { waiter, command, timeout_us } => {
                 let deadline = local + timeout_us;
                 node.submit(local, Request::new(command, Waiter::Client(waiter), deadline));
@@ -157,20 +144,5 @@ impl SimNode {
             Input::LinkUp { peer } => node.on_link_up(peer),
             Input::LinkDown { peer } => node.on_link_down(local, peer),
         }
-        self.read_peers(now_us);
-    }
-
-    /// Hand the node the peer frames it left unread, in order, while it
-    /// reads its peers. True if it took any.
-    pub fn read_peers(&mut self, now_us: u64) -> bool {
-        let local = self.clock(now_us);
-        let Some(node) = self.node.as_mut() else { return false };
-        let mut read = false;
-        while node.reading_peers() {
-            let Some((from, frame)) = self.unread.pop_front() else { break };
-            node.on_peer_frame(local, from, frame);
-            read = true;
-        }
-        read
     }
 }

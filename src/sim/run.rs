@@ -69,7 +69,7 @@ pub struct Drawn {
     /// Wall-clock offsets between nodes (0, 20 ms, 400 ms or 5 s).
     pub clocks: bool,
     /// Sometimes a backpressure bound small enough that nodes hold
-    /// requests and entries, and stop reading their peers.
+    /// requests and entries, and drop entries over it.
     pub backpressure: bool,
 }
 
@@ -115,8 +115,9 @@ pub struct RunReport {
     pub forward_read_waits: u64,
     /// Times a node began holding client requests, its disk behind.
     pub backpressure_holds: u64,
-    /// Peer frames that waited while their node was not reading its peers.
-    pub frames_unread: u64,
+    /// Entry-bearing peer frames nodes dropped, the ones they held over
+    /// their backpressure bound.
+    pub peer_frames_dropped: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget (neither verdict).
@@ -248,7 +249,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
         recoveries: cluster.recoveries,
         forward_read_waits: cluster.forward_read_waits,
         backpressure_holds: cluster.backpressure_holds,
-        frames_unread: cluster.nodes.iter().map(|n| n.frames_unread).sum(),
+        peer_frames_dropped: cluster.peer_frames_dropped,
         messages_delivered: cluster.messages_delivered,
         violations: std::mem::take(&mut cluster.checker.violations),
         unknown_keys: cluster.checker.unknown_keys.len(),
