@@ -388,7 +388,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.draw.backpressure = false;
             }),
             // Each caught by the latency checker (`the_latency_checker_...`).
-            vec![12, 30, 63, 97],
+            vec![12, 30, 63, 81],
         ),
     ]
 }

@@ -10,7 +10,7 @@ use super::request::{Request, Unsynced};
 use super::state::Node;
 use crate::kv::{Command, KvStore, Op, Reply, SessionId, ERROR_READ_OVERTAKEN};
 use crate::net::peer::PeerFrame;
-use crate::paxos::{Envelope, Event, InjectedBug, PersistOp, ReadOutcome, Ready, Slot, Value};
+use crate::paxos::{Envelope, Event, InjectedBug, Message, PersistOp, ReadOutcome, Ready, Slot, Value};
 
 impl<C> Node<C> {
     // ---- durability ---------------------------------------------------------
@@ -189,8 +189,20 @@ impl<C> Node<C> {
         }
     }
 
+    /// Send what the core said. Except that a node whose disk is behind
+    /// asks no peer for the log it missed: the answer, up to
+    /// `catchup_chunk_bytes` (4 MiB) of entries, would wait for the disk
+    /// or be dropped (`Node::on_peer_frame`), and the core asks again every
+    /// `catchup_retry_ticks` until answered. A follower throttled below
+    /// its leader's load so had the leader encode a chunk for it every
+    /// 30 ms for nothing (stop 55). The request is lost as the network
+    /// may lose it, and the core's timer asks again.
     pub(super) fn transmit(&mut self, envelopes: impl IntoIterator<Item = Envelope>) {
+        let behind = !self.accepting();
         for envelope in envelopes {
+            if behind && matches!(envelope.message, Message::CatchUp(_)) {
+                continue;
+            }
             self.out.messages.push((envelope.to, PeerFrame::Paxos(envelope.message)));
         }
     }

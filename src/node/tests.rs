@@ -318,6 +318,43 @@ fn a_node_whose_disk_is_behind_holds_entries_drops_them_over_the_bound_and_steps
     assert_eq!(accepted_slots(&drain(&mut n)), [4], "a dropped entry sent again is taken");
 }
 
+/// A node whose disk is behind asks no peer for the log it missed (the
+/// answer would wait for its disk or be dropped); its core asks again on
+/// its timer, and once the disk caught up the request goes.
+#[test]
+fn a_node_whose_disk_is_behind_asks_for_no_catch_up_until_it_caught_up() {
+    let mut n = follower_of_node_1(|c| c.unsynced_bytes_max = 1_000);
+    let ballot = Ballot::new(1, 1);
+    let value = Value::stamped(0, vec![Bytes::from(vec![b'x'; 600])]);
+    for slot in 0..2 {
+        let accept = Accept { ballot, first_slot: slot, values: vec![value.clone()], commit: 0 };
+        n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Accept(accept)));
+    }
+    let token = drain(&mut n).appends.last().expect("appended").token;
+    assert!(!n.accepting());
+    let asks = |out: &Output<Client>| {
+        out.messages.iter().filter(|(to, f)| *to == 1 && matches!(f, PeerFrame::Paxos(Message::CatchUp(_)))).count()
+    };
+    // The leader says slot 9 is chosen: slots 2-8 are missing here.
+    let heartbeat = Heartbeat { ballot, commit: 10, round: 2, horizon: 0 };
+    n.on_peer_frame(2_000, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
+    let mut now = 2_000;
+    let mut asked = asks(&drain(&mut n));
+    while now < 200_000 {
+        now += 1_000;
+        n.tick(now);
+        asked += asks(&drain(&mut n));
+    }
+    assert_eq!(asked, 0, "no catch-up asked for while the disk is behind");
+    n.on_synced(now, token);
+    while asked == 0 && now < 400_000 {
+        now += 1_000;
+        n.tick(now);
+        asked += asks(&drain(&mut n));
+    }
+    assert!(asked > 0, "asked once the disk caught up");
+}
+
 /// A one-member leader whose disk is behind (a 1,000-byte bound): clients
 /// 0 and 1 wrote 600 bytes each, appended and not synced.
 struct Behind {
