@@ -12,9 +12,17 @@
 # first leader still leads at the end, the client errors and timeouts, and
 # p50/p99 over the measured window.
 #
+# With --node follower, a follower's disk is throttled instead (the
+# load still goes to the leader), and a light second load runs at that
+# follower for its own clients (200 ops/s, half reads, 4 connections);
+# the step also reports that load's p99, errors and timeouts, the
+# follower's dropped peer frames (`paxoskv_peer_frames_dropped_total`;
+# "-" for a build without it) and how many slots its applied state is
+# behind the leader's commit at the end.
+#
 #   benches/record-slow-leader-disk.sh [--runs N] [--label NAME] [--before BIN]
 #       [--rate R] [--value-bytes V] [--seconds S] [--throttle-at W]
-#       [--throttle-seconds T] [--write-bps B]
+#       [--throttle-seconds T] [--write-bps B] [--node leader|follower]
 #
 # --before BIN: an older build's binary, run interleaved with this build,
 # the order swapped from run to run. Defaults: 2 runs, 20,000 SET/s of
@@ -22,7 +30,7 @@
 # 6 for 10 s at 5 MiB/s (a quarter of what the load writes).
 #
 # Needs root (a cgroup of its own, removed at the end). Writes
-# results/slow-leader-disk/<label>-<UTC time>/: README.md (every run),
+# results/slow-<node>-disk/<label>-<UTC time>/: README.md (every run),
 # runs.txt and each step's loadgen output and cluster log. Ports
 # 17570-17573 (peers and metrics +1000..+1300, +2000). About 40 s per step.
 set -euo pipefail
@@ -37,6 +45,7 @@ seconds=24
 throttle_at=6
 throttle_seconds=10
 write_bps=5242880
+node=leader
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
@@ -48,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --throttle-at) throttle_at=$2; shift ;;
         --throttle-seconds) throttle_seconds=$2; shift ;;
         --write-bps) write_bps=$2; shift ;;
+        --node) node=$2; shift ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -56,6 +66,7 @@ done
 for v in runs rate value_bytes seconds throttle_at throttle_seconds write_bps; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "--${v//_/-}: a positive number, not ${!v}" >&2; exit 2; }
 done
+[[ $node == leader || $node == follower ]] || { echo "--node: leader or follower, not $node" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "needs root: it throttles the leader's disk writes through a cgroup" >&2; exit 2; }
 
 source benches/lib.sh
@@ -64,7 +75,7 @@ cargo build --release --quiet -p paxoskv --bin paxoskv
 cargo build --release --quiet -p loadgen
 paxoskv=$(realpath target/release/paxoskv)
 loadgen=$(realpath target/release/loadgen)
-out="results/slow-leader-disk/$label-$(date -u +%Y%m%dT%H%M%SZ)"
+out="results/slow-$node-disk/$label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 work=$(mktemp -d /tmp/record-slow-leader-disk.XXXXXX)
 device=$(findmnt -no MAJ:MIN -T "$work" | tr -d ' ')
@@ -108,13 +119,17 @@ step() { # BUILD RUN
     local pid=$!
     pids+=("$pid")
     for i in 1 2 3; do wait_ping $((base + i)); done
-    local leader leader_pid
+    local leader slow slow_pid i light=""
     leader=$(leader_port "$base")
-    leader_pid=$(ss -ltnpH "sport = :$leader" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-    [[ -n $leader_pid ]] || { echo "no process listens on $leader" >&2; exit 1; }
+    slow=$leader
+    if [[ $node == follower ]]; then
+        for i in 1 2 3; do [[ $((base + i)) != "$leader" ]] && { slow=$((base + i)); break; }; done
+    fi
+    slow_pid=$(ss -ltnpH "sport = :$slow" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    [[ -n $slow_pid ]] || { echo "no process listens on $slow" >&2; exit 1; }
     (
         sleep "$throttle_at"
-        echo "$leader_pid" >"$cgroup/cgroup.procs"
+        echo "$slow_pid" >"$cgroup/cgroup.procs"
         throttle "$write_bps"
         echo "$(date +%s.%N) throttled" >>"$work/marks-$build-$run"
         sleep "$throttle_seconds"
@@ -122,21 +137,38 @@ step() { # BUILD RUN
         echo "$(date +%s.%N) lifted" >>"$work/marks-$build-$run"
     ) &
     local throttler=$!
+    if [[ $node == follower ]]; then
+        "$loadgen" run --target "resp://127.0.0.1:$slow" --rate 200 --read-ratio 0.5 --connections 4 \
+            --value-bytes 100 --warmup-s 2 --duration-s "$seconds" --out "$work/lgf-$build-$run" \
+            >"$out/$build-$run-follower-loadgen.txt" &
+        light=$!
+    fi
     "$loadgen" run --target "resp://127.0.0.1:$leader" --rate "$rate" --read-ratio 0 --connections 16 \
         --value-bytes "$value_bytes" --warmup-s 2 --duration-s "$seconds" --out "$work/lg-$build-$run" \
         >"$out/$build-$run-loadgen.txt" || true
     wait "$throttler"
-    local now_leader
+    [[ -n $light ]] && { wait "$light" || true; }
+    local now_leader dropped="-" lag="-"
     now_leader=$(leader_port "$base" || echo none)
+    if [[ $node == follower ]]; then
+        dropped=$(curl -s "http://127.0.0.1:$((slow + 2000))/metrics" |
+            awk '/^paxoskv_peer_frames_dropped_total/ { s += $NF; f = 1 } END { if (f) print s; else print "-" }')
+        if [[ $now_leader != none ]]; then
+            lag=$(($(redis-cli -p "$now_leader" INFO replication | tr -d '\r' | sed -n 's/^shard0_commit://p') -
+                $(redis-cli -p "$slow" INFO replication | tr -d '\r' | sed -n 's/^shard0_applied://p')))
+        fi
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
     python3 - "$out/$build-$run-loadgen.txt" "$log" "$work/marks-$build-$run" "$build" "$run" \
         "$((leader - base))" "$([[ $now_leader == none ]] && echo none || echo $((now_leader - base)))" \
-        >>"$out/runs.txt" <<'PY'
+        "$node" "$out/$build-$run-follower-loadgen.txt" "$dropped" "$lag" >>"$out/runs.txt" <<'PY'
 import re, sys
-lg_path, log_path, marks_path, build, run, first, last = sys.argv[1:8]
-text = open(lg_path).read()
-row = next(l.split() for l in text.splitlines() if re.match(r"\s*\d+\s+rate \d+\s+all\s", l))
-# run, "rate", R, op, offered, achieved, p50, p90, p99, p99.9, max, ok, errors, timeouts
+lg_path, log_path, marks_path, build, run, first, last, node, flg_path, dropped, lag = sys.argv[1:12]
+def summary(path):
+    text = open(path).read()
+    # run, "rate", R, op, offered, achieved, p50, p90, p99, p99.9, max, ok, errors, timeouts
+    return next(l.split() for l in text.splitlines() if re.match(r"\s*\d+\s+rate \d+\s+all\s", l))
+row = summary(lg_path)
 p50, p99, errors, timeouts = row[6], row[8], int(row[12]), int(row[13])
 marks = dict(line.split()[::-1] for line in open(marks_path))
 throttled, lifted = float(marks["throttled"]), float(marks["lifted"])
@@ -163,8 +195,12 @@ def since(t, origin):
 # Where the first step-down fell: during the throttle, or after it lifted.
 when = "-" if first_stepdown is None else ("throttled" if first_stepdown < lifted else "after")
 kept = "yes" if first == last else "no"
+follower = ""
+if node == "follower":
+    f = summary(flg_path)
+    follower = f" {f[8]} {f[12]} {f[13]} {dropped} {lag}"
 print(f"{build} {run} {since(held, throttled)} {stepdowns} {elections} {reason} {since(first_stepdown, held)} "
-      f"{when} {kept} {errors} {timeouts} {p50} {p99}")
+      f"{when} {kept} {errors} {timeouts} {p50} {p99}{follower}")
 PY
 }
 
@@ -178,22 +214,32 @@ for run in $(seq "$runs"); do
 done
 
 python3 - "$out" "$command_line" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo -dirty)" \
-    "$before" "$rate" "$value_bytes" "$seconds" "$throttle_at" "$throttle_seconds" "$write_bps" <<'PY'
+    "$before" "$rate" "$value_bytes" "$seconds" "$throttle_at" "$throttle_seconds" "$write_bps" "$node" <<'PY'
 import os, sys
-out, command, commit, before, rate, value_bytes, seconds, at, length, bps = sys.argv[1:11]
+out, command, commit, before, rate, value_bytes, seconds, at, length, bps, node = sys.argv[1:12]
 names = {"this": f"this build ({commit})", "before": f"before (`{before}`)"}
-lines = [f"# A leader whose disk falls behind ({os.path.basename(out)})", "",
+whose = "the leader's" if node == "leader" else "a follower's"
+lines = [f"# {'A leader' if node == 'leader' else 'A follower'} whose disk falls behind ({os.path.basename(out)})", "",
          f"Produced by `{command}` at commit {commit}. Each step: a fresh local 3-node cluster (durability sync), "
          f"`loadgen run --rate {rate} --read-ratio 0 --connections 16 --value-bytes {value_bytes}` at the shard "
-         f"leader for {seconds} s after a 2 s warm-up; from second {at} (warm-up included) the leader's process may "
+         f"leader for {seconds} s after a 2 s warm-up; from second {at} (warm-up included) {whose} process may "
          f"write {int(bps) / 2**20:g} MiB/s to the disk (a blkio cgroup) for {length} s, then the throttle is "
          "lifted. *Held after*: ms from the throttle to the node's first \"holding client requests\" (its WAL 64 MiB "
          "behind); *step-downs* and *elections*: in the three nodes' logs from the throttle on; *first step-down "
          "after holding*: ms from holding to the first step-down, and whether it fell while the disk was "
          "throttled or after it was lifted; *kept*: the first leader leads at the end. Latencies in ms over the "
-         "measured window. The builds interleaved, the order swapped from run to run.", "",
-         "| build | run | held after | step-downs | elections | first step-down | after holding | when | kept | errors | timeouts | p50 | p99 |",
-         "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+         "measured window. The builds interleaved, the order swapped from run to run."]
+header = "| build | run | held after | step-downs | elections | first step-down | after holding | when | kept | errors | timeouts | p50 | p99 |"
+rule = "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"
+if node == "follower":
+    lines[-1] += (" The follower's clients: `loadgen run --rate 200 --read-ratio 0.5 --connections 4 "
+                  "--value-bytes 100` at the throttled follower over the same window (*f p99* in ms, *f errors*, "
+                  "*f timeouts*); *dropped*: the peer frames with entries the follower dropped, the ones it held "
+                  "over `unsynced_bytes_max` (`paxoskv_peer_frames_dropped_total`, \"-\" for a build without it); "
+                  "*lag*: slots between the leader's commit and the follower's applied state at the end.")
+    header += " f p99 | f errors | f timeouts | dropped | lag |"
+    rule += " ---: | ---: | ---: | ---: | ---: |"
+lines += ["", header, rule]
 rows = [line.split() for line in open(os.path.join(out, "runs.txt"))]
 for build in ("this", "before"):
     for r in rows:
