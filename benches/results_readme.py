@@ -1216,18 +1216,21 @@ def section_slow_follower_disk(out):
                "(`Node::transmit`; the core asks again on its timer). `no-catch-up` (that rule, built on "
                "bfc17e9d before it was committed): the follower's clients at 461 and 103 ms (5 and 0 errors) "
                "against 1.80 and 1.51 s (3,426 and 2,056 errors); in its run 1 the build before lost its "
-               "leader 12 times (66,425 errors for the leader's clients). Then `landed` and `landed-more` "
-               "(d6c20202, what is committed; 3 runs each).\n")
-    out.append("Over the 10 runs of each build in the four bundles: the follower's clients' p99 was 39-190 ms in "
-               "8 of this build's runs (0-5 errors), and 1.47 and 1.84 s in the other two (169 and 2,596 errors); "
-               "the build before's was 1.51-1.80 s in all 10 (1,972-3,426 errors each, its clients' requests held "
+               "leader 12 times (66,425 errors for the leader's clients). Then `landed`, `landed-more` and "
+               "`landed-third` (d6c20202, what is committed, and e276cb95, which adds only results; 3 runs "
+               "each).\n")
+    out.append("Over the 13 runs of each build in the five bundles: the follower's clients' p99 was 39-190 ms in "
+               "11 of this build's runs (0-5 errors), and 1.47 and 1.84 s in the other two (169 and 2,596 errors); "
+               "the build before's was 1.51-1.80 s in all 13 (1,972-3,426 errors each, its clients' requests held "
                "behind the follower's disk until their deadline). The leader's own clients: one run of each "
                "build lost its leader repeatedly, this build's while the follower's disk was throttled "
                "(`landed` run 1: 15 step-downs, `LostMajorityContact` first, 118,255 errors), the build before's "
                "after the throttle was lifted (`no-catch-up` run 1: 12 step-downs, 66,425 errors); otherwise "
                "their p99 was 34-724 ms against 46-362 ms. Why the leader lost contact with the healthy "
-               "follower in that run is not known (it was not traced); the three nodes, the two load generators "
-               "and the throttled node's backlog share two cores and one disk here, as in section 31.\n")
+               "follower in that run is not known (it was not traced). The machine is saturated in both builds "
+               "(`landed-third`'s `cpu-busy.txt`: 1.81-1.86 of 2 cores busy while the follower was throttled, "
+               "1.85-1.90 after the lift), where the three nodes, the two load generators and the throttled "
+               "node's backlog share two cores and one disk, as in section 31.\n")
 
 
 def section_nonreading(out):
