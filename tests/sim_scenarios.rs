@@ -382,3 +382,57 @@ fn a_leader_whose_disk_is_behind_keeps_hearing_its_followers() {
     c.config.fsync_factors.clear();
     assert_finishes_clean(&mut c);
 }
+
+/// A follower whose disk falls far behind (its fsyncs take 400 ms, its
+/// backpressure bound is small) still serves its clients at the pace of
+/// the leader and the other follower: it forwards their requests
+/// whatever its own disk does and reads its leader's answers, dropping
+/// the entries over its bound. With the rule servers had until stop 55
+/// (`--inject-bug peers-unread-while-behind`: past the bound, no peer
+/// frame is read, its clients' answers included), its clients waited for
+/// its disk. Returns the operations its clients and the other
+/// follower's completed over 2 s of that (sent and answered in it).
+fn ops_at_a_follower_behind_its_disk(seed: u64, bug: paxoskv::paxos::InjectedBug) -> (usize, usize) {
+    let mut c = cluster(3, seed, |s| {
+        s.unsynced_bytes_max = 256;
+        s.pipeline = 4;
+        s.think_us = 0;
+        s.injected_bug = bug;
+    });
+    let leader = elect(&mut c);
+    c.run_for_ms(300);
+    let slow = (1..=3).find(|&n| n != leader).expect("a follower");
+    let other = (1..=3).find(|&n| n != leader && n != slow).expect("another follower");
+    c.config.fsync_factors = (1..=3).map(|n| if n == slow { 2_000 } else { 1 }).collect();
+    // Past the first slow fsyncs: from here on the node is behind.
+    c.run_for_ms(1_000);
+    let since = c.now_us;
+    c.run_for_ms(2_000);
+    let done =
+        |node| c.history.ops.iter().filter(|r| r.node == node && r.op.call >= since && r.op.ret.is_some()).count();
+    let counts = (done(slow), done(other));
+    assert_eq!(c.leader(), Some(leader), "seed {seed}: the leader kept its leadership");
+    if bug == paxoskv::paxos::InjectedBug::None {
+        c.config.fsync_factors.clear();
+        assert_finishes_clean(&mut c);
+    }
+    counts
+}
+
+#[test]
+fn a_follower_whose_disk_is_behind_still_serves_its_clients() {
+    use paxoskv::paxos::InjectedBug;
+    for seed in [1, 2, 3] {
+        let (slow, other) = ops_at_a_follower_behind_its_disk(seed, InjectedBug::None);
+        let (slow_bug, other_bug) = ops_at_a_follower_behind_its_disk(seed, InjectedBug::PeersUnreadWhileBehind);
+        assert!(
+            slow * 2 >= other,
+            "seed {seed}: the slow follower's clients completed {slow} operations, the other's {other}"
+        );
+        assert!(
+            slow_bug * 10 < other_bug,
+            "seed {seed}: with its peers unread the slow follower's clients still completed {slow_bug} operations \
+             (the other's {other_bug}): the scenario no longer tells the two rules apart"
+        );
+    }
+}
