@@ -335,6 +335,7 @@ impl KvStore {
         let entries = self.keys.take_copy()?;
         Some(KvImage { header: start.header, sessions: start.sessions, entries })
     }
+
     /// Rebuilds the store a [`KvStore::snapshot`] image describes. Never
     /// panics on any input; anything `snapshot` could not have produced is
     /// an error saying what is wrong.

@@ -148,9 +148,7 @@ impl DurableState {
         }
         compacted
     }
-}
 
-impl DurableState {
     fn accept(&mut self, ballot: Ballot, first_slot: Slot, values: impl IntoIterator<Item = Value>) {
         self.promised = self.promised.max(ballot);
         // The common case: every slot is past the commit index and every

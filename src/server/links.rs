@@ -64,9 +64,6 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// election timeout (10 ms and 150 ms by default). Measured on our own
 /// clock, not by glommio's preemption timer (see `executors`).
 const PEER_READ_SLICE: Duration = Duration::from_millis(5);
-/// How long it steps aside: a timer, so that the executor's queue drains
-/// and its reactor runs (timers, I/O) before the reader goes on.
-const PEER_READ_STEP_ASIDE: Duration = Duration::from_micros(10);
 /// Refused peer connections logged per second at most, per shard.
 const REFUSALS_LOGGED_PER_SECOND: u32 = 10;
 /// Forwarded frames per write at most, after the Paxos frames (a larger
@@ -619,7 +616,7 @@ async fn run_connection(ctx: &LinkContext, link: &Rc<Link>, stream: TcpStream, m
         // while the backlog is worked through. A reader that waits between
         // frames (any ordinary load) never steps aside.
         if slice_start.elapsed() >= PEER_READ_SLICE {
-            glommio::timer::sleep(PEER_READ_STEP_ASIDE).await;
+            super::turns::step_aside().await;
             slice_start = Instant::now();
         }
     };

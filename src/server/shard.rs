@@ -347,11 +347,6 @@ impl Shard {
     }
 }
 
-/// How long the driver steps aside between two shares of work
-/// (`Node::wants_another_drain`): long enough that the executor's task
-/// queue drains and its reactor runs.
-const SHARE_GAP: Duration = Duration::from_micros(10);
-
 /// The driver task: drain the node whenever something kicked it.
 pub async fn run_driver(shard: ShardRef) {
     let kick = shard.borrow().kick.clone();
@@ -368,11 +363,8 @@ pub async fn run_driver(shard: ShardRef) {
             }
             // Work that goes a share per drain (what was held while the
             // disk was behind, a snapshot's copy of the store): heartbeats,
-            // peer readers and replies run in between. A timer, not a
-            // yield: glommio polls its reactor (sees new I/O, fires the
-            // ticker's alarm) only once its task queue drains, and a task
-            // that yields stays in the queue.
-            glommio::timer::sleep(SHARE_GAP).await;
+            // peer readers and replies run in between.
+            super::turns::step_aside().await;
         }
     }
 }

@@ -34,8 +34,18 @@ use std::time::{Duration, Instant};
 /// and 150 ms by default). The peer links' readers keep the same slice
 /// (`links::PEER_READ_SLICE`).
 pub const CLIENT_SLICE: Duration = Duration::from_millis(5);
-/// How long a client task steps aside.
+/// How long a task steps aside ([`step_aside`]).
 const STEP_ASIDE: Duration = Duration::from_micros(10);
+
+/// Let the executor's other tasks and its reactor run before going on:
+/// a short timer, not a yield. glommio polls its reactor (new I/O, timers,
+/// the ticker's alarm) only once its task queue drains, and a task that
+/// yields stays in the queue. Client tasks overdue for a turn, a peer
+/// link's reader working through a backlog and the driver between shares
+/// of work all step aside so.
+pub async fn step_aside() {
+    glommio::timer::sleep(STEP_ASIDE).await;
+}
 
 /// One executor's record of when its task queue last drained.
 #[derive(Default)]
@@ -65,7 +75,7 @@ impl Turns {
             return;
         }
         loop {
-            glommio::timer::sleep(STEP_ASIDE).await;
+            step_aside().await;
             if !self.overdue(Instant::now(), queue_drained()) {
                 return;
             }

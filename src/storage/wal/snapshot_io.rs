@@ -81,7 +81,8 @@ pub(super) fn sync_snapshot_file(file: &std::fs::File) -> io::Result<()> {
 /// (each slot a batch of commands).
 const FREE_SLOTS_PER_TURN: usize = 256;
 /// How long the freeing task steps aside between turns: long enough that
-/// the executor's task queue drains and its reactor runs.
+/// the executor's task queue drains and its reactor runs (the storage
+/// layer's copy of `server::turns::step_aside`, which it does not depend on).
 const FREE_GAP: std::time::Duration = std::time::Duration::from_micros(10);
 
 /// Free the log a snapshot compacted away a share at a time, on this
