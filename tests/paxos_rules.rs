@@ -823,3 +823,78 @@ fn has_ready_says_whether_ready_has_output() {
     assert!(c.replica(leader).has_ready(), "a heartbeat is due");
     assert!(!sent(&c.replica(leader).ready(), "heartbeat").is_empty());
 }
+
+// ---- fitness to lead (the shell's word: a node whose disk is behind) ------------
+
+/// Tick a leader through `ticks`, answering every heartbeat it sends from
+/// `repliers` at once. True if it stepped down with `HandedOver`.
+fn lead_for(r: &mut Replica, ticks: u64, repliers: &[NodeId]) -> bool {
+    for _ in 0..ticks {
+        r.tick();
+        let ready = r.ready();
+        r.on_persisted(ready.number);
+        if ready.events.iter().any(|e| matches!(e, Event::SteppedDown { reason: StepDownReason::HandedOver, .. })) {
+            return true;
+        }
+        for envelope in sent(&ready, "heartbeat") {
+            let Message::Heartbeat(hb) = &envelope.message else { unreachable!() };
+            for &from in repliers {
+                let reply = HeartbeatReply { ballot: hb.ballot, round: hb.round, commit: hb.commit, horizon: 0 };
+                r.step(from, Message::HeartbeatReply(reply)).unwrap();
+            }
+        }
+        let after = r.ready();
+        r.on_persisted(after.number);
+    }
+    false
+}
+
+#[test]
+fn a_replica_unfit_to_campaign_starts_no_election() {
+    let mut r = replica(1, 3);
+    r.set_fitness(false, false);
+    for _ in 0..2_000 {
+        r.tick();
+        let ready = r.ready();
+        assert!(sent(&ready, "pre_vote").is_empty() && sent(&ready, "prepare").is_empty(), "it campaigned");
+        r.on_persisted(ready.number);
+    }
+    r.set_fitness(true, true);
+    tick_until_pre_vote(&mut r);
+}
+
+#[test]
+fn a_leader_unfit_to_lead_hands_over_once_the_others_can_elect_without_it() {
+    let mut r = Replica::new(config(vec![1, 2, 3]), 1, 1).unwrap();
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let ready = promise(&mut r, 2, b, 0, vec![]);
+    assert!(r.is_leader());
+    close_window(&mut r, &ready, &[2]);
+    r.set_fitness(false, false);
+    // Only node 2 answers: without us, 2 and a silent 3 could elect no one.
+    assert!(!lead_for(&mut r, 1_000, &[2]), "handed over with one follower in contact");
+    assert!(r.is_leader(), "it leads on");
+    // Both answer: it hands over at its next heartbeat round.
+    assert!(lead_for(&mut r, 50, &[2, 3]), "no hand-over with both followers in contact");
+    assert!(!r.is_leader());
+    // And, unfit to campaign, it does not take it back.
+    for _ in 0..2_000 {
+        r.tick();
+        let ready = r.ready();
+        assert!(sent(&ready, "pre_vote").is_empty(), "it campaigned while unfit");
+        r.on_persisted(ready.number);
+    }
+}
+
+#[test]
+fn a_fit_leader_never_hands_over() {
+    let mut r = Replica::new(config(vec![1, 2, 3]), 1, 1).unwrap();
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let ready = promise(&mut r, 2, b, 0, vec![]);
+    close_window(&mut r, &ready, &[2]);
+    r.set_fitness(true, true);
+    assert!(!lead_for(&mut r, 1_000, &[2, 3]));
+    assert!(r.is_leader());
+}

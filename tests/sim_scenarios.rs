@@ -357,18 +357,16 @@ fn a_deposed_leaders_batches_cannot_come_back_behind_its_successors_reads() {
     }
 }
 
-/// A leader whose disk falls behind (its fsyncs take longer than an
-/// election timeout, its backpressure bound is small) keeps hearing its
-/// followers, and their heartbeat replies keep it leading; the cluster
-/// commits at its disk's pace. A server that stopped reading every peer
-/// frame while its disk was behind (`server/links.rs` until stop 53) lost
-/// its leadership to the first slow fsync (issue 11).
-#[test]
-fn a_leader_whose_disk_is_behind_keeps_hearing_its_followers() {
-    let mut c = cluster(3, 21, |s| {
+/// A leader whose disk falls behind (its fsyncs take 400 ms, longer than
+/// an election timeout; its backpressure bound is small) for 3 s, with
+/// `hand_over_after_us` as given. Returns the leaders elected meanwhile
+/// and the commands committed meanwhile.
+fn leader_behind_its_disk(seed: u64, hand_over_after_us: u64) -> (u32, Vec<u32>, u64) {
+    let mut c = cluster(3, seed, |s| {
         s.unsynced_bytes_max = 256;
         s.pipeline = 4;
         s.think_us = 0;
+        s.hand_over_after_us = hand_over_after_us;
     });
     let leader = elect(&mut c);
     c.run_for_ms(300);
@@ -377,10 +375,42 @@ fn a_leader_whose_disk_is_behind_keeps_hearing_its_followers() {
     let changes = c.leader_changes.len();
     let committed = c.checker.committed_end;
     c.run_for_ms(3_000);
-    assert_eq!(c.leader_changes[changes..], [], "seed {}: the leader kept its leadership", c.seed);
-    assert!(c.checker.committed_end > committed, "seed {}: the cluster kept committing", c.seed);
+    let leaders = c.leader_changes[changes..].iter().map(|change| change.node).collect();
+    let progress = c.checker.committed_end - committed;
     c.config.fsync_factors.clear();
     assert_finishes_clean(&mut c);
+    (leader, leaders, progress)
+}
+
+/// Such a leader hands its leadership over: it keeps hearing its
+/// followers (a server that stopped reading every peer frame while its
+/// disk was behind, `server/links.rs` until stop 53, lost its leadership to
+/// the first slow fsync), so it knows they can elect a leader without it,
+/// and steps down once its disk has been behind for `hand_over_after_us`;
+/// it does not campaign again while behind, and a follower with a healthy
+/// disk leads from then on. Without the rule (`hand_over_after_us = 0`)
+/// it keeps leading and holds every request until its disk catches up:
+/// the cluster commits at that disk's pace.
+#[test]
+fn a_leader_whose_disk_is_behind_hands_its_leadership_over() {
+    // Seeds 21-23 committed 5,078 / 4,836 / 5,099 commands with the rule
+    // and 15 / 14 / 20 without it.
+    for seed in [21, 22] {
+        let (slow, leaders, progress) = leader_behind_its_disk(seed, 200_000);
+        let (slow_off, leaders_off, progress_off) = leader_behind_its_disk(seed, 0);
+        assert_eq!(slow, slow_off, "seed {seed}: the same first leader");
+        assert!(!leaders.is_empty(), "seed {seed}: the leader on the slow disk kept leading");
+        assert!(!leaders.contains(&slow), "seed {seed}: the node on the slow disk led again: {leaders:?}");
+        assert!(
+            leaders_off.is_empty(),
+            "seed {seed}: without the rule the leader kept its leadership: {leaders_off:?}"
+        );
+        assert!(progress_off > 0, "seed {seed}: without the rule the cluster still committed");
+        assert!(
+            progress > 10 * progress_off,
+            "seed {seed}: {progress} commands committed with the hand-over, {progress_off} without"
+        );
+    }
 }
 
 /// A follower whose disk falls far behind (its fsyncs take 400 ms, its

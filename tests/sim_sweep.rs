@@ -130,25 +130,32 @@ fn sweep_200_seeds_3_replicas_forward_read_window_2() {
 /// a read forwarded from a follower (which this network may reorder) as
 /// one sent to the leader. A bound under one Accept is too small once
 /// held entries go a share per drain: a follower with a slow disk then
-/// takes one Accept per fsync and never catches up (seed 30).
+/// takes one Accept per fsync and never catches up (seed 30). A leader
+/// behind its bound for 5 ms hands leadership over, and a node behind it
+/// does not campaign (`NodeConfig::hand_over_after_us`), so leaders on a
+/// slow disk step down often here, under every fault.
 #[test]
 fn sweep_200_seeds_3_replicas_small_backpressure_bound() {
     let mut options = all_faults(3, 0.1);
     options.sim.unsynced_bytes_max = 1_024;
+    options.sim.hand_over_after_us = 5_000;
     options.draw.backpressure = false;
+    options.draw.hand_over = false;
     let sweep = Sweep {
-        name: "3 replicas, every fault, backpressure bound 1 KiB",
+        name: "3 replicas, every fault, backpressure bound 1 KiB, hand-over after 5 ms",
         flags:
             "--replicas 3 --duration-ms 2000 --loss 0.1 --duplicate 0.05 --partitions --crashes --disk-faults --stalls \
-                --unsynced-bytes-max 1024",
+                --unsynced-bytes-max 1024 --hand-over-after-ms 5",
         options,
     };
     let reports = run_seeds(&sweep.options, 1..=200, threads());
     assert_no_violations(&sweep, &reports);
     let holds: u64 = reports.iter().map(|r| r.backpressure_holds).sum();
     let dropped: u64 = reports.iter().map(|r| r.peer_frames_dropped).sum();
+    let hand_overs: u64 = reports.iter().map(|r| r.hand_overs).sum();
     assert!(holds > 1_000, "nodes held requests ({holds} times)");
     assert!(dropped > 1_000, "nodes dropped entries over the bound ({dropped})");
+    assert!(hand_overs > 10, "leaders handed over ({hand_overs} times)");
 }
 
 #[test]

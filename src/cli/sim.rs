@@ -109,10 +109,17 @@ pub struct SimArgs {
     sessions_max: Option<u64>,
     /// Backpressure bound: appended bytes waiting for their fsync beyond
     /// which a node holds requests and entries [default: 65536, or per
-    /// seed 4096 or 16384 bytes 30% of the time; 65536 with
+    /// seed 8192 or 16384 bytes 30% of the time; 65536 with
     /// --pin-knobs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     unsynced_bytes_max: Option<u64>,
+    /// A leader whose disk has been behind the backpressure bound this
+    /// long (simulated ms) hands leadership over, if the others can elect
+    /// a leader without it; a node behind it starts no election (0:
+    /// neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
+    /// 200 with --pin-knobs].
+    #[arg(long)]
+    hand_over_after_ms: Option<u64>,
     /// Do not draw knobs per seed (fsync latency, clock-rate extremes,
     /// election timeouts near the lease, pipeline depth, session pressure,
     /// backpressure bound): use the flags' values and defaults for every
@@ -280,6 +287,7 @@ impl SimArgs {
             pipeline: self.pipeline.unwrap_or(1) as usize,
             sessions_max: self.sessions_max.map_or(1024, |n| n as usize),
             unsynced_bytes_max: self.unsynced_bytes_max.map_or(64 << 10, |n| n as usize),
+            hand_over_after_us: self.hand_over_after_ms.map_or(200_000, |ms| ms.saturating_mul(1000)),
             drift_permille: self.drift_permille.unwrap_or(50),
             clock_offset_ms: self.clock_offset_ms.unwrap_or(0),
             read_mode: match self.read_mode {
@@ -316,6 +324,7 @@ impl SimArgs {
                 sessions: self.sessions_max.is_none(),
                 clocks: self.clock_offset_ms.is_none(),
                 backpressure: self.unsynced_bytes_max.is_none(),
+                hand_over: self.hand_over_after_ms.is_none(),
             }
         };
         RunOptions { sim, faults, draw }
@@ -447,9 +456,11 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         sum(|r| r.leader_changes.len() as u64)
     );
     println!(
-        "backpressure: nodes began holding requests {} times; {} peer frames with entries dropped over the bound",
+        "backpressure: nodes began holding requests {} times; {} peer frames with entries dropped over the bound; \
+         {} leaders handed over",
         sum(|r| r.backpressure_holds),
-        sum(|r| r.peer_frames_dropped)
+        sum(|r| r.peer_frames_dropped),
+        sum(|r| r.hand_overs)
     );
     let unknown = sum(|r| r.unknown_keys as u64);
     let failed_runs = reports.iter().filter(|r| !r.violations.is_empty()).count();

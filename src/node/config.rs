@@ -34,6 +34,12 @@ pub struct NodeConfig {
     /// pass it too, further entries from peers are dropped (and sent
     /// again, or fetched, once the disk catches up).
     pub unsynced_bytes_max: usize,
+    /// A leader whose disk has been behind (past `unsynced_bytes_max`) for
+    /// this long (µs) hands leadership over, if the rest of the group can
+    /// elect a leader without it (`Node::hand_over_due`), and a node whose
+    /// disk is behind starts no election. 0: neither (a leader keeps
+    /// leading, and holding requests, however long its disk is behind).
+    pub hand_over_after_us: u64,
     /// Requests parked with no leader known are retried this often (ticks)
     /// while the leader hint stays the same (at once when it changes).
     pub parked_retry_ticks: u64,
@@ -74,6 +80,7 @@ impl NodeConfig {
             sessions_max: 100_000,
             reads_via_log: false,
             unsynced_bytes_max: 64 << 20,
+            hand_over_after_us: 1_000_000,
             parked_retry_ticks: 10,
             forward_retry_ticks: 200,
             forward_read_window: 64,

@@ -24,6 +24,7 @@ impl<C> Node<C> {
             let (_, bytes) = self.appends_unsynced.pop_front().expect("front exists");
             self.unsynced_bytes -= bytes;
         }
+        self.note_backlog();
         let mut sends = Vec::new();
         let mut number = None;
         while self.unsynced.front().is_some_and(|u| u.token <= token) {
@@ -161,6 +162,7 @@ impl<C> Node<C> {
         if !persist.is_empty() {
             let bytes = persist.iter().map(op_bytes).sum();
             self.unsynced_bytes += bytes;
+            self.note_backlog();
             self.appends_unsynced.push_back((number, bytes));
             self.last_append = number;
             self.anatomy.on_append(self.replica.is_leader(), number, &persist, self.now_us);

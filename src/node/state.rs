@@ -102,6 +102,9 @@ pub struct Node<C> {
     /// Appends not yet synced: (token, approximate bytes).
     pub(super) appends_unsynced: VecDeque<(u64, usize)>,
     pub(super) unsynced_bytes: usize,
+    /// Since when (node time, µs) the disk has been behind (`accepting`
+    /// false), for `NodeConfig::hand_over_after_us`; `None`: it is not.
+    pub(super) behind_since_us: Option<u64>,
     /// The token of the latest append (0: none).
     pub(super) last_append: u64,
     /// The latest append something waits for (0: none): a reply, our own
@@ -161,6 +164,7 @@ impl<C> Node<C> {
             unsynced: VecDeque::new(),
             appends_unsynced: VecDeque::new(),
             unsynced_bytes: 0,
+            behind_since_us: None,
             last_append: 0,
             wanted_append: 0,
             synced_append: 0,
@@ -211,6 +215,29 @@ impl<C> Node<C> {
     /// cross-core channel) follow this one.
     pub fn taking_requests(&self) -> bool {
         self.accepting() || !self.replica.is_leader()
+    }
+
+    /// Note a change of `unsynced_bytes`: the disk fell behind, or caught up.
+    pub(super) fn note_backlog(&mut self) {
+        if self.accepting() {
+            self.behind_since_us = None;
+        } else if self.behind_since_us.is_none() {
+            self.behind_since_us = Some(self.now_us);
+        }
+    }
+
+    /// Has the disk been behind for `NodeConfig::hand_over_after_us`? Then
+    /// this node is unfit to lead: as the leader it holds every new request
+    /// until the disk catches up, however long that takes (a disk with a
+    /// quarter of the load's bandwidth: section 31 of `results/README.md`),
+    /// while the others could serve them. The core hands leadership over
+    /// at its next heartbeat round if the others can elect a leader without
+    /// this node (`Replica::set_fitness`). With the rule on, a node whose
+    /// disk is behind never campaigns at all: it would hold every request
+    /// it won.
+    pub(super) fn hand_over_due(&self) -> bool {
+        let after = self.config.hand_over_after_us;
+        after > 0 && self.behind_since_us.is_some_and(|since| self.now_us.saturating_sub(since) >= after)
     }
 
     /// The leader as this node sees it (itself when leading).
@@ -301,6 +328,8 @@ impl<C> Node<C> {
         // on the timer, as the shell's ticker once moved it.
         self.replica.set_now(self.now_us / self.config.tick_us);
         let output_before = self.out.len();
+        let campaign = self.accepting() || self.config.hand_over_after_us == 0;
+        self.replica.set_fitness(campaign, !self.hand_over_due());
         let mut acted = self.replica.fire_timeouts();
         acted |= self.retry_forwarded();
         acted |= self.retry_parked();

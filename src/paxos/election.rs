@@ -23,8 +23,11 @@ impl Replica {
         if self.recovery.is_some() {
             return; // a replica relearning its state never campaigns
         }
-        let ballot = Ballot::new(self.max_round_seen.saturating_add(1), self.id);
         self.reset_election_timeout();
+        if !self.candidacy {
+            return; // the shell says this replica is unfit to lead now
+        }
+        let ballot = Ballot::new(self.max_round_seen.saturating_add(1), self.id);
         self.out.events.push(Event::PreVoteStarted { ballot });
         let mut granted = NodeSet::default();
         if self.acceptor.would_promise(self.now, ballot) {

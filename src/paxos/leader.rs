@@ -117,6 +117,7 @@ impl Replica {
             return;
         }
         leader.last_heard_tick[from] = now;
+        leader.heard.insert(from);
         let mut chosen = std::mem::take(&mut self.newly_chosen);
         chosen.clear();
         // Walk the slots in flight, not the claimed range: a peer's count is not trusted.
@@ -147,6 +148,7 @@ impl Replica {
             return;
         }
         leader.last_heard_tick[from] = now;
+        leader.heard.insert(from);
         leader.horizon_acks[from] = leader.horizon_acks[from].max(m.horizon);
         if let Some((sent_at_tick, ackers)) = leader.ack_round(m.round, from, majority) {
             let ballot = leader.ballot;
@@ -165,11 +167,20 @@ impl Replica {
     pub(super) fn on_heartbeat_timeout(&mut self) {
         let Role::Leader(leader) = &self.role else { return };
         let window = self.config.election_timeout_min_ticks;
-        let contact = (0..self.config.members.len())
-            .filter(|&i| i == self.index || self.now.saturating_sub(leader.last_heard_tick[i]) <= window)
-            .count();
+        let in_contact = |i: usize| self.now.saturating_sub(leader.last_heard_tick[i]) <= window;
+        let contact = (0..self.config.members.len()).filter(|&i| i == self.index || in_contact(i)).count();
         if contact < self.config.majority() {
             self.step_down(StepDownReason::LostMajorityContact);
+            return;
+        }
+        // Heard for real, not in the grace period after the election.
+        let others_heard = (0..self.config.members.len())
+            .filter(|&i| i != self.index && leader.heard.contains(i) && in_contact(i))
+            .count();
+        if self.hand_over_wanted && others_heard >= self.config.majority() {
+            // The shell says we are unfit to lead, and the others can
+            // elect a leader without us: let them (`set_fitness`).
+            self.step_down(StepDownReason::HandedOver);
             return;
         }
         self.retransmit_stale_accepts();

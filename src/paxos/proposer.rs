@@ -144,8 +144,12 @@ pub struct Leader {
     pub reads: VecDeque<PendingRead>,
     /// A read is waiting for a heartbeat round not sent yet.
     pub read_round_due: bool,
-    /// Per member index, the tick we last heard from it in this ballot.
+    /// Per member index, the tick we last heard from it in this ballot
+    /// (starting at the election's tick: a grace period).
     pub last_heard_tick: Vec<u64>,
+    /// The members actually heard from in this ballot (an Accepted or a
+    /// heartbeat reply), with no grace period: a hand-over counts on them.
+    pub heard: NodeSet,
     /// Per member index, the highest horizon it reported stored (`time.rs`).
     pub horizon_acks: Vec<u64>,
     /// Seal a batch at the next chance even if no command waits.
@@ -280,6 +284,7 @@ impl Leader {
             reads: VecDeque::new(),
             read_round_due: false,
             last_heard_tick: vec![now; members],
+            heard: NodeSet::default(),
             horizon_acks: vec![0; members],
             stamp_due: false,
             elected_floor: 0,

@@ -125,6 +125,10 @@ pub enum Event {
 pub enum StepDownReason {
     HigherBallot,
     LostMajorityContact,
+    /// The shell judged this replica unfit to lead (a node whose disk
+    /// stays behind: [`Replica::set_fitness`]), and the others could elect
+    /// a leader without it.
+    HandedOver,
 }
 
 /// Why `step` dropped a message.
@@ -218,6 +222,11 @@ pub struct Replica {
     /// Set while relearning a lost durable state (`recovery.rs`).
     pub(super) recovery: Option<Recovery>,
     pub(super) recovery_timeout: Timeout,
+    /// The shell's word on this replica's fitness to lead
+    /// ([`Replica::set_fitness`]): may it campaign, and should it, while
+    /// leading, hand leadership over to the others.
+    pub(super) candidacy: bool,
+    pub(super) hand_over_wanted: bool,
     /// Time (`time.rs`): the shell's wall clock, Unix ms (0: none given).
     pub(super) wall_ms: u64,
     /// No stamp goes below this: every stamp sealed or learned, every read
@@ -298,6 +307,8 @@ impl Replica {
             snapshot_transfers: BTreeMap::new(),
             recovery: None,
             recovery_timeout: Timeout::new(config.catchup_retry_ticks),
+            candidacy: true,
+            hand_over_wanted: false,
             role: Role::Follower,
             leader_hint: None,
             max_round_seen: durable.promised.round,
@@ -468,6 +479,22 @@ impl Replica {
         leader.reads.push_back(super::proposer::PendingRead { id, read_index, confirm_round });
         self.release_reads();
         Ok(())
+    }
+
+    /// The shell's word on whether this replica is fit to lead, e.g. the
+    /// node whose disk is behind (`node::Node::accepting` false): as a
+    /// leader it would hold every request until the disk caught up.
+    /// `campaign` false: an election timeout starts no election (the
+    /// replica still votes, and forgets its leader as usual). `lead` false:
+    /// a leader steps down at its next heartbeat round
+    /// (`StepDownReason::HandedOver`) if the other members it heard from in
+    /// its ballot, each within the shortest election timeout, make a
+    /// majority of the group without it, so they can elect a leader at
+    /// once; else it leads on. Both hold until the shell
+    /// says otherwise; set them before [`Replica::fire_timeouts`].
+    pub fn set_fitness(&mut self, campaign: bool, lead: bool) {
+        self.candidacy = campaign;
+        self.hand_over_wanted = !lead;
     }
 
     /// Advance logical time by one tick and fire what is due.

@@ -112,6 +112,13 @@ pub struct Tuning {
     /// the leader send back in one go. Larger: more pipelined reads through
     /// a follower; smaller: less leader memory under a flood of large GETs.
     pub forward_read_window: usize,
+    /// A leader whose WAL has been behind its backpressure bound (64 MiB
+    /// of appends waiting for their fsync) for this long hands leadership
+    /// over, if the rest of the group can elect a leader without it
+    /// (`NodeConfig::hand_over_after_us`); a node whose WAL is that far
+    /// behind starts no election. 0: neither (a leader on a slow disk
+    /// keeps leading, holding requests until its disk catches up).
+    pub hand_over_after_ms: u64,
     /// Let the server's memory use transparent huge pages as the system
     /// sets them (`true`), or turn them off for the server's own process
     /// (`false`, the default: `prctl(PR_SET_THP_DISABLE)`, what Redis's
@@ -157,6 +164,7 @@ impl Default for Tuning {
             peer_queue_bytes_max: 64 << 20,
             proposal_queue_max: 1 << 16,
             forward_read_window: 64,
+            hand_over_after_ms: 1_000,
             transparent_huge_pages: false,
             unsafe_inject_bug: None,
         }
@@ -464,6 +472,7 @@ impl ClusterFile {
         config.snapshot_every_bytes = t.snapshot_every_bytes;
         config.sessions_max = SESSIONS_MAX;
         config.forward_read_window = t.forward_read_window;
+        config.hand_over_after_us = t.hand_over_after_ms.saturating_mul(1000);
         config
     }
 
@@ -665,6 +674,9 @@ pub struct TuningArgs {
     /// Reads this node may have forwarded to the shard's leader and unanswered at once; more wait in arrival order (larger: more pipelined reads through a follower; smaller: less leader memory under a flood of large GETs) [default: 64]
     #[arg(long)]
     pub forward_read_window: Option<usize>,
+    /// A leader whose WAL has been 64 MiB behind its fsyncs for this long hands leadership over, if the other nodes can elect a leader without it; a node that far behind starts no election (0: neither; a leader on a slow disk keeps leading and holds requests until its disk catches up) [default: 1000]
+    #[arg(long)]
+    pub hand_over_after_ms: Option<u64>,
     /// Let this node's memory use transparent huge pages as the system sets them (true), or turn them off for its process like Redis's disable-thp (false: huge pages are zeroed whole when faulted in, which cost 4-14% of a SET's CPU; see results/thp) [default: false]
     #[arg(long)]
     pub transparent_huge_pages: Option<bool>,
@@ -778,6 +790,9 @@ impl TuningArgs {
         }
         if let Some(v) = self.forward_read_window {
             t.forward_read_window = v;
+        }
+        if let Some(v) = self.hand_over_after_ms {
+            t.hand_over_after_ms = v;
         }
         if let Some(v) = self.transparent_huge_pages {
             t.transparent_huge_pages = v;

@@ -108,6 +108,9 @@ pub struct SimConfig {
     pub forward_read_window: usize,
     /// The node's backpressure bound (`NodeConfig::unsynced_bytes_max`).
     pub unsynced_bytes_max: usize,
+    /// A leader behind that bound this long hands leadership over
+    /// (`NodeConfig::hand_over_after_us`; 0: never).
+    pub hand_over_after_us: u64,
 }
 
 impl Default for SimConfig {
@@ -141,6 +144,7 @@ impl Default for SimConfig {
             election_timeout_ticks: None,
             forward_read_window: 64,
             unsynced_bytes_max: 64 << 10,
+            hand_over_after_us: 200_000,
         }
     }
 }
@@ -188,6 +192,7 @@ impl SimConfig {
         c.sessions_max = self.sessions_max;
         c.reads_via_log = self.read_mode == ReadMode::Log;
         c.unsynced_bytes_max = self.unsynced_bytes_max;
+        c.hand_over_after_us = self.hand_over_after_us;
         c.trace_checks = true;
         c.forward_read_window = self.forward_read_window;
         c
@@ -375,6 +380,8 @@ pub struct Cluster {
     pub backpressure_holds: u64,
     /// Entry-bearing peer frames nodes dropped, held ones over their bound.
     pub peer_frames_dropped: u64,
+    /// Leaders that handed leadership over, their disk behind for too long.
+    pub hand_overs: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit
     /// end then, and the ballot its leader served it under.
@@ -457,6 +464,7 @@ impl Cluster {
             forward_read_waits: 0,
             backpressure_holds: 0,
             peer_frames_dropped: 0,
+            hand_overs: 0,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
             faults_over: false,

@@ -7,7 +7,7 @@ use super::cluster::{Cluster, EventKind, LeaderChange};
 use super::node::Input;
 use crate::net::peer::PeerFrame;
 use crate::node::{Boot, Node, NodeEvent, Output};
-use crate::paxos::{Ballot, Event, NodeId};
+use crate::paxos::{Ballot, Event, NodeId, StepDownReason};
 use crate::trace::{DropReason, Event as TraceEvent, MessageId};
 
 /// A node collects its output at most this long after a delivery.
@@ -332,6 +332,7 @@ impl Cluster {
                 self.recoveries += 1;
                 self.watch_recovered(id);
             }
+            Event::SteppedDown { reason: StepDownReason::HandedOver, .. } => self.hand_overs += 1,
             Event::PreVoteStarted { .. } | Event::SteppedDown { .. } | Event::RecoveryStarted => {}
         }
     }

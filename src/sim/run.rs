@@ -71,6 +71,9 @@ pub struct Drawn {
     /// Sometimes a backpressure bound small enough that nodes hold
     /// requests and entries, and drop entries over it.
     pub backpressure: bool,
+    /// Sometimes a hand-over threshold short enough that leaders on a slow
+    /// disk hand leadership over (`NodeConfig::hand_over_after_us`).
+    pub hand_over: bool,
 }
 
 impl Drawn {
@@ -82,6 +85,7 @@ impl Drawn {
         sessions: true,
         clocks: true,
         backpressure: true,
+        hand_over: true,
     };
     pub const NONE: Drawn = Drawn {
         disk: false,
@@ -91,6 +95,7 @@ impl Drawn {
         sessions: false,
         clocks: false,
         backpressure: false,
+        hand_over: false,
     };
 }
 
@@ -118,6 +123,8 @@ pub struct RunReport {
     /// Entry-bearing peer frames nodes dropped, the ones they held over
     /// their backpressure bound.
     pub peer_frames_dropped: u64,
+    /// Leaders that handed leadership over, their disk behind for too long.
+    pub hand_overs: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
     /// Keys whose linearizability search ran out of budget (neither verdict).
@@ -206,6 +213,16 @@ pub fn resolve(options: &RunOptions, seed: u64) -> SimConfig {
             sim.unsynced_bytes_max = [8_192, 16_384][backpressure_rng.below(2) as usize];
         }
     }
+    if draw.hand_over {
+        // Its own generator too. A slow disk's fsync (up to 60 ms drawn
+        // above) leaves its node behind the bound for that long at a time:
+        // these thresholds make its leader hand over, and nodes behind
+        // decline to campaign, in a share of the seeds.
+        let mut hand_over_rng = Rng::new(seed ^ 0x4A4D_0FE2);
+        if hand_over_rng.chance(0.3) {
+            sim.hand_over_after_us = [5_000, 20_000][hand_over_rng.below(2) as usize];
+        }
+    }
     if draw.timeouts && rng.chance(0.5) {
         // Just above the lease: leases must hold at their tightest.
         let min = sim.paxos_config().lease_ticks + 1 + rng.below(10);
@@ -250,6 +267,7 @@ fn run_seed_inner(options: &RunOptions, seed: u64, tracer: Tracer) -> RunReport 
         forward_read_waits: cluster.forward_read_waits,
         backpressure_holds: cluster.backpressure_holds,
         peer_frames_dropped: cluster.peer_frames_dropped,
+        hand_overs: cluster.hand_overs,
         messages_delivered: cluster.messages_delivered,
         violations: std::mem::take(&mut cluster.checker.violations),
         unknown_keys: cluster.checker.unknown_keys.len(),

@@ -110,6 +110,7 @@ impl NodeTracer {
                     let reason = match reason {
                         crate::paxos::StepDownReason::HigherBallot => "higher_ballot",
                         crate::paxos::StepDownReason::LostMajorityContact => "lost_majority_contact",
+                        crate::paxos::StepDownReason::HandedOver => "handed_over",
                     };
                     emit(t_us, Event::StepDown { node, ballot, reason: reason.to_string() });
                 }

@@ -130,7 +130,7 @@ pub enum Event {
         node: NodeId,
         #[serde(with = "ballot_text")]
         ballot: Ballot,
-        /// Why, e.g. "higher_ballot" or "lost_majority_contact".
+        /// Why: "higher_ballot", "lost_majority_contact" or "handed_over".
         reason: String,
     },
 

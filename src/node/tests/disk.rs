@@ -135,7 +135,7 @@ fn accepted_slots(out: &Output<Client>) -> Vec<u64> {
 /// A server that stopped reading every peer while its disk was behind
 /// cost a leader its leadership at any fsync slower than an election
 /// timeout (stop 53; the scenario
-/// `a_leader_whose_disk_is_behind_keeps_hearing_its_followers`); one that
+/// `a_leader_whose_disk_is_behind_hands_its_leadership_over`); one that
 /// stopped reading them at the bound left a slow follower's clients
 /// waiting for its disk (stop 55).
 #[test]
