@@ -285,7 +285,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.sim.replicas = 5;
                 o.faults.crashes = true;
             }),
-            vec![5, 6, 7, 11],
+            vec![5, 7, 9, 11],
         ),
         (
             InjectedBug::LeaseIgnoresDrift,
@@ -395,7 +395,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.draw.backpressure = false;
             }),
             // Each caught by the latency checker (`the_latency_checker_...`).
-            vec![12, 30, 63, 81],
+            vec![1, 30, 63, 97],
         ),
     ]
 }

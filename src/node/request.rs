@@ -273,9 +273,13 @@ impl<C> WaitingRead<C> {
 pub(super) struct Forwarded<C> {
     pub request: Request<C>,
     pub leader: NodeId,
-    /// The tick it was sent: unanswered for `forward_retry_ticks`, it is
-    /// sent again (the session applies it once).
-    pub sent_tick: u64,
+    /// Unanswered until this tick, it is sent again (the session applies
+    /// it once; `Node::forward_retry_after`).
+    pub due_tick: u64,
+    /// Times this request was sent again to the same leader before this send.
+    pub retries: u32,
+    /// When it was first sent to this leader (the retries' sample, too).
+    pub first_sent_tick: u64,
     /// Sampled for the latency anatomy: when it was sent.
     pub sampled_us: Option<u64>,
 }

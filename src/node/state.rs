@@ -75,6 +75,11 @@ pub struct Node<C> {
     pub(super) waiting_reads: SlotMap<WaitingRead<C>>,
     pub(super) next_read_id: u64,
     pub(super) forwarded: BTreeMap<u64, Forwarded<C>>,
+    /// The forwards by when they are sent again: (`due_tick`, id).
+    pub(super) forwards_due: BTreeSet<(u64, u64)>,
+    /// How long a forward takes to be answered from its first send,
+    /// smoothed (ticks x 8, as TCP keeps its SRTT). 0: no sample yet.
+    pub(super) forward_ticks_x8: u64,
     /// Reads among them (`NodeConfig::forward_read_window`).
     pub(super) forwarded_reads: usize,
     pub(super) next_forward_id: u64,
@@ -149,6 +154,8 @@ impl<C> Node<C> {
             waiting_reads: SlotMap::new(),
             next_read_id: 0,
             forwarded: BTreeMap::new(),
+            forwards_due: BTreeSet::new(),
+            forward_ticks_x8: 0,
             forwarded_reads: 0,
             next_forward_id: 0,
             parked: VecDeque::new(),
@@ -363,9 +370,8 @@ impl<C> Node<C> {
         let now_tick = self.tick_now();
         let mut due = self.replica.next_timeout_tick();
         let mut at = |tick: u64| due = Some(due.map_or(tick, |d| d.min(tick)));
-        // Forwards go out in id order, so the first is the oldest.
-        if let Some((_, oldest)) = self.forwarded.first_key_value() {
-            at(oldest.sent_tick + self.config.forward_retry_ticks);
+        if let Some(&(due_tick, _)) = self.forwards_due.first() {
+            at(due_tick);
         }
         let leader = self.leader();
         // A full read window opens on an answer, or on the retry or expiry

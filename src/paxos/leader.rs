@@ -69,7 +69,8 @@ impl Replica {
         let now = self.now;
         let Role::Leader(leader) = &mut self.role else { return };
         for (slot, value) in (first_slot..).zip(&values) {
-            let in_flight = InFlight { value: value.clone(), acks: NodeSet::default(), sent_at_tick: now };
+            let in_flight =
+                InFlight { value: value.clone(), acks: NodeSet::default(), sent_at_tick: now, proposed_tick: now };
             leader.in_flight.insert(slot, in_flight);
         }
         leader.next_slot = leader.next_slot.max(first_slot + values.len() as u64);
@@ -131,6 +132,16 @@ impl Replica {
         for &slot in &chosen {
             let Role::Leader(leader) = &mut self.role else { unreachable!("learning keeps the role") };
             let in_flight = leader.in_flight.remove(&slot).expect("slot is in flight");
+            // From its proposal, re-sent or not: a slot whose first send
+            // was lost counts its wait for the re-send too, which errs long.
+            // (TCP's Karn's rule skips re-sent samples, and so needs a
+            // timer that backs off: without one, a timer too short for the
+            // link re-sends every slot and never gets a sample to grow from.)
+            let sample_x8 = now.saturating_sub(in_flight.proposed_tick).saturating_mul(8);
+            leader.choose_ticks_x8 = match leader.choose_ticks_x8 {
+                0 => sample_x8.max(1),
+                average => (average * 7 + sample_x8) / 8,
+            };
             self.out.events.push(Event::Chosen { slot, ballot, voters: in_flight.acks });
             self.learn_chosen(slot, in_flight.value);
         }
@@ -187,20 +198,40 @@ impl Replica {
         self.send_heartbeat_round();
     }
 
+    /// How long after its last send a slot is sent again: twice as long as
+    /// slots take to be chosen (smoothed), and at least
+    /// `accept_retry_ticks`. Not doubled with every re-send: entries are
+    /// lost even on a quiet network (a follower drops those over its
+    /// backpressure bound), and with doubling the simulator's latency
+    /// checker saw a write at a follower wait 208 ms in a quiet stretch
+    /// (seed 2 of `sweep_120_seeds_a_read_window_of_one`). Samples count
+    /// from the proposal, re-sent or not, so they err long, never short.
+    /// A fixed 30 ticks re-sent every slot in flight to
+    /// every member that had not acked it yet: with a follower's disk
+    /// slower than that (a throttled leader handing over, stop 56), 1 MiB
+    /// batches went out two to eight times each, over links that had lost
+    /// nothing, and the healthy follower's link fell 0.5-0.7 s behind, its
+    /// heartbeats with it, until it timed its leader out.
+    pub(super) fn resend_after_ticks(accept_retry_ticks: u64, choose_ticks_x8: u64) -> u64 {
+        accept_retry_ticks.max(choose_ticks_x8 / 4)
+    }
+
     /// Accepts (or their replies) may be lost: re-send each slot in flight
-    /// for longer than `accept_retry_ticks` to the members that did not ack it.
+    /// for longer than `resend_after_ticks` to the members that did not ack it.
     fn retransmit_stale_accepts(&mut self) {
         let commit = self.learner.commit();
         let now = self.now;
-        let retry = self.config.accept_retry_ticks;
         let members = self.config.members.len();
+        let retry = self.config.accept_retry_ticks;
         let Role::Leader(leader) = &mut self.role else { return };
+        let average = leader.choose_ticks_x8;
+        let due = |in_flight: &InFlight| now - in_flight.sent_at_tick >= Self::resend_after_ticks(retry, average);
         let ballot = leader.ballot;
         let mut messages = Vec::new();
         for peer in (0..members).filter(|&i| i != self.index) {
             let mut run: Option<Accept> = None;
             for (&slot, in_flight) in &leader.in_flight {
-                if now - in_flight.sent_at_tick < retry || in_flight.acks.contains(peer) {
+                if !due(in_flight) || in_flight.acks.contains(peer) {
                     continue;
                 }
                 match &mut run {
@@ -220,7 +251,7 @@ impl Replica {
             }
         }
         for in_flight in leader.in_flight.values_mut() {
-            if now - in_flight.sent_at_tick >= retry {
+            if due(in_flight) {
                 in_flight.sent_at_tick = now;
             }
         }

@@ -93,7 +93,10 @@ impl Candidate {
 pub struct InFlight {
     pub value: Value,
     pub acks: NodeSet,
+    /// When it was last sent (proposed, or re-sent).
     pub sent_at_tick: u64,
+    /// When it was proposed.
+    pub proposed_tick: u64,
 }
 
 /// One heartbeat round: who acknowledged it, and when it left.
@@ -127,6 +130,10 @@ pub struct Leader {
     /// Proposed, not yet known chosen. At most `window_slots` entries, plus
     /// the slots re-proposed at election.
     pub in_flight: SlotMap<InFlight>,
+    /// How long a slot takes to be chosen from its proposal, smoothed
+    /// (ticks x 8, as TCP keeps its SRTT; `Replica::resend_after_ticks`).
+    /// 0: no sample yet.
+    pub choose_ticks_x8: u64,
     /// Commands waiting for a slot. Invariants: `queue.len() <=
     /// proposal_queue_max`, `queue.bytes() <= proposal_queue_bytes_max`.
     pub queue: ProposalQueue,
@@ -275,6 +282,7 @@ impl Leader {
             ballot,
             next_slot,
             in_flight: SlotMap::new(),
+            choose_ticks_x8: 0,
             queue: ProposalQueue::default(),
             recovery_end: next_slot,
             heartbeat_round: 0,
