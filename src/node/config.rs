@@ -46,9 +46,8 @@ pub struct NodeConfig {
     /// A forwarded request unanswered this long (ticks) is forwarded again,
     /// to whoever leads then: a forward lost with its link, or one whose
     /// slot the next leader filled with a no-op, is not left to its deadline.
-    /// The least wait: it grows with how long forwards take to be answered
-    /// and doubles with every retry to the same leader
-    /// (`Node::forward_retry_after`).
+    /// The least wait: it grows with how long forwards take to be answered,
+    /// up to four times this (`Node::forward_retry_after`).
     pub forward_retry_ticks: u64,
     /// Reads this node may have forwarded and unanswered at once; a read
     /// past it waits, parked, and so does everything that arrives after it

@@ -276,8 +276,6 @@ pub(super) struct Forwarded<C> {
     /// Unanswered until this tick, it is sent again (the session applies
     /// it once; `Node::forward_retry_after`).
     pub due_tick: u64,
-    /// Times this request was sent again to the same leader before this send.
-    pub retries: u32,
     /// When it was first sent to this leader (the retries' sample, too).
     pub first_sent_tick: u64,
     /// Sampled for the latency anatomy: when it was sent.

@@ -257,9 +257,9 @@ impl<C> Node<C> {
         self.route_again(request, leader, None);
     }
 
-    /// [`Node::route`] a request sent before to the same leader without an
-    /// answer: `(retries so far, first sent at)`.
-    fn route_again(&mut self, request: Request<C>, leader: Option<NodeId>, again: Option<(u32, u64)>) {
+    /// [`Node::route`] a request first sent at `first_sent_tick` to the
+    /// same leader, unanswered since.
+    fn route_again(&mut self, request: Request<C>, leader: Option<NodeId>, first_sent_tick: Option<u64>) {
         if let Waiter::Remote { peer, id } = request.waiter {
             // Never forward twice: the entry node retries with a better hint.
             let reason = ForwardRefusal::NotLeader { leader };
@@ -294,29 +294,33 @@ impl<C> Node<C> {
         }
         let request = Request { maybe_applied: true, ..request };
         let sent_tick = self.tick_now();
-        let (retries, first_sent_tick) = again.unwrap_or((0, sent_tick));
-        let due_tick = sent_tick + self.forward_retry_after(retries);
+        let first_sent_tick = first_sent_tick.unwrap_or(sent_tick);
+        let due_tick = sent_tick + self.forward_retry_after();
         let sampled_us = self.anatomy.sample(self.now_us);
         self.forwards_due.insert((due_tick, id));
-        let forwarded = Forwarded { request, leader, due_tick, retries, first_sent_tick, sampled_us };
+        let forwarded = Forwarded { request, leader, due_tick, first_sent_tick, sampled_us };
         self.forwarded.insert(id, forwarded);
     }
 
-    /// How long (ticks) a forward sent again `retries` times so far waits
-    /// for its answer before it is sent once more: twice as long as
-    /// forwards take to be answered (smoothed, from their first send), at least
-    /// `forward_retry_ticks`, doubled with every retry (up to 8 times).
-    /// A forward is lost with its link (re-routed when the link goes
-    /// down), to a lossy network or to a leader that drops it; one merely
-    /// slow is answered later. A fixed 200 ms re-sent every forward a
-    /// leader was slower than that to answer, and a follower whose
-    /// clients offered 20,000 SET/s sent its leader 27,000-84,000
-    /// forwards a second, each a second copy of a request the leader
-    /// still had: overload feeding itself (stop 56, a leader handing over
-    /// from a slow disk to a follower on two shared cores).
-    pub(super) fn forward_retry_after(&self, retries: u32) -> u64 {
-        let base = self.config.forward_retry_ticks.max(self.forward_ticks_x8 / 4);
-        base.saturating_mul(1 << retries.min(3))
+    /// How long (ticks) a forward waits for its answer before it is sent
+    /// again: twice as long as forwards take to be answered (smoothed,
+    /// from their first send), at least `forward_retry_ticks` and at most
+    /// four times that. A forward is lost with its link (re-routed when
+    /// the link goes down), to a lossy network or to a peer queue that
+    /// overflowed; one merely slow is answered later. A fixed 200 ms
+    /// re-sent every forward a leader was slower than that to answer, and
+    /// a follower whose clients offered 20,000 SET/s sent its leader
+    /// 27,000-84,000 forwards a second, each a second copy of a request
+    /// the leader still had: overload feeding itself (stop 56, a leader
+    /// handing over from a slow disk to a follower on two shared cores).
+    /// Not doubled per retry, and capped: a forward lost as a partition
+    /// healed, its wait grown from answers that took the partition's
+    /// length, held its session's later commands in the quiet stretch
+    /// after it (the simulator's latency checker, seed 676 of the log-read
+    /// sweep).
+    pub(super) fn forward_retry_after(&self) -> u64 {
+        let least = self.config.forward_retry_ticks;
+        (self.forward_ticks_x8 / 4).clamp(least, least.saturating_mul(4))
     }
 
     /// Answer a waiter, wherever it is.
@@ -408,10 +412,9 @@ impl<C> Node<C> {
             }
             let forwarded = self.unforward(id).expect("listed");
             let leader = self.leader();
-            // Backs off only while it goes to the same leader.
-            let again = (leader == Some(forwarded.leader))
-                .then(|| (forwarded.retries.saturating_add(1), forwarded.first_sent_tick));
-            self.route_again(forwarded.request, leader, again);
+            // Timed from its first send while it goes to the same leader.
+            let first_sent_tick = (leader == Some(forwarded.leader)).then_some(forwarded.first_sent_tick);
+            self.route_again(forwarded.request, leader, first_sent_tick);
             retried = true;
         }
         retried
