@@ -705,7 +705,7 @@ fn forward_gaps(n: &mut Node<Client>, session: &mut ClientSession, mut now: u64)
     let mut sent = vec![now];
     for _ in 0..5_000 {
         now += 1_000;
-        if now % 50_000 == 0 {
+        if now.is_multiple_of(50_000) {
             let heartbeat = Heartbeat { ballot: Ballot::new(1, 1), commit: 0, round: 1, horizon: 0 };
             n.on_peer_frame(now, 1, PeerFrame::Paxos(Message::Heartbeat(heartbeat)));
         }
