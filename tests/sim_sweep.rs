@@ -395,7 +395,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.draw.backpressure = false;
             }),
             // Each caught by the latency checker (`the_latency_checker_...`).
-            vec![1, 30, 63, 97],
+            vec![63, 81, 109, 172],
         ),
     ]
 }
