@@ -1191,7 +1191,7 @@ def section_slow_leader_disk(out):
                "rule alone (7ca53607) against the session's starting binary (3395f9e1, `/tmp/pk-base56`): it "
                "handed over in every run, 1.0-1.6 s after holding, and then lost the cluster in 2 of 3 runs (6 and "
                "8 step-downs, 123,000 and 128,000 errors against 56,000-58,000 for the build before). Traced "
-               "with `--trace-dir DIR --trace-messages-every 1` (ad hoc, `paxoskv viz` over the files): the new "
+               "with `--trace-dir DIR --trace-messages-every 1` (ad hoc; the JSON-lines trace files summed by a script): the new "
                "leader re-sent every slot in flight to every follower that had not acked it after a fixed 30 "
                "ticks (`accept_retry_ticks`), and with 1 MiB batches and commits slower than that it sent its two "
                "followers 41-213 MB a second of re-sent Accepts beside 16-76 MB of new ones; the healthy "

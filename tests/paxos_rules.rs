@@ -863,14 +863,20 @@ fn a_replica_unfit_to_campaign_starts_no_election() {
     tick_until_pre_vote(&mut r);
 }
 
-#[test]
-fn a_leader_unfit_to_lead_hands_over_once_the_others_can_elect_without_it() {
+/// Replica 1 of 3, elected with node 2's promise, its window closed.
+fn leader_of_three() -> Replica {
     let mut r = Replica::new(config(vec![1, 2, 3]), 1, 1).unwrap();
     let (ready, b) = make_candidate(&mut r, &[2]);
     r.on_persisted(ready.number);
     let ready = promise(&mut r, 2, b, 0, vec![]);
     assert!(r.is_leader());
     close_window(&mut r, &ready, &[2]);
+    r
+}
+
+#[test]
+fn a_leader_unfit_to_lead_hands_over_once_the_others_can_elect_without_it() {
+    let mut r = leader_of_three();
     r.set_fitness(false, false);
     // Only node 2 answers: without us, 2 and a silent 3 could elect no one.
     assert!(!lead_for(&mut r, 1_000, &[2]), "handed over with one follower in contact");
@@ -889,11 +895,7 @@ fn a_leader_unfit_to_lead_hands_over_once_the_others_can_elect_without_it() {
 
 #[test]
 fn a_fit_leader_never_hands_over() {
-    let mut r = Replica::new(config(vec![1, 2, 3]), 1, 1).unwrap();
-    let (ready, b) = make_candidate(&mut r, &[2]);
-    r.on_persisted(ready.number);
-    let ready = promise(&mut r, 2, b, 0, vec![]);
-    close_window(&mut r, &ready, &[2]);
+    let mut r = leader_of_three();
     r.set_fitness(true, true);
     assert!(!lead_for(&mut r, 1_000, &[2, 3]));
     assert!(r.is_leader());
