@@ -122,8 +122,8 @@ pub struct SimArgs {
     hand_over_after_ms: Option<u64>,
     /// Do not draw knobs per seed (fsync latency, clock-rate extremes,
     /// election timeouts near the lease, pipeline depth, session pressure,
-    /// backpressure bound): use the flags' values and defaults for every
-    /// seed.
+    /// backpressure bound, hand-over threshold): use the flags' values and
+    /// defaults for every seed.
     #[arg(long)]
     pin_knobs: bool,
     /// How reads are served.
