@@ -393,6 +393,15 @@ impl<C> Node<C> {
     /// Debug and simulator builds: the rules the table keeps.
     pub(super) fn check_invariants(&self) {
         if cfg!(debug_assertions) {
+            assert_eq!(self.behind_since_us.is_some(), !self.accepting(), "behind_since_us out of step");
+            assert!(
+                self.forwards_due.len() == self.forwarded.len()
+                    && self
+                        .forwards_due
+                        .iter()
+                        .all(|(due, id)| self.forwarded.get(id).is_some_and(|f| f.due_tick == *due)),
+                "forwards_due out of step with forwarded"
+            );
             assert!(self.applied <= self.replica.commit_index(), "applied past the commit index");
             assert!(self.released.is_empty(), "released requests left unsubmitted");
             let forwarded_writes = self.forwarded.len() - self.forwarded_reads;
