@@ -357,21 +357,33 @@ fn a_deposed_leaders_batches_cannot_come_back_behind_its_successors_reads() {
     }
 }
 
+/// Three nodes with a 256-byte backpressure bound under clients that
+/// pipeline 4 commands with no think time, a leader elected and 300 ms
+/// run: the setup of the slow-disk scenarios. Returns it and the leader.
+fn loaded_with_a_small_bound(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> (Cluster, u32) {
+    let mut c = cluster(3, seed, |s| {
+        s.unsynced_bytes_max = 256;
+        s.pipeline = 4;
+        s.think_us = 0;
+        tweak(s);
+    });
+    let leader = elect(&mut c);
+    c.run_for_ms(300);
+    (c, leader)
+}
+
+/// From now on each of `node`'s fsyncs takes 400 ms (2,000 times 200 us).
+fn slow_disk(c: &mut Cluster, node: u32) {
+    c.config.fsync_factors = (1..=3).map(|n| if n == node { 2_000 } else { 1 }).collect();
+}
+
 /// A leader whose disk falls behind (its fsyncs take 400 ms, longer than
 /// an election timeout; its backpressure bound is small) for 3 s, with
 /// `hand_over_after_us` as given. Returns the leaders elected meanwhile
 /// and the commands committed meanwhile.
 fn leader_behind_its_disk(seed: u64, hand_over_after_us: u64) -> (u32, Vec<u32>, u64) {
-    let mut c = cluster(3, seed, |s| {
-        s.unsynced_bytes_max = 256;
-        s.pipeline = 4;
-        s.think_us = 0;
-        s.hand_over_after_us = hand_over_after_us;
-    });
-    let leader = elect(&mut c);
-    c.run_for_ms(300);
-    // From now on each of the leader's fsyncs takes 400 ms.
-    c.config.fsync_factors = (1..=3).map(|n| if n == leader { 2_000 } else { 1 }).collect();
+    let (mut c, leader) = loaded_with_a_small_bound(seed, |s| s.hand_over_after_us = hand_over_after_us);
+    slow_disk(&mut c, leader);
     let changes = c.leader_changes.len();
     let committed = c.checker.committed_end;
     c.run_for_ms(3_000);
@@ -423,17 +435,10 @@ fn a_leader_whose_disk_is_behind_hands_its_leadership_over() {
 /// its disk. Returns the operations its clients and the other
 /// follower's completed over 2 s of that (sent and answered in it).
 fn ops_at_a_follower_behind_its_disk(seed: u64, bug: paxoskv::paxos::InjectedBug) -> (usize, usize) {
-    let mut c = cluster(3, seed, |s| {
-        s.unsynced_bytes_max = 256;
-        s.pipeline = 4;
-        s.think_us = 0;
-        s.injected_bug = bug;
-    });
-    let leader = elect(&mut c);
-    c.run_for_ms(300);
+    let (mut c, leader) = loaded_with_a_small_bound(seed, |s| s.injected_bug = bug);
     let slow = (1..=3).find(|&n| n != leader).expect("a follower");
     let other = (1..=3).find(|&n| n != leader && n != slow).expect("another follower");
-    c.config.fsync_factors = (1..=3).map(|n| if n == slow { 2_000 } else { 1 }).collect();
+    slow_disk(&mut c, slow);
     // Past the first slow fsyncs: from here on the node is behind.
     c.run_for_ms(1_000);
     let since = c.now_us;
