@@ -390,9 +390,12 @@ impl<C> Node<C> {
         }
     }
 
-    /// Debug and simulator builds: the rules the table keeps.
+    /// Debug builds and the simulator (`trace_checks`): the rules the
+    /// table keeps. Until stop 57 only debug builds checked them, and no
+    /// test runs a debug build: a rule outdated since stop 45 (it counted
+    /// forwarded reads as held here) failed every debug run unseen.
     pub(super) fn check_invariants(&self) {
-        if cfg!(debug_assertions) {
+        if cfg!(debug_assertions) || self.config.trace_checks {
             assert_eq!(self.behind_since_us.is_some(), !self.accepting(), "behind_since_us out of step");
             assert!(
                 self.forwards_due.len() == self.forwarded.len()
@@ -404,11 +407,14 @@ impl<C> Node<C> {
             );
             assert!(self.applied <= self.replica.commit_index(), "applied past the commit index");
             assert!(self.released.is_empty(), "released requests left unsubmitted");
-            let forwarded_writes = self.forwarded.len() - self.forwarded_reads;
+            let forwarded_writes =
+                self.forwarded.len().checked_sub(self.forwarded_reads).expect("forwarded reads miscounted");
             let writes: usize = self.sessions_waiting.values().map(|s| s.writes.total()).sum();
             assert_eq!(writes, self.waiting_writes.len() + forwarded_writes, "pending writes miscounted");
+            // A forwarded read holds nothing here (the leader keeps its
+            // order, `Node::route_again`): only the reads the core serves.
             let reads: usize = self.sessions_waiting.values().map(|s| s.reads.total()).sum();
-            assert_eq!(reads, self.waiting_reads.len() + self.forwarded_reads, "pending reads miscounted");
+            assert_eq!(reads, self.waiting_reads.len(), "pending reads miscounted");
             assert!(self.sessions_waiting.values().all(|s| !s.is_empty()), "an idle session kept");
             let reads = self.forwarded.values().filter(|f| !self.goes_through_log(&f.request)).count();
             assert_eq!(reads, self.forwarded_reads, "forwarded reads miscounted");

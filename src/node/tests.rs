@@ -593,6 +593,25 @@ fn a_follower_that_hears_no_leader_parks_requests_instead_of_forwarding_them() {
 /// the rest wait, in arrival order, and go as answers come back. Writes do
 /// not count (a window on them capped pipelined SETs through a follower at
 /// half their rate).
+/// The table's rules are checked where the simulator runs the node
+/// (`trace_checks`), not only in debug builds, and the check can fail: a
+/// read counted as forwarded that is not (the rule itself was outdated
+/// for 12 stops, failing every debug build while the release-built tests
+/// passed).
+#[test]
+#[should_panic(expected = "forwarded reads miscounted")]
+fn the_simulators_node_checks_the_tables_rules_and_a_broken_count_fails_them() {
+    let mut n = follower_of_node_1(|c| c.trace_checks = true);
+    let mut session = ClientSession::new(1);
+    let command = session.command(get("k"), false, || 1);
+    n.submit(2_000, Request::new(command, Waiter::Client(0), 1_000_000));
+    n.drain();
+    assert_eq!(forwarded_ids(&n.take_output()).len(), 1);
+    n.check_invariants();
+    n.forwarded_reads += 1;
+    n.check_invariants();
+}
+
 #[test]
 fn a_follower_forwards_at_most_its_window_of_reads_and_the_rest_as_answers_return() {
     let mut n = follower_of_node_1(|c| c.forward_read_window = 2);
