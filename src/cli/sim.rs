@@ -113,8 +113,8 @@ pub struct SimArgs {
     /// --pin-knobs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     unsynced_bytes_max: Option<u64>,
-    /// A leader whose disk has been behind the backpressure bound this
-    /// long (simulated ms) hands leadership over, if the others can elect
+    /// A leader whose disk is behind the backpressure bound, an append
+    /// waiting this long (simulated ms) for its fsync, hands leadership over, if the others can elect
     /// a leader without it; a node behind it starts no election (0:
     /// neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
     /// 200 with --pin-knobs].

@@ -34,8 +34,9 @@ pub struct NodeConfig {
     /// pass it too, further entries from peers are dropped (and sent
     /// again, or fetched, once the disk catches up).
     pub unsynced_bytes_max: usize,
-    /// A leader whose disk has been behind (past `unsynced_bytes_max`) for
-    /// this long (µs) hands leadership over, if the rest of the group can
+    /// A leader whose disk is behind (past `unsynced_bytes_max`) with an
+    /// append that has waited this long (µs) for its fsync hands
+    /// leadership over, if the rest of the group can
     /// elect a leader without it (`Node::hand_over_due`), and a node whose
     /// disk is behind starts no election. 0: neither (a leader keeps
     /// leading, and holding requests, however long its disk is behind).

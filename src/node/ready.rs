@@ -20,11 +20,10 @@ impl<C> Node<C> {
         self.advance(now_us);
         self.anatomy.on_synced(token, now_us);
         self.synced_append = self.synced_append.max(token);
-        while self.appends_unsynced.front().is_some_and(|(t, _)| *t <= token) {
-            let (_, bytes) = self.appends_unsynced.pop_front().expect("front exists");
+        while self.appends_unsynced.front().is_some_and(|(t, _, _)| *t <= token) {
+            let (_, bytes, _) = self.appends_unsynced.pop_front().expect("front exists");
             self.unsynced_bytes -= bytes;
         }
-        self.note_backlog();
         let mut sends = Vec::new();
         let mut number = None;
         while self.unsynced.front().is_some_and(|u| u.token <= token) {
@@ -162,8 +161,7 @@ impl<C> Node<C> {
         if !persist.is_empty() {
             let bytes = persist.iter().map(op_bytes).sum();
             self.unsynced_bytes += bytes;
-            self.note_backlog();
-            self.appends_unsynced.push_back((number, bytes));
+            self.appends_unsynced.push_back((number, bytes, self.now_us));
             self.last_append = number;
             self.anatomy.on_append(self.replica.is_leader(), number, &persist, self.now_us);
             self.out.appends.push(Append { token: number, ops: persist });
@@ -396,7 +394,6 @@ impl<C> Node<C> {
     /// forwarded reads as held here) failed every debug run unseen.
     pub(super) fn check_invariants(&self) {
         if cfg!(debug_assertions) || self.config.trace_checks {
-            assert_eq!(self.behind_since_us.is_some(), !self.accepting(), "behind_since_us out of step");
             assert!(
                 self.forwards_due.len() == self.forwarded.len()
                     && self
@@ -421,7 +418,7 @@ impl<C> Node<C> {
             assert!(reads <= self.config.forward_read_window, "more reads forwarded than the window");
             assert_eq!(
                 self.unsynced_bytes,
-                self.appends_unsynced.iter().map(|(_, b)| b).sum::<usize>(),
+                self.appends_unsynced.iter().map(|(_, b, _)| b).sum::<usize>(),
                 "unsynced bytes out of step"
             );
         }

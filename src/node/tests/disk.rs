@@ -342,3 +342,54 @@ fn a_forwarded_request_waits_while_the_disk_is_behind_and_the_peer_is_read() {
     }
     assert!(answered, "the forwarded write ran once the disk caught up");
 }
+
+/// A leader is unfit to lead once its disk is behind (`accepting` false)
+/// with an append that has waited `hand_over_after_us` for its fsync,
+/// whatever breaks the backlog took under the bound meanwhile. The rule
+/// until stop 57 restarted its count at every such break, and a throttled
+/// leader handed over 1.6 s after it first held, not 1 s.
+#[test]
+fn a_leader_whose_disk_keeps_an_append_waiting_behind_the_bound_is_unfit_to_lead() {
+    let after = 100_000;
+    let (mut n, start) = leader_alone(|c| {
+        c.unsynced_bytes_max = 1_000;
+        c.hand_over_after_us = after;
+    });
+    let mut session = ClientSession::new(1);
+    let mut client = 0;
+    // A 600-byte write appended now; returns its append's token.
+    let mut write = |n: &mut Node<Client>, now: u64| {
+        let command = session.command(set(&format!("k{client}"), &"x".repeat(600)), true, || 1);
+        n.submit(now, Request::new(command, Waiter::Client(client), now + 10_000_000));
+        client += 1;
+        drain(n).appends.last().expect("appended").token
+    };
+    let first = write(&mut n, start);
+    write(&mut n, start);
+    assert!(!n.accepting());
+    n.tick(start + after / 2);
+    assert!(!n.hand_over_due(), "the oldest append has waited half the threshold");
+    // The first append is synced: under the bound for a moment, then over
+    // it again, the second append still waiting.
+    n.on_synced(start + 60_000, first);
+    assert!(n.accepting());
+    let last = write(&mut n, start + 70_000);
+    assert!(!n.accepting());
+    n.tick(start + after);
+    assert!(n.hand_over_due(), "behind, and an append has waited the threshold across the break");
+
+    // A disk that syncs what it is given young is not slow, behind or not.
+    n.on_synced(start + after, last);
+    settle(&mut n, start + after);
+    write(&mut n, start + 2 * after);
+    let last = write(&mut n, start + 2 * after);
+    n.tick(start + 2 * after + after / 2);
+    assert!(!n.hand_over_due(), "a burst behind the bound, synced in less than the threshold");
+    // Nor is one with an old append under the bound: it holds nothing.
+    n.on_synced(start + 3 * after, last);
+    settle(&mut n, start + 3 * after);
+    write(&mut n, start + 3 * after);
+    assert!(n.accepting());
+    n.tick(start + 5 * after);
+    assert!(!n.hand_over_due(), "under the bound");
+}
