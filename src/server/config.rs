@@ -112,13 +112,26 @@ pub struct Tuning {
     /// the leader send back in one go. Larger: more pipelined reads through
     /// a follower; smaller: less leader memory under a flood of large GETs.
     pub forward_read_window: usize,
-    /// A leader whose WAL has been behind its backpressure bound (64 MiB
-    /// of appends waiting for their fsync) for this long hands leadership
+    /// A leader whose WAL is behind its backpressure bound
+    /// (`unsynced_bytes_max` of appends waiting for their fsync), with an
+    /// append that has waited this long for its fsync, hands leadership
     /// over, if the rest of the group can elect a leader without it
     /// (`NodeConfig::hand_over_after_us`); a node whose WAL is that far
     /// behind starts no election. 0: neither (a leader on a slow disk
     /// keeps leading, holding requests until its disk catches up).
     pub hand_over_after_ms: u64,
+    /// Bytes of WAL appends a shard may have waiting for their fsync
+    /// before it holds new client requests and its peers' entries
+    /// (`NodeConfig::unsynced_bytes_max`): the backpressure bound, and the
+    /// memory a slow disk may cost. Smaller: a slow disk is felt sooner
+    /// (and a leader on one hands over sooner); larger: more room for a
+    /// disk's hiccups.
+    pub unsynced_bytes_max: usize,
+    /// Keys a snapshot copies from the store per pass of the shard's
+    /// executor (`NodeConfig::snapshot_copy_keys`), its other work in
+    /// between. Larger: snapshots finish sooner; smaller: shorter pauses
+    /// for the requests and heartbeats beside them.
+    pub snapshot_copy_keys: usize,
     /// Let the server's memory use transparent huge pages as the system
     /// sets them (`true`), or turn them off for the server's own process
     /// (`false`, the default: `prctl(PR_SET_THP_DISABLE)`, what Redis's
@@ -165,6 +178,8 @@ impl Default for Tuning {
             proposal_queue_max: 1 << 16,
             forward_read_window: 64,
             hand_over_after_ms: 1_000,
+            unsynced_bytes_max: 64 << 20,
+            snapshot_copy_keys: 1024,
             transparent_huge_pages: false,
             unsafe_inject_bug: None,
         }
@@ -473,6 +488,8 @@ impl ClusterFile {
         config.sessions_max = SESSIONS_MAX;
         config.forward_read_window = t.forward_read_window;
         config.hand_over_after_us = t.hand_over_after_ms.saturating_mul(1000);
+        config.unsynced_bytes_max = t.unsynced_bytes_max;
+        config.snapshot_copy_keys = t.snapshot_copy_keys;
         config
     }
 
@@ -539,9 +556,10 @@ impl ClusterFile {
             || t.request_timeout_ms == 0
             || t.clients_max == 0
             || t.forward_read_window == 0
+            || t.snapshot_copy_keys == 0
         {
-            return Err("tuning.value_bytes_max, client_pending_max, request_timeout_ms, clients_max and \
-                        forward_read_window must be positive"
+            return Err("tuning.value_bytes_max, client_pending_max, request_timeout_ms, clients_max, \
+                        forward_read_window and snapshot_copy_keys must be positive"
                 .into());
         }
         if t.snapshot_every_slots == 0 && t.snapshot_every_bytes == 0 {
@@ -674,9 +692,15 @@ pub struct TuningArgs {
     /// Reads this node may have forwarded to the shard's leader and unanswered at once; more wait in arrival order (larger: more pipelined reads through a follower; smaller: less leader memory under a flood of large GETs) [default: 64]
     #[arg(long)]
     pub forward_read_window: Option<usize>,
-    /// A leader whose WAL has been 64 MiB behind its fsyncs for this long hands leadership over, if the other nodes can elect a leader without it; a node that far behind starts no election (0: neither; a leader on a slow disk keeps leading and holds requests until its disk catches up) [default: 1000]
+    /// A leader whose WAL is unsynced_bytes_max behind its fsyncs, with an append that has waited this long for its fsync, hands leadership over, if the other nodes can elect a leader without it; a node that far behind starts no election (0: neither; a leader on a slow disk keeps leading and holds requests until its disk catches up) [default: 1000]
     #[arg(long)]
     pub hand_over_after_ms: Option<u64>,
+    /// Bytes of WAL appends a shard may have waiting for their fsync before it holds new requests and its peers' entries (the backpressure bound, and the memory a slow disk may cost; 0: each append waits for the last one's fsync) [default: 64 MiB]
+    #[arg(long)]
+    pub unsynced_bytes_max: Option<usize>,
+    /// Keys a snapshot copies from the store per executor pass, the shard's other work in between (larger: snapshots finish sooner; smaller: shorter pauses beside them) [default: 1024]
+    #[arg(long)]
+    pub snapshot_copy_keys: Option<usize>,
     /// Let this node's memory use transparent huge pages as the system sets them (true), or turn them off for its process like Redis's disable-thp (false: huge pages are zeroed whole when faulted in, which cost 4-14% of a SET's CPU; see results/thp) [default: false]
     #[arg(long)]
     pub transparent_huge_pages: Option<bool>,
@@ -793,6 +817,12 @@ impl TuningArgs {
         }
         if let Some(v) = self.hand_over_after_ms {
             t.hand_over_after_ms = v;
+        }
+        if let Some(v) = self.unsynced_bytes_max {
+            t.unsynced_bytes_max = v;
+        }
+        if let Some(v) = self.snapshot_copy_keys {
+            t.snapshot_copy_keys = v;
         }
         if let Some(v) = self.transparent_huge_pages {
             t.transparent_huge_pages = v;

@@ -32,6 +32,10 @@ fn defaults_fill_a_minimal_file() {
     assert!(!file.tuning.transparent_huge_pages, "huge pages are off unless asked for");
     let thp = ClusterFile::parse(&format!("{text}\n[tuning]\ntransparent_huge_pages = true")).unwrap();
     assert!(thp.tuning.transparent_huge_pages);
+    let bound =
+        ClusterFile::parse(&format!("{text}\n[tuning]\nunsynced_bytes_max = 0\nsnapshot_copy_keys = 8")).unwrap();
+    let node = bound.node_config(1);
+    assert_eq!((node.unsynced_bytes_max, node.snapshot_copy_keys), (0, 8), "the [tuning] keys reach the node");
 }
 
 #[test]
@@ -60,6 +64,9 @@ fn bad_files_are_refused_with_a_reason() {
     let mut no_forwarded_reads = base.clone();
     no_forwarded_reads.tuning.forward_read_window = 0;
     assert!(no_forwarded_reads.validate().unwrap_err().contains("forward_read_window"));
+    let mut no_snapshot_copy = base.clone();
+    no_snapshot_copy.tuning.snapshot_copy_keys = 0;
+    assert!(no_snapshot_copy.validate().unwrap_err().contains("snapshot_copy_keys"));
     let mut never_compacts = base.clone();
     (never_compacts.tuning.snapshot_every_slots, never_compacts.tuning.snapshot_every_bytes) = (0, 0);
     assert!(never_compacts.validate().unwrap_err().contains("never be compacted"));
@@ -139,9 +146,12 @@ fn cli_flags_override_the_file() {
         lease_reads: Some(false),
         wal_writes: Some(WalWrites::Inline),
         transparent_huge_pages: Some(true),
+        unsynced_bytes_max: Some(1 << 20),
+        snapshot_copy_keys: Some(64),
         ..Default::default()
     };
     args.apply(&mut t);
+    assert_eq!((t.unsynced_bytes_max, t.snapshot_copy_keys), (1 << 20, 64));
     assert_eq!((t.window_slots, t.lease_reads, t.batch_count_max), (1, false, 1024));
     assert_eq!(t.wal_writes, WalWrites::Inline);
     assert!(t.transparent_huge_pages);
