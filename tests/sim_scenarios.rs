@@ -398,7 +398,8 @@ fn leader_behind_its_disk(seed: u64, hand_over_after_us: u64) -> (u32, Vec<u32>,
 /// followers (a server that stopped reading every peer frame while its
 /// disk was behind, `server/links.rs` until stop 53, lost its leadership to
 /// the first slow fsync), so it knows they can elect a leader without it,
-/// and steps down once its disk has been behind for `hand_over_after_us`;
+/// and steps down once its disk is behind with an append waiting
+/// `hand_over_after_us` for its fsync;
 /// it does not campaign again while behind, and a follower with a healthy
 /// disk leads from then on. Without the rule (`hand_over_after_us = 0`)
 /// it keeps leading and holds every request until its disk catches up:

@@ -131,8 +131,8 @@ fn sweep_200_seeds_3_replicas_forward_read_window_2() {
 /// one sent to the leader. A bound under one Accept is too small once
 /// held entries go a share per drain: a follower with a slow disk then
 /// takes one Accept per fsync and never catches up (seed 30). A leader
-/// behind its bound for 5 ms hands leadership over, and a node behind it
-/// does not campaign (`NodeConfig::hand_over_after_us`), so leaders on a
+/// behind its bound with an append waiting 5 ms for its fsync hands
+/// leadership over, and a node behind it does not campaign (`NodeConfig::hand_over_after_us`), so leaders on a
 /// slow disk step down often here, under every fault.
 #[test]
 fn sweep_200_seeds_3_replicas_small_backpressure_bound() {
