@@ -476,7 +476,7 @@ def section_goals(out):
     out.append(
         f"Every figure from one session on this 2-core machine, measured minutes apart by "
         f"`benches/record-goals.sh`: paxoskv at commit `{g['commit']}` (after)"
-        + (" and the binary of the round's starting commit (before), each" if "before" in g["goals"] else "")
+        + (" and an earlier build's binary (before; the bundle names its commit), each" if "before" in g["goals"] else "")
         + f" on fresh 3-node clusters, next to the raw disk (three concurrent O_DIRECT "
         f"4 KiB overwrite + fdatasync loops: p50 {float(g['raw_disk']['raw_disk_p50_us']):.0f} µs), AOF Redis "
         f"(`appendfsync always`) and Redis. Read the ratios, not the absolute figures, on another machine. "
