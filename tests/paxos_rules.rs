@@ -571,6 +571,38 @@ fn lease_read_refused_after_lease_expiry() {
     assert!(outcomes.contains(&ReadOutcome::Failed { id: 8 }), "stepping down fails the read: {outcomes:?}");
 }
 
+/// A read a leader releases is judged no later than the stamp of any
+/// batch it has in flight: the read comes before that batch, which a
+/// later leader may choose with its stamp. The shell also caps the time
+/// by the batches it knows of when it serves the read, but a leader that
+/// steps down in the same step no longer has them in flight then (found
+/// by the simulator's linearizability checker once hand-overs came
+/// often, stop 57).
+#[test]
+fn a_released_read_is_judged_no_later_than_a_batch_in_flight() {
+    let mut c = InstantCluster::new(3, 6, config);
+    for id in 1..=3 {
+        c.replica(id).set_wall(10_000);
+    }
+    let leader = c.elect(2_000).unwrap();
+    c.tick_all(30);
+    assert!(c.replica(leader).holds_lease());
+    // A batch sealed at 10,000 ms that no follower receives: in flight.
+    c.isolated.extend((1..=3).filter(|&id| id != leader));
+    c.replica(leader).propose(vec![Bytes::from_static(b"x")]).unwrap();
+    c.process(leader);
+    c.deliver_all();
+    assert_eq!(c.replica(leader).status().in_flight_slots, 1);
+    c.replica(leader).set_wall(10_050);
+    c.replica(leader).read(9).unwrap();
+    c.process(leader);
+    let at = c.reads[&leader].iter().find_map(|r| match r {
+        ReadOutcome::Ready { id: 9, at_ms, .. } => Some(*at_ms),
+        _ => None,
+    });
+    assert_eq!(at, Some(10_000), "judged at the batch's stamp, not the clock");
+}
+
 #[test]
 fn read_without_lease_waits_for_a_majority_round() {
     let mut c = InstantCluster::new(3, 7, |m| {

@@ -320,7 +320,17 @@ impl Replica {
         if !leader.reads.iter().any(|read| read.confirm_round <= confirmed && read.read_index <= commit) {
             return;
         }
-        let at_ms = self.read_time();
+        // Judged no later than a batch in flight: the read comes before
+        // it, and it may be chosen, with its stamp, after this replica
+        // steps down. The shell caps the time by the batches it knows of
+        // (`Replica::stamp_floor_from`) when it serves the read, but a
+        // leader that steps down in the same step (a hand-over at its
+        // heartbeat round) no longer has them in flight then: a read
+        // judged after a SET stamped before it, which a later leader
+        // chose (the simulator's linearizability checker, seed 748 of the
+        // every-fault sweep once hand-overs came often).
+        let in_flight = leader.in_flight.values().map(|f| f.value.stamp()).filter(|&stamp| stamp > 0).min();
+        let at_ms = self.read_time().min(in_flight.unwrap_or(u64::MAX));
         let Role::Leader(leader) = &mut self.role else { return };
         let out = &mut self.out.reads;
         leader.reads.retain(|read| {
