@@ -113,10 +113,10 @@ pub struct SimArgs {
     /// --pin-knobs].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     unsynced_bytes_max: Option<u64>,
-    /// A leader whose disk is behind the backpressure bound, an append
-    /// waiting this long (simulated ms) for its fsync, hands leadership over, if the others can elect
-    /// a leader without it; a node behind it starts no election (0:
-    /// neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
+    /// A leader with an append waiting this long (simulated ms) for its
+    /// fsync hands leadership over, if the others can elect a leader
+    /// without it; neither such a node nor one behind the backpressure
+    /// bound starts an election (0: neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
     /// 200 with --pin-knobs].
     #[arg(long)]
     hand_over_after_ms: Option<u64>,

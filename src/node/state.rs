@@ -221,16 +221,16 @@ impl<C> Node<C> {
         self.accepting() || !self.replica.is_leader()
     }
 
-    /// Is the disk behind (`accepting` false) with an append that has
-    /// waited `NodeConfig::hand_over_after_us` for its fsync? Then this
-    /// node is unfit to lead: as the leader it holds every new request
-    /// until the disk catches up, however long that takes (a disk with a
-    /// quarter of the load's bandwidth: section 31 of `results/README.md`),
-    /// while the others could serve them. The core hands leadership over
-    /// at its next heartbeat round if the others can elect a leader without
-    /// this node (`Replica::set_fitness`). With the rule on, a node whose
-    /// disk is behind never campaigns at all: it would hold every request
-    /// it won.
+    /// Has an append waited `NodeConfig::hand_over_after_us` for its
+    /// fsync? Then this node is unfit to lead: as the leader every write
+    /// waits that long for its disk, and once the disk is behind
+    /// (`accepting` false) every new request is held until it catches up,
+    /// however long that takes (a disk with a quarter of the load's
+    /// bandwidth: section 31 of `results/README.md`), while the others
+    /// could serve them. The core hands leadership over at its next
+    /// heartbeat round if the others can elect a leader without this node
+    /// (`Replica::set_fitness`). With the rule on, such a node, or one
+    /// whose disk is behind, starts no election: it would lead no better.
     ///
     /// Until stop 57 the rule asked for the disk to have been behind for
     /// that long without a break. A leader holding requests for its disk
@@ -240,14 +240,21 @@ impl<C> Node<C> {
     /// first held, its log showing a second "holding" 0.6 s after the
     /// first (`results/slow-leader-disk`, bundle `retries-capped`). An
     /// append's wait for its fsync does not restart: it is what the
-    /// clients wait for. A fast disk behind for a burst keeps its
-    /// leadership (its appends are synced young), and so does a slow one
-    /// never over the bound (it holds nothing).
+    /// clients wait for. It asks for no backlog either: a leader whose
+    /// fsyncs take 400 ms under a light load never reaches the bound, and
+    /// in the simulator kept leading, each write waiting for its disk
+    /// (scenario `a_leader_whose_fsyncs_are_slow_hands_over_under_the_bound`).
+    /// A fast disk behind for a burst keeps its leadership: its appends
+    /// are synced young.
     pub(super) fn hand_over_due(&self) -> bool {
         let after = self.config.hand_over_after_us;
-        after > 0
-            && !self.accepting()
-            && self.appends_unsynced.front().is_some_and(|&(_, _, at)| self.now_us.saturating_sub(at) >= after)
+        after > 0 && self.appends_unsynced.front().is_some_and(|&(_, _, at)| self.now_us.saturating_sub(at) >= after)
+    }
+
+    /// May this node start an election? Not while its disk is behind,
+    /// with the hand-over rule on.
+    pub(super) fn may_campaign(&self) -> bool {
+        self.config.hand_over_after_us == 0 || self.accepting()
     }
 
     /// The leader as this node sees it (itself when leading).
@@ -338,8 +345,7 @@ impl<C> Node<C> {
         // on the timer, as the shell's ticker once moved it.
         self.replica.set_now(self.now_us / self.config.tick_us);
         let output_before = self.out.len();
-        let campaign = self.accepting() || self.config.hand_over_after_us == 0;
-        self.replica.set_fitness(campaign, !self.hand_over_due());
+        self.replica.set_fitness(self.may_campaign(), !self.hand_over_due());
         let mut acted = self.replica.fire_timeouts();
         acted |= self.retry_forwarded();
         acted |= self.retry_parked();

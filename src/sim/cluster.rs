@@ -108,8 +108,8 @@ pub struct SimConfig {
     pub forward_read_window: usize,
     /// The node's backpressure bound (`NodeConfig::unsynced_bytes_max`).
     pub unsynced_bytes_max: usize,
-    /// A leader behind that bound, an append waiting this long for its
-    /// fsync, hands leadership over
+    /// A leader with an append waiting this long for its fsync hands
+    /// leadership over
     /// (`NodeConfig::hand_over_after_us`; 0: never).
     pub hand_over_after_us: u64,
 }

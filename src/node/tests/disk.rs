@@ -343,13 +343,14 @@ fn a_forwarded_request_waits_while_the_disk_is_behind_and_the_peer_is_read() {
     assert!(answered, "the forwarded write ran once the disk caught up");
 }
 
-/// A leader is unfit to lead once its disk is behind (`accepting` false)
-/// with an append that has waited `hand_over_after_us` for its fsync,
-/// whatever breaks the backlog took under the bound meanwhile. The rule
-/// until stop 57 restarted its count at every such break, and a throttled
-/// leader handed over 1.6 s after it first held, not 1 s.
+/// A leader is unfit to lead once an append has waited
+/// `hand_over_after_us` for its fsync, whatever breaks its backlog took
+/// under the bound meanwhile. The rule until stop 57 asked for the disk
+/// to have been behind the bound that long without a break, restarted
+/// its count at every break, and a throttled leader handed over 1.6 s
+/// after it first held, not 1 s.
 #[test]
-fn a_leader_whose_disk_keeps_an_append_waiting_behind_the_bound_is_unfit_to_lead() {
+fn a_leader_whose_disk_keeps_an_append_waiting_is_unfit_to_lead() {
     let after = 100_000;
     let (mut n, start) = leader_alone(|c| {
         c.unsynced_bytes_max = 1_000;
@@ -385,11 +386,13 @@ fn a_leader_whose_disk_keeps_an_append_waiting_behind_the_bound_is_unfit_to_lead
     let last = write(&mut n, start + 2 * after);
     n.tick(start + 2 * after + after / 2);
     assert!(!n.hand_over_due(), "a burst behind the bound, synced in less than the threshold");
-    // Nor is one with an old append under the bound: it holds nothing.
+    // A disk slow to sync is slow under the bound too: its writes wait.
     n.on_synced(start + 3 * after, last);
     settle(&mut n, start + 3 * after);
     write(&mut n, start + 3 * after);
     assert!(n.accepting());
-    n.tick(start + 5 * after);
-    assert!(!n.hand_over_due(), "under the bound");
+    n.tick(start + 3 * after + after / 2);
+    assert!(!n.hand_over_due());
+    n.tick(start + 4 * after);
+    assert!(n.hand_over_due(), "under the bound, an append waited the threshold");
 }
