@@ -115,8 +115,8 @@ pub struct SimArgs {
     unsynced_bytes_max: Option<u64>,
     /// A leader with an append waiting this long (simulated ms) for its
     /// fsync hands leadership over, if the others can elect a leader
-    /// without it; neither such a node nor one behind the backpressure
-    /// bound starts an election (0: neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
+    /// without it; a node behind the backpressure bound starts no
+    /// election (0: neither) [default: 200, or per seed 5 or 20 ms 30% of the time;
     /// 200 with --pin-knobs].
     #[arg(long)]
     hand_over_after_ms: Option<u64>,

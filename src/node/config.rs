@@ -36,9 +36,9 @@ pub struct NodeConfig {
     pub unsynced_bytes_max: usize,
     /// A leader with an append that has waited this long (µs) for its
     /// fsync hands leadership over, if the rest of the group can elect a
-    /// leader without it (`Node::hand_over_due`), and neither such a node
-    /// nor one whose disk is behind (past `unsynced_bytes_max`) starts an
-    /// election. 0: neither (a leader keeps leading, however slow its
+    /// leader without it (`Node::hand_over_due`), and a node whose disk
+    /// is behind (past `unsynced_bytes_max`) starts no election. 0:
+    /// neither (a leader keeps leading, however slow its
     /// disk, and holds requests however long its disk is behind).
     pub hand_over_after_us: u64,
     /// Requests parked with no leader known are retried this often (ticks)

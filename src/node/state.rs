@@ -229,8 +229,8 @@ impl<C> Node<C> {
     /// bandwidth: section 31 of `results/README.md`), while the others
     /// could serve them. The core hands leadership over at its next
     /// heartbeat round if the others can elect a leader without this node
-    /// (`Replica::set_fitness`). With the rule on, such a node, or one
-    /// whose disk is behind, starts no election: it would lead no better.
+    /// (`Replica::set_fitness`). With the rule on, a node whose disk is
+    /// behind starts no election (`Node::may_campaign`).
     ///
     /// Until stop 57 the rule asked for the disk to have been behind for
     /// that long without a break. A leader holding requests for its disk
@@ -252,7 +252,11 @@ impl<C> Node<C> {
     }
 
     /// May this node start an election? Not while its disk is behind,
-    /// with the hand-over rule on.
+    /// with the hand-over rule on: it would hold every request it won.
+    /// A node with an old append but no backlog may: asking that too
+    /// (`hand_over_due`) failed the simulator's latency checker (seed 54
+    /// of the 5-replica sweep: a GET waited 411 ms in a fault-free
+    /// stretch of a run with no hand-over; not traced further).
     pub(super) fn may_campaign(&self) -> bool {
         self.config.hand_over_after_us == 0 || self.accepting()
     }

@@ -584,15 +584,6 @@ fn a_follower_that_hears_no_leader_parks_requests_instead_of_forwarding_them() {
         .all(|(to, f)| *to == 1 || !matches!(f, PeerFrame::Forward { .. } | PeerFrame::ForwardRead { .. })));
 }
 
-/// Found by a hostile-client sweep on real processes: a client at a
-/// follower pipelined 3,000 GETs of a 900 KB value and never read. The
-/// follower forwarded every request its connection let it read (1,024),
-/// the leader encoded 1,024 replies of 900 KB at once (RSS 1.4 GB) and the
-/// heartbeats queued behind them were dropped (two elections in 4 s). A
-/// node has at most `forward_read_window` reads forwarded and unanswered;
-/// the rest wait, in arrival order, and go as answers come back. Writes do
-/// not count (a window on them capped pipelined SETs through a follower at
-/// half their rate).
 /// The table's rules are checked where the simulator runs the node
 /// (`trace_checks`), not only in debug builds, and the check can fail: a
 /// read counted as forwarded that is not (the rule itself was outdated
@@ -612,6 +603,15 @@ fn the_simulators_node_checks_the_tables_rules_and_a_broken_count_fails_them() {
     n.check_invariants();
 }
 
+/// Found by a hostile-client sweep on real processes: a client at a
+/// follower pipelined 3,000 GETs of a 900 KB value and never read. The
+/// follower forwarded every request its connection let it read (1,024),
+/// the leader encoded 1,024 replies of 900 KB at once (RSS 1.4 GB) and the
+/// heartbeats queued behind them were dropped (two elections in 4 s). A
+/// node has at most `forward_read_window` reads forwarded and unanswered;
+/// the rest wait, in arrival order, and go as answers come back. Writes do
+/// not count (a window on them capped pipelined SETs through a follower at
+/// half their rate).
 #[test]
 fn a_follower_forwards_at_most_its_window_of_reads_and_the_rest_as_answers_return() {
     let mut n = follower_of_node_1(|c| c.forward_read_window = 2);

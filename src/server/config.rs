@@ -114,9 +114,9 @@ pub struct Tuning {
     pub forward_read_window: usize,
     /// A leader with a WAL append that has waited this long for its fsync
     /// hands leadership over, if the rest of the group can elect a leader
-    /// without it (`NodeConfig::hand_over_after_us`); neither such a node
-    /// nor one whose WAL is behind its backpressure bound
-    /// (`unsynced_bytes_max`) starts an election. 0: neither (a leader on
+    /// without it (`NodeConfig::hand_over_after_us`); a node whose WAL is
+    /// behind its backpressure bound (`unsynced_bytes_max`) starts no
+    /// election. 0: neither (a leader on
     /// a slow disk keeps leading, holding requests until its disk catches
     /// up).
     pub hand_over_after_ms: u64,
@@ -692,7 +692,7 @@ pub struct TuningArgs {
     /// Reads this node may have forwarded to the shard's leader and unanswered at once; more wait in arrival order (larger: more pipelined reads through a follower; smaller: less leader memory under a flood of large GETs) [default: 64]
     #[arg(long)]
     pub forward_read_window: Option<usize>,
-    /// A leader with a WAL append that has waited this long for its fsync hands leadership over, if the other nodes can elect a leader without it; neither such a node nor one unsynced_bytes_max behind starts an election (0: neither; a leader on a slow disk keeps leading and holds requests until its disk catches up) [default: 1000]
+    /// A leader with a WAL append that has waited this long for its fsync hands leadership over, if the other nodes can elect a leader without it; a node unsynced_bytes_max behind starts no election (0: neither; a leader on a slow disk keeps leading and holds requests until its disk catches up) [default: 1000]
     #[arg(long)]
     pub hand_over_after_ms: Option<u64>,
     /// Bytes of WAL appends a shard may have waiting for their fsync before it holds new requests and its peers' entries (the backpressure bound, and the memory a slow disk may cost; 0: each append waits for the last one's fsync) [default: 64 MiB]
