@@ -381,7 +381,7 @@ pub struct Cluster {
     pub backpressure_holds: u64,
     /// Entry-bearing peer frames nodes dropped, held ones over their bound.
     pub peer_frames_dropped: u64,
-    /// Leaders that handed leadership over, their disk behind and slow.
+    /// Leaders that handed leadership over, their disk slow to sync.
     pub hand_overs: u64,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit

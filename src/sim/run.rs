@@ -123,7 +123,7 @@ pub struct RunReport {
     /// Entry-bearing peer frames nodes dropped, the ones they held over
     /// their backpressure bound.
     pub peer_frames_dropped: u64,
-    /// Leaders that handed leadership over, their disk behind and slow.
+    /// Leaders that handed leadership over, their disk slow to sync.
     pub hand_overs: u64,
     pub messages_delivered: u64,
     pub violations: Vec<Violation>,
