@@ -11,7 +11,7 @@ use super::request::{Forwarded, Request, Waiter, WaitingRead, WaitingWrite, WAIT
 use super::state::Node;
 use crate::kv::{Command, Reply, SessionId};
 use crate::net::peer::{frame_bytes, ForwardRefusal, PeerFrame};
-use crate::paxos::{InjectedBug, Message, NodeId, ProposeError};
+use crate::paxos::{smoothed_x8, InjectedBug, Message, NodeId, ProposeError};
 
 /// Held requests let go per drain once the disk caught up (`release_held`).
 pub const RELEASE_PER_DRAIN: usize = 256;
@@ -599,11 +599,8 @@ impl<C> Node<C> {
                 // long, never short. Skipping retried ones (TCP's Karn's
                 // rule) left a leader slower than the least wait with
                 // no sample at all, and every forward retried.
-                let sample_x8 = self.tick_now().saturating_sub(forwarded.first_sent_tick).saturating_mul(8);
-                self.forward_ticks_x8 = match self.forward_ticks_x8 {
-                    0 => sample_x8.max(1),
-                    average => (average * 7 + sample_x8) / 8,
-                };
+                let sample = self.tick_now().saturating_sub(forwarded.first_sent_tick);
+                self.forward_ticks_x8 = smoothed_x8(self.forward_ticks_x8, sample);
                 let reply = Reply::decode(&reply).unwrap_or_else(|e| {
                     self.out.events.push(NodeEvent::BadForward { from, detail: e.to_string() });
                     Reply::Error(format!("ERR malformed reply from node {from}: {e}; the outcome is unknown"))

@@ -6,6 +6,7 @@ use super::ballot::{NodeSet, Slot};
 use super::message::{Accept, Accepted, Heartbeat, HeartbeatReply, Message, Value};
 use super::proposer::{InFlight, Leader, Role};
 use super::replica::{Event, ReadOutcome, Replica, StepDownReason};
+use super::timeout::smoothed_x8;
 use super::InjectedBug;
 
 impl Replica {
@@ -137,11 +138,7 @@ impl Replica {
             // (TCP's Karn's rule skips re-sent samples, and so needs a
             // timer that backs off: without one, a timer too short for the
             // link re-sends every slot and never gets a sample to grow from.)
-            let sample_x8 = now.saturating_sub(in_flight.proposed_tick).saturating_mul(8);
-            leader.choose_ticks_x8 = match leader.choose_ticks_x8 {
-                0 => sample_x8.max(1),
-                average => (average * 7 + sample_x8) / 8,
-            };
+            leader.choose_ticks_x8 = smoothed_x8(leader.choose_ticks_x8, now.saturating_sub(in_flight.proposed_tick));
             self.out.events.push(Event::Chosen { slot, ballot, voters: in_flight.acks });
             self.learn_chosen(slot, in_flight.value);
         }
@@ -225,8 +222,8 @@ impl Replica {
         let members = self.config.members.len();
         let retry = self.config.accept_retry_ticks;
         let Role::Leader(leader) = &mut self.role else { return };
-        let average = leader.choose_ticks_x8;
-        let due = |in_flight: &InFlight| now - in_flight.sent_at_tick >= Self::resend_after_ticks(retry, average);
+        let after = Self::resend_after_ticks(retry, leader.choose_ticks_x8);
+        let due = |in_flight: &InFlight| now - in_flight.sent_at_tick >= after;
         let ballot = leader.ballot;
         let mut messages = Vec::new();
         for peer in (0..members).filter(|&i| i != self.index) {
@@ -322,13 +319,14 @@ impl Replica {
         }
         // Judged no later than a batch in flight: the read comes before
         // it, and it may be chosen, with its stamp, after this replica
-        // steps down. The shell caps the time by the batches it knows of
-        // (`Replica::stamp_floor_from`) when it serves the read, but a
-        // leader that steps down in the same step (a hand-over at its
-        // heartbeat round) no longer has them in flight then: a read
-        // judged after a SET stamped before it, which a later leader
-        // chose (the simulator's linearizability checker, seed 748 of the
-        // every-fault sweep once hand-overs came often).
+        // steps down. Until stop 57 the shell capped the time by the
+        // batches in flight when it served the read, but a leader that
+        // stepped down in the same step (a hand-over at its heartbeat
+        // round) no longer had them then: a read judged after a SET
+        // stamped before it, which a later leader chose (the simulator's
+        // linearizability checker, seed 748 of the every-fault sweep once
+        // hand-overs came often). Batches sealed later are stamped at
+        // least this read's clock time (`read_time` raises the floor).
         let in_flight = leader.in_flight.values().map(|f| f.value.stamp()).filter(|&stamp| stamp > 0).min();
         let at_ms = self.read_time().min(in_flight.unwrap_or(u64::MAX));
         let Role::Leader(leader) = &mut self.role else { return };

@@ -31,3 +31,4 @@ pub use persist::{Compacted, DurableState, PersistOp, SnapshotImage};
 pub use proposer::RoleKind;
 pub use replica::{Event, ProposeError, ReadOutcome, Ready, Replica, Status, StepDownReason, StepError};
 pub use slotmap::SlotMap;
+pub use timeout::smoothed_x8;

@@ -69,7 +69,8 @@ pub enum ReadOutcome {
     /// Answer read `id` from the state machine now: it has applied every
     /// slot below `read_index`, which covers every write acknowledged before
     /// the read was issued.
-    /// `at_ms`: the time the read is judged at (expiry; see `time.rs`).
+    /// `at_ms`: the time the read is judged at (expiry; see `time.rs`), no
+    /// later than the stamp of any batch the leader had in flight.
     Ready { id: u64, read_index: Slot, at_ms: u64 },
     /// Leadership was lost; retry elsewhere.
     Failed { id: u64 },

@@ -147,19 +147,16 @@ impl Replica {
     }
 
     /// The earliest stamp among the batches at `slot` and after that this
-    /// replica knows chosen or has proposed, if any. A read served from a
-    /// store applied up to `slot` comes before those batches, which were
-    /// stamped when sealed, possibly before the read was judged: the shell
-    /// judges it at no later time than this (and never before the log's
-    /// time, which is at most this), so times never go backwards along the
-    /// order in which reads and writes take effect.
+    /// replica knows chosen, if any. A read served from a store applied up
+    /// to `slot` comes before those batches, which were stamped when
+    /// sealed, possibly before the read was judged: the shell judges it at
+    /// no later time than this (and never before the log's time, which is
+    /// at most this), so times never go backwards along the order in which
+    /// reads and writes take effect. The batches a leader had in flight
+    /// when it released the read already cap the read's time
+    /// (`ReadOutcome::Ready::at_ms`), and later ones are stamped past it.
     pub fn stamp_floor_from(&self, slot: Slot) -> Option<u64> {
-        let chosen = self.learner.values_from(slot).map(Value::stamp);
-        let proposed = match &self.role {
-            Role::Leader(leader) => Some(leader.in_flight.range(slot..).map(|(_, f)| f.value.stamp())),
-            _ => None,
-        };
-        chosen.chain(proposed.into_iter().flatten()).filter(|&stamp| stamp > 0).min()
+        self.learner.values_from(slot).map(Value::stamp).filter(|&stamp| stamp > 0).min()
     }
 
     /// Ready `number` is durable: so is any horizon it stored.

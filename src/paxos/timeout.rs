@@ -8,6 +8,18 @@
 //! timeouts. A countdown ticked once per elapsed tick would fire during
 //! the catch-up, before those messages (a heartbeat, say) could reset it.
 
+/// A smoothed duration in ticks x 8 (as TCP keeps its SRTT), moved an
+/// eighth of the way to `sample_ticks`; the first sample (`average_x8`
+/// 0: none yet) is taken whole. What the leader's Accept re-send and the
+/// node's forward retry wait for grows with it.
+pub fn smoothed_x8(average_x8: u64, sample_ticks: u64) -> u64 {
+    let sample_x8 = sample_ticks.saturating_mul(8);
+    match average_x8 {
+        0 => sample_x8.max(1),
+        average => (average.saturating_mul(7)).saturating_add(sample_x8) / 8,
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Timeout {
     /// Ticks from a reset until it fires.
