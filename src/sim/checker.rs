@@ -245,14 +245,21 @@ impl Checker {
                         .rev()
                         .map(|&i| format!("{:?}->{:?}", ops[i].input, ops[i].output))
                         .collect();
+                    let mut unplaced: Vec<usize> = (0..ops.len()).filter(|i| !longest_prefix.contains(i)).collect();
+                    unplaced.sort_by_key(|&i| ops[i].call);
+                    let first = unplaced.first().map_or(String::new(), |&i| {
+                        let op = &ops[i];
+                        format!(
+                            "; first not placed: {:?}->{:?}, called at {} us, returned at {:?} us",
+                            op.input, op.output, op.call, op.ret
+                        )
+                    });
                     let detail = format!(
-                        "{} ops, longest linearizable prefix {} ops, ending [{}]",
+                        "{} ops, longest linearizable prefix {} ops, ending [{}]{first}",
                         ops.len(),
                         longest_prefix.len(),
                         tail.join(", ")
                     );
-                    let mut unplaced: Vec<usize> = (0..ops.len()).filter(|i| !longest_prefix.contains(i)).collect();
-                    unplaced.sort_by_key(|&i| ops[i].call);
                     let ops = unplaced.iter().take(VIOLATION_OPS_MAX).map(|&i| indexes[i]).collect();
                     self.violations.push(Violation::NotLinearizable { key, detail, ops });
                 }
