@@ -861,24 +861,32 @@ fn has_ready_says_whether_ready_has_output() {
 /// Tick a leader through `ticks`, answering every heartbeat it sends from
 /// `repliers` at once. True if it stepped down with `HandedOver`.
 fn lead_for(r: &mut Replica, ticks: u64, repliers: &[NodeId]) -> bool {
+    lead_until_hand_over(r, ticks, repliers, None).is_some()
+}
+
+/// `lead_for`, with `lagging` (if any) reporting a commit index of 0 in
+/// its replies. The Ready of the step down, if it stepped down with
+/// `HandedOver`.
+fn lead_until_hand_over(r: &mut Replica, ticks: u64, repliers: &[NodeId], lagging: Option<NodeId>) -> Option<Ready> {
     for _ in 0..ticks {
         r.tick();
         let ready = r.ready();
         r.on_persisted(ready.number);
         if ready.events.iter().any(|e| matches!(e, Event::SteppedDown { reason: StepDownReason::HandedOver, .. })) {
-            return true;
+            return Some(ready);
         }
         for envelope in sent(&ready, "heartbeat") {
             let Message::Heartbeat(hb) = &envelope.message else { unreachable!() };
             for &from in repliers {
-                let reply = HeartbeatReply { ballot: hb.ballot, round: hb.round, commit: hb.commit, horizon: 0 };
+                let commit = if lagging == Some(from) { 0 } else { hb.commit };
+                let reply = HeartbeatReply { ballot: hb.ballot, round: hb.round, commit, horizon: 0 };
                 r.step(from, Message::HeartbeatReply(reply)).unwrap();
             }
         }
         let after = r.ready();
         r.on_persisted(after.number);
     }
-    false
+    None
 }
 
 #[test]
@@ -923,6 +931,156 @@ fn a_leader_unfit_to_lead_hands_over_once_the_others_can_elect_without_it() {
         assert!(sent(&ready, "pre_vote").is_empty(), "it campaigned while unfit");
         r.on_persisted(ready.number);
     }
+}
+
+#[test]
+fn a_leader_that_hands_over_names_the_follower_furthest_along() {
+    for (lagging, successor) in [(None, 2), (Some(2), 3), (Some(3), 2)] {
+        let mut r = leader_of_three();
+        let ballot = r.status().promised;
+        r.set_fitness(false, false);
+        let ready = lead_until_hand_over(&mut r, 50, &[2, 3], lagging).expect("handed over");
+        let hand_overs = sent(&ready, "hand_over");
+        let mut to: Vec<NodeId> = hand_overs.iter().map(|e| e.to).collect();
+        to.sort_unstable();
+        assert_eq!(to, [2, 3], "both followers hear of it ({lagging:?} lagging)");
+        for e in hand_overs {
+            assert_eq!(e.message, Message::HandOver(HandOver { ballot, to: successor }), "{lagging:?} lagging");
+        }
+    }
+}
+
+/// Node `id` of 3, a follower of node 1's ballot 1.1 (it granted that
+/// leader a lease).
+fn follower_of_node_1(id: NodeId) -> Replica {
+    let mut r = replica(id, 3);
+    r.step(1, Message::Heartbeat(Heartbeat { ballot: ballot(1, 1), commit: 0, round: 1, horizon: 0 })).unwrap();
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    assert_eq!(r.leader(), Some(1));
+    r
+}
+
+#[test]
+fn the_named_successor_campaigns_at_once() {
+    let mut r = follower_of_node_1(2);
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    let ready = r.ready();
+    let pre_votes = sent(&ready, "pre_vote");
+    assert_eq!(pre_votes.len(), 2, "a pre-vote to both others, with no election timeout");
+    assert_eq!(r.leader(), None, "the old leader is no longer named");
+    // Its own lease grant to node 1 is gone: it would promise itself.
+    let Message::PreVote(pv) = &pre_votes[0].message else { unreachable!() };
+    r.on_persisted(ready.number);
+    r.step(3, Message::PreVoteReply(PreVoteReply { ballot: pv.ballot, granted: true, promised: ballot(1, 1) }))
+        .unwrap();
+    assert_eq!(sent(&r.ready(), "prepare").len(), 2, "Phase 1 with one more grant");
+}
+
+#[test]
+fn a_hand_over_releases_the_old_leaders_lease_and_only_it() {
+    // The other follower: refuses the successor while node 1's lease runs,
+    // promises it once node 1 gave its lease up.
+    let mut r = follower_of_node_1(3);
+    let prepare = Prepare { ballot: ballot(2, 2), first_unchosen: 0 };
+    r.step(2, Message::Prepare(prepare.clone())).unwrap();
+    assert_eq!(sent(&r.ready(), "reject").len(), 1, "the lease holds");
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    assert!(sent(&r.ready(), "pre_vote").is_empty(), "not named: no campaign");
+    r.step(2, Message::Prepare(prepare)).unwrap();
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    assert_eq!(sent(&ready, "promise").len(), 1, "the lease was released");
+
+    // Node 2 leads now (ballot 2.2) and holds this follower's grant. A
+    // late hand-over of node 1's old ballot, and one that node 2 did not
+    // send, release nothing.
+    r.step(2, Message::Heartbeat(Heartbeat { ballot: ballot(2, 2), commit: 0, round: 1, horizon: 0 })).unwrap();
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 3 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(2, 2), to: 3 })).unwrap();
+    let ready = r.ready();
+    assert!(sent(&ready, "pre_vote").is_empty(), "a stale or forged hand-over starts no campaign");
+    r.on_persisted(ready.number);
+    assert_eq!(r.leader(), Some(2));
+    r.step(1, Message::Prepare(Prepare { ballot: ballot(3, 1), first_unchosen: 0 })).unwrap();
+    let ready = r.ready();
+    let Message::Reject(reject) = &sent(&ready, "reject")[0].message else { panic!("expected a reject") };
+    assert_eq!(reject.reason, RejectReason::LeaseHeld, "node 2's lease still holds");
+}
+
+#[test]
+fn a_prepare_refused_for_a_lease_is_answered_once_the_lease_is_given_up() {
+    // The successor's Prepare can reach a member before the hand-over
+    // does; a candidate does not send it again.
+    let mut r = follower_of_node_1(3);
+    r.step(2, Message::Prepare(Prepare { ballot: ballot(2, 2), first_unchosen: 0 })).unwrap();
+    assert_eq!(sent(&r.ready(), "reject").len(), 1, "the lease holds");
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    let ready = r.ready();
+    let promises: Vec<_> = ready.send_after_persist.iter().map(|e| (e.to, e.message.clone())).collect();
+    assert_eq!(promises.len(), 1, "the refused Prepare, answered once its promise is persisted: {promises:?}");
+    let (to, Message::Promise(promise)) = &promises[0] else { panic!("a promise: {promises:?}") };
+    assert_eq!((*to, promise.ballot), (2, ballot(2, 2)));
+}
+
+#[test]
+fn a_late_message_of_a_handed_over_ballot_renews_no_lease_and_ends_no_campaign() {
+    // The named successor campaigns; then an Accept its old leader sent
+    // before the hand-over arrives (a network that reorders).
+    let mut r = follower_of_node_1(2);
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    let ready = r.ready();
+    assert_eq!(sent(&ready, "pre_vote").len(), 2);
+    let Message::PreVote(pv) = &sent(&ready, "pre_vote")[0].message else { unreachable!() };
+    let pre_vote = pv.ballot;
+    r.on_persisted(ready.number);
+    let late = Accept { ballot: ballot(1, 1), first_slot: 0, values: vec![value("x")], commit: 0 };
+    r.step(1, Message::Accept(late)).unwrap();
+    let ready = r.ready();
+    r.on_persisted(ready.number);
+    assert!(ready.events.iter().all(|e| !matches!(e, Event::LeaseGranted { .. })), "no lease renewed");
+    assert_eq!(r.leader(), None, "the old leader is not named again");
+    // The campaign goes on: one more grant makes a majority.
+    r.step(3, Message::PreVoteReply(PreVoteReply { ballot: pre_vote, granted: true, promised: ballot(1, 1) })).unwrap();
+    assert_eq!(sent(&r.ready(), "prepare").len(), 2, "Phase 1 with one more grant");
+}
+
+#[test]
+fn a_new_leaders_read_floor_is_the_latest_horizon_its_promises_reported() {
+    let follower = follower_of_node_1(2);
+    assert_eq!(follower.elected_floor(), None, "a follower judges no read");
+    // Elected on a promise that reports a horizon of 5,000 ms: an earlier
+    // leader may have judged reads up to then, and no read this leader
+    // answers may be judged earlier.
+    let mut r = Replica::new(config(vec![1, 2, 3]), 1, 1).unwrap();
+    let (ready, b) = make_candidate(&mut r, &[2]);
+    r.on_persisted(ready.number);
+    let promise = Promise { ballot: b, commit: 0, chosen: vec![], accepted: vec![], horizon: 5_000 };
+    r.step(2, Message::Promise(promise)).unwrap();
+    assert!(r.is_leader());
+    assert_eq!(r.elected_floor(), Some(5_000));
+}
+
+#[test]
+fn a_hand_over_elects_the_successor_well_before_a_lease_runs_out() {
+    let mut c = InstantCluster::new(3, 7, config);
+    let leader = c.elect(2_000).unwrap();
+    c.tick_all(30);
+    assert!(c.replica(leader).holds_lease());
+    c.replica(leader).set_fitness(false, false);
+    let lease = config(vec![]).lease_ticks;
+    let heartbeat = config(vec![]).heartbeat_ticks;
+    let mut ticks = 0;
+    while c.leaders().iter().all(|&l| l == leader) {
+        assert!(ticks < heartbeat + lease / 4, "no new leader {ticks} ticks after the hand-over was wanted");
+        c.tick_all(1);
+        ticks += 1;
+    }
+    let new_leader = c.leaders()[0];
+    assert_ne!(new_leader, leader);
+    assert!(!c.replica(leader).is_leader());
 }
 
 #[test]

@@ -200,7 +200,16 @@ fn sweep_200_seeds_5_replicas_every_fault() {
 ///   step, and the shell, no longer seeing the leader's batches in flight,
 ///   judged the read after a SET stamped before it that the next leader
 ///   then chose (the core now caps a released read's time itself; core
-///   test `a_released_read_is_judged_no_later_than_a_batch_in_flight`).
+///   test `a_released_read_is_judged_no_later_than_a_batch_in_flight`);
+/// - 1687, 3 replicas, 2 s, caught by the linearizability checker once a
+///   leader that handed over named its successor (stop 58: the next leader
+///   took office 2 ms later, not after a lease and an election timeout):
+///   the new leader answered a forwarded read right after its write ran
+///   there, judged at its log's time, which ended with its predecessor's
+///   last batch, stamped before reads that predecessor had judged (the
+///   shell now answers such a read there only at a log time no earlier
+///   than `Replica::elected_floor`, and only under its lease; else it
+///   is a read like any other).
 #[test]
 fn soak_seeds_that_once_failed_stay_clean() {
     let runs = [
@@ -229,6 +238,13 @@ fn soak_seeds_that_once_failed_stay_clean() {
             3,
             0.1,
             748,
+            2_000,
+            "--replicas 3 --duration-ms 2000 --loss 0.1 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
+        ),
+        (
+            3,
+            0.1,
+            1687,
             2_000,
             "--replicas 3 --duration-ms 2000 --loss 0.1 --duplicate 0.05 --partitions --crashes --disk-faults --stalls",
         ),
@@ -357,7 +373,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
         (
             InjectedBug::StampIgnoresHorizon,
             bug_sweep("stamp-ignores-horizon", "--duration-ms 2000 --partitions", |o| o.faults.partitions = true),
-            vec![27, 54, 113, 132],
+            vec![5, 27, 113, 132],
         ),
         (
             InjectedBug::SplitMultiKeyWrites,
@@ -412,7 +428,38 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
             // Each caught by the latency checker (`the_latency_checker_...`).
             vec![63, 81, 109, 668],
         ),
+        (
+            InjectedBug::HandOverWhileLeading,
+            bug_sweep("hand-over-while-leading", "--duration-ms 2000", |_| {}),
+            // 5, 57 and 86 also by the lease-overlap checker
+            // (`a_leader_that_hands_over_and_leads_on_overlaps_its_successors_lease`).
+            vec![5, 6, 12, 20, 57, 86],
+        ),
     ]
+}
+
+/// The hand-over's own injected bug: a leader that gives its followers'
+/// grants up and leads on. The grant watch catches it at the first
+/// release; these seeds show the end-to-end lease-overlap checker does too
+/// (its successor took office while it still held its lease), so the
+/// watch is not the only line.
+#[test]
+fn a_leader_that_hands_over_and_leads_on_overlaps_its_successors_lease() {
+    let (bug, mut sweep, _) =
+        bug_sweeps().into_iter().find(|(bug, ..)| *bug == InjectedBug::HandOverWhileLeading).expect("listed");
+    sweep.options.sim.injected_bug = bug;
+    for seed in [5, 57, 86] {
+        let report = &run_seeds(&sweep.options, seed..=seed, 1)[0];
+        assert!(
+            report.violations.iter().any(|v| v.checker() == "grant_broken")
+                && report.violations.iter().any(|v| v.checker() == "lease_overlap"),
+            "seed {seed}: not caught by both the grant watch and the lease-overlap checker \
+             (paxoskv sim --seed {seed} {} --inject-bug {}): {:?}",
+            sweep.flags,
+            bug.name(),
+            report.violations
+        );
+    }
 }
 
 /// The latency checker's own injected bug: a follower whose disk cannot

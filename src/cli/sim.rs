@@ -220,6 +220,9 @@ enum BugArg {
     /// A node whose held entries pass its backpressure bound holds every
     /// peer frame (its clients' answers too) until its disk catches up.
     PeersUnreadWhileBehind,
+    /// A leader unfit to lead names its successor and gives its followers'
+    /// lease grants up, but leads on under its lease.
+    HandOverWhileLeading,
 }
 
 impl BugArg {

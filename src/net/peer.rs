@@ -42,6 +42,7 @@
 //! tag 0x0E    RecoveryQuery   nonce: u64
 //! tag 0x0F    RecoveryReply   nonce: u64 | recovering: bool | promised: ballot | commit: u64
 //!                             | accepted: u32 count + (slot: u64 | ballot | value)* | horizon: u64
+//! tag 0x10    HandOver        ballot | to: u32
 //! tag 0x40    Forward         id: u64 | command: u32 len + bytes
 //! tag 0x41    ForwardRead     id: u64 | command: u32 len + bytes
 //! tag 0x42    ForwardReply    id: u64 | reply: u32 len + bytes
@@ -78,8 +79,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::kv::Formats;
 
 use crate::paxos::{
-    Accept, Accepted, AcceptedEntry, Ballot, CatchUp, CatchUpReply, FetchSnapshot, Heartbeat, HeartbeatReply, Message,
-    PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason, SnapshotChunk, Value,
+    Accept, Accepted, AcceptedEntry, Ballot, CatchUp, CatchUpReply, FetchSnapshot, HandOver, Heartbeat, HeartbeatReply,
+    Message, PreVote, PreVoteReply, Prepare, Promise, RecoveryQuery, RecoveryReply, Reject, RejectReason,
+    SnapshotChunk, Value,
 };
 
 mod codec;
@@ -93,7 +95,8 @@ pub use handshake::{
     encode_handshake_reply,
 };
 
-/// 6: the handshake carries the dialer's state-machine formats
+/// 7: the HandOver message (a leader that steps down names its
+/// successor and gives its lease up). 6: the handshake carries the dialer's state-machine formats
 /// (`kv::FORMATS`), which the acceptor must share. 5: the handshake
 /// carries the dialer's view of the cluster (its members
 /// and shard count), which the acceptor must share. 4: the handshake
@@ -101,7 +104,7 @@ pub use handshake::{
 /// horizons in
 /// Promise, Heartbeat, HeartbeatReply and RecoveryReply. 2: the handshake
 /// carried the cluster id only.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 pub const MAGIC: [u8; 4] = *b"PXKV";
 /// Every frame: `[len: u32 LE][crc32c of body: u32 LE][body: len bytes]`,
 /// `len <= frame_bytes_max`.
@@ -131,6 +134,7 @@ const TAG_SNAPSHOT_CHUNK: u8 = 0x0C;
 const TAG_FETCH_SNAPSHOT: u8 = 0x0D;
 const TAG_RECOVERY_QUERY: u8 = 0x0E;
 const TAG_RECOVERY_REPLY: u8 = 0x0F;
+const TAG_HAND_OVER: u8 = 0x10;
 const TAG_FORWARD: u8 = 0x40;
 const TAG_FORWARD_READ: u8 = 0x41;
 const TAG_FORWARD_REPLY: u8 = 0x42;

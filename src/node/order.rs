@@ -106,6 +106,24 @@ impl<C> Node<C> {
         self.replica.holds_lease() || self.serves_stale_reads()
     }
 
+    /// The time a read answered now, right after its write ran here, is
+    /// judged at: the log's time, that of the write's batch or a later
+    /// one (the read is placed right after them), provided this node
+    /// still leads under its lease and that time is no earlier than any
+    /// an earlier leader may have judged a read at. A new leader's log can
+    /// end with its predecessor's last batch, stamped before that
+    /// predecessor's last reads (the simulator's linearizability checker,
+    /// once a hand-over elected the next leader at once). `None`: it may
+    /// not be answered here now; it is a read like any other.
+    fn read_after_write_time(&self) -> Option<u64> {
+        let log_ms = self.kv.log_time();
+        if self.serves_stale_reads() {
+            return Some(log_ms);
+        }
+        let floor = self.replica.elected_floor().filter(|_| self.replica.holds_lease())?;
+        (log_ms >= floor).then_some(log_ms)
+    }
+
     /// Answer `request` right after `write` of its session runs here.
     fn attach(&mut self, write: u64, request: Request<C>) {
         let id = self.next_read_id;
@@ -233,15 +251,23 @@ impl<C> Node<C> {
     /// cannot be served in its connection's order any more. The others
     /// wait on.
     fn settle_reads_after(&mut self, session: SessionId, reads: Vec<AfterWrite<C>>) {
-        let at_ms = self.kv.log_time();
+        let log_ms = self.kv.log_time();
         let mut kept = Vec::new();
+        let mut unleased = Vec::new();
         for mut read in reads {
             match self.kv.session_position(session, read.write, read.request.command.seq) {
-                Some((_, true)) => self.answer_read_after(read, None, at_ms),
-                Some((true, false)) if self.applied >= read.read_index => {
-                    let reply = self.kv.read(&read.request.command.op, at_ms);
-                    self.answer_read_after(read, Some(reply), at_ms);
-                }
+                Some((_, true)) => self.answer_read_after(read, None, log_ms),
+                Some((true, false)) if self.applied >= read.read_index => match self.read_after_write_time() {
+                    Some(at_ms) => {
+                        let reply = self.kv.read(&read.request.command.op, at_ms);
+                        self.answer_read_after(read, Some(reply), at_ms);
+                    }
+                    // Its write ran, but this node may no longer answer it
+                    // (it stepped down, say on a hand-over, and the state
+                    // here may be behind the new leader's): a read like
+                    // any other now.
+                    None => unleased.push(read.request),
+                },
                 Some((true, false)) => {
                     read.ran = true;
                     self.reads_due.insert((read.read_index, session));
@@ -255,6 +281,9 @@ impl<C> Node<C> {
             waiting.after_writes.push_front(read);
         }
         self.forget_if_idle(session);
+        for request in unleased {
+            self.try_submit(request);
+        }
     }
 
     /// A snapshot from a peer replaced the store: the writes reads wait

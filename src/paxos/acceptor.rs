@@ -164,6 +164,12 @@ impl Acceptor {
         self.promised = self.promised.max(ballot);
     }
 
+    /// The leader of `ballot` gave its lease up (`Message::HandOver`).
+    /// True if a running grant to it ended.
+    pub fn release_lease(&mut self, now: u64, ballot: Ballot) -> bool {
+        self.grant.release(now, ballot)
+    }
+
     /// Record a lease grant to the leader of `ballot` (on a valid Accept or Heartbeat).
     pub fn grant_lease(&mut self, now: u64, ballot: Ballot, lease_ticks: u64) {
         self.grant.grant(now, ballot, lease_ticks);

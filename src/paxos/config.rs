@@ -165,11 +165,16 @@ pub enum InjectedBug {
     /// answers unread (the latency checker). Implemented in
     /// `node/requests.rs`.
     PeersUnreadWhileBehind,
+    /// A leader unfit to lead names its successor and gives its followers'
+    /// lease grants up (`Message::HandOver`) but leads on, serving lease
+    /// reads, until a higher ballot deposes it: the successor can be
+    /// elected while it still serves them.
+    HandOverWhileLeading,
 }
 
 impl InjectedBug {
     /// Every variant, with its command-line name.
-    pub const ALL: [(InjectedBug, &'static str); 18] = [
+    pub const ALL: [(InjectedBug, &'static str); 19] = [
         (InjectedBug::None, "none"),
         (InjectedBug::IgnorePromisedValues, "ignore-promised-values"),
         (InjectedBug::LeaseIgnoresDrift, "lease-ignores-drift"),
@@ -188,6 +193,7 @@ impl InjectedBug {
         (InjectedBug::SessionOrderIgnored, "session-order-ignored"),
         (InjectedBug::AfterWriteReadRefused, "after-write-read-refused"),
         (InjectedBug::PeersUnreadWhileBehind, "peers-unread-while-behind"),
+        (InjectedBug::HandOverWhileLeading, "hand-over-while-leading"),
     ];
 
     pub fn name(self) -> &'static str {

@@ -38,6 +38,32 @@ impl Replica {
         self.check_pre_vote_majority();
     }
 
+    /// The leader of `m.ballot` stepped down and asks `m.to` to campaign
+    /// (`Message::HandOver`). Only that leader speaks for its ballot, and a
+    /// ballot below what this acceptor promised is old news: ignored.
+    pub(super) fn on_hand_over(&mut self, from: usize, m: HandOver) {
+        if self.config.members[from] != m.ballot.node || m.ballot < self.acceptor.promised() {
+            return;
+        }
+        self.handed_over = Some(m.ballot);
+        if self.acceptor.release_lease(self.now, m.ballot) {
+            self.out.events.push(Event::LeaseReleased { holder: m.ballot });
+            // A Prepare the grant refused may come from the successor:
+            // answer it now (as if it had arrived late).
+            if let Some((candidate, prepare)) = self.refused_for_lease.take() {
+                self.on_prepare(candidate, prepare);
+            }
+        }
+        if self.leader_hint == Some(m.ballot.node) {
+            self.leader_hint = None;
+        }
+        if m.to == self.id && matches!(self.role, Role::Follower) {
+            // What an election timeout would do now, pre-vote included: a
+            // member that has since heard from a newer leader refuses it.
+            self.on_election_timeout();
+        }
+    }
+
     pub(super) fn on_pre_vote_reply(&mut self, from: usize, m: PreVoteReply) {
         self.max_round_seen = self.max_round_seen.max(m.promised.round);
         if let Role::PreCandidate(p) = &mut self.role {

@@ -46,6 +46,9 @@ impl Replica {
                     // Our own acceptor will not promise us: give up this campaign.
                     self.role = Role::Follower;
                 } else {
+                    if reason == RejectReason::LeaseHeld {
+                        self.refused_for_lease = Some((from, m.clone()));
+                    }
                     self.send(from, Message::Reject(Reject { ballot: m.ballot, promised, reason }));
                 }
             }
@@ -116,12 +119,19 @@ impl Replica {
         if self.is_leader() {
             return; // a stale message of our own ballot cannot arrive from a peer
         }
-        self.role = Role::Follower;
-        self.leader_hint = Some(self.config.members[from]);
-        self.reset_election_timeout();
-        self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
-        let until_tick = self.now + self.config.lease_ticks;
-        self.out.events.push(Event::LeaseGranted { holder: ballot, until_tick });
+        // A message its leader sent before it handed over, arriving after
+        // the hand-over: that leader leads no more, so the message names
+        // no leader and renews no lease (else it would end the successor's
+        // campaign, or make this acceptor refuse it). Its commit knowledge
+        // still counts.
+        if self.handed_over != Some(ballot) {
+            self.role = Role::Follower;
+            self.leader_hint = Some(self.config.members[from]);
+            self.reset_election_timeout();
+            self.acceptor.grant_lease(self.now, ballot, self.config.lease_ticks);
+            let until_tick = self.now + self.config.lease_ticks;
+            self.out.events.push(Event::LeaseGranted { holder: ballot, until_tick });
+        }
         self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value

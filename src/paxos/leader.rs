@@ -3,7 +3,7 @@
 //! reads, and stepping down.
 
 use super::ballot::{NodeSet, Slot};
-use super::message::{Accept, Accepted, Heartbeat, HeartbeatReply, Message, Value};
+use super::message::{Accept, Accepted, HandOver, Heartbeat, HeartbeatReply, Message, Value};
 use super::proposer::{InFlight, Leader, Role};
 use super::replica::{Event, ReadOutcome, Replica, StepDownReason};
 use super::timeout::smoothed_x8;
@@ -187,8 +187,35 @@ impl Replica {
             .count();
         if self.hand_over_wanted && others_heard >= self.config.majority() {
             // The shell says we are unfit to lead, and the others can
-            // elect a leader without us: let them (`set_fitness`).
+            // elect a leader without us: let them (`set_fitness`), and
+            // name the one whose log is furthest along to campaign now.
+            let ballot = leader.ballot;
+            let successor = (0..self.config.members.len())
+                .filter(|&i| i != self.index && leader.heard.contains(i) && in_contact(i))
+                .max_by_key(|&i| (self.peer_commit[i], std::cmp::Reverse(i)));
+            if self.config.injected_bug == InjectedBug::HandOverWhileLeading {
+                if let Some(successor) = successor {
+                    let to = self.config.members[successor];
+                    self.broadcast(Message::HandOver(HandOver { ballot, to }));
+                }
+                self.retransmit_stale_accepts();
+                self.send_heartbeat_round();
+                return;
+            }
             self.step_down(StepDownReason::HandedOver);
+            // Only now: from here on this replica serves no lease read, so
+            // the grants it gives up protect nothing. Its own acceptor's
+            // grant first (a leader grants itself one every heartbeat
+            // round, `send_heartbeat_round`): the successor needs a
+            // majority with it or with a follower the hand-over may reach
+            // later.
+            if self.acceptor.release_lease(self.now, ballot) {
+                self.out.events.push(Event::LeaseReleased { holder: ballot });
+            }
+            if let Some(successor) = successor {
+                let to = self.config.members[successor];
+                self.broadcast(Message::HandOver(HandOver { ballot, to }));
+            }
             return;
         }
         self.retransmit_stale_accepts();

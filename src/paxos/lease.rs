@@ -62,6 +62,18 @@ impl LeaseGrant {
         }
     }
 
+    /// The leader of `ballot` stepped down and gave its lease up
+    /// (`Message::HandOver`): a grant held by exactly that ballot ends now.
+    /// A grant to any other leader, or a quarantine, runs on. True if a
+    /// running grant ended.
+    pub fn release(&mut self, now: u64, ballot: Ballot) -> bool {
+        let running = self.holder == Some(ballot) && self.is_active(now);
+        if self.holder == Some(ballot) {
+            *self = LeaseGrant::expired();
+        }
+        running
+    }
+
     pub fn is_active(&self, now: u64) -> bool {
         now < self.expires_at_tick
     }
@@ -106,6 +118,19 @@ mod tests {
         assert!(!g.blocks(50, 1));
         g.grant(20, Ballot::new(6, 2), 100);
         assert!(!g.blocks(50, 2), "a higher ballot does");
+    }
+
+    #[test]
+    fn a_release_ends_only_the_named_leaders_grant() {
+        let mut g = LeaseGrant::expired();
+        g.grant(0, Ballot::new(5, 1), 100);
+        assert!(!g.release(50, Ballot::new(4, 1)));
+        assert!(g.blocks(50, 2), "an older ballot of the same node releases nothing");
+        assert!(g.release(50, Ballot::new(5, 1)));
+        assert!(!g.blocks(50, 2), "released");
+        let mut q = LeaseGrant::quarantine(0, 100);
+        assert!(!q.release(50, Ballot::new(5, 1)));
+        assert!(q.blocks(50, 2), "a quarantine is not anyone's to release");
     }
 
     #[test]

@@ -126,6 +126,7 @@ pub enum Message {
     FetchSnapshot(FetchSnapshot),
     RecoveryQuery(RecoveryQuery),
     RecoveryReply(RecoveryReply),
+    HandOver(HandOver),
 }
 
 /// Rounds above this are refused as malformed: every legitimate campaign
@@ -179,6 +180,7 @@ impl Message {
             Message::FetchSnapshot(_) => "fetch_snapshot",
             Message::RecoveryQuery(_) => "recovery_query",
             Message::RecoveryReply(_) => "recovery_reply",
+            Message::HandOver(_) => "hand_over",
         }
     }
 
@@ -194,6 +196,7 @@ impl Message {
             Message::Reject(m) => Some(m.ballot),
             Message::Heartbeat(m) => Some(m.ballot),
             Message::HeartbeatReply(m) => Some(m.ballot),
+            Message::HandOver(m) => Some(m.ballot),
             Message::CatchUp(_)
             | Message::CatchUpReply(_)
             | Message::SnapshotChunk(_)
@@ -379,6 +382,21 @@ pub struct Heartbeat {
     /// beyond the horizon a majority has stored durably, and every later
     /// leader learns it in Phase 1 and stamps no batch below it.
     pub horizon: u64,
+}
+
+/// The leader of `ballot` has stepped down because its shell found it
+/// unfit to lead (`StepDownReason::HandedOver`), and names `to`, the member
+/// it heard from with the highest commit index, to campaign at once
+/// (Raft's TimeoutNow, thesis section 3.10). Every receiver whose lease
+/// grant is held by exactly `ballot` drops it: the lease protected that
+/// leader's local reads, and it serves none after stepping down, which it
+/// did before sending this. Without it the members would refuse every
+/// candidate until the grant ran out and then wait out an election
+/// timeout, with no leader meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandOver {
+    pub ballot: Ballot,
+    pub to: NodeId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

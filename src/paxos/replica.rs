@@ -106,6 +106,12 @@ pub enum Event {
         holder: Ballot,
         until_tick: u64,
     },
+    /// As an acceptor, this replica ended its running lease grant to the
+    /// leader of `holder` early: that leader stepped down and gave it up
+    /// (`Message::HandOver`).
+    LeaseReleased {
+        holder: Ballot,
+    },
     /// As leader of `ballot`, it may serve lease reads until `until_tick`
     /// of its clock, on the grants of the members in `ackers` (by index).
     LeaseExtended {
@@ -228,6 +234,15 @@ pub struct Replica {
     /// leading, hand leadership over to the others.
     pub(super) candidacy: bool,
     pub(super) hand_over_wanted: bool,
+    /// The last Prepare this acceptor refused for a lease it had granted
+    /// (member index, message): answered again if that lease is given up
+    /// (`Message::HandOver`). The successor sends its Prepare when the
+    /// hand-over reaches it, which can be before the hand-over reaches
+    /// this member, and a candidate does not re-send its Prepare.
+    pub(super) refused_for_lease: Option<(usize, Prepare)>,
+    /// The ballot of the last leader that handed over to others
+    /// (`Message::HandOver`): its late messages renew no lease.
+    pub(super) handed_over: Option<Ballot>,
     /// Time (`time.rs`): the shell's wall clock, Unix ms (0: none given).
     pub(super) wall_ms: u64,
     /// No stamp goes below this: every stamp sealed or learned, every read
@@ -310,6 +325,8 @@ impl Replica {
             recovery_timeout: Timeout::new(config.catchup_retry_ticks),
             candidacy: true,
             hand_over_wanted: false,
+            refused_for_lease: None,
+            handed_over: None,
             role: Role::Follower,
             leader_hint: None,
             max_round_seen: durable.promised.round,
@@ -374,6 +391,16 @@ impl Replica {
     pub fn read_index(&self) -> Option<Slot> {
         match &self.role {
             Role::Leader(leader) => Some(self.learner.commit().max(leader.recovery_end)),
+            _ => None,
+        }
+    }
+
+    /// As the leader, the latest time (Unix ms) an earlier leader may have
+    /// judged a read at (`Leader::elected_floor`): a read this leader
+    /// answers must be judged no earlier. `None`: not the leader.
+    pub fn elected_floor(&self) -> Option<u64> {
+        match &self.role {
+            Role::Leader(leader) => Some(leader.elected_floor),
             _ => None,
         }
     }
@@ -712,6 +739,7 @@ impl Replica {
             Message::FetchSnapshot(m) => self.send_snapshot_chunk(from, m.slot, m.offset),
             Message::RecoveryQuery(m) => self.on_recovery_query(from, m),
             Message::RecoveryReply(m) => self.on_recovery_reply(from, m),
+            Message::HandOver(m) => self.on_hand_over(from, m),
         }
     }
 

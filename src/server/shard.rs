@@ -291,6 +291,7 @@ impl Shard {
             Event::PreVoteStarted { .. }
             | Event::Chosen { .. }
             | Event::LeaseGranted { .. }
+            | Event::LeaseReleased { .. }
             | Event::LeaseExtended { .. } => {}
             Event::ElectionStarted { ballot } => {
                 self.metrics.elections.inc();

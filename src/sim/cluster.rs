@@ -383,6 +383,8 @@ pub struct Cluster {
     pub peer_frames_dropped: u64,
     /// Leaders that handed leadership over, their disk slow to sync.
     pub hand_overs: u64,
+    /// The real time of the latest hand-over, if any.
+    pub last_hand_over_us: Option<u64>,
     /// Per (node, read id): the cluster-wide commit end when the read began.
     /// Per (node, read id): when the read began, the cluster-wide commit
     /// end then, and the ballot its leader served it under.
@@ -466,6 +468,7 @@ impl Cluster {
             backpressure_holds: 0,
             peer_frames_dropped: 0,
             hand_overs: 0,
+            last_hand_over_us: None,
             reads_begun: BTreeMap::new(),
             quiet_since_us: None,
             faults_over: false,

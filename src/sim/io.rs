@@ -327,12 +327,16 @@ impl Cluster {
                     self.watch_grant(id, holder);
                 }
             }
+            Event::LeaseReleased { holder } => self.watch_release(id, holder),
             Event::LeaseExtended { ballot, until_tick, ackers } => self.watch_lease(id, ballot, until_tick, ackers),
             Event::Recovered { .. } => {
                 self.recoveries += 1;
                 self.watch_recovered(id);
             }
-            Event::SteppedDown { reason: StepDownReason::HandedOver, .. } => self.hand_overs += 1,
+            Event::SteppedDown { reason: StepDownReason::HandedOver, .. } => {
+                self.hand_overs += 1;
+                self.last_hand_over_us = Some(self.now_us);
+            }
             Event::PreVoteStarted { .. } | Event::SteppedDown { .. } | Event::RecoveryStarted => {}
         }
     }

@@ -15,7 +15,9 @@
 //!   soak: a stalled acceptor stepped the deposed leader's heartbeat from
 //!   its backlog, then the new leader's). A lease that did rest on such a
 //!   grant is still caught by *lease within grants* and by *reads come from
-//!   the newest leader*;
+//!   the newest leader*. A grant its holder gave up (`Message::HandOver`)
+//!   binds no more, and giving it up is checked itself: its leader must
+//!   hold no lease then (it stepped down before sending);
 //! - *lease within grants*: a leader's lease ends, in real time, before
 //!   the grants of the acceptors whose acks it rests on;
 //! - *votes are durable*: a Promise or Accepted leaves only once what it
@@ -72,6 +74,37 @@ impl Cluster {
         if !self.leader_changes.iter().any(|change| change.ballot > holder) {
             let entry = self.watch.binding_grants.entry((id, holder)).or_insert(until);
             *entry = (*entry).max(until);
+        }
+    }
+
+    /// Acceptor `id` ended its grant to `holder` early, on that leader's
+    /// hand-over: from now on it may promise others. That grant may have
+    /// carried on one to a lower ballot (a grant passes to a higher
+    /// leader with its end, `LeaseGrant::grant`), so it ends those too.
+    /// Only safe if none of their leaders serves a lease read any more.
+    pub(super) fn watch_release(&mut self, id: NodeId, holder: Ballot) {
+        let now = self.now_us;
+        let ended: BTreeSet<Ballot> = self
+            .watch
+            .binding_grants
+            .range((id, Ballot::ZERO)..=(id, holder))
+            .map(|((_, ballot), _)| *ballot)
+            .chain(std::iter::once(holder))
+            .collect();
+        for ballot in ended {
+            let leader = self.node(ballot.node);
+            let still_held = leader.replica().is_some_and(|r| {
+                r.status().promised == ballot && r.is_leader() && r.holds_lease_at(leader.local_us(now) / 1_000)
+            });
+            if still_held {
+                let detail = format!(
+                    "node {id} gave up its lease grant to ballot {holder} at {now} us, while node {} still led \
+                     ballot {ballot} under its lease",
+                    ballot.node
+                );
+                self.checker.violations.push(Violation::GrantBroken { detail });
+            }
+            self.watch.binding_grants.remove(&(id, ballot));
         }
     }
 

@@ -16,6 +16,8 @@ pub enum MessageKind {
     Accept,
     Accepted,
     Reject,
+    /// A leader that stepped down names its successor (`paxos::HandOver`).
+    HandOver,
     Heartbeat,
     HeartbeatReply,
     CatchUp,
@@ -32,7 +34,7 @@ pub enum MessageKind {
 
 impl MessageKind {
     /// Every kind, in legend order.
-    pub const ALL: [MessageKind; 16] = [
+    pub const ALL: [MessageKind; 17] = [
         MessageKind::Prepare,
         MessageKind::Promise,
         MessageKind::Accept,
@@ -40,6 +42,7 @@ impl MessageKind {
         MessageKind::PreVote,
         MessageKind::PreVoteReply,
         MessageKind::Reject,
+        MessageKind::HandOver,
         MessageKind::Heartbeat,
         MessageKind::HeartbeatReply,
         MessageKind::CatchUp,
@@ -62,6 +65,7 @@ impl MessageKind {
             MessageKind::Accept => "accept",
             MessageKind::Accepted => "accepted",
             MessageKind::Reject => "reject",
+            MessageKind::HandOver => "hand_over",
             MessageKind::Heartbeat => "heartbeat",
             MessageKind::HeartbeatReply => "heartbeat_reply",
             MessageKind::CatchUp => "catch_up",

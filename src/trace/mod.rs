@@ -29,6 +29,7 @@
 //! | `election` | `node`, `ballot`: Phase 1 started |
 //! | `step_down` | `node`, `ballot`, `reason` |
 //! | `lease_grant` | `node` (acceptor), `holder` ballot, `until_us` |
+//! | `lease_release` | `node` (acceptor), `holder` ballot: the grant ended early (its leader handed over) |
 //! | `lease` | `node` (leader), `ballot`, `until_us`: held until then; a later one extends it |
 //! | `lease_expired` | `node`, `ballot` |
 //! | `chosen` | `node` (that learned it), `slot`, `ballot`, `commands`, `digest` |
@@ -45,7 +46,7 @@
 //! | `recovery` | `node`, `detail` |
 //!
 //! Message kinds: prepare, promise, accept, accepted, pre_vote,
-//! pre_vote_reply, reject, heartbeat, heartbeat_reply, catch_up,
+//! pre_vote_reply, reject, hand_over, heartbeat, heartbeat_reply, catch_up,
 //! catch_up_reply, snapshot_chunk, fetch_snapshot, forward, forward_reply.
 //! A message is identified by `(from, to, id)`: ids are unique per link
 //! within a run (a per-run or per-sender counter is fine too; a live node

@@ -130,6 +130,12 @@ impl NodeTracer {
                         }
                     }
                 }
+                CoreEvent::LeaseReleased { holder } => {
+                    if self.grant.as_ref().is_some_and(|g| g.ballot == holder) {
+                        self.grant = None;
+                    }
+                    emit(t_us, Event::LeaseRelease { node, holder });
+                }
                 CoreEvent::LeaseExtended { ballot, until_tick, .. } => {
                     let until_us = to_trace_us(until_tick * self.config.tick_us);
                     if let Some(until_us) = renew(&mut self.lease, ballot, until_us, self.config.lease_step_us) {

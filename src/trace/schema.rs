@@ -151,6 +151,13 @@ pub enum Event {
         ballot: Ballot,
         until_us: u64,
     },
+    /// Acceptor `node` ended its grant to `holder` early: that leader
+    /// stepped down and gave its lease up (a hand-over).
+    LeaseRelease {
+        node: NodeId,
+        #[serde(with = "ballot_text")]
+        holder: Ballot,
+    },
     /// Leader `node`'s lease ran out (or was given up) before it was extended.
     LeaseExpired {
         node: NodeId,
@@ -264,7 +271,7 @@ pub struct Send {
 impl Event {
     /// The `event` names this code knows, for telling an unknown event
     /// (skipped) from a known one with bad fields (an error).
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 25] = [
         "send",
         "deliver",
         "drop",
@@ -272,6 +279,7 @@ impl Event {
         "election",
         "step_down",
         "lease_grant",
+        "lease_release",
         "lease",
         "lease_expired",
         "chosen",
@@ -301,6 +309,7 @@ impl Event {
             Event::Election { .. } => "election",
             Event::StepDown { .. } => "step_down",
             Event::LeaseGrant { .. } => "lease_grant",
+            Event::LeaseRelease { .. } => "lease_release",
             Event::Lease { .. } => "lease",
             Event::LeaseExpired { .. } => "lease_expired",
             Event::Chosen { .. } => "chosen",

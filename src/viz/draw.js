@@ -5,7 +5,7 @@
 
 const KIND_COLORS = {
   prepare: '#1f5fbf', promise: '#43a3e6', accept: '#16803a', accepted: '#7cb82c',
-  pre_vote: '#7b46b8', pre_vote_reply: '#b18ad9', reject: '#d62728',
+  pre_vote: '#7b46b8', pre_vote_reply: '#b18ad9', reject: '#d62728', hand_over: '#ffbf00',
   heartbeat: '#6f6f6f', heartbeat_reply: '#adadad',
   catch_up: '#e07b00', catch_up_reply: '#f2ac4b',
   snapshot_chunk: '#8c564b', fetch_snapshot: '#b98c7c',

@@ -211,6 +211,7 @@ fn intervals_and_marks(trace: &Trace, index: &Index, model: &mut Model) {
             Event::LeaseGrant { node, holder, until_us } => {
                 grants.extend_or_open(index.lane(*node), t, "grant", index.ballot(*holder), *until_us)
             }
+            Event::LeaseRelease { node, .. } => grants.close(index.lane(*node), t),
             Event::Lease { node, ballot, until_us } => {
                 leases.extend_or_open(index.lane(*node), t, "lease", index.ballot(*ballot), *until_us)
             }
@@ -357,6 +358,7 @@ fn for_each_node(event: &Event, mut f: impl FnMut(NodeId)) {
         | Event::Election { node, .. }
         | Event::StepDown { node, .. }
         | Event::LeaseGrant { node, .. }
+        | Event::LeaseRelease { node, .. }
         | Event::Lease { node, .. }
         | Event::LeaseExpired { node, .. }
         | Event::Chosen { node, .. }
@@ -383,6 +385,7 @@ fn writer(event: &Event) -> Option<NodeId> {
         | Event::Election { node, .. }
         | Event::StepDown { node, .. }
         | Event::LeaseGrant { node, .. }
+        | Event::LeaseRelease { node, .. }
         | Event::Lease { node, .. }
         | Event::LeaseExpired { node, .. }
         | Event::Chosen { node, .. }
@@ -403,7 +406,7 @@ fn event_ballot(event: &Event) -> Option<Ballot> {
         | Event::Lease { ballot, .. }
         | Event::LeaseExpired { ballot, .. }
         | Event::Chosen { ballot, .. } => Some(*ballot),
-        Event::LeaseGrant { holder, .. } => Some(*holder),
+        Event::LeaseGrant { holder, .. } | Event::LeaseRelease { holder, .. } => Some(*holder),
         _ => None,
     }
 }

@@ -3,7 +3,8 @@
 //! accepts with a lost and a duplicated message, a forwarded command, the
 //! leader's crash and a new leader's Phase 1 that recovers an accepted slot,
 //! a partition, a stall, a restart with a disk fault and catch-up, a one-way
-//! partition that makes the leader step down, and a checker violation.
+//! partition that makes the leader step down, a leader that hands over to
+//! a successor it names, and a checker violation.
 //! Deterministic: the same arguments give the same records.
 
 // Each test file uses its own part of this module.
@@ -91,6 +92,29 @@ pub fn synthetic(steady_rounds: u64) -> (Header, Vec<Record>) {
     g.heal(t + 1_500);
     g.emit(t + 1_700, Event::Role { node: 3, role: RoleName::Follower, ballot: Some(b4) });
     c = Cluster { leader: 4, ballot: b4, slot: c.slot, t: t + 1_600 };
+    g.heartbeat(&mut c);
+    g.client_round(&mut c, false);
+    // 8. Node 4 finds itself unfit to lead (a slow disk): it steps down,
+    //    gives its lease up and names node 5, which campaigns at once; the
+    //    others give up the grants they made to 3.4 as the hand-over
+    //    reaches them.
+    let b5 = Ballot::new(4, 5);
+    let t = c.t + 500;
+    g.emit(t, Event::LeaseExpired { node: 4, ballot: b4 });
+    g.emit(t, Event::StepDown { node: 4, ballot: b4, reason: "handed_over".into() });
+    g.emit(t, Event::Role { node: 4, role: RoleName::Follower, ballot: Some(b4) });
+    g.emit(t, Event::LeaseRelease { node: 4, holder: b4 });
+    let mut named = t;
+    for to in NODES.into_iter().filter(|&n| n != 4) {
+        if let Some(at) = g.msg(t, 4, to, MessageKind::HandOver, Gen::bare(b4)) {
+            g.emit(at, Event::LeaseRelease { node: to, holder: b4 });
+            if to == 5 {
+                named = at;
+            }
+        }
+    }
+    let t = g.elect(named + 10, 5, b5, None);
+    c = Cluster { leader: 5, ballot: b5, slot: c.slot, t };
     g.heartbeat(&mut c);
     g.client_round(&mut c, false);
     g.emit(

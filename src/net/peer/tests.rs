@@ -68,6 +68,8 @@ fn every_message() -> Vec<Message> {
         }),
         Message::FetchSnapshot(FetchSnapshot { slot: 5, offset: 500 }),
         Message::RecoveryQuery(RecoveryQuery { nonce: u64::MAX }),
+        Message::HandOver(HandOver { ballot: b, to: 3 }),
+        Message::HandOver(HandOver { ballot: max, to: u32::MAX }),
         Message::RecoveryReply(RecoveryReply {
             nonce: 7,
             recovering: false,
@@ -131,7 +133,7 @@ fn drain(buf: &mut BytesMut, out: &mut Vec<PeerFrame>) {
 #[test]
 fn every_frame_round_trips_canonically() {
     let kinds: std::collections::BTreeSet<&str> = every_message().iter().map(Message::kind).collect();
-    assert_eq!(kinds.len(), 15, "every Message variant is sampled");
+    assert_eq!(kinds.len(), 16, "every Message variant is sampled");
     for frame in every_frame() {
         let wire = encode(&frame);
         assert_eq!(wire.len(), frame_bytes(&frame), "{frame:?}");
@@ -302,12 +304,12 @@ fn non_canonical_and_unknown_bytes_are_rejected() {
         body.push(0);
         assert_eq!(decode(&body), Err(PeerDecodeError::TrailingBytes { what: "frame body", count: 1 }));
     }
-    for tag in [0x00, 0x10, 0x3F, 0x44, 0xFF] {
+    for tag in [0x00, 0x11, 0x3F, 0x44, 0xFF] {
         assert_eq!(decode(&[tag]), Err(PeerDecodeError::UnknownTag { what: "message", tag }));
     }
     assert_eq!(
-        decode(&[0x10]).unwrap_err().to_string(),
-        "unknown message tag 0x10",
+        decode(&[0x11]).unwrap_err().to_string(),
+        "unknown message tag 0x11",
         "the brief's wording for an unknown tag"
     );
 
@@ -446,7 +448,7 @@ fn handshake_of_another_version_reports_that_version() {
     let body = handshake_body(&Handshake { protocol_version: 1, ..handshake() });
     let error = decode_handshake(&body).unwrap_err();
     assert_eq!(error, PeerDecodeError::UnsupportedVersion { version: 1 });
-    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 6)");
+    assert_eq!(error.to_string(), "unsupported protocol version 1 (this node speaks 7)");
     // The fields after the version are not read: a later version may lay them out differently.
     let mut future = body[..6].to_vec();
     future.extend_from_slice(b"anything at all");
@@ -530,7 +532,7 @@ fn challenge_body_layout_is_pinned() {
     assert_eq!(&body[..], &expected[..]);
     let mut body = BytesMut::new();
     encode_handshake(&handshake(), &mut body);
-    assert_eq!(&body[..6], b"PXKV\x06\0");
+    assert_eq!(&body[..6], b"PXKV\x07\0");
     let view = body.len() - 20 - Formats::BYTES;
     assert_eq!(&body[view - NONCE_BYTES..view], &[0xA5; NONCE_BYTES]);
     // After the nonce: shard count 2, then 3 members: 1, 3, 5, then the
