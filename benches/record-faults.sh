@@ -3,9 +3,10 @@
 # workload (open loop, 1000 ops/s offered, half reads, 30 s measured, 1000
 # keys) under each nemesis, one fault kind per run:
 #
-# - paxoskv (benches/systems/paxoskv.toml) under kill, pause and partition
-#   of the shard leader (--nemesis-target leader), every history checked
-#   for linearizability;
+# - paxoskv (benches/systems/paxoskv.toml) under kill, stop (a planned
+#   restart: SIGTERM, on which the leader hands over first), pause and
+#   partition of the shard leader (--nemesis-target leader), every history
+#   checked for linearizability;
 # - the acceptance run: tuning/all.toml at 5000 ops/s under
 #   kill,pause,partition of drawn nodes;
 # - the same partition run against servers with the injected bug
@@ -30,7 +31,7 @@ out=results/faults
 rm -rf "$out" && mkdir -p "$out"
 common=(--repeats 1 --warmup-s 2 --duration-s 30 --base-port 17600 --data-dir /var/tmp/paxoskv-faults)
 workload=(--rate 1000 --read-ratio 0.5 --keys 1000)
-for kind in kill pause partition; do
+for kind in kill stop pause partition; do
     echo "== paxoskv, $kind =="
     target/release/loadgen compare benches/systems/paxoskv.toml "${common[@]}" "${workload[@]}" \
         --check linearizable --nemesis "$kind" --nemesis-target leader --out "$out/paxoskv-$kind" | tail -n 4

@@ -940,12 +940,13 @@ fn a_leader_that_hands_over_names_the_follower_furthest_along() {
         let ballot = r.status().promised;
         r.set_fitness(false, false);
         let ready = lead_until_hand_over(&mut r, 50, &[2, 3], lagging).expect("handed over");
+        let commit = r.status().commit;
         let hand_overs = sent(&ready, "hand_over");
         let mut to: Vec<NodeId> = hand_overs.iter().map(|e| e.to).collect();
         to.sort_unstable();
         assert_eq!(to, [2, 3], "both followers hear of it ({lagging:?} lagging)");
         for e in hand_overs {
-            assert_eq!(e.message, Message::HandOver(HandOver { ballot, to: successor }), "{lagging:?} lagging");
+            assert_eq!(e.message, Message::HandOver(HandOver { ballot, to: successor, commit }), "{lagging:?} lagging");
         }
     }
 }
@@ -964,7 +965,7 @@ fn follower_of_node_1(id: NodeId) -> Replica {
 #[test]
 fn the_named_successor_campaigns_at_once() {
     let mut r = follower_of_node_1(2);
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2, commit: 0 })).unwrap();
     let ready = r.ready();
     let pre_votes = sent(&ready, "pre_vote");
     assert_eq!(pre_votes.len(), 2, "a pre-vote to both others, with no election timeout");
@@ -985,7 +986,7 @@ fn a_hand_over_releases_the_old_leaders_lease_and_only_it() {
     let prepare = Prepare { ballot: ballot(2, 2), first_unchosen: 0 };
     r.step(2, Message::Prepare(prepare.clone())).unwrap();
     assert_eq!(sent(&r.ready(), "reject").len(), 1, "the lease holds");
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2, commit: 0 })).unwrap();
     assert!(sent(&r.ready(), "pre_vote").is_empty(), "not named: no campaign");
     r.step(2, Message::Prepare(prepare)).unwrap();
     let ready = r.ready();
@@ -998,8 +999,8 @@ fn a_hand_over_releases_the_old_leaders_lease_and_only_it() {
     r.step(2, Message::Heartbeat(Heartbeat { ballot: ballot(2, 2), commit: 0, round: 1, horizon: 0 })).unwrap();
     let ready = r.ready();
     r.on_persisted(ready.number);
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 3 })).unwrap();
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(2, 2), to: 3 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 3, commit: 0 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(2, 2), to: 3, commit: 0 })).unwrap();
     let ready = r.ready();
     assert!(sent(&ready, "pre_vote").is_empty(), "a stale or forged hand-over starts no campaign");
     r.on_persisted(ready.number);
@@ -1017,7 +1018,7 @@ fn a_prepare_refused_for_a_lease_is_answered_once_the_lease_is_given_up() {
     let mut r = follower_of_node_1(3);
     r.step(2, Message::Prepare(Prepare { ballot: ballot(2, 2), first_unchosen: 0 })).unwrap();
     assert_eq!(sent(&r.ready(), "reject").len(), 1, "the lease holds");
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2, commit: 0 })).unwrap();
     let ready = r.ready();
     let promises: Vec<_> = ready.send_after_persist.iter().map(|e| (e.to, e.message.clone())).collect();
     assert_eq!(promises.len(), 1, "the refused Prepare, answered once its promise is persisted: {promises:?}");
@@ -1030,7 +1031,7 @@ fn a_late_message_of_a_handed_over_ballot_renews_no_lease_and_ends_no_campaign()
     // The named successor campaigns; then an Accept its old leader sent
     // before the hand-over arrives (a network that reorders).
     let mut r = follower_of_node_1(2);
-    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2 })).unwrap();
+    r.step(1, Message::HandOver(HandOver { ballot: ballot(1, 1), to: 2, commit: 0 })).unwrap();
     let ready = r.ready();
     assert_eq!(sent(&ready, "pre_vote").len(), 2);
     let Message::PreVote(pv) = &sent(&ready, "pre_vote")[0].message else { unreachable!() };

@@ -1878,3 +1878,30 @@ fn a_server_allowed_an_injected_bug_warns_shows_it_in_info_and_serves_reads_alon
     // Alone, with no majority: a correct node would time out; this one answers.
     assert_eq!(call::<Option<String>>(&mut con, "GET stale"), Some("here".into()));
 }
+
+/// A leader asked to stop (SIGTERM, as a supervisor or `systemctl stop`
+/// asks) hands its leadership over before it exits: it names its
+/// successor, which the others elect without waiting out a lease, and the
+/// process exits 0 once it leads nothing (`server::stop_on_signal`).
+#[test]
+fn a_leader_stopped_by_a_signal_hands_its_leadership_over_first() {
+    let mut cluster =
+        TestCluster::start_some("stop_hands_over", 28600, 3, 1, |file| ports_within(file, 28600), &[1, 2, 3]);
+    let leader = cluster.leader(0);
+    let mut con = cluster.con(leader);
+    let _: () = call(&mut con, "SET before-stop 1");
+    let mut child = cluster.children[TestCluster::index(leader)].take().expect("the leader runs");
+    let pid = i32::try_from(child.id()).expect("a pid");
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "signalling node {leader}");
+    let status = child.wait().unwrap_or_else(|e| panic!("reaping node {leader}: {e}"));
+    let log = cluster.log(leader);
+    assert!(status.success(), "node {leader} exited with {status}:\n{log}");
+    assert!(log.contains("stepped down from ballot") && log.contains("HandedOver"), "no hand-over logged:\n{log}");
+    assert!(log.contains("stopping: no shard is led here"), "it exited still leading:\n{log}");
+    let next = cluster.leader(0);
+    assert_ne!(next, leader);
+    let mut con = cluster.con(next);
+    let value: String = call(&mut con, "GET before-stop");
+    assert_eq!(value, "1");
+}

@@ -182,7 +182,9 @@ pub struct LoadArgs {
 
     /// Inject faults during the measured window, taking turns in this
     /// order (comma-separated): kill (SIGKILL, then restart with the same
-    /// command line and data), pause (SIGSTOP, then SIGCONT), partition
+    /// command line and data), stop (a planned restart: SIGTERM, on which a
+    /// paxoskv node hands its leadership over before it exits, then the
+    /// same restart), pause (SIGSTOP, then SIGCONT), partition
     /// (cut one node off from the others, both directions; clients still
     /// reach it). On `compare`'s own clusters (partitions run them in
     /// network namespaces: root); on `run`, with --nemesis-pids.
@@ -319,8 +321,13 @@ impl RunArgs {
                     .into())
             }
             Some(spec) => {
-                if spec.kinds.contains(&FaultKind::Kill) && self.nemesis_restart.is_none() {
-                    return Err("--nemesis kill needs --nemesis-restart (how to start a killed node again)".into());
+                for kind in [FaultKind::Kill, FaultKind::Stop] {
+                    if spec.kinds.contains(&kind) && self.nemesis_restart.is_none() {
+                        return Err(format!(
+                            "--nemesis {} needs --nemesis-restart (how to start a stopped node again)",
+                            kind.name()
+                        ));
+                    }
                 }
                 let processes = Processes::new(self.nemesis_pids.clone(), self.nemesis_restart.clone());
                 Some(Nemesis::new(spec, Box::new(processes))?)

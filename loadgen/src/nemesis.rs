@@ -1,4 +1,4 @@
-//! `--nemesis kill,pause,partition`: a fault schedule on real server
+//! `--nemesis kill,stop,pause,partition`: a fault schedule on real server
 //! processes during the measured window.
 //!
 //! The schedule is fixed by the flags and the seed: the first fault starts
@@ -11,6 +11,9 @@
 //!
 //! - `kill`: SIGKILL, then at the fault's end a restart with the same
 //!   command line and data directory;
+//! - `stop`: a planned restart: SIGTERM (a paxoskv node hands the
+//!   leadership of the shards it leads over, then exits), then the same
+//!   restart;
 //! - `pause`: SIGSTOP, then SIGCONT;
 //! - `partition`: the node cut off from every other node (both directions),
 //!   then healed; clients still reach it (that is where stale reads show).
@@ -31,12 +34,15 @@ use crate::rng::SplitMix64;
 
 /// A planned fault heals at least this long before the window ends.
 const RECOVERY_MIN_NS: u64 = 2_000_000_000;
+/// A `stop` waits this long for the process to exit, then kills it.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// A control command unanswered this long failed.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     Kill,
+    Stop,
     Pause,
     Partition,
 }
@@ -45,6 +51,7 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Kill => "kill",
+            FaultKind::Stop => "stop",
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
         }
@@ -55,9 +62,10 @@ pub fn parse_kinds(text: &str) -> Result<Vec<FaultKind>, String> {
     text.split(',')
         .map(|word| match word.trim() {
             "kill" => Ok(FaultKind::Kill),
+            "stop" => Ok(FaultKind::Stop),
             "pause" => Ok(FaultKind::Pause),
             "partition" => Ok(FaultKind::Partition),
-            other => Err(format!("--nemesis {other:?}: expected kill, pause or partition (comma-separated)")),
+            other => Err(format!("--nemesis {other:?}: expected kill, stop, pause or partition (comma-separated)")),
         })
         .collect()
 }
@@ -100,6 +108,7 @@ pub fn plan(spec: &NemesisSpec, window: Window) -> Vec<Planned> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Kill(u32),
+    Stop(u32),
     Restart(u32),
     Pause(u32),
     Resume(u32),
@@ -111,6 +120,7 @@ impl Action {
     pub fn command(self) -> String {
         match self {
             Action::Kill(n) => format!("kill {n}"),
+            Action::Stop(n) => format!("stop {n}"),
             Action::Restart(n) => format!("restart {n}"),
             Action::Pause(n) => format!("pause {n}"),
             Action::Resume(n) => format!("resume {n}"),
@@ -191,6 +201,7 @@ impl Nemesis {
             let node = if self.spec.target_leader { leader(addresses).unwrap_or(drawn) } else { drawn };
             let (start, end) = match planned.kind {
                 FaultKind::Kill => (Action::Kill(node), Action::Restart(node)),
+                FaultKind::Stop => (Action::Stop(node), Action::Restart(node)),
                 FaultKind::Pause => (Action::Pause(node), Action::Resume(node)),
                 FaultKind::Partition => (Action::Isolate(node), Action::Heal),
             };
@@ -242,6 +253,7 @@ pub fn notes(records: &[FaultRecord], window: Window) -> Vec<(u64, String)> {
     for r in records {
         let (start, end) = match r.kind.as_str() {
             "kill" => (format!("fault: kill node {}", r.node), format!("fault: node {} restarted", r.node)),
+            "stop" => (format!("fault: stop node {}", r.node), format!("fault: node {} restarted", r.node)),
             "pause" => (format!("fault: pause node {}", r.node), format!("fault: node {} resumed", r.node)),
             _ => (format!("fault: node {} cut off", r.node), "fault: partition healed".to_string()),
         };
@@ -264,7 +276,7 @@ pub fn trace_lines(records: &[FaultRecord], nodes: &[u32], command: &str) -> Str
     for r in records {
         let others: Vec<u32> = nodes.iter().copied().filter(|&n| n != r.node).collect();
         let (start, end) = match r.kind.as_str() {
-            "kill" => (
+            "kill" | "stop" => (
                 serde_json::json!({"t_us": r.start_unix_us, "event": "crash", "node": r.node}),
                 serde_json::json!({"t_us": r.end_unix_us, "event": "restart", "node": r.node}),
             ),
@@ -359,6 +371,31 @@ impl Faults for Processes {
                 }
                 self.signal(n, libc::SIGKILL)
             }
+            Action::Stop(n) => {
+                if self.restart.is_none() {
+                    return Err("stop needs --nemesis-restart".into());
+                }
+                self.signal(n, libc::SIGTERM)?;
+                // The restart reuses its ports and data: wait for it to be
+                // gone (SIGKILL after STOP_WAIT).
+                let pid = self.pid(n)? as libc::pid_t;
+                let deadline = Instant::now() + STOP_WAIT;
+                loop {
+                    // One we restarted is ours to reap (a zombie still has its pid).
+                    let reaped = self
+                        .children
+                        .iter_mut()
+                        .any(|c| c.id() as libc::pid_t == pid && matches!(c.try_wait(), Ok(Some(_))));
+                    // SAFETY: kill(2) with signal 0 only checks that the pid exists.
+                    if reaped || unsafe { libc::kill(pid, 0) } != 0 {
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        return self.signal(n, libc::SIGKILL);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             Action::Restart(n) => {
                 let command =
                     self.restart.as_ref().ok_or("kill needs --nemesis-restart")?.replace("{n}", &n.to_string());
@@ -449,6 +486,8 @@ mod tests {
         );
         assert!(plan(&spec, Window { start_ns: 0, end_ns: 9 * S }).is_empty());
         assert!(parse_kinds("kill,reboot").unwrap_err().contains("reboot"));
+        assert_eq!(parse_kinds("stop").unwrap(), [FaultKind::Stop]);
+        assert_eq!(Action::Stop(2).command(), "stop 2");
     }
 
     #[test]

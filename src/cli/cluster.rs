@@ -83,7 +83,9 @@ pub struct ClusterArgs {
     netns: bool,
     /// Read fault commands from stdin, one per line, each answered by one
     /// stdout line starting `control: ok` or `control: error`: `kill N`
-    /// (SIGKILL), `restart N` (same command line and data), `pause N`
+    /// (SIGKILL), `stop N` (SIGTERM: a planned stop, the node hands its
+    /// leadership over first; waits for it to exit), `restart N` (same
+    /// command line and data), `pause N`
     /// (SIGSTOP), `resume N` (SIGCONT), `isolate N` and `split 1,2/3` (need
     /// --netns), `heal`, `pids`. Paused nodes are resumed when the cluster
     /// stops. `loadgen --nemesis` drives this.
@@ -317,6 +319,18 @@ impl Nodes {
                 process.paused = false;
                 process.exit_reported = true;
                 Ok(format!("kill {id}"))
+            }
+            Control::Stop(id) => {
+                let process = self.node(*id)?;
+                if process.paused {
+                    process.signal(libc::SIGCONT)?;
+                    process.paused = false;
+                }
+                let child = process.child.take().ok_or(format!("node {id} is not running"))?;
+                process.exit_reported = true;
+                // SIGTERM, then SIGKILL after 5 s.
+                stop_children(&mut [(*id, child)]);
+                Ok(format!("stop {id}"))
             }
             Control::Restart(id) => {
                 if self.node(*id)?.child.is_some() {

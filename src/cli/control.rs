@@ -8,6 +8,9 @@ use std::sync::mpsc;
 pub enum Control {
     /// SIGKILL the node's server.
     Kill(u32),
+    /// SIGTERM the node's server and wait for it to exit: a planned stop,
+    /// in which the shards it leads hand their leadership over first.
+    Stop(u32),
     /// Start a killed node again: the same command line, the same data.
     Restart(u32),
     /// SIGSTOP.
@@ -31,6 +34,7 @@ pub fn parse(line: &str) -> Result<Control, String> {
     };
     let command = match words.first().copied() {
         Some("kill") => Control::Kill(node(words.get(1))?),
+        Some("stop") => Control::Stop(node(words.get(1))?),
         Some("restart") => Control::Restart(node(words.get(1))?),
         Some("pause") => Control::Pause(node(words.get(1))?),
         Some("resume") => Control::Resume(node(words.get(1))?),
@@ -51,11 +55,10 @@ pub fn parse(line: &str) -> Result<Control, String> {
         }
         Some("heal") => Control::Heal,
         Some("pids") => Control::Pids,
-        _ => {
-            return Err(format!(
-                "{line:?}: unknown command (kill N, restart N, pause N, resume N, isolate N, split 1,2/3, heal, pids)"
-            ))
-        }
+        _ => return Err(format!(
+            "{line:?}: unknown command (kill N, stop N, restart N, pause N, resume N, isolate N, split 1,2/3, heal, \
+                 pids)"
+        )),
     };
     let takes = match command {
         Control::Heal | Control::Pids => 1,
@@ -96,6 +99,7 @@ mod tests {
     #[test]
     fn commands_parse_and_bad_ones_say_why() {
         assert_eq!(parse("kill 2"), Ok(Control::Kill(2)));
+        assert_eq!(parse("stop 2"), Ok(Control::Stop(2)));
         assert_eq!(parse("  restart 3 "), Ok(Control::Restart(3)));
         assert_eq!(parse("pause 1"), Ok(Control::Pause(1)));
         assert_eq!(parse("resume 1"), Ok(Control::Resume(1)));

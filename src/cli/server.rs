@@ -17,7 +17,10 @@ use paxoskv::server::config::{parse_password, ClusterFile, Secret, TuningArgs};
     override the file. Every node of a cluster must run with the same file.\n\n\
     Peers prove they know the peer secret when a link opens (an HMAC challenge; the secret never \
     crosses the wire, and the traffic after the handshake is not encrypted). Without a secret, \
-    only a cluster whose nodes are all on loopback starts, with a warning.")]
+    only a cluster whose nodes are all on loopback starts, with a warning.\n\n\
+    SIGTERM or SIGINT stops the node gracefully: each shard it leads hands its leadership over to \
+    the follower furthest along first, and the process exits once it leads nothing (at most 3 s); \
+    a second signal exits at once. Nothing acknowledged is lost either way.")]
 pub struct ServerArgs {
     /// The cluster file (TOML).
     #[arg(long)]
@@ -113,10 +116,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
         paxoskv::server_log!(node, "-", "FATAL: a panic; exiting so a supervisor restarts the node");
         std::process::exit(101);
     }));
-    let stop = ctrlc::set_handler(move || {
-        paxoskv::server_log!(node, "-", "stopping on a signal (everything acknowledged is already durable)");
-        std::process::exit(0);
-    });
+    let stop = ctrlc::set_handler(move || paxoskv::server::stop_on_signal(node));
     if let Err(e) = stop {
         eprintln!("warning: cannot handle Ctrl-C: {e}");
     }

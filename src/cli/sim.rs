@@ -435,8 +435,9 @@ fn print_reports(args: &SimArgs, options: &RunOptions, reports: &[RunReport], si
         s.injected_bug.name()
     );
     println!(
-        "faults injected: {} crashes ({} torn writes, {} with two writes in flight, {} lost disks, {} with deleted blocks exposed), {} restarts, {} partitions ({} one-way), {} stalls, {} messages lost, {} cut by partitions, {} duplicated, {} client reconnects",
+        "faults injected: {} crashes ({} planned stops, {} torn writes, {} with two writes in flight, {} lost disks, {} with deleted blocks exposed), {} restarts, {} partitions ({} one-way), {} stalls, {} messages lost, {} cut by partitions, {} duplicated, {} client reconnects",
         sum(|r| r.faults.crashes),
+        sum(|r| r.faults.planned_stops),
         sum(|r| r.faults.torn_writes),
         sum(|r| r.faults.crashes_beside),
         sum(|r| r.faults.disk_losses),

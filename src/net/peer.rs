@@ -42,7 +42,7 @@
 //! tag 0x0E    RecoveryQuery   nonce: u64
 //! tag 0x0F    RecoveryReply   nonce: u64 | recovering: bool | promised: ballot | commit: u64
 //!                             | accepted: u32 count + (slot: u64 | ballot | value)* | horizon: u64
-//! tag 0x10    HandOver        ballot | to: u32
+//! tag 0x10    HandOver        ballot | to: u32 | commit: u64
 //! tag 0x40    Forward         id: u64 | command: u32 len + bytes
 //! tag 0x41    ForwardRead     id: u64 | command: u32 len + bytes
 //! tag 0x42    ForwardReply    id: u64 | reply: u32 len + bytes

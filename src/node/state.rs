@@ -100,6 +100,9 @@ pub struct Node<C> {
     pub(super) reads_served: u64,
     /// Peers whose link is up (forwarding goes only over a live link).
     pub(super) links_up: BTreeSet<NodeId>,
+    /// The node is shutting down (`Node::leave`): unfit to lead or to
+    /// campaign from now on.
+    pub(super) leaving: bool,
 
     // ---- durability ----
     /// Readys whose records are appended but not yet durable, in order.
@@ -166,6 +169,7 @@ impl<C> Node<C> {
             arrivals: 0,
             reads_served: 0,
             links_up: BTreeSet::new(),
+            leaving: false,
             unsynced: VecDeque::new(),
             appends_unsynced: VecDeque::new(),
             unsynced_bytes: 0,
@@ -249,6 +253,17 @@ impl<C> Node<C> {
     pub(super) fn hand_over_due(&self) -> bool {
         let after = self.config.hand_over_after_us;
         after > 0 && self.appends_unsynced.front().is_some_and(|&(_, _, at)| self.now_us.saturating_sub(at) >= after)
+    }
+
+    /// The node is about to stop (its server was asked to, on a signal):
+    /// from the next tick it campaigns no more and, as the leader, hands
+    /// its leadership over at its next heartbeat round as a node on a slow
+    /// disk does (`hand_over_due`): it names its successor, which
+    /// campaigns at once, so a planned restart leaves the group without a
+    /// leader for a round trip or two, not for a lease and an election
+    /// timeout. It still serves as a follower until the process exits.
+    pub fn leave(&mut self) {
+        self.leaving = true;
     }
 
     /// May this node start an election? Not while its disk is behind,
@@ -349,7 +364,8 @@ impl<C> Node<C> {
         // on the timer, as the shell's ticker once moved it.
         self.replica.set_now(self.now_us / self.config.tick_us);
         let output_before = self.out.len();
-        self.replica.set_fitness(self.may_campaign(), !self.hand_over_due());
+        let leaving = self.leaving;
+        self.replica.set_fitness(self.may_campaign() && !leaving, !self.hand_over_due() && !leaving);
         let mut acted = self.replica.fire_timeouts();
         acted |= self.retry_forwarded();
         acted |= self.retry_parked();

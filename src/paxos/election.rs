@@ -46,10 +46,14 @@ impl Replica {
             return;
         }
         self.handed_over = Some(m.ballot);
+        self.learn_leader_commit(from, m.ballot, m.commit);
         if self.acceptor.release_lease(self.now, m.ballot) {
             self.out.events.push(Event::LeaseReleased { holder: m.ballot });
-            // A Prepare the grant refused may come from the successor:
-            // answer it now (as if it had arrived late).
+            // A PreVote or Prepare the grant refused may come from the
+            // successor: answer it now (as if it had arrived late).
+            if let Some((candidate, pre_vote)) = self.refused_for_lease_pre_vote.take() {
+                self.on_pre_vote(candidate, pre_vote);
+            }
             if let Some((candidate, prepare)) = self.refused_for_lease.take() {
                 self.on_prepare(candidate, prepare);
             }

@@ -14,6 +14,11 @@ use super::replica::{Event, Replica, StepDownReason};
 impl Replica {
     pub(super) fn on_pre_vote(&mut self, from: usize, m: PreVote) {
         let granted = self.recovery.is_none() && self.acceptor.would_promise(self.now, m.ballot);
+        if !granted && self.recovery.is_none() && m.ballot > self.acceptor.promised() {
+            // Refused for a lease this acceptor granted: asked again if
+            // that lease is given up (`on_hand_over`).
+            self.refused_for_lease_pre_vote = Some((from, m.clone()));
+        }
         let promised = self.acceptor.promised();
         self.send(from, Message::PreVoteReply(PreVoteReply { ballot: m.ballot, granted, promised }));
     }
@@ -132,6 +137,12 @@ impl Replica {
             let until_tick = self.now + self.config.lease_ticks;
             self.out.events.push(Event::LeaseGranted { holder: ballot, until_tick });
         }
+        self.learn_leader_commit(from, ballot, leader_commit);
+    }
+
+    /// What the leader of `ballot` (>= promised) says is chosen: every slot
+    /// below `leader_commit`.
+    pub(super) fn learn_leader_commit(&mut self, from: usize, ballot: Ballot, leader_commit: Slot) {
         self.peer_commit[from] = self.peer_commit[from].max(leader_commit);
         // Commit knowledge: a slot below the leader's commit index whose
         // value we accepted in the leader's own ballot holds the chosen value

@@ -190,13 +190,14 @@ impl Replica {
             // elect a leader without us: let them (`set_fitness`), and
             // name the one whose log is furthest along to campaign now.
             let ballot = leader.ballot;
+            let commit = self.learner.commit();
             let successor = (0..self.config.members.len())
                 .filter(|&i| i != self.index && leader.heard.contains(i) && in_contact(i))
                 .max_by_key(|&i| (self.peer_commit[i], std::cmp::Reverse(i)));
             if self.config.injected_bug == InjectedBug::HandOverWhileLeading {
                 if let Some(successor) = successor {
                     let to = self.config.members[successor];
-                    self.broadcast(Message::HandOver(HandOver { ballot, to }));
+                    self.broadcast(Message::HandOver(HandOver { ballot, to, commit }));
                 }
                 self.retransmit_stale_accepts();
                 self.send_heartbeat_round();
@@ -214,7 +215,7 @@ impl Replica {
             }
             if let Some(successor) = successor {
                 let to = self.config.members[successor];
-                self.broadcast(Message::HandOver(HandOver { ballot, to }));
+                self.broadcast(Message::HandOver(HandOver { ballot, to, commit }));
             }
             return;
         }

@@ -25,40 +25,52 @@ use super::config::{Config, InjectedBug};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseGrant {
     /// The leader (by its ballot) that may still be promised while the grant
-    /// runs. `None` refuses every proposer: used after a restart, when the
-    /// acceptor cannot know whom it granted a lease to before it crashed
-    /// (grants are not persisted).
+    /// runs (`None`: no grant).
     holder: Option<Ballot>,
     /// The grant runs while `now < expires_at_tick` (acceptor's clock).
     expires_at_tick: u64,
+    /// After a restart every proposer is refused while `now <` this: the
+    /// acceptor cannot know whom it granted a lease to before it crashed
+    /// (grants are not persisted). Apart from the grant: a leader heard
+    /// meanwhile gets a grant of its own, which it may give up
+    /// (`release`), and which outlives the quarantine. Until stop 58 a
+    /// leader's grant during a quarantine extended the quarantine instead,
+    /// for as long as that leader was heard: a restarted follower then
+    /// refused every candidate, itself included, and a leader that handed
+    /// over to it could not release it (the simulator: a hand-over after
+    /// a follower's restart took 180-250 ms, not 3).
+    quarantine_until_tick: u64,
 }
 
 impl LeaseGrant {
     /// No grant: every proposer may be promised.
     pub fn expired() -> LeaseGrant {
-        LeaseGrant { holder: None, expires_at_tick: 0 }
+        LeaseGrant { holder: None, expires_at_tick: 0, quarantine_until_tick: 0 }
     }
 
     /// After a restart: refuse every proposer for a full lease, so that a
     /// grant made before the crash is honoured.
     pub fn quarantine(now: u64, lease_ticks: u64) -> LeaseGrant {
-        LeaseGrant { holder: None, expires_at_tick: now + lease_ticks }
+        LeaseGrant { holder: None, expires_at_tick: 0, quarantine_until_tick: now + lease_ticks }
     }
 
     /// Grant (or renew) a lease to the leader of `ballot`. A running grant is
-    /// never shortened, never handed to a lower ballot, and a running
-    /// quarantine stays a quarantine.
+    /// never shortened and never handed to a lower ballot; a higher ballot
+    /// takes it over with its end. A quarantine runs on beside it.
     pub fn grant(&mut self, now: u64, ballot: Ballot, lease_ticks: u64) {
         let expires_at_tick = self.expires_at_tick.max(now + lease_ticks);
-        if !self.is_active(now) {
-            *self = LeaseGrant { holder: Some(ballot), expires_at_tick };
+        if !self.holder_active(now) {
+            self.holder = Some(ballot);
+            self.expires_at_tick = now + lease_ticks;
             return;
         }
         match self.holder {
-            None => self.expires_at_tick = expires_at_tick,
-            Some(holder) if ballot >= holder => *self = LeaseGrant { holder: Some(ballot), expires_at_tick },
+            Some(holder) if ballot >= holder => {
+                self.holder = Some(ballot);
+                self.expires_at_tick = expires_at_tick;
+            }
             // A stale leader cannot take over a running grant or extend it.
-            Some(_) => {}
+            _ => {}
         }
     }
 
@@ -67,20 +79,22 @@ impl LeaseGrant {
     /// A grant to any other leader, or a quarantine, runs on. True if a
     /// running grant ended.
     pub fn release(&mut self, now: u64, ballot: Ballot) -> bool {
-        let running = self.holder == Some(ballot) && self.is_active(now);
-        if self.holder == Some(ballot) {
-            *self = LeaseGrant::expired();
+        if self.holder != Some(ballot) {
+            return false;
         }
+        let running = self.holder_active(now);
+        self.holder = None;
+        self.expires_at_tick = 0;
         running
     }
 
-    pub fn is_active(&self, now: u64) -> bool {
-        now < self.expires_at_tick
+    fn holder_active(&self, now: u64) -> bool {
+        self.holder.is_some() && now < self.expires_at_tick
     }
 
     /// Does the grant forbid promising `candidate` at `now`?
     pub fn blocks(&self, now: u64, candidate: NodeId) -> bool {
-        self.is_active(now) && self.holder.map(|b| b.node) != Some(candidate)
+        now < self.quarantine_until_tick || (self.holder_active(now) && self.holder.map(|b| b.node) != Some(candidate))
     }
 }
 
@@ -131,6 +145,23 @@ mod tests {
         let mut q = LeaseGrant::quarantine(0, 100);
         assert!(!q.release(50, Ballot::new(5, 1)));
         assert!(q.blocks(50, 2), "a quarantine is not anyone's to release");
+    }
+
+    #[test]
+    fn a_leader_heard_in_a_quarantine_gets_a_grant_of_its_own_that_it_can_give_up() {
+        let mut g = LeaseGrant::quarantine(0, 100);
+        g.grant(50, Ballot::new(5, 1), 100);
+        assert!(g.blocks(99, 1), "the quarantine still refuses everyone, the leader too");
+        assert!(g.blocks(120, 2) && !g.blocks(120, 1), "then the grant to 5.1 runs until 150");
+        g.grant(140, Ballot::new(5, 1), 100);
+        assert!(g.blocks(200, 2), "renewed, not a longer quarantine");
+        assert!(g.release(200, Ballot::new(5, 1)));
+        assert!(!g.blocks(200, 2), "given up: nothing left");
+        let mut g = LeaseGrant::quarantine(0, 100);
+        g.grant(10, Ballot::new(5, 1), 100);
+        assert!(g.release(20, Ballot::new(5, 1)));
+        assert!(g.blocks(50, 2) && g.blocks(50, 1), "a release ends no quarantine");
+        assert!(!g.blocks(100, 2));
     }
 
     #[test]

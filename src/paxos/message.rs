@@ -392,11 +392,16 @@ pub struct Heartbeat {
 /// leader's local reads, and it serves none after stepping down, which it
 /// did before sending this. Without it the members would refuse every
 /// candidate until the grant ran out and then wait out an election
-/// timeout, with no leader meanwhile.
+/// timeout, with no leader meanwhile. `commit` is that leader's commit
+/// index: a member learns from it what it accepted below it was chosen
+/// before it campaigns (as from a heartbeat), else a successor whose
+/// commit index lagged the leader's last commits, which the leader may
+/// have compacted away, gave its campaign up to catch up first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HandOver {
     pub ballot: Ballot,
     pub to: NodeId,
+    pub commit: Slot,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -240,6 +240,9 @@ pub struct Replica {
     /// hand-over reaches it, which can be before the hand-over reaches
     /// this member, and a candidate does not re-send its Prepare.
     pub(super) refused_for_lease: Option<(usize, Prepare)>,
+    /// The same for the last PreVote refused for a lease: the successor's
+    /// pre-vote can beat the hand-over to a member just as its Prepare can.
+    pub(super) refused_for_lease_pre_vote: Option<(usize, PreVote)>,
     /// The ballot of the last leader that handed over to others
     /// (`Message::HandOver`): its late messages renew no lease.
     pub(super) handed_over: Option<Ballot>,
@@ -326,6 +329,7 @@ impl Replica {
             candidacy: true,
             hand_over_wanted: false,
             refused_for_lease: None,
+            refused_for_lease_pre_vote: None,
             handed_over: None,
             role: Role::Follower,
             leader_hint: None,

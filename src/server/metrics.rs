@@ -173,6 +173,11 @@ pub struct ShardStatus {
 }
 
 impl ShardStatus {
+    /// Does this shard's replica lead (as last published)?
+    pub fn is_leader(&self) -> bool {
+        self.role.load(Relaxed) == 3
+    }
+
     pub fn publish(&self, status: &Status, node: &NodeStatus) {
         let role = match status.role {
             RoleKind::Follower => 0,

@@ -69,6 +69,72 @@ pub enum MeshMessage {
 /// Capacity of each executor-to-executor channel.
 const MESH_CHANNEL_CAPACITY: usize = 4096;
 
+/// Set on the first stop signal (`stop_on_signal`): every shard's node
+/// hands its leadership over and campaigns no more (`Node::leave`).
+pub(crate) static LEAVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The running node's monitor, for the stop signal to see which shards
+/// it still leads.
+static RUNNING: std::sync::OnceLock<Arc<Monitor>> = std::sync::OnceLock::new();
+
+/// How long a stopping node waits for the shards it leads to hand over.
+/// A leader hands over at its next heartbeat round once both (all other)
+/// members were heard within the shortest election timeout; one that
+/// cannot (a member down) is left to lose its leadership the usual way.
+pub const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Once it leads nothing, how long a stopping node stays for the others to
+/// name a new leader of each shard: its vote may be the one a successor
+/// needs (a member the hand-over reached late still refuses it). When
+/// every node is stopped at once, no new leader comes.
+pub const LEAVE_LINGER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The process was asked to stop (SIGINT or SIGTERM). The first time:
+/// each shard this node leads hands its leadership over to the follower
+/// furthest along (`Node::leave`, then `Message::HandOver` in the core),
+/// so that a planned restart leaves the group without a leader for a round
+/// trip rather than for a lease and an election timeout; the process
+/// exits once no shard is led here, or after [`LEAVE_WAIT`]. A second
+/// signal exits at once. Either way everything acknowledged is already
+/// durable: stopping early loses nothing, it only costs the group an
+/// election.
+pub fn stop_on_signal(node: NodeId) {
+    if LEAVING.swap(true, Ordering::SeqCst) {
+        server_log!(node, "-", "stopping now, on a second signal (everything acknowledged is already durable)");
+        std::process::exit(0);
+    }
+    let Some(monitor) = RUNNING.get().cloned() else {
+        server_log!(node, "-", "stopping on a signal (everything acknowledged is already durable)");
+        std::process::exit(0);
+    };
+    server_log!(node, "-", "stopping on a signal: handing over the leadership of the shards led here first (a second signal stops at once)");
+    let started = Instant::now();
+    let mut led_nothing_since: Option<Instant> = None;
+    let spawned = std::thread::Builder::new().name("leave".into()).spawn(move || loop {
+        let shards = 0..monitor.status.len();
+        let leading: Vec<usize> = shards.clone().filter(|&s| monitor.status[s].is_leader()).collect();
+        if leading.is_empty() {
+            let since = *led_nothing_since.get_or_insert_with(Instant::now);
+            let named = |s: usize| ![0, node].contains(&monitor.status[s].leader.load(Ordering::Relaxed));
+            let lingered = since.elapsed() >= LEAVE_LINGER;
+            if shards.clone().all(named) || lingered {
+                let how = if lingered { "no new leader named yet" } else { "another node leads each shard" };
+                server_log!(node, "-", "stopping: no shard is led here, {how} (after {} ms; everything acknowledged is already durable)", started.elapsed().as_millis());
+                std::process::exit(0);
+            }
+        }
+        if started.elapsed() >= LEAVE_WAIT {
+            server_log!(node, "-", "stopping: shards {leading:?} are still led here after {} ms (a member not heard from?); the others elect a leader once the lease runs out", LEAVE_WAIT.as_millis());
+            std::process::exit(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    });
+    if let Err(e) = spawned {
+        server_log!(node, "-", "stopping at once: no thread to wait for the hand-over ({e})");
+        std::process::exit(0);
+    }
+}
+
 /// What every task on one executor shares.
 pub struct Shared {
     pub node: NodeId,
@@ -180,6 +246,7 @@ pub fn run(file: ClusterFile, node: NodeId, pin: bool, rejoin: bool) -> Result<(
         disable_transparent_huge_pages(node);
     }
     let monitor = Monitor::new(node, shards);
+    let _ = RUNNING.set(monitor.clone());
     executors::watch_start(node, monitor.clone());
     let mesh: MeshBuilder<MeshMessage, Full> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let placement = if pin { PoolPlacement::MaxSpread(shards, None) } else { PoolPlacement::Unbound(shards) };

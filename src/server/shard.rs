@@ -497,6 +497,9 @@ pub async fn run_ticker(shard: ShardRef, tick_ms: u64) {
         }
         let mut s = shard.borrow_mut();
         let now = s.now();
+        if super::LEAVING.load(std::sync::atomic::Ordering::Relaxed) {
+            s.node.leave();
+        }
         if now >= s.tick_at_us {
             last_tick_us = now;
             if s.node.tick(now) {

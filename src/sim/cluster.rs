@@ -260,6 +260,14 @@ pub(super) enum EventKind {
         node: NodeId,
         down_us: u64,
     },
+    /// The end of a planned stop: the node was told to leave
+    /// (`Node::leave`) and now goes down, to restart `down_us` later.
+    /// Not skipped once the faults are over, unlike a crash: a node left
+    /// leaving would never lead again.
+    StopRestart {
+        node: NodeId,
+        down_us: u64,
+    },
     Partition {
         side_a: Vec<NodeId>,
         side_b: Vec<NodeId>,
@@ -337,6 +345,9 @@ pub struct FaultCounts {
     pub stalls: u64,
     /// Client reconnections (timeouts and session churn).
     pub reconnects: u64,
+    /// Planned stops: a node told to leave (`Node::leave`, as a server
+    /// on SIGTERM), taken down a few ms later (counted in `crashes` too).
+    pub planned_stops: u64,
 }
 
 pub struct Cluster {
@@ -560,7 +571,7 @@ impl Cluster {
             EventKind::Fault | EventKind::CrashRestart { .. } | EventKind::Partition { .. } if self.faults_over => {}
             EventKind::Fault => self.inject_fault(),
             EventKind::Restart { node } => self.restart(node),
-            EventKind::CrashRestart { node, down_us } => {
+            EventKind::CrashRestart { node, down_us } | EventKind::StopRestart { node, down_us } => {
                 if self.is_up(node) {
                     self.crash(node);
                     self.schedule(down_us, EventKind::Restart { node });

@@ -19,6 +19,19 @@ impl Cluster {
         (0..replicas).map(|i| (node - 1 + i) % replicas + 1).find(|&n| self.is_up(n)).unwrap_or(node)
     }
 
+    /// Tell `node` to leave, as a server asked to stop does (`Node::leave`):
+    /// as the leader it hands over at its next heartbeat round. False if
+    /// it is down.
+    pub fn leave(&mut self, node: NodeId) -> bool {
+        match self.node_mut(node).node.as_mut() {
+            Some(running) => {
+                running.leave();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Crash `node`: it loses everything not yet fsynced; with disk faults
     /// the sync in progress may be torn, and deleted blocks may show past
     /// its log's end.
@@ -340,6 +353,20 @@ impl Cluster {
                 _ => self.pick(&others),
             };
             victims.push(second);
+        }
+        if victims.len() == 1 && members.len() > 1 && self.fault_rng.chance(0.2) {
+            // A planned stop (SIGTERM to a server, `server::stop_on_signal`):
+            // the node leaves first, and as the leader hands its
+            // leadership over at its next heartbeat round; it goes down a
+            // little later (the server waits until it leads nothing).
+            let node = victims[0];
+            if self.leave(node) {
+                self.faults.planned_stops += 1;
+                let down_after = self.fault_rng.range_inclusive(2_000, 40_000);
+                let down_us = self.fault_rng.range_inclusive(5_000, 500_000);
+                self.schedule(down_after, EventKind::StopRestart { node, down_us });
+                return;
+            }
         }
         for node in victims {
             let lose_disk = self.config.disk_faults && self.disk_losses_left > 0 && self.fault_rng.chance(0.15);

@@ -140,6 +140,7 @@ fn put_message(out: &mut BytesMut, message: &Message) {
             out.put_u8(TAG_HAND_OVER);
             put_ballot(out, m.ballot);
             out.put_u32_le(m.to);
+            out.put_u64_le(m.commit);
         }
     }
 }
@@ -174,7 +175,7 @@ pub(super) fn message_payload_bytes(message: &Message) -> usize {
         Message::FetchSnapshot(_) => 8 + 8,
         Message::RecoveryQuery(_) => 8,
         Message::RecoveryReply(m) => 8 + 1 + BALLOT_BYTES + 8 + accepted_entries_bytes(&m.accepted) + 8,
-        Message::HandOver(_) => BALLOT_BYTES + 4,
+        Message::HandOver(_) => BALLOT_BYTES + 4 + 8,
     }
 }
 
@@ -361,7 +362,11 @@ impl BodyDecoder<'_> {
                 let horizon = self.reader.u64("horizon")?;
                 Message::RecoveryReply(RecoveryReply { nonce, recovering, promised, commit, accepted, horizon })
             }
-            TAG_HAND_OVER => Message::HandOver(HandOver { ballot: r.ballot()?, to: r.u32("hand-over successor")? }),
+            TAG_HAND_OVER => Message::HandOver(HandOver {
+                ballot: r.ballot()?,
+                to: r.u32("hand-over successor")?,
+                commit: r.u64("commit")?,
+            }),
             tag => return Err(PeerDecodeError::UnknownTag { what: "message", tag }),
         };
         Ok(message)

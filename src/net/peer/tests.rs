@@ -68,8 +68,8 @@ fn every_message() -> Vec<Message> {
         }),
         Message::FetchSnapshot(FetchSnapshot { slot: 5, offset: 500 }),
         Message::RecoveryQuery(RecoveryQuery { nonce: u64::MAX }),
-        Message::HandOver(HandOver { ballot: b, to: 3 }),
-        Message::HandOver(HandOver { ballot: max, to: u32::MAX }),
+        Message::HandOver(HandOver { ballot: b, to: 3, commit: 12 }),
+        Message::HandOver(HandOver { ballot: max, to: u32::MAX, commit: u64::MAX }),
         Message::RecoveryReply(RecoveryReply {
             nonce: 7,
             recovering: false,
