@@ -39,6 +39,18 @@ fn leader_crash_elects_a_new_leader_and_loses_no_acknowledged_write() {
     assert_finishes_clean(&mut c);
 }
 
+/// Tell leader `old` to leave; another node must lead within a quarter of
+/// a lease (the wait for its lease and an election timeout is longer).
+fn leave_and_see_the_successor_take_office(c: &mut Cluster, old: u32) {
+    let seed = c.seed;
+    let left_at_us = c.now_us;
+    assert!(c.leave(old));
+    assert!(c.run_until(1_000, |c| c.leader().is_some_and(|l| l != old)), "seed {seed}: no new leader");
+    let gap_us = c.now_us - left_at_us;
+    let lease_us = c.paxos_config.lease_ticks * 1_000;
+    assert!(gap_us < lease_us / 4, "seed {seed}: a new leader {gap_us} us after the old one left");
+}
+
 /// A leader asked to stop (`Node::leave`: a server on SIGTERM) hands its
 /// leadership over before it goes down: the follower it names takes office
 /// within a few milliseconds, not after the lease it granted runs out and
@@ -50,12 +62,7 @@ fn a_leader_told_to_leave_hands_over_before_it_goes_down() {
         let mut c = cluster(3, seed, |_| {});
         let old = elect(&mut c);
         c.run_for_ms(300);
-        let left_at_us = c.now_us;
-        assert!(c.leave(old));
-        assert!(c.run_until(1_000, |c| c.leader().is_some_and(|l| l != old)), "seed {seed}: no new leader");
-        let gap_us = c.now_us - left_at_us;
-        let lease_us = c.paxos_config.lease_ticks * 1_000;
-        assert!(gap_us < lease_us / 4, "seed {seed}: a new leader {gap_us} us after the old one left");
+        leave_and_see_the_successor_take_office(&mut c, old);
         let done_before = c.history.completed();
         c.crash(old);
         c.run_for_ms(300);
@@ -565,12 +572,7 @@ fn a_leader_told_to_leave_after_a_follower_restarted_hands_over_as_fast() {
         c.restart(follower);
         c.run_for_ms(2_000);
         let old = c.leader().expect("a leader");
-        let left_at_us = c.now_us;
-        assert!(c.leave(old));
-        assert!(c.run_until(1_000, |c| c.leader().is_some_and(|l| l != old)), "seed {seed}: no new leader");
-        let gap_us = c.now_us - left_at_us;
-        let lease_us = c.paxos_config.lease_ticks * 1_000;
-        assert!(gap_us < lease_us / 4, "seed {seed}: a new leader {gap_us} us after the old one left");
+        leave_and_see_the_successor_take_office(&mut c, old);
         c.crash(old);
         assert_finishes_clean(&mut c);
     }

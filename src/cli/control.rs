@@ -55,10 +55,12 @@ pub fn parse(line: &str) -> Result<Control, String> {
         }
         Some("heal") => Control::Heal,
         Some("pids") => Control::Pids,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{line:?}: unknown command (kill N, stop N, restart N, pause N, resume N, isolate N, split 1,2/3, heal, \
                  pids)"
-        )),
+        ))
+        }
     };
     let takes = match command {
         Control::Heal | Control::Pids => 1,

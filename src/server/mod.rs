@@ -94,7 +94,9 @@ pub const LEAVE_LINGER: std::time::Duration = std::time::Duration::from_millis(3
 /// furthest along (`Node::leave`, then `Message::HandOver` in the core),
 /// so that a planned restart leaves the group without a leader for a round
 /// trip rather than for a lease and an election timeout; the process
-/// exits once no shard is led here, or after [`LEAVE_WAIT`]. A second
+/// exits once no shard is led here and another node leads each (or
+/// [`LEAVE_LINGER`] after it led nothing), at the latest after
+/// [`LEAVE_WAIT`]. A second
 /// signal exits at once. Either way everything acknowledged is already
 /// durable: stopping early loses nothing, it only costs the group an
 /// election.
@@ -124,7 +126,11 @@ pub fn stop_on_signal(node: NodeId) {
             }
         }
         if started.elapsed() >= LEAVE_WAIT {
-            server_log!(node, "-", "stopping: shards {leading:?} are still led here after {} ms (a member not heard from?); the others elect a leader once the lease runs out", LEAVE_WAIT.as_millis());
+            if leading.is_empty() {
+                server_log!(node, "-", "stopping: no shard is led here, no new leader named after {} ms", LEAVE_WAIT.as_millis());
+            } else {
+                server_log!(node, "-", "stopping: shards {leading:?} are still led here after {} ms (a member not heard from?); the others elect a leader once the lease runs out", LEAVE_WAIT.as_millis());
+            }
             std::process::exit(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
