@@ -342,7 +342,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![2, 4, 5, 6],
+            vec![4, 5, 9, 12],
         ),
         (
             InjectedBug::CountOwnVoteBeforePersist,
@@ -355,7 +355,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.partitions = true;
                 o.faults.crashes = true;
             }),
-            vec![13, 39, 62, 63],
+            vec![6, 13, 39, 62],
         ),
         (
             InjectedBug::ReadIndexWithoutRound,
@@ -409,7 +409,7 @@ fn bug_sweeps() -> Vec<(InjectedBug, Sweep, Vec<u64>)> {
                 o.faults.crashes = true;
                 o.sim.disk_faults = true;
             }),
-            vec![40, 50, 56, 78],
+            vec![53, 56, 66, 70],
         ),
         (
             InjectedBug::AfterWriteReadRefused,
