@@ -191,13 +191,13 @@ impl Replica {
             // name the one whose log is furthest along to campaign now.
             let ballot = leader.ballot;
             let commit = self.learner.commit();
-            let successor = (0..self.config.members.len())
+            let hand_over = (0..self.config.members.len())
                 .filter(|&i| i != self.index && leader.heard.contains(i) && in_contact(i))
-                .max_by_key(|&i| (self.peer_commit[i], std::cmp::Reverse(i)));
+                .max_by_key(|&i| (self.peer_commit[i], std::cmp::Reverse(i)))
+                .map(|successor| Message::HandOver(HandOver { ballot, to: self.config.members[successor], commit }));
             if self.config.injected_bug == InjectedBug::HandOverWhileLeading {
-                if let Some(successor) = successor {
-                    let to = self.config.members[successor];
-                    self.broadcast(Message::HandOver(HandOver { ballot, to, commit }));
+                if let Some(message) = hand_over {
+                    self.broadcast(message);
                 }
                 self.retransmit_stale_accepts();
                 self.send_heartbeat_round();
@@ -213,9 +213,8 @@ impl Replica {
             if self.acceptor.release_lease(self.now, ballot) {
                 self.out.events.push(Event::LeaseReleased { holder: ballot });
             }
-            if let Some(successor) = successor {
-                let to = self.config.members[successor];
-                self.broadcast(Message::HandOver(HandOver { ballot, to, commit }));
+            if let Some(message) = hand_over {
+                self.broadcast(message);
             }
             return;
         }
